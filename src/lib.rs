@@ -1,0 +1,1 @@
+//! sharesim: simulated Zendesk accounts that share tickets over real HTTP(S).
