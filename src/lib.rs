@@ -1,1 +1,15 @@
 //! sharesim: simulated Zendesk accounts that share tickets over real HTTP(S).
+//!
+//! A [`world::World`] runs several [`account::Account`]s in one process, each on its
+//! own loopback listener with the Sharing Agreements REST API ([`api`]) and the
+//! account-to-account protocol ([`partner`]). The lifecycle rules live in [`model`];
+//! everything that happens is recorded in a [`trace::Trace`].
+
+pub mod account;
+pub mod api;
+pub mod directory;
+pub mod model;
+pub mod partner;
+pub mod trace;
+pub mod transport;
+pub mod world;

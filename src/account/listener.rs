@@ -1,0 +1,109 @@
+//! An account's listener: accepts loopback connections (HTTP, or HTTPS through
+//! rustls), serves the account's router on each, and stops when its cancellation token
+//! fires. Every connection task is spawned through the world's tracker, so shutdown
+//! waits for all of them.
+
+use axum::Router;
+use axum::extract::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+/// A response extension that makes the listener drop the connection instead of
+/// answering: how crash points ("the connection dies before the reply") are real.
+#[derive(Clone, Copy, Debug)]
+pub struct AbortConnection;
+
+#[derive(Debug, thiserror::Error)]
+#[error("connection aborted by a crash point")]
+struct Aborted;
+
+/// How long in-flight requests may take to finish once the account stops.
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// Serves `app` on `listener` until `cancel` fires. With `tls`, every connection
+/// completes a real TLS handshake first.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let cancel = cancel.clone();
+        let acceptor = acceptor.clone();
+        tracker.spawn(async move {
+            match acceptor {
+                None => serve_connection(stream, app, cancel).await,
+                Some(acceptor) => {
+                    let handshake = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        handshake = acceptor.accept(stream) => handshake,
+                    };
+                    match handshake {
+                        Ok(stream) => serve_connection(stream, app, cancel).await,
+                        Err(error) => {
+                            tracing::debug!(%peer, %error, "TLS handshake failed");
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn serve_connection<S>(stream: S, app: Router, cancel: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let app = app.clone();
+        async move {
+            let response = match app.oneshot(request.map(axum::body::Body::new)).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            if response.extensions().get::<AbortConnection>().is_some() {
+                Err(Aborted)
+            } else {
+                Ok(response)
+            }
+        }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        }
+        _ = cancel.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(DRAIN, connection).await;
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! One simulated Zendesk account: its users and token, its state behind a lock, and
+//! the listener that serves both of its surfaces (REST API and partner protocol).
+//!
+//! State changes are decided under the lock, recorded in the trace, and only then are
+//! partner messages sent, with the lock released: two accounts calling each other can
+//! never deadlock.
+
+pub mod agreements;
+pub mod listener;
+
+use crate::directory::Directory;
+use crate::model::{Agreement, default_display_name};
+use crate::trace::{Trace, lock};
+use crate::transport::Transport;
+use base64::Engine;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// What a user may do: agents read, admins also write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// May only read agreements.
+    Agent,
+    /// May create, change and delete agreements.
+    Admin,
+}
+
+/// A user of an account, as authenticated from a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// `admin@{subdomain}.test` or `agent@{subdomain}.test`.
+    pub email: String,
+    /// What the user may do.
+    pub role: Role,
+}
+
+/// Everything the accounts of one world share: trace, directory, transport and the seeded RNG.
+#[derive(Debug)]
+pub struct WorldServices {
+    /// The world's ordered trace (and its clock).
+    pub trace: Trace,
+    /// Who exists and where.
+    pub directory: Directory,
+    /// Outbound partner messages.
+    pub transport: Transport,
+    rng: Mutex<ChaCha8Rng>,
+}
+
+impl WorldServices {
+    /// Bundles the shared services; `seed` fixes every key the world draws.
+    pub fn new(trace: Trace, directory: Directory, transport: Transport, seed: u64) -> Self {
+        WorldServices {
+            trace,
+            directory,
+            transport,
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+        }
+    }
+
+    /// 40 hex characters from the world's seeded RNG (access keys, tokens).
+    pub fn random_hex40(&self) -> String {
+        let mut bytes = [0u8; 20];
+        lock(&self.rng).fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    }
+}
+
+/// How an account is set up.
+#[derive(Clone, Debug)]
+pub struct AccountConfig {
+    /// Lower-case `[a-z0-9-]`, 1–63 characters.
+    pub subdomain: String,
+    /// Shown in agreement names; defaults to the subdomain capitalised.
+    pub display_name: Option<String>,
+    /// The API token both users authenticate with.
+    pub api_token: String,
+}
+
+/// The mutable part of an account: what its REST API shows.
+#[derive(Debug, Default)]
+pub struct AccountState {
+    /// Agreements by local id.
+    pub agreements: BTreeMap<u64, Agreement>,
+    /// The id the next agreement gets.
+    pub next_agreement_id: u64,
+}
+
+/// A simulated account. Shared as `Arc<Account>` by its listener and the world.
+#[derive(Debug)]
+pub struct Account {
+    subdomain: String,
+    display_name: String,
+    api_token: String,
+    services: Arc<WorldServices>,
+    state: Mutex<AccountState>,
+    addr: Mutex<Option<SocketAddr>>,
+    https: bool,
+}
+
+impl Account {
+    /// A new account with no agreements, not yet listening.
+    pub fn new(config: AccountConfig, https: bool, services: Arc<WorldServices>) -> Account {
+        let display_name = config
+            .display_name
+            .unwrap_or_else(|| default_display_name(&config.subdomain));
+        Account {
+            subdomain: config.subdomain,
+            display_name,
+            api_token: config.api_token,
+            services,
+            state: Mutex::new(AccountState {
+                agreements: BTreeMap::new(),
+                next_agreement_id: 1,
+            }),
+            addr: Mutex::new(None),
+            https,
+        }
+    }
+
+    /// The account's subdomain.
+    pub fn subdomain(&self) -> &str {
+        &self.subdomain
+    }
+
+    /// The account's display name.
+    pub fn display_name(&self) -> &str {
+        &self.display_name
+    }
+
+    /// The API token of both users.
+    pub fn api_token(&self) -> &str {
+        &self.api_token
+    }
+
+    /// The admin's email.
+    pub fn admin_email(&self) -> String {
+        format!("admin@{}.test", self.subdomain)
+    }
+
+    /// The agent's email.
+    pub fn agent_email(&self) -> String {
+        format!("agent@{}.test", self.subdomain)
+    }
+
+    /// The shared world services.
+    pub fn services(&self) -> &Arc<WorldServices> {
+        &self.services
+    }
+
+    /// The world's trace.
+    pub fn trace(&self) -> &Trace {
+        &self.services.trace
+    }
+
+    /// Where the listener is bound, while it runs (or last ran).
+    pub fn addr(&self) -> Option<SocketAddr> {
+        *lock(&self.addr)
+    }
+
+    pub(crate) fn set_addr(&self, addr: SocketAddr) {
+        *lock(&self.addr) = Some(addr);
+    }
+
+    /// Whether the listener serves HTTPS.
+    pub fn https(&self) -> bool {
+        self.https
+    }
+
+    /// The REST API base URL as real clients reach it (`http://127.0.0.1:PORT/api/v2`).
+    pub fn api_url(&self) -> String {
+        match self.addr() {
+            Some(addr) => format!("{}://{addr}/api/v2", self.scheme()),
+            None => format!(
+                "{}://{}/api/v2",
+                self.scheme(),
+                crate::directory::host_name(&self.subdomain)
+            ),
+        }
+    }
+
+    /// The partner protocol base URL on loopback (`http://127.0.0.1:PORT/sharing`).
+    pub fn loopback_sharing_url(&self) -> String {
+        match self.addr() {
+            Some(addr) => format!("{}://{addr}/sharing", self.scheme()),
+            None => self.sharing_url(),
+        }
+    }
+
+    /// The sharing URL the account advertises to partners (`http://acme.sharesim.test/sharing`).
+    pub fn sharing_url(&self) -> String {
+        format!(
+            "{}://{}/sharing",
+            self.scheme(),
+            crate::directory::host_name(&self.subdomain)
+        )
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
+    }
+
+    /// Checks HTTP Basic credentials `{email}/token:{api_token}`.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Option<User> {
+        let encoded = authorization?.strip_prefix("Basic ")?.trim();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (login, secret) = text.split_once(':')?;
+        let email = login.strip_suffix("/token")?;
+        if secret != self.api_token {
+            return None;
+        }
+        let role = if email.eq_ignore_ascii_case(&self.admin_email()) {
+            Role::Admin
+        } else if email.eq_ignore_ascii_case(&self.agent_email()) {
+            Role::Agent
+        } else {
+            return None;
+        };
+        Some(User {
+            email: email.to_ascii_lowercase(),
+            role,
+        })
+    }
+
+    /// Runs `f` with the account's state locked. Never await inside `f`.
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut AccountState) -> R) -> R {
+        f(&mut lock(&self.state))
+    }
+
+    /// A snapshot of every agreement copy, by id.
+    pub fn agreements(&self) -> Vec<Agreement> {
+        self.with_state(|state| state.agreements.values().cloned().collect())
+    }
+
+    /// The copy of the agreement with this uuid, if this account holds one.
+    pub fn agreement_by_uuid(&self, uuid: &str) -> Option<Agreement> {
+        self.with_state(|state| state.agreements.values().find(|a| a.uuid == uuid).cloned())
+    }
+
+    /// The REST API's JSON object for an agreement copy, with all nine documented fields.
+    pub fn agreement_json(&self, agreement: &Agreement) -> Value {
+        json!({
+            "created_at": agreement.created_at,
+            "id": agreement.id,
+            "name": agreement.name,
+            // Our model: sharesim only simulates Zendesk-to-Zendesk agreements, never Jira.
+            "partner_name": Value::Null,
+            "remote_subdomain": agreement.remote_subdomain,
+            "status": agreement.status.as_str(),
+            "type": agreement.direction.as_str(),
+            "updated_at": agreement.updated_at,
+            "url": format!("{}/sharing_agreements/{}.json", self.api_url(), agreement.id),
+        })
+    }
+}
+
+/// Generates a fresh API token when the user did not choose one.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 20];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

@@ -1,0 +1,276 @@
+//! The world's ordered record of what happened: every REST call, every partner
+//! message and every decision an account took, as typed data (not logs).
+//!
+//! Events name accounts, never ports, and take their times from the world's clock,
+//! so the same scenario and seed give the same trace: reports, sequence diagrams and
+//! golden files are all derived from it.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Where timestamps come from: the wall clock for `serve`, a logical clock for scenarios
+/// so that timestamps (and therefore traces) are the same on every run.
+#[derive(Debug)]
+pub enum Clock {
+    /// Real UTC time.
+    Wall,
+    /// Starts at a fixed instant and advances one second per reading.
+    Logical {
+        /// The first instant it reports.
+        start: DateTime<Utc>,
+        /// Readings taken so far.
+        ticks: AtomicU64,
+    },
+}
+
+impl Clock {
+    /// A logical clock starting at 2026-01-01T09:00:00Z, the scenarios' epoch.
+    pub fn logical() -> Clock {
+        let start = Utc
+            .with_ymd_and_hms(2026, 1, 1, 9, 0, 0)
+            .single()
+            .unwrap_or_default();
+        Clock::Logical {
+            start,
+            ticks: AtomicU64::new(0),
+        }
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::Wall => Utc::now(),
+            Clock::Logical { start, ticks } => {
+                let tick = ticks.fetch_add(1, Ordering::SeqCst);
+                *start + chrono::Duration::seconds(tick as i64)
+            }
+        }
+    }
+
+    /// The current instant as the REST API spells it (`2012-02-20T22:55:29Z`).
+    pub fn timestamp(&self) -> String {
+        self.now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
+}
+
+/// What kind of thing an event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A call was made (REST or partner).
+    Request,
+    /// A call was answered, or failed with a cause.
+    Response,
+    /// An account changed (or refused to change) its state.
+    Decision,
+    /// Something the scenario did to the world: a fault, a certificate, a restart.
+    World,
+    /// A scenario step's narration.
+    Note,
+}
+
+/// Which of an account's two surfaces a call went to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Surface {
+    /// `/api/v2`: what admins, agents and API clients call.
+    Rest,
+    /// `/sharing`: what accounts send each other.
+    Partner,
+}
+
+/// One entry of the trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Position in the world's trace, from 1.
+    pub seq: u64,
+    /// The world clock's time of the event.
+    pub at: String,
+    /// What this event records.
+    pub kind: EventKind,
+    /// The surface a request or response belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub surface: Option<Surface>,
+    /// Who acted or sent: an account's subdomain or a user's email.
+    pub from: String,
+    /// Who was addressed: an account's subdomain (same as `from` for decisions).
+    pub to: String,
+    /// HTTP method, for requests and responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// HTTP path, for requests and responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// HTTP status of a response, when one arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// For a delivery that failed, the agreement status it leads to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The human sentence: the decision taken, or the cause of a failure.
+    pub detail: String,
+}
+
+/// The fields of an event before the trace numbers and timestamps it.
+#[derive(Clone, Debug, Default)]
+pub struct EventDraft {
+    /// See [`Event::surface`].
+    pub surface: Option<Surface>,
+    /// See [`Event::from`].
+    pub from: String,
+    /// See [`Event::to`].
+    pub to: String,
+    /// See [`Event::method`].
+    pub method: Option<String>,
+    /// See [`Event::path`].
+    pub path: Option<String>,
+    /// See [`Event::status`].
+    pub status: Option<u16>,
+    /// See [`Event::outcome`].
+    pub outcome: Option<String>,
+    /// See [`Event::detail`].
+    pub detail: String,
+}
+
+/// The shared, ordered trace of one world. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    inner: Arc<TraceInner>,
+}
+
+#[derive(Debug)]
+struct TraceInner {
+    clock: Clock,
+    events: Mutex<Vec<Event>>,
+}
+
+impl Trace {
+    /// A new, empty trace reading times from `clock`.
+    pub fn new(clock: Clock) -> Trace {
+        Trace {
+            inner: Arc::new(TraceInner {
+                clock,
+                events: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The clock shared by the trace and the world's accounts.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Appends an event and returns its sequence number.
+    pub fn record(&self, kind: EventKind, draft: EventDraft) -> u64 {
+        let at = self.inner.clock.timestamp();
+        let mut events = lock(&self.inner.events);
+        let seq = events.len() as u64 + 1;
+        let event = Event {
+            seq,
+            at,
+            kind,
+            surface: draft.surface,
+            from: draft.from,
+            to: draft.to,
+            method: draft.method,
+            path: draft.path,
+            status: draft.status,
+            outcome: draft.outcome,
+            detail: draft.detail,
+        };
+        tracing::debug!(
+            seq,
+            kind = ?event.kind,
+            from = %event.from,
+            to = %event.to,
+            method = event.method.as_deref().unwrap_or(""),
+            path = event.path.as_deref().unwrap_or(""),
+            status = event.status.unwrap_or(0),
+            "{}",
+            event.detail
+        );
+        events.push(event);
+        seq
+    }
+
+    /// Records an account's decision.
+    pub fn decision(&self, account: &str, detail: impl Into<String>) {
+        self.record(
+            EventKind::Decision,
+            EventDraft {
+                from: account.to_string(),
+                to: account.to_string(),
+                detail: detail.into(),
+                ..EventDraft::default()
+            },
+        );
+    }
+
+    /// Records something done to the world (a fault, a restart…).
+    pub fn world(&self, account: &str, detail: impl Into<String>) {
+        self.record(
+            EventKind::World,
+            EventDraft {
+                from: "world".to_string(),
+                to: account.to_string(),
+                detail: detail.into(),
+                ..EventDraft::default()
+            },
+        );
+    }
+
+    /// A copy of every event so far.
+    pub fn events(&self) -> Vec<Event> {
+        lock(&self.inner.events).clone()
+    }
+
+    /// Events with a sequence number greater than `after`.
+    pub fn events_since(&self, after: u64) -> Vec<Event> {
+        let events = lock(&self.inner.events);
+        events.iter().filter(|e| e.seq > after).cloned().collect()
+    }
+
+    /// The sequence number of the last event (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        lock(&self.inner.events).len() as u64
+    }
+}
+
+/// Locks a std mutex, recovering the data if a panicking thread poisoned it:
+/// the trace and account state stay usable for the report that explains the panic.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logical_clock_advances_one_second_per_reading() {
+        let clock = Clock::logical();
+        assert_eq!(clock.timestamp(), "2026-01-01T09:00:00Z");
+        assert_eq!(clock.timestamp(), "2026-01-01T09:00:01Z");
+    }
+
+    #[test]
+    fn events_are_numbered_in_order() {
+        let trace = Trace::new(Clock::logical());
+        trace.decision("acme", "first");
+        trace.world("globex", "second");
+        let events = trace.events();
+        assert_eq!(events.len(), 2);
+        assert_eq!((events[0].seq, events[1].seq), (1, 2));
+        assert_eq!(events[1].to, "globex");
+        assert_eq!(trace.events_since(1).len(), 1);
+        let json = serde_json::to_string(&events[0]).unwrap();
+        assert!(
+            json.starts_with(r#"{"seq":1,"at":"2026-01-01T09:00:00Z","kind":"decision""#),
+            "{json}"
+        );
+    }
+}

@@ -1,0 +1,451 @@
+//! Outbound partner messages: one pooled HTTP client per world that resolves
+//! subdomains through the directory, trusts only the world's CA, times out, follows at
+//! most two redirects, and classifies every failure into the status a sender records.
+//!
+//! The classification is our model of DESIGN.md §2 (Zendesk documents only the names).
+
+use crate::directory::{Directory, subdomain_of_host};
+use crate::model::AgreementStatus;
+use crate::trace::{EventDraft, EventKind, Surface, Trace};
+use reqwest::Method;
+use std::error::Error as StdError;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The protocol version we speak and require (`X-Ticket-Sharing-Version`).
+pub const PROTOCOL_VERSION: &str = "1";
+/// Header carrying `{agreement uuid}:{access key}` on every call after the invitation.
+pub const TOKEN_HEADER: &str = "X-Ticket-Sharing-Token";
+/// Header carrying the protocol version.
+pub const VERSION_HEADER: &str = "X-Ticket-Sharing-Version";
+/// Redirects a sender follows before giving up (the reference client's limit).
+pub const MAX_REDIRECTS: usize = 2;
+
+/// How a world's transport behaves.
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// Limit on each attempt, connect to last byte.
+    pub timeout: Duration,
+    /// Extra attempts after a failure (default 0: the reference client never retries).
+    pub retries: u32,
+    /// TLS settings for HTTPS partners: trust only the world's CA.
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+/// A partner message about to be sent.
+#[derive(Clone, Debug)]
+pub struct Message {
+    /// The sending account's subdomain (for the trace and per-link faults).
+    pub from: String,
+    /// HTTP method.
+    pub method: Method,
+    /// Absolute URL, under the partner's sharing URL.
+    pub url: String,
+    /// `X-Ticket-Sharing-Token`, absent only on an invitation.
+    pub token: Option<String>,
+    /// JSON body.
+    pub body: Option<serde_json::Value>,
+}
+
+/// A 2xx answer from the partner.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// The 2xx status.
+    pub status: u16,
+    /// The body, parsed as JSON when it is JSON (otherwise Null).
+    pub body: serde_json::Value,
+}
+
+/// Why a message was not delivered, and the status a sender records for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    /// `failed`, `ssl_error` or `configuration_error`.
+    pub status: AgreementStatus,
+    /// What happened, in words, including the underlying library's error text.
+    pub cause: String,
+    /// The HTTP status, when the partner answered with a refusal.
+    pub http_status: Option<u16>,
+}
+
+impl std::fmt::Display for DeliveryFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.cause, self.status)
+    }
+}
+
+/// Errors building the transport.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// reqwest refused the configuration.
+    #[error("could not build the outbound HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    /// rustls refused the TLS configuration.
+    #[error("could not configure TLS: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Sends partner messages for every account of one world.
+#[derive(Clone, Debug)]
+pub struct Transport {
+    client: reqwest::Client,
+    directory: Directory,
+    trace: Trace,
+    config: TransportConfig,
+}
+
+impl Transport {
+    /// Builds the world's pooled client. Connections (and TLS sessions) are reused.
+    pub fn new(
+        directory: Directory,
+        trace: Trace,
+        config: TransportConfig,
+    ) -> Result<Transport, TransportError> {
+        let client = reqwest::Client::builder()
+            .dns_resolver(directory.clone())
+            .tls_backend_preconfigured((*config.tls).clone())
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .no_proxy()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("sharesim/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Transport {
+            client,
+            directory,
+            trace,
+            config,
+        })
+    }
+
+    /// The world's directory (who exists and where).
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// Sends `message`, retrying as configured, recording each attempt in the trace.
+    pub async fn deliver(&self, message: &Message) -> Result<Reply, DeliveryFailure> {
+        let mut attempt = 0;
+        loop {
+            let result = self.attempt(message, attempt).await;
+            match result {
+                Err(failure) if attempt < self.config.retries => {
+                    attempt += 1;
+                    // Exponential backoff: 20 ms, 40 ms, 80 ms… short, so scenarios stay fast.
+                    let backoff = Duration::from_millis(20u64 << (attempt - 1).min(6));
+                    tracing::debug!(cause = %failure, attempt, "retrying partner message");
+                    tokio::time::sleep(backoff).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt(&self, message: &Message, attempt: u32) -> Result<Reply, DeliveryFailure> {
+        let (to, path) = describe_target(&message.url);
+        let retry_note = if attempt > 0 {
+            format!(" (retry {attempt})")
+        } else {
+            String::new()
+        };
+        self.trace.record(
+            EventKind::Request,
+            EventDraft {
+                surface: Some(Surface::Partner),
+                from: message.from.clone(),
+                to: to.clone(),
+                method: Some(message.method.to_string()),
+                path: Some(path.clone()),
+                detail: format!("{}{}", summarize_body(message.body.as_ref()), retry_note),
+                ..EventDraft::default()
+            },
+        );
+        let result = self.send(message).await;
+        let draft = EventDraft {
+            surface: Some(Surface::Partner),
+            from: to,
+            to: message.from.clone(),
+            method: Some(message.method.to_string()),
+            path: Some(path),
+            ..EventDraft::default()
+        };
+        match &result {
+            Ok(reply) => self.trace.record(
+                EventKind::Response,
+                EventDraft {
+                    status: Some(reply.status),
+                    detail: summarize_body(Some(&reply.body)),
+                    ..draft
+                },
+            ),
+            Err(failure) => self.trace.record(
+                EventKind::Response,
+                EventDraft {
+                    status: failure.http_status,
+                    outcome: Some(failure.status.to_string()),
+                    detail: failure.cause.clone(),
+                    ..draft
+                },
+            ),
+        };
+        result
+    }
+
+    async fn send(&self, message: &Message) -> Result<Reply, DeliveryFailure> {
+        self.check_target(&message.url)?;
+        let mut request = self
+            .client
+            .request(message.method.clone(), &message.url)
+            .header(VERSION_HEADER, PROTOCOL_VERSION)
+            .header("X-Sharesim-From", &message.from);
+        if let Some(token) = &message.token {
+            request = request.header(TOKEN_HEADER, token);
+        }
+        if let Some(body) = &message.body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| classify_error(&e, self.config.timeout))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| classify_error(&e, self.config.timeout))?;
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        if (200..300).contains(&status) {
+            Ok(Reply { status, body })
+        } else {
+            Err(classify_status(status, &String::from_utf8_lossy(&bytes)))
+        }
+    }
+
+    /// Refuses, before any socket is opened, targets that are not simulated accounts
+    /// on loopback: nothing is ever sent outside this machine.
+    fn check_target(&self, url: &str) -> Result<(), DeliveryFailure> {
+        let config_error = |cause: String| DeliveryFailure {
+            status: AgreementStatus::ConfigurationError,
+            cause,
+            http_status: None,
+        };
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| config_error(format!("the sharing URL {url:?} is malformed: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(config_error(format!(
+                "the sharing URL {url:?} is not HTTP(S)"
+            )));
+        }
+        let host = parsed.host_str().unwrap_or_default();
+        if let Some(subdomain) = subdomain_of_host(host) {
+            return match self.directory.get(subdomain) {
+                None => Err(config_error(format!(
+                    "unknown subdomain {subdomain:?}: no account answers at {host}"
+                ))),
+                Some(listing) if listing.addr.is_none() => Err(DeliveryFailure {
+                    status: AgreementStatus::Failed,
+                    cause: format!("{subdomain} is not running: connection refused"),
+                    http_status: None,
+                }),
+                Some(_) => Ok(()),
+            };
+        }
+        let loopback = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(host == "localhost");
+        if loopback {
+            Ok(())
+        } else {
+            Err(config_error(format!(
+                "the sharing URL {url:?} is not a simulated account: sharesim only sends to *.sharesim.test and loopback"
+            )))
+        }
+    }
+}
+
+/// The account a URL addresses (its subdomain, or the host as written) and its path.
+fn describe_target(url: &str) -> (String, String) {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => {
+            let host = parsed.host_str().unwrap_or_default();
+            let to = subdomain_of_host(host).unwrap_or(host).to_string();
+            (to, parsed.path().to_string())
+        }
+        Err(_) => (url.to_string(), String::new()),
+    }
+}
+
+/// A short, deterministic summary of a protocol body for the trace.
+fn summarize_body(body: Option<&serde_json::Value>) -> String {
+    let Some(serde_json::Value::Object(map)) = body else {
+        return String::new();
+    };
+    ["status", "deactivated_by", "name", "subject"]
+        .iter()
+        .filter_map(|key| match map.get(*key) {
+            Some(serde_json::Value::String(value)) => Some(format!("{key}={value}")),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Our model of what an HTTP refusal means for the sender (DESIGN.md §2):
+/// 404/405 say the sharing path is wrong (`configuration_error`), the rest `failed`.
+pub fn classify_status(status: u16, body: &str) -> DeliveryFailure {
+    let snippet: String = body.trim().chars().take(120).collect();
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let cause = if snippet.is_empty() {
+        format!("partner answered {status} {reason}")
+    } else {
+        format!("partner answered {status} {reason}: {snippet}")
+    };
+    let status_after = match status {
+        404 | 405 => AgreementStatus::ConfigurationError,
+        _ => AgreementStatus::Failed,
+    };
+    DeliveryFailure {
+        status: status_after,
+        cause,
+        http_status: Some(status),
+    }
+}
+
+/// Our model of what a transport error means for the sender (DESIGN.md §2): TLS
+/// failures are `ssl_error`, a partner that is not a TLS endpoint or a redirect loop is
+/// `configuration_error`, everything else (refused, reset, timeout) is `failed`.
+pub fn classify_error(error: &reqwest::Error, timeout: Duration) -> DeliveryFailure {
+    let chain = error_chain(error);
+    let failure = |status, cause: String| DeliveryFailure {
+        status,
+        cause,
+        http_status: None,
+    };
+    if error.is_redirect() {
+        return failure(
+            AgreementStatus::ConfigurationError,
+            format!("more than {MAX_REDIRECTS} redirects (a redirect loop): {chain}"),
+        );
+    }
+    if let Some(tls) = find_source::<rustls::Error>(error) {
+        return match tls {
+            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+                failure(
+                    AgreementStatus::ConfigurationError,
+                    format!(
+                        "the partner does not speak TLS (plain HTTP where HTTPS is required): {tls}"
+                    ),
+                )
+            }
+            _ => failure(
+                AgreementStatus::SslError,
+                format!("TLS handshake failed: {tls}"),
+            ),
+        };
+    }
+    if error.is_timeout() {
+        return failure(
+            AgreementStatus::Failed,
+            format!("timed out after {} ms: {chain}", timeout.as_millis()),
+        );
+    }
+    if let Some(io) = find_source::<std::io::Error>(error) {
+        let what = match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused",
+            std::io::ErrorKind::ConnectionReset => "connection reset",
+            std::io::ErrorKind::ConnectionAborted => "connection aborted",
+            std::io::ErrorKind::UnexpectedEof => "connection closed",
+            _ => "connection failed",
+        };
+        return failure(AgreementStatus::Failed, format!("{what}: {chain}"));
+    }
+    if error.is_connect() {
+        return failure(
+            AgreementStatus::Failed,
+            format!("could not connect: {chain}"),
+        );
+    }
+    failure(AgreementStatus::Failed, chain)
+}
+
+/// The error and every source, joined with ": ", deduplicated.
+fn error_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+fn find_source<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// A client config that trusts nothing: for worlds that serve plain HTTP only.
+pub fn untrusting_tls_config() -> Result<Arc<rustls::ClientConfig>, TransportError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_follow_the_model() {
+        assert_eq!(
+            classify_status(404, "").status,
+            AgreementStatus::ConfigurationError
+        );
+        assert_eq!(
+            classify_status(405, "").status,
+            AgreementStatus::ConfigurationError
+        );
+        for status in [400, 401, 403, 408, 410, 412, 422, 500, 502, 503] {
+            assert_eq!(
+                classify_status(status, "x").status,
+                AgreementStatus::Failed,
+                "{status}"
+            );
+        }
+        let failure = classify_status(503, "busy");
+        assert_eq!(
+            failure.cause,
+            "partner answered 503 Service Unavailable: busy"
+        );
+        assert_eq!(failure.http_status, Some(503));
+    }
+
+    #[test]
+    fn trace_summaries_pick_the_key_fields() {
+        let body =
+            serde_json::json!({"status": "inactive", "deactivated_by": "sender", "uuid": "x"});
+        assert_eq!(
+            summarize_body(Some(&body)),
+            "status=inactive deactivated_by=sender"
+        );
+        assert_eq!(summarize_body(None), "");
+    }
+}

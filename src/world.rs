@@ -1,0 +1,381 @@
+//! A world: a set of simulated accounts with their directory, clock, seeded RNG,
+//! transport and trace. `serve` runs one until Ctrl-C; the scenario runner starts one
+//! per scenario.
+//!
+//! Listeners are bound first and recorded in the directory, and only then are the
+//! servers spawned: no sleeps, no retries, no fixed ports. One root cancellation token
+//! covers the world, with a child per account, so stopping an account is cancelling its
+//! child and shutdown is cancelling the root.
+
+use crate::account::{Account, AccountConfig, WorldServices, listener};
+use crate::directory::{Directory, Listing};
+use crate::model::is_valid_subdomain;
+use crate::trace::{Clock, Trace, lock};
+use crate::transport::{Transport, TransportConfig, TransportError, untrusting_tls_config};
+use axum::Router;
+use indexmap::IndexMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The API token every account gets unless told otherwise (documented in the README).
+pub const DEFAULT_API_TOKEN: &str = "sharesim-token";
+
+/// How a world is set up.
+#[derive(Clone, Debug)]
+pub struct WorldConfig {
+    /// Fixes access keys and every other random draw.
+    pub seed: u64,
+    /// Serve every account over HTTPS.
+    pub https: bool,
+    /// Limit on each outbound partner message.
+    pub timeout: Duration,
+    /// Extra attempts after a failed partner message.
+    pub retries: u32,
+    /// Logical clock (deterministic traces) or wall clock (`serve`).
+    pub logical_clock: bool,
+    /// The loopback address listeners bind to.
+    pub bind: IpAddr,
+    /// The API token of every account.
+    pub api_token: String,
+}
+
+impl Default for WorldConfig {
+    fn default() -> Self {
+        WorldConfig {
+            seed: 0,
+            https: false,
+            timeout: Duration::from_secs(10),
+            retries: 0,
+            logical_clock: true,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            api_token: DEFAULT_API_TOKEN.to_string(),
+        }
+    }
+}
+
+/// One account to create in a world.
+#[derive(Clone, Debug)]
+pub struct AccountSpec {
+    /// Lower-case `[a-z0-9-]`, 1–63 characters.
+    pub subdomain: String,
+    /// Shown in agreement names; defaults to the subdomain capitalised.
+    pub display_name: Option<String>,
+    /// Port to bind (0 or None: ephemeral).
+    pub port: Option<u16>,
+    /// Whether it listens from the start (false: it appears later via `start_account`).
+    pub start: bool,
+}
+
+impl AccountSpec {
+    /// An account that starts at once on an ephemeral port.
+    pub fn new(subdomain: &str) -> AccountSpec {
+        AccountSpec {
+            subdomain: subdomain.to_string(),
+            display_name: None,
+            port: None,
+            start: true,
+        }
+    }
+}
+
+/// Why a world or one of its accounts could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    /// The subdomain breaks Zendesk's rules.
+    #[error("{0:?} is not a valid subdomain: use 1 to 63 of a-z, 0-9 and -")]
+    InvalidSubdomain(String),
+    /// Two accounts with one subdomain.
+    #[error("account {0:?} is declared twice")]
+    Duplicate(String),
+    /// No such account in this world.
+    #[error("no account {0:?} in this world")]
+    UnknownAccount(String),
+    /// The listener could not be bound.
+    #[error("could not listen on {addr} for {subdomain}: {source}")]
+    Bind {
+        /// The account.
+        subdomain: String,
+        /// Where it tried to listen.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bind address is not loopback.
+    #[error("{0} is not a loopback address: sharesim only listens on loopback")]
+    NotLoopback(IpAddr),
+    /// The outbound client could not be built.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+struct Slot {
+    account: Arc<Account>,
+    port: u16,
+    running: Option<CancellationToken>,
+}
+
+/// A running set of accounts. Dropping it without `shutdown` cancels everything too.
+pub struct World {
+    services: Arc<WorldServices>,
+    config: WorldConfig,
+    slots: Mutex<IndexMap<String, Slot>>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl World {
+    /// Starts a world: binds every listener that starts now, records them in the
+    /// directory, then spawns the servers.
+    pub async fn start(config: WorldConfig, specs: Vec<AccountSpec>) -> Result<World, WorldError> {
+        if !config.bind.is_loopback() {
+            return Err(WorldError::NotLoopback(config.bind));
+        }
+        let clock = if config.logical_clock {
+            Clock::logical()
+        } else {
+            Clock::Wall
+        };
+        let trace = Trace::new(clock);
+        let directory = Directory::new();
+        let transport = Transport::new(
+            directory.clone(),
+            trace.clone(),
+            TransportConfig {
+                timeout: config.timeout,
+                retries: config.retries,
+                tls: untrusting_tls_config()?,
+            },
+        )?;
+        let services = Arc::new(WorldServices::new(
+            trace,
+            directory.clone(),
+            transport,
+            config.seed,
+        ));
+        let world = World {
+            services,
+            config,
+            slots: Mutex::new(IndexMap::new()),
+            cancel: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        };
+        for spec in &specs {
+            world.add_account(spec)?;
+        }
+        // Bind everything first so every address is in the directory before any
+        // server can receive a message that names another account.
+        let mut bound = Vec::new();
+        for spec in specs.iter().filter(|spec| spec.start) {
+            bound.push((spec.subdomain.clone(), world.bind(&spec.subdomain).await?));
+        }
+        for (subdomain, listener) in bound {
+            world.spawn(&subdomain, listener)?;
+        }
+        Ok(world)
+    }
+
+    fn add_account(&self, spec: &AccountSpec) -> Result<(), WorldError> {
+        if !is_valid_subdomain(&spec.subdomain) {
+            return Err(WorldError::InvalidSubdomain(spec.subdomain.clone()));
+        }
+        let mut slots = lock(&self.slots);
+        if slots.contains_key(&spec.subdomain) {
+            return Err(WorldError::Duplicate(spec.subdomain.clone()));
+        }
+        let account = Arc::new(Account::new(
+            AccountConfig {
+                subdomain: spec.subdomain.clone(),
+                display_name: spec.display_name.clone(),
+                api_token: self.config.api_token.clone(),
+            },
+            self.config.https,
+            self.services.clone(),
+        ));
+        self.services.directory.insert(
+            &spec.subdomain,
+            Listing {
+                display_name: account.display_name().to_string(),
+                addr: None,
+                https: self.config.https,
+            },
+        );
+        slots.insert(
+            spec.subdomain.clone(),
+            Slot {
+                account,
+                port: spec.port.unwrap_or(0),
+                running: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Binds the account's listener (its old port when it ran before) and records it.
+    async fn bind(&self, subdomain: &str) -> Result<TcpListener, WorldError> {
+        let (port, account) = {
+            let slots = lock(&self.slots);
+            let slot = slots
+                .get(subdomain)
+                .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
+            (slot.port, slot.account.clone())
+        };
+        let addr = SocketAddr::new(self.config.bind, port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| WorldError::Bind {
+                subdomain: subdomain.to_string(),
+                addr,
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| WorldError::Bind {
+            subdomain: subdomain.to_string(),
+            addr,
+            source,
+        })?;
+        account.set_addr(local);
+        if let Some(slot) = lock(&self.slots).get_mut(subdomain) {
+            slot.port = local.port();
+        }
+        self.services.directory.set_addr(subdomain, Some(local));
+        Ok(listener)
+    }
+
+    fn spawn(&self, subdomain: &str, listener: TcpListener) -> Result<(), WorldError> {
+        let mut slots = lock(&self.slots);
+        let slot = slots
+            .get_mut(subdomain)
+            .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
+        let token = self.cancel.child_token();
+        slot.running = Some(token.clone());
+        let app = account_router(slot.account.clone());
+        self.tracker.spawn(listener::serve(
+            listener,
+            app,
+            None,
+            token,
+            self.tracker.clone(),
+        ));
+        Ok(())
+    }
+
+    /// Starts an account that is not running (declared with `start = false`, or stopped).
+    pub async fn start_account(&self, subdomain: &str) -> Result<(), WorldError> {
+        if self.is_running(subdomain)? {
+            return Ok(());
+        }
+        let listener = self.bind(subdomain).await?;
+        self.spawn(subdomain, listener)?;
+        self.services
+            .trace
+            .world(subdomain, format!("{subdomain} started listening"));
+        Ok(())
+    }
+
+    /// Stops an account's listener: new connections are refused; its state is kept.
+    pub fn stop_account(&self, subdomain: &str) -> Result<(), WorldError> {
+        let token = {
+            let mut slots = lock(&self.slots);
+            let slot = slots
+                .get_mut(subdomain)
+                .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
+            slot.running.take()
+        };
+        if let Some(token) = token {
+            token.cancel();
+            self.services.trace.world(
+                subdomain,
+                format!("{subdomain} stopped: connections are refused"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Stops and starts an account on the same port, keeping its state.
+    pub async fn restart_account(&self, subdomain: &str) -> Result<(), WorldError> {
+        self.stop_account(subdomain)?;
+        // The old listener is dropped by its task; give the runtime a turn to close it
+        // before binding the same port again.
+        let mut attempts = 0;
+        loop {
+            tokio::task::yield_now().await;
+            match self.start_account(subdomain).await {
+                Err(WorldError::Bind { .. }) if attempts < 100 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn is_running(&self, subdomain: &str) -> Result<bool, WorldError> {
+        lock(&self.slots)
+            .get(subdomain)
+            .map(|slot| slot.running.is_some())
+            .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))
+    }
+
+    /// An account by subdomain.
+    pub fn account(&self, subdomain: &str) -> Option<Arc<Account>> {
+        lock(&self.slots)
+            .get(subdomain)
+            .map(|slot| slot.account.clone())
+    }
+
+    /// Every account, in the order they were declared.
+    pub fn accounts(&self) -> Vec<Arc<Account>> {
+        lock(&self.slots)
+            .values()
+            .map(|slot| slot.account.clone())
+            .collect()
+    }
+
+    /// The world's trace.
+    pub fn trace(&self) -> &Trace {
+        &self.services.trace
+    }
+
+    /// The shared services (directory, transport, RNG).
+    pub fn services(&self) -> &Arc<WorldServices> {
+        &self.services
+    }
+
+    /// The configuration the world was started with.
+    pub fn config(&self) -> &WorldConfig {
+        &self.config
+    }
+
+    /// Stops every listener and waits for every connection task to finish.
+    pub async fn shutdown(&self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Both surfaces of one account, with Zendesk-shaped answers for unknown paths.
+pub fn account_router(account: Arc<Account>) -> Router {
+    crate::api::router(account.clone())
+        .merge(crate::partner::router(account))
+        .fallback(unknown_path)
+}
+
+async fn unknown_path(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/sharing") {
+        crate::partner::PartnerError::NotFound(format!("no such sharing endpoint {}", uri.path()))
+            .into_response()
+    } else {
+        crate::api::ApiError::InvalidEndpoint.into_response()
+    }
+}
