@@ -1,1 +1,3 @@
 //! sharesim: simulated Zendesk accounts that share tickets over real HTTP(S).
+
+pub mod tls;
