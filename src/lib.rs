@@ -7,9 +7,11 @@
 
 pub mod account;
 pub mod api;
+pub mod cli;
 pub mod directory;
 pub mod model;
 pub mod partner;
+pub mod tls;
 pub mod trace;
 pub mod transport;
 pub mod world;

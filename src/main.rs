@@ -1,1 +1,7 @@
-fn main() {}
+//! The `sharesim` command: parses arguments and hands over to [`sharesim::cli`].
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    sharesim::cli::main()
+}

@@ -10,6 +10,7 @@
 use crate::account::{Account, AccountConfig, WorldServices, listener};
 use crate::directory::{Directory, Listing};
 use crate::model::is_valid_subdomain;
+use crate::tls::{CertMode, CertificateAuthority, ServerCertificate, TlsError, server_config};
 use crate::trace::{Clock, Trace, lock};
 use crate::transport::{Transport, TransportConfig, TransportError, untrusting_tls_config};
 use axum::Router;
@@ -41,6 +42,9 @@ pub struct WorldConfig {
     pub bind: IpAddr,
     /// The API token of every account.
     pub api_token: String,
+    /// Names certificates carry besides `{subdomain}.sharesim.test` (`serve` adds
+    /// `localhost` and `127.0.0.1` so real clients can verify by address).
+    pub extra_cert_names: Vec<String>,
 }
 
 impl Default for WorldConfig {
@@ -53,6 +57,7 @@ impl Default for WorldConfig {
             logical_clock: true,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             api_token: DEFAULT_API_TOKEN.to_string(),
+            extra_cert_names: Vec::new(),
         }
     }
 }
@@ -68,6 +73,8 @@ pub struct AccountSpec {
     pub port: Option<u16>,
     /// Whether it listens from the start (false: it appears later via `start_account`).
     pub start: bool,
+    /// The certificate it presents in an HTTPS world.
+    pub cert_mode: CertMode,
 }
 
 impl AccountSpec {
@@ -78,6 +85,7 @@ impl AccountSpec {
             display_name: None,
             port: None,
             start: true,
+            cert_mode: CertMode::Valid,
         }
     }
 }
@@ -110,17 +118,24 @@ pub enum WorldError {
     /// The outbound client could not be built.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// Certificates could not be made.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 struct Slot {
     account: Arc<Account>,
     port: u16,
     running: Option<CancellationToken>,
+    cert_mode: CertMode,
+    /// The certificate the listener presents (None: no TLS, either an HTTP world or `plain_http`).
+    certificate: Option<Arc<ServerCertificate>>,
 }
 
 /// A running set of accounts. Dropping it without `shutdown` cancels everything too.
 pub struct World {
     services: Arc<WorldServices>,
+    authority: Option<CertificateAuthority>,
     config: WorldConfig,
     slots: Mutex<IndexMap<String, Slot>>,
     cancel: CancellationToken,
@@ -141,13 +156,22 @@ impl World {
         };
         let trace = Trace::new(clock);
         let directory = Directory::new();
+        let authority = if config.https {
+            Some(CertificateAuthority::new()?)
+        } else {
+            None
+        };
+        let tls = match &authority {
+            Some(authority) => authority.client_config(),
+            None => untrusting_tls_config()?,
+        };
         let transport = Transport::new(
             directory.clone(),
             trace.clone(),
             TransportConfig {
                 timeout: config.timeout,
                 retries: config.retries,
-                tls: untrusting_tls_config()?,
+                tls,
             },
         )?;
         let services = Arc::new(WorldServices::new(
@@ -158,6 +182,7 @@ impl World {
         ));
         let world = World {
             services,
+            authority,
             config,
             slots: Mutex::new(IndexMap::new()),
             cancel: CancellationToken::new(),
@@ -203,15 +228,62 @@ impl World {
                 https: self.config.https,
             },
         );
+        let certificate = self.issue(&spec.subdomain, spec.cert_mode)?;
         slots.insert(
             spec.subdomain.clone(),
             Slot {
                 account,
                 port: spec.port.unwrap_or(0),
                 running: None,
+                cert_mode: spec.cert_mode,
+                certificate,
             },
         );
         Ok(())
+    }
+
+    /// A certificate for the account in `mode`; None in an HTTP world or for `plain_http`.
+    fn issue(
+        &self,
+        subdomain: &str,
+        mode: CertMode,
+    ) -> Result<Option<Arc<ServerCertificate>>, WorldError> {
+        let Some(authority) = &self.authority else {
+            return Ok(None);
+        };
+        Ok(authority
+            .issue(subdomain, mode, &self.config.extra_cert_names)?
+            .map(ServerCertificate::new))
+    }
+
+    /// Switches an account's certificate. The listener restarts on the same port so that
+    /// open connections end and the next handshake presents the new certificate.
+    pub async fn set_certificate(&self, subdomain: &str, mode: CertMode) -> Result<(), WorldError> {
+        let certificate = self.issue(subdomain, mode)?;
+        let was_running = {
+            let mut slots = lock(&self.slots);
+            let slot = slots
+                .get_mut(subdomain)
+                .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
+            slot.cert_mode = mode;
+            slot.certificate = certificate;
+            slot.running.is_some()
+        };
+        self.services.trace.world(
+            subdomain,
+            format!("{subdomain} now presents a {mode} certificate"),
+        );
+        if was_running {
+            self.restart_account(subdomain).await?;
+        }
+        Ok(())
+    }
+
+    /// The PEM of the world's CA, in an HTTPS world.
+    pub fn ca_cert_pem(&self) -> Option<String> {
+        self.authority
+            .as_ref()
+            .map(CertificateAuthority::ca_cert_pem)
     }
 
     /// Binds the account's listener (its old port when it ran before) and records it.
@@ -236,9 +308,9 @@ impl World {
             addr,
             source,
         })?;
-        account.set_addr(local);
         if let Some(slot) = lock(&self.slots).get_mut(subdomain) {
             slot.port = local.port();
+            account.set_listening(local, slot.certificate.is_some());
         }
         self.services.directory.set_addr(subdomain, Some(local));
         Ok(listener)
@@ -252,10 +324,11 @@ impl World {
         let token = self.cancel.child_token();
         slot.running = Some(token.clone());
         let app = account_router(slot.account.clone());
+        let tls = slot.certificate.clone().map(server_config);
         self.tracker.spawn(listener::serve(
             listener,
             app,
-            None,
+            tls,
             token,
             self.tracker.clone(),
         ));

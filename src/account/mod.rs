@@ -97,8 +97,15 @@ pub struct Account {
     api_token: String,
     services: Arc<WorldServices>,
     state: Mutex<AccountState>,
-    addr: Mutex<Option<SocketAddr>>,
+    listening: Mutex<Option<Listening>>,
     https: bool,
+}
+
+/// Where and how an account's listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Listening {
+    addr: SocketAddr,
+    tls: bool,
 }
 
 impl Account {
@@ -116,7 +123,7 @@ impl Account {
                 agreements: BTreeMap::new(),
                 next_agreement_id: 1,
             }),
-            addr: Mutex::new(None),
+            listening: Mutex::new(None),
             https,
         }
     }
@@ -158,22 +165,32 @@ impl Account {
 
     /// Where the listener is bound, while it runs (or last ran).
     pub fn addr(&self) -> Option<SocketAddr> {
-        *lock(&self.addr)
+        lock(&self.listening).map(|listening| listening.addr)
     }
 
-    pub(crate) fn set_addr(&self, addr: SocketAddr) {
-        *lock(&self.addr) = Some(addr);
+    /// Records where the listener is bound and whether it speaks TLS there.
+    pub(crate) fn set_listening(&self, addr: SocketAddr, tls: bool) {
+        *lock(&self.listening) = Some(Listening { addr, tls });
     }
 
-    /// Whether the listener serves HTTPS.
+    /// Whether partners expect HTTPS from this account (the world's setting).
     pub fn https(&self) -> bool {
         self.https
+    }
+
+    /// The scheme the listener really serves (`plain_http` serves http in an HTTPS world).
+    fn served_scheme(&self) -> &'static str {
+        match *lock(&self.listening) {
+            Some(Listening { tls: true, .. }) => "https",
+            Some(Listening { tls: false, .. }) => "http",
+            None => self.scheme(),
+        }
     }
 
     /// The REST API base URL as real clients reach it (`http://127.0.0.1:PORT/api/v2`).
     pub fn api_url(&self) -> String {
         match self.addr() {
-            Some(addr) => format!("{}://{addr}/api/v2", self.scheme()),
+            Some(addr) => format!("{}://{addr}/api/v2", self.served_scheme()),
             None => format!(
                 "{}://{}/api/v2",
                 self.scheme(),
@@ -185,7 +202,7 @@ impl Account {
     /// The partner protocol base URL on loopback (`http://127.0.0.1:PORT/sharing`).
     pub fn loopback_sharing_url(&self) -> String {
         match self.addr() {
-            Some(addr) => format!("{}://{addr}/sharing", self.scheme()),
+            Some(addr) => format!("{}://{addr}/sharing", self.served_scheme()),
             None => self.sharing_url(),
         }
     }

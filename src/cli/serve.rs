@@ -1,0 +1,201 @@
+//! `sharesim serve`: start accounts for real API clients and run until Ctrl-C or SIGTERM.
+
+use super::{EXIT_PASSED, EXIT_USAGE};
+use crate::model::is_valid_subdomain;
+use crate::world::{AccountSpec, DEFAULT_API_TOKEN, World, WorldConfig};
+use clap::Args;
+use serde_json::json;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options of `sharesim serve`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  sharesim serve\n  sharesim serve acme globex --port 8700 --api-token secret\n  sharesim serve --tls --ready-file ready.json   # then REQUESTS_CA_BUNDLE=sharesim-ca.pem"
+)]
+pub struct ServeArgs {
+    /// Subdomains of the accounts to start.
+    #[arg(default_values_t = ["acme".to_string(), "globex".to_string()])]
+    pub subdomains: Vec<String>,
+    /// Port of the first account; the next get PORT+1, PORT+2… (default: ephemeral).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Loopback address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// API token of every account.
+    #[arg(long, default_value = DEFAULT_API_TOKEN)]
+    pub api_token: String,
+    /// Seed for access keys and every other random draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Serve HTTPS with certificates from a CA made at start.
+    #[arg(long)]
+    pub tls: bool,
+    /// Where `--tls` writes the CA certificate (PEM).
+    #[arg(long, default_value = "sharesim-ca.pem")]
+    pub ca_cert: PathBuf,
+    /// Write a JSON file describing every account once all listeners are up.
+    #[arg(long)]
+    pub ready_file: Option<PathBuf>,
+    /// Timeout of each partner message, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+/// Runs `serve` and returns the exit code.
+pub async fn run(args: ServeArgs) -> u8 {
+    match serve(args).await {
+        Ok(()) => EXIT_PASSED,
+        Err(message) => {
+            eprintln!("sharesim: {message}");
+            EXIT_USAGE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let mut specs = Vec::new();
+    for (index, subdomain) in args.subdomains.iter().enumerate() {
+        if !is_valid_subdomain(subdomain) {
+            return Err(format!(
+                "{subdomain:?} is not a valid subdomain: use 1 to 63 of a-z, 0-9 and -"
+            ));
+        }
+        let port = match args.port {
+            Some(first) => Some(
+                u16::try_from(u32::from(first) + index as u32)
+                    .map_err(|_| format!("port {first}+{index} is beyond 65535"))?,
+            ),
+            None => None,
+        };
+        specs.push(AccountSpec {
+            port,
+            ..AccountSpec::new(subdomain)
+        });
+    }
+    let config = WorldConfig {
+        seed: args.seed,
+        https: args.tls,
+        timeout: Duration::from_millis(args.timeout_ms),
+        logical_clock: false,
+        bind: args.bind,
+        api_token: args.api_token.clone(),
+        extra_cert_names: vec!["localhost".to_string(), args.bind.to_string()],
+        ..WorldConfig::default()
+    };
+    let world = World::start(config, specs)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ca_cert = match world.ca_cert_pem() {
+        Some(pem) => {
+            std::fs::write(&args.ca_cert, pem).map_err(|e| {
+                format!(
+                    "could not write the CA certificate to {}: {e}",
+                    args.ca_cert.display()
+                )
+            })?;
+            Some(args.ca_cert.display().to_string())
+        }
+        None => None,
+    };
+    let accounts: Vec<serde_json::Value> = world
+        .accounts()
+        .iter()
+        .map(|account| {
+            json!({
+                "subdomain": account.subdomain(),
+                "api_url": account.api_url(),
+                "sharing_url": account.loopback_sharing_url(),
+                "admin_email": account.admin_email(),
+                "agent_email": account.agent_email(),
+                "api_token": account.api_token(),
+            })
+        })
+        .collect();
+    print_table(&accounts);
+    if let Some(ca) = &ca_cert {
+        println!(
+            "\nCA certificate: {ca}  (e.g. REQUESTS_CA_BUNDLE={ca}, NODE_EXTRA_CA_CERTS={ca})"
+        );
+    }
+    println!(
+        "\nServing until Ctrl-C. Try:\n  curl -u {}/token:{} {}/sharing_agreements.json",
+        accounts[0]["admin_email"].as_str().unwrap_or_default(),
+        args.api_token,
+        accounts[0]["api_url"].as_str().unwrap_or_default(),
+    );
+    if let Some(path) = &args.ready_file {
+        let mut ready = json!({ "accounts": accounts });
+        if let Some(ca) = &ca_cert {
+            ready["ca_cert"] = json!(ca);
+        }
+        std::fs::write(path, format!("{ready}\n"))
+            .map_err(|e| format!("could not write the ready file {}: {e}", path.display()))?;
+    }
+    wait_for_signal().await;
+    eprintln!("sharesim: shutting down");
+    world.shutdown().await;
+    Ok(())
+}
+
+fn print_table(accounts: &[serde_json::Value]) {
+    let columns = [
+        "subdomain",
+        "api_url",
+        "sharing_url",
+        "admin_email",
+        "agent_email",
+        "api_token",
+    ];
+    let cell =
+        |row: &serde_json::Value, column: &str| row[column].as_str().unwrap_or("").to_string();
+    let widths: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            accounts
+                .iter()
+                .map(|row| cell(row, c).len())
+                .max()
+                .unwrap_or(0)
+                .max(c.len())
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!("{}", line(columns.iter().map(|c| c.to_string()).collect()));
+    for row in accounts {
+        println!("{}", line(columns.iter().map(|c| cell(row, c)).collect()));
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
