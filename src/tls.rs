@@ -273,6 +273,12 @@ impl CertificateAuthority {
     }
 }
 
+/// Makes ring the process-wide rustls provider, so any HTTP client built in this
+/// process (the runner's, a test's) finds one. Calling it again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

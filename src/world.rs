@@ -149,6 +149,7 @@ impl World {
         if !config.bind.is_loopback() {
             return Err(WorldError::NotLoopback(config.bind));
         }
+        crate::tls::install_crypto_provider();
         let clock = if config.logical_clock {
             Clock::logical()
         } else {

@@ -1,0 +1,178 @@
+//! Starts real worlds on port 0 and talks to them over HTTP, as an API client would.
+
+use serde_json::Value;
+use sharesim::account::Account;
+use sharesim::world::{AccountSpec, DEFAULT_API_TOKEN, World, WorldConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A running world plus an HTTP client; the world's listeners stop when it is dropped.
+pub struct TestWorld {
+    pub world: World,
+    pub http: reqwest::Client,
+}
+
+/// A world of plain-HTTP accounts with a short partner timeout.
+pub async fn start(subdomains: &[&str]) -> TestWorld {
+    start_with(
+        WorldConfig {
+            timeout: Duration::from_millis(2_000),
+            ..WorldConfig::default()
+        },
+        subdomains.iter().map(|s| AccountSpec::new(s)).collect(),
+    )
+    .await
+}
+
+/// A world with explicit configuration.
+pub async fn start_with(config: WorldConfig, specs: Vec<AccountSpec>) -> TestWorld {
+    let world = World::start(config, specs).await.expect("world starts");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client builds");
+    TestWorld { world, http }
+}
+
+/// The answer to a call: status, parsed JSON body (Null when empty or not JSON), raw text.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl TestWorld {
+    pub fn account(&self, subdomain: &str) -> Arc<Account> {
+        self.world.account(subdomain).expect("account exists")
+    }
+
+    /// A REST call as `admin` or `agent` of `subdomain`; `path` is relative to the host
+    /// (e.g. `/api/v2/sharing_agreements.json`).
+    pub async fn rest(
+        &self,
+        subdomain: &str,
+        user: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let email = format!("{user}@{subdomain}.test");
+        self.rest_as(
+            subdomain,
+            Some((email.as_str(), DEFAULT_API_TOKEN)),
+            method,
+            path,
+            body.map(|b| b.to_string()),
+        )
+        .await
+    }
+
+    /// A REST call with explicit credentials (None: no Authorization header) and a raw body.
+    pub async fn rest_as(
+        &self,
+        subdomain: &str,
+        credentials: Option<(&str, &str)>,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> Answer {
+        let account = self.account(subdomain);
+        let base = account.api_url();
+        let origin = base.trim_end_matches("/api/v2");
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
+        let mut request = self.http.request(method, format!("{origin}{path}"));
+        if let Some((email, token)) = credentials {
+            request = request.basic_auth(format!("{email}/token"), Some(token));
+        }
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body);
+        }
+        answer(request.send().await.expect("request is answered")).await
+    }
+
+    /// A raw partner-protocol call to `subdomain` (`path` under `/sharing`).
+    pub async fn partner(
+        &self,
+        subdomain: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Answer {
+        let account = self.account(subdomain);
+        let url = format!("{}{path}", account.loopback_sharing_url());
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
+        let mut request = self.http.request(method, url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        answer(request.send().await.expect("request is answered")).await
+    }
+
+    /// Creates an agreement from `from` to `to` as admin and returns the sender's copy.
+    pub async fn invite(&self, from: &str, to: &str) -> Value {
+        let answer = self
+            .rest(
+                from,
+                "admin",
+                "POST",
+                "/api/v2/sharing_agreements.json",
+                Some(serde_json::json!({"sharing_agreement": {"remote_subdomain": to}})),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        answer.body["sharing_agreement"].clone()
+    }
+
+    /// The only agreement copy on `subdomain` (panics unless there is exactly one).
+    pub async fn only_agreement(&self, subdomain: &str) -> Value {
+        let list = self
+            .rest(
+                subdomain,
+                "admin",
+                "GET",
+                "/api/v2/sharing_agreements.json",
+                None,
+            )
+            .await;
+        assert_eq!(list.status, 200, "{}", list.text);
+        let items = list.body["sharing_agreements"]
+            .as_array()
+            .expect("a list")
+            .clone();
+        assert_eq!(items.len(), 1, "{}: {}", subdomain, list.text);
+        items[0].clone()
+    }
+
+    /// PUTs a status as admin of `subdomain` on agreement `id`.
+    pub async fn set_status(&self, subdomain: &str, id: &Value, status: &str) -> Answer {
+        self.rest(
+            subdomain,
+            "admin",
+            "PUT",
+            &format!("/api/v2/sharing_agreements/{id}.json"),
+            Some(serde_json::json!({"sharing_agreement": {"status": status}})),
+        )
+        .await
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body is readable");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        body,
+        text,
+        headers,
+    }
+}
