@@ -342,7 +342,11 @@ impl<'de> Visitor<'de> for StepVisitor {
     type Value = StepBody;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a step table holding one action ({})", list(Action::KEYS))
+        write!(
+            f,
+            "a step table holding one action ({})",
+            list(Action::KEYS)
+        )
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StepBody, A::Error> {
@@ -887,7 +891,10 @@ pub struct Share {
 
 /// `unshare`: stops sharing a ticket.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, expecting = "an `unshare` table: { ticket, account? }")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an `unshare` table: { ticket, account? }"
+)]
 pub struct Unshare {
     /// The ticket handle.
     #[schemars(with = "String")]
@@ -1324,7 +1331,11 @@ impl<'de> Visitor<'de> for FaultVisitor {
     type Value = (Option<Ref>, FaultRule);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a fault table with keys among {}", list(&self.allowed_keys()))
+        write!(
+            f,
+            "a fault table with keys among {}",
+            list(&self.allowed_keys())
+        )
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -1354,7 +1365,10 @@ impl<'de> Visitor<'de> for FaultVisitor {
                 "down" => ("down", read_true(&mut map, FaultKind::Down)?),
                 "hang" => ("hang", read_true(&mut map, FaultKind::Hang)?),
                 "reset" => ("reset", read_true(&mut map, FaultKind::Reset)?),
-                "redirect_loop" => ("redirect_loop", read_true(&mut map, FaultKind::RedirectLoop)?),
+                "redirect_loop" => (
+                    "redirect_loop",
+                    read_true(&mut map, FaultKind::RedirectLoop)?,
+                ),
                 "latency_ms" => ("latency_ms", FaultKind::LatencyMs(map.next_value()?)),
                 "status" => (
                     "status",
@@ -1368,11 +1382,11 @@ impl<'de> Visitor<'de> for FaultVisitor {
             return Err(de::Error::missing_field("account"));
         }
         let Some((_, kind)) = kind else {
-            return Err(de::Error::custom(format!(
+            return Err(de::Error::custom(
                 "this fault has no kind; give exactly one of `down = true`, `hang = true`, \
                  `reset = true`, `redirect_loop = true`, `latency_ms = <ms>`, \
-                 `status = <400..599>` or `crash = \"before_store\"|\"after_store\"`"
-            )));
+                 `status = <400..599>` or `crash = \"before_store\"|\"after_store\"`",
+            ));
         };
         Ok((account, FaultRule { from, times, kind }))
     }
@@ -1392,7 +1406,10 @@ fn read_true<'de, A: MapAccess<'de>>(map: &mut A, kind: FaultKind) -> Result<Fau
 
 fn at_least_once(times: &u32) -> Result<(), String> {
     if *times == 0 {
-        Err("`times = 0` would never fault; use at least 1, or omit it to fault every call".to_owned())
+        Err(
+            "`times = 0` would never fault; use at least 1, or omit it to fault every call"
+                .to_owned(),
+        )
     } else {
         Ok(())
     }
@@ -1418,7 +1435,10 @@ fn fault_schema(generator: &mut SchemaGenerator, in_step: bool) -> Schema {
         ("reset", json!({ "const": true })),
         ("redirect_loop", json!({ "const": true })),
         ("latency_ms", json!({ "type": "integer", "minimum": 0 })),
-        ("status", json!({ "type": "integer", "minimum": 400, "maximum": 599 })),
+        (
+            "status",
+            json!({ "type": "integer", "minimum": 400, "maximum": 599 }),
+        ),
         ("crash", generator.subschema_for::<CrashPoint>().to_value()),
     ];
     let branches: Vec<Value> = kinds

@@ -12,9 +12,7 @@ use codespan_reporting::diagnostic::{Diagnostic, Label};
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, termcolor::Ansi};
 
-use super::format::{
-    Action, Expectation, Position, Ref, SUBDOMAIN_PATTERN, Scenario, Step, list,
-};
+use super::format::{Action, Expectation, Position, Ref, SUBDOMAIN_PATTERN, Scenario, Step, list};
 
 /// Why a scenario file cannot be used, and where: the one error type of this layer, so
 /// the CLI can print `file:line:col: message` or a rendered diagnostic.
@@ -58,7 +56,16 @@ impl ScenarioError {
     }
 
     fn from_toml(file: &str, source: &str, error: &toml::de::Error) -> ScenarioError {
-        let message = reword(error.message());
+        let message = if error.message() == "duplicate key" {
+            let key = error.span().and_then(|span| source.get(span));
+            format!(
+                "`{}` is already set earlier in the same table; TOML allows each key once \
+                 per table",
+                key.unwrap_or("this key")
+            )
+        } else {
+            reword(error.message())
+        };
         match error.span() {
             Some(span) => ScenarioError::at(file, source, span, message),
             None => ScenarioError::at(file, source, 0..0, message),
@@ -72,7 +79,8 @@ impl ScenarioError {
         let file = SimpleFile::new(self.file.as_str(), source);
         let mut diagnostic = Diagnostic::error().with_message(&self.message);
         if let Some(span) = &self.span {
-            diagnostic = diagnostic.with_labels(vec![Label::primary((), caret_range(source, span))]);
+            diagnostic =
+                diagnostic.with_labels(vec![Label::primary((), caret_range(source, span))]);
         }
         let config = term::Config::default();
         let rendered = if color {
@@ -99,7 +107,11 @@ fn caret_range(source: &str, span: &Range<usize>) -> Range<usize> {
     if end > start && source.is_char_boundary(end) {
         start..end
     } else {
-        let width = rest.chars().next().filter(|c| *c != '\n').map_or(0, char::len_utf8);
+        let width = rest
+            .chars()
+            .next()
+            .filter(|c| *c != '\n')
+            .map_or(0, char::len_utf8);
         start..start + width
     }
 }
@@ -123,9 +135,30 @@ fn reword(message: &str) -> String {
         return format!("missing required key {rest}");
     }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
-        return format!("wrong type: found {rest}");
+        return format!("wrong type: found {}", name_types(rest));
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        return format!("invalid value: {}", name_types(rest));
     }
     message.to_owned()
+}
+
+/// Names the expected type in TOML's words rather than Rust's (`an array`, not `a
+/// sequence`; a range rather than `u16`).
+fn name_types(rest: &str) -> String {
+    let Some((found, expected)) = rest.split_once(", expected ") else {
+        return rest.to_owned();
+    };
+    let expected = match expected {
+        "a sequence" => "an array",
+        "a map" => "a table",
+        "u16" => "an integer from 0 to 65535",
+        "u32" => "an integer from 0 to 4294967295",
+        "u64" => "a non-negative integer",
+        "i64" => "an integer",
+        other => other,
+    };
+    format!("{found}, expected {expected}")
 }
 
 /// Reads and checks one scenario file; errors name the file as `path` is written.
@@ -167,8 +200,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
 }
 
 fn collect_toml_files(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
-    let unreadable =
-        |error: std::io::Error| ScenarioError::about_file(dir, format!("cannot list the folder: {error}"));
+    let unreadable = |error: std::io::Error| {
+        ScenarioError::about_file(dir, format!("cannot list the folder: {error}"))
+    };
     for entry in fs::read_dir(dir).map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
         let path = entry.path();
@@ -376,7 +410,11 @@ impl<'a> Checker<'a> {
     }
 
     fn account(&self, reference: &Ref) -> Checked {
-        if self.scenario.accounts.contains_key(reference.get_ref().as_str()) {
+        if self
+            .scenario
+            .accounts
+            .contains_key(reference.get_ref().as_str())
+        {
             return Ok(());
         }
         let declared: Vec<&str> = self
@@ -432,7 +470,10 @@ impl<'a> Checker<'a> {
         if name.is_empty() {
             return invalid(
                 handle,
-                format!("a {} handle cannot be empty; write e.g. `as = \"esc\"`", kind.noun()),
+                format!(
+                    "a {} handle cannot be empty; write e.g. `as = \"esc\"`",
+                    kind.noun()
+                ),
             );
         }
         if let Some((_, earlier)) = self.defined(kind).iter().find(|(known, _)| known == name) {
@@ -478,8 +519,8 @@ impl<'a> Checker<'a> {
                 self.line(span)
             ),
             None => format!(
-                "unknown {noun} `{name}`; {noun}s defined before this step: {known} (a `{}` \
-                 step defines one with `as = \"{name}\"`)",
+                "unknown {noun} `{name}`; {noun}s defined before this step: {known} (define \
+                 one with `{} = {{ ..., as = \"{name}\" }}`)",
                 kind.defining_action()
             ),
         };
@@ -508,9 +549,7 @@ fn check_subdomain(subdomain: &Ref) -> Checked {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::format::{
-        Answer, AgreementStatus, Direction, Expectation, Method, User,
-    };
+    use crate::scenario::format::{AgreementStatus, Answer, Direction, Expectation, Method, User};
 
     const EXAMPLE: &str = r#"name = "Receiver accepts; only the sender may share"
 description = """
@@ -546,13 +585,26 @@ expect_status = 403
     fn the_design_example_parses_into_the_expected_tree() {
         let scenario = parse(EXAMPLE, "example.toml").unwrap();
         assert_eq!(scenario.name, "Receiver accepts; only the sender may share");
-        assert!(scenario.description.as_deref().unwrap().starts_with("acme invites globex."));
+        assert!(
+            scenario
+                .description
+                .as_deref()
+                .unwrap()
+                .starts_with("acme invites globex.")
+        );
         assert_eq!(scenario.seed, Some(7));
         assert!(!scenario.tls);
         assert_eq!(scenario.retries, 0);
-        let names: Vec<&str> = scenario.accounts.keys().map(|k| k.get_ref().as_str()).collect();
+        let names: Vec<&str> = scenario
+            .accounts
+            .keys()
+            .map(|k| k.get_ref().as_str())
+            .collect();
         assert_eq!(names, ["acme", "globex"]);
-        assert_eq!(scenario.account("acme").unwrap().display_name.as_deref(), Some("Acme"));
+        assert_eq!(
+            scenario.account("acme").unwrap().display_name.as_deref(),
+            Some("Acme")
+        );
         assert!(scenario.account("globex").unwrap().start);
         assert_eq!(scenario.steps.len(), 5);
 
@@ -563,7 +615,10 @@ expect_status = 403
         assert_eq!(invite.to.get_ref(), "globex");
         assert_eq!(invite.handle.get_ref(), "esc");
         assert_eq!(invite.user, User::Admin);
-        assert_eq!(scenario.position(&invite.handle.span()), Position { line: 14, col: 47 });
+        assert_eq!(
+            scenario.position(&invite.handle.span()),
+            Position { line: 14, col: 47 }
+        );
         assert_eq!(
             scenario.steps[0].note.as_deref(),
             Some("acme's admin creates an outbound agreement; globex is sent an invitation.")
@@ -600,7 +655,10 @@ expect_status = 403
         assert_eq!(step.expected_status(), Some(403));
         assert_eq!(step.position, Position { line: 26, col: 1 });
         assert_eq!(scenario.step_line(4), Some(26));
-        assert_eq!(scenario.position(&request.account.span()), Position { line: 27, col: 23 });
+        assert_eq!(
+            scenario.position(&request.account.span()),
+            Position { line: 27, col: 23 }
+        );
         assert_eq!(scenario.step_line(5), None);
     }
 
@@ -618,8 +676,14 @@ expect_status = 403
         let rendered = error.render(source, false);
         assert!(rendered.contains("caret.toml:2:11"), "{rendered}");
         assert!(rendered.contains(&error.message), "{rendered}");
-        let caret_line = rendered.lines().find(|line| line.contains('^')).unwrap();
-        let source_line = rendered.lines().find(|line| line.contains("[accounts.Acme]")).unwrap();
+        let caret_line = rendered
+            .lines()
+            .find(|line| line.ends_with("^^^^"))
+            .unwrap();
+        let source_line = rendered
+            .lines()
+            .find(|line| line.contains("[accounts.Acme]"))
+            .unwrap();
         let caret = caret_line.chars().position(|c| c == '^').unwrap();
         let underlined: String = source_line.chars().skip(caret).take(4).collect();
         assert_eq!(underlined, "Acme", "{rendered}");
@@ -637,8 +701,14 @@ expect_status = 403
     #[test]
     fn position_handles_any_offset() {
         assert_eq!(Position::of_offset("", 5), Position { line: 1, col: 1 });
-        assert_eq!(Position::of_offset("é\nab", 1), Position { line: 1, col: 1 });
-        assert_eq!(Position::of_offset("é\nab", 4), Position { line: 2, col: 2 });
+        assert_eq!(
+            Position::of_offset("é\nab", 1),
+            Position { line: 1, col: 1 }
+        );
+        assert_eq!(
+            Position::of_offset("é\nab", 4),
+            Position { line: 2, col: 2 }
+        );
     }
 
     #[test]

@@ -40,7 +40,16 @@ mod tests {
     fn schema_mentions_every_top_level_key_and_fault_kind() {
         let schema = json_schema();
         let text = schema.to_string();
-        for key in ["name", "description", "seed", "tls", "timeout_ms", "retries", "accounts", "steps"] {
+        for key in [
+            "name",
+            "description",
+            "seed",
+            "tls",
+            "timeout_ms",
+            "retries",
+            "accounts",
+            "steps",
+        ] {
             assert!(schema["properties"].get(key).is_some(), "{key}");
         }
         assert_eq!(schema["required"], serde_json::json!(["name", "accounts"]));
