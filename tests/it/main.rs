@@ -8,3 +8,7 @@ mod handshake;
 mod rest_errors;
 // Every partner-protocol answer: 400, 401, 403, 404, 405, 412, 422, idempotent invitations.
 mod partner_protocol;
+// Scenario files that must be refused, each with its exact one-line error.
+mod malformed;
+// Scenario files that must be accepted.
+mod valid;

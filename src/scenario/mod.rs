@@ -1,0 +1,17 @@
+//! Scenario files: the typed tree (`format`), loading and checking it with positions in
+//! every error (`parse`), and its JSON Schema (`schema`). Running scenarios is a separate
+//! layer that only reads these types.
+
+pub mod format;
+pub mod parse;
+pub mod schema;
+
+pub use format::{
+    Account, AccountTarget, Action, AgreementCheck, AgreementStatus, AgreementTarget, Answer,
+    CertMode, Certificate, Comment, CountCheck, CrashPoint, Direction, ExpectTicket, Expectation,
+    ExpectedComment, Fault, FaultKind, FaultRule, Heal, Invite, Method, NewTicket, Position, Ref,
+    Request, Resend, Respond, Scenario, SetStatus, Share, Step, Terms, TicketStatus, Unshare, User,
+    Wait,
+};
+pub use parse::{ScenarioError, discover, load, parse};
+pub use schema::json_schema;

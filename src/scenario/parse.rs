@@ -1,0 +1,727 @@
+//! Loading scenario files: TOML syntax and shape (via serde, see `format`), then the
+//! checks serde cannot make (subdomains, account names, handles defined before use), all
+//! before anything runs. Every refusal is a `ScenarioError` pointing at `file:line:col`
+//! with a message saying what is wrong and what is allowed.
+
+use std::collections::HashMap;
+use std::fs;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use codespan_reporting::diagnostic::{Diagnostic, Label};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::{self, termcolor::Ansi};
+
+use super::format::{Action, Expectation, Position, Ref, SUBDOMAIN_PATTERN, Scenario, Step, list};
+
+/// Why a scenario file cannot be used, and where: the one error type of this layer, so
+/// the CLI can print `file:line:col: message` or a rendered diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{col}: {message}")]
+pub struct ScenarioError {
+    /// The file, as given to `load`/`parse`.
+    pub file: String,
+    /// 1-based line of the offending key or value (1 when the file could not be read).
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub col: usize,
+    /// What is wrong and what is allowed instead.
+    pub message: String,
+    /// Byte span in the source, when the error is about a place in it.
+    pub span: Option<Range<usize>>,
+}
+
+impl ScenarioError {
+    /// An error about the text at `span` of `source`.
+    fn at(file: &str, source: &str, span: Range<usize>, message: String) -> ScenarioError {
+        let Position { line, col } = Position::of_offset(source, span.start);
+        ScenarioError {
+            file: file.to_owned(),
+            line,
+            col,
+            message,
+            span: Some(span),
+        }
+    }
+
+    /// An error about a file or folder as a whole (it could not be read).
+    fn about_file(file: &Path, message: String) -> ScenarioError {
+        ScenarioError {
+            file: file.display().to_string(),
+            line: 1,
+            col: 1,
+            message,
+            span: None,
+        }
+    }
+
+    fn from_toml(file: &str, source: &str, error: &toml::de::Error) -> ScenarioError {
+        let message = if error.message() == "duplicate key" {
+            let key = error.span().and_then(|span| source.get(span));
+            format!(
+                "`{}` is already set earlier in the same table; TOML allows each key once \
+                 per table",
+                key.unwrap_or("this key")
+            )
+        } else {
+            reword(error.message())
+        };
+        match error.span() {
+            Some(span) => ScenarioError::at(file, source, span, message),
+            None => ScenarioError::at(file, source, 0..0, message),
+        }
+    }
+
+    /// Renders the error as a diagnostic with the offending line and a caret under the
+    /// column (ANSI colours when `color`). Falls back to the one-line form if `source`
+    /// does not match the error's span.
+    pub fn render(&self, source: &str, color: bool) -> String {
+        let file = SimpleFile::new(self.file.as_str(), source);
+        let mut diagnostic = Diagnostic::error().with_message(&self.message);
+        if let Some(span) = &self.span {
+            diagnostic =
+                diagnostic.with_labels(vec![Label::primary((), caret_range(source, span))]);
+        }
+        let config = term::Config::default();
+        let rendered = if color {
+            let mut out = Ansi::new(Vec::new());
+            term::emit_to_write_style(&mut out, &config, &file, &diagnostic)
+                .map(|()| String::from_utf8_lossy(&out.into_inner()).into_owned())
+        } else {
+            term::emit_into_string(&config, &file, &diagnostic)
+        };
+        rendered.unwrap_or_else(|_| format!("{self}\n"))
+    }
+}
+
+/// Narrows a span to its first token on its first line, so a table's span does not
+/// underline the whole table; always inside `source` and on character boundaries.
+fn caret_range(source: &str, span: &Range<usize>) -> Range<usize> {
+    let mut start = span.start.min(source.len());
+    while !source.is_char_boundary(start) {
+        start -= 1;
+    }
+    let rest = source.get(start..).unwrap_or_default();
+    let line_end = start + rest.find(['\n', '\r']).unwrap_or(rest.len());
+    let end = span.end.clamp(start, line_end);
+    if end > start && source.is_char_boundary(end) {
+        start..end
+    } else {
+        let width = rest
+            .chars()
+            .next()
+            .filter(|c| *c != '\n')
+            .map_or(0, char::len_utf8);
+        start..start + width
+    }
+}
+
+/// Rephrases serde's generic wording ("field", "variant") in the file's terms (keys and
+/// values), keeping the list of what is allowed.
+fn reword(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        return match rest.split_once(", expected ") {
+            Some((key, allowed)) => {
+                let allowed = allowed.strip_prefix("one of ").unwrap_or(allowed);
+                format!("unknown key {key}; allowed keys are {allowed}")
+            }
+            None => format!(
+                "unknown key {}; this table takes no keys",
+                rest.trim_end_matches(", there are no fields")
+            ),
+        };
+    }
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        return format!("missing required key {rest}");
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        return format!("wrong type: found {}", name_types(rest));
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        return format!("invalid value: {}", name_types(rest));
+    }
+    message.to_owned()
+}
+
+/// Names the expected type in TOML's words rather than Rust's (`an array`, not `a
+/// sequence`; a range rather than `u16`).
+fn name_types(rest: &str) -> String {
+    let Some((found, expected)) = rest.split_once(", expected ") else {
+        return rest.to_owned();
+    };
+    let expected = match expected {
+        "a sequence" => "an array",
+        "a map" => "a table",
+        "u16" => "an integer from 0 to 65535",
+        "u32" => "an integer from 0 to 4294967295",
+        "u64" => "a non-negative integer",
+        "i64" => "an integer",
+        other => other,
+    };
+    format!("{found}, expected {expected}")
+}
+
+/// Reads and checks one scenario file; errors name the file as `path` is written.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let source = fs::read_to_string(path).map_err(|error| {
+        ScenarioError::about_file(path, format!("cannot read the scenario file: {error}"))
+    })?;
+    parse(&source, &path.display().to_string())
+}
+
+/// Parses and checks scenario text; `file_name` is only used in messages.
+pub fn parse(source: &str, file_name: &str) -> Result<Scenario, ScenarioError> {
+    let mut scenario: Scenario = toml::from_str(source)
+        .map_err(|error| ScenarioError::from_toml(file_name, source, &error))?;
+    scenario.locate(file_name, source);
+    Checker::new(&scenario)
+        .check()
+        .map_err(|invalid| ScenarioError::at(file_name, source, invalid.span, invalid.message))?;
+    Ok(scenario)
+}
+
+/// Finds scenario files: files are taken as given, folders are searched recursively for
+/// `*.toml` (symbolic links to folders are not followed). Sorted, without duplicates.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut found = Vec::new();
+    for path in paths {
+        let metadata = fs::metadata(path).map_err(|error| {
+            ScenarioError::about_file(path, format!("cannot find scenarios here: {error}"))
+        })?;
+        if metadata.is_dir() {
+            collect_toml_files(path, &mut found)?;
+        } else {
+            found.push(path.clone());
+        }
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+fn collect_toml_files(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
+    let unreadable = |error: std::io::Error| {
+        ScenarioError::about_file(dir, format!("cannot list the folder: {error}"))
+    };
+    for entry in fs::read_dir(dir).map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
+        let path = entry.path();
+        if entry.file_type().map_err(unreadable)?.is_dir() {
+            collect_toml_files(&path, found)?;
+        } else if path.extension().is_some_and(|ext| ext == "toml") {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// A check that failed, before it is tied to a file.
+struct Invalid {
+    span: Range<usize>,
+    message: String,
+}
+
+type Checked = Result<(), Invalid>;
+
+fn invalid(reference: &Ref, message: String) -> Checked {
+    Err(Invalid {
+        span: reference.span(),
+        message,
+    })
+}
+
+/// The two kinds of handle a scenario defines with `as`.
+#[derive(Clone, Copy)]
+enum HandleKind {
+    Agreement,
+    Ticket,
+}
+
+impl HandleKind {
+    fn noun(self) -> &'static str {
+        match self {
+            HandleKind::Agreement => "agreement",
+            HandleKind::Ticket => "ticket",
+        }
+    }
+
+    fn defining_action(self) -> &'static str {
+        match self {
+            HandleKind::Agreement => "invite",
+            HandleKind::Ticket => "ticket",
+        }
+    }
+}
+
+/// Walks the steps in order, knowing which handles exist at each point.
+struct Checker<'a> {
+    scenario: &'a Scenario,
+    /// Handles defined by the steps seen so far, with the span of their definition.
+    agreements: Vec<(String, Range<usize>)>,
+    tickets: Vec<(String, Range<usize>)>,
+    /// Where each handle is first defined anywhere in the file, to tell "later" from
+    /// "never" in messages.
+    first_definitions: HashMap<(bool, String), Range<usize>>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(scenario: &'a Scenario) -> Self {
+        let mut first_definitions = HashMap::new();
+        for step in &scenario.steps {
+            let definition = match &step.action {
+                Action::Invite(invite) => Some((true, &invite.handle)),
+                Action::Ticket(ticket) => Some((false, &ticket.handle)),
+                _ => None,
+            };
+            if let Some((is_agreement, handle)) = definition {
+                first_definitions
+                    .entry((is_agreement, handle.get_ref().clone()))
+                    .or_insert_with(|| handle.span());
+            }
+        }
+        Checker {
+            scenario,
+            agreements: Vec::new(),
+            tickets: Vec::new(),
+            first_definitions,
+        }
+    }
+
+    fn check(mut self) -> Checked {
+        for (subdomain, account) in &self.scenario.accounts {
+            check_subdomain(subdomain)?;
+            if let Some(from) = account.fault.as_ref().and_then(|rule| rule.from.as_ref()) {
+                self.account(from)?;
+                self.distinct_link(subdomain, from)?;
+            }
+        }
+        for step in &self.scenario.steps {
+            self.step(step)?;
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, step: &Step) -> Checked {
+        match &step.action {
+            Action::Invite(invite) => {
+                self.account(&invite.from)?;
+                self.account(&invite.to)?;
+                if invite.from.get_ref() == invite.to.get_ref() {
+                    return invalid(
+                        &invite.to,
+                        format!(
+                            "an account cannot invite itself: `from` and `to` are both `{}`; \
+                             invite another declared account",
+                            invite.to.get_ref()
+                        ),
+                    );
+                }
+                self.define(HandleKind::Agreement, &invite.handle)
+            }
+            Action::Respond(respond) => {
+                self.account(&respond.account)?;
+                self.handle(HandleKind::Agreement, &respond.agreement)
+            }
+            Action::Deactivate(target) | Action::Delete(target) => {
+                self.account(&target.account)?;
+                self.handle(HandleKind::Agreement, &target.agreement)
+            }
+            Action::Resend(resend) => {
+                self.optional_account(resend.account.as_ref())?;
+                self.handle(HandleKind::Agreement, &resend.agreement)
+            }
+            Action::Request(request) => self.account(&request.account),
+            Action::Wait(wait) => self.expectation(&wait.until),
+            Action::Expect(expectation) => self.expectation(expectation),
+            Action::Certificate(certificate) => self.account(&certificate.account),
+            Action::Fault(fault) => {
+                self.account(&fault.account)?;
+                if let Some(from) = &fault.rule.from {
+                    self.account(from)?;
+                    self.distinct_link(&fault.account, from)?;
+                }
+                Ok(())
+            }
+            Action::Heal(heal) => {
+                self.account(&heal.account)?;
+                if let Some(from) = &heal.from {
+                    self.account(from)?;
+                    self.distinct_link(&heal.account, from)?;
+                }
+                Ok(())
+            }
+            Action::Stop(target) | Action::Start(target) | Action::Restart(target) => {
+                self.account(&target.account)
+            }
+            Action::Ticket(ticket) => {
+                self.account(&ticket.account)?;
+                self.define(HandleKind::Ticket, &ticket.handle)
+            }
+            Action::Share(share) => {
+                self.optional_account(share.account.as_ref())?;
+                self.handle(HandleKind::Ticket, &share.ticket)?;
+                self.handle(HandleKind::Agreement, &share.agreement)
+            }
+            Action::Unshare(unshare) => {
+                self.optional_account(unshare.account.as_ref())?;
+                self.handle(HandleKind::Ticket, &unshare.ticket)
+            }
+            Action::Comment(comment) => {
+                self.account(&comment.account)?;
+                self.handle(HandleKind::Ticket, &comment.ticket)
+            }
+            Action::SetStatus(set_status) => {
+                self.account(&set_status.account)?;
+                self.handle(HandleKind::Ticket, &set_status.ticket)
+            }
+            Action::ExpectTicket(expect) => {
+                self.account(&expect.account)?;
+                self.handle(HandleKind::Ticket, &expect.ticket)?;
+                if let Some(agreement) = &expect.shared_with
+                    && !agreement.get_ref().is_empty()
+                {
+                    self.handle(HandleKind::Agreement, agreement)?;
+                }
+                let fields = expect.checked_fields();
+                match &expect.absent {
+                    Some(absent) if *absent.get_ref() && !fields.is_empty() => Err(Invalid {
+                        span: absent.span(),
+                        message: format!(
+                            "`absent = true` cannot be combined with {}: an absent ticket \
+                             has no fields to check",
+                            list(&fields)
+                        ),
+                    }),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    fn expectation(&self, expectation: &Expectation) -> Checked {
+        match expectation {
+            Expectation::Agreement(check) => {
+                self.account(&check.account)?;
+                self.handle(HandleKind::Agreement, &check.agreement)
+            }
+            Expectation::Count(check) => self.account(&check.account),
+            Expectation::Divergence(agreement) => self.handle(HandleKind::Agreement, agreement),
+        }
+    }
+
+    fn account(&self, reference: &Ref) -> Checked {
+        if self
+            .scenario
+            .accounts
+            .contains_key(reference.get_ref().as_str())
+        {
+            return Ok(());
+        }
+        let declared: Vec<&str> = self
+            .scenario
+            .accounts
+            .keys()
+            .map(|name| name.get_ref().as_str())
+            .collect();
+        invalid(
+            reference,
+            format!(
+                "unknown account `{}`; the declared accounts are {} (declare more with \
+                 `[accounts.<subdomain>]`)",
+                reference.get_ref(),
+                list(&declared)
+            ),
+        )
+    }
+
+    fn optional_account(&self, reference: Option<&Ref>) -> Checked {
+        reference.map_or(Ok(()), |reference| self.account(reference))
+    }
+
+    /// A link from an account to itself never goes over the network, so a fault on it
+    /// would never fire.
+    fn distinct_link(&self, account: &Ref, from: &Ref) -> Checked {
+        if account.get_ref() == from.get_ref() {
+            return invalid(
+                from,
+                format!(
+                    "`from` is the faulty account itself (`{}`); name the partner whose calls \
+                     into it should break, or omit `from` for every partner",
+                    from.get_ref()
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    fn defined(&self, kind: HandleKind) -> &[(String, Range<usize>)] {
+        match kind {
+            HandleKind::Agreement => &self.agreements,
+            HandleKind::Ticket => &self.tickets,
+        }
+    }
+
+    fn line(&self, span: &Range<usize>) -> usize {
+        self.scenario.position(span).line
+    }
+
+    fn define(&mut self, kind: HandleKind, handle: &Ref) -> Checked {
+        let name = handle.get_ref();
+        if name.is_empty() {
+            return invalid(
+                handle,
+                format!(
+                    "a {} handle cannot be empty; write e.g. `as = \"esc\"`",
+                    kind.noun()
+                ),
+            );
+        }
+        if let Some((_, earlier)) = self.defined(kind).iter().find(|(known, _)| known == name) {
+            return invalid(
+                handle,
+                format!(
+                    "the {} handle `{name}` is already defined at line {}; give this one \
+                     another name",
+                    kind.noun(),
+                    self.line(earlier)
+                ),
+            );
+        }
+        let entry = (name.clone(), handle.span());
+        match kind {
+            HandleKind::Agreement => self.agreements.push(entry),
+            HandleKind::Ticket => self.tickets.push(entry),
+        }
+        Ok(())
+    }
+
+    fn handle(&self, kind: HandleKind, reference: &Ref) -> Checked {
+        let name = reference.get_ref();
+        let defined = self.defined(kind);
+        if defined.iter().any(|(known, _)| known == name) {
+            return Ok(());
+        }
+        let known: Vec<&str> = defined.iter().map(|(known, _)| known.as_str()).collect();
+        let known = if known.is_empty() {
+            "none".to_owned()
+        } else {
+            list(&known)
+        };
+        let noun = kind.noun();
+        let later = self
+            .first_definitions
+            .get(&(matches!(kind, HandleKind::Agreement), name.clone()));
+        let message = match later {
+            Some(span) => format!(
+                "the {noun} `{name}` is used before it is defined (by the `{}` at line {}); \
+                 {noun}s defined before this step: {known}",
+                kind.defining_action(),
+                self.line(span)
+            ),
+            None => format!(
+                "unknown {noun} `{name}`; {noun}s defined before this step: {known} (define \
+                 one with `{} = {{ ..., as = \"{name}\" }}`)",
+                kind.defining_action()
+            ),
+        };
+        invalid(reference, message)
+    }
+}
+
+fn check_subdomain(subdomain: &Ref) -> Checked {
+    let name = subdomain.get_ref();
+    let valid = (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        return Ok(());
+    }
+    invalid(
+        subdomain,
+        format!(
+            "`{name}` is not a valid subdomain; use 1 to 63 lower-case letters, digits or \
+             `-` (`{SUBDOMAIN_PATTERN}`)"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::format::{AgreementStatus, Answer, Direction, Expectation, Method, User};
+
+    const EXAMPLE: &str = r#"name = "Receiver accepts; only the sender may share"
+description = """
+acme invites globex. Once globex accepts, acme may share tickets with globex.
+globex may not share back: agreements are one way.
+"""
+seed = 7                       # optional; --seed overrides
+
+[accounts.acme]
+display_name = "Acme"          # optional
+
+[accounts.globex]
+
+[[steps]]
+invite = { from = "acme", to = "globex", as = "esc" }
+note = "acme's admin creates an outbound agreement; globex is sent an invitation."
+
+[[steps]]
+expect = { account = "globex", agreement = "esc", type = "inbound", status = "pending", remote_subdomain = "acme" }
+
+[[steps]]
+respond = { account = "globex", agreement = "esc", status = "accepted" }
+
+[[steps]]
+expect = { account = "acme", agreement = "esc", type = "outbound", status = "accepted" }
+
+[[steps]]
+request = { account = "globex", user = "agent", method = "POST", path = "/api/v2/sharing_agreements.json", body = { sharing_agreement = { remote_subdomain = "acme" } } }
+expect_status = 403
+"#;
+
+    #[test]
+    fn the_design_example_parses_into_the_expected_tree() {
+        let scenario = parse(EXAMPLE, "example.toml").unwrap();
+        assert_eq!(scenario.name, "Receiver accepts; only the sender may share");
+        assert!(
+            scenario
+                .description
+                .as_deref()
+                .unwrap()
+                .starts_with("acme invites globex.")
+        );
+        assert_eq!(scenario.seed, Some(7));
+        assert!(!scenario.tls);
+        assert_eq!(scenario.retries, 0);
+        let names: Vec<&str> = scenario
+            .accounts
+            .keys()
+            .map(|k| k.get_ref().as_str())
+            .collect();
+        assert_eq!(names, ["acme", "globex"]);
+        assert_eq!(
+            scenario.account("acme").unwrap().display_name.as_deref(),
+            Some("Acme")
+        );
+        assert!(scenario.account("globex").unwrap().start);
+        assert_eq!(scenario.steps.len(), 5);
+
+        let Action::Invite(invite) = &scenario.steps[0].action else {
+            panic!("step 1 is not an invite: {:?}", scenario.steps[0].action);
+        };
+        assert_eq!(invite.from.get_ref(), "acme");
+        assert_eq!(invite.to.get_ref(), "globex");
+        assert_eq!(invite.handle.get_ref(), "esc");
+        assert_eq!(invite.user, User::Admin);
+        assert_eq!(
+            scenario.position(&invite.handle.span()),
+            Position { line: 14, col: 47 }
+        );
+        assert_eq!(
+            scenario.steps[0].note.as_deref(),
+            Some("acme's admin creates an outbound agreement; globex is sent an invitation.")
+        );
+        assert_eq!(scenario.steps[0].position, Position { line: 13, col: 1 });
+        assert_eq!(scenario.step_line(0), Some(13));
+
+        let Action::Expect(Expectation::Agreement(check)) = &scenario.steps[1].action else {
+            panic!("step 2 is not an agreement check");
+        };
+        assert_eq!(check.account.get_ref(), "globex");
+        assert_eq!(check.direction, Some(Direction::Inbound));
+        assert_eq!(check.status, Some(AgreementStatus::Pending));
+        assert_eq!(check.remote_subdomain.as_deref(), Some("acme"));
+        assert!(!check.absent);
+
+        let Action::Respond(respond) = &scenario.steps[2].action else {
+            panic!("step 3 is not a respond");
+        };
+        assert_eq!(respond.status, Answer::Accepted);
+
+        let step = &scenario.steps[4];
+        let Action::Request(request) = &step.action else {
+            panic!("step 5 is not a request");
+        };
+        assert_eq!(request.method, Method::Post);
+        assert_eq!(request.user, User::Agent);
+        assert_eq!(request.path, "/api/v2/sharing_agreements.json");
+        assert_eq!(
+            request.body,
+            Some(serde_json::json!({ "sharing_agreement": { "remote_subdomain": "acme" } }))
+        );
+        assert_eq!(step.expect_status, Some(403));
+        assert_eq!(step.expected_status(), Some(403));
+        assert_eq!(step.position, Position { line: 26, col: 1 });
+        assert_eq!(scenario.step_line(4), Some(26));
+        assert_eq!(
+            scenario.position(&request.account.span()),
+            Position { line: 27, col: 23 }
+        );
+        assert_eq!(scenario.step_line(5), None);
+    }
+
+    #[test]
+    fn display_is_file_line_col_message() {
+        let error = parse("name = 1\n", "x.toml").unwrap_err();
+        assert_eq!(error.to_string(), format!("x.toml:1:8: {}", error.message));
+    }
+
+    #[test]
+    fn render_puts_a_caret_under_the_column() {
+        let source = "name = \"x\"\n[accounts.Acme]\n";
+        let error = parse(source, "caret.toml").unwrap_err();
+        assert_eq!((error.line, error.col), (2, 11));
+        let rendered = error.render(source, false);
+        assert!(rendered.contains("caret.toml:2:11"), "{rendered}");
+        assert!(rendered.contains(&error.message), "{rendered}");
+        let caret_line = rendered
+            .lines()
+            .find(|line| line.ends_with("^^^^"))
+            .unwrap();
+        let source_line = rendered
+            .lines()
+            .find(|line| line.contains("[accounts.Acme]"))
+            .unwrap();
+        let caret = caret_line.chars().position(|c| c == '^').unwrap();
+        let underlined: String = source_line.chars().skip(caret).take(4).collect();
+        assert_eq!(underlined, "Acme", "{rendered}");
+        assert!(error.render(source, true).contains("\u{1b}["));
+    }
+
+    #[test]
+    fn render_survives_a_mismatched_source() {
+        let error = parse("name = \"x\"\n[accounts.Acme]\n", "f.toml").unwrap_err();
+        for source in ["", "é", "a\nb"] {
+            let _ = error.render(source, false);
+        }
+    }
+
+    #[test]
+    fn position_handles_any_offset() {
+        assert_eq!(Position::of_offset("", 5), Position { line: 1, col: 1 });
+        assert_eq!(
+            Position::of_offset("é\nab", 1),
+            Position { line: 1, col: 1 }
+        );
+        assert_eq!(
+            Position::of_offset("é\nab", 4),
+            Position { line: 2, col: 2 }
+        );
+    }
+
+    #[test]
+    fn nothing_panics_on_truncated_or_mangled_input() {
+        for end in 0..EXAMPLE.len() {
+            if let Some(prefix) = EXAMPLE.get(..end) {
+                let _ = parse(prefix, "prefix.toml");
+            }
+        }
+        for (i, c) in EXAMPLE.char_indices() {
+            let mut mangled = EXAMPLE.to_owned();
+            mangled.replace_range(i..i + c.len_utf8(), "\u{0}");
+            let _ = parse(&mangled, "mangled.toml");
+        }
+    }
+}
