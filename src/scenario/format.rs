@@ -169,6 +169,7 @@ pub struct Account {
     #[serde(default = "yes")]
     pub start: bool,
     /// A fault active from the start, on the links into this account.
+    #[serde(default)]
     #[schemars(schema_with = "account_fault_schema")]
     pub fault: Option<FaultRule>,
 }

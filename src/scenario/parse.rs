@@ -330,7 +330,29 @@ impl<'a> Checker<'a> {
                 self.optional_account(resend.account.as_ref())?;
                 self.handle(HandleKind::Agreement, &resend.agreement)
             }
-            Action::Request(request) => self.account(&request.account),
+            Action::Request(request) => {
+                self.account(&request.account)?;
+                let twice = [
+                    (
+                        "expect_status",
+                        step.expect_status.is_some() && request.expect_status.is_some(),
+                    ),
+                    (
+                        "expect_body",
+                        step.expect_body.is_some() && request.expect_body.is_some(),
+                    ),
+                ];
+                match twice.into_iter().find(|(_, twice)| *twice) {
+                    Some((key, _)) => Err(Invalid {
+                        span: step.span.clone(),
+                        message: format!(
+                            "`{key}` is given both in this step and inside its `request`; \
+                             keep one of them"
+                        ),
+                    }),
+                    None => Ok(()),
+                }
+            }
             Action::Wait(wait) => self.expectation(&wait.until),
             Action::Expect(expectation) => self.expectation(expectation),
             Action::Certificate(certificate) => self.account(&certificate.account),
@@ -551,35 +573,8 @@ mod tests {
     use super::*;
     use crate::scenario::format::{AgreementStatus, Answer, Direction, Expectation, Method, User};
 
-    const EXAMPLE: &str = r#"name = "Receiver accepts; only the sender may share"
-description = """
-acme invites globex. Once globex accepts, acme may share tickets with globex.
-globex may not share back: agreements are one way.
-"""
-seed = 7                       # optional; --seed overrides
-
-[accounts.acme]
-display_name = "Acme"          # optional
-
-[accounts.globex]
-
-[[steps]]
-invite = { from = "acme", to = "globex", as = "esc" }
-note = "acme's admin creates an outbound agreement; globex is sent an invitation."
-
-[[steps]]
-expect = { account = "globex", agreement = "esc", type = "inbound", status = "pending", remote_subdomain = "acme" }
-
-[[steps]]
-respond = { account = "globex", agreement = "esc", status = "accepted" }
-
-[[steps]]
-expect = { account = "acme", agreement = "esc", type = "outbound", status = "accepted" }
-
-[[steps]]
-request = { account = "globex", user = "agent", method = "POST", path = "/api/v2/sharing_agreements.json", body = { sharing_agreement = { remote_subdomain = "acme" } } }
-expect_status = 403
-"#;
+    /// The example of the design brief, kept as a valid file so other tests use it too.
+    const EXAMPLE: &str = include_str!("../../tests/valid/design_example.toml");
 
     #[test]
     fn the_design_example_parses_into_the_expected_tree() {

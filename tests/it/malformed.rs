@@ -45,6 +45,9 @@ fn every_malformed_file_is_refused_with_its_expected_message() {
 
 #[test]
 fn the_corpus_is_large_and_every_case_has_an_expected_line() {
+    if std::env::var_os("SHARESIM_BLESS").is_some() {
+        return; // the expected files are being written concurrently
+    }
     let cases = cases();
     assert!(cases.len() >= 18, "only {} malformed files", cases.len());
     for path in &cases {
