@@ -11,6 +11,7 @@ pub mod cli;
 pub mod directory;
 pub mod model;
 pub mod partner;
+pub mod report;
 pub mod scenario;
 pub mod tls;
 pub mod trace;

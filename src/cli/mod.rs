@@ -1,6 +1,7 @@
 //! The command line: clap definitions and one function per subcommand. This is the
 //! only place that reads the environment, installs a log subscriber or prints.
 
+mod run;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -19,7 +20,7 @@ pub const EXIT_USAGE: u8 = 2;
     name = "sharesim",
     version,
     about,
-    after_help = "Examples:\n  sharesim serve                      # acme and globex on ephemeral ports\n  sharesim serve acme globex initech --port 8700 --ready-file ready.json\n\nExit codes: 0 passed, 1 a scenario failed, 2 usage error or invalid scenario file."
+    after_help = "Examples:\n  sharesim run                        # the bundled scenario library\n  sharesim explain scenarios/01-invite-and-accept.toml\n  sharesim serve                      # acme and globex on ephemeral ports\n  sharesim serve acme globex initech --port 8700 --ready-file ready.json\n\nExit codes: 0 passed, 1 a scenario failed, 2 usage error or invalid scenario file."
 )]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug: every trace event). RUST_LOG overrides.
@@ -33,8 +34,41 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run scenario files (default: the bundled library in scenarios/) and report.
+    Run(run::RunArgs),
+    /// Check scenario files without running them.
+    Check(run::CheckArgs),
+    /// Run one scenario and narrate it step by step, for learning.
+    Explain(run::ExplainArgs),
+    /// Print the JSON Schema of the scenario file format.
+    Schema,
     /// Start accounts and serve their REST API and partner protocol until Ctrl-C.
     Serve(serve::ServeArgs),
+}
+
+/// What `main` reads from the environment once and passes down.
+#[derive(Clone, Copy, Debug)]
+pub struct Environment {
+    /// stdout is a terminal.
+    pub stdout_terminal: bool,
+    /// stderr is a terminal.
+    pub stderr_terminal: bool,
+    /// NO_COLOR is set (to anything non-empty).
+    pub no_color: bool,
+    /// TERM is `dumb`.
+    pub term_dumb: bool,
+}
+
+impl Environment {
+    fn capture() -> Environment {
+        use std::io::IsTerminal;
+        Environment {
+            stdout_terminal: std::io::stdout().is_terminal(),
+            stderr_terminal: std::io::stderr().is_terminal(),
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            term_dumb: std::env::var("TERM").is_ok_and(|t| t == "dumb"),
+        }
+    }
 }
 
 /// Parses arguments, sets up logging and runs the subcommand.
@@ -62,8 +96,20 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let env = Environment::capture();
     let code = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => run::run_command(args, &env).await,
+            Command::Check(args) => run::check(args, &env),
+            Command::Explain(args) => run::explain(args, &env).await,
+            Command::Schema => {
+                let schema = crate::scenario::json_schema();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&schema).unwrap_or_default()
+                );
+                EXIT_PASSED
+            }
             Command::Serve(args) => serve::run(args).await,
         }
     });

@@ -3,7 +3,9 @@
 //! layer that only reads these types.
 
 pub mod format;
+pub mod outcome;
 pub mod parse;
+pub mod run;
 pub mod schema;
 
 pub use format::{

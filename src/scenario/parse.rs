@@ -305,13 +305,15 @@ impl<'a> Checker<'a> {
         match &step.action {
             Action::Invite(invite) => {
                 self.account(&invite.from)?;
-                self.account(&invite.to)?;
+                // The receiver need not be declared: inviting a subdomain that does not
+                // exist is how a scenario shows `configuration_error`.
+                check_subdomain(&invite.to)?;
                 if invite.from.get_ref() == invite.to.get_ref() {
                     return invalid(
                         &invite.to,
                         format!(
                             "an account cannot invite itself: `from` and `to` are both `{}`; \
-                             invite another declared account",
+                             invite another account",
                             invite.to.get_ref()
                         ),
                     );

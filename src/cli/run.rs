@@ -1,0 +1,286 @@
+//! `sharesim run`, `check` and `explain`: load scenario files (refusing every invalid
+//! one before anything runs), run them in parallel worlds, and report.
+
+use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, Environment};
+use crate::report;
+use crate::scenario::outcome::Outcome;
+use crate::scenario::run::{RunSettings, run, runner_client};
+use crate::scenario::{Scenario, discover, load};
+use clap::{Args, ValueEnum};
+use futures_util::StreamExt;
+use std::path::{Path, PathBuf};
+
+/// Where scenarios live when no path is given.
+pub const DEFAULT_SCENARIOS: &str = "scenarios";
+
+/// When to colour the console report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set or TERM is dumb.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The console report's shape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One line per scenario, details for failures, a summary line.
+    #[default]
+    Human,
+    /// One JSON document.
+    Json,
+}
+
+/// Options of `sharesim run`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  sharesim run                                  # every scenario under scenarios/\n  sharesim run scenarios/accept.toml --seed 7\n  sharesim run --filter decline --junit report.xml --diagram-dir diagrams/\n\nExit codes: 0 all passed, 1 a scenario failed, 2 usage error or invalid scenario file."
+)]
+pub struct RunArgs {
+    /// Scenario files or folders (searched recursively for *.toml).
+    #[arg(default_values_t = [DEFAULT_SCENARIOS.to_string()])]
+    pub paths: Vec<String>,
+    /// Seed for every scenario, overriding the files' `seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Only scenarios whose name or file contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Stop at the first failing scenario.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Scenarios run at once (default: number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Also write a JUnit XML report to this file.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Write one JSON-lines trace per scenario into this folder.
+    #[arg(long)]
+    pub trace_dir: Option<PathBuf>,
+    /// Write one Mermaid sequence diagram (.mmd) per scenario into this folder.
+    #[arg(long)]
+    pub diagram_dir: Option<PathBuf>,
+    /// Colour the console report.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// Options of `sharesim check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Scenario files or folders.
+    #[arg(default_values_t = [DEFAULT_SCENARIOS.to_string()])]
+    pub paths: Vec<String>,
+    /// Colour diagnostics.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// Options of `sharesim explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The scenario file to run and narrate.
+    pub file: PathBuf,
+    /// Seed, overriding the file's.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+fn colors(choice: ColorChoice, terminal: bool, env: &Environment) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && !env.no_color && !env.term_dumb,
+    }
+}
+
+/// Loads every scenario under `paths`, or prints every error and returns None.
+fn load_all(paths: &[String], color: bool) -> Option<Vec<Scenario>> {
+    let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+    let files = match discover(&paths) {
+        Ok(files) => files,
+        Err(error) => {
+            eprintln!("sharesim: {error}");
+            return None;
+        }
+    };
+    if files.is_empty() {
+        eprintln!(
+            "sharesim: no scenario files (*.toml) under {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return None;
+    }
+    let mut scenarios = Vec::new();
+    let mut errors = 0;
+    for file in files {
+        match load(&file) {
+            Ok(scenario) => scenarios.push(scenario),
+            Err(error) => {
+                errors += 1;
+                let source = std::fs::read_to_string(&file).unwrap_or_default();
+                eprintln!("sharesim: {error}");
+                eprint!("{}", error.render(&source, color));
+            }
+        }
+    }
+    if errors > 0 {
+        eprintln!("sharesim: {errors} invalid scenario file(s); nothing was run");
+        return None;
+    }
+    Some(scenarios)
+}
+
+/// `sharesim check`.
+pub fn check(args: CheckArgs, env: &Environment) -> u8 {
+    let color = colors(args.color, env.stderr_terminal, env);
+    match load_all(&args.paths, color) {
+        Some(scenarios) => {
+            for scenario in &scenarios {
+                println!("ok {} ({})", scenario.file(), scenario.name);
+            }
+            println!("{} scenario file(s) valid", scenarios.len());
+            EXIT_PASSED
+        }
+        None => EXIT_USAGE,
+    }
+}
+
+/// `sharesim run`.
+pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
+    let color = colors(args.color, env.stdout_terminal, env);
+    let Some(mut scenarios) = load_all(&args.paths, colors(args.color, env.stderr_terminal, env))
+    else {
+        return EXIT_USAGE;
+    };
+    if let Some(filter) = &args.filter {
+        scenarios
+            .retain(|s| s.name.contains(filter.as_str()) || s.file().contains(filter.as_str()));
+        if scenarios.is_empty() {
+            eprintln!("sharesim: no scenario matches --filter {filter:?}");
+            return EXIT_USAGE;
+        }
+    }
+    for dir in [&args.trace_dir, &args.diagram_dir].into_iter().flatten() {
+        if let Err(error) = std::fs::create_dir_all(dir) {
+            eprintln!("sharesim: could not create {}: {error}", dir.display());
+            return EXIT_USAGE;
+        }
+    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    let settings = RunSettings { seed: args.seed };
+    let client = runner_client();
+    let progress = (env.stderr_terminal && scenarios.len() > 3).then(|| {
+        let bar = indicatif::ProgressBar::new(scenarios.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let palette = report::human::Palette::new(color);
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut stream = futures_util::stream::iter(scenarios.iter())
+        .map(|scenario| run(scenario, &settings, &client))
+        .buffered(jobs);
+    while let Some(outcome) = stream.next().await {
+        if let Some(bar) = &progress {
+            bar.inc(1);
+            bar.set_message(outcome.name.clone());
+        }
+        if args.format == Format::Human {
+            let text = report::human::scenario(&outcome, palette);
+            match &progress {
+                Some(bar) => bar.suspend(|| print!("{text}")),
+                None => print!("{text}"),
+            }
+        }
+        let failed = !outcome.passed();
+        outcomes.push(outcome);
+        if failed && args.fail_fast {
+            break;
+        }
+    }
+    drop(stream);
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    match args.format {
+        Format::Human => println!("{}", report::human::summary(&outcomes)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report::json::report(&outcomes)).unwrap_or_default()
+        ),
+    }
+    if let Err(message) = write_files(&args, &outcomes) {
+        eprintln!("sharesim: {message}");
+        return EXIT_USAGE;
+    }
+    if outcomes.iter().all(Outcome::passed) {
+        EXIT_PASSED
+    } else {
+        EXIT_FAILED
+    }
+}
+
+fn write_files(args: &RunArgs, outcomes: &[Outcome]) -> Result<(), String> {
+    let write = |path: &Path, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("could not write {}: {e}", path.display()))
+    };
+    if let Some(path) = &args.junit {
+        let xml = report::junit::report(outcomes)
+            .map_err(|e| format!("could not build the JUnit report: {e}"))?;
+        write(path, xml)?;
+    }
+    for outcome in outcomes {
+        let stem = report::trace_file::file_stem(outcome);
+        if let Some(dir) = &args.trace_dir {
+            write(
+                &dir.join(format!("{stem}.jsonl")),
+                report::trace_file::jsonl(outcome),
+            )?;
+        }
+        if let Some(dir) = &args.diagram_dir {
+            write(
+                &dir.join(format!("{stem}.mmd")),
+                report::mermaid::diagram(outcome),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `sharesim explain`.
+pub async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
+    let color = colors(ColorChoice::Auto, env.stderr_terminal, env);
+    let Some(scenarios) = load_all(&[args.file.display().to_string()], color) else {
+        return EXIT_USAGE;
+    };
+    let mut code = EXIT_PASSED;
+    for scenario in &scenarios {
+        let outcome = run(scenario, &RunSettings { seed: args.seed }, &runner_client()).await;
+        print!(
+            "{}",
+            report::explain::narrate(&outcome, scenario.description.as_deref())
+        );
+        if !outcome.passed() {
+            code = EXIT_FAILED;
+        }
+    }
+    code
+}

@@ -1,0 +1,107 @@
+//! `sharesim explain FILE`: a scenario narrated for a learner — each step's note, the
+//! HTTP calls it made with their key fields, and every account's agreements afterwards.
+
+use super::describe_event;
+use crate::scenario::outcome::{AccountSnapshot, Outcome};
+use crate::trace::EventKind;
+use std::fmt::Write;
+
+/// The narration of a run.
+pub fn narrate(outcome: &Outcome, description: Option<&str>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# {}", outcome.name);
+    if let Some(description) = description {
+        let _ = writeln!(out, "\n{}", description.trim_end());
+    }
+    for step in &outcome.steps {
+        let _ = writeln!(
+            out,
+            "\n## Step {}: {} ({})",
+            step.number, step.action, step.location
+        );
+        if let Some(note) = &step.note {
+            let _ = writeln!(out, "{}", note.trim_end());
+        }
+        let events: Vec<_> = outcome
+            .trace
+            .iter()
+            .filter(|e| e.seq >= step.first_event && e.seq <= step.last_event)
+            .filter(|e| e.kind != EventKind::Note)
+            .collect();
+        if !events.is_empty() {
+            let _ = writeln!(out);
+            for event in events {
+                let indent = match event.kind {
+                    EventKind::Decision | EventKind::World => "      ",
+                    _ => "  ",
+                };
+                let _ = writeln!(out, "{indent}{}", describe_event(event));
+            }
+        }
+        let _ = writeln!(out);
+        out.push_str(&tables(&step.accounts));
+    }
+    let _ = writeln!(out);
+    match &outcome.failure {
+        None => {
+            let _ = writeln!(out, "Result: passed ({} steps).", outcome.steps.len());
+        }
+        Some(failure) => {
+            let _ = writeln!(
+                out,
+                "Result: FAILED at step {} ({}): {}",
+                failure.step, failure.location, failure.message
+            );
+            for diff in &failure.diffs {
+                let _ = writeln!(
+                    out,
+                    "  {}: expected {}, actual {}",
+                    diff.field, diff.expected, diff.actual
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Each account's agreements as a small aligned table.
+fn tables(accounts: &[AccountSnapshot]) -> String {
+    let mut out = String::new();
+    for account in accounts {
+        if account.agreements.is_empty() {
+            let _ = writeln!(out, "  {}: no agreements", account.subdomain);
+            continue;
+        }
+        let _ = writeln!(out, "  {}:", account.subdomain);
+        let rows: Vec<[String; 6]> = account
+            .agreements
+            .iter()
+            .map(|a| {
+                [
+                    a.handle.clone().unwrap_or_else(|| "-".into()),
+                    a.id.to_string(),
+                    a.direction.clone(),
+                    a.status.clone(),
+                    a.remote_subdomain.clone().unwrap_or_else(|| "-".into()),
+                    a.name.clone(),
+                ]
+            })
+            .collect();
+        let header = ["handle", "id", "type", "status", "remote", "name"].map(String::from);
+        let mut widths = [0usize; 6];
+        for row in std::iter::once(&header).chain(rows.iter()) {
+            for (width, cell) in widths.iter_mut().zip(row.iter()) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        for row in std::iter::once(&header).chain(rows.iter()) {
+            let line: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            let _ = writeln!(out, "    {}", line.join("  ").trim_end());
+        }
+    }
+    out
+}

@@ -1,0 +1,110 @@
+//! What running a scenario produced, as plain data: the verdict, the failing step with
+//! a field-by-field diff, the trace, and per-step snapshots. Every report format and
+//! the exit code are derived from these values; a failed expectation is an outcome,
+//! not an error.
+
+use crate::trace::Event;
+use serde::Serialize;
+use std::time::Duration;
+
+/// The result of one scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    /// The scenario's `name`.
+    pub name: String,
+    /// The file it came from, as given on the command line.
+    pub file: String,
+    /// The seed the world ran with.
+    pub seed: u64,
+    /// Wall time of the run (normalised away in golden files).
+    #[serde(serialize_with = "as_millis")]
+    pub duration: Duration,
+    /// Why it failed; None when it passed.
+    pub failure: Option<Failure>,
+    /// What each step did, in order (steps after a failure are not run).
+    pub steps: Vec<StepRecord>,
+    /// The world's whole trace.
+    pub trace: Vec<Event>,
+}
+
+impl Outcome {
+    /// Whether every step ran and every expectation held.
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(duration.as_millis() as u64)
+}
+
+/// Why a scenario failed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    /// 1-based number of the failing step (0: before any step, e.g. the world did not start).
+    pub step: usize,
+    /// The step's action key (`expect`, `invite`…).
+    pub action: String,
+    /// `file:line` of the step.
+    pub location: String,
+    /// What went wrong, as a sentence.
+    pub message: String,
+    /// Expected vs actual, field by field, when an expectation failed.
+    pub diffs: Vec<FieldDiff>,
+}
+
+/// One field that did not match.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldDiff {
+    /// The field (`status`, `type`, `http status`…).
+    pub field: String,
+    /// What the scenario expected.
+    pub expected: String,
+    /// What the account showed.
+    pub actual: String,
+}
+
+/// What one step did.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepRecord {
+    /// 1-based step number.
+    pub number: usize,
+    /// The action key.
+    pub action: String,
+    /// `file:line` of the step.
+    pub location: String,
+    /// The step's narration.
+    pub note: Option<String>,
+    /// Sequence numbers of the trace events it caused: `first..=last` (empty when first > last).
+    pub first_event: u64,
+    /// See `first_event`.
+    pub last_event: u64,
+    /// Each account's agreements after the step.
+    pub accounts: Vec<AccountSnapshot>,
+}
+
+/// An account's agreements at one moment, for `explain`'s tables.
+#[derive(Clone, Debug, Serialize)]
+pub struct AccountSnapshot {
+    /// The account.
+    pub subdomain: String,
+    /// Its agreement copies.
+    pub agreements: Vec<AgreementRow>,
+}
+
+/// One agreement copy, as a table row.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgreementRow {
+    /// The scenario's handle for it, when it has one.
+    pub handle: Option<String>,
+    /// Local id.
+    pub id: u64,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// Its status.
+    pub status: String,
+    /// The partner.
+    pub remote_subdomain: Option<String>,
+    /// Its name.
+    pub name: String,
+}

@@ -1,0 +1,874 @@
+//! Runs one parsed scenario: starts its world on ephemeral loopback ports, performs each
+//! step through the accounts' real REST API (or the world's controls for faults and
+//! certificates), checks expectations, and returns an [`Outcome`].
+//!
+//! Steps run in order; each REST call returns only once the handshake it started has
+//! settled (accounts deliver partner messages before answering), so no step needs to
+//! sleep. After every step the runner checks that both copies of every agreement agree.
+
+use super::format::{self, Action, Expectation, Scenario, Step};
+use super::outcome::{AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, StepRecord};
+use crate::account::Account;
+use crate::model::{Agreement, AgreementStatus, copies_consistent};
+use crate::tls::CertMode;
+use crate::trace::{EventDraft, EventKind};
+use crate::world::{AccountSpec, World, WorldConfig};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Partner-message timeout when a scenario does not set `timeout_ms`: short, so a
+/// scenario that provokes a timeout stays fast.
+pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
+/// How long `wait` waits when the step does not say.
+pub const DEFAULT_WAIT_MS: u64 = 2_000;
+
+/// Settings that come from the command line rather than the file.
+#[derive(Clone, Debug, Default)]
+pub struct RunSettings {
+    /// Overrides every scenario's `seed`.
+    pub seed: Option<u64>,
+}
+
+/// The HTTP client the runner drives REST APIs with. It plays the admin's browser, so it
+/// accepts whatever certificate an account presents: certificate modes are about the
+/// partner protocol, not about the runner.
+pub fn runner_client() -> reqwest::Client {
+    crate::tls::install_crypto_provider();
+    reqwest::Client::builder()
+        .no_proxy()
+        .tls_danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Runs a scenario from start to finish.
+pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::Client) -> Outcome {
+    let started = Instant::now();
+    let seed = settings.seed.or(scenario.seed).unwrap_or(0);
+    let mut outcome = Outcome {
+        name: scenario.name.clone(),
+        file: scenario.file().to_string(),
+        seed,
+        duration: Duration::ZERO,
+        failure: None,
+        steps: Vec::new(),
+        trace: Vec::new(),
+    };
+    let world = match start_world(scenario, seed).await {
+        Ok(world) => world,
+        Err(message) => {
+            outcome.failure = Some(Failure {
+                step: 0,
+                action: "start".to_string(),
+                location: format!("{}:1", scenario.file()),
+                message,
+                diffs: Vec::new(),
+            });
+            outcome.duration = started.elapsed();
+            return outcome;
+        }
+    };
+    let mut runner = Runner {
+        world: &world,
+        client,
+        agreements: BTreeMap::new(),
+        diverged: BTreeSet::new(),
+        unasserted: BTreeMap::new(),
+    };
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let number = index + 1;
+        let location = format!("{}:{}", scenario.file(), step.position.line);
+        if let Some(note) = &step.note {
+            world.trace().record(
+                EventKind::Note,
+                EventDraft {
+                    from: "scenario".to_string(),
+                    to: "scenario".to_string(),
+                    detail: note.clone(),
+                    ..EventDraft::default()
+                },
+            );
+        }
+        let first_event = world.trace().last_seq() + 1;
+        let result = runner.step(step).await;
+        let result = result.and_then(|()| runner.check_consistency(number, step));
+        outcome.steps.push(StepRecord {
+            number,
+            action: step.action.key().to_string(),
+            location: location.clone(),
+            note: step.note.clone(),
+            first_event,
+            last_event: world.trace().last_seq(),
+            accounts: runner.snapshot(),
+        });
+        if let Err(problem) = result {
+            outcome.failure = Some(Failure {
+                step: number,
+                action: step.action.key().to_string(),
+                location,
+                message: problem.message,
+                diffs: problem.diffs,
+            });
+            break;
+        }
+    }
+    if outcome.failure.is_none()
+        && let Some((handle, cause)) = runner.unasserted.iter().next()
+    {
+        outcome.failure = Some(Failure {
+            step: *cause,
+            action: "consistency".to_string(),
+            location: format!(
+                "{}:{}",
+                scenario.file(),
+                scenario.step_line(cause - 1).unwrap_or(1)
+            ),
+            message: format!(
+                "agreement {handle:?} diverged after step {cause} and no `expect = {{ divergence = {handle:?} }}` asserted it"
+            ),
+            diffs: Vec::new(),
+        });
+    }
+    world.shutdown().await;
+    outcome.trace = world.trace().events();
+    outcome.duration = started.elapsed();
+    outcome
+}
+
+async fn start_world(scenario: &Scenario, seed: u64) -> Result<World, String> {
+    let mut specs = Vec::new();
+    for (subdomain, account) in &scenario.accounts {
+        let cert_mode = match account.tls {
+            Some(mode) => mode
+                .as_str()
+                .parse::<CertMode>()
+                .map_err(|e| e.to_string())?,
+            None => CertMode::Valid,
+        };
+        specs.push(AccountSpec {
+            subdomain: subdomain.get_ref().clone(),
+            display_name: account.display_name.clone(),
+            port: None,
+            start: account.start,
+            cert_mode,
+        });
+    }
+    let config = WorldConfig {
+        seed,
+        https: scenario.tls,
+        timeout: Duration::from_millis(scenario.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
+        retries: scenario.retries,
+        logical_clock: true,
+        ..WorldConfig::default()
+    };
+    World::start(config, specs)
+        .await
+        .map_err(|e| format!("the world could not start: {e}"))
+}
+
+/// An agreement handle: which accounts hold its two copies and the uuid they share.
+#[derive(Clone, Debug)]
+struct AgreementHandle {
+    sender: String,
+    receiver: String,
+    uuid: String,
+}
+
+/// Why a step failed, before it is placed in the outcome.
+struct Problem {
+    message: String,
+    diffs: Vec<FieldDiff>,
+}
+
+impl Problem {
+    fn new(message: impl Into<String>) -> Problem {
+        Problem {
+            message: message.into(),
+            diffs: Vec::new(),
+        }
+    }
+}
+
+/// An HTTP answer from an account's REST API.
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+struct Runner<'a> {
+    world: &'a World,
+    client: &'a reqwest::Client,
+    agreements: BTreeMap<String, AgreementHandle>,
+    /// Handles whose copies disagreed after the last step.
+    diverged: BTreeSet<String>,
+    /// Divergences not yet asserted, with the step that caused them.
+    unasserted: BTreeMap<String, usize>,
+}
+
+impl Runner<'_> {
+    async fn step(&mut self, step: &Step) -> Result<(), Problem> {
+        match &step.action {
+            Action::Invite(invite) => self.invite(step, invite).await,
+            Action::Respond(respond) => {
+                let status = respond.status.as_str();
+                self.put_status(
+                    step,
+                    &respond.account,
+                    &respond.agreement,
+                    respond.user,
+                    status,
+                )
+                .await
+            }
+            Action::Deactivate(target) => {
+                self.put_status(
+                    step,
+                    &target.account,
+                    &target.agreement,
+                    target.user,
+                    "inactive",
+                )
+                .await
+            }
+            Action::Delete(target) => {
+                let id = self.copy_id(&target.account, &target.agreement)?;
+                let answer = self
+                    .call(
+                        target.account.get_ref(),
+                        target.user,
+                        "DELETE",
+                        &format!("/api/v2/sharing_agreements/{id}.json"),
+                        None,
+                    )
+                    .await?;
+                check_answer(step, &answer)
+            }
+            Action::Resend(resend) => {
+                let handle = self.handle(&resend.agreement)?;
+                let account = resend
+                    .account
+                    .as_ref()
+                    .map(|a| a.get_ref().clone())
+                    .unwrap_or(handle.sender);
+                let id = self.copy_id_on(&account, &resend.agreement)?;
+                let answer = self
+                    .call(
+                        &account,
+                        resend.user,
+                        "PUT",
+                        &format!("/api/v2/sharing_agreements/{id}.json"),
+                        Some(json!({"sharing_agreement": {"status": "pending"}})),
+                    )
+                    .await?;
+                check_answer(step, &answer)
+            }
+            Action::Request(request) => {
+                let answer = self
+                    .call(
+                        request.account.get_ref(),
+                        request.user,
+                        request.method.as_str(),
+                        &request.path,
+                        request.body.clone(),
+                    )
+                    .await?;
+                check_answer(step, &answer)
+            }
+            Action::Wait(wait) => {
+                let limit = Duration::from_millis(wait.timeout_ms.unwrap_or(DEFAULT_WAIT_MS));
+                let deadline = Instant::now() + limit;
+                loop {
+                    match self.expect(&wait.until) {
+                        Ok(()) => return Ok(()),
+                        Err(problem) if Instant::now() >= deadline => {
+                            return Err(Problem {
+                                message: format!(
+                                    "waited {} ms and it never held: {}",
+                                    limit.as_millis(),
+                                    problem.message
+                                ),
+                                diffs: problem.diffs,
+                            });
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                }
+            }
+            Action::Expect(expectation) => self.expect(expectation),
+            Action::Certificate(change) => {
+                let mode = change
+                    .mode
+                    .as_str()
+                    .parse::<CertMode>()
+                    .map_err(|e| Problem::new(e.to_string()))?;
+                self.world
+                    .set_certificate(change.account.get_ref(), mode)
+                    .await
+                    .map_err(|e| Problem::new(e.to_string()))
+            }
+            Action::Stop(target) => self
+                .world
+                .stop_account(target.account.get_ref())
+                .map_err(|e| Problem::new(e.to_string())),
+            Action::Start(target) => self
+                .world
+                .start_account(target.account.get_ref())
+                .await
+                .map_err(|e| Problem::new(e.to_string())),
+            Action::Restart(target) => self
+                .world
+                .restart_account(target.account.get_ref())
+                .await
+                .map_err(|e| Problem::new(e.to_string())),
+            other => Err(Problem::new(format!(
+                "the `{}` action is not implemented by this runner yet",
+                other.key()
+            ))),
+        }
+    }
+
+    async fn invite(&mut self, step: &Step, invite: &format::Invite) -> Result<(), Problem> {
+        let mut fields = serde_json::Map::new();
+        fields.insert("remote_subdomain".into(), json!(invite.to.get_ref()));
+        if let Some(name) = &invite.name {
+            fields.insert("name".into(), json!(name));
+        }
+        let terms = &invite.terms;
+        let mut term_fields = serde_json::Map::new();
+        for (key, value) in [
+            ("sync_tags", terms.sync_tags),
+            ("sync_custom_fields", terms.sync_custom_fields),
+            ("allows_public_comments", terms.allows_public_comments),
+            ("sync_status", terms.sync_status),
+        ] {
+            if let Some(value) = value {
+                term_fields.insert(key.into(), json!(value));
+            }
+        }
+        if !term_fields.is_empty() {
+            fields.insert("terms".into(), Value::Object(term_fields));
+        }
+        let from = invite.from.get_ref();
+        let answer = self
+            .call(
+                from,
+                invite.user,
+                "POST",
+                "/api/v2/sharing_agreements.json",
+                Some(json!({ "sharing_agreement": fields })),
+            )
+            .await?;
+        check_answer(step, &answer)?;
+        if let Some(id) = answer.body["sharing_agreement"]["id"].as_u64() {
+            let account = self.account(from)?;
+            if let Some(copy) = account.agreement_by_id(id) {
+                self.agreements.insert(
+                    invite.handle.get_ref().clone(),
+                    AgreementHandle {
+                        sender: from.clone(),
+                        receiver: invite.to.get_ref().clone(),
+                        uuid: copy.uuid,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn put_status(
+        &mut self,
+        step: &Step,
+        account: &format::Ref,
+        agreement: &format::Ref,
+        user: format::User,
+        status: &str,
+    ) -> Result<(), Problem> {
+        let id = self.copy_id(account, agreement)?;
+        let answer = self
+            .call(
+                account.get_ref(),
+                user,
+                "PUT",
+                &format!("/api/v2/sharing_agreements/{id}.json"),
+                Some(json!({"sharing_agreement": {"status": status}})),
+            )
+            .await?;
+        check_answer(step, &answer)
+    }
+
+    fn account(&self, subdomain: &str) -> Result<Arc<Account>, Problem> {
+        self.world
+            .account(subdomain)
+            .ok_or_else(|| Problem::new(format!("no account {subdomain:?} in this world")))
+    }
+
+    fn handle(&self, handle: &format::Ref) -> Result<AgreementHandle, Problem> {
+        self.agreements.get(handle.get_ref()).cloned().ok_or_else(|| {
+            Problem::new(format!(
+                "agreement {:?} does not exist: the invite that defines it did not create an agreement",
+                handle.get_ref()
+            ))
+        })
+    }
+
+    /// The copy of `handle` on `account`, if that account holds one.
+    fn copy(&self, account: &str, handle: &format::Ref) -> Result<Option<Agreement>, Problem> {
+        let handle = self.handle(handle)?;
+        Ok(self.account(account)?.agreement_by_uuid(&handle.uuid))
+    }
+
+    fn copy_id(&self, account: &format::Ref, handle: &format::Ref) -> Result<u64, Problem> {
+        self.copy_id_on(account.get_ref(), handle)
+    }
+
+    fn copy_id_on(&self, account: &str, handle: &format::Ref) -> Result<u64, Problem> {
+        self.copy(account, handle)?
+            .map(|copy| copy.id)
+            .ok_or_else(|| {
+                Problem::new(format!(
+                    "{account} holds no copy of agreement {:?}",
+                    handle.get_ref()
+                ))
+            })
+    }
+
+    /// A REST call as `user` of `subdomain`, like an API client would make it.
+    async fn call(
+        &self,
+        subdomain: &str,
+        user: format::User,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Answer, Problem> {
+        let account = self.account(subdomain)?;
+        let email = match user {
+            format::User::Admin => account.admin_email(),
+            format::User::Agent => account.agent_email(),
+        };
+        let origin = account.api_url();
+        let origin = origin.trim_end_matches("/api/v2");
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| Problem::new(format!("bad method {method}: {e}")))?;
+        let mut request = self
+            .client
+            .request(method, format!("{origin}{path}"))
+            .basic_auth(format!("{email}/token"), Some(account.api_token()));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| {
+            Problem::new(format!(
+                "could not reach {subdomain}'s REST API (is it stopped?): {e}"
+            ))
+        })?;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Answer { status, body })
+    }
+
+    fn expect(&self, expectation: &Expectation) -> Result<(), Problem> {
+        match expectation {
+            Expectation::Agreement(check) => self.expect_agreement(check),
+            Expectation::Count(check) => {
+                let account = self.account(check.account.get_ref())?;
+                let count = account
+                    .agreements()
+                    .iter()
+                    .filter(|a| {
+                        check
+                            .direction
+                            .is_none_or(|d| d.as_str() == a.direction.as_str())
+                    })
+                    .filter(|a| check.status.is_none_or(|s| s.as_str() == a.status.as_str()))
+                    .count();
+                if count == check.count as usize {
+                    Ok(())
+                } else {
+                    let mut what = "agreements".to_string();
+                    if let Some(status) = check.status {
+                        what = format!("{status} {what}");
+                    }
+                    if let Some(direction) = check.direction {
+                        what = format!("{direction} {what}");
+                    }
+                    Err(Problem {
+                        message: format!(
+                            "{} has {count} {what}, expected {}",
+                            check.account.get_ref(),
+                            check.count
+                        ),
+                        diffs: vec![FieldDiff {
+                            field: "count".into(),
+                            expected: check.count.to_string(),
+                            actual: count.to_string(),
+                        }],
+                    })
+                }
+            }
+            Expectation::Divergence(handle) => {
+                if self.diverged.contains(handle.get_ref()) {
+                    Ok(())
+                } else {
+                    let (sender, receiver) = self.copy_statuses(handle)?;
+                    Err(Problem {
+                        message: format!(
+                            "agreement {:?} has not diverged: its copies are consistent",
+                            handle.get_ref()
+                        ),
+                        diffs: vec![FieldDiff {
+                            field: "copies (sender ↔ receiver)".into(),
+                            expected: "a divergent pair".into(),
+                            actual: format!("{} ↔ {}", describe(sender), describe(receiver)),
+                        }],
+                    })
+                }
+            }
+        }
+    }
+
+    fn expect_agreement(&self, check: &format::AgreementCheck) -> Result<(), Problem> {
+        let account_name = check.account.get_ref();
+        let account = self.account(account_name)?;
+        let copy = self.copy(account_name, &check.agreement)?;
+        let handle = check.agreement.get_ref();
+        let Some(copy) = copy else {
+            return if check.absent {
+                Ok(())
+            } else {
+                Err(Problem {
+                    message: format!("{account_name} holds no copy of agreement {handle:?}"),
+                    diffs: vec![FieldDiff {
+                        field: "copy".into(),
+                        expected: "present".into(),
+                        actual: "absent".into(),
+                    }],
+                })
+            };
+        };
+        if check.absent {
+            return Err(Problem {
+                message: format!(
+                    "{account_name} still holds agreement {handle:?} (id {}, {})",
+                    copy.id, copy.status
+                ),
+                diffs: vec![FieldDiff {
+                    field: "copy".into(),
+                    expected: "absent".into(),
+                    actual: format!("present ({})", copy.status),
+                }],
+            });
+        }
+        let json = account.agreement_json(&copy);
+        let text = |key: &str| match &json[key] {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let mut wanted: Vec<(&str, String)> = Vec::new();
+        if let Some(id) = check.id {
+            wanted.push(("id", id.to_string()));
+        }
+        if let Some(name) = &check.name {
+            wanted.push(("name", name.clone()));
+        }
+        if let Some(partner) = &check.partner_name {
+            wanted.push(("partner_name", partner.clone()));
+        }
+        if let Some(remote) = &check.remote_subdomain {
+            wanted.push(("remote_subdomain", remote.clone()));
+        }
+        if let Some(status) = check.status {
+            wanted.push(("status", status.as_str().to_string()));
+        }
+        if let Some(direction) = check.direction {
+            wanted.push(("type", direction.as_str().to_string()));
+        }
+        if let Some(url) = &check.url {
+            wanted.push(("url", url.clone()));
+        }
+        if let Some(created) = &check.created_at {
+            wanted.push(("created_at", created.clone()));
+        }
+        if let Some(updated) = &check.updated_at {
+            wanted.push(("updated_at", updated.clone()));
+        }
+        let diffs: Vec<FieldDiff> = wanted
+            .into_iter()
+            .filter(|(key, expected)| text(key) != *expected)
+            .map(|(key, expected)| FieldDiff {
+                field: key.to_string(),
+                expected,
+                actual: text(key),
+            })
+            .collect();
+        if diffs.is_empty() {
+            Ok(())
+        } else {
+            Err(Problem {
+                message: format!(
+                    "{account_name}'s copy of agreement {handle:?} (id {}) does not match",
+                    copy.id
+                ),
+                diffs,
+            })
+        }
+    }
+
+    /// The status of each side's copy of `handle` (None: that side holds none).
+    fn copy_statuses(
+        &self,
+        handle: &format::Ref,
+    ) -> Result<(Option<AgreementStatus>, Option<AgreementStatus>), Problem> {
+        let known = self.handle(handle)?;
+        let status = |account: &str| {
+            self.world
+                .account(account)
+                .and_then(|a| a.agreement_by_uuid(&known.uuid))
+                .map(|a| a.status)
+        };
+        Ok((status(&known.sender), status(&known.receiver)))
+    }
+
+    /// Compares both copies of every agreement; a new divergence must be asserted by an
+    /// `expect = { divergence = … }` before any other kind of step runs.
+    fn check_consistency(&mut self, number: usize, step: &Step) -> Result<(), Problem> {
+        let mut diverged = BTreeSet::new();
+        let mut details = Vec::new();
+        for (name, handle) in &self.agreements {
+            let status = |account: &str| {
+                self.world
+                    .account(account)
+                    .and_then(|a| a.agreement_by_uuid(&handle.uuid))
+                    .map(|a| a.status)
+            };
+            let (sender, receiver) = (status(&handle.sender), status(&handle.receiver));
+            if !copies_consistent(sender, receiver) {
+                diverged.insert(name.clone());
+                details.push(FieldDiff {
+                    field: format!("{name} ({} ↔ {})", handle.sender, handle.receiver),
+                    expected: "a consistent pair".into(),
+                    actual: format!("{} ↔ {}", describe(sender), describe(receiver)),
+                });
+            }
+        }
+        for name in &diverged {
+            if !self.diverged.contains(name) {
+                self.unasserted.insert(name.clone(), number);
+                self.world.trace().world(
+                    "scenario",
+                    format!("divergence: the two copies of agreement {name:?} disagree after step {number}"),
+                );
+            }
+        }
+        self.unasserted.retain(|name, _| diverged.contains(name));
+        if let Action::Expect(Expectation::Divergence(handle)) = &step.action {
+            self.unasserted.remove(handle.get_ref());
+        }
+        self.diverged = diverged;
+        let is_check = matches!(step.action, Action::Expect(_) | Action::Wait(_));
+        if !is_check {
+            // A divergence caused by an earlier step must have been asserted by now.
+            if let Some((name, cause)) = self.unasserted.iter().find(|(_, cause)| **cause < number)
+            {
+                return Err(Problem {
+                    message: format!(
+                        "unexpected divergence: agreement {name:?} diverged after step {cause} and was not asserted with `expect = {{ divergence = {name:?} }}`"
+                    ),
+                    diffs: details,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Vec<AccountSnapshot> {
+        let handles: BTreeMap<&str, &str> = self
+            .agreements
+            .iter()
+            .map(|(name, handle)| (handle.uuid.as_str(), name.as_str()))
+            .collect();
+        self.world
+            .accounts()
+            .iter()
+            .map(|account| AccountSnapshot {
+                subdomain: account.subdomain().to_string(),
+                agreements: account
+                    .agreements()
+                    .into_iter()
+                    .map(|a| AgreementRow {
+                        handle: handles.get(a.uuid.as_str()).map(|h| h.to_string()),
+                        id: a.id,
+                        direction: a.direction.to_string(),
+                        status: a.status.to_string(),
+                        remote_subdomain: a.remote_subdomain.clone(),
+                        name: a.name.clone(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+fn describe(status: Option<AgreementStatus>) -> String {
+    status.map_or("absent".to_string(), |s| s.to_string())
+}
+
+/// Checks a REST answer against the step: `expect_status`, `expect_error` (a substring of
+/// the error's descriptions), `expect_body` (JSON subset); success (2xx) otherwise.
+fn check_answer(step: &Step, answer: &Answer) -> Result<(), Problem> {
+    let mut diffs = Vec::new();
+    let ok = (200..300).contains(&answer.status);
+    match (step.expected_status(), &step.expect_error) {
+        (Some(expected), _) if expected != answer.status => diffs.push(FieldDiff {
+            field: "http status".into(),
+            expected: expected.to_string(),
+            actual: answer.status.to_string(),
+        }),
+        (None, Some(_)) if ok => diffs.push(FieldDiff {
+            field: "http status".into(),
+            expected: "a refusal (4xx)".into(),
+            actual: answer.status.to_string(),
+        }),
+        (None, None) if !ok => diffs.push(FieldDiff {
+            field: "http status".into(),
+            expected: "success (2xx)".into(),
+            actual: format!("{} {}", answer.status, error_text(&answer.body)),
+        }),
+        _ => {}
+    }
+    if let Some(words) = &step.expect_error {
+        let text = error_text(&answer.body);
+        if !text.contains(words.as_str()) {
+            diffs.push(FieldDiff {
+                field: "error".into(),
+                expected: format!("contains {words:?}"),
+                actual: if text.is_empty() {
+                    "(no error)".into()
+                } else {
+                    text
+                },
+            });
+        }
+    }
+    if let Some(expected) = step.expected_body()
+        && let Some(path) = subset_mismatch(expected, &answer.body, "body")
+    {
+        diffs.push(FieldDiff {
+            field: path.0,
+            expected: path.1,
+            actual: path.2,
+        });
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(Problem {
+            message: format!(
+                "the `{}` call was answered {}",
+                step.action.key(),
+                answer.status
+            ),
+            diffs,
+        })
+    }
+}
+
+/// Every `error` and `description` string in a Zendesk error body, joined.
+fn error_text(body: &Value) -> String {
+    let mut parts = Vec::new();
+    collect_descriptions(body, &mut parts);
+    parts.join(" | ")
+}
+
+fn collect_descriptions(value: &Value, parts: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("error" | "description", Value::String(text)) => parts.push(text.clone()),
+                    _ => collect_descriptions(value, parts),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_descriptions(item, parts)),
+        _ => {}
+    }
+}
+
+/// The first place where `expected` is not contained in `actual`: objects match when
+/// every expected key matches, arrays element by element, scalars by equality.
+/// Returns (path, expected, actual).
+pub fn subset_mismatch(
+    expected: &Value,
+    actual: &Value,
+    path: &str,
+) -> Option<(String, String, String)> {
+    match (expected, actual) {
+        (Value::Object(want), Value::Object(have)) => want.iter().find_map(|(key, value)| {
+            let path = format!("{path}.{key}");
+            match have.get(key) {
+                Some(actual) => subset_mismatch(value, actual, &path),
+                None => Some((path, value.to_string(), "(missing)".into())),
+            }
+        }),
+        (Value::Array(want), Value::Array(have)) => {
+            if want.len() != have.len() {
+                return Some((
+                    format!("{path}.length"),
+                    want.len().to_string(),
+                    have.len().to_string(),
+                ));
+            }
+            want.iter()
+                .zip(have)
+                .enumerate()
+                .find_map(|(i, (w, h))| subset_mismatch(w, h, &format!("{path}[{i}]")))
+        }
+        (want, have) if want == have => None,
+        // TOML has no null and integers may be compared with floats.
+        (Value::Number(w), Value::Number(h)) if w.as_f64() == h.as_f64() => None,
+        (want, have) => Some((path.to_string(), want.to_string(), have.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subset_matching_reports_the_first_difference() {
+        let actual = json!({"a": {"b": [1, 2], "c": "x"}, "d": true});
+        assert_eq!(
+            subset_mismatch(&json!({"a": {"c": "x"}}), &actual, "body"),
+            None
+        );
+        assert_eq!(
+            subset_mismatch(&json!({"a": {"c": "y"}}), &actual, "body"),
+            Some(("body.a.c".into(), "\"y\"".into(), "\"x\"".into()))
+        );
+        assert_eq!(
+            subset_mismatch(&json!({"e": 1}), &actual, "body"),
+            Some(("body.e".into(), "1".into(), "(missing)".into()))
+        );
+        assert_eq!(
+            subset_mismatch(&json!({"a": {"b": [1]}}), &actual, "body"),
+            Some(("body.a.b.length".into(), "1".into(), "2".into()))
+        );
+    }
+
+    #[test]
+    fn error_text_gathers_every_description() {
+        let body = json!({"error": "RecordInvalid", "description": "Record validation errors", "details": {"status": [{"description": "final", "error": "InvalidValue"}]}});
+        assert_eq!(
+            error_text(&body),
+            "RecordInvalid | Record validation errors | final | InvalidValue"
+        );
+    }
+}
