@@ -12,3 +12,7 @@ mod partner_protocol;
 mod malformed;
 // Scenario files that must be accepted.
 mod valid;
+// The scenario runner: the bundled library, determinism, failures as data, golden reports.
+mod scenarios;
+// The built binary: exit codes, output and files, with NO_COLOR.
+mod cli;

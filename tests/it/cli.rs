@@ -1,0 +1,277 @@
+//! The `sharesim` binary as a user runs it: exit codes, stdout/stderr, report files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sharesim(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sharesim"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const PASSING: &str = r#"
+name = "accept"
+description = "acme invites globex, globex accepts."
+[accounts.acme]
+[accounts.globex]
+[[steps]]
+invite = { from = "acme", to = "globex", as = "esc" }
+[[steps]]
+respond = { account = "globex", agreement = "esc", status = "accepted" }
+[[steps]]
+expect = { account = "acme", agreement = "esc", status = "accepted" }
+"#;
+
+const FAILING: &str = r#"
+name = "expects the wrong status"
+[accounts.acme]
+[accounts.globex]
+[[steps]]
+invite = { from = "acme", to = "globex", as = "esc" }
+[[steps]]
+expect = { account = "acme", agreement = "esc", status = "accepted" }
+"#;
+
+#[test]
+fn run_reports_each_scenario_and_exits_1_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("s")).unwrap();
+    std::fs::write(dir.path().join("s/a.toml"), PASSING).unwrap();
+    std::fs::write(dir.path().join("s/b.toml"), FAILING).unwrap();
+    let output = sharesim(
+        &[
+            "run",
+            "s",
+            "--junit",
+            "junit.xml",
+            "--trace-dir",
+            "traces",
+            "--diagram-dir",
+            "diagrams",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("PASS accept (s/a.toml, "), "{stdout}");
+    assert!(
+        lines[1].starts_with("FAIL expects the wrong status (s/b.toml, "),
+        "{stdout}"
+    );
+    assert_eq!(lines[2], "     at s/b.toml:7 (step 2, expect)");
+    assert!(
+        stdout.contains("status  expected accepted, actual pending"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("last trace events:"), "{stdout}");
+    assert_eq!(lines.last(), Some(&"1 passed, 1 failed"));
+    assert!(!stdout.contains('\u{1b}'), "no colour with NO_COLOR");
+
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<testsuites name="sharesim" tests="2" failures="1""#),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("status: expected accepted, actual pending"),
+        "{junit}"
+    );
+    let trace = std::fs::read_to_string(dir.path().join("traces/a.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(trace.lines().next().unwrap()).unwrap();
+    assert_eq!(first["seq"], 1);
+    let diagram = std::fs::read_to_string(dir.path().join("diagrams/b.mmd")).unwrap();
+    assert!(diagram.starts_with("sequenceDiagram\n"), "{diagram}");
+    assert!(
+        diagram.contains("acme->>globex: POST /sharing/agreements/"),
+        "{diagram}"
+    );
+}
+
+#[test]
+fn run_exits_0_when_everything_passes_and_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.toml"), PASSING).unwrap();
+    std::fs::write(dir.path().join("b.toml"), FAILING).unwrap();
+    let output = sharesim(
+        &["run", ".", "--filter", "accept", "--format", "json"],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["passed"], 1);
+    assert_eq!(report["failed"], 0);
+    assert_eq!(report["scenarios"][0]["name"], "accept");
+}
+
+#[test]
+fn fail_fast_stops_after_the_first_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.toml"), FAILING).unwrap();
+    std::fs::write(dir.path().join("b.toml"), PASSING).unwrap();
+    let output = sharesim(&["run", ".", "--fail-fast", "--jobs", "1"], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        stdout.lines().last(),
+        Some("0 passed, 1 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_invalid_file_stops_everything_with_exit_2_and_a_location() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.toml"), PASSING).unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "name = \"x\"\n[accounts.acme]\n[[steps]]\nexpect = { account = \"nobody\", count = 1 }\n",
+    )
+    .unwrap();
+    let output = sharesim(&["run", "."], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        output.stdout.is_empty(),
+        "nothing ran: {}",
+        text(&output.stdout)
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("sharesim: ./bad.toml:4:22: unknown account `nobody`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("^^^^^^^^"),
+        "a caret under the column: {stderr}"
+    );
+
+    let check = sharesim(&["check", "."], dir.path());
+    assert_eq!(check.status.code(), Some(2));
+    let ok = sharesim(&["check", "a.toml"], dir.path());
+    assert_eq!(ok.status.code(), Some(0));
+    assert_eq!(
+        text(&ok.stdout),
+        "ok a.toml (accept)\n1 scenario file(s) valid\n"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        sharesim(&["run", "--no-such-flag"], dir.path())
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        sharesim(&["run", "missing-folder"], dir.path())
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(sharesim(&["frobnicate"], dir.path()).status.code(), Some(2));
+}
+
+#[test]
+fn schema_is_json_naming_every_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = sharesim(&["schema"], dir.path());
+    assert_eq!(output.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let text = schema.to_string();
+    for action in sharesim::scenario::Action::KEYS {
+        assert!(
+            text.contains(&format!("\"{action}\"")),
+            "{action} is in the schema"
+        );
+    }
+}
+
+#[test]
+fn explain_narrates_a_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.toml"), PASSING).unwrap();
+    let output = sharesim(&["explain", "a.toml"], dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.starts_with("# accept\n\nacme invites globex, globex accepts.\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("## Step 2: respond (a.toml:"), "{stdout}");
+    assert!(
+        stdout.contains("globex → acme: PUT /sharing/agreements/"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Result: passed (3 steps)."), "{stdout}");
+}
+
+#[test]
+fn serve_writes_a_ready_file_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sharesim"))
+        .args(["serve", "acme", "globex", "--ready-file"])
+        .arg(&ready)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ready.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&ready).expect("the ready file appears");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let accounts = json["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 2);
+    assert_eq!(accounts[0]["subdomain"], "acme");
+    assert_eq!(accounts[1]["admin_email"], "admin@globex.test");
+    assert_eq!(accounts[0]["api_token"], "sharesim-token");
+    let api = accounts[0]["api_url"].as_str().unwrap();
+    assert!(
+        api.starts_with("http://127.0.0.1:") && api.ends_with("/api/v2"),
+        "{api}"
+    );
+    let keys: Vec<&String> = accounts[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "subdomain",
+            "api_url",
+            "sharing_url",
+            "admin_email",
+            "agent_email",
+            "api_token"
+        ]
+    );
+    // A real HTTP call against the served account.
+    let status = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-u",
+            "admin@acme.test/token:sharesim-token",
+        ])
+        .arg(format!("{api}/sharing_agreements.json"))
+        .output();
+    if let Ok(status) = status {
+        assert_eq!(String::from_utf8_lossy(&status.stdout), "200");
+    }
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "a clean shutdown on SIGTERM");
+}

@@ -1,0 +1,193 @@
+//! The bundled library runs green, deterministically, and failures are reported as data.
+
+use sharesim::report;
+use sharesim::scenario::outcome::Outcome;
+use sharesim::scenario::run::{RunSettings, run, runner_client};
+use sharesim::scenario::{discover, load, parse};
+use std::path::PathBuf;
+
+fn bundled() -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    discover(&[root]).expect("the bundled library is readable")
+}
+
+async fn run_file(path: &std::path::Path, seed: Option<u64>) -> Outcome {
+    let scenario = load(path).unwrap_or_else(|e| panic!("{e}"));
+    run(&scenario, &RunSettings { seed }, &runner_client()).await
+}
+
+/// The trace with what legitimately changes between runs removed: ports and the wall
+/// clock times that TLS errors quote.
+fn normalised_trace(outcome: &Outcome) -> String {
+    let text = report::trace_file::jsonl(outcome);
+    let mut out = String::with_capacity(text.len());
+    let mut digits = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            if chars.peek().is_some_and(|n| n.is_ascii_digit()) {
+                continue;
+            }
+            // Wall-clock seconds (TLS validity errors) are long runs of digits.
+            out.push_str(if digits.len() >= 9 { "<N>" } else { &digits });
+            digits.clear();
+        } else {
+            out.push(c);
+        }
+    }
+    mask_ports(&out)
+}
+
+/// `127.0.0.1:41234` → `127.0.0.1:<port>`.
+fn mask_ports(text: &str) -> String {
+    const HOST: &str = "127.0.0.1:";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(HOST) {
+        let (head, tail) = rest.split_at(at + HOST.len());
+        out.push_str(head);
+        out.push_str("<port>");
+        rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test]
+async fn every_bundled_scenario_passes() {
+    let files = bundled();
+    assert!(
+        files.len() >= 12,
+        "the library has at least 12 scenarios, found {}",
+        files.len()
+    );
+    for file in &files {
+        let outcome = run_file(file, None).await;
+        assert!(
+            outcome.passed(),
+            "{}",
+            report::human::scenario(&outcome, report::human::Palette::new(false))
+        );
+        let scenario = load(file).unwrap();
+        assert!(
+            scenario
+                .description
+                .as_deref()
+                .is_some_and(|d| d.len() > 40),
+            "{} teaches one thing in its description",
+            file.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_same_file_and_seed_give_the_same_trace() {
+    for file in bundled() {
+        let first = run_file(&file, Some(42)).await;
+        let second = run_file(&file, Some(42)).await;
+        assert!(!first.trace.is_empty());
+        assert_eq!(
+            normalised_trace(&first),
+            normalised_trace(&second),
+            "{}",
+            file.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_expectation_is_an_outcome_with_a_field_diff() {
+    let source = r#"
+name = "wrong on purpose"
+[accounts.acme]
+[accounts.globex]
+
+[[steps]]
+invite = { from = "acme", to = "globex", as = "esc" }
+
+[[steps]]
+expect = { account = "globex", agreement = "esc", status = "accepted", type = "outbound" }
+
+[[steps]]
+invite = { from = "acme", to = "globex", as = "never-run" }
+"#;
+    let scenario = parse(source, "wrong.toml").unwrap();
+    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let failure = outcome.failure.clone().expect("it fails");
+    assert_eq!(failure.step, 2);
+    assert_eq!(failure.location, "wrong.toml:9");
+    assert_eq!(failure.action, "expect");
+    let diffs: Vec<(String, String, String)> = failure
+        .diffs
+        .iter()
+        .map(|d| (d.field.clone(), d.expected.clone(), d.actual.clone()))
+        .collect();
+    assert_eq!(
+        diffs,
+        vec![
+            ("status".into(), "accepted".into(), "pending".into()),
+            ("type".into(), "outbound".into(), "inbound".into()),
+        ]
+    );
+    assert_eq!(outcome.steps.len(), 2, "steps after a failure do not run");
+}
+
+#[tokio::test]
+async fn a_refusal_that_was_not_expected_fails_with_the_error_text() {
+    let source = r#"
+name = "agent writes"
+[accounts.acme]
+[accounts.globex]
+
+[[steps]]
+invite = { from = "acme", to = "globex", as = "esc", user = "agent" }
+"#;
+    let scenario = parse(source, "agent.toml").unwrap();
+    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let failure = outcome.failure.expect("it fails");
+    assert_eq!(failure.diffs[0].field, "http status");
+    assert!(
+        failure.diffs[0].actual.starts_with("403 Forbidden"),
+        "{:?}",
+        failure.diffs
+    );
+}
+
+#[tokio::test]
+async fn expect_error_must_match_the_description() {
+    let source = r#"
+name = "wrong reason"
+[accounts.acme]
+[accounts.globex]
+
+[[steps]]
+invite = { from = "acme", to = "globex", as = "esc" }
+
+[[steps]]
+resend = { agreement = "esc" }
+expect_error = "some other reason"
+"#;
+    let scenario = parse(source, "reason.toml").unwrap();
+    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let failure = outcome.failure.expect("it fails");
+    // A pending agreement re-sent is unchanged (200), so both the status and the text differ.
+    let fields: Vec<&str> = failure.diffs.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(fields, ["http status", "error"]);
+}
+
+#[tokio::test]
+async fn explain_narrates_notes_calls_and_tables() {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/agreements/01-invite-and-accept.toml");
+    let scenario = load(&file).unwrap();
+    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let text = report::explain::narrate(&outcome, scenario.description.as_deref());
+    insta::assert_snapshot!(
+        "explain_invite_and_accept",
+        text.replace(env!("CARGO_MANIFEST_DIR"), "<root>")
+    );
+    let diagram = report::mermaid::diagram(&outcome);
+    insta::assert_snapshot!("diagram_invite_and_accept", diagram);
+    insta::assert_snapshot!("trace_invite_and_accept", normalised_trace(&outcome));
+}
