@@ -16,3 +16,5 @@ mod valid;
 mod scenarios;
 // The built binary: exit codes, output and files, with NO_COLOR.
 mod cli;
+// Real Zendesk API clients (node-zendesk, zenpy), unmodified, against `sharesim serve`.
+mod real_clients;
