@@ -8,3 +8,5 @@ mod handshake;
 mod rest_errors;
 // Every partner-protocol answer: 400, 401, 403, 404, 405, 412, 422, idempotent invitations.
 mod partner_protocol;
+// Every certificate mode over real HTTPS, and certificates switched mid-run.
+mod tls_modes;
