@@ -438,6 +438,20 @@ pub fn classify_error(error: &reqwest::Error, timeout: Duration) -> DeliveryFail
             format!("timed out after {} ms: {chain}", timeout.as_millis()),
         );
     }
+    if error.is_body() || error.is_decode() {
+        // The status line and headers arrived, then the body broke off.
+        return failure(
+            AgreementStatus::Failed,
+            format!("connection closed mid-response: {chain}"),
+        );
+    }
+    if find_source::<hyper::Error>(error).is_some_and(hyper::Error::is_incomplete_message) {
+        // The request went out and the connection closed with no answer at all.
+        return failure(
+            AgreementStatus::Failed,
+            format!("connection closed before the reply: {chain}"),
+        );
+    }
     if let Some(io) = find_source::<std::io::Error>(error) {
         let what = match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused",

@@ -10,3 +10,5 @@ mod rest_errors;
 mod partner_protocol;
 // Every certificate mode over real HTTPS, and certificates switched mid-run.
 mod tls_modes;
+// Every fault on the wire over real sockets, crash points and divergence, retries.
+mod faults;
