@@ -445,7 +445,7 @@ impl World {
         target: &str,
         from: Option<&str>,
     ) -> Result<Vec<FaultRule>, WorldError> {
-        self.is_running(target)?;
+        self.ensure_account(target)?;
         let mut healed = self.services.faults.heal(target, from);
         if from.is_none() && self.reopen(target).await? {
             healed.push(FaultRule::to(target, Fault::Down));
@@ -494,10 +494,14 @@ impl World {
         Ok(was_down)
     }
 
+    fn ensure_account(&self, subdomain: &str) -> Result<(), WorldError> {
+        self.is_running(subdomain).map(|_| ())
+    }
+
     fn check_fault(&self, rule: &FaultRule) -> Result<(), WorldError> {
-        self.is_running(&rule.target)?;
+        self.ensure_account(&rule.target)?;
         if let Some(from) = &rule.from {
-            self.is_running(from)?;
+            self.ensure_account(from)?;
         }
         rule.fault
             .check()
