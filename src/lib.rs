@@ -8,7 +8,9 @@
 pub mod account;
 pub mod api;
 pub mod cli;
+pub mod consistency;
 pub mod directory;
+pub mod faults;
 pub mod model;
 pub mod partner;
 pub mod report;

@@ -275,24 +275,6 @@ pub fn allowed_partner_update(
     }
 }
 
-/// Whether the sender's and the receiver's copies of one agreement can both be true
-/// at once (`None`: that side holds no copy). Any other pair is a divergence: the two
-/// accounts disagree about the agreement.
-pub fn copies_consistent(
-    sender: Option<AgreementStatus>,
-    receiver: Option<AgreementStatus>,
-) -> bool {
-    use AgreementStatus::*;
-    match (sender, receiver) {
-        (Some(s), Some(r)) => s == r && matches!(s, Pending | Accepted | Declined | Inactive),
-        (Some(Inactive), None) | (None, Some(Inactive)) => true,
-        (Some(s), None) => s.is_delivery_failure(),
-        // Both deleted, or the sender deleted a copy the receiver never held.
-        (None, None) => true,
-        (None, Some(_)) => false,
-    }
-}
-
 /// Terms the sender sets on an agreement and carries in the invitation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Terms {
@@ -477,36 +459,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn consistent_pairs_are_exactly_the_documented_ones() {
-        let mut sides: Vec<Option<AgreementStatus>> =
-            AgreementStatus::ALL.iter().copied().map(Some).collect();
-        sides.push(None);
-        let mut consistent = Vec::new();
-        for sender in &sides {
-            for receiver in &sides {
-                if copies_consistent(*sender, *receiver) {
-                    consistent.push((*sender, *receiver));
-                }
-            }
-        }
-        assert_eq!(
-            consistent,
-            vec![
-                (Some(Pending), Some(Pending)),
-                (Some(Accepted), Some(Accepted)),
-                (Some(Declined), Some(Declined)),
-                (Some(Inactive), Some(Inactive)),
-                (Some(Inactive), None),
-                (Some(Failed), None),
-                (Some(SslError), None),
-                (Some(ConfigurationError), None),
-                (None, Some(Inactive)),
-                (None, None),
-            ]
-        );
     }
 
     #[test]

@@ -5,11 +5,12 @@
 //! module decides what a receiving account answers to what it is sent.
 
 use crate::account::Account;
+use crate::faults::CrashPoint;
 use crate::model::AgreementStatus;
 use crate::transport::{PROTOCOL_VERSION, TOKEN_HEADER, VERSION_HEADER};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -201,20 +202,23 @@ pub fn parse_body(body: &[u8]) -> Result<WireAgreement, PartnerError> {
 async fn agreement_endpoint(
     State(account): State<Arc<Account>>,
     Path(uuid): Path<String>,
+    crash: Option<Extension<CrashPoint>>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<PartnerReply, PartnerError> {
     check_version(&headers)?;
+    // Set by the `crash` fault (see `faults::apply`): where this handling dies.
+    let crash = crash.map(|Extension(point)| point);
     match method {
         Method::POST => {
             let invitation = parse_body(&body)?;
-            account.receive_invitation(&uuid, invitation)
+            account.receive_invitation(&uuid, invitation, crash)
         }
         Method::PUT => {
             let token = require_token(&headers)?;
             let update = parse_body(&body)?;
-            account.receive_update(&uuid, &token, update)
+            account.receive_update(&uuid, &token, update, crash)
         }
         Method::GET => {
             let token = require_token(&headers)?;

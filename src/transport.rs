@@ -5,12 +5,13 @@
 //! The classification is our model of DESIGN.md §2 (Zendesk documents only the names).
 
 use crate::directory::{Directory, subdomain_of_host};
+use crate::faults::{Fault, FaultTable, Side};
 use crate::model::AgreementStatus;
-use crate::trace::{EventDraft, EventKind, Surface, Trace};
+use crate::trace::{EventDraft, EventKind, Surface, Trace, lock};
 use reqwest::Method;
 use std::error::Error as StdError;
-use std::net::IpAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The protocol version we speak and require (`X-Ticket-Sharing-Version`).
@@ -19,6 +20,9 @@ pub const PROTOCOL_VERSION: &str = "1";
 pub const TOKEN_HEADER: &str = "X-Ticket-Sharing-Token";
 /// Header carrying the protocol version.
 pub const VERSION_HEADER: &str = "X-Ticket-Sharing-Version";
+/// Header naming the sending account on every partner message (a sharesim extension),
+/// so the receiving side can apply faults to one link.
+pub const FROM_HEADER: &str = "X-Sharesim-From";
 /// Redirects a sender follows before giving up (the reference client's limit).
 pub const MAX_REDIRECTS: usize = 2;
 
@@ -83,39 +87,77 @@ pub enum TransportError {
     /// rustls refused the TLS configuration.
     #[error("could not configure TLS: {0}")]
     Tls(#[from] rustls::Error),
+    /// The port that refuses `down` links could not be reserved.
+    #[error("could not reserve a loopback port for refused connections: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Sends partner messages for every account of one world.
 #[derive(Clone, Debug)]
 pub struct Transport {
-    client: reqwest::Client,
+    /// The pooled client; replaced (dropping every pooled connection) when an account's
+    /// listener restarts, so the next message makes a new connection and handshake.
+    client: Arc<Mutex<reqwest::Client>>,
+    /// A client that resolves every name to `nowhere`: how a `down` link, or an account
+    /// that never started, gives the sender a real "connection refused".
+    refusing: reqwest::Client,
+    /// A loopback port bound but never listened on, so the kernel refuses connections
+    /// to it and no other socket can take it while the world runs.
+    nowhere: Arc<tokio::net::TcpSocket>,
     directory: Directory,
     trace: Trace,
+    faults: Arc<FaultTable>,
     config: TransportConfig,
+}
+
+/// A resolver that sends every name to one address (where nothing listens).
+#[derive(Debug)]
+struct Nowhere(SocketAddr);
+
+impl reqwest::dns::Resolve for Nowhere {
+    fn resolve(&self, _name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let addr = self.0;
+        Box::pin(async move { Ok(Box::new(std::iter::once(addr)) as reqwest::dns::Addrs) })
+    }
 }
 
 impl Transport {
     /// Builds the world's pooled client. Connections (and TLS sessions) are reused.
+    /// `faults` is read for `down` links, which are refused on the sender's side.
     pub fn new(
         directory: Directory,
         trace: Trace,
+        faults: Arc<FaultTable>,
         config: TransportConfig,
     ) -> Result<Transport, TransportError> {
-        let client = reqwest::Client::builder()
-            .dns_resolver(directory.clone())
-            .tls_backend_preconfigured((*config.tls).clone())
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-            .no_proxy()
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("sharesim/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let nowhere = tokio::net::TcpSocket::new_v4()?;
+        nowhere.bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
+        let refusing = build_client(Arc::new(Nowhere(nowhere.local_addr()?)), &config)?;
+        let client = build_client(Arc::new(directory.clone()), &config)?;
         Ok(Transport {
-            client,
+            client: Arc::new(Mutex::new(client)),
+            refusing,
+            nowhere: Arc::new(nowhere),
             directory,
             trace,
+            faults,
             config,
         })
+    }
+
+    /// Drops every pooled connection: the next message to any account opens a new
+    /// connection (and, over HTTPS, makes a full handshake). Called when a listener
+    /// restarts or changes its certificate.
+    pub fn forget_connections(&self) {
+        match build_client(Arc::new(self.directory.clone()), &self.config) {
+            Ok(client) => *lock(&self.client) = client,
+            Err(error) => tracing::warn!(%error, "could not rebuild the outbound client"),
+        }
+    }
+
+    /// Where refused connections go (a loopback port nothing listens on).
+    pub fn nowhere(&self) -> Option<SocketAddr> {
+        self.nowhere.local_addr().ok()
     }
 
     /// The world's directory (who exists and where).
@@ -192,12 +234,32 @@ impl Transport {
     }
 
     async fn send(&self, message: &Message) -> Result<Reply, DeliveryFailure> {
-        self.check_target(&message.url)?;
-        let mut request = self
-            .client
+        let client = match self.check_target(&message.url)? {
+            Target::Other => lock(&self.client).clone(),
+            Target::Account { subdomain, running } => {
+                let down = self
+                    .faults
+                    .take(&subdomain, Some(&message.from), Side::Sending);
+                if down == Some(Fault::Down) {
+                    self.trace.world(
+                        &subdomain,
+                        format!(
+                            "nothing listens where {} connects to reach {subdomain} (fault down)",
+                            message.from
+                        ),
+                    );
+                }
+                if down.is_some() || !running {
+                    self.refusing.clone()
+                } else {
+                    lock(&self.client).clone()
+                }
+            }
+        };
+        let mut request = client
             .request(message.method.clone(), &message.url)
             .header(VERSION_HEADER, PROTOCOL_VERSION)
-            .header("X-Sharesim-From", &message.from);
+            .header(FROM_HEADER, &message.from);
         if let Some(token) = &message.token {
             request = request.header(TOKEN_HEADER, token);
         }
@@ -223,7 +285,7 @@ impl Transport {
 
     /// Refuses, before any socket is opened, targets that are not simulated accounts
     /// on loopback: nothing is ever sent outside this machine.
-    fn check_target(&self, url: &str) -> Result<(), DeliveryFailure> {
+    fn check_target(&self, url: &str) -> Result<Target, DeliveryFailure> {
         let config_error = |cause: String| DeliveryFailure {
             status: AgreementStatus::ConfigurationError,
             cause,
@@ -242,12 +304,10 @@ impl Transport {
                 None => Err(config_error(format!(
                     "unknown subdomain {subdomain:?}: no account answers at {host}"
                 ))),
-                Some(listing) if listing.addr.is_none() => Err(DeliveryFailure {
-                    status: AgreementStatus::Failed,
-                    cause: format!("{subdomain} is not running: connection refused"),
-                    http_status: None,
+                Some(listing) => Ok(Target::Account {
+                    subdomain: subdomain.to_string(),
+                    running: listing.addr.is_some(),
                 }),
-                Some(_) => Ok(()),
             };
         }
         let loopback = host
@@ -257,13 +317,36 @@ impl Transport {
             .map(|ip| ip.is_loopback())
             .unwrap_or(host == "localhost");
         if loopback {
-            Ok(())
+            Ok(Target::Other)
         } else {
             Err(config_error(format!(
                 "the sharing URL {url:?} is not a simulated account: sharesim only sends to *.sharesim.test and loopback"
             )))
         }
     }
+}
+
+/// Where a message goes, as far as the transport cares.
+enum Target {
+    /// A simulated account by name; `running` is false until it first listens.
+    Account { subdomain: String, running: bool },
+    /// A loopback address given literally.
+    Other,
+}
+
+fn build_client(
+    resolver: Arc<dyn reqwest::dns::Resolve>,
+    config: &TransportConfig,
+) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .dns_resolver(resolver)
+        .tls_backend_preconfigured((*config.tls).clone())
+        .timeout(config.timeout)
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        .no_proxy()
+        .pool_idle_timeout(Duration::from_secs(30))
+        .user_agent(concat!("sharesim/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// The account a URL addresses (its subdomain, or the host as written) and its path.
@@ -355,6 +438,20 @@ pub fn classify_error(error: &reqwest::Error, timeout: Duration) -> DeliveryFail
             format!("timed out after {} ms: {chain}", timeout.as_millis()),
         );
     }
+    if error.is_body() || error.is_decode() {
+        // The status line and headers arrived, then the body broke off.
+        return failure(
+            AgreementStatus::Failed,
+            format!("connection closed mid-response: {chain}"),
+        );
+    }
+    if find_source::<hyper::Error>(error).is_some_and(hyper::Error::is_incomplete_message) {
+        // The request went out and the connection closed with no answer at all.
+        return failure(
+            AgreementStatus::Failed,
+            format!("connection closed before the reply: {chain}"),
+        );
+    }
     if let Some(io) = find_source::<std::io::Error>(error) {
         let what = match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused",
@@ -394,7 +491,15 @@ fn find_source<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -
         if let Some(found) = e.downcast_ref::<T>() {
             return Some(found);
         }
-        current = e.source();
+        // io::Error::source() skips the error it wraps (it returns that error's own
+        // source), so look at the wrapped error itself: that is where rustls's error is.
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner),
+            None => e.source(),
+        };
     }
     None
 }

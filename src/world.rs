@@ -8,13 +8,16 @@
 //! child and shutdown is cancelling the root.
 
 use crate::account::{Account, AccountConfig, WorldServices, listener};
+use crate::consistency::AgreementDivergence;
 use crate::directory::{Directory, Listing};
+use crate::faults::{Fault, FaultRule, FaultTable};
 use crate::model::is_valid_subdomain;
 use crate::tls::{CertMode, CertificateAuthority, ServerCertificate, TlsError, server_config};
 use crate::trace::{Clock, Trace, lock};
 use crate::transport::{Transport, TransportConfig, TransportError, untrusting_tls_config};
 use axum::Router;
 use indexmap::IndexMap;
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -75,6 +78,9 @@ pub struct AccountSpec {
     pub start: bool,
     /// The certificate it presents in an HTTPS world.
     pub cert_mode: CertMode,
+    /// A fault on what is sent to it from the start (the accounts table's `fault`);
+    /// its target must be this account.
+    pub fault: Option<FaultRule>,
 }
 
 impl AccountSpec {
@@ -86,6 +92,7 @@ impl AccountSpec {
             port: None,
             start: true,
             cert_mode: CertMode::Valid,
+            fault: None,
         }
     }
 }
@@ -121,6 +128,16 @@ pub enum WorldError {
     /// Certificates could not be made.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A fault that cannot be applied.
+    #[error("the fault {fault} on {scope} cannot be applied: {reason}")]
+    InvalidFault {
+        /// The fault as a scenario spells it.
+        fault: Fault,
+        /// What it was meant to apply to.
+        scope: String,
+        /// Why not.
+        reason: String,
+    },
 }
 
 struct Slot {
@@ -140,6 +157,8 @@ pub struct World {
     slots: Mutex<IndexMap<String, Slot>>,
     cancel: CancellationToken,
     tracker: TaskTracker,
+    /// Accounts whose listener a `down` fault closed, to reopen on `heal`.
+    down: Mutex<BTreeSet<String>>,
 }
 
 impl World {
@@ -166,9 +185,11 @@ impl World {
             Some(authority) => authority.client_config(),
             None => untrusting_tls_config()?,
         };
+        let faults = Arc::new(FaultTable::new());
         let transport = Transport::new(
             directory.clone(),
             trace.clone(),
+            faults.clone(),
             TransportConfig {
                 timeout: config.timeout,
                 retries: config.retries,
@@ -179,6 +200,7 @@ impl World {
             trace,
             directory.clone(),
             transport,
+            faults,
             config.seed,
         ));
         let world = World {
@@ -188,14 +210,36 @@ impl World {
             slots: Mutex::new(IndexMap::new()),
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            down: Mutex::new(BTreeSet::new()),
         };
         for spec in &specs {
             world.add_account(spec)?;
         }
+        for spec in &specs {
+            if let Some(rule) = &spec.fault {
+                if rule.target != spec.subdomain {
+                    return Err(world.invalid_fault(
+                        rule,
+                        format!("it is declared on account {:?}", spec.subdomain),
+                    ));
+                }
+                world.check_fault(rule)?;
+                world.record_fault(rule);
+                if closes_listener(rule) {
+                    lock(&world.down).insert(rule.target.clone());
+                } else {
+                    world.services.faults.set(rule.clone());
+                }
+            }
+        }
         // Bind everything first so every address is in the directory before any
         // server can receive a message that names another account.
         let mut bound = Vec::new();
-        for spec in specs.iter().filter(|spec| spec.start) {
+        let down = lock(&world.down).clone();
+        for spec in specs
+            .iter()
+            .filter(|spec| spec.start && !down.contains(&spec.subdomain))
+        {
             bound.push((spec.subdomain.clone(), world.bind(&spec.subdomain).await?));
         }
         for (subdomain, listener) in bound {
@@ -360,12 +404,123 @@ impl World {
         };
         if let Some(token) = token {
             token.cancel();
+            // Pooled connections to the old listener are dead; make sure no message is
+            // sent on one, and that the next HTTPS message makes a full handshake.
+            self.services.transport.forget_connections();
             self.services.trace.world(
                 subdomain,
                 format!("{subdomain} stopped: connections are refused"),
             );
         }
         Ok(())
+    }
+
+    /// Applies a fault rule (a `fault` step). It replaces the rule with the same target
+    /// and sender. `down` on a whole account, with no `times`, really closes the
+    /// account's listener until healed; every other fault acts message by message:
+    /// `down` on a link or for `times` messages in the sender's transport (a real
+    /// refused connection), the rest in the receiving account.
+    pub async fn set_fault(&self, rule: FaultRule) -> Result<(), WorldError> {
+        self.check_fault(&rule)?;
+        self.record_fault(&rule);
+        if rule.from.is_none() {
+            // An account-wide rule replaces a `down` that closed the listener.
+            self.reopen(&rule.target).await?;
+        }
+        if closes_listener(&rule) {
+            self.services.faults.heal(&rule.target, None);
+            lock(&self.down).insert(rule.target.clone());
+            self.stop_account(&rule.target)?;
+        } else {
+            self.services.faults.set(rule);
+        }
+        Ok(())
+    }
+
+    /// Removes faults (a `heal` step): with `from`, the rule on that link; without, every
+    /// rule on `target`, and a listener closed by `down` is opened again on its port.
+    /// Returns the rules removed.
+    pub async fn heal(
+        &self,
+        target: &str,
+        from: Option<&str>,
+    ) -> Result<Vec<FaultRule>, WorldError> {
+        self.ensure_account(target)?;
+        let mut healed = self.services.faults.heal(target, from);
+        if from.is_none() && self.reopen(target).await? {
+            healed.push(FaultRule::to(target, Fault::Down));
+        }
+        let scope = match from {
+            Some(from) => format!("messages from {from} to {target}"),
+            None => format!("everything sent to {target}"),
+        };
+        let removed = if healed.is_empty() {
+            "no fault was set".to_string()
+        } else {
+            healed
+                .iter()
+                .map(|rule| rule.fault.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        self.services
+            .trace
+            .world(target, format!("healed {scope} ({removed})"));
+        Ok(healed)
+    }
+
+    /// Every fault in force: listeners closed by `down`, then the rules in the order set.
+    pub fn faults(&self) -> Vec<FaultRule> {
+        let mut rules: Vec<FaultRule> = lock(&self.down)
+            .iter()
+            .map(|target| FaultRule::to(target, Fault::Down))
+            .collect();
+        rules.extend(self.services.faults.rules());
+        rules
+    }
+
+    /// Every pair of agreement copies that diverges (see [`crate::consistency`]); the
+    /// scenario runner checks this after each step.
+    pub fn divergences(&self) -> Vec<AgreementDivergence> {
+        crate::consistency::divergences(&self.accounts())
+    }
+
+    /// Starts an account again if a `down` fault closed it; true if it did.
+    async fn reopen(&self, target: &str) -> Result<bool, WorldError> {
+        let was_down = lock(&self.down).remove(target);
+        if was_down {
+            self.start_account(target).await?;
+        }
+        Ok(was_down)
+    }
+
+    fn ensure_account(&self, subdomain: &str) -> Result<(), WorldError> {
+        self.is_running(subdomain).map(|_| ())
+    }
+
+    fn check_fault(&self, rule: &FaultRule) -> Result<(), WorldError> {
+        self.ensure_account(&rule.target)?;
+        if let Some(from) = &rule.from {
+            self.ensure_account(from)?;
+        }
+        rule.fault
+            .check()
+            .map_err(|reason| self.invalid_fault(rule, reason))
+    }
+
+    fn invalid_fault(&self, rule: &FaultRule, reason: String) -> WorldError {
+        WorldError::InvalidFault {
+            fault: rule.fault,
+            scope: rule.scope(),
+            reason,
+        }
+    }
+
+    fn record_fault(&self, rule: &FaultRule) {
+        self.services.trace.world(
+            &rule.target,
+            format!("fault {} on {}", rule.fault, rule.scope()),
+        );
     }
 
     /// Stops and starts an account on the same port, keeping its state.
@@ -437,11 +592,22 @@ impl Drop for World {
     }
 }
 
-/// Both surfaces of one account, with Zendesk-shaped answers for unknown paths.
+/// `down` on a whole account for good closes its listener; any other rule is applied
+/// message by message.
+fn closes_listener(rule: &FaultRule) -> bool {
+    rule.fault == Fault::Down && rule.from.is_none() && rule.remaining.is_none()
+}
+
+/// Both surfaces of one account, with Zendesk-shaped answers for unknown paths, and
+/// the world's faults applied to every partner message it receives.
 pub fn account_router(account: Arc<Account>) -> Router {
     crate::api::router(account.clone())
-        .merge(crate::partner::router(account))
+        .merge(crate::partner::router(account.clone()))
         .fallback(unknown_path)
+        .layer(axum::middleware::from_fn_with_state(
+            account,
+            crate::faults::apply,
+        ))
 }
 
 async fn unknown_path(uri: axum::http::Uri) -> axum::response::Response {

@@ -6,6 +6,7 @@
 //! releases the lock, and only then talks to the partner.
 
 use super::Account;
+use crate::faults::CrashPoint;
 use crate::model::{
     Agreement, AgreementStatus, Direction, LocalChange, Refusal, Terms, allowed_partner_update,
     allowed_transition, default_agreement_name, default_display_name,
@@ -346,10 +347,14 @@ impl Account {
 
     /// Receiver side of an invitation: stores an inbound `pending` copy, or recognises a
     /// repeated invitation (same uuid and key) and keeps the one copy it has.
+    ///
+    /// With a `crash` point, the account dies before or after storing it, and the
+    /// connection closes without a reply.
     pub fn receive_invitation(
         &self,
         path_uuid: &str,
         invitation: WireAgreement,
+        crash: Option<CrashPoint>,
     ) -> Result<PartnerReply, PartnerError> {
         let uuid = invitation
             .uuid
@@ -406,6 +411,10 @@ impl Account {
                 .unwrap_or(defaults.allows_public_comments),
             sync_status: invitation.sync_status.unwrap_or(defaults.sync_status),
         };
+        let from = remote_subdomain.as_deref().unwrap_or("an unknown sender");
+        if crash == Some(CrashPoint::BeforeStore) {
+            return Err(self.crash(CrashPoint::BeforeStore, &format!("{from}'s invitation")));
+        }
         let outcome = self.with_state(|state| {
             if let Some(existing) = state.agreements.values().find(|a| a.uuid == uuid) {
                 return if existing.access_key == access_key {
@@ -446,7 +455,6 @@ impl Account {
                 return Err(error);
             }
         };
-        let from = remote_subdomain.as_deref().unwrap_or("an unknown sender");
         self.trace().decision(
             self.subdomain(),
             if created {
@@ -464,6 +472,9 @@ impl Account {
                 )
             },
         );
+        if crash == Some(CrashPoint::AfterStore) {
+            return Err(self.crash(CrashPoint::AfterStore, &format!("{from}'s invitation")));
+        }
         Ok(PartnerReply {
             status: if created {
                 StatusCode::CREATED
@@ -474,12 +485,14 @@ impl Account {
         })
     }
 
-    /// Receiver side of a PUT: the partner answers or deactivates.
+    /// Receiver side of a PUT: the partner answers or deactivates. With a `crash`
+    /// point, the account dies before or after storing the change, without a reply.
     pub fn receive_update(
         &self,
         path_uuid: &str,
         token: &str,
         update: WireAgreement,
+        crash: Option<CrashPoint>,
     ) -> Result<PartnerReply, PartnerError> {
         if let Some(uuid) = &update.uuid
             && uuid != path_uuid
@@ -488,8 +501,15 @@ impl Account {
                 "uuid {uuid:?} in the body differs from {path_uuid:?} in the path"
             )));
         }
-        self.authorize(path_uuid, token)?;
+        let known = self.authorize(path_uuid, token)?;
         let requested = parse_status(update.status.as_deref())?;
+        let what = format!(
+            "{}'s change to {requested}",
+            known.remote_subdomain.as_deref().unwrap_or("its partner")
+        );
+        if crash == Some(CrashPoint::BeforeStore) {
+            return Err(self.crash(CrashPoint::BeforeStore, &what));
+        }
         let now = self.trace().clock().timestamp();
         let outcome = self.with_state(|state| {
             let agreement = state
@@ -548,10 +568,25 @@ impl Account {
                 )
             },
         );
+        if crash == Some(CrashPoint::AfterStore) {
+            return Err(self.crash(CrashPoint::AfterStore, &what));
+        }
         Ok(PartnerReply {
             status: StatusCode::OK,
             body: self.wire_view(&agreement),
         })
+    }
+
+    /// Records that a crash point fired and returns the error that kills the connection.
+    fn crash(&self, point: CrashPoint, what: &str) -> PartnerError {
+        let sub = self.subdomain();
+        let sentence = match point {
+            CrashPoint::BeforeStore => format!("{sub} crashes before storing {what}"),
+            CrashPoint::AfterStore => format!("{sub} stored {what} and crashes before replying"),
+        };
+        self.trace()
+            .world(sub, format!("{sentence} (fault crash = \"{point}\")"));
+        PartnerError::Crashed
     }
 
     /// GET on the partner protocol: the agreement as this side holds it.

@@ -21,6 +21,11 @@ use tower::ServiceExt;
 #[derive(Clone, Copy, Debug)]
 pub struct AbortConnection;
 
+/// A request extension carrying the account's cancellation token, so a handler that
+/// never answers (the `hang` fault) still ends when the account stops.
+#[derive(Clone, Debug)]
+pub struct Stopping(pub CancellationToken);
+
 #[derive(Debug, thiserror::Error)]
 #[error("connection aborted by a crash point")]
 struct Aborted;
@@ -78,8 +83,10 @@ async fn serve_connection<S>(stream: S, app: Router, cancel: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+    let stopping = cancel.clone();
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let app = app.clone();
+        request.extensions_mut().insert(Stopping(stopping.clone()));
         async move {
             let response = match app.oneshot(request.map(axum::body::Body::new)).await {
                 Ok(response) => response,

@@ -9,6 +9,7 @@ pub mod agreements;
 pub mod listener;
 
 use crate::directory::Directory;
+use crate::faults::FaultTable;
 use crate::model::{Agreement, default_display_name};
 use crate::trace::{Trace, lock};
 use crate::transport::Transport;
@@ -47,16 +48,25 @@ pub struct WorldServices {
     pub directory: Directory,
     /// Outbound partner messages.
     pub transport: Transport,
+    /// What is broken on the wire, read by receiving accounts and the transport.
+    pub faults: Arc<FaultTable>,
     rng: Mutex<ChaCha8Rng>,
 }
 
 impl WorldServices {
     /// Bundles the shared services; `seed` fixes every key the world draws.
-    pub fn new(trace: Trace, directory: Directory, transport: Transport, seed: u64) -> Self {
+    pub fn new(
+        trace: Trace,
+        directory: Directory,
+        transport: Transport,
+        faults: Arc<FaultTable>,
+        seed: u64,
+    ) -> Self {
         WorldServices {
             trace,
             directory,
             transport,
+            faults,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
         }
     }

@@ -9,7 +9,9 @@
 use super::format::{self, Action, Expectation, Scenario, Step};
 use super::outcome::{AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, StepRecord};
 use crate::account::Account;
-use crate::model::{Agreement, AgreementStatus, copies_consistent};
+use crate::consistency;
+use crate::faults::{CrashPoint, Fault, FaultRule};
+use crate::model::{Agreement, AgreementStatus};
 use crate::tls::CertMode;
 use crate::trace::{EventDraft, EventKind};
 use crate::world::{AccountSpec, World, WorldConfig};
@@ -154,6 +156,10 @@ async fn start_world(scenario: &Scenario, seed: u64) -> Result<World, String> {
             port: None,
             start: account.start,
             cert_mode,
+            fault: account
+                .fault
+                .as_ref()
+                .map(|rule| fault_rule(subdomain.get_ref(), rule)),
         });
     }
     let config = WorldConfig {
@@ -167,6 +173,32 @@ async fn start_world(scenario: &Scenario, seed: u64) -> Result<World, String> {
     World::start(config, specs)
         .await
         .map_err(|e| format!("the world could not start: {e}"))
+}
+
+/// The world's fault rule for a scenario's fault on the links into `target`.
+fn fault_rule(target: &str, rule: &format::FaultRule) -> FaultRule {
+    let fault = match rule.kind {
+        format::FaultKind::Down => Fault::Down,
+        format::FaultKind::Hang => Fault::Hang,
+        format::FaultKind::Reset => Fault::Reset,
+        format::FaultKind::RedirectLoop => Fault::RedirectLoop,
+        format::FaultKind::LatencyMs(ms) => Fault::Latency(Duration::from_millis(ms)),
+        format::FaultKind::Status(status) => Fault::Status(status),
+        format::FaultKind::Crash(format::CrashPoint::BeforeStore) => {
+            Fault::Crash(CrashPoint::BeforeStore)
+        }
+        format::FaultKind::Crash(format::CrashPoint::AfterStore) => {
+            Fault::Crash(CrashPoint::AfterStore)
+        }
+    };
+    let mut world_rule = FaultRule::to(target, fault);
+    if let Some(from) = &rule.from {
+        world_rule = world_rule.from(from.get_ref());
+    }
+    if let Some(times) = rule.times {
+        world_rule = world_rule.times(times);
+    }
+    world_rule
 }
 
 /// An agreement handle: which accounts hold its two copies and the uuid they share.
@@ -309,6 +341,20 @@ impl Runner<'_> {
                     .await
                     .map_err(|e| Problem::new(e.to_string()))
             }
+            Action::Fault(fault) => self
+                .world
+                .set_fault(fault_rule(fault.account.get_ref(), &fault.rule))
+                .await
+                .map_err(|e| Problem::new(e.to_string())),
+            Action::Heal(heal) => self
+                .world
+                .heal(
+                    heal.account.get_ref(),
+                    heal.from.as_ref().map(|from| from.get_ref().as_str()),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| Problem::new(e.to_string())),
             Action::Stop(target) => self
                 .world
                 .stop_account(target.account.get_ref())
@@ -647,7 +693,7 @@ impl Runner<'_> {
                     .map(|a| a.status)
             };
             let (sender, receiver) = (status(&handle.sender), status(&handle.receiver));
-            if !copies_consistent(sender, receiver) {
+            if consistency::check(sender, receiver).is_err() {
                 diverged.insert(name.clone());
                 details.push(FieldDiff {
                     field: format!("{name} ({} ↔ {})", handle.sender, handle.receiver),

@@ -18,3 +18,7 @@ mod scenarios;
 mod cli;
 // Real Zendesk API clients (node-zendesk, zenpy), unmodified, against `sharesim serve`.
 mod real_clients;
+// Every certificate mode over real HTTPS, and certificates switched mid-run.
+mod tls_modes;
+// Every fault on the wire over real sockets, crash points and divergence, retries.
+mod faults;

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 use sharesim::account::Account;
+use sharesim::trace::{Event, EventKind, Surface};
 use sharesim::world::{AccountSpec, DEFAULT_API_TOKEN, World, WorldConfig};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +28,12 @@ pub async fn start(subdomains: &[&str]) -> TestWorld {
 /// A world with explicit configuration.
 pub async fn start_with(config: WorldConfig, specs: Vec<AccountSpec>) -> TestWorld {
     let world = World::start(config, specs).await.expect("world starts");
+    // This client plays the admin's API client, not a partner: it must reach accounts
+    // whatever certificate they present, so it does not verify them. The world's own
+    // transport, which is what the tests check, trusts only the world's CA.
     let http = reqwest::Client::builder()
         .no_proxy()
+        .tls_danger_accept_invalid_certs(true)
         .build()
         .expect("client builds");
     TestWorld { world, http }
@@ -161,6 +166,59 @@ impl TestWorld {
             Some(serde_json::json!({"sharing_agreement": {"status": status}})),
         )
         .await
+    }
+}
+
+impl TestWorld {
+    /// The cause recorded on the last partner response that failed (its trace detail).
+    pub fn last_failure(&self) -> Event {
+        self.world
+            .trace()
+            .events()
+            .into_iter()
+            .rev()
+            .find(|e| e.kind == EventKind::Response && e.outcome.is_some())
+            .expect("a failed partner response in the trace")
+    }
+
+    /// The details of every `world` event (faults, certificates, restarts).
+    pub fn world_events(&self) -> Vec<String> {
+        self.world
+            .trace()
+            .events()
+            .into_iter()
+            .filter(|e| e.kind == EventKind::World)
+            .map(|e| e.detail)
+            .collect()
+    }
+
+    /// The partner requests in the trace, as `from -> to METHOD path detail`.
+    pub fn partner_requests(&self) -> Vec<String> {
+        self.world
+            .trace()
+            .events()
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Request && e.surface == Some(Surface::Partner))
+            .map(|e| {
+                format!(
+                    "{} -> {} {} {}",
+                    e.from,
+                    e.to,
+                    e.method.unwrap_or_default(),
+                    e.detail
+                )
+            })
+            .collect()
+    }
+
+    /// The statuses of the agreement copies `subdomain` holds, read in-process (works
+    /// while its listener is closed).
+    pub fn statuses(&self, subdomain: &str) -> Vec<String> {
+        self.account(subdomain)
+            .agreements()
+            .iter()
+            .map(|a| a.status.to_string())
+            .collect()
     }
 }
 

@@ -1,0 +1,531 @@
+//! What a scenario can break on the wire between accounts: a closed listener, a hang,
+//! latency, a chosen status, a reset mid-response, a redirect loop, or a crash inside
+//! the receiver's handling. Every fault is real: it happens to real sockets and the
+//! sender sees what a real partner would make it see.
+//!
+//! Rules live in the world's [`FaultTable`]; the receiving account's [`apply`]
+//! middleware acts on partner messages, the sender's transport on `down` links.
+
+use crate::account::Account;
+use crate::account::listener::{AbortConnection, Stopping};
+use crate::trace::lock;
+use crate::transport::FROM_HEADER;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Where inside the receiver's handling a crash happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CrashPoint {
+    /// Dies before storing the invitation or answer: nothing changes, no reply.
+    BeforeStore,
+    /// Stores the invitation or answer, then dies before replying: the classic
+    /// handshake bug where the sender records a failure the receiver never saw.
+    AfterStore,
+}
+
+impl CrashPoint {
+    /// The scenario-file spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrashPoint::BeforeStore => "before_store",
+            CrashPoint::AfterStore => "after_store",
+        }
+    }
+}
+
+impl fmt::Display for CrashPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CrashPoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "before_store" => Ok(CrashPoint::BeforeStore),
+            "after_store" => Ok(CrashPoint::AfterStore),
+            other => Err(format!(
+                "unknown crash point `{other}`; expected before_store or after_store"
+            )),
+        }
+    }
+}
+
+/// One way to break what is sent to an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Nothing listens: the sender's connection is refused.
+    Down,
+    /// The connection is accepted and never answered: the sender's timeout fires.
+    Hang,
+    /// The answer is delayed by this long, then the message is handled normally.
+    Latency(Duration),
+    /// The partner endpoint answers this status with a short plain body, unhandled.
+    Status(u16),
+    /// The response starts (status line and headers), then the connection closes.
+    Reset,
+    /// The endpoint answers 307 to itself, forever.
+    RedirectLoop,
+    /// The receiver dies at this point of its handling.
+    Crash(CrashPoint),
+}
+
+impl Fault {
+    /// Where the fault is applied: `down` by the sender's transport (there is no
+    /// listener to act), everything else by the receiving account.
+    pub fn side(&self) -> Side {
+        match self {
+            Fault::Down => Side::Sending,
+            _ => Side::Receiving,
+        }
+    }
+
+    /// Why this fault cannot be applied, if it cannot.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            // 1xx are not final answers; a fault must give the sender a final answer.
+            Fault::Status(code) if !(200..=599).contains(code) => Err(format!(
+                "status = {code} is not a final HTTP status; use 200 to 599"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The scenario-file spelling: `down`, `hang`, `latency_ms = 500`, `status = 500`,
+/// `reset`, `redirect_loop`, `crash = "after_store"`.
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Down => f.write_str("down"),
+            Fault::Hang => f.write_str("hang"),
+            Fault::Latency(delay) => write!(f, "latency_ms = {}", delay.as_millis()),
+            Fault::Status(code) => write!(f, "status = {code}"),
+            Fault::Reset => f.write_str("reset"),
+            Fault::RedirectLoop => f.write_str("redirect_loop"),
+            Fault::Crash(point) => write!(f, "crash = \"{point}\""),
+        }
+    }
+}
+
+/// Which end of a message a fault is applied at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The sender's transport (a refused connection needs no receiver).
+    Sending,
+    /// The receiving account's listener and handlers.
+    Receiving,
+}
+
+/// A fault on everything sent to `target`, or only on what `from` sends it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultRule {
+    /// The receiving account.
+    pub target: String,
+    /// The sending account, for a fault on one link; None for every sender.
+    pub from: Option<String>,
+    /// What goes wrong.
+    pub fault: Fault,
+    /// How many more messages it applies to; None for all until healed.
+    pub remaining: Option<u32>,
+}
+
+impl FaultRule {
+    /// `fault` on everything sent to `target`, until healed.
+    pub fn to(target: &str, fault: Fault) -> FaultRule {
+        FaultRule {
+            target: target.to_string(),
+            from: None,
+            fault,
+            remaining: None,
+        }
+    }
+
+    /// Limits the rule to what `sender` sends (one link).
+    pub fn from(mut self, sender: &str) -> FaultRule {
+        self.from = Some(sender.to_string());
+        self
+    }
+
+    /// Limits the rule to the next `n` messages.
+    pub fn times(mut self, n: u32) -> FaultRule {
+        self.remaining = Some(n);
+        self
+    }
+
+    /// "everything sent to globex", "the next 2 messages from acme to globex"…
+    pub fn scope(&self) -> String {
+        let link = match &self.from {
+            Some(from) => format!("from {from} to {}", self.target),
+            None => format!("to {}", self.target),
+        };
+        match self.remaining {
+            None if self.from.is_none() => format!("everything sent to {}", self.target),
+            None => format!("every message {link}"),
+            Some(1) => format!("the next message {link}"),
+            Some(n) => format!("the next {n} messages {link}"),
+        }
+    }
+}
+
+/// The fault rules of one world. At most one rule per (target, from) pair: setting a
+/// rule replaces the one it shares a scope with.
+#[derive(Debug, Default)]
+pub struct FaultTable {
+    rules: Mutex<Vec<FaultRule>>,
+}
+
+impl FaultTable {
+    /// An empty table.
+    pub fn new() -> FaultTable {
+        FaultTable::default()
+    }
+
+    /// Adds `rule`, replacing any rule on the same target and link.
+    pub fn set(&self, rule: FaultRule) {
+        let mut rules = lock(&self.rules);
+        rules.retain(|r| !(r.target == rule.target && r.from == rule.from));
+        if rule.remaining != Some(0) {
+            rules.push(rule);
+        }
+    }
+
+    /// Removes the rules on `target` for this scope (`from` None: every rule on
+    /// `target`, account-wide and per link) and returns them.
+    pub fn heal(&self, target: &str, from: Option<&str>) -> Vec<FaultRule> {
+        let mut rules = lock(&self.rules);
+        let (healed, kept) = rules
+            .drain(..)
+            .partition(|r| r.target == target && (from.is_none() || r.from.as_deref() == from));
+        *rules = kept;
+        healed
+    }
+
+    /// The fault for the next message from `from` (None: a sender that did not say
+    /// who it is) to `target`, applied on `side`, using up one of its `times`. A rule
+    /// on the link wins over one on the whole account.
+    pub fn take(&self, target: &str, from: Option<&str>, side: Side) -> Option<Fault> {
+        let mut rules = lock(&self.rules);
+        let applies = |r: &FaultRule| r.target == target && r.fault.side() == side;
+        let index = rules
+            .iter()
+            .position(|r| applies(r) && r.from.is_some() && r.from.as_deref() == from)
+            .or_else(|| rules.iter().position(|r| applies(r) && r.from.is_none()))?;
+        let fault = rules[index].fault;
+        if let Some(remaining) = &mut rules[index].remaining {
+            *remaining = remaining.saturating_sub(1);
+            if *remaining == 0 {
+                rules.remove(index);
+            }
+        }
+        Some(fault)
+    }
+
+    /// A copy of every rule, in the order they were set.
+    pub fn rules(&self) -> Vec<FaultRule> {
+        lock(&self.rules).clone()
+    }
+}
+
+/// Middleware on an account's router: applies the receiving side's fault, if any, to
+/// each partner message (`/sharing/…`). The sender is named by `X-Sharesim-From`;
+/// messages without it only meet account-wide rules.
+pub async fn apply(
+    State(account): State<Arc<Account>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if !request.uri().path().starts_with("/sharing") {
+        return next.run(request).await;
+    }
+    let target = account.subdomain().to_string();
+    let from = request
+        .headers()
+        .get(FROM_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // A redirect the sender follows is still the same message: it meets the loop again
+    // without using up one of the rule's `times`. reqwest names the URL it was
+    // redirected from in `Referer`, which for our loop is the URL itself.
+    if is_our_redirect(&request) {
+        return redirect_to_self(&request);
+    }
+    let faults = &account.services().faults;
+    let Some(fault) = faults.take(&target, from.as_deref(), Side::Receiving) else {
+        return next.run(request).await;
+    };
+    let sender = from.as_deref().unwrap_or("an unnamed sender");
+    let trace = account.trace();
+    let stopping = request.extensions().get::<Stopping>().cloned();
+    match fault {
+        Fault::Hang => {
+            trace.world(
+                &target,
+                format!("{target} leaves {sender}'s message unanswered (fault {fault})"),
+            );
+            // Never answered; only the account stopping (or the sender hanging up,
+            // which drops this future) ends it.
+            match stopping {
+                Some(stopping) => stopping.0.cancelled().await,
+                None => std::future::pending::<()>().await,
+            }
+            abort()
+        }
+        Fault::Latency(delay) => {
+            trace.world(
+                &target,
+                format!(
+                    "{target} delays its answer to {sender} by {} ms (fault {fault})",
+                    delay.as_millis()
+                ),
+            );
+            tokio::time::sleep(delay).await;
+            next.run(request).await
+        }
+        Fault::Status(code) => {
+            trace.world(
+                &target,
+                format!("{target} answers {sender}'s message with {code} without handling it (fault {fault})"),
+            );
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (
+                status,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                format!("sharesim fault: {target} answers {code}\n"),
+            )
+                .into_response()
+        }
+        Fault::Reset => {
+            trace.world(
+                &target,
+                format!(
+                    "{target} closes the connection mid-response to {sender}'s message (fault {fault})"
+                ),
+            );
+            reset_mid_response()
+        }
+        Fault::RedirectLoop => {
+            trace.world(
+                &target,
+                format!("{target} redirects {sender}'s message to itself (fault {fault})"),
+            );
+            redirect_to_self(&request)
+        }
+        Fault::Crash(point) => {
+            // The handler decides where it dies: the crash point travels with the request.
+            request.extensions_mut().insert(point);
+            next.run(request).await
+        }
+        // Applied by the sender's transport; never taken here.
+        Fault::Down => next.run(request).await,
+    }
+}
+
+fn abort() -> Response {
+    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    response.extensions_mut().insert(AbortConnection);
+    response
+}
+
+/// A 200 whose status line and headers go out, followed by the start of a body, and
+/// then the connection closes: the sender sees the answer begin and break off.
+fn reset_mid_response() -> Response {
+    let chunks = futures_util::stream::unfold(0u8, |step| async move {
+        match step {
+            0 => Some((Ok(Bytes::from_static(b"{\"uuid\":")), 1)),
+            1 => {
+                // Let the first chunk reach the socket before the connection dies.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "fault reset",
+                    )),
+                    2,
+                ))
+            }
+            _ => None,
+        }
+    });
+    let mut response = Response::new(Body::from_stream(chunks));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn redirect_to_self(request: &Request) -> Response {
+    let location = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| request.uri().path().to_string());
+    let mut response = (
+        // 307 keeps the method and body, so the sender re-sends the same message.
+        StatusCode::TEMPORARY_REDIRECT,
+        format!("redirecting to {location}\n"),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+fn is_our_redirect(request: &Request) -> bool {
+    let Some(referer) = request
+        .headers()
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(path) = request.uri().path_and_query() else {
+        return false;
+    };
+    let Ok(url) = reqwest::Url::parse(referer) else {
+        return false;
+    };
+    let referer_path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_string(),
+    };
+    referer_path == path.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_rule_wins_over_an_account_rule() {
+        let table = FaultTable::new();
+        table.set(FaultRule::to("globex", Fault::Hang));
+        table.set(FaultRule::to("globex", Fault::Status(500)).from("acme"));
+        assert_eq!(
+            table.take("globex", Some("acme"), Side::Receiving),
+            Some(Fault::Status(500))
+        );
+        assert_eq!(
+            table.take("globex", Some("initech"), Side::Receiving),
+            Some(Fault::Hang)
+        );
+        assert_eq!(
+            table.take("globex", None, Side::Receiving),
+            Some(Fault::Hang)
+        );
+        assert_eq!(table.take("acme", Some("globex"), Side::Receiving), None);
+    }
+
+    #[test]
+    fn times_are_used_up_one_message_at_a_time() {
+        let table = FaultTable::new();
+        table.set(FaultRule::to("globex", Fault::Reset).times(2));
+        assert_eq!(
+            table.take("globex", Some("acme"), Side::Receiving),
+            Some(Fault::Reset)
+        );
+        assert_eq!(table.rules()[0].remaining, Some(1));
+        assert_eq!(
+            table.take("globex", Some("acme"), Side::Receiving),
+            Some(Fault::Reset)
+        );
+        assert_eq!(table.take("globex", Some("acme"), Side::Receiving), None);
+        assert!(table.rules().is_empty());
+        table.set(FaultRule::to("globex", Fault::Reset).times(0));
+        assert!(table.rules().is_empty(), "times = 0 applies to nothing");
+    }
+
+    #[test]
+    fn each_side_takes_only_its_own_faults() {
+        let table = FaultTable::new();
+        table.set(FaultRule::to("globex", Fault::Down).from("acme").times(1));
+        table.set(FaultRule::to("globex", Fault::Hang));
+        assert_eq!(
+            table.take("globex", Some("acme"), Side::Receiving),
+            Some(Fault::Hang)
+        );
+        assert_eq!(
+            table.take("globex", Some("acme"), Side::Sending),
+            Some(Fault::Down)
+        );
+        assert_eq!(table.take("globex", Some("acme"), Side::Sending), None);
+    }
+
+    #[test]
+    fn setting_replaces_the_rule_of_the_same_scope_and_heal_removes_them() {
+        let table = FaultTable::new();
+        table.set(FaultRule::to("globex", Fault::Hang));
+        table.set(FaultRule::to("globex", Fault::Reset));
+        table.set(FaultRule::to("globex", Fault::Hang).from("acme"));
+        table.set(FaultRule::to("acme", Fault::Hang));
+        assert_eq!(table.rules().len(), 3);
+        let healed = table.heal("globex", Some("acme"));
+        assert_eq!(
+            healed,
+            vec![FaultRule::to("globex", Fault::Hang).from("acme")]
+        );
+        assert_eq!(
+            table.take("globex", Some("acme"), Side::Receiving),
+            Some(Fault::Reset)
+        );
+        table.set(FaultRule::to("globex", Fault::Hang).from("acme"));
+        assert_eq!(table.heal("globex", None).len(), 2);
+        assert_eq!(table.rules(), vec![FaultRule::to("acme", Fault::Hang)]);
+    }
+
+    #[test]
+    fn faults_print_as_scenario_files_spell_them() {
+        let cases = [
+            (Fault::Down, "down"),
+            (Fault::Hang, "hang"),
+            (
+                Fault::Latency(Duration::from_millis(250)),
+                "latency_ms = 250",
+            ),
+            (Fault::Status(503), "status = 503"),
+            (Fault::Reset, "reset"),
+            (Fault::RedirectLoop, "redirect_loop"),
+            (
+                Fault::Crash(CrashPoint::AfterStore),
+                "crash = \"after_store\"",
+            ),
+        ];
+        for (fault, text) in cases {
+            assert_eq!(fault.to_string(), text);
+        }
+        assert_eq!("before_store".parse(), Ok(CrashPoint::BeforeStore));
+        assert!("later".parse::<CrashPoint>().is_err());
+        assert!(Fault::Status(102).check().is_err());
+        assert!(Fault::Status(404).check().is_ok());
+    }
+
+    #[test]
+    fn scopes_read_as_sentences() {
+        assert_eq!(
+            FaultRule::to("globex", Fault::Hang).scope(),
+            "everything sent to globex"
+        );
+        assert_eq!(
+            FaultRule::to("globex", Fault::Hang)
+                .from("acme")
+                .times(2)
+                .scope(),
+            "the next 2 messages from acme to globex"
+        );
+        assert_eq!(
+            FaultRule::to("globex", Fault::Reset).times(1).scope(),
+            "the next message to globex"
+        );
+    }
+}
