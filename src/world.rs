@@ -265,14 +265,12 @@ impl World {
             self.config.https,
             self.services.clone(),
         ));
-        self.services.directory.insert(
-            &spec.subdomain,
-            Listing {
-                display_name: account.display_name().to_string(),
-                addr: None,
-                https: self.config.https,
-            },
-        );
+        // Our model: an account declared with `start = false` does not exist yet, so its
+        // subdomain is unknown (configuration_error) until it first starts; an account
+        // that was stopped is known but refuses connections (failed).
+        if spec.start {
+            self.list(&account, None);
+        }
         let certificate = self.issue(&spec.subdomain, spec.cert_mode)?;
         slots.insert(
             spec.subdomain.clone(),
@@ -357,8 +355,20 @@ impl World {
             slot.port = local.port();
             account.set_listening(local, slot.certificate.is_some());
         }
-        self.services.directory.set_addr(subdomain, Some(local));
+        self.list(&account, Some(local));
         Ok(listener)
+    }
+
+    /// Puts an account in the directory, where partners find it.
+    fn list(&self, account: &Account, addr: Option<SocketAddr>) {
+        self.services.directory.insert(
+            account.subdomain(),
+            Listing {
+                display_name: account.display_name().to_string(),
+                addr,
+                https: self.config.https,
+            },
+        );
     }
 
     fn spawn(&self, subdomain: &str, listener: TcpListener) -> Result<(), WorldError> {
