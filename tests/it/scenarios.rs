@@ -191,3 +191,85 @@ async fn explain_narrates_notes_calls_and_tables() {
     insta::assert_snapshot!("diagram_invite_and_accept", diagram);
     insta::assert_snapshot!("trace_invite_and_accept", normalised_trace(&outcome));
 }
+
+#[tokio::test]
+async fn an_unasserted_divergence_fails_the_scenario_at_the_next_action() {
+    let source = r#"
+name = "crash after store, not asserted"
+[accounts.acme]
+[accounts.globex]
+
+[[steps]]
+fault = { account = "globex", crash = "after_store", times = 1 }
+
+[[steps]]
+invite = { from = "acme", to = "globex", as = "esc" }
+
+[[steps]]
+expect = { account = "globex", agreement = "esc", status = "pending" }
+
+[[steps]]
+invite = { from = "globex", to = "acme", as = "back" }
+"#;
+    let scenario = parse(source, "diverge.toml").unwrap();
+    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let failure = outcome.failure.expect("it fails");
+    assert_eq!(failure.step, 4);
+    assert!(
+        failure
+            .message
+            .contains("unexpected divergence: agreement \"esc\" diverged after step 2"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(failure.diffs[0].actual, "failed ↔ pending");
+}
+
+#[tokio::test]
+async fn a_divergence_expected_where_there_is_none_fails() {
+    let source = r#"
+name = "no divergence"
+[accounts.acme]
+[accounts.globex]
+
+[[steps]]
+invite = { from = "acme", to = "globex", as = "esc" }
+
+[[steps]]
+expect = { divergence = "esc" }
+"#;
+    let scenario = parse(source, "nodiv.toml").unwrap();
+    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let failure = outcome.failure.expect("it fails");
+    assert_eq!(failure.step, 2);
+    assert_eq!(failure.diffs[0].actual, "pending ↔ pending");
+}
+
+#[tokio::test]
+async fn failure_scenarios_record_the_cause_in_the_trace() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/failures");
+    let expectations = [
+        ("01-tls-self-signed.toml", "UnknownIssuer"),
+        ("02-tls-expired.toml", "certificate expired"),
+        ("03-tls-not-yet-valid.toml", "certificate not valid yet"),
+        ("04-tls-wrong-host.toml", "not valid for name"),
+        ("06-tls-plain-http.toml", "does not speak TLS"),
+        ("09-partner-hangs.toml", "timed out after 300 ms"),
+        ("14-redirect-loop.toml", "too many redirects"),
+        (
+            "15-crash-after-store.toml",
+            "connection closed before the reply",
+        ),
+    ];
+    for (file, cause) in expectations {
+        let outcome = run_file(&root.join(file), None).await;
+        assert!(outcome.passed(), "{file}");
+        assert!(
+            outcome
+                .trace
+                .iter()
+                .any(|e| e.outcome.is_some() && e.detail.contains(cause)),
+            "{file}: no failed delivery names {cause:?}"
+        );
+    }
+}
