@@ -394,7 +394,15 @@ fn find_source<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -
         if let Some(found) = e.downcast_ref::<T>() {
             return Some(found);
         }
-        current = e.source();
+        // An io::Error's `source()` skips the error it wraps (tokio-rustls wraps its
+        // handshake errors that way), so look inside it explicitly.
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
     }
     None
 }
@@ -436,6 +444,21 @@ mod tests {
             "partner answered 503 Service Unavailable: busy"
         );
         assert_eq!(failure.http_status, Some(503));
+    }
+
+    #[test]
+    fn tls_errors_are_found_inside_io_errors() {
+        let wrapped = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        );
+        assert_eq!(
+            find_source::<rustls::Error>(&wrapped),
+            Some(&rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Expired
+            ))
+        );
+        assert!(find_source::<std::io::Error>(&wrapped).is_some());
     }
 
     #[test]
