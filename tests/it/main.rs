@@ -8,3 +8,5 @@ mod handshake;
 mod rest_errors;
 // Every partner-protocol answer: 400, 401, 403, 404, 405, 412, 422, idempotent invitations.
 mod partner_protocol;
+// Tickets on both surfaces: share, sync, terms, unshare, deactivation, chains, failures.
+mod tickets;
