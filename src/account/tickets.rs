@@ -751,6 +751,7 @@ impl Account {
             role: role.to_string(),
         };
         match person_id {
+            ADMIN_ID => local(ADMIN_ID, "admin"),
             AGENT_ID => local(AGENT_ID, "agent"),
             id => book
                 .people
@@ -1064,7 +1065,9 @@ impl Account {
     ) -> Result<TicketReply, PartnerError> {
         let result = self.take_update(path_uuid, token, wire);
         let (reply, outgoing) = self.refused("an update", path_uuid, result)?;
-        // Forwarding happens before the answer, so a chain's trace reads in order.
+        // Our model: forwarding happens before the answer, so a chain's trace reads in
+        // order; the cost is that a slow next hop delays this answer (and a sender with
+        // a shorter timeout than the whole chain records the push as failed).
         self.send_pushes(outgoing).await;
         Ok(reply)
     }

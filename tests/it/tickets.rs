@@ -672,6 +672,56 @@ async fn unsharing_leaves_an_orphan_that_no_longer_syncs() {
     )
     .await;
     assert_eq!(relink.status, 422, "{}", relink.text);
+
+    // Sharing again over the same agreement re-links the orphan (no second copy) and
+    // brings it what it missed; what globex wrote meanwhile stays on globex.
+    update(&w, "acme", 1, json!({"sharing_agreement_ids": [sent]})).await;
+    assert_eq!(w.account("globex").tickets().len(), 1);
+    assert_eq!(
+        show(&w, "globex", copy).await["sharing_agreement_ids"],
+        json!([received])
+    );
+    assert_eq!(
+        comments(&w, "globex", copy).await,
+        vec![
+            said("It is on fire", true),
+            said("globex only", true),
+            said("acme only", true)
+        ]
+    );
+    assert_eq!(
+        sharing_events(&w, "globex", copy).await,
+        vec![
+            (received, "shared".into()),
+            (received, "unshared".into()),
+            (received, "shared".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn tags_and_custom_fields_travel_on_updates() {
+    let w = start(&["acme", "globex"]).await;
+    let copy = shared_ticket(&w).await;
+    update(
+        &w,
+        "acme",
+        1,
+        json!({"tags": ["Urgent"], "custom_fields": [{"id": 7, "value": "blue"}]}),
+    )
+    .await;
+    let seen = show(&w, "globex", copy).await;
+    assert_eq!(seen["tags"], json!(["urgent"]));
+    assert_eq!(seen["custom_fields"], json!([{"id": 7, "value": "blue"}]));
+    update(&w, "globex", copy, json!({"tags": ["urgent", "escalated"]})).await;
+    assert_eq!(
+        show(&w, "acme", 1).await["tags"],
+        json!(["urgent", "escalated"])
+    );
+    assert_eq!(
+        show(&w, "acme", 1).await["custom_fields"],
+        json!([{"id": 7, "value": "blue"}])
+    );
 }
 
 #[tokio::test]
