@@ -481,13 +481,6 @@ impl Account {
                 ));
                 ticket.subject = subject.clone();
             }
-            if let Some(status) = changes.status
-                && status != ticket.status
-            {
-                events.push(change_event("status", json!(status), json!(ticket.status)));
-                ticket.status = status;
-                delta.status = Some(status);
-            }
             if let Some(requester_id) = changes.requester_id
                 && requester_id != ticket.requester_id
             {
@@ -498,27 +491,14 @@ impl Account {
                 ));
                 ticket.requester_id = requester_id;
             }
-            if let Some(tags) = &changes.tags
-                && *tags != ticket.tags
-            {
-                events.push(change_event("tags", json!(tags), json!(ticket.tags)));
-                ticket.tags = tags.clone();
-                delta.tags = true;
-            }
-            if let Some(fields) = &changes.custom_fields {
-                for (field, value) in fields {
-                    let previous = ticket.custom_fields.get(field).cloned();
-                    if previous.as_ref() != Some(value) {
-                        events.push(change_event(
-                            &field.to_string(),
-                            value.clone(),
-                            previous.unwrap_or(Value::Null),
-                        ));
-                        ticket.custom_fields.insert(*field, value.clone());
-                        delta.custom_fields = true;
-                    }
-                }
-            }
+            apply_synced_fields(
+                &mut ticket,
+                changes.status,
+                changes.tags.as_ref(),
+                changes.custom_fields.as_ref(),
+                &mut events,
+                &mut delta,
+            );
             if let Some(comment) = &changes.comment {
                 let comment = add_local_comment(
                     &mut state.tickets,
@@ -857,18 +837,16 @@ impl Account {
     /// the key match, the agreement be accepted, and shares and unshares come from its
     /// sender. Every refusal is 403 *(model: a token naming no agreement is a wrong key)*.
     fn authorize_ticket_call(&self, token: &str, call: Call) -> Result<Agreement, PartnerError> {
-        let (agreement_uuid, key) = token.split_once(':').unwrap_or((token, ""));
-        let agreement = self.agreement_by_uuid(agreement_uuid).ok_or_else(|| {
-            PartnerError::Forbidden(format!(
-                "the X-Ticket-Sharing-Token names no agreement {} holds",
-                self.subdomain()
-            ))
-        })?;
-        if key != agreement.access_key {
-            return Err(PartnerError::Forbidden(
-                "the X-Ticket-Sharing-Token does not match this agreement's access key".to_string(),
-            ));
-        }
+        let agreement_uuid = token.split_once(':').map_or(token, |(uuid, _)| uuid);
+        let agreement = self
+            .authorize(agreement_uuid, token)
+            .map_err(|error| match error {
+                PartnerError::NotFound(_) => PartnerError::Forbidden(format!(
+                    "the X-Ticket-Sharing-Token names no agreement {} holds",
+                    self.subdomain()
+                )),
+                other => other,
+            })?;
         if agreement.status != AgreementStatus::Accepted {
             return Err(PartnerError::Forbidden(format!(
                 "agreement {} is {}: ticket calls need an accepted agreement",
@@ -1116,34 +1094,14 @@ impl Account {
             );
             events.extend(added.iter().map(comment_event));
             delta.comments = added;
-            if let Some(status) = incoming.status
-                && status != ticket.status
-            {
-                events.push(change_event("status", json!(status), json!(ticket.status)));
-                ticket.status = status;
-                delta.status = Some(status);
-            }
-            if let Some(tags) = &incoming.tags
-                && *tags != ticket.tags
-            {
-                events.push(change_event("tags", json!(tags), json!(ticket.tags)));
-                ticket.tags = tags.clone();
-                delta.tags = true;
-            }
-            if let Some(fields) = &incoming.custom_fields {
-                for (field, value) in fields {
-                    let previous = ticket.custom_fields.get(field).cloned();
-                    if previous.as_ref() != Some(value) {
-                        events.push(change_event(
-                            &field.to_string(),
-                            value.clone(),
-                            previous.unwrap_or(Value::Null),
-                        ));
-                        ticket.custom_fields.insert(*field, value.clone());
-                        delta.custom_fields = true;
-                    }
-                }
-            }
+            apply_synced_fields(
+                &mut ticket,
+                incoming.status,
+                incoming.tags.as_ref(),
+                incoming.custom_fields.as_ref(),
+                &mut events,
+                &mut delta,
+            );
             if !events.is_empty() {
                 ticket.updated_at = rest_time(now);
                 push_audit(book, &mut ticket, actor as i64, now, events);
@@ -1432,6 +1390,43 @@ fn merge_comments(
         added.push(comment);
     }
     (added, duplicates)
+}
+
+/// Sets the fields that sync between partners, recording an event for each change
+/// and noting in `delta` what the partners must hear.
+fn apply_synced_fields(
+    ticket: &mut Ticket,
+    status: Option<TicketStatus>,
+    tags: Option<&Vec<String>>,
+    custom_fields: Option<&BTreeMap<u64, Value>>,
+    events: &mut Vec<AuditEvent>,
+    delta: &mut Delta,
+) {
+    if let Some(status) = status
+        && status != ticket.status
+    {
+        events.push(change_event("status", json!(status), json!(ticket.status)));
+        ticket.status = status;
+        delta.status = Some(status);
+    }
+    if let Some(tags) = tags
+        && *tags != ticket.tags
+    {
+        events.push(change_event("tags", json!(tags), json!(ticket.tags)));
+        ticket.tags = tags.clone();
+        delta.tags = true;
+    }
+    for (field, value) in custom_fields.into_iter().flatten() {
+        let previous = ticket.custom_fields.insert(*field, value.clone());
+        if previous.as_ref() != Some(value) {
+            events.push(change_event(
+                &field.to_string(),
+                value.clone(),
+                previous.unwrap_or(Value::Null),
+            ));
+            delta.custom_fields = true;
+        }
+    }
 }
 
 fn apply_plan(ticket: &mut Ticket, plan: SharingPlan, events: &mut Vec<AuditEvent>) {

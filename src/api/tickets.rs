@@ -9,7 +9,7 @@
 use super::{ApiError, json_response, parse_envelope, parse_id};
 use crate::account::tickets::{NewComment, TicketChanges, TicketError};
 use crate::account::{Account, User};
-use crate::model::ticket::{TicketStatus, normalize_tags};
+use crate::model::ticket::{Ticket, TicketStatus, normalize_tags};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -59,13 +59,18 @@ async fn list_tickets(State(account): State<Arc<Account>>) -> Result<Response, A
     ))
 }
 
+/// The ticket behind `{id}` or `{id}.json`, or 404.
+fn find_ticket(account: &Account, raw_id: &str) -> Result<Ticket, ApiError> {
+    account
+        .ticket_by_id(parse_id(raw_id)?)
+        .ok_or(ApiError::NotFound)
+}
+
 async fn show_ticket(
     State(account): State<Arc<Account>>,
     Path(raw_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let ticket = account
-        .ticket_by_id(parse_id(&raw_id)?)
-        .ok_or(ApiError::NotFound)?;
+    let ticket = find_ticket(&account, &raw_id)?;
     Ok(json_response(
         StatusCode::OK,
         &json!({ "ticket": account.ticket_json(&ticket) }),
@@ -76,9 +81,7 @@ async fn list_comments(
     State(account): State<Arc<Account>>,
     Path(raw_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let ticket = account
-        .ticket_by_id(parse_id(&raw_id)?)
-        .ok_or(ApiError::NotFound)?;
+    let ticket = find_ticket(&account, &raw_id)?;
     let comments: Vec<Value> = ticket.comments.iter().map(Account::comment_json).collect();
     let count = comments.len();
     Ok(json_response(
@@ -91,9 +94,7 @@ async fn list_audits(
     State(account): State<Arc<Account>>,
     Path(raw_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let ticket = account
-        .ticket_by_id(parse_id(&raw_id)?)
-        .ok_or(ApiError::NotFound)?;
+    let ticket = find_ticket(&account, &raw_id)?;
     let audits: Vec<Value> = ticket
         .audits
         .iter()
@@ -145,9 +146,8 @@ async fn update_ticket(
     Path(raw_id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw_id)?;
     // Check the record exists before judging the body, as Zendesk does.
-    account.ticket_by_id(id).ok_or(ApiError::NotFound)?;
+    let id = find_ticket(&account, &raw_id)?.id;
     let fields = parse_envelope(&body, "ticket")?;
     let changes = parse_changes(&fields)?;
     let ticket = account

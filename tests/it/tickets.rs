@@ -73,27 +73,20 @@ async fn update(w: &TestWorld, sub: &str, id: u64, ticket: Value) -> Value {
     answer.body["ticket"].clone()
 }
 
+/// GETs `path` as the agent (agents read tickets); asserts 200 and returns the body.
+async fn get(w: &TestWorld, sub: &str, path: &str) -> Value {
+    let answer = w.rest(sub, "agent", "GET", path, None).await;
+    assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+    answer.body
+}
+
 async fn show(w: &TestWorld, sub: &str, id: u64) -> Value {
-    let answer = w
-        .rest(sub, "agent", "GET", &format!("/api/v2/tickets/{id}"), None)
-        .await;
-    assert_eq!(answer.status, 200, "{}", answer.text);
-    answer.body["ticket"].clone()
+    get(w, sub, &format!("/api/v2/tickets/{id}")).await["ticket"].clone()
 }
 
 /// The comments of a ticket as (body, public) pairs, oldest first.
 async fn comments(w: &TestWorld, sub: &str, id: u64) -> Vec<(String, bool)> {
-    let answer = w
-        .rest(
-            sub,
-            "agent",
-            "GET",
-            &format!("/api/v2/tickets/{id}/comments.json"),
-            None,
-        )
-        .await;
-    assert_eq!(answer.status, 200, "{}", answer.text);
-    answer.body["comments"]
+    get(w, sub, &format!("/api/v2/tickets/{id}/comments.json")).await["comments"]
         .as_array()
         .unwrap()
         .iter()
@@ -112,17 +105,7 @@ fn said(body: &str, public: bool) -> (String, bool) {
 
 /// The `TicketSharingEvent`s of a ticket's audits, as (agreement_id, action).
 async fn sharing_events(w: &TestWorld, sub: &str, id: u64) -> Vec<(u64, String)> {
-    let answer = w
-        .rest(
-            sub,
-            "agent",
-            "GET",
-            &format!("/api/v2/tickets/{id}/audits"),
-            None,
-        )
-        .await;
-    assert_eq!(answer.status, 200, "{}", answer.text);
-    answer.body["audits"]
+    get(w, sub, &format!("/api/v2/tickets/{id}/audits")).await["audits"]
         .as_array()
         .unwrap()
         .iter()
