@@ -4,6 +4,9 @@
 //!
 //! Handlers are thin: authenticate, parse, call the account, map the result. Every
 //! error goes through [`ApiError`], the one place that knows Zendesk's error shapes.
+//! Agreement routes live here; ticket routes in `api/tickets.rs`.
+
+mod tickets;
 
 use crate::account::agreements::{AgreementError, Invitation};
 use crate::account::{Account, Role, User};
@@ -150,6 +153,7 @@ pub fn router(account: Arc<Account>) -> Router {
                 .put(update_agreement)
                 .delete(delete_agreement),
         )
+        .merge(tickets::routes())
         .route_layer(middleware::from_fn(require_user))
         .layer(middleware::from_fn_with_state(account.clone(), record_call))
         .with_state(account)
@@ -245,6 +249,23 @@ pub fn summarize_response(bytes: &[u8]) -> String {
     }
     if let Some(list) = value.get("sharing_agreements").and_then(Value::as_array) {
         return format!("{} agreements", list.len());
+    }
+    if let Some(record) = value.get("ticket") {
+        return format!(
+            "id={} status={} sharing_agreement_ids={}",
+            record["id"],
+            record["status"].as_str().unwrap_or("?"),
+            record["sharing_agreement_ids"]
+        );
+    }
+    for (key, noun) in [
+        ("tickets", "tickets"),
+        ("comments", "comments"),
+        ("audits", "audits"),
+    ] {
+        if let Some(list) = value.get(key).and_then(Value::as_array) {
+            return format!("{} {noun}", list.len());
+        }
     }
     let mut parts = Vec::new();
     if let Some(error) = value.get("error").and_then(Value::as_str) {

@@ -3,7 +3,9 @@
 //! This is the one place that says which status changes may happen, who may make
 //! them, and what the partner must be told. The REST API, the partner protocol and
 //! the scenario runner all ask it; nothing here does I/O, so every combination is
-//! tested in a table below.
+//! tested in a table below. Tickets and the rules of sharing them are in [`ticket`].
+
+pub mod ticket;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -4,6 +4,8 @@
 //! Sending is done by the account's operations through the world's transport; this
 //! module decides what a receiving account answers to what it is sent.
 
+pub mod tickets;
+
 use crate::account::Account;
 use crate::faults::CrashPoint;
 use crate::model::AgreementStatus;
@@ -171,6 +173,7 @@ impl IntoResponse for PartnerReply {
 pub fn router(account: Arc<Account>) -> Router {
     Router::new()
         .route("/sharing/agreements/{uuid}", any(agreement_endpoint))
+        .route("/sharing/tickets/{uuid}", any(tickets::ticket_endpoint))
         .with_state(account)
 }
 

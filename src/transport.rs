@@ -544,6 +544,21 @@ mod tests {
     }
 
     #[test]
+    fn tls_errors_are_found_inside_io_errors() {
+        let wrapped = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        );
+        assert_eq!(
+            find_source::<rustls::Error>(&wrapped),
+            Some(&rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Expired
+            ))
+        );
+        assert!(find_source::<std::io::Error>(&wrapped).is_some());
+    }
+
+    #[test]
     fn trace_summaries_pick_the_key_fields() {
         let body =
             serde_json::json!({"status": "inactive", "deactivated_by": "sender", "uuid": "x"});

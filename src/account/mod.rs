@@ -7,6 +7,7 @@
 
 pub mod agreements;
 pub mod listener;
+pub mod tickets;
 
 use crate::directory::Directory;
 use crate::faults::FaultTable;
@@ -21,12 +22,12 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-/// What a user may do: agents read, admins also write.
+/// What a user may do: agents read agreements and work tickets, admins also manage agreements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// May only read agreements.
+    /// May read agreements, and create, update and share tickets.
     Agent,
-    /// May create, change and delete agreements.
+    /// May also create, change and delete agreements.
     Admin,
 }
 
@@ -97,6 +98,8 @@ pub struct AccountState {
     pub agreements: BTreeMap<u64, Agreement>,
     /// The id the next agreement gets.
     pub next_agreement_id: u64,
+    /// Tickets, comments and the people partners told us about.
+    pub tickets: tickets::TicketBook,
 }
 
 /// A simulated account. Shared as `Arc<Account>` by its listener and the world.
@@ -132,6 +135,7 @@ impl Account {
             state: Mutex::new(AccountState {
                 agreements: BTreeMap::new(),
                 next_agreement_id: 1,
+                tickets: tickets::TicketBook::default(),
             }),
             listening: Mutex::new(None),
             https,

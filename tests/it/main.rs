@@ -22,3 +22,5 @@ mod real_clients;
 mod tls_modes;
 // Every fault on the wire over real sockets, crash points and divergence, retries.
 mod faults;
+// Tickets on both surfaces: share, sync, terms, unshare, deactivation, chains, failures.
+mod tickets;
