@@ -314,7 +314,7 @@ impl World {
         };
         self.services.trace.world(
             subdomain,
-            format!("{subdomain} now presents a {mode} certificate"),
+            format!("{subdomain} now presents a certificate in mode {mode}"),
         );
         if was_running {
             self.restart_account(subdomain).await?;

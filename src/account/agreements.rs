@@ -124,8 +124,44 @@ impl Account {
             body: Some(self.invitation_body(&agreement)),
         };
         match self.services().transport.deliver(&message).await {
-            Ok(_) => self.agreement_by_id(agreement.id).unwrap_or(agreement),
+            Ok(reply) => {
+                let held = reply.body.get("status").and_then(|s| s.as_str());
+                self.adopt_receivers_status(agreement.id, held);
+                self.agreement_by_id(agreement.id).unwrap_or(agreement)
+            }
             Err(failure) => self.record_delivery_failure(&agreement, &failure),
+        }
+    }
+
+    /// A re-sent invitation may find the receiver further along (it accepted while we
+    /// recorded a failure, or stored an answer whose reply was lost). The receiver's
+    /// answer says what it holds; our copy follows when the lifecycle allows the change
+    /// (our model: the idempotent invitation doubles as a status query).
+    fn adopt_receivers_status(&self, id: u64, held: Option<&str>) {
+        let Some(held) = held.and_then(|text| text.parse::<AgreementStatus>().ok()) else {
+            return;
+        };
+        let now = self.trace().clock().timestamp();
+        let moved = self.with_state(|state| {
+            let agreement = state.agreements.get_mut(&id)?;
+            let before = agreement.status;
+            match allowed_partner_update(agreement.direction, before, held) {
+                Ok(LocalChange::Answer(_) | LocalChange::Deactivate) => {
+                    agreement.status = held;
+                    agreement.updated_at = now;
+                    Some(before)
+                }
+                _ => None,
+            }
+        });
+        if let Some(before) = moved {
+            self.trace().decision(
+                self.subdomain(),
+                format!(
+                    "{} moved outbound agreement {id} from {before} to {held}: the receiver already holds it {held}",
+                    self.subdomain()
+                ),
+            );
         }
     }
 

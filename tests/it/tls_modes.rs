@@ -154,7 +154,7 @@ async fn a_certificate_switched_mid_run_takes_effect_on_the_next_message() {
         .unwrap();
     assert!(
         w.world_events()
-            .contains(&"globex now presents a self_signed certificate".to_string())
+            .contains(&"globex now presents a certificate in mode self_signed".to_string())
     );
     let second = w.invite("acme", "globex").await;
     assert_eq!(second["status"], "ssl_error");
