@@ -273,3 +273,69 @@ async fn failure_scenarios_record_the_cause_in_the_trace() {
         );
     }
 }
+
+#[tokio::test]
+async fn diagrams_and_explain_show_failures_with_their_cause() {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/failures/15-crash-after-store.toml");
+    let scenario = load(&file).unwrap();
+    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    assert!(outcome.passed());
+    let diagram = report::mermaid::diagram(&outcome);
+    assert!(
+        diagram.contains("globex--xacme: failed: connection closed before the reply"),
+        "{diagram}"
+    );
+    assert!(diagram.contains("⚡ divergence"), "{diagram}");
+    let text = report::explain::narrate(&outcome, scenario.description.as_deref());
+    assert!(
+        text.contains("⇒ failed: connection closed before the reply"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_ticket_expectation_reports_each_field_that_differs() {
+    let source = r#"
+name = "ticket diff"
+[accounts.acme]
+[accounts.globex]
+
+[[steps]]
+invite = { from = "acme", to = "globex", as = "esc" }
+
+[[steps]]
+respond = { account = "globex", agreement = "esc", status = "accepted" }
+
+[[steps]]
+ticket = { account = "acme", as = "t", subject = "Real subject", description = "First." }
+
+[[steps]]
+share = { ticket = "t", agreement = "esc" }
+
+[[steps]]
+expect_ticket = { account = "globex", ticket = "t", subject = "Other", comments = [{ body = "First.", public = false }], orphan = true, shared_with = "" }
+"#;
+    let scenario = parse(source, "ticket.toml").unwrap();
+    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let failure = outcome.failure.expect("it fails");
+    assert_eq!(failure.step, 5);
+    let diffs: Vec<(String, String, String)> = failure
+        .diffs
+        .iter()
+        .map(|d| (d.field.clone(), d.expected.clone(), d.actual.clone()))
+        .collect();
+    assert_eq!(
+        diffs,
+        vec![
+            ("subject".into(), "Other".into(), "Real subject".into()),
+            (
+                "comments".into(),
+                "\"First.\" (private)".into(),
+                "\"First.\" (public)".into()
+            ),
+            ("shared_with".into(), "(not shared)".into(), "esc".into()),
+            ("orphan".into(), "true".into(), "false".into()),
+        ]
+    );
+}
