@@ -288,7 +288,18 @@ pub async fn apply(
                     delay.as_millis()
                 ),
             );
-            tokio::time::sleep(delay).await;
+            // A delayed message that is still waiting when the account stops is never
+            // handled: a stopped account does not finish late work, so nothing lands
+            // after the scenario (or the sender) has moved on.
+            match stopping {
+                Some(stopping) => {
+                    tokio::select! {
+                        _ = stopping.0.cancelled() => return abort(),
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+                None => tokio::time::sleep(delay).await,
+            }
             next.run(request).await
         }
         Fault::Status(code) => {
