@@ -12,7 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Where an agreement copy sits: the sender holds the outbound copy, the receiver the inbound one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// The receiver's copy: it may accept or decline, never share tickets over it.
@@ -62,7 +62,7 @@ impl FromStr for Direction {
 }
 
 /// The seven statuses Zendesk documents for a sharing agreement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgreementStatus {
     /// Invited, not yet answered.

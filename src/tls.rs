@@ -24,7 +24,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 ///
 /// Every mode except `Valid` exists to make the partner's handshake fail in its own way,
 /// so a scenario can check how the sender classifies that failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CertMode {
     /// Signed by the world CA, valid now, for the account's own name: handshakes succeed.

@@ -14,6 +14,12 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 use toml::Spanned;
 
+// The domain's own enums, spelled in files exactly as the REST API and protocol spell them.
+pub use crate::faults::CrashPoint;
+pub use crate::model::ticket::TicketStatus;
+pub use crate::model::{AgreementStatus, Direction};
+pub use crate::tls::CertMode;
+
 /// A reference to an account, agreement handle or ticket handle, kept with the byte span
 /// of where it was written so that errors (and the runner) can point back at it.
 pub type Ref = Spanned<String>;
@@ -534,6 +540,40 @@ macro_rules! keyword_enum {
     };
 }
 
+/// Teaches the file format the spellings of an enum the domain already defines (its
+/// `as_str` is the same spelling), so the runner uses the domain type directly.
+macro_rules! domain_keywords {
+    ($name:ident { $( $variant:ident = $text:literal, )* }) => {
+        impl $name {
+            /// Every spelling the file format accepts, in documentation order.
+            pub const ALLOWED: &'static [&'static str] = &[$($text),*];
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = deserializer.deserialize_str(KeywordVisitor(Self::ALLOWED))?;
+                match text.as_str() {
+                    $( $text => Ok($name::$variant), )*
+                    _ => Err(de::Error::custom(format!(
+                        "unknown value `{text}`; allowed values are {}",
+                        list(Self::ALLOWED)
+                    ))),
+                }
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({ "type": "string", "enum": Self::ALLOWED })
+            }
+        }
+    };
+}
+
 /// Reads a string, describing the allowed spellings when the value is not a string.
 struct KeywordVisitor(&'static [&'static str]);
 
@@ -562,22 +602,14 @@ keyword_enum! {
     }
 }
 
-keyword_enum! {
-    /// The certificate an account presents, so scenarios can provoke every TLS failure.
-    pub enum CertMode {
-        /// Signed by the world's CA, for the right host, currently valid.
+domain_keywords! {
+    CertMode {
         Valid = "valid",
-        /// Self-signed.
         SelfSigned = "self_signed",
-        /// Expired.
         Expired = "expired",
-        /// Not valid yet.
         NotYetValid = "not_yet_valid",
-        /// Issued for another host name.
         WrongHost = "wrong_host",
-        /// Signed by a CA that partners do not trust.
         UntrustedCa = "untrusted_ca",
-        /// No TLS at all: the account serves plain HTTP.
         PlainHttp = "plain_http",
     }
 }
@@ -592,32 +624,21 @@ keyword_enum! {
     }
 }
 
-keyword_enum! {
-    /// A sharing agreement's status, as the REST API reports it.
-    pub enum AgreementStatus {
-        /// Both sides agreed; the sender may share tickets.
+domain_keywords! {
+    AgreementStatus {
         Accepted = "accepted",
-        /// The receiver declined.
         Declined = "declined",
-        /// Sent, not answered yet.
         Pending = "pending",
-        /// Deactivated by either side.
         Inactive = "inactive",
-        /// The partner was reached but refused or broke (our model, DESIGN.md §2).
         Failed = "failed",
-        /// The TLS handshake to the partner failed (our model).
         SslError = "ssl_error",
-        /// The partner cannot be addressed as a sharing endpoint (our model).
         ConfigurationError = "configuration_error",
     }
 }
 
-keyword_enum! {
-    /// Which way an agreement points, seen from one account (the API's `type`).
-    pub enum Direction {
-        /// The partner shares tickets with this account.
+domain_keywords! {
+    Direction {
         Inbound = "inbound",
-        /// This account shares tickets with the partner.
         Outbound = "outbound",
     }
 }
@@ -638,31 +659,20 @@ keyword_enum! {
     }
 }
 
-keyword_enum! {
-    /// A ticket's status.
-    pub enum TicketStatus {
-        /// New.
+domain_keywords! {
+    TicketStatus {
         New = "new",
-        /// Open.
         Open = "open",
-        /// Pending.
         Pending = "pending",
-        /// On hold.
         Hold = "hold",
-        /// Solved.
         Solved = "solved",
-        /// Closed.
         Closed = "closed",
     }
 }
 
-keyword_enum! {
-    /// Where a `crash` fault kills the receiving account while it handles a partner call.
-    pub enum CrashPoint {
-        /// Before it stores anything: the call is lost.
+domain_keywords! {
+    CrashPoint {
         BeforeStore = "before_store",
-        /// After it stored the change but before it answered: the sender sees a failure
-        /// although the receiver changed.
         AfterStore = "after_store",
     }
 }

@@ -10,7 +10,7 @@ use super::format::{self, Action, Expectation, Scenario, Step};
 use super::outcome::{AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, StepRecord};
 use crate::account::Account;
 use crate::consistency;
-use crate::faults::{CrashPoint, Fault, FaultRule};
+use crate::faults::{Fault, FaultRule};
 use crate::model::ticket::Ticket;
 use crate::model::{Agreement, AgreementStatus};
 use crate::tls::CertMode;
@@ -145,13 +145,7 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
 async fn start_world(scenario: &Scenario, seed: u64) -> Result<World, String> {
     let mut specs = Vec::new();
     for (subdomain, account) in &scenario.accounts {
-        let cert_mode = match account.tls {
-            Some(mode) => mode
-                .as_str()
-                .parse::<CertMode>()
-                .map_err(|e| e.to_string())?,
-            None => CertMode::Valid,
-        };
+        let cert_mode = account.tls.unwrap_or(CertMode::Valid);
         specs.push(AccountSpec {
             subdomain: subdomain.get_ref().clone(),
             display_name: account.display_name.clone(),
@@ -186,12 +180,7 @@ fn fault_rule(target: &str, rule: &format::FaultRule) -> FaultRule {
         format::FaultKind::RedirectLoop => Fault::RedirectLoop,
         format::FaultKind::LatencyMs(ms) => Fault::Latency(Duration::from_millis(ms)),
         format::FaultKind::Status(status) => Fault::Status(status),
-        format::FaultKind::Crash(format::CrashPoint::BeforeStore) => {
-            Fault::Crash(CrashPoint::BeforeStore)
-        }
-        format::FaultKind::Crash(format::CrashPoint::AfterStore) => {
-            Fault::Crash(CrashPoint::AfterStore)
-        }
+        format::FaultKind::Crash(point) => Fault::Crash(point),
     };
     let mut world_rule = FaultRule::to(target, fault);
     if let Some(from) = &rule.from {
@@ -340,17 +329,11 @@ impl Runner<'_> {
                 }
             }
             Action::Expect(expectation) => self.expect(expectation),
-            Action::Certificate(change) => {
-                let mode = change
-                    .mode
-                    .as_str()
-                    .parse::<CertMode>()
-                    .map_err(|e| Problem::new(e.to_string()))?;
-                self.world
-                    .set_certificate(change.account.get_ref(), mode)
-                    .await
-                    .map_err(|e| Problem::new(e.to_string()))
-            }
+            Action::Certificate(change) => self
+                .world
+                .set_certificate(change.account.get_ref(), change.mode)
+                .await
+                .map_err(|e| Problem::new(e.to_string())),
             Action::Fault(fault) => self
                 .world
                 .set_fault(fault_rule(fault.account.get_ref(), &fault.rule))
@@ -849,12 +832,8 @@ impl Runner<'_> {
                 let count = account
                     .agreements()
                     .iter()
-                    .filter(|a| {
-                        check
-                            .direction
-                            .is_none_or(|d| d.as_str() == a.direction.as_str())
-                    })
-                    .filter(|a| check.status.is_none_or(|s| s.as_str() == a.status.as_str()))
+                    .filter(|a| check.direction.is_none_or(|d| d == a.direction))
+                    .filter(|a| check.status.is_none_or(|s| s == a.status))
                     .count();
                 if count == check.count as usize {
                     Ok(())
