@@ -1585,3 +1585,40 @@ impl JsonSchema for Step {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file format spells the domain's enums exactly as the domain does.
+    #[test]
+    fn file_spellings_match_the_domain() {
+        // Same set of words; the order of ALLOWED is the documentation's.
+        fn same<T: Copy>(all: &[T], as_str: fn(T) -> &'static str, allowed: &[&str]) {
+            let mut domain: Vec<&str> = all.iter().map(|value| as_str(*value)).collect();
+            let mut file = allowed.to_vec();
+            domain.sort_unstable();
+            file.sort_unstable();
+            assert_eq!(domain, file);
+        }
+        same(
+            &AgreementStatus::ALL,
+            AgreementStatus::as_str,
+            AgreementStatus::ALLOWED,
+        );
+        same(&Direction::ALL, Direction::as_str, Direction::ALLOWED);
+        same(
+            &TicketStatus::ALL,
+            TicketStatus::as_str,
+            TicketStatus::ALLOWED,
+        );
+        same(
+            &CertMode::ALL,
+            |mode: CertMode| mode.as_str(),
+            CertMode::ALLOWED,
+        );
+        for text in CrashPoint::ALLOWED {
+            assert_eq!(text.parse::<CrashPoint>().map(|p| p.as_str()), Ok(*text));
+        }
+    }
+}
