@@ -16,3 +16,5 @@ mod valid;
 mod scenarios;
 // The built binary: exit codes, output and files, with NO_COLOR.
 mod cli;
+// `sharesim bench --quick`: runs and writes its JSON (timings are never asserted).
+mod bench;
