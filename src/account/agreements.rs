@@ -99,7 +99,7 @@ impl Account {
                 created_at: now.clone(),
                 updated_at: now,
             };
-            state.agreements.insert(id, agreement.clone());
+            state.insert(agreement.clone());
             agreement
         });
         self.trace().decision(
@@ -327,7 +327,7 @@ impl Account {
                 );
             }
         }
-        let removed = self.with_state(|state| state.agreements.remove(&id));
+        let removed = self.with_state(|state| state.remove(id));
         match removed {
             Some(_) => {
                 self.trace().decision(
@@ -407,7 +407,7 @@ impl Account {
             sync_status: invitation.sync_status.unwrap_or(defaults.sync_status),
         };
         let outcome = self.with_state(|state| {
-            if let Some(existing) = state.agreements.values().find(|a| a.uuid == uuid) {
+            if let Some(existing) = state.by_uuid(&uuid) {
                 return if existing.access_key == access_key {
                     Ok((false, existing.clone()))
                 } else {
@@ -433,7 +433,7 @@ impl Account {
                 created_at: now.clone(),
                 updated_at: now,
             };
-            state.agreements.insert(id, agreement.clone());
+            state.insert(agreement.clone());
             Ok((true, agreement))
         });
         let (created, agreement) = match outcome {
@@ -493,9 +493,7 @@ impl Account {
         let now = self.trace().clock().timestamp();
         let outcome = self.with_state(|state| {
             let agreement = state
-                .agreements
-                .values_mut()
-                .find(|a| a.uuid == path_uuid)
+                .by_uuid_mut(path_uuid)
                 .ok_or_else(|| PartnerError::NotFound(format!("no agreement {path_uuid}")))?;
             let change = allowed_partner_update(agreement.direction, agreement.status, requested)
                 .map_err(|refusal| PartnerError::Invalid(refusal.to_string()))?;

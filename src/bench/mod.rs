@@ -425,33 +425,38 @@ fn load_average() -> Option<f64> {
         .ok()
 }
 
-/// Client ends of TCP connections on this host (any state but LISTEN, TIME_WAIT
-/// included) to one of `ports`, as (local port, remote port), read from the kernel's
-/// socket table.
-pub fn connections_to(ports: &[u16]) -> HashSet<(u16, u16)> {
+/// The client ports of TCP connections on this host to one of `ports`, in any state but
+/// LISTEN (TIME_WAIT included), read from the kernel's socket table. Both ends of a
+/// loopback connection are in the table; either one is enough to find it.
+pub fn client_ports_to(ports: &[u16]) -> HashSet<u16> {
     let mut found = HashSet::new();
+    let port = |address: &str| {
+        address
+            .rsplit(':')
+            .next()
+            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+    };
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else {
             continue;
         };
         for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
+            let mut fields = line.split_whitespace().skip(1);
             let (Some(local), Some(remote), Some(state)) =
-                (fields.get(1), fields.get(2), fields.get(3))
+                (fields.next(), fields.next(), fields.next())
             else {
                 continue;
             };
-            let port = |address: &str| {
-                address
-                    .rsplit(':')
-                    .next()
-                    .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+            let (Some(local), Some(remote)) = (port(local), port(remote)) else {
+                continue;
             };
-            if let (Some(local), Some(remote)) = (port(local), port(remote))
-                && *state != "0A"
-                && ports.contains(&remote)
-            {
-                found.insert((local, remote));
+            if state == "0A" {
+                continue;
+            }
+            if ports.contains(&remote) {
+                found.insert(local);
+            } else if ports.contains(&local) {
+                found.insert(remote);
             }
         }
     }

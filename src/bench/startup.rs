@@ -41,9 +41,17 @@ pub struct StartupResult {
 pub async fn measure(options: &BenchOptions) -> Result<StartupResult, BenchError> {
     // The large worlds go first, while the allocator holds as little freed memory as it
     // ever will in this process, so resident memory growth is the accounts' own.
+    // Each world stays up while the next starts, so memory freed by one cannot be reused
+    // by the next and hide its growth.
     let mut large = Vec::new();
+    let mut running = Vec::new();
     for https in [false, true] {
-        large.push(large_world(options.accounts, https).await?);
+        let (measured, world) = large_world(options.accounts, https).await?;
+        large.push(measured);
+        running.push(world);
+    }
+    for world in running {
+        world.shutdown().await;
     }
     let mut runs = Vec::new();
     for _ in 0..SMALL_WORLD_RUNS {
@@ -68,7 +76,7 @@ pub async fn measure(options: &BenchOptions) -> Result<StartupResult, BenchError
     })
 }
 
-async fn large_world(accounts: usize, https: bool) -> Result<LargeWorld, BenchError> {
+async fn large_world(accounts: usize, https: bool) -> Result<(LargeWorld, World), BenchError> {
     let specs = (0..accounts)
         .map(|i| AccountSpec::new(&format!("account{i}")))
         .collect();
@@ -96,15 +104,14 @@ async fn large_world(accounts: usize, https: bool) -> Result<LargeWorld, BenchEr
     // Give every listener task its first poll, so each idle account is fully set up.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let growth = resident_kib().saturating_sub(before);
-    world.shutdown().await;
-    drop(world);
-    Ok(LargeWorld {
+    let measured = LargeWorld {
         scheme: if https { "https" } else { "http" },
         accounts,
         start_ms: ms(elapsed),
         rss_growth_kib: growth,
         rss_per_account_kib: growth as f64 / accounts.max(1) as f64,
-    })
+    };
+    Ok((measured, world))
 }
 
 fn ms(duration: Duration) -> f64 {
