@@ -36,6 +36,10 @@ pub struct Rate {
     pub seconds: f64,
     /// Requests per second.
     pub per_second: f64,
+    /// CPU seconds the whole process used meanwhile (server and load generator).
+    pub cpu_seconds: f64,
+    /// Requests per CPU second.
+    pub per_cpu_second: f64,
     /// Median latency, ms.
     pub p50_ms: f64,
     /// 99th percentile latency, ms.
@@ -134,7 +138,8 @@ pub async fn measure(options: &BenchOptions) -> Result<ApiResult, BenchError> {
     let mut sharesim_runs = Vec::new();
     let mut baseline_runs = Vec::new();
     for _ in 0..ROUNDS {
-        baseline_runs.push(
+        let cpu = super::process_cpu_seconds();
+        baseline_runs.push((
             load::run(
                 &Target::http(baseline.addr),
                 &list,
@@ -143,9 +148,11 @@ pub async fn measure(options: &BenchOptions) -> Result<ApiResult, BenchError> {
                 round,
             )
             .await?,
-        );
-        sharesim_runs
-            .push(load::run(&target, &list, StatusCode::OK, options.connections, round).await?);
+            super::process_cpu_seconds() - cpu,
+        ));
+        let cpu = super::process_cpu_seconds();
+        let run = load::run(&target, &list, StatusCode::OK, options.connections, round).await?;
+        sharesim_runs.push((run, super::process_cpu_seconds() - cpu));
     }
     baseline.stop().await;
     world.shutdown().await;
@@ -160,10 +167,11 @@ pub async fn measure(options: &BenchOptions) -> Result<ApiResult, BenchError> {
     })
 }
 
-fn combine(runs: Vec<load::LoadResult>) -> Rate {
+fn combine(runs: Vec<(load::LoadResult, f64)>) -> Rate {
     let mut latency = load::new_histogram();
-    let (mut requests, mut errors, mut seconds) = (0, 0, 0.0);
-    for run in runs {
+    let (mut requests, mut errors, mut seconds, mut cpu_seconds) = (0, 0, 0.0, 0.0);
+    for (run, cpu) in runs {
+        cpu_seconds += cpu;
         requests += run.ok;
         errors += run.errors;
         seconds += run.elapsed.as_secs_f64();
@@ -174,6 +182,8 @@ fn combine(runs: Vec<load::LoadResult>) -> Rate {
         errors,
         seconds,
         per_second: requests as f64 / f64::max(seconds, 1e-9),
+        cpu_seconds,
+        per_cpu_second: requests as f64 / f64::max(cpu_seconds, 1e-9),
         p50_ms: percentile_ms(&latency, 50.0),
         p99_ms: percentile_ms(&latency, 99.0),
     }

@@ -39,6 +39,10 @@ pub struct HandshakeResult {
     pub seconds: f64,
     /// Cycles per second.
     pub per_second: f64,
+    /// CPU seconds the whole process used meanwhile (accounts and driver together).
+    pub cpu_seconds: f64,
+    /// Cycles per CPU second: how fast this would run with one idle core to itself.
+    pub per_cpu_second: f64,
     /// Median cycle latency, ms.
     pub p50_ms: f64,
     /// 99th percentile cycle latency, ms.
@@ -105,6 +109,7 @@ pub async fn measure(
         driver_ports.extend([sender_port, receiver_port]);
         connections.push((to_sender, to_receiver));
     }
+    let cpu_before = super::process_cpu_seconds();
     let started = Instant::now();
     let deadline = started + options.duration;
     let watcher = tokio::spawn(watch_partner_connections(
@@ -143,6 +148,7 @@ pub async fn measure(
         let _ = latency.add(&l);
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = super::process_cpu_seconds() - cpu_before;
     let partner_connections = watcher
         .await
         .map_err(|e| BenchError::Setup(format!("the connection watcher failed: {e}")))?;
@@ -155,6 +161,8 @@ pub async fn measure(
         errors,
         seconds,
         per_second: cycles as f64 / seconds.max(1e-9),
+        cpu_seconds,
+        per_cpu_second: cycles as f64 / cpu_seconds.max(1e-9),
         p50_ms: percentile_ms(&latency, 50.0),
         p99_ms: percentile_ms(&latency, 99.0),
         consistent,
@@ -163,7 +171,7 @@ pub async fn measure(
     })
 }
 
-/// Samples the socket table at each quarter of the run (the last at its end) and counts the
+/// Samples the socket table halfway through the run and at its end, and counts the
 /// distinct connections to the accounts' listeners that the driver did not open: the
 /// accounts' partner connections. Pooled connections live through the run and are seen
 /// once; connections opened per message would leave thousands of TIME_WAIT entries.
@@ -175,8 +183,8 @@ async fn watch_partner_connections(
     deadline: Instant,
 ) -> u64 {
     let mut seen = HashSet::new();
-    let step = (deadline - started) / 4;
-    for sample in 1..=4u32 {
+    let step = (deadline - started) / 2;
+    for sample in 1..=2u32 {
         tokio::time::sleep_until((started + step * sample).into()).await;
         let ports = tokio::task::spawn_blocking(move || super::client_ports_to(&ports))
             .await

@@ -309,14 +309,14 @@ pub fn render_table(report: &BenchReport) -> String {
         );
         let _ = writeln!(
             out,
-            "  {:<12} {:>10} {:>8} {:>9} {:>9}",
-            "server", "req/s", "errors", "p50 ms", "p99 ms"
+            "  {:<12} {:>10} {:>8} {:>9} {:>9} {:>12}",
+            "server", "req/s", "errors", "p50 ms", "p99 ms", "req/CPU-s"
         );
         for (name, rate) in [("bare hyper", &api.baseline), ("sharesim", &api.sharesim)] {
             let _ = writeln!(
                 out,
-                "  {:<12} {:>10.0} {:>8} {:>9.3} {:>9.3}",
-                name, rate.per_second, rate.errors, rate.p50_ms, rate.p99_ms
+                "  {:<12} {:>10.0} {:>8} {:>9.3} {:>9.3} {:>12.0}",
+                name, rate.per_second, rate.errors, rate.p50_ms, rate.p99_ms, rate.per_cpu_second
             );
         }
         let _ = writeln!(out, "  ratio        {:>9.0}%", api.ratio * 100.0);
@@ -414,6 +414,27 @@ fn raise_open_file_limit() -> Option<u64> {
         let _ = setrlimit(Resource::Nofile, limit);
     }
     getrlimit(Resource::Nofile).current
+}
+
+/// CPU time (user + system) this process has used so far, in seconds, from
+/// `/proc/self/stat` (in USER_HZ ticks, which Linux fixes at 100 per second).
+pub fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The command name (field 2) may hold spaces; the fields after its ')' are plain.
+    let Some((_, after_name)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 fn load_average() -> Option<f64> {
