@@ -328,11 +328,12 @@ pub fn render_table(report: &BenchReport) -> String {
         );
         let _ = writeln!(
             out,
-            "  {:<6} {:>7} {:>8} {:>9} {:>8} {:>8} {:>10} {:>12}",
+            "  {:<6} {:>7} {:>8} {:>9} {:>11} {:>8} {:>8} {:>10} {:>12}",
             "scheme",
             "senders",
             "cycles",
             "cycles/s",
+            "cyc/CPU-s",
             "p50 ms",
             "p99 ms",
             "consistent",
@@ -341,11 +342,12 @@ pub fn render_table(report: &BenchReport) -> String {
         for run in &report.handshake {
             let _ = writeln!(
                 out,
-                "  {:<6} {:>7} {:>8} {:>9.0} {:>8.3} {:>8.3} {:>10} {:>12}",
+                "  {:<6} {:>7} {:>8} {:>9.0} {:>11.0} {:>8.3} {:>8.3} {:>10} {:>12}",
                 run.scheme,
                 run.senders,
                 run.cycles,
                 run.per_second,
+                run.per_cpu_second,
                 run.p50_ms,
                 run.p99_ms,
                 if run.consistent { "yes" } else { "NO" },
