@@ -9,7 +9,7 @@
 mod tickets;
 
 use crate::account::agreements::{AgreementError, Invitation};
-use crate::account::{Account, Role, User};
+use crate::account::{Account, AgreementView, Role, User};
 use crate::model::{AgreementStatus, Terms, is_valid_subdomain};
 use crate::trace::{EventDraft, EventKind, Surface};
 use axum::Router;
@@ -128,13 +128,24 @@ impl From<AgreementError> for ApiError {
 
 /// A JSON response with Zendesk's content type.
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    json_bytes_response(status, body.to_string().into(), summarize_value(body))
+}
+
+/// A response whose JSON body is already serialised, with its trace summary attached so
+/// [`record_call`] need not read the body back.
+fn json_bytes_response(status: StatusCode, body: Bytes, summary: String) -> Response {
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
+    response.extensions_mut().insert(TraceSummary(summary));
     response
 }
+
+/// The trace's summary of a REST answer, attached by the handler that built the body.
+#[derive(Clone, Debug)]
+struct TraceSummary(String);
 
 /// The `/api/v2` routes of one account.
 pub fn router(account: Arc<Account>) -> Router {
@@ -207,10 +218,20 @@ async fn record_call(
         },
     );
     let response = next.run(request).await;
-    let (mut parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
+    let (mut parts, mut body) = response.into_parts();
+    let detail = match parts.extensions.remove::<TraceSummary>() {
+        Some(TraceSummary(summary)) => summary,
+        // Answers built elsewhere (axum's own rejections, empty 204s) are read back to
+        // summarise them; they are few and small.
+        None => {
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let summary = summarize_response(&bytes);
+            body = Body::from(bytes);
+            summary
+        }
+    };
     trace.record(
         EventKind::Response,
         EventDraft {
@@ -220,7 +241,7 @@ async fn record_call(
             method: Some(method),
             path: Some(path),
             status: Some(parts.status.as_u16()),
-            detail: summarize_response(&bytes),
+            detail,
             ..EventDraft::default()
         },
     );
@@ -231,14 +252,19 @@ async fn record_call(
         "X-Rate-Limit-Remaining",
         HeaderValue::from_static(RATE_LIMIT_REMAINING),
     );
-    Response::from_parts(parts, Body::from(bytes))
+    Response::from_parts(parts, body)
 }
 
 /// Key fields of a REST answer for the trace: the record's id/type/status, or the error.
 pub fn summarize_response(bytes: &[u8]) -> String {
-    let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
-        return String::new();
-    };
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => summarize_value(&value),
+        Err(_) => String::new(),
+    }
+}
+
+/// [`summarize_response`] of an answer not yet serialised.
+pub fn summarize_value(value: &Value) -> String {
     if let Some(record) = value.get("sharing_agreement") {
         return format!(
             "id={} type={} status={}",
@@ -327,14 +353,28 @@ pub fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Value>, Ap
 }
 
 async fn list_agreements(State(account): State<Arc<Account>>) -> Result<Response, ApiError> {
-    let list: Vec<Value> = account
-        .agreements()
-        .iter()
-        .map(|a| account.agreement_json(a))
-        .collect();
-    Ok(json_response(
+    #[derive(serde::Serialize)]
+    struct Listing<'a> {
+        sharing_agreements: Vec<AgreementView<'a>>,
+    }
+    let api_url = account.api_url();
+    // Serialised under the state lock straight from the copies: no clones, no `Value`.
+    let (body, count) = account.with_state(|state| {
+        let listing = Listing {
+            sharing_agreements: state
+                .all_agreements()
+                .map(|agreement| AgreementView::new(agreement, &api_url))
+                .collect(),
+        };
+        (
+            serde_json::to_vec(&listing).unwrap_or_default(),
+            listing.sharing_agreements.len(),
+        )
+    });
+    Ok(json_bytes_response(
         StatusCode::OK,
-        &json!({ "sharing_agreements": list }),
+        body.into(),
+        format!("{count} agreements"),
     ))
 }
 

@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -51,7 +52,10 @@ impl Clock {
 
     /// The current instant as the REST API spells it (`2012-02-20T22:55:29Z`).
     pub fn timestamp(&self) -> String {
-        self.now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        // Same text as the strftime pattern `%Y-%m-%dT%H:%M:%SZ`, without parsing a
+        // pattern on every event.
+        self.now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     }
 }
 
@@ -143,7 +147,17 @@ pub struct Trace {
 #[derive(Debug)]
 struct TraceInner {
     clock: Clock,
-    events: Mutex<Vec<Event>>,
+    events: Mutex<Events>,
+}
+
+/// The kept events, and how many were ever recorded (so sequence numbers go on when the
+/// oldest are dropped).
+#[derive(Debug, Default)]
+struct Events {
+    kept: VecDeque<Event>,
+    recorded: u64,
+    /// Most events kept; None keeps every event (scenarios: the trace is the report).
+    capacity: Option<usize>,
 }
 
 impl Trace {
@@ -152,8 +166,20 @@ impl Trace {
         Trace {
             inner: Arc::new(TraceInner {
                 clock,
-                events: Mutex::new(Vec::new()),
+                events: Mutex::new(Events::default()),
             }),
+        }
+    }
+
+    /// Keeps only the newest `capacity` events from now on (None: every event, the
+    /// default). Sequence numbers are unaffected. Long-running worlds (`serve`, the
+    /// benchmark) bound their trace so memory does not grow with the load.
+    pub fn set_capacity(&self, capacity: Option<usize>) {
+        let mut events = lock(&self.inner.events);
+        events.capacity = capacity;
+        if let Some(capacity) = capacity {
+            let excess = events.kept.len().saturating_sub(capacity);
+            events.kept.drain(..excess);
         }
     }
 
@@ -166,7 +192,8 @@ impl Trace {
     pub fn record(&self, kind: EventKind, draft: EventDraft) -> u64 {
         let at = self.inner.clock.timestamp();
         let mut events = lock(&self.inner.events);
-        let seq = events.len() as u64 + 1;
+        events.recorded += 1;
+        let seq = events.recorded;
         let event = Event {
             seq,
             at,
@@ -191,7 +218,15 @@ impl Trace {
             "{}",
             event.detail
         );
-        events.push(event);
+        if events
+            .capacity
+            .is_some_and(|capacity| events.kept.len() >= capacity)
+        {
+            events.kept.pop_front();
+        }
+        if events.capacity != Some(0) {
+            events.kept.push_back(event);
+        }
         seq
     }
 
@@ -221,20 +256,25 @@ impl Trace {
         );
     }
 
-    /// A copy of every event so far.
+    /// A copy of every event kept (every event so far, unless a capacity is set).
     pub fn events(&self) -> Vec<Event> {
-        lock(&self.inner.events).clone()
+        lock(&self.inner.events).kept.iter().cloned().collect()
     }
 
-    /// Events with a sequence number greater than `after`.
+    /// Kept events with a sequence number greater than `after`.
     pub fn events_since(&self, after: u64) -> Vec<Event> {
         let events = lock(&self.inner.events);
-        events.iter().filter(|e| e.seq > after).cloned().collect()
+        events
+            .kept
+            .iter()
+            .filter(|e| e.seq > after)
+            .cloned()
+            .collect()
     }
 
     /// The sequence number of the last event (0 when empty).
     pub fn last_seq(&self) -> u64 {
-        lock(&self.inner.events).len() as u64
+        lock(&self.inner.events).recorded
     }
 }
 
@@ -267,10 +307,30 @@ mod tests {
         assert_eq!((events[0].seq, events[1].seq), (1, 2));
         assert_eq!(events[1].to, "globex");
         assert_eq!(trace.events_since(1).len(), 1);
+        assert_eq!(trace.last_seq(), 2);
         let json = serde_json::to_string(&events[0]).unwrap();
         assert!(
             json.starts_with(r#"{"seq":1,"at":"2026-01-01T09:00:00Z","kind":"decision""#),
             "{json}"
         );
+    }
+
+    #[test]
+    fn a_bounded_trace_keeps_the_newest_events_and_numbers_on() {
+        let trace = Trace::new(Clock::logical());
+        trace.decision("acme", "first");
+        trace.decision("acme", "second");
+        trace.decision("acme", "third");
+        trace.set_capacity(Some(2));
+        assert_eq!(
+            trace.events().iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        trace.decision("acme", "fourth");
+        let events = trace.events();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(events[1].detail, "fourth");
+        assert_eq!(trace.last_seq(), 4);
+        assert_eq!(trace.events_since(3).len(), 1);
     }
 }

@@ -100,7 +100,7 @@ impl Account {
                 created_at: now.clone(),
                 updated_at: now,
             };
-            state.agreements.insert(id, agreement.clone());
+            state.insert(agreement.clone());
             agreement
         });
         self.trace().decision(
@@ -143,7 +143,7 @@ impl Account {
         };
         let now = self.trace().clock().timestamp();
         let moved = self.with_state(|state| {
-            let agreement = state.agreements.get_mut(&id)?;
+            let agreement = state.agreement_mut(id)?;
             let before = agreement.status;
             match allowed_partner_update(agreement.direction, before, held) {
                 Ok(LocalChange::Answer(_) | LocalChange::Deactivate) => {
@@ -174,7 +174,7 @@ impl Account {
         let id = sent.id;
         let now = self.trace().clock().timestamp();
         let updated = self.with_state(|state| {
-            let agreement = state.agreements.get_mut(&id)?;
+            let agreement = state.agreement_mut(id)?;
             if agreement.status == AgreementStatus::Pending {
                 agreement.status = failure.status;
                 agreement.updated_at = now;
@@ -224,7 +224,7 @@ impl Account {
 
     /// One copy by local id.
     pub fn agreement_by_id(&self, id: u64) -> Option<Agreement> {
-        self.with_state(|state| state.agreements.get(&id).cloned())
+        self.with_state(|state| state.agreement(id).cloned())
     }
 
     /// An admin's status change through the REST API: answer, deactivate or re-send.
@@ -235,10 +235,7 @@ impl Account {
     ) -> Result<Agreement, AgreementError> {
         let now = self.trace().clock().timestamp();
         let decided = self.with_state(|state| {
-            let agreement = state
-                .agreements
-                .get_mut(&id)
-                .ok_or(AgreementError::NotFound)?;
+            let agreement = state.agreement_mut(id).ok_or(AgreementError::NotFound)?;
             let change = allowed_transition(agreement.direction, agreement.status, requested)
                 .map_err(AgreementError::Refused)?;
             let before = agreement.clone();
@@ -364,7 +361,7 @@ impl Account {
                 );
             }
         }
-        let removed = self.with_state(|state| state.agreements.remove(&id));
+        let removed = self.with_state(|state| state.remove(id));
         match removed {
             Some(_) => {
                 self.trace().decision(
@@ -452,7 +449,7 @@ impl Account {
             return Err(self.crash(CrashPoint::BeforeStore, &format!("{from}'s invitation")));
         }
         let outcome = self.with_state(|state| {
-            if let Some(existing) = state.agreements.values().find(|a| a.uuid == uuid) {
+            if let Some(existing) = state.by_uuid(&uuid) {
                 return if existing.access_key == access_key {
                     Ok((false, existing.clone()))
                 } else {
@@ -478,7 +475,7 @@ impl Account {
                 created_at: now.clone(),
                 updated_at: now,
             };
-            state.agreements.insert(id, agreement.clone());
+            state.insert(agreement.clone());
             Ok((true, agreement))
         });
         let (created, agreement) = match outcome {
@@ -549,9 +546,7 @@ impl Account {
         let now = self.trace().clock().timestamp();
         let outcome = self.with_state(|state| {
             let agreement = state
-                .agreements
-                .values_mut()
-                .find(|a| a.uuid == path_uuid)
+                .by_uuid_mut(path_uuid)
                 .ok_or_else(|| PartnerError::NotFound(format!("no agreement {path_uuid}")))?;
             let change = allowed_partner_update(agreement.direction, agreement.status, requested)
                 .map_err(|refusal| PartnerError::Invalid(refusal.to_string()))?;

@@ -17,8 +17,9 @@ use crate::transport::Transport;
 use base64::Engine;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -94,12 +95,70 @@ pub struct AccountConfig {
 /// The mutable part of an account: what its REST API shows.
 #[derive(Debug, Default)]
 pub struct AccountState {
-    /// Agreements by local id.
-    pub agreements: BTreeMap<u64, Agreement>,
+    /// Agreements by local id; private so that every insert and removal goes through
+    /// [`AccountState::insert`] and [`AccountState::remove`], which keep the uuid index.
+    agreements: BTreeMap<u64, Agreement>,
     /// The id the next agreement gets.
     pub next_agreement_id: u64,
     /// Tickets, comments and the people partners told us about.
     pub tickets: tickets::TicketBook,
+    /// Local id by protocol uuid: every partner message names its agreement by uuid, and
+    /// a scan of every copy per message made handshakes slower the more agreements an
+    /// account held.
+    ids_by_uuid: HashMap<String, u64>,
+}
+
+impl AccountState {
+    /// Stores a copy (replacing the one with the same id) and indexes its uuid.
+    pub fn insert(&mut self, agreement: Agreement) {
+        if let Some(old) = self.agreements.get(&agreement.id)
+            && old.uuid != agreement.uuid
+        {
+            self.ids_by_uuid.remove(&old.uuid);
+        }
+        self.ids_by_uuid
+            .insert(agreement.uuid.clone(), agreement.id);
+        self.agreements.insert(agreement.id, agreement);
+    }
+
+    /// Removes the copy with this id.
+    pub fn remove(&mut self, id: u64) -> Option<Agreement> {
+        let removed = self.agreements.remove(&id)?;
+        self.ids_by_uuid.remove(&removed.uuid);
+        Some(removed)
+    }
+
+    /// The local id of the copy with this uuid.
+    pub fn id_by_uuid(&self, uuid: &str) -> Option<u64> {
+        self.ids_by_uuid.get(uuid).copied()
+    }
+
+    /// The copy with this local id.
+    pub fn agreement(&self, id: u64) -> Option<&Agreement> {
+        self.agreements.get(&id)
+    }
+
+    /// The copy with this local id, to change it (never its uuid: the index keys on it).
+    pub fn agreement_mut(&mut self, id: u64) -> Option<&mut Agreement> {
+        self.agreements.get_mut(&id)
+    }
+
+    /// Every copy, by local id.
+    pub fn all_agreements(&self) -> impl Iterator<Item = &Agreement> {
+        self.agreements.values()
+    }
+
+    /// The copy with this uuid.
+    pub fn by_uuid(&self, uuid: &str) -> Option<&Agreement> {
+        self.id_by_uuid(uuid)
+            .and_then(|id| self.agreements.get(&id))
+    }
+
+    /// The copy with this uuid, to change it.
+    pub fn by_uuid_mut(&mut self, uuid: &str) -> Option<&mut Agreement> {
+        let id = self.id_by_uuid(uuid)?;
+        self.agreements.get_mut(&id)
+    }
 }
 
 /// A simulated account. Shared as `Arc<Account>` by its listener and the world.
@@ -133,9 +192,9 @@ impl Account {
             api_token: config.api_token,
             services,
             state: Mutex::new(AccountState {
-                agreements: BTreeMap::new(),
                 next_agreement_id: 1,
                 tickets: tickets::TicketBook::default(),
+                ..AccountState::default()
             }),
             listening: Mutex::new(None),
             https,
@@ -266,28 +325,71 @@ impl Account {
 
     /// A snapshot of every agreement copy, by id.
     pub fn agreements(&self) -> Vec<Agreement> {
-        self.with_state(|state| state.agreements.values().cloned().collect())
+        self.with_state(|state| state.all_agreements().cloned().collect())
     }
 
     /// The copy of the agreement with this uuid, if this account holds one.
     pub fn agreement_by_uuid(&self, uuid: &str) -> Option<Agreement> {
-        self.with_state(|state| state.agreements.values().find(|a| a.uuid == uuid).cloned())
+        self.with_state(|state| state.by_uuid(uuid).cloned())
     }
 
     /// The REST API's JSON object for an agreement copy, with all nine documented fields.
     pub fn agreement_json(&self, agreement: &Agreement) -> Value {
-        json!({
-            "created_at": agreement.created_at,
-            "id": agreement.id,
-            "name": agreement.name,
-            // Our model: sharesim only simulates Zendesk-to-Zendesk agreements, never Jira.
-            "partner_name": Value::Null,
-            "remote_subdomain": agreement.remote_subdomain,
-            "status": agreement.status.as_str(),
-            "type": agreement.direction.as_str(),
-            "updated_at": agreement.updated_at,
-            "url": format!("{}/sharing_agreements/{}.json", self.api_url(), agreement.id),
-        })
+        serde_json::to_value(AgreementView::new(agreement, &self.api_url())).unwrap_or_default()
+    }
+}
+
+/// An agreement copy as the REST API shows it: the nine documented fields, in this
+/// order. Serialised straight from the copy, so a listing builds no intermediate JSON.
+#[derive(Debug, Serialize)]
+pub struct AgreementView<'a> {
+    created_at: &'a str,
+    id: u64,
+    name: &'a str,
+    /// Our model: sharesim only simulates Zendesk-to-Zendesk agreements, never Jira.
+    partner_name: Option<&'a str>,
+    remote_subdomain: Option<&'a str>,
+    status: &'static str,
+    #[serde(rename = "type")]
+    direction: &'static str,
+    updated_at: &'a str,
+    url: RecordUrl<'a>,
+}
+
+impl<'a> AgreementView<'a> {
+    /// The view of `agreement` on the account whose API lives at `api_url`
+    /// ([`Account::api_url`]).
+    pub fn new(agreement: &'a Agreement, api_url: &'a str) -> AgreementView<'a> {
+        AgreementView {
+            created_at: &agreement.created_at,
+            id: agreement.id,
+            name: &agreement.name,
+            partner_name: None,
+            remote_subdomain: agreement.remote_subdomain.as_deref(),
+            status: agreement.status.as_str(),
+            direction: agreement.direction.as_str(),
+            updated_at: &agreement.updated_at,
+            url: RecordUrl {
+                api_url,
+                id: agreement.id,
+            },
+        }
+    }
+}
+
+/// `{api_url}/sharing_agreements/{id}.json`, written while serialising.
+#[derive(Debug)]
+struct RecordUrl<'a> {
+    api_url: &'a str,
+    id: u64,
+}
+
+impl Serialize for RecordUrl<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!(
+            "{}/sharing_agreements/{}.json",
+            self.api_url, self.id
+        ))
     }
 }
 
@@ -296,4 +398,45 @@ pub fn random_token() -> String {
     let mut bytes = [0u8; 20];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AgreementStatus, Direction, Terms};
+
+    fn copy(id: u64, uuid: &str) -> Agreement {
+        Agreement {
+            id,
+            uuid: uuid.to_string(),
+            name: String::new(),
+            remote_subdomain: None,
+            status: AgreementStatus::Pending,
+            direction: Direction::Inbound,
+            access_key: String::new(),
+            sender_url: String::new(),
+            receiver_url: String::new(),
+            terms: Terms::default(),
+            deactivated_by: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_uuid_index_follows_inserts_replacements_and_removals() {
+        let mut state = AccountState::default();
+        state.insert(copy(1, "a"));
+        state.insert(copy(2, "b"));
+        assert_eq!(state.id_by_uuid("a"), Some(1));
+        assert_eq!(state.by_uuid("b").map(|a| a.id), Some(2));
+        // Replacing copy 1 with another uuid forgets the old one.
+        state.insert(copy(1, "c"));
+        assert_eq!(state.id_by_uuid("a"), None);
+        assert_eq!(state.id_by_uuid("c"), Some(1));
+        assert_eq!(state.remove(2).map(|a| a.uuid), Some("b".to_string()));
+        assert_eq!(state.id_by_uuid("b"), None);
+        assert_eq!(state.all_agreements().count(), 1);
+        assert!(state.remove(2).is_none());
+    }
 }

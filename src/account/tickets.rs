@@ -578,7 +578,7 @@ impl Account {
         let sub = self.subdomain();
         let mut outgoing = Vec::new();
         if let Some(id) = plan.unshare {
-            let agreement = state.agreements.get(&id);
+            let agreement = state.agreement(id);
             match (agreement, sync_blocker(agreement, id)) {
                 (Some(agreement), None) => outgoing.push(Outgoing::Send(Box::new(Push {
                     agreement: agreement.clone(),
@@ -600,7 +600,7 @@ impl Account {
                 if Some(id) == arrived_over || Some(id) == plan.share {
                     continue;
                 }
-                let agreement = state.agreements.get(&id);
+                let agreement = state.agreement(id);
                 let partner = agreement
                     .map(partner_of)
                     .unwrap_or_else(|| "the partner".to_string());
@@ -633,7 +633,7 @@ impl Account {
             }
         }
         if let Some(id) = plan.share
-            && let Some(agreement) = state.agreements.get(&id)
+            && let Some(agreement) = state.agreement(id)
         {
             outgoing.push(Outgoing::Send(Box::new(Push {
                 agreement: agreement.clone(),

@@ -1,6 +1,7 @@
 //! The command line: clap definitions and one function per subcommand. This is the
 //! only place that reads the environment, installs a log subscriber or prints.
 
+mod bench;
 mod run;
 mod serve;
 
@@ -44,6 +45,8 @@ pub enum Command {
     Schema,
     /// Start accounts and serve their REST API and partner protocol until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Measure throughput, handshakes, world start and the scenario suite against targets.
+    Bench(bench::BenchArgs),
 }
 
 /// What `main` reads from the environment once and passes down.
@@ -111,6 +114,7 @@ pub fn main() -> ExitCode {
                 EXIT_PASSED
             }
             Command::Serve(args) => serve::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     ExitCode::from(code)

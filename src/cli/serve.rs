@@ -9,6 +9,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Events a served world's trace keeps (the newest).
+const SERVE_TRACE_CAPACITY: usize = 100_000;
+
 /// Options of `sharesim serve`.
 #[derive(Debug, Args)]
 #[command(
@@ -88,6 +91,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let world = World::start(config, specs)
         .await
         .map_err(|e| e.to_string())?;
+    // A served world runs for as long as clients keep calling it: keep the newest events
+    // only, so memory does not grow with the load.
+    world.trace().set_capacity(Some(SERVE_TRACE_CAPACITY));
     let ca_cert = match world.ca_cert_pem() {
         Some(pem) => {
             std::fs::write(&args.ca_cert, pem).map_err(|e| {

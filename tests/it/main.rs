@@ -24,3 +24,5 @@ mod tls_modes;
 mod faults;
 // Tickets on both surfaces: share, sync, terms, unshare, deactivation, chains, failures.
 mod tickets;
+// `sharesim bench --quick`: runs and writes its JSON (timings are never asserted).
+mod bench;

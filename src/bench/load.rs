@@ -1,0 +1,214 @@
+//! The benchmark's load generator: hyper's HTTP/1.1 client over keep-alive connections
+//! (plain TCP or TLS), one task per connection sending requests back to back until a
+//! deadline. The same generator drives sharesim and the bare hyper baseline, so the two
+//! rates differ only by the server.
+
+use super::BenchError;
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+/// A keep-alive HTTP/1.1 connection: send a request, await its answer, repeat.
+pub type Connection = SendRequest<Full<Bytes>>;
+
+/// Where the load goes: a loopback address, optionally behind TLS.
+#[derive(Clone)]
+pub struct Target {
+    /// The listener's address (always loopback).
+    pub addr: SocketAddr,
+    /// The `Host` header sent with every request.
+    pub host: String,
+    /// TLS settings and the name to verify, for HTTPS targets.
+    pub tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+}
+
+impl Target {
+    /// A plain-HTTP target.
+    pub fn http(addr: SocketAddr) -> Target {
+        Target {
+            addr,
+            host: addr.to_string(),
+            tls: None,
+        }
+    }
+
+    /// Opens one connection (TCP, then TLS when configured) and spawns its driver task,
+    /// which ends when the returned handle is dropped.
+    pub async fn connect(&self) -> Result<Connection, BenchError> {
+        Ok(self.connect_from().await?.0)
+    }
+
+    /// Like [`Target::connect`], also returning the connection's local port.
+    pub async fn connect_from(&self) -> Result<(Connection, u16), BenchError> {
+        if !self.addr.ip().is_loopback() {
+            return Err(BenchError::Setup(format!(
+                "{} is not a loopback address: the benchmark only loads loopback",
+                self.addr
+            )));
+        }
+        let tcp = TcpStream::connect(self.addr).await?;
+        tcp.set_nodelay(true)?;
+        let port = tcp.local_addr()?.port();
+        let connection = match &self.tls {
+            None => handshake(tcp).await?,
+            Some((config, name)) => {
+                let tls = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(name.clone(), tcp)
+                    .await?;
+                handshake(tls).await?
+            }
+        };
+        Ok((connection, port))
+    }
+}
+
+async fn handshake<S>(stream: S) -> Result<Connection, BenchError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        // The connection ends when the benchmark drops its sender; errors after that are
+        // of no interest.
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// One request the generator sends over and over.
+#[derive(Clone, Debug)]
+pub struct RequestTemplate {
+    /// HTTP method.
+    pub method: Method,
+    /// Path and query.
+    pub path: String,
+    /// Extra headers (e.g. `Authorization`).
+    pub headers: Vec<(header::HeaderName, header::HeaderValue)>,
+    /// Request body (empty for GET).
+    pub body: Bytes,
+}
+
+impl RequestTemplate {
+    /// Builds the request for `host`.
+    pub fn build(&self, host: &str) -> Result<Request<Full<Bytes>>, BenchError> {
+        let mut builder = Request::builder()
+            .method(self.method.clone())
+            .uri(self.path.as_str())
+            .header(header::HOST, host);
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        builder
+            .body(Full::new(self.body.clone()))
+            .map_err(|e| BenchError::Setup(format!("could not build a request: {e}")))
+    }
+}
+
+/// Sends `request` on `connection` and reads the whole answer.
+pub async fn exchange(
+    connection: &mut Connection,
+    request: Request<Full<Bytes>>,
+) -> Result<(StatusCode, Bytes), BenchError> {
+    connection.ready().await?;
+    let response = connection.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+/// What one fixed-duration load run measured.
+#[derive(Debug)]
+pub struct LoadResult {
+    /// Answers with the expected status.
+    pub ok: u64,
+    /// Answers with another status, or failed exchanges.
+    pub errors: u64,
+    /// From the moment every connection was open to the last answer.
+    pub elapsed: Duration,
+    /// Latency of each successful request, in microseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl LoadResult {
+    /// Successful requests per second.
+    pub fn rate(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Opens `connections` keep-alive connections to `target`, then sends `request` back to
+/// back on each until `duration` has passed. Every answer must have status `expect`.
+pub async fn run(
+    target: &Target,
+    request: &RequestTemplate,
+    expect: StatusCode,
+    connections: usize,
+    duration: Duration,
+) -> Result<LoadResult, BenchError> {
+    let mut opened = Vec::with_capacity(connections);
+    for _ in 0..connections.max(1) {
+        opened.push(target.connect().await?);
+    }
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::with_capacity(opened.len());
+    for mut connection in opened {
+        let request = request.clone();
+        let host = target.host.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latency = new_histogram();
+            let (mut ok, mut errors) = (0u64, 0u64);
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                match exchange(&mut connection, request.build(&host)?).await {
+                    Ok((status, _)) if status == expect => {
+                        ok += 1;
+                        record(&mut latency, sent.elapsed());
+                    }
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        // A broken connection cannot carry more load.
+                        errors += 1;
+                        break;
+                    }
+                }
+            }
+            Ok::<_, BenchError>((ok, errors, latency))
+        }));
+    }
+    let mut total = LoadResult {
+        ok: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latency: new_histogram(),
+    };
+    for task in tasks {
+        let (ok, errors, latency) = task
+            .await
+            .map_err(|e| BenchError::Setup(format!("a load task failed: {e}")))??;
+        total.ok += ok;
+        total.errors += errors;
+        let _ = total.latency.add(&latency);
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+/// A histogram of microseconds from 1 µs to 60 s with 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("the bounds are valid")
+}
+
+/// Records a latency, clamped into the histogram's range.
+pub fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
+    let micros = (elapsed.as_micros() as u64).clamp(1, 60_000_000);
+    let _ = histogram.record(micros);
+}

@@ -1,0 +1,132 @@
+//! `sharesim bench`: runs the benchmark, prints its table on stdout and writes the JSON.
+
+use super::{EXIT_PASSED, EXIT_USAGE};
+use crate::bench::{BenchOptions, Part};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options of `sharesim bench`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cargo build --release && target/release/sharesim bench\n  sharesim bench --quick                       # a smoke run; numbers mean little\n  sharesim bench --only api --duration-secs 10\n\nEvery load goes to loopback and is bounded by --duration-secs. Each target is printed\nwith PASS or FAIL; the exit code is 0 whenever the benchmark ran, 2 when it could not."
+)]
+pub struct BenchArgs {
+    /// Seconds each load run lasts, default 3 (the API run splits it between sharesim and
+    /// the baseline).
+    #[arg(long)]
+    pub duration_secs: Option<f64>,
+    /// Concurrent keep-alive connections of the API throughput run.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Accounts in the large world of the start measurement, default 1000.
+    #[arg(long)]
+    pub accounts: Option<usize>,
+    /// Where to write the results as JSON.
+    #[arg(long, default_value = "bench-results.json")]
+    pub json: PathBuf,
+    /// A fast smoke run (0.3 s loads, 100 accounts) unless other options say otherwise.
+    #[arg(long)]
+    pub quick: bool,
+    /// Run only these parts (repeat or separate with commas).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<PartArg>,
+    /// The scenario directory the suite part runs.
+    #[arg(long, default_value = "scenarios")]
+    pub scenarios: PathBuf,
+}
+
+/// A part of the benchmark, as named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PartArg {
+    /// REST throughput against a bare hyper server.
+    Api,
+    /// Invite → accept cycles over HTTP and HTTPS.
+    Handshake,
+    /// World start time and resident memory per account.
+    Startup,
+    /// Wall time of the scenario library.
+    Suite,
+}
+
+impl From<PartArg> for Part {
+    fn from(part: PartArg) -> Part {
+        match part {
+            PartArg::Api => Part::Api,
+            PartArg::Handshake => Part::Handshake,
+            PartArg::Startup => Part::Startup,
+            PartArg::Suite => Part::Suite,
+        }
+    }
+}
+
+impl BenchArgs {
+    fn options(&self) -> Result<BenchOptions, String> {
+        let mut options = if self.quick {
+            BenchOptions::quick()
+        } else {
+            BenchOptions::default()
+        };
+        if let Some(seconds) = self.duration_secs {
+            if !(seconds > 0.0 && seconds <= 600.0) {
+                return Err(format!(
+                    "--duration-secs {seconds} is out of range: use more than 0 and at most 600"
+                ));
+            }
+            options.duration = Duration::from_secs_f64(seconds);
+        }
+        if let Some(accounts) = self.accounts {
+            options.accounts = accounts;
+        }
+        if !(1..=1_024).contains(&self.connections) {
+            return Err(format!(
+                "--connections {} is out of range: use 1 to 1024",
+                self.connections
+            ));
+        }
+        if !(1..=20_000).contains(&options.accounts) {
+            return Err(format!(
+                "--accounts {} is out of range: use 1 to 20000",
+                options.accounts
+            ));
+        }
+        options.connections = self.connections;
+        options.scenarios = self.scenarios.clone();
+        if !self.only.is_empty() {
+            options.parts = self.only.iter().map(|&part| part.into()).collect();
+        }
+        Ok(options)
+    }
+}
+
+/// Runs `bench` and returns the exit code.
+pub async fn run(args: BenchArgs) -> u8 {
+    let options = match args.options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("sharesim: {message}");
+            return EXIT_USAGE;
+        }
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("sharesim: this is a debug build; build with --release for meaningful numbers");
+    }
+    let report = match crate::bench::run(&options).await {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("sharesim: the benchmark could not run: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    print!("{}", crate::bench::render_table(&report));
+    let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    if let Err(error) = std::fs::write(&args.json, format!("{json}\n")) {
+        eprintln!(
+            "sharesim: could not write the results to {}: {error}",
+            args.json.display()
+        );
+        return EXIT_USAGE;
+    }
+    println!("\nResults written to {}", args.json.display());
+    EXIT_PASSED
+}
