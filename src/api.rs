@@ -358,22 +358,24 @@ async fn list_agreements(State(account): State<Arc<Account>>) -> Result<Response
         sharing_agreements: Vec<AgreementView<'a>>,
     }
     let api_url = account.api_url();
-    // Serialised under the state lock straight from the copies: no clones, no `Value`.
+    // Serialised under the state lock straight from the copies (no clones, no `Value`),
+    // and only when a copy changed since the last listing.
     let (body, count) = account.with_state(|state| {
-        let listing = Listing {
-            sharing_agreements: state
-                .all_agreements()
-                .map(|agreement| AgreementView::new(agreement, &api_url))
-                .collect(),
-        };
-        (
-            serde_json::to_vec(&listing).unwrap_or_default(),
-            listing.sharing_agreements.len(),
-        )
+        let count = state.all_agreements().count();
+        let body = state.listing(&api_url, |state| {
+            let listing = Listing {
+                sharing_agreements: state
+                    .all_agreements()
+                    .map(|agreement| AgreementView::new(agreement, &api_url))
+                    .collect(),
+            };
+            serde_json::to_vec(&listing).unwrap_or_default().into()
+        });
+        (body, count)
     });
     Ok(json_bytes_response(
         StatusCode::OK,
-        body.into(),
+        body,
         format!("{count} agreements"),
     ))
 }

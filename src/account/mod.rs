@@ -106,11 +106,31 @@ pub struct AccountState {
     /// a scan of every copy per message made handshakes slower the more agreements an
     /// account held.
     ids_by_uuid: HashMap<String, u64>,
+    /// The serialised `GET /sharing_agreements` body and the API URL it was built for.
+    /// Listing is the hottest read; every change to a copy drops the cache.
+    listing: Option<(String, bytes::Bytes)>,
 }
 
 impl AccountState {
+    /// The list body for `api_url`, serialised once per change rather than per request.
+    pub fn listing(
+        &mut self,
+        api_url: &str,
+        build: impl FnOnce(&Self) -> bytes::Bytes,
+    ) -> bytes::Bytes {
+        match &self.listing {
+            Some((url, body)) if url == api_url => body.clone(),
+            _ => {
+                let body = build(self);
+                self.listing = Some((api_url.to_string(), body.clone()));
+                body
+            }
+        }
+    }
+
     /// Stores a copy (replacing the one with the same id) and indexes its uuid.
     pub fn insert(&mut self, agreement: Agreement) {
+        self.listing = None;
         if let Some(old) = self.agreements.get(&agreement.id)
             && old.uuid != agreement.uuid
         {
@@ -123,6 +143,7 @@ impl AccountState {
 
     /// Removes the copy with this id.
     pub fn remove(&mut self, id: u64) -> Option<Agreement> {
+        self.listing = None;
         let removed = self.agreements.remove(&id)?;
         self.ids_by_uuid.remove(&removed.uuid);
         Some(removed)
@@ -140,6 +161,7 @@ impl AccountState {
 
     /// The copy with this local id, to change it (never its uuid: the index keys on it).
     pub fn agreement_mut(&mut self, id: u64) -> Option<&mut Agreement> {
+        self.listing = None;
         self.agreements.get_mut(&id)
     }
 
@@ -156,6 +178,7 @@ impl AccountState {
 
     /// The copy with this uuid, to change it.
     pub fn by_uuid_mut(&mut self, uuid: &str) -> Option<&mut Agreement> {
+        self.listing = None;
         let id = self.id_by_uuid(uuid)?;
         self.agreements.get_mut(&id)
     }
@@ -438,5 +461,36 @@ mod tests {
         assert_eq!(state.id_by_uuid("b"), None);
         assert_eq!(state.all_agreements().count(), 1);
         assert!(state.remove(2).is_none());
+    }
+
+    #[test]
+    fn the_cached_listing_is_rebuilt_after_every_change() {
+        let mut state = AccountState::default();
+        let build = |state: &AccountState| -> bytes::Bytes {
+            state
+                .all_agreements()
+                .map(|a| a.uuid.clone())
+                .collect::<String>()
+                .into()
+        };
+        state.insert(copy(1, "a"));
+        assert_eq!(state.listing("u", build), "a");
+        state.insert(copy(2, "b"));
+        assert_eq!(state.listing("u", build), "ab");
+        if let Some(agreement) = state.agreement_mut(1) {
+            agreement.status = AgreementStatus::Accepted;
+        }
+        // A cached body is reused only while nothing changed and for the same API URL.
+        let mut built = 0;
+        let mut counting = |state: &AccountState| {
+            built += 1;
+            build(state)
+        };
+        assert_eq!(state.listing("u", &mut counting), "ab");
+        assert_eq!(state.listing("u", &mut counting), "ab");
+        assert_eq!(state.listing("v", &mut counting), "ab");
+        state.remove(1);
+        assert_eq!(state.listing("v", &mut counting), "b");
+        assert_eq!(built, 3);
     }
 }
