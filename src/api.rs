@@ -165,7 +165,6 @@ pub fn router(account: Arc<Account>) -> Router {
                 .delete(delete_agreement),
         )
         .merge(tickets::routes())
-        .route_layer(middleware::from_fn(require_user))
         .layer(middleware::from_fn_with_state(account.clone(), record_call))
         .with_state(account)
 }
@@ -175,16 +174,9 @@ pub async fn invalid_endpoint() -> ApiError {
     ApiError::InvalidEndpoint
 }
 
-/// Refuses calls whose credentials did not authenticate (see [`record_call`]).
-async fn require_user(request: Request, next: Next) -> Result<Response, ApiError> {
-    match request.extensions().get::<User>() {
-        Some(_) => Ok(next.run(request).await),
-        None => Err(ApiError::Unauthorized),
-    }
-}
-
-/// Authenticates the caller (once per call), records the call and its answer in the
-/// trace, and adds the rate-limit headers.
+/// Authenticates the caller (once per call; a call without valid credentials is answered
+/// 401 here, before any handler), records the call and its answer in the trace, and adds
+/// the rate-limit headers.
 async fn record_call(
     State(account): State<Arc<Account>>,
     mut request: Request,
@@ -202,6 +194,7 @@ async fn record_call(
         .as_ref()
         .map(|user| user.email.clone())
         .unwrap_or_else(|| "anonymous".to_string());
+    let authenticated = user.is_some();
     if let Some(user) = user {
         request.extensions_mut().insert(user);
     }
@@ -217,7 +210,11 @@ async fn record_call(
             ..EventDraft::default()
         },
     );
-    let response = next.run(request).await;
+    let response = if authenticated {
+        next.run(request).await
+    } else {
+        ApiError::Unauthorized.into_response()
+    };
     let (mut parts, mut body) = response.into_parts();
     let detail = match parts.extensions.remove::<TraceSummary>() {
         Some(TraceSummary(summary)) => summary,

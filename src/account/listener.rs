@@ -6,8 +6,8 @@
 use axum::Router;
 use axum::extract::Request;
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -61,14 +61,17 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         tracker.spawn(async move {
             match acceptor {
-                None => serve_connection(stream, app, cancel).await,
+                None => serve_connection(stream, false, app, cancel).await,
                 Some(acceptor) => {
                     let handshake = tokio::select! {
                         _ = cancel.cancelled() => return,
                         handshake = acceptor.accept(stream) => handshake,
                     };
                     match handshake {
-                        Ok(stream) => serve_connection(stream, app, cancel).await,
+                        Ok(stream) => {
+                            let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                            serve_connection(stream, http2, app, cancel).await
+                        }
                         Err(error) => {
                             tracing::debug!(%peer, %error, "TLS handshake failed");
                         }
@@ -79,7 +82,7 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection<S>(stream: S, app: Router, cancel: CancellationToken)
+async fn serve_connection<S>(stream: S, http2: bool, app: Router, cancel: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -99,18 +102,34 @@ where
             }
         }
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(error) = result {
-                tracing::debug!(%error, "connection ended with an error");
+    let io = TokioIo::new(stream);
+    // HTTP/2 only where TLS negotiated it (ALPN `h2`); plain connections speak HTTP/1.1,
+    // which spares every request the protocol sniffing of an auto-detecting server.
+    if http2 {
+        let connection = http2::Builder::new(TokioExecutor::new()).serve_connection(io, service);
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => log_end(result),
+            _ = cancel.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(DRAIN, connection).await;
             }
         }
-        _ = cancel.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(DRAIN, connection).await;
+    } else {
+        let connection = http1::Builder::new().serve_connection(io, service);
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => log_end(result),
+            _ = cancel.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(DRAIN, connection).await;
+            }
         }
+    }
+}
+
+fn log_end(result: Result<(), hyper::Error>) {
+    if let Err(error) = result {
+        tracing::debug!(%error, "connection ended with an error");
     }
 }

@@ -194,13 +194,17 @@ pub struct Account {
     state: Mutex<AccountState>,
     listening: Mutex<Option<Listening>>,
     https: bool,
+    admin_email: String,
+    agent_email: String,
 }
 
 /// Where and how an account's listener serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Listening {
     addr: SocketAddr,
     tls: bool,
+    /// `{scheme}://{addr}/api/v2`, built once: every REST answer's `url` fields need it.
+    api_url: String,
 }
 
 impl Account {
@@ -210,6 +214,8 @@ impl Account {
             .display_name
             .unwrap_or_else(|| default_display_name(&config.subdomain));
         Account {
+            admin_email: format!("admin@{}.test", config.subdomain),
+            agent_email: format!("agent@{}.test", config.subdomain),
             subdomain: config.subdomain,
             display_name,
             api_token: config.api_token,
@@ -240,13 +246,13 @@ impl Account {
     }
 
     /// The admin's email.
-    pub fn admin_email(&self) -> String {
-        format!("admin@{}.test", self.subdomain)
+    pub fn admin_email(&self) -> &str {
+        &self.admin_email
     }
 
     /// The agent's email.
-    pub fn agent_email(&self) -> String {
-        format!("agent@{}.test", self.subdomain)
+    pub fn agent_email(&self) -> &str {
+        &self.agent_email
     }
 
     /// The shared world services.
@@ -261,12 +267,19 @@ impl Account {
 
     /// Where the listener is bound, while it runs (or last ran).
     pub fn addr(&self) -> Option<SocketAddr> {
-        lock(&self.listening).map(|listening| listening.addr)
+        lock(&self.listening)
+            .as_ref()
+            .map(|listening| listening.addr)
     }
 
     /// Records where the listener is bound and whether it speaks TLS there.
     pub(crate) fn set_listening(&self, addr: SocketAddr, tls: bool) {
-        *lock(&self.listening) = Some(Listening { addr, tls });
+        let scheme = if tls { "https" } else { "http" };
+        *lock(&self.listening) = Some(Listening {
+            addr,
+            tls,
+            api_url: format!("{scheme}://{addr}/api/v2"),
+        });
     }
 
     /// Whether partners expect HTTPS from this account (the world's setting).
@@ -285,8 +298,8 @@ impl Account {
 
     /// The REST API base URL as real clients reach it (`http://127.0.0.1:PORT/api/v2`).
     pub fn api_url(&self) -> String {
-        match self.addr() {
-            Some(addr) => format!("{}://{addr}/api/v2", self.served_scheme()),
+        match &*lock(&self.listening) {
+            Some(listening) => listening.api_url.clone(),
             None => format!(
                 "{}://{}/api/v2",
                 self.scheme(),
@@ -328,9 +341,9 @@ impl Account {
         if secret != self.api_token {
             return None;
         }
-        let role = if email.eq_ignore_ascii_case(&self.admin_email()) {
+        let role = if email.eq_ignore_ascii_case(self.admin_email()) {
             Role::Admin
-        } else if email.eq_ignore_ascii_case(&self.agent_email()) {
+        } else if email.eq_ignore_ascii_case(self.agent_email()) {
             Role::Agent
         } else {
             return None;
