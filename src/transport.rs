@@ -167,9 +167,13 @@ impl Transport {
 
     /// Sends `message`, retrying as configured, recording each attempt in the trace.
     pub async fn deliver(&self, message: &Message) -> Result<Reply, DeliveryFailure> {
+        // Parsed once for every attempt, its trace events and the request itself.
+        let url = reqwest::Url::parse(&message.url).map_err(|e| e.to_string());
         let mut attempt = 0;
         loop {
-            let result = self.attempt(message, attempt).await;
+            let result = self
+                .attempt(message, url.as_ref().map_err(String::as_str), attempt)
+                .await;
             match result {
                 Err(failure) if attempt < self.config.retries => {
                     attempt += 1;
@@ -183,8 +187,13 @@ impl Transport {
         }
     }
 
-    async fn attempt(&self, message: &Message, attempt: u32) -> Result<Reply, DeliveryFailure> {
-        let (to, path) = describe_target(&message.url);
+    async fn attempt(
+        &self,
+        message: &Message,
+        url: Result<&reqwest::Url, &str>,
+        attempt: u32,
+    ) -> Result<Reply, DeliveryFailure> {
+        let (to, path) = describe_target(url, &message.url);
         let retry_note = if attempt > 0 {
             format!(" (retry {attempt})")
         } else {
@@ -202,7 +211,14 @@ impl Transport {
                 ..EventDraft::default()
             },
         );
-        let result = self.send(message).await;
+        let result = match url {
+            Ok(url) => self.send(message, url).await,
+            Err(error) => Err(DeliveryFailure {
+                status: AgreementStatus::ConfigurationError,
+                cause: format!("the sharing URL {:?} is malformed: {error}", message.url),
+                http_status: None,
+            }),
+        };
         let draft = EventDraft {
             surface: Some(Surface::Partner),
             from: to,
@@ -233,8 +249,8 @@ impl Transport {
         result
     }
 
-    async fn send(&self, message: &Message) -> Result<Reply, DeliveryFailure> {
-        let client = match self.check_target(&message.url)? {
+    async fn send(&self, message: &Message, url: &reqwest::Url) -> Result<Reply, DeliveryFailure> {
+        let client = match self.check_target(url)? {
             Target::Other => lock(&self.client).clone(),
             Target::Account { subdomain, running } => {
                 let down = self
@@ -257,7 +273,7 @@ impl Transport {
             }
         };
         let mut request = client
-            .request(message.method.clone(), &message.url)
+            .request(message.method.clone(), url.clone())
             .header(VERSION_HEADER, PROTOCOL_VERSION)
             .header(FROM_HEADER, &message.from);
         if let Some(token) = &message.token {
@@ -285,14 +301,13 @@ impl Transport {
 
     /// Refuses, before any socket is opened, targets that are not simulated accounts
     /// on loopback: nothing is ever sent outside this machine.
-    fn check_target(&self, url: &str) -> Result<Target, DeliveryFailure> {
+    fn check_target(&self, parsed: &reqwest::Url) -> Result<Target, DeliveryFailure> {
         let config_error = |cause: String| DeliveryFailure {
             status: AgreementStatus::ConfigurationError,
             cause,
             http_status: None,
         };
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| config_error(format!("the sharing URL {url:?} is malformed: {e}")))?;
+        let url = parsed.as_str();
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(config_error(format!(
                 "the sharing URL {url:?} is not HTTP(S)"
@@ -350,14 +365,14 @@ fn build_client(
 }
 
 /// The account a URL addresses (its subdomain, or the host as written) and its path.
-fn describe_target(url: &str) -> (String, String) {
-    match reqwest::Url::parse(url) {
+fn describe_target(parsed: Result<&reqwest::Url, &str>, raw: &str) -> (String, String) {
+    match parsed {
         Ok(parsed) => {
             let host = parsed.host_str().unwrap_or_default();
             let to = subdomain_of_host(host).unwrap_or(host).to_string();
             (to, parsed.path().to_string())
         }
-        Err(_) => (url.to_string(), String::new()),
+        Err(_) => (raw.to_string(), String::new()),
     }
 }
 
