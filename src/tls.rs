@@ -381,7 +381,6 @@ pub fn server_config(cert: Arc<ServerCertificate>) -> Arc<ServerConfig> {
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-    use std::time::Instant;
 
     use rustls::CertificateError;
     use rustls::pki_types::ServerName;
@@ -707,19 +706,5 @@ mod tests {
     #[test]
     fn host_name_is_under_the_reserved_test_domain() {
         assert_eq!(host_name("acme"), "acme.sharesim.test");
-    }
-
-    /// Timing, not correctness, so ignored by default: run with `--ignored --nocapture` to see
-    /// how long a world of a thousand accounts waits for its certificates.
-    #[test]
-    #[ignore]
-    fn issuing_a_thousand_certificates() {
-        let ca = CertificateAuthority::new().unwrap();
-        let start = Instant::now();
-        for i in 0..1000 {
-            ca.issue(&format!("account{i}"), CertMode::Valid, &[])
-                .unwrap();
-        }
-        eprintln!("1000 certificates in {:?}", start.elapsed());
     }
 }
