@@ -198,6 +198,24 @@ async fn record_call(
     if let Some(user) = user {
         request.extensions_mut().insert(user);
     }
+    // Writes carry a body worth showing in the trace (`status=accepted`…); reads do not,
+    // and are passed through untouched.
+    let mut unreadable = None;
+    let mut request_detail = String::new();
+    if request.method() != axum::http::Method::GET {
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                unreadable = Some(ApiError::BadJson(format!(
+                    "the body could not be read: {error}"
+                )));
+                Bytes::new()
+            }
+        };
+        request_detail = summarize_request(&bytes);
+        request = Request::from_parts(parts, Body::from(bytes));
+    }
     let trace = account.trace();
     trace.record(
         EventKind::Request,
@@ -207,13 +225,14 @@ async fn record_call(
             to: account.subdomain().to_string(),
             method: Some(method.clone()),
             path: Some(path.clone()),
+            detail: request_detail,
             ..EventDraft::default()
         },
     );
-    let response = if authenticated {
-        next.run(request).await
-    } else {
-        ApiError::Unauthorized.into_response()
+    let response = match (authenticated, unreadable) {
+        (false, _) => ApiError::Unauthorized.into_response(),
+        (true, Some(error)) => error.into_response(),
+        (true, None) => next.run(request).await,
     };
     let (mut parts, mut body) = response.into_parts();
     let detail = match parts.extensions.remove::<TraceSummary>() {
@@ -250,6 +269,54 @@ async fn record_call(
         HeaderValue::from_static(RATE_LIMIT_REMAINING),
     );
     Response::from_parts(parts, body)
+}
+
+/// The largest request body the API reads (axum's own default limit).
+const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// Longest value a request summary quotes.
+const MAX_SUMMARY_VALUE: usize = 40;
+
+/// Key fields of a REST request body for the trace, e.g. `status=accepted` or
+/// `remote_subdomain=Globex` or `comment.body="Which tray?" comment.public=false`: the
+/// scalar fields under the body's envelope (`sharing_agreement`, `ticket`…).
+pub fn summarize_request(bytes: &[u8]) -> String {
+    let Ok(Value::Object(envelope)) = serde_json::from_slice::<Value>(bytes) else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    for value in envelope.values() {
+        if let Value::Object(fields) = value {
+            summarize_fields("", fields, &mut parts);
+        }
+    }
+    parts.join(" ")
+}
+
+fn summarize_fields(prefix: &str, fields: &Map<String, Value>, parts: &mut Vec<String>) {
+    for (key, value) in fields {
+        let text = match value {
+            Value::Object(inner) => {
+                summarize_fields(&format!("{prefix}{key}."), inner, parts);
+                continue;
+            }
+            Value::String(text) => {
+                let short: String = text.chars().take(MAX_SUMMARY_VALUE).collect();
+                let short = if short.len() < text.len() {
+                    format!("{short}…")
+                } else {
+                    short
+                };
+                if short.contains(' ') {
+                    format!("{short:?}")
+                } else {
+                    short
+                }
+            }
+            other => other.to_string(),
+        };
+        parts.push(format!("{prefix}{key}={text}"));
+    }
 }
 
 /// Key fields of a REST answer for the trace: the record's id/type/status, or the error.
@@ -594,6 +661,21 @@ mod tests {
         assert_eq!(parse_id("12"), Ok(12));
         assert_eq!(parse_id("12.json"), Ok(12));
         assert_eq!(parse_id("x.json"), Err(ApiError::NotFound));
+    }
+
+    #[test]
+    fn request_summaries_show_the_fields_written() {
+        let body = json!({"ticket": {"comment": {"body": "Which tray?", "public": false}, "sharing_agreement_ids": [1]}});
+        assert_eq!(
+            summarize_request(body.to_string().as_bytes()),
+            r#"comment.body="Which tray?" comment.public=false sharing_agreement_ids=[1]"#
+        );
+        let body = json!({"sharing_agreement": {"status": "accepted"}});
+        assert_eq!(
+            summarize_request(body.to_string().as_bytes()),
+            "status=accepted"
+        );
+        assert_eq!(summarize_request(b"not json"), "");
     }
 
     #[test]
