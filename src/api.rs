@@ -11,6 +11,7 @@ mod tickets;
 use crate::account::agreements::{AgreementError, Invitation};
 use crate::account::{Account, AgreementView, Role, User};
 use crate::model::{AgreementStatus, Terms, is_valid_subdomain};
+use crate::rate_limit::{self, Verdict};
 use crate::trace::{EventDraft, EventKind, Surface};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -21,10 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
-
-/// Our model: the rate limit headers real clients read; sharesim does not throttle.
-const RATE_LIMIT: &str = "700";
-const RATE_LIMIT_REMAINING: &str = "699";
 
 /// Every way a REST call can fail, each with Zendesk's exact status and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +45,11 @@ pub enum ApiError {
         /// What is wrong and what is allowed.
         description: String,
     },
+    /// 429, plain text, with `Retry-After`: the account's per-minute allowance is spent.
+    RateLimited {
+        /// Seconds until the allowance resets.
+        retry_after_secs: u64,
+    },
 }
 
 impl ApiError {
@@ -67,6 +69,7 @@ impl ApiError {
             ApiError::NotFound | ApiError::InvalidEndpoint => StatusCode::NOT_FOUND,
             ApiError::BadJson(_) => StatusCode::BAD_REQUEST,
             ApiError::RecordInvalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -102,12 +105,33 @@ impl ApiError {
                     "details": details
                 })
             }
+            // Sent as plain text (see `into_response`); this is its meaning as JSON.
+            ApiError::RateLimited { .. } => json!({
+                "error": "TooManyRequests",
+                "description": rate_limit::EXCEEDED_BODY
+            }),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            // Zendesk answers this one in plain text, not JSON.
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                rate_limit::EXCEEDED_BODY,
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response.extensions_mut().insert(TraceSummary(format!(
+                "rate limit exceeded: retry after {retry_after_secs} s"
+            )));
+            return response;
+        }
         json_response(self.status(), &self.body())
     }
 }
@@ -229,10 +253,19 @@ async fn record_call(
             ..EventDraft::default()
         },
     );
-    let response = match (authenticated, unreadable) {
-        (false, _) => ApiError::Unauthorized.into_response(),
-        (true, Some(error)) => error.into_response(),
-        (true, None) => next.run(request).await,
+    // Every call counts against the allowance, as on Zendesk, even a refused one.
+    let verdict = account.rate_limiter().check(std::time::Instant::now());
+    let response = match (verdict, authenticated, unreadable) {
+        (
+            Verdict::Exceeded {
+                retry_after_secs, ..
+            },
+            _,
+            _,
+        ) => ApiError::RateLimited { retry_after_secs }.into_response(),
+        (_, false, _) => ApiError::Unauthorized.into_response(),
+        (_, true, Some(error)) => error.into_response(),
+        (_, true, None) => next.run(request).await,
     };
     let (mut parts, mut body) = response.into_parts();
     let detail = match parts.extensions.remove::<TraceSummary>() {
@@ -261,13 +294,16 @@ async fn record_call(
             ..EventDraft::default()
         },
     );
+    let (limit, remaining) = match verdict {
+        Verdict::Allowed { limit, remaining } => (limit, remaining),
+        Verdict::Exceeded { limit, .. } => (limit, 0),
+    };
     parts
         .headers
-        .insert("X-Rate-Limit", HeaderValue::from_static(RATE_LIMIT));
-    parts.headers.insert(
-        "X-Rate-Limit-Remaining",
-        HeaderValue::from_static(RATE_LIMIT_REMAINING),
-    );
+        .insert("X-Rate-Limit", HeaderValue::from(limit));
+    parts
+        .headers
+        .insert("X-Rate-Limit-Remaining", HeaderValue::from(remaining));
     Response::from_parts(parts, body)
 }
 

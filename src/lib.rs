@@ -14,6 +14,7 @@ pub mod directory;
 pub mod faults;
 pub mod model;
 pub mod partner;
+pub mod rate_limit;
 pub mod report;
 pub mod scenario;
 pub mod tls;

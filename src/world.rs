@@ -45,6 +45,8 @@ pub struct WorldConfig {
     pub bind: IpAddr,
     /// The API token of every account.
     pub api_token: String,
+    /// REST calls each account allows per minute before answering 429 (None: no limit).
+    pub rate_limit: Option<u32>,
     /// Names certificates carry besides `{subdomain}.sharesim.test` (`serve` adds
     /// `localhost` and `127.0.0.1` so real clients can verify by address).
     pub extra_cert_names: Vec<String>,
@@ -61,6 +63,7 @@ impl Default for WorldConfig {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             api_token: DEFAULT_API_TOKEN.to_string(),
             extra_cert_names: Vec::new(),
+            rate_limit: None,
         }
     }
 }
@@ -261,6 +264,7 @@ impl World {
                 subdomain: spec.subdomain.clone(),
                 display_name: spec.display_name.clone(),
                 api_token: self.config.api_token.clone(),
+                rate_limit: self.config.rate_limit,
             },
             self.config.https,
             self.services.clone(),

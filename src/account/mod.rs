@@ -12,6 +12,7 @@ pub mod tickets;
 use crate::directory::Directory;
 use crate::faults::FaultTable;
 use crate::model::{Agreement, default_display_name};
+use crate::rate_limit::RateLimiter;
 use crate::trace::{Trace, lock};
 use crate::transport::Transport;
 use base64::Engine;
@@ -90,6 +91,8 @@ pub struct AccountConfig {
     pub display_name: Option<String>,
     /// The API token both users authenticate with.
     pub api_token: String,
+    /// REST calls allowed per minute; None never refuses (see [`crate::rate_limit`]).
+    pub rate_limit: Option<u32>,
 }
 
 /// The mutable part of an account: what its REST API shows.
@@ -196,6 +199,7 @@ pub struct Account {
     https: bool,
     admin_email: String,
     agent_email: String,
+    rate_limiter: RateLimiter,
 }
 
 /// Where and how an account's listener serves.
@@ -214,6 +218,7 @@ impl Account {
             .display_name
             .unwrap_or_else(|| default_display_name(&config.subdomain));
         Account {
+            rate_limiter: RateLimiter::new(config.rate_limit),
             admin_email: format!("admin@{}.test", config.subdomain),
             agent_email: format!("agent@{}.test", config.subdomain),
             subdomain: config.subdomain,
@@ -253,6 +258,11 @@ impl Account {
     /// The agent's email.
     pub fn agent_email(&self) -> &str {
         &self.agent_email
+    }
+
+    /// Counts REST calls against the account's per-minute allowance.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.rate_limiter
     }
 
     /// The shared world services.

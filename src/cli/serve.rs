@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Write a JSON file describing every account once all listeners are up.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
+    /// REST calls each account allows per minute before answering 429 with Retry-After
+    /// (default: no limit; the rate-limit headers then report 700).
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
     /// Timeout of each partner message, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
@@ -86,6 +90,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         bind: args.bind,
         api_token: args.api_token.clone(),
         extra_cert_names: vec!["localhost".to_string(), args.bind.to_string()],
+        rate_limit: args.rate_limit,
         ..WorldConfig::default()
     };
     let world = World::start(config, specs)

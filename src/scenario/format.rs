@@ -76,6 +76,9 @@ pub struct Scenario {
     /// client, which never retries).
     #[serde(default)]
     pub retries: u32,
+    /// REST calls each account allows per minute before answering 429 with
+    /// `Retry-After`; no limit when omitted.
+    pub rate_limit: Option<u32>,
     /// The accounts, keyed by subdomain, in file order (the order they are started in).
     #[serde(deserialize_with = "non_empty_accounts")]
     #[schemars(schema_with = "accounts_schema")]

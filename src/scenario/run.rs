@@ -165,6 +165,7 @@ async fn start_world(scenario: &Scenario, seed: u64) -> Result<World, String> {
         https: scenario.tls,
         timeout: Duration::from_millis(scenario.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
         retries: scenario.retries,
+        rate_limit: scenario.rate_limit,
         logical_clock: true,
         ..WorldConfig::default()
     };

@@ -323,3 +323,62 @@ async fn every_answer_carries_rate_limit_headers() {
     assert_eq!(answer.headers["x-rate-limit"], "700");
     assert_eq!(answer.headers["x-rate-limit-remaining"], "699");
 }
+
+#[tokio::test]
+async fn past_the_allowance_the_api_answers_429_with_retry_after() {
+    let w = crate::support::start_with(
+        sharesim::world::WorldConfig {
+            rate_limit: Some(2),
+            ..sharesim::world::WorldConfig::default()
+        },
+        vec![
+            sharesim::world::AccountSpec::new("acme"),
+            sharesim::world::AccountSpec::new("globex"),
+        ],
+    )
+    .await;
+    let first = w
+        .rest("acme", "admin", "GET", "/api/v2/sharing_agreements", None)
+        .await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.headers["x-rate-limit"], "2");
+    assert_eq!(first.headers["x-rate-limit-remaining"], "1");
+    // A refused call (bad credentials) counts too.
+    let refused = w
+        .rest_as("acme", None, "GET", "/api/v2/sharing_agreements", None)
+        .await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.headers["x-rate-limit-remaining"], "0");
+    let limited = w
+        .rest("acme", "admin", "GET", "/api/v2/sharing_agreements", None)
+        .await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        limited.text,
+        "Number of allowed API requests per minute exceeded"
+    );
+    assert_eq!(limited.headers["content-type"], "text/plain; charset=utf-8");
+    let retry: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Writes are refused before they change anything, and other accounts are unaffected.
+    let write = w
+        .rest(
+            "acme",
+            "admin",
+            "POST",
+            "/api/v2/sharing_agreements",
+            Some(json!({"sharing_agreement": {"remote_subdomain": "globex"}})),
+        )
+        .await;
+    assert_eq!(write.status, 429);
+    assert!(w.account("acme").agreements().is_empty());
+    assert!(w.account("globex").agreements().is_empty());
+    let other = w
+        .rest("globex", "admin", "GET", "/api/v2/sharing_agreements", None)
+        .await;
+    assert_eq!(other.status, 200);
+}
