@@ -38,6 +38,13 @@ pub fn narrate(outcome: &Outcome, description: Option<&str>) -> String {
                 let _ = writeln!(out, "{indent}{}", describe_event(event));
             }
         }
+        let failed_here = outcome
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.step == step.number);
+        if matches!(step.action.as_str(), "expect" | "wait" | "expect_ticket") && !failed_here {
+            let _ = writeln!(out, "\n  ✓ the expectation held");
+        }
         let _ = writeln!(out);
         out.push_str(&tables(&step.accounts));
     }
@@ -64,44 +71,92 @@ pub fn narrate(outcome: &Outcome, description: Option<&str>) -> String {
     out
 }
 
-/// Each account's agreements as a small aligned table.
+/// Each account's agreements (and tickets, once there are any) as small aligned tables.
 fn tables(accounts: &[AccountSnapshot]) -> String {
     let mut out = String::new();
     for account in accounts {
-        if account.agreements.is_empty() {
+        if account.agreements.is_empty() && account.tickets.is_empty() {
             let _ = writeln!(out, "  {}: no agreements", account.subdomain);
             continue;
         }
         let _ = writeln!(out, "  {}:", account.subdomain);
-        let rows: Vec<[String; 6]> = account
-            .agreements
-            .iter()
-            .map(|a| {
-                [
-                    a.handle.clone().unwrap_or_else(|| "-".into()),
-                    a.id.to_string(),
-                    a.direction.clone(),
-                    a.status.clone(),
-                    a.remote_subdomain.clone().unwrap_or_else(|| "-".into()),
-                    a.name.clone(),
-                ]
-            })
-            .collect();
-        let header = ["handle", "id", "type", "status", "remote", "name"].map(String::from);
-        let mut widths = [0usize; 6];
-        for row in std::iter::once(&header).chain(rows.iter()) {
-            for (width, cell) in widths.iter_mut().zip(row.iter()) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
-        for row in std::iter::once(&header).chain(rows.iter()) {
-            let line: Vec<String> = row
+        if account.agreements.is_empty() {
+            let _ = writeln!(out, "    no agreements");
+        } else {
+            let rows: Vec<Vec<String>> = account
+                .agreements
                 .iter()
-                .zip(widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
+                .map(|a| {
+                    vec![
+                        a.handle.clone().unwrap_or_else(|| "-".into()),
+                        a.id.to_string(),
+                        a.direction.clone(),
+                        a.status.clone(),
+                        a.remote_subdomain.clone().unwrap_or_else(|| "-".into()),
+                        a.name.clone(),
+                    ]
+                })
                 .collect();
-            let _ = writeln!(out, "    {}", line.join("  ").trim_end());
+            table(
+                &mut out,
+                &["handle", "id", "type", "status", "remote", "name"],
+                &rows,
+            );
+        }
+        if !account.tickets.is_empty() {
+            let rows: Vec<Vec<String>> = account
+                .tickets
+                .iter()
+                .map(|t| {
+                    let shared = if t.orphan {
+                        "(orphan)".to_string()
+                    } else if t.shared_with.is_empty() {
+                        "-".to_string()
+                    } else {
+                        t.shared_with.join(", ")
+                    };
+                    vec![
+                        t.handle.clone().unwrap_or_else(|| "-".into()),
+                        format!("#{}", t.id),
+                        t.status.clone(),
+                        shared,
+                        t.comments.to_string(),
+                        t.subject.clone(),
+                    ]
+                })
+                .collect();
+            table(
+                &mut out,
+                &[
+                    "ticket",
+                    "id",
+                    "status",
+                    "shared over",
+                    "comments",
+                    "subject",
+                ],
+                &rows,
+            );
         }
     }
     out
+}
+
+/// Writes one aligned table, header first, indented under its account.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let mut widths = vec![0usize; header.len()];
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        for (width, cell) in widths.iter_mut().zip(row.iter()) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        let _ = writeln!(out, "    {}", line.join("  ").trim_end());
+    }
 }

@@ -90,6 +90,27 @@ pub struct AccountSnapshot {
     pub subdomain: String,
     /// Its agreement copies.
     pub agreements: Vec<AgreementRow>,
+    /// Its tickets.
+    pub tickets: Vec<TicketRow>,
+}
+
+/// One ticket copy, as a table row.
+#[derive(Clone, Debug, Serialize)]
+pub struct TicketRow {
+    /// The scenario's handle for it, when it has one.
+    pub handle: Option<String>,
+    /// Local id.
+    pub id: u64,
+    /// Its subject.
+    pub subject: String,
+    /// Its status.
+    pub status: String,
+    /// The agreements it travels over (handles, or `agreement N`).
+    pub shared_with: Vec<String>,
+    /// How many comments it holds.
+    pub comments: usize,
+    /// Whether it was unshared by its sender and no longer syncs.
+    pub orphan: bool,
 }
 
 /// One agreement copy, as a table row.

@@ -624,6 +624,7 @@ impl Runner<'_> {
             .iter()
             .map(|(name, handle)| (handle.uuid.as_str(), name.as_str()))
             .collect();
+        let ticket_names = self.ticket_handle_names();
         self.world
             .accounts()
             .iter()
@@ -641,6 +642,7 @@ impl Runner<'_> {
                         name: a.name.clone(),
                     })
                     .collect(),
+                tickets: self.ticket_rows(account, &ticket_names),
             })
             .collect()
     }

@@ -352,3 +352,23 @@ expect_ticket = { account = "globex", ticket = "t", subject = "Other", comments 
         ]
     );
 }
+
+#[tokio::test]
+async fn explain_shows_each_accounts_tickets_by_handle() {
+    let file =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/tickets/09-chain-re-share.toml");
+    let scenario = load(&file).unwrap();
+    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    assert!(outcome.passed());
+    let text = report::explain::narrate(&outcome, scenario.description.as_deref());
+    let last_step = text.rsplit("## Step").next().unwrap();
+    assert!(
+        last_step.contains("t       #1  new     a2g, g2i     2         Escalate twice"),
+        "{last_step}"
+    );
+    assert!(
+        last_step.contains("t       #1  new     g2i          2         Escalate twice"),
+        "{last_step}"
+    );
+    assert!(last_step.contains("✓ the expectation held"), "{last_step}");
+}

@@ -2,9 +2,10 @@
 //! a ticket's copy on any account (following re-shares down a chain).
 
 use super::{Problem, Runner, TicketHandle, check_answer};
+use crate::account::Account;
 use crate::model::ticket::Ticket;
 use crate::scenario::format::{self, Step};
-use crate::scenario::outcome::FieldDiff;
+use crate::scenario::outcome::{FieldDiff, TicketRow};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -99,9 +100,25 @@ impl Runner<'_> {
         handle: &format::Ref,
     ) -> Result<Option<Ticket>, Problem> {
         let known = self.ticket_handle(handle)?;
+        let uuids = self.chain_uuids(&known);
+        let target = self.account(account)?;
+        Ok(target.tickets().into_iter().find(|ticket| {
+            if account == known.origin {
+                ticket.uuid == known.uuid
+            } else {
+                ticket
+                    .received
+                    .as_ref()
+                    .is_some_and(|received| uuids.contains(&received.share.uuid))
+            }
+        }))
+    }
+
+    /// Every uuid the ticket travels under: the original's, and that of each copy that
+    /// re-shared it down a chain.
+    fn chain_uuids(&self, known: &TicketHandle) -> BTreeSet<String> {
         let accounts = self.world.accounts();
         let mut uuids: BTreeSet<String> = BTreeSet::from([known.uuid.clone()]);
-        // Follow the chain: each copy that received one of the known uuids re-shares under its own.
         loop {
             let before = uuids.len();
             for other in &accounts {
@@ -116,20 +133,53 @@ impl Runner<'_> {
                 }
             }
             if uuids.len() == before {
-                break;
+                return uuids;
             }
         }
-        let target = self.account(account)?;
-        Ok(target.tickets().into_iter().find(|ticket| {
-            if account == known.origin {
-                ticket.uuid == known.uuid
-            } else {
-                ticket
-                    .received
-                    .as_ref()
-                    .is_some_and(|received| uuids.contains(&received.share.uuid))
-            }
-        }))
+    }
+
+    /// Each ticket handle with every uuid its copies travel under, to name copies in tables.
+    pub(super) fn ticket_handle_names(&self) -> Vec<(BTreeSet<String>, String)> {
+        self.tickets
+            .iter()
+            .map(|(name, known)| (self.chain_uuids(known), name.clone()))
+            .collect()
+    }
+
+    /// One account's tickets as rows of `explain`'s tables.
+    pub(super) fn ticket_rows(
+        &self,
+        account: &Account,
+        names: &[(BTreeSet<String>, String)],
+    ) -> Vec<TicketRow> {
+        account
+            .tickets()
+            .into_iter()
+            .map(|ticket| {
+                let handle = names
+                    .iter()
+                    .find(|(uuids, _)| {
+                        uuids.contains(&ticket.uuid)
+                            || ticket
+                                .received
+                                .as_ref()
+                                .is_some_and(|received| uuids.contains(&received.share.uuid))
+                    })
+                    .map(|(_, name)| name.clone());
+                TicketRow {
+                    handle,
+                    id: ticket.id,
+                    subject: ticket.subject.clone(),
+                    status: ticket.status.as_str().to_string(),
+                    shared_with: self.agreement_handles_for(
+                        account.subdomain(),
+                        &ticket.sharing_agreement_ids(),
+                    ),
+                    comments: ticket.comments.len(),
+                    orphan: ticket.received.as_ref().is_some_and(|r| r.orphaned),
+                }
+            })
+            .collect()
     }
 
     pub(super) fn ticket_copy_required(
