@@ -66,6 +66,14 @@ fn mask_ports(text: &str) -> String {
     out
 }
 
+/// Runs an inline scenario that must fail, and returns the outcome and its failure.
+async fn failing(source: &str, file: &str) -> (Outcome, sharesim::scenario::outcome::Failure) {
+    let scenario = parse(source, file).unwrap_or_else(|e| panic!("{e}"));
+    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let failure = outcome.failure.clone().expect("the scenario fails");
+    (outcome, failure)
+}
+
 #[tokio::test]
 async fn every_bundled_scenario_passes() {
     let files = bundled();
@@ -125,9 +133,7 @@ expect = { account = "globex", agreement = "esc", status = "accepted", type = "o
 [[steps]]
 invite = { from = "acme", to = "globex", as = "never-run" }
 "#;
-    let scenario = parse(source, "wrong.toml").unwrap();
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
-    let failure = outcome.failure.clone().expect("it fails");
+    let (outcome, failure) = failing(source, "wrong.toml").await;
     assert_eq!(failure.step, 2);
     assert_eq!(failure.location, "wrong.toml:9");
     assert_eq!(failure.action, "expect");
@@ -156,9 +162,7 @@ name = "agent writes"
 [[steps]]
 invite = { from = "acme", to = "globex", as = "esc", user = "agent" }
 "#;
-    let scenario = parse(source, "agent.toml").unwrap();
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
-    let failure = outcome.failure.expect("it fails");
+    let (_, failure) = failing(source, "agent.toml").await;
     assert_eq!(failure.diffs[0].field, "http status");
     assert!(
         failure.diffs[0].actual.starts_with("403 Forbidden"),
@@ -181,9 +185,7 @@ invite = { from = "acme", to = "globex", as = "esc" }
 resend = { agreement = "esc" }
 expect_error = "some other reason"
 "#;
-    let scenario = parse(source, "reason.toml").unwrap();
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
-    let failure = outcome.failure.expect("it fails");
+    let (_, failure) = failing(source, "reason.toml").await;
     // A pending agreement re-sent is unchanged (200), so both the status and the text differ.
     let fields: Vec<&str> = failure.diffs.iter().map(|d| d.field.as_str()).collect();
     assert_eq!(fields, ["http status", "error"]);
@@ -224,9 +226,7 @@ expect = { account = "globex", agreement = "esc", status = "pending" }
 [[steps]]
 invite = { from = "globex", to = "acme", as = "back" }
 "#;
-    let scenario = parse(source, "diverge.toml").unwrap();
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
-    let failure = outcome.failure.expect("it fails");
+    let (_, failure) = failing(source, "diverge.toml").await;
     assert_eq!(failure.step, 4);
     assert!(
         failure
@@ -251,9 +251,7 @@ invite = { from = "acme", to = "globex", as = "esc" }
 [[steps]]
 expect = { divergence = "esc" }
 "#;
-    let scenario = parse(source, "nodiv.toml").unwrap();
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
-    let failure = outcome.failure.expect("it fails");
+    let (_, failure) = failing(source, "nodiv.toml").await;
     assert_eq!(failure.step, 2);
     assert_eq!(failure.diffs[0].actual, "pending ↔ pending");
 }
@@ -329,9 +327,7 @@ share = { ticket = "t", agreement = "esc" }
 [[steps]]
 expect_ticket = { account = "globex", ticket = "t", subject = "Other", comments = [{ body = "First.", public = false }], orphan = true, shared_with = "" }
 "#;
-    let scenario = parse(source, "ticket.toml").unwrap();
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
-    let failure = outcome.failure.expect("it fails");
+    let (_, failure) = failing(source, "ticket.toml").await;
     assert_eq!(failure.step, 5);
     let diffs: Vec<(String, String, String)> = failure
         .diffs
