@@ -150,6 +150,8 @@ struct Slot {
     cert_mode: CertMode,
     /// The certificate the listener presents (None: no TLS, either an HTTP world or `plain_http`).
     certificate: Option<Arc<ServerCertificate>>,
+    /// The task that owns the listener; awaited before the port is bound again.
+    listener_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// A running set of accounts. Dropping it without `shutdown` cancels everything too.
@@ -284,6 +286,7 @@ impl World {
                 running: None,
                 cert_mode: spec.cert_mode,
                 certificate,
+                listener_task: None,
             },
         );
         Ok(())
@@ -384,13 +387,13 @@ impl World {
         slot.running = Some(token.clone());
         let app = account_router(slot.account.clone());
         let tls = slot.certificate.clone().map(server_config);
-        self.tracker.spawn(listener::serve(
+        slot.listener_task = Some(self.tracker.spawn(listener::serve(
             listener,
             app,
             tls,
             token,
             self.tracker.clone(),
-        ));
+        )));
         Ok(())
     }
 
@@ -398,6 +401,14 @@ impl World {
     pub async fn start_account(&self, subdomain: &str) -> Result<(), WorldError> {
         if self.is_running(subdomain)? {
             return Ok(());
+        }
+        // A stopped listener's task ends as soon as it sees its token; once it has, the
+        // port is free to bind again.
+        let previous = lock(&self.slots)
+            .get_mut(subdomain)
+            .and_then(|slot| slot.listener_task.take());
+        if let Some(previous) = previous {
+            let _ = previous.await;
         }
         let listener = self.bind(subdomain).await?;
         self.spawn(subdomain, listener)?;
@@ -540,19 +551,7 @@ impl World {
     /// Stops and starts an account on the same port, keeping its state.
     pub async fn restart_account(&self, subdomain: &str) -> Result<(), WorldError> {
         self.stop_account(subdomain)?;
-        // The old listener is dropped by its task; give the runtime a turn to close it
-        // before binding the same port again.
-        let mut attempts = 0;
-        loop {
-            tokio::task::yield_now().await;
-            match self.start_account(subdomain).await {
-                Err(WorldError::Bind { .. }) if attempts < 100 => {
-                    attempts += 1;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                other => return other,
-            }
-        }
+        self.start_account(subdomain).await
     }
 
     fn is_running(&self, subdomain: &str) -> Result<bool, WorldError> {
