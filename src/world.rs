@@ -152,6 +152,11 @@ struct Slot {
     certificate: Option<Arc<ServerCertificate>>,
     /// The task that owns the listener; awaited before the port is bound again.
     listener_task: Option<tokio::task::JoinHandle<()>>,
+    /// Switches a running listener's TLS setting without closing its port.
+    control: Option<Arc<listener::ListenerControl>>,
+    /// While stopped: a bound, non-listening socket that keeps the port (connections
+    /// are refused) so no outgoing connection can take it before the account restarts.
+    reservation: Option<tokio::net::TcpSocket>,
 }
 
 /// A running set of accounts. Dropping it without `shutdown` cancels everything too.
@@ -287,6 +292,8 @@ impl World {
                 cert_mode: spec.cert_mode,
                 certificate,
                 listener_task: None,
+                control: None,
+                reservation: None,
             },
         );
         Ok(())
@@ -306,26 +313,28 @@ impl World {
             .map(ServerCertificate::new))
     }
 
-    /// Switches an account's certificate. The listener restarts on the same port so that
-    /// open connections end and the next handshake presents the new certificate.
+    /// Switches an account's certificate. Open connections end, so the next message makes
+    /// a new handshake against the new certificate; the listener keeps its port.
     pub async fn set_certificate(&self, subdomain: &str, mode: CertMode) -> Result<(), WorldError> {
         let certificate = self.issue(subdomain, mode)?;
-        let was_running = {
+        {
             let mut slots = lock(&self.slots);
             let slot = slots
                 .get_mut(subdomain)
                 .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
             slot.cert_mode = mode;
-            slot.certificate = certificate;
-            slot.running.is_some()
-        };
+            slot.certificate = certificate.clone();
+            if let (Some(control), Some(addr)) = (&slot.control, slot.account.addr()) {
+                control.switch(certificate.clone().map(server_config));
+                slot.account.set_listening(addr, certificate.is_some());
+            }
+        }
+        // Pooled connections to the old certificate are gone; start afresh.
+        self.services.transport.forget_connections();
         self.services.trace.world(
             subdomain,
             format!("{subdomain} now presents a certificate in mode {mode}"),
         );
-        if was_running {
-            self.restart_account(subdomain).await?;
-        }
         Ok(())
     }
 
@@ -346,13 +355,11 @@ impl World {
             (slot.port, slot.account.clone())
         };
         let addr = SocketAddr::new(self.config.bind, port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| WorldError::Bind {
-                subdomain: subdomain.to_string(),
-                addr,
-                source,
-            })?;
+        let listener = listen(addr).map_err(|source| WorldError::Bind {
+            subdomain: subdomain.to_string(),
+            addr,
+            source,
+        })?;
         let local = listener.local_addr().map_err(|source| WorldError::Bind {
             subdomain: subdomain.to_string(),
             addr,
@@ -387,10 +394,12 @@ impl World {
         slot.running = Some(token.clone());
         let app = account_router(slot.account.clone());
         let tls = slot.certificate.clone().map(server_config);
+        let control = listener::ListenerControl::new(tls, token.clone());
+        slot.control = Some(control.clone());
         slot.listener_task = Some(self.tracker.spawn(listener::serve(
             listener,
             app,
-            tls,
+            control,
             token,
             self.tracker.clone(),
         )));
@@ -411,6 +420,10 @@ impl World {
             let _ = previous.await;
         }
         let listener = self.bind(subdomain).await?;
+        // The new listener holds the port now; the reservation can go.
+        if let Some(slot) = lock(&self.slots).get_mut(subdomain) {
+            slot.reservation = None;
+        }
         self.spawn(subdomain, listener)?;
         self.services
             .trace
@@ -425,6 +438,10 @@ impl World {
             let slot = slots
                 .get_mut(subdomain)
                 .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
+            if slot.running.is_some() && slot.port != 0 {
+                // Best effort: without it the port could be taken while stopped.
+                slot.reservation = reserve(SocketAddr::new(self.config.bind, slot.port)).ok();
+            }
             slot.running.take()
         };
         if let Some(token) = token {
@@ -609,6 +626,30 @@ impl Drop for World {
 /// message by message.
 fn closes_listener(rule: &FaultRule) -> bool {
     rule.fault == Fault::Down && rule.from.is_none() && rule.remaining.is_none()
+}
+
+/// Binds a listener that may share its port with the account's own reservation (and
+/// with connections of its previous listener still in TIME_WAIT), so a restarted
+/// account always gets its port back.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    shareable_socket(addr)?.listen(1024)
+}
+
+/// Keeps a stopped account's port: bound, never listening, so connections are refused.
+fn reserve(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    shareable_socket(addr)
+}
+
+fn shareable_socket(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
 }
 
 /// Both surfaces of one account, with Zendesk-shaped answers for unknown paths, and

@@ -33,16 +33,55 @@ struct Aborted;
 /// How long in-flight requests may take to finish once the account stops.
 const DRAIN: Duration = Duration::from_millis(500);
 
-/// Serves `app` on `listener` until `cancel` fires. With `tls`, every connection
-/// completes a real TLS handshake first.
+/// What a running listener serves, changeable while it runs: whether (and with which
+/// certificate) connections speak TLS, and the current generation of connections.
+/// Switching ends every open connection, so the next message makes a new handshake,
+/// while the listening socket (and its port) stays as it is.
+#[derive(Debug)]
+pub struct ListenerControl {
+    listener: CancellationToken,
+    current: std::sync::Mutex<(Option<Arc<rustls::ServerConfig>>, CancellationToken)>,
+}
+
+impl ListenerControl {
+    /// Control for a listener that stops with `listener`.
+    pub fn new(tls: Option<Arc<rustls::ServerConfig>>, listener: CancellationToken) -> Arc<Self> {
+        let connections = listener.child_token();
+        Arc::new(ListenerControl {
+            listener,
+            current: std::sync::Mutex::new((tls, connections)),
+        })
+    }
+
+    /// Serves later connections with `tls` (None: plain HTTP) and closes the open ones.
+    pub fn switch(&self, tls: Option<Arc<rustls::ServerConfig>>) {
+        let old = {
+            let mut current = crate::trace::lock(&self.current);
+            let fresh = self.listener.child_token();
+            let (_, old) = std::mem::replace(&mut *current, (tls, fresh));
+            old
+        };
+        old.cancel();
+    }
+
+    fn for_new_connection(&self) -> (Option<tokio_rustls::TlsAcceptor>, CancellationToken) {
+        let current = crate::trace::lock(&self.current);
+        (
+            current.0.clone().map(tokio_rustls::TlsAcceptor::from),
+            current.1.clone(),
+        )
+    }
+}
+
+/// Serves `app` on `listener` until `cancel` fires. Each connection is served as
+/// `control` says at the time it arrives: with TLS, it completes a real handshake first.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    control: Arc<ListenerControl>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -57,8 +96,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let cancel = cancel.clone();
-        let acceptor = acceptor.clone();
+        let (acceptor, cancel) = control.for_new_connection();
         tracker.spawn(async move {
             match acceptor {
                 None => serve_connection(stream, false, app, cancel).await,
