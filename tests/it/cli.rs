@@ -217,21 +217,8 @@ fn explain_narrates_a_scenario() {
 
 #[test]
 fn serve_writes_a_ready_file_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sharesim"))
-        .args(["serve", "acme", "globex", "--ready-file"])
-        .arg(&ready)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !ready.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let text = std::fs::read_to_string(&ready).expect("the ready file appears");
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let served = crate::support::serve_process(&["acme", "globex"]);
+    let json = served.ready_json();
     let accounts = json["accounts"].as_array().unwrap();
     assert_eq!(accounts.len(), 2);
     assert_eq!(accounts[0]["subdomain"], "acme");
@@ -270,35 +257,17 @@ fn serve_writes_a_ready_file_and_stops_on_sigterm() {
     if let Ok(status) = status {
         assert_eq!(String::from_utf8_lossy(&status.stdout), "200");
     }
-    let pid = child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let exit = child.wait().unwrap();
-    assert_eq!(exit.code(), Some(0), "a clean shutdown on SIGTERM");
+    assert_eq!(served.terminate(), Some(0), "a clean shutdown on SIGTERM");
 }
 
 #[test]
 fn serve_tls_writes_the_ca_and_real_clients_can_verify_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sharesim"))
-        .args(["serve", "--tls", "--ready-file"])
-        .arg(&ready)
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !ready.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&ready).expect("the ready file appears"))
-            .unwrap();
+    let served = crate::support::serve_process(&["--tls"]);
+    let json = served.ready_json();
     let ca = json["ca_cert"]
         .as_str()
         .expect("the ready file names the CA");
-    let pem = std::fs::read_to_string(dir.path().join(ca)).unwrap();
+    let pem = std::fs::read_to_string(served.dir.path().join(ca)).unwrap();
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
     let api = json["accounts"][0]["api_url"].as_str().unwrap();
     assert!(api.starts_with("https://127.0.0.1:"), "{api}");
@@ -317,14 +286,11 @@ fn serve_tls_writes_the_ca_and_real_clients_can_verify_it() {
             ])
             .args(["-u", "admin@acme.test/token:sharesim-token"])
             .arg(format!("{url}/sharing_agreements.json"))
-            .current_dir(dir.path())
+            .current_dir(served.dir.path())
             .output();
         if let Ok(output) = output {
             assert_eq!(String::from_utf8_lossy(&output.stdout), "200", "{url}");
         }
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(served.terminate(), Some(0));
 }

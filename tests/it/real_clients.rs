@@ -3,43 +3,9 @@
 //! skips, unless SHARESIM_REQUIRE_CLIENTS=1 makes their absence a failure.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-struct Served {
-    child: Child,
-    ready: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready.json");
-    let child = Command::new(env!("CARGO_BIN_EXE_sharesim"))
-        .args(["serve", "acme", "globex", "--ready-file"])
-        .arg(&ready)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(ready.exists(), "serve wrote its ready file");
-    Served {
-        child,
-        ready,
-        _dir: dir,
-    }
-}
+use crate::support::serve_process;
 
 fn clients_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
@@ -81,7 +47,7 @@ fn node_zendesk_invites_accepts_and_reads_back() {
     ) {
         return;
     }
-    let served = serve();
+    let served = serve_process(&["acme", "globex"]);
     let result = run_json(
         Command::new("node")
             .arg(clients_dir().join("node_zendesk_check.js"))
@@ -109,10 +75,9 @@ fn zenpy_lists_and_shows_agreements() {
     if !available("zenpy", zenpy) {
         return;
     }
-    let served = serve();
+    let served = serve_process(&["acme", "globex"]);
     // Create one agreement over plain HTTP first, as an admin would.
-    let ready: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&served.ready).unwrap()).unwrap();
+    let ready = served.ready_json();
     let api = ready["accounts"][0]["api_url"]
         .as_str()
         .unwrap()

@@ -234,3 +234,65 @@ async fn answer(response: reqwest::Response) -> Answer {
         headers,
     }
 }
+
+/// A `sharesim serve` process in its own temporary folder, up once its ready file is
+/// written. Killed when dropped unless [`Served::terminate`] stopped it first.
+pub struct Served {
+    child: Option<std::process::Child>,
+    /// The ready file `serve` wrote.
+    pub ready: std::path::PathBuf,
+    /// The folder it runs in (files it writes, like the CA, land here).
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts `sharesim serve ARGS --ready-file …` and waits (up to 20 s) for the ready file.
+pub fn serve_process(args: &[&str]) -> Served {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let ready = dir.path().join("ready.json");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
+        .arg("serve")
+        .args(args)
+        .arg("--ready-file")
+        .arg(&ready)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !ready.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ready.exists(), "serve wrote its ready file");
+    Served {
+        child: Some(child),
+        ready,
+        dir,
+    }
+}
+
+impl Served {
+    /// The ready file, parsed.
+    pub fn ready_json(&self) -> Value {
+        let text = std::fs::read_to_string(&self.ready).expect("the ready file is readable");
+        serde_json::from_str(&text).expect("the ready file is JSON")
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().ok()?.code()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
