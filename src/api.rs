@@ -9,7 +9,7 @@
 mod tickets;
 
 use crate::account::agreements::{AgreementError, Invitation};
-use crate::account::{Account, AgreementView, Role, User};
+use crate::account::{Account, AgreementView, Role, SURFACE_CHECK_HEADER, User};
 use crate::model::{AgreementStatus, Terms, is_valid_subdomain};
 use crate::rate_limit::{self, Verdict};
 use crate::trace::{EventDraft, EventKind, Surface};
@@ -221,6 +221,17 @@ async fn record_call(
     let authenticated = user.is_some();
     if let Some(user) = user {
         request.extensions_mut().insert(user);
+    }
+    let surface_check = request
+        .headers()
+        .get(SURFACE_CHECK_HEADER)
+        .is_some_and(|key| key.as_bytes() == account.services().surface_check_key().as_bytes());
+    if surface_check {
+        return if authenticated {
+            next.run(request).await
+        } else {
+            ApiError::Unauthorized.into_response()
+        };
     }
     // Writes carry a body worth showing in the trace (`status=accepted`…); reads do not,
     // and are passed through untouched.
@@ -461,11 +472,12 @@ async fn list_agreements(State(account): State<Arc<Account>>) -> Result<Response
     // Serialised under the state lock straight from the copies (no clones, no `Value`),
     // and only when a copy changed since the last listing.
     let (body, count) = account.with_state(|state| {
-        let count = state.all_agreements().count();
+        let count = state.agreements().len();
         let body = state.listing(&api_url, |state| {
             let listing = Listing {
                 sharing_agreements: state
-                    .all_agreements()
+                    .agreements()
+                    .values()
                     .map(|agreement| AgreementView::new(agreement, &api_url))
                     .collect(),
             };

@@ -571,7 +571,8 @@ impl World {
         self.start_account(subdomain).await
     }
 
-    fn is_running(&self, subdomain: &str) -> Result<bool, WorldError> {
+    /// Whether the account's listener is up (false while stopped or not yet started).
+    pub fn is_running(&self, subdomain: &str) -> Result<bool, WorldError> {
         lock(&self.slots)
             .get(subdomain)
             .map(|slot| slot.running.is_some())

@@ -81,8 +81,7 @@ impl Account {
         let access_key = services.random_hex40();
         let sender_url = self.sharing_url();
         let agreement = self.with_state(|state| {
-            let id = state.next_agreement_id;
-            state.next_agreement_id += 1;
+            let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
                 uuid: protocol_uuid(&sender_url, "agreements", id),
@@ -143,16 +142,19 @@ impl Account {
         };
         let now = self.trace().clock().timestamp();
         let moved = self.with_state(|state| {
-            let agreement = state.agreement_mut(id)?;
-            let before = agreement.status;
-            match allowed_partner_update(agreement.direction, before, held) {
-                Ok(LocalChange::Answer(_) | LocalChange::Deactivate) => {
-                    agreement.status = held;
-                    agreement.updated_at = now;
-                    Some(before)
-                }
-                _ => None,
-            }
+            state
+                .change(id, |agreement| {
+                    let before = agreement.status;
+                    match allowed_partner_update(agreement.direction, before, held) {
+                        Ok(LocalChange::Answer(_) | LocalChange::Deactivate) => {
+                            agreement.status = held;
+                            agreement.updated_at = now;
+                            Some(before)
+                        }
+                        _ => None,
+                    }
+                })
+                .flatten()
         });
         if let Some(before) = moved {
             self.trace().decision(
@@ -174,12 +176,13 @@ impl Account {
         let id = sent.id;
         let now = self.trace().clock().timestamp();
         let updated = self.with_state(|state| {
-            let agreement = state.agreement_mut(id)?;
-            if agreement.status == AgreementStatus::Pending {
-                agreement.status = failure.status;
-                agreement.updated_at = now;
-            }
-            Some(agreement.clone())
+            state.change(id, |agreement| {
+                if agreement.status == AgreementStatus::Pending {
+                    agreement.status = failure.status;
+                    agreement.updated_at = now;
+                }
+                agreement.clone()
+            })
         });
         if let Some(agreement) = &updated {
             self.trace().decision(
@@ -235,18 +238,24 @@ impl Account {
     ) -> Result<Agreement, AgreementError> {
         let now = self.trace().clock().timestamp();
         let decided = self.with_state(|state| {
-            let agreement = state.agreement_mut(id).ok_or(AgreementError::NotFound)?;
+            let agreement = state.agreement(id).ok_or(AgreementError::NotFound)?;
             let change = allowed_transition(agreement.direction, agreement.status, requested)
                 .map_err(AgreementError::Refused)?;
             let before = agreement.clone();
-            if change != LocalChange::Unchanged {
-                agreement.status = requested;
-                agreement.updated_at = now;
-                if change == LocalChange::Deactivate {
-                    agreement.deactivated_by = Some(agreement.direction.party().to_string());
-                }
+            if change == LocalChange::Unchanged {
+                return Ok((change, before.clone(), before));
             }
-            Ok((change, before, agreement.clone()))
+            let after = state
+                .change(id, |agreement| {
+                    agreement.status = requested;
+                    agreement.updated_at = now;
+                    if change == LocalChange::Deactivate {
+                        agreement.deactivated_by = Some(agreement.direction.party().to_string());
+                    }
+                    agreement.clone()
+                })
+                .ok_or(AgreementError::NotFound)?;
+            Ok((change, before, after))
         });
         let (change, before, after) = match decided {
             Ok(decided) => decided,
@@ -300,12 +309,16 @@ impl Account {
 
     /// Puts a copy back as it was, unless something else changed it meanwhile.
     fn roll_back(&self, before: &Agreement, attempted: AgreementStatus) {
-        let restored = self.with_state(|state| match state.agreements.get_mut(&before.id) {
-            Some(agreement) if agreement.status == attempted => {
-                *agreement = before.clone();
-                true
-            }
-            _ => false,
+        let restored = self.with_state(|state| {
+            state
+                .change(before.id, |agreement| {
+                    let restore = agreement.status == attempted;
+                    if restore {
+                        *agreement = before.clone();
+                    }
+                    restore
+                })
+                .unwrap_or(false)
         });
         if restored {
             self.trace().decision(
@@ -458,8 +471,7 @@ impl Account {
                     )))
                 };
             }
-            let id = state.next_agreement_id;
-            state.next_agreement_id += 1;
+            let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
                 uuid: uuid.clone(),
@@ -546,24 +558,28 @@ impl Account {
         let now = self.trace().clock().timestamp();
         let outcome = self.with_state(|state| {
             let agreement = state
-                .by_uuid_mut(path_uuid)
+                .by_uuid(path_uuid)
                 .ok_or_else(|| PartnerError::NotFound(format!("no agreement {path_uuid}")))?;
             let change = allowed_partner_update(agreement.direction, agreement.status, requested)
                 .map_err(|refusal| PartnerError::Invalid(refusal.to_string()))?;
             let before = agreement.status;
-            if change != LocalChange::Unchanged {
-                agreement.status = requested;
-                agreement.updated_at = now;
-                if requested == AgreementStatus::Inactive {
-                    agreement.deactivated_by = Some(
-                        update
-                            .deactivated_by
-                            .clone()
-                            .unwrap_or_else(|| opposite_party(agreement.direction).to_string()),
-                    );
-                }
+            if change == LocalChange::Unchanged {
+                return Ok((before, agreement.clone()));
             }
-            Ok((before, agreement.clone()))
+            let after = state
+                .change_by_uuid(path_uuid, |agreement| {
+                    agreement.status = requested;
+                    agreement.updated_at = now;
+                    if requested == AgreementStatus::Inactive {
+                        agreement.deactivated_by =
+                            Some(update.deactivated_by.clone().unwrap_or_else(|| {
+                                opposite_party(agreement.direction).to_string()
+                            }));
+                    }
+                    agreement.clone()
+                })
+                .ok_or_else(|| PartnerError::NotFound(format!("no agreement {path_uuid}")))?;
+            Ok((before, after))
         });
         let (before, agreement) = match outcome {
             Ok(outcome) => outcome,

@@ -7,6 +7,7 @@
 //! order (unshare, updates, share), so the same scenario gives the same trace.
 
 use super::agreements::{protocol_uuid, short};
+use super::state::{ADMIN_ID, AGENT_ID, TicketBook};
 use super::{Account, AccountState, Role, User};
 use crate::model::ticket::{
     Audit, AuditEvent, Comment, Received, Share, SharingAction, SharingPlan, Ticket, TicketStatus,
@@ -21,97 +22,6 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-
-/// The local id of the account's admin (requester and author of what the admin does).
-pub const ADMIN_ID: u64 = 1;
-/// The local id of the account's agent.
-pub const AGENT_ID: u64 = 2;
-
-/// Someone a partner told us about (a comment's author, a requester). Local users
-/// are ids 1 and 2; partners' people get ids from 3 on first sight *(model)*.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Person {
-    /// The account-local id.
-    pub id: u64,
-    /// The protocol's actor uuid.
-    pub uuid: String,
-    /// Display name.
-    pub name: String,
-    /// `admin` or `agent`.
-    pub role: String,
-}
-
-/// An account's tickets and the counters that number them.
-#[derive(Debug)]
-pub struct TicketBook {
-    /// Tickets by local id.
-    pub tickets: BTreeMap<u64, Ticket>,
-    /// Partners' people, in order of first sight.
-    pub people: Vec<Person>,
-    /// The id the next ticket gets.
-    pub next_ticket_id: u64,
-    /// The id the next comment gets (one counter per account).
-    pub next_comment_id: u64,
-    /// The id the next audit gets (one counter per account).
-    pub next_audit_id: u64,
-}
-
-impl Default for TicketBook {
-    fn default() -> Self {
-        TicketBook {
-            tickets: BTreeMap::new(),
-            people: Vec::new(),
-            next_ticket_id: 1,
-            next_comment_id: 1,
-            next_audit_id: 1,
-        }
-    }
-}
-
-impl TicketBook {
-    fn take_comment_id(&mut self) -> u64 {
-        let id = self.next_comment_id;
-        self.next_comment_id += 1;
-        id
-    }
-
-    fn take_audit_id(&mut self) -> u64 {
-        let id = self.next_audit_id;
-        self.next_audit_id += 1;
-        id
-    }
-
-    fn person_exists(&self, id: u64) -> bool {
-        id == ADMIN_ID || id == AGENT_ID || self.people.iter().any(|p| p.id == id)
-    }
-
-    /// The local id of a partner's person, recorded on first sight. Our own users
-    /// coming back around a chain are recognised by their uuid.
-    fn person_for(&mut self, actor: Option<&Actor>, own_url: &str) -> u64 {
-        let fallback = Actor {
-            uuid: String::new(),
-            name: "Partner user".to_string(),
-            role: "agent".to_string(),
-        };
-        let actor = actor.unwrap_or(&fallback);
-        for local in [ADMIN_ID, AGENT_ID] {
-            if actor.uuid == protocol_uuid(own_url, "users", local) {
-                return local;
-            }
-        }
-        if let Some(person) = self.people.iter().find(|p| p.uuid == actor.uuid) {
-            return person.id;
-        }
-        let id = AGENT_ID + 1 + self.people.len() as u64;
-        self.people.push(Person {
-            id,
-            uuid: actor.uuid.clone(),
-            name: actor.name.clone(),
-            role: actor.role.clone(),
-        });
-        id
-    }
-}
 
 /// A comment written through the REST API.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -268,12 +178,12 @@ impl Account {
 
     /// A snapshot of every ticket, by id.
     pub fn tickets(&self) -> Vec<Ticket> {
-        self.with_state(|state| state.tickets.tickets.values().cloned().collect())
+        self.with_state(|state| state.tickets().all().cloned().collect())
     }
 
     /// One ticket by local id.
     pub fn ticket_by_id(&self, id: u64) -> Option<Ticket> {
-        self.with_state(|state| state.tickets.tickets.get(&id).cloned())
+        self.with_state(|state| state.tickets().get(id).cloned())
     }
 
     /// The ticket known by this protocol uuid: the one this account shares under it,
@@ -281,9 +191,8 @@ impl Account {
     pub fn ticket_by_uuid(&self, uuid: &str) -> Option<Ticket> {
         self.with_state(|state| {
             state
-                .tickets
-                .tickets
-                .values()
+                .tickets()
+                .all()
                 .find(|t| {
                     t.uuid == uuid || t.received.as_ref().is_some_and(|r| r.share.uuid == uuid)
                 })
@@ -350,13 +259,13 @@ impl Account {
                 .clone()
                 .ok_or_else(|| invalid("description", "Description: cannot be blank"))?;
             let requester_id = changes.requester_id.unwrap_or(author_id);
-            if !state.tickets.person_exists(requester_id) {
+            if !state.tickets().person_exists(requester_id) {
                 return Err(invalid(
                     "requester_id",
                     format!("Requester: user {requester_id} does not exist"),
                 ));
             }
-            let id = state.tickets.next_ticket_id;
+            let id = state.tickets().peek_ticket_id();
             let mut ticket = Ticket {
                 id,
                 uuid: protocol_uuid(&own_url, "tickets", id),
@@ -377,7 +286,8 @@ impl Account {
                 updated_at: rest_time(now),
             };
             let plan = self.plan(state, &ticket, changes.sharing_agreement_ids.as_deref())?;
-            state.tickets.next_ticket_id += 1;
+            let (book, _) = state.tickets_mut();
+            book.take_ticket_id();
             let mut events = vec![
                 AuditEvent::Create {
                     field_name: "subject".to_string(),
@@ -394,24 +304,11 @@ impl Account {
                     value: json!(ticket.tags),
                 });
             }
-            let comment = add_local_comment(
-                &mut state.tickets,
-                &mut ticket,
-                &comment,
-                author_id,
-                now,
-                &own_url,
-            );
+            let comment = add_local_comment(book, &mut ticket, &comment, author_id, now, &own_url);
             events.push(comment_event(&comment));
             apply_plan(&mut ticket, plan, &mut events);
-            push_audit(
-                &mut state.tickets,
-                &mut ticket,
-                author_id as i64,
-                now,
-                events,
-            );
-            state.tickets.tickets.insert(id, ticket.clone());
+            push_audit(book, &mut ticket, author_id as i64, now, events);
+            book.store(ticket.clone());
             let delta = Delta {
                 actor: Some(author_id),
                 ..Delta::default()
@@ -452,13 +349,12 @@ impl Account {
         let now = self.trace().clock().now();
         let decided = self.with_state(|state| {
             let mut ticket = state
-                .tickets
-                .tickets
-                .get(&id)
+                .tickets()
+                .get(id)
                 .cloned()
                 .ok_or(TicketError::NotFound)?;
             if let Some(requester_id) = changes.requester_id
-                && !state.tickets.person_exists(requester_id)
+                && !state.tickets().person_exists(requester_id)
             {
                 return Err(invalid(
                     "requester_id",
@@ -501,7 +397,7 @@ impl Account {
             );
             if let Some(comment) = &changes.comment {
                 let comment = add_local_comment(
-                    &mut state.tickets,
+                    state.tickets_mut().0,
                     &mut ticket,
                     comment,
                     author_id,
@@ -514,15 +410,10 @@ impl Account {
             apply_plan(&mut ticket, plan, &mut events);
             let changed = !events.is_empty();
             if changed {
-                push_audit(
-                    &mut state.tickets,
-                    &mut ticket,
-                    author_id as i64,
-                    now,
-                    events,
-                );
+                let (book, _) = state.tickets_mut();
+                push_audit(book, &mut ticket, author_id as i64, now, events);
                 ticket.updated_at = rest_time(now);
-                state.tickets.tickets.insert(id, ticket.clone());
+                book.store(ticket.clone());
             }
             let outgoing = self.plan_pushes(state, &ticket, &delta, plan, None);
             Ok((ticket, outgoing, changed, describe_plan(&delta, plan)))
@@ -547,7 +438,7 @@ impl Account {
     ) -> Result<SharingPlan, TicketError> {
         match requested {
             None => Ok(SharingPlan::default()),
-            Some(ids) => plan_sharing(ticket, ids, &state.agreements, self.subdomain())
+            Some(ids) => plan_sharing(ticket, ids, state.agreements(), self.subdomain())
                 .map_err(|refusal| invalid("sharing_agreement_ids", refusal.to_string())),
         }
     }
@@ -616,7 +507,7 @@ impl Account {
                         continue;
                     }
                 };
-                match self.wire_update(&state.tickets, ticket, delta, agreement, &share.uuid) {
+                match self.wire_update(state.tickets(), ticket, delta, agreement, &share.uuid) {
                     Some(body) => outgoing.push(Outgoing::Send(Box::new(Push {
                         agreement: agreement.clone(),
                         ticket_id: ticket.id,
@@ -640,7 +531,7 @@ impl Account {
                 ticket_id: ticket.id,
                 uuid: ticket.uuid.clone(),
                 method: Method::POST,
-                body: Some(self.wire_share(&state.tickets, ticket, agreement, delta.actor)),
+                body: Some(self.wire_share(state.tickets(), ticket, agreement, delta.actor)),
             })));
         }
         outgoing
@@ -682,13 +573,17 @@ impl Account {
         };
         if agreement.direction == Direction::Outbound {
             let now = self.trace().clock().timestamp();
-            let moved = self.with_state(|state| match state.agreements.get_mut(&agreement.id) {
-                Some(copy) if copy.status == AgreementStatus::Accepted => {
-                    copy.status = failure.status;
-                    copy.updated_at = now;
-                    true
-                }
-                _ => false,
+            let moved = self.with_state(|state| {
+                state
+                    .change(agreement.id, |copy| {
+                        let moved = copy.status == AgreementStatus::Accepted;
+                        if moved {
+                            copy.status = failure.status;
+                            copy.updated_at = now;
+                        }
+                        moved
+                    })
+                    .unwrap_or(false)
             });
             let outcome = if moved {
                 format!(
@@ -734,9 +629,7 @@ impl Account {
             ADMIN_ID => local(ADMIN_ID, "admin"),
             AGENT_ID => local(AGENT_ID, "agent"),
             id => book
-                .people
-                .iter()
-                .find(|p| p.id == id)
+                .person(id)
                 .map(|p| Actor {
                     uuid: p.uuid.clone(),
                     name: p.name.clone(),
@@ -911,81 +804,78 @@ impl Account {
         let own_url = self.sharing_url();
         let now = self.trace().clock().now();
         let (created, ticket) = self.with_state(|state| {
-            let book = &mut state.tickets;
-            let actor = book.person_for(wire.current_actor.as_ref(), &own_url) as i64;
+            let (book, _) = state.tickets_mut();
+            let actor = person_for(book, wire.current_actor.as_ref(), &own_url) as i64;
             let existing = book
-                .tickets
-                .values()
+                .all()
                 .find(|t| {
                     t.received.as_ref().is_some_and(|r| {
                         r.share.uuid == path_uuid && r.share.agreement_id == agreement.id
                     })
                 })
                 .map(|t| t.id);
-            let (created, mut ticket, mut events) =
-                match existing.and_then(|id| book.tickets.get(&id)) {
-                    Some(held) => {
-                        let mut ticket = held.clone();
-                        let mut events = Vec::new();
-                        if let Some(received) = ticket.received.as_mut()
-                            && received.orphaned
-                        {
-                            received.orphaned = false;
-                            events.push(AuditEvent::TicketSharing {
-                                agreement_id: agreement.id,
-                                action: SharingAction::Shared,
-                            });
-                        }
-                        (false, ticket, events)
+            let (created, mut ticket, mut events) = match existing.and_then(|id| book.get(id)) {
+                Some(held) => {
+                    let mut ticket = held.clone();
+                    let mut events = Vec::new();
+                    if let Some(received) = ticket.received.as_mut()
+                        && received.orphaned
+                    {
+                        received.orphaned = false;
+                        events.push(AuditEvent::TicketSharing {
+                            agreement_id: agreement.id,
+                            action: SharingAction::Shared,
+                        });
                     }
-                    None => {
-                        let id = book.next_ticket_id;
-                        book.next_ticket_id += 1;
-                        let requester_id = book.person_for(wire.requester.as_ref(), &own_url);
-                        let description = incoming
-                            .comments
-                            .first()
-                            .and_then(|c| c.body.clone())
-                            .unwrap_or_default();
-                        let ticket = Ticket {
-                            id,
-                            uuid: protocol_uuid(&own_url, "tickets", id),
-                            subject: subject.clone(),
-                            description,
-                            status: incoming.status.unwrap_or(TicketStatus::New),
-                            requester_id,
-                            tags: incoming.tags.clone().unwrap_or_default(),
-                            custom_fields: incoming.custom_fields.clone().unwrap_or_default(),
-                            comments: Vec::new(),
-                            audits: Vec::new(),
-                            sent: None,
-                            received: Some(Received {
-                                share: Share {
-                                    agreement_id: agreement.id,
-                                    uuid: path_uuid.to_string(),
-                                },
-                                orphaned: false,
-                            }),
-                            created_at: rest_time(now),
-                            updated_at: rest_time(now),
-                        };
-                        let events = vec![
-                            AuditEvent::Create {
-                                field_name: "subject".to_string(),
-                                value: json!(ticket.subject),
-                            },
-                            AuditEvent::Create {
-                                field_name: "status".to_string(),
-                                value: json!(ticket.status),
-                            },
-                            AuditEvent::TicketSharing {
+                    (false, ticket, events)
+                }
+                None => {
+                    let id = book.take_ticket_id();
+                    let requester_id = person_for(book, wire.requester.as_ref(), &own_url);
+                    let description = incoming
+                        .comments
+                        .first()
+                        .and_then(|c| c.body.clone())
+                        .unwrap_or_default();
+                    let ticket = Ticket {
+                        id,
+                        uuid: protocol_uuid(&own_url, "tickets", id),
+                        subject: subject.clone(),
+                        description,
+                        status: incoming.status.unwrap_or(TicketStatus::New),
+                        requester_id,
+                        tags: incoming.tags.clone().unwrap_or_default(),
+                        custom_fields: incoming.custom_fields.clone().unwrap_or_default(),
+                        comments: Vec::new(),
+                        audits: Vec::new(),
+                        sent: None,
+                        received: Some(Received {
+                            share: Share {
                                 agreement_id: agreement.id,
-                                action: SharingAction::Shared,
+                                uuid: path_uuid.to_string(),
                             },
-                        ];
-                        (true, ticket, events)
-                    }
-                };
+                            orphaned: false,
+                        }),
+                        created_at: rest_time(now),
+                        updated_at: rest_time(now),
+                    };
+                    let events = vec![
+                        AuditEvent::Create {
+                            field_name: "subject".to_string(),
+                            value: json!(ticket.subject),
+                        },
+                        AuditEvent::Create {
+                            field_name: "status".to_string(),
+                            value: json!(ticket.status),
+                        },
+                        AuditEvent::TicketSharing {
+                            agreement_id: agreement.id,
+                            action: SharingAction::Shared,
+                        },
+                    ];
+                    (true, ticket, events)
+                }
+            };
             let (added, _) = merge_comments(
                 book,
                 &mut ticket,
@@ -999,7 +889,7 @@ impl Account {
                 ticket.updated_at = rest_time(now);
                 push_audit(book, &mut ticket, actor, now, events);
             }
-            book.tickets.insert(ticket.id, ticket.clone());
+            book.store(ticket.clone());
             (created, ticket)
         });
         let partner = partner_of(&agreement);
@@ -1062,9 +952,8 @@ impl Account {
         let now = self.trace().clock().now();
         let decided = self.with_state(|state| {
             let mut ticket = state
-                .tickets
-                .tickets
-                .values()
+                .tickets()
+                .all()
                 .find(|t| {
                     t.share_over(agreement.id)
                         .is_some_and(|share| share.uuid == path_uuid)
@@ -1077,8 +966,8 @@ impl Account {
                         short(&agreement.uuid)
                     ))
                 })?;
-            let book = &mut state.tickets;
-            let actor = book.person_for(wire.current_actor.as_ref(), &own_url);
+            let (book, _) = state.tickets_mut();
+            let actor = person_for(book, wire.current_actor.as_ref(), &own_url);
             let mut events = Vec::new();
             let mut delta = Delta {
                 actor: Some(actor),
@@ -1105,7 +994,7 @@ impl Account {
             if !events.is_empty() {
                 ticket.updated_at = rest_time(now);
                 push_audit(book, &mut ticket, actor as i64, now, events);
-                book.tickets.insert(ticket.id, ticket.clone());
+                book.store(ticket.clone());
             }
             let outgoing = self.plan_pushes(
                 state,
@@ -1168,10 +1057,9 @@ impl Account {
         let agreement = self.authorize_ticket_call(token, Call::Unshare)?;
         let now = self.trace().clock().now();
         let ticket = self.with_state(|state| {
-            let book = &mut state.tickets;
+            let (book, _) = state.tickets_mut();
             let mut ticket = book
-                .tickets
-                .values()
+                .all()
                 .find(|t| {
                     t.received.as_ref().is_some_and(|r| {
                         !r.orphaned
@@ -1201,7 +1089,7 @@ impl Account {
                     action: SharingAction::Unshared,
                 }],
             );
-            book.tickets.insert(ticket.id, ticket.clone());
+            book.store(ticket.clone());
             Ok(ticket)
         })?;
         self.trace().decision(
@@ -1372,7 +1260,7 @@ fn merge_comments(
             continue;
         }
         let id = book.take_comment_id();
-        let author_id = book.person_for(wire.author.as_ref(), own_url);
+        let author_id = person_for(book, wire.author.as_ref(), own_url);
         let comment = Comment {
             id,
             uuid,
@@ -1498,4 +1386,21 @@ fn describe_plan(delta: &Delta, plan: SharingPlan) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// The local id of a partner's person, recorded on first sight. Our own users
+/// coming back around a chain are recognised by their uuid.
+fn person_for(book: &mut TicketBook, actor: Option<&Actor>, own_url: &str) -> u64 {
+    let fallback = Actor {
+        uuid: String::new(),
+        name: "Partner user".to_string(),
+        role: "agent".to_string(),
+    };
+    let actor = actor.unwrap_or(&fallback);
+    for local in [ADMIN_ID, AGENT_ID] {
+        if actor.uuid == protocol_uuid(own_url, "users", local) {
+            return local;
+        }
+    }
+    book.person_id(&actor.uuid, &actor.name, &actor.role)
 }

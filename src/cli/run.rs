@@ -71,6 +71,10 @@ pub struct RunArgs {
     /// Colour the console report.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// After every step, check that each account's REST listings of agreements and
+    /// tickets equal its state (the test suite always does).
+    #[arg(long)]
+    pub check_surfaces: bool,
 }
 
 /// Options of `sharesim check`.
@@ -183,7 +187,10 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let settings = RunSettings { seed: args.seed };
+    let settings = RunSettings {
+        seed: args.seed,
+        check_surfaces: args.check_surfaces,
+    };
     let client = runner_client();
     let progress = (env.stderr_terminal && scenarios.len() > 3).then(|| {
         let bar = indicatif::ProgressBar::new(scenarios.len() as u64);
@@ -273,7 +280,15 @@ pub async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
     };
     let mut code = EXIT_PASSED;
     for scenario in &scenarios {
-        let outcome = run(scenario, &RunSettings { seed: args.seed }, &runner_client()).await;
+        let outcome = run(
+            scenario,
+            &RunSettings {
+                seed: args.seed,
+                ..RunSettings::default()
+            },
+            &runner_client(),
+        )
+        .await;
         print!(
             "{}",
             report::explain::narrate(&outcome, scenario.description.as_deref())
