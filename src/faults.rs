@@ -92,12 +92,27 @@ impl Fault {
     /// Why this fault cannot be applied, if it cannot.
     pub fn check(&self) -> Result<(), String> {
         match self {
-            // 1xx are not final answers; a fault must give the sender a final answer.
-            Fault::Status(code) if !(200..=599).contains(code) => Err(format!(
-                "status = {code} is not a final HTTP status; use 200 to 599"
-            )),
+            Fault::Status(code) => check_fault_status(*code),
             _ => Ok(()),
         }
+    }
+}
+
+/// The statuses a `status` fault may answer: errors only. A 1xx is not a final answer,
+/// and a 2xx or 3xx from a fault would be a partner that is not broken; one range for
+/// scenario files, the schema and the world.
+pub const FAULT_STATUSES: std::ops::RangeInclusive<u16> = 400..=599;
+
+/// Whether `code` may be a `status` fault's answer ([`FAULT_STATUSES`]).
+pub fn check_fault_status(code: u16) -> Result<(), String> {
+    if FAULT_STATUSES.contains(&code) {
+        Ok(())
+    } else {
+        Err(format!(
+            "a fault's status must be an error status from {} to {}, not {code}",
+            FAULT_STATUSES.start(),
+            FAULT_STATUSES.end()
+        ))
     }
 }
 

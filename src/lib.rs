@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod api;
+pub mod atomic_file;
 pub mod bench;
 pub mod cli;
 pub mod consistency;

@@ -38,7 +38,7 @@ pub enum Format {
 /// Options of `sharesim run`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  sharesim run                                  # every scenario under scenarios/\n  sharesim run scenarios/accept.toml --seed 7\n  sharesim run --filter decline --junit report.xml --diagram-dir diagrams/\n\nExit codes: 0 all passed, 1 a scenario failed, 2 usage error or invalid scenario file."
+    after_help = "Examples:\n  sharesim run                                  # every scenario under scenarios/\n  sharesim run scenarios/agreements/01-invite-and-accept.toml --seed 7\n  sharesim run --filter decline --junit report.xml --diagram-dir diagrams/\n\nExit codes: 0 all passed, 1 a scenario failed, 2 usage error or invalid scenario file."
 )]
 pub struct RunArgs {
     /// Scenario files or folders (searched recursively for *.toml).
@@ -254,8 +254,10 @@ fn write_files(args: &RunArgs, outcomes: &[Outcome]) -> Result<(), String> {
             .map_err(|e| format!("could not build the JUnit report: {e}"))?;
         write(path, xml)?;
     }
-    for outcome in outcomes {
-        let stem = report::trace_file::file_stem(outcome);
+    for (outcome, stem) in outcomes
+        .iter()
+        .zip(report::trace_file::file_stems(outcomes))
+    {
         if let Some(dir) = &args.trace_dir {
             write(
                 &dir.join(format!("{stem}.jsonl")),

@@ -142,7 +142,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         if let Some(ca) = &ca_cert {
             ready["ca_cert"] = json!(ca);
         }
-        std::fs::write(path, format!("{ready}\n"))
+        // Written whole (temporary file, then rename): a client polling for it never
+        // reads half a file.
+        crate::atomic_file::write(path, format!("{ready}\n").as_bytes())
             .map_err(|e| format!("could not write the ready file {}: {e}", path.display()))?;
     }
     wait_for_signal().await;

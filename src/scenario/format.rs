@@ -1430,13 +1430,7 @@ fn at_least_once(times: &u32) -> Result<(), String> {
 }
 
 fn error_status(status: &u16) -> Result<(), String> {
-    if (400..=599).contains(status) {
-        Ok(())
-    } else {
-        Err(format!(
-            "a fault's status must be an error status from 400 to 599, not {status}"
-        ))
-    }
+    crate::faults::check_fault_status(*status)
 }
 
 /// The schema of a fault table: one branch per kind, each with the shared keys.
@@ -1451,7 +1445,12 @@ fn fault_schema(generator: &mut SchemaGenerator, in_step: bool) -> Schema {
         ("latency_ms", json!({ "type": "integer", "minimum": 0 })),
         (
             "status",
-            json!({ "type": "integer", "minimum": 400, "maximum": 599 }),
+            json!({
+                "type": "integer",
+                "minimum": crate::faults::FAULT_STATUSES.start(),
+                "maximum": crate::faults::FAULT_STATUSES.end(),
+                "description": "The error status every answer gets, from 400 to 599."
+            }),
         ),
         ("crash", generator.subschema_for::<CrashPoint>().to_value()),
     ];
