@@ -81,7 +81,7 @@ impl fmt::Display for AgreementDivergence {
         write!(
             f,
             "agreement {} from {} to {} diverges: {} holds {}, {} holds {}",
-            crate::account::agreements::short(&self.uuid),
+            crate::model::short_uuid(&self.uuid),
             self.sender,
             self.receiver,
             self.sender,

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod consistency;
 pub mod directory;
 pub mod faults;
+pub mod listener;
 pub mod model;
 pub mod partner;
 pub mod rate_limit;

@@ -364,6 +364,20 @@ pub fn default_display_name(subdomain: &str) -> String {
     }
 }
 
+/// SHA-1 hex of `{sharing url}/{kind}/{local id}`: the protocol's shared identifier of
+/// an agreement, a ticket, a comment or a user.
+pub fn protocol_uuid(sharing_url: &str, kind: &str, local_id: u64) -> String {
+    use sha1::{Digest, Sha1};
+    hex::encode(Sha1::digest(
+        format!("{sharing_url}/{kind}/{local_id}").as_bytes(),
+    ))
+}
+
+/// The first 8 characters of a uuid, for readable trace lines.
+pub fn short_uuid(uuid: &str) -> &str {
+    uuid.get(..8).unwrap_or(uuid)
+}
+
 /// The name each side's copy gets unless its creator chose one.
 pub fn default_agreement_name(partner_display_name: &str) -> String {
     format!("{partner_display_name} @ Zendesk")
@@ -372,6 +386,29 @@ pub fn default_agreement_name(partner_display_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuids_are_sha1_of_the_sharing_url_kind_and_id() {
+        use sha1::{Digest, Sha1};
+        let uuid = protocol_uuid("http://acme.sharesim.test/sharing", "agreements", 1);
+        assert_eq!(uuid.len(), 40);
+        assert_eq!(
+            uuid,
+            hex::encode(Sha1::digest(
+                b"http://acme.sharesim.test/sharing/agreements/1"
+            ))
+        );
+        assert_ne!(
+            uuid,
+            protocol_uuid("http://acme.sharesim.test/sharing", "agreements", 2)
+        );
+        assert_ne!(
+            uuid,
+            protocol_uuid("http://acme.sharesim.test/sharing", "tickets", 1)
+        );
+        assert_eq!(short_uuid(&uuid), &uuid[..8]);
+        assert_eq!(short_uuid("abc"), "abc");
+    }
     use AgreementStatus::*;
     use LocalChange::*;
 

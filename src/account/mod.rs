@@ -6,7 +6,6 @@
 //! never deadlock.
 
 pub mod agreements;
-pub mod listener;
 pub mod state;
 pub mod tickets;
 
@@ -21,10 +20,26 @@ use crate::transport::Transport;
 use base64::Engine;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
-use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+
+/// Why a receiving account refuses a partner's message, in the account's terms; the
+/// partner protocol maps each to its status (404, 403, 422, or a dropped connection).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiveError {
+    /// No agreement (or ticket) with that uuid.
+    #[error("{0}")]
+    NotFound(String),
+    /// The token's key is wrong, or the agreement does not allow the call.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The message is not valid for the agreement as this account holds it.
+    #[error("{0}")]
+    Invalid(String),
+    /// A crash point fired: the account dies before answering.
+    #[error("the account crashed while handling the message")]
+    Crashed,
+}
 
 /// What a user may do: agents read agreements and work tickets, admins also manage agreements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -297,65 +312,6 @@ impl Account {
     /// The copy of the agreement with this uuid, if this account holds one.
     pub fn agreement_by_uuid(&self, uuid: &str) -> Option<Agreement> {
         self.with_state(|state| state.by_uuid(uuid).cloned())
-    }
-
-    /// The REST API's JSON object for an agreement copy, with all nine documented fields.
-    pub fn agreement_json(&self, agreement: &Agreement) -> Value {
-        serde_json::to_value(AgreementView::new(agreement, &self.api_url())).unwrap_or_default()
-    }
-}
-
-/// An agreement copy as the REST API shows it: the nine documented fields, in this
-/// order. Serialised straight from the copy, so a listing builds no intermediate JSON.
-#[derive(Debug, Serialize)]
-pub struct AgreementView<'a> {
-    created_at: &'a str,
-    id: u64,
-    name: &'a str,
-    /// Our model: sharesim only simulates Zendesk-to-Zendesk agreements, never Jira.
-    partner_name: Option<&'a str>,
-    remote_subdomain: Option<&'a str>,
-    status: &'static str,
-    #[serde(rename = "type")]
-    direction: &'static str,
-    updated_at: &'a str,
-    url: RecordUrl<'a>,
-}
-
-impl<'a> AgreementView<'a> {
-    /// The view of `agreement` on the account whose API lives at `api_url`
-    /// ([`Account::api_url`]).
-    pub fn new(agreement: &'a Agreement, api_url: &'a str) -> AgreementView<'a> {
-        AgreementView {
-            created_at: &agreement.created_at,
-            id: agreement.id,
-            name: &agreement.name,
-            partner_name: None,
-            remote_subdomain: agreement.remote_subdomain.as_deref(),
-            status: agreement.status.as_str(),
-            direction: agreement.direction.as_str(),
-            updated_at: &agreement.updated_at,
-            url: RecordUrl {
-                api_url,
-                id: agreement.id,
-            },
-        }
-    }
-}
-
-/// `{api_url}/sharing_agreements/{id}.json`, written while serialising.
-#[derive(Debug)]
-struct RecordUrl<'a> {
-    api_url: &'a str,
-    id: u64,
-}
-
-impl Serialize for RecordUrl<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!(
-            "{}/sharing_agreements/{}.json",
-            self.api_url, self.id
-        ))
     }
 }
 

@@ -6,8 +6,9 @@
 //! direction × status combination.
 
 use super::{Agreement, AgreementStatus, Direction, Terms};
-use serde::Serialize;
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -472,6 +473,242 @@ pub fn default_subject(description: &str) -> String {
         .chars()
         .take(50)
         .collect()
+}
+
+/// Someone who acts on a ticket as the partner protocol names people: a stable uuid,
+/// a display name and a role. The same shape travels on the wire.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// Stable identifier of the person.
+    #[serde(default)]
+    pub uuid: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// `admin` or `agent`.
+    #[serde(default)]
+    pub role: String,
+}
+
+/// What one change to a ticket must tell the partners it is shared with.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Delta {
+    /// New comments, in order.
+    pub comments: Vec<Comment>,
+    /// A new status.
+    pub status: Option<TicketStatus>,
+    /// Whether the tags changed.
+    pub tags: bool,
+    /// Whether any custom field changed.
+    pub custom_fields: bool,
+    /// The local id of who made the change.
+    pub actor: Option<u64>,
+}
+
+impl Delta {
+    /// Whether there is nothing for partners to hear.
+    pub fn is_empty(&self) -> bool {
+        self.comments.is_empty() && self.status.is_none() && !self.tags && !self.custom_fields
+    }
+
+    /// `comment 3, status open, tags`: what changed, for trace lines.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .comments
+            .iter()
+            .map(|c| format!("comment {}", c.id))
+            .collect();
+        if let Some(status) = self.status {
+            parts.push(format!("status {status}"));
+        }
+        if self.tags {
+            parts.push("tags".to_string());
+        }
+        if self.custom_fields {
+            parts.push("custom fields".to_string());
+        }
+        parts.join(", ")
+    }
+}
+
+/// Why pushes over agreement `id` are skipped, if they are: only an accepted agreement
+/// carries ticket changes, and one that no longer exists carries nothing.
+pub fn sync_blocker(agreement: Option<&Agreement>, id: u64) -> Option<String> {
+    match agreement {
+        None => Some(format!("agreement {id} no longer exists")),
+        Some(a) if a.status == AgreementStatus::Accepted => None,
+        Some(a) => Some(match &a.deactivated_by {
+            Some(by) => format!(
+                "agreement {id} is {} (deactivated by the {by}), so shared tickets no longer sync",
+                a.status
+            ),
+            None => format!(
+                "agreement {id} is {}, so shared tickets do not sync",
+                a.status
+            ),
+        }),
+    }
+}
+
+/// The fields of a partner's ticket message that an agreement's terms let in; both
+/// sides hold the terms, so the receiver enforces them too.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncedFields {
+    /// A new status, if the terms sync status.
+    pub status: Option<TicketStatus>,
+    /// A new tag set, normalised, if the terms sync tags.
+    pub tags: Option<Vec<String>>,
+    /// Custom field values, if the terms sync custom fields.
+    pub custom_fields: Option<BTreeMap<u64, Value>>,
+    /// What was sent but is not synced (`status`, `tags`, `custom fields`), for the trace.
+    pub ignored: Vec<&'static str>,
+}
+
+/// Filters what a partner sent by the agreement's terms.
+pub fn synced_fields(
+    terms: &Terms,
+    status: Option<TicketStatus>,
+    tags: Option<&[String]>,
+    custom_fields: Option<BTreeMap<u64, Value>>,
+) -> SyncedFields {
+    let mut ignored = Vec::new();
+    let mut keep = |allowed: bool, present: bool, name: &'static str| {
+        if present && !allowed {
+            ignored.push(name);
+        }
+        allowed
+    };
+    let status = if keep(terms.sync_status, status.is_some(), "status") {
+        status
+    } else {
+        None
+    };
+    let tags = if keep(terms.sync_tags, tags.is_some(), "tags") {
+        tags.map(normalize_tags)
+    } else {
+        None
+    };
+    let custom_fields = if keep(
+        terms.sync_custom_fields,
+        custom_fields.is_some(),
+        "custom fields",
+    ) {
+        custom_fields
+    } else {
+        None
+    };
+    SyncedFields {
+        status,
+        tags,
+        custom_fields,
+        ignored,
+    }
+}
+
+/// Sets the fields that sync between partners, recording an audit event for each
+/// change and noting in `delta` what the partners must hear.
+pub fn apply_synced_fields(
+    ticket: &mut Ticket,
+    status: Option<TicketStatus>,
+    tags: Option<&Vec<String>>,
+    custom_fields: Option<&BTreeMap<u64, Value>>,
+    events: &mut Vec<AuditEvent>,
+    delta: &mut Delta,
+) {
+    if let Some(status) = status
+        && status != ticket.status
+    {
+        events.push(change_event("status", json!(status), json!(ticket.status)));
+        ticket.status = status;
+        delta.status = Some(status);
+    }
+    if let Some(tags) = tags
+        && *tags != ticket.tags
+    {
+        events.push(change_event("tags", json!(tags), json!(ticket.tags)));
+        ticket.tags = tags.clone();
+        delta.tags = true;
+    }
+    for (field, value) in custom_fields.into_iter().flatten() {
+        let previous = ticket.custom_fields.insert(*field, value.clone());
+        if previous.as_ref() != Some(value) {
+            events.push(change_event(
+                &field.to_string(),
+                value.clone(),
+                previous.unwrap_or(Value::Null),
+            ));
+            delta.custom_fields = true;
+        }
+    }
+}
+
+/// Carries out a [`SharingPlan`] on the sending side's copy, with its audit events.
+pub fn apply_plan(ticket: &mut Ticket, plan: SharingPlan, events: &mut Vec<AuditEvent>) {
+    if let Some(id) = plan.unshare {
+        ticket.sent = None;
+        events.push(AuditEvent::TicketSharing {
+            agreement_id: id,
+            action: SharingAction::Unshared,
+        });
+    }
+    if let Some(id) = plan.share {
+        ticket.sent = Some(Share {
+            agreement_id: id,
+            uuid: ticket.uuid.clone(),
+        });
+        events.push(AuditEvent::TicketSharing {
+            agreement_id: id,
+            action: SharingAction::Shared,
+        });
+    }
+}
+
+/// The audit event of a new comment.
+pub fn comment_event(comment: &Comment) -> AuditEvent {
+    AuditEvent::Comment {
+        id: comment.id,
+        body: comment.body.clone(),
+        public: comment.public,
+        author_id: comment.author_id,
+    }
+}
+
+/// The audit event of a field change.
+pub fn change_event(field: &str, value: Value, previous: Value) -> AuditEvent {
+    AuditEvent::Change {
+        field_name: field.to_string(),
+        value,
+        previous_value: previous,
+    }
+}
+
+/// `comment 3, shared over agreement 1`: what an update did, for trace lines.
+pub fn describe_plan(delta: &Delta, plan: SharingPlan) -> String {
+    let mut parts = Vec::new();
+    if !delta.is_empty() {
+        parts.push(delta.describe());
+    }
+    if let Some(id) = plan.unshare {
+        parts.push(format!("unshared from agreement {id}"));
+    }
+    if let Some(id) = plan.share {
+        parts.push(format!("shared over agreement {id}"));
+    }
+    if parts.is_empty() {
+        "fields".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// A REST timestamp (`2012-02-20T22:55:29Z`).
+pub fn rest_time(instant: DateTime<Utc>) -> String {
+    instant.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A protocol timestamp (`2011-01-02 13:01:01 -0500`).
+pub fn protocol_time(instant: DateTime<Utc>) -> String {
+    instant.format("%Y-%m-%d %H:%M:%S %z").to_string()
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //! and use no rate-limit allowance: checking changes nothing.
 
 use super::{Problem, Runner};
-use crate::account::{Account, AgreementView, SURFACE_CHECK_HEADER};
+use crate::account::{Account, SURFACE_CHECK_HEADER};
+use crate::api::agreements::AgreementView;
+use crate::api::tickets::ticket_json;
 use crate::scenario::outcome::FieldDiff;
 use serde_json::{Value, json};
 
@@ -84,7 +86,7 @@ fn tickets_state(account: &Account) -> Value {
     let tickets: Vec<Value> = account
         .tickets()
         .iter()
-        .map(|ticket| account.ticket_json(ticket))
+        .map(|ticket| ticket_json(account, ticket))
         .collect();
     let count = tickets.len();
     json!({ "tickets": tickets, "count": count })
