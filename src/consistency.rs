@@ -142,6 +142,7 @@ pub fn divergences(accounts: &[Arc<Account>]) -> Vec<AgreementDivergence> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::VariantArray;
     use AgreementStatus::*;
 
     #[test]
@@ -159,7 +160,7 @@ mod tests {
             (None, None),
         ];
         let mut copies: Vec<Option<AgreementStatus>> = vec![None];
-        copies.extend(AgreementStatus::ALL.map(Some));
+        copies.extend(AgreementStatus::VARIANTS.iter().copied().map(Some));
         for &sender in &copies {
             for &receiver in &copies {
                 let expected = allowed.contains(&(sender, receiver));

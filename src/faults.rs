@@ -7,6 +7,7 @@
 //! is decided elsewhere: the receiving listener's middleware (`listener::faults`) acts
 //! on partner messages, the sender's transport on `down` links.
 
+use crate::spelling::Spelled;
 use crate::trace::lock;
 use std::fmt;
 use std::str::FromStr;
@@ -14,7 +15,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Where inside the receiver's handling a crash happens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, strum::IntoStaticStr, strum::VariantArray, strum::Display)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum CrashPoint {
     /// Dies before storing the invitation or answer: nothing changes, no reply.
     BeforeStore,
@@ -24,18 +27,9 @@ pub enum CrashPoint {
 }
 
 impl CrashPoint {
-    /// The scenario-file spelling.
+    /// The one spelling (scenario files, traces).
     pub fn as_str(self) -> &'static str {
-        match self {
-            CrashPoint::BeforeStore => "before_store",
-            CrashPoint::AfterStore => "after_store",
-        }
-    }
-}
-
-impl fmt::Display for CrashPoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.spelling()
     }
 }
 
@@ -43,13 +37,12 @@ impl FromStr for CrashPoint {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "before_store" => Ok(CrashPoint::BeforeStore),
-            "after_store" => Ok(CrashPoint::AfterStore),
-            other => Err(format!(
-                "unknown crash point `{other}`; expected before_store or after_store"
-            )),
-        }
+        CrashPoint::from_spelling(s).ok_or_else(|| {
+            format!(
+                "unknown crash point `{s}`; expected {}",
+                CrashPoint::spellings().join(" or ")
+            )
+        })
     }
 }
 

@@ -19,6 +19,7 @@ pub mod partner;
 pub mod rate_limit;
 pub mod report;
 pub mod scenario;
+pub mod spelling;
 pub mod tls;
 pub mod trace;
 pub mod transport;

@@ -6,6 +6,7 @@
 //! direction × status combination.
 
 use super::{Agreement, AgreementStatus, Direction, Terms};
+use crate::spelling::Spelled;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -14,8 +15,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The six ticket statuses Zendesk documents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, strum::IntoStaticStr, strum::VariantArray, strum::Display)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum TicketStatus {
     /// Nobody has worked on it yet.
     New,
@@ -32,51 +34,21 @@ pub enum TicketStatus {
 }
 
 impl TicketStatus {
-    /// Every status, for exhaustive tables and error messages.
-    pub const ALL: [TicketStatus; 6] = [
-        TicketStatus::New,
-        TicketStatus::Open,
-        TicketStatus::Pending,
-        TicketStatus::Hold,
-        TicketStatus::Solved,
-        TicketStatus::Closed,
-    ];
-
-    /// The wire spelling.
+    /// The one spelling (REST, wire, files).
     pub fn as_str(self) -> &'static str {
-        match self {
-            TicketStatus::New => "new",
-            TicketStatus::Open => "open",
-            TicketStatus::Pending => "pending",
-            TicketStatus::Hold => "hold",
-            TicketStatus::Solved => "solved",
-            TicketStatus::Closed => "closed",
-        }
+        self.spelling()
     }
 
     /// All statuses spelled for an error message.
     pub fn allowed_list() -> String {
-        TicketStatus::ALL
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-impl fmt::Display for TicketStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        TicketStatus::spelled_list()
     }
 }
 
 impl FromStr for TicketStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        TicketStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| {
+        TicketStatus::from_spelling(s).ok_or_else(|| {
                 format!(
                     "{s:?} is not a ticket status; expected one of {}",
                     TicketStatus::allowed_list()
@@ -714,6 +686,7 @@ pub fn protocol_time(instant: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::VariantArray;
 
     fn agreement(id: u64, direction: Direction, status: AgreementStatus) -> Agreement {
         Agreement {
@@ -759,8 +732,8 @@ mod tests {
     #[test]
     fn only_accepted_outbound_agreements_carry_a_share() {
         let mut allowed = 0;
-        for direction in Direction::ALL {
-            for status in AgreementStatus::ALL {
+        for direction in Direction::VARIANTS.iter().copied() {
+            for status in AgreementStatus::VARIANTS.iter().copied() {
                 let a = agreement(4, direction, status);
                 let got = allowed_share(&a, "acme");
                 match (direction, status) {
@@ -928,7 +901,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for status in TicketStatus::ALL {
+        for status in TicketStatus::VARIANTS.iter().copied() {
             assert_eq!(status.as_str().parse::<TicketStatus>(), Ok(status));
         }
         assert!(

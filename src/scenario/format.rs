@@ -12,6 +12,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
+use crate::spelling::Spelled;
 use toml::Spanned;
 
 // The domain's own enums, spelled in files exactly as the REST API and protocol spell them.
@@ -543,25 +544,20 @@ macro_rules! keyword_enum {
     };
 }
 
-/// Teaches the file format the spellings of an enum the domain already defines (its
-/// `as_str` is the same spelling), so the runner uses the domain type directly.
+/// Teaches the file format an enum the domain already spells ([`Spelled`]): the
+/// file reads the domain's one spelling, so the runner uses the domain type directly.
 macro_rules! domain_keywords {
-    ($name:ident { $( $variant:ident = $text:literal, )* }) => {
-        impl $name {
-            /// Every spelling the file format accepts, in documentation order.
-            pub const ALLOWED: &'static [&'static str] = &[$($text),*];
-        }
-
+    ($($name:ident),* $(,)?) => {$(
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = deserializer.deserialize_str(KeywordVisitor(Self::ALLOWED))?;
-                match text.as_str() {
-                    $( $text => Ok($name::$variant), )*
-                    _ => Err(de::Error::custom(format!(
+                let allowed = $name::spellings();
+                let text = deserializer.deserialize_str(KeywordVisitor(&allowed))?;
+                $name::from_spelling(&text).ok_or_else(|| {
+                    de::Error::custom(format!(
                         "unknown value `{text}`; allowed values are {}",
-                        list(Self::ALLOWED)
-                    ))),
-                }
+                        list(&allowed)
+                    ))
+                })
             }
         }
 
@@ -571,16 +567,16 @@ macro_rules! domain_keywords {
             }
 
             fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                json_schema!({ "type": "string", "enum": Self::ALLOWED })
+                json_schema!({ "type": "string", "enum": $name::spellings() })
             }
         }
-    };
+    )*};
 }
 
 /// Reads a string, describing the allowed spellings when the value is not a string.
-struct KeywordVisitor(&'static [&'static str]);
+struct KeywordVisitor<'a>(&'a [&'static str]);
 
-impl Visitor<'_> for KeywordVisitor {
+impl Visitor<'_> for KeywordVisitor<'_> {
     type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -605,17 +601,7 @@ keyword_enum! {
     }
 }
 
-domain_keywords! {
-    CertMode {
-        Valid = "valid",
-        SelfSigned = "self_signed",
-        Expired = "expired",
-        NotYetValid = "not_yet_valid",
-        WrongHost = "wrong_host",
-        UntrustedCa = "untrusted_ca",
-        PlainHttp = "plain_http",
-    }
-}
+domain_keywords!(AgreementStatus, CertMode, CrashPoint, Direction, TicketStatus);
 
 keyword_enum! {
     /// The answer a receiver gives to an invitation.
@@ -624,25 +610,6 @@ keyword_enum! {
         Accepted = "accepted",
         /// Decline it.
         Declined = "declined",
-    }
-}
-
-domain_keywords! {
-    AgreementStatus {
-        Accepted = "accepted",
-        Declined = "declined",
-        Pending = "pending",
-        Inactive = "inactive",
-        Failed = "failed",
-        SslError = "ssl_error",
-        ConfigurationError = "configuration_error",
-    }
-}
-
-domain_keywords! {
-    Direction {
-        Inbound = "inbound",
-        Outbound = "outbound",
     }
 }
 
@@ -659,24 +626,6 @@ keyword_enum! {
         Delete = "DELETE",
         /// PATCH.
         Patch = "PATCH",
-    }
-}
-
-domain_keywords! {
-    TicketStatus {
-        New = "new",
-        Open = "open",
-        Pending = "pending",
-        Hold = "hold",
-        Solved = "solved",
-        Closed = "closed",
-    }
-}
-
-domain_keywords! {
-    CrashPoint {
-        BeforeStore = "before_store",
-        AfterStore = "after_store",
     }
 }
 
@@ -1592,35 +1541,22 @@ impl JsonSchema for Step {
 mod tests {
     use super::*;
 
-    /// The file format spells the domain's enums exactly as the domain does.
+    /// The file format reads the domain's spellings and nothing else.
     #[test]
-    fn file_spellings_match_the_domain() {
-        // Same set of words; the order of ALLOWED is the documentation's.
-        fn same<T: Copy>(all: &[T], as_str: fn(T) -> &'static str, allowed: &[&str]) {
-            let mut domain: Vec<&str> = all.iter().map(|value| as_str(*value)).collect();
-            let mut file = allowed.to_vec();
-            domain.sort_unstable();
-            file.sort_unstable();
-            assert_eq!(domain, file);
+    fn files_read_the_domain_spellings() {
+        fn reads<T: Spelled + for<'de> Deserialize<'de> + PartialEq + fmt::Debug>() {
+            for value in T::VARIANTS {
+                let text = format!("{:?}", value.spelling());
+                let parsed: T = serde_json::from_str(&text).expect("a domain spelling parses");
+                assert_eq!(parsed, *value);
+            }
+            let refused = serde_json::from_str::<T>("\"Nope\"").unwrap_err().to_string();
+            assert!(refused.contains(&list(&T::spellings())), "{refused}");
         }
-        same(
-            &AgreementStatus::ALL,
-            AgreementStatus::as_str,
-            AgreementStatus::ALLOWED,
-        );
-        same(&Direction::ALL, Direction::as_str, Direction::ALLOWED);
-        same(
-            &TicketStatus::ALL,
-            TicketStatus::as_str,
-            TicketStatus::ALLOWED,
-        );
-        same(
-            &CertMode::ALL,
-            |mode: CertMode| mode.as_str(),
-            CertMode::ALLOWED,
-        );
-        for text in CrashPoint::ALLOWED {
-            assert_eq!(text.parse::<CrashPoint>().map(|p| p.as_str()), Ok(*text));
-        }
+        reads::<AgreementStatus>();
+        reads::<Direction>();
+        reads::<TicketStatus>();
+        reads::<CertMode>();
+        reads::<CrashPoint>();
     }
 }
