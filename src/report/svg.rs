@@ -1,0 +1,648 @@
+//! `--diagram-format svg` and the HTML report's pictures: a sequence diagram that
+//! sharesim draws itself from the trace, so nobody needs Mermaid, a script or a network
+//! to see a handshake. One column per user and account; REST and partner arrows with
+//! method, path and status; failed deliveries end in a cross labelled with their cause;
+//! decisions, faults, divergences and the steps' notes are boxes on the lifelines.
+//!
+//! The output is a function of the trace alone (no clock, no ports added, integer
+//! coordinates), so it can be a golden file. Every piece of text is escaped; the full
+//! text of a shortened label is kept in a `<title>` the browser shows on hover.
+
+use super::shorten_path;
+use crate::scenario::outcome::Outcome;
+use crate::trace::{Event, EventKind, Surface};
+use std::fmt::Write;
+
+/// Distance between two lifelines.
+const COLUMN: i64 = 280;
+/// Space around the drawing.
+const MARGIN: i64 = 20;
+/// Height of a participant's box.
+const HEAD: i64 = 34;
+/// Height of one line of label text.
+const LINE: i64 = 14;
+/// Width of one character of label text, in tenths of a pixel (11px monospace).
+const CHAR_TENTHS: i64 = 66;
+/// Lines kept in an arrow's label or a note before the rest is cut (and left to the
+/// hover title).
+const MAX_LINES: usize = 3;
+/// Where the first participant row starts (below the title).
+const TOP: i64 = 44;
+
+/// How a message's arrow is drawn. Each kind has its own look (and CSS class), so a
+/// reader tells a refusal from a message that was never answered at a glance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArrowStyle {
+    /// A request: solid line, filled head.
+    Call,
+    /// An answer that arrived with a 1xx–3xx status: dashed line, open head.
+    Reply,
+    /// A refusal or a failed delivery (no answer, 4xx/5xx, a recorded cause): red, ending
+    /// in a cross.
+    Failed,
+    /// A message the transport holds back before delivering it: dotted, with a pause
+    /// mark halfway. Drawn once the trace records held messages (the scheduler's gate).
+    Held,
+    /// A message delivered twice: drawn with a second, offset line.
+    Duplicated,
+    /// A message that never arrived: the line stops halfway, ending in a cross.
+    Lost,
+}
+
+impl ArrowStyle {
+    /// The style of a request or response event (None for other kinds).
+    ///
+    /// The trace does not yet record held, duplicated or lost messages; when it does,
+    /// this is the one place that maps them to their look.
+    pub fn of(event: &Event) -> Option<ArrowStyle> {
+        match event.kind {
+            EventKind::Request => Some(ArrowStyle::Call),
+            EventKind::Response => {
+                let failed = event.outcome.is_some() || event.status.is_none_or(|s| s >= 400);
+                Some(if failed {
+                    ArrowStyle::Failed
+                } else {
+                    ArrowStyle::Reply
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            ArrowStyle::Call => "sd-call",
+            ArrowStyle::Reply => "sd-reply",
+            ArrowStyle::Failed => "sd-failed",
+            ArrowStyle::Held => "sd-held",
+            ArrowStyle::Duplicated => "sd-duplicated",
+            ArrowStyle::Lost => "sd-lost",
+        }
+    }
+}
+
+/// The look of a box drawn on the lifelines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NoteStyle {
+    /// A scenario step's narration.
+    Narration,
+    /// An account's decision.
+    Decision,
+    /// Something done to the world: a fault, a certificate, a restart.
+    Fault,
+    /// The two copies of an agreement disagree.
+    Divergence,
+}
+
+impl NoteStyle {
+    fn class(self) -> &'static str {
+        match self {
+            NoteStyle::Narration => "sd-note sd-narration",
+            NoteStyle::Decision => "sd-note sd-decision",
+            NoteStyle::Fault => "sd-note sd-fault",
+            NoteStyle::Divergence => "sd-note sd-divergence",
+        }
+    }
+
+    fn mark(self) -> &'static str {
+        match self {
+            NoteStyle::Narration | NoteStyle::Decision => "",
+            NoteStyle::Fault => "⚡ ",
+            NoteStyle::Divergence => "⚠ ",
+        }
+    }
+}
+
+/// The styles every diagram carries, scoped by the `sd-` prefix so that several
+/// diagrams inline in one HTML page share them without clashing with the page.
+const STYLE: &str = "\
+.sd-bg{fill:#ffffff}
+.sd text{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:11px;fill:#1f2937}
+.sd .sd-title{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:15px;font-weight:600}
+.sd .sd-head text{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;font-weight:600}
+.sd-head rect{fill:#eef2ff;stroke:#4f46e5;stroke-width:1.2}
+.sd-head.sd-user rect{fill:#f0fdf4;stroke:#16a34a}
+.sd-lifeline{stroke:#9ca3af;stroke-width:1;stroke-dasharray:4 4}
+.sd-step line{stroke:#d1d5db;stroke-width:1}
+.sd .sd-step text{fill:#6b7280;font-size:10px}
+.sd-msg line,.sd-msg path{stroke:#374151;stroke-width:1.4;fill:none}
+.sd-msg .sd-head-fill{fill:#374151}
+.sd-partner line,.sd-partner path{stroke:#4f46e5}
+.sd-partner .sd-head-fill{fill:#4f46e5}
+.sd-reply line{stroke-dasharray:6 4}
+.sd-failed line,.sd-failed path,.sd-lost line,.sd-lost path{stroke:#dc2626}
+.sd-failed line{stroke-dasharray:6 4}
+.sd .sd-failed text,.sd .sd-lost text{fill:#b91c1c}
+.sd-held line{stroke:#d97706;stroke-dasharray:2 3}
+.sd-duplicated line{stroke-width:1.2}
+.sd .sd-status{font-weight:700}
+.sd .sd-detail{fill:#6b7280}
+.sd-note rect{stroke-width:1}
+.sd-narration rect{fill:#f3f4f6;stroke:#d1d5db}
+.sd .sd-narration text{font-style:italic;fill:#374151}
+.sd-decision rect{fill:#fefce8;stroke:#eab308}
+.sd-fault rect{fill:#fff7ed;stroke:#ea580c}
+.sd-divergence rect{fill:#fef2f2;stroke:#dc2626;stroke-width:2}
+.sd .sd-divergence text{fill:#b91c1c;font-weight:700}
+@media screen and (prefers-color-scheme:dark){
+.sd-bg{fill:#111827}
+.sd text{fill:#e5e7eb}
+.sd-head rect{fill:#1e1b4b;stroke:#818cf8}
+.sd-head.sd-user rect{fill:#052e16;stroke:#4ade80}
+.sd-lifeline{stroke:#6b7280}
+.sd-step line{stroke:#374151}
+.sd .sd-step text,.sd .sd-detail{fill:#9ca3af}
+.sd-msg line,.sd-msg path{stroke:#d1d5db}
+.sd-msg .sd-head-fill{fill:#d1d5db}
+.sd-partner line,.sd-partner path{stroke:#a5b4fc}
+.sd-partner .sd-head-fill{fill:#a5b4fc}
+.sd-failed line,.sd-failed path,.sd-lost line,.sd-lost path{stroke:#f87171}
+.sd .sd-failed text,.sd .sd-lost text,.sd .sd-divergence text{fill:#fca5a5}
+.sd-narration rect{fill:#1f2937;stroke:#4b5563}
+.sd .sd-narration text{fill:#d1d5db}
+.sd-decision rect{fill:#422006;stroke:#ca8a04}
+.sd-fault rect{fill:#431407;stroke:#ea580c}
+.sd-divergence rect{fill:#450a0a;stroke:#f87171}
+}
+";
+
+/// The SVG document for one scenario: a standalone file, and also valid inline in HTML.
+pub fn diagram(outcome: &Outcome) -> String {
+    let participants = participants(outcome);
+    let columns = participants.len().max(1) as i64;
+    let width = 2 * MARGIN + columns * COLUMN;
+    let x_of = |name: &str| -> Option<i64> {
+        participants
+            .iter()
+            .position(|p| p == name)
+            .map(|i| MARGIN + COLUMN / 2 + i as i64 * COLUMN)
+    };
+    let accounts: Vec<i64> = participants
+        .iter()
+        .filter(|p| !is_user(p))
+        .filter_map(|p| x_of(p))
+        .collect();
+    // Wide boxes (narration, divergence) span the accounts' lifelines, or the whole
+    // drawing when there are none.
+    let wide = match (accounts.first(), accounts.last()) {
+        (Some(&first), Some(&last)) => (first - COLUMN / 2 + 10, last + COLUMN / 2 - 10),
+        _ => (MARGIN + 10, width - MARGIN - 10),
+    };
+    // A step starts at its note (recorded just before its first event) or at its first
+    // event; steps that left no trace get no separator.
+    let step_starts: Vec<(u64, usize, &str)> = outcome
+        .steps
+        .iter()
+        .filter(|s| s.note.is_some() || s.first_event <= s.last_event)
+        .map(|s| {
+            let start = if s.note.is_some() {
+                s.first_event.saturating_sub(1)
+            } else {
+                s.first_event
+            };
+            (start, s.number, s.action.as_str())
+        })
+        .collect();
+
+    let mut body = String::new();
+    let mut y = TOP + HEAD + 18;
+    for event in &outcome.trace {
+        if let Some((_, number, action)) = step_starts.iter().find(|(seq, ..)| *seq == event.seq) {
+            y += 6;
+            let _ = writeln!(
+                body,
+                "<g class=\"sd-step\" data-step=\"{number}\"><line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\"/><text x=\"{}\" y=\"{}\">step {number} · {}</text></g>",
+                MARGIN,
+                width - MARGIN,
+                MARGIN + 2,
+                y - 3,
+                escape(action)
+            );
+            y += 12;
+        }
+        match event.kind {
+            EventKind::Request | EventKind::Response => {
+                let (Some(from), Some(to)) = (x_of(&event.from), x_of(&event.to)) else {
+                    continue;
+                };
+                let style = ArrowStyle::of(event).unwrap_or(ArrowStyle::Call);
+                y = arrow(&mut body, event, style, from, to, y);
+            }
+            EventKind::Decision => {
+                let Some(x) = x_of(&event.from) else { continue };
+                let span = (x - COLUMN / 2 + 14, x + COLUMN / 2 - 14);
+                y = note(&mut body, event, NoteStyle::Decision, span, y);
+            }
+            EventKind::World => {
+                let divergence = event.detail.starts_with("divergence");
+                let style = if divergence {
+                    NoteStyle::Divergence
+                } else {
+                    NoteStyle::Fault
+                };
+                let span = match x_of(&event.to) {
+                    Some(x) if !divergence => (x - COLUMN / 2 + 14, x + COLUMN / 2 - 14),
+                    _ => wide,
+                };
+                y = note(&mut body, event, style, span, y);
+            }
+            EventKind::Note => {
+                y = note(&mut body, event, NoteStyle::Narration, wide, y);
+            }
+        }
+    }
+    if outcome.trace.is_empty() {
+        let _ = writeln!(
+            body,
+            "<text x=\"{}\" y=\"{y}\" text-anchor=\"middle\">nothing happened</text>",
+            width / 2
+        );
+        y += LINE;
+    }
+    let foot = y + 10;
+    let height = foot + HEAD + MARGIN;
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"sd\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"Sequence diagram: {}\">",
+        escape(&outcome.name)
+    );
+    let _ = writeln!(out, "<title>{}</title>", escape(&outcome.name));
+    let _ = writeln!(out, "<style>\n{STYLE}</style>");
+    let _ = writeln!(
+        out,
+        "<rect class=\"sd-bg\" x=\"0\" y=\"0\" width=\"{width}\" height=\"{height}\"/>"
+    );
+    let _ = writeln!(
+        out,
+        "<text class=\"sd-title\" x=\"{MARGIN}\" y=\"{}\">{}</text>",
+        MARGIN + 8,
+        escape(&fit(&outcome.name, text_room(width - 2 * MARGIN) * 11 / 15))
+    );
+    for name in &participants {
+        let Some(x) = x_of(name) else { continue };
+        let _ = writeln!(
+            out,
+            "<line class=\"sd-lifeline\" x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{foot}\"/>",
+            TOP + HEAD
+        );
+    }
+    for name in &participants {
+        let Some(x) = x_of(name) else { continue };
+        head(&mut out, name, x, TOP);
+        head(&mut out, name, x, foot);
+    }
+    out.push_str(&body);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// Everyone who appears, in order of first appearance: users and accounts (the same
+/// order the Mermaid diagram uses).
+fn participants(outcome: &Outcome) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for event in &outcome.trace {
+        let names: &[&String] = match event.kind {
+            EventKind::Request | EventKind::Response => &[&event.from, &event.to],
+            EventKind::Decision => &[&event.from],
+            _ => &[],
+        };
+        for name in names {
+            if !seen.contains(name) {
+                seen.push((*name).clone());
+            }
+        }
+    }
+    seen
+}
+
+/// Users are named by email; accounts by subdomain.
+fn is_user(name: &str) -> bool {
+    name.contains('@')
+}
+
+/// A participant's box, at the top or the foot of its lifeline.
+fn head(out: &mut String, name: &str, x: i64, y: i64) {
+    let user = is_user(name);
+    let label = fit(name, text_room(COLUMN - 40) * 11 / 13);
+    let box_width = (text_width(&label) * 13 / 11 + 24).clamp(90, COLUMN - 20);
+    let radius = if user { HEAD / 2 } else { 5 };
+    let class = if user { "sd-head sd-user" } else { "sd-head" };
+    let _ = writeln!(
+        out,
+        "<g class=\"{class}\"><rect x=\"{}\" y=\"{y}\" width=\"{box_width}\" height=\"{HEAD}\" rx=\"{radius}\"/><text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{}</text></g>",
+        x - box_width / 2,
+        y + HEAD / 2 + 5,
+        escape(&label)
+    );
+}
+
+/// Draws one message (label above, arrow below) and returns the next free `y`.
+fn arrow(out: &mut String, event: &Event, style: ArrowStyle, from: i64, to: i64, y: i64) -> i64 {
+    let method = event.method.as_deref().unwrap_or("");
+    let path = shorten_path(event.path.as_deref().unwrap_or(""));
+    let surface = match event.surface {
+        Some(Surface::Partner) => "sd-partner",
+        _ => "sd-rest",
+    };
+    let self_call = from == to;
+    let room = if self_call {
+        text_room(COLUMN - 40)
+    } else {
+        text_room((to - from).abs() - 24)
+    };
+    // First line: what was called (request) or what came back (response).
+    let (headline, detail) = match event.kind {
+        EventKind::Request => (format!("{method} {path}"), event.detail.clone()),
+        _ => {
+            let status = event
+                .status
+                .map_or_else(|| "no answer".to_string(), |s| s.to_string());
+            let outcome = event
+                .outcome
+                .as_deref()
+                .map_or(String::new(), |o| format!(" ⇒ {o}"));
+            (format!("{status}{outcome}"), event.detail.clone())
+        }
+    };
+    let mut lines = vec![fit(&headline, room)];
+    let detail_lines = wrap(&detail, room, MAX_LINES - 1);
+    let full = if detail.is_empty() {
+        headline.clone()
+    } else {
+        format!("{headline} — {detail}")
+    };
+    lines.extend(detail_lines);
+    let label_height = lines.len() as i64 * LINE;
+    let line_y = y + label_height + 4;
+    let _ = write!(
+        out,
+        "<g class=\"sd-msg {surface} {}\" data-seq=\"{}\" data-kind=\"{}\"><title>{}</title>",
+        style.class(),
+        event.seq,
+        match event.kind {
+            EventKind::Request => "request",
+            _ => "response",
+        },
+        escape(&format!("{} → {}: {full}", event.from, event.to))
+    );
+    let center = if self_call {
+        from + COLUMN / 2 - 20
+    } else {
+        (from + to) / 2
+    };
+    for (i, text) in lines.iter().enumerate() {
+        let class = if i == 0 { "sd-status" } else { "sd-detail" };
+        let _ = write!(
+            out,
+            "<text class=\"{class}\" x=\"{center}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            y + (i as i64 + 1) * LINE - 3,
+            escape(text)
+        );
+    }
+    if self_call {
+        let _ = write!(
+            out,
+            "<path d=\"M {from} {line_y} h 30 v 14 h -30\"/>{}",
+            arrowhead(style, from, from + 30, line_y + 14)
+        );
+        out.push_str("</g>\n");
+        return line_y + 26;
+    }
+    let direction = if to > from { 1 } else { -1 };
+    // A lost message stops halfway; every other one reaches its lifeline.
+    let end = match style {
+        ArrowStyle::Lost => (from + to) / 2,
+        _ => to - direction,
+    };
+    let _ = write!(
+        out,
+        "<line x1=\"{from}\" y1=\"{line_y}\" x2=\"{end}\" y2=\"{line_y}\"/>"
+    );
+    match style {
+        ArrowStyle::Duplicated => {
+            let _ = write!(
+                out,
+                "<line x1=\"{from}\" y1=\"{}\" x2=\"{end}\" y2=\"{}\"/>{}",
+                line_y + 5,
+                line_y + 5,
+                arrowhead(style, from, end, line_y + 5)
+            );
+        }
+        ArrowStyle::Held => {
+            let mid = (from + to) / 2;
+            let _ = write!(
+                out,
+                "<text x=\"{mid}\" y=\"{}\" text-anchor=\"middle\">⏸ held</text>",
+                line_y + LINE
+            );
+        }
+        _ => {}
+    }
+    out.push_str(&arrowhead(style, from, end, line_y));
+    out.push_str("</g>\n");
+    line_y + 16
+}
+
+/// The head of an arrow from `from` ending at `end`: filled for a call, open for an
+/// answer, a cross for a failure.
+fn arrowhead(style: ArrowStyle, from: i64, end: i64, y: i64) -> String {
+    let direction = if end >= from { 1 } else { -1 };
+    let back = end - 9 * direction;
+    match style {
+        ArrowStyle::Failed | ArrowStyle::Lost => {
+            let c = end - 6 * direction;
+            format!(
+                "<path d=\"M {} {} L {} {} M {} {} L {} {}\"/>",
+                c - 5,
+                y - 5,
+                c + 5,
+                y + 5,
+                c - 5,
+                y + 5,
+                c + 5,
+                y - 5
+            )
+        }
+        ArrowStyle::Reply => format!(
+            "<path d=\"M {back} {} L {end} {y} L {back} {}\"/>",
+            y - 5,
+            y + 5
+        ),
+        ArrowStyle::Call | ArrowStyle::Held | ArrowStyle::Duplicated => format!(
+            "<path class=\"sd-head-fill\" d=\"M {end} {y} L {back} {} L {back} {} Z\"/>",
+            y - 5,
+            y + 5
+        ),
+    }
+}
+
+/// Draws a box spanning `left..right` with the event's text and returns the next free `y`.
+fn note(out: &mut String, event: &Event, style: NoteStyle, span: (i64, i64), y: i64) -> i64 {
+    let (left, right) = span;
+    let text = format!("{}{}", style.mark(), event.detail);
+    let lines = wrap(&text, text_room(right - left - 16), MAX_LINES);
+    let height = lines.len().max(1) as i64 * LINE + 8;
+    let top = y + 2;
+    let _ = write!(
+        out,
+        "<g class=\"{}\" data-seq=\"{}\"><title>{}</title><rect x=\"{left}\" y=\"{top}\" width=\"{}\" height=\"{height}\" rx=\"3\"/>",
+        style.class(),
+        event.seq,
+        escape(&text),
+        right - left
+    );
+    let center = (left + right) / 2;
+    for (i, line) in lines.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<text x=\"{center}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            top + 4 + (i as i64 + 1) * LINE - 3,
+            escape(line)
+        );
+    }
+    out.push_str("</g>\n");
+    top + height + 6
+}
+
+/// How many characters of label text fit in `pixels`.
+fn text_room(pixels: i64) -> usize {
+    (pixels.max(0) * 10 / CHAR_TENTHS).max(8) as usize
+}
+
+/// The drawn width of `text`, in pixels of label text.
+fn text_width(text: &str) -> i64 {
+    (columns(text) as i64 * CHAR_TENTHS + 9) / 10
+}
+
+/// Character cells a text takes: East Asian and emoji characters take two.
+fn columns(text: &str) -> usize {
+    text.chars().map(char_columns).sum()
+}
+
+fn char_columns(c: char) -> usize {
+    if (c as u32) >= 0x2E80 { 2 } else { 1 }
+}
+
+/// `text` cut to `room` cells, ending in `…` when it was longer.
+fn fit(text: &str, room: usize) -> String {
+    let text = one_line(text);
+    if columns(&text) <= room {
+        return text;
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        if used + char_columns(c) + 1 > room {
+            break;
+        }
+        used += char_columns(c);
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// Word-wraps `text` into at most `max_lines` lines of `room` cells; the last line ends
+/// in `…` when text was left over. Words longer than a line are split.
+fn wrap(text: &str, room: usize, max_lines: usize) -> Vec<String> {
+    let text = one_line(text);
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let needed = columns(word) + usize::from(!current.is_empty());
+        if columns(&current) + needed <= room {
+            if !current.is_empty() {
+                current.push(' ');
+            }
+            current.push_str(word);
+            continue;
+        }
+        if !current.is_empty() {
+            lines.push(std::mem::take(&mut current));
+        }
+        // A word wider than a line is split into pieces of `room` cells.
+        let mut piece = String::new();
+        for c in word.chars() {
+            if columns(&piece) + char_columns(c) > room {
+                lines.push(std::mem::take(&mut piece));
+            }
+            piece.push(c);
+        }
+        current = piece;
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    if lines.len() > max_lines {
+        lines.truncate(max_lines);
+        if let Some(last) = lines.last_mut() {
+            *last = fit(&format!("{last} …"), room);
+            if !last.ends_with('…') {
+                last.push('…');
+            }
+        }
+    }
+    lines
+}
+
+/// Newlines and tabs become spaces: a label is drawn line by line by `wrap`.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .collect()
+}
+
+/// Text safe inside XML character data and attribute values: markup characters
+/// escaped, characters XML 1.0 cannot carry at all dropped.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || matches!(c, '\u{FFFE}' | '\u{FFFF}') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_drops_what_xml_cannot_carry() {
+        assert_eq!(
+            escape("<a href=\"x\">&'</a>\u{1}ok"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;ok"
+        );
+    }
+
+    #[test]
+    fn long_text_wraps_at_words_and_is_cut_with_an_ellipsis() {
+        assert_eq!(
+            wrap("one two three four", 9, 3),
+            vec!["one two", "three", "four"]
+        );
+        let lines = wrap("one two three four five six", 9, 2);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].ends_with('…'), "{lines:?}");
+        assert!(lines.iter().all(|l| columns(l) <= 9), "{lines:?}");
+        assert_eq!(wrap("abcdefghij", 4, 3), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abc", 4), "abc");
+    }
+
+    #[test]
+    fn wide_characters_take_two_cells() {
+        assert_eq!(columns("ab"), 2);
+        assert_eq!(columns("日本"), 4);
+    }
+}
