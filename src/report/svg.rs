@@ -26,6 +26,8 @@ const CHAR_TENTHS: i64 = 66;
 /// Lines kept in an arrow's label or a note before the rest is cut (and left to the
 /// hover title).
 const MAX_LINES: usize = 3;
+/// Lines kept in a failed arrow's label: the cause is the point of the picture.
+const MAX_CAUSE_LINES: usize = 5;
 /// Where the first participant row starts (below the title).
 const TOP: i64 = 44;
 
@@ -367,7 +369,11 @@ fn arrow(out: &mut String, event: &Event, style: ArrowStyle, from: i64, to: i64,
         }
     };
     let mut lines = vec![fit(&headline, room)];
-    let detail_lines = wrap(&detail, room, MAX_LINES - 1);
+    let max_lines = match style {
+        ArrowStyle::Failed | ArrowStyle::Lost => MAX_CAUSE_LINES,
+        _ => MAX_LINES,
+    };
+    let detail_lines = wrap(&detail, room, max_lines - 1);
     let full = if detail.is_empty() {
         headline.clone()
     } else {
@@ -482,7 +488,7 @@ fn arrowhead(style: ArrowStyle, from: i64, end: i64, y: i64) -> String {
 fn note(out: &mut String, event: &Event, style: NoteStyle, span: (i64, i64), y: i64) -> i64 {
     let (left, right) = span;
     let text = format!("{}{}", style.mark(), event.detail);
-    let lines = wrap(&text, text_room(right - left - 16), MAX_LINES);
+    let lines = wrap(&text, text_room(right - left - 16), MAX_LINES + 1);
     let height = lines.len().max(1) as i64 * LINE + 8;
     let top = y + 2;
     let _ = write!(
