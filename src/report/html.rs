@@ -131,10 +131,13 @@ fn scenario(out: &mut String, index: usize, section: &Section<'_>) {
         out.push_str("</div>\n");
     }
     failure(out, outcome);
+    // Wide screens shrink a wide diagram to the page, down to a legible scale; past
+    // that (and on phones) it scrolls sideways.
+    let drawing = svg::draw(outcome);
     let _ = writeln!(
         out,
-        "<figure class=\"diagram\">\n<div class=\"scroll\">\n{}</div>\n<figcaption>Sequence diagram of every REST call, partner message and decision. Crossed arrows are failed deliveries; ⚡ marks a fault, ⚠ a divergence. Hover a shortened label for its full text.</figcaption>\n</figure>",
-        svg::diagram(outcome)
+        "<figure class=\"diagram\">\n<div class=\"scroll\"><div class=\"fit\" style=\"--w:{}px\">\n{}</div></div>\n<figcaption>Sequence diagram of every REST call, partner message and decision. Crossed arrows are failed deliveries; ⚡ marks a fault, ⚠ a divergence. Hover a shortened label for its full text.</figcaption>\n</figure>",
+        drawing.width, drawing.svg
     );
     steps(out, &id, outcome);
     out.push_str("</section>\n");
@@ -353,6 +356,7 @@ table{border-collapse:collapse;font-size:.88rem;margin:.2rem 0 .4rem;background:
 th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{font-weight:600;color:var(--muted);white-space:nowrap}
 .toc{width:100%}
+.toc td:nth-child(4),.toc td:nth-child(5){white-space:nowrap}
 .toc tr.fail td{background:var(--fail-bg)}
 section.scenario{background:var(--card);border:1px solid var(--line);border-left:5px solid var(--pass);border-radius:8px;padding:1rem;margin:1.2rem 0}
 section.scenario.fail{border-left-color:var(--fail)}
@@ -370,7 +374,8 @@ section.scenario.fail{border-left-color:var(--fail)}
 ul.events{list-style:'→ '}
 figure.diagram{margin:.8rem 0}
 figure.diagram .scroll{border:1px solid var(--line);border-radius:6px}
-figure.diagram svg{display:block;max-width:none;height:auto}
+figure.diagram .fit{max-width:var(--w);min-width:calc(var(--w) * .72)}
+figure.diagram svg{display:block;width:100%;height:auto}
 figcaption{color:var(--muted);font-size:.82rem;margin-top:.3rem}
 ol.steps{padding-left:0;list-style:none;margin:0}
 li.step{border-top:1px solid var(--line);padding:.6rem 0}
@@ -393,6 +398,7 @@ body{padding:.5rem;font-size:14px}
 section.scenario{padding:.6rem;border-radius:6px}
 h1{font-size:1.3rem}
 .toc th:nth-child(3),.toc td:nth-child(3){display:none}
+figure.diagram .fit{min-width:calc(var(--w) * .85)}
 }
 @media screen and (prefers-color-scheme:dark){
 :root{--bg:#030712;--card:#111827;--fg:#e5e7eb;--muted:#9ca3af;--line:#374151;--accent:#a5b4fc;
@@ -403,7 +409,7 @@ body{background:#fff;color:#000;max-width:none;padding:0;font-size:11pt}
 section.scenario{border:none;border-top:2px solid #000;border-radius:0;padding:.5rem 0;break-before:page}
 section.scenario:first-of-type{break-before:auto}
 .scroll{overflow:visible}
-figure.diagram svg{max-width:100%;height:auto}
+figure.diagram .fit{min-width:0}
 li.step,.failure,figure.diagram,table{break-inside:avoid}
 a{color:inherit;text-decoration:none}
 }

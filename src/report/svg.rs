@@ -168,8 +168,24 @@ const STYLE: &str = "\
 }
 ";
 
+/// A drawn diagram and its natural size, so a page can decide how far to scale it.
+#[derive(Clone, Debug)]
+pub struct Drawing {
+    /// The SVG document.
+    pub svg: String,
+    /// Its width in pixels.
+    pub width: i64,
+    /// Its height in pixels.
+    pub height: i64,
+}
+
 /// The SVG document for one scenario: a standalone file, and also valid inline in HTML.
 pub fn diagram(outcome: &Outcome) -> String {
+    draw(outcome).svg
+}
+
+/// The diagram of one scenario, with its size.
+pub fn draw(outcome: &Outcome) -> Drawing {
     let participants = participants(outcome);
     let columns = participants.len().max(1) as i64;
     let width = 2 * MARGIN + columns * COLUMN;
@@ -297,7 +313,11 @@ pub fn diagram(outcome: &Outcome) -> String {
     }
     out.push_str(&body);
     out.push_str("</svg>\n");
-    out
+    Drawing {
+        svg: out,
+        width,
+        height,
+    }
 }
 
 /// Everyone who appears, in order of first appearance: users and accounts (the same

@@ -28,3 +28,5 @@ mod tickets;
 mod bench;
 // SVG diagrams and the HTML report: goldens, and every bundled scenario renders.
 mod drawn_reports;
+// The HTML report in headless Chromium: its DOM, its console, screenshots.
+mod browser;
