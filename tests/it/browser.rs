@@ -188,26 +188,22 @@ fn section<'a>(dom: &'a str, stem: &str) -> &'a str {
 async fn the_html_report_renders_in_chromium_with_an_arrow_per_partner_message() {
     let Some(chromium) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
-    // An absolute path in the temp folder sorts before the repository's, so the failing
-    // scenario comes first on the page (and in the README's screenshot).
-    let failing_file = dir.path().join("expects-accepted.toml");
-    std::fs::write(&failing_file, FAILING).unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let handshake = root.join("scenarios/agreements/01-invite-and-accept.toml");
-    let crash = root.join("scenarios/failures/15-crash-after-store.toml");
+    // The page shows the scenarios as a user runs them: a folder, relative paths, the
+    // failing one first (files run in name order).
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    std::fs::write(scenarios.join("00-expects-accepted.toml"), FAILING).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for bundled in [
+        "agreements/01-invite-and-accept.toml",
+        "failures/15-crash-after-store.toml",
+    ] {
+        let name = Path::new(bundled).file_name().unwrap();
+        std::fs::copy(root.join(bundled), scenarios.join(name)).unwrap();
+    }
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
-        .arg("run")
-        .arg(&failing_file)
-        .arg(&handshake)
-        .arg(&crash)
-        .args([
-            "--jobs",
-            "1",
-            "--html",
-            "report.html",
-            "--trace-dir",
-            "traces",
-        ])
+        .args(["run", "scenarios", "--jobs", "1"])
+        .args(["--html", "report.html", "--trace-dir", "traces"])
         .current_dir(dir.path())
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
@@ -233,7 +229,7 @@ async fn the_html_report_renders_in_chromium_with_an_arrow_per_partner_message()
 
     // One drawn arrow per partner message, scenario by scenario.
     for stem in [
-        "expects-accepted",
+        "00-expects-accepted",
         "01-invite-and-accept",
         "15-crash-after-store",
     ] {
@@ -251,7 +247,7 @@ async fn the_html_report_renders_in_chromium_with_an_arrow_per_partner_message()
     assert!(crash_section.contains("<g class=\"sd-note sd-divergence\""));
 
     // The failing step and its diff, with the scenario's markup shown as text.
-    let failing = section(&dom, "expects-accepted");
+    let failing = section(&dom, "00-expects-accepted");
     assert!(failing.starts_with("class=\"scenario fail\""));
     assert!(
         failing.contains("expects &lt;b&gt;accepted&lt;/b&gt; &amp; gets pending"),
@@ -265,8 +261,7 @@ async fn the_html_report_renders_in_chromium_with_an_arrow_per_partner_message()
         ),
         "{failing}"
     );
-    assert!(failing.contains("-expects-accepted-step-2\">"));
-    assert!(failing.contains("<li class=\"step fail\" id=\"s"));
+    assert!(failing.contains("<li class=\"step fail\" id=\"s1-00-expects-accepted-step-2\">"));
     assert!(failing.contains("<h4>Last events</h4>"));
 
     // Screenshots: wide, phone-width and dark. The page background follows the scheme.
