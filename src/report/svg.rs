@@ -666,6 +666,95 @@ mod tests {
         assert_eq!(fit("abc", 4), "abc");
     }
 
+    fn event(seq: u64, kind: EventKind, from: &str, to: &str, detail: &str) -> Event {
+        Event {
+            seq,
+            at: "2026-01-01T09:00:00Z".to_string(),
+            kind,
+            surface: Some(Surface::Partner),
+            from: from.to_string(),
+            to: to.to_string(),
+            method: Some("POST".to_string()),
+            path: Some("/sharing/agreements/<x>&\"'".to_string()),
+            status: None,
+            outcome: Some("failed".to_string()),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Reads `svg` with an XML parser to the end; the element names met, or the error.
+    fn elements(svg: &str) -> Result<Vec<String>, quick_xml::Error> {
+        let mut reader = quick_xml::Reader::from_str(svg);
+        reader.config_mut().check_end_names = true;
+        let mut names = Vec::new();
+        loop {
+            match reader.read_event()? {
+                quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                    names.push(String::from_utf8_lossy(e.name().as_ref().as_bytes()).into_owned());
+                }
+                quick_xml::events::Event::Eof => return Ok(names),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_text_stays_text_and_the_document_stays_well_formed() {
+        let hostile = "<script>alert(1)</script> ]]> \u{1} \"quoted\" 'single' & 日本語 🚀";
+        let outcome = Outcome {
+            name: hostile.to_string(),
+            file: "x.toml".to_string(),
+            seed: 0,
+            duration: std::time::Duration::ZERO,
+            failure: None,
+            steps: Vec::new(),
+            trace: vec![
+                event(1, EventKind::Request, "a<b>@x.test", "acme&co", hostile),
+                event(2, EventKind::Response, "acme&co", "a<b>@x.test", hostile),
+                event(3, EventKind::Decision, "acme&co", "acme&co", hostile),
+                event(4, EventKind::World, "world", "acme&co", hostile),
+                event(5, EventKind::Note, "scenario", "scenario", hostile),
+            ],
+        };
+        let svg = diagram(&outcome);
+        let names = elements(&svg).unwrap_or_else(|e| panic!("{e}\n{svg}"));
+        assert!(names.iter().all(|n| n != "script"), "{names:?}");
+        assert!(!svg.contains("<script"));
+        assert!(!svg.contains('\u{1}'));
+        assert!(svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+
+    #[test]
+    fn every_arrow_style_draws_its_own_shape() {
+        let message = event(7, EventKind::Request, "acme", "globex", "hello");
+        for style in [
+            ArrowStyle::Call,
+            ArrowStyle::Reply,
+            ArrowStyle::Failed,
+            ArrowStyle::Held,
+            ArrowStyle::Duplicated,
+            ArrowStyle::Lost,
+        ] {
+            let mut out = String::new();
+            let next = arrow(&mut out, &message, style, 100, 380, 50);
+            assert!(next > 50);
+            assert!(out.contains(style.class()), "{out}");
+            elements(&format!("<svg>{out}</svg>")).unwrap_or_else(|e| panic!("{style:?}: {e}"));
+            let lines = out.matches("<line ").count();
+            let expected_lines = if style == ArrowStyle::Duplicated {
+                2
+            } else {
+                1
+            };
+            assert_eq!(lines, expected_lines, "{style:?}: {out}");
+            match style {
+                ArrowStyle::Lost => assert!(out.contains("x2=\"240\""), "stops halfway: {out}"),
+                ArrowStyle::Held => assert!(out.contains("⏸ held"), "{out}"),
+                _ => assert!(out.contains("x2=\"379\""), "reaches the lifeline: {out}"),
+            }
+        }
+    }
+
     #[test]
     fn wide_characters_take_two_cells() {
         assert_eq!(columns("ab"), 2);
