@@ -80,7 +80,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub diagram_dir: Option<PathBuf>,
     /// The format of the files --diagram-dir writes.
-    #[arg(long, value_enum, default_value_t = DiagramFormat::Mermaid)]
+    #[arg(long, value_enum, default_value_t = DiagramFormat::Mermaid, requires = "diagram_dir")]
     pub diagram_format: DiagramFormat,
     /// Also write one self-contained HTML report (summary, drawn diagrams, per-step
     /// state, failures with their diff) to this file.
