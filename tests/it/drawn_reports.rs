@@ -260,7 +260,10 @@ fn diagram_format_chooses_svg_or_mermaid_and_html_is_written() {
     assert!(page.contains("<span class=\"badge pass\">1 passed</span>"));
     assert!(page.contains(&svg), "the page inlines the same drawing");
 
-    let output = sharesim(&["run", file, "--diagram-format", "png"], dir.path());
+    let output = sharesim(
+        &["run", file, "--diagram-dir", "d", "--diagram-format", "png"],
+        dir.path(),
+    );
     assert_eq!(
         output.status.code(),
         Some(2),
@@ -268,6 +271,14 @@ fn diagram_format_chooses_svg_or_mermaid_and_html_is_written() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("'png'"), "{stderr}");
+    let output = sharesim(&["run", file, "--diagram-format", "svg"], dir.path());
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a format without a folder is a usage error"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--diagram-dir"), "{stderr}");
 }
 
 #[test]
