@@ -63,6 +63,10 @@ fn summary(out: &mut String, sections: &[Section<'_>]) {
         "<p class=\"summary {verdict}\"><span class=\"count\">{} scenario(s)</span> <span class=\"badge pass\">{passed} passed</span> <span class=\"badge fail\">{failed} failed</span> <span class=\"time\">{total} ms of scenario time</span></p>",
         sections.len()
     );
+    // One scenario (`explain`) needs no table of contents.
+    if sections.len() < 2 {
+        return;
+    }
     out.push_str("<div class=\"scroll\"><table class=\"toc\">\n<thead><tr><th>result</th><th>scenario</th><th>file</th><th>steps</th><th>time</th></tr></thead>\n<tbody>\n");
     for (index, section) in sections.iter().enumerate() {
         let outcome = section.outcome;
@@ -130,7 +134,7 @@ fn scenario(out: &mut String, index: usize, section: &Section<'_>) {
         }
         out.push_str("</div>\n");
     }
-    failure(out, outcome);
+    failure(out, &id, outcome);
     // Wide screens shrink a wide diagram to the page, down to a legible scale; past
     // that (and on phones) it scrolls sideways.
     let drawing = svg::draw(outcome);
@@ -144,13 +148,14 @@ fn scenario(out: &mut String, index: usize, section: &Section<'_>) {
 }
 
 /// The failing step, its diff and the events that led to it.
-fn failure(out: &mut String, outcome: &Outcome) {
+fn failure(out: &mut String, id: &str, outcome: &Outcome) {
     let Some(failure) = &outcome.failure else {
         return;
     };
     let _ = writeln!(
         out,
-        "<div class=\"failure\" role=\"alert\">\n<h3>Failed at step {} (<code>{}</code>, {})</h3>\n<p class=\"message\">{}</p>",
+        "<div class=\"failure\" role=\"alert\">\n<h3>Failed at <a href=\"#{id}-step-{}\">step {}</a> (<code>{}</code>, {})</h3>\n<p class=\"message\">{}</p>",
+        failure.step,
         failure.step,
         escape(&failure.action),
         escape(&failure.location),

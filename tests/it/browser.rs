@@ -254,7 +254,12 @@ async fn the_html_report_renders_in_chromium_with_an_arrow_per_partner_message()
         "{failing}"
     );
     assert!(!failing.contains("<b>accepted</b>"), "markup stays text");
-    assert!(failing.contains("<h3>Failed at step 2 (<code>expect</code>"));
+    assert!(
+        failing.contains(
+            "<h3>Failed at <a href=\"#s1-00-expects-accepted-step-2\">step 2</a> (<code>expect</code>"
+        ),
+        "{failing}"
+    );
     assert!(
         failing.contains(
             "<tr><td>status</td><td class=\"expected\">accepted</td><td class=\"actual\">pending</td></tr>"
