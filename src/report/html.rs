@@ -60,8 +60,9 @@ fn summary(out: &mut String, sections: &[Section<'_>]) {
     let verdict = if failed == 0 { "passed" } else { "failed" };
     let _ = writeln!(
         out,
-        "<p class=\"summary {verdict}\"><span class=\"count\">{} scenario(s)</span> <span class=\"badge pass\">{passed} passed</span> <span class=\"badge fail\">{failed} failed</span> <span class=\"time\">{total} ms of scenario time</span></p>",
-        sections.len()
+        "<p class=\"summary {verdict}\"><span class=\"count\">{} scenario(s)</span> <span class=\"badge pass\">{passed} passed</span> <span class=\"badge {}\">{failed} failed</span> <span class=\"time\">{total} ms of scenario time</span></p>",
+        sections.len(),
+        if failed == 0 { "none" } else { "fail" }
     );
     // One scenario (`explain`) needs no table of contents.
     if sections.len() < 2 {
@@ -353,6 +354,7 @@ small,.meta{color:var(--muted)}
 .badge{display:inline-block;font-size:.75rem;font-weight:700;letter-spacing:.03em;padding:.1em .55em;border-radius:999px;vertical-align:.15em}
 .badge.pass{color:var(--pass);background:var(--pass-bg)}
 .badge.fail{color:var(--fail);background:var(--fail-bg)}
+.badge.none{color:var(--muted);background:var(--code)}
 .summary{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.2rem 0 .8rem}
 .summary .badge{font-size:.9rem}
 .summary .time{color:var(--muted)}
