@@ -141,7 +141,7 @@ fn scenario(out: &mut String, index: usize, section: &Section<'_>) {
     let drawing = svg::draw(outcome);
     let _ = writeln!(
         out,
-        "<figure class=\"diagram\">\n<div class=\"scroll\"><div class=\"fit\" style=\"--w:{}px\">\n{}</div></div>\n<figcaption>Sequence diagram of every REST call, partner message and decision. Crossed arrows are failed deliveries; ⚡ marks a fault, ⚠ a divergence. Hover a shortened label for its full text.</figcaption>\n</figure>",
+        "<figure class=\"diagram\">\n<div class=\"scroll\"><div class=\"fit\" style=\"--w:{}px\">\n{}</div></div>\n<figcaption><span class=\"narrow-only\">Scroll sideways for the whole diagram. </span>Sequence diagram of every REST call, partner message and decision. Crossed arrows are failed deliveries; ⚡ marks a fault, ⚠ a divergence. Hover a shortened label for its full text.</figcaption>\n</figure>",
         drawing.width, drawing.svg
     );
     steps(out, &id, outcome);
@@ -400,12 +400,14 @@ li.step.fail{border-left:4px solid var(--fail);padding-left:.6rem;background:var
 .status.bad{color:var(--fail)}
 .status.closed{color:var(--muted)}
 footer{color:var(--muted);font-size:.8rem;margin:2rem 0 1rem}
+.narrow-only{display:none}
 @media (max-width:640px){
 body{padding:.5rem;font-size:14px}
 section.scenario{padding:.6rem;border-radius:6px}
 h1{font-size:1.3rem}
 .toc th:nth-child(3),.toc td:nth-child(3){display:none}
 figure.diagram .fit{min-width:calc(var(--w) * .85)}
+.narrow-only{display:inline;font-weight:600}
 }
 @media screen and (prefers-color-scheme:dark){
 :root{--bg:#030712;--card:#111827;--fg:#e5e7eb;--muted:#9ca3af;--line:#374151;--accent:#a5b4fc;
