@@ -13,8 +13,14 @@ use crate::scenario::outcome::Outcome;
 use crate::trace::{Event, EventKind, Surface};
 use std::fmt::Write;
 
-/// Distance between two lifelines.
+/// Room for one lifeline's boxes: a decision note is this wide (less a small margin),
+/// and the first and last lifelines keep half of it outside them.
 const COLUMN: i64 = 280;
+/// The closest two neighbouring lifelines get, when no message between them needs more.
+const MIN_GAP: i64 = 150;
+/// Characters of an arrow's widest label line that the layout makes room for; longer
+/// labels wrap.
+const LABEL_CELLS: usize = 38;
 /// Space around the drawing.
 const MARGIN: i64 = 20;
 /// Height of a participant's box.
@@ -187,13 +193,15 @@ pub fn diagram(outcome: &Outcome) -> String {
 /// The diagram of one scenario, with its size.
 pub fn draw(outcome: &Outcome) -> Drawing {
     let participants = participants(outcome);
-    let columns = participants.len().max(1) as i64;
-    let width = 2 * MARGIN + columns * COLUMN;
+    let xs = layout(&participants, outcome);
+    let width = xs
+        .last()
+        .map_or(2 * MARGIN + COLUMN, |x| x + COLUMN / 2 + MARGIN);
     let x_of = |name: &str| -> Option<i64> {
         participants
             .iter()
             .position(|p| p == name)
-            .map(|i| MARGIN + COLUMN / 2 + i as i64 * COLUMN)
+            .and_then(|i| xs.get(i).copied())
     };
     let accounts: Vec<i64> = participants
         .iter()
@@ -339,6 +347,74 @@ fn participants(outcome: &Outcome) -> Vec<String> {
     seen
 }
 
+/// Where each participant's lifeline stands. Neighbours sit as close as their boxes
+/// allow, then every message widens the gaps it spans until its label fits, shortest
+/// spans first (so a long arrow profits from the room short ones made).
+fn layout(participants: &[String], outcome: &Outcome) -> Vec<i64> {
+    if participants.is_empty() {
+        return Vec::new();
+    }
+    let boxes: Vec<i64> = participants.iter().map(|p| head_box(p).1).collect();
+    let mut gaps: Vec<i64> = boxes
+        .windows(2)
+        .map(|pair| ((pair[0] + pair[1]) / 2 + 16).max(MIN_GAP))
+        .collect();
+    let index = |name: &str| participants.iter().position(|p| p == name);
+    let mut spans: Vec<(usize, usize, i64)> = outcome
+        .trace
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Request | EventKind::Response))
+        .filter_map(|e| {
+            let (a, b) = (index(&e.from)?, index(&e.to)?);
+            (a != b).then(|| (a.min(b), a.max(b), label_need(e)))
+        })
+        .collect();
+    spans.sort_by_key(|&(low, high, _)| (high - low, low));
+    for (low, high, need) in spans {
+        let have: i64 = gaps[low..high].iter().sum();
+        if have < need {
+            let count = (high - low) as i64;
+            let extra = (need - have + count - 1) / count;
+            for gap in &mut gaps[low..high] {
+                *gap += extra;
+            }
+        }
+    }
+    let mut xs = vec![MARGIN + COLUMN / 2];
+    for gap in gaps {
+        let last = xs.last().copied().unwrap_or(MARGIN + COLUMN / 2);
+        xs.push(last + gap);
+    }
+    xs
+}
+
+/// The width an arrow's label asks between its two lifelines.
+fn label_need(event: &Event) -> i64 {
+    let (headline, detail) = label_text(event);
+    let cells = columns(&headline).max(columns(&detail)).min(LABEL_CELLS);
+    (cells as i64 * CHAR_TENTHS + 9) / 10 + 24
+}
+
+/// An arrow's first label line (what was called, or what came back) and its detail.
+fn label_text(event: &Event) -> (String, String) {
+    let method = event.method.as_deref().unwrap_or("");
+    let path = shorten_path(event.path.as_deref().unwrap_or(""));
+    let headline = match event.kind {
+        EventKind::Request => format!("{method} {path}"),
+        _ => {
+            let status = event
+                .status
+                .map_or_else(|| "no answer".to_string(), |s| s.to_string());
+            let outcome = event
+                .outcome
+                .as_deref()
+                .map_or(String::new(), |o| format!(" ⇒ {o}"));
+            format!("{status}{outcome}")
+        }
+    };
+    (headline, one_line(&event.detail))
+}
+
 /// Users are named by email; accounts by subdomain.
 fn is_user(name: &str) -> bool {
     name.contains('@')
@@ -347,8 +423,7 @@ fn is_user(name: &str) -> bool {
 /// A participant's box, at the top or the foot of its lifeline.
 fn head(out: &mut String, name: &str, x: i64, y: i64) {
     let user = is_user(name);
-    let label = fit(name, text_room(COLUMN - 40) * 11 / 13);
-    let box_width = (text_width(&label) * 13 / 11 + 24).clamp(90, COLUMN - 20);
+    let (label, box_width) = head_box(name);
     let radius = if user { HEAD / 2 } else { 5 };
     let class = if user { "sd-head sd-user" } else { "sd-head" };
     let _ = writeln!(
@@ -360,10 +435,15 @@ fn head(out: &mut String, name: &str, x: i64, y: i64) {
     );
 }
 
+/// A participant's label (shortened to fit) and the width of its box.
+fn head_box(name: &str) -> (String, i64) {
+    let label = fit(name, text_room(COLUMN - 40) * 11 / 13);
+    let width = (text_width(&label) * 13 / 11 + 24).clamp(90, COLUMN - 20);
+    (label, width)
+}
+
 /// Draws one message (label above, arrow below) and returns the next free `y`.
 fn arrow(out: &mut String, event: &Event, style: ArrowStyle, from: i64, to: i64, y: i64) -> i64 {
-    let method = event.method.as_deref().unwrap_or("");
-    let path = shorten_path(event.path.as_deref().unwrap_or(""));
     let surface = match event.surface {
         Some(Surface::Partner) => "sd-partner",
         _ => "sd-rest",
@@ -374,20 +454,7 @@ fn arrow(out: &mut String, event: &Event, style: ArrowStyle, from: i64, to: i64,
     } else {
         text_room((to - from).abs() - 24)
     };
-    // First line: what was called (request) or what came back (response).
-    let (headline, detail) = match event.kind {
-        EventKind::Request => (format!("{method} {path}"), event.detail.clone()),
-        _ => {
-            let status = event
-                .status
-                .map_or_else(|| "no answer".to_string(), |s| s.to_string());
-            let outcome = event
-                .outcome
-                .as_deref()
-                .map_or(String::new(), |o| format!(" ⇒ {o}"));
-            (format!("{status}{outcome}"), event.detail.clone())
-        }
-    };
+    let (headline, detail) = label_text(event);
     let mut lines = vec![fit(&headline, room)];
     let max_lines = match style {
         ArrowStyle::Failed | ArrowStyle::Lost => MAX_CAUSE_LINES,
