@@ -823,6 +823,56 @@ mod tests {
     }
 
     #[test]
+    fn lifelines_make_room_for_the_labels_between_them() {
+        let long = "a detail much longer than any label line may be, so it must wrap";
+        let trace = vec![
+            event(1, EventKind::Request, "a@x.test", "acme", "x"),
+            event(2, EventKind::Request, "acme", "globex", long),
+            event(3, EventKind::Request, "a@x.test", "globex", "y"),
+            event(
+                4,
+                EventKind::Decision,
+                "initech",
+                "initech",
+                "idle neighbour",
+            ),
+        ];
+        let outcome = Outcome {
+            name: "layout".to_string(),
+            file: "x.toml".to_string(),
+            seed: 0,
+            duration: std::time::Duration::ZERO,
+            failure: None,
+            steps: Vec::new(),
+            trace,
+        };
+        let people = participants(&outcome);
+        assert_eq!(people, ["a@x.test", "acme", "globex", "initech"]);
+        let xs = layout(&people, &outcome);
+        assert_eq!(xs[0], MARGIN + COLUMN / 2);
+        assert!(
+            xs.windows(2).all(|pair| pair[1] - pair[0] >= MIN_GAP),
+            "{xs:?}"
+        );
+        for e in outcome
+            .trace
+            .iter()
+            .filter(|e| e.kind == EventKind::Request)
+        {
+            let at = |name: &str| xs[people.iter().position(|p| p == name).unwrap()];
+            let span = (at(&e.to) - at(&e.from)).abs();
+            assert!(
+                span >= label_need(e),
+                "{}: {span} < {}",
+                e.seq,
+                label_need(e)
+            );
+        }
+        // Nothing is sent to or from initech, so it sits as close as its box allows.
+        assert_eq!(xs[3] - xs[2], MIN_GAP);
+    }
+
+    #[test]
     fn wide_characters_take_two_cells() {
         assert_eq!(columns("ab"), 2);
         assert_eq!(columns("日本"), 4);
