@@ -260,6 +260,8 @@ pub fn draw(outcome: &Outcome) -> Drawing {
                 y = note(&mut body, event, NoteStyle::Decision, span, y);
             }
             EventKind::World => {
+                // The runner records a divergence as a world event whose sentence starts
+                // with "divergence"; it concerns both copies, so it spans the accounts.
                 let divergence = event.detail.starts_with("divergence");
                 let style = if divergence {
                     NoteStyle::Divergence
