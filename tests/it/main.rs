@@ -26,3 +26,7 @@ mod faults;
 mod tickets;
 // `sharesim bench --quick`: runs and writes its JSON (timings are never asserted).
 mod bench;
+// SVG diagrams and the HTML report: goldens, and every bundled scenario renders.
+mod drawn_reports;
+// The HTML report in headless Chromium: its DOM, its console, screenshots.
+mod browser;
