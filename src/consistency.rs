@@ -142,8 +142,8 @@ pub fn divergences(accounts: &[Arc<Account>]) -> Vec<AgreementDivergence> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strum::VariantArray;
     use AgreementStatus::*;
+    use strum::VariantArray;
 
     #[test]
     fn only_the_documented_pairs_are_allowed() {

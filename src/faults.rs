@@ -15,7 +15,18 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Where inside the receiver's handling a crash happens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, strum::IntoStaticStr, strum::VariantArray, strum::Display)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
 #[serde(into = "&'static str")]
 #[strum(serialize_all = "snake_case")]
 pub enum CrashPoint {

@@ -13,7 +13,18 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Where an agreement copy sits: the sender holds the outbound copy, the receiver the inbound one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, strum::IntoStaticStr, strum::VariantArray, strum::Display)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
 #[serde(into = "&'static str")]
 #[strum(serialize_all = "snake_case")]
 pub enum Direction {
@@ -51,7 +62,20 @@ impl FromStr for Direction {
 }
 
 /// The seven statuses Zendesk documents for a sharing agreement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, strum::IntoStaticStr, strum::VariantArray, strum::Display)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
 #[serde(into = "&'static str")]
 #[strum(serialize_all = "snake_case")]
 pub enum AgreementStatus {
@@ -102,11 +126,11 @@ impl FromStr for AgreementStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         AgreementStatus::from_spelling(s).ok_or_else(|| {
-                format!(
-                    "`{s}` is not a status; expected one of {}",
-                    AgreementStatus::allowed_list()
-                )
-            })
+            format!(
+                "`{s}` is not a status; expected one of {}",
+                AgreementStatus::allowed_list()
+            )
+        })
     }
 }
 

@@ -15,7 +15,10 @@ pub trait Spelled: VariantArray + Copy + Into<&'static str> + 'static {
 
     /// The value spelled `text`, if any.
     fn from_spelling(text: &str) -> Option<Self> {
-        Self::VARIANTS.iter().copied().find(|v| v.spelling() == text)
+        Self::VARIANTS
+            .iter()
+            .copied()
+            .find(|v| v.spelling() == text)
     }
 
     /// Every spelling, in declaration order.

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::spelling::Spelled;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
@@ -18,14 +19,24 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use crate::spelling::Spelled;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 /// How an account presents itself over TLS (scenario files spell these in snake_case).
 ///
 /// Every mode except `Valid` exists to make the partner's handshake fail in its own way,
 /// so a scenario can check how the sender classifies that failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, strum::IntoStaticStr, strum::VariantArray, strum::Display)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
 #[serde(into = "&'static str")]
 #[strum(serialize_all = "snake_case")]
 pub enum CertMode {
@@ -74,8 +85,8 @@ impl FromStr for CertMode {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         CertMode::from_spelling(s).ok_or_else(|| UnknownCertMode {
-                given: s.to_owned(),
-            })
+            given: s.to_owned(),
+        })
     }
 }
 

@@ -15,7 +15,20 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The six ticket statuses Zendesk documents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, strum::IntoStaticStr, strum::VariantArray, strum::Display)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
 #[serde(into = "&'static str")]
 #[strum(serialize_all = "snake_case")]
 pub enum TicketStatus {
@@ -49,11 +62,11 @@ impl FromStr for TicketStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         TicketStatus::from_spelling(s).ok_or_else(|| {
-                format!(
-                    "{s:?} is not a ticket status; expected one of {}",
-                    TicketStatus::allowed_list()
-                )
-            })
+            format!(
+                "{s:?} is not a ticket status; expected one of {}",
+                TicketStatus::allowed_list()
+            )
+        })
     }
 }
 

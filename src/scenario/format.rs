@@ -7,12 +7,12 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
+use crate::spelling::Spelled;
 use indexmap::IndexMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
-use crate::spelling::Spelled;
 use toml::Spanned;
 
 // The domain's own enums, spelled in files exactly as the REST API and protocol spell them.
@@ -601,7 +601,13 @@ keyword_enum! {
     }
 }
 
-domain_keywords!(AgreementStatus, CertMode, CrashPoint, Direction, TicketStatus);
+domain_keywords!(
+    AgreementStatus,
+    CertMode,
+    CrashPoint,
+    Direction,
+    TicketStatus
+);
 
 keyword_enum! {
     /// The answer a receiver gives to an invitation.
@@ -1550,7 +1556,9 @@ mod tests {
                 let parsed: T = serde_json::from_str(&text).expect("a domain spelling parses");
                 assert_eq!(parsed, *value);
             }
-            let refused = serde_json::from_str::<T>("\"Nope\"").unwrap_err().to_string();
+            let refused = serde_json::from_str::<T>("\"Nope\"")
+                .unwrap_err()
+                .to_string();
             assert!(refused.contains(&list(&T::spellings())), "{refused}");
         }
         reads::<AgreementStatus>();
