@@ -6,21 +6,21 @@
 //! everything that happens is recorded in a [`trace::Trace`].
 
 pub mod account;
-pub mod api;
-pub mod atomic_file;
-pub mod bench;
+pub(crate) mod api;
+pub(crate) mod atomic_file;
+pub(crate) mod bench;
 pub mod cli;
-pub mod consistency;
-pub mod directory;
+pub(crate) mod consistency;
+pub(crate) mod directory;
 pub mod faults;
-pub mod listener;
+pub(crate) mod listener;
 pub mod model;
-pub mod partner;
-pub mod rate_limit;
+pub(crate) mod partner;
+pub(crate) mod rate_limit;
 pub mod report;
 pub mod scenario;
-pub mod spelling;
+pub(crate) mod spelling;
 pub mod tls;
 pub mod trace;
-pub mod transport;
+pub(crate) mod transport;
 pub mod world;

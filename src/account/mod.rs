@@ -5,9 +5,9 @@
 //! partner messages sent, with the lock released: two accounts calling each other can
 //! never deadlock.
 
-pub mod agreements;
-pub mod state;
-pub mod tickets;
+pub(crate) mod agreements;
+pub(crate) mod state;
+pub(crate) mod tickets;
 
 pub use state::AccountState;
 

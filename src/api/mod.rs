@@ -58,11 +58,6 @@ pub fn router(account: Arc<Account>) -> Router {
         .with_state(account)
 }
 
-/// Answers unknown paths the way Zendesk does.
-pub async fn invalid_endpoint() -> ApiError {
-    ApiError::InvalidEndpoint
-}
-
 /// Authenticates the caller (once per call; a call without valid credentials is answered
 /// 401 here, before any handler), records the call and its answer in the trace, and adds
 /// the rate-limit headers.

@@ -138,10 +138,6 @@ pub struct LoadResult {
 }
 
 impl LoadResult {
-    /// Successful requests per second.
-    pub fn rate(&self) -> f64 {
-        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
 }
 
 /// Opens `connections` keep-alive connections to `target`, then sends `request` back to

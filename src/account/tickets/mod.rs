@@ -11,7 +11,7 @@ mod local;
 mod pushes;
 mod received;
 
-pub use pushes::{CommentMessage, Outgoing, Push, SharedTicket, TicketMessage, TicketUpdate};
+pub use pushes::{CommentMessage, Outgoing, SharedTicket, TicketMessage, TicketUpdate};
 pub use received::{IncomingComment, IncomingTicket, TicketCall};
 
 use super::state::{ADMIN_ID, AGENT_ID};
