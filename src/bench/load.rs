@@ -137,8 +137,7 @@ pub struct LoadResult {
     pub latency: Histogram<u64>,
 }
 
-impl LoadResult {
-}
+impl LoadResult {}
 
 /// Opens `connections` keep-alive connections to `target`, then sends `request` back to
 /// back on each until `duration` has passed. Every answer must have status `expect`.

@@ -936,4 +936,195 @@ mod tests {
             r#"{"type":"TicketSharingEvent","agreement_id":4,"action":"unshared"}"#
         );
     }
+
+    /// Every (terms, what was sent) pair: what the receiver takes and what it ignores.
+    #[test]
+    fn terms_decide_which_synced_fields_a_partner_message_brings() {
+        let tags = vec!["Urgent".to_string(), "urgent".to_string(), "b".to_string()];
+        let fields: BTreeMap<u64, Value> = [(7, json!("x"))].into();
+        for sync_status in [true, false] {
+            for sync_tags in [true, false] {
+                for sync_custom_fields in [true, false] {
+                    let terms = Terms {
+                        sync_status,
+                        sync_tags,
+                        sync_custom_fields,
+                        ..Terms::default()
+                    };
+                    let taken = synced_fields(
+                        &terms,
+                        Some(TicketStatus::Open),
+                        Some(&tags),
+                        Some(fields.clone()),
+                    );
+                    assert_eq!(taken.status, sync_status.then_some(TicketStatus::Open));
+                    assert_eq!(
+                        taken.tags,
+                        sync_tags.then(|| vec!["urgent".to_string(), "b".to_string()])
+                    );
+                    assert_eq!(
+                        taken.custom_fields,
+                        sync_custom_fields.then(|| fields.clone())
+                    );
+                    let mut ignored = Vec::new();
+                    if !sync_status {
+                        ignored.push("status");
+                    }
+                    if !sync_tags {
+                        ignored.push("tags");
+                    }
+                    if !sync_custom_fields {
+                        ignored.push("custom fields");
+                    }
+                    assert_eq!(taken.ignored, ignored, "{terms:?}");
+                    // What was not sent is never "ignored".
+                    let nothing = synced_fields(&terms, None, None, None);
+                    assert_eq!(nothing, SyncedFields::default());
+                }
+            }
+        }
+    }
+
+    /// Only an accepted agreement carries changes; every other status says why not.
+    #[test]
+    fn only_an_accepted_agreement_carries_ticket_changes() {
+        assert_eq!(
+            sync_blocker(None, 4).as_deref(),
+            Some("agreement 4 no longer exists")
+        );
+        for direction in Direction::VARIANTS.iter().copied() {
+            for status in AgreementStatus::VARIANTS.iter().copied() {
+                let copy = agreement(4, direction, status);
+                let blocker = sync_blocker(Some(&copy), 4);
+                if status == AgreementStatus::Accepted {
+                    assert_eq!(blocker, None);
+                } else {
+                    assert_eq!(
+                        blocker,
+                        Some(format!(
+                            "agreement 4 is {status}, so shared tickets do not sync"
+                        ))
+                    );
+                }
+            }
+        }
+        let mut deactivated = agreement(4, Direction::Outbound, AgreementStatus::Inactive);
+        deactivated.deactivated_by = Some("receiver".to_string());
+        assert_eq!(
+            sync_blocker(Some(&deactivated), 4).as_deref(),
+            Some(
+                "agreement 4 is inactive (deactivated by the receiver), so shared tickets no longer sync"
+            )
+        );
+    }
+
+    /// Each synced field that changes gives one audit event and one note in the delta;
+    /// a field set to its current value gives neither.
+    #[test]
+    fn synced_fields_record_what_changed_and_nothing_else() {
+        let cases: [(
+            Option<TicketStatus>,
+            Option<Vec<String>>,
+            Option<BTreeMap<u64, Value>>,
+            usize,
+            &str,
+        ); 5] = [
+            (None, None, None, 0, ""),
+            (
+                Some(TicketStatus::New),
+                Some(Vec::new()),
+                Some(BTreeMap::new()),
+                0,
+                "",
+            ),
+            (Some(TicketStatus::Open), None, None, 1, "status open"),
+            (None, Some(vec!["a".to_string()]), None, 1, "tags"),
+            (
+                Some(TicketStatus::Solved),
+                Some(vec!["a".to_string()]),
+                Some([(1, json!(2))].into()),
+                3,
+                "status solved, tags, custom fields",
+            ),
+        ];
+        for (status, tags, fields, events_expected, described) in cases {
+            let mut copy = ticket();
+            let mut events = Vec::new();
+            let mut delta = Delta::default();
+            apply_synced_fields(
+                &mut copy,
+                status,
+                tags.as_ref(),
+                fields.as_ref(),
+                &mut events,
+                &mut delta,
+            );
+            assert_eq!(
+                events.len(),
+                events_expected,
+                "{status:?} {tags:?} {fields:?}"
+            );
+            assert_eq!(delta.describe(), described);
+            assert_eq!(delta.is_empty(), events_expected == 0);
+            if let Some(status) = status {
+                assert_eq!(copy.status, status);
+            }
+        }
+    }
+
+    /// A plan's share and unshare set the sending copy's link and audit it.
+    #[test]
+    fn a_sharing_plan_moves_the_link_and_is_audited() {
+        let cases = [
+            (SharingPlan::default(), None, 0, "fields"),
+            (
+                SharingPlan {
+                    unshare: None,
+                    share: Some(2),
+                },
+                Some(2),
+                1,
+                "shared over agreement 2",
+            ),
+            (
+                SharingPlan {
+                    unshare: Some(2),
+                    share: None,
+                },
+                None,
+                1,
+                "unshared from agreement 2",
+            ),
+            (
+                SharingPlan {
+                    unshare: Some(2),
+                    share: Some(3),
+                },
+                Some(3),
+                2,
+                "unshared from agreement 2, shared over agreement 3",
+            ),
+        ];
+        for (plan, linked, event_count, described) in cases {
+            let mut copy = ticket();
+            copy.sent = Some(Share {
+                agreement_id: 2,
+                uuid: copy.uuid.clone(),
+            });
+            let mut events = Vec::new();
+            apply_plan(&mut copy, plan, &mut events);
+            let expected_link = if plan == SharingPlan::default() {
+                Some(2)
+            } else {
+                linked
+            };
+            assert_eq!(
+                copy.sent.as_ref().map(|s| s.agreement_id),
+                expected_link,
+                "{plan:?}"
+            );
+            assert_eq!(events.len(), event_count);
+            assert_eq!(describe_plan(&Delta::default(), plan), described);
+        }
+    }
 }
