@@ -1022,13 +1022,15 @@ mod tests {
     /// a field set to its current value gives neither.
     #[test]
     fn synced_fields_record_what_changed_and_nothing_else() {
-        let cases: [(
+        /// Sent status, tags and fields; audit events expected; the delta described.
+        type Case = (
             Option<TicketStatus>,
             Option<Vec<String>>,
             Option<BTreeMap<u64, Value>>,
             usize,
-            &str,
-        ); 5] = [
+            &'static str,
+        );
+        let cases: [Case; 5] = [
             (None, None, None, 0, ""),
             (
                 Some(TicketStatus::New),
