@@ -31,8 +31,11 @@ pub const DEFAULT_API_TOKEN: &str = "sharesim-token";
 /// How a world is set up.
 #[derive(Clone, Debug)]
 pub struct WorldConfig {
-    /// Fixes access keys and every other random draw.
-    pub seed: u64,
+    /// Fixes access keys and every other random draw, and keeps agreement uuids the
+    /// documented SHA-1 of a URL. None (what `serve` uses without `--seed`): keys come
+    /// from the OS RNG and agreement uuids carry a secret, so no stranger can predict
+    /// either (see [`crate::account::WorldServices`]).
+    pub seed: Option<u64>,
     /// Serve every account over HTTPS.
     pub https: bool,
     /// Limit on each outbound partner message.
@@ -55,7 +58,7 @@ pub struct WorldConfig {
 impl Default for WorldConfig {
     fn default() -> Self {
         WorldConfig {
-            seed: 0,
+            seed: Some(0),
             https: false,
             timeout: Duration::from_secs(10),
             retries: 0,

@@ -85,7 +85,7 @@ impl Account {
             state.next_agreement_id += 1;
             let agreement = Agreement {
                 id,
-                uuid: protocol_uuid(&sender_url, "agreements", id),
+                uuid: services.agreement_uuid(&sender_url, id),
                 name: invitation
                     .name
                     .unwrap_or_else(|| default_agreement_name(&partner_display)),

@@ -30,9 +30,11 @@ pub struct ServeArgs {
     /// API token of every account.
     #[arg(long, default_value = DEFAULT_API_TOKEN)]
     pub api_token: String,
-    /// Seed for access keys and every other random draw.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed for access keys and every other random draw, for reproducible runs. It makes
+    /// keys and agreement uuids predictable: without it (the default) they come from the
+    /// OS RNG, so no stranger on the host can forge partner messages.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Serve HTTPS with certificates from a CA made at start.
     #[arg(long)]
     pub tls: bool,
@@ -138,7 +140,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         accounts[0]["api_url"].as_str().unwrap_or_default(),
     );
     if let Some(path) = &args.ready_file {
-        let mut ready = json!({ "accounts": accounts });
+        // `seed` is null when keys came from the OS RNG (no `--seed`).
+        let mut ready = json!({ "accounts": accounts, "seed": args.seed });
         if let Some(ca) = &ca_cert {
             ready["ca_cert"] = json!(ca);
         }

@@ -161,7 +161,7 @@ async fn start_world(scenario: &Scenario, seed: u64) -> Result<World, String> {
         });
     }
     let config = WorldConfig {
-        seed,
+        seed: Some(seed),
         https: scenario.tls,
         timeout: Duration::from_millis(scenario.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
         retries: scenario.retries,

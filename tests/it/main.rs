@@ -26,3 +26,5 @@ mod faults;
 mod tickets;
 // `sharesim bench --quick`: runs and writes its JSON (timings are never asserted).
 mod bench;
+// Hostile clients: forged tokens, squatted uuids, redirects, floods and slow connections.
+mod hostile;

@@ -1,0 +1,213 @@
+//! Attacks a stranger on the host can make against a served world, each reproduced
+//! over real loopback sockets, and shown to do no harm.
+
+use crate::support::{TestWorld, serve_process, start_with};
+use serde_json::{Value, json};
+use sharesim::world::{AccountSpec, WorldConfig};
+use std::time::Duration;
+
+/// A client for a served world, as a stranger or an admin would use it.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client builds")
+}
+
+/// The REST base and sharing URL of one account in a ready file.
+fn urls(ready: &Value, index: usize) -> (String, String) {
+    let account = &ready["accounts"][index];
+    (
+        account["api_url"].as_str().expect("api_url").to_string(),
+        account["sharing_url"]
+            .as_str()
+            .expect("sharing_url")
+            .to_string(),
+    )
+}
+
+/// What a stranger predicts for acme's first agreement: they run the same step in a
+/// world of their own with the default seed, and read the uuid and key it drew.
+async fn predicted_uuid_and_key(seed: Option<u64>) -> (String, String) {
+    let w = world_with_seed(seed).await;
+    w.invite("acme", "globex").await;
+    let copy = w.account("acme").agreements().remove(0);
+    w.world.shutdown().await;
+    (copy.uuid, copy.access_key)
+}
+
+async fn world_with_seed(seed: Option<u64>) -> TestWorld {
+    start_with(
+        WorldConfig {
+            seed,
+            timeout: Duration::from_millis(2_000),
+            ..WorldConfig::default()
+        },
+        vec![AccountSpec::new("acme"), AccountSpec::new("globex")],
+    )
+    .await
+}
+
+/// Invites globex from acme through a served world's REST API.
+async fn invite_on_served(http: &reqwest::Client, acme_api: &str) -> Value {
+    let created = http
+        .post(format!("{acme_api}/sharing_agreements.json"))
+        .basic_auth("admin@acme.test/token", Some("sharesim-token"))
+        .json(&json!({"sharing_agreement": {"remote_subdomain": "globex"}}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(created.status(), 201);
+    created.json().await.expect("json")
+}
+
+async fn status_on_served(http: &reqwest::Client, api: &str, email: &str) -> Vec<String> {
+    let list: Value = http
+        .get(format!("{api}/sharing_agreements.json"))
+        .basic_auth(format!("{email}/token"), Some("sharesim-token"))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    list["sharing_agreements"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|a| a["status"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The forged acceptance a stranger sends to acme, claiming to be globex.
+async fn forge_acceptance(
+    http: &reqwest::Client,
+    acme_sharing: &str,
+    uuid: &str,
+    key: &str,
+) -> u16 {
+    http.put(format!("{acme_sharing}/agreements/{uuid}"))
+        .header("X-Ticket-Sharing-Version", "1")
+        .header("X-Ticket-Sharing-Token", format!("{uuid}:{key}"))
+        .json(&json!({"uuid": uuid, "status": "accepted"}))
+        .send()
+        .await
+        .expect("answered")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn with_a_seed_tokens_are_predictable_so_the_ready_file_says_so() {
+    // The attack itself: `--seed 0` is reproducible, so a stranger can predict the token
+    // and accept on globex's behalf. This is why it is not the default.
+    let served = serve_process(&["--seed", "0"]);
+    let ready = served.ready_json();
+    assert_eq!(ready["seed"], json!(0));
+    let (acme_api, acme_sharing) = urls(&ready, 0);
+    let http = client();
+    invite_on_served(&http, &acme_api).await;
+    let (uuid, key) = predicted_uuid_and_key(Some(0)).await;
+    assert_eq!(
+        forge_acceptance(&http, &acme_sharing, &uuid, &key).await,
+        200
+    );
+    assert_eq!(
+        status_on_served(&http, &acme_api, "admin@acme.test").await,
+        ["accepted"]
+    );
+}
+
+#[tokio::test]
+async fn without_a_seed_a_stranger_cannot_forge_a_partner_token() {
+    let served = serve_process(&[]);
+    let ready = served.ready_json();
+    assert_eq!(ready["seed"], Value::Null, "{ready}");
+    let (acme_api, acme_sharing) = urls(&ready, 0);
+    let (globex_api, globex_sharing) = urls(&ready, 1);
+    let http = client();
+    invite_on_served(&http, &acme_api).await;
+    let (uuid, key) = predicted_uuid_and_key(Some(0)).await;
+    // Neither the documented uuid formula nor the seed-0 key names the real agreement.
+    assert_eq!(
+        forge_acceptance(&http, &acme_sharing, &uuid, &key).await,
+        404
+    );
+    let deactivation = http
+        .put(format!("{globex_sharing}/agreements/{uuid}"))
+        .header("X-Ticket-Sharing-Token", format!("{uuid}:{key}"))
+        .json(&json!({"uuid": uuid, "status": "inactive", "deactivated_by": "sender"}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(deactivation.status(), 404);
+    assert_eq!(
+        status_on_served(&http, &acme_api, "admin@acme.test").await,
+        ["pending"]
+    );
+    assert_eq!(
+        status_on_served(&http, &globex_api, "admin@globex.test").await,
+        ["pending"]
+    );
+}
+
+#[tokio::test]
+async fn unseeded_worlds_draw_different_keys_and_uuids_every_time() {
+    let first = predicted_uuid_and_key(None).await;
+    let second = predicted_uuid_and_key(None).await;
+    let seeded = predicted_uuid_and_key(Some(0)).await;
+    assert_ne!(first.0, second.0);
+    assert_ne!(first.1, second.1);
+    assert_ne!(first.0, seeded.0);
+    assert_ne!(first.1, seeded.1);
+    // Seeded worlds stay reproducible.
+    assert_eq!(seeded, predicted_uuid_and_key(Some(0)).await);
+}
+
+#[tokio::test]
+async fn a_squatted_uuid_does_not_block_the_real_invitation() {
+    let w = world_with_seed(None).await;
+    let acme = w.account("acme");
+    // The stranger claims the uuid the documented formula gives acme's next agreement.
+    let guessed =
+        sharesim::account::agreements::protocol_uuid(&acme.sharing_url(), "agreements", 1);
+    let squat = w
+        .partner(
+            "globex",
+            "POST",
+            &format!("/agreements/{guessed}"),
+            &[("Content-Type", "application/json")],
+            Some(
+                json!({
+                    "uuid": guessed,
+                    "name": "Acme @ Zendesk",
+                    "sender_url": acme.sharing_url(),
+                    "access_key": "f".repeat(40),
+                    "status": "pending",
+                })
+                .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!(squat.status, 201, "{}", squat.text);
+    let sent = w.invite("acme", "globex").await;
+    assert_eq!(sent["status"], "pending", "{sent}");
+    let real_uuid = acme.agreements()[0].uuid.clone();
+    assert_ne!(real_uuid, guessed);
+    // globex holds both invitations; answering the real one reaches acme.
+    let globex = w.account("globex");
+    let real_id = globex
+        .agreement_by_uuid(&real_uuid)
+        .expect("the real invitation arrived")
+        .id;
+    let accepted = w.set_status("globex", &json!(real_id), "accepted").await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    let acme_view = w.only_agreement("acme").await;
+    assert_eq!(acme_view["status"], "accepted");
+    // The only copy without a partner is the stranger's own.
+    let divergences = w.world.divergences();
+    assert!(
+        divergences.iter().all(|d| d.uuid == guessed),
+        "{divergences:?}"
+    );
+}
