@@ -660,17 +660,10 @@ impl Account {
         }
     }
 
-    /// The subdomain behind a sharing URL: `*.sharesim.test` by name, loopback by address.
+    /// The subdomain behind a sharing URL, through the directory only (never the
+    /// system resolver: the URL comes from a stranger).
     fn subdomain_of_url(&self, url: &str) -> Option<String> {
-        let parsed = reqwest::Url::parse(url).ok()?;
-        let host = parsed.host_str()?;
-        if let Some(sub) = crate::directory::subdomain_of_host(host) {
-            return Some(sub.to_string());
-        }
-        let addrs = parsed.socket_addrs(|| None).ok()?;
-        addrs
-            .into_iter()
-            .find_map(|addr| self.services().directory.subdomain_at(addr))
+        self.services().directory.subdomain_of_url(url)
     }
 }
 

@@ -211,3 +211,213 @@ async fn a_squatted_uuid_does_not_block_the_real_invitation() {
         "{divergences:?}"
     );
 }
+
+/// A loopback listener that counts the connections it accepts and answers every request
+/// with `answer(path)`; stands in for a hostile partner or a bystander service.
+struct Bystander {
+    addr: std::net::SocketAddr,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn bystander(
+    answer: impl Fn(&str) -> axum::response::Response + Clone + Send + Sync + 'static,
+) -> Bystander {
+    use std::sync::atomic::Ordering;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+                    let response = answer(request.uri().path());
+                    async move { Ok::<_, std::convert::Infallible>(response) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Bystander { addr, connections }
+}
+
+impl Bystander {
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn redirect_to(location: String) -> axum::response::Response {
+    axum::response::Response::builder()
+        .status(307)
+        .header("Location", location)
+        .body(axum::body::Body::empty())
+        .expect("a response")
+}
+
+#[tokio::test]
+async fn a_stranger_sender_url_outside_the_world_is_never_contacted() {
+    let w = world_with_seed(None).await;
+    let victim = bystander(|_| axum::response::Response::new(axum::body::Body::empty())).await;
+    let uuid = "b".repeat(40);
+    let invited = w
+        .partner(
+            "acme",
+            "POST",
+            &format!("/agreements/{uuid}"),
+            &[("Content-Type", "application/json")],
+            Some(
+                json!({
+                    "uuid": uuid,
+                    "name": "Evil @ Zendesk",
+                    "sender_url": format!("http://{}/sharing", victim.addr),
+                    "access_key": "e".repeat(40),
+                })
+                .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{}", invited.text);
+    let copy = w.only_agreement("acme").await;
+    assert_eq!(copy["remote_subdomain"], Value::Null);
+    // The admin accepts: the answer would go to the bystander, so it is refused.
+    let accepted = w.set_status("acme", &copy["id"], "accepted").await;
+    assert_eq!(accepted.status, 422, "{}", accepted.text);
+    assert!(
+        accepted.text.contains("is not a simulated account"),
+        "{}",
+        accepted.text
+    );
+    assert_eq!(w.only_agreement("acme").await["status"], "pending");
+    assert_eq!(victim.connections(), 0);
+}
+
+#[tokio::test]
+async fn redirects_may_not_leave_the_partners_own_host() {
+    let w = world_with_seed(None).await;
+    let victim = bystander(|_| axum::response::Response::new(axum::body::Body::empty())).await;
+    let victim_url = format!("http://{}/steal", victim.addr);
+    let globex_url = format!(
+        "{}/agreements/x",
+        w.account("globex").loopback_sharing_url()
+    );
+    // A partner in the directory that answers with redirects chosen by the path.
+    let evil = bystander(move |path| match path {
+        "/sharing/to-victim" => redirect_to(victim_url.clone()),
+        "/sharing/to-globex" => redirect_to(globex_url.clone()),
+        "/sharing/to-self" => redirect_to("/sharing/landed".to_string()),
+        _ => axum::response::Response::new(axum::body::Body::from("{}")),
+    })
+    .await;
+    let directory = &w.world.services().directory;
+    directory.insert(
+        "evil",
+        sharesim::directory::Listing {
+            display_name: "Evil".into(),
+            addr: Some(evil.addr),
+            https: false,
+        },
+    );
+    let transport = &w.world.services().transport;
+    let send = |path: &str| sharesim::transport::Message {
+        from: "acme".to_string(),
+        method: reqwest::Method::PUT,
+        url: format!("http://evil.sharesim.test/sharing/{path}"),
+        token: Some("secret-token".to_string()),
+        body: Some(json!({"status": "accepted"})),
+    };
+    let to_victim = transport
+        .deliver(&send("to-victim"))
+        .await
+        .expect_err("refused");
+    assert_eq!(to_victim.status.to_string(), "configuration_error");
+    assert!(
+        to_victim.cause.contains("refused to follow the redirect"),
+        "{}",
+        to_victim.cause
+    );
+    assert_eq!(victim.connections(), 0);
+    let globex_before = w.world.trace().events().len();
+    let to_globex = transport
+        .deliver(&send("to-globex"))
+        .await
+        .expect_err("refused");
+    assert!(
+        to_globex
+            .cause
+            .contains("may only redirect to its own host"),
+        "{}",
+        to_globex.cause
+    );
+    // globex never saw the message: no REST or partner request reached it.
+    assert!(
+        w.world.trace().events()[globex_before..]
+            .iter()
+            .all(|e| e.to != "globex"),
+    );
+    // A redirect on the partner's own host is followed, as the reference client does.
+    let own = transport.deliver(&send("to-self")).await;
+    assert!(own.is_ok(), "{own:?}");
+}
+
+#[tokio::test]
+async fn a_strangers_host_name_is_never_resolved() {
+    let w = world_with_seed(None).await;
+    let acme_port = w.account("acme").addr().expect("listening").port();
+    // `localhost` resolves to acme's address through the system resolver; through the
+    // directory it names nobody, so the copy is not tied to acme.
+    for (uuid, sender_url) in [
+        (
+            "c".repeat(40),
+            format!("http://localhost:{acme_port}/sharing"),
+        ),
+        (
+            "d".repeat(40),
+            "http://resolver-probe.invalid/sharing".to_string(),
+        ),
+    ] {
+        let invited = w
+            .partner(
+                "globex",
+                "POST",
+                &format!("/agreements/{uuid}"),
+                &[("Content-Type", "application/json")],
+                Some(
+                    json!({
+                        "uuid": uuid,
+                        "name": "Who @ Zendesk",
+                        "sender_url": sender_url,
+                        "access_key": "a".repeat(40),
+                    })
+                    .to_string(),
+                ),
+            )
+            .await;
+        assert_eq!(invited.status, 201, "{}", invited.text);
+    }
+    let list = w
+        .rest(
+            "globex",
+            "admin",
+            "GET",
+            "/api/v2/sharing_agreements.json",
+            None,
+        )
+        .await;
+    let subdomains: Vec<&Value> = list.body["sharing_agreements"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|a| &a["remote_subdomain"])
+        .collect();
+    assert_eq!(subdomains, [&Value::Null, &Value::Null], "{}", list.text);
+}
