@@ -189,6 +189,9 @@ pub fn router(account: Arc<Account>) -> Router {
                 .delete(delete_agreement),
         )
         .merge(tickets::routes())
+        // Unknown paths under the API still pass authentication, the trace and the
+        // rate-limit headers, like every other API answer.
+        .route("/api/v2/{*rest}", axum::routing::any(invalid_endpoint))
         .layer(middleware::from_fn_with_state(account.clone(), record_call))
         .with_state(account)
 }
@@ -223,12 +226,13 @@ async fn record_call(
         request.extensions_mut().insert(user);
     }
     // Writes carry a body worth showing in the trace (`status=accepted`…); reads do not,
-    // and are passed through untouched.
+    // and are passed through untouched. A caller who is not authenticated is answered
+    // 401 without its body ever being read.
     let mut unreadable = None;
     let mut request_detail = String::new();
-    if request.method() != axum::http::Method::GET {
+    if authenticated && request.method() != axum::http::Method::GET {
         let (parts, body) = request.into_parts();
-        let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        let bytes = match axum::body::to_bytes(body, crate::limits::MAX_BODY_BYTES).await {
             Ok(bytes) => bytes,
             Err(error) => {
                 unreadable = Some(ApiError::BadJson(format!(
@@ -253,8 +257,15 @@ async fn record_call(
             ..EventDraft::default()
         },
     );
-    // Every call counts against the allowance, as on Zendesk, even a refused one.
-    let verdict = account.rate_limiter().check(std::time::Instant::now());
+    // Every authenticated call counts against the allowance, as on Zendesk, even a
+    // refused one. Our model: calls without valid credentials do not, so a stranger
+    // cannot spend an account's allowance and lock its users out; they only see it.
+    let now = std::time::Instant::now();
+    let verdict = if authenticated {
+        account.rate_limiter().check(now)
+    } else {
+        account.rate_limiter().peek(now)
+    };
     let response = match (verdict, authenticated, unreadable) {
         (
             Verdict::Exceeded {
@@ -307,9 +318,6 @@ async fn record_call(
     Response::from_parts(parts, body)
 }
 
-/// The largest request body the API reads (axum's own default limit).
-const MAX_BODY: usize = 2 * 1024 * 1024;
-
 /// Longest value a request summary quotes.
 const MAX_SUMMARY_VALUE: usize = 40;
 
@@ -326,11 +334,23 @@ pub fn summarize_request(bytes: &[u8]) -> String {
             summarize_fields("", fields, &mut parts);
         }
     }
+    // Bounded however many fields the body has (see `limits`).
+    if parts.len() > crate::limits::MAX_SUMMARY_FIELDS {
+        let more = parts.len() - crate::limits::MAX_SUMMARY_FIELDS;
+        parts.truncate(crate::limits::MAX_SUMMARY_FIELDS);
+        parts.push(format!("(+{more} more)"));
+    }
     parts.join(" ")
 }
 
 fn summarize_fields(prefix: &str, fields: &Map<String, Value>, parts: &mut Vec<String>) {
     for (key, value) in fields {
+        if parts.len() > crate::limits::MAX_SUMMARY_FIELDS {
+            // Counted, not described: the summary keeps only the first few.
+            parts.push(String::new());
+            continue;
+        }
+        let key = crate::limits::clip(key, MAX_SUMMARY_VALUE);
         let text = match value {
             Value::Object(inner) => {
                 summarize_fields(&format!("{prefix}{key}."), inner, parts);
@@ -349,7 +369,7 @@ fn summarize_fields(prefix: &str, fields: &Map<String, Value>, parts: &mut Vec<S
                     short
                 }
             }
-            other => other.to_string(),
+            other => crate::limits::clip(&other.to_string(), MAX_SUMMARY_VALUE).into_owned(),
         };
         parts.push(format!("{prefix}{key}={text}"));
     }
@@ -437,6 +457,7 @@ pub fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Value>, Ap
     }
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    crate::limits::check_body(&value).map_err(too_large)?;
     match value.get(root) {
         Some(Value::Object(object)) => Ok(object.clone()),
         Some(_) => Err(ApiError::invalid(
@@ -450,6 +471,12 @@ pub fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Value>, Ap
             format!("The body must be a JSON object like {{\"{root}\": {{…}}}}"),
         )),
     }
+}
+
+/// A body over one of the documented limits: 422 naming the innermost field.
+fn too_large(error: crate::limits::TooLarge) -> ApiError {
+    let field = error.field.rsplit('.').next().unwrap_or("body");
+    ApiError::invalid(field, "TooLong", error.message)
 }
 
 async fn list_agreements(State(account): State<Arc<Account>>) -> Result<Response, ApiError> {
@@ -521,7 +548,8 @@ fn parse_invitation(
                 "Remote subdomain: cannot be blank",
             ));
         }
-        Some(Value::String(text)) => text.trim().to_lowercase(),
+        // ASCII only: Unicode lower-casing maps the Kelvin sign (U+212A) to `k`.
+        Some(Value::String(text)) => text.trim().to_ascii_lowercase(),
         Some(_) => {
             return Err(ApiError::invalid(
                 "remote_subdomain",

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod consistency;
 pub mod directory;
 pub mod faults;
+pub mod limits;
 pub mod model;
 pub mod partner;
 pub mod rate_limit;

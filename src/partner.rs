@@ -101,6 +101,10 @@ pub enum PartnerError {
     /// 422: the body is valid JSON but not a valid message, or a duplicate.
     #[error("{0}")]
     Invalid(String),
+    /// 429: the account holds as many pending invitations as it accepts
+    /// ([`crate::limits::MAX_PENDING_INBOUND`]).
+    #[error("{0}")]
+    TooMany(String),
     /// A crash point fired: the connection must die without an answer.
     #[error("the account crashed while handling the message")]
     Crashed,
@@ -117,6 +121,7 @@ impl PartnerError {
             PartnerError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             PartnerError::BadVersion(_) => StatusCode::PRECONDITION_FAILED,
             PartnerError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            PartnerError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             PartnerError::Crashed => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -198,8 +203,17 @@ pub fn require_token(headers: &HeaderMap) -> Result<String, PartnerError> {
 
 /// Parses a JSON body into a wire agreement: 400 if it is not a JSON object of that shape.
 pub fn parse_body(body: &[u8]) -> Result<WireAgreement, PartnerError> {
-    serde_json::from_slice(body)
-        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid agreement: {e}")))
+    let wire = serde_json::from_slice(body)
+        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid agreement: {e}")))?;
+    within_limits(&wire)?;
+    Ok(wire)
+}
+
+/// 422 when what a message would store breaks a documented limit ([`crate::limits`]).
+pub fn within_limits(wire: &impl Serialize) -> Result<(), PartnerError> {
+    let value = serde_json::to_value(wire).unwrap_or_default();
+    crate::limits::check_body(&value)
+        .map_err(|error| PartnerError::Invalid(format!("{}: {}", error.field, error.message)))
 }
 
 async fn agreement_endpoint(

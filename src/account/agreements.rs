@@ -458,6 +458,22 @@ impl Account {
                     )))
                 };
             }
+            // Invitations need no token: bound how many a stranger can leave waiting.
+            // Counted per sender (senders outside the world share one count), so a
+            // flood from one sender never blocks another's invitations.
+            let pending = state
+                .all_agreements()
+                .filter(|a| {
+                    a.direction == Direction::Inbound
+                        && a.status == AgreementStatus::Pending
+                        && a.remote_subdomain == remote_subdomain
+                })
+                .count();
+            if pending >= crate::limits::MAX_PENDING_INBOUND {
+                return Err(PartnerError::TooMany(format!(
+                    "{pending} invitations from {from} are already pending; answer or delete some first"
+                )));
+            }
             let id = state.next_agreement_id;
             state.next_agreement_id += 1;
             let agreement = Agreement {

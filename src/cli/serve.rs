@@ -101,6 +101,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // A served world runs for as long as clients keep calling it: keep the newest events
     // only, so memory does not grow with the load.
     world.trace().set_capacity(Some(SERVE_TRACE_CAPACITY));
+    world
+        .trace()
+        .set_byte_budget(Some(crate::limits::SERVE_TRACE_BYTES));
     let ca_cert = match world.ca_cert_pem() {
         Some(pem) => {
             std::fs::write(&args.ca_cert, pem).map_err(|e| {
@@ -145,7 +148,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         if let Some(ca) = &ca_cert {
             ready["ca_cert"] = json!(ca);
         }
-        std::fs::write(path, format!("{ready}\n"))
+        // Written whole under a temporary name, then renamed: whoever waits for the file
+        // never reads it half-written.
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, format!("{ready}\n"))
+            .and_then(|()| std::fs::rename(&partial, path))
             .map_err(|e| format!("could not write the ready file {}: {e}", path.display()))?;
     }
     wait_for_signal().await;

@@ -92,8 +92,10 @@ impl IntoResponse for TicketReply {
 
 /// Parses a JSON body into a wire ticket: 400 if it is not a JSON object of that shape.
 pub fn parse_ticket(body: &[u8]) -> Result<WireTicket, PartnerError> {
-    serde_json::from_slice(body)
-        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid ticket: {e}")))
+    let wire = serde_json::from_slice(body)
+        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid ticket: {e}")))?;
+    super::within_limits(&wire)?;
+    Ok(wire)
 }
 
 /// `/sharing/tickets/{uuid}`.

@@ -421,3 +421,244 @@ async fn a_strangers_host_name_is_never_resolved() {
         .collect();
     assert_eq!(subdomains, [&Value::Null, &Value::Null], "{}", list.text);
 }
+
+/// A 1.9 MB JSON body with ~150,000 fields under the agreement envelope.
+fn huge_body() -> String {
+    let mut fields = serde_json::Map::new();
+    for index in 0..88_000 {
+        fields.insert(format!("k{index}"), json!([index, "x"]));
+    }
+    json!({ "sharing_agreement": fields }).to_string()
+}
+
+/// Bytes one event may retain whatever the call: its clipped strings (at most four
+/// bytes a character) and the event itself.
+fn event_bound() -> usize {
+    use sharesim::limits::*;
+    std::mem::size_of::<sharesim::trace::Event>()
+        + 4 * (5 * (MAX_TRACE_NAME_CHARS + 1) + MAX_TRACE_PATH_CHARS + MAX_TRACE_DETAIL_CHARS + 3)
+}
+
+#[tokio::test]
+async fn a_flood_of_large_calls_leaves_a_bounded_trace() {
+    let w = world_with_seed(None).await;
+    let body = huge_body();
+    assert!(
+        (1_800_000..2_000_000).contains(&body.len()),
+        "{}",
+        body.len()
+    );
+    let long_path = format!("/api/v2/sharing_agreements/{}", "p".repeat(8_000));
+    let calls = 20;
+    for index in 0..calls {
+        let path = if index % 2 == 0 {
+            "/api/v2/sharing_agreements.json"
+        } else {
+            long_path.as_str()
+        };
+        let anonymous = w
+            .rest_as("acme", None, "POST", path, Some(body.clone()))
+            .await;
+        assert_eq!(anonymous.status, 401, "{}", anonymous.text);
+    }
+    // Admins' large bodies are read, refused, and summarised in a few fields.
+    let admin = w
+        .rest_as(
+            "acme",
+            Some(("admin@acme.test", "sharesim-token")),
+            "POST",
+            "/api/v2/sharing_agreements.json",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(admin.status, 422, "{}", admin.text);
+    let trace = w.world.trace();
+    let events = trace.events();
+    assert_eq!(events.len(), 2 * (calls + 1));
+    assert!(
+        events.iter().all(|e| e.retained_bytes() <= event_bound()),
+        "an event over {} bytes",
+        event_bound()
+    );
+    assert!(trace.retained_bytes() <= events.len() * event_bound());
+    let summary = &events[events.len() - 2].detail;
+    assert!(summary.ends_with("more)"), "{summary}");
+    // Nothing was stored.
+    assert!(w.account("acme").agreements().is_empty());
+}
+
+fn stranger_invitation(index: usize, name: &str) -> (String, String) {
+    let uuid = format!("{index:040x}");
+    let body = json!({
+        "uuid": uuid,
+        "name": name,
+        "sender_url": "http://stranger.example/sharing",
+        "access_key": "a".repeat(40),
+    })
+    .to_string();
+    (uuid, body)
+}
+
+#[tokio::test]
+async fn pending_invitations_and_their_strings_are_bounded() {
+    let w = world_with_seed(None).await;
+    let limit = sharesim::limits::MAX_PENDING_INBOUND;
+    let post = |index: usize, name: String| {
+        let (uuid, body) = stranger_invitation(index, &name);
+        let w = &w;
+        async move {
+            w.partner(
+                "globex",
+                "POST",
+                &format!("/agreements/{uuid}"),
+                &[],
+                Some(body),
+            )
+            .await
+        }
+    };
+    let too_long = post(0, "n".repeat(sharesim::limits::MAX_NAME_CHARS + 1)).await;
+    assert_eq!(too_long.status, 422, "{}", too_long.text);
+    assert!(
+        too_long.text.contains("name is 256 characters long"),
+        "{}",
+        too_long.text
+    );
+    assert!(w.account("globex").agreements().is_empty());
+    for index in 1..=limit {
+        assert_eq!(post(index, "Stranger".into()).await.status, 201);
+    }
+    let refused = post(limit + 1, "Stranger".into()).await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert!(refused.text.contains("already pending"), "{}", refused.text);
+    let listed = w
+        .rest(
+            "globex",
+            "admin",
+            "GET",
+            "/api/v2/sharing_agreements.json",
+            None,
+        )
+        .await;
+    assert_eq!(
+        listed.body["sharing_agreements"].as_array().map(Vec::len),
+        Some(limit)
+    );
+    // Declining one makes room again; other senders' invitations are never refused.
+    let declined = w.set_status("globex", &json!(1), "declined").await;
+    assert_eq!(declined.status, 422, "{}", declined.text); // its sender cannot be told
+    let deleted = w
+        .rest(
+            "globex",
+            "admin",
+            "DELETE",
+            "/api/v2/sharing_agreements/1.json",
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    assert_eq!(post(limit + 2, "Stranger".into()).await.status, 201);
+    w.invite("acme", "globex").await;
+    assert_eq!(w.account("globex").agreements().len(), limit + 1);
+}
+
+#[tokio::test]
+async fn rest_strings_over_their_limits_are_422_and_change_nothing() {
+    let w = world_with_seed(None).await;
+    let long_name = w
+        .rest(
+            "acme",
+            "admin",
+            "POST",
+            "/api/v2/sharing_agreements.json",
+            Some(json!({"sharing_agreement": {"remote_subdomain": "globex", "name": "n".repeat(256)}})),
+        )
+        .await;
+    assert_eq!(long_name.status, 422, "{}", long_name.text);
+    assert_eq!(long_name.body["details"]["name"][0]["error"], "TooLong");
+    let long_subject = w
+        .rest(
+            "acme",
+            "admin",
+            "POST",
+            "/api/v2/tickets.json",
+            Some(json!({"ticket": {"subject": "s".repeat(1_025), "comment": {"body": "hi"}}})),
+        )
+        .await;
+    assert_eq!(long_subject.status, 422, "{}", long_subject.text);
+    assert_eq!(
+        long_subject.body["details"]["subject"][0]["error"],
+        "TooLong"
+    );
+    let many_tags = w
+        .rest(
+            "acme",
+            "admin",
+            "POST",
+            "/api/v2/tickets.json",
+            Some(json!({"ticket": {"subject": "s", "tags": vec!["t"; 101], "comment": {"body": "hi"}}})),
+        )
+        .await;
+    assert_eq!(many_tags.status, 422, "{}", many_tags.text);
+    assert!(w.account("acme").agreements().is_empty());
+    let tickets = w
+        .rest("acme", "admin", "GET", "/api/v2/tickets.json", None)
+        .await;
+    assert_eq!(tickets.body["tickets"], json!([]), "{}", tickets.text);
+}
+
+#[tokio::test]
+async fn strangers_do_not_spend_the_rate_limit_and_unknown_paths_carry_its_headers() {
+    let w = start_with(
+        WorldConfig {
+            rate_limit: Some(3),
+            ..WorldConfig::default()
+        },
+        vec![AccountSpec::new("acme")],
+    )
+    .await;
+    for _ in 0..10 {
+        let anonymous = w
+            .rest_as("acme", None, "GET", "/api/v2/sharing_agreements.json", None)
+            .await;
+        assert_eq!(anonymous.status, 401);
+        assert_eq!(anonymous.headers["x-rate-limit-remaining"], "3");
+    }
+    let unknown = w
+        .rest("acme", "admin", "GET", "/api/v2/nothing_here", None)
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    assert_eq!(unknown.headers["x-rate-limit"], "3");
+    assert_eq!(unknown.headers["x-rate-limit-remaining"], "2");
+    let listed = w
+        .rest(
+            "acme",
+            "agent",
+            "GET",
+            "/api/v2/sharing_agreements.json",
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.headers["x-rate-limit-remaining"], "1");
+}
+
+#[tokio::test]
+async fn a_kelvin_sign_is_not_the_subdomain_k() {
+    let w = world_with_seed(None).await;
+    let kelvin = w
+        .rest(
+            "acme",
+            "admin",
+            "POST",
+            "/api/v2/sharing_agreements.json",
+            Some(json!({"sharing_agreement": {"remote_subdomain": "\u{212A}"}})),
+        )
+        .await;
+    assert_eq!(kelvin.status, 422, "{}", kelvin.text);
+    assert_eq!(
+        kelvin.body["details"]["remote_subdomain"][0]["error"],
+        "InvalidValue"
+    );
+    assert!(w.account("acme").agreements().is_empty());
+}
