@@ -55,7 +55,7 @@ pub const SERVE_TRACE_BYTES: usize = 32 * 1024 * 1024;
 /// backlog until one closes.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// Time a client has to send a request's headers once it starts one.
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(20);
 /// Time a connection may stay open with no request in progress.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time a client has to finish the TLS handshake.

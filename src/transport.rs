@@ -431,7 +431,9 @@ fn build_client(
         .timeout(config.timeout)
         .redirect(redirect_policy(directory))
         .no_proxy()
-        .pool_idle_timeout(Duration::from_secs(30))
+        // Shorter than any listener keeps an idle connection (the header timeout, 20 s
+        // by default), so a pooled connection is not reused just as the partner closes it.
+        .pool_idle_timeout(Duration::from_secs(10))
         .user_agent(concat!("sharesim/", env!("CARGO_PKG_VERSION")))
         .build()
 }

@@ -7,6 +7,7 @@
 //! covers the world, with a child per account, so stopping an account is cancelling its
 //! child and shutdown is cancelling the root.
 
+use crate::account::connection_limits::ConnectionLimits;
 use crate::account::{Account, AccountConfig, WorldServices, listener};
 use crate::consistency::AgreementDivergence;
 use crate::directory::{Directory, Listing};
@@ -50,6 +51,8 @@ pub struct WorldConfig {
     pub api_token: String,
     /// REST calls each account allows per minute before answering 429 (None: no limit).
     pub rate_limit: Option<u32>,
+    /// The cap on connections and the deadlines each account's listener applies.
+    pub connection_limits: ConnectionLimits,
     /// Names certificates carry besides `{subdomain}.sharesim.test` (`serve` adds
     /// `localhost` and `127.0.0.1` so real clients can verify by address).
     pub extra_cert_names: Vec<String>,
@@ -67,6 +70,7 @@ impl Default for WorldConfig {
             api_token: DEFAULT_API_TOKEN.to_string(),
             extra_cert_names: Vec::new(),
             rate_limit: None,
+            connection_limits: ConnectionLimits::default(),
         }
     }
 }
@@ -405,6 +409,7 @@ impl World {
             control,
             token,
             self.tracker.clone(),
+            self.config.connection_limits,
         )));
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! never deadlock.
 
 pub mod agreements;
+pub mod connection_limits;
 pub mod listener;
 pub mod tickets;
 

@@ -1,6 +1,7 @@
 //! `sharesim serve`: start accounts for real API clients and run until Ctrl-C or SIGTERM.
 
 use super::{EXIT_PASSED, EXIT_USAGE};
+use crate::account::connection_limits::ConnectionLimits;
 use crate::model::is_valid_subdomain;
 use crate::world::{AccountSpec, DEFAULT_API_TOKEN, World, WorldConfig};
 use clap::Args;
@@ -51,6 +52,20 @@ pub struct ServeArgs {
     /// Timeout of each partner message, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// Connections each account serves at once; more wait in the kernel's backlog.
+    #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Milliseconds a client has to send a request's head (and then its body); also how
+    /// long an idle keep-alive connection stays open.
+    #[arg(long, default_value_t = crate::limits::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
+    pub header_timeout_ms: u64,
+    /// Milliseconds a connection may stay open with no request in progress and no byte
+    /// moving (HTTP/2 connections, answers the client does not read).
+    #[arg(long, default_value_t = crate::limits::DEFAULT_IDLE_TIMEOUT.as_millis() as u64)]
+    pub idle_timeout_ms: u64,
+    /// Milliseconds a client has to complete the TLS handshake (with --tls).
+    #[arg(long, default_value_t = crate::limits::DEFAULT_TLS_HANDSHAKE_TIMEOUT.as_millis() as u64)]
+    pub tls_handshake_timeout_ms: u64,
 }
 
 /// Runs `serve` and returns the exit code.
@@ -65,6 +80,9 @@ pub async fn run(args: ServeArgs) -> u8 {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    if args.max_connections == 0 {
+        return Err("--max-connections must be at least 1".to_string());
+    }
     let mut specs = Vec::new();
     for (index, subdomain) in args.subdomains.iter().enumerate() {
         if !is_valid_subdomain(subdomain) {
@@ -93,6 +111,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         api_token: args.api_token.clone(),
         extra_cert_names: vec!["localhost".to_string(), args.bind.to_string()],
         rate_limit: args.rate_limit,
+        connection_limits: ConnectionLimits {
+            max_connections: args.max_connections,
+            header_timeout: Duration::from_millis(args.header_timeout_ms),
+            idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+            tls_handshake_timeout: Duration::from_millis(args.tls_handshake_timeout_ms),
+        },
         ..WorldConfig::default()
     };
     let world = World::start(config, specs)

@@ -28,3 +28,5 @@ mod tickets;
 mod bench;
 // Hostile clients: forged tokens, squatted uuids, redirects, floods and slow connections.
 mod hostile;
+// Slow and silent clients, stalled bodies, exhausted descriptors: cut off or survived.
+mod slow_clients;
