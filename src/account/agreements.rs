@@ -300,7 +300,7 @@ impl Account {
 
     /// Puts a copy back as it was, unless something else changed it meanwhile.
     fn roll_back(&self, before: &Agreement, attempted: AgreementStatus) {
-        let restored = self.with_state(|state| match state.agreements.get_mut(&before.id) {
+        let restored = self.with_state(|state| match state.agreement_mut(before.id) {
             Some(agreement) if agreement.status == attempted => {
                 *agreement = before.clone();
                 true

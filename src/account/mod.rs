@@ -147,6 +147,10 @@ pub struct AccountState {
     /// The serialised `GET /sharing_agreements` body and the API URL it was built for.
     /// Listing is the hottest read; every change to a copy drops the cache.
     listing: Option<(String, bytes::Bytes)>,
+    /// Uuids of copies changed since last taken, while someone watches (the scenario
+    /// runner, which then re-checks only those pairs instead of every agreement after
+    /// every step).
+    changed: Option<std::collections::BTreeSet<String>>,
 }
 
 impl AccountState {
@@ -166,13 +170,36 @@ impl AccountState {
         }
     }
 
+    /// Starts recording which copies change (see [`AccountState::take_changed`]).
+    pub fn watch_changes(&mut self) {
+        self.changed.get_or_insert_with(Default::default);
+    }
+
+    /// The uuids of copies inserted, changed or removed since the last call (empty
+    /// unless [`AccountState::watch_changes`] was called).
+    pub fn take_changed(&mut self) -> std::collections::BTreeSet<String> {
+        self.changed
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn mark_changed(&mut self, uuid: &str) {
+        if let Some(changed) = &mut self.changed {
+            changed.insert(uuid.to_string());
+        }
+    }
+
     /// Stores a copy (replacing the one with the same id) and indexes its uuid.
     pub fn insert(&mut self, agreement: Agreement) {
         self.listing = None;
+        self.mark_changed(&agreement.uuid);
         if let Some(old) = self.agreements.get(&agreement.id)
             && old.uuid != agreement.uuid
         {
-            self.ids_by_uuid.remove(&old.uuid);
+            let old = old.uuid.clone();
+            self.mark_changed(&old);
+            self.ids_by_uuid.remove(&old);
         }
         self.ids_by_uuid
             .insert(agreement.uuid.clone(), agreement.id);
@@ -184,6 +211,7 @@ impl AccountState {
         self.listing = None;
         let removed = self.agreements.remove(&id)?;
         self.ids_by_uuid.remove(&removed.uuid);
+        self.mark_changed(&removed.uuid);
         Some(removed)
     }
 
@@ -200,6 +228,11 @@ impl AccountState {
     /// The copy with this local id, to change it (never its uuid: the index keys on it).
     pub fn agreement_mut(&mut self, id: u64) -> Option<&mut Agreement> {
         self.listing = None;
+        if self.changed.is_some()
+            && let Some(uuid) = self.agreements.get(&id).map(|a| a.uuid.clone())
+        {
+            self.mark_changed(&uuid);
+        }
         self.agreements.get_mut(&id)
     }
 
@@ -218,6 +251,7 @@ impl AccountState {
     pub fn by_uuid_mut(&mut self, uuid: &str) -> Option<&mut Agreement> {
         self.listing = None;
         let id = self.id_by_uuid(uuid)?;
+        self.mark_changed(uuid);
         self.agreements.get_mut(&id)
     }
 }

@@ -682,7 +682,7 @@ impl Account {
         };
         if agreement.direction == Direction::Outbound {
             let now = self.trace().clock().timestamp();
-            let moved = self.with_state(|state| match state.agreements.get_mut(&agreement.id) {
+            let moved = self.with_state(|state| match state.agreement_mut(agreement.id) {
                 Some(copy) if copy.status == AgreementStatus::Accepted => {
                     copy.status = failure.status;
                     copy.updated_at = now;

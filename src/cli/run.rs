@@ -130,7 +130,12 @@ fn load_all(paths: &[String], color: bool) -> Option<Vec<Scenario>> {
             Ok(scenario) => scenarios.push(scenario),
             Err(error) => {
                 errors += 1;
-                let source = std::fs::read_to_string(&file).unwrap_or_default();
+                // Only an error about a place in the file needs its text (and a file
+                // that could not be read must not be read again, unbounded).
+                let source = match error.span {
+                    Some(_) => crate::scenario::read_source(&file).unwrap_or_default(),
+                    None => String::new(),
+                };
                 eprintln!("sharesim: {error}");
                 eprint!("{}", error.render(&source, color));
             }
@@ -183,7 +188,10 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let settings = RunSettings { seed: args.seed };
+    let settings = RunSettings {
+        seed: args.seed,
+        snapshots: false,
+    };
     let client = runner_client();
     let progress = (env.stderr_terminal && scenarios.len() > 3).then(|| {
         let bar = indicatif::ProgressBar::new(scenarios.len() as u64);
@@ -273,7 +281,11 @@ pub async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
     };
     let mut code = EXIT_PASSED;
     for scenario in &scenarios {
-        let outcome = run(scenario, &RunSettings { seed: args.seed }, &runner_client()).await;
+        let settings = RunSettings {
+            seed: args.seed,
+            snapshots: true,
+        };
+        let outcome = run(scenario, &settings, &runner_client()).await;
         print!(
             "{}",
             report::explain::narrate(&outcome, scenario.description.as_deref())

@@ -3,6 +3,8 @@
 //! before anything runs. Every refusal is a `ScenarioError` pointing at `file:line:col`
 //! with a message saying what is wrong and what is allowed.
 
+use crate::limits::{MAX_SCENARIO_BYTES, MAX_SCENARIO_STEPS};
+use indexmap::IndexMap;
 use std::collections::HashMap;
 use std::fs;
 use std::ops::Range;
@@ -163,16 +165,58 @@ fn name_types(rest: &str) -> String {
 
 /// Reads and checks one scenario file; errors name the file as `path` is written.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let source = fs::read_to_string(path).map_err(|error| {
-        ScenarioError::about_file(path, format!("cannot read the scenario file: {error}"))
-    })?;
+    let source = read_source(path)?;
     parse(&source, &path.display().to_string())
+}
+
+/// Reads a scenario file's text, at most [`MAX_SCENARIO_BYTES`] (and one byte more, to
+/// tell a larger file): `/dev/zero` or a runaway generated file is refused at once
+/// instead of filling memory.
+pub fn read_source(path: &Path) -> Result<String, ScenarioError> {
+    use std::io::Read;
+    let unreadable = |error: std::io::Error| {
+        ScenarioError::about_file(path, format!("cannot read the scenario file: {error}"))
+    };
+    let file = fs::File::open(path).map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SCENARIO_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(ScenarioError::about_file(
+            path,
+            format!(
+                "the scenario file is larger than {} MiB, the most sharesim reads; split it into several files",
+                MAX_SCENARIO_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        ScenarioError::about_file(
+            path,
+            format!(
+                "the scenario file is not UTF-8 text (invalid byte at offset {})",
+                error.utf8_error().valid_up_to()
+            ),
+        )
+    })
 }
 
 /// Parses and checks scenario text; `file_name` is only used in messages.
 pub fn parse(source: &str, file_name: &str) -> Result<Scenario, ScenarioError> {
     let mut scenario: Scenario = toml::from_str(source)
         .map_err(|error| ScenarioError::from_toml(file_name, source, &error))?;
+    if let Some(first_extra) = scenario.steps.get(MAX_SCENARIO_STEPS) {
+        return Err(ScenarioError::at(
+            file_name,
+            source,
+            first_extra.span.clone(),
+            format!(
+                "this scenario has {} steps; at most {MAX_SCENARIO_STEPS} are allowed, so split it into several files",
+                scenario.steps.len()
+            ),
+        ));
+    }
     scenario.locate(file_name, source);
     Checker::new(&scenario)
         .check()
@@ -256,9 +300,10 @@ impl HandleKind {
 /// Walks the steps in order, knowing which handles exist at each point.
 struct Checker<'a> {
     scenario: &'a Scenario,
-    /// Handles defined by the steps seen so far, with the span of their definition.
-    agreements: Vec<(String, Range<usize>)>,
-    tickets: Vec<(String, Range<usize>)>,
+    /// Handles defined by the steps seen so far, with the span of their definition, in
+    /// the order defined (maps: a long scenario is checked in linear time).
+    agreements: IndexMap<String, Range<usize>>,
+    tickets: IndexMap<String, Range<usize>>,
     /// Where each handle is first defined anywhere in the file, to tell "later" from
     /// "never" in messages.
     first_definitions: HashMap<(bool, String), Range<usize>>,
@@ -281,8 +326,8 @@ impl<'a> Checker<'a> {
         }
         Checker {
             scenario,
-            agreements: Vec::new(),
-            tickets: Vec::new(),
+            agreements: IndexMap::new(),
+            tickets: IndexMap::new(),
             first_definitions,
         }
     }
@@ -478,7 +523,7 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    fn defined(&self, kind: HandleKind) -> &[(String, Range<usize>)] {
+    fn defined(&self, kind: HandleKind) -> &IndexMap<String, Range<usize>> {
         match kind {
             HandleKind::Agreement => &self.agreements,
             HandleKind::Ticket => &self.tickets,
@@ -500,7 +545,7 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
-        if let Some((_, earlier)) = self.defined(kind).iter().find(|(known, _)| known == name) {
+        if let Some(earlier) = self.defined(kind).get(name) {
             return invalid(
                 handle,
                 format!(
@@ -511,21 +556,22 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
-        let entry = (name.clone(), handle.span());
-        match kind {
-            HandleKind::Agreement => self.agreements.push(entry),
-            HandleKind::Ticket => self.tickets.push(entry),
-        }
+        let (name, span) = (name.clone(), handle.span());
+        let defined = match kind {
+            HandleKind::Agreement => &mut self.agreements,
+            HandleKind::Ticket => &mut self.tickets,
+        };
+        defined.insert(name, span);
         Ok(())
     }
 
     fn handle(&self, kind: HandleKind, reference: &Ref) -> Checked {
         let name = reference.get_ref();
         let defined = self.defined(kind);
-        if defined.iter().any(|(known, _)| known == name) {
+        if defined.contains_key(name) {
             return Ok(());
         }
-        let known: Vec<&str> = defined.iter().map(|(known, _)| known.as_str()).collect();
+        let known: Vec<&str> = defined.keys().map(String::as_str).collect();
         let known = if known.is_empty() {
             "none".to_owned()
         } else {

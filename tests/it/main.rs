@@ -30,3 +30,5 @@ mod bench;
 mod hostile;
 // Slow and silent clients, stalled bodies, exhausted descriptors: cut off or survived.
 mod slow_clients;
+// Endless, oversized and very long scenario files: refused with exit 2, or run linearly.
+mod large_inputs;

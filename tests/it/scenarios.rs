@@ -11,9 +11,25 @@ fn bundled() -> Vec<PathBuf> {
     discover(&[root]).expect("the bundled library is readable")
 }
 
+/// Settings that keep per-step snapshots, as `explain` does.
+fn explaining() -> RunSettings {
+    RunSettings {
+        seed: None,
+        snapshots: true,
+    }
+}
+
 async fn run_file(path: &std::path::Path, seed: Option<u64>) -> Outcome {
     let scenario = load(path).unwrap_or_else(|e| panic!("{e}"));
-    run(&scenario, &RunSettings { seed }, &runner_client()).await
+    run(
+        &scenario,
+        &RunSettings {
+            seed,
+            snapshots: true,
+        },
+        &runner_client(),
+    )
+    .await
 }
 
 /// The trace with what legitimately changes between runs removed: ports, and the
@@ -69,7 +85,7 @@ fn mask_ports(text: &str) -> String {
 /// Runs an inline scenario that must fail, and returns the outcome and its failure.
 async fn failing(source: &str, file: &str) -> (Outcome, sharesim::scenario::outcome::Failure) {
     let scenario = parse(source, file).unwrap_or_else(|e| panic!("{e}"));
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let outcome = run(&scenario, &explaining(), &runner_client()).await;
     let failure = outcome.failure.clone().expect("the scenario fails");
     (outcome, failure)
 }
@@ -196,7 +212,7 @@ async fn explain_narrates_notes_calls_and_tables() {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/agreements/01-invite-and-accept.toml");
     let scenario = load(&file).unwrap();
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let outcome = run(&scenario, &explaining(), &runner_client()).await;
     let text = report::explain::narrate(&outcome, scenario.description.as_deref());
     insta::assert_snapshot!(
         "explain_invite_and_accept",
@@ -290,7 +306,7 @@ async fn diagrams_and_explain_show_failures_with_their_cause() {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/failures/15-crash-after-store.toml");
     let scenario = load(&file).unwrap();
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let outcome = run(&scenario, &explaining(), &runner_client()).await;
     assert!(outcome.passed());
     let diagram = report::mermaid::diagram(&outcome);
     assert!(
@@ -354,7 +370,7 @@ async fn explain_shows_each_accounts_tickets_by_handle() {
     let file =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/tickets/09-chain-re-share.toml");
     let scenario = load(&file).unwrap();
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let outcome = run(&scenario, &explaining(), &runner_client()).await;
     assert!(outcome.passed());
     let text = report::explain::narrate(&outcome, scenario.description.as_deref());
     let last_step = text.rsplit("## Step").next().unwrap();
