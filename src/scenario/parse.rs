@@ -70,7 +70,19 @@ impl ScenarioError {
         };
         match error.span() {
             Some(span) => ScenarioError::at(file, source, span, message),
-            None => ScenarioError::at(file, source, 0..0, message),
+            // The parser gives no place when keys nest past its recursion limit; the
+            // deepest key is where the file goes wrong.
+            None => match deepest_key(source) {
+                Some((span, depth)) if message.contains("recursion") => ScenarioError::at(
+                    file,
+                    source,
+                    span,
+                    format!(
+                        "keys are nested {depth} levels deep here, deeper than sharesim reads; a scenario nests a few levels at most"
+                    ),
+                ),
+                _ => ScenarioError::at(file, source, 0..0, message),
+            },
         }
     }
 
@@ -94,6 +106,57 @@ impl ScenarioError {
         };
         rendered.unwrap_or_else(|_| format!("{self}\n"))
     }
+}
+
+/// The span and depth of the most deeply nested key in `source`: a table header's
+/// dotted path (`[a.b.c]`), or a dotted key (`a.b.c = 1`) under its table's path. Quoted
+/// key parts are skipped over whole, so a dot inside quotes is not a level.
+fn deepest_key(source: &str) -> Option<(Range<usize>, usize)> {
+    let mut table_depth = 0;
+    let mut deepest: Option<(Range<usize>, usize)> = None;
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        let (key, header) = if let Some(rest) = trimmed.strip_prefix("[[") {
+            (rest.split("]]").next().unwrap_or_default(), true)
+        } else if let Some(rest) = trimmed.strip_prefix('[') {
+            (rest.split(']').next().unwrap_or_default(), true)
+        } else if let Some((key, _)) = trimmed.split_once('=') {
+            (key, false)
+        } else {
+            continue;
+        };
+        let levels = key_levels(key);
+        let depth = if header {
+            table_depth = levels;
+            levels
+        } else {
+            table_depth + levels
+        };
+        if deepest.as_ref().is_none_or(|(_, most)| depth > *most) {
+            let begin = start + indent;
+            deepest = Some((begin..begin + trimmed.trim_end().len(), depth));
+        }
+    }
+    deepest
+}
+
+/// The number of dotted parts of a key, counting quoted parts as one.
+fn key_levels(key: &str) -> usize {
+    let mut levels = 1;
+    let mut quote = None;
+    for c in key.chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(open), _) if c == open => quote = None,
+            (None, '.') => levels += 1,
+            _ => {}
+        }
+    }
+    levels
 }
 
 /// Narrows a span to its first token on its first line, so a table's span does not
@@ -623,6 +686,18 @@ mod tests {
 
     /// The example of the design brief, kept as a valid file so other tests use it too.
     const EXAMPLE: &str = include_str!("../../tests/valid/design_example.toml");
+
+    #[test]
+    fn keys_nested_past_the_recursion_limit_point_at_their_line() {
+        let deep = vec!["k"; 100].join(".");
+        for body in [format!("{deep} = 1\n"), format!("[{deep}]\n")] {
+            let source = format!("name = \"deep\"\n[accounts.acme]\n\n{body}");
+            let error = parse(&source, "deep.toml").expect_err("refused");
+            assert_eq!((error.line, error.col), (4, 1), "{error}");
+            assert!(error.message.contains("levels deep here"), "{error}");
+        }
+        assert_eq!(key_levels("a.\"b.c\".d"), 3);
+    }
 
     #[test]
     fn the_design_example_parses_into_the_expected_tree() {
