@@ -32,3 +32,5 @@ mod hostile;
 mod slow_clients;
 // Endless, oversized and very long scenario files: refused with exit 2, or run linearly.
 mod large_inputs;
+// Generated input (proptest) for the scenario parser, REST bodies and partner bodies.
+mod generated_input;
