@@ -83,6 +83,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if args.max_connections == 0 {
         return Err("--max-connections must be at least 1".to_string());
     }
+    for (flag, value) in [
+        ("--header-timeout-ms", args.header_timeout_ms),
+        ("--idle-timeout-ms", args.idle_timeout_ms),
+        ("--tls-handshake-timeout-ms", args.tls_handshake_timeout_ms),
+    ] {
+        if value == 0 {
+            return Err(format!("{flag} must be at least 1 millisecond"));
+        }
+    }
     let mut specs = Vec::new();
     for (index, subdomain) in args.subdomains.iter().enumerate() {
         if !is_valid_subdomain(subdomain) {

@@ -246,3 +246,24 @@ fn out_of_file_descriptors_the_accept_loop_backs_off_and_warns_rarely() {
     );
     assert_eq!(String::from_utf8_lossy(&status.stdout), "200");
 }
+
+#[test]
+fn serve_refuses_a_zero_limit_with_exit_2() {
+    for flag in [
+        "--max-connections",
+        "--header-timeout-ms",
+        "--idle-timeout-ms",
+        "--tls-handshake-timeout-ms",
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
+            .args(["serve", flag, "0"])
+            .output()
+            .expect("serve runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains("at least 1"),
+            "{stderr}"
+        );
+    }
+}
