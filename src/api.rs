@@ -227,7 +227,7 @@ async fn record_call(
     }
     // Writes carry a body worth showing in the trace (`status=accepted`…); reads do not,
     // and are passed through untouched. A caller who is not authenticated is answered
-    // 401 without its body ever being read.
+    // 401 without its body ever being parsed or summarised.
     let mut unreadable = None;
     let mut request_detail = String::new();
     if authenticated && request.method() != axum::http::Method::GET {
