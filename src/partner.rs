@@ -24,7 +24,8 @@ use std::sync::Arc;
 /// ones they need.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WireAgreement {
-    /// Shared identifier: SHA-1 hex of `{sender sharing url}/agreements/{local id}`.
+    /// Shared identifier: SHA-1 hex of `{sender sharing url}/agreements/{local id}`
+    /// (with the world's secret appended in an unseeded world, see `WorldServices`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
     /// The sending side's display name, e.g. `Acme @ Zendesk`.
