@@ -78,6 +78,27 @@ impl Directory {
             .map(|(name, _)| name.clone())
     }
 
+    /// The account a sharing URL names: `{subdomain}.sharesim.test` by name, or the
+    /// loopback address an account listens on. Partner-supplied URLs are read here, so
+    /// no host name in them ever reaches the system resolver (a slow lookup would stall
+    /// the handler, and a stranger could make us query any name).
+    pub fn subdomain_of_url(&self, url: &str) -> Option<String> {
+        let parsed = url::Url::parse(url).ok()?;
+        match parsed.host()? {
+            url::Host::Domain(host) => subdomain_of_host(host)
+                .filter(|sub| crate::model::is_valid_subdomain(sub))
+                .map(str::to_string),
+            url::Host::Ipv4(ip) => self.subdomain_at(SocketAddr::new(
+                std::net::IpAddr::V4(ip),
+                parsed.port_or_known_default()?,
+            )),
+            url::Host::Ipv6(ip) => self.subdomain_at(SocketAddr::new(
+                std::net::IpAddr::V6(ip),
+                parsed.port_or_known_default()?,
+            )),
+        }
+    }
+
     /// The sharing URL an account advertises in the protocol (`sender_url`, `receiver_url`).
     pub fn sharing_url(&self, subdomain: &str) -> Option<String> {
         let listing = self.get(subdomain)?;
@@ -132,5 +153,29 @@ mod tests {
             Some("https://acme.sharesim.test/sharing")
         );
         assert_eq!(directory.sharing_url("globex"), None);
+    }
+
+    #[test]
+    fn urls_name_accounts_by_host_or_listening_address_never_by_lookup() {
+        let directory = Directory::new();
+        let addr: SocketAddr = "127.0.0.1:8701".parse().unwrap();
+        directory.insert(
+            "acme",
+            Listing {
+                display_name: "Acme".into(),
+                addr: Some(addr),
+                https: false,
+            },
+        );
+        let of = |url: &str| directory.subdomain_of_url(url);
+        assert_eq!(
+            of("http://acme.sharesim.test/sharing").as_deref(),
+            Some("acme")
+        );
+        assert_eq!(of("http://127.0.0.1:8701/sharing").as_deref(), Some("acme"));
+        // `localhost` would resolve to the same address; it is never looked up.
+        assert_eq!(of("http://localhost:8701/sharing"), None);
+        assert_eq!(of("http://127.0.0.1:8702/sharing"), None);
+        assert_eq!(of("not a url"), None);
     }
 }

@@ -62,6 +62,35 @@ impl RateLimiter {
         }
     }
 
+    /// What a call at `now` would be told, without counting it: for callers who are
+    /// not authenticated, who must not spend the account's allowance.
+    pub fn peek(&self, now: Instant) -> Verdict {
+        let Some(limit) = self.limit else {
+            return Verdict::Allowed {
+                limit: UNENFORCED_LIMIT,
+                remaining: UNENFORCED_LIMIT,
+            };
+        };
+        let window = lock(&self.window);
+        let used = if now.duration_since(window.started) >= WINDOW {
+            0
+        } else {
+            window.used
+        };
+        if used >= limit {
+            let left = WINDOW.saturating_sub(now.duration_since(window.started));
+            Verdict::Exceeded {
+                limit,
+                retry_after_secs: left.as_secs_f64().ceil().max(1.0) as u64,
+            }
+        } else {
+            Verdict::Allowed {
+                limit,
+                remaining: limit - used,
+            }
+        }
+    }
+
     /// Counts one call made at `now` and says whether it may proceed.
     pub fn check(&self, now: Instant) -> Verdict {
         let Some(limit) = self.limit else {
@@ -107,6 +136,23 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn peeking_never_spends_the_allowance() {
+        let limiter = RateLimiter::new(Some(1));
+        let now = Instant::now();
+        for _ in 0..10 {
+            assert_eq!(
+                limiter.peek(now),
+                Verdict::Allowed {
+                    limit: 1,
+                    remaining: 1
+                }
+            );
+        }
+        assert!(matches!(limiter.check(now), Verdict::Allowed { .. }));
+        assert!(matches!(limiter.peek(now), Verdict::Exceeded { .. }));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! so the same scenario and seed give the same trace: reports, sequence diagrams and
 //! golden files are all derived from it.
 
+use crate::limits::{MAX_TRACE_DETAIL_CHARS, MAX_TRACE_NAME_CHARS, MAX_TRACE_PATH_CHARS};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -158,6 +159,49 @@ struct Events {
     recorded: u64,
     /// Most events kept; None keeps every event (scenarios: the trace is the report).
     capacity: Option<usize>,
+    /// Most bytes kept (see [`Event::retained_bytes`]); None keeps every event.
+    byte_budget: Option<usize>,
+    /// What the kept events retain, in bytes.
+    bytes: usize,
+}
+
+impl Events {
+    /// Drops the oldest events until both bounds hold with `events` more events of
+    /// `incoming` bytes.
+    fn make_room(&mut self, events: usize, incoming: usize) {
+        loop {
+            let over_count = self
+                .capacity
+                .is_some_and(|capacity| self.kept.len() + events > capacity);
+            let over_bytes = self
+                .byte_budget
+                .is_some_and(|budget| self.bytes + incoming > budget);
+            if !(over_count || over_bytes) {
+                return;
+            }
+            match self.kept.pop_front() {
+                Some(dropped) => self.bytes -= dropped.retained_bytes(),
+                None => return,
+            }
+        }
+    }
+}
+
+impl Event {
+    /// The bytes this event keeps alive: its strings plus the struct itself. Every
+    /// string is clipped (and shrunk to fit) when recorded, so this is bounded per event.
+    pub fn retained_bytes(&self) -> usize {
+        let strings = [
+            Some(&self.at),
+            Some(&self.from),
+            Some(&self.to),
+            self.method.as_ref(),
+            self.path.as_ref(),
+            self.outcome.as_ref(),
+            Some(&self.detail),
+        ];
+        std::mem::size_of::<Event>() + strings.iter().flatten().map(|s| s.len()).sum::<usize>()
+    }
 }
 
 impl Trace {
@@ -177,10 +221,20 @@ impl Trace {
     pub fn set_capacity(&self, capacity: Option<usize>) {
         let mut events = lock(&self.inner.events);
         events.capacity = capacity;
-        if let Some(capacity) = capacity {
-            let excess = events.kept.len().saturating_sub(capacity);
-            events.kept.drain(..excess);
-        }
+        events.make_room(0, 0);
+    }
+
+    /// Keeps at most `budget` bytes of events (their newest), as well as the event
+    /// capacity: a flood of large calls cannot grow a served world's memory.
+    pub fn set_byte_budget(&self, budget: Option<usize>) {
+        let mut events = lock(&self.inner.events);
+        events.byte_budget = budget;
+        events.make_room(0, 0);
+    }
+
+    /// The bytes the kept events retain (see [`Event::retained_bytes`]).
+    pub fn retained_bytes(&self) -> usize {
+        lock(&self.inner.events).bytes
     }
 
     /// The clock shared by the trace and the world's accounts.
@@ -196,18 +250,20 @@ impl Trace {
         let at = self.inner.clock.timestamp();
         events.recorded += 1;
         let seq = events.recorded;
+        // Every string is clipped, so no call, however large, makes a large event.
+        let name = |text: String| bounded(text, MAX_TRACE_NAME_CHARS);
         let event = Event {
             seq,
             at,
             kind,
             surface: draft.surface,
-            from: draft.from,
-            to: draft.to,
-            method: draft.method,
-            path: draft.path,
+            from: name(draft.from),
+            to: name(draft.to),
+            method: draft.method.map(name),
+            path: draft.path.map(|path| bounded(path, MAX_TRACE_PATH_CHARS)),
             status: draft.status,
-            outcome: draft.outcome,
-            detail: draft.detail,
+            outcome: draft.outcome.map(name),
+            detail: bounded(draft.detail, MAX_TRACE_DETAIL_CHARS),
         };
         tracing::debug!(
             seq,
@@ -220,13 +276,10 @@ impl Trace {
             "{}",
             event.detail
         );
-        if events
-            .capacity
-            .is_some_and(|capacity| events.kept.len() >= capacity)
-        {
-            events.kept.pop_front();
-        }
         if events.capacity != Some(0) {
+            let size = event.retained_bytes();
+            events.make_room(1, size);
+            events.bytes += size;
             events.kept.push_back(event);
         }
         seq
@@ -278,6 +331,16 @@ impl Trace {
     pub fn last_seq(&self) -> u64 {
         lock(&self.inner.events).recorded
     }
+}
+
+/// `text` clipped to `max` characters, reusing the allocation when it fits.
+fn bounded(text: String, max: usize) -> String {
+    let mut kept = match crate::limits::clip(&text, max) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(clipped) => clipped,
+    };
+    kept.shrink_to_fit();
+    kept
 }
 
 /// Locks a std mutex, recovering the data if a panicking thread poisoned it:
@@ -342,6 +405,42 @@ mod tests {
                 pair[1].at
             );
         }
+    }
+
+    #[test]
+    fn a_byte_budget_bounds_the_trace_however_large_the_events() {
+        let trace = Trace::new(Clock::logical());
+        trace.set_byte_budget(Some(10_000));
+        let huge = "x".repeat(1_000_000);
+        for _ in 0..100 {
+            trace.record(
+                EventKind::Request,
+                EventDraft {
+                    from: huge.clone(),
+                    path: Some(huge.clone()),
+                    detail: huge.clone(),
+                    ..EventDraft::default()
+                },
+            );
+        }
+        let events = trace.events();
+        assert!(
+            trace.retained_bytes() <= 10_000,
+            "{}",
+            trace.retained_bytes()
+        );
+        assert_eq!(
+            trace.retained_bytes(),
+            events.iter().map(Event::retained_bytes).sum::<usize>()
+        );
+        assert_eq!(events.last().map(|e| e.seq), Some(100));
+        let last = events.last().unwrap();
+        assert_eq!(last.detail.chars().count(), MAX_TRACE_DETAIL_CHARS + 1);
+        assert_eq!(
+            last.path.as_ref().unwrap().chars().count(),
+            MAX_TRACE_PATH_CHARS + 1
+        );
+        assert_eq!(last.from.chars().count(), MAX_TRACE_NAME_CHARS + 1);
     }
 
     #[test]

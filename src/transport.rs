@@ -132,8 +132,12 @@ impl Transport {
     ) -> Result<Transport, TransportError> {
         let nowhere = tokio::net::TcpSocket::new_v4()?;
         nowhere.bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
-        let refusing = build_client(Arc::new(Nowhere(nowhere.local_addr()?)), &config)?;
-        let client = build_client(Arc::new(directory.clone()), &config)?;
+        let refusing = build_client(
+            Arc::new(Nowhere(nowhere.local_addr()?)),
+            directory.clone(),
+            &config,
+        )?;
+        let client = build_client(Arc::new(directory.clone()), directory.clone(), &config)?;
         Ok(Transport {
             client: Arc::new(Mutex::new(client)),
             refusing,
@@ -149,7 +153,11 @@ impl Transport {
     /// connection (and, over HTTPS, makes a full handshake). Called when a listener
     /// restarts or changes its certificate.
     pub fn forget_connections(&self) {
-        match build_client(Arc::new(self.directory.clone()), &self.config) {
+        match build_client(
+            Arc::new(self.directory.clone()),
+            self.directory.clone(),
+            &self.config,
+        ) {
             Ok(client) => *lock(&self.client) = client,
             Err(error) => tracing::warn!(%error, "could not rebuild the outbound client"),
         }
@@ -251,7 +259,7 @@ impl Transport {
 
     async fn send(&self, message: &Message, url: &reqwest::Url) -> Result<Reply, DeliveryFailure> {
         let client = match self.check_target(url)? {
-            Target::Other => lock(&self.client).clone(),
+            Target::Literal => lock(&self.client).clone(),
             Target::Account { subdomain, running } => {
                 let down = self
                     .faults
@@ -300,44 +308,13 @@ impl Transport {
     }
 
     /// Refuses, before any socket is opened, targets that are not simulated accounts
-    /// on loopback: nothing is ever sent outside this machine.
+    /// on loopback: nothing is ever sent outside this world.
     fn check_target(&self, parsed: &reqwest::Url) -> Result<Target, DeliveryFailure> {
-        let config_error = |cause: String| DeliveryFailure {
+        allowed_target(&self.directory, parsed).map_err(|cause| DeliveryFailure {
             status: AgreementStatus::ConfigurationError,
             cause,
             http_status: None,
-        };
-        let url = parsed.as_str();
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(config_error(format!(
-                "the sharing URL {url:?} is not HTTP(S)"
-            )));
-        }
-        let host = parsed.host_str().unwrap_or_default();
-        if let Some(subdomain) = subdomain_of_host(host) {
-            return match self.directory.get(subdomain) {
-                None => Err(config_error(format!(
-                    "unknown subdomain {subdomain:?}: no account answers at {host}"
-                ))),
-                Some(listing) => Ok(Target::Account {
-                    subdomain: subdomain.to_string(),
-                    running: listing.addr.is_some(),
-                }),
-            };
-        }
-        let loopback = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(host == "localhost");
-        if loopback {
-            Ok(Target::Other)
-        } else {
-            Err(config_error(format!(
-                "the sharing URL {url:?} is not a simulated account: sharesim only sends to *.sharesim.test and loopback"
-            )))
-        }
+        })
     }
 }
 
@@ -345,21 +322,118 @@ impl Transport {
 enum Target {
     /// A simulated account by name; `running` is false until it first listens.
     Account { subdomain: String, running: bool },
-    /// A loopback address given literally.
-    Other,
+    /// A simulated account's loopback address given literally.
+    Literal,
 }
+
+/// The one check every URL a message is sent to passes, the first and every redirect
+/// hop: HTTP(S) to `{subdomain}.sharesim.test` of an account in the directory, or to
+/// the literal loopback address an account listens on. No other host, no other port,
+/// and no name ever reaches a resolver other than the directory.
+fn allowed_target(directory: &Directory, parsed: &reqwest::Url) -> Result<Target, String> {
+    let url = parsed.as_str();
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("the sharing URL {url:?} is not HTTP(S)"));
+    }
+    let not_ours = || {
+        format!(
+            "the sharing URL {url:?} is not a simulated account: sharesim only sends to *.sharesim.test and the loopback addresses its accounts listen on"
+        )
+    };
+    match parsed.host() {
+        Some(url::Host::Domain(host)) => {
+            let subdomain = subdomain_of_host(host).ok_or_else(not_ours)?;
+            match directory.get(subdomain) {
+                None => Err(format!(
+                    "unknown subdomain {subdomain:?}: no account answers at {host}"
+                )),
+                Some(listing) => Ok(Target::Account {
+                    subdomain: subdomain.to_string(),
+                    running: listing.addr.is_some(),
+                }),
+            }
+        }
+        Some(url::Host::Ipv4(ip)) => literal_target(directory, IpAddr::V4(ip), parsed, not_ours),
+        Some(url::Host::Ipv6(ip)) => literal_target(directory, IpAddr::V6(ip), parsed, not_ours),
+        None => Err(not_ours()),
+    }
+}
+
+fn literal_target(
+    directory: &Directory,
+    ip: IpAddr,
+    parsed: &reqwest::Url,
+    not_ours: impl Fn() -> String,
+) -> Result<Target, String> {
+    let port = parsed.port_or_known_default().ok_or_else(&not_ours)?;
+    let addr = SocketAddr::new(ip, port);
+    if ip.is_loopback() && directory.subdomain_at(addr).is_some() {
+        Ok(Target::Literal)
+    } else {
+        Err(not_ours())
+    }
+}
+
+/// Why a redirect was not followed, found in the error chain by [`classify_error`].
+#[derive(Debug, thiserror::Error)]
+#[error("refused to follow the redirect to {location:?}: {reason}")]
+struct RedirectRefused {
+    location: String,
+    reason: String,
+}
+
+/// Follows at most [`MAX_REDIRECTS`] redirects, and each only to the host and port the
+/// message was first sent to, after the same target check as the first URL: a partner
+/// cannot bounce a message (with its token) anywhere else.
+fn redirect_policy(directory: Directory) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(TooManyRedirects);
+        }
+        let next = attempt.url();
+        let refuse = |reason: String| RedirectRefused {
+            location: next.to_string(),
+            reason,
+        };
+        let first = &attempt.previous()[0];
+        if next.host() != first.host()
+            || next.port_or_known_default() != first.port_or_known_default()
+        {
+            let error = refuse(format!(
+                "a partner may only redirect to its own host {}",
+                first.host_str().unwrap_or_default()
+            ));
+            return attempt.error(error);
+        }
+        match allowed_target(&directory, next) {
+            Ok(_) => attempt.follow(),
+            Err(reason) => {
+                let error = refuse(reason);
+                attempt.error(error)
+            }
+        }
+    })
+}
+
+/// More redirects than the reference client follows.
+#[derive(Debug, thiserror::Error)]
+#[error("too many redirects")]
+struct TooManyRedirects;
 
 fn build_client(
     resolver: Arc<dyn reqwest::dns::Resolve>,
+    directory: Directory,
     config: &TransportConfig,
 ) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .dns_resolver(resolver)
         .tls_backend_preconfigured((*config.tls).clone())
         .timeout(config.timeout)
-        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        .redirect(redirect_policy(directory))
         .no_proxy()
-        .pool_idle_timeout(Duration::from_secs(30))
+        // Shorter than any listener keeps an idle connection (the header timeout, 20 s
+        // by default), so a pooled connection is not reused just as the partner closes it.
+        .pool_idle_timeout(Duration::from_secs(10))
         .user_agent(concat!("sharesim/", env!("CARGO_PKG_VERSION")))
         .build()
 }
@@ -425,6 +499,9 @@ pub fn classify_error(error: &reqwest::Error, timeout: Duration) -> DeliveryFail
         cause,
         http_status: None,
     };
+    if let Some(refused) = find_source::<RedirectRefused>(error) {
+        return failure(AgreementStatus::ConfigurationError, refused.to_string());
+    }
     if error.is_redirect() {
         return failure(
             AgreementStatus::ConfigurationError,

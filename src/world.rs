@@ -12,6 +12,7 @@ use crate::consistency::AgreementDivergence;
 use crate::directory::{Directory, Listing};
 use crate::faults::{Fault, FaultRule, FaultTable};
 use crate::listener;
+use crate::listener::connection_limits::ConnectionLimits;
 use crate::model::is_valid_subdomain;
 use crate::tls::{CertMode, CertificateAuthority, ServerCertificate, TlsError, server_config};
 use crate::trace::{Clock, Trace, lock};
@@ -32,8 +33,11 @@ pub const DEFAULT_API_TOKEN: &str = "sharesim-token";
 /// How a world is set up.
 #[derive(Clone, Debug)]
 pub struct WorldConfig {
-    /// Fixes access keys and every other random draw.
-    pub seed: u64,
+    /// Fixes access keys and every other random draw, and keeps agreement uuids the
+    /// documented SHA-1 of a URL. None (what `serve` uses without `--seed`): keys come
+    /// from the OS RNG and agreement uuids carry a secret, so no stranger can predict
+    /// either (see [`crate::account::WorldServices`]).
+    pub seed: Option<u64>,
     /// Serve every account over HTTPS.
     pub https: bool,
     /// Limit on each outbound partner message.
@@ -48,6 +52,8 @@ pub struct WorldConfig {
     pub api_token: String,
     /// REST calls each account allows per minute before answering 429 (None: no limit).
     pub rate_limit: Option<u32>,
+    /// The cap on connections and the deadlines each account's listener applies.
+    pub connection_limits: ConnectionLimits,
     /// Names certificates carry besides `{subdomain}.sharesim.test` (`serve` adds
     /// `localhost` and `127.0.0.1` so real clients can verify by address).
     pub extra_cert_names: Vec<String>,
@@ -56,7 +62,7 @@ pub struct WorldConfig {
 impl Default for WorldConfig {
     fn default() -> Self {
         WorldConfig {
-            seed: 0,
+            seed: Some(0),
             https: false,
             timeout: Duration::from_secs(10),
             retries: 0,
@@ -65,6 +71,7 @@ impl Default for WorldConfig {
             api_token: DEFAULT_API_TOKEN.to_string(),
             extra_cert_names: Vec::new(),
             rate_limit: None,
+            connection_limits: ConnectionLimits::default(),
         }
     }
 }
@@ -403,6 +410,7 @@ impl World {
             control,
             token,
             self.tracker.clone(),
+            self.config.connection_limits,
         )));
         Ok(())
     }

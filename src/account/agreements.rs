@@ -11,7 +11,7 @@ use super::{Account, ReceiveError};
 use crate::faults::CrashPoint;
 use crate::model::{
     Agreement, AgreementStatus, Direction, LocalChange, Refusal, Terms, allowed_partner_update,
-    allowed_transition, default_agreement_name, default_display_name, protocol_uuid, short_uuid,
+    allowed_transition, default_agreement_name, default_display_name, short_uuid,
 };
 use crate::transport::DeliveryFailure;
 
@@ -114,7 +114,7 @@ impl Account {
             let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
-                uuid: protocol_uuid(&sender_url, "agreements", id),
+                uuid: services.agreement_uuid(&sender_url, id),
                 name: invitation
                     .name
                     .unwrap_or_else(|| default_agreement_name(&partner_display)),
@@ -372,6 +372,23 @@ impl Account {
                     )))
                 };
             }
+            // Invitations need no token: bound how many a stranger can leave waiting.
+            // Counted per sender (senders outside the world share one count), so a
+            // flood from one sender never blocks another's invitations.
+            let pending = state
+                .agreements()
+                .values()
+                .filter(|a| {
+                    a.direction == Direction::Inbound
+                        && a.status == AgreementStatus::Pending
+                        && a.remote_subdomain == remote_subdomain
+                })
+                .count();
+            if pending >= crate::limits::MAX_PENDING_INBOUND {
+                return Err(ReceiveError::TooMany(format!(
+                    "{pending} invitations from {from} are already pending; answer or delete some first"
+                )));
+            }
             let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
@@ -544,17 +561,10 @@ impl Account {
         Ok(agreement)
     }
 
-    /// The subdomain behind a sharing URL: `*.sharesim.test` by name, loopback by address.
+    /// The subdomain behind a sharing URL, through the directory only (never the
+    /// system resolver: the URL comes from a stranger).
     fn subdomain_of_url(&self, url: &str) -> Option<String> {
-        let parsed = reqwest::Url::parse(url).ok()?;
-        let host = parsed.host_str()?;
-        if let Some(sub) = crate::directory::subdomain_of_host(host) {
-            return Some(sub.to_string());
-        }
-        let addrs = parsed.socket_addrs(|| None).ok()?;
-        addrs
-            .into_iter()
-            .find_map(|addr| self.services().directory.subdomain_at(addr))
+        self.services().directory.subdomain_of_url(url)
     }
 }
 

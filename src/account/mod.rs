@@ -13,7 +13,7 @@ pub use state::AccountState;
 
 use crate::directory::Directory;
 use crate::faults::FaultTable;
-use crate::model::{Agreement, default_display_name};
+use crate::model::{Agreement, default_display_name, protocol_uuid};
 use crate::rate_limit::RateLimiter;
 use crate::trace::{Trace, lock};
 use crate::transport::Transport;
@@ -36,6 +36,10 @@ pub enum ReceiveError {
     /// The message is not valid for the agreement as this account holds it.
     #[error("{0}")]
     Invalid(String),
+    /// The account holds as many of these as it accepts from this sender
+    /// ([`crate::limits::MAX_PENDING_INBOUND`]).
+    #[error("{0}")]
+    TooMany(String),
     /// A crash point fired: the account dies before answering.
     #[error("the account crashed while handling the message")]
     Crashed,
@@ -59,7 +63,14 @@ pub struct User {
     pub role: Role,
 }
 
-/// Everything the accounts of one world share: trace, directory, transport and the seeded RNG.
+/// Everything the accounts of one world share: trace, directory, transport and the RNG.
+///
+/// Our model of secrets: a seeded world (scenarios, `serve --seed N`) is reproducible
+/// and therefore predictable: access keys come from the seed and agreement uuids are
+/// the documented SHA-1 of `{sharing url}/agreements/{id}`. An unseeded world (`serve`
+/// by default) draws keys from the OS RNG and mixes a secret drawn the same way into
+/// every agreement uuid, so a stranger can neither forge a token nor claim the uuid of
+/// an agreement that does not exist yet.
 #[derive(Debug)]
 pub struct WorldServices {
     /// The world's ordered trace (and its clock).
@@ -71,6 +82,8 @@ pub struct WorldServices {
     /// What is broken on the wire, read by receiving accounts and the transport.
     pub faults: Arc<FaultTable>,
     rng: Mutex<ChaCha8Rng>,
+    /// Mixed into agreement uuids in an unseeded world (None when seeded).
+    uuid_secret: Option<String>,
     /// Unlocks [`SURFACE_CHECK_HEADER`]: drawn from the OS, never from the seed, so only
     /// this process's runner can read a listing without leaving a trace.
     surface_check_key: String,
@@ -82,21 +95,46 @@ pub struct WorldServices {
 pub const SURFACE_CHECK_HEADER: &str = "X-Sharesim-Surface-Check";
 
 impl WorldServices {
-    /// Bundles the shared services; `seed` fixes every key the world draws.
+    /// Bundles the shared services; `seed` fixes every key the world draws, None draws
+    /// them (and a uuid secret) from the OS RNG.
     pub fn new(
         trace: Trace,
         directory: Directory,
         transport: Transport,
         faults: Arc<FaultTable>,
-        seed: u64,
+        seed: Option<u64>,
     ) -> Self {
+        let (rng, uuid_secret) = match seed {
+            Some(seed) => (ChaCha8Rng::seed_from_u64(seed), None),
+            None => {
+                let mut os = rand::rng();
+                let mut secret = [0u8; 20];
+                os.fill_bytes(&mut secret);
+                (ChaCha8Rng::from_rng(&mut os), Some(hex::encode(secret)))
+            }
+        };
         WorldServices {
             trace,
             directory,
             transport,
             faults,
-            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+            rng: Mutex::new(rng),
+            uuid_secret,
             surface_check_key: random_token(),
+        }
+    }
+
+    /// The uuid of the agreement `local_id` sent from `sharing_url`: the documented
+    /// SHA-1 of the URL and id in a seeded world, with the world's secret appended in
+    /// an unseeded one (see the type's doc).
+    pub fn agreement_uuid(&self, sharing_url: &str, local_id: u64) -> String {
+        match &self.uuid_secret {
+            None => protocol_uuid(sharing_url, "agreements", local_id),
+            Some(secret) => {
+                use sha1::Digest;
+                let text = format!("{sharing_url}/agreements/{local_id}/{secret}");
+                hex::encode(sha1::Sha1::digest(text.as_bytes()))
+            }
         }
     }
 

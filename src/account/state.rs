@@ -8,7 +8,7 @@
 
 use crate::model::Agreement;
 use crate::model::ticket::Ticket;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The local id of the account's admin (requester and author of what the admin does).
 pub const ADMIN_ID: u64 = 1;
@@ -45,6 +45,10 @@ pub struct AccountState {
     listing: Option<(String, bytes::Bytes)>,
     /// Tickets and the counters that number them.
     tickets: TicketBook,
+    /// Uuids of copies changed since last taken, while someone watches (the scenario
+    /// runner, which then re-checks only those pairs instead of every agreement after
+    /// every step).
+    changed: Option<BTreeSet<String>>,
 }
 
 impl Default for AccountState {
@@ -55,6 +59,7 @@ impl Default for AccountState {
             ids_by_uuid: HashMap::new(),
             listing: None,
             tickets: TicketBook::default(),
+            changed: None,
         }
     }
 }
@@ -76,6 +81,26 @@ impl AccountState {
         }
     }
 
+    /// Starts recording which copies change (see [`AccountState::take_changed`]).
+    pub fn watch_changes(&mut self) {
+        self.changed.get_or_insert_with(Default::default);
+    }
+
+    /// The uuids of copies inserted, changed or removed since the last call (empty
+    /// unless [`AccountState::watch_changes`] was called).
+    pub fn take_changed(&mut self) -> BTreeSet<String> {
+        self.changed
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn mark_changed(&mut self, uuid: &str) {
+        if let Some(changed) = &mut self.changed {
+            changed.insert(uuid.to_string());
+        }
+    }
+
     /// Reserves the local id of a new copy.
     pub fn take_agreement_id(&mut self) -> u64 {
         let id = self.next_agreement_id;
@@ -86,10 +111,13 @@ impl AccountState {
     /// Stores a copy (replacing the one with the same id) and indexes its uuid.
     pub fn insert(&mut self, agreement: Agreement) {
         self.listing = None;
+        self.mark_changed(&agreement.uuid);
         if let Some(old) = self.agreements.get(&agreement.id)
             && old.uuid != agreement.uuid
         {
-            self.ids_by_uuid.remove(&old.uuid);
+            let old = old.uuid.clone();
+            self.mark_changed(&old);
+            self.ids_by_uuid.remove(&old);
         }
         self.ids_by_uuid
             .insert(agreement.uuid.clone(), agreement.id);
@@ -101,6 +129,7 @@ impl AccountState {
         self.listing = None;
         let removed = self.agreements.remove(&id)?;
         self.ids_by_uuid.remove(&removed.uuid);
+        self.mark_changed(&removed.uuid);
         Some(removed)
     }
 
@@ -112,10 +141,13 @@ impl AccountState {
         let uuid_before = copy.uuid.clone();
         let result = change(copy);
         copy.id = id;
-        if copy.uuid != uuid_before {
+        let uuid_after = (copy.uuid != uuid_before).then(|| copy.uuid.clone());
+        if let Some(uuid_after) = uuid_after {
             self.ids_by_uuid.remove(&uuid_before);
-            self.ids_by_uuid.insert(copy.uuid.clone(), id);
+            self.ids_by_uuid.insert(uuid_after.clone(), id);
+            self.mark_changed(&uuid_after);
         }
+        self.mark_changed(&uuid_before);
         Some(result)
     }
 

@@ -166,7 +166,8 @@ fn parse_invitation(
                 "Remote subdomain: cannot be blank",
             ));
         }
-        Some(Value::String(text)) => text.trim().to_lowercase(),
+        // ASCII only: Unicode lower-casing maps the Kelvin sign (U+212A) to `k`.
+        Some(Value::String(text)) => text.trim().to_ascii_lowercase(),
         Some(_) => {
             return Err(ApiError::invalid(
                 "remote_subdomain",

@@ -54,6 +54,9 @@ pub fn router(account: Arc<Account>) -> Router {
     Router::new()
         .merge(agreements::routes())
         .merge(tickets::routes())
+        // Unknown paths under the API still pass authentication, the trace and the
+        // rate-limit headers, like every other API answer.
+        .route("/api/v2/{*rest}", axum::routing::any(invalid_endpoint))
         .layer(middleware::from_fn_with_state(account.clone(), record_call))
         .with_state(account)
 }
@@ -94,12 +97,13 @@ async fn record_call(
         };
     }
     // Writes carry a body worth showing in the trace (`status=accepted`…); reads do not,
-    // and are passed through untouched.
+    // and are passed through untouched. A caller who is not authenticated is answered
+    // 401 without its body ever being parsed or summarised.
     let mut unreadable = None;
     let mut request_detail = String::new();
-    if request.method() != axum::http::Method::GET {
+    if authenticated && request.method() != axum::http::Method::GET {
         let (parts, body) = request.into_parts();
-        let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        let bytes = match axum::body::to_bytes(body, crate::limits::MAX_BODY_BYTES).await {
             Ok(bytes) => bytes,
             Err(error) => {
                 unreadable = Some(ApiError::BadJson(format!(
@@ -124,8 +128,15 @@ async fn record_call(
             ..EventDraft::default()
         },
     );
-    // Every call counts against the allowance, as on Zendesk, even a refused one.
-    let verdict = account.rate_limiter().check(std::time::Instant::now());
+    // Every authenticated call counts against the allowance, as on Zendesk, even a
+    // refused one. Our model: calls without valid credentials do not, so a stranger
+    // cannot spend an account's allowance and lock its users out; they only see it.
+    let now = std::time::Instant::now();
+    let verdict = if authenticated {
+        account.rate_limiter().check(now)
+    } else {
+        account.rate_limiter().peek(now)
+    };
     let response = match (verdict, authenticated, unreadable) {
         (
             Verdict::Exceeded {
@@ -178,9 +189,6 @@ async fn record_call(
     Response::from_parts(parts, body)
 }
 
-/// The largest request body the API reads (axum's own default limit).
-const MAX_BODY: usize = 2 * 1024 * 1024;
-
 fn require_admin(user: &User) -> Result<(), ApiError> {
     match user.role {
         Role::Admin => Ok(()),
@@ -196,6 +204,17 @@ fn parse_id(raw: &str) -> Result<u64, ApiError> {
         .map_err(|_| ApiError::NotFound)
 }
 
+/// Answers unknown paths the way Zendesk does.
+async fn invalid_endpoint() -> ApiError {
+    ApiError::InvalidEndpoint
+}
+
+/// A body over one of the documented limits: 422 naming the innermost field.
+fn too_large(error: crate::limits::TooLarge) -> ApiError {
+    let field = error.field.rsplit('.').next().unwrap_or("body");
+    ApiError::invalid(field, "TooLong", error.message)
+}
+
 /// Parses a JSON object body and returns the object under `root`.
 pub fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -207,6 +226,7 @@ pub fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Value>, Ap
     }
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    crate::limits::check_body(&value).map_err(too_large)?;
     match value.get(root) {
         Some(Value::Object(object)) => Ok(object.clone()),
         Some(_) => Err(ApiError::invalid(

@@ -20,11 +20,23 @@ pub fn summarize_request(bytes: &[u8]) -> String {
             summarize_fields("", fields, &mut parts);
         }
     }
+    // Bounded however many fields the body has (see `limits`).
+    if parts.len() > crate::limits::MAX_SUMMARY_FIELDS {
+        let more = parts.len() - crate::limits::MAX_SUMMARY_FIELDS;
+        parts.truncate(crate::limits::MAX_SUMMARY_FIELDS);
+        parts.push(format!("(+{more} more)"));
+    }
     parts.join(" ")
 }
 
 fn summarize_fields(prefix: &str, fields: &Map<String, Value>, parts: &mut Vec<String>) {
     for (key, value) in fields {
+        if parts.len() > crate::limits::MAX_SUMMARY_FIELDS {
+            // Counted, not described: the summary keeps only the first few.
+            parts.push(String::new());
+            continue;
+        }
+        let key = crate::limits::clip(key, MAX_SUMMARY_VALUE);
         let text = match value {
             Value::Object(inner) => {
                 summarize_fields(&format!("{prefix}{key}."), inner, parts);
@@ -43,7 +55,7 @@ fn summarize_fields(prefix: &str, fields: &Map<String, Value>, parts: &mut Vec<S
                     short
                 }
             }
-            other => other.to_string(),
+            other => crate::limits::clip(&other.to_string(), MAX_SUMMARY_VALUE).into_owned(),
         };
         parts.push(format!("{prefix}{key}={text}"));
     }

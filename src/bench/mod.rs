@@ -1,12 +1,14 @@
 //! `sharesim bench`: measures what makes the simulator usable in CI and load tests —
 //! REST throughput against a bare hyper baseline (`api`), invite → accept cycles
-//! (`handshake`), world start time and memory (`startup`) and the scenario library's
-//! wall time (`suite`) — and checks each against its target. Load is bounded in time and
+//! (`handshake`), world start time and memory (`startup`), the scenario library's
+//! wall time (`suite`) and `serve` under mixed valid and hostile traffic (`soak`) — and
+//! checks each against its target. Load is bounded in time and
 //! count and goes to loopback only. Timings are reported, never asserted by tests.
 
 pub mod api;
 pub mod handshake;
 pub mod load;
+pub mod soak;
 pub mod startup;
 pub mod suite;
 
@@ -33,12 +35,20 @@ pub enum Part {
     Startup,
     /// Wall time of the bundled scenario library.
     Suite,
+    /// `serve` under mixed valid and hostile traffic: peak memory and divergence.
+    Soak,
 }
 
 impl Part {
     /// Every part, in the order they run (startup first: its memory reading is cleanest
     /// before anything else has allocated).
-    pub const ALL: [Part; 4] = [Part::Startup, Part::Api, Part::Handshake, Part::Suite];
+    pub const ALL: [Part; 5] = [
+        Part::Startup,
+        Part::Api,
+        Part::Handshake,
+        Part::Suite,
+        Part::Soak,
+    ];
 }
 
 /// How a benchmark run is set up.
@@ -56,6 +66,8 @@ pub struct BenchOptions {
     pub scenarios: PathBuf,
     /// Which parts to run.
     pub parts: Vec<Part>,
+    /// How long the soak part loads `serve`.
+    pub soak_duration: Duration,
 }
 
 impl Default for BenchOptions {
@@ -67,6 +79,7 @@ impl Default for BenchOptions {
             senders: vec![1, 16],
             scenarios: PathBuf::from("scenarios"),
             parts: Part::ALL.to_vec(),
+            soak_duration: Duration::from_secs(120),
         }
     }
 }
@@ -77,6 +90,7 @@ impl BenchOptions {
         BenchOptions {
             duration: Duration::from_millis(300),
             accounts: 100,
+            soak_duration: Duration::from_secs(2),
             ..BenchOptions::default()
         }
     }
@@ -145,6 +159,9 @@ pub struct BenchReport {
     /// Scenario suite, when run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suite: Option<suite::SuiteResult>,
+    /// Soak, when run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak: Option<soak::SoakResult>,
     /// Each target with pass or fail.
     pub targets: Vec<TargetCheck>,
 }
@@ -165,6 +182,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
         handshake: Vec::new(),
         startup: None,
         suite: None,
+        soak: None,
         targets: Vec::new(),
     };
     for part in Part::ALL {
@@ -184,6 +202,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
                 }
             }
             Part::Suite => report.suite = Some(suite::measure(options).await?),
+            Part::Soak => report.soak = Some(soak::measure(options).await?),
         }
     }
     report.targets = check_targets(&report);
@@ -283,6 +302,21 @@ pub fn check_targets(report: &BenchReport) -> Vec<TargetCheck> {
             suite.wall_ms < 3_000.0 && suite.passed == suite.scenarios,
         );
     }
+    if let Some(soak) = &report.soak {
+        check(
+            "soak: serve peak memory < 200 MB".to_string(),
+            format!("{:.1} MiB", soak.peak_memory_mib),
+            soak.peak_memory_mib > 0.0 && soak.peak_memory_mib < 200.0 * 1e6 / (1024.0 * 1024.0),
+        );
+        check(
+            "soak: no copies diverged, every hostile call refused".to_string(),
+            format!(
+                "{} cycles, {} diverged, {} of {} hostile calls not refused",
+                soak.cycles, soak.diverged, soak.unexpected_answers, soak.hostile_requests
+            ),
+            soak.diverged == 0 && soak.unexpected_answers == 0,
+        );
+    }
     checks
 }
 
@@ -379,6 +413,18 @@ pub fn render_table(report: &BenchReport) -> String {
             out,
             "\nSuite: {} scenarios under {} in {:.0} ms wall ({} passed)",
             suite.scenarios, suite.path, suite.wall_ms, suite.passed
+        );
+    }
+    if let Some(soak) = &report.soak {
+        let _ = writeln!(
+            out,
+            "\nSoak: serve under valid and hostile traffic for {:.1} s\n  {} invite -> accept cycles, {} hostile calls, {} slowloris connections, peak memory {:.1} MiB, {} diverged",
+            soak.seconds,
+            soak.cycles,
+            soak.hostile_requests,
+            soak.slow_connections,
+            soak.peak_memory_mib,
+            soak.diverged
         );
     }
     if !report.targets.is_empty() {

@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// The scenario directory the suite part runs.
     #[arg(long, default_value = "scenarios")]
     pub scenarios: PathBuf,
+    /// Seconds the soak part loads `serve`, default 120 (2 with --quick).
+    #[arg(long)]
+    pub soak_secs: Option<f64>,
 }
 
 /// A part of the benchmark, as named on the command line.
@@ -47,6 +50,8 @@ pub enum PartArg {
     Startup,
     /// Wall time of the scenario library.
     Suite,
+    /// `serve` under mixed valid and hostile traffic: peak memory, divergence.
+    Soak,
 }
 
 impl From<PartArg> for Part {
@@ -56,6 +61,7 @@ impl From<PartArg> for Part {
             PartArg::Handshake => Part::Handshake,
             PartArg::Startup => Part::Startup,
             PartArg::Suite => Part::Suite,
+            PartArg::Soak => Part::Soak,
         }
     }
 }
@@ -77,6 +83,14 @@ impl BenchArgs {
         }
         if let Some(accounts) = self.accounts {
             options.accounts = accounts;
+        }
+        if let Some(seconds) = self.soak_secs {
+            if !(seconds > 0.0 && seconds <= 3_600.0) {
+                return Err(format!(
+                    "--soak-secs {seconds} is out of range: use more than 0 and at most 3600"
+                ));
+            }
+            options.soak_duration = Duration::from_secs_f64(seconds);
         }
         if !(1..=1_024).contains(&self.connections) {
             return Err(format!(

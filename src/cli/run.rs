@@ -158,7 +158,12 @@ fn load_all(paths: &[String], color: bool) -> Option<Vec<Scenario>> {
             Ok(scenario) => scenarios.push(scenario),
             Err(error) => {
                 errors += 1;
-                let source = std::fs::read_to_string(&file).unwrap_or_default();
+                // Only an error about a place in the file needs its text (and a file
+                // that could not be read must not be read again, unbounded).
+                let source = match error.span {
+                    Some(_) => crate::scenario::read_source(&file).unwrap_or_default(),
+                    None => String::new(),
+                };
                 eprintln!("sharesim: {error}");
                 eprint!("{}", error.render(&source, color));
             }
@@ -214,6 +219,8 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
     let settings = RunSettings {
         seed: args.seed,
         check_surfaces: args.check_surfaces,
+        // The HTML report shows each account after every step.
+        snapshots: args.html.is_some(),
     };
     let client = runner_client();
     let progress = (env.stderr_terminal && scenarios.len() > 3).then(|| {
@@ -329,15 +336,12 @@ pub async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
     };
     let mut outcomes = Vec::new();
     for scenario in &scenarios {
-        let outcome = run(
-            scenario,
-            &RunSettings {
-                seed: args.seed,
-                ..RunSettings::default()
-            },
-            &runner_client(),
-        )
-        .await;
+        let settings = RunSettings {
+            seed: args.seed,
+            snapshots: true,
+            ..RunSettings::default()
+        };
+        let outcome = run(scenario, &settings, &runner_client()).await;
         print!(
             "{}",
             report::explain::narrate(&outcome, scenario.description.as_deref())

@@ -1,6 +1,7 @@
 //! `sharesim serve`: start accounts for real API clients and run until Ctrl-C or SIGTERM.
 
 use super::{EXIT_PASSED, EXIT_USAGE};
+use crate::listener::connection_limits::ConnectionLimits;
 use crate::model::is_valid_subdomain;
 use crate::world::{AccountSpec, DEFAULT_API_TOKEN, World, WorldConfig};
 use clap::Args;
@@ -30,9 +31,11 @@ pub struct ServeArgs {
     /// API token of every account.
     #[arg(long, default_value = DEFAULT_API_TOKEN)]
     pub api_token: String,
-    /// Seed for access keys and every other random draw.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed for access keys and every other random draw, for reproducible runs. It makes
+    /// keys and agreement uuids predictable: without it (the default) they come from the
+    /// OS RNG, so no stranger on the host can forge partner messages.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Serve HTTPS with certificates from a CA made at start.
     #[arg(long)]
     pub tls: bool,
@@ -49,6 +52,20 @@ pub struct ServeArgs {
     /// Timeout of each partner message, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// Connections each account serves at once; more wait in the kernel's backlog.
+    #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Milliseconds a client has to send a request's head (and then its body); also how
+    /// long an idle keep-alive connection stays open.
+    #[arg(long, default_value_t = crate::limits::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
+    pub header_timeout_ms: u64,
+    /// Milliseconds a connection may stay open with no request in progress and no byte
+    /// moving (HTTP/2 connections, answers the client does not read).
+    #[arg(long, default_value_t = crate::limits::DEFAULT_IDLE_TIMEOUT.as_millis() as u64)]
+    pub idle_timeout_ms: u64,
+    /// Milliseconds a client has to complete the TLS handshake (with --tls).
+    #[arg(long, default_value_t = crate::limits::DEFAULT_TLS_HANDSHAKE_TIMEOUT.as_millis() as u64)]
+    pub tls_handshake_timeout_ms: u64,
 }
 
 /// Runs `serve` and returns the exit code.
@@ -63,6 +80,18 @@ pub async fn run(args: ServeArgs) -> u8 {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    if args.max_connections == 0 {
+        return Err("--max-connections must be at least 1".to_string());
+    }
+    for (flag, value) in [
+        ("--header-timeout-ms", args.header_timeout_ms),
+        ("--idle-timeout-ms", args.idle_timeout_ms),
+        ("--tls-handshake-timeout-ms", args.tls_handshake_timeout_ms),
+    ] {
+        if value == 0 {
+            return Err(format!("{flag} must be at least 1 millisecond"));
+        }
+    }
     let mut specs = Vec::new();
     for (index, subdomain) in args.subdomains.iter().enumerate() {
         if !is_valid_subdomain(subdomain) {
@@ -91,6 +120,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         api_token: args.api_token.clone(),
         extra_cert_names: vec!["localhost".to_string(), args.bind.to_string()],
         rate_limit: args.rate_limit,
+        connection_limits: ConnectionLimits {
+            max_connections: args.max_connections,
+            header_timeout: Duration::from_millis(args.header_timeout_ms),
+            idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+            tls_handshake_timeout: Duration::from_millis(args.tls_handshake_timeout_ms),
+        },
         ..WorldConfig::default()
     };
     let world = World::start(config, specs)
@@ -99,6 +134,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // A served world runs for as long as clients keep calling it: keep the newest events
     // only, so memory does not grow with the load.
     world.trace().set_capacity(Some(SERVE_TRACE_CAPACITY));
+    world
+        .trace()
+        .set_byte_budget(Some(crate::limits::SERVE_TRACE_BYTES));
     let ca_cert = match world.ca_cert_pem() {
         Some(pem) => {
             std::fs::write(&args.ca_cert, pem).map_err(|e| {
@@ -138,7 +176,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         accounts[0]["api_url"].as_str().unwrap_or_default(),
     );
     if let Some(path) = &args.ready_file {
-        let mut ready = json!({ "accounts": accounts });
+        // `seed` is null when keys came from the OS RNG (no `--seed`).
+        let mut ready = json!({ "accounts": accounts, "seed": args.seed });
         if let Some(ca) = &ca_cert {
             ready["ca_cert"] = json!(ca);
         }

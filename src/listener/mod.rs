@@ -1,12 +1,16 @@
 //! An account's listener: accepts loopback connections (HTTP, or HTTPS through
 //! rustls), serves the account's router on each, and stops when its cancellation token
 //! fires. Every connection task is spawned through the world's tracker, so shutdown
-//! waits for all of them.
+//! waits for all of them. Each connection is held to the listener's
+//! [`ConnectionLimits`]: a cap, deadlines, and a whole body read before any handler runs.
 
+pub mod connection_limits;
 pub mod faults;
 
 use axum::Router;
 use axum::extract::Request;
+use connection_limits::{AcceptBackoff, Activity, ConnectionLimits, Watched};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -83,16 +87,40 @@ pub async fn serve(
     control: Arc<ListenerControl>,
     cancel: CancellationToken,
     tracker: TaskTracker,
+    limits: ConnectionLimits,
 ) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let mut backoff = AcceptBackoff::default();
     loop {
+        // A free slot first: at the cap, new connections wait in the kernel's backlog
+        // rather than being accepted and starved.
+        let slot = tokio::select! {
+            _ = cancel.cancelled() => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         let accepted = tokio::select! {
             _ = cancel.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                backoff.on_success();
+                accepted
+            }
             Err(error) => {
-                tracing::warn!(%error, "accept failed");
+                let pause = backoff.on_error(&error, std::time::Instant::now());
+                if let Some(warning) = pause.warning {
+                    tracing::warn!(%error, "{warning}");
+                }
+                if !pause.delay.is_zero() {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(pause.delay) => {}
+                    }
+                }
                 continue;
             }
         };
@@ -100,20 +128,29 @@ pub async fn serve(
         let app = app.clone();
         let (acceptor, cancel) = control.for_new_connection();
         tracker.spawn(async move {
+            let _slot = slot;
+            let activity = Activity::new();
+            let stream = Watched::new(stream, activity.clone());
             match acceptor {
-                None => serve_connection(stream, false, app, cancel).await,
+                None => serve_connection(stream, false, app, cancel, limits, activity).await,
                 Some(acceptor) => {
                     let handshake = tokio::select! {
                         _ = cancel.cancelled() => return,
-                        handshake = acceptor.accept(stream) => handshake,
+                        handshake = tokio::time::timeout(
+                            limits.tls_handshake_timeout,
+                            acceptor.accept(stream),
+                        ) => handshake,
                     };
                     match handshake {
-                        Ok(stream) => {
+                        Ok(Ok(stream)) => {
                             let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                            serve_connection(stream, http2, app, cancel).await
+                            serve_connection(stream, http2, app, cancel, limits, activity).await
                         }
-                        Err(error) => {
+                        Ok(Err(error)) => {
                             tracing::debug!(%peer, %error, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
                         }
                     }
                 }
@@ -122,27 +159,86 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection<S>(stream: S, http2: bool, app: Router, cancel: CancellationToken)
-where
+/// Why a connection was closed before its request was whole.
+#[derive(Debug, thiserror::Error)]
+enum Unread {
+    #[error("the request body did not arrive within {0:?}")]
+    TooSlow(Duration),
+    #[error("the request body could not be read: {0}")]
+    Broken(String),
+}
+
+/// Reads the whole body, within the header deadline and the body size limit: handlers
+/// then never wait on a slow client, and a client can hold a connection only as long as
+/// the limits say. A body over the limit is answered 413.
+async fn read_body(
+    request: Request<Incoming>,
+    limits: ConnectionLimits,
+) -> Result<Result<Request<axum::body::Body>, axum::response::Response>, Unread> {
+    let (parts, body) = request.into_parts();
+    let limited = Limited::new(body, crate::limits::MAX_BODY_BYTES);
+    match tokio::time::timeout(limits.header_timeout, limited.collect()).await {
+        Err(_) => Err(Unread::TooSlow(limits.header_timeout)),
+        Ok(Ok(collected)) => Ok(Ok(Request::from_parts(
+            parts,
+            axum::body::Body::from(collected.to_bytes()),
+        ))),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            use axum::response::IntoResponse;
+            Ok(Err((
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8",
+                )],
+                format!(
+                    "the request body is larger than {} bytes\n",
+                    crate::limits::MAX_BODY_BYTES
+                ),
+            )
+                .into_response()))
+        }
+        Ok(Err(error)) => Err(Unread::Broken(error.to_string())),
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    http2: bool,
+    app: Router,
+    cancel: CancellationToken,
+    limits: ConnectionLimits,
+    activity: Arc<Activity>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let stopping = cancel.clone();
+    let requests = activity.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let app = app.clone();
+        let in_flight = requests.request();
         request.extensions_mut().insert(Stopping(stopping.clone()));
         async move {
-            let response = match app.oneshot(request.map(axum::body::Body::new)).await {
+            let _in_flight = in_flight;
+            let request = match read_body(request, limits).await {
+                Ok(Ok(request)) => request,
+                Ok(Err(refusal)) => return Ok(refusal),
+                Err(unread) => return Err(ConnectionError::Unread(unread)),
+            };
+            let response = match app.oneshot(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
             };
             if response.extensions().get::<AbortConnection>().is_some() {
-                Err(Aborted)
+                Err(ConnectionError::Aborted(Aborted))
             } else {
                 Ok(response)
             }
         }
     });
     let io = TokioIo::new(stream);
+    let idle = activity.idle_for(limits.idle_timeout);
+    tokio::pin!(idle);
     // HTTP/2 only where TLS negotiated it (ALPN `h2`); plain connections speak HTTP/1.1,
     // which spares every request the protocol sniffing of an auto-detecting server.
     if http2 {
@@ -150,22 +246,36 @@ where
         tokio::pin!(connection);
         tokio::select! {
             result = connection.as_mut() => log_end(result),
+            _ = &mut idle => tracing::debug!("closing an idle connection"),
             _ = cancel.cancelled() => {
                 connection.as_mut().graceful_shutdown();
                 let _ = tokio::time::timeout(DRAIN, connection).await;
             }
         }
     } else {
-        let connection = http1::Builder::new().serve_connection(io, service);
+        let connection = http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(io, service);
         tokio::pin!(connection);
         tokio::select! {
             result = connection.as_mut() => log_end(result),
+            _ = &mut idle => tracing::debug!("closing an idle connection"),
             _ = cancel.cancelled() => {
                 connection.as_mut().graceful_shutdown();
                 let _ = tokio::time::timeout(DRAIN, connection).await;
             }
         }
     }
+}
+
+/// Why a connection is dropped without an answer.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionError {
+    #[error(transparent)]
+    Aborted(Aborted),
+    #[error(transparent)]
+    Unread(Unread),
 }
 
 fn log_end(result: Result<(), hyper::Error>) {

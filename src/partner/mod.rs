@@ -44,6 +44,10 @@ pub enum PartnerError {
     /// 422: the body is valid JSON but not a valid message, or a duplicate.
     #[error("{0}")]
     Invalid(String),
+    /// 429: the account holds as many pending invitations as it accepts
+    /// ([`crate::limits::MAX_PENDING_INBOUND`]).
+    #[error("{0}")]
+    TooMany(String),
     /// A crash point fired: the connection must die without an answer.
     #[error("the account crashed while handling the message")]
     Crashed,
@@ -55,6 +59,7 @@ impl From<ReceiveError> for PartnerError {
             ReceiveError::NotFound(text) => PartnerError::NotFound(text),
             ReceiveError::Forbidden(text) => PartnerError::Forbidden(text),
             ReceiveError::Invalid(text) => PartnerError::Invalid(text),
+            ReceiveError::TooMany(text) => PartnerError::TooMany(text),
             ReceiveError::Crashed => PartnerError::Crashed,
         }
     }
@@ -71,6 +76,7 @@ impl PartnerError {
             PartnerError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             PartnerError::BadVersion(_) => StatusCode::PRECONDITION_FAILED,
             PartnerError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            PartnerError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             PartnerError::Crashed => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 /// names only what changes), and invitations are checked for the ones they need.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WireAgreement {
-    /// Shared identifier: SHA-1 hex of `{sender sharing url}/agreements/{local id}`.
+    /// Shared identifier: SHA-1 hex of `{sender sharing url}/agreements/{local id}`
+    /// (with the world's secret appended in an unseeded world, see `WorldServices`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
     /// The sending side's display name, e.g. `Acme @ Zendesk`.
@@ -122,8 +123,17 @@ pub struct WireComment {
 
 /// Parses a JSON body into a wire agreement: 400 if it is not a JSON object of that shape.
 pub fn parse_agreement(body: &[u8]) -> Result<WireAgreement, PartnerError> {
-    serde_json::from_slice(body)
-        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid agreement: {e}")))
+    let wire = serde_json::from_slice(body)
+        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid agreement: {e}")))?;
+    within_limits(&wire)?;
+    Ok(wire)
+}
+
+/// 422 when what a message would store breaks a documented limit ([`crate::limits`]).
+pub fn within_limits(wire: &impl Serialize) -> Result<(), PartnerError> {
+    let value = serde_json::to_value(wire).unwrap_or_default();
+    crate::limits::check_body(&value)
+        .map_err(|error| PartnerError::Invalid(format!("{}: {}", error.field, error.message)))
 }
 
 /// Parses a JSON body into a wire ticket: 400 if it is not a JSON object of that shape.

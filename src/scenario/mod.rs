@@ -3,6 +3,7 @@
 //! layer that only reads these types.
 
 pub mod format;
+mod lines;
 pub mod outcome;
 pub(crate) mod parse;
 pub mod run;
@@ -15,5 +16,5 @@ pub use format::{
     Request, Resend, Respond, Scenario, SetStatus, Share, Step, Terms, TicketStatus, Unshare, User,
     Wait,
 };
-pub use parse::{ScenarioError, discover, load, parse};
+pub use parse::{ScenarioError, discover, load, parse, read_source};
 pub use schema::json_schema;

@@ -3,6 +3,8 @@
 //! before anything runs. Every refusal is a `ScenarioError` pointing at `file:line:col`
 //! with a message saying what is wrong and what is allowed.
 
+use crate::limits::{MAX_SCENARIO_BYTES, MAX_SCENARIO_STEPS};
+use indexmap::IndexMap;
 use std::collections::HashMap;
 use std::fs;
 use std::ops::Range;
@@ -68,7 +70,19 @@ impl ScenarioError {
         };
         match error.span() {
             Some(span) => ScenarioError::at(file, source, span, message),
-            None => ScenarioError::at(file, source, 0..0, message),
+            // The parser gives no place when keys nest past its recursion limit; the
+            // deepest key is where the file goes wrong.
+            None => match deepest_key(source) {
+                Some((span, depth)) if message.contains("recursion") => ScenarioError::at(
+                    file,
+                    source,
+                    span,
+                    format!(
+                        "keys are nested {depth} levels deep here, deeper than sharesim reads; a scenario nests a few levels at most"
+                    ),
+                ),
+                _ => ScenarioError::at(file, source, 0..0, message),
+            },
         }
     }
 
@@ -92,6 +106,57 @@ impl ScenarioError {
         };
         rendered.unwrap_or_else(|_| format!("{self}\n"))
     }
+}
+
+/// The span and depth of the most deeply nested key in `source`: a table header's
+/// dotted path (`[a.b.c]`), or a dotted key (`a.b.c = 1`) under its table's path. Quoted
+/// key parts are skipped over whole, so a dot inside quotes is not a level.
+fn deepest_key(source: &str) -> Option<(Range<usize>, usize)> {
+    let mut table_depth = 0;
+    let mut deepest: Option<(Range<usize>, usize)> = None;
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        let (key, header) = if let Some(rest) = trimmed.strip_prefix("[[") {
+            (rest.split("]]").next().unwrap_or_default(), true)
+        } else if let Some(rest) = trimmed.strip_prefix('[') {
+            (rest.split(']').next().unwrap_or_default(), true)
+        } else if let Some((key, _)) = trimmed.split_once('=') {
+            (key, false)
+        } else {
+            continue;
+        };
+        let levels = key_levels(key);
+        let depth = if header {
+            table_depth = levels;
+            levels
+        } else {
+            table_depth + levels
+        };
+        if deepest.as_ref().is_none_or(|(_, most)| depth > *most) {
+            let begin = start + indent;
+            deepest = Some((begin..begin + trimmed.trim_end().len(), depth));
+        }
+    }
+    deepest
+}
+
+/// The number of dotted parts of a key, counting quoted parts as one.
+fn key_levels(key: &str) -> usize {
+    let mut levels = 1;
+    let mut quote = None;
+    for c in key.chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(open), _) if c == open => quote = None,
+            (None, '.') => levels += 1,
+            _ => {}
+        }
+    }
+    levels
 }
 
 /// Narrows a span to its first token on its first line, so a table's span does not
@@ -163,16 +228,58 @@ fn name_types(rest: &str) -> String {
 
 /// Reads and checks one scenario file; errors name the file as `path` is written.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let source = fs::read_to_string(path).map_err(|error| {
-        ScenarioError::about_file(path, format!("cannot read the scenario file: {error}"))
-    })?;
+    let source = read_source(path)?;
     parse(&source, &path.display().to_string())
+}
+
+/// Reads a scenario file's text, at most [`MAX_SCENARIO_BYTES`] (and one byte more, to
+/// tell a larger file): `/dev/zero` or a runaway generated file is refused at once
+/// instead of filling memory.
+pub fn read_source(path: &Path) -> Result<String, ScenarioError> {
+    use std::io::Read;
+    let unreadable = |error: std::io::Error| {
+        ScenarioError::about_file(path, format!("cannot read the scenario file: {error}"))
+    };
+    let file = fs::File::open(path).map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SCENARIO_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(ScenarioError::about_file(
+            path,
+            format!(
+                "the scenario file is larger than {} MiB, the most sharesim reads; split it into several files",
+                MAX_SCENARIO_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        ScenarioError::about_file(
+            path,
+            format!(
+                "the scenario file is not UTF-8 text (invalid byte at offset {})",
+                error.utf8_error().valid_up_to()
+            ),
+        )
+    })
 }
 
 /// Parses and checks scenario text; `file_name` is only used in messages.
 pub fn parse(source: &str, file_name: &str) -> Result<Scenario, ScenarioError> {
     let mut scenario: Scenario = toml::from_str(source)
         .map_err(|error| ScenarioError::from_toml(file_name, source, &error))?;
+    if let Some(first_extra) = scenario.steps.get(MAX_SCENARIO_STEPS) {
+        return Err(ScenarioError::at(
+            file_name,
+            source,
+            first_extra.span.clone(),
+            format!(
+                "this scenario has {} steps; at most {MAX_SCENARIO_STEPS} are allowed, so split it into several files",
+                scenario.steps.len()
+            ),
+        ));
+    }
     scenario.locate(file_name, source);
     Checker::new(&scenario)
         .check()
@@ -256,9 +363,10 @@ impl HandleKind {
 /// Walks the steps in order, knowing which handles exist at each point.
 struct Checker<'a> {
     scenario: &'a Scenario,
-    /// Handles defined by the steps seen so far, with the span of their definition.
-    agreements: Vec<(String, Range<usize>)>,
-    tickets: Vec<(String, Range<usize>)>,
+    /// Handles defined by the steps seen so far, with the span of their definition, in
+    /// the order defined (maps: a long scenario is checked in linear time).
+    agreements: IndexMap<String, Range<usize>>,
+    tickets: IndexMap<String, Range<usize>>,
     /// Where each handle is first defined anywhere in the file, to tell "later" from
     /// "never" in messages.
     first_definitions: HashMap<(bool, String), Range<usize>>,
@@ -281,8 +389,8 @@ impl<'a> Checker<'a> {
         }
         Checker {
             scenario,
-            agreements: Vec::new(),
-            tickets: Vec::new(),
+            agreements: IndexMap::new(),
+            tickets: IndexMap::new(),
             first_definitions,
         }
     }
@@ -478,7 +586,7 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    fn defined(&self, kind: HandleKind) -> &[(String, Range<usize>)] {
+    fn defined(&self, kind: HandleKind) -> &IndexMap<String, Range<usize>> {
         match kind {
             HandleKind::Agreement => &self.agreements,
             HandleKind::Ticket => &self.tickets,
@@ -500,7 +608,7 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
-        if let Some((_, earlier)) = self.defined(kind).iter().find(|(known, _)| known == name) {
+        if let Some(earlier) = self.defined(kind).get(name) {
             return invalid(
                 handle,
                 format!(
@@ -511,21 +619,22 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
-        let entry = (name.clone(), handle.span());
-        match kind {
-            HandleKind::Agreement => self.agreements.push(entry),
-            HandleKind::Ticket => self.tickets.push(entry),
-        }
+        let (name, span) = (name.clone(), handle.span());
+        let defined = match kind {
+            HandleKind::Agreement => &mut self.agreements,
+            HandleKind::Ticket => &mut self.tickets,
+        };
+        defined.insert(name, span);
         Ok(())
     }
 
     fn handle(&self, kind: HandleKind, reference: &Ref) -> Checked {
         let name = reference.get_ref();
         let defined = self.defined(kind);
-        if defined.iter().any(|(known, _)| known == name) {
+        if defined.contains_key(name) {
             return Ok(());
         }
-        let known: Vec<&str> = defined.iter().map(|(known, _)| known.as_str()).collect();
+        let known: Vec<&str> = defined.keys().map(String::as_str).collect();
         let known = if known.is_empty() {
             "none".to_owned()
         } else {
@@ -577,6 +686,18 @@ mod tests {
 
     /// The example of the design brief, kept as a valid file so other tests use it too.
     const EXAMPLE: &str = include_str!("../../tests/valid/design_example.toml");
+
+    #[test]
+    fn keys_nested_past_the_recursion_limit_point_at_their_line() {
+        let deep = vec!["k"; 100].join(".");
+        for body in [format!("{deep} = 1\n"), format!("[{deep}]\n")] {
+            let source = format!("name = \"deep\"\n[accounts.acme]\n\n{body}");
+            let error = parse(&source, "deep.toml").expect_err("refused");
+            assert_eq!((error.line, error.col), (4, 1), "{error}");
+            assert!(error.message.contains("levels deep here"), "{error}");
+        }
+        assert_eq!(key_levels("a.\"b.c\".d"), 3);
+    }
 
     #[test]
     fn the_design_example_parses_into_the_expected_tree() {

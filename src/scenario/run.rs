@@ -20,7 +20,7 @@ use crate::tls::CertMode;
 use crate::trace::{EventDraft, EventKind};
 use crate::world::{AccountSpec, World, WorldConfig};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,9 @@ pub struct RunSettings {
     /// After every step, compare each account's REST listings with its state
     /// (see `run/surfaces.rs`); a mismatch fails the scenario at that step.
     pub check_surfaces: bool,
+    /// Keep every account's agreements after each step (what `explain` shows). Off for
+    /// `run`: a snapshot per step grows with steps × agreements.
+    pub snapshots: bool,
 }
 
 /// The HTTP client the runner drives REST APIs with. It plays the admin's browser, so it
@@ -86,8 +89,15 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
         agreements: BTreeMap::new(),
         tickets: BTreeMap::new(),
         diverged: BTreeSet::new(),
+        divergence_details: BTreeMap::new(),
+        handles_by_uuid: HashMap::new(),
         unasserted: BTreeMap::new(),
     };
+    // The runner re-checks only the agreements whose copies a step changed, so the
+    // accounts record which ones did.
+    for account in world.accounts() {
+        account.with_state(|state| state.watch_changes());
+    }
     for (index, step) in scenario.steps.iter().enumerate() {
         let number = index + 1;
         let location = format!("{}:{}", scenario.file(), step.position.line);
@@ -115,7 +125,11 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
             note: step.note.clone(),
             first_event,
             last_event: world.trace().last_seq(),
-            accounts: runner.snapshot(),
+            accounts: if settings.snapshots {
+                runner.snapshot()
+            } else {
+                Vec::new()
+            },
         });
         if let Err(problem) = result {
             outcome.failure = Some(Failure {
@@ -168,7 +182,7 @@ async fn start_world(scenario: &Scenario, seed: u64) -> Result<World, String> {
         });
     }
     let config = WorldConfig {
-        seed,
+        seed: Some(seed),
         https: scenario.tls,
         timeout: Duration::from_millis(scenario.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
         retries: scenario.retries,
@@ -245,6 +259,10 @@ struct Runner<'a> {
     tickets: BTreeMap<String, TicketHandle>,
     /// Handles whose copies disagreed after the last step.
     diverged: BTreeSet<String>,
+    /// How each of those disagrees, for the failure's diffs.
+    divergence_details: BTreeMap<String, FieldDiff>,
+    /// Agreement handle by uuid: a step's changed copies are re-checked by handle.
+    handles_by_uuid: HashMap<String, String>,
     /// Divergences not yet asserted, with the step that caused them.
     unasserted: BTreeMap<String, usize>,
 }
@@ -467,6 +485,8 @@ impl Runner<'_> {
         if let Some(id) = answer.body["sharing_agreement"]["id"].as_u64() {
             let account = self.account(from)?;
             if let Some(copy) = account.agreement_by_id(id) {
+                self.handles_by_uuid
+                    .insert(copy.uuid.clone(), invite.handle.get_ref().clone());
                 self.agreements.insert(
                     invite.handle.get_ref().clone(),
                     AgreementHandle {
@@ -576,39 +596,60 @@ impl Runner<'_> {
     /// Compares both copies of every agreement; a new divergence must be asserted by an
     /// `expect = { divergence = … }` before any other kind of step runs.
     fn check_consistency(&mut self, number: usize, step: &Step) -> Result<(), Problem> {
-        let mut diverged = BTreeSet::new();
-        let mut details = Vec::new();
-        for (name, handle) in &self.agreements {
+        // Only pairs with a copy changed since the last step can have changed verdict.
+        let changed: BTreeSet<String> = self
+            .world
+            .accounts()
+            .iter()
+            .flat_map(|account| account.with_state(|state| state.take_changed()))
+            .collect();
+        let names: BTreeSet<&String> = changed
+            .iter()
+            .filter_map(|uuid| self.handles_by_uuid.get(uuid))
+            .collect();
+        let mut newly = BTreeSet::new();
+        for name in names {
+            let Some(handle) = self.agreements.get(name) else {
+                continue;
+            };
             let status = |account: &str| {
-                self.world
-                    .account(account)
-                    .and_then(|a| a.agreement_by_uuid(&handle.uuid))
-                    .map(|a| a.status)
+                self.world.account(account).and_then(|a| {
+                    a.with_state(|state| state.by_uuid(&handle.uuid).map(|copy| copy.status))
+                })
             };
             let (sender, receiver) = (status(&handle.sender), status(&handle.receiver));
             if consistency::check(sender, receiver).is_err() {
-                diverged.insert(name.clone());
-                details.push(FieldDiff {
-                    field: format!("{name} ({} ↔ {})", handle.sender, handle.receiver),
-                    expected: "a consistent pair".into(),
-                    actual: format!("{} ↔ {}", describe(sender), describe(receiver)),
-                });
-            }
-        }
-        for name in &diverged {
-            if !self.diverged.contains(name) {
-                self.unasserted.insert(name.clone(), number);
-                self.world.trace().world(
-                    "scenario",
-                    format!("divergence: the two copies of agreement {name:?} disagree after step {number}"),
+                self.divergence_details.insert(
+                    name.clone(),
+                    FieldDiff {
+                        field: format!("{name} ({} ↔ {})", handle.sender, handle.receiver),
+                        expected: "a consistent pair".into(),
+                        actual: format!("{} ↔ {}", describe(sender), describe(receiver)),
+                    },
                 );
+                if self.diverged.insert(name.clone()) {
+                    newly.insert(name.clone());
+                }
+            } else {
+                self.divergence_details.remove(name);
+                if self.diverged.remove(name) {
+                    self.unasserted.remove(name);
+                }
             }
         }
-        self.unasserted.retain(|name, _| diverged.contains(name));
+        for name in newly {
+            self.world.trace().world(
+                "scenario",
+                format!(
+                    "divergence: the two copies of agreement {name:?} disagree after step {number}"
+                ),
+            );
+            self.unasserted.insert(name, number);
+        }
+        let details: Vec<FieldDiff> = self.divergence_details.values().cloned().collect();
         if let Action::Expect(Expectation::Divergence(handle)) = &step.action {
             self.unasserted.remove(handle.get_ref());
         }
-        self.diverged = diverged;
         let is_check = matches!(step.action, Action::Expect(_) | Action::Wait(_));
         if !is_check {
             // A divergence caused by an earlier step must have been asserted by now.

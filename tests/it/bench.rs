@@ -61,3 +61,53 @@ fn quick_startup_bench_writes_json_with_the_expected_keys() {
         );
     }
 }
+
+#[test]
+fn quick_soak_bench_reports_memory_and_divergence() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_sharesim"))
+        .args([
+            "bench",
+            "--quick",
+            "--only",
+            "soak",
+            "--soak-secs",
+            "1",
+            "--json",
+        ])
+        .arg(&json)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("Soak: serve under valid and hostile traffic"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let soak = &report["soak"];
+    for key in [
+        "seconds",
+        "cycles",
+        "hostile_requests",
+        "slow_connections",
+        "unexpected_answers",
+        "peak_memory_mib",
+        "diverged",
+    ] {
+        assert!(soak[key].is_number(), "no {key} in {soak}");
+    }
+    // Behaviour, not timing: whatever ran, nothing diverged and no hostile call got in.
+    assert_eq!(soak["diverged"], 0, "{soak}");
+    assert_eq!(soak["unexpected_answers"], 0, "{soak}");
+    assert!(soak["hostile_requests"].as_u64().unwrap() > 0, "{soak}");
+    assert_eq!(report["targets"].as_array().unwrap().len(), 2, "{report}");
+}

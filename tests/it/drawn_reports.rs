@@ -18,7 +18,12 @@ fn scenario_file(relative: &str) -> PathBuf {
 
 async fn run_scenario(file: &std::path::Path) -> (Scenario, Outcome) {
     let scenario = load(file).unwrap_or_else(|e| panic!("{e}"));
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    // As `run --html` does: keep each account's state after every step.
+    let settings = RunSettings {
+        snapshots: true,
+        ..RunSettings::default()
+    };
+    let outcome = run(&scenario, &settings, &runner_client()).await;
     (scenario, outcome)
 }
 

@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["faults", "tls", "rate_limit"],
     &["directory"],
     &["model", "trace", "atomic_file"],
-    &["spelling"],
+    &["spelling", "limits"],
 ];
 
 /// One import: where it is written and what it names.

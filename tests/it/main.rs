@@ -32,3 +32,11 @@ mod drawn_reports;
 mod browser;
 // The house: imports between top-level modules flow one way, down DESIGN.md's layers.
 mod house;
+// Hostile clients: forged tokens, squatted uuids, redirects, floods and slow connections.
+mod hostile;
+// Slow and silent clients, stalled bodies, exhausted descriptors: cut off or survived.
+mod slow_clients;
+// Endless, oversized and very long scenario files: refused with exit 2, or run linearly.
+mod large_inputs;
+// Generated input (proptest) for the scenario parser, REST bodies and partner bodies.
+mod generated_input;

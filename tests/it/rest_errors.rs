@@ -343,11 +343,23 @@ async fn past_the_allowance_the_api_answers_429_with_retry_after() {
     assert_eq!(first.status, 200);
     assert_eq!(first.headers["x-rate-limit"], "2");
     assert_eq!(first.headers["x-rate-limit-remaining"], "1");
-    // A refused call (bad credentials) counts too.
-    let refused = w
+    // A call without credentials does not count (our model: strangers cannot spend an
+    // account's allowance); a refused authenticated call does.
+    let anonymous = w
         .rest_as("acme", None, "GET", "/api/v2/sharing_agreements", None)
         .await;
-    assert_eq!(refused.status, 401);
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.headers["x-rate-limit-remaining"], "1");
+    let refused = w
+        .rest(
+            "acme",
+            "agent",
+            "DELETE",
+            "/api/v2/sharing_agreements/1",
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 403);
     assert_eq!(refused.headers["x-rate-limit-remaining"], "0");
     let limited = w
         .rest("acme", "admin", "GET", "/api/v2/sharing_agreements", None)

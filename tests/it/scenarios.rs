@@ -11,13 +11,22 @@ fn bundled() -> Vec<PathBuf> {
     discover(&[root]).expect("the bundled library is readable")
 }
 
+/// Settings that keep per-step snapshots, as `explain` does.
+fn explaining() -> RunSettings {
+    RunSettings {
+        snapshots: true,
+        ..RunSettings::default()
+    }
+}
+
 /// Runs a file as the suite runs every bundled scenario: checking after every step
-/// that each account's REST listings equal its state.
+/// that each account's REST listings equal its state, keeping per-step snapshots.
 async fn run_file(path: &std::path::Path, seed: Option<u64>) -> Outcome {
     let scenario = load(path).unwrap_or_else(|e| panic!("{e}"));
     let settings = RunSettings {
         seed,
         check_surfaces: true,
+        snapshots: true,
     };
     run(&scenario, &settings, &runner_client()).await
 }
@@ -75,7 +84,7 @@ fn mask_ports(text: &str) -> String {
 /// Runs an inline scenario that must fail, and returns the outcome and its failure.
 async fn failing(source: &str, file: &str) -> (Outcome, sharesim::scenario::outcome::Failure) {
     let scenario = parse(source, file).unwrap_or_else(|e| panic!("{e}"));
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let outcome = run(&scenario, &explaining(), &runner_client()).await;
     let failure = outcome.failure.clone().expect("the scenario fails");
     (outcome, failure)
 }
@@ -202,7 +211,7 @@ async fn explain_narrates_notes_calls_and_tables() {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/agreements/01-invite-and-accept.toml");
     let scenario = load(&file).unwrap();
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let outcome = run(&scenario, &explaining(), &runner_client()).await;
     let text = report::explain::narrate(&outcome, scenario.description.as_deref());
     insta::assert_snapshot!(
         "explain_invite_and_accept",
@@ -296,7 +305,7 @@ async fn diagrams_and_explain_show_failures_with_their_cause() {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/failures/15-crash-after-store.toml");
     let scenario = load(&file).unwrap();
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let outcome = run(&scenario, &explaining(), &runner_client()).await;
     assert!(outcome.passed());
     let diagram = report::mermaid::diagram(&outcome);
     assert!(
@@ -360,7 +369,7 @@ async fn explain_shows_each_accounts_tickets_by_handle() {
     let file =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/tickets/09-chain-re-share.toml");
     let scenario = load(&file).unwrap();
-    let outcome = run(&scenario, &RunSettings::default(), &runner_client()).await;
+    let outcome = run(&scenario, &explaining(), &runner_client()).await;
     assert!(outcome.passed());
     let text = report::explain::narrate(&outcome, scenario.description.as_deref());
     let last_step = text.rsplit("## Step").next().unwrap();

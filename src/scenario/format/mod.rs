@@ -144,8 +144,9 @@ impl Scenario {
     pub(crate) fn locate(&mut self, file: &str, source: &str) {
         self.file = file.to_owned();
         self.source = source.to_owned();
+        let lines = super::lines::LineIndex::new(source);
         for step in &mut self.steps {
-            step.position = Position::of_offset(source, step.span.start);
+            step.position = lines.position(step.span.start);
         }
     }
 }

@@ -1,0 +1,82 @@
+//! Large and endless scenario inputs: refused at once with exit 2, or run without
+//! per-step copies of the whole world.
+
+use sharesim::limits::{MAX_SCENARIO_BYTES, MAX_SCENARIO_STEPS};
+use sharesim::scenario::run::{RunSettings, run, runner_client};
+use std::process::Command;
+
+fn invites(steps: usize) -> String {
+    let mut text = String::from("name = \"big\"\n[accounts.acme]\n[accounts.globex]\n");
+    for index in 0..steps {
+        text.push_str(&format!(
+            "[[steps]]\ninvite = {{ from = \"acme\", to = \"globex\", as = \"a{index}\" }}\n"
+        ));
+    }
+    text
+}
+
+fn check(path: &std::path::Path) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sharesim"))
+        .arg("check")
+        .arg(path)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("check runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_endless_file_is_refused_without_reading_it_all() {
+    let (code, stderr) = check(std::path::Path::new("/dev/zero"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("sharesim: /dev/zero:1:1: the scenario file is larger than 16 MiB"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let path = dir.path().join("huge.toml");
+    let mut text = invites(1);
+    text.push_str(&"# padding\n".repeat((MAX_SCENARIO_BYTES / 10) as usize + 1));
+    std::fs::write(&path, text).expect("written");
+    let (code, stderr) = check(&path);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("larger than 16 MiB"), "{stderr}");
+}
+
+#[test]
+fn too_many_steps_are_refused_at_the_first_step_over_the_limit() {
+    let source = invites(MAX_SCENARIO_STEPS + 1);
+    let error = sharesim::scenario::parse(&source, "many.toml").expect_err("refused");
+    // Three header lines, then two lines a step: the first step over the limit.
+    assert_eq!(error.line, 4 + 2 * MAX_SCENARIO_STEPS, "{error}");
+    assert!(
+        error.message.starts_with(&format!(
+            "this scenario has {} steps; at most",
+            MAX_SCENARIO_STEPS + 1
+        )),
+        "{error}"
+    );
+    assert!(sharesim::scenario::parse(&invites(2_000), "ok.toml").is_ok());
+}
+
+#[tokio::test]
+async fn a_run_keeps_no_per_step_copy_of_the_world() {
+    let steps = 300;
+    let scenario = sharesim::scenario::parse(&invites(steps), "big.toml").expect("valid");
+    let settings = RunSettings::default();
+    assert!(!settings.snapshots);
+    let outcome = run(&scenario, &settings, &runner_client()).await;
+    assert!(outcome.passed(), "{:?}", outcome.failure);
+    assert_eq!(outcome.steps.len(), steps);
+    assert!(outcome.steps.iter().all(|step| step.accounts.is_empty()));
+    // The trace grows by a bounded amount a step, not with the agreements so far.
+    let bytes: usize = outcome.trace.iter().map(|e| e.retained_bytes()).sum();
+    assert!(bytes / steps < 8 * 1024, "{} bytes a step", bytes / steps);
+}
