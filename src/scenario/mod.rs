@@ -3,6 +3,7 @@
 //! layer that only reads these types.
 
 pub mod format;
+pub mod json_steps;
 pub mod outcome;
 pub mod parse;
 pub mod run;

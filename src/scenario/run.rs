@@ -7,7 +7,10 @@
 //! sleep. After every step the runner checks that both copies of every agreement agree.
 
 mod expect;
+mod live;
 mod tickets;
+
+pub use live::{HandleRecord, Handles, Session, StepResult};
 
 use super::format::{self, Action, Expectation, Scenario, Step};
 use super::outcome::{AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, StepRecord};
