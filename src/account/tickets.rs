@@ -29,7 +29,7 @@ pub const AGENT_ID: u64 = 2;
 
 /// Someone a partner told us about (a comment's author, a requester). Local users
 /// are ids 1 and 2; partners' people get ids from 3 on first sight *(model)*.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Person {
     /// The account-local id.
     pub id: u64,

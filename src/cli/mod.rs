@@ -2,6 +2,7 @@
 //! only place that reads the environment, installs a log subscriber or prints.
 
 mod bench;
+mod controlled;
 mod run;
 mod serve;
 

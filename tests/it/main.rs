@@ -24,5 +24,7 @@ mod tls_modes;
 mod faults;
 // Tickets on both surfaces: share, sync, terms, unshare, deactivation, chains, failures.
 mod tickets;
+// The control API of `serve`: token, steps, journal, stream, verify, snapshot, reset.
+mod control;
 // `sharesim bench --quick`: runs and writes its JSON (timings are never asserted).
 mod bench;
