@@ -3,6 +3,7 @@
 
 mod bench;
 mod controlled;
+mod ctl;
 mod run;
 mod serve;
 
@@ -48,6 +49,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Measure throughput, handshakes, world start and the scenario suite against targets.
     Bench(bench::BenchArgs),
+    /// Drive a running `serve` through its control API: steps, journal, snapshot, reset.
+    Ctl(ctl::CtlArgs),
 }
 
 /// What `main` reads from the environment once and passes down.
@@ -116,6 +119,7 @@ pub fn main() -> ExitCode {
             }
             Command::Serve(args) => serve::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Ctl(args) => ctl::run(args).await,
         }
     });
     ExitCode::from(code)

@@ -89,7 +89,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let defaults = ServeArgs::default_subdomains();
     if scenario.is_some() && args.subdomains != defaults {
-        return Err("give either subdomains or --scenario: with --scenario the accounts are the scenario's".into());
+        return Err(
+            "give either subdomains or --scenario: with --scenario the accounts are the scenario's"
+                .into(),
+        );
     }
     let subdomains: Vec<String> = match &scenario {
         Some(scenario) => scenario
