@@ -26,5 +26,7 @@ mod faults;
 mod tickets;
 // The control API of `serve`: token, steps, journal, stream, verify, snapshot, reset.
 mod control;
+// `serve --state`: SIGKILL mid-burst loses no answered call; the file is never torn.
+mod durable;
 // `sharesim bench --quick`: runs and writes its JSON (timings are never asserted).
 mod bench;
