@@ -15,6 +15,7 @@ pub mod directory;
 pub mod durable;
 pub mod faults;
 pub mod model;
+pub mod openapi;
 pub mod partner;
 pub mod rate_limit;
 pub mod report;

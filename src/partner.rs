@@ -22,7 +22,7 @@ use std::sync::Arc;
 /// An agreement as it travels between accounts. Absent or null fields in an update
 /// mean "unchanged", so every field is optional and invitations are checked for the
 /// ones they need.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WireAgreement {
     /// Shared identifier: SHA-1 hex of `{sender sharing url}/agreements/{local id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,7 +63,7 @@ pub struct WireAgreement {
 }
 
 /// Who acted, as the protocol names people.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Actor {
     /// Stable identifier of the person.
     #[serde(default)]

@@ -51,6 +51,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Drive a running `serve` through its control API: steps, journal, snapshot, reset.
     Ctl(ctl::CtlArgs),
+    /// Print the OpenAPI 3.1 document of the REST API, partner protocol and control API.
+    Openapi,
 }
 
 /// What `main` reads from the environment once and passes down.
@@ -120,6 +122,14 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Ctl(args) => ctl::run(args).await,
+            Command::Openapi => {
+                let document = crate::openapi::document();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&document).unwrap_or_default()
+                );
+                EXIT_PASSED
+            }
         }
     });
     ExitCode::from(code)

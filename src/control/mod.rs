@@ -365,6 +365,7 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/verify", post(post_verify))
         .route("/reset", post(post_reset))
         .route("/snapshot", get(get_snapshot).put(put_snapshot))
+        .route("/openapi.json", get(get_openapi))
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(control.clone(), authorize))
@@ -486,6 +487,10 @@ async fn put_snapshot(
         .map_err(|e| ControlError::BadRequest(format!("the body is not JSON: {e}")))?;
     let snapshot = WorldSnapshot::from_json(&value).map_err(ControlError::InvalidSnapshot)?;
     Ok(Json(control.restore(&snapshot).await?))
+}
+
+async fn get_openapi() -> Json<Value> {
+    Json(crate::openapi::document())
 }
 
 async fn unknown_path(uri: Uri) -> ControlError {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 /// A ticket as it travels between accounts. Absent or null fields in an update mean
 /// "unchanged"; a share carries the whole ticket.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WireTicket {
     /// The sharer's ticket uuid: SHA-1 hex of `{sharer's sharing url}/tickets/{local id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,7 +53,7 @@ pub struct WireTicket {
 }
 
 /// A comment as it travels between accounts.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WireComment {
     /// SHA-1 hex of `{writer's sharing url}/comments/{local id}`; duplicates are
     /// recognised by it.
