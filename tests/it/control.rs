@@ -645,3 +645,28 @@ fn sharesim_ctl_drives_every_endpoint() {
     assert_eq!(code, 2);
     assert!(err.contains("could not reach the control API"), "{err}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_printed_alike() {
+    let served = serve_process(&[]);
+    let ctl = Ctl::of(&served);
+    let (status, served_document) = ctl.call("GET", "/openapi.json", None).await;
+    assert_eq!(status, 200);
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(served_document, printed);
+    assert_eq!(printed["openapi"], "3.1.0");
+    // The control API's step schema is the scenario files' schema of a step.
+    let step = &printed["components"]["schemas"]["Step"];
+    let schema = sharesim::scenario::json_schema();
+    let file_step = serde_json::to_value(&schema).unwrap()["$defs"]["Step"].clone();
+    assert_eq!(
+        step["oneOf"].as_array().map(Vec::len),
+        file_step["oneOf"].as_array().map(Vec::len)
+    );
+    assert!(step["oneOf"].as_array().unwrap().len() >= 20);
+}
