@@ -99,6 +99,7 @@ RESPONSE_CHECKS = ",".join([
 
 
 def schemathesis(schema, origin, user, examples, checks=ALL_CHECKS):
+    """Runs schemathesis from the schema's (temporary) folder, where it keeps its cache."""
     command = [
         "schemathesis", "--config-file", os.path.join(HERE, "schemathesis.toml"),
         "run", schema, "--url", origin,
@@ -109,7 +110,7 @@ def schemathesis(schema, origin, user, examples, checks=ALL_CHECKS):
         "--seed", SEED,
     ]
     print("run.py:", " ".join(command), flush=True)
-    return subprocess.run(command).returncode
+    return subprocess.run(command, cwd=os.path.dirname(schema)).returncode
 
 
 def template(path, documented):
