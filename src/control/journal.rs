@@ -118,10 +118,9 @@ pub struct JournalPage {
     pub next_since: u64,
     /// Whether more matching events may follow `next_since` already.
     pub more: bool,
-    /// The sequence number of the newest event in the world.
+    /// The sequence number of the newest event in the world (a served world keeps the
+    /// newest 100 000 events; older ones are no longer in any page).
     pub last_seq: u64,
-    /// The oldest sequence number still kept (a served world keeps the newest 100 000).
-    pub first_kept: u64,
 }
 
 /// A page of matching events after `query.filter.since`.
@@ -130,7 +129,6 @@ pub fn page(trace: &Trace, query: &JournalQuery) -> JournalPage {
     let filter = query.filter();
     let since = filter.since.unwrap_or(0);
     let all = trace.events_since(since);
-    let first_kept = all.first().map_or(trace.last_seq() + 1, |e| e.seq);
     let mut events = Vec::new();
     let mut next_since = since;
     let mut more = false;
@@ -149,7 +147,6 @@ pub fn page(trace: &Trace, query: &JournalQuery) -> JournalPage {
         next_since,
         more,
         last_seq: trace.last_seq(),
-        first_kept,
     }
 }
 
@@ -261,5 +258,155 @@ fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Decision => "decision",
         EventKind::World => "world",
         EventKind::Note => "note",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Clock, EventDraft};
+
+    fn trace() -> Trace {
+        let trace = Trace::new(Clock::logical());
+        trace.record(
+            EventKind::Request,
+            EventDraft {
+                surface: Some(Surface::Rest),
+                from: "admin@acme.test".into(),
+                to: "acme".into(),
+                method: Some("POST".into()),
+                path: Some("/api/v2/sharing_agreements.json".into()),
+                ..EventDraft::default()
+            },
+        );
+        trace.record(
+            EventKind::Request,
+            EventDraft {
+                surface: Some(Surface::Partner),
+                from: "acme".into(),
+                to: "globex".into(),
+                method: Some("POST".into()),
+                path: Some("/sharing/agreements/abc".into()),
+                ..EventDraft::default()
+            },
+        );
+        trace.world("globex", "fault status 503 on everything sent to globex");
+        trace
+    }
+
+    #[test]
+    fn filters_match_on_every_given_field() {
+        let trace = trace();
+        let count = |filter: EventFilter| {
+            verify(
+                &trace,
+                &Verification {
+                    since: filter.since,
+                    account: filter.account,
+                    surface: filter.surface,
+                    kind: filter.kind,
+                    method: filter.method,
+                    path: filter.path,
+                    detail: filter.detail,
+                    ..Verification::default()
+                },
+            )
+            .count
+        };
+        assert_eq!(count(EventFilter::default()), 3);
+        // An account matches its own events and its users'.
+        let acme = || EventFilter {
+            account: Some("acme".into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(count(acme()), 2);
+        assert_eq!(
+            count(EventFilter {
+                surface: Some(Surface::Partner),
+                ..acme()
+            }),
+            1
+        );
+        assert_eq!(
+            count(EventFilter {
+                method: Some("post".into()),
+                path: Some("/sharing/".into()),
+                ..EventFilter::default()
+            }),
+            1
+        );
+        assert_eq!(
+            count(EventFilter {
+                detail: Some("503".into()),
+                since: Some(2),
+                ..EventFilter::default()
+            }),
+            1
+        );
+        assert_eq!(
+            count(EventFilter {
+                since: Some(3),
+                ..EventFilter::default()
+            }),
+            0
+        );
+    }
+
+    #[test]
+    fn verdicts_compare_with_count_and_at_least() {
+        let trace = trace();
+        let verdict = |count, at_least| {
+            verify(
+                &trace,
+                &Verification {
+                    count,
+                    at_least,
+                    ..Verification::default()
+                },
+            )
+            .passed
+        };
+        assert!(verdict(Some(3), None));
+        assert!(!verdict(Some(2), None));
+        assert!(verdict(None, Some(3)));
+        assert!(!verdict(None, Some(4)));
+    }
+
+    #[test]
+    fn pages_are_bounded_and_resume_where_they_stopped() {
+        let trace = trace();
+        let first = page(
+            &trace,
+            &JournalQuery {
+                limit: Some(2),
+                ..JournalQuery::default()
+            },
+        );
+        assert_eq!(
+            first.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert!(first.more);
+        let rest = page(
+            &trace,
+            &JournalQuery {
+                since: Some(first.next_since),
+                limit: Some(2),
+                ..JournalQuery::default()
+            },
+        );
+        assert_eq!(rest.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+        assert!(!rest.more);
+        assert_eq!(rest.last_seq, 3);
+        // A filter that skips events still moves `next_since` past them.
+        let worlds = page(
+            &trace,
+            &JournalQuery {
+                kind: Some(EventKind::World),
+                ..JournalQuery::default()
+            },
+        );
+        assert_eq!(worlds.events.len(), 1);
+        assert_eq!(worlds.next_since, 3);
     }
 }

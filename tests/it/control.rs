@@ -670,3 +670,55 @@ async fn the_openapi_document_is_served_and_printed_alike() {
     );
     assert!(step["oneOf"].as_array().unwrap().len() >= 20);
 }
+
+#[test]
+fn serve_refuses_bad_scenarios_and_state_files_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
+            .arg("serve")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let scenario = dir.path().join("bad.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"x\"\n[accounts.acme]\n[[steps]]\nstop = { account = \"nobody\" }\n",
+    )
+    .unwrap();
+    let (code, stderr) = serve(&["--scenario", scenario.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("bad.toml:4:"), "{stderr}");
+    assert!(stderr.contains("unknown account `nobody`"), "{stderr}");
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "name = \"x\"\n[accounts.acme]\n").unwrap();
+    let (code, stderr) = serve(&["--scenario", good.to_str().unwrap(), "initech"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("either subdomains or --scenario"),
+        "{stderr}"
+    );
+
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, "{\"format\": 1, \"accounts\": [").unwrap();
+    let (code, stderr) = serve(&["--state", state.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("is not JSON"), "{stderr}");
+    // A snapshot of another world's accounts is refused, naming the field; the file is
+    // left as it was.
+    let other = json!({"format": 1, "accounts": [{"subdomain": "initech", "running": true,
+        "certificate": "valid", "agreements": [], "next_agreement_id": 1, "tickets": [],
+        "next_ticket_id": 1, "next_comment_id": 1, "next_audit_id": 1}]});
+    std::fs::write(&state, other.to_string()).unwrap();
+    let (code, stderr) = serve(&["--state", state.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("accounts[0].subdomain"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), other.to_string());
+}
