@@ -722,3 +722,60 @@ fn serve_refuses_bad_scenarios_and_state_files_with_exit_2() {
     assert!(stderr.contains("accounts[0].subdomain"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&state).unwrap(), other.to_string());
 }
+
+#[tokio::test]
+async fn rest_answers_have_exactly_the_fields_the_openapi_document_names() {
+    let served = serve_process(&[]);
+    let ctl = Ctl::of(&served);
+    let (_, outcome) = ctl
+        .steps(json!([
+            {"invite": {"from": "acme", "to": "globex", "as": "esc"}},
+            {"respond": {"account": "globex", "agreement": "esc", "status": "accepted"}},
+            {"ticket": {"account": "acme", "as": "t", "subject": "Fields"}},
+            {"share": {"ticket": "t", "agreement": "esc"}},
+        ]))
+        .await;
+    assert_eq!(outcome["passed"], true, "{outcome}");
+    let document = sharesim::openapi::document();
+    let schemas = &document["components"]["schemas"];
+    let acme = &ctl.ready["accounts"][0];
+    let get = |path: String| {
+        let http = ctl.http.clone();
+        let acme = acme.clone();
+        async move {
+            let response = http
+                .get(format!("{}{path}", acme["api_url"].as_str().unwrap()))
+                .basic_auth("admin@acme.test/token", Some("sharesim-token"))
+                .send()
+                .await
+                .unwrap();
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let keys = |value: &Value| {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    let documented = |name: &str| {
+        let mut keys: Vec<String> = schemas[name]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    let agreements = get("/sharing_agreements.json".into()).await;
+    assert_eq!(
+        keys(&agreements["sharing_agreements"][0]),
+        documented("Agreement")
+    );
+    let tickets = get("/tickets.json".into()).await;
+    assert_eq!(keys(&tickets["tickets"][0]), documented("Ticket"));
+    let comments = get("/tickets/1/comments.json".into()).await;
+    assert_eq!(keys(&comments["comments"][0]), documented("Comment"));
+    let audits = get("/tickets/1/audits.json".into()).await;
+    assert_eq!(keys(&audits["audits"][0]), documented("Audit"));
+}
