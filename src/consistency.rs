@@ -81,7 +81,7 @@ impl fmt::Display for AgreementDivergence {
         write!(
             f,
             "agreement {} from {} to {} diverges: {} holds {}, {} holds {}",
-            crate::account::agreements::short(&self.uuid),
+            crate::model::short_uuid(&self.uuid),
             self.sender,
             self.receiver,
             self.sender,
@@ -143,6 +143,7 @@ pub fn divergences(accounts: &[Arc<Account>]) -> Vec<AgreementDivergence> {
 mod tests {
     use super::*;
     use AgreementStatus::*;
+    use strum::VariantArray;
 
     #[test]
     fn only_the_documented_pairs_are_allowed() {
@@ -159,7 +160,7 @@ mod tests {
             (None, None),
         ];
         let mut copies: Vec<Option<AgreementStatus>> = vec![None];
-        copies.extend(AgreementStatus::ALL.map(Some));
+        copies.extend(AgreementStatus::VARIANTS.iter().copied().map(Some));
         for &sender in &copies {
             for &receiver in &copies {
                 let expected = allowed.contains(&(sender, receiver));

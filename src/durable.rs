@@ -7,7 +7,6 @@ use crate::scenario::run::Handles;
 use crate::snapshot::WorldSnapshot;
 use crate::trace::lock;
 use crate::world::World;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -65,51 +64,14 @@ impl StateFile {
         let snapshot = WorldSnapshot::capture(&world, known.clone());
         let mut text = serde_json::to_vec_pretty(&snapshot).map_err(|e| e.to_string())?;
         text.push(b'\n');
-        write_atomically(&self.path, &text)
+        crate::atomic_file::write(&self.path, &text)
             .map_err(|error| format!("could not write {}: {error}", self.path.display()))
     }
-}
-
-/// Replaces `path` with `bytes` so that a crash at any moment leaves either the old file
-/// or the new one: write a temporary file beside it, fsync it, rename it over `path`,
-/// fsync the folder so the rename itself is durable.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "state".to_string());
-    let temporary = folder.join(format!(".{name}.{}.tmp", std::process::id()));
-    {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&temporary, path)?;
-    std::fs::File::open(&folder)?.sync_all()?;
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_atomic_write_replaces_the_whole_file_and_leaves_no_temporary() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        write_atomically(&path, b"{\"old\": true}").unwrap();
-        write_atomically(&path, b"{\"new\": true}").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"new\": true}");
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
-    }
 
     #[test]
     fn a_missing_state_file_is_a_first_run_and_a_bad_one_is_refused() {

@@ -6,22 +6,25 @@
 //! everything that happens is recorded in a [`trace::Trace`].
 
 pub mod account;
-pub mod api;
-pub mod bench;
+pub(crate) mod api;
+pub(crate) mod atomic_file;
+pub(crate) mod bench;
 pub mod cli;
-pub mod consistency;
-pub mod control;
-pub mod directory;
-pub mod durable;
+pub(crate) mod consistency;
+pub(crate) mod control;
+pub(crate) mod directory;
+pub(crate) mod durable;
 pub mod faults;
+pub(crate) mod listener;
 pub mod model;
 pub mod openapi;
-pub mod partner;
-pub mod rate_limit;
+pub(crate) mod partner;
+pub(crate) mod rate_limit;
 pub mod report;
 pub mod scenario;
-pub mod snapshot;
+pub(crate) mod snapshot;
+pub(crate) mod spelling;
 pub mod tls;
 pub mod trace;
-pub mod transport;
+pub(crate) mod transport;
 pub mod world;

@@ -7,13 +7,26 @@
 
 pub mod ticket;
 
+use crate::spelling::Spelled;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
 /// Where an agreement copy sits: the sender holds the outbound copy, the receiver the inbound one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum Direction {
     /// The receiver's copy: it may accept or decline, never share tickets over it.
     Inbound,
@@ -22,15 +35,9 @@ pub enum Direction {
 }
 
 impl Direction {
-    /// Every direction, for exhaustive tables.
-    pub const ALL: [Direction; 2] = [Direction::Inbound, Direction::Outbound];
-
-    /// The wire spelling (`type` field of the REST object).
+    /// The one spelling (`type` field of the REST object).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        }
+        self.spelling()
     }
 
     /// Which party holds this copy, as the protocol's `deactivated_by` spells it.
@@ -42,28 +49,35 @@ impl Direction {
     }
 }
 
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl FromStr for Direction {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "inbound" => Ok(Direction::Inbound),
-            "outbound" => Ok(Direction::Outbound),
-            other => Err(format!(
-                "`{other}` is not a type; expected inbound or outbound"
-            )),
-        }
+        Direction::from_spelling(s).ok_or_else(|| {
+            format!(
+                "`{s}` is not a type; expected {}",
+                Direction::spellings().join(" or ")
+            )
+        })
     }
 }
 
 /// The seven statuses Zendesk documents for a sharing agreement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum AgreementStatus {
     /// Invited, not yet answered.
     Pending,
@@ -82,28 +96,9 @@ pub enum AgreementStatus {
 }
 
 impl AgreementStatus {
-    /// Every status, for exhaustive tables and error messages.
-    pub const ALL: [AgreementStatus; 7] = [
-        AgreementStatus::Pending,
-        AgreementStatus::Accepted,
-        AgreementStatus::Declined,
-        AgreementStatus::Inactive,
-        AgreementStatus::Failed,
-        AgreementStatus::SslError,
-        AgreementStatus::ConfigurationError,
-    ];
-
-    /// The wire spelling.
+    /// The one spelling (files, wire, trace).
     pub fn as_str(self) -> &'static str {
-        match self {
-            AgreementStatus::Pending => "pending",
-            AgreementStatus::Accepted => "accepted",
-            AgreementStatus::Declined => "declined",
-            AgreementStatus::Inactive => "inactive",
-            AgreementStatus::Failed => "failed",
-            AgreementStatus::SslError => "ssl_error",
-            AgreementStatus::ConfigurationError => "configuration_error",
-        }
+        self.spelling()
     }
 
     /// True for the three statuses a sender records when delivery failed.
@@ -123,32 +118,19 @@ impl AgreementStatus {
 
     /// All statuses spelled for an error message.
     pub fn allowed_list() -> String {
-        AgreementStatus::ALL
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-impl fmt::Display for AgreementStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        AgreementStatus::spelled_list()
     }
 }
 
 impl FromStr for AgreementStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AgreementStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "`{s}` is not a status; expected one of {}",
-                    AgreementStatus::allowed_list()
-                )
-            })
+        AgreementStatus::from_spelling(s).ok_or_else(|| {
+            format!(
+                "`{s}` is not a status; expected one of {}",
+                AgreementStatus::allowed_list()
+            )
+        })
     }
 }
 
@@ -364,6 +346,20 @@ pub fn default_display_name(subdomain: &str) -> String {
     }
 }
 
+/// SHA-1 hex of `{sharing url}/{kind}/{local id}`: the protocol's shared identifier of
+/// an agreement, a ticket, a comment or a user.
+pub fn protocol_uuid(sharing_url: &str, kind: &str, local_id: u64) -> String {
+    use sha1::{Digest, Sha1};
+    hex::encode(Sha1::digest(
+        format!("{sharing_url}/{kind}/{local_id}").as_bytes(),
+    ))
+}
+
+/// The first 8 characters of a uuid, for readable trace lines.
+pub fn short_uuid(uuid: &str) -> &str {
+    uuid.get(..8).unwrap_or(uuid)
+}
+
 /// The name each side's copy gets unless its creator chose one.
 pub fn default_agreement_name(partner_display_name: &str) -> String {
     format!("{partner_display_name} @ Zendesk")
@@ -372,6 +368,30 @@ pub fn default_agreement_name(partner_display_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::VariantArray;
+
+    #[test]
+    fn uuids_are_sha1_of_the_sharing_url_kind_and_id() {
+        use sha1::{Digest, Sha1};
+        let uuid = protocol_uuid("http://acme.sharesim.test/sharing", "agreements", 1);
+        assert_eq!(uuid.len(), 40);
+        assert_eq!(
+            uuid,
+            hex::encode(Sha1::digest(
+                b"http://acme.sharesim.test/sharing/agreements/1"
+            ))
+        );
+        assert_ne!(
+            uuid,
+            protocol_uuid("http://acme.sharesim.test/sharing", "agreements", 2)
+        );
+        assert_ne!(
+            uuid,
+            protocol_uuid("http://acme.sharesim.test/sharing", "tickets", 1)
+        );
+        assert_eq!(short_uuid(&uuid), &uuid[..8]);
+        assert_eq!(short_uuid("abc"), "abc");
+    }
     use AgreementStatus::*;
     use LocalChange::*;
 
@@ -395,9 +415,9 @@ mod tests {
     #[test]
     fn every_rest_transition_matches_the_table() {
         let mut allowed = 0;
-        for d in Direction::ALL {
-            for from in AgreementStatus::ALL {
-                for to in AgreementStatus::ALL {
+        for d in Direction::VARIANTS.iter().copied() {
+            for from in AgreementStatus::VARIANTS.iter().copied() {
+                for to in AgreementStatus::VARIANTS.iter().copied() {
                     let got = allowed_transition(d, from, to);
                     match expected_local(d, from, to) {
                         Some(change) => {
@@ -450,9 +470,9 @@ mod tests {
 
     #[test]
     fn every_partner_update_matches_the_table() {
-        for d in Direction::ALL {
-            for from in AgreementStatus::ALL {
-                for to in AgreementStatus::ALL {
+        for d in Direction::VARIANTS.iter().copied() {
+            for from in AgreementStatus::VARIANTS.iter().copied() {
+                for to in AgreementStatus::VARIANTS.iter().copied() {
                     let got = allowed_partner_update(d, from, to);
                     match expected_partner(d, from, to) {
                         Some(change) => assert_eq!(got, Ok(change), "{d} {from}->{to}"),
@@ -465,7 +485,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_and_reject_unknown_words() {
-        for status in AgreementStatus::ALL {
+        for status in AgreementStatus::VARIANTS.iter().copied() {
             assert_eq!(status.as_str().parse::<AgreementStatus>(), Ok(status));
         }
         let err = "active".parse::<AgreementStatus>().unwrap_err();

@@ -9,8 +9,7 @@ use crate::control::journal::{EventFilter, JournalPage, JournalQuery, Verdict, V
 use crate::control::{Accounts, ErrorBody, Restored, StepsOutcome};
 use crate::model::ticket::TicketStatus;
 use crate::model::{AgreementStatus, Direction};
-use crate::partner::WireAgreement;
-use crate::partner::tickets::WireTicket;
+use crate::partner::wire::{WireAgreement, WireTicket};
 use crate::scenario::format::Step;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
@@ -726,7 +725,7 @@ mod tests {
             created_at: "2026-01-01T00:00:00Z".into(),
             updated_at: "2026-01-01T00:00:00Z".into(),
         };
-        let view = serde_json::to_value(crate::account::AgreementView::new(
+        let view = serde_json::to_value(crate::api::agreements::AgreementView::new(
             &agreement,
             "http://127.0.0.1:1/api/v2",
         ))

@@ -3,11 +3,8 @@
 //! force and the step language's handles. The control API's `GET`/`PUT /snapshot` and
 //! `serve --state` use this one format; restoring it is the inverse of taking it.
 
-use crate::account::tickets::{Person, TicketBook};
-use crate::account::{Account, AccountState};
+use crate::account::{Account, AccountState, StateRecord};
 use crate::faults::{Fault, FaultRule};
-use crate::model::Agreement;
-use crate::model::ticket::Ticket;
 use crate::scenario::run::Handles;
 use crate::tls::CertMode;
 use crate::world::World;
@@ -34,7 +31,7 @@ pub struct WorldSnapshot {
     pub handles: Handles,
 }
 
-/// One account's state.
+/// One account: its listener and certificate, and its state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountRecord {
@@ -44,21 +41,8 @@ pub struct AccountRecord {
     pub running: bool,
     /// The certificate it presents.
     pub certificate: CertMode,
-    /// Every agreement copy, with uuid and access key.
-    pub agreements: Vec<Agreement>,
-    /// The id the next agreement gets.
-    pub next_agreement_id: u64,
-    /// Every ticket, with comments and audits.
-    pub tickets: Vec<Ticket>,
-    /// Partners' people this account knows.
-    #[serde(default)]
-    pub people: Vec<Person>,
-    /// The id the next ticket gets.
-    pub next_ticket_id: u64,
-    /// The id the next comment gets.
-    pub next_comment_id: u64,
-    /// The id the next audit gets.
-    pub next_audit_id: u64,
+    /// Agreements (with uuids and access keys), tickets, people and counters.
+    pub state: StateRecord,
 }
 
 /// Why a snapshot cannot be restored into this world: the field and what is wrong.
@@ -99,13 +83,7 @@ impl WorldSnapshot {
                     subdomain: account.subdomain().to_string(),
                     running: true,
                     certificate: CertMode::Valid,
-                    agreements: Vec::new(),
-                    next_agreement_id: 1,
-                    tickets: Vec::new(),
-                    people: Vec::new(),
-                    next_ticket_id: 1,
-                    next_comment_id: 1,
-                    next_audit_id: 1,
+                    state: AccountState::default().record(),
                 })
                 .collect(),
             faults: Vec::new(),
@@ -158,39 +136,40 @@ impl WorldSnapshot {
                     format!("`{}` appears twice", record.subdomain),
                 );
             }
+            let state = &record.state;
             let mut ids = BTreeSet::new();
-            for (i, agreement) in record.agreements.iter().enumerate() {
+            for (i, agreement) in state.agreements.iter().enumerate() {
                 if !ids.insert(agreement.id) {
                     return error(
-                        format!("accounts[{index}].agreements[{i}].id"),
+                        format!("accounts[{index}].state.agreements[{i}].id"),
                         format!("agreement id {} appears twice", agreement.id),
                     );
                 }
             }
             if ids
                 .last()
-                .is_some_and(|max| *max >= record.next_agreement_id)
+                .is_some_and(|max| *max >= state.next_agreement_id)
             {
                 return error(
-                    field("next_agreement_id"),
+                    field("state.next_agreement_id"),
                     "must be greater than every agreement id".into(),
                 );
             }
             let mut tickets = BTreeSet::new();
-            for (i, ticket) in record.tickets.iter().enumerate() {
+            for (i, ticket) in state.tickets.iter().enumerate() {
                 if !tickets.insert(ticket.id) {
                     return error(
-                        format!("accounts[{index}].tickets[{i}].id"),
+                        format!("accounts[{index}].state.tickets[{i}].id"),
                         format!("ticket id {} appears twice", ticket.id),
                     );
                 }
             }
             if tickets
                 .last()
-                .is_some_and(|max| *max >= record.next_ticket_id)
+                .is_some_and(|max| *max >= state.next_ticket_id)
             {
                 return error(
-                    field("next_ticket_id"),
+                    field("state.next_ticket_id"),
                     "must be greater than every ticket id".into(),
                 );
             }
@@ -250,42 +229,17 @@ impl WorldSnapshot {
 
 fn capture_account(world: &World, account: &Account) -> AccountRecord {
     let subdomain = account.subdomain().to_string();
-    let running = world.is_running(&subdomain).unwrap_or(false);
-    let certificate = world.cert_mode(&subdomain).unwrap_or(CertMode::Valid);
-    account.with_state(|state| AccountRecord {
-        subdomain: subdomain.clone(),
-        running,
-        certificate,
-        agreements: state.all_agreements().cloned().collect(),
-        next_agreement_id: state.next_agreement_id,
-        tickets: state.tickets.tickets.values().cloned().collect(),
-        people: state.tickets.people.clone(),
-        next_ticket_id: state.tickets.next_ticket_id,
-        next_comment_id: state.tickets.next_comment_id,
-        next_audit_id: state.tickets.next_audit_id,
-    })
+    AccountRecord {
+        running: world.is_running(&subdomain).unwrap_or(false),
+        certificate: world.cert_mode(&subdomain).unwrap_or(CertMode::Valid),
+        state: account.with_state(|state| state.record()),
+        subdomain,
+    }
 }
 
 fn restore_state(account: &Account, record: &AccountRecord) {
-    account.with_state(|state| {
-        let mut fresh = AccountState::default();
-        fresh.next_agreement_id = record.next_agreement_id;
-        fresh.tickets = TicketBook {
-            tickets: record
-                .tickets
-                .iter()
-                .map(|ticket| (ticket.id, ticket.clone()))
-                .collect(),
-            people: record.people.clone(),
-            next_ticket_id: record.next_ticket_id,
-            next_comment_id: record.next_comment_id,
-            next_audit_id: record.next_audit_id,
-        };
-        for agreement in &record.agreements {
-            fresh.insert(agreement.clone());
-        }
-        *state = fresh;
-    });
+    let fresh = AccountState::from_record(&record.state);
+    account.with_state(|state| *state = fresh);
 }
 
 /// A fault rule as a `fault` step's table (`{"account": "globex", "status": 503}`).

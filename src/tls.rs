@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::spelling::Spelled;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
@@ -24,8 +25,20 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 ///
 /// Every mode except `Valid` exists to make the partner's handshake fail in its own way,
 /// so a scenario can check how the sender classifies that failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum CertMode {
     /// Signed by the world CA, valid now, for the account's own name: handshakes succeed.
     Valid,
@@ -44,39 +57,14 @@ pub enum CertMode {
 }
 
 impl CertMode {
-    /// Every mode, in declaration order, so tests and help text can enumerate them.
-    pub const ALL: [CertMode; 7] = [
-        CertMode::Valid,
-        CertMode::SelfSigned,
-        CertMode::Expired,
-        CertMode::NotYetValid,
-        CertMode::WrongHost,
-        CertMode::UntrustedCa,
-        CertMode::PlainHttp,
-    ];
-
-    /// The scenario-file spelling, identical to the serde name, so traces and error
-    /// messages use the words the user wrote.
+    /// The one spelling (scenario files, traces, error messages), so they use the
+    /// words the user wrote.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            CertMode::Valid => "valid",
-            CertMode::SelfSigned => "self_signed",
-            CertMode::Expired => "expired",
-            CertMode::NotYetValid => "not_yet_valid",
-            CertMode::WrongHost => "wrong_host",
-            CertMode::UntrustedCa => "untrusted_ca",
-            CertMode::PlainHttp => "plain_http",
-        }
+        self.spelling()
     }
 }
 
-impl fmt::Display for CertMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A certificate mode name that is not one of [`CertMode::ALL`]; its message lists the
+/// A certificate mode name that is no mode's spelling; its message lists the
 /// allowed spellings so the user can fix the scenario without reading the source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -89,19 +77,16 @@ pub struct UnknownCertMode {
 }
 
 fn allowed_modes() -> String {
-    CertMode::ALL.map(|mode| mode.as_str()).join(", ")
+    CertMode::spelled_list()
 }
 
 impl FromStr for CertMode {
     type Err = UnknownCertMode;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        CertMode::ALL
-            .into_iter()
-            .find(|mode| mode.as_str() == s)
-            .ok_or_else(|| UnknownCertMode {
-                given: s.to_owned(),
-            })
+        CertMode::from_spelling(s).ok_or_else(|| UnknownCertMode {
+            given: s.to_owned(),
+        })
     }
 }
 
@@ -389,6 +374,7 @@ mod tests {
     use tokio_rustls::{TlsAcceptor, TlsConnector};
 
     use super::*;
+    use strum::VariantArray;
 
     const SUB: &str = "acme";
 
@@ -575,7 +561,7 @@ mod tests {
     #[tokio::test]
     async fn each_failing_mode_explains_itself() {
         let mut reasons = Vec::new();
-        for mode in CertMode::ALL {
+        for mode in CertMode::VARIANTS.iter().copied() {
             if mode == CertMode::Valid {
                 continue;
             }
@@ -683,7 +669,7 @@ mod tests {
 
     #[test]
     fn cert_modes_parse_print_and_serialize_the_same_way() {
-        for mode in CertMode::ALL {
+        for mode in CertMode::VARIANTS.iter().copied() {
             assert_eq!(mode.as_str().parse::<CertMode>(), Ok(mode));
             assert_eq!(mode.to_string(), mode.as_str());
             assert_eq!(

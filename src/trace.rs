@@ -197,8 +197,10 @@ impl Trace {
 
     /// Appends an event and returns its sequence number.
     pub fn record(&self, kind: EventKind, draft: EventDraft) -> u64 {
-        let at = self.inner.clock.timestamp();
         let mut events = lock(&self.inner.events);
+        // Read under the lock: a reading taken before it could be stamped on an event
+        // that another thread's later reading overtakes, and times would run backwards.
+        let at = self.inner.clock.timestamp();
         events.recorded += 1;
         let seq = events.recorded;
         let event = Event {
@@ -328,6 +330,33 @@ mod tests {
             json.starts_with(r#"{"seq":1,"at":"2026-01-01T09:00:00Z","kind":"decision""#),
             "{json}"
         );
+    }
+
+    #[test]
+    fn timestamps_never_run_backwards_under_concurrent_recording() {
+        let trace = Trace::new(Clock::logical());
+        std::thread::scope(|scope| {
+            for thread in 0..8 {
+                let trace = &trace;
+                scope.spawn(move || {
+                    for _ in 0..500 {
+                        trace.decision(&format!("t{thread}"), "x");
+                    }
+                });
+            }
+        });
+        let events = trace.events();
+        assert_eq!(events.len(), 4000);
+        for pair in events.windows(2) {
+            assert!(
+                pair[0].at < pair[1].at,
+                "event {} at {} is not before event {} at {}",
+                pair[0].seq,
+                pair[0].at,
+                pair[1].seq,
+                pair[1].at
+            );
+        }
     }
 
     #[test]

@@ -7,10 +7,11 @@
 //! covers the world, with a child per account, so stopping an account is cancelling its
 //! child and shutdown is cancelling the root.
 
-use crate::account::{Account, AccountConfig, WorldServices, listener};
+use crate::account::{Account, AccountConfig, WorldServices};
 use crate::consistency::AgreementDivergence;
 use crate::directory::{Directory, Listing};
 use crate::faults::{Fault, FaultRule, FaultTable};
+use crate::listener;
 use crate::model::is_valid_subdomain;
 use crate::tls::{CertMode, CertificateAuthority, ServerCertificate, TlsError, server_config};
 use crate::trace::{Clock, Trace, lock};
@@ -592,8 +593,7 @@ impl World {
         self.start_account(subdomain).await
     }
 
-    /// Whether the account's listener runs (false: stopped, closed by `down`, or not
-    /// started yet).
+    /// Whether the account's listener is up (false while stopped or not yet started).
     pub fn is_running(&self, subdomain: &str) -> Result<bool, WorldError> {
         lock(&self.slots)
             .get(subdomain)
@@ -682,8 +682,12 @@ pub fn account_router(account: Arc<Account>) -> Router {
         .merge(crate::partner::router(account.clone()))
         .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(
-            account,
-            crate::faults::apply,
+            crate::listener::faults::FaultGate {
+                target: account.subdomain().to_string(),
+                faults: account.services().faults.clone(),
+                trace: account.trace().clone(),
+            },
+            crate::listener::faults::apply,
         ))
 }
 

@@ -1,21 +1,19 @@
-//! What an account does with sharing agreements, on both sides of the handshake:
-//! as sender (invite, re-send, deactivate, delete) and as receiver (store an
-//! invitation, answer it, take the partner's changes).
+//! What an account decides about sharing agreements, on both sides of the handshake:
+//! as sender (open an invitation, change a status, delete) and as receiver (store an
+//! invitation, take the partner's answer or deactivation).
 //!
-//! Each operation decides under the lock (asking `model`), records the decision,
-//! releases the lock, and only then talks to the partner.
+//! Each decision is taken under the lock (asking `model`) and recorded in the trace
+//! before anything is sent. Messages themselves belong to the partner protocol
+//! (`partner::outbound` sends what is decided here and reports back the outcome), so
+//! nothing here knows a wire shape or an HTTP status.
 
-use super::Account;
+use super::{Account, ReceiveError};
 use crate::faults::CrashPoint;
 use crate::model::{
     Agreement, AgreementStatus, Direction, LocalChange, Refusal, Terms, allowed_partner_update,
-    allowed_transition, default_agreement_name, default_display_name,
+    allowed_transition, default_agreement_name, default_display_name, protocol_uuid, short_uuid,
 };
-use crate::partner::{PartnerError, PartnerReply, WireAgreement, parse_status};
-use crate::transport::{DeliveryFailure, Message};
-use axum::http::StatusCode;
-use reqwest::Method;
-use sha1::{Digest, Sha1};
+use crate::transport::DeliveryFailure;
 
 /// Why an agreement operation was refused; the REST layer maps each to a Zendesk error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,16 +49,48 @@ pub struct Invitation {
     pub terms: Terms,
 }
 
-/// SHA-1 hex of `{sharing url}/{kind}/{local id}`: the protocol's shared identifier.
-pub fn protocol_uuid(sharing_url: &str, kind: &str, local_id: u64) -> String {
-    let digest = Sha1::digest(format!("{sharing_url}/{kind}/{local_id}").as_bytes());
-    hex::encode(digest)
+/// A status change an admin asked for, decided and recorded: what the partner must
+/// now hear, and the copy before and after.
+#[derive(Clone, Debug)]
+pub struct StatusChange {
+    /// What kind of change it is (answer, deactivation, re-send, nothing).
+    pub change: LocalChange,
+    /// The copy before the change (what a rollback restores).
+    pub before: Agreement,
+    /// The copy after the change.
+    pub after: Agreement,
+}
+
+/// An invitation as a receiver takes it, its shape already checked by the protocol.
+#[derive(Clone, Debug)]
+pub struct InvitationOffer {
+    /// The agreement's uuid (the path's and the body's, which agree).
+    pub uuid: String,
+    /// The sending side's name for the agreement.
+    pub name: String,
+    /// The sender's sharing URL.
+    pub sender_url: String,
+    /// The receiver's sharing URL, as the sender addressed it.
+    pub receiver_url: Option<String>,
+    /// 40 hex characters.
+    pub access_key: String,
+    /// The sender's terms, defaults filled in.
+    pub terms: Terms,
+}
+
+/// What a receiver holds after taking a message, and whether it is new.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// True when the message created the copy (an invitation seen for the first time).
+    pub created: bool,
+    /// The copy as it is now.
+    pub agreement: Agreement,
 }
 
 impl Account {
-    /// Creates an outbound copy and sends the invitation. Delivery failures do not fail
-    /// the call: they become the copy's status, as Zendesk shows them.
-    pub async fn invite(&self, invitation: Invitation) -> Agreement {
+    /// Creates an outbound `pending` copy for an invitation and records it; the
+    /// partner protocol then sends the invitation.
+    pub fn open_invitation(&self, invitation: Invitation) -> Agreement {
         let services = self.services().clone();
         let directory = &services.directory;
         let remote = invitation.remote_subdomain;
@@ -81,8 +111,7 @@ impl Account {
         let access_key = services.random_hex40();
         let sender_url = self.sharing_url();
         let agreement = self.with_state(|state| {
-            let id = state.next_agreement_id;
-            state.next_agreement_id += 1;
+            let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
                 uuid: protocol_uuid(&sender_url, "agreements", id),
@@ -111,48 +140,32 @@ impl Account {
                 agreement.id
             ),
         );
-        self.send_invitation(agreement).await
-    }
-
-    /// POSTs the invitation for `agreement` and records the outcome on the outbound copy.
-    async fn send_invitation(&self, agreement: Agreement) -> Agreement {
-        let message = Message {
-            from: self.subdomain().to_string(),
-            method: Method::POST,
-            url: format!("{}/agreements/{}", agreement.receiver_url, agreement.uuid),
-            token: None,
-            body: Some(self.invitation_body(&agreement)),
-        };
-        match self.services().transport.deliver(&message).await {
-            Ok(reply) => {
-                let held = reply.body.get("status").and_then(|s| s.as_str());
-                self.adopt_receivers_status(agreement.id, held);
-                self.agreement_by_id(agreement.id).unwrap_or(agreement)
-            }
-            Err(failure) => self.record_delivery_failure(&agreement, &failure),
-        }
+        agreement
     }
 
     /// A re-sent invitation may find the receiver further along (it accepted while we
     /// recorded a failure, or stored an answer whose reply was lost). The receiver's
     /// answer says what it holds; our copy follows when the lifecycle allows the change
     /// (our model: the idempotent invitation doubles as a status query).
-    fn adopt_receivers_status(&self, id: u64, held: Option<&str>) {
-        let Some(held) = held.and_then(|text| text.parse::<AgreementStatus>().ok()) else {
+    pub fn adopt_receivers_status(&self, id: u64, held: Option<AgreementStatus>) {
+        let Some(held) = held else {
             return;
         };
         let now = self.trace().clock().timestamp();
         let moved = self.with_state(|state| {
-            let agreement = state.agreement_mut(id)?;
-            let before = agreement.status;
-            match allowed_partner_update(agreement.direction, before, held) {
-                Ok(LocalChange::Answer(_) | LocalChange::Deactivate) => {
-                    agreement.status = held;
-                    agreement.updated_at = now;
-                    Some(before)
-                }
-                _ => None,
-            }
+            state
+                .change(id, |agreement| {
+                    let before = agreement.status;
+                    match allowed_partner_update(agreement.direction, before, held) {
+                        Ok(LocalChange::Answer(_) | LocalChange::Deactivate) => {
+                            agreement.status = held;
+                            agreement.updated_at = now;
+                            Some(before)
+                        }
+                        _ => None,
+                    }
+                })
+                .flatten()
         });
         if let Some(before) = moved {
             self.trace().decision(
@@ -166,7 +179,7 @@ impl Account {
     }
 
     /// Moves an outbound copy still waiting on delivery to the failure's status.
-    pub(crate) fn record_delivery_failure(
+    pub fn record_delivery_failure(
         &self,
         sent: &Agreement,
         failure: &DeliveryFailure,
@@ -174,12 +187,13 @@ impl Account {
         let id = sent.id;
         let now = self.trace().clock().timestamp();
         let updated = self.with_state(|state| {
-            let agreement = state.agreement_mut(id)?;
-            if agreement.status == AgreementStatus::Pending {
-                agreement.status = failure.status;
-                agreement.updated_at = now;
-            }
-            Some(agreement.clone())
+            state.change(id, |agreement| {
+                if agreement.status == AgreementStatus::Pending {
+                    agreement.status = failure.status;
+                    agreement.updated_at = now;
+                }
+                agreement.clone()
+            })
         });
         if let Some(agreement) = &updated {
             self.trace().decision(
@@ -200,55 +214,49 @@ impl Account {
         })
     }
 
-    fn invitation_body(&self, agreement: &Agreement) -> serde_json::Value {
-        let wire = WireAgreement {
-            uuid: Some(agreement.uuid.clone()),
-            name: Some(default_agreement_name(self.display_name())),
-            sender_url: Some(agreement.sender_url.clone()),
-            receiver_url: Some(agreement.receiver_url.clone()),
-            access_key: Some(agreement.access_key.clone()),
-            status: Some(AgreementStatus::Pending.to_string()),
-            current_actor: Some(crate::partner::Actor {
-                uuid: protocol_uuid(&self.sharing_url(), "users", 1),
-                name: format!("{} admin", self.display_name()),
-                role: "admin".to_string(),
-            }),
-            sync_tags: Some(agreement.terms.sync_tags),
-            sync_custom_fields: Some(agreement.terms.sync_custom_fields),
-            allows_public_comments: Some(agreement.terms.allows_public_comments),
-            sync_status: Some(agreement.terms.sync_status),
-            deactivated_by: None,
-        };
-        serde_json::to_value(wire).unwrap_or_default()
-    }
-
     /// One copy by local id.
     pub fn agreement_by_id(&self, id: u64) -> Option<Agreement> {
         self.with_state(|state| state.agreement(id).cloned())
     }
 
-    /// An admin's status change through the REST API: answer, deactivate or re-send.
-    pub async fn change_status(
+    /// An admin's status change through the REST API (answer, deactivate or re-send):
+    /// decided under the lock and recorded. The partner protocol then tells the partner,
+    /// and rolls the change back ([`Account::roll_back`]) if it cannot.
+    pub fn decide_status_change(
         &self,
         id: u64,
         requested: AgreementStatus,
-    ) -> Result<Agreement, AgreementError> {
+    ) -> Result<StatusChange, AgreementError> {
         let now = self.trace().clock().timestamp();
         let decided = self.with_state(|state| {
-            let agreement = state.agreement_mut(id).ok_or(AgreementError::NotFound)?;
+            let agreement = state.agreement(id).ok_or(AgreementError::NotFound)?;
             let change = allowed_transition(agreement.direction, agreement.status, requested)
                 .map_err(AgreementError::Refused)?;
             let before = agreement.clone();
-            if change != LocalChange::Unchanged {
-                agreement.status = requested;
-                agreement.updated_at = now;
-                if change == LocalChange::Deactivate {
-                    agreement.deactivated_by = Some(agreement.direction.party().to_string());
-                }
+            if change == LocalChange::Unchanged {
+                return Ok(StatusChange {
+                    change,
+                    after: before.clone(),
+                    before,
+                });
             }
-            Ok((change, before, agreement.clone()))
+            let after = state
+                .change(id, |agreement| {
+                    agreement.status = requested;
+                    agreement.updated_at = now;
+                    if change == LocalChange::Deactivate {
+                        agreement.deactivated_by = Some(agreement.direction.party().to_string());
+                    }
+                    agreement.clone()
+                })
+                .ok_or(AgreementError::NotFound)?;
+            Ok(StatusChange {
+                change,
+                before,
+                after,
+            })
         });
-        let (change, before, after) = match decided {
+        let decided = match decided {
             Ok(decided) => decided,
             Err(error) => {
                 if let AgreementError::Refused(refusal) = &error {
@@ -260,52 +268,33 @@ impl Account {
                 return Err(error);
             }
         };
-        if change == LocalChange::Unchanged {
-            return Ok(after);
-        }
-        self.trace().decision(
-            self.subdomain(),
-            format!(
-                "{} changed {} agreement {id} from {} to {}",
+        if decided.change != LocalChange::Unchanged {
+            self.trace().decision(
                 self.subdomain(),
-                after.direction,
-                before.status,
-                after.status
-            ),
-        );
-        match change {
-            LocalChange::Resend => Ok(self.send_invitation(after).await),
-            LocalChange::Answer(_) | LocalChange::Deactivate => {
-                let body = WireAgreement {
-                    uuid: Some(after.uuid.clone()),
-                    status: Some(requested.to_string()),
-                    deactivated_by: after.deactivated_by.clone(),
-                    ..WireAgreement::default()
-                };
-                match self.send_update(&after, body).await {
-                    Ok(()) => Ok(self.agreement_by_id(id).unwrap_or(after)),
-                    Err(failure) => {
-                        self.roll_back(&before, requested);
-                        Err(AgreementError::Undeliverable {
-                            from: before.status,
-                            to: requested,
-                            failure,
-                        })
-                    }
-                }
-            }
-            LocalChange::Unchanged => Ok(after),
+                format!(
+                    "{} changed {} agreement {id} from {} to {}",
+                    self.subdomain(),
+                    decided.after.direction,
+                    decided.before.status,
+                    decided.after.status
+                ),
+            );
         }
+        Ok(decided)
     }
 
     /// Puts a copy back as it was, unless something else changed it meanwhile.
-    fn roll_back(&self, before: &Agreement, attempted: AgreementStatus) {
-        let restored = self.with_state(|state| match state.agreements.get_mut(&before.id) {
-            Some(agreement) if agreement.status == attempted => {
-                *agreement = before.clone();
-                true
-            }
-            _ => false,
+    pub fn roll_back(&self, before: &Agreement, attempted: AgreementStatus) {
+        let restored = self.with_state(|state| {
+            state
+                .change(before.id, |agreement| {
+                    let restore = agreement.status == attempted;
+                    if restore {
+                        *agreement = before.clone();
+                    }
+                    restore
+                })
+                .unwrap_or(false)
         });
         if restored {
             self.trace().decision(
@@ -320,62 +309,33 @@ impl Account {
         }
     }
 
-    async fn send_update(
-        &self,
-        agreement: &Agreement,
-        body: WireAgreement,
-    ) -> Result<(), DeliveryFailure> {
-        let message = Message {
-            from: self.subdomain().to_string(),
-            method: Method::PUT,
-            url: format!("{}/agreements/{}", agreement.partner_url(), agreement.uuid),
-            token: Some(agreement.token()),
-            body: Some(serde_json::to_value(body).unwrap_or_default()),
-        };
-        self.services()
-            .transport
-            .deliver(&message)
-            .await
-            .map(|_| ())
+    /// Records that a deleted copy's partner could not be told it is inactive; the
+    /// copy is deleted anyway (best effort, our model).
+    pub fn note_untold_deletion(&self, id: u64, failure: &DeliveryFailure) {
+        self.trace().decision(
+            self.subdomain(),
+            format!(
+                "{} could not tell its partner agreement {id} is inactive ({}); deleting anyway",
+                self.subdomain(),
+                failure.cause
+            ),
+        );
     }
 
-    /// Deletes the local copy; a live agreement's partner is first told it is inactive
-    /// (best effort: a failure is recorded and the copy is deleted anyway).
-    pub async fn delete_agreement(&self, id: u64) -> Result<(), AgreementError> {
-        let agreement = self.agreement_by_id(id).ok_or(AgreementError::NotFound)?;
-        if agreement.status.is_live() {
-            let body = WireAgreement {
-                uuid: Some(agreement.uuid.clone()),
-                status: Some(AgreementStatus::Inactive.to_string()),
-                deactivated_by: Some(agreement.direction.party().to_string()),
-                ..WireAgreement::default()
-            };
-            if let Err(failure) = self.send_update(&agreement, body).await {
-                self.trace().decision(
-                    self.subdomain(),
-                    format!(
-                        "{} could not tell its partner agreement {id} is inactive ({}); deleting anyway",
-                        self.subdomain(),
-                        failure.cause
-                    ),
-                );
-            }
-        }
-        let removed = self.with_state(|state| state.remove(id));
-        match removed {
-            Some(_) => {
-                self.trace().decision(
-                    self.subdomain(),
-                    format!(
-                        "{} deleted {} agreement {id}",
-                        self.subdomain(),
-                        agreement.direction
-                    ),
-                );
-                Ok(())
-            }
-            None => Err(AgreementError::NotFound),
-        }
+    /// Deletes the local copy and records it.
+    pub fn remove_agreement(&self, id: u64) -> Result<Agreement, AgreementError> {
+        let removed = self
+            .with_state(|state| state.remove(id))
+            .ok_or(AgreementError::NotFound)?;
+        self.trace().decision(
+            self.subdomain(),
+            format!(
+                "{} deleted {} agreement {id}",
+                self.subdomain(),
+                removed.direction
+            ),
+        );
+        Ok(removed)
     }
 
     /// Receiver side of an invitation: stores an inbound `pending` copy, or recognises a
@@ -385,101 +345,57 @@ impl Account {
     /// connection closes without a reply.
     pub fn receive_invitation(
         &self,
-        path_uuid: &str,
-        invitation: WireAgreement,
+        offer: InvitationOffer,
         crash: Option<CrashPoint>,
-    ) -> Result<PartnerReply, PartnerError> {
-        let uuid = invitation
-            .uuid
-            .clone()
-            .unwrap_or_else(|| path_uuid.to_string());
-        if uuid != path_uuid {
-            return Err(PartnerError::Invalid(format!(
-                "uuid {uuid:?} in the body differs from {path_uuid:?} in the path"
-            )));
-        }
-        let missing: Vec<&str> = [
-            ("access_key", invitation.access_key.is_none()),
-            ("sender_url", invitation.sender_url.is_none()),
-            ("name", invitation.name.is_none()),
-        ]
-        .iter()
-        .filter(|(_, missing)| *missing)
-        .map(|(field, _)| *field)
-        .collect();
-        if !missing.is_empty() {
-            return Err(PartnerError::Invalid(format!(
-                "an invitation needs {}",
-                missing.join(", ")
-            )));
-        }
-        if let Some(status) = invitation.status.as_deref()
-            && status != "pending"
-        {
-            return Err(PartnerError::Invalid(format!(
-                "an invitation's status must be pending, not {status:?}"
-            )));
-        }
-        let access_key = invitation.access_key.clone().unwrap_or_default();
-        if access_key.len() != 40 || !access_key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(PartnerError::Invalid(
-                "access_key must be 40 hexadecimal characters".to_string(),
-            ));
-        }
-        let sender_url = invitation.sender_url.clone().unwrap_or_default();
-        let remote_subdomain = self.subdomain_of_url(&sender_url);
+    ) -> Result<Stored, ReceiveError> {
+        let remote_subdomain = self.subdomain_of_url(&offer.sender_url);
         let now = self.trace().clock().timestamp();
-        let receiver_url = invitation
+        let receiver_url = offer
             .receiver_url
             .clone()
             .unwrap_or_else(|| self.sharing_url());
-        let defaults = Terms::default();
-        let terms = Terms {
-            sync_tags: invitation.sync_tags.unwrap_or(defaults.sync_tags),
-            sync_custom_fields: invitation
-                .sync_custom_fields
-                .unwrap_or(defaults.sync_custom_fields),
-            allows_public_comments: invitation
-                .allows_public_comments
-                .unwrap_or(defaults.allows_public_comments),
-            sync_status: invitation.sync_status.unwrap_or(defaults.sync_status),
-        };
         let from = remote_subdomain.as_deref().unwrap_or("an unknown sender");
         if crash == Some(CrashPoint::BeforeStore) {
             return Err(self.crash(CrashPoint::BeforeStore, &format!("{from}'s invitation")));
         }
         let outcome = self.with_state(|state| {
-            if let Some(existing) = state.by_uuid(&uuid) {
-                return if existing.access_key == access_key {
-                    Ok((false, existing.clone()))
+            if let Some(existing) = state.by_uuid(&offer.uuid) {
+                return if existing.access_key == offer.access_key {
+                    Ok(Stored {
+                        created: false,
+                        agreement: existing.clone(),
+                    })
                 } else {
-                    Err(PartnerError::Invalid(format!(
-                        "agreement {uuid} already exists with a different access key"
+                    Err(ReceiveError::Invalid(format!(
+                        "agreement {} already exists with a different access key",
+                        offer.uuid
                     )))
                 };
             }
-            let id = state.next_agreement_id;
-            state.next_agreement_id += 1;
+            let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
-                uuid: uuid.clone(),
-                name: invitation.name.clone().unwrap_or_default(),
+                uuid: offer.uuid.clone(),
+                name: offer.name.clone(),
                 remote_subdomain: remote_subdomain.clone(),
                 status: AgreementStatus::Pending,
                 direction: Direction::Inbound,
-                access_key: access_key.clone(),
-                sender_url: sender_url.clone(),
+                access_key: offer.access_key.clone(),
+                sender_url: offer.sender_url.clone(),
                 receiver_url,
-                terms,
+                terms: offer.terms,
                 deactivated_by: None,
                 created_at: now.clone(),
                 updated_at: now,
             };
             state.insert(agreement.clone());
-            Ok((true, agreement))
+            Ok(Stored {
+                created: true,
+                agreement,
+            })
         });
-        let (created, agreement) = match outcome {
-            Ok(outcome) => outcome,
+        let stored = match outcome {
+            Ok(stored) => stored,
             Err(error) => {
                 self.trace().decision(
                     self.subdomain(),
@@ -488,9 +404,10 @@ impl Account {
                 return Err(error);
             }
         };
+        let agreement = &stored.agreement;
         self.trace().decision(
             self.subdomain(),
-            if created {
+            if stored.created {
                 format!(
                     "{} stored inbound agreement {} pending from {from}",
                     self.subdomain(),
@@ -508,34 +425,20 @@ impl Account {
         if crash == Some(CrashPoint::AfterStore) {
             return Err(self.crash(CrashPoint::AfterStore, &format!("{from}'s invitation")));
         }
-        Ok(PartnerReply {
-            status: if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            },
-            body: self.wire_view(&agreement),
-        })
+        Ok(stored)
     }
 
-    /// Receiver side of a PUT: the partner answers or deactivates. With a `crash`
-    /// point, the account dies before or after storing the change, without a reply.
+    /// Receiver side of an answer or a deactivation from the partner of `known` (the
+    /// copy [`Account::authorize`] found). With a `crash` point, the account dies
+    /// before or after storing the change, without a reply.
     pub fn receive_update(
         &self,
-        path_uuid: &str,
-        token: &str,
-        update: WireAgreement,
+        known: &Agreement,
+        requested: AgreementStatus,
+        deactivated_by: Option<String>,
         crash: Option<CrashPoint>,
-    ) -> Result<PartnerReply, PartnerError> {
-        if let Some(uuid) = &update.uuid
-            && uuid != path_uuid
-        {
-            return Err(PartnerError::Invalid(format!(
-                "uuid {uuid:?} in the body differs from {path_uuid:?} in the path"
-            )));
-        }
-        let known = self.authorize(path_uuid, token)?;
-        let requested = parse_status(update.status.as_deref())?;
+    ) -> Result<Agreement, ReceiveError> {
+        let uuid = known.uuid.as_str();
         let what = format!(
             "{}'s change to {requested}",
             known.remote_subdomain.as_deref().unwrap_or("its partner")
@@ -544,38 +447,35 @@ impl Account {
             return Err(self.crash(CrashPoint::BeforeStore, &what));
         }
         let now = self.trace().clock().timestamp();
-        let outcome = self.with_state(|state| {
+        let outcome: Result<_, ReceiveError> = self.with_state(|state| {
             let agreement = state
-                .by_uuid_mut(path_uuid)
-                .ok_or_else(|| PartnerError::NotFound(format!("no agreement {path_uuid}")))?;
+                .by_uuid(uuid)
+                .ok_or_else(|| ReceiveError::NotFound(format!("no agreement {uuid}")))?;
             let change = allowed_partner_update(agreement.direction, agreement.status, requested)
-                .map_err(|refusal| PartnerError::Invalid(refusal.to_string()))?;
+                .map_err(|refusal| ReceiveError::Invalid(refusal.to_string()))?;
             let before = agreement.status;
-            if change != LocalChange::Unchanged {
-                agreement.status = requested;
-                agreement.updated_at = now;
-                if requested == AgreementStatus::Inactive {
-                    agreement.deactivated_by = Some(
-                        update
-                            .deactivated_by
-                            .clone()
-                            .unwrap_or_else(|| opposite_party(agreement.direction).to_string()),
-                    );
-                }
+            if change == LocalChange::Unchanged {
+                return Ok((before, agreement.clone()));
             }
-            Ok((before, agreement.clone()))
+            let after = state
+                .change_by_uuid(uuid, |agreement| {
+                    agreement.status = requested;
+                    agreement.updated_at = now;
+                    if requested == AgreementStatus::Inactive {
+                        agreement.deactivated_by =
+                            Some(deactivated_by.clone().unwrap_or_else(|| {
+                                opposite_party(agreement.direction).to_string()
+                            }));
+                    }
+                    agreement.clone()
+                })
+                .ok_or_else(|| ReceiveError::NotFound(format!("no agreement {uuid}")))?;
+            Ok((before, after))
         });
         let (before, agreement) = match outcome {
             Ok(outcome) => outcome,
             Err(error) => {
-                self.trace().decision(
-                    self.subdomain(),
-                    format!(
-                        "{} refused a change to agreement {}: {error}",
-                        self.subdomain(),
-                        short(path_uuid)
-                    ),
-                );
+                self.note_refused_change(uuid, &error.to_string());
                 return Err(error);
             }
         };
@@ -602,14 +502,23 @@ impl Account {
         if crash == Some(CrashPoint::AfterStore) {
             return Err(self.crash(CrashPoint::AfterStore, &what));
         }
-        Ok(PartnerReply {
-            status: StatusCode::OK,
-            body: self.wire_view(&agreement),
-        })
+        Ok(agreement)
     }
 
-    /// Records that a crash point fired and returns the error that kills the connection.
-    fn crash(&self, point: CrashPoint, what: &str) -> PartnerError {
+    /// Records that a partner's change to agreement `uuid` was refused, and why.
+    pub fn note_refused_change(&self, uuid: &str, why: &str) {
+        self.trace().decision(
+            self.subdomain(),
+            format!(
+                "{} refused a change to agreement {}: {why}",
+                self.subdomain(),
+                short_uuid(uuid)
+            ),
+        );
+    }
+
+    /// Records that a crash point fired and returns the refusal that kills the connection.
+    pub(crate) fn crash(&self, point: CrashPoint, what: &str) -> ReceiveError {
         let sub = self.subdomain();
         let sentence = match point {
             CrashPoint::BeforeStore => format!("{sub} crashes before storing {what}"),
@@ -617,47 +526,22 @@ impl Account {
         };
         self.trace()
             .world(sub, format!("{sentence} (fault crash = \"{point}\")"));
-        PartnerError::Crashed
+        ReceiveError::Crashed
     }
 
-    /// GET on the partner protocol: the agreement as this side holds it.
-    pub fn inspect_agreement(&self, uuid: &str, token: &str) -> Result<PartnerReply, PartnerError> {
-        let agreement = self.authorize(uuid, token)?;
-        Ok(PartnerReply {
-            status: StatusCode::OK,
-            body: self.wire_view(&agreement),
-        })
-    }
-
-    /// Checks `X-Ticket-Sharing-Token` against the agreement: 404 unknown uuid, 403 wrong key.
-    pub fn authorize(&self, uuid: &str, token: &str) -> Result<Agreement, PartnerError> {
+    /// Checks a partner's token (`{uuid}:{access key}`) against the agreement `uuid`:
+    /// unknown uuid, or a key that does not match.
+    pub fn authorize(&self, uuid: &str, token: &str) -> Result<Agreement, ReceiveError> {
         let agreement = self
             .agreement_by_uuid(uuid)
-            .ok_or_else(|| PartnerError::NotFound(format!("no agreement {uuid}")))?;
+            .ok_or_else(|| ReceiveError::NotFound(format!("no agreement {uuid}")))?;
         let (token_uuid, key) = token.split_once(':').unwrap_or((token, ""));
         if token_uuid != agreement.uuid || key != agreement.access_key {
-            return Err(PartnerError::Forbidden(
+            return Err(ReceiveError::Forbidden(
                 "the X-Ticket-Sharing-Token does not match this agreement's access key".to_string(),
             ));
         }
         Ok(agreement)
-    }
-
-    fn wire_view(&self, agreement: &Agreement) -> WireAgreement {
-        WireAgreement {
-            uuid: Some(agreement.uuid.clone()),
-            name: Some(agreement.name.clone()),
-            sender_url: Some(agreement.sender_url.clone()),
-            receiver_url: Some(agreement.receiver_url.clone()),
-            access_key: None,
-            status: Some(agreement.status.to_string()),
-            current_actor: None,
-            sync_tags: Some(agreement.terms.sync_tags),
-            sync_custom_fields: Some(agreement.terms.sync_custom_fields),
-            allows_public_comments: Some(agreement.terms.allows_public_comments),
-            sync_status: Some(agreement.terms.sync_status),
-            deactivated_by: agreement.deactivated_by.clone(),
-        }
     }
 
     /// The subdomain behind a sharing URL: `*.sharesim.test` by name, loopback by address.
@@ -678,31 +562,5 @@ fn opposite_party(direction: Direction) -> &'static str {
     match direction {
         Direction::Inbound => "sender",
         Direction::Outbound => "receiver",
-    }
-}
-
-/// The first 8 characters of a uuid, for readable trace lines.
-pub fn short(uuid: &str) -> &str {
-    uuid.get(..8).unwrap_or(uuid)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uuids_are_sha1_of_the_sharing_url_and_id() {
-        let uuid = protocol_uuid("http://acme.sharesim.test/sharing", "agreements", 1);
-        assert_eq!(uuid.len(), 40);
-        assert_eq!(
-            uuid,
-            hex::encode(Sha1::digest(
-                b"http://acme.sharesim.test/sharing/agreements/1"
-            ))
-        );
-        assert_ne!(
-            uuid,
-            protocol_uuid("http://acme.sharesim.test/sharing", "agreements", 2)
-        );
     }
 }

@@ -5,9 +5,11 @@
 //! partner messages sent, with the lock released: two accounts calling each other can
 //! never deadlock.
 
-pub mod agreements;
-pub mod listener;
-pub mod tickets;
+pub(crate) mod agreements;
+pub(crate) mod state;
+pub(crate) mod tickets;
+
+pub use state::{AccountState, StateRecord};
 
 use crate::directory::Directory;
 use crate::faults::FaultTable;
@@ -18,11 +20,26 @@ use crate::transport::Transport;
 use base64::Engine;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
-use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+
+/// Why a receiving account refuses a partner's message, in the account's terms; the
+/// partner protocol maps each to its status (404, 403, 422, or a dropped connection).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiveError {
+    /// No agreement (or ticket) with that uuid.
+    #[error("{0}")]
+    NotFound(String),
+    /// The token's key is wrong, or the agreement does not allow the call.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The message is not valid for the agreement as this account holds it.
+    #[error("{0}")]
+    Invalid(String),
+    /// A crash point fired: the account dies before answering.
+    #[error("the account crashed while handling the message")]
+    Crashed,
+}
 
 /// What a user may do: agents read agreements and work tickets, admins also manage agreements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +71,15 @@ pub struct WorldServices {
     /// What is broken on the wire, read by receiving accounts and the transport.
     pub faults: Arc<FaultTable>,
     rng: Mutex<ChaCha8Rng>,
+    /// Unlocks [`SURFACE_CHECK_HEADER`]: drawn from the OS, never from the seed, so only
+    /// this process's runner can read a listing without leaving a trace.
+    surface_check_key: String,
 }
+
+/// A REST call carrying this header with the world's key is the runner comparing what
+/// the REST API answers with the account's state: it still needs valid credentials, but
+/// is neither traced nor counted against the rate limit, so checking changes nothing.
+pub const SURFACE_CHECK_HEADER: &str = "X-Sharesim-Surface-Check";
 
 impl WorldServices {
     /// Bundles the shared services; `seed` fixes every key the world draws.
@@ -71,7 +96,13 @@ impl WorldServices {
             transport,
             faults,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+            surface_check_key: random_token(),
         }
+    }
+
+    /// The key that marks the runner's own surface checks ([`SURFACE_CHECK_HEADER`]).
+    pub fn surface_check_key(&self) -> &str {
+        &self.surface_check_key
     }
 
     /// 40 hex characters from the world's seeded RNG (access keys, tokens).
@@ -93,98 +124,6 @@ pub struct AccountConfig {
     pub api_token: String,
     /// REST calls allowed per minute; None never refuses (see [`crate::rate_limit`]).
     pub rate_limit: Option<u32>,
-}
-
-/// The mutable part of an account: what its REST API shows.
-#[derive(Debug, Default)]
-pub struct AccountState {
-    /// Agreements by local id; private so that every insert and removal goes through
-    /// [`AccountState::insert`] and [`AccountState::remove`], which keep the uuid index.
-    agreements: BTreeMap<u64, Agreement>,
-    /// The id the next agreement gets.
-    pub next_agreement_id: u64,
-    /// Tickets, comments and the people partners told us about.
-    pub tickets: tickets::TicketBook,
-    /// Local id by protocol uuid: every partner message names its agreement by uuid, and
-    /// a scan of every copy per message made handshakes slower the more agreements an
-    /// account held.
-    ids_by_uuid: HashMap<String, u64>,
-    /// The serialised `GET /sharing_agreements` body and the API URL it was built for.
-    /// Listing is the hottest read; every change to a copy drops the cache.
-    listing: Option<(String, bytes::Bytes)>,
-}
-
-impl AccountState {
-    /// The list body for `api_url`, serialised once per change rather than per request.
-    pub fn listing(
-        &mut self,
-        api_url: &str,
-        build: impl FnOnce(&Self) -> bytes::Bytes,
-    ) -> bytes::Bytes {
-        match &self.listing {
-            Some((url, body)) if url == api_url => body.clone(),
-            _ => {
-                let body = build(self);
-                self.listing = Some((api_url.to_string(), body.clone()));
-                body
-            }
-        }
-    }
-
-    /// Stores a copy (replacing the one with the same id) and indexes its uuid.
-    pub fn insert(&mut self, agreement: Agreement) {
-        self.listing = None;
-        if let Some(old) = self.agreements.get(&agreement.id)
-            && old.uuid != agreement.uuid
-        {
-            self.ids_by_uuid.remove(&old.uuid);
-        }
-        self.ids_by_uuid
-            .insert(agreement.uuid.clone(), agreement.id);
-        self.agreements.insert(agreement.id, agreement);
-    }
-
-    /// Removes the copy with this id.
-    pub fn remove(&mut self, id: u64) -> Option<Agreement> {
-        self.listing = None;
-        let removed = self.agreements.remove(&id)?;
-        self.ids_by_uuid.remove(&removed.uuid);
-        Some(removed)
-    }
-
-    /// The local id of the copy with this uuid.
-    pub fn id_by_uuid(&self, uuid: &str) -> Option<u64> {
-        self.ids_by_uuid.get(uuid).copied()
-    }
-
-    /// The copy with this local id.
-    pub fn agreement(&self, id: u64) -> Option<&Agreement> {
-        self.agreements.get(&id)
-    }
-
-    /// The copy with this local id, to change it (never its uuid: the index keys on it).
-    pub fn agreement_mut(&mut self, id: u64) -> Option<&mut Agreement> {
-        self.listing = None;
-        self.agreements.get_mut(&id)
-    }
-
-    /// Every copy, by local id.
-    pub fn all_agreements(&self) -> impl Iterator<Item = &Agreement> {
-        self.agreements.values()
-    }
-
-    /// The copy with this uuid.
-    pub fn by_uuid(&self, uuid: &str) -> Option<&Agreement> {
-        self.id_by_uuid(uuid)
-            .and_then(|id| self.agreements.get(&id))
-    }
-
-    /// The copy with this uuid, to change it.
-    pub fn by_uuid_mut(&mut self, uuid: &str) -> Option<&mut Agreement> {
-        self.listing = None;
-        let id = self.id_by_uuid(uuid)?;
-        self.agreements.get_mut(&id)
-    }
 }
 
 /// A simulated account. Shared as `Arc<Account>` by its listener and the world.
@@ -225,11 +164,7 @@ impl Account {
             display_name,
             api_token: config.api_token,
             services,
-            state: Mutex::new(AccountState {
-                next_agreement_id: 1,
-                tickets: tickets::TicketBook::default(),
-                ..AccountState::default()
-            }),
+            state: Mutex::new(AccountState::default()),
             listening: Mutex::new(None),
             https,
         }
@@ -371,71 +306,12 @@ impl Account {
 
     /// A snapshot of every agreement copy, by id.
     pub fn agreements(&self) -> Vec<Agreement> {
-        self.with_state(|state| state.all_agreements().cloned().collect())
+        self.with_state(|state| state.agreements().values().cloned().collect())
     }
 
     /// The copy of the agreement with this uuid, if this account holds one.
     pub fn agreement_by_uuid(&self, uuid: &str) -> Option<Agreement> {
         self.with_state(|state| state.by_uuid(uuid).cloned())
-    }
-
-    /// The REST API's JSON object for an agreement copy, with all nine documented fields.
-    pub fn agreement_json(&self, agreement: &Agreement) -> Value {
-        serde_json::to_value(AgreementView::new(agreement, &self.api_url())).unwrap_or_default()
-    }
-}
-
-/// An agreement copy as the REST API shows it: the nine documented fields, in this
-/// order. Serialised straight from the copy, so a listing builds no intermediate JSON.
-#[derive(Debug, Serialize)]
-pub struct AgreementView<'a> {
-    created_at: &'a str,
-    id: u64,
-    name: &'a str,
-    /// Our model: sharesim only simulates Zendesk-to-Zendesk agreements, never Jira.
-    partner_name: Option<&'a str>,
-    remote_subdomain: Option<&'a str>,
-    status: &'static str,
-    #[serde(rename = "type")]
-    direction: &'static str,
-    updated_at: &'a str,
-    url: RecordUrl<'a>,
-}
-
-impl<'a> AgreementView<'a> {
-    /// The view of `agreement` on the account whose API lives at `api_url`
-    /// ([`Account::api_url`]).
-    pub fn new(agreement: &'a Agreement, api_url: &'a str) -> AgreementView<'a> {
-        AgreementView {
-            created_at: &agreement.created_at,
-            id: agreement.id,
-            name: &agreement.name,
-            partner_name: None,
-            remote_subdomain: agreement.remote_subdomain.as_deref(),
-            status: agreement.status.as_str(),
-            direction: agreement.direction.as_str(),
-            updated_at: &agreement.updated_at,
-            url: RecordUrl {
-                api_url,
-                id: agreement.id,
-            },
-        }
-    }
-}
-
-/// `{api_url}/sharing_agreements/{id}.json`, written while serialising.
-#[derive(Debug)]
-struct RecordUrl<'a> {
-    api_url: &'a str,
-    id: u64,
-}
-
-impl Serialize for RecordUrl<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!(
-            "{}/sharing_agreements/{}.json",
-            self.api_url, self.id
-        ))
     }
 }
 
@@ -444,76 +320,4 @@ pub fn random_token() -> String {
     let mut bytes = [0u8; 20];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{AgreementStatus, Direction, Terms};
-
-    fn copy(id: u64, uuid: &str) -> Agreement {
-        Agreement {
-            id,
-            uuid: uuid.to_string(),
-            name: String::new(),
-            remote_subdomain: None,
-            status: AgreementStatus::Pending,
-            direction: Direction::Inbound,
-            access_key: String::new(),
-            sender_url: String::new(),
-            receiver_url: String::new(),
-            terms: Terms::default(),
-            deactivated_by: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
-    }
-
-    #[test]
-    fn the_uuid_index_follows_inserts_replacements_and_removals() {
-        let mut state = AccountState::default();
-        state.insert(copy(1, "a"));
-        state.insert(copy(2, "b"));
-        assert_eq!(state.id_by_uuid("a"), Some(1));
-        assert_eq!(state.by_uuid("b").map(|a| a.id), Some(2));
-        // Replacing copy 1 with another uuid forgets the old one.
-        state.insert(copy(1, "c"));
-        assert_eq!(state.id_by_uuid("a"), None);
-        assert_eq!(state.id_by_uuid("c"), Some(1));
-        assert_eq!(state.remove(2).map(|a| a.uuid), Some("b".to_string()));
-        assert_eq!(state.id_by_uuid("b"), None);
-        assert_eq!(state.all_agreements().count(), 1);
-        assert!(state.remove(2).is_none());
-    }
-
-    #[test]
-    fn the_cached_listing_is_rebuilt_after_every_change() {
-        let mut state = AccountState::default();
-        let build = |state: &AccountState| -> bytes::Bytes {
-            state
-                .all_agreements()
-                .map(|a| a.uuid.clone())
-                .collect::<String>()
-                .into()
-        };
-        state.insert(copy(1, "a"));
-        assert_eq!(state.listing("u", build), "a");
-        state.insert(copy(2, "b"));
-        assert_eq!(state.listing("u", build), "ab");
-        if let Some(agreement) = state.agreement_mut(1) {
-            agreement.status = AgreementStatus::Accepted;
-        }
-        // A cached body is reused only while nothing changed and for the same API URL.
-        let mut built = 0;
-        let mut counting = |state: &AccountState| {
-            built += 1;
-            build(state)
-        };
-        assert_eq!(state.listing("u", &mut counting), "ab");
-        assert_eq!(state.listing("u", &mut counting), "ab");
-        assert_eq!(state.listing("v", &mut counting), "ab");
-        state.remove(1);
-        assert_eq!(state.listing("v", &mut counting), "b");
-        assert_eq!(built, 3);
-    }
 }

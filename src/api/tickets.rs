@@ -7,9 +7,10 @@
 //! with admins.
 
 use super::{ApiError, json_response, parse_envelope, parse_id};
-use crate::account::tickets::{NewComment, TicketChanges, TicketError};
+use crate::account::tickets::{NewComment, TicketChanges};
 use crate::account::{Account, User};
-use crate::model::ticket::{Ticket, TicketStatus, normalize_tags};
+use crate::model::ticket::{Audit, Comment, Ticket, TicketStatus, normalize_tags};
+use crate::partner::outbound;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -19,17 +20,6 @@ use axum::routing::get;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-impl From<TicketError> for ApiError {
-    fn from(error: TicketError) -> Self {
-        match error {
-            TicketError::NotFound => ApiError::NotFound,
-            TicketError::Invalid { field, description } => {
-                ApiError::invalid(field, "InvalidValue", description)
-            }
-        }
-    }
-}
 
 /// The ticket routes, merged into [`super::router`] behind its auth and trace layers.
 pub(super) fn routes() -> Router<Arc<Account>> {
@@ -50,13 +40,57 @@ async fn list_tickets(State(account): State<Arc<Account>>) -> Result<Response, A
     let list: Vec<Value> = account
         .tickets()
         .iter()
-        .map(|t| account.ticket_json(t))
+        .map(|t| ticket_json(&account, t))
         .collect();
     let count = list.len();
     Ok(json_response(
         StatusCode::OK,
         &json!({ "tickets": list, "count": count }),
     ))
+}
+
+/// The REST API's JSON object for a ticket on `account`.
+pub fn ticket_json(account: &Account, ticket: &Ticket) -> Value {
+    let custom_fields: Vec<Value> = ticket
+        .custom_fields
+        .iter()
+        .map(|(id, value)| json!({"id": id, "value": value}))
+        .collect();
+    json!({
+        "created_at": ticket.created_at,
+        "custom_fields": custom_fields,
+        "description": ticket.description,
+        "id": ticket.id,
+        "requester_id": ticket.requester_id,
+        "sharing_agreement_ids": ticket.sharing_agreement_ids(),
+        "status": ticket.status.as_str(),
+        "subject": ticket.subject,
+        "tags": ticket.tags,
+        "updated_at": ticket.updated_at,
+        "url": format!("{}/tickets/{}.json", account.api_url(), ticket.id),
+    })
+}
+
+/// The REST API's JSON object for a comment.
+pub fn comment_json(comment: &Comment) -> Value {
+    json!({
+        "author_id": comment.author_id,
+        "body": comment.body,
+        "created_at": comment.created_at,
+        "id": comment.id,
+        "public": comment.public,
+    })
+}
+
+/// The REST API's JSON object for an audit of ticket `ticket_id`.
+pub fn audit_json(ticket_id: u64, audit: &Audit) -> Value {
+    json!({
+        "author_id": audit.author_id,
+        "created_at": audit.created_at,
+        "events": audit.events,
+        "id": audit.id,
+        "ticket_id": ticket_id,
+    })
 }
 
 /// The ticket behind `{id}` or `{id}.json`, or 404.
@@ -73,7 +107,7 @@ async fn show_ticket(
     let ticket = find_ticket(&account, &raw_id)?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "ticket": account.ticket_json(&ticket) }),
+        &json!({ "ticket": ticket_json(&account, &ticket) }),
     ))
 }
 
@@ -82,7 +116,7 @@ async fn list_comments(
     Path(raw_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let ticket = find_ticket(&account, &raw_id)?;
-    let comments: Vec<Value> = ticket.comments.iter().map(Account::comment_json).collect();
+    let comments: Vec<Value> = ticket.comments.iter().map(comment_json).collect();
     let count = comments.len();
     Ok(json_response(
         StatusCode::OK,
@@ -98,7 +132,7 @@ async fn list_audits(
     let audits: Vec<Value> = ticket
         .audits
         .iter()
-        .map(|a| Account::audit_json(ticket.id, a))
+        .map(|a| audit_json(ticket.id, a))
         .collect();
     let count = audits.len();
     Ok(json_response(
@@ -131,12 +165,10 @@ async fn create_ticket(
             }
         };
     }
-    let ticket = account
-        .create_ticket(Account::user_id(&user), changes)
-        .await?;
+    let ticket = outbound::create_ticket(&account, Account::user_id(&user), changes).await?;
     Ok(json_response(
         StatusCode::CREATED,
-        &json!({ "ticket": account.ticket_json(&ticket) }),
+        &json!({ "ticket": ticket_json(&account, &ticket) }),
     ))
 }
 
@@ -150,12 +182,10 @@ async fn update_ticket(
     let id = find_ticket(&account, &raw_id)?.id;
     let fields = parse_envelope(&body, "ticket")?;
     let changes = parse_changes(&fields)?;
-    let ticket = account
-        .update_ticket(id, Account::user_id(&user), changes)
-        .await?;
+    let ticket = outbound::update_ticket(&account, id, Account::user_id(&user), changes).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "ticket": account.ticket_json(&ticket) }),
+        &json!({ "ticket": ticket_json(&account, &ticket) }),
     ))
 }
 

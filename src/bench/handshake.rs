@@ -7,8 +7,8 @@
 use super::load::{self, Connection, RequestTemplate, Target};
 use super::{BenchError, BenchOptions, percentile_ms};
 use crate::account::Account;
-use crate::account::agreements::protocol_uuid;
 use crate::consistency;
+use crate::model::protocol_uuid;
 use crate::model::{AgreementStatus, Direction};
 use crate::world::{AccountSpec, World, WorldConfig};
 use base64::Engine;

@@ -137,12 +137,7 @@ pub struct LoadResult {
     pub latency: Histogram<u64>,
 }
 
-impl LoadResult {
-    /// Successful requests per second.
-    pub fn rate(&self) -> f64 {
-        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-}
+impl LoadResult {}
 
 /// Opens `connections` keep-alive connections to `target`, then sends `request` back to
 /// back on each until `duration` has passed. Every answer must have status `expect`.

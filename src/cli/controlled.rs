@@ -48,7 +48,8 @@ pub(super) async fn start(
         return Err("the control token must be non-empty, without surrounding spaces".into());
     }
     let shutdown = CancellationToken::new();
-    let mut control = Control::new(world.clone(), token.clone(), shutdown.clone());
+    let mut control = Control::new(world.clone(), token.clone(), shutdown.clone())
+        .with_openapi(crate::openapi::document());
     let mut restored = false;
     if let Some(path) = &options.state {
         if let Some(snapshot) = StateFile::read(path)? {

@@ -23,7 +23,7 @@ pub const EXIT_USAGE: u8 = 2;
     name = "sharesim",
     version,
     about,
-    after_help = "Examples:\n  sharesim run                        # the bundled scenario library\n  sharesim explain scenarios/01-invite-and-accept.toml\n  sharesim serve                      # acme and globex on ephemeral ports\n  sharesim serve acme globex initech --port 8700 --ready-file ready.json\n\nExit codes: 0 passed, 1 a scenario failed, 2 usage error or invalid scenario file."
+    after_help = "Examples:\n  sharesim run                        # the bundled scenario library\n  sharesim explain scenarios/agreements/01-invite-and-accept.toml\n  sharesim serve                      # acme and globex on ephemeral ports\n  sharesim serve acme globex initech --port 8700 --ready-file ready.json\n\nExit codes: 0 passed, 1 a scenario failed, 2 usage error or invalid scenario file."
 )]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug: every trace event). RUST_LOG overrides.

@@ -35,10 +35,20 @@ pub enum Format {
     Json,
 }
 
+/// What `--diagram-dir` writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum DiagramFormat {
+    /// Mermaid `sequenceDiagram` source (.mmd), for tools that render Mermaid.
+    #[default]
+    Mermaid,
+    /// A drawn SVG picture (.svg), viewable in any browser without a network.
+    Svg,
+}
+
 /// Options of `sharesim run`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  sharesim run                                  # every scenario under scenarios/\n  sharesim run scenarios/accept.toml --seed 7\n  sharesim run --filter decline --junit report.xml --diagram-dir diagrams/\n\nExit codes: 0 all passed, 1 a scenario failed, 2 usage error or invalid scenario file."
+    after_help = "Examples:\n  sharesim run                                  # every scenario under scenarios/\n  sharesim run scenarios/agreements/01-invite-and-accept.toml --seed 7\n  sharesim run --filter decline --junit report.xml --diagram-dir diagrams/\n  sharesim run --html report.html --diagram-dir diagrams/ --diagram-format svg\n\nExit codes: 0 all passed, 1 a scenario failed, 2 usage error or invalid scenario file."
 )]
 pub struct RunArgs {
     /// Scenario files or folders (searched recursively for *.toml).
@@ -65,12 +75,24 @@ pub struct RunArgs {
     /// Write one JSON-lines trace per scenario into this folder.
     #[arg(long)]
     pub trace_dir: Option<PathBuf>,
-    /// Write one Mermaid sequence diagram (.mmd) per scenario into this folder.
+    /// Write one sequence diagram per scenario into this folder (Mermaid .mmd by
+    /// default; see --diagram-format).
     #[arg(long)]
     pub diagram_dir: Option<PathBuf>,
+    /// The format of the files --diagram-dir writes.
+    #[arg(long, value_enum, default_value_t = DiagramFormat::Mermaid, requires = "diagram_dir")]
+    pub diagram_format: DiagramFormat,
+    /// Also write one self-contained HTML report (summary, drawn diagrams, per-step
+    /// state, failures with their diff) to this file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
     /// Colour the console report.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// After every step, check that each account's REST listings of agreements and
+    /// tickets equal its state (the test suite always does).
+    #[arg(long)]
+    pub check_surfaces: bool,
 }
 
 /// Options of `sharesim check`.
@@ -86,12 +108,18 @@ pub struct CheckArgs {
 
 /// Options of `sharesim explain`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  sharesim explain scenarios/agreements/01-invite-and-accept.toml\n  sharesim explain scenarios/failures/02-tls-expired.toml --html tls.html"
+)]
 pub struct ExplainArgs {
     /// The scenario file to run and narrate.
     pub file: PathBuf,
     /// Seed, overriding the file's.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Also write the narration as a self-contained HTML page to this file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
 }
 
 fn colors(choice: ColorChoice, terminal: bool, env: &Environment) -> bool {
@@ -183,7 +211,10 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let settings = RunSettings { seed: args.seed };
+    let settings = RunSettings {
+        seed: args.seed,
+        check_surfaces: args.check_surfaces,
+    };
     let client = runner_client();
     let progress = (env.stderr_terminal && scenarios.len() > 3).then(|| {
         let bar = indicatif::ProgressBar::new(scenarios.len() as u64);
@@ -227,7 +258,7 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
             serde_json::to_string_pretty(&report::json::report(&outcomes)).unwrap_or_default()
         ),
     }
-    if let Err(message) = write_files(&args, &outcomes) {
+    if let Err(message) = write_files(&args, &scenarios, &outcomes) {
         eprintln!("sharesim: {message}");
         return EXIT_USAGE;
     }
@@ -238,17 +269,41 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
     }
 }
 
-fn write_files(args: &RunArgs, outcomes: &[Outcome]) -> Result<(), String> {
-    let write = |path: &Path, text: String| {
-        std::fs::write(path, text).map_err(|e| format!("could not write {}: {e}", path.display()))
-    };
+/// Writes a report file, or says which one could not be written and why.
+fn write(path: &Path, text: String) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("could not write {}: {e}", path.display()))
+}
+
+/// The HTML sections of the scenarios that ran, each with its file's description
+/// (outcomes come back in the scenarios' order; `--fail-fast` may stop early).
+fn html_sections<'a>(
+    scenarios: &'a [Scenario],
+    outcomes: &'a [Outcome],
+) -> Vec<report::html::Section<'a>> {
+    scenarios
+        .iter()
+        .zip(outcomes)
+        .map(|(scenario, outcome)| report::html::Section {
+            outcome,
+            description: scenario.description.as_deref(),
+        })
+        .collect()
+}
+
+fn write_files(args: &RunArgs, scenarios: &[Scenario], outcomes: &[Outcome]) -> Result<(), String> {
+    if let Some(path) = &args.html {
+        let sections = html_sections(scenarios, outcomes);
+        write(path, report::html::report("sharesim report", &sections))?;
+    }
     if let Some(path) = &args.junit {
         let xml = report::junit::report(outcomes)
             .map_err(|e| format!("could not build the JUnit report: {e}"))?;
         write(path, xml)?;
     }
-    for outcome in outcomes {
-        let stem = report::trace_file::file_stem(outcome);
+    for (outcome, stem) in outcomes
+        .iter()
+        .zip(report::trace_file::file_stems(outcomes))
+    {
         if let Some(dir) = &args.trace_dir {
             write(
                 &dir.join(format!("{stem}.jsonl")),
@@ -256,10 +311,11 @@ fn write_files(args: &RunArgs, outcomes: &[Outcome]) -> Result<(), String> {
             )?;
         }
         if let Some(dir) = &args.diagram_dir {
-            write(
-                &dir.join(format!("{stem}.mmd")),
-                report::mermaid::diagram(outcome),
-            )?;
+            let (extension, text) = match args.diagram_format {
+                DiagramFormat::Mermaid => ("mmd", report::mermaid::diagram(outcome)),
+                DiagramFormat::Svg => ("svg", report::svg::diagram(outcome)),
+            };
+            write(&dir.join(format!("{stem}.{extension}")), text)?;
         }
     }
     Ok(())
@@ -271,16 +327,37 @@ pub async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
     let Some(scenarios) = load_all(&[args.file.display().to_string()], color) else {
         return EXIT_USAGE;
     };
-    let mut code = EXIT_PASSED;
+    let mut outcomes = Vec::new();
     for scenario in &scenarios {
-        let outcome = run(scenario, &RunSettings { seed: args.seed }, &runner_client()).await;
+        let outcome = run(
+            scenario,
+            &RunSettings {
+                seed: args.seed,
+                ..RunSettings::default()
+            },
+            &runner_client(),
+        )
+        .await;
         print!(
             "{}",
             report::explain::narrate(&outcome, scenario.description.as_deref())
         );
-        if !outcome.passed() {
-            code = EXIT_FAILED;
+        outcomes.push(outcome);
+    }
+    if let Some(path) = &args.html {
+        let sections = html_sections(&scenarios, &outcomes);
+        let title = match outcomes.as_slice() {
+            [one] => format!("sharesim explain: {}", one.name),
+            _ => "sharesim explain".to_string(),
+        };
+        if let Err(message) = write(path, report::html::report(&title, &sections)) {
+            eprintln!("sharesim: {message}");
+            return EXIT_USAGE;
         }
     }
-    code
+    if outcomes.iter().all(Outcome::passed) {
+        EXIT_PASSED
+    } else {
+        EXIT_FAILED
+    }
 }

@@ -206,8 +206,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         ready["control_url"] = json!(control.url);
         ready["control_token"] = json!(control.token);
-        // Written whole and renamed into place, so a reader never sees half a file.
-        crate::durable::write_atomically(path, format!("{ready}\n").as_bytes())
+        // Written whole (temporary file, then rename): a client polling for it never
+        // reads half a file.
+        crate::atomic_file::write(path, format!("{ready}\n").as_bytes())
             .map_err(|e| format!("could not write the ready file {}: {e}", path.display()))?;
     }
     wait_for_signal().await;

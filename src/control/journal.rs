@@ -44,19 +44,19 @@ macro_rules! with_filter_fields {
             $($(#[$fdoc])* pub $field: $ty,)*
         }
 
-        impl $name {
+        impl From<&$name> for EventFilter {
             /// The filter part.
-            pub fn filter(&self) -> EventFilter {
+            fn from(value: &$name) -> EventFilter {
                 EventFilter {
-                    since: self.since,
-                    account: self.account.clone(),
-                    surface: self.surface,
-                    kind: self.kind,
-                    method: self.method.clone(),
-                    path: self.path.clone(),
-                    status: self.status,
-                    outcome: self.outcome.clone(),
-                    detail: self.detail.clone(),
+                    since: value.since,
+                    account: value.account.clone(),
+                    surface: value.surface,
+                    kind: value.kind,
+                    method: value.method.clone(),
+                    path: value.path.clone(),
+                    status: value.status,
+                    outcome: value.outcome.clone(),
+                    detail: value.detail.clone(),
                 }
             }
         }
@@ -126,7 +126,7 @@ pub struct JournalPage {
 /// A page of matching events after `query.filter.since`.
 pub fn page(trace: &Trace, query: &JournalQuery) -> JournalPage {
     let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
-    let filter = query.filter();
+    let filter = EventFilter::from(query);
     let since = filter.since.unwrap_or(0);
     let all = trace.events_since(since);
     let mut events = Vec::new();
@@ -173,7 +173,7 @@ pub struct Verdict {
 
 /// Counts the kept events that match, and compares with what was expected.
 pub fn verify(trace: &Trace, verification: &Verification) -> Verdict {
-    let filter = verification.filter();
+    let filter = EventFilter::from(verification);
     let count = trace
         .events_since(filter.since.unwrap_or(0))
         .iter()

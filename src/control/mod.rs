@@ -45,6 +45,8 @@ pub struct Control {
     client: reqwest::Client,
     shutdown: CancellationToken,
     after_change: Option<ChangeHook>,
+    /// What `GET /openapi.json` answers (the `openapi` module, above this one, makes it).
+    openapi: Value,
 }
 
 /// The answer of `POST /steps`.
@@ -165,18 +167,20 @@ impl Control {
             client: runner_client(),
             shutdown,
             after_change: None,
+            openapi: Value::Null,
         }
+    }
+
+    /// Serves `document` at `GET /openapi.json`.
+    pub fn with_openapi(mut self, document: Value) -> Control {
+        self.openapi = document;
+        self
     }
 
     /// Calls `hook` after every change made through the control API.
     pub fn with_after_change(mut self, hook: ChangeHook) -> Control {
         self.after_change = Some(hook);
         self
-    }
-
-    /// The world this controls.
-    pub fn world(&self) -> &Arc<World> {
-        &self.world
     }
 
     /// Calls the change hook; the caller still holds the session, so changes are
@@ -489,8 +493,8 @@ async fn put_snapshot(
     Ok(Json(control.restore(&snapshot).await?))
 }
 
-async fn get_openapi() -> Json<Value> {
-    Json(crate::openapi::document())
+async fn get_openapi(State(control): State<Arc<Control>>) -> Json<Value> {
+    Json(control.openapi.clone())
 }
 
 async fn unknown_path(uri: Uri) -> ControlError {

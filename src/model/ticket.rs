@@ -6,15 +6,31 @@
 //! direction × status combination.
 
 use super::{Agreement, AgreementStatus, Direction, Terms};
-use serde::Serialize;
-use serde_json::Value;
+use crate::spelling::Spelled;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 /// The six ticket statuses Zendesk documents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum TicketStatus {
     /// Nobody has worked on it yet.
     New,
@@ -31,56 +47,26 @@ pub enum TicketStatus {
 }
 
 impl TicketStatus {
-    /// Every status, for exhaustive tables and error messages.
-    pub const ALL: [TicketStatus; 6] = [
-        TicketStatus::New,
-        TicketStatus::Open,
-        TicketStatus::Pending,
-        TicketStatus::Hold,
-        TicketStatus::Solved,
-        TicketStatus::Closed,
-    ];
-
-    /// The wire spelling.
+    /// The one spelling (REST, wire, files).
     pub fn as_str(self) -> &'static str {
-        match self {
-            TicketStatus::New => "new",
-            TicketStatus::Open => "open",
-            TicketStatus::Pending => "pending",
-            TicketStatus::Hold => "hold",
-            TicketStatus::Solved => "solved",
-            TicketStatus::Closed => "closed",
-        }
+        self.spelling()
     }
 
     /// All statuses spelled for an error message.
     pub fn allowed_list() -> String {
-        TicketStatus::ALL
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-impl fmt::Display for TicketStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        TicketStatus::spelled_list()
     }
 }
 
 impl FromStr for TicketStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        TicketStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "{s:?} is not a ticket status; expected one of {}",
-                    TicketStatus::allowed_list()
-                )
-            })
+        TicketStatus::from_spelling(s).ok_or_else(|| {
+            format!(
+                "{s:?} is not a ticket status; expected one of {}",
+                TicketStatus::allowed_list()
+            )
+        })
     }
 }
 
@@ -474,9 +460,246 @@ pub fn default_subject(description: &str) -> String {
         .collect()
 }
 
+/// Someone who acts on a ticket as the partner protocol names people: a stable uuid,
+/// a display name and a role. The same shape travels on the wire.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Actor {
+    /// Stable identifier of the person.
+    #[serde(default)]
+    pub uuid: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// `admin` or `agent`.
+    #[serde(default)]
+    pub role: String,
+}
+
+/// What one change to a ticket must tell the partners it is shared with.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Delta {
+    /// New comments, in order.
+    pub comments: Vec<Comment>,
+    /// A new status.
+    pub status: Option<TicketStatus>,
+    /// Whether the tags changed.
+    pub tags: bool,
+    /// Whether any custom field changed.
+    pub custom_fields: bool,
+    /// The local id of who made the change.
+    pub actor: Option<u64>,
+}
+
+impl Delta {
+    /// Whether there is nothing for partners to hear.
+    pub fn is_empty(&self) -> bool {
+        self.comments.is_empty() && self.status.is_none() && !self.tags && !self.custom_fields
+    }
+
+    /// `comment 3, status open, tags`: what changed, for trace lines.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .comments
+            .iter()
+            .map(|c| format!("comment {}", c.id))
+            .collect();
+        if let Some(status) = self.status {
+            parts.push(format!("status {status}"));
+        }
+        if self.tags {
+            parts.push("tags".to_string());
+        }
+        if self.custom_fields {
+            parts.push("custom fields".to_string());
+        }
+        parts.join(", ")
+    }
+}
+
+/// Why pushes over agreement `id` are skipped, if they are: only an accepted agreement
+/// carries ticket changes, and one that no longer exists carries nothing.
+pub fn sync_blocker(agreement: Option<&Agreement>, id: u64) -> Option<String> {
+    match agreement {
+        None => Some(format!("agreement {id} no longer exists")),
+        Some(a) if a.status == AgreementStatus::Accepted => None,
+        Some(a) => Some(match &a.deactivated_by {
+            Some(by) => format!(
+                "agreement {id} is {} (deactivated by the {by}), so shared tickets no longer sync",
+                a.status
+            ),
+            None => format!(
+                "agreement {id} is {}, so shared tickets do not sync",
+                a.status
+            ),
+        }),
+    }
+}
+
+/// The fields of a partner's ticket message that an agreement's terms let in; both
+/// sides hold the terms, so the receiver enforces them too.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncedFields {
+    /// A new status, if the terms sync status.
+    pub status: Option<TicketStatus>,
+    /// A new tag set, normalised, if the terms sync tags.
+    pub tags: Option<Vec<String>>,
+    /// Custom field values, if the terms sync custom fields.
+    pub custom_fields: Option<BTreeMap<u64, Value>>,
+    /// What was sent but is not synced (`status`, `tags`, `custom fields`), for the trace.
+    pub ignored: Vec<&'static str>,
+}
+
+/// Filters what a partner sent by the agreement's terms.
+pub fn synced_fields(
+    terms: &Terms,
+    status: Option<TicketStatus>,
+    tags: Option<&[String]>,
+    custom_fields: Option<BTreeMap<u64, Value>>,
+) -> SyncedFields {
+    let mut ignored = Vec::new();
+    let mut keep = |allowed: bool, present: bool, name: &'static str| {
+        if present && !allowed {
+            ignored.push(name);
+        }
+        allowed
+    };
+    let status = if keep(terms.sync_status, status.is_some(), "status") {
+        status
+    } else {
+        None
+    };
+    let tags = if keep(terms.sync_tags, tags.is_some(), "tags") {
+        tags.map(normalize_tags)
+    } else {
+        None
+    };
+    let custom_fields = if keep(
+        terms.sync_custom_fields,
+        custom_fields.is_some(),
+        "custom fields",
+    ) {
+        custom_fields
+    } else {
+        None
+    };
+    SyncedFields {
+        status,
+        tags,
+        custom_fields,
+        ignored,
+    }
+}
+
+/// Sets the fields that sync between partners, recording an audit event for each
+/// change and noting in `delta` what the partners must hear.
+pub fn apply_synced_fields(
+    ticket: &mut Ticket,
+    status: Option<TicketStatus>,
+    tags: Option<&Vec<String>>,
+    custom_fields: Option<&BTreeMap<u64, Value>>,
+    events: &mut Vec<AuditEvent>,
+    delta: &mut Delta,
+) {
+    if let Some(status) = status
+        && status != ticket.status
+    {
+        events.push(change_event("status", json!(status), json!(ticket.status)));
+        ticket.status = status;
+        delta.status = Some(status);
+    }
+    if let Some(tags) = tags
+        && *tags != ticket.tags
+    {
+        events.push(change_event("tags", json!(tags), json!(ticket.tags)));
+        ticket.tags = tags.clone();
+        delta.tags = true;
+    }
+    for (field, value) in custom_fields.into_iter().flatten() {
+        let previous = ticket.custom_fields.insert(*field, value.clone());
+        if previous.as_ref() != Some(value) {
+            events.push(change_event(
+                &field.to_string(),
+                value.clone(),
+                previous.unwrap_or(Value::Null),
+            ));
+            delta.custom_fields = true;
+        }
+    }
+}
+
+/// Carries out a [`SharingPlan`] on the sending side's copy, with its audit events.
+pub fn apply_plan(ticket: &mut Ticket, plan: SharingPlan, events: &mut Vec<AuditEvent>) {
+    if let Some(id) = plan.unshare {
+        ticket.sent = None;
+        events.push(AuditEvent::TicketSharing {
+            agreement_id: id,
+            action: SharingAction::Unshared,
+        });
+    }
+    if let Some(id) = plan.share {
+        ticket.sent = Some(Share {
+            agreement_id: id,
+            uuid: ticket.uuid.clone(),
+        });
+        events.push(AuditEvent::TicketSharing {
+            agreement_id: id,
+            action: SharingAction::Shared,
+        });
+    }
+}
+
+/// The audit event of a new comment.
+pub fn comment_event(comment: &Comment) -> AuditEvent {
+    AuditEvent::Comment {
+        id: comment.id,
+        body: comment.body.clone(),
+        public: comment.public,
+        author_id: comment.author_id,
+    }
+}
+
+/// The audit event of a field change.
+pub fn change_event(field: &str, value: Value, previous: Value) -> AuditEvent {
+    AuditEvent::Change {
+        field_name: field.to_string(),
+        value,
+        previous_value: previous,
+    }
+}
+
+/// `comment 3, shared over agreement 1`: what an update did, for trace lines.
+pub fn describe_plan(delta: &Delta, plan: SharingPlan) -> String {
+    let mut parts = Vec::new();
+    if !delta.is_empty() {
+        parts.push(delta.describe());
+    }
+    if let Some(id) = plan.unshare {
+        parts.push(format!("unshared from agreement {id}"));
+    }
+    if let Some(id) = plan.share {
+        parts.push(format!("shared over agreement {id}"));
+    }
+    if parts.is_empty() {
+        "fields".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// A REST timestamp (`2012-02-20T22:55:29Z`).
+pub fn rest_time(instant: DateTime<Utc>) -> String {
+    instant.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A protocol timestamp (`2011-01-02 13:01:01 -0500`).
+pub fn protocol_time(instant: DateTime<Utc>) -> String {
+    instant.format("%Y-%m-%d %H:%M:%S %z").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::VariantArray;
 
     fn agreement(id: u64, direction: Direction, status: AgreementStatus) -> Agreement {
         Agreement {
@@ -522,8 +745,8 @@ mod tests {
     #[test]
     fn only_accepted_outbound_agreements_carry_a_share() {
         let mut allowed = 0;
-        for direction in Direction::ALL {
-            for status in AgreementStatus::ALL {
+        for direction in Direction::VARIANTS.iter().copied() {
+            for status in AgreementStatus::VARIANTS.iter().copied() {
                 let a = agreement(4, direction, status);
                 let got = allowed_share(&a, "acme");
                 match (direction, status) {
@@ -691,7 +914,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for status in TicketStatus::ALL {
+        for status in TicketStatus::VARIANTS.iter().copied() {
             assert_eq!(status.as_str().parse::<TicketStatus>(), Ok(status));
         }
         assert!(
@@ -712,5 +935,198 @@ mod tests {
             serde_json::to_string(&event).unwrap(),
             r#"{"type":"TicketSharingEvent","agreement_id":4,"action":"unshared"}"#
         );
+    }
+
+    /// Every (terms, what was sent) pair: what the receiver takes and what it ignores.
+    #[test]
+    fn terms_decide_which_synced_fields_a_partner_message_brings() {
+        let tags = vec!["Urgent".to_string(), "urgent".to_string(), "b".to_string()];
+        let fields: BTreeMap<u64, Value> = [(7, json!("x"))].into();
+        for sync_status in [true, false] {
+            for sync_tags in [true, false] {
+                for sync_custom_fields in [true, false] {
+                    let terms = Terms {
+                        sync_status,
+                        sync_tags,
+                        sync_custom_fields,
+                        ..Terms::default()
+                    };
+                    let taken = synced_fields(
+                        &terms,
+                        Some(TicketStatus::Open),
+                        Some(&tags),
+                        Some(fields.clone()),
+                    );
+                    assert_eq!(taken.status, sync_status.then_some(TicketStatus::Open));
+                    assert_eq!(
+                        taken.tags,
+                        sync_tags.then(|| vec!["urgent".to_string(), "b".to_string()])
+                    );
+                    assert_eq!(
+                        taken.custom_fields,
+                        sync_custom_fields.then(|| fields.clone())
+                    );
+                    let mut ignored = Vec::new();
+                    if !sync_status {
+                        ignored.push("status");
+                    }
+                    if !sync_tags {
+                        ignored.push("tags");
+                    }
+                    if !sync_custom_fields {
+                        ignored.push("custom fields");
+                    }
+                    assert_eq!(taken.ignored, ignored, "{terms:?}");
+                    // What was not sent is never "ignored".
+                    let nothing = synced_fields(&terms, None, None, None);
+                    assert_eq!(nothing, SyncedFields::default());
+                }
+            }
+        }
+    }
+
+    /// Only an accepted agreement carries changes; every other status says why not.
+    #[test]
+    fn only_an_accepted_agreement_carries_ticket_changes() {
+        assert_eq!(
+            sync_blocker(None, 4).as_deref(),
+            Some("agreement 4 no longer exists")
+        );
+        for direction in Direction::VARIANTS.iter().copied() {
+            for status in AgreementStatus::VARIANTS.iter().copied() {
+                let copy = agreement(4, direction, status);
+                let blocker = sync_blocker(Some(&copy), 4);
+                if status == AgreementStatus::Accepted {
+                    assert_eq!(blocker, None);
+                } else {
+                    assert_eq!(
+                        blocker,
+                        Some(format!(
+                            "agreement 4 is {status}, so shared tickets do not sync"
+                        ))
+                    );
+                }
+            }
+        }
+        let mut deactivated = agreement(4, Direction::Outbound, AgreementStatus::Inactive);
+        deactivated.deactivated_by = Some("receiver".to_string());
+        assert_eq!(
+            sync_blocker(Some(&deactivated), 4).as_deref(),
+            Some(
+                "agreement 4 is inactive (deactivated by the receiver), so shared tickets no longer sync"
+            )
+        );
+    }
+
+    /// Each synced field that changes gives one audit event and one note in the delta;
+    /// a field set to its current value gives neither.
+    #[test]
+    fn synced_fields_record_what_changed_and_nothing_else() {
+        /// Sent status, tags and fields; audit events expected; the delta described.
+        type Case = (
+            Option<TicketStatus>,
+            Option<Vec<String>>,
+            Option<BTreeMap<u64, Value>>,
+            usize,
+            &'static str,
+        );
+        let cases: [Case; 5] = [
+            (None, None, None, 0, ""),
+            (
+                Some(TicketStatus::New),
+                Some(Vec::new()),
+                Some(BTreeMap::new()),
+                0,
+                "",
+            ),
+            (Some(TicketStatus::Open), None, None, 1, "status open"),
+            (None, Some(vec!["a".to_string()]), None, 1, "tags"),
+            (
+                Some(TicketStatus::Solved),
+                Some(vec!["a".to_string()]),
+                Some([(1, json!(2))].into()),
+                3,
+                "status solved, tags, custom fields",
+            ),
+        ];
+        for (status, tags, fields, events_expected, described) in cases {
+            let mut copy = ticket();
+            let mut events = Vec::new();
+            let mut delta = Delta::default();
+            apply_synced_fields(
+                &mut copy,
+                status,
+                tags.as_ref(),
+                fields.as_ref(),
+                &mut events,
+                &mut delta,
+            );
+            assert_eq!(
+                events.len(),
+                events_expected,
+                "{status:?} {tags:?} {fields:?}"
+            );
+            assert_eq!(delta.describe(), described);
+            assert_eq!(delta.is_empty(), events_expected == 0);
+            if let Some(status) = status {
+                assert_eq!(copy.status, status);
+            }
+        }
+    }
+
+    /// A plan's share and unshare set the sending copy's link and audit it.
+    #[test]
+    fn a_sharing_plan_moves_the_link_and_is_audited() {
+        let cases = [
+            (SharingPlan::default(), None, 0, "fields"),
+            (
+                SharingPlan {
+                    unshare: None,
+                    share: Some(2),
+                },
+                Some(2),
+                1,
+                "shared over agreement 2",
+            ),
+            (
+                SharingPlan {
+                    unshare: Some(2),
+                    share: None,
+                },
+                None,
+                1,
+                "unshared from agreement 2",
+            ),
+            (
+                SharingPlan {
+                    unshare: Some(2),
+                    share: Some(3),
+                },
+                Some(3),
+                2,
+                "unshared from agreement 2, shared over agreement 3",
+            ),
+        ];
+        for (plan, linked, event_count, described) in cases {
+            let mut copy = ticket();
+            copy.sent = Some(Share {
+                agreement_id: 2,
+                uuid: copy.uuid.clone(),
+            });
+            let mut events = Vec::new();
+            apply_plan(&mut copy, plan, &mut events);
+            let expected_link = if plan == SharingPlan::default() {
+                Some(2)
+            } else {
+                linked
+            };
+            assert_eq!(
+                copy.sent.as_ref().map(|s| s.agreement_id),
+                expected_link,
+                "{plan:?}"
+            );
+            assert_eq!(events.len(), event_count);
+            assert_eq!(describe_plan(&Delta::default(), plan), described);
+        }
     }
 }

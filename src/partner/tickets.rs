@@ -1,80 +1,21 @@
-//! The ticket half of the partner protocol: `/sharing/tickets/{uuid}` with POST
-//! (share), PUT (push changes) and DELETE (unshare), and the ticket's wire shape.
+//! `/sharing/tickets/{uuid}`: a receiving account's answers to a share (POST), pushed
+//! changes (PUT) and an unshare (DELETE).
 //!
-//! Checks run in a fixed order — version (412), method (405), token (401), body (400) —
-//! and the account answers the rest: 403 for a wrong key or an agreement that is not
-//! accepted, 404 for an unknown ticket, 422 for an invalid message.
+//! Checks run in a fixed order — version (412), method (405), token (401), body (400),
+//! then the agreement behind the token (403) and the message (422) — and the account
+//! answers the rest: 404 for an unknown ticket. Every refusal after the body is
+//! parsed is recorded in the trace.
 
-use super::{Actor, PartnerError, check_version, require_token};
+use super::wire::{self, WireTicket};
+use super::{PartnerError, check_version, outbound, require_token};
 use crate::account::Account;
+use crate::account::tickets::{Outgoing, TicketCall};
+use crate::model::ticket::Ticket;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// A ticket as it travels between accounts. Absent or null fields in an update mean
-/// "unchanged"; a share carries the whole ticket.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct WireTicket {
-    /// The sharer's ticket uuid: SHA-1 hex of `{sharer's sharing url}/tickets/{local id}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uuid: Option<String>,
-    /// Subject line.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// When the ticket was created, protocol format (`2011-01-02 13:01:01 -0500`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested_at: Option<String>,
-    /// Ticket status; sent only when the agreement's terms sync status.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// Who asked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requester: Option<Actor>,
-    /// All comments on a share; only new ones on an update.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comments: Option<Vec<WireComment>>,
-    /// Who made this change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current_actor: Option<Actor>,
-    /// Tags; sent only when the terms sync tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<String>>,
-    /// The sharer's local ticket id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub original_id: Option<u64>,
-    /// Custom field values by field id; sent only when the terms sync custom fields.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub custom_fields: Option<BTreeMap<String, Value>>,
-}
-
-/// A comment as it travels between accounts.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct WireComment {
-    /// SHA-1 hex of `{writer's sharing url}/comments/{local id}`; duplicates are
-    /// recognised by it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uuid: Option<String>,
-    /// Who wrote it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<Actor>,
-    /// Plain text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-    /// HTML rendering (accepted, not used).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub html_body: Option<String>,
-    /// When it was written, protocol format.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authored_at: Option<String>,
-    /// Absent means true, as the protocol says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public: Option<bool>,
-}
 
 /// A successful answer to a ticket call: 201 for a new copy, 200 otherwise.
 pub struct TicketReply {
@@ -90,13 +31,6 @@ impl IntoResponse for TicketReply {
     }
 }
 
-/// Parses a JSON body into a wire ticket: 400 if it is not a JSON object of that shape.
-pub fn parse_ticket(body: &[u8]) -> Result<WireTicket, PartnerError> {
-    serde_json::from_slice(body)
-        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid ticket: {e}")))
-}
-
-/// `/sharing/tickets/{uuid}`.
 pub(super) async fn ticket_endpoint(
     State(account): State<Arc<Account>>,
     Path(uuid): Path<String>,
@@ -127,17 +61,64 @@ async fn answer(
     body: &[u8],
 ) -> Result<TicketReply, PartnerError> {
     check_version(headers)?;
-    if !matches!(method, Method::POST | Method::PUT | Method::DELETE) {
-        return Err(PartnerError::MethodNotAllowed(method));
-    }
+    let (call, what) = match method {
+        Method::POST => (TicketCall::Share, "a share"),
+        Method::PUT => (TicketCall::Update, "an update"),
+        Method::DELETE => (TicketCall::Unshare, "an unshare"),
+        other => return Err(PartnerError::MethodNotAllowed(other)),
+    };
     let token = require_token(headers)?;
-    match method {
-        Method::POST => account.receive_share(uuid, &token, parse_ticket(body)?),
-        Method::PUT => {
-            account
-                .receive_ticket_update(uuid, &token, parse_ticket(body)?)
-                .await
+    // An unparsable body is refused before the token is looked at, and not traced.
+    let sent = match call {
+        TicketCall::Share | TicketCall::Update => wire::parse_ticket(body)?,
+        TicketCall::Unshare => WireTicket::default(),
+    };
+    let taken = take(account, uuid, call, &token, sent);
+    let (status, ticket, outgoing) = match taken {
+        Ok(taken) => taken,
+        Err(error) => {
+            account.note_refused_ticket_call(what, uuid, &error.to_string());
+            return Err(error);
         }
-        _ => account.receive_unshare(uuid, &token),
+    };
+    // Our model: forwarding happens before the answer, so a chain's trace reads in
+    // order; the cost is that a slow next hop delays this answer (and a sender with a
+    // shorter timeout than the whole chain records the push as failed).
+    outbound::deliver(account, outgoing).await;
+    Ok(TicketReply {
+        status,
+        body: wire::ticket_reply(&ticket, uuid),
+    })
+}
+
+/// The account's side of one call, with what it must forward along a chain.
+fn take(
+    account: &Account,
+    uuid: &str,
+    call: TicketCall,
+    token: &str,
+    sent: WireTicket,
+) -> Result<(StatusCode, Ticket, Vec<Outgoing>), PartnerError> {
+    let agreement = account.authorize_ticket_call(token, call)?;
+    match call {
+        TicketCall::Share => {
+            let incoming = wire::incoming_ticket(uuid, sent)?;
+            let (created, ticket) = account.take_share(uuid, &agreement, incoming)?;
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok((status, ticket, Vec::new()))
+        }
+        TicketCall::Update => {
+            let incoming = wire::incoming_ticket(uuid, sent)?;
+            let (ticket, outgoing) = account.take_update(uuid, &agreement, incoming)?;
+            Ok((StatusCode::OK, ticket, outgoing))
+        }
+        TicketCall::Unshare => {
+            let ticket = account.take_unshare(uuid, &agreement)?;
+            Ok((StatusCode::OK, ticket, Vec::new()))
+        }
     }
 }

@@ -1,14 +1,17 @@
 //! Turning outcomes into what people and tools read: the console report, JSON,
-//! JUnit XML, JSON-lines traces, Mermaid sequence diagrams and `explain` narration.
+//! JUnit XML, JSON-lines traces, Mermaid and SVG sequence diagrams, `explain`
+//! narration and the self-contained HTML report.
 //! Each format is its own small module and reads only [`Outcome`] data.
 //!
 //! [`Outcome`]: crate::scenario::outcome::Outcome
 
 pub mod explain;
+pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
 pub mod mermaid;
+pub mod svg;
 pub mod trace_file;
 
 use crate::trace::{Event, EventKind};

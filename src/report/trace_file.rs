@@ -13,10 +13,103 @@ pub fn jsonl(outcome: &Outcome) -> String {
     out
 }
 
-/// A file name for a scenario's report files, from its source file (`a/b/accept.toml` → `accept`).
-pub fn file_stem(outcome: &Outcome) -> String {
-    std::path::Path::new(&outcome.file)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "scenario".to_string())
+/// One file name per scenario for its report files, unique within the run: the source
+/// file's stem (`a/b/accept.toml` → `accept`), qualified by as many parent folders as it
+/// takes to tell apart two files of the same name (`agreements-accept`, `tickets-accept`),
+/// so no scenario's files overwrite another's. Same order as `outcomes`.
+pub fn file_stems(outcomes: &[Outcome]) -> Vec<String> {
+    let parts: Vec<Vec<String>> = outcomes
+        .iter()
+        .map(|outcome| {
+            let path = std::path::Path::new(&outcome.file).with_extension("");
+            let mut parts: Vec<String> = path
+                .components()
+                .filter_map(|c| match c {
+                    std::path::Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+                    _ => None,
+                })
+                .collect();
+            if parts.is_empty() {
+                parts.push("scenario".to_string());
+            }
+            parts
+        })
+        .collect();
+    let name =
+        |parts: &[String], depth: usize| parts[parts.len() - depth.min(parts.len())..].join("-");
+    let mut depths = vec![1; parts.len()];
+    loop {
+        let names: Vec<String> = parts
+            .iter()
+            .zip(&depths)
+            .map(|(p, d)| name(p, *d))
+            .collect();
+        let mut deepened = false;
+        for (i, own) in names.iter().enumerate() {
+            let clashes = names.iter().filter(|other| *other == own).count() > 1;
+            if clashes && depths[i] < parts[i].len() {
+                depths[i] += 1;
+                deepened = true;
+            }
+        }
+        if !deepened {
+            // Either all names differ, or the same file was given twice: number the rest.
+            let mut seen = std::collections::BTreeMap::<String, usize>::new();
+            return names
+                .into_iter()
+                .map(|n| {
+                    let count = seen.entry(n.clone()).or_insert(0);
+                    *count += 1;
+                    if *count == 1 {
+                        n
+                    } else {
+                        format!("{n}-{count}")
+                    }
+                })
+                .collect();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(file: &str) -> Outcome {
+        Outcome {
+            name: file.to_string(),
+            file: file.to_string(),
+            seed: 0,
+            duration: std::time::Duration::ZERO,
+            failure: None,
+            steps: Vec::new(),
+            trace: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn names_stay_short_until_two_files_share_one() {
+        let outcomes: Vec<Outcome> = [
+            "scenarios/agreements/01-accept.toml",
+            "scenarios/tickets/01-accept.toml",
+            "scenarios/failures/02-tls.toml",
+            "x/same/01-accept.toml",
+            "02-tls.toml",
+            "02-tls.toml",
+        ]
+        .into_iter()
+        .map(outcome)
+        .collect();
+        assert_eq!(
+            file_stems(&outcomes),
+            [
+                "agreements-01-accept",
+                "tickets-01-accept",
+                "failures-02-tls",
+                "same-01-accept",
+                "02-tls",
+                "02-tls-2",
+            ]
+        );
+    }
 }

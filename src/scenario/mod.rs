@@ -5,9 +5,9 @@
 pub mod format;
 pub mod json_steps;
 pub mod outcome;
-pub mod parse;
+pub(crate) mod parse;
 pub mod run;
-pub mod schema;
+pub(crate) mod schema;
 
 pub use format::{
     Account, AccountTarget, Action, AgreementCheck, AgreementStatus, AgreementTarget, Answer,

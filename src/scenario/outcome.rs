@@ -84,7 +84,7 @@ pub struct StepRecord {
 }
 
 /// An account's agreements at one moment, for `explain`'s tables.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AccountSnapshot {
     /// The account.
     pub subdomain: String,
@@ -95,7 +95,7 @@ pub struct AccountSnapshot {
 }
 
 /// One ticket copy, as a table row.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TicketRow {
     /// The scenario's handle for it, when it has one.
     pub handle: Option<String>,
@@ -114,7 +114,7 @@ pub struct TicketRow {
 }
 
 /// One agreement copy, as a table row.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AgreementRow {
     /// The scenario's handle for it, when it has one.
     pub handle: Option<String>,

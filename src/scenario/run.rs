@@ -8,6 +8,7 @@
 
 mod expect;
 mod live;
+mod surfaces;
 mod tickets;
 
 pub use live::{HandleRecord, Handles, Session, StepResult};
@@ -37,6 +38,9 @@ pub const DEFAULT_WAIT_MS: u64 = 2_000;
 pub struct RunSettings {
     /// Overrides every scenario's `seed`.
     pub seed: Option<u64>,
+    /// After every step, compare each account's REST listings with its state
+    /// (see `run/surfaces.rs`); a mismatch fails the scenario at that step.
+    pub check_surfaces: bool,
 }
 
 /// The HTTP client the runner drives REST APIs with. It plays the admin's browser, so it
@@ -103,7 +107,10 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
         }
         let first_event = world.trace().last_seq() + 1;
         let result = runner.step(step).await;
-        let result = result.and_then(|()| runner.check_consistency(number, step));
+        let mut result = result.and_then(|()| runner.check_consistency(number, step));
+        if result.is_ok() && settings.check_surfaces {
+            result = runner.check_surfaces(number).await;
+        }
         outcome.steps.push(StepRecord {
             number,
             action: step.action.key().to_string(),

@@ -294,3 +294,64 @@ fn serve_tls_writes_the_ca_and_real_clients_can_verify_it() {
     }
     assert_eq!(served.terminate(), Some(0));
 }
+
+#[test]
+fn two_scenarios_with_one_file_name_keep_their_own_report_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for folder in ["one", "two"] {
+        std::fs::create_dir(dir.path().join(folder)).unwrap();
+    }
+    std::fs::write(dir.path().join("one/accept.toml"), PASSING).unwrap();
+    std::fs::write(dir.path().join("two/accept.toml"), FAILING).unwrap();
+    let output = sharesim(
+        &[
+            "run",
+            "one",
+            "two",
+            "--trace-dir",
+            "traces",
+            "--diagram-dir",
+            "diagrams",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let mut traces: Vec<String> = std::fs::read_dir(dir.path().join("traces"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    traces.sort();
+    assert_eq!(traces, ["one-accept.jsonl", "two-accept.jsonl"]);
+    // Each file holds its own scenario: the failing one ends on its expectation.
+    let failing = std::fs::read_to_string(dir.path().join("traces/two-accept.jsonl")).unwrap();
+    let passing = std::fs::read_to_string(dir.path().join("traces/one-accept.jsonl")).unwrap();
+    assert_ne!(failing, passing);
+    assert!(dir.path().join("diagrams/one-accept.mmd").is_file());
+    assert!(dir.path().join("diagrams/two-accept.mmd").is_file());
+}
+
+#[test]
+fn every_example_path_in_the_help_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["explain", "--help"],
+        &["check", "--help"],
+        &["serve", "--help"],
+    ] {
+        let output = sharesim(args, root);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        for word in text(&output.stdout).split_whitespace() {
+            if word.starts_with("scenarios/") && word.ends_with(".toml") {
+                assert!(
+                    root.join(word).is_file(),
+                    "`sharesim {args:?}` shows {word}, which does not exist"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 2, "the help shows example scenario paths");
+}

@@ -398,7 +398,7 @@ async fn a_snapshot_restores_what_reset_emptied() {
     assert_eq!(outcome["passed"], true, "{outcome}");
     let (status, snapshot) = ctl.call("GET", "/snapshot", None).await;
     assert_eq!(status, 200);
-    let acme = &snapshot["accounts"][0];
+    let acme = &snapshot["accounts"][0]["state"];
     assert_eq!(acme["agreements"][0]["status"], "accepted");
     assert_eq!(
         acme["agreements"][0]["access_key"].as_str().unwrap().len(),
@@ -429,10 +429,10 @@ async fn a_snapshot_restores_what_reset_emptied() {
     assert_eq!(status, 422);
     assert_eq!(error["field"], "accounts[1].subdomain");
     let mut bad = snapshot.clone();
-    bad["accounts"][0]["agreements"][0]["status"] = json!("sideways");
+    bad["accounts"][0]["state"]["agreements"][0]["status"] = json!("sideways");
     let (status, error) = ctl.call("PUT", "/snapshot", Some(bad)).await;
     assert_eq!(status, 422);
-    assert_eq!(error["field"], "accounts[0].agreements[0].status");
+    assert_eq!(error["field"], "accounts[0].state.agreements[0].status");
     assert!(ctl.listing("acme").await.is_empty());
 
     let (status, _) = ctl.call("PUT", "/snapshot", Some(snapshot.clone())).await;
@@ -714,8 +714,8 @@ fn serve_refuses_bad_scenarios_and_state_files_with_exit_2() {
     // A snapshot of another world's accounts is refused, naming the field; the file is
     // left as it was.
     let other = json!({"format": 1, "accounts": [{"subdomain": "initech", "running": true,
-        "certificate": "valid", "agreements": [], "next_agreement_id": 1, "tickets": [],
-        "next_ticket_id": 1, "next_comment_id": 1, "next_audit_id": 1}]});
+        "certificate": "valid", "state": {"agreements": [], "next_agreement_id": 1,
+        "tickets": [], "next_ticket_id": 1, "next_comment_id": 1, "next_audit_id": 1}}]});
     std::fs::write(&state, other.to_string()).unwrap();
     let (code, stderr) = serve(&["--state", state.to_str().unwrap()]);
     assert_eq!(code, Some(2));

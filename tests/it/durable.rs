@@ -157,7 +157,10 @@ async fn sigkill_mid_burst_loses_no_answered_call_and_never_tears_the_file() {
         .unwrap();
     assert!(restored.keys().all(|id| *id < next), "{next} is new");
     let file: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    let in_file = file["accounts"][0]["tickets"].as_array().unwrap().len();
+    let in_file = file["accounts"][0]["state"]["tickets"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(in_file, restored.len() + 1);
 }
 

@@ -460,13 +460,13 @@ async fn faults_that_cannot_apply_are_refused() {
     let w = world(&["acme", "globex"]).await;
     let error = w
         .world
-        .set_fault(FaultRule::to("globex", Fault::Status(101)))
+        .set_fault(FaultRule::to("globex", Fault::Status(200)))
         .await
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "the fault status = 101 on everything sent to globex cannot be applied: \
-         status = 101 is not a final HTTP status; use 200 to 599"
+        "the fault status = 200 on everything sent to globex cannot be applied: \
+         a fault's status must be an error status from 400 to 599, not 200"
     );
     let error = w
         .world

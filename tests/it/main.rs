@@ -30,3 +30,9 @@ mod control;
 mod durable;
 // `sharesim bench --quick`: runs and writes its JSON (timings are never asserted).
 mod bench;
+// SVG diagrams and the HTML report: goldens, and every bundled scenario renders.
+mod drawn_reports;
+// The HTML report in headless Chromium: its DOM, its console, screenshots.
+mod browser;
+// The house: imports between top-level modules flow one way, down DESIGN.md's layers.
+mod house;

@@ -11,9 +11,15 @@ fn bundled() -> Vec<PathBuf> {
     discover(&[root]).expect("the bundled library is readable")
 }
 
+/// Runs a file as the suite runs every bundled scenario: checking after every step
+/// that each account's REST listings equal its state.
 async fn run_file(path: &std::path::Path, seed: Option<u64>) -> Outcome {
     let scenario = load(path).unwrap_or_else(|e| panic!("{e}"));
-    run(&scenario, &RunSettings { seed }, &runner_client()).await
+    let settings = RunSettings {
+        seed,
+        check_surfaces: true,
+    };
+    run(&scenario, &settings, &runner_client()).await
 }
 
 /// The trace with what legitimately changes between runs removed: ports, and the

@@ -95,7 +95,7 @@ impl Runner<'_> {
                 }],
             });
         }
-        let json = account.agreement_json(&copy);
+        let json = crate::api::agreements::agreement_json(&account, &copy);
         let text = |key: &str| match &json[key] {
             Value::String(s) => s.clone(),
             Value::Null => String::new(),

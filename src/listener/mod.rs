@@ -3,6 +3,8 @@
 //! fires. Every connection task is spawned through the world's tracker, so shutdown
 //! waits for all of them.
 
+pub mod faults;
+
 use axum::Router;
 use axum::extract::Request;
 use hyper::body::Incoming;

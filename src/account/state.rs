@@ -1,0 +1,404 @@
+//! The sealed state of one account: its agreement copies, the uuid index over them,
+//! the cached REST listing, and its tickets.
+//!
+//! Every field is private to this module, so the only way to change an agreement is a
+//! named method that drops the cached listing and keeps the index in the same breath.
+//! The stale listing (a status changed while the REST API kept answering the old one)
+//! came from two functions that reached past such a seal; now none can.
+
+use crate::model::Agreement;
+use crate::model::ticket::Ticket;
+use std::collections::{BTreeMap, HashMap};
+
+/// The local id of the account's admin (requester and author of what the admin does).
+pub const ADMIN_ID: u64 = 1;
+/// The local id of the account's agent.
+pub const AGENT_ID: u64 = 2;
+
+/// Someone a partner told us about (a comment's author, a requester). Local users
+/// are ids 1 and 2; partners' people get ids from 3 on first sight *(model)*.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Person {
+    /// The account-local id.
+    pub id: u64,
+    /// The protocol's actor uuid.
+    pub uuid: String,
+    /// Display name.
+    pub name: String,
+    /// `admin` or `agent`.
+    pub role: String,
+}
+
+/// The mutable part of an account: what its REST API shows.
+#[derive(Debug)]
+pub struct AccountState {
+    /// Agreements by local id.
+    agreements: BTreeMap<u64, Agreement>,
+    /// The id the next agreement gets.
+    next_agreement_id: u64,
+    /// Local id by protocol uuid: every partner message names its agreement by uuid, and
+    /// a scan of every copy per message made handshakes slower the more agreements an
+    /// account held.
+    ids_by_uuid: HashMap<String, u64>,
+    /// The serialised `GET /sharing_agreements` body and the API URL it was built for.
+    /// Listing is the hottest read; every change to a copy drops the cache.
+    listing: Option<(String, bytes::Bytes)>,
+    /// Tickets and the counters that number them.
+    tickets: TicketBook,
+}
+
+impl Default for AccountState {
+    fn default() -> Self {
+        AccountState {
+            agreements: BTreeMap::new(),
+            next_agreement_id: 1,
+            ids_by_uuid: HashMap::new(),
+            listing: None,
+            tickets: TicketBook::default(),
+        }
+    }
+}
+
+/// An account's whole state as data: what snapshots (`GET /snapshot`, `serve --state`)
+/// hold. Taken with [`AccountState::record`] and turned back into a state whole with
+/// [`AccountState::from_record`], which rebuilds the uuid index, so the seal holds.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateRecord {
+    /// Every agreement copy, with uuid and access key.
+    pub agreements: Vec<Agreement>,
+    /// The id the next agreement gets.
+    pub next_agreement_id: u64,
+    /// Every ticket, with comments and audits.
+    pub tickets: Vec<Ticket>,
+    /// Partners' people this account knows.
+    #[serde(default)]
+    pub people: Vec<Person>,
+    /// The id the next ticket gets.
+    pub next_ticket_id: u64,
+    /// The id the next comment gets.
+    pub next_comment_id: u64,
+    /// The id the next audit gets.
+    pub next_audit_id: u64,
+}
+
+impl AccountState {
+    /// The whole state as data.
+    pub fn record(&self) -> StateRecord {
+        StateRecord {
+            agreements: self.agreements.values().cloned().collect(),
+            next_agreement_id: self.next_agreement_id,
+            tickets: self.tickets.tickets.values().cloned().collect(),
+            people: self.tickets.people.clone(),
+            next_ticket_id: self.tickets.next_ticket_id,
+            next_comment_id: self.tickets.next_comment_id,
+            next_audit_id: self.tickets.next_audit_id,
+        }
+    }
+
+    /// A state holding exactly `record` (its index built, no cached listing).
+    pub fn from_record(record: &StateRecord) -> AccountState {
+        let mut state = AccountState {
+            next_agreement_id: record.next_agreement_id,
+            tickets: TicketBook {
+                tickets: record.tickets.iter().map(|t| (t.id, t.clone())).collect(),
+                people: record.people.clone(),
+                next_ticket_id: record.next_ticket_id,
+                next_comment_id: record.next_comment_id,
+                next_audit_id: record.next_audit_id,
+            },
+            ..AccountState::default()
+        };
+        for agreement in &record.agreements {
+            state.insert(agreement.clone());
+        }
+        state
+    }
+
+    /// The list body for `api_url`, serialised once per change rather than per request.
+    pub fn listing(
+        &mut self,
+        api_url: &str,
+        build: impl FnOnce(&Self) -> bytes::Bytes,
+    ) -> bytes::Bytes {
+        match &self.listing {
+            Some((url, body)) if url == api_url => body.clone(),
+            _ => {
+                let body = build(self);
+                self.listing = Some((api_url.to_string(), body.clone()));
+                body
+            }
+        }
+    }
+
+    /// Reserves the local id of a new copy.
+    pub fn take_agreement_id(&mut self) -> u64 {
+        let id = self.next_agreement_id;
+        self.next_agreement_id += 1;
+        id
+    }
+
+    /// Stores a copy (replacing the one with the same id) and indexes its uuid.
+    pub fn insert(&mut self, agreement: Agreement) {
+        self.listing = None;
+        if let Some(old) = self.agreements.get(&agreement.id)
+            && old.uuid != agreement.uuid
+        {
+            self.ids_by_uuid.remove(&old.uuid);
+        }
+        self.ids_by_uuid
+            .insert(agreement.uuid.clone(), agreement.id);
+        self.agreements.insert(agreement.id, agreement);
+    }
+
+    /// Removes the copy with this id.
+    pub fn remove(&mut self, id: u64) -> Option<Agreement> {
+        self.listing = None;
+        let removed = self.agreements.remove(&id)?;
+        self.ids_by_uuid.remove(&removed.uuid);
+        Some(removed)
+    }
+
+    /// Changes the copy with this id through `change`, then drops the cached listing and
+    /// re-indexes the copy, whatever `change` did to it. None when there is no such copy.
+    pub fn change<R>(&mut self, id: u64, change: impl FnOnce(&mut Agreement) -> R) -> Option<R> {
+        let copy = self.agreements.get_mut(&id)?;
+        self.listing = None;
+        let uuid_before = copy.uuid.clone();
+        let result = change(copy);
+        copy.id = id;
+        if copy.uuid != uuid_before {
+            self.ids_by_uuid.remove(&uuid_before);
+            self.ids_by_uuid.insert(copy.uuid.clone(), id);
+        }
+        Some(result)
+    }
+
+    /// [`AccountState::change`] for the copy with this uuid.
+    pub fn change_by_uuid<R>(
+        &mut self,
+        uuid: &str,
+        change: impl FnOnce(&mut Agreement) -> R,
+    ) -> Option<R> {
+        let id = self.id_by_uuid(uuid)?;
+        self.change(id, change)
+    }
+
+    /// The local id of the copy with this uuid.
+    pub fn id_by_uuid(&self, uuid: &str) -> Option<u64> {
+        self.ids_by_uuid.get(uuid).copied()
+    }
+
+    /// The copy with this local id.
+    pub fn agreement(&self, id: u64) -> Option<&Agreement> {
+        self.agreements.get(&id)
+    }
+
+    /// Every copy, by local id.
+    pub fn agreements(&self) -> &BTreeMap<u64, Agreement> {
+        &self.agreements
+    }
+
+    /// The copy with this uuid.
+    pub fn by_uuid(&self, uuid: &str) -> Option<&Agreement> {
+        self.id_by_uuid(uuid)
+            .and_then(|id| self.agreements.get(&id))
+    }
+
+    /// The account's tickets, to read.
+    pub fn tickets(&self) -> &TicketBook {
+        &self.tickets
+    }
+
+    /// The account's tickets, to change (no agreement cache depends on them), with the
+    /// agreements beside them for the rules that read both.
+    pub fn tickets_mut(&mut self) -> (&mut TicketBook, &BTreeMap<u64, Agreement>) {
+        (&mut self.tickets, &self.agreements)
+    }
+}
+
+/// An account's tickets, the people partners told it about, and the counters that
+/// number tickets, comments and audits. Fields are private: tickets are stored whole
+/// through [`TicketBook::store`], ids are taken through the `take_*` methods.
+#[derive(Debug)]
+pub struct TicketBook {
+    tickets: BTreeMap<u64, Ticket>,
+    people: Vec<Person>,
+    next_ticket_id: u64,
+    next_comment_id: u64,
+    next_audit_id: u64,
+}
+
+impl Default for TicketBook {
+    fn default() -> Self {
+        TicketBook {
+            tickets: BTreeMap::new(),
+            people: Vec::new(),
+            next_ticket_id: 1,
+            next_comment_id: 1,
+            next_audit_id: 1,
+        }
+    }
+}
+
+impl TicketBook {
+    /// Every ticket, by local id.
+    pub fn all(&self) -> impl Iterator<Item = &Ticket> {
+        self.tickets.values()
+    }
+
+    /// The ticket with this local id.
+    pub fn get(&self, id: u64) -> Option<&Ticket> {
+        self.tickets.get(&id)
+    }
+
+    /// Stores a ticket whole, replacing the one with the same id.
+    pub fn store(&mut self, ticket: Ticket) {
+        self.tickets.insert(ticket.id, ticket);
+    }
+
+    /// The id the next ticket would get, without taking it.
+    pub fn peek_ticket_id(&self) -> u64 {
+        self.next_ticket_id
+    }
+
+    /// Reserves the id of a new ticket.
+    pub fn take_ticket_id(&mut self) -> u64 {
+        let id = self.next_ticket_id;
+        self.next_ticket_id += 1;
+        id
+    }
+
+    /// Reserves the id of a new comment (one counter per account).
+    pub fn take_comment_id(&mut self) -> u64 {
+        let id = self.next_comment_id;
+        self.next_comment_id += 1;
+        id
+    }
+
+    /// Reserves the id of a new audit (one counter per account).
+    pub fn take_audit_id(&mut self) -> u64 {
+        let id = self.next_audit_id;
+        self.next_audit_id += 1;
+        id
+    }
+
+    /// Whether a user or a partner's person has this local id.
+    pub fn person_exists(&self, id: u64) -> bool {
+        id == ADMIN_ID || id == AGENT_ID || self.people.iter().any(|p| p.id == id)
+    }
+
+    /// The partner's person with this local id.
+    pub fn person(&self, id: u64) -> Option<&Person> {
+        self.people.iter().find(|p| p.id == id)
+    }
+
+    /// The local id of a partner's person with this uuid, recorded on first sight.
+    pub fn person_id(&mut self, uuid: &str, name: &str, role: &str) -> u64 {
+        if let Some(person) = self.people.iter().find(|p| p.uuid == uuid) {
+            return person.id;
+        }
+        let id = AGENT_ID + 1 + self.people.len() as u64;
+        self.people.push(Person {
+            id,
+            uuid: uuid.to_string(),
+            name: name.to_string(),
+            role: role.to_string(),
+        });
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AgreementStatus, Direction, Terms};
+
+    fn copy(id: u64, uuid: &str) -> Agreement {
+        Agreement {
+            id,
+            uuid: uuid.to_string(),
+            name: String::new(),
+            remote_subdomain: None,
+            status: AgreementStatus::Pending,
+            direction: Direction::Inbound,
+            access_key: String::new(),
+            sender_url: String::new(),
+            receiver_url: String::new(),
+            terms: Terms::default(),
+            deactivated_by: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_uuid_index_follows_inserts_replacements_and_removals() {
+        let mut state = AccountState::default();
+        state.insert(copy(1, "a"));
+        state.insert(copy(2, "b"));
+        assert_eq!(state.id_by_uuid("a"), Some(1));
+        assert_eq!(state.by_uuid("b").map(|a| a.id), Some(2));
+        // Replacing copy 1 with another uuid forgets the old one.
+        state.insert(copy(1, "c"));
+        assert_eq!(state.id_by_uuid("a"), None);
+        assert_eq!(state.id_by_uuid("c"), Some(1));
+        // A change that rewrites the uuid re-indexes too, and cannot move the id.
+        state.change(1, |a| {
+            a.uuid = "d".to_string();
+            a.id = 9;
+        });
+        assert_eq!(state.id_by_uuid("c"), None);
+        assert_eq!(state.id_by_uuid("d"), Some(1));
+        assert_eq!(state.remove(2).map(|a| a.uuid), Some("b".to_string()));
+        assert_eq!(state.id_by_uuid("b"), None);
+        assert_eq!(state.agreements().len(), 1);
+        assert!(state.remove(2).is_none());
+        assert!(state.change(2, |_| ()).is_none());
+    }
+
+    #[test]
+    fn the_cached_listing_is_rebuilt_after_every_change() {
+        let mut state = AccountState::default();
+        let build = |state: &AccountState| -> bytes::Bytes {
+            state
+                .agreements()
+                .values()
+                .map(|a| format!("{}={}", a.uuid, a.status))
+                .collect::<String>()
+                .into()
+        };
+        state.insert(copy(1, "a"));
+        assert_eq!(state.listing("u", build), "a=pending");
+        state.insert(copy(2, "b"));
+        assert_eq!(state.listing("u", build), "a=pendingb=pending");
+        state.change(1, |a| a.status = AgreementStatus::Accepted);
+        assert_eq!(state.listing("u", build), "a=acceptedb=pending");
+        state.change_by_uuid("b", |a| a.status = AgreementStatus::SslError);
+        assert_eq!(state.listing("u", build), "a=acceptedb=ssl_error");
+        // A cached body is reused only while nothing changed and for the same API URL.
+        let mut built = 0;
+        let mut counting = |state: &AccountState| {
+            built += 1;
+            build(state)
+        };
+        assert_eq!(state.listing("u", &mut counting), "a=acceptedb=ssl_error");
+        assert_eq!(state.listing("v", &mut counting), "a=acceptedb=ssl_error");
+        state.remove(1);
+        assert_eq!(state.listing("v", &mut counting), "b=ssl_error");
+        assert_eq!(built, 2);
+    }
+
+    #[test]
+    fn people_get_ids_from_three_on_first_sight() {
+        let mut book = TicketBook::default();
+        assert!(book.person_exists(ADMIN_ID) && book.person_exists(AGENT_ID));
+        assert!(!book.person_exists(3));
+        assert_eq!(book.person_id("u1", "Ann", "agent"), 3);
+        assert_eq!(book.person_id("u2", "Bob", "admin"), 4);
+        assert_eq!(book.person_id("u1", "Ann again", "agent"), 3);
+        assert_eq!(book.person(3).map(|p| p.name.as_str()), Some("Ann"));
+        assert_eq!(book.take_ticket_id(), 1);
+        assert_eq!(book.peek_ticket_id(), 2);
+    }
+}

@@ -1,0 +1,460 @@
+//! What an account does with the ticket messages a partner sends it: a share (a new
+//! copy, or the one it already holds linked again), an update (new comments, and the
+//! fields the terms sync), an unshare (the copy stays, as an orphan). The partner
+//! protocol checks each message's shape first and hands over an [`IncomingTicket`].
+
+use super::local::push_audit;
+use super::{Outgoing, partner_of};
+use crate::account::state::{ADMIN_ID, AGENT_ID, TicketBook};
+use crate::account::{Account, ReceiveError};
+use crate::model::ticket::{
+    Actor, AuditEvent, Comment, Delta, Received, Share, SharingAction, SharingPlan, Ticket,
+    TicketStatus, apply_synced_fields, comment_event, protocol_time, public_over, rest_time,
+    synced_fields,
+};
+use crate::model::{Agreement, AgreementStatus, Direction, protocol_uuid, short_uuid};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// Which ticket call a partner makes (they need different agreement directions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TicketCall {
+    /// POST: share a ticket.
+    Share,
+    /// PUT: push changes (either side).
+    Update,
+    /// DELETE: stop sharing.
+    Unshare,
+}
+
+/// A partner's ticket message, its shape checked. Absent fields mean "unchanged".
+#[derive(Clone, Debug, Default)]
+pub struct IncomingTicket {
+    /// Subject line (a share needs one).
+    pub subject: Option<String>,
+    /// Status, before the terms are applied.
+    pub status: Option<TicketStatus>,
+    /// Who asked.
+    pub requester: Option<Actor>,
+    /// Comments, each with a uuid and a body.
+    pub comments: Vec<IncomingComment>,
+    /// Who made this change.
+    pub actor: Option<Actor>,
+    /// Tags, before the terms are applied.
+    pub tags: Option<Vec<String>>,
+    /// Custom field values by field id, before the terms are applied.
+    pub custom_fields: Option<BTreeMap<u64, Value>>,
+}
+
+/// A partner's comment.
+#[derive(Clone, Debug, Default)]
+pub struct IncomingComment {
+    /// Its protocol uuid (never blank).
+    pub uuid: String,
+    /// Who wrote it.
+    pub author: Option<Actor>,
+    /// The text (never blank).
+    pub body: String,
+    /// When it was written, protocol format.
+    pub authored_at: Option<String>,
+    /// Absent means public, as the protocol says.
+    pub public: Option<bool>,
+}
+
+impl Account {
+    /// Checks a ticket call's `X-Ticket-Sharing-Token`: the agreement must exist here,
+    /// the key match, the agreement be accepted, and shares and unshares come from its
+    /// sender. Every refusal is 403 *(model: a token naming no agreement is a wrong key)*.
+    pub fn authorize_ticket_call(
+        &self,
+        token: &str,
+        call: TicketCall,
+    ) -> Result<Agreement, ReceiveError> {
+        let agreement_uuid = token.split_once(':').map_or(token, |(uuid, _)| uuid);
+        let agreement = self
+            .authorize(agreement_uuid, token)
+            .map_err(|error| match error {
+                ReceiveError::NotFound(_) => ReceiveError::Forbidden(format!(
+                    "the X-Ticket-Sharing-Token names no agreement {} holds",
+                    self.subdomain()
+                )),
+                other => other,
+            })?;
+        if agreement.status != AgreementStatus::Accepted {
+            return Err(ReceiveError::Forbidden(format!(
+                "agreement {} is {}: ticket calls need an accepted agreement",
+                short_uuid(&agreement.uuid),
+                agreement.status
+            )));
+        }
+        if call != TicketCall::Update && agreement.direction == Direction::Outbound {
+            return Err(ReceiveError::Forbidden(format!(
+                "agreement {} is one way: only its sender shares or unshares tickets over it",
+                short_uuid(&agreement.uuid)
+            )));
+        }
+        Ok(agreement)
+    }
+
+    /// Records that a partner's ticket call was refused (`what` is `a share`, `an
+    /// update` or `an unshare`), and why.
+    pub fn note_refused_ticket_call(&self, what: &str, uuid: &str, why: &str) {
+        self.trace().decision(
+            self.subdomain(),
+            format!(
+                "{} refused {what} of ticket {}: {why}",
+                self.subdomain(),
+                short_uuid(uuid)
+            ),
+        );
+    }
+
+    /// Receiver side of a share: stores a new ticket linked to the inbound agreement
+    /// (`true`), or re-links and merges into the copy it already holds under that uuid
+    /// (`false`: a repeated share, or a share after an unshare).
+    pub fn take_share(
+        &self,
+        path_uuid: &str,
+        agreement: &Agreement,
+        incoming: IncomingTicket,
+    ) -> Result<(bool, Ticket), ReceiveError> {
+        let synced = synced_fields(
+            &agreement.terms,
+            incoming.status,
+            incoming.tags.as_deref(),
+            incoming.custom_fields.clone(),
+        );
+        let subject = incoming
+            .subject
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| ReceiveError::Invalid("a shared ticket needs a subject".to_string()))?;
+        let own_url = self.sharing_url();
+        let now = self.trace().clock().now();
+        let (created, ticket) = self.with_state(|state| {
+            let (book, _) = state.tickets_mut();
+            let actor = person_for(book, incoming.actor.as_ref(), &own_url) as i64;
+            let existing = book
+                .all()
+                .find(|t| {
+                    t.received.as_ref().is_some_and(|r| {
+                        r.share.uuid == path_uuid && r.share.agreement_id == agreement.id
+                    })
+                })
+                .map(|t| t.id);
+            let (created, mut ticket, mut events) = match existing.and_then(|id| book.get(id)) {
+                Some(held) => {
+                    let mut ticket = held.clone();
+                    let mut events = Vec::new();
+                    if let Some(received) = ticket.received.as_mut()
+                        && received.orphaned
+                    {
+                        received.orphaned = false;
+                        events.push(AuditEvent::TicketSharing {
+                            agreement_id: agreement.id,
+                            action: SharingAction::Shared,
+                        });
+                    }
+                    (false, ticket, events)
+                }
+                None => {
+                    let id = book.take_ticket_id();
+                    let requester_id = person_for(book, incoming.requester.as_ref(), &own_url);
+                    let description = incoming
+                        .comments
+                        .first()
+                        .map(|c| c.body.clone())
+                        .unwrap_or_default();
+                    let ticket = Ticket {
+                        id,
+                        uuid: protocol_uuid(&own_url, "tickets", id),
+                        subject: subject.clone(),
+                        description,
+                        status: synced.status.unwrap_or(TicketStatus::New),
+                        requester_id,
+                        tags: synced.tags.clone().unwrap_or_default(),
+                        custom_fields: synced.custom_fields.clone().unwrap_or_default(),
+                        comments: Vec::new(),
+                        audits: Vec::new(),
+                        sent: None,
+                        received: Some(Received {
+                            share: Share {
+                                agreement_id: agreement.id,
+                                uuid: path_uuid.to_string(),
+                            },
+                            orphaned: false,
+                        }),
+                        created_at: rest_time(now),
+                        updated_at: rest_time(now),
+                    };
+                    let events = vec![
+                        AuditEvent::Create {
+                            field_name: "subject".to_string(),
+                            value: json!(ticket.subject),
+                        },
+                        AuditEvent::Create {
+                            field_name: "status".to_string(),
+                            value: json!(ticket.status),
+                        },
+                        AuditEvent::TicketSharing {
+                            agreement_id: agreement.id,
+                            action: SharingAction::Shared,
+                        },
+                    ];
+                    (true, ticket, events)
+                }
+            };
+            let (added, _) = merge_comments(
+                book,
+                &mut ticket,
+                &incoming.comments,
+                agreement,
+                now,
+                &own_url,
+            );
+            events.extend(added.iter().map(comment_event));
+            if !events.is_empty() {
+                ticket.updated_at = rest_time(now);
+                push_audit(book, &mut ticket, actor, now, events);
+            }
+            book.store(ticket.clone());
+            (created, ticket)
+        });
+        let partner = partner_of(agreement);
+        self.trace().decision(
+            self.subdomain(),
+            if created {
+                format!(
+                    "{} stored ticket {} shared by {partner} over inbound agreement {} ({} comments)",
+                    self.subdomain(),
+                    ticket.id,
+                    agreement.id,
+                    ticket.comments.len()
+                )
+            } else {
+                format!(
+                    "{} already holds ticket {} shared by {partner}; linked it to agreement {} again",
+                    self.subdomain(),
+                    ticket.id,
+                    agreement.id
+                )
+            },
+        );
+        Ok((created, ticket))
+    }
+
+    /// Both sides' update: takes new comments (deduplicated by uuid), status, tags and
+    /// custom fields as the terms allow, and returns what to forward to the ticket's
+    /// other shares (a chain), never back where it came from.
+    pub fn take_update(
+        &self,
+        path_uuid: &str,
+        agreement: &Agreement,
+        incoming: IncomingTicket,
+    ) -> Result<(Ticket, Vec<Outgoing>), ReceiveError> {
+        let synced = synced_fields(
+            &agreement.terms,
+            incoming.status,
+            incoming.tags.as_deref(),
+            incoming.custom_fields.clone(),
+        );
+        let own_url = self.sharing_url();
+        let now = self.trace().clock().now();
+        let decided = self.with_state(|state| {
+            let mut ticket = state
+                .tickets()
+                .all()
+                .find(|t| {
+                    t.share_over(agreement.id)
+                        .is_some_and(|share| share.uuid == path_uuid)
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    ReceiveError::NotFound(format!(
+                        "no ticket {} is shared over agreement {}",
+                        short_uuid(path_uuid),
+                        short_uuid(&agreement.uuid)
+                    ))
+                })?;
+            let (book, _) = state.tickets_mut();
+            let actor = person_for(book, incoming.actor.as_ref(), &own_url);
+            let mut events = Vec::new();
+            let mut delta = Delta {
+                actor: Some(actor),
+                ..Delta::default()
+            };
+            let (added, duplicates) = merge_comments(
+                book,
+                &mut ticket,
+                &incoming.comments,
+                agreement,
+                now,
+                &own_url,
+            );
+            events.extend(added.iter().map(comment_event));
+            delta.comments = added;
+            apply_synced_fields(
+                &mut ticket,
+                synced.status,
+                synced.tags.as_ref(),
+                synced.custom_fields.as_ref(),
+                &mut events,
+                &mut delta,
+            );
+            if !events.is_empty() {
+                ticket.updated_at = rest_time(now);
+                push_audit(book, &mut ticket, actor as i64, now, events);
+                book.store(ticket.clone());
+            }
+            let outgoing = self.plan_pushes(
+                state,
+                &ticket,
+                &delta,
+                SharingPlan::default(),
+                Some(agreement.id),
+            );
+            Ok((ticket, delta, duplicates, outgoing))
+        });
+        let (ticket, delta, duplicates, outgoing) = decided?;
+        let partner = partner_of(agreement);
+        let mut text = if delta.is_empty() {
+            format!(
+                "{} changed nothing on ticket {} for {partner}'s update",
+                self.subdomain(),
+                ticket.id
+            )
+        } else {
+            format!(
+                "{} took {} on ticket {} from {partner}",
+                self.subdomain(),
+                delta.describe(),
+                ticket.id
+            )
+        };
+        if duplicates > 0 {
+            text.push_str(&format!(
+                "; ignored {duplicates} comment(s) it already had (same uuid)"
+            ));
+        }
+        for ignored in &synced.ignored {
+            text.push_str(&format!(
+                "; ignored {ignored}: agreement {} does not sync it",
+                agreement.id
+            ));
+        }
+        self.trace().decision(self.subdomain(), text);
+        Ok((ticket, outgoing))
+    }
+
+    /// Receiver side of an unshare: the copy stays, as an orphan that no longer syncs.
+    pub fn take_unshare(
+        &self,
+        path_uuid: &str,
+        agreement: &Agreement,
+    ) -> Result<Ticket, ReceiveError> {
+        let now = self.trace().clock().now();
+        let ticket = self.with_state(|state| {
+            let (book, _) = state.tickets_mut();
+            let mut ticket = book
+                .all()
+                .find(|t| {
+                    t.received.as_ref().is_some_and(|r| {
+                        !r.orphaned
+                            && r.share.agreement_id == agreement.id
+                            && r.share.uuid == path_uuid
+                    })
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    ReceiveError::NotFound(format!(
+                        "no ticket {} is shared over agreement {}",
+                        short_uuid(path_uuid),
+                        short_uuid(&agreement.uuid)
+                    ))
+                })?;
+            if let Some(received) = ticket.received.as_mut() {
+                received.orphaned = true;
+            }
+            ticket.updated_at = rest_time(now);
+            push_audit(
+                book,
+                &mut ticket,
+                -1,
+                now,
+                vec![AuditEvent::TicketSharing {
+                    agreement_id: agreement.id,
+                    action: SharingAction::Unshared,
+                }],
+            );
+            book.store(ticket.clone());
+            Ok(ticket)
+        })?;
+        self.trace().decision(
+            self.subdomain(),
+            format!(
+                "{} keeps ticket {} as an orphan: {} unshared it over agreement {}, so it no longer syncs",
+                self.subdomain(),
+                ticket.id,
+                partner_of(agreement),
+                agreement.id
+            ),
+        );
+        Ok(ticket)
+    }
+}
+
+/// The local id of a partner's person, recorded on first sight. Our own users
+/// coming back around a chain are recognised by their uuid.
+fn person_for(book: &mut TicketBook, actor: Option<&Actor>, own_url: &str) -> u64 {
+    let fallback = Actor {
+        uuid: String::new(),
+        name: "Partner user".to_string(),
+        role: "agent".to_string(),
+    };
+    let actor = actor.unwrap_or(&fallback);
+    for local in [ADMIN_ID, AGENT_ID] {
+        if actor.uuid == protocol_uuid(own_url, "users", local) {
+            return local;
+        }
+    }
+    book.person_id(&actor.uuid, &actor.name, &actor.role)
+}
+
+/// Adds the partner's comments this copy does not have yet; returns them and how many
+/// were duplicates. Visibility follows the agreement's terms.
+fn merge_comments(
+    book: &mut TicketBook,
+    ticket: &mut Ticket,
+    incoming: &[IncomingComment],
+    agreement: &Agreement,
+    now: DateTime<Utc>,
+    own_url: &str,
+) -> (Vec<Comment>, usize) {
+    let mut added = Vec::new();
+    let mut duplicates = 0;
+    for wire in incoming {
+        if ticket.has_comment(&wire.uuid) {
+            duplicates += 1;
+            continue;
+        }
+        let id = book.take_comment_id();
+        let author_id = person_for(book, wire.author.as_ref(), own_url);
+        let comment = Comment {
+            id,
+            uuid: wire.uuid.clone(),
+            body: wire.body.clone(),
+            public: public_over(&agreement.terms, wire.public.unwrap_or(true)),
+            author_id,
+            created_at: rest_time(now),
+            authored_at: wire
+                .authored_at
+                .clone()
+                .unwrap_or_else(|| protocol_time(now)),
+            arrived_over: Some(agreement.id),
+        };
+        ticket.comments.push(comment.clone());
+        added.push(comment);
+    }
+    (added, duplicates)
+}

@@ -1,0 +1,235 @@
+//! The REST surface under `/api/v2`, shaped so real Zendesk API clients work
+//! unmodified: paths with and without `.json`, HTTP Basic token auth, the documented
+//! envelopes, and error bodies matched byte for byte (DESIGN.md §1A).
+//!
+//! Handlers are thin: authenticate, parse, call the account (and, for a change a
+//! partner must hear, `partner::outbound`), map the result. Every error goes through
+//! [`ApiError`], the one place that knows Zendesk's error shapes. This module holds the
+//! router and the call recorder; agreement and ticket routes and their JSON views live
+//! in [`agreements`] and [`tickets`], trace summaries in [`summary`].
+
+pub mod agreements;
+pub mod error;
+pub mod summary;
+pub mod tickets;
+
+pub use error::ApiError;
+
+use crate::account::{Account, Role, SURFACE_CHECK_HEADER, User};
+use crate::rate_limit::Verdict;
+use crate::trace::{EventDraft, EventKind, Surface};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use summary::{summarize_request, summarize_response, summarize_value};
+
+/// A JSON response with Zendesk's content type.
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    json_bytes_response(status, body.to_string().into(), summarize_value(body))
+}
+
+/// A response whose JSON body is already serialised, with its trace summary attached so
+/// [`record_call`] need not read the body back.
+fn json_bytes_response(status: StatusCode, body: Bytes, summary: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response.extensions_mut().insert(TraceSummary(summary));
+    response
+}
+
+/// The trace's summary of a REST answer, attached by the handler that built the body.
+#[derive(Clone, Debug)]
+pub(crate) struct TraceSummary(pub(crate) String);
+
+/// The `/api/v2` routes of one account.
+pub fn router(account: Arc<Account>) -> Router {
+    Router::new()
+        .merge(agreements::routes())
+        .merge(tickets::routes())
+        .layer(middleware::from_fn_with_state(account.clone(), record_call))
+        .with_state(account)
+}
+
+/// Authenticates the caller (once per call; a call without valid credentials is answered
+/// 401 here, before any handler), records the call and its answer in the trace, and adds
+/// the rate-limit headers.
+async fn record_call(
+    State(account): State<Arc<Account>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let user = account.authenticate(
+        request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok()),
+    );
+    let caller = user
+        .as_ref()
+        .map(|user| user.email.clone())
+        .unwrap_or_else(|| "anonymous".to_string());
+    let authenticated = user.is_some();
+    if let Some(user) = user {
+        request.extensions_mut().insert(user);
+    }
+    let surface_check = request
+        .headers()
+        .get(SURFACE_CHECK_HEADER)
+        .is_some_and(|key| key.as_bytes() == account.services().surface_check_key().as_bytes());
+    if surface_check {
+        return if authenticated {
+            next.run(request).await
+        } else {
+            ApiError::Unauthorized.into_response()
+        };
+    }
+    // Writes carry a body worth showing in the trace (`status=accepted`…); reads do not,
+    // and are passed through untouched.
+    let mut unreadable = None;
+    let mut request_detail = String::new();
+    if request.method() != axum::http::Method::GET {
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                unreadable = Some(ApiError::BadJson(format!(
+                    "the body could not be read: {error}"
+                )));
+                Bytes::new()
+            }
+        };
+        request_detail = summarize_request(&bytes);
+        request = Request::from_parts(parts, Body::from(bytes));
+    }
+    let trace = account.trace();
+    trace.record(
+        EventKind::Request,
+        EventDraft {
+            surface: Some(Surface::Rest),
+            from: caller.clone(),
+            to: account.subdomain().to_string(),
+            method: Some(method.clone()),
+            path: Some(path.clone()),
+            detail: request_detail,
+            ..EventDraft::default()
+        },
+    );
+    // Every call counts against the allowance, as on Zendesk, even a refused one.
+    let verdict = account.rate_limiter().check(std::time::Instant::now());
+    let response = match (verdict, authenticated, unreadable) {
+        (
+            Verdict::Exceeded {
+                retry_after_secs, ..
+            },
+            _,
+            _,
+        ) => ApiError::RateLimited { retry_after_secs }.into_response(),
+        (_, false, _) => ApiError::Unauthorized.into_response(),
+        (_, true, Some(error)) => error.into_response(),
+        (_, true, None) => next.run(request).await,
+    };
+    let (mut parts, mut body) = response.into_parts();
+    let detail = match parts.extensions.remove::<TraceSummary>() {
+        Some(TraceSummary(summary)) => summary,
+        // Answers built elsewhere (axum's own rejections, empty 204s) are read back to
+        // summarise them; they are few and small.
+        None => {
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let summary = summarize_response(&bytes);
+            body = Body::from(bytes);
+            summary
+        }
+    };
+    trace.record(
+        EventKind::Response,
+        EventDraft {
+            surface: Some(Surface::Rest),
+            from: account.subdomain().to_string(),
+            to: caller,
+            method: Some(method),
+            path: Some(path),
+            status: Some(parts.status.as_u16()),
+            detail,
+            ..EventDraft::default()
+        },
+    );
+    let (limit, remaining) = match verdict {
+        Verdict::Allowed { limit, remaining } => (limit, remaining),
+        Verdict::Exceeded { limit, .. } => (limit, 0),
+    };
+    parts
+        .headers
+        .insert("X-Rate-Limit", HeaderValue::from(limit));
+    parts
+        .headers
+        .insert("X-Rate-Limit-Remaining", HeaderValue::from(remaining));
+    Response::from_parts(parts, body)
+}
+
+/// The largest request body the API reads (axum's own default limit).
+const MAX_BODY: usize = 2 * 1024 * 1024;
+
+fn require_admin(user: &User) -> Result<(), ApiError> {
+    match user.role {
+        Role::Admin => Ok(()),
+        Role::Agent => Err(ApiError::Forbidden),
+    }
+}
+
+/// Parses `{id}` or `{id}.json`; anything else is a record that cannot exist.
+fn parse_id(raw: &str) -> Result<u64, ApiError> {
+    raw.strip_suffix(".json")
+        .unwrap_or(raw)
+        .parse::<u64>()
+        .map_err(|_| ApiError::NotFound)
+}
+
+/// Parses a JSON object body and returns the object under `root`.
+pub fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid(
+            root,
+            "BlankValue",
+            format!("The body must be a JSON object like {{\"{root}\": {{…}}}}"),
+        ));
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    match value.get(root) {
+        Some(Value::Object(object)) => Ok(object.clone()),
+        Some(_) => Err(ApiError::invalid(
+            root,
+            "InvalidValue",
+            format!("{root} must be a JSON object"),
+        )),
+        None => Err(ApiError::invalid(
+            root,
+            "BlankValue",
+            format!("The body must be a JSON object like {{\"{root}\": {{…}}}}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_accept_the_json_suffix() {
+        assert_eq!(parse_id("12"), Ok(12));
+        assert_eq!(parse_id("12.json"), Ok(12));
+        assert_eq!(parse_id("x.json"), Err(ApiError::NotFound));
+    }
+}

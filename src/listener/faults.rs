@@ -1,0 +1,201 @@
+//! How a listener applies the receiving side's faults to the partner messages it is
+//! sent: a hang, latency, a chosen status, a reset mid-response, a redirect loop, or a
+//! crash point handed to the handler. What is broken is data in the world's
+//! [`FaultTable`]; this middleware is where it happens to real sockets.
+
+use super::{AbortConnection, Stopping};
+use crate::faults::{Fault, FaultTable, Side};
+use crate::trace::Trace;
+use crate::transport::FROM_HEADER;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the middleware needs of one account: whose listener it guards, the world's
+/// fault rules, and the trace it records each applied fault in.
+#[derive(Clone, Debug)]
+pub struct FaultGate {
+    /// The receiving account's subdomain.
+    pub target: String,
+    /// The world's rules.
+    pub faults: Arc<FaultTable>,
+    /// The world's trace.
+    pub trace: Trace,
+}
+
+/// Middleware on an account's router: applies the receiving side's fault, if any, to
+/// each partner message (`/sharing/…`). The sender is named by `X-Sharesim-From`;
+/// messages without it only meet account-wide rules.
+pub async fn apply(State(gate): State<FaultGate>, mut request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/sharing") {
+        return next.run(request).await;
+    }
+    let target = gate.target.clone();
+    let from = request
+        .headers()
+        .get(FROM_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // A redirect the sender follows is still the same message: it meets the loop again
+    // without using up one of the rule's `times`. reqwest names the URL it was
+    // redirected from in `Referer`, which for our loop is the URL itself.
+    if is_our_redirect(&request) {
+        return redirect_to_self(&request);
+    }
+    let Some(fault) = gate.faults.take(&target, from.as_deref(), Side::Receiving) else {
+        return next.run(request).await;
+    };
+    let sender = from.as_deref().unwrap_or("an unnamed sender");
+    let trace = &gate.trace;
+    let stopping = request.extensions().get::<Stopping>().cloned();
+    match fault {
+        Fault::Hang => {
+            trace.world(
+                &target,
+                format!("{target} leaves {sender}'s message unanswered (fault {fault})"),
+            );
+            // Never answered; only the account stopping (or the sender hanging up,
+            // which drops this future) ends it.
+            match stopping {
+                Some(stopping) => stopping.0.cancelled().await,
+                None => std::future::pending::<()>().await,
+            }
+            abort()
+        }
+        Fault::Latency(delay) => {
+            trace.world(
+                &target,
+                format!(
+                    "{target} delays its answer to {sender} by {} ms (fault {fault})",
+                    delay.as_millis()
+                ),
+            );
+            // A delayed message that is still waiting when the account stops is never
+            // handled: a stopped account does not finish late work, so nothing lands
+            // after the scenario (or the sender) has moved on.
+            match stopping {
+                Some(stopping) => {
+                    tokio::select! {
+                        _ = stopping.0.cancelled() => return abort(),
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+                None => tokio::time::sleep(delay).await,
+            }
+            next.run(request).await
+        }
+        Fault::Status(code) => {
+            trace.world(
+                &target,
+                format!("{target} answers {sender}'s message with {code} without handling it (fault {fault})"),
+            );
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (
+                status,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                format!("sharesim fault: {target} answers {code}\n"),
+            )
+                .into_response()
+        }
+        Fault::Reset => {
+            trace.world(
+                &target,
+                format!(
+                    "{target} closes the connection mid-response to {sender}'s message (fault {fault})"
+                ),
+            );
+            reset_mid_response()
+        }
+        Fault::RedirectLoop => {
+            trace.world(
+                &target,
+                format!("{target} redirects {sender}'s message to itself (fault {fault})"),
+            );
+            redirect_to_self(&request)
+        }
+        Fault::Crash(point) => {
+            // The handler decides where it dies: the crash point travels with the request.
+            request.extensions_mut().insert(point);
+            next.run(request).await
+        }
+        // Applied by the sender's transport; never taken here.
+        Fault::Down => next.run(request).await,
+    }
+}
+
+fn abort() -> Response {
+    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    response.extensions_mut().insert(AbortConnection);
+    response
+}
+
+/// A 200 whose status line and headers go out, followed by the start of a body, and
+/// then the connection closes: the sender sees the answer begin and break off.
+fn reset_mid_response() -> Response {
+    let chunks = futures_util::stream::unfold(0u8, |step| async move {
+        match step {
+            0 => Some((Ok(Bytes::from_static(b"{\"uuid\":")), 1)),
+            1 => {
+                // Let the first chunk reach the socket before the connection dies.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "fault reset",
+                    )),
+                    2,
+                ))
+            }
+            _ => None,
+        }
+    });
+    let mut response = Response::new(Body::from_stream(chunks));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn redirect_to_self(request: &Request) -> Response {
+    let location = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| request.uri().path().to_string());
+    let mut response = (
+        // 307 keeps the method and body, so the sender re-sends the same message.
+        StatusCode::TEMPORARY_REDIRECT,
+        format!("redirecting to {location}\n"),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+fn is_our_redirect(request: &Request) -> bool {
+    let Some(referer) = request
+        .headers()
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(path) = request.uri().path_and_query() else {
+        return false;
+    };
+    let Ok(url) = reqwest::Url::parse(referer) else {
+        return false;
+    };
+    let referer_path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_string(),
+    };
+    referer_path == path.as_str()
+}

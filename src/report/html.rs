@@ -1,0 +1,533 @@
+//! `sharesim run --html FILE` and `sharesim explain FILE --html OUT`: one self-contained
+//! page (inline CSS and SVG, no script, no request to anywhere) for people who would
+//! rather look than read. A summary, then per scenario its description, the failure
+//! with its diff and last events, the drawn sequence diagram, and each step's note,
+//! calls and the accounts' agreements and tickets afterwards.
+//!
+//! The page reads on a phone (tables and diagrams scroll sideways), prints on paper and
+//! follows `prefers-color-scheme: dark`. A Content-Security-Policy forbids scripts and
+//! every external load, so the file stays safe to open whatever a scenario file holds;
+//! all text from scenario files is escaped.
+
+use super::describe_event;
+use super::svg::{self, escape};
+use crate::scenario::outcome::{AccountSnapshot, Outcome};
+use crate::trace::EventKind;
+use std::fmt::Write;
+
+/// Events shown under "last events" of a failure.
+const LAST_EVENTS: usize = 12;
+
+/// One scenario's part of the page: its outcome and the description from its file.
+#[derive(Clone, Copy, Debug)]
+pub struct Section<'a> {
+    /// What the run produced.
+    pub outcome: &'a Outcome,
+    /// The scenario file's `description`, shown above the diagram.
+    pub description: Option<&'a str>,
+}
+
+/// The whole page, titled `title`, with one section per scenario in the given order.
+pub fn report(title: &str, sections: &[Section<'_>]) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+<meta name=\"color-scheme\" content=\"light dark\">\n\
+<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n\
+<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
+        escape(title)
+    );
+    let _ = writeln!(out, "<header>\n<h1>{}</h1>", escape(title));
+    summary(&mut out, sections);
+    out.push_str("</header>\n<main>\n");
+    for (index, section) in sections.iter().enumerate() {
+        scenario(&mut out, index, section);
+    }
+    out.push_str("</main>\n<footer>Made by sharesim. Diagrams and tables come from the run's trace and per-step snapshots.</footer>\n</body>\n</html>\n");
+    out
+}
+
+/// Counts, total time and a table of contents.
+fn summary(out: &mut String, sections: &[Section<'_>]) {
+    let passed = sections.iter().filter(|s| s.outcome.passed()).count();
+    let failed = sections.len() - passed;
+    let total: u128 = sections
+        .iter()
+        .map(|s| s.outcome.duration.as_millis())
+        .sum();
+    let verdict = if failed == 0 { "passed" } else { "failed" };
+    let _ = writeln!(
+        out,
+        "<p class=\"summary {verdict}\"><span class=\"count\">{} scenario(s)</span> <span class=\"badge pass\">{passed} passed</span> <span class=\"badge {}\">{failed} failed</span> <span class=\"time\">{total} ms of scenario time</span></p>",
+        sections.len(),
+        if failed == 0 { "none" } else { "fail" }
+    );
+    // One scenario (`explain`) needs no table of contents.
+    if sections.len() < 2 {
+        return;
+    }
+    out.push_str("<div class=\"scroll\"><table class=\"toc\">\n<thead><tr><th>result</th><th>scenario</th><th>file</th><th>steps</th><th>time</th></tr></thead>\n<tbody>\n");
+    for (index, section) in sections.iter().enumerate() {
+        let outcome = section.outcome;
+        let (class, label) = verdict_of(outcome);
+        let _ = writeln!(
+            out,
+            "<tr class=\"{class}\"><td><span class=\"badge {class}\">{label}</span></td><td><a href=\"#{}\">{}</a></td><td><code>{}</code></td><td>{}</td><td>{} ms</td></tr>",
+            section_id(index, outcome),
+            escape(&outcome.name),
+            escape(&outcome.file),
+            outcome.steps.len(),
+            outcome.duration.as_millis()
+        );
+    }
+    out.push_str("</tbody>\n</table></div>\n");
+}
+
+fn verdict_of(outcome: &Outcome) -> (&'static str, &'static str) {
+    if outcome.passed() {
+        ("pass", "PASS")
+    } else {
+        ("fail", "FAIL")
+    }
+}
+
+/// An id for a scenario's section: its position and file stem, in `[a-z0-9-]`.
+fn section_id(index: usize, outcome: &Outcome) -> String {
+    let stem: String = std::path::Path::new(&outcome.file)
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("s{}-{stem}", index + 1)
+}
+
+/// One scenario's section.
+fn scenario(out: &mut String, index: usize, section: &Section<'_>) {
+    let outcome = section.outcome;
+    let id = section_id(index, outcome);
+    let (class, label) = verdict_of(outcome);
+    let _ = writeln!(
+        out,
+        "<section class=\"scenario {class}\" id=\"{id}\">\n<h2><span class=\"badge {class}\">{label}</span> {}</h2>",
+        escape(&outcome.name)
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\"><code>{}</code> · seed {} · {} step(s) · {} ms</p>",
+        escape(&outcome.file),
+        outcome.seed,
+        outcome.steps.len(),
+        outcome.duration.as_millis()
+    );
+    if let Some(description) = section.description {
+        out.push_str("<div class=\"description\">");
+        for paragraph in description.split("\n\n").filter(|p| !p.trim().is_empty()) {
+            // The file's line breaks are for the editor; the page reflows each paragraph.
+            let text = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+            let _ = write!(out, "<p>{}</p>", escape(&text));
+        }
+        out.push_str("</div>\n");
+    }
+    failure(out, &id, outcome);
+    // Wide screens shrink a wide diagram to the page, down to a legible scale; past
+    // that (and on phones) it scrolls sideways.
+    let drawing = svg::draw(outcome);
+    let _ = writeln!(
+        out,
+        "<figure class=\"diagram\">\n<div class=\"scroll\"><div class=\"fit\" style=\"--w:{}px\">\n{}</div></div>\n<figcaption><span class=\"narrow-only\">Scroll sideways for the whole diagram. </span>Sequence diagram of every REST call, partner message and decision. Crossed arrows are failed deliveries; ⚡ marks a fault, ⚠ a divergence. Hover a shortened label for its full text.</figcaption>\n</figure>",
+        drawing.width, drawing.svg
+    );
+    steps(out, &id, outcome);
+    out.push_str("</section>\n");
+}
+
+/// The failing step, its diff and the events that led to it.
+fn failure(out: &mut String, id: &str, outcome: &Outcome) {
+    let Some(failure) = &outcome.failure else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<div class=\"failure\" role=\"alert\">\n<h3>Failed at <a href=\"#{id}-step-{}\">step {}</a> (<code>{}</code>, {})</h3>\n<p class=\"message\">{}</p>",
+        failure.step,
+        failure.step,
+        escape(&failure.action),
+        escape(&failure.location),
+        escape(&failure.message)
+    );
+    if !failure.diffs.is_empty() {
+        out.push_str("<div class=\"scroll\"><table class=\"diff\">\n<thead><tr><th>field</th><th>expected</th><th>actual</th></tr></thead>\n<tbody>\n");
+        for diff in &failure.diffs {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"expected\">{}</td><td class=\"actual\">{}</td></tr>",
+                escape(&diff.field),
+                escape(&diff.expected),
+                escape(&diff.actual)
+            );
+        }
+        out.push_str("</tbody>\n</table></div>\n");
+    }
+    let last = outcome.steps.iter().find(|s| s.number == failure.step);
+    let upto = last.map_or(u64::MAX, |s| s.last_event.max(s.first_event));
+    let events: Vec<_> = outcome.trace.iter().filter(|e| e.seq <= upto).collect();
+    if !events.is_empty() {
+        out.push_str("<h4>Last events</h4>\n<ol class=\"events last\">\n");
+        for event in &events[events.len().saturating_sub(LAST_EVENTS)..] {
+            let _ = writeln!(
+                out,
+                "<li value=\"{}\" class=\"{}\">{}</li>",
+                event.seq,
+                kind_class(event.kind),
+                escape(&describe_event(event))
+            );
+        }
+        out.push_str("</ol>\n");
+    }
+    out.push_str("</div>\n");
+}
+
+fn kind_class(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Request => "request",
+        EventKind::Response => "response",
+        EventKind::Decision => "decision",
+        EventKind::World => "world",
+        EventKind::Note => "note",
+    }
+}
+
+/// Each step: its note, its calls and decisions, and the state afterwards.
+fn steps(out: &mut String, id: &str, outcome: &Outcome) {
+    if outcome.steps.is_empty() {
+        return;
+    }
+    out.push_str("<h3>Steps</h3>\n<ol class=\"steps\">\n");
+    let mut previous: Option<&[AccountSnapshot]> = None;
+    for step in &outcome.steps {
+        let failed_here = outcome
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.step == step.number);
+        let class = if failed_here { "step fail" } else { "step" };
+        let _ = writeln!(
+            out,
+            "<li class=\"{class}\" id=\"{id}-step-{}\">\n<h4>Step {} · <code>{}</code> <small>{}</small></h4>",
+            step.number,
+            step.number,
+            escape(&step.action),
+            escape(&step.location)
+        );
+        if let Some(note) = &step.note {
+            let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(note.trim()));
+        }
+        let events: Vec<_> = outcome
+            .trace
+            .iter()
+            .filter(|e| e.seq >= step.first_event && e.seq <= step.last_event)
+            .filter(|e| e.kind != EventKind::Note)
+            .collect();
+        if !events.is_empty() {
+            out.push_str("<ul class=\"events\">\n");
+            for event in events {
+                let _ = writeln!(
+                    out,
+                    "<li class=\"{}\">{}</li>",
+                    kind_class(event.kind),
+                    escape(&describe_event(event))
+                );
+            }
+            out.push_str("</ul>\n");
+        }
+        if failed_here {
+            if let Some(failure) = &outcome.failure {
+                let _ = writeln!(
+                    out,
+                    "<p class=\"verdict fail\">✗ {}</p>",
+                    escape(&failure.message)
+                );
+            }
+        } else if matches!(step.action.as_str(), "expect" | "wait" | "expect_ticket") {
+            out.push_str("<p class=\"verdict pass\">✓ the expectation held</p>\n");
+        }
+        if previous == Some(step.accounts.as_slice()) {
+            out.push_str("<p class=\"unchanged\">Agreements and tickets unchanged.</p>\n");
+        } else {
+            state(out, &step.accounts);
+        }
+        previous = Some(step.accounts.as_slice());
+        out.push_str("</li>\n");
+    }
+    out.push_str("</ol>\n");
+}
+
+/// Each account's agreements and tickets, as tables.
+fn state(out: &mut String, accounts: &[AccountSnapshot]) {
+    out.push_str("<div class=\"state\">\n");
+    for account in accounts {
+        let _ = writeln!(
+            out,
+            "<div class=\"account\"><h5>{}</h5>",
+            escape(&account.subdomain)
+        );
+        if account.agreements.is_empty() {
+            out.push_str("<p class=\"empty\">no agreements</p>\n");
+        } else {
+            out.push_str("<div class=\"scroll\"><table class=\"agreements\">\n<thead><tr><th>handle</th><th>id</th><th>type</th><th>status</th><th>remote</th><th>name</th></tr></thead>\n<tbody>\n");
+            for a in &account.agreements {
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td><span class=\"status {}\">{}</span></td><td>{}</td><td>{}</td></tr>",
+                    escape(a.handle.as_deref().unwrap_or("-")),
+                    a.id,
+                    escape(&a.direction),
+                    status_class(&a.status),
+                    escape(&a.status),
+                    escape(a.remote_subdomain.as_deref().unwrap_or("-")),
+                    escape(&a.name)
+                );
+            }
+            out.push_str("</tbody>\n</table></div>\n");
+        }
+        if !account.tickets.is_empty() {
+            out.push_str("<div class=\"scroll\"><table class=\"tickets\">\n<thead><tr><th>ticket</th><th>id</th><th>status</th><th>shared over</th><th>comments</th><th>subject</th></tr></thead>\n<tbody>\n");
+            for t in &account.tickets {
+                let shared = if t.orphan {
+                    "(orphan)".to_string()
+                } else if t.shared_with.is_empty() {
+                    "-".to_string()
+                } else {
+                    t.shared_with.join(", ")
+                };
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td>#{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape(t.handle.as_deref().unwrap_or("-")),
+                    t.id,
+                    escape(&t.status),
+                    escape(&shared),
+                    t.comments,
+                    escape(&t.subject)
+                );
+            }
+            out.push_str("</tbody>\n</table></div>\n");
+        }
+        out.push_str("</div>\n");
+    }
+    out.push_str("</div>\n");
+}
+
+/// A CSS class for an agreement status: good, waiting or bad.
+fn status_class(status: &str) -> &'static str {
+    match status {
+        "accepted" => "good",
+        "pending" => "waiting",
+        "declined" | "inactive" => "closed",
+        _ => "bad",
+    }
+}
+
+/// The page's styles: light by default, dark on request, narrow screens and paper.
+const CSS: &str = "\
+:root{--bg:#f9fafb;--card:#ffffff;--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--accent:#4f46e5;
+--pass:#15803d;--pass-bg:#dcfce7;--fail:#b91c1c;--fail-bg:#fee2e2;--warn:#a16207;--warn-bg:#fef9c3;--code:#f3f4f6}
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%}
+body{margin:0 auto;max-width:1200px;padding:1rem;background:var(--bg);color:var(--fg);
+font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
+h1{font-size:1.6rem;margin:.2rem 0 .6rem}
+h2{font-size:1.25rem;margin:0 0 .3rem;overflow-wrap:anywhere}
+h3{font-size:1.05rem;margin:1.2rem 0 .4rem}
+h4{font-size:.98rem;margin:0 0 .3rem;overflow-wrap:anywhere}
+h5{font-size:.9rem;margin:.4rem 0 .2rem}
+a{color:var(--accent)}
+code{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:.88em;background:var(--code);padding:0 .25em;border-radius:3px;overflow-wrap:anywhere}
+small,.meta{color:var(--muted)}
+.meta{margin:.1rem 0 .6rem;font-size:.9rem}
+.badge{display:inline-block;font-size:.75rem;font-weight:700;letter-spacing:.03em;padding:.1em .55em;border-radius:999px;vertical-align:.15em}
+.badge.pass{color:var(--pass);background:var(--pass-bg)}
+.badge.fail{color:var(--fail);background:var(--fail-bg)}
+.badge.none{color:var(--muted);background:var(--code)}
+.summary{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.2rem 0 .8rem}
+.summary .badge{font-size:.9rem}
+.summary .time{color:var(--muted)}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;max-width:100%}
+table{border-collapse:collapse;font-size:.88rem;margin:.2rem 0 .4rem;background:var(--card)}
+th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{font-weight:600;color:var(--muted);white-space:nowrap}
+.toc{width:100%}
+.toc td:nth-child(4),.toc td:nth-child(5){white-space:nowrap}
+.toc tr.fail td{background:var(--fail-bg)}
+section.scenario{background:var(--card);border:1px solid var(--line);border-left:5px solid var(--pass);border-radius:8px;padding:1rem;margin:1.2rem 0}
+section.scenario.fail{border-left-color:var(--fail)}
+.description p{margin:.3rem 0;max-width:75ch}
+.failure{border:1px solid var(--fail);background:var(--fail-bg);border-radius:6px;padding:.6rem .8rem;margin:.8rem 0}
+.failure h3{margin:0 0 .3rem;color:var(--fail)}
+.failure .message{margin:.2rem 0 .5rem;font-weight:600}
+.failure h4{margin:.6rem 0 .2rem}
+.diff td.expected{color:var(--pass);font-weight:600}
+.diff td.actual{color:var(--fail);font-weight:600}
+.events{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:.8rem;margin:.3rem 0;padding-left:1.6rem;overflow-wrap:anywhere}
+.events li{margin:.1rem 0}
+.events li.decision,.events li.world{color:var(--muted)}
+.events li.world{color:var(--warn)}
+ul.events{list-style:'→ '}
+figure.diagram{margin:.8rem 0}
+figure.diagram .scroll{border:1px solid var(--line);border-radius:6px}
+figure.diagram .fit{max-width:var(--w);min-width:calc(var(--w) * .72)}
+figure.diagram svg{display:block;width:100%;height:auto}
+figcaption{color:var(--muted);font-size:.82rem;margin-top:.3rem}
+ol.steps{padding-left:0;list-style:none;margin:0}
+li.step{border-top:1px solid var(--line);padding:.6rem 0}
+li.step.fail{border-left:4px solid var(--fail);padding-left:.6rem;background:var(--fail-bg)}
+.note{margin:.2rem 0;font-style:italic}
+.verdict{margin:.3rem 0;font-weight:600}
+.verdict.pass{color:var(--pass)}
+.verdict.fail{color:var(--fail)}
+.unchanged,.empty{color:var(--muted);font-size:.85rem;margin:.2rem 0}
+.state{display:flex;flex-wrap:wrap;gap:.2rem 1.5rem}
+.account{min-width:0;max-width:100%}
+.status{font-weight:600}
+.status.good{color:var(--pass)}
+.status.waiting{color:var(--warn)}
+.status.bad{color:var(--fail)}
+.status.closed{color:var(--muted)}
+footer{color:var(--muted);font-size:.8rem;margin:2rem 0 1rem}
+.narrow-only{display:none}
+@media (max-width:640px){
+body{padding:.5rem;font-size:14px}
+section.scenario{padding:.6rem;border-radius:6px}
+h1{font-size:1.3rem}
+.toc th:nth-child(3),.toc td:nth-child(3){display:none}
+figure.diagram .fit{min-width:calc(var(--w) * .85)}
+.narrow-only{display:inline;font-weight:600}
+}
+@media screen and (prefers-color-scheme:dark){
+:root{--bg:#030712;--card:#111827;--fg:#e5e7eb;--muted:#9ca3af;--line:#374151;--accent:#a5b4fc;
+--pass:#4ade80;--pass-bg:#052e16;--fail:#f87171;--fail-bg:#450a0a;--warn:#facc15;--warn-bg:#422006;--code:#1f2937}
+}
+@media print{
+body{background:#fff;color:#000;max-width:none;padding:0;font-size:11pt}
+section.scenario{border:none;border-top:2px solid #000;border-radius:0;padding:.5rem 0;break-before:page}
+section.scenario:first-of-type{break-before:auto}
+.scroll{overflow:visible}
+figure.diagram .fit{min-width:0}
+li.step,.failure,figure.diagram,table{break-inside:avoid}
+a{color:inherit;text-decoration:none}
+}
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::outcome::{Failure, FieldDiff, StepRecord};
+    use crate::trace::Event;
+    use std::time::Duration;
+
+    fn outcome(name: &str, failure: Option<Failure>) -> Outcome {
+        Outcome {
+            name: name.to_string(),
+            file: "dir/<odd>.toml".to_string(),
+            seed: 1,
+            duration: Duration::from_millis(5),
+            failure,
+            steps: vec![StepRecord {
+                number: 1,
+                action: "expect".to_string(),
+                location: "dir/<odd>.toml:3".to_string(),
+                note: Some("a <b>note</b>".to_string()),
+                first_event: 1,
+                last_event: 1,
+                accounts: Vec::new(),
+            }],
+            trace: vec![Event {
+                seq: 1,
+                at: "2026-01-01T09:00:00Z".to_string(),
+                kind: EventKind::Note,
+                surface: None,
+                from: "scenario".to_string(),
+                to: "scenario".to_string(),
+                method: None,
+                path: None,
+                status: None,
+                outcome: None,
+                detail: "a <b>note</b>".to_string(),
+            }],
+        }
+    }
+
+    #[test]
+    fn text_from_scenario_files_is_escaped_everywhere() {
+        let failing = outcome(
+            "<script>alert(1)</script>",
+            Some(Failure {
+                step: 1,
+                action: "expect".to_string(),
+                location: "x:1".to_string(),
+                message: "<img src=x>".to_string(),
+                diffs: vec![FieldDiff {
+                    field: "status".to_string(),
+                    expected: "<a>".to_string(),
+                    actual: "&".to_string(),
+                }],
+            }),
+        );
+        let page = report(
+            "t",
+            &[Section {
+                outcome: &failing,
+                description: Some("<iframe>"),
+            }],
+        );
+        for raw in ["<script", "<img", "<iframe", "<b>", "<odd>", "<a>"] {
+            assert!(!page.contains(raw), "{raw} left unescaped");
+        }
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("<td class=\"actual\">&amp;</td>"));
+    }
+
+    #[test]
+    fn the_summary_counts_passes_and_failures() {
+        let passing = outcome("ok", None);
+        let failing = outcome(
+            "bad",
+            Some(Failure {
+                step: 1,
+                action: "expect".to_string(),
+                location: "x:1".to_string(),
+                message: "no".to_string(),
+                diffs: Vec::new(),
+            }),
+        );
+        let page = report(
+            "t",
+            &[
+                Section {
+                    outcome: &passing,
+                    description: None,
+                },
+                Section {
+                    outcome: &failing,
+                    description: None,
+                },
+            ],
+        );
+        assert!(page.contains("<span class=\"badge pass\">1 passed</span>"));
+        assert!(page.contains("<span class=\"badge fail\">1 failed</span>"));
+        assert!(page.contains("10 ms of scenario time"));
+        assert!(
+            page.contains("id=\"s2--odd-\""),
+            "section ids are sanitised"
+        );
+    }
+}
