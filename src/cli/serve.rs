@@ -15,7 +15,7 @@ const SERVE_TRACE_CAPACITY: usize = 100_000;
 /// Options of `sharesim serve`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  sharesim serve\n  sharesim serve acme globex --port 8700 --api-token secret\n  sharesim serve --tls --ready-file ready.json   # then REQUESTS_CA_BUNDLE=sharesim-ca.pem"
+    after_help = "Examples:\n  sharesim serve\n  sharesim serve acme globex --port 8700 --api-token secret\n  sharesim serve --tls --ready-file ready.json   # then REQUESTS_CA_BUNDLE=sharesim-ca.pem\n  sharesim serve --scenario customer.toml --state world.json --ready-file ready.json\n  sharesim ctl --ready ready.json step '{\"certificate\":{\"account\":\"globex\",\"mode\":\"expired\"}}'"
 )]
 pub struct ServeArgs {
     /// Subdomains of the accounts to start.
