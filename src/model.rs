@@ -284,7 +284,7 @@ impl Default for Terms {
 }
 
 /// One account's copy of a sharing agreement.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agreement {
     /// The account-local id (the REST API's `id`).
     pub id: u64,

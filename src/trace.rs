@@ -61,7 +61,9 @@ impl Clock {
 }
 
 /// What kind of thing an event records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A call was made (REST or partner).
@@ -77,7 +79,9 @@ pub enum EventKind {
 }
 
 /// Which of an account's two surfaces a call went to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Surface {
     /// `/api/v2`: what admins, agents and API clients call.
@@ -87,7 +91,7 @@ pub enum Surface {
 }
 
 /// One entry of the trace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Event {
     /// Position in the world's trace, from 1.
     pub seq: u64,
@@ -149,6 +153,8 @@ pub struct Trace {
 struct TraceInner {
     clock: Clock,
     events: Mutex<Events>,
+    /// The last sequence number, for followers that wait for new events.
+    latest: tokio::sync::watch::Sender<u64>,
 }
 
 /// The kept events, and how many were ever recorded (so sequence numbers go on when the
@@ -211,6 +217,7 @@ impl Trace {
             inner: Arc::new(TraceInner {
                 clock,
                 events: Mutex::new(Events::default()),
+                latest: tokio::sync::watch::Sender::new(0),
             }),
         }
     }
@@ -282,7 +289,15 @@ impl Trace {
             events.bytes += size;
             events.kept.push_back(event);
         }
+        drop(events);
+        self.inner.latest.send_replace(seq);
         seq
+    }
+
+    /// Wakes when events are recorded (its value is the last sequence number), so a
+    /// follower (the control API's journal stream) waits instead of polling.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.latest.subscribe()
     }
 
     /// Records an account's decision.

@@ -167,6 +167,11 @@ struct Slot {
     reservation: Option<tokio::net::TcpSocket>,
 }
 
+/// Called after every request that may have changed an account (any method but GET and
+/// HEAD), before its answer leaves; an error turns the answer into a 500. `serve --state`
+/// keeps its file current with it, so every answer a client saw is on disk.
+pub type WriteHook = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// A running set of accounts. Dropping it without `shutdown` cancels everything too.
 pub struct World {
     services: Arc<WorldServices>,
@@ -177,6 +182,8 @@ pub struct World {
     tracker: TaskTracker,
     /// Accounts whose listener a `down` fault closed, to reopen on `heal`.
     down: Mutex<BTreeSet<String>>,
+    /// See [`WriteHook`]; shared with every listener's router.
+    after_write: Arc<Mutex<Option<WriteHook>>>,
 }
 
 impl World {
@@ -229,6 +236,7 @@ impl World {
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
             down: Mutex::new(BTreeSet::new()),
+            after_write: Arc::new(Mutex::new(None)),
         };
         for spec in &specs {
             world.add_account(spec)?;
@@ -346,6 +354,16 @@ impl World {
         Ok(())
     }
 
+    /// Sets the hook called after every request that may have changed an account.
+    pub fn set_after_write(&self, hook: WriteHook) {
+        *lock(&self.after_write) = Some(hook);
+    }
+
+    /// The certificate mode an account presents (set at start or by a `certificate` step).
+    pub fn cert_mode(&self, subdomain: &str) -> Option<CertMode> {
+        lock(&self.slots).get(subdomain).map(|slot| slot.cert_mode)
+    }
+
     /// The PEM of the world's CA, in an HTTPS world.
     pub fn ca_cert_pem(&self) -> Option<String> {
         self.authority
@@ -400,7 +418,10 @@ impl World {
             .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
         let token = self.cancel.child_token();
         slot.running = Some(token.clone());
-        let app = account_router(slot.account.clone());
+        let app = account_router(slot.account.clone()).layer(axum::middleware::from_fn_with_state(
+            self.after_write.clone(),
+            after_write,
+        ));
         let tls = slot.certificate.clone().map(server_config);
         let control = listener::ListenerControl::new(tls, token.clone());
         slot.control = Some(control.clone());
@@ -676,6 +697,37 @@ pub fn account_router(account: Arc<Account>) -> Router {
             },
             crate::listener::faults::apply,
         ))
+}
+
+async fn after_write(
+    axum::extract::State(hook): axum::extract::State<Arc<Mutex<Option<WriteHook>>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
+    let response = next.run(request).await;
+    let hook = if writes { lock(&hook).clone() } else { None };
+    let Some(hook) = hook else {
+        return response;
+    };
+    match tokio::task::spawn_blocking(move || hook()).await {
+        Ok(Ok(())) => response,
+        Ok(Err(message)) => {
+            tracing::error!(error = %message, "the state file could not be written");
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("sharesim: the change was made but could not be saved: {message}"),
+            )
+                .into_response()
+        }
+        Err(_) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "sharesim: saving failed",
+        )
+            .into_response(),
+    }
 }
 
 async fn unknown_path(uri: axum::http::Uri) -> axum::response::Response {

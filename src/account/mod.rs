@@ -9,7 +9,7 @@ pub(crate) mod agreements;
 pub(crate) mod state;
 pub(crate) mod tickets;
 
-pub use state::AccountState;
+pub use state::{AccountState, StateRecord};
 
 use crate::directory::Directory;
 use crate::faults::FaultTable;

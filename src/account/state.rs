@@ -17,7 +17,7 @@ pub const AGENT_ID: u64 = 2;
 
 /// Someone a partner told us about (a comment's author, a requester). Local users
 /// are ids 1 and 2; partners' people get ids from 3 on first sight *(model)*.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Person {
     /// The account-local id.
     pub id: u64,
@@ -64,7 +64,62 @@ impl Default for AccountState {
     }
 }
 
+/// An account's whole state as data: what snapshots (`GET /snapshot`, `serve --state`)
+/// hold. Taken with [`AccountState::record`] and turned back into a state whole with
+/// [`AccountState::from_record`], which rebuilds the uuid index, so the seal holds.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateRecord {
+    /// Every agreement copy, with uuid and access key.
+    pub agreements: Vec<Agreement>,
+    /// The id the next agreement gets.
+    pub next_agreement_id: u64,
+    /// Every ticket, with comments and audits.
+    pub tickets: Vec<Ticket>,
+    /// Partners' people this account knows.
+    #[serde(default)]
+    pub people: Vec<Person>,
+    /// The id the next ticket gets.
+    pub next_ticket_id: u64,
+    /// The id the next comment gets.
+    pub next_comment_id: u64,
+    /// The id the next audit gets.
+    pub next_audit_id: u64,
+}
+
 impl AccountState {
+    /// The whole state as data.
+    pub fn record(&self) -> StateRecord {
+        StateRecord {
+            agreements: self.agreements.values().cloned().collect(),
+            next_agreement_id: self.next_agreement_id,
+            tickets: self.tickets.tickets.values().cloned().collect(),
+            people: self.tickets.people.clone(),
+            next_ticket_id: self.tickets.next_ticket_id,
+            next_comment_id: self.tickets.next_comment_id,
+            next_audit_id: self.tickets.next_audit_id,
+        }
+    }
+
+    /// A state holding exactly `record` (its index built, no cached listing).
+    pub fn from_record(record: &StateRecord) -> AccountState {
+        let mut state = AccountState {
+            next_agreement_id: record.next_agreement_id,
+            tickets: TicketBook {
+                tickets: record.tickets.iter().map(|t| (t.id, t.clone())).collect(),
+                people: record.people.clone(),
+                next_ticket_id: record.next_ticket_id,
+                next_comment_id: record.next_comment_id,
+                next_audit_id: record.next_audit_id,
+            },
+            ..AccountState::default()
+        };
+        for agreement in &record.agreements {
+            state.insert(agreement.clone());
+        }
+        state
+    }
+
     /// The list body for `api_url`, serialised once per change rather than per request.
     pub fn listing(
         &mut self,

@@ -2,6 +2,8 @@
 //! only place that reads the environment, installs a log subscriber or prints.
 
 mod bench;
+mod controlled;
+mod ctl;
 mod run;
 mod serve;
 
@@ -47,6 +49,10 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Measure throughput, handshakes, world start and the scenario suite against targets.
     Bench(bench::BenchArgs),
+    /// Drive a running `serve` through its control API: steps, journal, snapshot, reset.
+    Ctl(ctl::CtlArgs),
+    /// Print the OpenAPI 3.1 document of the REST API, partner protocol and control API.
+    Openapi,
 }
 
 /// What `main` reads from the environment once and passes down.
@@ -115,6 +121,15 @@ pub fn main() -> ExitCode {
             }
             Command::Serve(args) => serve::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Ctl(args) => ctl::run(args).await,
+            Command::Openapi => {
+                let document = crate::openapi::document();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&document).unwrap_or_default()
+                );
+                EXIT_PASSED
+            }
         }
     });
     ExitCode::from(code)

@@ -16,7 +16,7 @@ const SERVE_TRACE_CAPACITY: usize = 100_000;
 /// Options of `sharesim serve`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  sharesim serve\n  sharesim serve acme globex --port 8700 --api-token secret\n  sharesim serve --tls --ready-file ready.json   # then REQUESTS_CA_BUNDLE=sharesim-ca.pem"
+    after_help = "Examples:\n  sharesim serve\n  sharesim serve acme globex --port 8700 --api-token secret\n  sharesim serve --tls --ready-file ready.json   # then REQUESTS_CA_BUNDLE=sharesim-ca.pem\n  sharesim serve --scenario customer.toml --state world.json --ready-file ready.json\n  sharesim ctl --ready ready.json step '{\"certificate\":{\"account\":\"globex\",\"mode\":\"expired\"}}'"
 )]
 pub struct ServeArgs {
     /// Subdomains of the accounts to start.
@@ -66,6 +66,26 @@ pub struct ServeArgs {
     /// Milliseconds a client has to complete the TLS handshake (with --tls).
     #[arg(long, default_value_t = crate::limits::DEFAULT_TLS_HANDSHAKE_TIMEOUT.as_millis() as u64)]
     pub tls_handshake_timeout_ms: u64,
+    /// Port of the control API (default: ephemeral); the ready file gives its URL.
+    #[arg(long)]
+    pub control_port: Option<u16>,
+    /// Bearer token of the control API (default: random, from the OS; see the ready file).
+    #[arg(long)]
+    pub control_token: Option<String>,
+    /// Start the scenario file's accounts, run its steps, then keep serving that world.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Restore the world from this JSON file at start, and keep it current after every
+    /// change (written whole and atomically). Nothing is written without it.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The accounts `serve` starts when none are named.
+    fn default_subdomains() -> Vec<String> {
+        vec!["acme".to_string(), "globex".to_string()]
+    }
 }
 
 /// Runs `serve` and returns the exit code.
@@ -92,8 +112,27 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             return Err(format!("{flag} must be at least 1 millisecond"));
         }
     }
+    let scenario = match &args.scenario {
+        Some(path) => Some(crate::scenario::load(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let defaults = ServeArgs::default_subdomains();
+    if scenario.is_some() && args.subdomains != defaults {
+        return Err(
+            "give either subdomains or --scenario: with --scenario the accounts are the scenario's"
+                .into(),
+        );
+    }
+    let subdomains: Vec<String> = match &scenario {
+        Some(scenario) => scenario
+            .accounts
+            .keys()
+            .map(|name| name.get_ref().clone())
+            .collect(),
+        None => args.subdomains.clone(),
+    };
     let mut specs = Vec::new();
-    for (index, subdomain) in args.subdomains.iter().enumerate() {
+    for (index, subdomain) in subdomains.iter().enumerate() {
         if !is_valid_subdomain(subdomain) {
             return Err(format!(
                 "{subdomain:?} is not a valid subdomain: use 1 to 63 of a-z, 0-9 and -"
@@ -106,20 +145,26 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             ),
             None => None,
         };
+        let declared = scenario
+            .as_ref()
+            .map(crate::scenario::run::account_specs)
+            .and_then(|specs| specs.into_iter().find(|spec| &spec.subdomain == subdomain));
         specs.push(AccountSpec {
             port,
-            ..AccountSpec::new(subdomain)
+            ..declared.unwrap_or_else(|| AccountSpec::new(subdomain))
         });
     }
     let config = WorldConfig {
-        seed: args.seed,
-        https: args.tls,
+        seed: scenario.as_ref().and_then(|s| s.seed).or(args.seed),
+        https: args.tls || scenario.as_ref().is_some_and(|s| s.tls),
         timeout: Duration::from_millis(args.timeout_ms),
         logical_clock: false,
         bind: args.bind,
         api_token: args.api_token.clone(),
         extra_cert_names: vec!["localhost".to_string(), args.bind.to_string()],
-        rate_limit: args.rate_limit,
+        rate_limit: args
+            .rate_limit
+            .or(scenario.as_ref().and_then(|s| s.rate_limit)),
         connection_limits: ConnectionLimits {
             max_connections: args.max_connections,
             header_timeout: Duration::from_millis(args.header_timeout_ms),
@@ -128,9 +173,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         },
         ..WorldConfig::default()
     };
-    let world = World::start(config, specs)
-        .await
-        .map_err(|e| e.to_string())?;
+    let world = std::sync::Arc::new(
+        World::start(config, specs)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     // A served world runs for as long as clients keep calling it: keep the newest events
     // only, so memory does not grow with the load.
     world.trace().set_capacity(Some(SERVE_TRACE_CAPACITY));
@@ -149,6 +196,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         None => None,
     };
+    let control = super::controlled::start(
+        world.clone(),
+        super::controlled::ControlOptions {
+            bind: args.bind,
+            port: args.control_port,
+            token: args.control_token.clone(),
+            scenario: scenario.as_ref(),
+            state: args.state.clone(),
+        },
+    )
+    .await?;
     let accounts: Vec<serde_json::Value> = world
         .accounts()
         .iter()
@@ -175,12 +233,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         args.api_token,
         accounts[0]["api_url"].as_str().unwrap_or_default(),
     );
+    println!(
+        "\nControl API: {}  (Authorization: Bearer {})",
+        control.url, control.token
+    );
     if let Some(path) = &args.ready_file {
         // `seed` is null when keys came from the OS RNG (no `--seed`).
         let mut ready = json!({ "accounts": accounts, "seed": args.seed });
         if let Some(ca) = &ca_cert {
             ready["ca_cert"] = json!(ca);
         }
+        ready["control_url"] = json!(control.url);
+        ready["control_token"] = json!(control.token);
         // Written whole (temporary file, then rename): a client polling for it never
         // reads half a file.
         crate::atomic_file::write(path, format!("{ready}\n").as_bytes())
@@ -188,6 +252,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     wait_for_signal().await;
     eprintln!("sharesim: shutting down");
+    control.stop().await;
     world.shutdown().await;
     Ok(())
 }

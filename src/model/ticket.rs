@@ -71,7 +71,7 @@ impl FromStr for TicketStatus {
 }
 
 /// One comment on one account's copy of a ticket.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Comment {
     /// The account-local id (REST `id`).
     pub id: u64,
@@ -94,7 +94,7 @@ pub struct Comment {
 }
 
 /// A ticket's link to a partner: the local agreement and the ticket's protocol uuid.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Share {
     /// The local id of the agreement the ticket travels over.
     pub agreement_id: u64,
@@ -103,7 +103,7 @@ pub struct Share {
 }
 
 /// Where a received ticket came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Received {
     /// The inbound agreement and the sender's ticket uuid.
     pub share: Share,
@@ -112,7 +112,7 @@ pub struct Received {
 }
 
 /// What a `TicketSharingEvent` says happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SharingAction {
     /// The ticket started travelling over the agreement.
@@ -122,7 +122,7 @@ pub enum SharingAction {
 }
 
 /// One event of an audit, serialised as the REST API shows it (`type` first).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "type")]
 pub enum AuditEvent {
     /// A field's value when the ticket was created.
@@ -163,7 +163,7 @@ pub enum AuditEvent {
 }
 
 /// One change to a ticket, with its events.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Audit {
     /// The account-local id.
     pub id: u64,
@@ -176,7 +176,7 @@ pub struct Audit {
 }
 
 /// One account's copy of a ticket.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Ticket {
     /// The account-local id.
     pub id: u64,
@@ -462,7 +462,7 @@ pub fn default_subject(description: &str) -> String {
 
 /// Someone who acts on a ticket as the partner protocol names people: a stable uuid,
 /// a display name and a role. The same shape travels on the wire.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Actor {
     /// Stable identifier of the person.
     #[serde(default)]

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 /// An agreement as it travels between accounts. Every field is optional (an update
 /// names only what changes), and invitations are checked for the ones they need.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WireAgreement {
     /// Shared identifier: SHA-1 hex of `{sender sharing url}/agreements/{local id}`
     /// (with the world's secret appended in an unseeded world, see `WorldServices`).
@@ -63,7 +63,7 @@ pub struct WireAgreement {
 
 /// A ticket as it travels between accounts. Absent or null fields in an update mean
 /// "unchanged"; a share carries the whole ticket.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WireTicket {
     /// The sharer's ticket uuid: SHA-1 hex of `{sharer's sharing url}/tickets/{local id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,7 +98,7 @@ pub struct WireTicket {
 }
 
 /// A comment as it travels between accounts.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WireComment {
     /// SHA-1 hex of `{writer's sharing url}/comments/{local id}`; duplicates are
     /// recognised by it.

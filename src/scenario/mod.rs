@@ -3,6 +3,7 @@
 //! layer that only reads these types.
 
 pub mod format;
+pub mod json_steps;
 mod lines;
 pub mod outcome;
 pub(crate) mod parse;

@@ -183,7 +183,7 @@ fn caret_range(source: &str, span: &Range<usize>) -> Range<usize> {
 
 /// Rephrases serde's generic wording ("field", "variant") in the file's terms (keys and
 /// values), keeping the list of what is allowed.
-fn reword(message: &str) -> String {
+pub(crate) fn reword(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field ") {
         return match rest.split_once(", expected ") {
             Some((key, allowed)) => {
@@ -281,10 +281,50 @@ pub fn parse(source: &str, file_name: &str) -> Result<Scenario, ScenarioError> {
         ));
     }
     scenario.locate(file_name, source);
-    Checker::new(&scenario)
-        .check()
-        .map_err(|invalid| ScenarioError::at(file_name, source, invalid.span, invalid.message))?;
+    {
+        let place = file_line(&scenario);
+        Checker::for_file(&scenario, &place)
+            .check(&scenario)
+            .map_err(|invalid| {
+                ScenarioError::at(file_name, source, invalid.span, invalid.message)
+            })?;
+    }
     Ok(scenario)
+}
+
+/// Checks steps sent to a world that is already running (the control API of `serve`):
+/// the same checks as a file's steps, against the world's accounts and the handles
+/// earlier calls defined. `place` names where a span is, for messages ("step 2"); the
+/// error is the offending span and the message.
+pub(crate) fn check_live_steps(
+    accounts: &[String],
+    agreements: &[String],
+    tickets: &[String],
+    steps: &[Step],
+    place: &dyn Fn(&Range<usize>) -> String,
+) -> Result<(), (Range<usize>, String)> {
+    let mut checker = Checker {
+        accounts: accounts.iter().map(String::as_str).collect(),
+        account_hint: "the world's accounts are fixed when `serve` starts",
+        place,
+        agreements: IndexMap::new(),
+        tickets: IndexMap::new(),
+        first_definitions: first_definitions(steps),
+    };
+    // Handles from earlier calls have no span in these steps; usize::MAX marks them.
+    let earlier = usize::MAX..usize::MAX;
+    checker.agreements = agreements
+        .iter()
+        .map(|h| (h.clone(), earlier.clone()))
+        .collect();
+    checker.tickets = tickets
+        .iter()
+        .map(|h| (h.clone(), earlier.clone()))
+        .collect();
+    steps
+        .iter()
+        .try_for_each(|step| checker.step(step))
+        .map_err(|invalid| (invalid.span, invalid.message))
 }
 
 /// Finds scenario files: files are taken as given, folders are searched recursively for
@@ -362,7 +402,12 @@ impl HandleKind {
 
 /// Walks the steps in order, knowing which handles exist at each point.
 struct Checker<'a> {
-    scenario: &'a Scenario,
+    /// The accounts steps may name.
+    accounts: Vec<&'a str>,
+    /// How more accounts could be had, for the unknown-account message.
+    account_hint: &'static str,
+    /// Names where a span is for messages ("line 12").
+    place: &'a dyn Fn(&Range<usize>) -> String,
     /// Handles defined by the steps seen so far, with the span of their definition, in
     /// the order defined (maps: a long scenario is checked in linear time).
     agreements: IndexMap<String, Range<usize>>,
@@ -372,38 +417,54 @@ struct Checker<'a> {
     first_definitions: HashMap<(bool, String), Range<usize>>,
 }
 
-impl<'a> Checker<'a> {
-    fn new(scenario: &'a Scenario) -> Self {
-        let mut first_definitions = HashMap::new();
-        for step in &scenario.steps {
-            let definition = match &step.action {
-                Action::Invite(invite) => Some((true, &invite.handle)),
-                Action::Ticket(ticket) => Some((false, &ticket.handle)),
-                _ => None,
-            };
-            if let Some((is_agreement, handle)) = definition {
-                first_definitions
-                    .entry((is_agreement, handle.get_ref().clone()))
-                    .or_insert_with(|| handle.span());
-            }
+/// Where each handle is first defined among `steps`.
+fn first_definitions(steps: &[Step]) -> HashMap<(bool, String), Range<usize>> {
+    let mut first_definitions = HashMap::new();
+    for step in steps {
+        let definition = match &step.action {
+            Action::Invite(invite) => Some((true, &invite.handle)),
+            Action::Ticket(ticket) => Some((false, &ticket.handle)),
+            _ => None,
+        };
+        if let Some((is_agreement, handle)) = definition {
+            first_definitions
+                .entry((is_agreement, handle.get_ref().clone()))
+                .or_insert_with(|| handle.span());
         }
+    }
+    first_definitions
+}
+
+/// Names a place in a scenario file by its line.
+fn file_line(scenario: &Scenario) -> impl Fn(&Range<usize>) -> String + '_ {
+    move |span| format!("line {}", scenario.position(span).line)
+}
+
+impl<'a> Checker<'a> {
+    fn for_file(scenario: &'a Scenario, place: &'a dyn Fn(&Range<usize>) -> String) -> Self {
         Checker {
-            scenario,
+            accounts: scenario
+                .accounts
+                .keys()
+                .map(|name| name.get_ref().as_str())
+                .collect(),
+            account_hint: "declare more with `[accounts.<subdomain>]`",
+            place,
             agreements: IndexMap::new(),
             tickets: IndexMap::new(),
-            first_definitions,
+            first_definitions: first_definitions(&scenario.steps),
         }
     }
 
-    fn check(mut self) -> Checked {
-        for (subdomain, account) in &self.scenario.accounts {
+    fn check(mut self, scenario: &Scenario) -> Checked {
+        for (subdomain, account) in &scenario.accounts {
             check_subdomain(subdomain)?;
             if let Some(from) = account.fault.as_ref().and_then(|rule| rule.from.as_ref()) {
                 self.account(from)?;
                 self.distinct_link(subdomain, from)?;
             }
         }
-        for step in &self.scenario.steps {
+        for step in &scenario.steps {
             self.step(step)?;
         }
         Ok(())
@@ -542,26 +603,16 @@ impl<'a> Checker<'a> {
     }
 
     fn account(&self, reference: &Ref) -> Checked {
-        if self
-            .scenario
-            .accounts
-            .contains_key(reference.get_ref().as_str())
-        {
+        if self.accounts.contains(&reference.get_ref().as_str()) {
             return Ok(());
         }
-        let declared: Vec<&str> = self
-            .scenario
-            .accounts
-            .keys()
-            .map(|name| name.get_ref().as_str())
-            .collect();
         invalid(
             reference,
             format!(
-                "unknown account `{}`; the declared accounts are {} (declare more with \
-                 `[accounts.<subdomain>]`)",
+                "unknown account `{}`; the declared accounts are {} ({})",
                 reference.get_ref(),
-                list(&declared)
+                list(&self.accounts),
+                self.account_hint
             ),
         )
     }
@@ -593,8 +644,8 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn line(&self, span: &Range<usize>) -> usize {
-        self.scenario.position(span).line
+    fn place(&self, span: &Range<usize>) -> String {
+        (self.place)(span)
     }
 
     fn define(&mut self, kind: HandleKind, handle: &Ref) -> Checked {
@@ -612,10 +663,10 @@ impl<'a> Checker<'a> {
             return invalid(
                 handle,
                 format!(
-                    "the {} handle `{name}` is already defined at line {}; give this one \
+                    "the {} handle `{name}` is already defined at {}; give this one \
                      another name",
                     kind.noun(),
-                    self.line(earlier)
+                    self.place(earlier)
                 ),
             );
         }
@@ -646,10 +697,10 @@ impl<'a> Checker<'a> {
             .get(&(matches!(kind, HandleKind::Agreement), name.clone()));
         let message = match later {
             Some(span) => format!(
-                "the {noun} `{name}` is used before it is defined (by the `{}` at line {}); \
+                "the {noun} `{name}` is used before it is defined (by the `{}` at {}); \
                  {noun}s defined before this step: {known}",
                 kind.defining_action(),
-                self.line(span)
+                self.place(span)
             ),
             None => format!(
                 "unknown {noun} `{name}`; {noun}s defined before this step: {known} (define \

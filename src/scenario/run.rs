@@ -7,8 +7,11 @@
 //! sleep. After every step the runner checks that both copies of every agreement agree.
 
 mod expect;
+mod live;
 mod surfaces;
 mod tickets;
+
+pub use live::{HandleRecord, Handles, Session, StepResult};
 
 use super::format::{self, Action, Expectation, Scenario, Step};
 use super::outcome::{AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, StepRecord};
@@ -166,6 +169,23 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
 }
 
 async fn start_world(scenario: &Scenario, seed: u64) -> Result<World, String> {
+    let specs = account_specs(scenario);
+    let config = WorldConfig {
+        seed: Some(seed),
+        https: scenario.tls,
+        timeout: Duration::from_millis(scenario.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
+        retries: scenario.retries,
+        rate_limit: scenario.rate_limit,
+        logical_clock: true,
+        ..WorldConfig::default()
+    };
+    World::start(config, specs)
+        .await
+        .map_err(|e| format!("the world could not start: {e}"))
+}
+
+/// The accounts a scenario declares, as the world starts them (`serve --scenario` too).
+pub fn account_specs(scenario: &Scenario) -> Vec<AccountSpec> {
     let mut specs = Vec::new();
     for (subdomain, account) in &scenario.accounts {
         let cert_mode = account.tls.unwrap_or(CertMode::Valid);
@@ -181,18 +201,7 @@ async fn start_world(scenario: &Scenario, seed: u64) -> Result<World, String> {
                 .map(|rule| fault_rule(subdomain.get_ref(), rule)),
         });
     }
-    let config = WorldConfig {
-        seed: Some(seed),
-        https: scenario.tls,
-        timeout: Duration::from_millis(scenario.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
-        retries: scenario.retries,
-        rate_limit: scenario.rate_limit,
-        logical_clock: true,
-        ..WorldConfig::default()
-    };
-    World::start(config, specs)
-        .await
-        .map_err(|e| format!("the world could not start: {e}"))
+    specs
 }
 
 /// The world's fault rule for a scenario's fault on the links into `target`.

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 /// The layers, top first. A module may import only from layers below its own.
 const LAYERS: &[&[&str]] = &[
     &["cli"],
-    &["bench", "report"],
+    &["bench", "report", "openapi"],
+    &["control", "durable"],
+    &["snapshot"],
     &["scenario"],
     &["world"],
     &["api"],

@@ -24,6 +24,10 @@ mod tls_modes;
 mod faults;
 // Tickets on both surfaces: share, sync, terms, unshare, deactivation, chains, failures.
 mod tickets;
+// The control API of `serve`: token, steps, journal, stream, verify, snapshot, reset.
+mod control;
+// `serve --state`: SIGKILL mid-burst loses no answered call; the file is never torn.
+mod durable;
 // `sharesim bench --quick`: runs and writes its JSON (timings are never asserted).
 mod bench;
 // SVG diagrams and the HTML report: goldens, and every bundled scenario renders.

@@ -113,3 +113,38 @@ fn zenpy_lists_and_shows_agreements() {
         serde_json::json!({"count": 1, "status": "pending", "type": "outbound", "remote_subdomain": "globex"})
     );
 }
+
+/// The "done when": a real client, a certificate flipped through the control
+/// API while `serve` runs, `ssl_error` on re-send, healed, `pending` again.
+#[test]
+fn node_zendesk_sees_ssl_error_and_recovery_driven_through_the_control_api() {
+    let modules = clients_dir().join("node_modules");
+    let node = Command::new("node").arg("--version").output().is_ok();
+    if !available(
+        "node-zendesk",
+        node && modules.join("node-zendesk").exists(),
+    ) {
+        return;
+    }
+    let served = serve_process(&["--tls"]);
+    let result = run_json(
+        Command::new("node")
+            .arg(clients_dir().join("node_zendesk_control.js"))
+            .arg(&served.ready)
+            .env("NODE_PATH", &modules)
+            .env(
+                "NODE_EXTRA_CA_CERTS",
+                served.dir.path().join("sharesim-ca.pem"),
+            ),
+    );
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "created": "failed",
+            "resent_to_expired": "ssl_error",
+            "read_back": "ssl_error",
+            "resent_after_heal": "pending",
+            "inbound_on_globex": ["pending"]
+        })
+    );
+}

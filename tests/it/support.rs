@@ -278,6 +278,14 @@ impl Served {
         serde_json::from_str(&text).expect("the ready file is JSON")
     }
 
+    /// Kills the process with SIGKILL (no chance to clean up) and waits for it.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Sends SIGTERM and returns the exit code.
     pub fn terminate(mut self) -> Option<i32> {
         let mut child = self.child.take()?;

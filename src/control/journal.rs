@@ -1,0 +1,412 @@
+//! The journal: the world's trace read through the control API, as pages
+//! (`GET /journal`), as a live stream of server-sent events (`GET /journal/stream`), and
+//! counted against a filter (`POST /verify`, WireMock-style).
+
+use crate::trace::{Event, EventKind, Surface, Trace};
+use axum::response::sse::{self, Sse};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Most events one page of `GET /journal` answers.
+pub const MAX_PAGE: usize = 1_000;
+
+/// Declares a type holding the filter's fields plus `$extra`, with a conversion to
+/// [`EventFilter`]: query strings cannot use `#[serde(flatten)]` (every value would be
+/// a string) and `deny_unknown_fields` refuses it, so the fields are written once here.
+macro_rules! with_filter_fields {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fdoc:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Only events after this sequence number.
+            pub since: Option<u64>,
+            /// Only events from or to this account (subdomain), or from one of its users.
+            pub account: Option<String>,
+            /// Only requests and responses of this surface (`rest` or `partner`).
+            pub surface: Option<Surface>,
+            /// Only events of this kind (`request`, `response`, `decision`, `world`, `note`).
+            pub kind: Option<EventKind>,
+            /// Only calls with this HTTP method.
+            pub method: Option<String>,
+            /// Only calls whose path contains this text.
+            pub path: Option<String>,
+            /// Only responses with this HTTP status.
+            pub status: Option<u16>,
+            /// Only failed deliveries leading to this agreement status (`ssl_error`…).
+            pub outcome: Option<String>,
+            /// Only events whose sentence contains this text.
+            pub detail: Option<String>,
+            $($(#[$fdoc])* pub $field: $ty,)*
+        }
+
+        impl From<&$name> for EventFilter {
+            /// The filter part.
+            fn from(value: &$name) -> EventFilter {
+                EventFilter {
+                    since: value.since,
+                    account: value.account.clone(),
+                    surface: value.surface,
+                    kind: value.kind,
+                    method: value.method.clone(),
+                    path: value.path.clone(),
+                    status: value.status,
+                    outcome: value.outcome.clone(),
+                    detail: value.detail.clone(),
+                }
+            }
+        }
+    };
+}
+
+with_filter_fields! {
+    /// Which journal events a page, a stream or a verification is about. Every field is
+    /// optional; given fields must all match.
+    pub struct EventFilter {}
+}
+
+impl EventFilter {
+    /// Whether `event` passes every given field.
+    pub fn matches(&self, event: &Event) -> bool {
+        let account = |name: &str| {
+            event.from == name || event.to == name || event.from.ends_with(&format!("@{name}.test"))
+        };
+        self.since.is_none_or(|since| event.seq > since)
+            && self.account.as_deref().is_none_or(account)
+            && self.surface.is_none_or(|s| event.surface == Some(s))
+            && self.kind.is_none_or(|k| event.kind == k)
+            && self.method.as_deref().is_none_or(|m| {
+                event
+                    .method
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(m))
+            })
+            && self
+                .path
+                .as_deref()
+                .is_none_or(|p| event.path.as_deref().is_some_and(|e| e.contains(p)))
+            && self.status.is_none_or(|s| event.status == Some(s))
+            && self
+                .outcome
+                .as_deref()
+                .is_none_or(|o| event.outcome.as_deref() == Some(o))
+            && self
+                .detail
+                .as_deref()
+                .is_none_or(|d| event.detail.contains(d))
+    }
+}
+
+with_filter_fields! {
+    /// The query of `GET /journal`: a filter and a page size.
+    pub struct JournalQuery {
+        /// Most events to answer (at most 1000, the default).
+        pub limit: Option<usize>,
+    }
+}
+
+/// One page of the journal.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct JournalPage {
+    /// Matching events, oldest first.
+    pub events: Vec<Event>,
+    /// Pass as `since` to read the next page (the last event looked at).
+    pub next_since: u64,
+    /// Whether more matching events may follow `next_since` already.
+    pub more: bool,
+    /// The sequence number of the newest event in the world (a served world keeps the
+    /// newest 100 000 events; older ones are no longer in any page).
+    pub last_seq: u64,
+}
+
+/// A page of matching events after `query.filter.since`.
+pub fn page(trace: &Trace, query: &JournalQuery) -> JournalPage {
+    let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+    let filter = EventFilter::from(query);
+    let since = filter.since.unwrap_or(0);
+    let all = trace.events_since(since);
+    let mut events = Vec::new();
+    let mut next_since = since;
+    let mut more = false;
+    for event in all {
+        if events.len() == limit {
+            more = true;
+            break;
+        }
+        next_since = event.seq;
+        if filter.matches(&event) {
+            events.push(event);
+        }
+    }
+    JournalPage {
+        events,
+        next_since,
+        more,
+        last_seq: trace.last_seq(),
+    }
+}
+
+with_filter_fields! {
+    /// The body of `POST /verify`: a filter, and optionally the count it must reach.
+    pub struct Verification {
+        /// The exact number of matching events expected.
+        pub count: Option<usize>,
+        /// The least number of matching events expected.
+        pub at_least: Option<usize>,
+    }
+}
+
+/// The answer of `POST /verify`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Verdict {
+    /// How many kept events match the filter.
+    pub count: usize,
+    /// Whether `count`/`at_least` held (true when neither was given).
+    pub passed: bool,
+    /// The sequence number of the newest event when counted.
+    pub last_seq: u64,
+}
+
+/// Counts the kept events that match, and compares with what was expected.
+pub fn verify(trace: &Trace, verification: &Verification) -> Verdict {
+    let filter = EventFilter::from(verification);
+    let count = trace
+        .events_since(filter.since.unwrap_or(0))
+        .iter()
+        .filter(|event| filter.matches(event))
+        .count();
+    let passed = verification.count.is_none_or(|n| n == count)
+        && verification.at_least.is_none_or(|n| count >= n);
+    Verdict {
+        count,
+        passed,
+        last_seq: trace.last_seq(),
+    }
+}
+
+/// Matching events as server-sent events (`id` = sequence number, `event` = kind,
+/// `data` = the event's JSON): first those already kept after `since`, then each new
+/// one as it is recorded, until the world shuts down.
+pub fn stream(
+    trace: Trace,
+    filter: EventFilter,
+    shutdown: CancellationToken,
+) -> Sse<impl Stream<Item = Result<sse::Event, Infallible>>> {
+    let follower = Follower {
+        changes: trace.subscribe(),
+        since: filter.since.unwrap_or(0),
+        trace,
+        filter,
+        pending: VecDeque::new(),
+        shutdown,
+    };
+    Sse::new(futures_util::stream::unfold(follower, Follower::next))
+        .keep_alive(sse::KeepAlive::default())
+}
+
+/// Where a stream is in the journal: events read but not yet sent, and the last
+/// sequence number looked at.
+struct Follower {
+    trace: Trace,
+    filter: EventFilter,
+    since: u64,
+    pending: VecDeque<Event>,
+    changes: watch::Receiver<u64>,
+    shutdown: CancellationToken,
+}
+
+impl Follower {
+    async fn next(mut self) -> Option<(Result<sse::Event, Infallible>, Follower)> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                let item = sse::Event::default()
+                    .id(event.seq.to_string())
+                    .event(kind_name(event.kind))
+                    .json_data(&event)
+                    .unwrap_or_default();
+                return Some((Ok(item), self));
+            }
+            // Marked seen before reading, so an event recorded after the read wakes us.
+            self.changes.borrow_and_update();
+            let events = self.trace.events_since(self.since);
+            if let Some(last) = events.last() {
+                self.since = last.seq;
+            }
+            self.pending = events
+                .into_iter()
+                .filter(|event| self.filter.matches(event))
+                .collect();
+            if !self.pending.is_empty() {
+                continue;
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                changed = self.changes.changed() => changed.ok()?,
+            }
+        }
+    }
+}
+
+fn kind_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Request => "request",
+        EventKind::Response => "response",
+        EventKind::Decision => "decision",
+        EventKind::World => "world",
+        EventKind::Note => "note",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Clock, EventDraft};
+
+    fn trace() -> Trace {
+        let trace = Trace::new(Clock::logical());
+        trace.record(
+            EventKind::Request,
+            EventDraft {
+                surface: Some(Surface::Rest),
+                from: "admin@acme.test".into(),
+                to: "acme".into(),
+                method: Some("POST".into()),
+                path: Some("/api/v2/sharing_agreements.json".into()),
+                ..EventDraft::default()
+            },
+        );
+        trace.record(
+            EventKind::Request,
+            EventDraft {
+                surface: Some(Surface::Partner),
+                from: "acme".into(),
+                to: "globex".into(),
+                method: Some("POST".into()),
+                path: Some("/sharing/agreements/abc".into()),
+                ..EventDraft::default()
+            },
+        );
+        trace.world("globex", "fault status 503 on everything sent to globex");
+        trace
+    }
+
+    #[test]
+    fn filters_match_on_every_given_field() {
+        let trace = trace();
+        let count = |filter: EventFilter| {
+            verify(
+                &trace,
+                &Verification {
+                    since: filter.since,
+                    account: filter.account,
+                    surface: filter.surface,
+                    kind: filter.kind,
+                    method: filter.method,
+                    path: filter.path,
+                    detail: filter.detail,
+                    ..Verification::default()
+                },
+            )
+            .count
+        };
+        assert_eq!(count(EventFilter::default()), 3);
+        // An account matches its own events and its users'.
+        let acme = || EventFilter {
+            account: Some("acme".into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(count(acme()), 2);
+        assert_eq!(
+            count(EventFilter {
+                surface: Some(Surface::Partner),
+                ..acme()
+            }),
+            1
+        );
+        assert_eq!(
+            count(EventFilter {
+                method: Some("post".into()),
+                path: Some("/sharing/".into()),
+                ..EventFilter::default()
+            }),
+            1
+        );
+        assert_eq!(
+            count(EventFilter {
+                detail: Some("503".into()),
+                since: Some(2),
+                ..EventFilter::default()
+            }),
+            1
+        );
+        assert_eq!(
+            count(EventFilter {
+                since: Some(3),
+                ..EventFilter::default()
+            }),
+            0
+        );
+    }
+
+    #[test]
+    fn verdicts_compare_with_count_and_at_least() {
+        let trace = trace();
+        let verdict = |count, at_least| {
+            verify(
+                &trace,
+                &Verification {
+                    count,
+                    at_least,
+                    ..Verification::default()
+                },
+            )
+            .passed
+        };
+        assert!(verdict(Some(3), None));
+        assert!(!verdict(Some(2), None));
+        assert!(verdict(None, Some(3)));
+        assert!(!verdict(None, Some(4)));
+    }
+
+    #[test]
+    fn pages_are_bounded_and_resume_where_they_stopped() {
+        let trace = trace();
+        let first = page(
+            &trace,
+            &JournalQuery {
+                limit: Some(2),
+                ..JournalQuery::default()
+            },
+        );
+        assert_eq!(
+            first.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert!(first.more);
+        let rest = page(
+            &trace,
+            &JournalQuery {
+                since: Some(first.next_since),
+                limit: Some(2),
+                ..JournalQuery::default()
+            },
+        );
+        assert_eq!(rest.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+        assert!(!rest.more);
+        assert_eq!(rest.last_seq, 3);
+        // A filter that skips events still moves `next_since` past them.
+        let worlds = page(
+            &trace,
+            &JournalQuery {
+                kind: Some(EventKind::World),
+                ..JournalQuery::default()
+            },
+        );
+        assert_eq!(worlds.events.len(), 1);
+        assert_eq!(worlds.next_since, 3);
+    }
+}

@@ -1,0 +1,506 @@
+//! The control API of `sharesim serve`: a second loopback listener, protected by a
+//! bearer token, through which a test drives the live world in the scenario step
+//! language (`POST /steps`), reads and follows the journal, counts events (`/verify`),
+//! and takes, restores or resets the world's state (`/snapshot`, `/reset`).
+//!
+//! Handlers are thin: extract, call [`Control`], map the result; every refusal is a
+//! [`ControlError`]. Steps run one call at a time, in order, through the scenario
+//! runner's own code ([`crate::scenario::run::Session`]).
+
+mod error;
+pub mod journal;
+
+pub use error::{ControlError, ErrorBody};
+
+use crate::scenario::format::Step;
+use crate::scenario::json_steps::parse_steps;
+use crate::scenario::run::{Handles, Session, StepResult, runner_client};
+use crate::snapshot::WorldSnapshot;
+use crate::tls::CertMode;
+use crate::world::World;
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use journal::{EventFilter, JournalPage, JournalQuery, Verdict, Verification};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// A hook called after every change the control API makes, with the session's handles
+/// (durable state uses it). It may block: it runs on a blocking thread.
+pub type ChangeHook = Arc<dyn Fn(Handles) -> Result<(), String> + Send + Sync>;
+
+/// The control side of a served world: the world, the step session and the token.
+pub struct Control {
+    world: Arc<World>,
+    session: tokio::sync::Mutex<Session>,
+    token: String,
+    client: reqwest::Client,
+    shutdown: CancellationToken,
+    after_change: Option<ChangeHook>,
+    /// What `GET /openapi.json` answers (the `openapi` module, above this one, makes it).
+    openapi: Value,
+}
+
+/// The answer of `POST /steps`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct StepsOutcome {
+    /// Whether every step passed.
+    pub passed: bool,
+    /// What each step that ran did, in order; a failed step is the last one run.
+    pub steps: Vec<StepOutcome>,
+    /// How many steps after a failed one were not run.
+    pub skipped: usize,
+}
+
+/// One step's outcome in `POST /steps`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct StepOutcome {
+    /// Index of the step in the array, from 0.
+    pub step: usize,
+    /// The step's action key.
+    pub action: String,
+    /// Whether it did what it asked and its expectations held.
+    pub passed: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Expected vs actual, field by field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diffs: Vec<Diff>,
+    /// First journal event the step recorded.
+    pub first_event: u64,
+    /// Last journal event when the step ended.
+    pub last_event: u64,
+}
+
+/// One field that did not match.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Diff {
+    /// The field.
+    pub field: String,
+    /// What the step expected.
+    pub expected: String,
+    /// What the world showed.
+    pub actual: String,
+}
+
+impl StepOutcome {
+    fn new(step: usize, result: StepResult) -> StepOutcome {
+        StepOutcome {
+            step,
+            action: result.action,
+            passed: result.passed,
+            message: result.message,
+            diffs: result
+                .diffs
+                .into_iter()
+                .map(|d| Diff {
+                    field: d.field,
+                    expected: d.expected,
+                    actual: d.actual,
+                })
+                .collect(),
+            first_event: result.first_event,
+            last_event: result.last_event,
+        }
+    }
+}
+
+/// One account as `GET /accounts` shows it: the ready file's entry plus its state.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AccountInfo {
+    /// The subdomain.
+    pub subdomain: String,
+    /// The name partners see.
+    pub display_name: String,
+    /// The REST API base URL on loopback.
+    pub api_url: String,
+    /// The partner protocol base URL on loopback.
+    pub sharing_url: String,
+    /// The admin's email (HTTP Basic `{email}/token:{api_token}`).
+    pub admin_email: String,
+    /// The agent's email.
+    pub agent_email: String,
+    /// The API token of both users.
+    pub api_token: String,
+    /// Whether its listener runs.
+    pub running: bool,
+    /// The certificate mode it presents.
+    pub certificate: CertMode,
+    /// Faults on the links into it, as `fault` step tables.
+    pub faults: Vec<Value>,
+    /// How many agreement copies it holds, by status.
+    pub agreements: BTreeMap<String, usize>,
+    /// How many tickets it holds.
+    pub tickets: usize,
+}
+
+/// The body of `GET /accounts`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Accounts {
+    /// Every account, in the world's order.
+    pub accounts: Vec<AccountInfo>,
+}
+
+/// The answer of `POST /reset` and `PUT /snapshot`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Restored {
+    /// The journal event that marks the change.
+    pub seq: u64,
+}
+
+impl Control {
+    /// The control side of `world`; `token` is what callers must present.
+    pub fn new(world: Arc<World>, token: String, shutdown: CancellationToken) -> Control {
+        Control {
+            world,
+            session: tokio::sync::Mutex::new(Session::default()),
+            token,
+            client: runner_client(),
+            shutdown,
+            after_change: None,
+            openapi: Value::Null,
+        }
+    }
+
+    /// Serves `document` at `GET /openapi.json`.
+    pub fn with_openapi(mut self, document: Value) -> Control {
+        self.openapi = document;
+        self
+    }
+
+    /// Calls `hook` after every change made through the control API.
+    pub fn with_after_change(mut self, hook: ChangeHook) -> Control {
+        self.after_change = Some(hook);
+        self
+    }
+
+    /// Calls the change hook; the caller still holds the session, so changes are
+    /// saved in the order they were made.
+    async fn changed(&self, session: &Session) -> Result<(), ControlError> {
+        let Some(hook) = self.after_change.clone() else {
+            return Ok(());
+        };
+        let handles = session.handles();
+        tokio::task::spawn_blocking(move || hook(handles))
+            .await
+            .map_err(|e| ControlError::Internal(e.to_string()))?
+            .map_err(ControlError::Internal)
+    }
+
+    /// Checks a JSON array of steps, then runs them in order, stopping at the first that
+    /// fails. Nothing runs when any step is invalid.
+    pub async fn run_json_steps(&self, steps: &Value) -> Result<StepsOutcome, ControlError> {
+        let mut session = self.session.lock().await;
+        let accounts = self.account_names();
+        let steps = parse_steps(steps, &accounts, &session).map_err(ControlError::InvalidStep)?;
+        let outcome = self.run_parsed(&mut session, &steps).await;
+        self.changed(&session).await?;
+        Ok(outcome)
+    }
+
+    /// Runs already checked steps (a scenario file's) in order, stopping at the first
+    /// that fails.
+    pub async fn run_steps(&self, steps: &[Step]) -> StepsOutcome {
+        let mut session = self.session.lock().await;
+        let outcome = self.run_parsed(&mut session, steps).await;
+        // A failed write is reported by the next change; the steps ran either way.
+        let _ = self.changed(&session).await;
+        outcome
+    }
+
+    async fn run_parsed(&self, session: &mut Session, steps: &[Step]) -> StepsOutcome {
+        let mut outcome = StepsOutcome {
+            passed: true,
+            steps: Vec::new(),
+            skipped: 0,
+        };
+        for (index, step) in steps.iter().enumerate() {
+            let result = session.run_step(&self.world, &self.client, step).await;
+            let passed = result.passed;
+            outcome.steps.push(StepOutcome::new(index, result));
+            if !passed {
+                outcome.passed = false;
+                outcome.skipped = steps.len() - index - 1;
+                break;
+            }
+        }
+        outcome
+    }
+
+    fn account_names(&self) -> Vec<String> {
+        self.world
+            .accounts()
+            .iter()
+            .map(|a| a.subdomain().to_string())
+            .collect()
+    }
+
+    /// Every account with its URLs, credentials and state.
+    pub fn accounts(&self) -> Accounts {
+        let faults = self.world.faults();
+        let accounts = self
+            .world
+            .accounts()
+            .iter()
+            .map(|account| {
+                let subdomain = account.subdomain().to_string();
+                let mut agreements = BTreeMap::new();
+                for agreement in account.agreements() {
+                    *agreements.entry(agreement.status.to_string()).or_insert(0) += 1;
+                }
+                AccountInfo {
+                    display_name: account.display_name().to_string(),
+                    api_url: account.api_url(),
+                    sharing_url: account.loopback_sharing_url(),
+                    admin_email: account.admin_email().to_string(),
+                    agent_email: account.agent_email().to_string(),
+                    api_token: account.api_token().to_string(),
+                    running: self.world.is_running(&subdomain).unwrap_or(false),
+                    certificate: self.world.cert_mode(&subdomain).unwrap_or(CertMode::Valid),
+                    faults: faults
+                        .iter()
+                        .filter(|rule| rule.target == subdomain)
+                        .map(crate::snapshot::fault_table)
+                        .collect(),
+                    agreements,
+                    tickets: account.tickets().len(),
+                    subdomain,
+                }
+            })
+            .collect();
+        Accounts { accounts }
+    }
+
+    /// The whole world's state, with the session's handles.
+    pub async fn snapshot(&self) -> WorldSnapshot {
+        let session = self.session.lock().await;
+        WorldSnapshot::capture(&self.world, session.handles())
+    }
+
+    /// Restores `snapshot` (checked whole first: nothing changes if any part is invalid).
+    pub async fn restore(&self, snapshot: &WorldSnapshot) -> Result<Restored, ControlError> {
+        let mut session = self.session.lock().await;
+        snapshot
+            .check(&self.world)
+            .map_err(ControlError::InvalidSnapshot)?;
+        // Faults are restored as `fault` steps, so they are checked like steps are.
+        let fault_steps: Vec<Value> = snapshot
+            .faults
+            .iter()
+            .map(|table| serde_json::json!({ "fault": table }))
+            .collect();
+        let faults = parse_steps(
+            &Value::Array(fault_steps),
+            &self.account_names(),
+            &Session::default(),
+        )
+        .map_err(|error| {
+            ControlError::InvalidSnapshot(crate::snapshot::SnapshotError {
+                field: match error.step {
+                    Some(index) => {
+                        format!("faults[{index}]{}", error.field.trim_start_matches("fault"))
+                    }
+                    None => "faults".to_string(),
+                },
+                message: error.message,
+            })
+        })?;
+        snapshot
+            .restore_accounts(&self.world)
+            .await
+            .map_err(ControlError::Internal)?;
+        *session = Session::from_handles(&snapshot.handles);
+        for step in &faults {
+            let result = session.run_step(&self.world, &self.client, step).await;
+            if !result.passed {
+                return Err(ControlError::Internal(result.message.unwrap_or_default()));
+            }
+        }
+        *session = Session::from_handles(&snapshot.handles);
+        self.world
+            .trace()
+            .world("world", "the world's state was restored from a snapshot");
+        let seq = self.world.trace().last_seq();
+        self.changed(&session).await?;
+        Ok(Restored { seq })
+    }
+
+    /// Empties every account, heals every fault, makes every certificate valid, starts
+    /// every account and forgets every handle. The journal goes on.
+    pub async fn reset(&self) -> Result<Restored, ControlError> {
+        let empty = WorldSnapshot::empty(&self.world);
+        self.restore(&empty).await?;
+        self.world
+            .trace()
+            .world("world", "reset: every account is empty again");
+        Ok(Restored {
+            seq: self.world.trace().last_seq(),
+        })
+    }
+}
+
+/// A fresh control token: 40 hex characters from the operating system's RNG.
+pub fn random_token() -> String {
+    use rand::TryRng;
+    let mut bytes = [0u8; 20];
+    if rand::rngs::SysRng.try_fill_bytes(&mut bytes).is_err() {
+        // No OS RNG: fall back to the thread RNG (itself seeded from the OS).
+        return crate::account::random_token();
+    }
+    hex::encode(bytes)
+}
+
+/// The control API's routes, behind the bearer-token check.
+pub fn router(control: Arc<Control>) -> Router {
+    Router::new()
+        .route("/steps", post(post_steps))
+        .route("/accounts", get(get_accounts))
+        .route("/journal", get(get_journal))
+        .route("/journal/stream", get(get_journal_stream))
+        .route("/verify", post(post_verify))
+        .route("/reset", post(post_reset))
+        .route("/snapshot", get(get_snapshot).put(put_snapshot))
+        .route("/openapi.json", get(get_openapi))
+        .fallback(unknown_path)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(control.clone(), authorize))
+        .with_state(control)
+}
+
+/// Serves the control API on `listener` until the world's shutdown.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    control: Arc<Control>,
+) -> std::io::Result<()> {
+    let shutdown = control.shutdown.clone();
+    axum::serve(listener, router(control))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+async fn authorize(State(control): State<Arc<Control>>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(token) if same_secret(token, &control.token) => next.run(request).await,
+        _ => ControlError::Unauthorized.into_response(),
+    }
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ControlError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ControlError::BadRequest(format!("the body is not JSON: {e}")))?;
+    serde_path_to_error::deserialize(&value).map_err(|e| {
+        ControlError::InvalidFilter(format!(
+            "{}{}",
+            match e.path().to_string().as_str() {
+                "." => String::new(),
+                path => format!("field `{path}`: "),
+            },
+            crate::scenario::parse::reword(&e.inner().to_string())
+        ))
+    })
+}
+
+async fn post_steps(
+    State(control): State<Arc<Control>>,
+    body: Bytes,
+) -> Result<Json<StepsOutcome>, ControlError> {
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ControlError::BadRequest(format!("the body is not JSON: {e}")))?;
+    Ok(Json(control.run_json_steps(&value).await?))
+}
+
+async fn get_accounts(State(control): State<Arc<Control>>) -> Json<Accounts> {
+    Json(control.accounts())
+}
+
+async fn get_journal(
+    State(control): State<Arc<Control>>,
+    query: Result<Query<JournalQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<JournalPage>, ControlError> {
+    let Query(query) = query.map_err(|e| ControlError::BadRequest(e.body_text()))?;
+    Ok(Json(journal::page(control.world.trace(), &query)))
+}
+
+async fn get_journal_stream(
+    State(control): State<Arc<Control>>,
+    headers: HeaderMap,
+    query: Result<Query<EventFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ControlError> {
+    let Query(mut filter) = query.map_err(|e| ControlError::BadRequest(e.body_text()))?;
+    // A reconnecting EventSource resumes after the last event it saw.
+    if let Some(last) = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        filter.since = Some(last);
+    }
+    Ok(journal::stream(
+        control.world.trace().clone(),
+        filter,
+        control.shutdown.clone(),
+    )
+    .into_response())
+}
+
+async fn post_verify(
+    State(control): State<Arc<Control>>,
+    body: Bytes,
+) -> Result<Json<Verdict>, ControlError> {
+    let verification: Verification = json_body(&body)?;
+    Ok(Json(journal::verify(control.world.trace(), &verification)))
+}
+
+async fn post_reset(State(control): State<Arc<Control>>) -> Result<Json<Restored>, ControlError> {
+    Ok(Json(control.reset().await?))
+}
+
+async fn get_snapshot(State(control): State<Arc<Control>>) -> Json<WorldSnapshot> {
+    Json(control.snapshot().await)
+}
+
+async fn put_snapshot(
+    State(control): State<Arc<Control>>,
+    body: Bytes,
+) -> Result<Json<Restored>, ControlError> {
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ControlError::BadRequest(format!("the body is not JSON: {e}")))?;
+    let snapshot = WorldSnapshot::from_json(&value).map_err(ControlError::InvalidSnapshot)?;
+    Ok(Json(control.restore(&snapshot).await?))
+}
+
+async fn get_openapi(State(control): State<Arc<Control>>) -> Json<Value> {
+    Json(control.openapi.clone())
+}
+
+async fn unknown_path(uri: Uri) -> ControlError {
+    ControlError::NotFound(uri.path().to_string())
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ControlError {
+    ControlError::MethodNotAllowed(format!("{method} {}", uri.path()))
+}

@@ -1,0 +1,203 @@
+//! Steps on a world that keeps running: the runner's memory between steps (handles,
+//! divergences) kept outside one scenario run, so `serve` can take steps call after call
+//! from its control API, or run a scenario file's steps and keep serving that world.
+//! Each step runs through the same code as in a scenario file.
+
+use super::{AgreementHandle, Runner, TicketHandle};
+use crate::scenario::format::Step;
+use crate::scenario::outcome::FieldDiff;
+use crate::trace::{EventDraft, EventKind};
+use crate::world::World;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The handles and divergence bookkeeping of a world that takes steps over time.
+#[derive(Debug, Default)]
+pub struct Session {
+    agreements: BTreeMap<String, AgreementHandle>,
+    tickets: BTreeMap<String, TicketHandle>,
+    diverged: BTreeSet<String>,
+    divergence_details: BTreeMap<String, FieldDiff>,
+    unasserted: BTreeMap<String, usize>,
+    /// Steps run so far in this world, to number divergences like a file's steps.
+    steps_run: usize,
+}
+
+/// What one step did on a live world: passed, or why not, with the trace range it wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepResult {
+    /// The step's action key.
+    pub action: String,
+    /// Whether the step did what it asked and every expectation held.
+    pub passed: bool,
+    /// Why it failed, as a sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Expected vs actual, field by field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diffs: Vec<FieldDiff>,
+    /// First journal event the step recorded (`last_event + 1` when it recorded none).
+    pub first_event: u64,
+    /// Last journal event when the step ended.
+    pub last_event: u64,
+}
+
+/// A handle as it is kept between calls and in snapshots: the agreement's two accounts
+/// and its uuid, or the ticket's account and uuid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct HandleRecord {
+    /// The agreement's sender, or the ticket's account.
+    pub account: String,
+    /// The agreement's receiver (agreements only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<String>,
+    /// The protocol uuid both copies share.
+    pub uuid: String,
+}
+
+/// Every handle of a session, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Handles {
+    /// Agreement handles (`invite … as`).
+    #[serde(default)]
+    pub agreements: BTreeMap<String, HandleRecord>,
+    /// Ticket handles (`ticket … as`).
+    #[serde(default)]
+    pub tickets: BTreeMap<String, HandleRecord>,
+}
+
+impl Session {
+    /// Names of the agreement handles defined so far.
+    pub fn agreement_names(&self) -> Vec<String> {
+        self.agreements.keys().cloned().collect()
+    }
+
+    /// Names of the ticket handles defined so far.
+    pub fn ticket_names(&self) -> Vec<String> {
+        self.tickets.keys().cloned().collect()
+    }
+
+    /// Every handle, for snapshots.
+    pub fn handles(&self) -> Handles {
+        Handles {
+            agreements: self
+                .agreements
+                .iter()
+                .map(|(name, h)| {
+                    let record = HandleRecord {
+                        account: h.sender.clone(),
+                        receiver: Some(h.receiver.clone()),
+                        uuid: h.uuid.clone(),
+                    };
+                    (name.clone(), record)
+                })
+                .collect(),
+            tickets: self
+                .tickets
+                .iter()
+                .map(|(name, h)| {
+                    let record = HandleRecord {
+                        account: h.origin.clone(),
+                        receiver: None,
+                        uuid: h.uuid.clone(),
+                    };
+                    (name.clone(), record)
+                })
+                .collect(),
+        }
+    }
+
+    /// A session that knows `handles` (restored from a snapshot) and nothing else.
+    pub fn from_handles(handles: &Handles) -> Session {
+        Session {
+            agreements: handles
+                .agreements
+                .iter()
+                .map(|(name, r)| {
+                    let handle = AgreementHandle {
+                        sender: r.account.clone(),
+                        receiver: r.receiver.clone().unwrap_or_default(),
+                        uuid: r.uuid.clone(),
+                    };
+                    (name.clone(), handle)
+                })
+                .collect(),
+            tickets: handles
+                .tickets
+                .iter()
+                .map(|(name, r)| {
+                    let handle = TicketHandle {
+                        origin: r.account.clone(),
+                        uuid: r.uuid.clone(),
+                    };
+                    (name.clone(), handle)
+                })
+                .collect(),
+            ..Session::default()
+        }
+    }
+
+    /// Runs one step against `world`, as the scenario runner would at this point of a
+    /// file, then checks that both copies of every agreement agree.
+    pub async fn run_step(
+        &mut self,
+        world: &World,
+        client: &reqwest::Client,
+        step: &Step,
+    ) -> StepResult {
+        self.steps_run += 1;
+        let number = self.steps_run;
+        if let Some(note) = &step.note {
+            world.trace().record(
+                EventKind::Note,
+                EventDraft {
+                    from: "scenario".to_string(),
+                    to: "scenario".to_string(),
+                    detail: note.clone(),
+                    ..EventDraft::default()
+                },
+            );
+        }
+        let first_event = world.trace().last_seq() + 1;
+        // The consistency check re-checks only agreements whose copies changed.
+        for account in world.accounts() {
+            account.with_state(|state| state.watch_changes());
+        }
+        let handles_by_uuid = self
+            .agreements
+            .iter()
+            .map(|(name, handle)| (handle.uuid.clone(), name.clone()))
+            .collect();
+        let mut runner = Runner {
+            world,
+            client,
+            agreements: std::mem::take(&mut self.agreements),
+            tickets: std::mem::take(&mut self.tickets),
+            diverged: std::mem::take(&mut self.diverged),
+            divergence_details: std::mem::take(&mut self.divergence_details),
+            handles_by_uuid,
+            unasserted: std::mem::take(&mut self.unasserted),
+        };
+        let result = runner.step(step).await;
+        // The file runner's REST-listing check (`surfaces`) is left out: a live world's
+        // own clients may change an account between its two reads.
+        let result = result.and_then(|()| runner.check_consistency(number, step));
+        self.agreements = runner.agreements;
+        self.tickets = runner.tickets;
+        self.diverged = runner.diverged;
+        self.divergence_details = runner.divergence_details;
+        self.unasserted = runner.unasserted;
+        let (message, diffs) = match result {
+            Ok(()) => (None, Vec::new()),
+            Err(problem) => (Some(problem.message), problem.diffs),
+        };
+        StepResult {
+            action: step.action.key().to_string(),
+            passed: message.is_none(),
+            message,
+            diffs,
+            first_event,
+            last_event: world.trace().last_seq(),
+        }
+    }
+}
