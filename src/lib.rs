@@ -12,6 +12,7 @@ pub(crate) mod bench;
 pub mod cli;
 pub(crate) mod consistency;
 pub(crate) mod directory;
+pub mod explore;
 pub mod faults;
 pub(crate) mod listener;
 pub mod model;

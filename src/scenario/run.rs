@@ -9,6 +9,7 @@
 mod expect;
 mod surfaces;
 mod tickets;
+pub mod watch;
 
 use super::format::{self, Action, Expectation, Scenario, Step};
 use super::outcome::{AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, StepRecord};
@@ -38,6 +39,11 @@ pub struct RunSettings {
     /// After every step, compare each account's REST listings with its state
     /// (see `run/surfaces.rs`); a mismatch fails the scenario at that step.
     pub check_surfaces: bool,
+    /// Hands every step's result to a watcher instead of failing on refusals and
+    /// unasserted divergences (`sharesim explore`; see `run/watch.rs`).
+    pub watcher: Option<watch::Watcher>,
+    /// Test hook: rules the world breaks on purpose (see `account/planted.rs`).
+    pub planted_bugs: crate::account::planted::PlantedBugs,
 }
 
 /// The HTTP client the runner drives REST APIs with. It plays the admin's browser, so it
@@ -80,6 +86,7 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
             return outcome;
         }
     };
+    world.services().planted.set(settings.planted_bugs);
     let mut runner = Runner {
         world: &world,
         client,
@@ -87,6 +94,7 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
         tickets: BTreeMap::new(),
         diverged: BTreeSet::new(),
         unasserted: BTreeMap::new(),
+        answers: std::sync::Mutex::new(Vec::new()),
     };
     for (index, step) in scenario.steps.iter().enumerate() {
         let number = index + 1;
@@ -104,10 +112,27 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
         }
         let first_event = world.trace().last_seq() + 1;
         let result = runner.step(step).await;
-        let mut result = result.and_then(|()| runner.check_consistency(number, step));
-        if result.is_ok() && settings.check_surfaces {
-            result = runner.check_surfaces(number).await;
-        }
+        let result = match &settings.watcher {
+            Some(watcher) => {
+                runner
+                    .watched(
+                        watcher,
+                        settings,
+                        result,
+                        number,
+                        scenario.steps.len(),
+                        step,
+                    )
+                    .await
+            }
+            None => {
+                let mut result = result.and_then(|()| runner.check_consistency(number, step));
+                if result.is_ok() && settings.check_surfaces {
+                    result = runner.check_surfaces(number).await;
+                }
+                result
+            }
+        };
         outcome.steps.push(StepRecord {
             number,
             action: step.action.key().to_string(),
@@ -129,6 +154,7 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
         }
     }
     if outcome.failure.is_none()
+        && settings.watcher.is_none()
         && let Some((handle, cause)) = runner.unasserted.iter().next()
     {
         outcome.failure = Some(Failure {
@@ -247,6 +273,8 @@ struct Runner<'a> {
     diverged: BTreeSet<String>,
     /// Divergences not yet asserted, with the step that caused them.
     unasserted: BTreeMap<String, usize>,
+    /// The HTTP status of every REST call of the current step (for a watcher).
+    answers: std::sync::Mutex<Vec<u16>>,
 }
 
 impl Runner<'_> {
@@ -568,6 +596,7 @@ impl Runner<'_> {
             ))
         })?;
         let status = response.status().as_u16();
+        crate::trace::lock(&self.answers).push(status);
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(Answer { status, body })

@@ -18,6 +18,7 @@ async fn run_file(path: &std::path::Path, seed: Option<u64>) -> Outcome {
     let settings = RunSettings {
         seed,
         check_surfaces: true,
+        ..RunSettings::default()
     };
     run(&scenario, &settings, &runner_client()).await
 }
