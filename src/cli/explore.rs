@@ -144,6 +144,7 @@ impl ExploreArgs {
             out: self.out.clone(),
             invariants,
             planted_bugs: Default::default(),
+            shrink: true,
         })
     }
 }

@@ -46,6 +46,9 @@ pub struct ExploreOptions {
     pub invariants: Vec<Invariant>,
     /// Test hook: rules broken on purpose (see `account/planted.rs`).
     pub planted_bugs: PlantedBugs,
+    /// Shrink and write each finding (the command line always does; a test comparing
+    /// shards only needs which schedules broke what).
+    pub shrink: bool,
 }
 
 /// What one step did, as the reproduction file needs it.
@@ -317,6 +320,8 @@ pub struct ExploreReport {
     pub seconds: f64,
     /// The indices run, in order (so shards can be compared with a single run).
     pub indices: Vec<u64>,
+    /// Every schedule index that broke each invariant, by invariant name.
+    pub broken: BTreeMap<&'static str, Vec<u64>>,
     /// One shrunk finding per broken invariant.
     pub findings: Vec<Finding>,
 }
@@ -359,6 +364,7 @@ pub async fn explore(
     let mut tasks = tokio::task::JoinSet::new();
     let mut ran: Vec<u64> = Vec::new();
     let mut first: BTreeMap<Invariant, (u64, String, u64)> = BTreeMap::new();
+    let mut broken: BTreeMap<&'static str, Vec<u64>> = BTreeMap::new();
     let mut violating = 0u64;
     let out_of_time = |started: &Instant| options.budget.is_some_and(|b| started.elapsed() >= b);
     let mut exhausted = false;
@@ -390,6 +396,10 @@ pub async fn explore(
             violating += 1;
         }
         for violation in violations {
+            broken
+                .entry(violation.invariant.name())
+                .or_default()
+                .push(index);
             let entry =
                 first
                     .entry(violation.invariant)
@@ -403,8 +413,14 @@ pub async fn explore(
         progress(ran.len() as u64, violating);
     }
     ran.sort_unstable();
+    broken
+        .values_mut()
+        .for_each(|indices| indices.sort_unstable());
     let mut findings = Vec::new();
     for (invariant, (index, message, count)) in first {
+        if !options.shrink {
+            continue;
+        }
         let schedule = Schedule::draw(options.seed, index, &options.shape);
         let shrunk = shrink::shrink(schedule.clone(), invariant, &checks, &client)
             .await
@@ -425,9 +441,15 @@ pub async fn explore(
             path: path.display().to_string(),
             source,
         })?;
-        let check = reproduction::check(&text, &path.display().to_string(), invariant, &client)
-            .await
-            .map_err(ExploreError::Run)?;
+        let check = reproduction::check(
+            &text,
+            &path.display().to_string(),
+            invariant,
+            checks.planted_bugs,
+            &client,
+        )
+        .await
+        .map_err(ExploreError::Run)?;
         findings.push(Finding {
             invariant: invariant.name(),
             message,
@@ -449,6 +471,7 @@ pub async fn explore(
         violating_schedules: violating,
         seconds: started.elapsed().as_secs_f64(),
         indices: ran,
+        broken,
         findings,
     })
 }

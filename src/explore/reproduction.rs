@@ -6,6 +6,7 @@
 use super::ScheduleRun;
 use super::invariants::{Closing, Invariant};
 use super::schedule::{Schedule, quote};
+use crate::account::planted::PlantedBugs;
 use crate::scenario::parse;
 use crate::scenario::run::{RunSettings, run};
 use std::collections::BTreeSet;
@@ -143,17 +144,20 @@ pub struct Check {
 }
 
 /// Runs a reproduction file exactly as `sharesim run` would (with the surface check
-/// when the invariant needs it) and reports whether it fails.
+/// when the invariant needs it, and the exploration's planted bugs, which only tests
+/// set) and reports whether it fails.
 pub async fn check(
     text: &str,
     file: &str,
     invariant: Invariant,
+    planted_bugs: PlantedBugs,
     client: &reqwest::Client,
 ) -> Result<Check, String> {
     let scenario = parse(text, file)
         .map_err(|e| format!("a reproduction file does not parse (a bug in sharesim): {e}"))?;
     let settings = RunSettings {
         check_surfaces: invariant == Invariant::ListingEqualsState,
+        planted_bugs,
         ..RunSettings::default()
     };
     let outcome = run(&scenario, &settings, client).await;

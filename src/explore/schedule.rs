@@ -544,22 +544,44 @@ impl Schedule {
         self
     }
 
-    /// The repair round every schedule ends with: heal and start every account, give
-    /// each a valid certificate, then re-send every agreement.
+    /// The repair round every schedule ends with: heal every account a fault was set
+    /// on, start every account that was stopped, give a valid certificate back to every
+    /// account whose certificate changed, then re-send every agreement.
     pub fn repair_round(&self) -> Vec<Move> {
+        let flat: Vec<&Move> = self
+            .moves
+            .iter()
+            .flat_map(|m| match m {
+                Move::Concurrently(inner) => inner.iter().collect::<Vec<_>>(),
+                other => vec![other],
+            })
+            .collect();
+        let touched = |account: &str, pick: fn(&Move) -> Option<&str>| {
+            flat.iter().any(|m| pick(m) == Some(account))
+        };
         let mut moves = Vec::new();
         for account in &self.accounts {
-            moves.push(Move::Heal {
-                account: account.clone(),
-            });
-            moves.push(Move::Start {
-                account: account.clone(),
-            });
+            if touched(account, |m| match m {
+                Move::Fault { account, .. } => Some(account),
+                _ => None,
+            }) {
+                moves.push(Move::Heal {
+                    account: account.clone(),
+                });
+            }
+            if touched(account, |m| match m {
+                Move::Stop { account } => Some(account),
+                _ => None,
+            }) {
+                moves.push(Move::Start {
+                    account: account.clone(),
+                });
+            }
             if self.tls
-                && self
-                    .moves
-                    .iter()
-                    .any(|m| matches!(m, Move::Certificate { .. }))
+                && touched(account, |m| match m {
+                    Move::Certificate { account, .. } => Some(account),
+                    _ => None,
+                })
             {
                 moves.push(Move::Certificate {
                     account: account.clone(),
@@ -879,27 +901,41 @@ mod tests {
     }
 
     #[test]
-    fn the_repair_round_heals_every_account_and_resends_every_agreement() {
+    fn the_repair_round_heals_what_broke_and_resends_every_agreement() {
         let schedule = Schedule {
             seed: 0,
             index: 0,
             accounts: vec!["acme".into(), "globex".into()],
-            tls: false,
+            tls: true,
             retries: 0,
-            moves: vec![Move::Invite {
-                from: "acme".into(),
-                to: "globex".into(),
-                handle: 1,
-            }],
+            moves: vec![
+                Move::Invite {
+                    from: "acme".into(),
+                    to: "globex".into(),
+                    handle: 1,
+                },
+                Move::Fault {
+                    account: "globex".into(),
+                    from: None,
+                    times: None,
+                    kind: FaultMove::Reset,
+                },
+                Move::Stop {
+                    account: "acme".into(),
+                },
+                Move::Certificate {
+                    account: "globex".into(),
+                    mode: CertMode::Expired,
+                },
+            ],
         };
         let repair: Vec<String> = schedule.repair_round().iter().map(Move::toml).collect();
         assert_eq!(
             repair,
             [
-                "heal = { account = \"acme\" }",
                 "start = { account = \"acme\" }",
                 "heal = { account = \"globex\" }",
-                "start = { account = \"globex\" }",
+                "certificate = { account = \"globex\", mode = \"valid\" }",
                 "resend = { agreement = \"a1\" }",
             ]
         );

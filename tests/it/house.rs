@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["bench", "report"],
+    &["explore"],
     &["scenario"],
     &["world"],
     &["api"],

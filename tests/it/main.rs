@@ -32,3 +32,5 @@ mod drawn_reports;
 mod browser;
 // The house: imports between top-level modules flow one way, down DESIGN.md's layers.
 mod house;
+// `sharesim explore`: a planted bug found and shrunk, shards, findings rerun with `run`.
+mod explore;
