@@ -47,6 +47,8 @@ pub enum PartArg {
     Startup,
     /// Wall time of the scenario library.
     Suite,
+    /// Explorer schedules per second and the time to shrink a 40-step schedule.
+    Explore,
 }
 
 impl From<PartArg> for Part {
@@ -56,6 +58,7 @@ impl From<PartArg> for Part {
             PartArg::Handshake => Part::Handshake,
             PartArg::Startup => Part::Startup,
             PartArg::Suite => Part::Suite,
+            PartArg::Explore => Part::Explore,
         }
     }
 }
