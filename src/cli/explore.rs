@@ -170,11 +170,13 @@ pub async fn run(args: ExploreArgs, env: &Environment) -> u8 {
             ),
             None => indicatif::ProgressBar::new_spinner(),
         };
+        let template = match options.schedules {
+            Some(_) => "{bar:30} {pos}/{len} schedules, {per_sec}, {msg}",
+            None => "{spinner} {pos} schedules, {per_sec}, {msg}",
+        };
         bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} schedules, {per_sec}, {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });

@@ -480,3 +480,27 @@ pub async fn explore(
         findings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_race_family_needs_its_step_in_the_language() {
+        assert_eq!(language_has(FaultFamily::Crash), Ok(()));
+        for family in [
+            FaultFamily::Hold,
+            FaultFamily::Duplicate,
+            FaultFamily::LoseReply,
+        ] {
+            let (step, _) = family.race_step().unwrap();
+            match language_has(family) {
+                Ok(()) => {}
+                Err(message) => assert!(
+                    message.contains(&format!("has no `{step}` step")),
+                    "{message}"
+                ),
+            }
+        }
+    }
+}

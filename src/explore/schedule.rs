@@ -518,6 +518,16 @@ impl Schedule {
         let mut agreements = std::collections::BTreeSet::new();
         let mut tickets = std::collections::BTreeSet::new();
         self.moves.retain(|step| {
+            if let Move::Concurrently(inner) = step {
+                return inner.iter().all(|m| match m {
+                    Move::Respond { handle, .. }
+                    | Move::Deactivate { handle, .. }
+                    | Move::Delete { handle, .. }
+                    | Move::Resend { handle } => agreements.contains(handle),
+                    Move::Comment { ticket, .. } => tickets.contains(ticket),
+                    _ => true,
+                });
+            }
             let (agreement, ticket) = match step {
                 Move::Respond { handle, .. }
                 | Move::Deactivate { handle, .. }
@@ -775,6 +785,23 @@ impl Drawer<'_> {
             })),
             FaultFamily::Hold => {
                 let (from, to) = self.two_accounts(rng);
+                // Races also mean two actions at once: an answer crossing a
+                // deactivation, their messages interleaved by the world's scheduler.
+                if let Some((handle, sender, receiver)) = self.agreements.first().cloned()
+                    && rng.random_bool(0.3)
+                {
+                    return Some(Move::Concurrently(vec![
+                        Move::Respond {
+                            account: receiver,
+                            handle,
+                            accept: true,
+                        },
+                        Move::Deactivate {
+                            account: sender,
+                            handle,
+                        },
+                    ]));
+                }
                 if rng.random_bool(0.5) {
                     Move::Hold { from, to }
                 } else {
@@ -889,6 +916,69 @@ mod tests {
             let text = schedule.render();
             let scenario = parse(&text, "drawn.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
             assert_eq!(scenario.steps.len(), schedule.step_count());
+        }
+    }
+
+    #[test]
+    fn race_moves_use_the_spelling_of_issue_10() {
+        let (acme, globex) = ("acme".to_string(), "globex".to_string());
+        let moves = [
+            Move::Hold {
+                from: globex.clone(),
+                to: acme.clone(),
+            },
+            Move::Release {
+                from: globex.clone(),
+                to: acme.clone(),
+                order: ReleaseOrder::Reverse,
+            },
+            Move::Duplicate {
+                from: acme.clone(),
+                to: globex.clone(),
+            },
+            Move::LoseReply {
+                from: acme.clone(),
+                to: globex.clone(),
+            },
+            Move::Concurrently(vec![
+                Move::Respond {
+                    account: globex.clone(),
+                    handle: 1,
+                    accept: true,
+                },
+                Move::Deactivate {
+                    account: acme.clone(),
+                    handle: 1,
+                },
+            ]),
+        ];
+        let text: Vec<String> = moves.iter().map(Move::toml).collect();
+        assert_eq!(
+            text,
+            [
+                "hold = { from = \"globex\", to = \"acme\" }",
+                "release = { from = \"globex\", to = \"acme\", order = \"reverse\" }",
+                "duplicate = { from = \"acme\", to = \"globex\" }",
+                "lose_reply = { from = \"acme\", to = \"globex\" }",
+                "concurrently = [ { respond = { account = \"globex\", agreement = \"a1\", status = \"accepted\" } }, { deactivate = { account = \"acme\", agreement = \"a1\" } } ]",
+            ]
+        );
+        let racy = Shape {
+            faults: vec![
+                FaultFamily::Hold,
+                FaultFamily::Duplicate,
+                FaultFamily::LoseReply,
+            ],
+            ..shape()
+        };
+        let drawn: Vec<Move> = (0..50)
+            .flat_map(|index| Schedule::draw(2, index, &racy).moves)
+            .collect();
+        for kind in ["hold", "release", "duplicate", "lose_reply", "concurrently"] {
+            assert!(
+                drawn.iter().any(|m| m.toml().starts_with(kind)),
+                "no {kind} step drawn"
+            );
         }
     }
 

@@ -38,7 +38,12 @@ impl Shrinker<'_> {
         }
         self.runs += 1;
         *candidate = candidate.clone().without_dangling_handles();
-        let run = run_schedule(candidate, self.checks, Some(self.target), self.client).await?;
+        // A candidate that cannot run (it should not happen: dangling handles are
+        // dropped above) simply does not reproduce.
+        let Ok(run) = run_schedule(candidate, self.checks, Some(self.target), self.client).await
+        else {
+            return Ok(None);
+        };
         Ok(run.violation(self.target).is_some().then_some(run))
     }
 }
