@@ -161,13 +161,12 @@ pub async fn run(args: ExploreArgs, env: &Environment) -> u8 {
     };
     let bar = env.stderr_terminal.then(|| {
         let bar = match options.schedules {
-            Some(total) => indicatif::ProgressBar::new(
-                (0..total)
-                    .filter(|&i| {
-                        crate::explore::schedule::in_shard(i, options.shard.0, options.shard.1)
-                    })
-                    .count() as u64,
-            ),
+            Some(total) => {
+                // The indices i < total with i mod N = I - 1.
+                let (shard, of) = options.shard;
+                let mine = total / of + u64::from(shard - 1 < total % of);
+                indicatif::ProgressBar::new(mine)
+            }
             None => indicatif::ProgressBar::new_spinner(),
         };
         let template = match options.schedules {

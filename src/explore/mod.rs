@@ -51,6 +51,24 @@ pub struct ExploreOptions {
     pub shrink: bool,
 }
 
+impl ExploreOptions {
+    /// The `sharesim explore` command that draws the same schedules.
+    pub fn command(&self) -> String {
+        let faults: Vec<&str> = self.shape.faults.iter().map(|f| f.name()).collect();
+        let mut command = format!(
+            "sharesim explore --seed {} --accounts {} --steps {} --faults {}",
+            self.seed,
+            self.shape.accounts,
+            self.shape.steps,
+            faults.join(",")
+        );
+        if self.shape.tickets {
+            command.push_str(" --tickets");
+        }
+        command
+    }
+}
+
 /// What one step did, as the reproduction file needs it.
 #[derive(Clone, Debug, Default)]
 pub struct StepLog {
@@ -441,6 +459,7 @@ pub async fn explore(
             &shrunk.run,
             invariant,
             schedule.step_count(),
+            &options.command(),
         );
         std::fs::write(&path, &text).map_err(|source| ExploreError::Write {
             path: path.display().to_string(),

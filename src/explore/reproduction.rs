@@ -15,12 +15,14 @@ use std::fmt::Write as _;
 /// Trace events printed with a finding.
 pub const LAST_EVENTS: usize = 8;
 
-/// Renders the reproduction file of `run`'s violation of `invariant`.
+/// Renders the reproduction file of `run`'s violation of `invariant`; `command` is the
+/// exploration that found it, for the description.
 pub fn render(
     schedule: &Schedule,
     run: &ScheduleRun,
     invariant: Invariant,
     original_steps: usize,
+    command: &str,
 ) -> String {
     let Some(violation) = run.violation(invariant) else {
         return schedule.render();
@@ -33,10 +35,9 @@ pub fn render(
         "sharesim run FILE"
     };
     let description = format!(
-        "Found by `sharesim explore --seed {seed}` (schedule {index}) and shrunk from {original_steps} steps. \
+        "Found by `{command}` (schedule {index}) and shrunk from {original_steps} steps. \
          It breaks the invariant `{name}`: {meaning}. What was seen: {message}. \
          `{rerun}` reproduces it: the last check fails the same way.",
-        seed = schedule.seed,
         index = schedule.index,
         name = invariant.name(),
         meaning = invariant.meaning(),
