@@ -14,6 +14,7 @@ pub(crate) mod consistency;
 pub(crate) mod control;
 pub mod directory;
 pub(crate) mod durable;
+pub mod explore;
 pub mod faults;
 pub mod limits;
 pub mod listener;

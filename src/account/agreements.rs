@@ -359,7 +359,10 @@ impl Account {
             return Err(self.crash(CrashPoint::BeforeStore, &format!("{from}'s invitation")));
         }
         let outcome = self.with_state(|state| {
-            if let Some(existing) = state.by_uuid(&offer.uuid) {
+            if let Some(existing) = state.by_uuid(&offer.uuid)
+                && !(existing.access_key == offer.access_key
+                    && self.services().planted.store_repeated_invitations())
+            {
                 return if existing.access_key == offer.access_key {
                     Ok(Stored {
                         created: false,

@@ -6,6 +6,7 @@
 //! never deadlock.
 
 pub(crate) mod agreements;
+pub mod planted;
 pub(crate) mod state;
 pub(crate) mod tickets;
 
@@ -87,6 +88,8 @@ pub struct WorldServices {
     /// Unlocks [`SURFACE_CHECK_HEADER`]: drawn from the OS, never from the seed, so only
     /// this process's runner can read a listing without leaving a trace.
     surface_check_key: String,
+    /// Test hook: rules broken on purpose (all off unless a test sets them).
+    pub planted: planted::PlantedSwitches,
 }
 
 /// A REST call carrying this header with the world's key is the runner comparing what
@@ -121,6 +124,7 @@ impl WorldServices {
             rng: Mutex::new(rng),
             uuid_secret,
             surface_check_key: random_token(),
+            planted: planted::PlantedSwitches::default(),
         }
     }
 

@@ -1,11 +1,12 @@
 //! `sharesim bench`: measures what makes the simulator usable in CI and load tests —
 //! REST throughput against a bare hyper baseline (`api`), invite → accept cycles
 //! (`handshake`), world start time and memory (`startup`), the scenario library's
-//! wall time (`suite`) and `serve` under mixed valid and hostile traffic (`soak`) — and
-//! checks each against its target. Load is bounded in time and
+//! wall time (`suite`), `serve` under mixed valid and hostile traffic (`soak`) and the
+//! explorer's speed (`explore`) — and checks each against its target. Load is bounded in time and
 //! count and goes to loopback only. Timings are reported, never asserted by tests.
 
 pub mod api;
+pub mod explore;
 pub mod handshake;
 pub mod load;
 pub mod soak;
@@ -37,17 +38,20 @@ pub enum Part {
     Suite,
     /// `serve` under mixed valid and hostile traffic: peak memory and divergence.
     Soak,
+    /// Explorer schedules per second and the time to shrink a 40-step schedule.
+    Explore,
 }
 
 impl Part {
     /// Every part, in the order they run (startup first: its memory reading is cleanest
     /// before anything else has allocated).
-    pub const ALL: [Part; 5] = [
+    pub const ALL: [Part; 6] = [
         Part::Startup,
         Part::Api,
         Part::Handshake,
         Part::Suite,
         Part::Soak,
+        Part::Explore,
     ];
 }
 
@@ -162,6 +166,9 @@ pub struct BenchReport {
     /// Soak, when run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soak: Option<soak::SoakResult>,
+    /// Explorer speed, when run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explore: Option<explore::ExploreResult>,
     /// Each target with pass or fail.
     pub targets: Vec<TargetCheck>,
 }
@@ -183,6 +190,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
         startup: None,
         suite: None,
         soak: None,
+        explore: None,
         targets: Vec::new(),
     };
     for part in Part::ALL {
@@ -203,6 +211,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
             }
             Part::Suite => report.suite = Some(suite::measure(options).await?),
             Part::Soak => report.soak = Some(soak::measure(options).await?),
+            Part::Explore => report.explore = Some(explore::measure(options).await?),
         }
     }
     report.targets = check_targets(&report);
@@ -317,6 +326,20 @@ pub fn check_targets(report: &BenchReport) -> Vec<TargetCheck> {
             soak.diverged == 0 && soak.unexpected_answers == 0,
         );
     }
+    if let Some(explore) = &report.explore {
+        check(
+            "explore >= 1000 schedules/s (2 accounts, 8 steps, faults, --jobs 2)".to_string(),
+            format!("{:.1}/s", explore.per_second),
+            explore.per_second >= 1_000.0,
+        );
+        if let Some(shrink) = &explore.shrink {
+            check(
+                "shrink of a 40-step schedule < 5 s".to_string(),
+                format!("{:.0} ms ({} runs)", shrink.wall_ms, shrink.runs),
+                shrink.wall_ms < 5_000.0,
+            );
+        }
+    }
     checks
 }
 
@@ -426,6 +449,43 @@ pub fn render_table(report: &BenchReport) -> String {
             soak.peak_memory_mib,
             soak.diverged
         );
+    }
+    if let Some(explore) = &report.explore {
+        let _ = writeln!(
+            out,
+            "\nExplore: {} schedules (2 accounts, 8 steps, faults, 2 jobs) in {:.1} s: {:.1}/s, {:.0} ms of a job per schedule, {} broke an invariant",
+            explore.schedules,
+            explore.seconds,
+            explore.per_second,
+            2_000.0 * explore.seconds / (explore.schedules.max(1) as f64),
+            explore.violating
+        );
+        let _ = writeln!(
+            out,
+            "  where the time goes: every schedule starts a fresh world (listeners; in HTTPS worlds a CA and certificates), each step is real REST and partner calls plus the surface check's GETs, and each `hang` fault waits out the {} ms partner timeout",
+            crate::explore::schedule::TIMEOUT_MS
+        );
+        match &explore.shrink {
+            Some(shrink) => {
+                let _ = writeln!(
+                    out,
+                    "  shrink: schedule {} ({} moves, broke {}) shrunk to {} moves in {:.0} ms ({} runs)",
+                    shrink.index,
+                    shrink.moves_before,
+                    shrink.invariant,
+                    shrink.moves_after,
+                    shrink.wall_ms,
+                    shrink.runs
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  shrink: none of the first {} 40-step schedules broke an invariant",
+                    explore::SHRINK_SEARCH
+                );
+            }
+        }
     }
     if !report.targets.is_empty() {
         let _ = writeln!(out, "\nTargets");

@@ -52,6 +52,8 @@ pub enum PartArg {
     Suite,
     /// `serve` under mixed valid and hostile traffic: peak memory, divergence.
     Soak,
+    /// Explorer schedules per second and the time to shrink a 40-step schedule.
+    Explore,
 }
 
 impl From<PartArg> for Part {
@@ -62,6 +64,7 @@ impl From<PartArg> for Part {
             PartArg::Startup => Part::Startup,
             PartArg::Suite => Part::Suite,
             PartArg::Soak => Part::Soak,
+            PartArg::Explore => Part::Explore,
         }
     }
 }

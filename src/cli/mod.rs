@@ -4,6 +4,7 @@
 mod bench;
 mod controlled;
 mod ctl;
+mod explore;
 mod run;
 mod serve;
 
@@ -23,7 +24,7 @@ pub const EXIT_USAGE: u8 = 2;
     name = "sharesim",
     version,
     about,
-    after_help = "Examples:\n  sharesim run                        # the bundled scenario library\n  sharesim explain scenarios/agreements/01-invite-and-accept.toml\n  sharesim serve                      # acme and globex on ephemeral ports\n  sharesim serve acme globex initech --port 8700 --ready-file ready.json\n\nExit codes: 0 passed, 1 a scenario failed, 2 usage error or invalid scenario file."
+    after_help = "Examples:\n  sharesim run                        # the bundled scenario library\n  sharesim explain scenarios/agreements/01-invite-and-accept.toml\n  sharesim serve                      # acme and globex on ephemeral ports\n  sharesim serve acme globex initech --port 8700 --ready-file ready.json\n  sharesim explore --seed 7 --schedules 1000   # random schedules against invariants\n\nExit codes: 0 passed, 1 a scenario failed, 2 usage error or invalid scenario file."
 )]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug: every trace event). RUST_LOG overrides.
@@ -47,6 +48,9 @@ pub enum Command {
     Schema,
     /// Start accounts and serve their REST API and partner protocol until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Run random schedules against fresh worlds, check invariants, and shrink each
+    /// violation to a scenario file.
+    Explore(explore::ExploreArgs),
     /// Measure throughput, handshakes, world start and the scenario suite against targets.
     Bench(bench::BenchArgs),
     /// Drive a running `serve` through its control API: steps, journal, snapshot, reset.
@@ -130,6 +134,7 @@ pub fn main() -> ExitCode {
                 );
                 EXIT_PASSED
             }
+            Command::Explore(args) => explore::run(args, &env).await,
         }
     });
     ExitCode::from(code)

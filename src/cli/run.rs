@@ -93,6 +93,10 @@ pub struct RunArgs {
     /// tickets equal its state (the test suite always does).
     #[arg(long)]
     pub check_surfaces: bool,
+    /// Run only part I of N of the scenario files (in path order), e.g. 2/4: a CI
+    /// matrix of N jobs runs every file exactly once.
+    #[arg(long)]
+    pub shard: Option<super::explore::Shard>,
 }
 
 /// Options of `sharesim check`.
@@ -206,6 +210,17 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
             return EXIT_USAGE;
         }
     }
+    if let Some(shard) = args.shard {
+        let mut position = 0u64;
+        scenarios.retain(|_| {
+            position += 1;
+            shard.holds(position - 1)
+        });
+        if scenarios.is_empty() {
+            println!("shard {}/{} holds no scenario file", shard.index, shard.of);
+            return EXIT_PASSED;
+        }
+    }
     for dir in [&args.trace_dir, &args.diagram_dir].into_iter().flatten() {
         if let Err(error) = std::fs::create_dir_all(dir) {
             eprintln!("sharesim: could not create {}: {error}", dir.display());
@@ -221,6 +236,7 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
         check_surfaces: args.check_surfaces,
         // The HTML report shows each account after every step.
         snapshots: args.html.is_some(),
+        ..RunSettings::default()
     };
     let client = runner_client();
     let progress = (env.stderr_terminal && scenarios.len() > 3).then(|| {

@@ -10,6 +10,7 @@ mod expect;
 mod live;
 mod surfaces;
 mod tickets;
+pub mod watch;
 
 pub use live::{HandleRecord, Handles, Session, StepResult};
 
@@ -44,6 +45,11 @@ pub struct RunSettings {
     /// Keep every account's agreements after each step (what `explain` shows). Off for
     /// `run`: a snapshot per step grows with steps × agreements.
     pub snapshots: bool,
+    /// Hands every step's result to a watcher instead of failing on refusals and
+    /// unasserted divergences (`sharesim explore`; see `run/watch.rs`).
+    pub watcher: Option<watch::Watcher>,
+    /// Test hook: rules the world breaks on purpose (see `account/planted.rs`).
+    pub planted_bugs: crate::account::planted::PlantedBugs,
 }
 
 /// The HTTP client the runner drives REST APIs with. It plays the admin's browser, so it
@@ -86,6 +92,7 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
             return outcome;
         }
     };
+    world.services().planted.set(settings.planted_bugs);
     let mut runner = Runner {
         world: &world,
         client,
@@ -95,6 +102,7 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
         divergence_details: BTreeMap::new(),
         handles_by_uuid: HashMap::new(),
         unasserted: BTreeMap::new(),
+        answers: std::sync::Mutex::new(Vec::new()),
     };
     // The runner re-checks only the agreements whose copies a step changed, so the
     // accounts record which ones did.
@@ -117,10 +125,27 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
         }
         let first_event = world.trace().last_seq() + 1;
         let result = runner.step(step).await;
-        let mut result = result.and_then(|()| runner.check_consistency(number, step));
-        if result.is_ok() && settings.check_surfaces {
-            result = runner.check_surfaces(number).await;
-        }
+        let result = match &settings.watcher {
+            Some(watcher) => {
+                runner
+                    .watched(
+                        watcher,
+                        settings,
+                        result,
+                        number,
+                        scenario.steps.len(),
+                        step,
+                    )
+                    .await
+            }
+            None => {
+                let mut result = result.and_then(|()| runner.check_consistency(number, step));
+                if result.is_ok() && settings.check_surfaces {
+                    result = runner.check_surfaces(number).await;
+                }
+                result
+            }
+        };
         outcome.steps.push(StepRecord {
             number,
             action: step.action.key().to_string(),
@@ -146,6 +171,7 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
         }
     }
     if outcome.failure.is_none()
+        && settings.watcher.is_none()
         && let Some((handle, cause)) = runner.unasserted.iter().next()
     {
         outcome.failure = Some(Failure {
@@ -274,6 +300,8 @@ struct Runner<'a> {
     handles_by_uuid: HashMap<String, String>,
     /// Divergences not yet asserted, with the step that caused them.
     unasserted: BTreeMap<String, usize>,
+    /// The HTTP status of every REST call of the current step (for a watcher).
+    answers: std::sync::Mutex<Vec<u16>>,
 }
 
 impl Runner<'_> {
@@ -597,6 +625,7 @@ impl Runner<'_> {
             ))
         })?;
         let status = response.status().as_u16();
+        crate::trace::lock(&self.answers).push(status);
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(Answer { status, body })

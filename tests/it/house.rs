@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["bench", "report", "openapi"],
-    &["control", "durable"],
+    &["explore", "control", "durable"],
     &["snapshot"],
     &["scenario"],
     &["world"],

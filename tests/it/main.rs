@@ -44,3 +44,5 @@ mod slow_clients;
 mod large_inputs;
 // Generated input (proptest) for the scenario parser, REST bodies and partner bodies.
 mod generated_input;
+// `sharesim explore`: a planted bug found and shrunk, shards, findings rerun with `run`.
+mod explore;

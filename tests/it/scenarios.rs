@@ -27,6 +27,7 @@ async fn run_file(path: &std::path::Path, seed: Option<u64>) -> Outcome {
         seed,
         check_surfaces: true,
         snapshots: true,
+        ..RunSettings::default()
     };
     run(&scenario, &settings, &runner_client()).await
 }

@@ -177,6 +177,7 @@ impl Session {
             divergence_details: std::mem::take(&mut self.divergence_details),
             handles_by_uuid,
             unasserted: std::mem::take(&mut self.unasserted),
+            answers: std::sync::Mutex::new(Vec::new()),
         };
         let result = runner.step(step).await;
         // The file runner's REST-listing check (`surfaces`) is left out: a live world's

@@ -1,0 +1,270 @@
+//! `sharesim explore`: draws random schedules, runs them against fresh worlds, checks
+//! the invariants, and writes each broken invariant as a shrunk scenario file.
+
+use super::run::Format;
+use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, Environment};
+use crate::explore::invariants::Invariant;
+use crate::explore::schedule::{ACCOUNT_NAMES, FaultFamily, Shape};
+use crate::explore::{ExploreOptions, ExploreReport, explore, language_has};
+use clap::Args;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// `--shard I/N`: this machine runs part I (1-based) of N.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which part, from 1.
+    pub index: u64,
+    /// How many parts.
+    pub of: u64,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let usage = || format!("`{text}` is not a shard: write I/N with 1 <= I <= N, e.g. 2/4");
+        let (index, of) = text.split_once('/').ok_or_else(usage)?;
+        let index: u64 = index.trim().parse().map_err(|_| usage())?;
+        let of: u64 = of.trim().parse().map_err(|_| usage())?;
+        if index == 0 || of == 0 || index > of {
+            return Err(usage());
+        }
+        Ok(Shard { index, of })
+    }
+}
+
+impl Shard {
+    /// Whether the `position`-th item (from 0) of a list belongs to this shard.
+    pub fn holds(&self, position: u64) -> bool {
+        crate::explore::schedule::in_shard(position, self.index, self.of)
+    }
+}
+
+/// Options of `sharesim explore`.
+#[derive(Debug, Args)]
+#[command(after_help = explore_help())]
+pub struct ExploreArgs {
+    /// Accounts in every world (2 to 6).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(2..=6))]
+    pub accounts: u64,
+    /// Steps drawn per schedule, before the repair round (1 to 200).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=200))]
+    pub steps: u64,
+    /// Fault kinds schedules may draw (comma-separated); default: every kind this
+    /// build's scenario language has.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub faults: Vec<FaultFamily>,
+    /// Also draw ticket steps (create, share, comment).
+    #[arg(long)]
+    pub tickets: bool,
+    /// The seed schedules are drawn from.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// How many schedules the seed has (all shards together).
+    #[arg(long, conflicts_with = "budget_secs", value_parser = clap::value_parser!(u64).range(1..))]
+    pub schedules: Option<u64>,
+    /// Instead of a count: draw schedules until this many seconds have passed.
+    #[arg(long)]
+    pub budget_secs: Option<f64>,
+    /// Schedules run at once (default: number of cores).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub jobs: Option<u64>,
+    /// Run only part I of N of the seed's schedules, e.g. 2/4.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Where shrunk findings are written.
+    #[arg(long, default_value = "explore-findings")]
+    pub out: PathBuf,
+    /// Check only these invariants (repeat the flag); default: all.
+    #[arg(long, value_enum)]
+    pub invariant: Vec<Invariant>,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// Schedules run when neither `--schedules` nor `--budget-secs` is given.
+pub const DEFAULT_SCHEDULES: u64 = 100;
+
+fn explore_help() -> String {
+    format!(
+        "{}\nExamples:\n  sharesim explore                                   # 100 schedules of seed 0\n  sharesim explore --seed 7 --schedules 1000 --jobs 2\n  sharesim explore --accounts 3 --steps 12 --faults crash,down --tickets\n  sharesim explore --budget-secs 60 --invariant copies_agree\n  sharesim explore --seed 7 --schedules 4000 --shard 2/4   # one machine of four\n  sharesim run explore-findings/copies_agree-7-123.toml   # rerun a finding\n\nExit codes: 0 nothing found, 1 an invariant was broken, 2 usage error.",
+        Invariant::help()
+    )
+}
+
+impl ExploreArgs {
+    fn options(&self, jobs_default: usize) -> Result<ExploreOptions, String> {
+        let faults = if self.faults.is_empty() {
+            FaultFamily::BASIC.to_vec()
+        } else {
+            let mut faults = self.faults.clone();
+            faults.sort();
+            faults.dedup();
+            for family in &faults {
+                language_has(*family)?;
+            }
+            faults
+        };
+        let budget = match self.budget_secs {
+            Some(seconds) if !(seconds > 0.0 && seconds <= 86_400.0) => {
+                return Err(format!(
+                    "--budget-secs {seconds} is out of range: use more than 0 and at most 86400"
+                ));
+            }
+            Some(seconds) => Some(Duration::from_secs_f64(seconds)),
+            None => None,
+        };
+        let schedules = match (self.schedules, budget) {
+            (Some(count), _) => Some(count),
+            (None, Some(_)) => None,
+            (None, None) => Some(DEFAULT_SCHEDULES),
+        };
+        let shard = self.shard.unwrap_or(Shard { index: 1, of: 1 });
+        let invariants = if self.invariant.is_empty() {
+            Invariant::ALL.to_vec()
+        } else {
+            self.invariant.clone()
+        };
+        debug_assert!(self.accounts as usize <= ACCOUNT_NAMES.len());
+        Ok(ExploreOptions {
+            shape: Shape {
+                accounts: self.accounts as usize,
+                steps: self.steps as usize,
+                faults,
+                tickets: self.tickets,
+            },
+            seed: self.seed,
+            schedules,
+            budget,
+            jobs: self.jobs.map_or(jobs_default, |jobs| jobs as usize),
+            shard: (shard.index, shard.of),
+            out: self.out.clone(),
+            invariants,
+            planted_bugs: Default::default(),
+            shrink: true,
+        })
+    }
+}
+
+/// Runs `explore` and returns the exit code.
+pub async fn run(args: ExploreArgs, env: &Environment) -> u8 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let options = match args.options(cores) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("sharesim: {message}");
+            return EXIT_USAGE;
+        }
+    };
+    let bar = env.stderr_terminal.then(|| {
+        let bar = match options.schedules {
+            Some(total) => {
+                // The indices i < total with i mod N = I - 1.
+                let (shard, of) = options.shard;
+                let mine = total / of + u64::from(shard - 1 < total % of);
+                indicatif::ProgressBar::new(mine)
+            }
+            None => indicatif::ProgressBar::new_spinner(),
+        };
+        let template = match options.schedules {
+            Some(_) => "{bar:30} {pos}/{len} schedules, {per_sec}, {msg}",
+            None => "{spinner} {pos} schedules, {per_sec}, {msg}",
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let progress = |done: u64, violating: u64| {
+        if let Some(bar) = &bar {
+            bar.set_position(done);
+            bar.set_message(format!("{violating} violating"));
+        }
+    };
+    let result = explore(&options, &progress).await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = match result {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("sharesim: the exploration could not run: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    match args.format {
+        Format::Human => print!("{}", human(&report)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+    }
+    if report.findings.is_empty() {
+        EXIT_PASSED
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// The summary a person reads.
+fn human(report: &ExploreReport) -> String {
+    let mut text = String::new();
+    for finding in &report.findings {
+        text.push_str(&format!(
+            "violation: {} in schedule {} of seed {} ({} schedule(s) broke it)\n  {}\n  shrunk from {} to {} steps ({} runs): {}\n  rerun: sharesim run {}{}{}\n",
+            finding.invariant,
+            finding.index,
+            finding.seed,
+            finding.schedules,
+            finding.message,
+            finding.original_steps,
+            finding.shrunk_steps,
+            finding.shrink_runs,
+            finding.path,
+            if finding.invariant == Invariant::ListingEqualsState.name() {
+                "--check-surfaces "
+            } else {
+                ""
+            },
+            finding.path,
+            if finding.reproduced {
+                ""
+            } else {
+                "\n  warning: running that file did not fail; the violation depends on timing"
+            }
+        ));
+        text.push_str("  last trace events:\n");
+        for line in &finding.last_events {
+            text.push_str(&format!("    {line}\n"));
+        }
+    }
+    let rate = report.schedules as f64 / report.seconds.max(1e-9);
+    text.push_str(&format!(
+        "explored {} schedule(s) of seed {} (shard {}) in {:.1} s, {:.1} schedules/s: {} broke an invariant, {} finding(s)\n",
+        report.schedules,
+        report.seed,
+        report.shard,
+        report.seconds,
+        rate,
+        report.violating_schedules,
+        report.findings.len()
+    ));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_is_written_i_of_n() {
+        assert_eq!("2/4".parse::<Shard>(), Ok(Shard { index: 2, of: 4 }));
+        for bad in ["0/4", "5/4", "2", "a/b", "1/0", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The explorer end to end: it finds a rule broken on purpose and shrinks it, shards
+//! split a seed's schedules exactly, and the built binary's findings rerun with `run`.
+
+use sharesim::account::planted::PlantedBugs;
+use sharesim::explore::invariants::Invariant;
+use sharesim::explore::schedule::{FaultFamily, Shape};
+use sharesim::explore::{ExploreOptions, ExploreReport, explore};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn options(out: &Path) -> ExploreOptions {
+    ExploreOptions {
+        shape: Shape {
+            accounts: 2,
+            steps: 8,
+            faults: FaultFamily::BASIC.to_vec(),
+            tickets: false,
+        },
+        seed: 3,
+        schedules: Some(60),
+        budget: None,
+        jobs: 2,
+        shard: (1, 1),
+        out: out.to_path_buf(),
+        invariants: Invariant::ALL.to_vec(),
+        planted_bugs: PlantedBugs::default(),
+        shrink: true,
+    }
+}
+
+async fn quietly(options: &ExploreOptions) -> ExploreReport {
+    explore(options, &|_, _| {})
+        .await
+        .unwrap_or_else(|e| panic!("the exploration ran: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_stores_a_repeated_invitation_twice_is_found_and_shrunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut planted = options(dir.path());
+    planted.invariants = vec![Invariant::OneCopyPerInvitation];
+    planted.planted_bugs = PlantedBugs {
+        store_repeated_invitations: true,
+    };
+    let report = quietly(&planted).await;
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.invariant == "one_copy_per_invitation")
+        .unwrap_or_else(|| panic!("60 schedules find the planted bug: {report:?}"));
+    assert!(
+        finding.shrunk_steps <= 6,
+        "shrunk to {} steps: {}",
+        finding.shrunk_steps,
+        std::fs::read_to_string(&finding.path).unwrap()
+    );
+    let file = std::fs::read_to_string(&finding.path).unwrap();
+    assert!(
+        finding
+            .path
+            .ends_with(&format!("one_copy_per_invitation-3-{}.toml", finding.index)),
+        "{}",
+        finding.path
+    );
+    assert!(file.contains("one_copy_per_invitation"), "{file}");
+    assert!(file.contains("--seed 3"), "{file}");
+    assert!(file.contains("count = 1"), "{file}");
+    assert!(finding.reproduced, "the file fails with the bug planted");
+    // The same file passes on the real model: the bug is the planted one.
+    let scenario = sharesim::scenario::parse(&file, "finding.toml").unwrap();
+    let outcome = sharesim::scenario::run::run(
+        &scenario,
+        &sharesim::scenario::run::RunSettings::default(),
+        &sharesim::scenario::run::runner_client(),
+    )
+    .await;
+    assert!(
+        outcome.passed(),
+        "without the planted bug the finding's file passes: {:?}",
+        outcome.failure
+    );
+
+    // Without the planted bug, the same schedules never store an invitation twice.
+    let mut real = options(dir.path());
+    real.invariants = vec![Invariant::OneCopyPerInvitation];
+    let report = quietly(&real).await;
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.schedules, 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_are_disjoint_and_their_union_is_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut single = options(dir.path());
+    single.schedules = Some(15);
+    single.shape.steps = 5;
+    // Faults whose effect does not depend on how long a call takes, so a loaded
+    // machine cannot make one shard see what another run did not.
+    single.shape.faults = vec![
+        FaultFamily::Down,
+        FaultFamily::Status,
+        FaultFamily::Reset,
+        FaultFamily::Crash,
+    ];
+    single.shrink = false;
+    let whole = quietly(&single).await;
+    assert_eq!(whole.indices, (0..15).collect::<Vec<u64>>());
+    let mut indices = BTreeSet::new();
+    let mut broken: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for shard in 1..=3 {
+        let mut part = single.clone();
+        part.shard = (shard, 3);
+        let report = quietly(&part).await;
+        assert_eq!(report.shard, format!("{shard}/3"));
+        for index in &report.indices {
+            assert!(indices.insert(*index), "index {index} ran in two shards");
+        }
+        for (invariant, found) in report.broken {
+            broken.entry(invariant).or_default().extend(found);
+        }
+    }
+    broken.values_mut().for_each(|found| found.sort_unstable());
+    assert_eq!(indices.into_iter().collect::<Vec<_>>(), whole.indices);
+    assert_eq!(broken, whole.broken);
+}
+
+fn sharesim(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sharesim"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The real model, a fixed budget: whatever explore reports, `sharesim run` on each
+/// written file fails the same way.
+#[test]
+fn the_binarys_findings_rerun_with_sharesim_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = sharesim(
+        &[
+            "explore",
+            "--seed",
+            "0",
+            "--schedules",
+            "12",
+            "--jobs",
+            "2",
+            "--out",
+            "found",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let stdout = text(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("--format json prints JSON ({e}): {stdout}"));
+    assert_eq!(report["schedules"], 12);
+    let findings = report["findings"].as_array().unwrap();
+    let expected_code = if findings.is_empty() { 0 } else { 1 };
+    assert_eq!(output.status.code(), Some(expected_code), "{stdout}");
+    assert!(
+        !findings.is_empty(),
+        "seed 0 finds the untold-deletion divergence in 12 schedules: {stdout}"
+    );
+    for finding in findings {
+        let path = finding["path"].as_str().unwrap();
+        let name = format!(
+            "{}-0-{}.toml",
+            finding["invariant"].as_str().unwrap(),
+            finding["index"]
+        );
+        assert!(path.ends_with(&name), "{path} is named {name}");
+        assert_eq!(finding["reproduced"], true, "{finding}");
+        assert!(!finding["last_events"].as_array().unwrap().is_empty());
+        let rerun = sharesim(&["run", path], dir.path());
+        assert_eq!(rerun.status.code(), Some(1), "{}", text(&rerun.stdout));
+        let file = std::fs::read_to_string(dir.path().join(path)).unwrap();
+        let invariant = finding["invariant"].as_str().unwrap();
+        assert!(file.contains(&format!("breaks the invariant `{invariant}`")));
+        assert!(
+            text(&rerun.stdout).contains(&format!("FAIL {invariant} broken")),
+            "{}",
+            text(&rerun.stdout)
+        );
+    }
+}
+
+#[test]
+fn explore_refuses_a_race_step_this_build_lacks_and_bad_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = sharesim::scenario::parse(
+        "name = \"p\"\n[accounts.acme]\n[accounts.globex]\n[[steps]]\nhold = { from = \"acme\", to = \"globex\" }\n",
+        "p.toml",
+    );
+    let output = sharesim(&["explore", "--faults", "crash,hold"], dir.path());
+    if probe.is_err() {
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("this build's scenario language has no `hold` step"),
+            "{stderr}"
+        );
+    }
+    for bad in [
+        vec!["explore", "--shard", "5/4"],
+        vec!["explore", "--accounts", "1"],
+        vec!["explore", "--invariant", "no_such_rule"],
+        vec!["explore", "--schedules", "5", "--budget-secs", "3"],
+        vec!["explore", "--budget-secs", "-1"],
+    ] {
+        let output = sharesim(&bad, dir.path());
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            text(&output.stderr)
+        );
+    }
+    let help = sharesim(&["explore", "--help"], dir.path());
+    let help = text(&help.stdout);
+    for invariant in Invariant::ALL {
+        assert!(help.contains(invariant.name()), "{help}");
+    }
+}
+
+#[test]
+fn run_shards_split_the_scenario_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = |args: &[&str]| -> BTreeSet<String> {
+        let output = sharesim(args, dir);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let report: serde_json::Value = serde_json::from_str(&text(&output.stdout)).unwrap();
+        report["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["file"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let path = "scenarios/agreements";
+    let whole = files(&["run", path, "--format", "json"]);
+    let one = files(&["run", path, "--format", "json", "--shard", "1/2"]);
+    let two = files(&["run", path, "--format", "json", "--shard", "2/2"]);
+    assert!(one.is_disjoint(&two));
+    assert_eq!(one.union(&two).cloned().collect::<BTreeSet<_>>(), whole);
+    assert!(!one.is_empty() && !two.is_empty());
+}
