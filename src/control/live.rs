@@ -10,14 +10,13 @@
 //! headers). The script and style sheet carry no data and are served without a token.
 
 use super::{Control, ControlError, same_secret};
-use crate::scenario::outcome::Outcome;
 use crate::tls::CertMode;
+use crate::trace::Event;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
 use strum::VariantArray;
 
 /// The page, its script and its style sheet.
@@ -34,6 +33,11 @@ pub const DIAGRAM_EVENTS: usize = 200;
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
 img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
 frame-ancestors 'none'";
+
+/// Draws a sequence diagram (SVG) titled `name` from journal events. The `report` layer,
+/// above this one, owns the drawing; `cli` hands its renderer in, as it does the
+/// OpenAPI document.
+pub type DiagramRenderer = fn(name: &str, events: Vec<Event>) -> String;
 
 /// The query of `GET /ui`.
 #[derive(Debug, Deserialize)]
@@ -163,11 +167,11 @@ impl Control {
     }
 
     /// The sequence diagram of the newest [`DIAGRAM_EVENTS`] journal events, drawn by
-    /// the same renderer as the reports.
-    pub fn live_diagram(&self) -> String {
+    /// the same renderer as the reports; None when no renderer was given.
+    pub fn live_diagram(&self) -> Option<String> {
+        let draw = self.diagram?;
         let trace = self.world.trace();
-        let last = trace.last_seq();
-        let since = last.saturating_sub(DIAGRAM_EVENTS as u64);
+        let since = trace.last_seq().saturating_sub(DIAGRAM_EVENTS as u64);
         let events = trace.events_since(since);
         let name = match (events.first(), events.last()) {
             (Some(first), Some(last)) => {
@@ -175,15 +179,7 @@ impl Control {
             }
             _ => "live world · no events yet".to_string(),
         };
-        crate::report::svg::diagram(&Outcome {
-            name,
-            file: String::new(),
-            seed: 0,
-            duration: Duration::ZERO,
-            failure: None,
-            steps: Vec::new(),
-            trace: events,
-        })
+        Some(draw(&name, events))
     }
 }
 
@@ -253,5 +249,8 @@ pub async fn view(State(control): State<Arc<Control>>) -> Response {
 
 /// `GET /ui/diagram.svg`: the journal's newest events drawn (bearer token).
 pub async fn diagram(State(control): State<Arc<Control>>) -> Response {
-    private(control.live_diagram().into_response(), "image/svg+xml")
+    match control.live_diagram() {
+        Some(svg) => private(svg.into_response(), "image/svg+xml"),
+        None => ControlError::NotFound("/ui/diagram.svg".to_string()).into_response(),
+    }
 }

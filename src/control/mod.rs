@@ -48,6 +48,8 @@ pub struct Control {
     after_change: Option<ChangeHook>,
     /// What `GET /openapi.json` answers (the `openapi` module, above this one, makes it).
     openapi: Value,
+    /// How the live view draws the journal (the `report` module, above this one).
+    diagram: Option<live::DiagramRenderer>,
 }
 
 /// The answer of `POST /steps`.
@@ -169,12 +171,19 @@ impl Control {
             shutdown,
             after_change: None,
             openapi: Value::Null,
+            diagram: None,
         }
     }
 
     /// Serves `document` at `GET /openapi.json`.
     pub fn with_openapi(mut self, document: Value) -> Control {
         self.openapi = document;
+        self
+    }
+
+    /// Draws the live view's diagram with `renderer`.
+    pub fn with_diagram(mut self, renderer: live::DiagramRenderer) -> Control {
+        self.diagram = Some(renderer);
         self
     }
 

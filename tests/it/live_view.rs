@@ -270,7 +270,7 @@ async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
     assert_eq!(acme["subdomain"], "acme");
 
     let mut browser = Browser::launch(&chromium).await;
-    browser.emulate((1200, 1000), false).await;
+    browser.emulate((1200, 1500), false).await;
     browser
         .call(
             "Page.navigate",
@@ -382,7 +382,7 @@ async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
         json!(true),
         "nothing but the diagram scrolls sideways"
     );
-    browser.emulate((1200, 1000), true).await;
+    browser.emulate((1200, 1500), true).await;
     let dark = browser.screenshot("live-view-dark.png").await;
     let (_, corner) = pixel(&dark, 2, 2);
     assert!(brightness(corner) < 60, "dark page: {corner:?}");
