@@ -221,9 +221,14 @@ impl Browser {
     }
 }
 
+/// reqwest is built without a default TLS provider: every client needs one installed.
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A REST client that trusts the served world's CA.
 fn rest_client(ca_pem: &[u8]) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_tls_provider();
     reqwest::Client::builder()
         .no_proxy()
         .tls_certs_only([reqwest::Certificate::from_pem(ca_pem).expect("a PEM certificate")])
@@ -402,6 +407,7 @@ async fn the_live_view_and_its_data_are_refused_without_the_token() {
     let ready = served.ready_json();
     let control_url = ready["control_url"].as_str().unwrap();
     let token = ready["control_token"].as_str().unwrap();
+    install_tls_provider();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let status = |request: reqwest::RequestBuilder| async move {
         let response = request.send().await.expect("the control API answers");
