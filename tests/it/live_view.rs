@@ -99,6 +99,14 @@ impl Browser {
     /// Sends one command (to the page once attached) and waits for its answer, keeping
     /// the page's problems from the events that arrive meanwhile.
     async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .await
+            .unwrap_or_else(|error| panic!("{method} failed: {error}"))
+    }
+
+    /// Like [`Browser::call`], but a refusal (e.g. an evaluation while the page is
+    /// still navigating) is returned rather than a failure of the test.
+    async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut command = json!({"id": id, "method": method, "params": params});
@@ -129,12 +137,10 @@ impl Browser {
         })
         .await
         .unwrap_or_else(|_| panic!("Chromium did not answer {method} within {BROWSER_TIMEOUT:?}"));
-        assert!(
-            answer.get("error").is_none(),
-            "{method} failed: {}",
-            answer["error"]
-        );
-        answer["result"].clone()
+        match answer.get("error") {
+            Some(error) => Err(error.clone()),
+            None => Ok(answer["result"].clone()),
+        }
     }
 
     fn note_problem(&mut self, event: &Value) {
@@ -172,11 +178,19 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
-    /// Asks the page until `expression` is true; returns how long that took.
+    /// Asks the page until `expression` is true; returns how long that took. While the
+    /// page is still loading, an evaluation that is refused or throws counts as "not
+    /// yet".
     async fn wait_until(&mut self, what: &str, expression: &str) -> Duration {
         let started = Instant::now();
         loop {
-            if self.evaluate(expression).await == json!(true) {
+            let answer = self
+                .try_call(
+                    "Runtime.evaluate",
+                    json!({"expression": expression, "returnByValue": true}),
+                )
+                .await;
+            if answer.is_ok_and(|result| result["result"]["value"] == json!(true)) {
                 return started.elapsed();
             }
             if started.elapsed() > PAGE_DEADLINE {
@@ -215,8 +229,11 @@ impl Browser {
         path
     }
 
+    /// Asks Chromium to close (its answer may never come: the socket closes with it) and
+    /// waits for it to end; dropping the child kills it if it does not.
     async fn close(mut self) {
-        let _ = self.call("Browser.close", json!({})).await;
+        let close = json!({"id": self.next_id + 1, "method": "Browser.close"});
+        let _ = self.socket.send(Message::text(close.to_string())).await;
         let _ = tokio::time::timeout(BROWSER_TIMEOUT, self.child.wait()).await;
     }
 }
