@@ -237,6 +237,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         "\nControl API: {}  (Authorization: Bearer {})",
         control.url, control.token
     );
+    println!("Live view:   {}/ui?token={}", control.url, control.token);
     if let Some(path) = &args.ready_file {
         // `seed` is null when keys came from the OS RNG (no `--seed`).
         let mut ready = json!({ "accounts": accounts, "seed": args.seed });

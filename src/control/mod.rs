@@ -9,6 +9,7 @@
 
 mod error;
 pub mod journal;
+pub mod live;
 
 pub use error::{ControlError, ErrorBody};
 
@@ -47,6 +48,8 @@ pub struct Control {
     after_change: Option<ChangeHook>,
     /// What `GET /openapi.json` answers (the `openapi` module, above this one, makes it).
     openapi: Value,
+    /// How the live view draws the journal (the `report` module, above this one).
+    diagram: Option<live::DiagramRenderer>,
 }
 
 /// The answer of `POST /steps`.
@@ -168,12 +171,19 @@ impl Control {
             shutdown,
             after_change: None,
             openapi: Value::Null,
+            diagram: None,
         }
     }
 
     /// Serves `document` at `GET /openapi.json`.
     pub fn with_openapi(mut self, document: Value) -> Control {
         self.openapi = document;
+        self
+    }
+
+    /// Draws the live view's diagram with `renderer`.
+    pub fn with_diagram(mut self, renderer: live::DiagramRenderer) -> Control {
+        self.diagram = Some(renderer);
         self
     }
 
@@ -359,7 +369,7 @@ pub fn random_token() -> String {
     hex::encode(bytes)
 }
 
-/// The control API's routes, behind the bearer-token check.
+/// The control API's routes, behind the bearer-token check, and the live view's page.
 pub fn router(control: Arc<Control>) -> Router {
     Router::new()
         .route("/steps", post(post_steps))
@@ -370,9 +380,16 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/reset", post(post_reset))
         .route("/snapshot", get(get_snapshot).put(put_snapshot))
         .route("/openapi.json", get(get_openapi))
+        .route("/ui/view", get(live::view))
+        .route("/ui/diagram.svg", get(live::diagram))
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(control.clone(), authorize))
+        // Added after the bearer check: the page takes its token from the query (a
+        // person opens it), and its script and style sheet carry no data.
+        .route("/ui", get(live::page))
+        .route("/ui/live.js", get(live::script))
+        .route("/ui/live.css", get(live::style))
         .with_state(control)
 }
 

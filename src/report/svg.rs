@@ -190,6 +190,20 @@ pub fn diagram(outcome: &Outcome) -> String {
     draw(outcome).svg
 }
 
+/// A diagram titled `name` of journal events that belong to no scenario (the live view
+/// of `serve`): the same drawing, without step rules.
+pub fn journal_diagram(name: &str, events: Vec<Event>) -> String {
+    diagram(&Outcome {
+        name: name.to_string(),
+        file: String::new(),
+        seed: 0,
+        duration: std::time::Duration::ZERO,
+        failure: None,
+        steps: Vec::new(),
+        trace: events,
+    })
+}
+
 /// The diagram of one scenario, with its size.
 pub fn draw(outcome: &Outcome) -> Drawing {
     let participants = participants(outcome);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 /// The flags every run uses: no sandbox (CI runs as root), no GPU, no network chatter.
-const FLAGS: &[&str] = &[
+pub const FLAGS: &[&str] = &[
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -29,14 +29,14 @@ const FLAGS: &[&str] = &[
 ];
 
 /// The longest one Chromium run may take on a loaded 2-core machine.
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
+pub const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn required() -> bool {
     std::env::var("SHARESIM_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
 }
 
 /// Chromium's executable on PATH, or None after saying why the test skips.
-fn chromium() -> Option<PathBuf> {
+pub fn chromium() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
             .flat_map(|dir| ["chromium", "chromium-browser"].map(|name| dir.join(name)))
@@ -53,7 +53,7 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// Where the screenshots are kept after the test.
-fn artifacts() -> PathBuf {
+pub fn artifacts() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&dir).expect("the artifacts folder can be made");
     dir
@@ -125,7 +125,7 @@ async fn screenshot(
 }
 
 /// The RGB colour of the pixel at (`x`, `y`) of a PNG screenshot, with its size.
-fn pixel(path: &Path, x: u32, y: u32) -> ((u32, u32), [u8; 3]) {
+pub fn pixel(path: &Path, x: u32, y: u32) -> ((u32, u32), [u8; 3]) {
     let file = std::fs::File::open(path).expect("the screenshot opens");
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
@@ -142,7 +142,7 @@ fn pixel(path: &Path, x: u32, y: u32) -> ((u32, u32), [u8; 3]) {
     ((info.width, info.height), rgb)
 }
 
-fn brightness([r, g, b]: [u8; 3]) -> u32 {
+pub fn brightness([r, g, b]: [u8; 3]) -> u32 {
     (u32::from(r) + u32::from(g) + u32::from(b)) / 3
 }
 

@@ -34,6 +34,8 @@ mod bench;
 mod drawn_reports;
 // The HTML report in headless Chromium: its DOM, its console, screenshots.
 mod browser;
+// The live view of `serve` in headless Chromium over the DevTools protocol; its token.
+mod live_view;
 // The house: imports between top-level modules flow one way, down DESIGN.md's layers.
 mod house;
 // Hostile clients: forged tokens, squatted uuids, redirects, floods and slow connections.

@@ -1,0 +1,244 @@
+// The live view's script: reads the accounts and the drawn diagram from the control
+// API, follows the journal's event stream, and redraws after every new event. The
+// control token comes from the page's address (`/ui?token=…`), stays in memory, and
+// goes out only as a bearer header to this same server. Data is put into the page as
+// text (textContent), never as markup; the diagram is SVG that sharesim drew and
+// escaped itself.
+"use strict";
+
+(function () {
+  const token = new URLSearchParams(window.location.search).get("token") || "";
+  const auth = { Authorization: "Bearer " + token };
+  let lastSeq = 0;
+  let refreshing = false;
+  let again = false;
+
+  const $ = (id) => document.getElementById(id);
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function say(text, failed) {
+    const message = $("message");
+    message.textContent = text;
+    message.classList.toggle("fail", Boolean(failed));
+  }
+
+  function connection(state, text) {
+    const node = $("connection");
+    node.dataset.state = state;
+    node.textContent = text;
+  }
+
+  async function getOk(path) {
+    const response = await fetch(path, { headers: auth, cache: "no-store" });
+    if (!response.ok) throw new Error(path + " answered " + response.status);
+    return response;
+  }
+
+  // Runs control steps, the same ones a test sends to POST /steps, and says how it went.
+  async function runSteps(label, steps) {
+    say(label + "…");
+    try {
+      const response = await fetch("/steps", {
+        method: "POST",
+        headers: Object.assign({ "Content-Type": "application/json" }, auth),
+        body: JSON.stringify(steps),
+      });
+      const body = await response.json();
+      if (!response.ok) {
+        say(label + ": " + (body.message || response.status), true);
+      } else if (!body.passed) {
+        const failed = body.steps[body.steps.length - 1];
+        say(label + ": " + ((failed && failed.message) || "the step failed"), true);
+      } else {
+        say(label + ": done.");
+      }
+    } catch (error) {
+      say(label + ": " + error.message, true);
+    }
+    refresh();
+  }
+
+  function button(text, label, steps) {
+    const node = element("button", "", text);
+    node.type = "button";
+    node.addEventListener("click", () => runSteps(label, steps));
+    return node;
+  }
+
+  function agreementItem(agreement) {
+    const item = element("li", "agreement");
+    item.dataset.id = agreement.id;
+    item.dataset.status = agreement.status;
+    item.dataset.type = agreement.type;
+    item.append(
+      element("span", "", "#" + agreement.id + " " + agreement.type + " "),
+      element("span", "state " + agreement.status, agreement.status),
+      element("span", "", " · " + agreement.name)
+    );
+    return item;
+  }
+
+  function ticketItem(ticket) {
+    const item = element("li", "ticket");
+    item.dataset.id = ticket.id;
+    let over = "";
+    if (ticket.shared_over !== null) over = " · shared over #" + ticket.shared_over;
+    if (ticket.received_over !== null) over = " · received over #" + ticket.received_over;
+    item.append(
+      element("span", "", "#" + ticket.id + " "),
+      element("span", "state " + ticket.status, ticket.status),
+      element("span", "", " · " + ticket.subject + over)
+    );
+    return item;
+  }
+
+  function list(title, items, render, none) {
+    const fragment = document.createDocumentFragment();
+    fragment.append(element("h4", "", title));
+    if (items.length === 0) {
+      fragment.append(element("p", "empty", none));
+    } else {
+      const ul = element("ul");
+      items.forEach((item) => ul.append(render(item)));
+      fragment.append(ul);
+    }
+    return fragment;
+  }
+
+  function controls(account, view) {
+    const box = element("div", "controls");
+    const name = account.subdomain;
+    if (view.tls) {
+      const select = element("select", "certificate");
+      select.setAttribute("aria-label", "certificate of " + name);
+      view.certificate_modes.forEach((mode) => {
+        const option = element("option", "", mode);
+        option.value = mode;
+        option.selected = mode === account.certificate;
+        select.append(option);
+      });
+      select.addEventListener("change", () =>
+        runSteps("certificate of " + name + " → " + select.value, [
+          { certificate: { account: name, mode: select.value } },
+        ])
+      );
+      box.append(element("label", "", "certificate "), select);
+    }
+    if (account.running) {
+      box.append(button("Down", "stop " + name, [{ stop: { account: name } }]));
+    } else {
+      box.append(button("Up", "start " + name, [{ start: { account: name } }]));
+    }
+    if (account.faults > 0) {
+      box.append(button("Heal", "heal " + name, [{ heal: { account: name } }]));
+    }
+    // HOLD/RELEASE: hold and release buttons for a link go here once the step language
+    // has `hold`/`release` steps; it does not in this build.
+    return box;
+  }
+
+  function renderAccounts(view) {
+    const cards = view.accounts.map((account) => {
+      const card = element("article", "account");
+      card.dataset.account = account.subdomain;
+      const head = element("header");
+      head.append(
+        element("h3", "", account.subdomain),
+        element("span", "name", account.display_name),
+        element("span", "badge " + (account.running ? "up" : "down"), account.running ? "up" : "down")
+      );
+      if (view.tls) {
+        const cert = element("span", "badge cert " + account.certificate, account.certificate);
+        cert.dataset.certificate = account.certificate;
+        head.append(cert);
+      }
+      if (account.faults > 0) {
+        head.append(element("span", "badge faulted", account.faults + " fault(s)"));
+      }
+      card.append(
+        head,
+        list("Agreements", account.agreements, agreementItem, "no agreements"),
+        list("Tickets", account.tickets, ticketItem, "no tickets"),
+        controls(account, view)
+      );
+      return card;
+    });
+    $("accounts").replaceChildren(...cards);
+  }
+
+  // Reads the view and the diagram again; calls that arrive meanwhile make one more pass.
+  async function refresh() {
+    if (refreshing) {
+      again = true;
+      return;
+    }
+    refreshing = true;
+    try {
+      do {
+        again = false;
+        const [view, svg] = await Promise.all([
+          getOk("/ui/view").then((r) => r.json()),
+          getOk("/ui/diagram.svg").then((r) => r.text()),
+        ]);
+        renderAccounts(view);
+        $("diagram").innerHTML = svg;
+        lastSeq = Math.max(lastSeq, view.last_seq);
+        $("last-seq").textContent = "event " + view.last_seq;
+        document.body.dataset.seq = view.last_seq;
+      } while (again);
+    } catch (error) {
+      say("could not read the world: " + error.message, true);
+    } finally {
+      refreshing = false;
+    }
+  }
+
+  // Follows GET /journal/stream (server-sent events) with fetch, so the bearer header
+  // goes with it; reconnects after a second, resuming after the last event seen.
+  async function follow() {
+    for (;;) {
+      try {
+        const response = await getOk("/journal/stream?since=" + lastSeq);
+        connection("live", "live");
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+          let end;
+          let seen = false;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const id = block.split("\n").find((line) => line.startsWith("id:"));
+            if (id) {
+              lastSeq = Math.max(lastSeq, Number(id.slice(3).trim()) || 0);
+              seen = true;
+            }
+          }
+          if (seen) refresh();
+        }
+        connection("lost", "the stream ended; reconnecting…");
+      } catch (error) {
+        connection("lost", "disconnected (" + error.message + "); reconnecting…");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    if (!token) {
+      say("This page needs the control token: open {control_url}/ui?token=….", true);
+      return;
+    }
+    refresh().then(follow);
+  });
+})();

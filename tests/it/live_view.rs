@@ -1,0 +1,507 @@
+//! The live view of `sharesim serve` (`{control_url}/ui`): refused without the control
+//! token, and, in headless Chromium driven over the DevTools protocol while the page
+//! stays open, showing an agreement a REST client just made and a certificate changed
+//! from one of its own controls, without console errors. Screenshots (wide, phone-width,
+//! dark) go to `target/tmp/browser/`; `live-view.png` there is the README's picture.
+//!
+//! Chromium runs with `--remote-debugging-port=0`; the port is read from the
+//! `DevToolsActivePort` file in its profile, and the test speaks the protocol over a
+//! websocket (tokio-tungstenite). Conditions are awaited by asking the page again until
+//! a generous deadline, never by sleeping a fixed time.
+
+use crate::browser::{BROWSER_TIMEOUT, FLAGS, artifacts, brightness, chromium, pixel};
+use crate::support::serve_process;
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The longest a page condition may take to hold on a loaded 2-core machine.
+const PAGE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A headless Chromium with one page, attached over the DevTools protocol.
+struct Browser {
+    child: tokio::process::Child,
+    _profile: tempfile::TempDir,
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    session: String,
+    next_id: u64,
+    /// Console errors, uncaught exceptions and failed loads the page reported.
+    problems: Vec<String>,
+}
+
+impl Browser {
+    /// Starts Chromium, opens a blank page and turns on the events the test reads.
+    async fn launch(chromium: &Path) -> Browser {
+        let profile = tempfile::tempdir().expect("a profile folder");
+        let child = tokio::process::Command::new(chromium)
+            .args(FLAGS)
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("--remote-debugging-port=0")
+            .arg("about:blank")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("Chromium starts");
+        // Chromium writes the port and the browser's websocket path once it listens.
+        let active = profile.path().join("DevToolsActivePort");
+        let deadline = Instant::now() + BROWSER_TIMEOUT;
+        let text = loop {
+            if let Ok(text) = std::fs::read_to_string(&active)
+                && text.lines().count() >= 2
+            {
+                break text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Chromium wrote no DevToolsActivePort within {BROWSER_TIMEOUT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let mut lines = text.lines();
+        let port = lines.next().expect("a port line").trim();
+        let path = lines.next().expect("a path line").trim();
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}{path}"))
+            .await
+            .expect("the DevTools websocket opens");
+        let mut browser = Browser {
+            child,
+            _profile: profile,
+            socket,
+            session: String::new(),
+            next_id: 0,
+            problems: Vec::new(),
+        };
+        let target = browser
+            .call("Target.createTarget", json!({"url": "about:blank"}))
+            .await;
+        let attached = browser
+            .call(
+                "Target.attachToTarget",
+                json!({"targetId": target["targetId"], "flatten": true}),
+            )
+            .await;
+        browser.session = attached["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
+        for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
+            browser.call(domain, json!({})).await;
+        }
+        browser
+    }
+
+    /// Sends one command (to the page once attached) and waits for its answer, keeping
+    /// the page's problems from the events that arrive meanwhile.
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .await
+            .unwrap_or_else(|error| panic!("{method} failed: {error}"))
+    }
+
+    /// Like [`Browser::call`], but a refusal (e.g. an evaluation while the page is
+    /// still navigating) is returned rather than a failure of the test.
+    async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut command = json!({"id": id, "method": method, "params": params});
+        if !self.session.is_empty() {
+            command["sessionId"] = json!(self.session);
+        }
+        self.socket
+            .send(Message::text(command.to_string()))
+            .await
+            .expect("the command is sent");
+        let answer = tokio::time::timeout(BROWSER_TIMEOUT, async {
+            loop {
+                let message = self
+                    .socket
+                    .next()
+                    .await
+                    .expect("Chromium keeps the websocket open")
+                    .expect("a websocket message");
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let value: Value = serde_json::from_str(&text).expect("DevTools speaks JSON");
+                if value["id"] == json!(id) {
+                    return value;
+                }
+                self.note_problem(&value);
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("Chromium did not answer {method} within {BROWSER_TIMEOUT:?}"));
+        match answer.get("error") {
+            Some(error) => Err(error.clone()),
+            None => Ok(answer["result"].clone()),
+        }
+    }
+
+    fn note_problem(&mut self, event: &Value) {
+        let params = &event["params"];
+        match event["method"].as_str() {
+            Some("Runtime.consoleAPICalled")
+                if matches!(params["type"].as_str(), Some("error" | "assert")) =>
+            {
+                self.problems.push(format!("console: {}", params["args"]));
+            }
+            Some("Runtime.exceptionThrown") => {
+                self.problems
+                    .push(format!("exception: {}", params["exceptionDetails"]));
+            }
+            Some("Log.entryAdded") if params["entry"]["level"] == "error" => {
+                self.problems.push(format!("log: {}", params["entry"]));
+            }
+            _ => {}
+        }
+    }
+
+    /// The value of a JavaScript expression in the page.
+    async fn evaluate(&mut self, expression: &str) -> Value {
+        let result = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true}),
+            )
+            .await;
+        assert!(
+            result.get("exceptionDetails").is_none(),
+            "{expression} threw: {}",
+            result["exceptionDetails"]
+        );
+        result["result"]["value"].clone()
+    }
+
+    /// Asks the page until `expression` is true; returns how long that took. While the
+    /// page is still loading, an evaluation that is refused or throws counts as "not
+    /// yet".
+    async fn wait_until(&mut self, what: &str, expression: &str) -> Duration {
+        let started = Instant::now();
+        loop {
+            let answer = self
+                .try_call(
+                    "Runtime.evaluate",
+                    json!({"expression": expression, "returnByValue": true}),
+                )
+                .await;
+            if answer.is_ok_and(|result| result["result"]["value"] == json!(true)) {
+                return started.elapsed();
+            }
+            if started.elapsed() > PAGE_DEADLINE {
+                let body = self.evaluate("document.body.innerText").await;
+                panic!("the page did not show {what} within {PAGE_DEADLINE:?}; it shows:\n{body}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Sets the viewport size and colour scheme.
+    async fn emulate(&mut self, (width, height): (u32, u32), dark: bool) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        )
+        .await;
+        let scheme = if dark { "dark" } else { "light" };
+        self.call(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        )
+        .await;
+    }
+
+    /// Saves a PNG of the viewport into the artifacts folder.
+    async fn screenshot(&mut self, name: &str) -> PathBuf {
+        let shot = self
+            .call("Page.captureScreenshot", json!({"format": "png"}))
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("image data"))
+            .expect("base64 image data");
+        let path = artifacts().join(name);
+        std::fs::write(&path, png).expect("the screenshot is written");
+        path
+    }
+
+    /// Asks Chromium to close (its answer may never come: the socket closes with it) and
+    /// waits for it to end; dropping the child kills it if it does not.
+    async fn close(mut self) {
+        let close = json!({"id": self.next_id + 1, "method": "Browser.close"});
+        let _ = self.socket.send(Message::text(close.to_string())).await;
+        let _ = tokio::time::timeout(BROWSER_TIMEOUT, self.child.wait()).await;
+    }
+}
+
+/// reqwest is built without a default TLS provider: every client needs one installed.
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A REST client that trusts the served world's CA.
+fn rest_client(ca_pem: &[u8]) -> reqwest::Client {
+    install_tls_provider();
+    reqwest::Client::builder()
+        .no_proxy()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem).expect("a PEM certificate")])
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("a client")
+}
+
+/// acme invites globex through acme's REST API, as any API client would.
+async fn invite(client: &reqwest::Client, acme: &Value) -> Value {
+    let response = client
+        .post(format!(
+            "{}/sharing_agreements.json",
+            acme["api_url"].as_str().unwrap()
+        ))
+        .basic_auth(
+            format!("{}/token", acme["admin_email"].as_str().unwrap()),
+            acme["api_token"].as_str(),
+        )
+        .json(&json!({"sharing_agreement": {"remote_subdomain": "globex"}}))
+        .send()
+        .await
+        .expect("acme answers");
+    assert_eq!(response.status(), 201);
+    response.json().await.expect("a JSON agreement")
+}
+
+/// A selector's presence as a page expression.
+fn shows(selector: &str) -> String {
+    format!("document.querySelector({}) !== null", json!(selector))
+}
+
+#[tokio::test]
+async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let served = serve_process(&["--tls"]);
+    let ready = served.ready_json();
+    let control_url = ready["control_url"].as_str().unwrap().to_string();
+    let token = ready["control_token"].as_str().unwrap().to_string();
+    let ca = std::fs::read(served.dir.path().join(ready["ca_cert"].as_str().unwrap()))
+        .expect("the CA file");
+    let client = rest_client(&ca);
+    let acme = ready["accounts"][0].clone();
+    assert_eq!(acme["subdomain"], "acme");
+
+    let mut browser = Browser::launch(&chromium).await;
+    browser.emulate((1200, 1500), false).await;
+    browser
+        .call(
+            "Page.navigate",
+            json!({"url": format!("{control_url}/ui?token={token}")}),
+        )
+        .await;
+    browser
+        .wait_until(
+            "both accounts, following the stream",
+            &format!(
+                "{} && {} && {}",
+                shows("article[data-account=acme]"),
+                shows("article[data-account=globex]"),
+                shows("#connection[data-state=live]")
+            ),
+        )
+        .await;
+    assert_eq!(
+        browser
+            .evaluate("document.querySelectorAll('li.agreement').length")
+            .await,
+        json!(0),
+        "a fresh world has no agreements"
+    );
+
+    // A REST call makes an agreement; the open page shows both copies.
+    let made = invite(&client, &acme).await;
+    let called = Instant::now();
+    let id = made["sharing_agreement"]["id"].as_u64().expect("an id");
+    browser
+        .wait_until(
+            "acme's new outbound agreement",
+            &shows(&format!(
+                "article[data-account=acme] li.agreement[data-id='{id}'][data-type=outbound]"
+            )),
+        )
+        .await;
+    let latency = called.elapsed();
+    eprintln!("live view: the new agreement showed {latency:?} after the REST call answered");
+    println!("live view latency: {} ms", latency.as_millis());
+    browser
+        .wait_until(
+            "globex's inbound pending copy and the partner arrows",
+            &format!(
+                "{} && document.querySelectorAll('#diagram g.sd-msg.sd-partner').length >= 2",
+                shows("article[data-account=globex] li.agreement[data-type=inbound][data-status=pending]")
+            ),
+        )
+        .await;
+
+    // One of the page's own controls: globex's certificate becomes expired.
+    assert_eq!(
+        browser
+            .evaluate(
+                "(() => { const s = document.querySelector('article[data-account=globex] select.certificate'); \
+                 s.value = 'expired'; s.dispatchEvent(new Event('change')); return s.value; })()"
+            )
+            .await,
+        json!("expired")
+    );
+    browser
+        .wait_until(
+            "globex's expired certificate",
+            &shows("article[data-account=globex] .badge.cert[data-certificate=expired]"),
+        )
+        .await;
+    // The control ran a real step: the control API says so too.
+    let accounts: Value = reqwest::Client::new()
+        .get(format!("{control_url}/accounts"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(accounts["accounts"][1]["certificate"], "expired");
+
+    // The next invitation fails its handshake; the page learns it from the journal.
+    let second = invite(&client, &acme).await;
+    let second_id = second["sharing_agreement"]["id"].as_u64().unwrap();
+    browser
+        .wait_until(
+            "acme's second agreement with ssl_error and a failed arrow",
+            &format!(
+                "{} && {}",
+                shows(&format!(
+                    "article[data-account=acme] li.agreement[data-id='{second_id}'][data-status=ssl_error]"
+                )),
+                shows("#diagram g.sd-msg.sd-partner.sd-failed")
+            ),
+        )
+        .await;
+
+    // Screenshots: the README's picture, phone width, dark.
+    let wide = browser.screenshot("live-view.png").await;
+    let ((width, _), light) = pixel(&wide, 2, 2);
+    assert_eq!(width, 1200);
+    assert!(brightness(light) > 200, "light page: {light:?}");
+    browser.emulate((390, 1200), false).await;
+    let phone = browser.screenshot("live-view-phone.png").await;
+    let ((width, _), _) = pixel(&phone, 2, 2);
+    assert_eq!(width, 390);
+    let overflow = browser
+        .evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        .await;
+    assert_eq!(
+        overflow,
+        json!(true),
+        "nothing but the diagram scrolls sideways"
+    );
+    browser.emulate((1200, 1500), true).await;
+    let dark = browser.screenshot("live-view-dark.png").await;
+    let (_, corner) = pixel(&dark, 2, 2);
+    assert!(brightness(corner) < 60, "dark page: {corner:?}");
+
+    let problems = std::mem::take(&mut browser.problems);
+    browser.close().await;
+    assert!(
+        problems.is_empty(),
+        "the page logs no errors: {problems:#?}"
+    );
+    assert_eq!(served.terminate(), Some(0));
+}
+
+#[tokio::test]
+async fn the_live_view_and_its_data_are_refused_without_the_token() {
+    let served = serve_process(&[]);
+    let ready = served.ready_json();
+    let control_url = ready["control_url"].as_str().unwrap();
+    let token = ready["control_token"].as_str().unwrap();
+    install_tls_provider();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let status = |request: reqwest::RequestBuilder| async move {
+        let response = request.send().await.expect("the control API answers");
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
+    };
+
+    for path in [
+        "/ui".to_string(),
+        "/ui?token=".to_string(),
+        format!("/ui?token={}", "0".repeat(token.len())),
+        "/ui/view".to_string(),
+        format!("/ui/view?token={token}"),
+        "/ui/diagram.svg".to_string(),
+        format!("/journal/stream?token={token}"),
+    ] {
+        let (code, body) = status(client.get(format!("{control_url}{path}"))).await;
+        assert_eq!(code, 401, "{path}: {body}");
+        assert!(!body.contains("acme"), "{path} shows no data: {body}");
+    }
+    let (code, _) = status(
+        client
+            .get(format!("{control_url}/ui/view"))
+            .bearer_auth("wrong"),
+    )
+    .await;
+    assert_eq!(code, 401);
+
+    // With the token: the page (with its policy), its data and its diagram.
+    let page = client
+        .get(format!("{control_url}/ui?token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<script src=\"/ui/live.js\" defer></script>"));
+    assert!(!html.contains(token), "the page does not repeat the token");
+    let (code, view) = status(
+        client
+            .get(format!("{control_url}/ui/view"))
+            .bearer_auth(token),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let view: Value = serde_json::from_str(&view).unwrap();
+    assert_eq!(view["accounts"][0]["subdomain"], "acme");
+    assert_eq!(view["tls"], false);
+    let (code, svg) = status(
+        client
+            .get(format!("{control_url}/ui/diagram.svg"))
+            .bearer_auth(token),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert!(svg.starts_with("<svg "), "{svg}");
+
+    // The script and style sheet hold no data, so they need no token.
+    for (path, kind) in [
+        ("/ui/live.js", "text/javascript"),
+        ("/ui/live.css", "text/css"),
+    ] {
+        let response = client
+            .get(format!("{control_url}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let content_type = response.headers()["content-type"].to_str().unwrap();
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+    }
+    assert_eq!(served.terminate(), Some(0));
+}
