@@ -205,6 +205,7 @@ impl World {
                 timeout: config.timeout,
                 retries: config.retries,
                 tls,
+                seed: config.seed,
             },
         )?;
         let services = Arc::new(WorldServices::new(
