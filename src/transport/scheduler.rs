@@ -86,8 +86,14 @@ pub enum Pass {
 /// What the driver of a group should do next (see [`Scheduler::next_turn`]).
 #[derive(Debug)]
 pub enum Turn {
-    /// Start this not-yet-started action (an index into the driver's list).
-    Start(usize),
+    /// Start this not-yet-started action (an index into the driver's list), drawn
+    /// among `choices` things that could move.
+    Start {
+        /// The action's index (unstarted actions first, then unstarted releases).
+        pick: usize,
+        /// How many things could have moved (1: there was no choice).
+        choices: usize,
+    },
     /// A parked message or a timed-out sender was let go: wait for quiescence again.
     Fired,
     /// Deliver a released message whose sender stopped waiting (no one else will).
@@ -456,7 +462,7 @@ impl Scheduler {
             };
             round.active += 1;
             if pick < unstarted {
-                return Turn::Start(pick);
+                return Turn::Start { pick, choices };
             }
             let waiting = round.crossing.remove(pick - unstarted);
             if choices > 1 {
@@ -478,7 +484,10 @@ impl Scheduler {
                 state.rng.random_range(0..unstarted_releases)
             };
             round.active += 1;
-            return Turn::Start(unstarted + pick);
+            return Turn::Start {
+                pick: unstarted + pick,
+                choices: unstarted_releases,
+            };
         }
         Turn::Idle
     }

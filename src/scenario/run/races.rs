@@ -138,12 +138,23 @@ impl<'a> Runner<'a> {
                 continue;
             }
             match scheduler.next_turn(unstarted.len(), unstarted_releases.len()) {
-                Turn::Start(pick) => {
+                Turn::Start { pick, choices } => {
                     let index = if pick < unstarted.len() {
                         unstarted.remove(pick)
                     } else {
                         unstarted_releases.remove(pick - unstarted.len())
                     };
+                    if choices > 1 {
+                        self.world.trace().world(
+                            "scenario",
+                            format!(
+                                "the scheduler starts the group's `{}` (line {}) now ({} of {choices} choices)",
+                                group[index].action.key(),
+                                group[index].position.line,
+                                pick + 1
+                            ),
+                        );
+                    }
                     let mut sub = self.fork();
                     let step = &group[index];
                     running.push(Box::pin(async move {
@@ -205,7 +216,7 @@ impl<'a> Runner<'a> {
         let known = self.handle(&check.agreement)?;
         let (sender, receiver) = self.copy_statuses(&check.agreement)?;
         let mut diffs = Vec::new();
-        if sender.is_none() && receiver.is_none() {
+        if sender.is_none() && receiver.is_none() && !check.statuses.is_empty() {
             diffs.push(FieldDiff {
                 field: "copies".into(),
                 expected: "at least one copy".into(),
