@@ -270,7 +270,11 @@ struct Checker<'a> {
 impl<'a> Checker<'a> {
     fn new(scenario: &'a Scenario) -> Self {
         let mut first_definitions = HashMap::new();
-        for step in &scenario.steps {
+        let inner = scenario.steps.iter().flat_map(|step| match &step.action {
+            Action::Concurrently(Concurrently(group)) => group.iter().collect(),
+            _ => Vec::new(),
+        });
+        for step in scenario.steps.iter().chain(inner) {
             let definition = match &step.action {
                 Action::Invite(invite) => Some((true, &invite.handle)),
                 Action::Ticket(ticket) => Some((false, &ticket.handle)),
