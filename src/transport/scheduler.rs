@@ -647,6 +647,44 @@ mod tests {
         );
     }
 
+    /// The turns a group of `actions` unstarted actions is given, as the driver would
+    /// see them if every started action finished at once.
+    fn picks(seed: u64, actions: usize) -> Vec<usize> {
+        let scheduler = Scheduler::new(Trace::new(Clock::logical()), seed);
+        scheduler.begin_round().unwrap();
+        let mut left: Vec<usize> = (0..actions).collect();
+        let mut order = Vec::new();
+        while let Turn::Start { pick, choices } = scheduler.next_turn(left.len(), 0) {
+            assert_eq!(choices, left.len());
+            order.push(left.remove(pick));
+            scheduler.finished();
+        }
+        assert!(left.is_empty());
+        order
+    }
+
+    #[test]
+    fn a_seed_fixes_the_order_and_seeds_differ() {
+        for seed in 0..8 {
+            assert_eq!(picks(seed, 4), picks(seed, 4), "seed {seed}");
+        }
+        let orders: BTreeSet<Vec<usize>> = (0..32).map(|seed| picks(seed, 4)).collect();
+        assert!(orders.len() > 4, "32 seeds gave only {orders:?}");
+    }
+
+    #[test]
+    fn nothing_moves_while_a_chain_runs() {
+        let scheduler = Scheduler::new(Trace::new(Clock::logical()), 3);
+        scheduler.begin_round().unwrap();
+        assert!(matches!(scheduler.next_turn(2, 0), Turn::Start { .. }));
+        assert!(!scheduler.quiescent());
+        scheduler.finished();
+        assert!(scheduler.quiescent());
+        assert_eq!(scheduler.begin_round(), Err(ScheduleError::Busy));
+        scheduler.end_round();
+        assert!(matches!(scheduler.next_turn(1, 0), Turn::Idle));
+    }
+
     #[test]
     fn the_uuid_of_a_message_comes_from_its_path_or_its_token() {
         let uuid = "c".repeat(40);
