@@ -521,7 +521,7 @@ fn let_go(waiting: Waiting) -> Turn {
     }
 }
 
-/// `acme's PUT /sharing/agreements/3f2a1b9c…`, for the trace.
+/// `acme's PUT /sharing/agreements/3f2a1b9c… (status=inactive)`, for the trace.
 fn describe(message: &Message) -> String {
     let path = reqwest::Url::parse(&message.url)
         .map(|url| url.path().to_string())
@@ -536,7 +536,18 @@ fn describe(message: &Message) -> String {
             }
         })
         .collect();
-    format!("{}'s {} {}", message.from, message.method, short.join("/"))
+    let status = message
+        .body
+        .as_ref()
+        .and_then(|body| body.get("status"))
+        .and_then(|status| status.as_str())
+        .map_or(String::new(), |status| format!(" (status={status})"));
+    format!(
+        "{}'s {} {}{status}",
+        message.from,
+        message.method,
+        short.join("/")
+    )
 }
 
 /// The agreement a message concerns: the uuid in an agreement path, or the agreement
