@@ -90,6 +90,36 @@ pub enum Surface {
     Partner,
 }
 
+/// What the world's scheduler did to a partner message (see `scheduler`): absent for a
+/// message delivered at once, exactly once, with its reply.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Delivery {
+    /// Stopped on a held link: in flight, not seen by the receiver, until `release`.
+    Held,
+    /// Parked at the scheduler's gate beside other actions of a `concurrently` group;
+    /// the seed decides which message of the group goes first.
+    Crossing,
+    /// Sent after being held: `release` let it go.
+    Released,
+    /// The second copy of a message the link delivered twice.
+    Duplicated,
+    /// A reply the receiver sent that never reached the sender.
+    Lost,
+}
+
 /// One entry of the trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Event {
@@ -120,6 +150,9 @@ pub struct Event {
     pub outcome: Option<String>,
     /// The human sentence: the decision taken, or the cause of a failure.
     pub detail: String,
+    /// What the scheduler did to this partner message, when it did anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
 }
 
 /// The fields of an event before the trace numbers and timestamps it.
@@ -141,6 +174,8 @@ pub struct EventDraft {
     pub outcome: Option<String>,
     /// See [`Event::detail`].
     pub detail: String,
+    /// See [`Event::delivery`].
+    pub delivery: Option<Delivery>,
 }
 
 /// The shared, ordered trace of one world. Cheap to clone.
@@ -271,6 +306,7 @@ impl Trace {
             status: draft.status,
             outcome: draft.outcome.map(name),
             detail: bounded(draft.detail, MAX_TRACE_DETAIL_CHARS),
+            delivery: draft.delivery,
         };
         tracing::debug!(
             seq,

@@ -7,12 +7,16 @@
 use crate::directory::{Directory, subdomain_of_host};
 use crate::faults::{Fault, FaultTable, Side};
 use crate::model::AgreementStatus;
-use crate::trace::{EventDraft, EventKind, Surface, Trace, lock};
+use crate::trace::{Delivery, EventDraft, EventKind, Surface, Trace, lock};
 use reqwest::Method;
 use std::error::Error as StdError;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+pub mod scheduler;
+
+use scheduler::{Pass, Plan, Scheduler};
 
 /// The protocol version we speak and require (`X-Ticket-Sharing-Version`).
 pub const PROTOCOL_VERSION: &str = "1";
@@ -35,6 +39,8 @@ pub struct TransportConfig {
     pub retries: u32,
     /// TLS settings for HTTPS partners: trust only the world's CA.
     pub tls: Arc<rustls::ClientConfig>,
+    /// The world's seed: the scheduler draws interleavings and `seeded` orders from it.
+    pub seed: u64,
 }
 
 /// A partner message about to be sent.
@@ -108,6 +114,9 @@ pub struct Transport {
     trace: Trace,
     faults: Arc<FaultTable>,
     config: TransportConfig,
+    /// The gate every message passes before it is sent (holds, duplicates, lost
+    /// replies, and the interleaving of `concurrently` groups).
+    scheduler: Arc<Scheduler>,
 }
 
 /// A resolver that sends every name to one address (where nothing listens).
@@ -138,7 +147,9 @@ impl Transport {
             &config,
         )?;
         let client = build_client(Arc::new(directory.clone()), directory.clone(), &config)?;
+        let scheduler = Arc::new(Scheduler::new(trace.clone(), config.seed));
         Ok(Transport {
+            scheduler,
             client: Arc::new(Mutex::new(client)),
             refusing,
             nowhere: Arc::new(nowhere),
@@ -173,15 +184,99 @@ impl Transport {
         &self.directory
     }
 
+    /// The gate every message passes (see [`scheduler`]).
+    pub fn scheduler(&self) -> &Arc<Scheduler> {
+        &self.scheduler
+    }
+
     /// Sends `message`, retrying as configured, recording each attempt in the trace.
+    /// The message first passes the scheduler's gate, which may hold it (until its
+    /// timeout), park it beside a `concurrently` group's other messages, deliver it
+    /// twice or lose its reply.
     pub async fn deliver(&self, message: &Message) -> Result<Reply, DeliveryFailure> {
         // Parsed once for every attempt, its trace events and the request itself.
         let url = reqwest::Url::parse(&message.url).map_err(|e| e.to_string());
+        let (to, path) = describe_target(url.as_ref().map_err(String::as_str), &message.url);
+        let plan = match self.scheduler.pass(&to, message, self.config.timeout).await {
+            Pass::Go(plan) => plan,
+            Pass::TimedOut => {
+                let failure = DeliveryFailure {
+                    status: AgreementStatus::Failed,
+                    cause: format!(
+                        "timed out after {} ms: the message is held in flight on {} → {to} and the receiver never answered (it may still arrive later)",
+                        self.config.timeout.as_millis(),
+                        message.from
+                    ),
+                    http_status: None,
+                };
+                self.trace.record(
+                    EventKind::Response,
+                    EventDraft {
+                        surface: Some(Surface::Partner),
+                        from: to,
+                        to: message.from.clone(),
+                        method: Some(message.method.to_string()),
+                        path: Some(path),
+                        outcome: Some(failure.status.to_string()),
+                        detail: failure.cause.clone(),
+                        ..EventDraft::default()
+                    },
+                );
+                return Err(failure);
+            }
+        };
+        let result = self
+            .attempts(message, url.as_ref().map_err(String::as_str), plan)
+            .await;
+        if plan.duplicate {
+            // The link delivers the same message again; the sender already has its
+            // answer, so the second reply only shows in the trace.
+            let mark = Mark {
+                delivery: Some(Delivery::Duplicated),
+                note: "the same message, delivered a second time",
+                ..Mark::default()
+            };
+            let _ = self
+                .attempt(message, url.as_ref().map_err(String::as_str), 0, mark)
+                .await;
+        }
+        result
+    }
+
+    /// Delivers a released message whose sender stopped waiting at its timeout: the
+    /// receiver still gets it, and its answer reaches no one.
+    pub async fn deliver_orphan(&self, message: &Message) {
+        let url = reqwest::Url::parse(&message.url).map_err(|e| e.to_string());
+        let mark = Mark {
+            delivery: Some(Delivery::Released),
+            note: "released after its sender stopped waiting",
+            orphan: true,
+            ..Mark::default()
+        };
+        let _ = self
+            .attempt(message, url.as_ref().map_err(String::as_str), 0, mark)
+            .await;
+    }
+
+    async fn attempts(
+        &self,
+        message: &Message,
+        url: Result<&reqwest::Url, &str>,
+        plan: Plan,
+    ) -> Result<Reply, DeliveryFailure> {
         let mut attempt = 0;
         loop {
-            let result = self
-                .attempt(message, url.as_ref().map_err(String::as_str), attempt)
-                .await;
+            let mark = Mark {
+                delivery: (plan.released && attempt == 0).then_some(Delivery::Released),
+                note: if plan.released && attempt == 0 {
+                    "released"
+                } else {
+                    ""
+                },
+                lose_reply: plan.lose_reply && attempt == 0,
+                orphan: false,
+            };
+            let result = self.attempt(message, url, attempt, mark).await;
             match result {
                 Err(failure) if attempt < self.config.retries => {
                     attempt += 1;
@@ -200,12 +295,19 @@ impl Transport {
         message: &Message,
         url: Result<&reqwest::Url, &str>,
         attempt: u32,
+        mark: Mark,
     ) -> Result<Reply, DeliveryFailure> {
         let (to, path) = describe_target(url, &message.url);
         let retry_note = if attempt > 0 {
             format!(" (retry {attempt})")
         } else {
             String::new()
+        };
+        let summary = summarize_body(message.body.as_ref());
+        let detail = match (mark.note, summary.is_empty()) {
+            ("", _) => format!("{summary}{retry_note}"),
+            (note, true) => format!("{note}{retry_note}"),
+            (note, false) => format!("{note}: {summary}{retry_note}"),
         };
         self.trace.record(
             EventKind::Request,
@@ -215,7 +317,8 @@ impl Transport {
                 to: to.clone(),
                 method: Some(message.method.to_string()),
                 path: Some(path.clone()),
-                detail: format!("{}{}", summarize_body(message.body.as_ref()), retry_note),
+                detail,
+                delivery: mark.delivery,
                 ..EventDraft::default()
             },
         );
@@ -235,15 +338,59 @@ impl Transport {
             path: Some(path),
             ..EventDraft::default()
         };
-        match &result {
-            Ok(reply) => self.trace.record(
+        let answered = match &result {
+            Ok(reply) => Some(reply.status),
+            Err(failure) => failure.http_status,
+        };
+        if let (true, Some(status)) = (mark.lose_reply, answered) {
+            // The receiver processed it and answered; the answer is dropped on its way
+            // back, so the sender sees only a connection that closed without a reply.
+            let failure = DeliveryFailure {
+                status: AgreementStatus::Failed,
+                cause: format!(
+                    "connection closed before the reply: the receiver answered {status} but the reply was lost on its way back (lose_reply on {} → {})",
+                    message.from, draft.from
+                ),
+                http_status: None,
+            };
+            self.trace.record(
                 EventKind::Response,
                 EventDraft {
-                    status: Some(reply.status),
-                    detail: summarize_body(Some(&reply.body)),
+                    status: None,
+                    outcome: Some(failure.status.to_string()),
+                    detail: failure.cause.clone(),
+                    delivery: Some(Delivery::Lost),
                     ..draft
                 },
-            ),
+            );
+            return Err(failure);
+        }
+        let draft = if mark.orphan {
+            EventDraft {
+                detail: "the sender stopped waiting at its timeout: this answer reaches no one"
+                    .to_string(),
+                ..draft
+            }
+        } else {
+            draft
+        };
+        match &result {
+            Ok(reply) => {
+                let summary = summarize_body(Some(&reply.body));
+                let detail = match (draft.detail.is_empty(), summary.is_empty()) {
+                    (true, _) => summary,
+                    (false, true) => draft.detail.clone(),
+                    (false, false) => format!("{summary}; {}", draft.detail),
+                };
+                self.trace.record(
+                    EventKind::Response,
+                    EventDraft {
+                        status: Some(reply.status),
+                        detail,
+                        ..draft
+                    },
+                )
+            }
             Err(failure) => self.trace.record(
                 EventKind::Response,
                 EventDraft {
@@ -316,6 +463,19 @@ impl Transport {
             http_status: None,
         })
     }
+}
+
+/// How one attempt is marked in the trace and what the link does to its reply.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mark {
+    /// The request event's delivery mark.
+    delivery: Option<Delivery>,
+    /// A few words put before the body's summary.
+    note: &'static str,
+    /// The reply is dropped and the sender sees the connection close.
+    lose_reply: bool,
+    /// No sender waits for the answer.
+    orphan: bool,
 }
 
 /// Where a message goes, as far as the transport cares.

@@ -219,6 +219,8 @@ impl World {
                 timeout: config.timeout,
                 retries: config.retries,
                 tls,
+                // An unseeded world's interleavings need no reproducing.
+                seed: config.seed.unwrap_or_else(rand::random),
             },
         )?;
         let services = Arc::new(WorldServices::new(

@@ -48,15 +48,19 @@ pub enum DiagramFormat {
 /// Options of `sharesim run`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  sharesim run                                  # every scenario under scenarios/\n  sharesim run scenarios/agreements/01-invite-and-accept.toml --seed 7\n  sharesim run --filter decline --junit report.xml --diagram-dir diagrams/\n  sharesim run --html report.html --diagram-dir diagrams/ --diagram-format svg\n\nExit codes: 0 all passed, 1 a scenario failed, 2 usage error or invalid scenario file."
+    after_help = "Examples:\n  sharesim run                                  # every scenario under scenarios/\n  sharesim run scenarios/agreements/01-invite-and-accept.toml --seed 7\n  sharesim run --filter decline --junit report.xml --diagram-dir diagrams/\n  sharesim run --html report.html --diagram-dir diagrams/ --diagram-format svg\n  sharesim run --seeds 0..64 scenarios/races/\n\nExit codes: 0 all passed, 1 a scenario failed, 2 usage error or invalid scenario file."
 )]
 pub struct RunArgs {
     /// Scenario files or folders (searched recursively for *.toml).
     #[arg(default_values_t = [DEFAULT_SCENARIOS.to_string()])]
     pub paths: Vec<String>,
-    /// Seed for every scenario, overriding the files' `seed`.
-    #[arg(long)]
+    /// Seed for every scenario, overriding the files' `seed` and `seeds`.
+    #[arg(long, conflicts_with = "seeds")]
     pub seed: Option<u64>,
+    /// Run every scenario under each seed of a range, e.g. `0..64`, and report each
+    /// failing seed (races: each seed may interleave `concurrently` groups differently).
+    #[arg(long, value_parser = parse_seed_range, value_name = "FROM..TO")]
+    pub seeds: Option<std::ops::Range<u64>>,
     /// Only scenarios whose name or file contains this text.
     #[arg(long)]
     pub filter: Option<String>,
@@ -124,6 +128,40 @@ pub struct ExplainArgs {
     /// Also write the narration as a self-contained HTML page to this file.
     #[arg(long)]
     pub html: Option<PathBuf>,
+}
+
+/// Reads `FROM..TO` (TO excluded), as `--seeds` takes it.
+fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
+    let (from, to) = text
+        .split_once("..")
+        .ok_or_else(|| format!("`{text}` is not a range; write FROM..TO, e.g. 0..64"))?;
+    let number = |part: &str| {
+        part.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("`{part}` in `{text}` is not a seed: {e}"))
+    };
+    let (from, to) = (number(from)?, number(to)?);
+    if from >= to {
+        return Err(format!(
+            "the range `{text}` is empty; TO is excluded, so write e.g. 0..64"
+        ));
+    }
+    Ok(from..to)
+}
+
+/// The seeds one scenario runs under: `--seed`, else `--seeds`, else the file's
+/// `seeds = N` (0..N), else the file's own `seed` (None).
+fn seeds_of(args: &RunArgs, scenario: &Scenario) -> Vec<Option<u64>> {
+    if let Some(seed) = args.seed {
+        return vec![Some(seed)];
+    }
+    if let Some(range) = &args.seeds {
+        return range.clone().map(Some).collect();
+    }
+    match scenario.seeds {
+        Some(count) if count > 0 => (0..u64::from(count)).map(Some).collect(),
+        _ => vec![None],
+    }
 }
 
 fn colors(choice: ColorChoice, terminal: bool, env: &Environment) -> bool {
@@ -227,20 +265,28 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
             return EXIT_USAGE;
         }
     }
-    let jobs = args
+    let parallel = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let settings = RunSettings {
-        seed: args.seed,
-        check_surfaces: args.check_surfaces,
-        // The HTML report shows each account after every step.
-        snapshots: args.html.is_some(),
-        ..RunSettings::default()
-    };
+    // One job per scenario and seed; a scenario run under several seeds reports each
+    // failing seed and one line for the rest.
+    let jobs: Vec<(usize, Option<u64>)> = scenarios
+        .iter()
+        .enumerate()
+        .flat_map(|(index, scenario)| {
+            seeds_of(&args, scenario)
+                .into_iter()
+                .map(move |seed| (index, seed))
+        })
+        .collect();
+    let runs_per_scenario: Vec<usize> = scenarios
+        .iter()
+        .map(|scenario| seeds_of(&args, scenario).len())
+        .collect();
     let client = runner_client();
-    let progress = (env.stderr_terminal && scenarios.len() > 3).then(|| {
-        let bar = indicatif::ProgressBar::new(scenarios.len() as u64);
+    let progress = (env.stderr_terminal && jobs.len() > 3).then(|| {
+        let bar = indicatif::ProgressBar::new(jobs.len() as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -249,16 +295,60 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
     });
     let palette = report::human::Palette::new(color);
     let mut outcomes: Vec<Outcome> = Vec::new();
-    let mut stream = futures_util::stream::iter(scenarios.iter())
-        .map(|scenario| run(scenario, &settings, &client))
-        .buffered(jobs);
-    while let Some(outcome) = stream.next().await {
+    let mut ran: Vec<usize> = Vec::new();
+    let check_surfaces = args.check_surfaces;
+    // The HTML report shows each account after every step.
+    let snapshots = args.html.is_some();
+    let scenarios_ref = &scenarios;
+    let client_ref = &client;
+    let mut stream = futures_util::stream::iter(jobs.iter().copied())
+        .map(|(index, seed)| async move {
+            let settings = RunSettings {
+                seed,
+                check_surfaces,
+                snapshots,
+                ..RunSettings::default()
+            };
+            (
+                index,
+                run(&scenarios_ref[index], &settings, client_ref).await,
+            )
+        })
+        .buffered(parallel);
+    let mut group_passed = 0usize;
+    let mut group_millis = 0u128;
+    while let Some((index, outcome)) = stream.next().await {
         if let Some(bar) = &progress {
             bar.inc(1);
             bar.set_message(outcome.name.clone());
         }
+        let runs = runs_per_scenario[index];
         if args.format == Format::Human {
-            let text = report::human::scenario(&outcome, palette);
+            let mut text = String::new();
+            if runs == 1 {
+                text = report::human::scenario(&outcome, palette);
+            } else {
+                group_millis += outcome.duration.as_millis();
+                if outcome.passed() {
+                    group_passed += 1;
+                } else {
+                    text.push_str(&format!("seed {}: ", outcome.seed));
+                    text.push_str(&report::human::scenario(&outcome, palette));
+                }
+                let done = ran.iter().filter(|&&i| i == index).count() + 1;
+                if done == runs {
+                    let first = outcome.seed + 1 - runs as u64;
+                    text.push_str(&report::human::seeds_line(
+                        &outcome,
+                        first..outcome.seed + 1,
+                        group_passed,
+                        group_millis,
+                        palette,
+                    ));
+                    group_passed = 0;
+                    group_millis = 0;
+                }
+            }
             match &progress {
                 Some(bar) => bar.suspend(|| print!("{text}")),
                 None => print!("{text}"),
@@ -266,6 +356,7 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
         }
         let failed = !outcome.passed();
         outcomes.push(outcome);
+        ran.push(index);
         if failed && args.fail_fast {
             break;
         }
@@ -281,7 +372,9 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
             serde_json::to_string_pretty(&report::json::report(&outcomes)).unwrap_or_default()
         ),
     }
-    if let Err(message) = write_files(&args, &scenarios, &outcomes) {
+    let ran_scenarios: Vec<&Scenario> = ran.iter().map(|&i| &scenarios[i]).collect();
+    let several: Vec<bool> = ran.iter().map(|&i| runs_per_scenario[i] > 1).collect();
+    if let Err(message) = write_files(&args, &ran_scenarios, &several, &outcomes) {
         eprintln!("sharesim: {message}");
         return EXIT_USAGE;
     }
@@ -300,7 +393,7 @@ fn write(path: &Path, text: String) -> Result<(), String> {
 /// The HTML sections of the scenarios that ran, each with its file's description
 /// (outcomes come back in the scenarios' order; `--fail-fast` may stop early).
 fn html_sections<'a>(
-    scenarios: &'a [Scenario],
+    scenarios: &[&'a Scenario],
     outcomes: &'a [Outcome],
 ) -> Vec<report::html::Section<'a>> {
     scenarios
@@ -313,7 +406,14 @@ fn html_sections<'a>(
         .collect()
 }
 
-fn write_files(args: &RunArgs, scenarios: &[Scenario], outcomes: &[Outcome]) -> Result<(), String> {
+/// `scenarios[i]` is the file `outcomes[i]` ran; `several[i]` says whether that file ran
+/// under several seeds (its report files then carry the seed in their names).
+fn write_files(
+    args: &RunArgs,
+    scenarios: &[&Scenario],
+    several: &[bool],
+    outcomes: &[Outcome],
+) -> Result<(), String> {
     if let Some(path) = &args.html {
         let sections = html_sections(scenarios, outcomes);
         write(path, report::html::report("sharesim report", &sections))?;
@@ -323,10 +423,16 @@ fn write_files(args: &RunArgs, scenarios: &[Scenario], outcomes: &[Outcome]) -> 
             .map_err(|e| format!("could not build the JUnit report: {e}"))?;
         write(path, xml)?;
     }
-    for (outcome, stem) in outcomes
+    for ((outcome, stem), several) in outcomes
         .iter()
         .zip(report::trace_file::file_stems(outcomes))
+        .zip(several)
     {
+        let stem = if *several {
+            format!("{stem}-seed-{}", outcome.seed)
+        } else {
+            stem
+        };
         if let Some(dir) = &args.trace_dir {
             write(
                 &dir.join(format!("{stem}.jsonl")),
@@ -365,6 +471,7 @@ pub async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
         outcomes.push(outcome);
     }
     if let Some(path) = &args.html {
+        let scenarios: Vec<&Scenario> = scenarios.iter().collect();
         let sections = html_sections(&scenarios, &outcomes);
         let title = match outcomes.as_slice() {
             [one] => format!("sharesim explain: {}", one.name),

@@ -462,6 +462,7 @@ mod tests {
                 status: None,
                 outcome: None,
                 detail: "a <b>note</b>".to_string(),
+                delivery: None,
             }],
         }
     }

@@ -103,6 +103,31 @@ pub fn scenario(outcome: &Outcome, palette: Palette) -> String {
     out
 }
 
+/// The line for a scenario run under a range of seeds (each failing seed is reported
+/// above it in full).
+pub fn seeds_line(
+    outcome: &Outcome,
+    seeds: std::ops::Range<u64>,
+    passed: usize,
+    millis: u128,
+    palette: Palette,
+) -> String {
+    let runs = (seeds.end - seeds.start) as usize;
+    let verdict = if passed == runs {
+        palette.green("PASS")
+    } else {
+        palette.red("FAIL")
+    };
+    format!(
+        "{verdict} {} {}\n",
+        outcome.name,
+        palette.dim(&format!(
+            "({}, seeds {}..{}: {passed} of {runs} passed, {millis} ms)",
+            outcome.file, seeds.start, seeds.end
+        ))
+    )
+}
+
 /// The final line: `N passed, M failed`.
 pub fn summary(outcomes: &[Outcome]) -> String {
     let passed = outcomes.iter().filter(|o| o.passed()).count();

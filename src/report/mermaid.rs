@@ -2,9 +2,9 @@
 //! and partner message with its status, each account's decisions, and the steps' notes.
 //! Failed deliveries are crossed arrows labelled with their cause.
 
-use super::shorten_path;
+use super::{delivery_mark, shorten_path};
 use crate::scenario::outcome::Outcome;
-use crate::trace::{EventKind, Surface};
+use crate::trace::{Delivery, EventKind, Surface};
 use std::fmt::Write;
 
 /// Longest label kept on an arrow or note.
@@ -44,10 +44,17 @@ pub fn diagram(outcome: &Outcome) -> String {
                 } else {
                     format!(" ({})", event.detail)
                 };
+                // A message waiting in flight is an open (async) arrow; every other
+                // request a solid one.
+                let arrow = match event.delivery {
+                    Some(Delivery::Held | Delivery::Crossing) => "-)",
+                    _ => "->>",
+                };
                 format!(
-                    "{}->>{}: {method} {path}{detail}",
+                    "{}{arrow}{}: {}{method} {path}{detail}",
                     id(&event.from),
-                    id(&event.to)
+                    id(&event.to),
+                    delivery_mark(event.delivery)
                 )
             }
             EventKind::Response => {
@@ -68,7 +75,7 @@ pub fn diagram(outcome: &Outcome) -> String {
                     "{}{arrow}{}: {}",
                     id(&event.from),
                     id(&event.to),
-                    label(text.trim())
+                    label(&format!("{}{}", delivery_mark(event.delivery), text.trim()))
                 )
             }
             EventKind::Decision => {

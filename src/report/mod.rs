@@ -14,7 +14,19 @@ pub mod mermaid;
 pub mod svg;
 pub mod trace_file;
 
-use crate::trace::{Event, EventKind};
+use crate::trace::{Delivery, Event, EventKind};
+
+/// The mark put before a message the scheduler acted on, in text renderings.
+pub fn delivery_mark(delivery: Option<Delivery>) -> &'static str {
+    match delivery {
+        None => "",
+        Some(Delivery::Held) => "⏸ held: ",
+        Some(Delivery::Crossing) => "⇄ in flight: ",
+        Some(Delivery::Released) => "▶ released: ",
+        Some(Delivery::Duplicated) => "⧉ duplicate: ",
+        Some(Delivery::Lost) => "✂ reply lost: ",
+    }
+}
 
 /// `/sharing/agreements/<40 hex>` → `/sharing/agreements/3f2a1b9c…`: uuids are long and
 /// add nothing for a reader.
@@ -42,7 +54,12 @@ pub fn describe_event(event: &Event) -> String {
             } else {
                 format!("  [{}]", event.detail)
             };
-            format!("{} → {}: {method} {path}{detail}", event.from, event.to)
+            format!(
+                "{}{} → {}: {method} {path}{detail}",
+                delivery_mark(event.delivery),
+                event.from,
+                event.to
+            )
         }
         EventKind::Response => {
             let status = event
@@ -58,8 +75,10 @@ pub fn describe_event(event: &Event) -> String {
                 format!(": {}", event.detail)
             };
             format!(
-                "{} ← {}: {status} {method} {path}{outcome}{detail}",
-                event.to, event.from
+                "{}{} ← {}: {status} {method} {path}{outcome}{detail}",
+                delivery_mark(event.delivery),
+                event.to,
+                event.from
             )
         }
         EventKind::Decision => format!("{}: {}", event.from, event.detail),

@@ -8,9 +8,9 @@
 //! coordinates), so it can be a golden file. Every piece of text is escaped; the full
 //! text of a shortened label is kept in a `<title>` the browser shows on hover.
 
-use super::shorten_path;
+use super::{delivery_mark, shorten_path};
 use crate::scenario::outcome::Outcome;
-use crate::trace::{Event, EventKind, Surface};
+use crate::trace::{Delivery, Event, EventKind, Surface};
 use std::fmt::Write;
 
 /// Room for one lifeline's boxes: a decision note is this wide (less a small margin),
@@ -60,12 +60,17 @@ pub enum ArrowStyle {
 impl ArrowStyle {
     /// The style of a request or response event (None for other kinds).
     ///
-    /// The trace does not yet record held, duplicated or lost messages; when it does,
-    /// this is the one place that maps them to their look.
+    /// This is the one place that maps what the scheduler did to a message (held,
+    /// parked beside a group's messages, duplicated, its reply lost) to its look.
     pub fn of(event: &Event) -> Option<ArrowStyle> {
-        match event.kind {
-            EventKind::Request => Some(ArrowStyle::Call),
-            EventKind::Response => {
+        match (event.kind, event.delivery) {
+            (EventKind::Request, Some(Delivery::Held | Delivery::Crossing)) => {
+                Some(ArrowStyle::Held)
+            }
+            (EventKind::Request, Some(Delivery::Duplicated)) => Some(ArrowStyle::Duplicated),
+            (EventKind::Response, Some(Delivery::Lost)) => Some(ArrowStyle::Lost),
+            (EventKind::Request, _) => Some(ArrowStyle::Call),
+            (EventKind::Response, _) => {
                 let failed = event.outcome.is_some() || event.status.is_none_or(|s| s >= 400);
                 Some(if failed {
                     ArrowStyle::Failed
@@ -73,7 +78,7 @@ impl ArrowStyle {
                     ArrowStyle::Reply
                 })
             }
-            _ => None,
+            (_, _) => None,
         }
     }
 
@@ -416,7 +421,7 @@ fn label_text(event: &Event) -> (String, String) {
     let method = event.method.as_deref().unwrap_or("");
     let path = shorten_path(event.path.as_deref().unwrap_or(""));
     let headline = match event.kind {
-        EventKind::Request => format!("{method} {path}"),
+        EventKind::Request => format!("{}{method} {path}", delivery_mark(event.delivery)),
         _ => {
             let status = event
                 .status
@@ -425,7 +430,7 @@ fn label_text(event: &Event) -> (String, String) {
                 .outcome
                 .as_deref()
                 .map_or(String::new(), |o| format!(" ⇒ {o}"));
-            format!("{status}{outcome}")
+            format!("{}{status}{outcome}", delivery_mark(event.delivery))
         }
     };
     (headline, one_line(&event.detail))
@@ -762,6 +767,7 @@ mod tests {
             status: None,
             outcome: Some("failed".to_string()),
             detail: detail.to_string(),
+            delivery: None,
         }
     }
 

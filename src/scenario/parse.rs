@@ -14,7 +14,10 @@ use codespan_reporting::diagnostic::{Diagnostic, Label};
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, termcolor::Ansi};
 
-use super::format::{Action, Expectation, Position, Ref, SUBDOMAIN_PATTERN, Scenario, Step, list};
+use super::format::{
+    Action, Concurrently, Expectation, NOT_CONCURRENT, Position, Ref, SUBDOMAIN_PATTERN, Scenario,
+    Step, list,
+};
 
 /// Why a scenario file cannot be used, and where: the one error type of this layer, so
 /// the CLI can print `file:line:col: message` or a rendered diagnostic.
@@ -417,10 +420,14 @@ struct Checker<'a> {
     first_definitions: HashMap<(bool, String), Range<usize>>,
 }
 
-/// Where each handle is first defined among `steps`.
+/// Where each handle is first defined among `steps` (inside `concurrently` groups too).
 fn first_definitions(steps: &[Step]) -> HashMap<(bool, String), Range<usize>> {
     let mut first_definitions = HashMap::new();
-    for step in steps {
+    let inner = steps.iter().flat_map(|step| match &step.action {
+        Action::Concurrently(Concurrently(group)) => group.iter().collect(),
+        _ => Vec::new(),
+    });
+    for step in steps.iter().chain(inner) {
         let definition = match &step.action {
             Action::Invite(invite) => Some((true, &invite.handle)),
             Action::Ticket(ticket) => Some((false, &ticket.handle)),
@@ -567,6 +574,11 @@ impl<'a> Checker<'a> {
                 self.account(&set_status.account)?;
                 self.handle(HandleKind::Ticket, &set_status.ticket)
             }
+            Action::Concurrently(Concurrently(group)) => self.group(group),
+            Action::Hold(link) | Action::Duplicate(link) | Action::LoseReply(link) => {
+                self.link(&link.from, &link.to)
+            }
+            Action::Release(release) => self.link(&release.from, &release.to),
             Action::ExpectTicket(expect) => {
                 self.account(&expect.account)?;
                 self.handle(HandleKind::Ticket, &expect.ticket)?;
@@ -599,7 +611,61 @@ impl<'a> Checker<'a> {
             }
             Expectation::Count(check) => self.account(&check.account),
             Expectation::Divergence(agreement) => self.handle(HandleKind::Agreement, agreement),
+            Expectation::Pair(check) => self.handle(HandleKind::Agreement, &check.agreement),
+            Expectation::InFlight(check) => self.link(&check.from, &check.to),
         }
+    }
+
+    /// A `concurrently` group: actions only, each checked against the handles defined
+    /// before the group (the order they run in is the seed's), defining theirs after it.
+    fn group(&mut self, group: &[Step]) -> Checked {
+        let before = (self.agreements.clone(), self.tickets.clone());
+        let mut defined = Vec::new();
+        for inner in group {
+            let key = inner.action.key();
+            if NOT_CONCURRENT.contains(&key) {
+                return Err(Invalid {
+                    span: inner.span.clone(),
+                    message: format!(
+                        "`{key}` cannot run inside `concurrently`: a group starts actions \
+                         together; put checks in a step after the group (not allowed in a \
+                         group: {})",
+                        list(NOT_CONCURRENT)
+                    ),
+                });
+            }
+            self.agreements = before.0.clone();
+            self.tickets = before.1.clone();
+            self.step(inner)?;
+            match &inner.action {
+                Action::Invite(invite) => defined.push((HandleKind::Agreement, &invite.handle)),
+                Action::Ticket(ticket) => defined.push((HandleKind::Ticket, &ticket.handle)),
+                _ => {}
+            }
+        }
+        self.agreements = before.0;
+        self.tickets = before.1;
+        for (kind, handle) in defined {
+            self.define(kind, handle)?;
+        }
+        Ok(())
+    }
+
+    /// One direction of a link between two declared, distinct accounts.
+    fn link(&self, from: &Ref, to: &Ref) -> Checked {
+        self.account(from)?;
+        self.account(to)?;
+        if from.get_ref() == to.get_ref() {
+            return invalid(
+                to,
+                format!(
+                    "a link joins two accounts, but `from` and `to` are both `{}`; an \
+                     account's messages to itself never cross the network",
+                    to.get_ref()
+                ),
+            );
+        }
+        Ok(())
     }
 
     fn account(&self, reference: &Ref) -> Checked {

@@ -23,7 +23,7 @@ mod tests {
 
     /// A small validator for the subset of JSON Schema that `json_schema` emits (`$ref`
     /// into `$defs`, `oneOf`, `anyOf`, `const`, `enum`, `type`, bounds, object and array
-    /// keywords); `pattern` and `format` are not checked.
+    /// keywords, `minItems`); `pattern` and `format` are not checked.
     fn conforms(schema: &Value, value: &Value, root: &Value) -> bool {
         let Some(schema) = schema.as_object() else {
             return schema.as_bool().unwrap_or(false);
@@ -82,6 +82,13 @@ mod tests {
             if below || above {
                 return false;
             }
+        }
+        if let (Some(items), Some(min)) = (
+            value.as_array(),
+            schema.get("minItems").and_then(Value::as_u64),
+        ) && (items.len() as u64) < min
+        {
+            return false;
         }
         if let (Some(items), Some(item)) = (value.as_array(), schema.get("items"))
             && !items.iter().all(|v| conforms(item, v, root))
@@ -150,9 +157,36 @@ mod tests {
             "respond = { account = \"acme\", agreement = \"a\", status = \"approved\" }",
             "expect = { account = \"acme\", agreement = \"a\", count = 1 }",
             "invite = { from = \"acme\", to = \"globex\", as = \"a\", colour = 1 }",
+            "concurrently = [{ stop = { account = \"acme\" } }]",
+            "concurrently = [{ stop = { account = \"acme\" } }, { hold = { from = \"acme\" } }]",
+            "release = { from = \"acme\", to = \"globex\", order = \"lifo\" }",
+            "lose_reply = { from = \"acme\", to = \"globex\", times = 2 }",
+            "expect = { in_flight = { from = \"acme\", to = \"globex\" } }",
+            "expect = { agreement = \"a\", status = [] }",
+            "expect = { agreement = \"a\", converged = \"yes\" }",
         ] {
             let value = toml_as_json(&format!("{header}{step}\n"));
             assert!(!conforms(&schema, &value, &schema), "{step}");
+        }
+    }
+
+    #[test]
+    fn the_schema_takes_every_race_step_as_the_issue_writes_it() {
+        let schema = json_schema();
+        let header = "name = \"x\"\nseeds = 64\n[accounts.acme]\n[accounts.globex]\n[[steps]]\n";
+        for step in [
+            "concurrently = [\n  { respond = { account = \"globex\", agreement = \"esc\", status = \"accepted\" } },\n  { deactivate = { account = \"acme\", agreement = \"esc\" } },\n]",
+            "hold = { from = \"globex\", to = \"acme\" }",
+            "release = { from = \"globex\", to = \"acme\", order = \"reverse\" }",
+            "release = { from = \"globex\", to = \"acme\", order = \"seeded\" }",
+            "release = { from = \"globex\", to = \"acme\" }",
+            "duplicate = { from = \"acme\", to = \"globex\" }",
+            "lose_reply = { from = \"acme\", to = \"globex\" }",
+            "expect = { agreement = \"esc\", status = [\"accepted\", \"inactive\"], converged = true }",
+            "expect = { in_flight = { from = \"globex\", to = \"acme\", count = 1 } }",
+        ] {
+            let value = toml_as_json(&format!("{header}{step}\n"));
+            assert!(conforms(&schema, &value, &schema), "{step}");
         }
     }
 
@@ -181,6 +215,7 @@ mod tests {
             "name",
             "description",
             "seed",
+            "seeds",
             "tls",
             "timeout_ms",
             "retries",

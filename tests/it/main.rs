@@ -32,6 +32,8 @@ mod durable;
 mod bench;
 // SVG diagrams and the HTML report: goldens, and every bundled scenario renders.
 mod drawn_reports;
+// Races: concurrently, held, released, duplicated and lost messages, under 64 seeds.
+mod races;
 // The HTML report in headless Chromium: its DOM, its console, screenshots.
 mod browser;
 // The live view of `serve` in headless Chromium over the DevTools protocol; its token.

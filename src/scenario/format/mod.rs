@@ -7,6 +7,7 @@ mod actions;
 mod expectations;
 mod faults;
 mod keywords;
+mod races;
 mod step;
 mod tickets;
 
@@ -14,6 +15,7 @@ pub use actions::*;
 pub use expectations::*;
 pub use faults::*;
 pub use keywords::*;
+pub use races::*;
 pub use step::*;
 pub use tickets::*;
 
@@ -36,6 +38,7 @@ pub use crate::faults::CrashPoint;
 pub use crate::model::ticket::TicketStatus;
 pub use crate::model::{AgreementStatus, Direction};
 pub use crate::tls::CertMode;
+pub use crate::transport::scheduler::ReleaseOrder;
 
 /// A reference to an account, agreement handle or ticket handle, kept with the byte span
 /// of where it was written so that errors (and the runner) can point back at it.
@@ -84,6 +87,10 @@ pub struct Scenario {
     pub description: Option<String>,
     /// Seed for the world's RNG; the command line's `--seed` overrides it.
     pub seed: Option<u64>,
+    /// Require the scenario to pass under every seed from 0 to `seeds - 1` (races:
+    /// each seed may interleave `concurrently` groups differently); `sharesim run`
+    /// and the test suite run it that many times.
+    pub seeds: Option<u32>,
     /// Whether accounts serve HTTPS (true) or plain HTTP (false, the default).
     #[serde(default)]
     pub tls: bool,
@@ -147,6 +154,12 @@ impl Scenario {
         let lines = super::lines::LineIndex::new(source);
         for step in &mut self.steps {
             step.position = lines.position(step.span.start);
+            if let Action::Concurrently(Concurrently(group)) = &mut step.action {
+                for inner in group {
+                    inner.position = lines.position(inner.span.start);
+                    inner.in_group = true;
+                }
+            }
         }
     }
 }

@@ -21,6 +21,9 @@ pub struct Step {
     pub span: Range<usize>,
     /// 1-based position of the step's table, filled in by `parse`.
     pub position: Position,
+    /// Inside a `concurrently` group: with no `expect_status`/`expect_error`, a refusal
+    /// (4xx) is one outcome of the race rather than a failure. Filled in by `parse`.
+    pub in_group: bool,
 }
 
 impl Step {
@@ -127,6 +130,16 @@ actions! {
     SetStatus(SetStatus) = "set_status",
     /// Checks a ticket's state in one account.
     ExpectTicket(ExpectTicket) = "expect_ticket",
+    /// Starts actions together; the scheduler interleaves their messages by the seed.
+    Concurrently(Concurrently) = "concurrently",
+    /// Partner messages on one link wait in flight instead of being delivered.
+    Hold(LinkTarget) = "hold",
+    /// Delivers what a held link holds, in an order, and stops holding it.
+    Release(Release) = "release",
+    /// The next partner message on one link is delivered twice.
+    Duplicate(LinkTarget) = "duplicate",
+    /// The next partner message on one link is processed, but its reply is lost.
+    LoseReply(LinkTarget) = "lose_reply",
 }
 
 impl<'de> Deserialize<'de> for Step {
@@ -144,6 +157,7 @@ impl<'de> Deserialize<'de> for Step {
             expect_body: body.expect_body,
             span,
             position: Position::default(),
+            in_group: false,
         })
     }
 }

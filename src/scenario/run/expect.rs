@@ -42,6 +42,8 @@ impl Runner<'_> {
                     })
                 }
             }
+            Expectation::Pair(check) => self.expect_pair(check),
+            Expectation::InFlight(check) => self.expect_in_flight(check),
             Expectation::Divergence(handle) => {
                 if self.diverged.contains(handle.get_ref()) {
                     Ok(())

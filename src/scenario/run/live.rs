@@ -18,6 +18,7 @@ pub struct Session {
     tickets: BTreeMap<String, TicketHandle>,
     diverged: BTreeSet<String>,
     divergence_details: BTreeMap<String, FieldDiff>,
+    transient: BTreeSet<String>,
     unasserted: BTreeMap<String, usize>,
     /// Steps run so far in this world, to number divergences like a file's steps.
     steps_run: usize,
@@ -178,6 +179,8 @@ impl Session {
             handles_by_uuid,
             unasserted: std::mem::take(&mut self.unasserted),
             answers: std::sync::Mutex::new(Vec::new()),
+            transient: std::mem::take(&mut self.transient),
+            in_group: false,
         };
         let result = runner.step(step).await;
         // The file runner's REST-listing check (`surfaces`) is left out: a live world's
@@ -187,6 +190,7 @@ impl Session {
         self.tickets = runner.tickets;
         self.diverged = runner.diverged;
         self.divergence_details = runner.divergence_details;
+        self.transient = runner.transient;
         self.unasserted = runner.unasserted;
         let (message, diffs) = match result {
             Ok(()) => (None, Vec::new()),

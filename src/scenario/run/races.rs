@@ -1,0 +1,311 @@
+//! The runner's race steps: a `concurrently` group driven turn by turn by the world's
+//! scheduler, `release` (a group of its own), the link controls, and the checks of a
+//! race's end state (`converged`, `in_flight`).
+//!
+//! The driver runs every started action as a future of this task and, whenever all of
+//! them are blocked at the scheduler's gate or finished, asks the scheduler what moves
+//! next. The scheduler draws that from the seed, so no timing decides the interleaving.
+
+use super::{AgreementHandle, Problem, Runner, TicketHandle, describe};
+use crate::consistency;
+use crate::scenario::format::{self, Action, Step};
+use crate::scenario::outcome::FieldDiff;
+use crate::transport::scheduler::{Link, Scheduler, Turn};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What a unit of a group left behind when it finished.
+enum Done {
+    /// One of the group's actions, with the handles it may have defined.
+    Action {
+        index: usize,
+        result: Result<(), Problem>,
+        agreements: BTreeMap<String, AgreementHandle>,
+        tickets: BTreeMap<String, TicketHandle>,
+    },
+    /// A released message delivered for a sender that stopped waiting.
+    Orphan,
+}
+
+/// The scenario's words for one direction of a link.
+pub(super) fn link(from: &format::Ref, to: &format::Ref) -> Link {
+    Link {
+        from: from.get_ref().clone(),
+        to: to.get_ref().clone(),
+    }
+}
+
+impl<'a> Runner<'a> {
+    fn scheduler(&self) -> Arc<Scheduler> {
+        self.world.services().transport.scheduler().clone()
+    }
+
+    /// [`Runner::step`] behind a box that says it is `Send`: a group's actions are
+    /// steps, so the step future contains itself, and only a named type breaks the
+    /// cycle for the compiler (explore runs schedules on a multi-threaded runtime).
+    fn step_boxed<'s>(&'s mut self, step: &'s Step) -> BoxFuture<'s, Result<(), Problem>> {
+        Box::pin(self.step(step))
+    }
+
+    /// A runner for one action of a group: same world, a copy of the handles.
+    fn fork(&self) -> Runner<'a> {
+        Runner {
+            world: self.world,
+            client: self.client,
+            agreements: self.agreements.clone(),
+            tickets: self.tickets.clone(),
+            diverged: Default::default(),
+            divergence_details: Default::default(),
+            handles_by_uuid: self.handles_by_uuid.clone(),
+            unasserted: Default::default(),
+            answers: Default::default(),
+            transient: Default::default(),
+            in_group: true,
+        }
+    }
+
+    /// The link controls: `hold`, `duplicate`, `lose_reply`.
+    pub(super) fn control_link(&self, action: &Action) {
+        let scheduler = self.scheduler();
+        match action {
+            Action::Hold(target) => scheduler.hold(&link(&target.from, &target.to)),
+            Action::Duplicate(target) => scheduler.duplicate(&link(&target.from, &target.to)),
+            Action::LoseReply(target) => scheduler.lose_reply(&link(&target.from, &target.to)),
+            _ => {}
+        }
+    }
+
+    /// `release`: inside a group it hands the held messages to the group's driver; alone
+    /// it is a group of its own, driven until every released message was delivered.
+    pub(super) async fn release(&mut self, release: &format::Release) -> Result<(), Problem> {
+        let scheduler = self.scheduler();
+        let target = link(&release.from, &release.to);
+        if self.in_group {
+            return scheduler
+                .release(&target, release.order)
+                .map(|_| ())
+                .map_err(|e| Problem::new(e.to_string()));
+        }
+        scheduler
+            .begin_round()
+            .map_err(|e| Problem::new(e.to_string()))?;
+        let released = scheduler.release(&target, release.order);
+        let result = match released {
+            Ok(_) => self.drive(&scheduler, &[]).await,
+            Err(error) => Err(Problem::new(error.to_string())),
+        };
+        scheduler.end_round();
+        result
+    }
+
+    /// `concurrently`: starts the group's actions in an order drawn from the seed and
+    /// lets their messages cross at the scheduler's gate.
+    pub(super) async fn concurrently(&mut self, group: &[Step]) -> Result<(), Problem> {
+        let scheduler = self.scheduler();
+        scheduler
+            .begin_round()
+            .map_err(|e| Problem::new(e.to_string()))?;
+        let result = self.drive(&scheduler, group).await;
+        scheduler.end_round();
+        result
+    }
+
+    /// Runs the group's units one chain at a time until all are finished.
+    async fn drive(&mut self, scheduler: &Scheduler, group: &[Step]) -> Result<(), Problem> {
+        let (releases, actions): (Vec<usize>, Vec<usize>) =
+            (0..group.len()).partition(|&i| matches!(group[i].action, Action::Release(_)));
+        let mut unstarted = actions;
+        let mut unstarted_releases = releases;
+        let mut results: Vec<Option<Result<(), Problem>>> = group.iter().map(|_| None).collect();
+        let mut running: FuturesUnordered<BoxFuture<'_, Done>> = FuturesUnordered::new();
+        let transport = self.world.services().transport.clone();
+        let mut learned = Vec::new();
+        let mut finish = |done: Done, learned: &mut Vec<_>| {
+            if let Done::Action {
+                index,
+                result,
+                agreements,
+                tickets,
+            } = done
+            {
+                results[index] = Some(result);
+                learned.push((agreements, tickets));
+            }
+            scheduler.finished();
+        };
+        loop {
+            let changed = scheduler.changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if !scheduler.quiescent() {
+                tokio::select! {
+                    Some(done) = running.next(), if !running.is_empty() => finish(done, &mut learned),
+                    _ = &mut changed => {}
+                }
+                continue;
+            }
+            match scheduler.next_turn(unstarted.len(), unstarted_releases.len()) {
+                Turn::Start { pick, choices } => {
+                    let index = if pick < unstarted.len() {
+                        unstarted.remove(pick)
+                    } else {
+                        unstarted_releases.remove(pick - unstarted.len())
+                    };
+                    if choices > 1 {
+                        self.world.trace().world(
+                            "scenario",
+                            format!(
+                                "the scheduler starts the group's `{}` (line {}) now ({} of {choices} choices)",
+                                group[index].action.key(),
+                                group[index].position.line,
+                                pick + 1
+                            ),
+                        );
+                    }
+                    let mut sub = self.fork();
+                    let step = &group[index];
+                    running.push(Box::pin(async move {
+                        let result = sub.step_boxed(step).await;
+                        Done::Action {
+                            index,
+                            result,
+                            agreements: sub.agreements,
+                            tickets: sub.tickets,
+                        }
+                    }));
+                }
+                Turn::Fired => {}
+                Turn::Deliver(message) => {
+                    let transport = transport.clone();
+                    running.push(Box::pin(async move {
+                        transport.deliver_orphan(&message).await;
+                        Done::Orphan
+                    }));
+                }
+                Turn::Idle if running.is_empty() => break,
+                Turn::Idle => {
+                    // Every chain is blocked on a held message: wait for its timeout.
+                    tokio::select! {
+                        Some(done) = running.next() => finish(done, &mut learned),
+                        _ = &mut changed => {}
+                    }
+                }
+            }
+        }
+        drop(running);
+        for (agreements, tickets) in learned {
+            for (name, handle) in agreements {
+                self.agreements.entry(name).or_insert(handle);
+            }
+            for (name, handle) in tickets {
+                self.tickets.entry(name).or_insert(handle);
+            }
+        }
+        for (step, result) in group.iter().zip(results) {
+            if let Some(Err(problem)) = result {
+                return Err(Problem {
+                    message: format!(
+                        "in the group, the `{}` at line {} failed: {}",
+                        step.action.key(),
+                        step.position.line,
+                        problem.message
+                    ),
+                    diffs: problem.diffs,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `expect = { agreement, status = [..], converged }`.
+    pub(super) fn expect_pair(&self, check: &format::PairCheck) -> Result<(), Problem> {
+        let name = check.agreement.get_ref();
+        let known = self.handle(&check.agreement)?;
+        let (sender, receiver) = self.copy_statuses(&check.agreement)?;
+        let mut diffs = Vec::new();
+        if sender.is_none() && receiver.is_none() && !check.statuses.is_empty() {
+            diffs.push(FieldDiff {
+                field: "copies".into(),
+                expected: "at least one copy".into(),
+                actual: "neither account holds one".into(),
+            });
+        }
+        if !check.statuses.is_empty() {
+            let allowed: Vec<String> = check.statuses.iter().map(|s| s.to_string()).collect();
+            for (side, account, copy) in [
+                ("sender", &known.sender, sender),
+                ("receiver", &known.receiver, receiver),
+            ] {
+                if let Some(status) = copy
+                    && !check.statuses.contains(&status)
+                {
+                    diffs.push(FieldDiff {
+                        field: format!("{side} ({account}) status"),
+                        expected: format!("one of {}", allowed.join(", ")),
+                        actual: status.to_string(),
+                    });
+                }
+            }
+        }
+        if let Some(wanted) = check.converged {
+            let in_flight = self.scheduler().uuids_in_flight().contains(&known.uuid);
+            let agree = consistency::check(sender, receiver).is_ok();
+            let converged = agree && !in_flight;
+            if converged != wanted {
+                let actual = match (agree, in_flight) {
+                    (true, false) => "converged".to_string(),
+                    (_, true) => format!(
+                        "not converged: a message about it is still in flight ({} ↔ {})",
+                        describe(sender),
+                        describe(receiver)
+                    ),
+                    (false, false) => format!(
+                        "diverged for good: {} ↔ {} and nothing in flight can repair it",
+                        describe(sender),
+                        describe(receiver)
+                    ),
+                };
+                diffs.push(FieldDiff {
+                    field: "converged".into(),
+                    expected: if wanted {
+                        "both copies agree, nothing in flight".into()
+                    } else {
+                        "the copies do not (yet) agree".into()
+                    },
+                    actual,
+                });
+            }
+        }
+        if diffs.is_empty() {
+            Ok(())
+        } else {
+            Err(Problem {
+                message: format!(
+                    "the copies of agreement {name:?} ({} ↔ {}) are not as expected",
+                    known.sender, known.receiver
+                ),
+                diffs,
+            })
+        }
+    }
+
+    /// `expect = { in_flight = { from, to, count } }`.
+    pub(super) fn expect_in_flight(&self, check: &format::InFlightCheck) -> Result<(), Problem> {
+        let target = link(&check.from, &check.to);
+        let count = self.scheduler().in_flight(&target);
+        if count == check.count as usize {
+            return Ok(());
+        }
+        Err(Problem {
+            message: format!("{count} message(s) are held in flight on {target}"),
+            diffs: vec![FieldDiff {
+                field: "in_flight".into(),
+                expected: check.count.to_string(),
+                actual: count.to_string(),
+            }],
+        })
+    }
+}

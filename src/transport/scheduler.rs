@@ -1,0 +1,711 @@
+//! The transport's gate, which is also the world's scheduler: every partner message
+//! passes it before it is sent. Per link (sender → receiver) it can hold messages in
+//! flight until `release`, deliver the next message twice, or lose the next reply; and
+//! while a `concurrently` group runs, it decides which of the group's parked messages or
+//! not-yet-started actions goes next, drawing from an RNG seeded by the world's seed.
+//!
+//! Determinism comes from letting one chain of work run at a time: a group's action or
+//! message runs until every chain is blocked at the gate or finished (the group is
+//! quiescent), then the next turn is drawn. No sleep decides an order, so the same file
+//! and seed give the same interleaving and the same trace.
+
+use super::Message;
+use crate::trace::{Delivery, EventDraft, EventKind, Surface, Trace, lock};
+use rand::RngExt;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{Notify, oneshot};
+
+/// Mixed into the world's seed so that scheduling draws never shift the access keys
+/// the accounts draw from the world's main RNG stream.
+const SCHEDULE_STREAM: u64 = 0x5c4e_d01e_0000_0001;
+
+/// A one-way link between two accounts, named as the scenario names them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Link {
+    /// The sending account.
+    pub from: String,
+    /// The receiving account.
+    pub to: String,
+}
+
+impl std::fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} → {}", self.from, self.to)
+    }
+}
+
+/// The order in which `release` delivers what a link holds.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum ReleaseOrder {
+    /// Oldest first, as they were sent.
+    #[default]
+    Fifo,
+    /// Newest first.
+    Reverse,
+    /// An order drawn from the world's seed.
+    Seeded,
+}
+
+/// What the gate decided for a message that may now be sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// It was held or parked first (its request is marked released).
+    pub released: bool,
+    /// Send it a second time after the first (the link duplicates it).
+    pub duplicate: bool,
+    /// The receiver's reply is discarded and the sender sees the connection drop.
+    pub lose_reply: bool,
+}
+
+/// The gate's answer to a sender.
+#[derive(Debug)]
+pub enum Pass {
+    /// Send it now, as planned.
+    Go(Plan),
+    /// It was held past the sender's timeout: the sender gives up, the message stays
+    /// in flight (a later `release` still delivers it).
+    TimedOut,
+}
+
+/// What the driver of a group should do next (see [`Scheduler::next_turn`]).
+#[derive(Debug)]
+pub enum Turn {
+    /// Start this not-yet-started action (an index into the driver's list), drawn
+    /// among `choices` things that could move.
+    Start {
+        /// The action's index (unstarted actions first, then unstarted releases).
+        pick: usize,
+        /// How many things could have moved (1: there was no choice).
+        choices: usize,
+    },
+    /// A parked message or a timed-out sender was let go: wait for quiescence again.
+    Fired,
+    /// Deliver a released message whose sender stopped waiting (no one else will).
+    Deliver(Message),
+    /// Nothing can move now: every chain is finished, or blocked until a timeout.
+    Idle,
+}
+
+/// A message stopped at the gate, with the sender waiting on it (if still waiting).
+struct Waiting {
+    id: u64,
+    message: Message,
+    link: Link,
+    /// Lets the waiting sender go; None once the sender stopped waiting (its timeout).
+    go: Option<oneshot::Sender<()>>,
+}
+
+#[derive(Default)]
+struct LinkState {
+    holding: bool,
+    held: VecDeque<Waiting>,
+    duplicate: u32,
+    lose_reply: u32,
+}
+
+/// A `concurrently` group (or a `release` step) being driven to its end.
+#[derive(Default)]
+struct Round {
+    /// Chains running now: started actions and let-go messages, minus those blocked.
+    active: usize,
+    /// Messages of the group parked at the gate, waiting for their turn.
+    crossing: Vec<Waiting>,
+    /// Messages a `release` let go, delivered one at a time in this order.
+    released: VecDeque<Waiting>,
+    /// Senders whose timeout fired while held, waiting for their turn to go on.
+    resumes: VecDeque<oneshot::Sender<()>>,
+}
+
+struct State {
+    links: BTreeMap<Link, LinkState>,
+    round: Option<Round>,
+    rng: ChaCha8Rng,
+    next_id: u64,
+}
+
+/// The gate every partner message of one world passes. Cheap to share behind an `Arc`.
+pub struct Scheduler {
+    state: Mutex<State>,
+    changed: Notify,
+    trace: Trace,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").finish_non_exhaustive()
+    }
+}
+
+/// Why a scheduler control could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// `release` found nothing held on the link.
+    #[error("nothing is held on {0} to release (hold the link first, and let a message reach it)")]
+    NothingHeld(Link),
+    /// A group started while another runs.
+    #[error("a concurrently group is already running")]
+    Busy,
+}
+
+impl Scheduler {
+    /// A gate with every link open, drawing its choices from `seed`.
+    pub fn new(trace: Trace, seed: u64) -> Scheduler {
+        Scheduler {
+            state: Mutex::new(State {
+                links: BTreeMap::new(),
+                round: None,
+                rng: ChaCha8Rng::seed_from_u64(seed ^ SCHEDULE_STREAM),
+                next_id: 0,
+            }),
+            changed: Notify::new(),
+            trace,
+        }
+    }
+
+    /// Messages on `link` now wait in flight until released.
+    pub fn hold(&self, link: &Link) {
+        lock(&self.state)
+            .links
+            .entry(link.clone())
+            .or_default()
+            .holding = true;
+        self.trace.world(
+            &link.to,
+            format!("the link {link} holds messages in flight until `release`"),
+        );
+    }
+
+    /// The next message on `link` is delivered twice.
+    pub fn duplicate(&self, link: &Link) {
+        lock(&self.state)
+            .links
+            .entry(link.clone())
+            .or_default()
+            .duplicate += 1;
+        self.trace.world(
+            &link.to,
+            format!("the next message on {link} will be delivered twice"),
+        );
+    }
+
+    /// The next message on `link` is processed but its reply never reaches the sender.
+    pub fn lose_reply(&self, link: &Link) {
+        lock(&self.state)
+            .links
+            .entry(link.clone())
+            .or_default()
+            .lose_reply += 1;
+        self.trace.world(
+            &link.to,
+            format!("the reply to the next message on {link} will be lost"),
+        );
+    }
+
+    /// How many messages are held in flight on `link`.
+    pub fn in_flight(&self, link: &Link) -> usize {
+        lock(&self.state)
+            .links
+            .get(link)
+            .map_or(0, |state| state.held.len())
+    }
+
+    /// The agreement uuids that messages still in flight (held, parked or released but
+    /// not yet sent) concern: their copies may disagree only for now.
+    pub fn uuids_in_flight(&self) -> BTreeSet<String> {
+        let state = lock(&self.state);
+        let round = state
+            .round
+            .iter()
+            .flat_map(|round| round.crossing.iter().chain(round.released.iter()));
+        state
+            .links
+            .values()
+            .flat_map(|link| link.held.iter())
+            .chain(round)
+            .filter_map(|waiting| agreement_uuid(&waiting.message))
+            .collect()
+    }
+
+    /// The sender's side of the gate: returns when `message` may be sent (or when its
+    /// sender gives up at `timeout` while it is held).
+    pub async fn pass(&self, to: &str, message: &Message, timeout: Duration) -> Pass {
+        let link = Link {
+            from: message.from.clone(),
+            to: to.to_string(),
+        };
+        let (id, receiver, held) = {
+            let mut state = lock(&self.state);
+            let id = state.next_id;
+            state.next_id += 1;
+            let link_state = state.links.entry(link.clone()).or_default();
+            let mut plan = Plan::default();
+            if link_state.duplicate > 0 {
+                link_state.duplicate -= 1;
+                plan.duplicate = true;
+            }
+            if link_state.lose_reply > 0 {
+                link_state.lose_reply -= 1;
+                plan.lose_reply = true;
+            }
+            let (go, receiver) = oneshot::channel();
+            let waiting = Waiting {
+                id,
+                message: message.clone(),
+                link: link.clone(),
+                go: Some(go),
+            };
+            let held = if link_state.holding {
+                let position = link_state.held.len() + 1;
+                link_state.held.push_back(waiting);
+                self.record(
+                    message,
+                    &link,
+                    Delivery::Held,
+                    format!("held in flight on {link} (message {position} held there); the receiver has not seen it"),
+                );
+                true
+            } else if let Some(round) = &mut state.round {
+                let others = round.crossing.len();
+                round.crossing.push(waiting);
+                self.record(
+                    message,
+                    &link,
+                    Delivery::Crossing,
+                    if others == 0 {
+                        "in flight; the scheduler picks what goes next".to_string()
+                    } else {
+                        format!("in flight beside {others} other message(s); the seed picks which arrives first")
+                    },
+                );
+                false
+            } else {
+                return Pass::Go(plan);
+            };
+            if let Some(round) = &mut state.round {
+                round.active = round.active.saturating_sub(1);
+            }
+            self.changed.notify_waiters();
+            (id, (receiver, plan), held)
+        };
+        let (mut receiver, mut plan) = receiver;
+        plan.released = true;
+        if !held {
+            // Parked by a group: no network time passes while the scheduler decides.
+            return match receiver.await {
+                Ok(()) => Pass::Go(plan),
+                Err(_) => Pass::TimedOut,
+            };
+        }
+        match tokio::time::timeout(timeout, &mut receiver).await {
+            Ok(Ok(())) => return Pass::Go(plan),
+            Ok(Err(_)) => return Pass::TimedOut,
+            Err(_) => {}
+        }
+        // The timeout fired. Stop waiting, unless a release let it go at this instant.
+        let resume = {
+            let mut state = lock(&self.state);
+            let waiting = state
+                .links
+                .get_mut(&link)
+                .and_then(|link| link.held.iter_mut().find(|w| w.id == id));
+            let still_waiting = waiting.is_some_and(|waiting| waiting.go.take().is_some());
+            if still_waiting {
+                Some(state.round.as_mut().map(|round| {
+                    let (tx, rx) = oneshot::channel();
+                    round.resumes.push_back(tx);
+                    rx
+                }))
+            } else {
+                None
+            }
+        };
+        let Some(resume) = resume else {
+            return match receiver.await {
+                Ok(()) => Pass::Go(plan),
+                Err(_) => Pass::TimedOut,
+            };
+        };
+        if let Some(resume) = resume {
+            // Inside a group, the sender goes on only when the scheduler lets it, so
+            // its failure does not race another chain's events.
+            self.changed.notify_waiters();
+            let _ = resume.await;
+        }
+        Pass::TimedOut
+    }
+
+    /// Lets go what `link` holds, in `order`, and stops holding it. Inside a group the
+    /// messages are delivered one at a time by the driver; [`Scheduler::begin_round`]
+    /// before and the same driver after is how a lone `release` step runs too.
+    pub fn release(&self, link: &Link, order: ReleaseOrder) -> Result<usize, ScheduleError> {
+        let mut state = lock(&self.state);
+        let state = &mut *state;
+        let link_state = state.links.entry(link.clone()).or_default();
+        link_state.holding = false;
+        let mut messages: Vec<Waiting> = link_state.held.drain(..).collect();
+        if messages.is_empty() {
+            return Err(ScheduleError::NothingHeld(link.clone()));
+        }
+        match order {
+            ReleaseOrder::Fifo => {}
+            ReleaseOrder::Reverse => messages.reverse(),
+            ReleaseOrder::Seeded => messages.shuffle(&mut state.rng),
+        }
+        let count = messages.len();
+        let order_text = messages
+            .iter()
+            .map(|w| describe(&w.message))
+            .collect::<Vec<_>>()
+            .join(", then ");
+        self.trace.world(
+            &link.to,
+            format!(
+                "release {link} ({order}): {count} message(s) delivered in this order: {order_text}"
+            ),
+        );
+        let round = state.round.get_or_insert_with(Round::default);
+        round.released.extend(messages);
+        self.changed.notify_waiters();
+        Ok(count)
+    }
+
+    /// Starts driving a group: from now on every message parks at the gate until
+    /// [`Scheduler::next_turn`] lets it go.
+    pub fn begin_round(&self) -> Result<(), ScheduleError> {
+        let mut state = lock(&self.state);
+        if state.round.is_some() {
+            return Err(ScheduleError::Busy);
+        }
+        state.round = Some(Round::default());
+        Ok(())
+    }
+
+    /// Ends the group: anything still parked goes at once (nothing should be).
+    pub fn end_round(&self) {
+        let round = lock(&self.state).round.take();
+        if let Some(round) = round {
+            for waiting in round.crossing.into_iter().chain(round.released) {
+                if let Some(go) = waiting.go {
+                    let _ = go.send(());
+                }
+            }
+            for resume in round.resumes {
+                let _ = resume.send(());
+            }
+        }
+    }
+
+    /// A chain the driver runs itself (an action's future, an orphan delivery) finished.
+    pub fn finished(&self) {
+        if let Some(round) = &mut lock(&self.state).round {
+            round.active = round.active.saturating_sub(1);
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Whether every chain of the group is blocked at the gate or finished.
+    pub fn quiescent(&self) -> bool {
+        lock(&self.state)
+            .round
+            .as_ref()
+            .is_none_or(|round| round.active == 0)
+    }
+
+    /// Resolves when the gate's state changes (create it before checking, then await).
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+
+    /// At a quiescent point, decides what moves next: first what a `release` let go
+    /// (in its order), then senders whose timeout fired, then one of the group's parked
+    /// messages and unstarted actions drawn from the seed, and only when none is left,
+    /// one of the unstarted `release` actions (so a release finds what its group sent).
+    pub fn next_turn(&self, unstarted: usize, unstarted_releases: usize) -> Turn {
+        let mut state = lock(&self.state);
+        let state = &mut *state;
+        let Some(round) = &mut state.round else {
+            return Turn::Idle;
+        };
+        if let Some(waiting) = round.released.pop_front() {
+            round.active += 1;
+            return let_go(waiting);
+        }
+        if let Some(resume) = round.resumes.pop_front() {
+            round.active += 1;
+            if resume.send(()).is_err() {
+                round.active -= 1;
+            }
+            return Turn::Fired;
+        }
+        let choices = unstarted + round.crossing.len();
+        if choices > 0 {
+            let pick = if choices == 1 {
+                0
+            } else {
+                state.rng.random_range(0..choices)
+            };
+            round.active += 1;
+            if pick < unstarted {
+                return Turn::Start { pick, choices };
+            }
+            let waiting = round.crossing.remove(pick - unstarted);
+            if choices > 1 {
+                self.trace.world(
+                    &waiting.link.to,
+                    format!(
+                        "the scheduler lets {} arrive now ({} of {choices} choices)",
+                        describe(&waiting.message),
+                        pick + 1
+                    ),
+                );
+            }
+            return let_go(waiting);
+        }
+        if unstarted_releases > 0 {
+            let pick = if unstarted_releases == 1 {
+                0
+            } else {
+                state.rng.random_range(0..unstarted_releases)
+            };
+            round.active += 1;
+            return Turn::Start {
+                pick: unstarted + pick,
+                choices: unstarted_releases,
+            };
+        }
+        Turn::Idle
+    }
+
+    fn record(&self, message: &Message, link: &Link, delivery: Delivery, detail: String) {
+        self.trace.record(
+            EventKind::Request,
+            EventDraft {
+                surface: Some(Surface::Partner),
+                from: link.from.clone(),
+                to: link.to.clone(),
+                method: Some(message.method.to_string()),
+                path: reqwest::Url::parse(&message.url)
+                    .ok()
+                    .map(|url| url.path().to_string()),
+                detail,
+                delivery: Some(delivery),
+                ..EventDraft::default()
+            },
+        );
+    }
+}
+
+/// Wakes the waiting sender, or hands the message to the driver when no one waits.
+fn let_go(waiting: Waiting) -> Turn {
+    let woken = waiting.go.is_some_and(|go| go.send(()).is_ok());
+    if woken {
+        Turn::Fired
+    } else {
+        Turn::Deliver(waiting.message)
+    }
+}
+
+/// `acme's PUT /sharing/agreements/3f2a1b9c… (status=inactive)`, for the trace.
+fn describe(message: &Message) -> String {
+    let path = reqwest::Url::parse(&message.url)
+        .map(|url| url.path().to_string())
+        .unwrap_or_else(|_| message.url.clone());
+    let short: Vec<String> = path
+        .split('/')
+        .map(|segment| {
+            if segment.len() == 40 && segment.bytes().all(|b| b.is_ascii_hexdigit()) {
+                format!("{}…", &segment[..8])
+            } else {
+                segment.to_string()
+            }
+        })
+        .collect();
+    let status = message
+        .body
+        .as_ref()
+        .and_then(|body| body.get("status"))
+        .and_then(|status| status.as_str())
+        .map_or(String::new(), |status| format!(" (status={status})"));
+    format!(
+        "{}'s {} {}{status}",
+        message.from,
+        message.method,
+        short.join("/")
+    )
+}
+
+/// The agreement a message concerns: the uuid in an agreement path, or the agreement
+/// half of a ticket message's token.
+fn agreement_uuid(message: &Message) -> Option<String> {
+    if let Some(at) = message.url.find("/agreements/") {
+        let rest = &message.url[at + "/agreements/".len()..];
+        let uuid: String = rest
+            .chars()
+            .take_while(|c| *c != '/' && *c != '?')
+            .collect();
+        return Some(uuid);
+    }
+    let token = message.token.as_deref()?;
+    Some(
+        token
+            .split_once(':')
+            .map_or(token, |(uuid, _)| uuid)
+            .to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::Clock;
+    use reqwest::Method;
+
+    fn message(from: &str, path: &str) -> Message {
+        Message {
+            from: from.to_string(),
+            method: Method::PUT,
+            url: format!("http://globex.sharesim.test/sharing{path}"),
+            token: Some(format!("{}:key", "b".repeat(40))),
+            body: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_open_link_lets_messages_go_at_once_with_the_planned_faults() {
+        let scheduler = Scheduler::new(Trace::new(Clock::logical()), 1);
+        let link = Link {
+            from: "acme".into(),
+            to: "globex".into(),
+        };
+        scheduler.duplicate(&link);
+        let first = scheduler
+            .pass(
+                "globex",
+                &message("acme", "/tickets/x"),
+                Duration::from_secs(1),
+            )
+            .await;
+        assert!(matches!(
+            first,
+            Pass::Go(Plan {
+                duplicate: true,
+                released: false,
+                ..
+            })
+        ));
+        let second = scheduler
+            .pass(
+                "globex",
+                &message("acme", "/tickets/x"),
+                Duration::from_secs(1),
+            )
+            .await;
+        assert!(matches!(
+            second,
+            Pass::Go(Plan {
+                duplicate: false,
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_held_message_stays_in_flight_after_its_sender_gives_up() {
+        let scheduler = Scheduler::new(Trace::new(Clock::logical()), 1);
+        let link = Link {
+            from: "acme".into(),
+            to: "globex".into(),
+        };
+        scheduler.hold(&link);
+        let uuid = "a".repeat(40);
+        let pass = scheduler
+            .pass(
+                "globex",
+                &message("acme", &format!("/agreements/{uuid}")),
+                Duration::from_millis(20),
+            )
+            .await;
+        assert!(matches!(pass, Pass::TimedOut));
+        assert_eq!(scheduler.in_flight(&link), 1);
+        assert!(scheduler.uuids_in_flight().contains(&uuid));
+        scheduler.begin_round().unwrap();
+        assert_eq!(scheduler.release(&link, ReleaseOrder::Fifo), Ok(1));
+        assert_eq!(scheduler.in_flight(&link), 0);
+        // Its sender is gone, so the driver is asked to deliver it.
+        assert!(matches!(scheduler.next_turn(0, 0), Turn::Deliver(_)));
+        scheduler.finished();
+        assert!(matches!(scheduler.next_turn(0, 0), Turn::Idle));
+        scheduler.end_round();
+        assert_eq!(
+            scheduler.release(&link, ReleaseOrder::Fifo),
+            Err(ScheduleError::NothingHeld(link))
+        );
+    }
+
+    /// The turns a group of `actions` unstarted actions is given, as the driver would
+    /// see them if every started action finished at once.
+    fn picks(seed: u64, actions: usize) -> Vec<usize> {
+        let scheduler = Scheduler::new(Trace::new(Clock::logical()), seed);
+        scheduler.begin_round().unwrap();
+        let mut left: Vec<usize> = (0..actions).collect();
+        let mut order = Vec::new();
+        while let Turn::Start { pick, choices } = scheduler.next_turn(left.len(), 0) {
+            assert_eq!(choices, left.len());
+            order.push(left.remove(pick));
+            scheduler.finished();
+        }
+        assert!(left.is_empty());
+        order
+    }
+
+    #[test]
+    fn a_seed_fixes_the_order_and_seeds_differ() {
+        for seed in 0..8 {
+            assert_eq!(picks(seed, 4), picks(seed, 4), "seed {seed}");
+        }
+        let orders: BTreeSet<Vec<usize>> = (0..32).map(|seed| picks(seed, 4)).collect();
+        assert!(orders.len() > 4, "32 seeds gave only {orders:?}");
+    }
+
+    #[test]
+    fn nothing_moves_while_a_chain_runs() {
+        let scheduler = Scheduler::new(Trace::new(Clock::logical()), 3);
+        scheduler.begin_round().unwrap();
+        assert!(matches!(scheduler.next_turn(2, 0), Turn::Start { .. }));
+        assert!(!scheduler.quiescent());
+        scheduler.finished();
+        assert!(scheduler.quiescent());
+        assert_eq!(scheduler.begin_round(), Err(ScheduleError::Busy));
+        scheduler.end_round();
+        assert!(matches!(scheduler.next_turn(1, 0), Turn::Idle));
+    }
+
+    #[test]
+    fn the_uuid_of_a_message_comes_from_its_path_or_its_token() {
+        let uuid = "c".repeat(40);
+        assert_eq!(
+            agreement_uuid(&message("acme", &format!("/agreements/{uuid}"))),
+            Some(uuid)
+        );
+        assert_eq!(
+            agreement_uuid(&message("acme", "/tickets/x")),
+            Some("b".repeat(40))
+        );
+    }
+}
