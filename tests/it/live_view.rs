@@ -273,6 +273,25 @@ async fn invite(client: &reqwest::Client, acme: &Value) -> Value {
     response.json().await.expect("a JSON agreement")
 }
 
+/// How many journal events mention `text` (the control API's `GET /journal`).
+async fn journal_mentions(control_url: &str, token: &str, text: &str) -> usize {
+    let page: Value = reqwest::Client::new()
+        .get(format!("{control_url}/journal"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|event| event["detail"].as_str().is_some_and(|d| d.contains(text)))
+        .count()
+}
+
 /// A selector's presence as a page expression.
 fn shows(selector: &str) -> String {
     format!("document.querySelector({}) !== null", json!(selector))
@@ -370,6 +389,30 @@ async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
         .await
         .unwrap();
     assert_eq!(accounts["accounts"][1]["certificate"], "expired");
+
+    // The link controls: holding acme → globex is a real `hold` step (the journal
+    // records it); releasing it runs a `release` step, whose answer the page shows
+    // (nothing was held, so the step says so, and the link stops holding).
+    let held_before = journal_mentions(&control_url, &token, "holds messages in flight").await;
+    for control in ["hold", "release"] {
+        browser
+            .evaluate(&format!(
+                "document.querySelector('article[data-account=globex] button.{control}[data-from=acme]').click()"
+            ))
+            .await;
+        browser
+            .wait_until(
+                &format!("the page's answer to the {control} control"),
+                &format!(
+                    "document.getElementById('message').textContent.startsWith('{control} acme → globex:')"
+                ),
+            )
+            .await;
+    }
+    assert_eq!(
+        journal_mentions(&control_url, &token, "holds messages in flight").await,
+        held_before + 1
+    );
 
     // The next invitation fails its handshake; the page learns it from the journal.
     let second = invite(&client, &acme).await;

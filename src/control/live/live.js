@@ -138,8 +138,26 @@
     if (account.faults > 0) {
       box.append(button("Heal", "heal " + name, [{ heal: { account: name } }]));
     }
-    // HOLD/RELEASE: hold and release buttons for a link go here once the step language
-    // has `hold`/`release` steps; it does not in this build.
+    // One hold and one release per link into this account: partner messages from
+    // that account wait in flight until released (the same `hold`/`release` steps).
+    view.accounts
+      .filter((other) => other.subdomain !== name)
+      .forEach((other) => {
+        const from = other.subdomain;
+        const hold = button("Hold " + from + "→", "hold " + from + " → " + name, [
+          { hold: { from: from, to: name } },
+        ]);
+        hold.classList.add("hold");
+        hold.dataset.from = from;
+        const release = button(
+          "Release " + from + "→",
+          "release " + from + " → " + name,
+          [{ release: { from: from, to: name } }]
+        );
+        release.classList.add("release");
+        release.dataset.from = from;
+        box.append(hold, release);
+      });
     return box;
   }
 
