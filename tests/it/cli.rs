@@ -1,17 +1,8 @@
 //! The `sharesim` binary as a user runs it: exit codes, stdout/stderr, report files.
 
+use crate::support::sharesim;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn sharesim(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sharesim"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the binary runs")
-}
+use std::process::Command;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -1,6 +1,7 @@
 //! The drawn reports: SVG sequence diagrams and the HTML page, pinned as golden files for
 //! a handshake, a TLS failure and a crash, and rendered for every bundled scenario.
 
+use crate::support::sharesim;
 use quick_xml::Reader;
 use quick_xml::events::Event as XmlEvent;
 use sharesim::report;
@@ -220,17 +221,6 @@ fn the_xml_check_can_fail() {
         mask_clock_readings("t 1796005850 (86400 seconds ago) x=580 #111827"),
         "t <N> (<N> seconds ago) x=580 #111827"
     );
-}
-
-/// Runs the built binary in `dir` with NO_COLOR, as a user would.
-fn sharesim(args: &[&str], dir: &std::path::Path) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the binary runs")
 }
 
 #[test]

@@ -1,13 +1,13 @@
 //! The explorer end to end: it finds a rule broken on purpose and shrinks it, shards
 //! split a seed's schedules exactly, and the built binary's findings rerun with `run`.
 
+use crate::support::sharesim;
 use sharesim::account::planted::PlantedBugs;
 use sharesim::explore::invariants::Invariant;
 use sharesim::explore::schedule::{FaultFamily, Shape};
 use sharesim::explore::{ExploreOptions, ExploreReport, explore};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output};
 
 fn options(out: &Path) -> ExploreOptions {
     ExploreOptions {
@@ -123,16 +123,6 @@ async fn shards_are_disjoint_and_their_union_is_the_single_run() {
     broken.values_mut().for_each(|found| found.sort_unstable());
     assert_eq!(indices.into_iter().collect::<Vec<_>>(), whole.indices);
     assert_eq!(broken, whole.broken);
-}
-
-fn sharesim(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sharesim"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the binary runs")
 }
 
 fn text(bytes: &[u8]) -> String {

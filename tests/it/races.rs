@@ -2,13 +2,14 @@
 //! come from the seed and nothing else, the scheduler's marks in every rendering, and
 //! `run --seeds`.
 
+use crate::support::{mask_ports, sharesim};
 use futures_util::StreamExt;
 use sharesim::report;
 use sharesim::scenario::outcome::Outcome;
 use sharesim::scenario::run::{RunSettings, run, runner_client};
 use sharesim::scenario::{Scenario, discover, load, parse};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn races() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/races");
@@ -32,21 +33,6 @@ async fn run_seed(scenario: &Scenario, seed: u64, client: &reqwest::Client) -> O
         ..RunSettings::default()
     };
     run(scenario, &settings, client).await
-}
-
-/// `127.0.0.1:41234` → `127.0.0.1:<port>`: the one thing that may differ between runs.
-fn mask_ports(text: &str) -> String {
-    const HOST: &str = "127.0.0.1:";
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(HOST) {
-        let (head, tail) = rest.split_at(at + HOST.len());
-        out.push_str(head);
-        out.push_str("<port>");
-        rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The JSON lines of the events of step `number`.
@@ -267,18 +253,9 @@ release = { from = "acme", to = "globex", order = "seeded" }
     );
 }
 
-fn sharesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sharesim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the binary runs")
-}
-
 #[test]
 fn run_seeds_reports_each_failing_seed() {
-    let passing = sharesim(&[
+    let passing = sharesim_here(&[
         "run",
         "--seeds",
         "0..4",
@@ -302,7 +279,7 @@ fn run_seeds_reports_each_failing_seed() {
         "status = [\"accepted\"]",
     );
     std::fs::write(&file, source).unwrap();
-    let output = sharesim(&["run", "--seeds", "0..16", file.to_str().unwrap()]);
+    let output = sharesim_here(&["run", "--seeds", "0..16", file.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     let failing = stdout
@@ -320,7 +297,7 @@ fn run_seeds_reports_each_failing_seed() {
         vec!["run", "--seeds", "x..4", "scenarios/races"],
         vec!["run", "--seed", "1", "--seeds", "0..2", "scenarios/races"],
     ] {
-        let output = sharesim(&bad);
+        let output = sharesim_here(&bad);
         assert_eq!(output.status.code(), Some(2), "{bad:?}");
         assert!(String::from_utf8_lossy(&output.stderr).contains("--seed"));
     }
@@ -328,15 +305,20 @@ fn run_seeds_reports_each_failing_seed() {
 
 #[test]
 fn a_file_with_seeds_runs_under_each_of_them() {
-    let output = sharesim(&["run", "scenarios/races/14-delete-notice-held.toml"]);
+    let output = sharesim_here(&["run", "scenarios/races/14-delete-notice-held.toml"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("seeds 0..4: 4 of 4 passed"), "{stdout}");
-    let one = sharesim(&[
+    let one = sharesim_here(&[
         "run",
         "--seed",
         "9",
         "scenarios/races/14-delete-notice-held.toml",
     ]);
     assert!(String::from_utf8_lossy(&one.stdout).ends_with("1 passed, 0 failed\n"));
+}
+
+/// The binary, run from the repository (where the bundled scenarios are).
+fn sharesim_here(args: &[&str]) -> Output {
+    sharesim(args, std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
 }

@@ -1,5 +1,6 @@
 //! The bundled library runs green, deterministically, and failures are reported as data.
 
+use crate::support::mask_ports;
 use sharesim::report;
 use sharesim::scenario::outcome::Outcome;
 use sharesim::scenario::run::{RunSettings, run, runner_client};
@@ -62,21 +63,6 @@ fn mask_numbers_after(text: &str, prefix: &str, suffix: &str) -> String {
         } else {
             rest = tail;
         }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `127.0.0.1:41234` → `127.0.0.1:<port>`.
-fn mask_ports(text: &str) -> String {
-    const HOST: &str = "127.0.0.1:";
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(HOST) {
-        let (head, tail) = rest.split_at(at + HOST.len());
-        out.push_str(head);
-        out.push_str("<port>");
-        rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
     }
     out.push_str(rest);
     out

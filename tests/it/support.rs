@@ -304,3 +304,31 @@ impl Drop for Served {
         }
     }
 }
+
+/// Runs the built binary as a user would, in `dir`, without colour or log settings from
+/// the environment.
+pub fn sharesim(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs")
+}
+
+/// `127.0.0.1:41234` → `127.0.0.1:<port>`: ports are what legitimately differs between
+/// two runs of the same scenario.
+pub fn mask_ports(text: &str) -> String {
+    const HOST: &str = "127.0.0.1:";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(HOST) {
+        let (head, tail) = rest.split_at(at + HOST.len());
+        out.push_str(head);
+        out.push_str("<port>");
+        rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
