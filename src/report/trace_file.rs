@@ -46,16 +46,40 @@ pub fn file_stems(outcomes: &[Outcome]) -> Vec<String> {
             .collect();
         let mut deepened = false;
         for (i, own) in names.iter().enumerate() {
-            let clashes = names.iter().filter(|other| *other == own).count() > 1;
+            // Only another file of the same name needs a folder to tell them apart.
+            let clashes = names
+                .iter()
+                .zip(&parts)
+                .any(|(other, other_parts)| other == own && *other_parts != parts[i]);
             if clashes && depths[i] < parts[i].len() {
                 depths[i] += 1;
                 deepened = true;
             }
         }
         if !deepened {
-            // Either all names differ, or the same file was given twice: number the rest.
+            // Either all names differ, or one file ran more than once: under several
+            // seeds (`--seeds`, `seeds = N`) each run is named by its seed, and a file
+            // given twice under one seed is numbered.
+            let runs = |name: &String| names.iter().filter(|other| *other == name).count();
+            let named: Vec<String> = names
+                .iter()
+                .zip(outcomes)
+                .map(|(name, outcome)| {
+                    let seeds = names
+                        .iter()
+                        .zip(outcomes)
+                        .filter(|(other, _)| *other == name)
+                        .map(|(_, other)| other.seed)
+                        .collect::<std::collections::BTreeSet<u64>>();
+                    if runs(name) > 1 && seeds.len() == runs(name) {
+                        format!("{name}-seed-{}", outcome.seed)
+                    } else {
+                        name.clone()
+                    }
+                })
+                .collect();
             let mut seen = std::collections::BTreeMap::<String, usize>::new();
-            return names
+            return named
                 .into_iter()
                 .map(|n| {
                     let count = seen.entry(n.clone()).or_insert(0);
@@ -85,6 +109,26 @@ mod tests {
             steps: Vec::new(),
             trace: Vec::new(),
         }
+    }
+
+    #[test]
+    fn runs_of_one_file_under_several_seeds_are_named_by_seed() {
+        let mut outcomes: Vec<Outcome> = (0..3)
+            .map(|seed| Outcome {
+                seed,
+                ..outcome("scenarios/races/01-cross.toml")
+            })
+            .collect();
+        outcomes.push(outcome("scenarios/agreements/01-accept.toml"));
+        assert_eq!(
+            file_stems(&outcomes),
+            [
+                "01-cross-seed-0",
+                "01-cross-seed-1",
+                "01-cross-seed-2",
+                "01-accept",
+            ]
+        );
     }
 
     #[test]
