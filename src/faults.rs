@@ -129,6 +129,19 @@ impl fmt::Display for Fault {
     }
 }
 
+impl Fault {
+    /// The fault as the fields of a scenario file's fault table (`down = true`,
+    /// `latency_ms = 500`, `crash = "after_store"`), for files sharesim writes.
+    pub fn toml(&self) -> String {
+        match self {
+            Fault::Down | Fault::Hang | Fault::Reset | Fault::RedirectLoop => {
+                format!("{self} = true")
+            }
+            _ => self.to_string(),
+        }
+    }
+}
+
 /// Which end of a message a fault is applied at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {

@@ -232,7 +232,7 @@ fn capture_account(world: &World, account: &Account) -> AccountRecord {
     AccountRecord {
         running: world.is_running(&subdomain).unwrap_or(false),
         certificate: world.cert_mode(&subdomain).unwrap_or(CertMode::Valid),
-        state: account.with_state(|state| state.record()),
+        state: account.read_state(|state| state.record()),
         subdomain,
     }
 }

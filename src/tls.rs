@@ -6,9 +6,10 @@
 
 use crate::clock::WorldClock;
 use crate::directory::host_name;
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::spelling::Spelled;
@@ -121,8 +122,7 @@ pub enum TlsError {
 /// root outbound clients trust. It also holds a second, "rogue" CA that nobody trusts, so
 /// the `untrusted_ca` mode is signed by a real CA rather than just a wrong key.
 pub struct CertificateAuthority {
-    world: CertifiedIssuer<'static, KeyPair>,
-    rogue: CertifiedIssuer<'static, KeyPair>,
+    issuers: Arc<Issuers>,
     /// Dates every certificate and every verification: the world's clock.
     clock: WorldClock,
     // Built once so every outbound connection of the world shares one session cache.
@@ -133,6 +133,55 @@ impl fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CertificateAuthority")
             .finish_non_exhaustive()
+    }
+}
+
+/// The world CA and the rogue CA, and (on the simulated network) the leaves they issued.
+struct Issuers {
+    world: CertifiedIssuer<'static, KeyPair>,
+    rogue: CertifiedIssuer<'static, KeyPair>,
+    /// Leaves by what they were issued for and when. Simulated worlds all start at the
+    /// same instant of the same calendar, so their certificates are the same but for
+    /// their keys; sharing them spares every world the key generation and signing. A
+    /// world on the wall clock keeps its own CA and issues every leaf afresh.
+    leaves: Option<Mutex<HashMap<LeafKey, Arc<CertifiedKey>>>>,
+}
+
+/// What a leaf was issued for: account, mode, extra names and the second of issue.
+type LeafKey = (String, CertMode, Vec<String>, u64);
+
+/// Leaves kept for simulated worlds, at most (then the cache starts over).
+const MAX_SHARED_LEAVES: usize = 4096;
+
+impl Issuers {
+    fn new(now: SystemTime, share_leaves: bool) -> Result<Issuers, TlsError> {
+        let world =
+            new_authority("sharesim world CA", now).map_err(|source| TlsError::Authority {
+                which: "world",
+                source,
+            })?;
+        let rogue =
+            new_authority("sharesim rogue CA", now).map_err(|source| TlsError::Authority {
+                which: "rogue",
+                source,
+            })?;
+        Ok(Issuers {
+            world,
+            rogue,
+            leaves: share_leaves.then(|| Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The issuers every simulated world shares (made once per process).
+    fn simulated() -> Result<Arc<Issuers>, TlsError> {
+        static SHARED: Mutex<Option<Arc<Issuers>>> = Mutex::new(None);
+        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(issuers) = &*shared {
+            return Ok(issuers.clone());
+        }
+        let issuers = Arc::new(Issuers::new(crate::clock::scenario_epoch(), true)?);
+        *shared = Some(issuers.clone());
+        Ok(issuers)
     }
 }
 
@@ -151,20 +200,12 @@ impl CertificateAuthority {
     /// gets its certificates quickly) and the client configuration that trusts only the
     /// world CA. Certificates are dated, and handshakes verified, on `clock`.
     pub fn new(clock: WorldClock) -> Result<Self, TlsError> {
-        let now = clock.system_now();
-        let world =
-            new_authority("sharesim world CA", now).map_err(|source| TlsError::Authority {
-                which: "world",
-                source,
-            })?;
-        let rogue =
-            new_authority("sharesim rogue CA", now).map_err(|source| TlsError::Authority {
-                which: "rogue",
-                source,
-            })?;
-
+        let issuers = match clock {
+            WorldClock::Simulated { .. } => Issuers::simulated()?,
+            WorldClock::Wall => Arc::new(Issuers::new(clock.system_now(), false)?),
+        };
         let mut roots = RootCertStore::empty();
-        roots.add(world.der().clone())?;
+        roots.add(issuers.world.der().clone())?;
         let mut client_config =
             ClientConfig::builder_with_details(provider(), clock.time_provider())
                 .with_safe_default_protocol_versions()?
@@ -175,8 +216,7 @@ impl CertificateAuthority {
         client_config.alpn_protocols = vec![b"http/1.1".to_vec()];
 
         Ok(CertificateAuthority {
-            world,
-            rogue,
+            issuers,
             clock,
             client_config: Arc::new(client_config),
         })
@@ -185,7 +225,7 @@ impl CertificateAuthority {
     /// The world CA certificate in PEM, so `serve --tls` can write it to a file that
     /// external clients trust (e.g. through `REQUESTS_CA_BUNDLE`).
     pub fn ca_cert_pem(&self) -> String {
-        self.world.pem()
+        self.issuers.world.pem()
     }
 
     /// The configuration for every outbound call of this world: it trusts only the world
@@ -208,6 +248,39 @@ impl CertificateAuthority {
         mode: CertMode,
         extra_names: &[String],
     ) -> Result<Option<Arc<CertifiedKey>>, TlsError> {
+        if mode == CertMode::PlainHttp {
+            return Ok(None);
+        }
+        let Some(leaves) = &self.issuers.leaves else {
+            return self.issue_new(subdomain, mode, extra_names);
+        };
+        let now = self.clock.system_now();
+        let second = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let key = (subdomain.to_string(), mode, extra_names.to_vec(), second);
+        if let Some(leaf) = leaves
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(Some(leaf.clone()));
+        }
+        let leaf = self.issue_new(subdomain, mode, extra_names)?;
+        if let Some(leaf) = &leaf {
+            let mut leaves = leaves.lock().unwrap_or_else(PoisonError::into_inner);
+            if leaves.len() >= MAX_SHARED_LEAVES {
+                leaves.clear();
+            }
+            leaves.insert(key, leaf.clone());
+        }
+        Ok(leaf)
+    }
+
+    fn issue_new(
+        &self,
+        subdomain: &str,
+        mode: CertMode,
+        extra_names: &[String],
+    ) -> Result<Option<Arc<CertifiedKey>>, TlsError> {
         let host = host_name(subdomain);
         let right_names = || {
             let mut names = vec![host.clone()];
@@ -217,16 +290,16 @@ impl CertificateAuthority {
         // `None` as the issuer means the leaf signs itself.
         let (names, validity, issuer) = match mode {
             CertMode::PlainHttp => return Ok(None),
-            CertMode::Valid => (right_names(), Validity::Current, Some(&self.world)),
+            CertMode::Valid => (right_names(), Validity::Current, Some(&self.issuers.world)),
             CertMode::SelfSigned => (right_names(), Validity::Current, None),
-            CertMode::Expired => (right_names(), Validity::Past, Some(&self.world)),
-            CertMode::NotYetValid => (right_names(), Validity::Future, Some(&self.world)),
+            CertMode::Expired => (right_names(), Validity::Past, Some(&self.issuers.world)),
+            CertMode::NotYetValid => (right_names(), Validity::Future, Some(&self.issuers.world)),
             CertMode::WrongHost => (
                 vec![format!("wrong-{host}")],
                 Validity::Current,
-                Some(&self.world),
+                Some(&self.issuers.world),
             ),
-            CertMode::UntrustedCa => (right_names(), Validity::Current, Some(&self.rogue)),
+            CertMode::UntrustedCa => (right_names(), Validity::Current, Some(&self.issuers.rogue)),
         };
         let issue_error = |source| TlsError::Issue {
             host: host.clone(),

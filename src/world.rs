@@ -388,12 +388,20 @@ impl World {
             }
         }
         // Pooled connections to the old certificate are gone; start afresh.
-        self.services.transport.forget_connections();
+        self.forget_connections();
         self.services.trace.world(
             subdomain,
             format!("{subdomain} now presents a certificate in mode {mode}"),
         );
         Ok(())
+    }
+
+    /// Drops the pooled connections of both of the world's clients (partner messages and
+    /// the admin's REST calls) once a listener closed its connections: on real sockets a
+    /// pooled connection can be picked just before its close arrives.
+    fn forget_connections(&self) {
+        self.services.transport.forget_connections();
+        self.rest.forget_connections();
     }
 
     /// Sets the hook called after every request that may have changed an account.
@@ -460,10 +468,7 @@ impl World {
             .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
         let token = self.cancel.child_token();
         slot.running = Some(token.clone());
-        let app = account_router(slot.account.clone()).layer(axum::middleware::from_fn_with_state(
-            self.after_write.clone(),
-            after_write,
-        ));
+        let app = account_router(slot.account.clone(), self.after_write.clone());
         let tls = slot
             .certificate
             .clone()
@@ -525,7 +530,7 @@ impl World {
             token.cancel();
             // Pooled connections to the old listener are dead; make sure no message is
             // sent on one, and that the next HTTPS message makes a full handshake.
-            self.services.transport.forget_connections();
+            self.forget_connections();
             self.services.trace.world(
                 subdomain,
                 format!("{subdomain} stopped: connections are refused"),
@@ -734,20 +739,36 @@ fn closes_listener(rule: &FaultRule) -> bool {
     rule.fault == Fault::Down && rule.from.is_none() && rule.remaining.is_none()
 }
 
-/// Both surfaces of one account, with Zendesk-shaped answers for unknown paths, and
-/// the world's faults applied to every partner message it receives.
-pub fn account_router(account: Arc<Account>) -> Router {
-    crate::api::router(account.clone())
-        .merge(crate::partner::router(account.clone()))
-        .fallback(unknown_path)
-        .layer(axum::middleware::from_fn_with_state(
-            crate::listener::faults::FaultGate {
-                target: account.subdomain().to_string(),
-                faults: account.services().faults.clone(),
-                trace: account.trace().clone(),
-            },
-            crate::listener::faults::apply,
-        ))
+/// The routes of both surfaces with Zendesk-shaped answers for unknown paths, built
+/// once per process: routing is the same for every account, only the state differs.
+fn shared_routes() -> Router<Arc<Account>> {
+    static ROUTES: std::sync::OnceLock<Router<Arc<Account>>> = std::sync::OnceLock::new();
+    ROUTES
+        .get_or_init(|| {
+            crate::api::routes()
+                .merge(crate::partner::routes())
+                .fallback(unknown_path)
+        })
+        .clone()
+}
+
+/// Both surfaces of one account: the shared routes with the account's state, inside
+/// the REST API's recording, the world's faults on every partner message it receives,
+/// and the write hook. The middleware wraps the whole router once rather than each
+/// route, so a world starts its accounts without rebuilding any routing.
+fn account_router(account: Arc<Account>, hook: Arc<Mutex<Option<WriteHook>>>) -> Router {
+    use axum::middleware::from_fn_with_state;
+    let gate = crate::listener::faults::FaultGate {
+        target: account.subdomain().to_string(),
+        faults: account.services().faults.clone(),
+        trace: account.trace().clone(),
+    };
+    let service = tower::ServiceBuilder::new()
+        .layer(from_fn_with_state(hook, after_write))
+        .layer(from_fn_with_state(gate, crate::listener::faults::apply))
+        .layer(from_fn_with_state(account.clone(), crate::api::record_call))
+        .service(shared_routes().with_state(account));
+    Router::new().fallback_service(service)
 }
 
 async fn after_write(

@@ -216,7 +216,7 @@ impl Account {
 
     /// One copy by local id.
     pub fn agreement_by_id(&self, id: u64) -> Option<Agreement> {
-        self.with_state(|state| state.agreement(id).cloned())
+        self.read_state(|state| state.agreement(id).cloned())
     }
 
     /// An admin's status change through the REST API (answer, deactivate or re-send):

@@ -22,6 +22,7 @@ use base64::Engine;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Why a receiving account refuses a partner's message, in the account's terms; the
@@ -176,6 +177,8 @@ pub struct Account {
     api_token: String,
     services: Arc<WorldServices>,
     state: Mutex<AccountState>,
+    /// See [`Account::changes`].
+    changes: AtomicU64,
     listening: Mutex<Option<Listening>>,
     https: bool,
     admin_email: String,
@@ -207,6 +210,7 @@ impl Account {
             api_token: config.api_token,
             services,
             state: Mutex::new(AccountState::default()),
+            changes: AtomicU64::new(0),
             listening: Mutex::new(None),
             https,
         }
@@ -341,19 +345,33 @@ impl Account {
         })
     }
 
-    /// Runs `f` with the account's state locked. Never await inside `f`.
+    /// Runs `f` with the account's state locked, to change it. Never await inside `f`.
     pub fn with_state<R>(&self, f: impl FnOnce(&mut AccountState) -> R) -> R {
-        f(&mut lock(&self.state))
+        let mut state = lock(&self.state);
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        f(&mut state)
+    }
+
+    /// Runs `f` with the account's state locked, to read it. Never await inside `f`.
+    pub fn read_state<R>(&self, f: impl FnOnce(&AccountState) -> R) -> R {
+        f(&lock(&self.state))
+    }
+
+    /// Counts the times the state was opened for a change. While it stays the same,
+    /// every surface of the account answers as before, so a check that already compared
+    /// them need not read them again.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
     }
 
     /// A snapshot of every agreement copy, by id.
     pub fn agreements(&self) -> Vec<Agreement> {
-        self.with_state(|state| state.agreements().values().cloned().collect())
+        self.read_state(|state| state.agreements().values().cloned().collect())
     }
 
     /// The copy of the agreement with this uuid, if this account holds one.
     pub fn agreement_by_uuid(&self, uuid: &str) -> Option<Agreement> {
-        self.with_state(|state| state.by_uuid(uuid).cloned())
+        self.read_state(|state| state.by_uuid(uuid).cloned())
     }
 }
 

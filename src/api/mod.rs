@@ -22,7 +22,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -49,26 +49,30 @@ fn json_bytes_response(status: StatusCode, body: Bytes, summary: String) -> Resp
 #[derive(Clone, Debug)]
 pub(crate) struct TraceSummary(pub(crate) String);
 
-/// The `/api/v2` routes of one account.
-pub fn router(account: Arc<Account>) -> Router {
+/// The `/api/v2` routes, the same for every account (each serves them with its own
+/// state); [`record_call`] goes around them.
+pub fn routes() -> Router<Arc<Account>> {
     Router::new()
         .merge(agreements::routes())
         .merge(tickets::routes())
         // Unknown paths under the API still pass authentication, the trace and the
         // rate-limit headers, like every other API answer.
         .route("/api/v2/{*rest}", axum::routing::any(invalid_endpoint))
-        .layer(middleware::from_fn_with_state(account.clone(), record_call))
-        .with_state(account)
 }
 
-/// Authenticates the caller (once per call; a call without valid credentials is answered
-/// 401 here, before any handler), records the call and its answer in the trace, and adds
-/// the rate-limit headers.
-async fn record_call(
+/// Middleware around an account's routes: for every call under `/api/v2/`, authenticates
+/// the caller (once per call; a call without valid credentials is answered 401 here,
+/// before any handler), records the call and its answer in the trace, and adds the
+/// rate-limit headers. Other paths pass untouched.
+pub async fn record_call(
     State(account): State<Arc<Account>>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let path = request.uri().path();
+    if !(path.starts_with("/api/v2/") && path.len() > "/api/v2/".len()) {
+        return next.run(request).await;
+    }
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
     let user = account.authenticate(

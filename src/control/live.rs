@@ -131,7 +131,7 @@ impl Control {
                         remote_subdomain: a.remote_subdomain,
                     })
                     .collect();
-                let tickets = account.with_state(|state| {
+                let tickets = account.read_state(|state| {
                     state
                         .tickets()
                         .all()

@@ -5,7 +5,10 @@
 //! round (heal everything, restart, valid certificates, resend every agreement),
 //! derived from its moves so that shrinking can never cut it off.
 
+use crate::faults::Fault;
 use crate::scenario::{CertMode, CrashPoint};
+use crate::spelling::Spelled;
+use crate::transport::scheduler::ReleaseOrder;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt::Write as _;
@@ -88,42 +91,6 @@ impl FaultFamily {
     }
 }
 
-/// How a `fault` step breaks links.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultMove {
-    /// `down = true`.
-    Down,
-    /// `hang = true`.
-    Hang,
-    /// `reset = true`.
-    Reset,
-    /// `status = N`.
-    Status(u16),
-    /// `crash = "…"`.
-    Crash(CrashPoint),
-}
-
-/// The order a `release` step delivers held messages in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReleaseOrder {
-    /// As they were sent.
-    Fifo,
-    /// Last first.
-    Reverse,
-    /// Drawn from the world's seed.
-    Seeded,
-}
-
-impl ReleaseOrder {
-    fn spelling(self) -> &'static str {
-        match self {
-            ReleaseOrder::Fifo => "fifo",
-            ReleaseOrder::Reverse => "reverse",
-            ReleaseOrder::Seeded => "seeded",
-        }
-    }
-}
-
 /// One step of a schedule. Accounts are named; agreement handles are `a{n}` and ticket
 /// handles `t{n}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,7 +141,7 @@ pub enum Move {
         /// Only the next this-many messages.
         times: Option<u32>,
         /// What breaks.
-        kind: FaultMove,
+        kind: Fault,
     },
     /// `heal`.
     Heal {
@@ -351,17 +318,7 @@ impl Move {
                 if let Some(times) = times {
                     let _ = write!(text, ", times = {times}");
                 }
-                match kind {
-                    FaultMove::Down => text.push_str(", down = true"),
-                    FaultMove::Hang => text.push_str(", hang = true"),
-                    FaultMove::Reset => text.push_str(", reset = true"),
-                    FaultMove::Status(status) => {
-                        let _ = write!(text, ", status = {status}");
-                    }
-                    FaultMove::Crash(point) => {
-                        let _ = write!(text, ", crash = \"{point}\"");
-                    }
-                }
+                let _ = write!(text, ", {}", kind.toml());
                 text.push_str(" }");
                 text
             }
@@ -773,12 +730,12 @@ impl Drawer<'_> {
                 0 => Move::Stop { account },
                 1 => Move::Start { account },
                 2 => Move::Restart { account },
-                _ => fault(FaultMove::Down),
+                _ => fault(Fault::Down),
             },
-            FaultFamily::Hang => fault(FaultMove::Hang),
-            FaultFamily::Status => fault(FaultMove::Status(*pick(rng, &[500, 503, 422, 404]))),
-            FaultFamily::Reset => fault(FaultMove::Reset),
-            FaultFamily::Crash => fault(FaultMove::Crash(if rng.random_bool(0.5) {
+            FaultFamily::Hang => fault(Fault::Hang),
+            FaultFamily::Status => fault(Fault::Status(*pick(rng, &[500, 503, 422, 404]))),
+            FaultFamily::Reset => fault(Fault::Reset),
+            FaultFamily::Crash => fault(Fault::Crash(if rng.random_bool(0.5) {
                 CrashPoint::AfterStore
             } else {
                 CrashPoint::BeforeStore
@@ -1009,7 +966,7 @@ mod tests {
                     account: "globex".into(),
                     from: None,
                     times: None,
-                    kind: FaultMove::Reset,
+                    kind: Fault::Reset,
                 },
                 Move::Stop {
                     account: "acme".into(),

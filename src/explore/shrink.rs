@@ -6,8 +6,9 @@
 //! repair round is derived from the remaining moves, so it is never cut off.
 
 use super::invariants::Invariant;
-use super::schedule::{FaultMove, Move, Schedule};
+use super::schedule::{Move, Schedule};
 use super::{Checks, ScheduleRun, run_schedule};
+use crate::faults::Fault;
 
 /// Candidates run at most, so a shrink always ends.
 pub const MAX_RUNS: usize = 600;
@@ -172,12 +173,12 @@ fn simplified(step: &Move) -> Vec<Move> {
                     kind: *kind,
                 });
             }
-            if matches!(kind, FaultMove::Status(status) if *status != 500) {
+            if matches!(kind, Fault::Status(status) if *status != 500) {
                 out.push(Move::Fault {
                     account: account.clone(),
                     from: from.clone(),
                     times: *times,
-                    kind: FaultMove::Status(500),
+                    kind: Fault::Status(500),
                 });
             }
         }
@@ -227,7 +228,7 @@ mod tests {
             account: "acme".into(),
             from: Some("globex".into()),
             times: Some(1),
-            kind: FaultMove::Status(503),
+            kind: Fault::Status(503),
         };
         let simpler: Vec<String> = simplified(&fault).iter().map(Move::toml).collect();
         assert_eq!(

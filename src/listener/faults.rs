@@ -50,49 +50,33 @@ pub async fn apply(State(gate): State<FaultGate>, mut request: Request, next: Ne
         return next.run(request).await;
     };
     let sender = from.as_deref().unwrap_or("an unnamed sender");
-    let trace = &gate.trace;
+    let effect = effect(fault);
+    if let Some(narration) = effect.narration(&target, sender, fault) {
+        gate.trace.world(&target, narration);
+    }
     let stopping = request.extensions().get::<Stopping>().cloned();
-    match fault {
-        Fault::Hang => {
-            trace.world(
-                &target,
-                format!("{target} leaves {sender}'s message unanswered (fault {fault})"),
-            );
-            // Never answered; only the account stopping (or the sender hanging up,
-            // which drops this future) ends it.
-            match stopping {
-                Some(stopping) => stopping.0.cancelled().await,
-                None => std::future::pending::<()>().await,
-            }
+    // A delayed or unanswered message that is still waiting when the account stops is
+    // never handled: a stopped account does not finish late work, so nothing lands after
+    // the scenario (or the sender) has moved on.
+    let stopped = async {
+        match &stopping {
+            Some(stopping) => stopping.0.cancelled().await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    match effect {
+        Effect::Unanswered => {
+            stopped.await;
             abort()
         }
-        Fault::Latency(delay) => {
-            trace.world(
-                &target,
-                format!(
-                    "{target} delays its answer to {sender} by {} ms (fault {fault})",
-                    delay.as_millis()
-                ),
-            );
-            // A delayed message that is still waiting when the account stops is never
-            // handled: a stopped account does not finish late work, so nothing lands
-            // after the scenario (or the sender) has moved on.
-            match stopping {
-                Some(stopping) => {
-                    tokio::select! {
-                        _ = stopping.0.cancelled() => return abort(),
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                }
-                None => tokio::time::sleep(delay).await,
+        Effect::Delay(delay) => {
+            tokio::select! {
+                _ = stopped => return abort(),
+                _ = tokio::time::sleep(delay) => {}
             }
             next.run(request).await
         }
-        Fault::Status(code) => {
-            trace.world(
-                &target,
-                format!("{target} answers {sender}'s message with {code} without handling it (fault {fault})"),
-            );
+        Effect::Answer(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             (
                 status,
@@ -101,29 +85,73 @@ pub async fn apply(State(gate): State<FaultGate>, mut request: Request, next: Ne
             )
                 .into_response()
         }
-        Fault::Reset => {
-            trace.world(
-                &target,
-                format!(
-                    "{target} closes the connection mid-response to {sender}'s message (fault {fault})"
-                ),
-            );
-            reset_mid_response()
-        }
-        Fault::RedirectLoop => {
-            trace.world(
-                &target,
-                format!("{target} redirects {sender}'s message to itself (fault {fault})"),
-            );
-            redirect_to_self(&request)
-        }
-        Fault::Crash(point) => {
+        Effect::ResetMidResponse => reset_mid_response(),
+        Effect::RedirectToSelf => redirect_to_self(&request),
+        Effect::CrashAt(point) => {
             // The handler decides where it dies: the crash point travels with the request.
             request.extensions_mut().insert(point);
             next.run(request).await
         }
-        // Applied by the sender's transport; never taken here.
-        Fault::Down => next.run(request).await,
+        Effect::Handle => next.run(request).await,
+    }
+}
+
+/// What the receiving side does with a message a fault applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Never answered; only the account stopping (or the sender hanging up) ends it.
+    Unanswered,
+    /// Handled normally after this long.
+    Delay(Duration),
+    /// Answered with this status and a short plain body, unhandled.
+    Answer(u16),
+    /// The answer starts, then the connection closes.
+    ResetMidResponse,
+    /// Answered 307 to its own URL.
+    RedirectToSelf,
+    /// Handed to the handler, which dies at this point.
+    CrashAt(crate::faults::CrashPoint),
+    /// Handled as if no fault applied (`down` acts in the sender's transport).
+    Handle,
+}
+
+/// The receiving side's effect of `fault`: one pure rule, whichever network carries the
+/// message.
+pub fn effect(fault: Fault) -> Effect {
+    match fault {
+        Fault::Hang => Effect::Unanswered,
+        Fault::Latency(delay) => Effect::Delay(delay),
+        Fault::Status(code) => Effect::Answer(code),
+        Fault::Reset => Effect::ResetMidResponse,
+        Fault::RedirectLoop => Effect::RedirectToSelf,
+        Fault::Crash(point) => Effect::CrashAt(point),
+        Fault::Down => Effect::Handle,
+    }
+}
+
+impl Effect {
+    /// The trace's sentence for this effect, when it has one (a crash is narrated by the
+    /// handler that dies).
+    fn narration(&self, target: &str, sender: &str, fault: Fault) -> Option<String> {
+        Some(match self {
+            Effect::Unanswered => {
+                format!("{target} leaves {sender}'s message unanswered (fault {fault})")
+            }
+            Effect::Delay(delay) => format!(
+                "{target} delays its answer to {sender} by {} ms (fault {fault})",
+                delay.as_millis()
+            ),
+            Effect::Answer(code) => format!(
+                "{target} answers {sender}'s message with {code} without handling it (fault {fault})"
+            ),
+            Effect::ResetMidResponse => format!(
+                "{target} closes the connection mid-response to {sender}'s message (fault {fault})"
+            ),
+            Effect::RedirectToSelf => {
+                format!("{target} redirects {sender}'s message to itself (fault {fault})")
+            }
+            Effect::CrashAt(_) | Effect::Handle => return None,
+        })
     }
 }
 
@@ -198,4 +226,43 @@ fn is_our_redirect(request: &Request) -> bool {
         None => url.path().to_string(),
     };
     referer_path == path.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::CrashPoint;
+
+    #[test]
+    fn each_fault_has_one_receiving_effect() {
+        let cases = [
+            (Fault::Hang, Effect::Unanswered),
+            (
+                Fault::Latency(Duration::from_millis(20)),
+                Effect::Delay(Duration::from_millis(20)),
+            ),
+            (Fault::Status(503), Effect::Answer(503)),
+            (Fault::Reset, Effect::ResetMidResponse),
+            (Fault::RedirectLoop, Effect::RedirectToSelf),
+            (
+                Fault::Crash(CrashPoint::AfterStore),
+                Effect::CrashAt(CrashPoint::AfterStore),
+            ),
+            (Fault::Down, Effect::Handle),
+        ];
+        for (fault, expected) in cases {
+            assert_eq!(effect(fault), expected, "{fault}");
+        }
+        assert_eq!(
+            effect(Fault::Status(503)).narration("globex", "acme", Fault::Status(503)),
+            Some(
+                "globex answers acme's message with 503 without handling it (fault status = 503)"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            effect(Fault::Down).narration("globex", "acme", Fault::Down),
+            None
+        );
+    }
 }

@@ -115,15 +115,15 @@ impl IntoResponse for PartnerError {
     }
 }
 
-/// The `/sharing` routes of one account.
-pub fn router(account: Arc<Account>) -> Router {
+/// The `/sharing` routes, the same for every account (each serves them with its own
+/// state).
+pub fn routes() -> Router<Arc<Account>> {
     Router::new()
         .route(
             "/sharing/agreements/{uuid}",
             any(agreements::agreement_endpoint),
         )
         .route("/sharing/tickets/{uuid}", any(tickets::ticket_endpoint))
-        .with_state(account)
 }
 
 /// Checks `X-Ticket-Sharing-Version`: a missing header is accepted, anything but `1` is 412.

@@ -14,9 +14,8 @@ pub(crate) mod schema;
 pub use format::{
     Account, AccountTarget, Action, AgreementCheck, AgreementStatus, AgreementTarget, Answer,
     CertMode, Certificate, Comment, CountCheck, CrashPoint, Direction, ExpectTicket, Expectation,
-    ExpectedComment, Fault, FaultKind, FaultRule, Heal, Invite, Method, NewTicket, Position, Ref,
-    Request, Resend, Respond, Scenario, SetStatus, Share, Step, Terms, TicketStatus, Unshare, User,
-    Wait,
+    ExpectedComment, Fault, FaultRule, Heal, Invite, Method, NewTicket, Position, Ref, Request,
+    Resend, Respond, Scenario, SetStatus, Share, Step, Terms, TicketStatus, Unshare, User, Wait,
 };
 pub use parse::{ScenarioError, discover, load, parse, read_source};
 pub use schema::json_schema;

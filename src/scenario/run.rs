@@ -20,7 +20,7 @@ use super::format::{self, Action, Expectation, Scenario, Step};
 use super::outcome::{AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, StepRecord};
 use crate::account::Account;
 use crate::consistency;
-use crate::faults::{Fault, FaultRule};
+use crate::faults::FaultRule;
 use crate::model::{Agreement, AgreementStatus};
 use crate::network::NetworkKind;
 use crate::tls::CertMode;
@@ -272,16 +272,7 @@ pub fn account_specs(scenario: &Scenario) -> Vec<AccountSpec> {
 
 /// The world's fault rule for a scenario's fault on the links into `target`.
 fn fault_rule(target: &str, rule: &format::FaultRule) -> FaultRule {
-    let fault = match rule.kind {
-        format::FaultKind::Down => Fault::Down,
-        format::FaultKind::Hang => Fault::Hang,
-        format::FaultKind::Reset => Fault::Reset,
-        format::FaultKind::RedirectLoop => Fault::RedirectLoop,
-        format::FaultKind::LatencyMs(ms) => Fault::Latency(Duration::from_millis(ms)),
-        format::FaultKind::Status(status) => Fault::Status(status),
-        format::FaultKind::Crash(point) => Fault::Crash(point),
-    };
-    let mut world_rule = FaultRule::to(target, fault);
+    let mut world_rule = FaultRule::to(target, rule.fault);
     if let Some(from) = &rule.from {
         world_rule = world_rule.from(from.get_ref());
     }
@@ -713,7 +704,7 @@ impl Runner<'_> {
             };
             let status = |account: &str| {
                 self.world.account(account).and_then(|a| {
-                    a.with_state(|state| state.by_uuid(&handle.uuid).map(|copy| copy.status))
+                    a.read_state(|state| state.by_uuid(&handle.uuid).map(|copy| copy.status))
                 })
             };
             let (sender, receiver) = (status(&handle.sender), status(&handle.receiver));

@@ -48,5 +48,7 @@ mod slow_clients;
 mod large_inputs;
 // Generated input (proptest) for the scenario parser, REST bodies and partner bodies.
 mod generated_input;
+// The two networks: every bundled scenario the same on both; simulated reruns byte for byte.
+mod networks;
 // `sharesim explore`: a planted bug found and shrunk, shards, findings rerun with `run`.
 mod explore;

@@ -91,18 +91,18 @@ impl Account {
 
     /// A snapshot of every ticket, by id.
     pub fn tickets(&self) -> Vec<Ticket> {
-        self.with_state(|state| state.tickets().all().cloned().collect())
+        self.read_state(|state| state.tickets().all().cloned().collect())
     }
 
     /// One ticket by local id.
     pub fn ticket_by_id(&self, id: u64) -> Option<Ticket> {
-        self.with_state(|state| state.tickets().get(id).cloned())
+        self.read_state(|state| state.tickets().get(id).cloned())
     }
 
     /// The ticket known by this protocol uuid: the one this account shares under it,
     /// or the one it received under it (orphans included).
     pub fn ticket_by_uuid(&self, uuid: &str) -> Option<Ticket> {
-        self.with_state(|state| {
+        self.read_state(|state| {
             state
                 .tickets()
                 .all()

@@ -1,8 +1,10 @@
 //! Faults as a scenario writes them: `fault` steps and an account's `fault` key, one
 //! kind each (`down`, `hang`, `latency_ms`, `status`, `reset`, `redirect_loop`,
-//! `crash`), with the schema of each kind.
+//! `crash`), with the schema of each kind. A file's fault is read straight into the
+//! world's own [`WorldFault`]: there is one fault vocabulary, not one per layer.
 
 use super::*;
+use crate::faults::Fault as WorldFault;
 
 /// `fault`: breaks the links into `account` (from every account, or only from `from`).
 #[derive(Debug, Clone)]
@@ -21,26 +23,7 @@ pub struct FaultRule {
     /// Only the next `times` calls; every call when omitted.
     pub times: Option<u32>,
     /// What goes wrong.
-    pub kind: FaultKind,
-}
-
-/// What goes wrong on a faulty link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultKind {
-    /// Connections are refused.
-    Down,
-    /// The connection is accepted and never answered (the caller's timeout fires).
-    Hang,
-    /// The connection is reset.
-    Reset,
-    /// The partner redirects forever.
-    RedirectLoop,
-    /// Every answer is delayed by this many milliseconds.
-    LatencyMs(u64),
-    /// Every answer is this error status (400–599).
-    Status(u16),
-    /// The receiver crashes at this point while handling the call.
-    Crash(CrashPoint),
+    pub fault: WorldFault,
 }
 
 /// The keys naming a fault's kind, exactly one of which a fault holds.
@@ -122,7 +105,7 @@ impl<'de> Visitor<'de> for FaultVisitor {
         let mut account = None;
         let mut from = None;
         let mut times = None;
-        let mut kind: Option<(&'static str, FaultKind)> = None;
+        let mut kind: Option<(&'static str, WorldFault)> = None;
         loop {
             let kind_seen = kind.map(|(key, _)| key);
             let seed = KeySeed(&|key: &str| self.check_key(key, kind_seen));
@@ -142,38 +125,44 @@ impl<'de> Visitor<'de> for FaultVisitor {
                     times = Some(map.next_value_seed(Checked(at_least_once))?);
                     continue;
                 }
-                "down" => ("down", read_true(&mut map, FaultKind::Down)?),
-                "hang" => ("hang", read_true(&mut map, FaultKind::Hang)?),
-                "reset" => ("reset", read_true(&mut map, FaultKind::Reset)?),
+                "down" => ("down", read_true(&mut map, WorldFault::Down)?),
+                "hang" => ("hang", read_true(&mut map, WorldFault::Hang)?),
+                "reset" => ("reset", read_true(&mut map, WorldFault::Reset)?),
                 "redirect_loop" => (
                     "redirect_loop",
-                    read_true(&mut map, FaultKind::RedirectLoop)?,
+                    read_true(&mut map, WorldFault::RedirectLoop)?,
                 ),
-                "latency_ms" => ("latency_ms", FaultKind::LatencyMs(map.next_value()?)),
+                "latency_ms" => (
+                    "latency_ms",
+                    WorldFault::Latency(std::time::Duration::from_millis(map.next_value()?)),
+                ),
                 "status" => (
                     "status",
-                    FaultKind::Status(map.next_value_seed(Checked(error_status))?),
+                    WorldFault::Status(map.next_value_seed(Checked(error_status))?),
                 ),
-                _ => ("crash", FaultKind::Crash(map.next_value()?)),
+                _ => ("crash", WorldFault::Crash(map.next_value()?)),
             };
             kind = Some(new_kind);
         }
         if self.in_step && account.is_none() {
             return Err(de::Error::missing_field("account"));
         }
-        let Some((_, kind)) = kind else {
+        let Some((_, fault)) = kind else {
             return Err(de::Error::custom(
                 "this fault has no kind; give exactly one of `down = true`, `hang = true`, \
                  `reset = true`, `redirect_loop = true`, `latency_ms = <ms>`, \
                  `status = <400..599>` or `crash = \"before_store\"|\"after_store\"`",
             ));
         };
-        Ok((account, FaultRule { from, times, kind }))
+        Ok((account, FaultRule { from, times, fault }))
     }
 }
 
 /// Reads a fault kind written as `<kind> = true`; `false` would be a fault that is not one.
-fn read_true<'de, A: MapAccess<'de>>(map: &mut A, kind: FaultKind) -> Result<FaultKind, A::Error> {
+fn read_true<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    fault: WorldFault,
+) -> Result<WorldFault, A::Error> {
     map.next_value_seed(Checked(|on: &bool| {
         if *on {
             Ok(())
@@ -181,7 +170,7 @@ fn read_true<'de, A: MapAccess<'de>>(map: &mut A, kind: FaultKind) -> Result<Fau
             Err("this fault kind only takes `true`; remove the key (or use `heal`) to have no fault".to_owned())
         }
     }))?;
-    Ok(kind)
+    Ok(fault)
 }
 
 fn at_least_once(times: &u32) -> Result<(), String> {
