@@ -40,6 +40,7 @@ async fn run_on(scenario: &Scenario, seed: u64, network: NetworkKind) -> Outcome
 /// - each event's `at`: the simulated trace clock adds the time the world waited (a
 ///   hang's timeout, a latency, a retry's backoff), while loopback's waits are wall time,
 ///   not reproducible, so its trace clock adds none.
+///
 /// Everything else (who sent what, every status, every cause, every decision) must match.
 fn comparable(outcome: &Outcome) -> String {
     let text = mask_clock_readings(&mask_ports(&report::trace_file::jsonl(outcome)));
