@@ -9,7 +9,7 @@ use crate::directory::host_name;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::spelling::Spelled;
@@ -19,7 +19,7 @@ use rcgen::{
 };
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert};
+use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
@@ -392,28 +392,16 @@ fn set_validity(params: &mut CertificateParams, validity: Validity, now: SystemT
     params.not_after = not_after;
 }
 
-/// A server certificate that can be swapped while the listener keeps running (a scenario
-/// step switches an account's certificate mid-run). New handshakes see the new
-/// certificate; connections already established keep the one they negotiated.
+/// The certificate an account's listener presents. A certificate step gives the
+/// listener a new one with a new [`server_config`] (and so a new session cache): TLS
+/// sessions of the old certificate cannot be resumed against the new one.
 #[derive(Debug)]
-pub struct ServerCertificate {
-    // A std lock is enough: it is held only to clone or replace an Arc, never across await.
-    current: RwLock<Arc<CertifiedKey>>,
-}
+pub struct ServerCertificate(Arc<CertifiedKey>);
 
 impl ServerCertificate {
-    /// Wraps the account's first certificate; shared between the account (which swaps it)
-    /// and its listener's `ServerConfig` (which reads it on every handshake).
+    /// Wraps a certificate for a listener's `ServerConfig`.
     pub fn new(key: Arc<CertifiedKey>) -> Arc<Self> {
-        Arc::new(ServerCertificate {
-            current: RwLock::new(key),
-        })
-    }
-
-    /// Replaces the certificate presented by every later handshake.
-    pub fn set(&self, key: Arc<CertifiedKey>) {
-        // A poisoned lock still holds a whole Arc, so the value is safe to overwrite.
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = key;
+        Arc::new(ServerCertificate(key))
     }
 }
 
@@ -421,18 +409,21 @@ impl ResolvesServerCert for ServerCertificate {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         // Every name the client asks for gets the same certificate: a wrong name must fail
         // on the client's verification, which is what `wrong_host` simulates.
-        Some(Arc::clone(
-            &self.current.read().unwrap_or_else(PoisonError::into_inner),
-        ))
+        Some(Arc::clone(&self.0))
     }
 }
+
+/// TLS sessions one listener remembers for resumption.
+const SESSIONS_PER_LISTENER: usize = 256;
 
 /// The server configuration of an account's HTTPS listener: ring provider, ALPN `h2` and
 /// `http/1.1`, certificate read from `cert` on every handshake.
 ///
-/// Session resumption is switched off on the server. A resumed TLS session skips
-/// certificate verification, so with resumption a client that once connected to a `valid`
-/// account would keep succeeding after the account was switched to `expired`.
+/// Sessions resume, as on any real server, but only within one configuration: a resumed
+/// TLS session skips certificate verification, so every new certificate (and every
+/// restart) comes with a new configuration whose session cache is empty, and a client
+/// that once connected to a `valid` account makes a full handshake, and fails it, once
+/// the account is switched to `expired`.
 pub fn server_config(cert: Arc<ServerCertificate>, clock: &WorldClock) -> Arc<ServerConfig> {
     let mut config = ServerConfig::builder_with_details(provider(), clock.time_provider())
         .with_safe_default_protocol_versions()
@@ -440,8 +431,7 @@ pub fn server_config(cert: Arc<ServerCertificate>, clock: &WorldClock) -> Arc<Se
         .with_no_client_auth()
         .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    config.session_storage = Arc::new(NoServerSessionStorage {});
-    config.send_tls13_tickets = 0;
+    config.session_storage = ServerSessionMemoryCache::new(SESSIONS_PER_LISTENER);
     Arc::new(config)
 }
 
@@ -744,17 +734,37 @@ mod tests {
         }
     }
 
+    /// Like [`exchange`], and says whether the session was resumed.
+    async fn resumed(
+        ca: &CertificateAuthority,
+        addr: SocketAddr,
+        name: ServerName<'static>,
+    ) -> Result<bool, rustls::Error> {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut tls = TlsConnector::from(ca.client_config())
+            .connect(name, tcp)
+            .await
+            .map_err(rustls_error)?;
+        let kind = tls.get_ref().1.handshake_kind();
+        tls.write_all(b"ping").await.map_err(rustls_error)?;
+        let mut buf = [0u8; 4];
+        tls.read_exact(&mut buf).await.map_err(rustls_error)?;
+        Ok(kind == Some(rustls::HandshakeKind::Resumed))
+    }
+
     #[tokio::test]
-    async fn swapping_the_certificate_changes_later_handshakes() {
+    async fn sessions_resume_within_a_configuration_and_never_across_a_new_certificate() {
         let ca = CertificateAuthority::new(WorldClock::Wall).unwrap();
-        let cert = ServerCertificate::new(issue(&ca, CertMode::Valid, &[]));
-        let addr = serve_tls(Arc::clone(&cert)).await;
         let name = server_name(&host_name(SUB));
+        let valid = serve_tls(ServerCertificate::new(issue(&ca, CertMode::Valid, &[]))).await;
+        assert!(!resumed(&ca, valid, name.clone()).await.unwrap());
+        // The session the first handshake left is resumed by the same listener.
+        assert!(resumed(&ca, valid, name.clone()).await.unwrap());
 
-        exchange(&ca, addr, name.clone()).await.unwrap();
-
-        cert.set(issue(&ca, CertMode::Expired, &[]));
-        let error = exchange(&ca, addr, name.clone()).await.unwrap_err();
+        // A new certificate comes with a new configuration: the client's session for
+        // this name is unknown there, so it makes a full handshake and verifies.
+        let expired = serve_tls(ServerCertificate::new(issue(&ca, CertMode::Expired, &[]))).await;
+        let error = exchange(&ca, expired, name.clone()).await.unwrap_err();
         assert!(
             matches!(
                 error,
@@ -762,9 +772,8 @@ mod tests {
             ),
             "{error:?}"
         );
-
-        cert.set(issue(&ca, CertMode::Valid, &[]));
-        exchange(&ca, addr, name).await.unwrap();
+        let fresh = serve_tls(ServerCertificate::new(issue(&ca, CertMode::Valid, &[]))).await;
+        exchange(&ca, fresh, name).await.unwrap();
     }
 
     #[tokio::test]

@@ -388,7 +388,7 @@ impl World {
             }
         }
         // Pooled connections to the old certificate are gone; start afresh.
-        self.forget_connections();
+        self.forget_connections(subdomain);
         self.services.trace.world(
             subdomain,
             format!("{subdomain} now presents a certificate in mode {mode}"),
@@ -396,12 +396,18 @@ impl World {
         Ok(())
     }
 
-    /// Drops the pooled connections of both of the world's clients (partner messages and
-    /// the admin's REST calls) once a listener closed its connections: on real sockets a
-    /// pooled connection can be picked just before its close arrives.
-    fn forget_connections(&self) {
-        self.services.transport.forget_connections();
-        self.rest.forget_connections();
+    /// Drops both of the world's clients' pooled connections to `subdomain` (partner
+    /// messages and the admin's REST calls) once its listener closed its connections: on
+    /// real sockets a pooled connection can be picked just before its close arrives.
+    fn forget_connections(&self, subdomain: &str) {
+        let mut hosts = vec![crate::directory::host_name(subdomain)];
+        if let Some(addr) = self.account(subdomain).and_then(|a| a.addr()) {
+            hosts.push(addr.to_string());
+        }
+        self.services.transport.forget_connections(&hosts);
+        for host in &hosts {
+            self.rest.forget_connections(host);
+        }
     }
 
     /// Sets the hook called after every request that may have changed an account.
@@ -530,7 +536,7 @@ impl World {
             token.cancel();
             // Pooled connections to the old listener are dead; make sure no message is
             // sent on one, and that the next HTTPS message makes a full handshake.
-            self.forget_connections();
+            self.forget_connections(subdomain);
             self.services.trace.world(
                 subdomain,
                 format!("{subdomain} stopped: connections are refused"),

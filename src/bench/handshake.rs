@@ -10,6 +10,7 @@ use crate::account::Account;
 use crate::consistency;
 use crate::model::protocol_uuid;
 use crate::model::{AgreementStatus, Direction};
+use crate::network::NetworkKind;
 use crate::world::{AccountSpec, World, WorldConfig};
 use base64::Engine;
 use bytes::Bytes;
@@ -22,12 +23,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SENDER: &str = "acme";
-const RECEIVER: &str = "globex";
+pub(super) const SENDER: &str = "acme";
+pub(super) const RECEIVER: &str = "globex";
 
 /// One handshake run's results.
 #[derive(Clone, Debug, Serialize)]
 pub struct HandshakeResult {
+    /// The network the accounts talked over.
+    pub network: NetworkKind,
     /// `http` or `https`.
     pub scheme: &'static str,
     /// Concurrent driver tasks, each inviting and accepting in a loop.
@@ -156,6 +159,7 @@ pub async fn measure(
     let consistent = both_accepted(&sender, &receiver, cycles);
     world.shutdown().await;
     Ok(HandshakeResult {
+        network: NetworkKind::Loopback,
         scheme: if https { "https" } else { "http" },
         senders,
         cycles,
@@ -320,7 +324,7 @@ fn expect_status(
 
 /// Both copies of every agreement are accepted (and agree by the model's rule), and
 /// there are exactly `cycles` of them on each side.
-fn both_accepted(sender: &Account, receiver: &Account, cycles: u64) -> bool {
+pub(super) fn both_accepted(sender: &Account, receiver: &Account, cycles: u64) -> bool {
     let inbound: HashMap<String, AgreementStatus> = receiver
         .agreements()
         .into_iter()

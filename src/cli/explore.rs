@@ -221,7 +221,7 @@ fn human(report: &ExploreReport) -> String {
     let mut text = String::new();
     for finding in &report.findings {
         text.push_str(&format!(
-            "violation: {} in schedule {} of seed {} ({} schedule(s) broke it)\n  {}\n  shrunk from {} to {} steps ({} runs): {}\n  rerun: sharesim run {}{}{}\n",
+            "violation: {} in schedule {} of seed {} ({} schedule(s) broke it)\n  {}\n  shrunk from {} to {} steps ({} runs): {}\n  rerun: sharesim run {}{}{}{}\n",
             finding.invariant,
             finding.index,
             finding.seed,
@@ -236,13 +236,31 @@ fn human(report: &ExploreReport) -> String {
             } else {
                 ""
             },
+            if finding.network == NetworkKind::Loopback {
+                "--network loopback "
+            } else {
+                ""
+            },
             finding.path,
             if finding.reproduced {
                 ""
             } else {
-                "\n  warning: running that file did not fail; the violation depends on timing"
+                "\n  warning: running that file did not fail (a bug in sharesim: the simulated network should make every finding reproduce)"
             }
         ));
+        text.push_str(&format!("  found on the {} network", finding.network));
+        match finding.loopback_reproduced {
+            Some(true) => text.push_str("; rerun on loopback: it fails there too\n"),
+            Some(false) => text.push_str(
+                "; rerun on loopback: it did NOT fail there (its timing is the simulated network's own; run it with --network loopback to see)\n",
+            ),
+            None => text.push('\n'),
+        }
+        if let Some(difference) = &finding.rerun_differs {
+            text.push_str(&format!(
+                "  BUG IN SHARESIM: a second run of the same schedule and seed differs: {difference}\n"
+            ));
+        }
         text.push_str("  last trace events:\n");
         for line in &finding.last_events {
             text.push_str(&format!("    {line}\n"));

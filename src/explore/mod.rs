@@ -69,6 +69,9 @@ impl ExploreOptions {
         if self.shape.tickets {
             command.push_str(" --tickets");
         }
+        if self.network == NetworkKind::Loopback {
+            command.push_str(" --network loopback");
+        }
         command
     }
 }

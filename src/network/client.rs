@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -112,10 +113,14 @@ pub struct Answer {
 type Pooled = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
 
 /// A pooled client over one world's network. Cheap to share behind an `Arc`.
+///
+/// Each host gets a pool of its own, so that when one account's listener closes its
+/// connections (a new certificate, a restart) only that account's pooled connections
+/// are dropped: every other connection, and its TLS session, lives on.
 #[derive(Debug)]
 pub struct HttpClient {
     connector: Connector,
-    pooled: Mutex<Pooled>,
+    pools: Mutex<HashMap<String, Pooled>>,
     max_body: usize,
 }
 
@@ -134,22 +139,30 @@ impl HttpClient {
             tls: tokio_rustls::TlsConnector::from(tls),
         };
         HttpClient {
-            pooled: Mutex::new(pool(connector.clone())),
+            pools: Mutex::new(HashMap::new()),
             connector,
             max_body,
         }
     }
 
-    /// Drops every pooled connection: the next request opens a new one (and, over
-    /// HTTPS, makes a full handshake).
-    pub fn forget_connections(&self) {
-        *crate::trace::lock(&self.pooled) = pool(self.connector.clone());
+    /// Drops the pooled connections to `host` (as URLs spell it: a name, or an address
+    /// with its port): the next request there opens a new connection and makes a new
+    /// handshake.
+    pub fn forget_connections(&self, host: &str) {
+        crate::trace::lock(&self.pools).remove(host);
     }
 
     /// Sends `request` and reads its whole answer. No redirect is followed and no
     /// deadline applied: callers decide both.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Answer, ClientError> {
-        let pooled = crate::trace::lock(&self.pooled).clone();
+        let host = request
+            .uri()
+            .authority()
+            .map_or_else(String::new, |a| a.as_str().to_ascii_lowercase());
+        let pooled = crate::trace::lock(&self.pools)
+            .entry(host)
+            .or_insert_with(|| pool(self.connector.clone()))
+            .clone();
         let response = pooled
             .request(request)
             .await

@@ -155,11 +155,14 @@ impl Transport {
         })
     }
 
-    /// Drops every pooled connection: the next message to any account opens a new
-    /// connection (and, over HTTPS, makes a full handshake). Called when a listener
+    /// Drops the pooled connections to one account, by the host names its messages
+    /// use (its name, and its address for URLs that spell it): the next message there
+    /// opens a new connection and makes a new handshake. Called when its listener
     /// restarts or changes its certificate.
-    pub fn forget_connections(&self) {
-        self.client.forget_connections();
+    pub fn forget_connections(&self, hosts: &[String]) {
+        for host in hosts {
+            self.client.forget_connections(host);
+        }
     }
 
     /// The gate every message passes (see [`scheduler`]).

@@ -242,3 +242,30 @@ fn run_shards_split_the_scenario_files() {
     assert_eq!(one.union(&two).cloned().collect::<BTreeSet<_>>(), whole);
     assert!(!one.is_empty() && !two.is_empty());
 }
+
+/// On the simulated network a `hang` costs no wall time and no luck: every finding of a
+/// fixed seed reruns byte for byte, and each is tried on loopback too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hang_findings_rerun_byte_for_byte_and_are_tried_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hangs = options(dir.path());
+    hangs.seed = 0;
+    hangs.schedules = Some(12);
+    hangs.shape.faults = vec![FaultFamily::Hang];
+    let report = quietly(&hangs).await;
+    assert!(
+        !report.findings.is_empty(),
+        "12 schedules with hangs find the untold deletion: {report:?}"
+    );
+    for finding in &report.findings {
+        assert_eq!(finding.network, sharesim::network::NetworkKind::Simulated);
+        assert_eq!(finding.rerun_differs, None, "{finding:?}");
+        assert!(finding.reproduced, "{finding:?}");
+        assert!(
+            finding.loopback_reproduced.is_some(),
+            "a simulated finding is rerun on loopback: {finding:?}"
+        );
+        let file = std::fs::read_to_string(&finding.path).unwrap();
+        assert!(file.contains("hang = true"), "{file}");
+    }
+}
