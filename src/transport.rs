@@ -7,7 +7,9 @@
 use crate::directory::{Directory, subdomain_of_host};
 use crate::faults::{Fault, FaultTable, Side};
 use crate::model::AgreementStatus;
-use crate::trace::{Delivery, EventDraft, EventKind, Surface, Trace, lock};
+use crate::trace::{
+    Delivery, EventDraft, EventKind, Surface, Trace, Wire, clip_header, lock, token_uuid,
+};
 use reqwest::Method;
 use std::error::Error as StdError;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -309,7 +311,12 @@ impl Transport {
             (note, true) => format!("{note}{retry_note}"),
             (note, false) => format!("{note}: {summary}{retry_note}"),
         };
-        self.trace.record(
+        // Serialised once: the same bytes go on the wire and into the trace.
+        let body = message
+            .body
+            .as_ref()
+            .map(|body| bytes::Bytes::from(serde_json::to_vec(body).unwrap_or_default()));
+        let request_seq = self.trace.record(
             EventKind::Request,
             EventDraft {
                 surface: Some(Surface::Partner),
@@ -319,16 +326,20 @@ impl Transport {
                 path: Some(path.clone()),
                 detail,
                 delivery: mark.delivery,
+                wire: Some(request_wire(message, body.as_ref())),
                 ..EventDraft::default()
             },
         );
-        let result = match url {
-            Ok(url) => self.send(message, url).await,
-            Err(error) => Err(DeliveryFailure {
-                status: AgreementStatus::ConfigurationError,
-                cause: format!("the sharing URL {:?} is malformed: {error}", message.url),
-                http_status: None,
-            }),
+        let (result, answer) = match url {
+            Ok(url) => self.send(message, url, body).await,
+            Err(error) => (
+                Err(DeliveryFailure {
+                    status: AgreementStatus::ConfigurationError,
+                    cause: format!("the sharing URL {:?} is malformed: {error}", message.url),
+                    http_status: None,
+                }),
+                None,
+            ),
         };
         let draft = EventDraft {
             surface: Some(Surface::Partner),
@@ -336,6 +347,7 @@ impl Transport {
             to: message.from.clone(),
             method: Some(message.method.to_string()),
             path: Some(path),
+            wire: answer.map(|wire| wire.answering(request_seq)),
             ..EventDraft::default()
         };
         let answered = match &result {
@@ -404,10 +416,17 @@ impl Transport {
         result
     }
 
-    async fn send(&self, message: &Message, url: &reqwest::Url) -> Result<Reply, DeliveryFailure> {
-        let client = match self.check_target(url)? {
-            Target::Literal => lock(&self.client).clone(),
-            Target::Account { subdomain, running } => {
+    /// Sends one attempt of `message` with its serialised `body`; the answer's wire comes
+    /// back beside the result whenever the partner answered at all.
+    async fn send(
+        &self,
+        message: &Message,
+        url: &reqwest::Url,
+        body: Option<bytes::Bytes>,
+    ) -> (Result<Reply, DeliveryFailure>, Option<Wire>) {
+        let client = match self.check_target(url) {
+            Ok(Target::Literal) => lock(&self.client).clone(),
+            Ok(Target::Account { subdomain, running }) => {
                 let down = self
                     .faults
                     .take(&subdomain, Some(&message.from), Side::Sending);
@@ -426,6 +445,7 @@ impl Transport {
                     lock(&self.client).clone()
                 }
             }
+            Err(failure) => return (Err(failure), None),
         };
         let mut request = client
             .request(message.method.clone(), url.clone())
@@ -434,24 +454,29 @@ impl Transport {
         if let Some(token) = &message.token {
             request = request.header(TOKEN_HEADER, token);
         }
-        if let Some(body) = &message.body {
-            request = request.json(body);
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| classify_error(&e, self.config.timeout))?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => return (Err(classify_error(&error, self.config.timeout)), None),
+        };
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| classify_error(&e, self.config.timeout))?;
+        let headers = answer_headers(response.headers());
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(error) => return (Err(classify_error(&error, self.config.timeout)), None),
+        };
+        let wire = Wire::new(headers, &bytes);
         let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        if (200..300).contains(&status) {
+        let result = if (200..300).contains(&status) {
             Ok(Reply { status, body })
         } else {
             Err(classify_status(status, &String::from_utf8_lossy(&bytes)))
-        }
+        };
+        (result, Some(wire))
     }
 
     /// Refuses, before any socket is opened, targets that are not simulated accounts
@@ -463,6 +488,38 @@ impl Transport {
             http_status: None,
         })
     }
+}
+
+/// The headers a partner message carries, as the trace keeps them: the token shown as
+/// the agreement's uuid only.
+fn request_wire(message: &Message, body: Option<&bytes::Bytes>) -> Wire {
+    let mut headers = vec![
+        (VERSION_HEADER, PROTOCOL_VERSION.to_string()),
+        (FROM_HEADER, clip_header(&message.from)),
+    ];
+    if let Some(token) = &message.token {
+        headers.push((TOKEN_HEADER, token_uuid(token)));
+    }
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json".to_string()));
+    }
+    Wire::new(headers, body.unwrap_or(&bytes::Bytes::new()))
+}
+
+/// The answer headers a reader of the exchange needs.
+fn answer_headers(headers: &reqwest::header::HeaderMap) -> Vec<(&'static str, String)> {
+    [
+        ("Content-Type", reqwest::header::CONTENT_TYPE),
+        ("Location", reqwest::header::LOCATION),
+        ("WWW-Authenticate", reqwest::header::WWW_AUTHENTICATE),
+        ("Retry-After", reqwest::header::RETRY_AFTER),
+    ]
+    .into_iter()
+    .filter_map(|(shown, name)| {
+        let value = headers.get(name)?;
+        Some((shown, clip_header(value.to_str().unwrap_or("?"))))
+    })
+    .collect()
 }
 
 /// How one attempt is marked in the trace and what the link does to its reply.

@@ -463,6 +463,7 @@ mod tests {
                 outcome: None,
                 detail: "a <b>note</b>".to_string(),
                 delivery: None,
+                wire: None,
             }],
         }
     }

@@ -768,6 +768,7 @@ mod tests {
             outcome: Some("failed".to_string()),
             detail: detail.to_string(),
             delivery: None,
+            wire: None,
         }
     }
 
