@@ -6,6 +6,7 @@
 //! [`Outcome`]: crate::scenario::outcome::Outcome
 
 pub mod explain;
+pub mod grid;
 pub mod html;
 pub mod human;
 pub mod json;

@@ -128,4 +128,8 @@ pub struct AgreementRow {
     pub remote_subdomain: Option<String>,
     /// Its name.
     pub name: String,
+    /// The protocol uuid both copies share, so reports can pair the two copies of an
+    /// agreement that has no handle (in memory only: not part of any report format).
+    #[serde(skip)]
+    pub uuid: String,
 }

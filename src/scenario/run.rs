@@ -770,6 +770,7 @@ impl Runner<'_> {
                         status: a.status.to_string(),
                         remote_subdomain: a.remote_subdomain.clone(),
                         name: a.name.clone(),
+                        uuid: a.uuid.clone(),
                     })
                     .collect(),
                 tickets: self.ticket_rows(account, &ticket_names),
