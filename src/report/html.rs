@@ -1,16 +1,19 @@
 //! `sharesim run --html FILE` and `sharesim explain FILE --html OUT`: one self-contained
-//! page (inline CSS and SVG, no script, no request to anywhere) for people who would
+//! page (inline CSS, SVG and script, no request to anywhere) for people who would
 //! rather look than read. A summary, then per scenario its description, the failure
-//! with its diff and last events, the drawn sequence diagram, and each step's note,
-//! calls and the accounts' agreements and tickets afterwards.
+//! with its diff and last events, the step-through player (see [`super::player`]), the
+//! drawn sequence diagram, the status grid, and each step's note, calls and the
+//! accounts' agreements and tickets afterwards.
 //!
 //! The page reads on a phone (tables and diagrams scroll sideways), prints on paper and
-//! follows `prefers-color-scheme: dark`. A Content-Security-Policy forbids scripts and
-//! every external load, so the file stays safe to open whatever a scenario file holds;
-//! all text from scenario files is escaped.
+//! follows `prefers-color-scheme: dark`. A Content-Security-Policy allows only the
+//! player's own inline script (by its hash) and forbids every external load, so the file
+//! stays safe to open whatever a scenario file holds; all text from scenario files is
+//! escaped, and the player puts data into the page only as text.
 
 use super::describe_event;
 use super::svg::{self, escape};
+use super::{grid, player};
 use crate::scenario::outcome::{AccountSnapshot, Outcome};
 use crate::trace::EventKind;
 use std::fmt::Write;
@@ -35,9 +38,11 @@ pub fn report(title: &str, sections: &[Section<'_>]) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
 <meta name=\"color-scheme\" content=\"light dark\">\n\
-<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n\
-<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
-        escape(title)
+<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src {}\">\n\
+<title>{}</title>\n<style>\n{CSS}{}</style>\n</head>\n<body>\n",
+        player::script_source(),
+        escape(title),
+        player::STYLE
     );
     let _ = writeln!(out, "<header>\n<h1>{}</h1>", escape(title));
     summary(&mut out, sections);
@@ -45,7 +50,9 @@ pub fn report(title: &str, sections: &[Section<'_>]) -> String {
     for (index, section) in sections.iter().enumerate() {
         scenario(&mut out, index, section);
     }
-    out.push_str("</main>\n<footer>Made by sharesim. Diagrams and tables come from the run's trace and per-step snapshots.</footer>\n</body>\n</html>\n");
+    out.push_str("</main>\n<footer>Made by sharesim. Diagrams and tables come from the run's trace and per-step snapshots.</footer>\n<script>");
+    out.push_str(player::SCRIPT);
+    out.push_str("</script>\n</body>\n</html>\n");
     out
 }
 
@@ -139,6 +146,9 @@ fn scenario(out: &mut String, index: usize, section: &Section<'_>) {
         out.push_str("</div>\n");
     }
     failure(out, &id, outcome);
+    if !outcome.steps.is_empty() {
+        out.push_str(&player::controls(&id));
+    }
     // Wide screens shrink a wide diagram to the page, down to a legible scale; past
     // that (and on phones) it scrolls sideways.
     let drawing = svg::draw(outcome);
@@ -147,8 +157,24 @@ fn scenario(out: &mut String, index: usize, section: &Section<'_>) {
         "<figure class=\"diagram\">\n<div class=\"scroll\"><div class=\"fit\" style=\"--w:{}px\">\n{}</div></div>\n<figcaption><span class=\"narrow-only\">Scroll sideways for the whole diagram. </span>Sequence diagram of every REST call, partner message and decision. Crossed arrows are failed deliveries; ⚡ marks a fault, ⚠ a divergence. Hover a shortened label for its full text.</figcaption>\n</figure>",
         drawing.width, drawing.svg
     );
+    grids(out, outcome);
     steps(out, &id, outcome);
+    out.push_str(&player::data(&id, outcome, None));
     out.push_str("</section>\n");
+}
+
+/// Each agreement's status grid with the path its pair took (none when the run kept no
+/// per-step state).
+fn grids(out: &mut String, outcome: &Outcome) {
+    let paths = grid::paths(outcome);
+    if paths.is_empty() {
+        return;
+    }
+    out.push_str("<figure class=\"grids\">\n<div class=\"grid-list\">\n");
+    for path in &paths {
+        out.push_str(&grid::svg(path));
+    }
+    out.push_str("</div>\n<figcaption>Status grid: the sender's copy (rows) against the receiver's (columns). Green pairs are allowed, yellow ones last only while a message is in flight, red ones are divergences; the numbered path shows the step at which the pair arrived in each cell.</figcaption>\n</figure>\n");
 }
 
 /// The failing step, its diff and the events that led to it.

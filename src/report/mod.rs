@@ -12,6 +12,7 @@ pub mod human;
 pub mod json;
 pub mod junit;
 pub mod mermaid;
+pub mod player;
 pub mod svg;
 pub mod trace_file;
 
