@@ -392,6 +392,15 @@ impl Trace {
             .collect()
     }
 
+    /// The sequence number of the oldest event kept (the next one's when none is).
+    pub fn first_seq(&self) -> u64 {
+        let events = lock(&self.inner.events);
+        events
+            .kept
+            .front()
+            .map_or(events.recorded + 1, |event| event.seq)
+    }
+
     /// The sequence number of the last event (0 when empty).
     pub fn last_seq(&self) -> u64 {
         lock(&self.inner.events).recorded

@@ -230,6 +230,10 @@ impl Transport {
         let result = self
             .attempts(message, url.as_ref().map_err(String::as_str), plan)
             .await;
+        if plan.outside_round {
+            // A `release` let this client's message go and waits for its answer.
+            self.scheduler.finished();
+        }
         if plan.duplicate {
             // The link delivers the same message again; the sender already has its
             // answer, so the second reply only shows in the trace.

@@ -267,6 +267,7 @@ pub async fn run_schedule(
         watcher: Some(Watcher(recorder.clone())),
         planted_bugs: checks.planted_bugs,
         snapshots: false,
+        choices: None,
     };
     let outcome = run(&scenario, &settings, client).await;
     let recorded = std::mem::take(&mut *crate::trace::lock(&recorder.recorded));

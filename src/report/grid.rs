@@ -176,6 +176,16 @@ const PAD: i64 = 10;
 /// or event) and every segment the `data-at` of the point it leads to, so a page can
 /// highlight the pair at any moment. The last point's cell is marked now.
 pub fn svg(path: &PairPath) -> String {
+    draw(path, "numbers: steps")
+}
+
+/// The grid of a served world's agreement (the live view): its points are numbered in
+/// the order the live view saw the pair change, not by step.
+pub fn live_svg(path: &PairPath) -> String {
+    draw(path, "numbers: order of changes")
+}
+
+fn draw(path: &PairPath, numbers: &str) -> String {
     let width = LABEL_WIDTH + CELL_W * COLUMNS.len() as i64 + PAD;
     let height = HEAD + CELL_H * ROWS.len() as i64 + 30;
     let mut out = String::new();
@@ -254,7 +264,7 @@ pub fn svg(path: &PairPath) -> String {
     let legend_y = HEAD + CELL_H * ROWS.len() as i64 + 18;
     let _ = writeln!(
         out,
-        "<g class=\"gr-legend\"><rect class=\"gr-cell gr-allowed\" x=\"{PAD}\" y=\"{}\" width=\"12\" height=\"12\"/><text x=\"{}\" y=\"{legend_y}\">allowed</text><rect class=\"gr-cell gr-transient\" x=\"{}\" y=\"{}\" width=\"12\" height=\"12\"/><text x=\"{}\" y=\"{legend_y}\">transient (in flight)</text><rect class=\"gr-cell gr-divergence\" x=\"{}\" y=\"{}\" width=\"12\" height=\"12\"/><text x=\"{}\" y=\"{legend_y}\">divergence</text><text x=\"{}\" y=\"{legend_y}\">● numbers: steps</text></g>",
+        "<g class=\"gr-legend\"><rect class=\"gr-cell gr-allowed\" x=\"{PAD}\" y=\"{}\" width=\"12\" height=\"12\"/><text x=\"{}\" y=\"{legend_y}\">allowed</text><rect class=\"gr-cell gr-transient\" x=\"{}\" y=\"{}\" width=\"12\" height=\"12\"/><text x=\"{}\" y=\"{legend_y}\">transient (in flight)</text><rect class=\"gr-cell gr-divergence\" x=\"{}\" y=\"{}\" width=\"12\" height=\"12\"/><text x=\"{}\" y=\"{legend_y}\">divergence</text><text x=\"{}\" y=\"{legend_y}\">● {numbers}</text></g>",
         legend_y - 10,
         PAD + 16,
         PAD + 80,

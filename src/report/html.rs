@@ -476,6 +476,7 @@ mod tests {
                 last_event: 1,
                 accounts: Vec::new(),
             }],
+            paused: None,
             trace: vec![Event {
                 seq: 1,
                 at: "2026-01-01T09:00:00Z".to_string(),

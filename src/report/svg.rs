@@ -205,6 +205,7 @@ pub fn journal_diagram(name: &str, events: Vec<Event>) -> String {
         duration: std::time::Duration::ZERO,
         failure: None,
         steps: Vec::new(),
+        paused: None,
         trace: events,
     })
 }
@@ -798,6 +799,7 @@ mod tests {
             duration: std::time::Duration::ZERO,
             failure: None,
             steps: Vec::new(),
+            paused: None,
             trace: vec![
                 event(1, EventKind::Request, "a<b>@x.test", "acme&co", hostile),
                 event(2, EventKind::Response, "acme&co", "a<b>@x.test", hostile),
@@ -868,6 +870,7 @@ mod tests {
             failure: None,
             steps: Vec::new(),
             trace,
+            paused: None,
         };
         let people = participants(&outcome);
         assert_eq!(people, ["a@x.test", "acme", "globex", "initech"]);

@@ -16,7 +16,9 @@ pub mod watch;
 pub use live::{HandleRecord, Handles, Session, StepResult};
 
 use super::format::{self, Action, Expectation, Scenario, Step};
-use super::outcome::{AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, StepRecord};
+use super::outcome::{
+    AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, Paused, StepRecord,
+};
 use crate::account::Account;
 use crate::consistency;
 use crate::faults::{Fault, FaultRule};
@@ -51,6 +53,12 @@ pub struct RunSettings {
     pub watcher: Option<watch::Watcher>,
     /// Test hook: rules the world breaks on purpose (see `account/planted.rs`).
     pub planted_bugs: crate::account::planted::PlantedBugs,
+    /// Lessons: a learner's choices of which held message goes next, each a position
+    /// (from 1) in the list of everything held when the choice is made. A step whose
+    /// actions all wait on held messages then releases the chosen ones instead of its
+    /// own plain `release`s, and the run pauses there (see [`Outcome::paused`]) when the
+    /// choices run out while messages are still held. None for every other run.
+    pub choices: Option<Vec<usize>>,
 }
 
 /// The HTTP client the runner drives REST APIs with. It plays the admin's browser, so it
@@ -77,6 +85,7 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
         duration: Duration::ZERO,
         failure: None,
         steps: Vec::new(),
+        paused: None,
         trace: Vec::new(),
     };
     let world = match start_world(scenario, seed).await {
@@ -106,6 +115,10 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
         answers: std::sync::Mutex::new(Vec::new()),
         transient: BTreeSet::new(),
         in_group: false,
+        choices: settings
+            .choices
+            .as_ref()
+            .map(|picks| Arc::new(races::Choices::new(picks))),
     };
     // The runner re-checks only the agreements whose copies a step changed, so the
     // accounts record which ones did.
@@ -163,6 +176,10 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
             },
         });
         if let Err(problem) = result {
+            if let Some(held) = runner.choices.as_ref().and_then(|c| c.paused()) {
+                outcome.paused = Some(Paused { step: number, held });
+                break;
+            }
             outcome.failure = Some(Failure {
                 step: number,
                 action: step.action.key().to_string(),
@@ -309,6 +326,8 @@ struct Runner<'a> {
     transient: BTreeSet<String>,
     /// This runner drives one action of a `concurrently` group.
     in_group: bool,
+    /// A learner's choices of held messages (lessons), shared with the run's outcome.
+    choices: Option<Arc<races::Choices>>,
 }
 
 impl Runner<'_> {

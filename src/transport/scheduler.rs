@@ -71,6 +71,10 @@ pub struct Plan {
     pub duplicate: bool,
     /// The receiver's reply is discarded and the sender sees the connection drop.
     pub lose_reply: bool,
+    /// It was held while no group ran, so its sender is no chain of a group's driver (a
+    /// client of `serve`): once delivered, the transport tells the gate
+    /// ([`Scheduler::finished`]) so the `release` that let it go can go on.
+    pub outside_round: bool,
 }
 
 /// The gate's answer to a sender.
@@ -105,6 +109,8 @@ pub enum Turn {
 /// A message stopped at the gate, with the sender waiting on it (if still waiting).
 struct Waiting {
     id: u64,
+    /// The trace event that recorded it stopping at the gate.
+    seq: u64,
     message: Message,
     link: Link,
     /// Lets the waiting sender go; None once the sender stopped waiting (its timeout).
@@ -161,6 +167,37 @@ pub enum ScheduleError {
     /// A group started while another runs.
     #[error("a concurrently group is already running")]
     Busy,
+    /// `release` asked for a message the link does not hold.
+    #[error(
+        "{link} holds {held} message(s); there is no message {position} to release (messages count from 1, oldest first)"
+    )]
+    NoSuchMessage {
+        /// The link.
+        link: Link,
+        /// The position asked for.
+        position: usize,
+        /// How many it holds.
+        held: usize,
+    },
+}
+
+/// A message held in flight on a link, as a learner sees it in the list to choose from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct HeldMessage {
+    /// The sending account.
+    pub from: String,
+    /// The receiving account.
+    pub to: String,
+    /// Its place on the link, from 1 (oldest): what `release = { message }` names.
+    pub position: usize,
+    /// The journal event that recorded it being held.
+    pub seq: u64,
+    /// The HTTP method.
+    pub method: String,
+    /// The HTTP path.
+    pub path: String,
+    /// `acme's PUT /sharing/agreements/3f2a1b9c… (status=inactive)`.
+    pub description: String,
 }
 
 impl Scheduler {
@@ -253,6 +290,7 @@ impl Scheduler {
             let mut state = lock(&self.state);
             let id = state.next_id;
             state.next_id += 1;
+            let in_round = state.round.is_some();
             let link_state = state.links.entry(link.clone()).or_default();
             let mut plan = Plan::default();
             if link_state.duplicate > 0 {
@@ -264,26 +302,27 @@ impl Scheduler {
                 plan.lose_reply = true;
             }
             let (go, receiver) = oneshot::channel();
-            let waiting = Waiting {
+            let mut waiting = Waiting {
                 id,
+                seq: 0,
                 message: message.clone(),
                 link: link.clone(),
                 go: Some(go),
             };
             let held = if link_state.holding {
+                plan.outside_round = !in_round;
                 let position = link_state.held.len() + 1;
-                link_state.held.push_back(waiting);
-                self.record(
+                waiting.seq = self.record(
                     message,
                     &link,
                     Delivery::Held,
                     format!("held in flight on {link} (message {position} held there); the receiver has not seen it"),
                 );
+                link_state.held.push_back(waiting);
                 true
             } else if let Some(round) = &mut state.round {
                 let others = round.crossing.len();
-                round.crossing.push(waiting);
-                self.record(
+                waiting.seq = self.record(
                     message,
                     &link,
                     Delivery::Crossing,
@@ -293,6 +332,7 @@ impl Scheduler {
                         format!("in flight beside {others} other message(s); the seed picks which arrives first")
                     },
                 );
+                round.crossing.push(waiting);
                 false
             } else {
                 return Pass::Go(plan);
@@ -383,6 +423,76 @@ impl Scheduler {
         round.released.extend(messages);
         self.changed.notify_waiters();
         Ok(count)
+    }
+
+    /// Lets go only the message at `position` (from 1, oldest first) of what `link`
+    /// holds: the learner's "deliver this one next". The link goes on holding the rest,
+    /// and stops holding once it holds nothing. Delivered like [`Scheduler::release`]'s.
+    pub fn release_message(&self, link: &Link, position: usize) -> Result<(), ScheduleError> {
+        let mut state = lock(&self.state);
+        let state = &mut *state;
+        let link_state = state.links.entry(link.clone()).or_default();
+        let held = link_state.held.len();
+        if held == 0 {
+            return Err(ScheduleError::NothingHeld(link.clone()));
+        }
+        let Some(waiting) = position
+            .checked_sub(1)
+            .and_then(|index| link_state.held.remove(index))
+        else {
+            return Err(ScheduleError::NoSuchMessage {
+                link: link.clone(),
+                position,
+                held,
+            });
+        };
+        let left = link_state.held.len();
+        if left == 0 {
+            link_state.holding = false;
+        }
+        let rest = if left == 0 {
+            "nothing else is held, so the link stops holding".to_string()
+        } else {
+            format!("{left} message(s) still held there")
+        };
+        self.trace.world(
+            &link.to,
+            format!(
+                "release {link} (message {position} of {held}): {} is delivered now; {rest}",
+                describe(&waiting.message)
+            ),
+        );
+        let round = state.round.get_or_insert_with(Round::default);
+        round.released.push_back(waiting);
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Every message held on a link now, link by link, oldest first: what a learner
+    /// chooses from (the live view, lessons).
+    pub fn held(&self) -> Vec<HeldMessage> {
+        let state = lock(&self.state);
+        state
+            .links
+            .iter()
+            .flat_map(|(link, link_state)| {
+                link_state
+                    .held
+                    .iter()
+                    .enumerate()
+                    .map(move |(index, waiting)| HeldMessage {
+                        from: link.from.clone(),
+                        to: link.to.clone(),
+                        position: index + 1,
+                        seq: waiting.seq,
+                        method: waiting.message.method.to_string(),
+                        path: reqwest::Url::parse(&waiting.message.url)
+                            .map(|url| url.path().to_string())
+                            .unwrap_or_else(|_| waiting.message.url.clone()),
+                        description: describe(&waiting.message),
+                    })
+            })
+            .collect()
     }
 
     /// Starts driving a group: from now on every message parks at the gate until
@@ -492,7 +602,7 @@ impl Scheduler {
         Turn::Idle
     }
 
-    fn record(&self, message: &Message, link: &Link, delivery: Delivery, detail: String) {
+    fn record(&self, message: &Message, link: &Link, delivery: Delivery, detail: String) -> u64 {
         self.trace.record(
             EventKind::Request,
             EventDraft {
@@ -507,7 +617,7 @@ impl Scheduler {
                 delivery: Some(delivery),
                 ..EventDraft::default()
             },
-        );
+        )
     }
 }
 

@@ -316,3 +316,163 @@ async fn the_live_view_and_its_data_are_refused_without_the_token() {
     }
     assert_eq!(served.terminate(), Some(0));
 }
+
+/// acme invites globex through plain HTTP, returning the answer's status and body.
+async fn invite_plain(acme: Value) -> (u16, Value) {
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!(
+            "{}/sharing_agreements.json",
+            acme["api_url"].as_str().unwrap()
+        ))
+        .basic_auth(
+            format!("{}/token", acme["admin_email"].as_str().unwrap()),
+            acme["api_token"].as_str(),
+        )
+        .json(&json!({"sharing_agreement": {"remote_subdomain": "globex"}}))
+        .send()
+        .await
+        .expect("acme answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_learner_chooses_which_held_message_is_delivered_next_in_the_live_view() {
+    let Some(chromium) = chromium() else { return };
+    // A long partner timeout: the held invitations wait for the learner, not the clock.
+    let served = serve_process(&["--timeout-ms", "120000"]);
+    let ready = served.ready_json();
+    let control_url = ready["control_url"].as_str().unwrap().to_string();
+    let token = ready["control_token"].as_str().unwrap().to_string();
+    let acme = ready["accounts"][0].clone();
+    install_tls_provider();
+
+    let mut browser = Browser::launch(&chromium).await;
+    browser.emulate((1200, 1400), false).await;
+    browser
+        .open(
+            &format!("{control_url}/ui?token={token}"),
+            &shows("#connection[data-state=live]"),
+        )
+        .await;
+    // The page's own Hold control holds acme → globex.
+    browser
+        .click("article[data-account=globex] button.hold[data-from=acme]")
+        .await;
+    browser
+        .wait_until(
+            "the hold step's answer",
+            "document.getElementById('message').textContent.startsWith('hold acme → globex: done')",
+        )
+        .await;
+    // Two invitations, one after the other, each waiting in flight.
+    let first = tokio::spawn(invite_plain(acme.clone()));
+    browser
+        .wait_until(
+            "one held message",
+            "document.querySelectorAll('#held li.held-message').length === 1",
+        )
+        .await;
+    let second = tokio::spawn(invite_plain(acme.clone()));
+    browser
+        .wait_until(
+            "two held messages",
+            "document.querySelectorAll('#held li.held-message').length === 2",
+        )
+        .await;
+    assert!(
+        !first.is_finished() && !second.is_finished(),
+        "both senders wait"
+    );
+
+    // The learner delivers the second one first.
+    browser
+        .click("#held li.held-message[data-position='2'] button.deliver")
+        .await;
+    let (status, body) = second.await.expect("the second invitation returns");
+    assert_eq!(status, 201);
+    assert_eq!(
+        body["sharing_agreement"]["status"], "pending",
+        "delivered: {body}"
+    );
+    assert_eq!(body["sharing_agreement"]["id"], 2);
+    assert!(!first.is_finished(), "the first is still held");
+    browser
+        .wait_until(
+            "one message left, and the sequence's link",
+            "document.querySelectorAll('#held li.held-message').length === 1 && document.getElementById('sequence-link') !== null",
+        )
+        .await;
+    assert_eq!(
+        journal_mentions(
+            &control_url,
+            &token,
+            "release acme → globex (message 2 of 2)"
+        )
+        .await,
+        1,
+        "a release step named the chosen message"
+    );
+    browser
+        .click("#held li.held-message[data-position='1'] button.deliver")
+        .await;
+    let (status, body) = first.await.expect("the first invitation returns");
+    assert_eq!(
+        (status, &body["sharing_agreement"]["status"]),
+        (201, &json!("pending"))
+    );
+    browser
+        .wait_until(
+            "nothing held, two grids at pending ↔ pending",
+            "document.querySelectorAll('#held li.held-message').length === 0 && \
+             document.querySelectorAll('#grids svg.gr').length === 2 && \
+             Array.from(document.querySelectorAll('#grids svg.gr .gr-cell.gr-now')).every(c => c.dataset.cell === '0-0')",
+        )
+        .await;
+
+    // The link reopens the chosen sequence: the diagram shows those journal events.
+    let href = browser
+        .evaluate("document.getElementById('sequence-link').getAttribute('href')")
+        .await;
+    let range = href
+        .as_str()
+        .and_then(|h| h.split("#events=").nth(1))
+        .expect("the link names a journal range")
+        .to_string();
+    browser.click("#sequence-link").await;
+    browser
+        .wait_until(
+            "the diagram on the chosen sequence",
+            &format!(
+                "document.body.dataset.window === '{range}' && document.getElementById('follow').getAttribute('aria-pressed') === 'false'"
+            ),
+        )
+        .await;
+    let (first_seq, last_seq) = range.split_once('-').unwrap();
+    let drawn = browser
+        .evaluate("Array.from(document.querySelectorAll('#diagram [data-seq]')).map(e => Number(e.dataset.seq))")
+        .await;
+    let drawn: Vec<u64> = drawn
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    let (first_seq, last_seq): (u64, u64) = (first_seq.parse().unwrap(), last_seq.parse().unwrap());
+    assert!(
+        !drawn.is_empty() && drawn.iter().all(|s| (first_seq..=last_seq).contains(s)),
+        "{range}: {drawn:?}"
+    );
+    browser.screenshot("live-view-held.png").await;
+
+    let problems = browser.take_problems();
+    browser.close().await;
+    assert!(
+        problems.is_empty(),
+        "the page logs no errors: {problems:#?}"
+    );
+    assert_eq!(served.terminate(), Some(0));
+}
