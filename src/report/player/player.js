@@ -162,11 +162,19 @@
       }
     };
 
-    player.unlock = function () {
-      player.gate = null;
-      seqMarks.concat(stepRules).forEach((mark) => mark.classList.remove("sd-hidden"));
-      if (grids) grids.querySelectorAll(".gr-hidden").forEach((mark) => mark.classList.remove("gr-hidden"));
+    // A lesson moves the gate as its questions are answered (null: no gate).
+    player.setGate = function (gate) {
+      player.gate = gate === undefined ? null : gate;
+      if (player.gate === null) {
+        seqMarks.concat(stepRules).forEach((mark) => mark.classList.remove("sd-hidden"));
+        if (grids) grids.querySelectorAll(".gr-hidden").forEach((mark) => mark.classList.remove("gr-hidden"));
+      }
       player.go(player.index, false);
+    };
+
+    player.goToStep = function (n) {
+      const index = data.steps.findIndex((s) => s.n === n);
+      if (index >= 0) player.go(index, true);
     };
 
     root.querySelectorAll("[data-go]").forEach((button) => {
