@@ -7,9 +7,7 @@
 use crate::directory::{Directory, subdomain_of_host};
 use crate::faults::{Fault, FaultTable, Side};
 use crate::model::AgreementStatus;
-use crate::trace::{
-    Delivery, EventDraft, EventKind, Surface, Trace, Wire, clip_header, lock, token_uuid,
-};
+use crate::trace::{Delivery, EventDraft, EventKind, Surface, Trace, Wire, lock};
 use reqwest::Method;
 use std::error::Error as StdError;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -17,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub mod scheduler;
+mod wire;
 
 use scheduler::{Pass, Plan, Scheduler};
 
@@ -309,31 +308,7 @@ impl Transport {
         } else {
             String::new()
         };
-        let summary = summarize_body(message.body.as_ref());
-        let detail = match (mark.note, summary.is_empty()) {
-            ("", _) => format!("{summary}{retry_note}"),
-            (note, true) => format!("{note}{retry_note}"),
-            (note, false) => format!("{note}: {summary}{retry_note}"),
-        };
-        // Serialised once: the same bytes go on the wire and into the trace.
-        let body = message
-            .body
-            .as_ref()
-            .map(|body| bytes::Bytes::from(serde_json::to_vec(body).unwrap_or_default()));
-        let request_seq = self.trace.record(
-            EventKind::Request,
-            EventDraft {
-                surface: Some(Surface::Partner),
-                from: message.from.clone(),
-                to: to.clone(),
-                method: Some(message.method.to_string()),
-                path: Some(path.clone()),
-                detail,
-                delivery: mark.delivery,
-                wire: Some(request_wire(message, body.as_ref())),
-                ..EventDraft::default()
-            },
-        );
+        let (request_seq, body) = self.record_request(message, (&to, &path), mark, &retry_note);
         let (result, answer) = match url {
             Ok(url) => self.send(message, url, body).await,
             Err(error) => (
@@ -420,6 +395,42 @@ impl Transport {
         result
     }
 
+    /// Records an attempt's request (with its wire) and returns its sequence number and
+    /// the body, serialised once: the same bytes go on the wire and into the trace.
+    fn record_request(
+        &self,
+        message: &Message,
+        (to, path): (&str, &str),
+        mark: Mark,
+        retry_note: &str,
+    ) -> (u64, Option<bytes::Bytes>) {
+        let summary = summarize_body(message.body.as_ref());
+        let detail = match (mark.note, summary.is_empty()) {
+            ("", _) => format!("{summary}{retry_note}"),
+            (note, true) => format!("{note}{retry_note}"),
+            (note, false) => format!("{note}: {summary}{retry_note}"),
+        };
+        let body = message
+            .body
+            .as_ref()
+            .map(|body| bytes::Bytes::from(serde_json::to_vec(body).unwrap_or_default()));
+        let seq = self.trace.record(
+            EventKind::Request,
+            EventDraft {
+                surface: Some(Surface::Partner),
+                from: message.from.clone(),
+                to: to.to_string(),
+                method: Some(message.method.to_string()),
+                path: Some(path.to_string()),
+                detail,
+                delivery: mark.delivery,
+                wire: Some(wire::request(message, body.as_ref())),
+                ..EventDraft::default()
+            },
+        );
+        (seq, body)
+    }
+
     /// Sends one attempt of `message` with its serialised `body`; the answer's wire comes
     /// back beside the result whenever the partner answered at all.
     async fn send(
@@ -468,7 +479,7 @@ impl Transport {
             Err(error) => return (Err(classify_error(&error, self.config.timeout)), None),
         };
         let status = response.status().as_u16();
-        let headers = answer_headers(response.headers());
+        let headers = wire::answer_headers(response.headers());
         let bytes = match response.bytes().await {
             Ok(bytes) => bytes,
             Err(error) => return (Err(classify_error(&error, self.config.timeout)), None),
@@ -492,38 +503,6 @@ impl Transport {
             http_status: None,
         })
     }
-}
-
-/// The headers a partner message carries, as the trace keeps them: the token shown as
-/// the agreement's uuid only.
-fn request_wire(message: &Message, body: Option<&bytes::Bytes>) -> Wire {
-    let mut headers = vec![
-        (VERSION_HEADER, PROTOCOL_VERSION.to_string()),
-        (FROM_HEADER, clip_header(&message.from)),
-    ];
-    if let Some(token) = &message.token {
-        headers.push((TOKEN_HEADER, token_uuid(token)));
-    }
-    if body.is_some() {
-        headers.push(("Content-Type", "application/json".to_string()));
-    }
-    Wire::new(headers, body.unwrap_or(&bytes::Bytes::new()))
-}
-
-/// The answer headers a reader of the exchange needs.
-fn answer_headers(headers: &reqwest::header::HeaderMap) -> Vec<(&'static str, String)> {
-    [
-        ("Content-Type", reqwest::header::CONTENT_TYPE),
-        ("Location", reqwest::header::LOCATION),
-        ("WWW-Authenticate", reqwest::header::WWW_AUTHENTICATE),
-        ("Retry-After", reqwest::header::RETRY_AFTER),
-    ]
-    .into_iter()
-    .filter_map(|(shown, name)| {
-        let value = headers.get(name)?;
-        Some((shown, clip_header(value.to_str().unwrap_or("?"))))
-    })
-    .collect()
 }
 
 /// How one attempt is marked in the trace and what the link does to its reply.

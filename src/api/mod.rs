@@ -157,6 +157,35 @@ async fn record_call(
         (_, true, Some(error)) => error.into_response(),
         (_, true, None) => next.run(request).await,
     };
+    let (limit, remaining) = match verdict {
+        Verdict::Allowed { limit, remaining } => (limit, remaining),
+        Verdict::Exceeded { limit, .. } => (limit, 0),
+    };
+    let call = Call {
+        method,
+        path,
+        caller,
+        request_seq,
+    };
+    record_answer(&account, call, response, (limit, remaining)).await
+}
+
+/// A REST call as the trace names its answer.
+struct Call {
+    method: String,
+    path: String,
+    caller: String,
+    request_seq: u64,
+}
+
+/// Adds the rate-limit headers to `response` and records it (summary and wire) as the
+/// answer to `call`.
+async fn record_answer(
+    account: &Account,
+    call: Call,
+    response: Response,
+    (limit, remaining): (u32, u32),
+) -> Response {
     let (mut parts, mut body) = response.into_parts();
     let (detail, answer_body) = match parts.extensions.remove::<TraceSummary>() {
         Some(TraceSummary(summary, Some(bytes))) => (summary, bytes),
@@ -178,29 +207,24 @@ async fn record_call(
             (summary, bytes)
         }
     };
-    let (limit, remaining) = match verdict {
-        Verdict::Allowed { limit, remaining } => (limit, remaining),
-        Verdict::Exceeded { limit, .. } => (limit, 0),
-    };
     parts
         .headers
         .insert("X-Rate-Limit", HeaderValue::from(limit));
     parts
         .headers
         .insert("X-Rate-Limit-Remaining", HeaderValue::from(remaining));
-    let answer_wire =
-        Wire::new(answer_headers(&parts.headers), &answer_body).answering(request_seq);
-    trace.record(
+    let wire = Wire::new(answer_headers(&parts.headers), &answer_body).answering(call.request_seq);
+    account.trace().record(
         EventKind::Response,
         EventDraft {
             surface: Some(Surface::Rest),
             from: account.subdomain().to_string(),
-            to: caller,
-            method: Some(method),
-            path: Some(path),
+            to: call.caller,
+            method: Some(call.method),
+            path: Some(call.path),
             status: Some(parts.status.as_u16()),
             detail,
-            wire: Some(answer_wire),
+            wire: Some(wire),
             ..EventDraft::default()
         },
     );

@@ -16,7 +16,7 @@ mod run;
 pub mod server;
 
 pub use format::{Choice, Lesson, LessonError, Predict, Question, QuestionKind, load_course};
-pub use run::{LessonRun, Variant, run_lesson};
+pub use run::{LessonRun, Variant, prediction, run_lesson};
 
 /// Where lessons live when `--lessons` is not given.
 pub const DEFAULT_LESSONS: &str = "lessons";

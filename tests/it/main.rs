@@ -42,6 +42,8 @@ mod devtools;
 mod live_view;
 // The report's step-through player in headless Chromium: steps, exchanges, the grid.
 mod player;
+// `sharesim learn`: the bundled course, choices of held messages, refusals, Chromium.
+mod lessons;
 // The house: imports between top-level modules flow one way, down DESIGN.md's layers.
 mod house;
 // Hostile clients: forged tokens, squatted uuids, redirects, floods and slow connections.

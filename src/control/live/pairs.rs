@@ -19,6 +19,16 @@ pub const MAX_TRACKED: usize = 256;
 /// Points kept per path.
 pub const MAX_POINTS: usize = 48;
 
+/// One agreement's two copies as one reading of the world found them.
+#[derive(Debug, Default)]
+struct Seen {
+    sender_copy: Option<AgreementStatus>,
+    receiver_copy: Option<AgreementStatus>,
+    sender: String,
+    receiver: String,
+    label: String,
+}
+
 #[derive(Debug, Default)]
 struct Tracked {
     path: PairPath,
@@ -38,51 +48,37 @@ pub struct PairTracker {
 impl PairTracker {
     /// Records the pair of every agreement among `accounts` as of journal event `seq`.
     pub fn observe(&self, seq: u64, accounts: &[Arc<Account>]) {
-        let mut now: BTreeMap<
-            String,
-            (
-                Option<AgreementStatus>,
-                Option<AgreementStatus>,
-                String,
-                String,
-                String,
-            ),
-        > = BTreeMap::new();
+        let mut now: BTreeMap<String, Seen> = BTreeMap::new();
         for account in accounts {
             for copy in account.agreements() {
-                let entry = now.entry(copy.uuid.clone()).or_default();
+                let seen = now.entry(copy.uuid.clone()).or_default();
                 let remote = copy.remote_subdomain.clone().unwrap_or_default();
                 match copy.direction {
                     Direction::Outbound => {
-                        entry.0 = Some(copy.status);
-                        entry.2 = account.subdomain().to_string();
-                        entry.4 = format!("{} #{}", account.subdomain(), copy.id);
-                        if entry.3.is_empty() {
-                            entry.3 = remote;
+                        seen.sender_copy = Some(copy.status);
+                        seen.sender = account.subdomain().to_string();
+                        seen.label = format!("{} #{}", account.subdomain(), copy.id);
+                        if seen.receiver.is_empty() {
+                            seen.receiver = remote;
                         }
                     }
                     Direction::Inbound => {
-                        entry.1 = Some(copy.status);
-                        entry.3 = account.subdomain().to_string();
-                        if entry.2.is_empty() {
-                            entry.2 = remote;
+                        seen.receiver_copy = Some(copy.status);
+                        seen.receiver = account.subdomain().to_string();
+                        if seen.sender.is_empty() {
+                            seen.sender = remote;
                         }
-                        if entry.4.is_empty() {
-                            entry.4 = format!("{} #{} (inbound)", account.subdomain(), copy.id);
+                        if seen.label.is_empty() {
+                            seen.label = format!("{} #{} (inbound)", account.subdomain(), copy.id);
                         }
                     }
                 }
             }
         }
         let mut tracked = lock(&self.tracked);
-        for (uuid, (sender, receiver, from, to, label)) in &now {
+        for (uuid, seen) in &now {
             let entry = tracked.entry(uuid.clone()).or_insert_with(|| {
-                let mut path = PairPath {
-                    label: label.clone(),
-                    sender: from.clone(),
-                    receiver: to.clone(),
-                    points: Vec::new(),
-                };
+                let mut path = PairPath::default();
                 path.observe(0, None, None);
                 Tracked {
                     path,
@@ -90,10 +86,10 @@ impl PairTracker {
                     count: 1,
                 }
             });
-            entry.path.sender.clone_from(from);
-            entry.path.receiver.clone_from(to);
-            entry.path.label.clone_from(label);
-            record(entry, seq, *sender, *receiver);
+            entry.path.sender.clone_from(&seen.sender);
+            entry.path.receiver.clone_from(&seen.receiver);
+            entry.path.label.clone_from(&seen.label);
+            record(entry, seq, seen.sender_copy, seen.receiver_copy);
         }
         for (uuid, entry) in tracked.iter_mut() {
             if !now.contains_key(uuid) {
@@ -147,5 +143,35 @@ fn record(
         if entry.path.points.len() > MAX_POINTS {
             entry.path.points.remove(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AgreementStatus::*;
+
+    #[test]
+    fn a_path_numbers_changes_and_keeps_its_first_point_and_newest_ones() {
+        let mut entry = Tracked::default();
+        entry.path.observe(0, None, None);
+        entry.count = 1;
+        record(&mut entry, 5, Some(Pending), None);
+        record(&mut entry, 6, Some(Pending), None);
+        assert_eq!(
+            entry.path.points.len(),
+            2,
+            "an unchanged pair adds no point"
+        );
+        assert_eq!((entry.path.points[1].at, entry.changed), (1, 5));
+        for seq in 0..(2 * MAX_POINTS as u64) {
+            let status = if seq % 2 == 0 { Accepted } else { Inactive };
+            record(&mut entry, 10 + seq, Some(status), Some(status));
+        }
+        assert_eq!(entry.path.points.len(), MAX_POINTS);
+        assert_eq!(entry.path.points[0].at, 0, "the start stays");
+        let last = entry.path.points.last().unwrap();
+        assert_eq!(last.at, entry.count - 1);
+        assert_eq!(entry.changed, 10 + 2 * MAX_POINTS as u64 - 1);
     }
 }

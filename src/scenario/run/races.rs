@@ -54,6 +54,22 @@ impl Choices {
     }
 }
 
+/// Whether `step` is a `release` that names the message it delivers.
+fn chosen_release(step: &Step) -> bool {
+    matches!(&step.action, Action::Release(r) if r.message.is_some())
+}
+
+/// The order a group's releases may start in: those that name their message are the
+/// author's (or learner's) chosen order, so they go first, in file order, and are never
+/// drawn. When a learner chooses, the step's own plain releases give way.
+fn release_order(group: &[Step], mut releases: Vec<usize>, learner: bool) -> Vec<usize> {
+    releases.sort_by_key(|&i| !chosen_release(&group[i]));
+    if learner {
+        releases.retain(|&i| chosen_release(&group[i]));
+    }
+    releases
+}
+
 /// The scenario's words for one direction of a link.
 pub(super) fn link(from: &format::Ref, to: &format::Ref) -> Link {
     Link {
@@ -181,18 +197,10 @@ impl<'a> Runner<'a> {
 
     /// Runs the group's units one chain at a time until all are finished.
     async fn drive(&mut self, scheduler: &Scheduler, group: &[Step]) -> Result<(), Problem> {
-        let (mut releases, actions): (Vec<usize>, Vec<usize>) =
+        let (releases, actions): (Vec<usize>, Vec<usize>) =
             (0..group.len()).partition(|&i| matches!(group[i].action, Action::Release(_)));
-        // Releases that name their message are the author's (or learner's) chosen order:
-        // they go first, in file order, and are never drawn.
-        let chosen =
-            |i: &usize| matches!(&group[*i].action, Action::Release(r) if r.message.is_some());
-        releases.sort_by_key(|i| !chosen(i));
-        if self.choices.is_some() {
-            // The learner chooses what each held message does; the step's own plain
-            // releases give way.
-            releases.retain(chosen);
-        }
+        let chosen = |i: &usize| chosen_release(&group[*i]);
+        let releases = release_order(group, releases, self.choices.is_some());
         let mut unstarted = actions;
         let mut unstarted_releases = releases;
         let mut results: Vec<Option<Result<(), Problem>>> = group.iter().map(|_| None).collect();
