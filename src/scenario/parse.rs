@@ -583,12 +583,12 @@ impl<'a> Checker<'a> {
                 match &release.message {
                     Some(message) if *message.get_ref() == 0 => Err(Invalid {
                         span: message.span(),
-                        message: "messages on a link count from 1 (the oldest held);                                   `message = 0` names none"
+                        message: "messages on a link count from 1 (the oldest held); `message = 0` names none"
                             .to_string(),
                     }),
                     Some(message) if release.order.is_some() => Err(Invalid {
                         span: message.span(),
-                        message: "`message` delivers one chosen message and `order` orders                                   them all; give one of them"
+                        message: "`message` delivers one chosen message and `order` orders them all; give one of them"
                             .to_string(),
                     }),
                     _ => Ok(()),
