@@ -44,24 +44,23 @@ async fn now(browser: &mut Browser, section: &str) -> Value {
 async fn a_report_steps_through_with_keys_and_buttons_and_opens_exchanges() {
     let Some(chromium) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
+    // Run from the repository, as a user would: the page names `scenarios/…` files.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let html = dir.path().join("report.html");
+    let traces = dir.path().join("traces");
     let output = sharesim(
         &[
             "run",
-            root.join("scenarios/agreements/01-invite-and-accept.toml")
-                .to_str()
-                .unwrap(),
-            root.join("scenarios/failures/15-crash-after-store.toml")
-                .to_str()
-                .unwrap(),
+            "scenarios/agreements/01-invite-and-accept.toml",
+            "scenarios/failures/15-crash-after-store.toml",
             "--jobs",
             "1",
             "--html",
-            "report.html",
+            html.to_str().unwrap(),
             "--trace-dir",
-            "traces",
+            traces.to_str().unwrap(),
         ],
-        dir.path(),
+        root,
     );
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let page = format!("file://{}", dir.path().join("report.html").display());
