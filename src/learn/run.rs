@@ -73,11 +73,7 @@ pub fn variant(
 /// Runs `variant` of `lesson` in a fresh world; an impossible variant (a choice a
 /// question does not offer, choices for a lesson without an order question) is refused
 /// with a sentence.
-pub async fn run_lesson(
-    lesson: &Lesson,
-    variant: &Variant,
-    client: &reqwest::Client,
-) -> Result<LessonRun, String> {
+pub async fn run_lesson(lesson: &Lesson, variant: &Variant) -> Result<LessonRun, String> {
     let mut settings = RunSettings {
         seed: Some(lesson.seed),
         snapshots: true,
@@ -121,7 +117,7 @@ pub async fn run_lesson(
             self::variant(lesson, asked.step - 1, Some((step, &offered.label)))?
         }
     };
-    let outcome = run(&scenario, &settings, client).await;
+    let outcome = run(&scenario, &settings).await;
     Ok(LessonRun {
         variant: variant.clone(),
         outcome,

@@ -35,7 +35,6 @@ img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 /// The served course.
 pub struct Course {
     lessons: Vec<Lesson>,
-    client: reqwest::Client,
     pages: Mutex<HashMap<(String, Variant), Arc<String>>>,
     runs: tokio::sync::Semaphore,
     /// `127.0.0.1:{port}` and `localhost:{port}`: the hosts requests must name.
@@ -47,7 +46,6 @@ impl Course {
     pub fn new(lessons: Vec<Lesson>, port: u16) -> Course {
         Course {
             lessons,
-            client: crate::scenario::run::runner_client(),
             pages: Mutex::new(HashMap::new()),
             runs: tokio::sync::Semaphore::new(PARALLEL_RUNS),
             hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
@@ -232,7 +230,7 @@ async fn lesson(
             "The course is shutting down.",
         );
     };
-    let run = match run_lesson(lesson, &variant, &course.client).await {
+    let run = match run_lesson(lesson, &variant).await {
         Ok(run) => run,
         Err(message) => return refuse(StatusCode::BAD_REQUEST, &message),
     };

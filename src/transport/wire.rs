@@ -4,6 +4,7 @@
 
 use super::{FROM_HEADER, Message, PROTOCOL_VERSION, TOKEN_HEADER, VERSION_HEADER};
 use crate::trace::{Wire, clip_header, token_uuid};
+use axum::http::{HeaderMap, header};
 
 /// The headers a partner message carries, as the trace keeps them: the token shown as
 /// the agreement's uuid only.
@@ -22,12 +23,12 @@ pub(super) fn request(message: &Message, body: Option<&bytes::Bytes>) -> Wire {
 }
 
 /// The answer headers a reader of the exchange needs.
-pub(super) fn answer_headers(headers: &reqwest::header::HeaderMap) -> Vec<(&'static str, String)> {
+pub(super) fn answer_headers(headers: &HeaderMap) -> Vec<(&'static str, String)> {
     [
-        ("Content-Type", reqwest::header::CONTENT_TYPE),
-        ("Location", reqwest::header::LOCATION),
-        ("WWW-Authenticate", reqwest::header::WWW_AUTHENTICATE),
-        ("Retry-After", reqwest::header::RETRY_AFTER),
+        ("Content-Type", header::CONTENT_TYPE),
+        ("Location", header::LOCATION),
+        ("WWW-Authenticate", header::WWW_AUTHENTICATE),
+        ("Retry-After", header::RETRY_AFTER),
     ]
     .into_iter()
     .filter_map(|(shown, name)| {

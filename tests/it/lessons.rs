@@ -9,7 +9,7 @@ use crate::browser::chromium;
 use crate::devtools::{Browser, shows};
 use crate::support::sharesim;
 use sharesim::learn::{self, QuestionKind, Variant, run_lesson};
-use sharesim::scenario::run::{RunSettings, run, runner_client};
+use sharesim::scenario::run::{RunSettings, run};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,10 +24,9 @@ fn course() -> Vec<learn::Lesson> {
 async fn every_bundled_lesson_runs_and_reads_its_answers_from_the_run() {
     let lessons = course();
     assert!(lessons.len() >= 8, "{} lessons", lessons.len());
-    let client = runner_client();
     let mut kinds = std::collections::BTreeSet::new();
     for lesson in &lessons {
-        let main = run_lesson(lesson, &Variant::Main { choices: vec![] }, &client)
+        let main = run_lesson(lesson, &Variant::Main { choices: vec![] })
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", lesson.slug));
         assert!(
@@ -59,7 +58,6 @@ async fn every_bundled_lesson_runs_and_reads_its_answers_from_the_run() {
                                 question: index,
                                 choice,
                             },
-                            &client,
                         )
                         .await
                         .unwrap_or_else(|e| panic!("{}: {e}", lesson.slug));
@@ -94,14 +92,13 @@ async fn the_learners_choices_order_the_held_messages_and_pause_when_they_run_ou
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/races/15-you-choose-who-arrives-first.toml");
     let scenario = sharesim::scenario::load(&file).expect("valid");
-    let client = runner_client();
     let with = |choices: Vec<usize>| RunSettings {
         seed: Some(0),
         snapshots: true,
         choices: Some(choices),
         ..RunSettings::default()
     };
-    let paused = run(&scenario, &with(vec![]), &client).await;
+    let paused = run(&scenario, &with(vec![])).await;
     let held = &paused.paused.as_ref().expect("paused").held;
     assert_eq!(held.len(), 2);
     assert!(paused.failure.is_none());
@@ -110,7 +107,7 @@ async fn the_learners_choices_order_the_held_messages_and_pause_when_they_run_ou
     let acceptance = 1 + held.iter().position(|m| m.from == "globex").unwrap();
     let deactivation = 1 + held.iter().position(|m| m.from == "acme").unwrap();
 
-    let one = run(&scenario, &with(vec![acceptance]), &client).await;
+    let one = run(&scenario, &with(vec![acceptance])).await;
     let left = &one.paused.as_ref().expect("paused again").held;
     assert_eq!((left.len(), left[0].from.as_str()), (1, "acme"));
 
@@ -118,7 +115,7 @@ async fn the_learners_choices_order_the_held_messages_and_pause_when_they_run_ou
         (vec![acceptance, 1], "globex"),
         (vec![deactivation, 1], "acme"),
     ] {
-        let done = run(&scenario, &with(order.clone()), &client).await;
+        let done = run(&scenario, &with(order.clone())).await;
         assert!(
             done.passed() && done.paused.is_none(),
             "{order:?}: {:?}",
@@ -137,7 +134,7 @@ async fn the_learners_choices_order_the_held_messages_and_pause_when_they_run_ou
         );
         assert!(chosen[0].contains("release = { from = \""), "{chosen:?}");
     }
-    let wrong = run(&scenario, &with(vec![3]), &client).await;
+    let wrong = run(&scenario, &with(vec![3])).await;
     let failure = wrong.failure.expect("a choice past the list fails");
     assert!(
         failure

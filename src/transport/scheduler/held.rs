@@ -85,7 +85,7 @@ impl Scheduler {
                         position: index + 1,
                         seq: waiting.seq,
                         method: waiting.message.method.to_string(),
-                        path: reqwest::Url::parse(&waiting.message.url)
+                        path: url::Url::parse(&waiting.message.url)
                             .map(|url| url.path().to_string())
                             .unwrap_or_else(|_| waiting.message.url.clone()),
                         description: describe(&waiting.message),

@@ -1,22 +1,29 @@
-//! Outbound partner messages: one pooled HTTP client per world that resolves
-//! subdomains through the directory, trusts only the world's CA, times out, follows at
-//! most two redirects, and classifies every failure into the status a sender records.
+//! Outbound partner messages: the world's senders pass the scheduler's gate, then each
+//! attempt is traced, carried by the world's HTTP client (on whichever network the world
+//! runs), retried as configured and classified into the status a sender records.
 //!
-//! The classification is our model of DESIGN.md §2 (Zendesk documents only the names).
+//! Everything here is above the network's cut and shared by both networks: the gate
+//! ([`scheduler`]), where a message may go and how redirects are followed
+//! ([`redirects`]), and what each failure means ([`classify`]).
 
 use crate::directory::{Directory, subdomain_of_host};
 use crate::faults::{Fault, FaultTable, Side};
 use crate::model::AgreementStatus;
-use crate::trace::{Delivery, EventDraft, EventKind, Surface, Trace, Wire, lock};
-use reqwest::Method;
-use std::error::Error as StdError;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use crate::network::client::{HttpClient, Resolve};
+use crate::network::{Network, Reservation};
+use crate::trace::{Delivery, EventDraft, EventKind, Surface, Trace, Wire};
+use axum::http::Method;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
+pub mod classify;
+pub mod redirects;
 pub mod scheduler;
 mod wire;
 
+pub use classify::{classify_error, classify_status};
+use redirects::{Target, allowed_target};
 use scheduler::{Pass, Plan, Scheduler};
 
 /// The protocol version we speak and require (`X-Ticket-Sharing-Version`).
@@ -42,6 +49,8 @@ pub struct TransportConfig {
     pub tls: Arc<rustls::ClientConfig>,
     /// The world's seed: the scheduler draws interleavings and `seeded` orders from it.
     pub seed: u64,
+    /// The network messages travel on.
+    pub network: Network,
 }
 
 /// A partner message about to be sent.
@@ -88,12 +97,6 @@ impl std::fmt::Display for DeliveryFailure {
 /// Errors building the transport.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    /// reqwest refused the configuration.
-    #[error("could not build the outbound HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
-    /// rustls refused the TLS configuration.
-    #[error("could not configure TLS: {0}")]
-    Tls(#[from] rustls::Error),
     /// The port that refuses `down` links could not be reserved.
     #[error("could not reserve a loopback port for refused connections: {0}")]
     Io(#[from] std::io::Error),
@@ -102,15 +105,15 @@ pub enum TransportError {
 /// Sends partner messages for every account of one world.
 #[derive(Clone, Debug)]
 pub struct Transport {
-    /// The pooled client; replaced (dropping every pooled connection) when an account's
-    /// listener restarts, so the next message makes a new connection and handshake.
-    client: Arc<Mutex<reqwest::Client>>,
-    /// A client that resolves every name to `nowhere`: how a `down` link, or an account
-    /// that never started, gives the sender a real "connection refused".
-    refusing: reqwest::Client,
-    /// A loopback port bound but never listened on, so the kernel refuses connections
-    /// to it and no other socket can take it while the world runs.
-    nowhere: Arc<tokio::net::TcpSocket>,
+    /// The pooled client; its connections are dropped when an account's listener
+    /// restarts, so the next message makes a new connection and handshake.
+    client: Arc<HttpClient>,
+    /// A client that sends every name to a port where nothing listens: how a `down`
+    /// link, or an account that never started, gives the sender a real refused
+    /// connection.
+    refusing: Arc<HttpClient>,
+    /// That port, kept so no other listener can take it while the world runs.
+    _nowhere: Arc<Reservation>,
     directory: Directory,
     trace: Trace,
     faults: Arc<FaultTable>,
@@ -118,17 +121,6 @@ pub struct Transport {
     /// The gate every message passes before it is sent (holds, duplicates, lost
     /// replies, and the interleaving of `concurrently` groups).
     scheduler: Arc<Scheduler>,
-}
-
-/// A resolver that sends every name to one address (where nothing listens).
-#[derive(Debug)]
-struct Nowhere(SocketAddr);
-
-impl reqwest::dns::Resolve for Nowhere {
-    fn resolve(&self, _name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let addr = self.0;
-        Box::pin(async move { Ok(Box::new(std::iter::once(addr)) as reqwest::dns::Addrs) })
-    }
 }
 
 impl Transport {
@@ -140,20 +132,23 @@ impl Transport {
         faults: Arc<FaultTable>,
         config: TransportConfig,
     ) -> Result<Transport, TransportError> {
-        let nowhere = tokio::net::TcpSocket::new_v4()?;
-        nowhere.bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
-        let refusing = build_client(
-            Arc::new(Nowhere(nowhere.local_addr()?)),
-            directory.clone(),
-            &config,
-        )?;
-        let client = build_client(Arc::new(directory.clone()), directory.clone(), &config)?;
+        let (nowhere, reservation) = config
+            .network
+            .reserve_free(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
+        let client = |resolve| {
+            Arc::new(HttpClient::new(
+                config.network.clone(),
+                resolve,
+                config.tls.clone(),
+                crate::limits::MAX_BODY_BYTES,
+            ))
+        };
         let scheduler = Arc::new(Scheduler::new(trace.clone(), config.seed));
         Ok(Transport {
             scheduler,
-            client: Arc::new(Mutex::new(client)),
-            refusing,
-            nowhere: Arc::new(nowhere),
+            client: client(Resolve::Directory(directory.clone())),
+            refusing: client(Resolve::Nowhere(nowhere)),
+            _nowhere: Arc::new(reservation),
             directory,
             trace,
             faults,
@@ -165,24 +160,7 @@ impl Transport {
     /// connection (and, over HTTPS, makes a full handshake). Called when a listener
     /// restarts or changes its certificate.
     pub fn forget_connections(&self) {
-        match build_client(
-            Arc::new(self.directory.clone()),
-            self.directory.clone(),
-            &self.config,
-        ) {
-            Ok(client) => *lock(&self.client) = client,
-            Err(error) => tracing::warn!(%error, "could not rebuild the outbound client"),
-        }
-    }
-
-    /// Where refused connections go (a loopback port nothing listens on).
-    pub fn nowhere(&self) -> Option<SocketAddr> {
-        self.nowhere.local_addr().ok()
-    }
-
-    /// The world's directory (who exists and where).
-    pub fn directory(&self) -> &Directory {
-        &self.directory
+        self.client.forget_connections();
     }
 
     /// The gate every message passes (see [`scheduler`]).
@@ -196,7 +174,7 @@ impl Transport {
     /// twice or lose its reply.
     pub async fn deliver(&self, message: &Message) -> Result<Reply, DeliveryFailure> {
         // Parsed once for every attempt, its trace events and the request itself.
-        let url = reqwest::Url::parse(&message.url).map_err(|e| e.to_string());
+        let url = url::Url::parse(&message.url).map_err(|e| e.to_string());
         let (to, path) = describe_target(url.as_ref().map_err(String::as_str), &message.url);
         let plan = match self.scheduler.pass(&to, message, self.config.timeout).await {
             Pass::Go(plan) => plan,
@@ -251,7 +229,7 @@ impl Transport {
     /// Delivers a released message whose sender stopped waiting at its timeout: the
     /// receiver still gets it, and its answer reaches no one.
     pub async fn deliver_orphan(&self, message: &Message) {
-        let url = reqwest::Url::parse(&message.url).map_err(|e| e.to_string());
+        let url = url::Url::parse(&message.url).map_err(|e| e.to_string());
         let mark = Mark {
             delivery: Some(Delivery::Released),
             note: "released after its sender stopped waiting",
@@ -266,7 +244,7 @@ impl Transport {
     async fn attempts(
         &self,
         message: &Message,
-        url: Result<&reqwest::Url, &str>,
+        url: Result<&url::Url, &str>,
         plan: Plan,
     ) -> Result<Reply, DeliveryFailure> {
         let mut attempt = 0;
@@ -298,7 +276,7 @@ impl Transport {
     async fn attempt(
         &self,
         message: &Message,
-        url: Result<&reqwest::Url, &str>,
+        url: Result<&url::Url, &str>,
         attempt: u32,
         mark: Mark,
     ) -> Result<Reply, DeliveryFailure> {
@@ -413,7 +391,7 @@ impl Transport {
         let body = message
             .body
             .as_ref()
-            .map(|body| bytes::Bytes::from(serde_json::to_vec(body).unwrap_or_default()));
+            .map(|body| bytes::Bytes::from(body.to_string()));
         let seq = self.trace.record(
             EventKind::Request,
             EventDraft {
@@ -436,11 +414,11 @@ impl Transport {
     async fn send(
         &self,
         message: &Message,
-        url: &reqwest::Url,
+        url: &url::Url,
         body: Option<bytes::Bytes>,
     ) -> (Result<Reply, DeliveryFailure>, Option<Wire>) {
         let client = match self.check_target(url) {
-            Ok(Target::Literal) => lock(&self.client).clone(),
+            Ok(Target::Literal) => &self.client,
             Ok(Target::Account { subdomain, running }) => {
                 let down = self
                     .faults
@@ -455,48 +433,36 @@ impl Transport {
                     );
                 }
                 if down.is_some() || !running {
-                    self.refusing.clone()
+                    &self.refusing
                 } else {
-                    lock(&self.client).clone()
+                    &self.client
                 }
             }
             Err(failure) => return (Err(failure), None),
         };
-        let mut request = client
-            .request(message.method.clone(), url.clone())
-            .header(VERSION_HEADER, PROTOCOL_VERSION)
-            .header(FROM_HEADER, &message.from);
-        if let Some(token) = &message.token {
-            request = request.header(TOKEN_HEADER, token);
-        }
-        if let Some(body) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
-        }
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(error) => return (Err(classify_error(&error, self.config.timeout)), None),
+        let exchange = redirects::exchange(client, &self.directory, message, body, url);
+        let answer = match tokio::time::timeout(self.config.timeout, exchange).await {
+            Err(_) => return (Err(classify::classify_timeout(self.config.timeout)), None),
+            Ok(Err(error)) => return (Err(classify_error(&error)), None),
+            Ok(Ok(answer)) => answer,
         };
-        let status = response.status().as_u16();
-        let headers = wire::answer_headers(response.headers());
-        let bytes = match response.bytes().await {
-            Ok(bytes) => bytes,
-            Err(error) => return (Err(classify_error(&error, self.config.timeout)), None),
-        };
-        let wire = Wire::new(headers, &bytes);
-        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        let status = answer.status;
+        let wire = Wire::new(wire::answer_headers(&answer.headers), &answer.body);
+        let body = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
         let result = if (200..300).contains(&status) {
             Ok(Reply { status, body })
         } else {
-            Err(classify_status(status, &String::from_utf8_lossy(&bytes)))
+            Err(classify_status(
+                status,
+                &String::from_utf8_lossy(&answer.body),
+            ))
         };
         (result, Some(wire))
     }
 
-    /// Refuses, before any socket is opened, targets that are not simulated accounts
-    /// on loopback: nothing is ever sent outside this world.
-    fn check_target(&self, parsed: &reqwest::Url) -> Result<Target, DeliveryFailure> {
+    /// Refuses, before any connection is opened, targets that are not simulated
+    /// accounts: nothing is ever sent outside this world.
+    fn check_target(&self, parsed: &url::Url) -> Result<Target, DeliveryFailure> {
         allowed_target(&self.directory, parsed).map_err(|cause| DeliveryFailure {
             status: AgreementStatus::ConfigurationError,
             cause,
@@ -518,128 +484,8 @@ struct Mark {
     orphan: bool,
 }
 
-/// Where a message goes, as far as the transport cares.
-enum Target {
-    /// A simulated account by name; `running` is false until it first listens.
-    Account { subdomain: String, running: bool },
-    /// A simulated account's loopback address given literally.
-    Literal,
-}
-
-/// The one check every URL a message is sent to passes, the first and every redirect
-/// hop: HTTP(S) to `{subdomain}.sharesim.test` of an account in the directory, or to
-/// the literal loopback address an account listens on. No other host, no other port,
-/// and no name ever reaches a resolver other than the directory.
-fn allowed_target(directory: &Directory, parsed: &reqwest::Url) -> Result<Target, String> {
-    let url = parsed.as_str();
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("the sharing URL {url:?} is not HTTP(S)"));
-    }
-    let not_ours = || {
-        format!(
-            "the sharing URL {url:?} is not a simulated account: sharesim only sends to *.sharesim.test and the loopback addresses its accounts listen on"
-        )
-    };
-    match parsed.host() {
-        Some(url::Host::Domain(host)) => {
-            let subdomain = subdomain_of_host(host).ok_or_else(not_ours)?;
-            match directory.get(subdomain) {
-                None => Err(format!(
-                    "unknown subdomain {subdomain:?}: no account answers at {host}"
-                )),
-                Some(listing) => Ok(Target::Account {
-                    subdomain: subdomain.to_string(),
-                    running: listing.addr.is_some(),
-                }),
-            }
-        }
-        Some(url::Host::Ipv4(ip)) => literal_target(directory, IpAddr::V4(ip), parsed, not_ours),
-        Some(url::Host::Ipv6(ip)) => literal_target(directory, IpAddr::V6(ip), parsed, not_ours),
-        None => Err(not_ours()),
-    }
-}
-
-fn literal_target(
-    directory: &Directory,
-    ip: IpAddr,
-    parsed: &reqwest::Url,
-    not_ours: impl Fn() -> String,
-) -> Result<Target, String> {
-    let port = parsed.port_or_known_default().ok_or_else(&not_ours)?;
-    let addr = SocketAddr::new(ip, port);
-    if ip.is_loopback() && directory.subdomain_at(addr).is_some() {
-        Ok(Target::Literal)
-    } else {
-        Err(not_ours())
-    }
-}
-
-/// Why a redirect was not followed, found in the error chain by [`classify_error`].
-#[derive(Debug, thiserror::Error)]
-#[error("refused to follow the redirect to {location:?}: {reason}")]
-struct RedirectRefused {
-    location: String,
-    reason: String,
-}
-
-/// Follows at most [`MAX_REDIRECTS`] redirects, and each only to the host and port the
-/// message was first sent to, after the same target check as the first URL: a partner
-/// cannot bounce a message (with its token) anywhere else.
-fn redirect_policy(directory: Directory) -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() > MAX_REDIRECTS {
-            return attempt.error(TooManyRedirects);
-        }
-        let next = attempt.url();
-        let refuse = |reason: String| RedirectRefused {
-            location: next.to_string(),
-            reason,
-        };
-        let first = &attempt.previous()[0];
-        if next.host() != first.host()
-            || next.port_or_known_default() != first.port_or_known_default()
-        {
-            let error = refuse(format!(
-                "a partner may only redirect to its own host {}",
-                first.host_str().unwrap_or_default()
-            ));
-            return attempt.error(error);
-        }
-        match allowed_target(&directory, next) {
-            Ok(_) => attempt.follow(),
-            Err(reason) => {
-                let error = refuse(reason);
-                attempt.error(error)
-            }
-        }
-    })
-}
-
-/// More redirects than the reference client follows.
-#[derive(Debug, thiserror::Error)]
-#[error("too many redirects")]
-struct TooManyRedirects;
-
-fn build_client(
-    resolver: Arc<dyn reqwest::dns::Resolve>,
-    directory: Directory,
-    config: &TransportConfig,
-) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .dns_resolver(resolver)
-        .tls_backend_preconfigured((*config.tls).clone())
-        .timeout(config.timeout)
-        .redirect(redirect_policy(directory))
-        .no_proxy()
-        // Shorter than any listener keeps an idle connection (the header timeout, 20 s
-        // by default), so a pooled connection is not reused just as the partner closes it.
-        .pool_idle_timeout(Duration::from_secs(10))
-        .user_agent(concat!("sharesim/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
 /// The account a URL addresses (its subdomain, or the host as written) and its path.
-fn describe_target(parsed: Result<&reqwest::Url, &str>, raw: &str) -> (String, String) {
+fn describe_target(parsed: Result<&url::Url, &str>, raw: &str) -> (String, String) {
     match parsed {
         Ok(parsed) => {
             let host = parsed.host_str().unwrap_or_default();
@@ -665,190 +511,9 @@ fn summarize_body(body: Option<&serde_json::Value>) -> String {
         .join(" ")
 }
 
-/// Our model of what an HTTP refusal means for the sender (DESIGN.md §2):
-/// 404/405 say the sharing path is wrong (`configuration_error`), the rest `failed`.
-pub fn classify_status(status: u16, body: &str) -> DeliveryFailure {
-    let snippet: String = body.trim().chars().take(120).collect();
-    let reason = reqwest::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    let cause = if snippet.is_empty() {
-        format!("partner answered {status} {reason}")
-    } else {
-        format!("partner answered {status} {reason}: {snippet}")
-    };
-    let status_after = match status {
-        404 | 405 => AgreementStatus::ConfigurationError,
-        _ => AgreementStatus::Failed,
-    };
-    DeliveryFailure {
-        status: status_after,
-        cause,
-        http_status: Some(status),
-    }
-}
-
-/// Our model of what a transport error means for the sender (DESIGN.md §2): TLS
-/// failures are `ssl_error`, a partner that is not a TLS endpoint or a redirect loop is
-/// `configuration_error`, everything else (refused, reset, timeout) is `failed`.
-pub fn classify_error(error: &reqwest::Error, timeout: Duration) -> DeliveryFailure {
-    let chain = error_chain(error);
-    let failure = |status, cause: String| DeliveryFailure {
-        status,
-        cause,
-        http_status: None,
-    };
-    if let Some(refused) = find_source::<RedirectRefused>(error) {
-        return failure(AgreementStatus::ConfigurationError, refused.to_string());
-    }
-    if error.is_redirect() {
-        return failure(
-            AgreementStatus::ConfigurationError,
-            format!("more than {MAX_REDIRECTS} redirects (a redirect loop): {chain}"),
-        );
-    }
-    if let Some(tls) = find_source::<rustls::Error>(error) {
-        return match tls {
-            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
-                failure(
-                    AgreementStatus::ConfigurationError,
-                    format!(
-                        "the partner does not speak TLS (plain HTTP where HTTPS is required): {tls}"
-                    ),
-                )
-            }
-            _ => failure(
-                AgreementStatus::SslError,
-                format!("TLS handshake failed: {tls}"),
-            ),
-        };
-    }
-    if error.is_timeout() {
-        return failure(
-            AgreementStatus::Failed,
-            format!("timed out after {} ms: {chain}", timeout.as_millis()),
-        );
-    }
-    if error.is_body() || error.is_decode() {
-        // The status line and headers arrived, then the body broke off.
-        return failure(
-            AgreementStatus::Failed,
-            format!("connection closed mid-response: {chain}"),
-        );
-    }
-    if find_source::<hyper::Error>(error).is_some_and(hyper::Error::is_incomplete_message) {
-        // The request went out and the connection closed with no answer at all.
-        return failure(
-            AgreementStatus::Failed,
-            format!("connection closed before the reply: {chain}"),
-        );
-    }
-    if let Some(io) = find_source::<std::io::Error>(error) {
-        let what = match io.kind() {
-            std::io::ErrorKind::ConnectionRefused => "connection refused",
-            std::io::ErrorKind::ConnectionReset => "connection reset",
-            std::io::ErrorKind::ConnectionAborted => "connection aborted",
-            std::io::ErrorKind::UnexpectedEof => "connection closed",
-            _ => "connection failed",
-        };
-        return failure(AgreementStatus::Failed, format!("{what}: {chain}"));
-    }
-    if error.is_connect() {
-        return failure(
-            AgreementStatus::Failed,
-            format!("could not connect: {chain}"),
-        );
-    }
-    failure(AgreementStatus::Failed, chain)
-}
-
-/// The error and every source, joined with ": ", deduplicated.
-fn error_chain(error: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
-}
-
-fn find_source<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a T> {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<T>() {
-            return Some(found);
-        }
-        // io::Error::source() skips the error it wraps (it returns that error's own
-        // source), so look at the wrapped error itself: that is where rustls's error is.
-        current = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner),
-            None => e.source(),
-        };
-    }
-    None
-}
-
-/// A client config that trusts nothing: for worlds that serve plain HTTP only.
-pub fn untrusting_tls_config() -> Result<Arc<rustls::ClientConfig>, TransportError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn refusals_follow_the_model() {
-        assert_eq!(
-            classify_status(404, "").status,
-            AgreementStatus::ConfigurationError
-        );
-        assert_eq!(
-            classify_status(405, "").status,
-            AgreementStatus::ConfigurationError
-        );
-        for status in [400, 401, 403, 408, 410, 412, 422, 500, 502, 503] {
-            assert_eq!(
-                classify_status(status, "x").status,
-                AgreementStatus::Failed,
-                "{status}"
-            );
-        }
-        let failure = classify_status(503, "busy");
-        assert_eq!(
-            failure.cause,
-            "partner answered 503 Service Unavailable: busy"
-        );
-        assert_eq!(failure.http_status, Some(503));
-    }
-
-    #[test]
-    fn tls_errors_are_found_inside_io_errors() {
-        let wrapped = std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
-        );
-        assert_eq!(
-            find_source::<rustls::Error>(&wrapped),
-            Some(&rustls::Error::InvalidCertificate(
-                rustls::CertificateError::Expired
-            ))
-        );
-        assert!(find_source::<std::io::Error>(&wrapped).is_some());
-    }
 
     #[test]
     fn trace_summaries_pick_the_key_fields() {
