@@ -317,6 +317,30 @@ async fn the_live_view_and_its_data_are_refused_without_the_token() {
     assert_eq!(served.terminate(), Some(0));
 }
 
+/// The journal's partner events, one line each, to explain a failed expectation.
+async fn journal_tail(control_url: &str, token: &str) -> String {
+    let page: Value = reqwest::Client::new()
+        .get(format!("{control_url}/journal?surface=partner"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "\n  {} {} {} {} {}",
+                e["seq"], e["kind"], e["path"], e["status"], e["detail"]
+            )
+        })
+        .collect()
+}
+
 /// acme invites globex through plain HTTP, returning the answer's status and body.
 async fn invite_plain(acme: Value) -> (u16, Value) {
     let response = reqwest::Client::builder()
@@ -422,7 +446,9 @@ async fn the_learner_chooses_which_held_message_is_delivered_next_in_the_live_vi
     let (status, body) = first.await.expect("the first invitation returns");
     assert_eq!(
         (status, &body["sharing_agreement"]["status"]),
-        (201, &json!("pending"))
+        (201, &json!("pending")),
+        "the first invitation, delivered second: {body}; the journal's partner events: {}",
+        journal_tail(&control_url, &token).await
     );
     browser
         .wait_until(
