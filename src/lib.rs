@@ -15,6 +15,7 @@ pub(crate) mod consistency;
 pub(crate) mod control;
 pub mod directory;
 pub(crate) mod durable;
+pub(crate) mod external;
 pub mod explore;
 pub mod faults;
 pub mod limits;

@@ -7,7 +7,11 @@
 //! covers the world, with a child per account, so stopping an account is cancelling its
 //! child and shutdown is cancelling the root.
 
+mod occupant;
+
 use crate::account::{Account, AccountConfig, WorldServices};
+use crate::directory::ExternalUrl;
+use crate::external::Relay as External;
 use crate::clock::WorldClock;
 use crate::consistency::AgreementDivergence;
 use crate::directory::{Directory, Listing};
@@ -25,6 +29,7 @@ use indexmap::IndexMap;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use occupant::Occupant;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -70,6 +75,9 @@ pub struct WorldConfig {
     /// The network accounts listen on and messages travel on. `Simulated` needs a
     /// current-thread runtime with a paused clock ([`crate::network::run_simulated`]).
     pub network: NetworkKind,
+    /// Certificates (PEM) of the CAs whose HTTPS external accounts the relays trust,
+    /// besides the world's own CA (`serve --partner-ca`).
+    pub partner_ca_pem: Vec<String>,
 }
 
 impl Default for WorldConfig {
@@ -86,6 +94,7 @@ impl Default for WorldConfig {
             rate_limit: None,
             connection_limits: ConnectionLimits::default(),
             network: NetworkKind::Loopback,
+            partner_ca_pem: Vec::new(),
         }
     }
 }
@@ -106,6 +115,9 @@ pub struct AccountSpec {
     /// A fault on what is sent to it from the start (the accounts table's `fault`);
     /// its target must be this account.
     pub fault: Option<FaultRule>,
+    /// An account outside the process at this sharing URL (see [`crate::external`]):
+    /// the world runs only the relay to it.
+    pub external: Option<ExternalUrl>,
 }
 
 impl AccountSpec {
@@ -118,6 +130,15 @@ impl AccountSpec {
             start: true,
             cert_mode: CertMode::Valid,
             fault: None,
+            external: None,
+        }
+    }
+
+    /// An account outside the process at `url`, reached through the world's relay.
+    pub fn external(subdomain: &str, url: ExternalUrl) -> AccountSpec {
+        AccountSpec {
+            external: Some(url),
+            ..AccountSpec::new(subdomain)
         }
     }
 }
@@ -156,6 +177,14 @@ pub enum WorldError {
     /// Certificates could not be made.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// An external account that cannot be set up.
+    #[error("the external account {subdomain:?} cannot be added: {reason}")]
+    External {
+        /// The account.
+        subdomain: String,
+        /// Why not.
+        reason: String,
+    },
     /// A fault that cannot be applied.
     #[error("the fault {fault} on {scope} cannot be applied: {reason}")]
     InvalidFault {
@@ -169,7 +198,7 @@ pub enum WorldError {
 }
 
 struct Slot {
-    account: Arc<Account>,
+    occupant: Occupant,
     port: u16,
     running: Option<CancellationToken>,
     cert_mode: CertMode,
@@ -205,6 +234,8 @@ pub struct World {
     down: Mutex<BTreeSet<String>>,
     /// See [`WriteHook`]; shared with every listener's router.
     after_write: Arc<Mutex<Option<WriteHook>>>,
+    /// The client of every relay: it reaches external accounts' configured URLs only.
+    relay_client: Arc<HttpClient>,
 }
 
 impl World {
@@ -256,6 +287,12 @@ impl World {
             crate::tls::admin_client_config()?,
             crate::limits::MAX_REST_ANSWER_BYTES,
         );
+        let relay_client = Arc::new(HttpClient::new(
+            Network::Loopback,
+            Resolve::Partners(directory.clone()),
+            crate::tls::partner_client_config(authority.as_ref(), &config.partner_ca_pem)?,
+            crate::limits::MAX_BODY_BYTES,
+        ));
         let services = Arc::new(WorldServices::new(
             trace,
             directory.clone(),
@@ -275,6 +312,7 @@ impl World {
             tracker: TaskTracker::new(),
             down: Mutex::new(BTreeSet::new()),
             after_write: Arc::new(Mutex::new(None)),
+            relay_client,
         };
         for spec in &specs {
             world.add_account(spec)?;
@@ -320,27 +358,44 @@ impl World {
         if slots.contains_key(&spec.subdomain) {
             return Err(WorldError::Duplicate(spec.subdomain.clone()));
         }
-        let account = Arc::new(Account::new(
-            AccountConfig {
-                subdomain: spec.subdomain.clone(),
-                display_name: spec.display_name.clone(),
-                api_token: self.config.api_token.clone(),
-                rate_limit: self.config.rate_limit,
-            },
-            self.config.https,
-            self.services.clone(),
-        ));
+        let occupant = match &spec.external {
+            None => Occupant::Account(Arc::new(Account::new(
+                AccountConfig {
+                    subdomain: spec.subdomain.clone(),
+                    display_name: spec.display_name.clone(),
+                    api_token: self.config.api_token.clone(),
+                    rate_limit: self.config.rate_limit,
+                },
+                self.config.https,
+                self.services.clone(),
+            ))),
+            Some(url) => {
+                occupant::check_external(&spec.subdomain, spec.start, self.network.kind())?;
+                let display_name = spec
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| crate::model::default_display_name(&spec.subdomain));
+                Occupant::External(Arc::new(External::new(
+                    &spec.subdomain,
+                    &display_name,
+                    url.clone(),
+                    self.relay_client.clone(),
+                    self.services.trace.clone(),
+                    self.config.timeout,
+                )))
+            }
+        };
         // Our model: an account declared with `start = false` does not exist yet, so its
         // subdomain is unknown (configuration_error) until it first starts; an account
         // that was stopped is known but refuses connections (failed).
         if spec.start {
-            self.list(&account, None);
+            self.list(&occupant, None);
         }
         let certificate = self.issue(&spec.subdomain, spec.cert_mode)?;
         slots.insert(
             spec.subdomain.clone(),
             Slot {
-                account,
+                occupant,
                 port: spec.port.unwrap_or(0),
                 running: None,
                 cert_mode: spec.cert_mode,
@@ -378,13 +433,13 @@ impl World {
                 .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
             slot.cert_mode = mode;
             slot.certificate = certificate.clone();
-            if let (Some(control), Some(addr)) = (&slot.control, slot.account.addr()) {
+            if let (Some(control), Some(addr)) = (&slot.control, slot.occupant.addr()) {
                 control.switch(
                     certificate
                         .clone()
                         .map(|cert| server_config(cert, &self.clock)),
                 );
-                slot.account.set_listening(addr, certificate.is_some());
+                slot.occupant.set_listening(addr, certificate.is_some());
             }
         }
         // Pooled connections to the old certificate are gone; start afresh.
@@ -415,12 +470,12 @@ impl World {
 
     /// Binds the account's listener (its old port when it ran before) and records it.
     async fn bind(&self, subdomain: &str) -> Result<Listener, WorldError> {
-        let (port, account) = {
+        let (port, occupant) = {
             let slots = lock(&self.slots);
             let slot = slots
                 .get(subdomain)
                 .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
-            (slot.port, slot.account.clone())
+            (slot.port, slot.occupant.clone())
         };
         let addr = SocketAddr::new(self.config.bind, port);
         let listener = self.network.bind(addr).map_err(|source| WorldError::Bind {
@@ -435,20 +490,21 @@ impl World {
         })?;
         if let Some(slot) = lock(&self.slots).get_mut(subdomain) {
             slot.port = local.port();
-            account.set_listening(local, slot.certificate.is_some());
+            occupant.set_listening(local, slot.certificate.is_some());
         }
-        self.list(&account, Some(local));
+        self.list(&occupant, Some(local));
         Ok(listener)
     }
 
     /// Puts an account in the directory, where partners find it.
-    fn list(&self, account: &Account, addr: Option<SocketAddr>) {
+    fn list(&self, occupant: &Occupant, addr: Option<SocketAddr>) {
         self.services.directory.insert(
-            account.subdomain(),
+            occupant.subdomain(),
             Listing {
-                display_name: account.display_name().to_string(),
+                display_name: occupant.display_name().to_string(),
                 addr,
                 https: self.config.https,
+                external: occupant.external().cloned(),
             },
         );
     }
@@ -460,10 +516,13 @@ impl World {
             .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
         let token = self.cancel.child_token();
         slot.running = Some(token.clone());
-        let app = account_router(slot.account.clone()).layer(axum::middleware::from_fn_with_state(
-            self.after_write.clone(),
-            after_write,
-        ));
+        let app = slot
+            .occupant
+            .router(&self.services)
+            .layer(axum::middleware::from_fn_with_state(
+                self.after_write.clone(),
+                after_write,
+            ));
         let tls = slot
             .certificate
             .clone()
@@ -601,7 +660,10 @@ impl World {
     /// Every pair of agreement copies that diverges (see [`crate::consistency`]); the
     /// scenario runner checks this after each step.
     pub fn divergences(&self) -> Vec<AgreementDivergence> {
-        crate::consistency::divergences(&self.accounts())
+        // An external account's copy is out of sight: its pairs cannot be judged.
+        let mut found = crate::consistency::divergences(&self.accounts());
+        found.retain(|d| !self.is_external(&d.sender) && !self.is_external(&d.receiver));
+        found
     }
 
     /// Starts an account again if a `down` fault closed it; true if it did.
@@ -656,19 +718,61 @@ impl World {
             .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))
     }
 
-    /// An account by subdomain.
+    /// An account of this process by subdomain (None for an external account).
     pub fn account(&self, subdomain: &str) -> Option<Arc<Account>> {
         lock(&self.slots)
             .get(subdomain)
-            .map(|slot| slot.account.clone())
+            .and_then(|slot| slot.occupant.account().cloned())
     }
 
-    /// Every account, in the order they were declared.
+    /// Every account of this process, in the order they were declared.
     pub fn accounts(&self) -> Vec<Arc<Account>> {
         lock(&self.slots)
             .values()
-            .map(|slot| slot.account.clone())
+            .filter_map(|slot| slot.occupant.account().cloned())
             .collect()
+    }
+
+    /// Every account outside the process, with its configured sharing URL, in the
+    /// order they were declared.
+    pub fn externals(&self) -> Vec<(String, ExternalUrl)> {
+        lock(&self.slots)
+            .iter()
+            .filter_map(|(name, slot)| Some((name.clone(), slot.occupant.external()?.clone())))
+            .collect()
+    }
+
+    /// Whether `subdomain` is an account outside the process.
+    pub fn is_external(&self, subdomain: &str) -> bool {
+        lock(&self.slots)
+            .get(subdomain)
+            .is_some_and(|slot| slot.occupant.external().is_some())
+    }
+
+    /// Adds an account outside the process to a running world: its relay starts at
+    /// once, and partners find it in the directory from then on.
+    pub async fn add_external(&self, spec: AccountSpec) -> Result<(), WorldError> {
+        if spec.external.is_none() {
+            return Err(WorldError::External {
+                subdomain: spec.subdomain,
+                reason: "it has no sharing URL".to_string(),
+            });
+        }
+        self.add_account(&spec)?;
+        let listener = self.bind(&spec.subdomain).await?;
+        self.spawn(&spec.subdomain, listener)?;
+        self.services.trace.world(
+            &spec.subdomain,
+            format!(
+                "{} is an external account at {}",
+                spec.subdomain,
+                self.services
+                    .directory
+                    .sharing_url(&spec.subdomain)
+                    .unwrap_or_default()
+            ),
+        );
+        Ok(())
     }
 
     /// The world's trace.
@@ -735,7 +839,8 @@ fn closes_listener(rule: &FaultRule) -> bool {
 }
 
 /// Both surfaces of one account, with Zendesk-shaped answers for unknown paths, and
-/// the world's faults applied to every partner message it receives.
+/// the world's faults applied to every partner message it receives. Messages from
+/// external accounts are recognised and recorded first (see `external::inbound`).
 pub fn account_router(account: Arc<Account>) -> Router {
     crate::api::router(account.clone())
         .merge(crate::partner::router(account.clone()))
@@ -748,6 +853,23 @@ pub fn account_router(account: Arc<Account>) -> Router {
             },
             crate::listener::faults::apply,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            crate::external::inbound::InboundGate { account },
+            crate::external::inbound::record,
+        ))
+}
+
+/// The world's end of the link to an external account: the relay, with the world's
+/// faults applied to every message on the link, as an account's listener applies them.
+fn relay_router(relay: Arc<External>, services: &WorldServices) -> Router {
+    crate::external::relay::router(relay.clone()).layer(axum::middleware::from_fn_with_state(
+        crate::listener::faults::FaultGate {
+            target: relay.subdomain().to_string(),
+            faults: services.faults.clone(),
+            trace: services.trace.clone(),
+        },
+        crate::listener::faults::apply,
+    ))
 }
 
 async fn after_write(

@@ -47,6 +47,7 @@ impl StepError {
 pub fn parse_steps(
     value: &Value,
     accounts: &[String],
+    externals: &[String],
     session: &Session,
 ) -> Result<Vec<Step>, StepError> {
     let Value::Array(items) = value else {
@@ -82,7 +83,8 @@ pub fn parse_steps(
     };
     check_live_steps(
         accounts,
-        &session.agreement_names(),
+        externals,
+        &session.agreement_links(),
         &session.ticket_names(),
         &steps,
         &place,
@@ -345,7 +347,7 @@ mod tests {
                 {"fault": {"account": "globex", "status": 503, "times": 1}},
                 {"expect": {"account": "acme", "agreement": "esc", "status": "pending"}},
             ]),
-            &accounts(),
+            &accounts(), &[],
             &Session::default(),
         )
         .unwrap();
@@ -365,7 +367,7 @@ mod tests {
                 {"certificate": {"account": "globex", "mode": "expired"}},
                 {"certificate": {"account": "globex", "mode": "rotten"}},
             ]),
-            &accounts(),
+            &accounts(), &[],
             &Session::default(),
         )
         .unwrap_err();
@@ -379,7 +381,7 @@ mod tests {
         let error = parse_steps(
             &json!([{"invite": {"from": "acme", "to": "globex", "as": "esc"}},
                     {"respond": {"account": "initech", "agreement": "esc", "status": "accepted"}}]),
-            &accounts(),
+            &accounts(), &[],
             &Session::default(),
         )
         .unwrap_err();
@@ -389,7 +391,7 @@ mod tests {
         );
         let error = parse_steps(
             &json!([{"resend": {"agreement": "nope"}}]),
-            &accounts(),
+            &accounts(), &[],
             &Session::default(),
         )
         .unwrap_err();
@@ -408,17 +410,17 @@ mod tests {
     fn a_step_with_two_actions_or_none_is_refused() {
         let error = parse_steps(
             &json!([{"stop": {"account": "acme"}, "start": {"account": "acme"}}]),
-            &accounts(),
+            &accounts(), &[],
             &Session::default(),
         )
         .unwrap_err();
         assert_eq!(error.step, Some(0));
         assert!(error.message.contains("two actions"), "{}", error.message);
         let error =
-            parse_steps(&json!([{"note": "x"}]), &accounts(), &Session::default()).unwrap_err();
+            parse_steps(&json!([{"note": "x"}]), &accounts(), &[], &Session::default()).unwrap_err();
         assert!(error.message.contains("no action"), "{}", error.message);
         let error =
-            parse_steps(&json!({"stop": {}}), &accounts(), &Session::default()).unwrap_err();
+            parse_steps(&json!({"stop": {}}), &accounts(), &[], &Session::default()).unwrap_err();
         assert_eq!(error.step, None);
     }
 }

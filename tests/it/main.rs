@@ -50,3 +50,5 @@ mod large_inputs;
 mod generated_input;
 // `sharesim explore`: a planted bug found and shrunk, shards, findings rerun with `run`.
 mod explore;
+// External partners: accounts in other worlds and processes, named by their sharing URL.
+mod external;
