@@ -383,7 +383,10 @@ mod tests {
                 .as_deref(),
             Some("https://partner.sharesim.test/sharing/agreements/abc")
         );
-        assert_eq!(directory.in_world_url("http://127.0.0.1:9001/sharing"), None);
+        assert_eq!(
+            directory.in_world_url("http://127.0.0.1:9001/sharing"),
+            None
+        );
         assert_eq!(
             directory.sharing_url("partner").as_deref(),
             Some("http://127.0.0.1:9000/sharing")

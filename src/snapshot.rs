@@ -227,7 +227,10 @@ impl WorldSnapshot {
         // certificates (their faults are restored from `faults`, as steps).
         for (external, _) in world.externals() {
             if world.faults().iter().any(|rule| rule.target == external) {
-                world.heal(&external, None).await.map_err(|e| e.to_string())?;
+                world
+                    .heal(&external, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             if world.cert_mode(&external) != Some(CertMode::Valid) {
                 world

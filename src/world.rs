@@ -10,11 +10,11 @@
 mod occupant;
 
 use crate::account::{Account, AccountConfig, WorldServices};
-use crate::directory::ExternalUrl;
-use crate::external::Relay as External;
 use crate::clock::WorldClock;
 use crate::consistency::AgreementDivergence;
+use crate::directory::ExternalUrl;
 use crate::directory::{Directory, Listing};
+use crate::external::Relay as External;
 use crate::faults::{Fault, FaultRule, FaultTable};
 use crate::listener;
 use crate::listener::connection_limits::ConnectionLimits;
@@ -26,10 +26,10 @@ use crate::trace::{Clock, Trace, lock};
 use crate::transport::{Transport, TransportConfig, TransportError};
 use axum::Router;
 use indexmap::IndexMap;
+use occupant::Occupant;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use occupant::Occupant;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

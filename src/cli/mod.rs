@@ -2,6 +2,7 @@
 //! only place that reads the environment, installs a log subscriber or prints.
 
 mod bench;
+mod conform;
 mod controlled;
 mod ctl;
 mod explore;
@@ -57,6 +58,9 @@ pub enum Command {
     Ctl(ctl::CtlArgs),
     /// Print the OpenAPI 3.1 document of the REST API, partner protocol and control API.
     Openapi,
+    /// Grade a partner-protocol endpoint against the protocol: sharesim plays a Zendesk
+    /// account, invites it, shares a ticket with it, and checks every answer.
+    Conform(conform::ConformArgs),
 }
 
 /// What `main` reads from the environment once and passes down.
@@ -135,6 +139,7 @@ pub fn main() -> ExitCode {
                 EXIT_PASSED
             }
             Command::Explore(args) => explore::run(args, &env).await,
+            Command::Conform(args) => conform::run(args).await,
         }
     });
     ExitCode::from(code)

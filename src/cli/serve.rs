@@ -195,9 +195,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .partner_ca
             .iter()
             .map(|path| {
-                std::fs::read_to_string(path).map_err(|e| {
-                    format!("could not read --partner-ca {}: {e}", path.display())
-                })
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("could not read --partner-ca {}: {e}", path.display()))
             })
             .collect::<Result<_, _>>()?,
         rate_limit: args

@@ -43,7 +43,12 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: &'static str, sent: String, received: String, verdict: Result<(), String>) -> Check {
+    fn new(
+        name: &'static str,
+        sent: String,
+        received: String,
+        verdict: Result<(), String>,
+    ) -> Check {
         let (passed, reason) = match verdict {
             Ok(()) => (true, String::new()),
             Err(reason) => (false, reason),
@@ -93,6 +98,9 @@ pub struct Settings {
     pub answer_timeout: Duration,
     /// How long each message to the endpoint may take.
     pub message_timeout: Duration,
+    /// The loopback port sharesim's account listens on (None: ephemeral), for an
+    /// endpoint that must know sharesim's sharing URL before the run.
+    pub port: Option<u16>,
 }
 
 /// Every check of one run, in order.
@@ -153,7 +161,10 @@ pub async fn run(settings: Settings) -> Result<Report, String> {
         ..WorldConfig::default()
     };
     let specs = vec![
-        AccountSpec::new(&settings.subdomain),
+        AccountSpec {
+            port: settings.port,
+            ..AccountSpec::new(&settings.subdomain)
+        },
         AccountSpec::external(partner, settings.url.clone()),
     ];
     let world = World::start(config, specs)

@@ -60,7 +60,10 @@ impl Exchange {
         match self.status {
             Some(status) if status == expected => Ok(()),
             Some(status) => Err(format!("{rule}; the endpoint answered {status}")),
-            None => Err(format!("{rule}; the endpoint gave no answer ({})", self.body)),
+            None => Err(format!(
+                "{rule}; the endpoint gave no answer ({})",
+                self.body
+            )),
         }
     }
 }
@@ -118,7 +121,10 @@ impl Prober {
             .method(method)
             .uri(url.as_str())
             .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, concat!("sharesim-conform/", env!("CARGO_PKG_VERSION")));
+            .header(
+                header::USER_AGENT,
+                concat!("sharesim-conform/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some(version) = version {
             request = request.header(VERSION_HEADER, version);
         }
@@ -244,13 +250,21 @@ pub(super) async fn invitations(prober: &Prober, invitation: &Value) -> Vec<Chec
     let mut mismatched = invitation.clone();
     mismatched["uuid"] = json!(fresh());
     let mismatch = prober
-        .send(Method::POST, &format!("/agreements/{}", fresh()), None, &mismatched)
+        .send(
+            Method::POST,
+            &format!("/agreements/{}", fresh()),
+            None,
+            &mismatched,
+        )
         .await;
     checks.push(check(
         "invitation.uuid_mismatch",
         &mismatch,
         None,
-        mismatch.expect(422, "a body whose uuid differs from the path's must be refused with 422"),
+        mismatch.expect(
+            422,
+            "a body whose uuid differs from the path's must be refused with 422",
+        ),
     ));
 
     checks.push(missing_fields(prober, invitation).await);
@@ -284,7 +298,12 @@ async fn missing_fields(prober: &Prober, invitation: &Value) -> Check {
             map.remove(field);
         }
         let exchange = prober
-            .send(Method::POST, &format!("/agreements/{uuid}"), None, &incomplete)
+            .send(
+                Method::POST,
+                &format!("/agreements/{uuid}"),
+                None,
+                &incomplete,
+            )
             .await;
         let verdict = exchange.expect(
             422,
@@ -296,12 +315,7 @@ async fn missing_fields(prober: &Prober, invitation: &Value) -> Check {
         last = Some(exchange);
     }
     let exchange = last.expect("three probes ran");
-    check(
-        "invitation.missing_fields",
-        &exchange,
-        None,
-        Ok(()),
-    )
+    check("invitation.missing_fields", &exchange, None, Ok(()))
 }
 
 /// The token family's probes on the agreement `uuid` (key `key`), whose invitation is
@@ -329,16 +343,29 @@ pub(super) async fn tokens(prober: &Prober, invitation: &Value, key: &str) -> Ve
                 Err("a 401 must carry `WWW-Authenticate: X-Ticket-Sharing`, saying how to authenticate".to_string())
             }
         });
-    checks.push(check("token.missing", &missing, Some("www-authenticate"), verdict));
+    checks.push(check(
+        "token.missing",
+        &missing,
+        Some("www-authenticate"),
+        verdict,
+    ));
 
     let wrong = prober
-        .send(Method::PUT, &path, Some(&format!("{uuid}:{}", fresh())), &restated)
+        .send(
+            Method::PUT,
+            &path,
+            Some(&format!("{uuid}:{}", fresh())),
+            &restated,
+        )
         .await;
     checks.push(check(
         "token.wrong_key",
         &wrong,
         None,
-        wrong.expect(403, "a token with the wrong access key must be refused with 403"),
+        wrong.expect(
+            403,
+            "a token with the wrong access key must be refused with 403",
+        ),
     ));
 
     let unknown = fresh();
@@ -354,7 +381,10 @@ pub(super) async fn tokens(prober: &Prober, invitation: &Value, key: &str) -> Ve
         "token.unknown_uuid",
         &nobody,
         None,
-        nobody.expect(404, "a call about an agreement the endpoint does not hold must be answered 404"),
+        nobody.expect(
+            404,
+            "a call about an agreement the endpoint does not hold must be answered 404",
+        ),
     ));
 
     let mut later = invitation.clone();
@@ -362,13 +392,22 @@ pub(super) async fn tokens(prober: &Prober, invitation: &Value, key: &str) -> Ve
     later["uuid"] = json!(later_uuid);
     let body = serde_json::to_vec(&later).unwrap_or_default();
     let version = prober
-        .call(Method::POST, &format!("/agreements/{later_uuid}"), None, Some("2"), Some(body))
+        .call(
+            Method::POST,
+            &format!("/agreements/{later_uuid}"),
+            None,
+            Some("2"),
+            Some(body),
+        )
         .await;
     checks.push(check(
         "token.unsupported_version",
         &version,
         None,
-        version.expect(412, "X-Ticket-Sharing-Version 2 must be refused with 412: the protocol is version 1"),
+        version.expect(
+            412,
+            "X-Ticket-Sharing-Version 2 must be refused with 412: the protocol is version 1",
+        ),
     ));
 
     let big_uuid = fresh();
@@ -386,13 +425,21 @@ pub(super) async fn tokens(prober: &Prober, invitation: &Value, key: &str) -> Ve
     ));
 
     let patch = prober
-        .send(Method::PATCH, &path, Some(&format!("{uuid}:{key}")), &restated)
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&format!("{uuid}:{key}")),
+            &restated,
+        )
         .await;
     checks.push(check(
         "token.method_not_allowed",
         &patch,
         None,
-        patch.expect(405, "a method the protocol does not have (PATCH) must be answered 405"),
+        patch.expect(
+            405,
+            "a method the protocol does not have (PATCH) must be answered 405",
+        ),
     ));
     checks
 }
@@ -404,5 +451,10 @@ pub(super) fn check(
     header: Option<&str>,
     verdict: Result<(), String>,
 ) -> Check {
-    Check::new(name, exchange.sent.clone(), exchange.received(header), verdict)
+    Check::new(
+        name,
+        exchange.sent.clone(),
+        exchange.received(header),
+        verdict,
+    )
 }

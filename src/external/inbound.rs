@@ -48,9 +48,18 @@ pub async fn record(State(gate): State<InboundGate>, request: Request, next: Nex
     }
     let (mut parts, body) = request.into_parts();
     // The listener has read the body whole already.
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let Some(from) = sender(account, &parts.method, parts.uri.path(), &parts.headers, &body)
-    else {
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let Some(from) = sender(
+        account,
+        &parts.method,
+        parts.uri.path(),
+        &parts.headers,
+        &body,
+    ) else {
         return next.run(Request::from_parts(parts, Body::from(body))).await;
     };
     if let Ok(value) = HeaderValue::from_str(&from) {
@@ -100,7 +109,13 @@ pub async fn record(State(gate): State<InboundGate>, request: Request, next: Nex
     let detail = match (&status, serde_json::from_str::<serde_json::Value>(&answer)) {
         (None, _) => "no answer: the connection is dropped".to_string(),
         (Some(_), Ok(json)) => summarize_body(Some(&json)),
-        (Some(_), Err(_)) => answer.lines().next().unwrap_or_default().chars().take(200).collect(),
+        (Some(_), Err(_)) => answer
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect(),
     };
     account.trace().record(
         EventKind::Response,
@@ -165,7 +180,11 @@ async fn answered(response: Response) -> (Response, Option<u16>, String) {
         return (response, Some(status), String::new());
     }
     let (parts, body) = response.into_parts();
-    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let answer = String::from_utf8_lossy(&bytes).into_owned();
     (
         Response::from_parts(parts, Body::from(bytes)),

@@ -146,7 +146,11 @@ async fn forward(
         return abort();
     }
     // The listener has read the body whole already.
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let mut outgoing = axum::http::Request::builder()
         .method(parts.method.clone())
         .uri(target.as_str());
@@ -189,8 +193,7 @@ async fn forward(
         return abort();
     }
     let mut response = Response::new(Body::from(answer.body));
-    *response.status_mut() =
-        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     copy_answer_headers(&relay.url, &target, &answer.headers, response.headers_mut());
     response
 }

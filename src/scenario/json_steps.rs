@@ -347,7 +347,8 @@ mod tests {
                 {"fault": {"account": "globex", "status": 503, "times": 1}},
                 {"expect": {"account": "acme", "agreement": "esc", "status": "pending"}},
             ]),
-            &accounts(), &[],
+            &accounts(),
+            &[],
             &Session::default(),
         )
         .unwrap();
@@ -367,7 +368,8 @@ mod tests {
                 {"certificate": {"account": "globex", "mode": "expired"}},
                 {"certificate": {"account": "globex", "mode": "rotten"}},
             ]),
-            &accounts(), &[],
+            &accounts(),
+            &[],
             &Session::default(),
         )
         .unwrap_err();
@@ -381,7 +383,8 @@ mod tests {
         let error = parse_steps(
             &json!([{"invite": {"from": "acme", "to": "globex", "as": "esc"}},
                     {"respond": {"account": "initech", "agreement": "esc", "status": "accepted"}}]),
-            &accounts(), &[],
+            &accounts(),
+            &[],
             &Session::default(),
         )
         .unwrap_err();
@@ -391,7 +394,8 @@ mod tests {
         );
         let error = parse_steps(
             &json!([{"resend": {"agreement": "nope"}}]),
-            &accounts(), &[],
+            &accounts(),
+            &[],
             &Session::default(),
         )
         .unwrap_err();
@@ -410,14 +414,20 @@ mod tests {
     fn a_step_with_two_actions_or_none_is_refused() {
         let error = parse_steps(
             &json!([{"stop": {"account": "acme"}, "start": {"account": "acme"}}]),
-            &accounts(), &[],
+            &accounts(),
+            &[],
             &Session::default(),
         )
         .unwrap_err();
         assert_eq!(error.step, Some(0));
         assert!(error.message.contains("two actions"), "{}", error.message);
-        let error =
-            parse_steps(&json!([{"note": "x"}]), &accounts(), &[], &Session::default()).unwrap_err();
+        let error = parse_steps(
+            &json!([{"note": "x"}]),
+            &accounts(),
+            &[],
+            &Session::default(),
+        )
+        .unwrap_err();
         assert!(error.message.contains("no action"), "{}", error.message);
         let error =
             parse_steps(&json!({"stop": {}}), &accounts(), &[], &Session::default()).unwrap_err();

@@ -63,13 +63,11 @@ impl RunSettings {
     /// the command line says otherwise (and then fails at start, saying why).
     pub fn network_for(&self, scenario: &Scenario) -> NetworkKind {
         let external = scenario.accounts.values().any(|a| a.external.is_some());
-        self.network
-            .or(scenario.network)
-            .unwrap_or(if external {
-                NetworkKind::Loopback
-            } else {
-                NetworkKind::Simulated
-            })
+        self.network.or(scenario.network).unwrap_or(if external {
+            NetworkKind::Loopback
+        } else {
+            NetworkKind::Simulated
+        })
     }
 }
 
@@ -272,9 +270,10 @@ pub fn account_specs(scenario: &Scenario) -> Result<Vec<AccountSpec>, String> {
     for (subdomain, account) in &scenario.accounts {
         let cert_mode = account.tls.unwrap_or(CertMode::Valid);
         let external = match &account.external {
-            Some(url) => Some(crate::directory::ExternalUrl::parse(url.get_ref()).map_err(
-                |why| format!("account {}: `external`: {why}", subdomain.get_ref()),
-            )?),
+            Some(url) => Some(
+                crate::directory::ExternalUrl::parse(url.get_ref())
+                    .map_err(|why| format!("account {}: `external`: {why}", subdomain.get_ref()))?,
+            ),
             None => None,
         };
         specs.push(AccountSpec {
@@ -735,8 +734,7 @@ impl Runner<'_> {
                 continue;
             };
             // An external account's copy is out of sight: its pairs cannot be judged.
-            if self.world.is_external(&handle.sender) || self.world.is_external(&handle.receiver)
-            {
+            if self.world.is_external(&handle.sender) || self.world.is_external(&handle.receiver) {
                 continue;
             }
             let status = |account: &str| {

@@ -444,14 +444,8 @@ impl Transport {
             .body
             .as_ref()
             .map(|body| bytes::Bytes::from(body.to_string()));
-        let exchange = redirects::exchange(
-            client,
-            &self.directory,
-            message,
-            &self.world_key,
-            body,
-            url,
-        );
+        let exchange =
+            redirects::exchange(client, &self.directory, message, &self.world_key, body, url);
         let answer = match tokio::time::timeout(self.config.timeout, exchange).await {
             Err(_) => return Err(classify::classify_timeout(self.config.timeout)),
             Ok(Err(error)) => return Err(classify_error(&error)),

@@ -80,7 +80,12 @@ fn partner_lines(w: &TestWorld) -> Vec<String> {
                 e.from,
                 e.to,
                 e.method.unwrap_or_default(),
-                e.path.unwrap_or_default().split('/').take(3).collect::<Vec<_>>().join("/"),
+                e.path
+                    .unwrap_or_default()
+                    .split('/')
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join("/"),
                 e.status.map(|s| format!(" {s}")).unwrap_or_default()
             )
         })
@@ -109,8 +114,10 @@ async fn accounts_in_two_worlds_handshake_share_and_sync_through_their_urls() {
             "admin",
             "POST",
             "/api/v2/tickets.json",
-            Some(json!({"ticket": {"subject": "Printer on fire", "comment": {"body": "Smoke"},
-                                   "sharing_agreement_ids": [sent["id"]]}})),
+            Some(
+                json!({"ticket": {"subject": "Printer on fire", "comment": {"body": "Smoke"},
+                                   "sharing_agreement_ids": [sent["id"]]}}),
+            ),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -164,7 +171,11 @@ async fn an_external_accounts_own_invitation_is_recognised_and_answered() {
     assert_eq!(b.only_agreement("globex").await["status"], "accepted");
     // A deactivation travels back the same way.
     let answer = b
-        .set_status("globex", &b.only_agreement("globex").await["id"], "inactive")
+        .set_status(
+            "globex",
+            &b.only_agreement("globex").await["id"],
+            "inactive",
+        )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(a.only_agreement("acme").await["status"], "inactive");
@@ -198,7 +209,11 @@ async fn nothing_is_sent_beyond_the_configured_url() {
     assert_eq!(inbound["remote_subdomain"], Value::Null);
     let refused = a.set_status("acme", &inbound["id"], "accepted").await;
     assert_eq!(refused.status, 422, "{}", refused.text);
-    assert!(refused.text.contains("not a simulated account"), "{}", refused.text);
+    assert!(
+        refused.text.contains("not a simulated account"),
+        "{}",
+        refused.text
+    );
     // The attempt is traced, and refused before any connection: no status came back.
     let failure = a.last_failure();
     assert_eq!(failure.outcome.as_deref(), Some("configuration_error"));
@@ -334,7 +349,11 @@ expect = { account = "acme", agreement = "esc", status = "pending" }
         .iter()
         .find(|e| e.outcome.as_deref() == Some("ssl_error"))
         .expect("an ssl_error in the trace");
-    assert!(cause.detail.contains("certificate expired"), "{}", cause.detail);
+    assert!(
+        cause.detail.contains("certificate expired"),
+        "{}",
+        cause.detail
+    );
     assert_eq!(b.account("globex").agreements().len(), 1);
 }
 
@@ -380,7 +399,10 @@ fn two_serve_processes_federate_through_partner() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(acme_ready["partners"][0]["sharing_url"], globex_url.as_str());
+    assert_eq!(
+        acme_ready["partners"][0]["sharing_url"],
+        globex_url.as_str()
+    );
     drop(held);
     let globex = serve_process(&[
         "globex",
@@ -390,7 +412,10 @@ fn two_serve_processes_federate_through_partner() {
         &format!("acme={acme_url}"),
     ]);
     let globex_ready = globex.ready_json();
-    assert_eq!(globex_ready["accounts"][0]["sharing_url"], globex_url.as_str());
+    assert_eq!(
+        globex_ready["accounts"][0]["sharing_url"],
+        globex_url.as_str()
+    );
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -441,8 +466,10 @@ fn two_serve_processes_federate_through_partner() {
             &acme_ready,
             "POST",
             "/tickets.json",
-            Some(json!({"ticket": {"subject": "Across processes", "comment": {"body": "Hello"},
-                                   "sharing_agreement_ids": [sent["sharing_agreement"]["id"]]}})),
+            Some(
+                json!({"ticket": {"subject": "Across processes", "comment": {"body": "Hello"},
+                                   "sharing_agreement_ids": [sent["sharing_agreement"]["id"]]}}),
+            ),
         )
         .await;
         rest(
@@ -473,7 +500,10 @@ fn two_serve_processes_federate_through_partner() {
         assert_eq!(copy["ticket"]["status"], "pending");
 
         // Each process's journal holds both directions of the link.
-        for (ready, me, partner) in [(&acme_ready, "acme", "globex"), (&globex_ready, "globex", "acme")] {
+        for (ready, me, partner) in [
+            (&acme_ready, "acme", "globex"),
+            (&globex_ready, "globex", "acme"),
+        ] {
             let journal = http
                 .get(format!(
                     "{}/journal?surface=partner&kind=request&limit=1000",
@@ -499,7 +529,10 @@ fn two_serve_processes_federate_through_partner() {
             };
             assert!(count(me, partner, "/sharing/") >= 2, "{me}: {journal}");
             assert!(count(partner, me, "/sharing/") >= 2, "{me}: {journal}");
-            assert!(count(me, partner, "/sharing/tickets/") + count(partner, me, "/sharing/tickets/") >= 3);
+            assert!(
+                count(me, partner, "/sharing/tickets/") + count(partner, me, "/sharing/tickets/")
+                    >= 3
+            );
         }
     });
 }

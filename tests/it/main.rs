@@ -52,3 +52,5 @@ mod generated_input;
 mod explore;
 // External partners: accounts in other worlds and processes, named by their sharing URL.
 mod external;
+// `sharesim conform` against endpoints in other processes: honest, broken, the gem, sharesim.
+mod conform;

@@ -21,7 +21,9 @@ pub(super) fn check_account(scenario: &Scenario, account: &Account) -> Checked {
         })
     };
     if let Err(why) = ExternalUrl::parse(url.get_ref()) {
-        return at(format!("`external` must be the partner's sharing URL: {why}"));
+        return at(format!(
+            "`external` must be the partner's sharing URL: {why}"
+        ));
     }
     if !account.start {
         return at(
