@@ -481,12 +481,18 @@ fn two_serve_processes_federate_through_partner() {
         assert_eq!(copy["ticket"]["status"], "pending");
 
         // Each process's journal holds both directions of the link.
-        for (ready, me, partner) in [(&acme_ready, "acme", "globex"), (&globex_ready, "globex", "acme")] {
+        for (ready, me, partner) in [
+            (&acme_ready, "acme", "globex"),
+            (&globex_ready, "globex", "acme"),
+        ] {
             let events = journal(&http, ready).await;
             let count = |from: &str, to: &str, path: &str| count_requests(&events, from, to, path);
             assert!(count(me, partner, "/sharing/") >= 2, "{me}: {events:#?}");
             assert!(count(partner, me, "/sharing/") >= 2, "{me}: {events:#?}");
-            assert!(count(me, partner, "/sharing/tickets/") + count(partner, me, "/sharing/tickets/") >= 3);
+            assert!(
+                count(me, partner, "/sharing/tickets/") + count(partner, me, "/sharing/tickets/")
+                    >= 3
+            );
         }
     });
 }
@@ -549,9 +555,18 @@ fn count_requests(events: &[Value], from: &str, to: &str, path: &str) -> usize {
 }
 
 /// A call to the README endpoint's own users' surface (`/admin/...`).
-async fn endpoint_admin(http: &reqwest::Client, endpoint: &Value, call: &str, body: Value) -> Value {
+async fn endpoint_admin(
+    http: &reqwest::Client,
+    endpoint: &Value,
+    call: &str,
+    body: Value,
+) -> Value {
     let url = format!("{}/{call}", endpoint["admin_url"].as_str().unwrap());
-    let request = if call == "state" { http.get(url) } else { http.post(url).json(&body) };
+    let request = if call == "state" {
+        http.get(url)
+    } else {
+        http.post(url).json(&body)
+    };
     request.send().await.unwrap().json::<Value>().await.unwrap()
 }
 
@@ -581,7 +596,13 @@ fn an_endpoint_written_from_the_readme_alone_federates_with_serve() {
         let state = endpoint_admin(&http, &bridge, "state", Value::Null).await;
         let uuid = state["agreements"][0]["uuid"].as_str().unwrap().to_string();
         assert_eq!(state["agreements"][0]["status"], "pending");
-        let answered = endpoint_admin(&http, &bridge, "answer", json!({"uuid": uuid, "status": "accepted"})).await;
+        let answered = endpoint_admin(
+            &http,
+            &bridge,
+            "answer",
+            json!({"uuid": uuid, "status": "accepted"}),
+        )
+        .await;
         assert_eq!(answered["status"], 200, "{answered}");
         let copy = rest("GET", "/sharing_agreements/1.json", None).await;
         assert_eq!(copy["sharing_agreement"]["status"], "accepted");
@@ -590,14 +611,26 @@ fn an_endpoint_written_from_the_readme_alone_federates_with_serve() {
         rest(
             "POST",
             "/tickets.json",
-            Some(json!({"ticket": {"subject": "Bridged", "comment": {"body": "From acme"},
-                                   "sharing_agreement_ids": [sent["sharing_agreement"]["id"]]}})),
+            Some(
+                json!({"ticket": {"subject": "Bridged", "comment": {"body": "From acme"},
+                                   "sharing_agreement_ids": [sent["sharing_agreement"]["id"]]}}),
+            ),
         )
         .await;
-        rest("PUT", "/tickets/1.json", Some(json!({"ticket": {"comment": {"body": "More from acme"}}}))).await;
+        rest(
+            "PUT",
+            "/tickets/1.json",
+            Some(json!({"ticket": {"comment": {"body": "More from acme"}}})),
+        )
+        .await;
         let state = endpoint_admin(&http, &bridge, "state", Value::Null).await;
         let ticket = &state["tickets"][0];
-        let bodies: Vec<&str> = ticket["comments"].as_array().unwrap().iter().map(|c| c["body"].as_str().unwrap()).collect();
+        let bodies: Vec<&str> = ticket["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["body"].as_str().unwrap())
+            .collect();
         assert_eq!(bodies, ["From acme", "More from acme"]);
         let pushed = endpoint_admin(
             &http,
@@ -608,7 +641,12 @@ fn an_endpoint_written_from_the_readme_alone_federates_with_serve() {
         .await;
         assert_eq!(pushed["status"], 200, "{pushed}");
         let listed = rest("GET", "/tickets/1/comments.json", None).await;
-        let bodies: Vec<&str> = listed["comments"].as_array().unwrap().iter().map(|c| c["body"].as_str().unwrap()).collect();
+        let bodies: Vec<&str> = listed["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["body"].as_str().unwrap())
+            .collect();
         assert_eq!(bodies, ["From acme", "More from acme", "From the bridge"]);
 
         // The bridge's own invitation is recognised by its sender_url and answered.
@@ -636,7 +674,13 @@ fn an_endpoint_written_from_the_readme_alone_federates_with_serve() {
         )
         .await;
         let state = endpoint_admin(&http, &bridge, "state", Value::Null).await;
-        let theirs = state["agreements"].as_array().unwrap().iter().find(|a| a["uuid"] == invited["uuid"]).cloned().unwrap();
+        let theirs = state["agreements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["uuid"] == invited["uuid"])
+            .cloned()
+            .unwrap();
         assert_eq!(theirs["status"], "accepted");
 
         // All of it is in the journal, both directions.

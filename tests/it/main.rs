@@ -54,3 +54,5 @@ mod explore;
 mod external;
 // `sharesim conform` against endpoints in other processes: honest, broken, the gem, sharesim.
 mod conform;
+// The pytest plugin and the node:test module, with zenpy and node-zendesk, against serve.
+mod fixtures_kits;
