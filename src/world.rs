@@ -7,9 +7,10 @@
 //! covers the world, with a child per account, so stopping an account is cancelling its
 //! child and shutdown is cancelling the root.
 
+mod externals;
 mod occupant;
 
-use crate::account::{Account, AccountConfig, WorldServices};
+use crate::account::{Account, WorldServices};
 use crate::clock::WorldClock;
 use crate::consistency::AgreementDivergence;
 use crate::directory::ExternalUrl;
@@ -358,33 +359,7 @@ impl World {
         if slots.contains_key(&spec.subdomain) {
             return Err(WorldError::Duplicate(spec.subdomain.clone()));
         }
-        let occupant = match &spec.external {
-            None => Occupant::Account(Arc::new(Account::new(
-                AccountConfig {
-                    subdomain: spec.subdomain.clone(),
-                    display_name: spec.display_name.clone(),
-                    api_token: self.config.api_token.clone(),
-                    rate_limit: self.config.rate_limit,
-                },
-                self.config.https,
-                self.services.clone(),
-            ))),
-            Some(url) => {
-                occupant::check_external(&spec.subdomain, spec.start, self.network.kind())?;
-                let display_name = spec
-                    .display_name
-                    .clone()
-                    .unwrap_or_else(|| crate::model::default_display_name(&spec.subdomain));
-                Occupant::External(Arc::new(External::new(
-                    &spec.subdomain,
-                    &display_name,
-                    url.clone(),
-                    self.relay_client.clone(),
-                    self.services.trace.clone(),
-                    self.config.timeout,
-                )))
-            }
-        };
+        let occupant = self.occupant(spec)?;
         // Our model: an account declared with `start = false` does not exist yet, so its
         // subdomain is unknown (configuration_error) until it first starts; an account
         // that was stopped is known but refuses connections (failed).
@@ -733,48 +708,6 @@ impl World {
             .collect()
     }
 
-    /// Every account outside the process, with its configured sharing URL, in the
-    /// order they were declared.
-    pub fn externals(&self) -> Vec<(String, ExternalUrl)> {
-        lock(&self.slots)
-            .iter()
-            .filter_map(|(name, slot)| Some((name.clone(), slot.occupant.external()?.clone())))
-            .collect()
-    }
-
-    /// Whether `subdomain` is an account outside the process.
-    pub fn is_external(&self, subdomain: &str) -> bool {
-        lock(&self.slots)
-            .get(subdomain)
-            .is_some_and(|slot| slot.occupant.external().is_some())
-    }
-
-    /// Adds an account outside the process to a running world: its relay starts at
-    /// once, and partners find it in the directory from then on.
-    pub async fn add_external(&self, spec: AccountSpec) -> Result<(), WorldError> {
-        if spec.external.is_none() {
-            return Err(WorldError::External {
-                subdomain: spec.subdomain,
-                reason: "it has no sharing URL".to_string(),
-            });
-        }
-        self.add_account(&spec)?;
-        let listener = self.bind(&spec.subdomain).await?;
-        self.spawn(&spec.subdomain, listener)?;
-        self.services.trace.world(
-            &spec.subdomain,
-            format!(
-                "{} is an external account at {}",
-                spec.subdomain,
-                self.services
-                    .directory
-                    .sharing_url(&spec.subdomain)
-                    .unwrap_or_default()
-            ),
-        );
-        Ok(())
-    }
-
     /// The world's trace.
     pub fn trace(&self) -> &Trace {
         &self.services.trace
@@ -857,19 +790,6 @@ pub fn account_router(account: Arc<Account>) -> Router {
             crate::external::inbound::InboundGate { account },
             crate::external::inbound::record,
         ))
-}
-
-/// The world's end of the link to an external account: the relay, with the world's
-/// faults applied to every message on the link, as an account's listener applies them.
-fn relay_router(relay: Arc<External>, services: &WorldServices) -> Router {
-    crate::external::relay::router(relay.clone()).layer(axum::middleware::from_fn_with_state(
-        crate::listener::faults::FaultGate {
-            target: relay.subdomain().to_string(),
-            faults: services.faults.clone(),
-            trace: services.trace.clone(),
-        },
-        crate::listener::faults::apply,
-    ))
 }
 
 async fn after_write(

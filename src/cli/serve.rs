@@ -191,14 +191,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         bind: args.bind,
         api_token: args.api_token.clone(),
         extra_cert_names: vec!["localhost".to_string(), args.bind.to_string()],
-        partner_ca_pem: args
-            .partner_ca
-            .iter()
-            .map(|path| {
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("could not read --partner-ca {}: {e}", path.display()))
-            })
-            .collect::<Result<_, _>>()?,
+        partner_ca_pem: partner_roots(&args)?,
         rate_limit: args
             .rate_limit
             .or(scenario.as_ref().and_then(|s| s.rate_limit)),
@@ -259,21 +252,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         })
         .collect();
     print_table(&accounts);
-    let partners: Vec<serde_json::Value> = world
-        .externals()
-        .iter()
-        .map(|(subdomain, url)| json!({ "subdomain": subdomain, "sharing_url": url.as_str() }))
-        .collect();
-    if !partners.is_empty() {
-        println!("\nExternal partners (reached only at these URLs):");
-        for partner in &partners {
-            println!(
-                "  {}  {}",
-                partner["subdomain"].as_str().unwrap_or_default(),
-                partner["sharing_url"].as_str().unwrap_or_default()
-            );
-        }
-    }
+    let partners = print_partners(&world);
     if let Some(ca) = &ca_cert {
         println!(
             "\nCA certificate: {ca}  (e.g. REQUESTS_CA_BUNDLE={ca}, NODE_EXTRA_CA_CERTS={ca})"
@@ -311,6 +290,37 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     control.stop().await;
     world.shutdown().await;
     Ok(())
+}
+
+/// The CA certificates `--partner-ca` names, as PEM text.
+fn partner_roots(args: &ServeArgs) -> Result<Vec<String>, String> {
+    args.partner_ca
+        .iter()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("could not read --partner-ca {}: {e}", path.display()))
+        })
+        .collect()
+}
+
+/// Prints the external accounts and returns them for the ready file.
+fn print_partners(world: &World) -> Vec<serde_json::Value> {
+    let partners: Vec<serde_json::Value> = world
+        .externals()
+        .iter()
+        .map(|(subdomain, url)| json!({ "subdomain": subdomain, "sharing_url": url.as_str() }))
+        .collect();
+    if !partners.is_empty() {
+        println!("\nExternal partners (reached only at these URLs):");
+        for partner in &partners {
+            println!(
+                "  {}  {}",
+                partner["subdomain"].as_str().unwrap_or_default(),
+                partner["sharing_url"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    partners
 }
 
 /// The external accounts: the scenario's and `--partner`'s, none named twice and none

@@ -2,7 +2,8 @@
 //! with ordinary steps, and graded from the trace (what the endpoint answered) and from
 //! copies of what the endpoint sent on its own (its answer, its pushes).
 
-use super::probes::{self, Prober, fresh};
+use super::probes::{self, Prober};
+use super::tickets::TICKET_CHECKS;
 use super::{Check, Settings};
 use crate::account::tap::Inbound;
 use crate::model::Agreement;
@@ -10,7 +11,6 @@ use crate::scenario::json_steps::parse_steps;
 use crate::scenario::run::Session;
 use crate::trace::{Event, EventKind};
 use crate::world::World;
-use axum::http::Method;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -18,20 +18,20 @@ use tokio::time::Instant;
 
 /// The protocol's time format (`2011-01-02 13:01:01 -0500`).
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S %z";
-const AGREEMENT: &str = "conform";
-const TICKET: &str = "conform-ticket";
+pub(super) const AGREEMENT: &str = "conform";
+pub(super) const TICKET: &str = "conform-ticket";
 
 /// One run against one endpoint.
 pub(super) struct Conformer<'w> {
-    world: &'w World,
-    settings: Settings,
-    tester: String,
-    partner: String,
-    prober: Prober,
+    pub(super) world: &'w World,
+    pub(super) settings: Settings,
+    pub(super) tester: String,
+    pub(super) partner: String,
+    pub(super) prober: Prober,
     session: Session,
     inbound: UnboundedReceiver<Inbound>,
     /// Every message the endpoint sent so far, oldest first.
-    seen: Vec<Inbound>,
+    pub(super) seen: Vec<Inbound>,
 }
 
 impl<'w> Conformer<'w> {
@@ -92,7 +92,7 @@ impl<'w> Conformer<'w> {
     }
 
     /// Runs one step on the tester's world; returns whether it passed and its events.
-    async fn step(&mut self, step: Value) -> (bool, Vec<Event>) {
+    pub(super) async fn step(&mut self, step: Value) -> (bool, Vec<Event>) {
         let accounts = [self.tester.clone()];
         let externals = [self.partner.clone()];
         let steps = match parse_steps(&json!([step]), &accounts, &externals, &self.session) {
@@ -115,7 +115,12 @@ impl<'w> Conformer<'w> {
 
     /// The endpoint's answer to the tester's message `method` under `path`, in words,
     /// with its status.
-    fn answer_in(&self, events: &[Event], method: &str, path: &str) -> (Option<u16>, String) {
+    pub(super) fn answer_in(
+        &self,
+        events: &[Event],
+        method: &str,
+        path: &str,
+    ) -> (Option<u16>, String) {
         let found = events.iter().rev().find(|e| {
             e.kind == EventKind::Response
                 && e.from == self.partner
@@ -153,7 +158,7 @@ impl<'w> Conformer<'w> {
         }
     }
 
-    fn url(&self, rest: &str) -> String {
+    pub(super) fn url(&self, rest: &str) -> String {
         format!("{}{rest}", self.settings.url)
     }
 
@@ -195,7 +200,7 @@ impl<'w> Conformer<'w> {
     }
 
     /// Takes every message the endpoint has sent so far.
-    fn drain(&mut self) {
+    pub(super) fn drain(&mut self) {
         while let Ok(message) = self.inbound.try_recv() {
             self.seen.push(message);
         }
@@ -203,7 +208,7 @@ impl<'w> Conformer<'w> {
 
     /// The first message from the endpoint that `wanted` accepts, waiting until
     /// `deadline` for it.
-    async fn await_inbound(
+    pub(super) async fn await_inbound(
         &mut self,
         deadline: Instant,
         wanted: impl Fn(&Inbound) -> bool,
@@ -227,7 +232,7 @@ impl<'w> Conformer<'w> {
         }
     }
 
-    fn deadline(&self) -> Instant {
+    pub(super) fn deadline(&self) -> Instant {
         Instant::now() + self.settings.answer_timeout
     }
 
@@ -294,324 +299,6 @@ impl<'w> Conformer<'w> {
         ]
     }
 
-    /// `ticket.*`: a ticket shared, commented on both ways, its status pushed, unshared,
-    /// and the agreement deactivated.
-    async fn tickets(&mut self, agreement: &Agreement) -> Vec<Check> {
-        let mut checks = Vec::new();
-        let token = agreement.token();
-        let (created, _) = self
-            .step(json!({"ticket": {"account": self.tester, "as": TICKET,
-                                    "subject": "sharesim conform: printer on fire",
-                                    "description": "Smoke from tray 2."}}))
-            .await;
-        let (_, events) = self
-            .step(json!({"share": {"ticket": TICKET, "agreement": AGREEMENT}}))
-            .await;
-        let ticket = self
-            .world
-            .account(&self.tester)
-            .and_then(|a| a.tickets().into_iter().next());
-        let Some(ticket_uuid) = ticket
-            .as_ref()
-            .and_then(|t| t.sent.as_ref())
-            .map(|s| s.uuid.clone())
-        else {
-            let reason = if created {
-                "sharesim could not share its ticket".to_string()
-            } else {
-                "sharesim could not open its ticket".to_string()
-            };
-            checks.extend(
-                TICKET_CHECKS
-                    .iter()
-                    .map(|name| Check::skipped(name, reason.clone())),
-            );
-            return checks;
-        };
-        let tickets = format!("/tickets/{ticket_uuid}");
-        let (status, received) = self.answer_in(&events, "POST", "/sharing/tickets/");
-        checks.push(Check::new(
-            "ticket.share",
-            format!(
-                "POST {} with the agreement's token: the whole ticket and its first comment",
-                self.url(&tickets)
-            ),
-            received,
-            expect_status(
-                status,
-                &[201],
-                "a newly shared ticket must be answered 201 Created",
-            ),
-        ));
-
-        let (_, events) = self
-            .step(json!({"comment": {"account": self.tester, "ticket": TICKET,
-                                     "body": "Which tray? (sharesim conform)"}}))
-            .await;
-        let (status, received) = self.answer_in(&events, "PUT", "/sharing/tickets/");
-        checks.push(Check::new(
-            "ticket.comment_push",
-            format!("PUT {} with a new comment", self.url(&tickets)),
-            received,
-            expect_status(
-                status,
-                &[200, 201, 204],
-                "a pushed comment must be taken (2xx)",
-            ),
-        ));
-
-        checks.push(self.repeated_comment(&ticket_uuid, &token).await);
-
-        let (_, events) = self
-            .step(json!({"set_status": {"account": self.tester, "ticket": TICKET, "status": "pending"}}))
-            .await;
-        let (status, received) = self.answer_in(&events, "PUT", "/sharing/tickets/");
-        checks.push(Check::new(
-            "ticket.status_push",
-            format!("PUT {} with status pending", self.url(&tickets)),
-            received,
-            expect_status(
-                status,
-                &[200, 201, 204],
-                "a pushed status must be taken (2xx)",
-            ),
-        ));
-
-        let unknown = fresh();
-        let exchange = self
-            .prober
-            .send(
-                Method::PUT,
-                &format!("/tickets/{unknown}"),
-                Some(&token),
-                &json!({"uuid": unknown, "status": "open"}),
-            )
-            .await;
-        checks.push(probes::check(
-            "ticket.unknown_uuid",
-            &exchange,
-            None,
-            exchange.expect(
-                404,
-                "an update of a ticket the endpoint does not hold must be answered 404",
-            ),
-        ));
-
-        checks.push(self.endpoint_comment(&ticket_uuid, &token).await);
-
-        let (_, events) = self.step(json!({"unshare": {"ticket": TICKET}})).await;
-        let (status, received) = self.answer_in(&events, "DELETE", "/sharing/tickets/");
-        checks.push(Check::new(
-            "ticket.unshare",
-            format!("DELETE {}", self.url(&tickets)),
-            received,
-            expect_status(status, &[200, 204], "an unshare must be taken (2xx)"),
-        ));
-
-        let (_, events) = self
-            .step(json!({"deactivate": {"account": self.tester, "agreement": AGREEMENT}}))
-            .await;
-        let (status, received) = self.answer_in(&events, "PUT", "/sharing/agreements/");
-        let deactivated = expect_status(status, &[200], "a deactivation must be taken with 200");
-        let went_through = deactivated.is_ok();
-        checks.push(Check::new(
-            "ticket.deactivation",
-            format!(
-                "PUT {} with status inactive and deactivated_by sender",
-                self.url(&format!("/agreements/{}", agreement.uuid))
-            ),
-            received,
-            deactivated,
-        ));
-        checks.push(self.push_after_deactivation(went_through, &token).await);
-        checks.push(self.no_echo());
-        checks
-    }
-
-    /// `ticket.comment_repeat`: the tester's last comment pushed again, same uuid.
-    async fn repeated_comment(&mut self, ticket_uuid: &str, token: &str) -> Check {
-        let comment = self
-            .world
-            .account(&self.tester)
-            .and_then(|a| a.tickets().into_iter().next())
-            .and_then(|t| t.comments.last().cloned());
-        let Some(comment) = comment else {
-            return Check::skipped(
-                "ticket.comment_repeat",
-                "sharesim's ticket has no comment".to_string(),
-            );
-        };
-        let body = json!({
-            "uuid": ticket_uuid,
-            "comments": [{
-                "uuid": comment.uuid,
-                "author": {"uuid": fresh(), "name": format!("{} admin", self.tester), "role": "admin"},
-                "body": comment.body,
-                "authored_at": comment.authored_at,
-                "public": comment.public,
-            }],
-        });
-        let exchange = self
-            .prober
-            .send(
-                Method::PUT,
-                &format!("/tickets/{ticket_uuid}"),
-                Some(token),
-                &body,
-            )
-            .await;
-        let verdict = match exchange.status {
-            Some(status) if (200..300).contains(&status) => Ok(()),
-            _ => Err("a comment pushed again (the same uuid) must be taken (2xx) and stored once: comments are deduplicated by uuid".to_string()),
-        };
-        probes::check("ticket.comment_repeat", &exchange, None, verdict)
-    }
-
-    /// `ticket.endpoint_comment`: the endpoint's own comment on the shared ticket.
-    async fn endpoint_comment(&mut self, ticket_uuid: &str, token: &str) -> Check {
-        let path = format!("/sharing/tickets/{ticket_uuid}");
-        let deadline = self.deadline();
-        let push = self
-            .await_inbound(deadline, |m| {
-                m.method == "PUT"
-                    && m.path == path
-                    && json_body(m)["comments"]
-                        .as_array()
-                        .is_some_and(|c| !c.is_empty())
-            })
-            .await;
-        let Some(push) = push else {
-            return Check::skipped(
-                "ticket.endpoint_comment",
-                format!(
-                    "the endpoint pushed no comment on the shared ticket within {} s; comment on it on your side (or reply automatically) to run this check",
-                    self.settings.answer_timeout.as_secs()
-                ),
-            );
-        };
-        let awaited = format!("waited for the endpoint's comment: PUT …{path}");
-        let body = json_body(&push);
-        let verdict = (|| {
-            if push.header("x-ticket-sharing-token") != Some(token) {
-                return Err(format!(
-                    "a push must carry the agreement's token ({token}), not {:?}",
-                    push.header("x-ticket-sharing-token")
-                ));
-            }
-            for comment in body["comments"].as_array().into_iter().flatten() {
-                for field in ["uuid", "body", "authored_at"] {
-                    if !comment[field].is_string() {
-                        return Err(format!(
-                            "every pushed comment needs a `{field}` (comments are deduplicated by uuid)"
-                        ));
-                    }
-                }
-            }
-            match push.status {
-                Some(status) if (200..300).contains(&status) => Ok(()),
-                other => Err(format!(
-                    "sharesim refused the push ({}): {}",
-                    other.map_or("no answer".to_string(), |s| s.to_string()),
-                    push.answer.trim()
-                )),
-            }
-        })();
-        Check::new(
-            "ticket.endpoint_comment",
-            awaited,
-            describe_inbound(&push),
-            verdict,
-        )
-    }
-
-    /// `ticket.not_accepted`: a share over the deactivated agreement.
-    async fn push_after_deactivation(&mut self, deactivated: bool, token: &str) -> Check {
-        if !deactivated {
-            return Check::skipped(
-                "ticket.not_accepted",
-                "the endpoint did not take the deactivation, so no agreement is known to be inactive".to_string(),
-            );
-        }
-        let uuid = fresh();
-        let share = json!({
-            "uuid": uuid,
-            "subject": "sharesim conform: after deactivation",
-            "requested_at": crate::model::ticket::protocol_time(chrono::Utc::now()),
-            "status": "open",
-            "comments": [{"uuid": fresh(), "body": "This share must be refused.",
-                          "authored_at": crate::model::ticket::protocol_time(chrono::Utc::now()),
-                          "public": true}],
-        });
-        let exchange = self
-            .prober
-            .send(
-                Method::POST,
-                &format!("/tickets/{uuid}"),
-                Some(token),
-                &share,
-            )
-            .await;
-        probes::check(
-            "ticket.not_accepted",
-            &exchange,
-            None,
-            exchange.expect(403, "a ticket call over an agreement that is not accepted (here: inactive) must be refused with 403"),
-        )
-    }
-
-    /// `ticket.no_echo`: the endpoint never pushed sharesim's own comments back.
-    fn no_echo(&mut self) -> Check {
-        self.drain();
-        let ours: Vec<(String, String)> = self
-            .world
-            .account(&self.tester)
-            .and_then(|a| a.tickets().into_iter().next())
-            .map(|t| {
-                t.comments
-                    .iter()
-                    .filter(|c| c.arrived_over.is_none())
-                    .map(|c| (c.uuid.clone(), c.body.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut echoed = None;
-        for message in self
-            .seen
-            .iter()
-            .filter(|m| m.path.starts_with("/sharing/tickets/"))
-        {
-            for comment in json_body(message)["comments"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                let uuid = comment["uuid"].as_str().unwrap_or_default();
-                let body = comment["body"].as_str().unwrap_or_default();
-                if ours.iter().any(|(u, b)| u == uuid || b == body) {
-                    echoed = Some((message.clone(), uuid.to_string(), body.to_string()));
-                }
-            }
-        }
-        let sent = format!(
-            "looked at every push from the endpoint for sharesim's own comments ({})",
-            ours.iter()
-                .map(|(_, b)| format!("{b:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        match echoed {
-            None => Check::new("ticket.no_echo", sent, "no echo".to_string(), Ok(())),
-            Some((message, uuid, body)) => Check::new(
-                "ticket.no_echo",
-                sent,
-                describe_inbound(&message),
-                Err(format!(
-                    "the endpoint pushed sharesim's own comment {body:?} back (uuid {uuid}): a comment never travels back to where it came from, and is recognised by its uuid"
-                )),
-            ),
-        }
-    }
-
     /// `time.format`: every time the endpoint sent is in the protocol's format.
     fn time_format(&self) -> Check {
         let mut times = Vec::new();
@@ -655,21 +342,11 @@ impl<'w> Conformer<'w> {
     }
 }
 
-/// The ticket checks, skipped together when the agreement is not accepted.
-const TICKET_CHECKS: [&str; 10] = [
-    "ticket.share",
-    "ticket.comment_push",
-    "ticket.comment_repeat",
-    "ticket.status_push",
-    "ticket.unknown_uuid",
-    "ticket.endpoint_comment",
-    "ticket.unshare",
-    "ticket.deactivation",
-    "ticket.not_accepted",
-    "ticket.no_echo",
-];
-
-fn expect_status(status: Option<u16>, allowed: &[u16], rule: &str) -> Result<(), String> {
+pub(super) fn expect_status(
+    status: Option<u16>,
+    allowed: &[u16],
+    rule: &str,
+) -> Result<(), String> {
     match status {
         Some(status) if allowed.contains(&status) => Ok(()),
         Some(status) => Err(format!("{rule}; the endpoint answered {status}")),
@@ -677,13 +354,13 @@ fn expect_status(status: Option<u16>, allowed: &[u16], rule: &str) -> Result<(),
     }
 }
 
-fn json_body(message: &Inbound) -> Value {
+pub(super) fn json_body(message: &Inbound) -> Value {
     serde_json::from_slice(&message.body).unwrap_or(Value::Null)
 }
 
 /// A message from the endpoint in words: its call, token, version and body, and what
 /// sharesim answered.
-fn describe_inbound(message: &Inbound) -> String {
+pub(super) fn describe_inbound(message: &Inbound) -> String {
     let mut text = format!("{} {}", message.method, message.path);
     match message.header("x-ticket-sharing-token") {
         Some(token) => {

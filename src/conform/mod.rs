@@ -14,6 +14,7 @@
 
 mod flow;
 mod probes;
+mod tickets;
 
 use crate::directory::ExternalUrl;
 use crate::world::{AccountSpec, World, WorldConfig};

@@ -327,28 +327,7 @@ pub(super) async fn tokens(prober: &Prober, invitation: &Value, key: &str) -> Ve
     let restated = json!({"uuid": uuid, "status": "pending"});
     let mut checks = Vec::new();
 
-    let missing = prober.send(Method::PUT, &path, None, &restated).await;
-    let authenticate = missing
-        .headers
-        .get(header::WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let verdict = missing
-        .expect(401, "a call without X-Ticket-Sharing-Token must be answered 401")
-        .and_then(|()| {
-            if authenticate.contains("X-Ticket-Sharing") {
-                Ok(())
-            } else {
-                Err("a 401 must carry `WWW-Authenticate: X-Ticket-Sharing`, saying how to authenticate".to_string())
-            }
-        });
-    checks.push(check(
-        "token.missing",
-        &missing,
-        Some("www-authenticate"),
-        verdict,
-    ));
+    checks.push(missing_token(prober, &path, &restated).await);
 
     let wrong = prober
         .send(
@@ -442,6 +421,27 @@ pub(super) async fn tokens(prober: &Prober, invitation: &Value, key: &str) -> Ve
         ),
     ));
     checks
+}
+
+/// `token.missing`: 401, and a `WWW-Authenticate` that says how to authenticate.
+async fn missing_token(prober: &Prober, path: &str, restated: &Value) -> Check {
+    let missing = prober.send(Method::PUT, path, None, restated).await;
+    let authenticate = missing
+        .headers
+        .get(header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let verdict = missing
+        .expect(401, "a call without X-Ticket-Sharing-Token must be answered 401")
+        .and_then(|()| {
+            if authenticate.contains("X-Ticket-Sharing") {
+                Ok(())
+            } else {
+                Err("a 401 must carry `WWW-Authenticate: X-Ticket-Sharing`, saying how to authenticate".to_string())
+            }
+        });
+    check("token.missing", &missing, Some("www-authenticate"), verdict)
 }
 
 /// A check graded on one exchange.

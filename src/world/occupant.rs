@@ -3,8 +3,8 @@
 //! of the world, present a certificate in a mode, take faults and stop and start the same
 //! way; only what their listener serves differs.
 
-use super::{External, WorldError};
-use crate::account::{Account, WorldServices};
+use super::{AccountSpec, External, World, WorldError};
+use crate::account::{Account, AccountConfig, WorldServices};
 use crate::directory::ExternalUrl;
 use axum::Router;
 use std::net::SocketAddr;
@@ -66,8 +66,41 @@ impl Occupant {
     pub(super) fn router(&self, services: &WorldServices) -> Router {
         match self {
             Occupant::Account(account) => super::account_router(account.clone()),
-            Occupant::External(relay) => super::relay_router(relay.clone(), services),
+            Occupant::External(relay) => super::externals::relay_router(relay.clone(), services),
         }
+    }
+}
+
+impl World {
+    /// What a new slot holds: an account of this process, or the relay of an external one.
+    pub(super) fn occupant(&self, spec: &AccountSpec) -> Result<Occupant, WorldError> {
+        Ok(match &spec.external {
+            None => Occupant::Account(Arc::new(Account::new(
+                AccountConfig {
+                    subdomain: spec.subdomain.clone(),
+                    display_name: spec.display_name.clone(),
+                    api_token: self.config.api_token.clone(),
+                    rate_limit: self.config.rate_limit,
+                },
+                self.config.https,
+                self.services.clone(),
+            ))),
+            Some(url) => {
+                check_external(&spec.subdomain, spec.start, self.network.kind())?;
+                let display_name = spec
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| crate::model::default_display_name(&spec.subdomain));
+                Occupant::External(Arc::new(External::new(
+                    &spec.subdomain,
+                    &display_name,
+                    url.clone(),
+                    self.relay_client.clone(),
+                    self.services.trace.clone(),
+                    self.config.timeout,
+                )))
+            }
+        })
     }
 }
 

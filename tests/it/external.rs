@@ -3,10 +3,11 @@
 //! URL); a scenario file names an external account; and two real `serve` processes
 //! federate through `--partner`.
 
-use crate::conform::readme_endpoint;
-use crate::support::{TestWorld, serve_process, start, start_with};
+use crate::support::{TestWorld, start, start_with};
 use serde_json::{Value, json};
 use sharesim::directory::ExternalUrl;
+use sharesim::faults::{Fault, FaultRule};
+use sharesim::network::NetworkKind;
 use sharesim::scenario::parse;
 use sharesim::scenario::run::{RunSettings, run};
 use sharesim::trace::{EventKind, Surface};
@@ -162,8 +163,26 @@ async fn accounts_in_two_worlds_handshake_share_and_sync_through_their_urls() {
 #[tokio::test]
 async fn an_external_accounts_own_invitation_is_recognised_and_answered() {
     let (a, b) = two_worlds().await;
-    // globex (external to acme's world) invites acme.
-    b.invite("globex", "acme").await;
+    // A fault on the link from the external account applies at acme's listener.
+    a.world
+        .set_fault(
+            FaultRule::to("acme", Fault::Status(503))
+                .from("globex")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.invite("globex", "acme").await["status"], "failed");
+    assert!(
+        a.world_events()
+            .iter()
+            .any(|e| e.contains("acme answers globex's message with 503"))
+    );
+    let answer = b
+        .set_status("globex", &b.only_agreement("globex").await["id"], "pending")
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(b.only_agreement("globex").await["status"], "pending");
     let inbound = a.only_agreement("acme").await;
     assert_eq!(inbound["remote_subdomain"], "globex");
     assert_eq!(inbound["name"], "Globex @ Zendesk");
@@ -326,6 +345,28 @@ expect = { account = "acme", agreement = "down", status = "failed" }
 }
 
 #[tokio::test]
+async fn a_scenario_with_an_external_account_runs_on_loopback_and_refuses_the_simulated_network() {
+    let file = scenario("http://127.0.0.1:9/sharing", false, "");
+    assert_eq!(
+        RunSettings::default().network_for(&file),
+        NetworkKind::Loopback
+    );
+    let forced = RunSettings {
+        network: Some(NetworkKind::Simulated),
+        ..RunSettings::default()
+    };
+    let outcome = run(&file, &forced).await;
+    let failure = outcome
+        .failure
+        .expect("it cannot start on the simulated network");
+    assert!(
+        failure.message.contains("loopback network"),
+        "{}",
+        failure.message
+    );
+}
+
+#[tokio::test]
 async fn certificates_on_the_link_to_an_external_account_fail_the_handshake_for_real() {
     let b = start(&["globex"]).await;
     let url = b.account("globex").loopback_sharing_url();
@@ -385,316 +426,4 @@ async fn an_unreachable_external_account_is_a_failed_delivery_with_its_cause() {
         failure.detail
     );
     assert_eq!(failure.kind, EventKind::Response);
-}
-
-#[test]
-fn two_serve_processes_federate_through_partner() {
-    // globex's port is picked first and held until acme's process is up, so acme can
-    // name it; then globex's process takes it and names acme's.
-    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let globex_port = held.local_addr().unwrap().port();
-    let globex_url = format!("http://127.0.0.1:{globex_port}/sharing");
-    let acme = serve_process(&["acme", "--partner", &format!("globex={globex_url}")]);
-    let acme_ready = acme.ready_json();
-    let acme_url = acme_ready["accounts"][0]["sharing_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        acme_ready["partners"][0]["sharing_url"],
-        globex_url.as_str()
-    );
-    drop(held);
-    let globex = serve_process(&[
-        "globex",
-        "--port",
-        &globex_port.to_string(),
-        "--partner",
-        &format!("acme={acme_url}"),
-    ]);
-    let globex_ready = globex.ready_json();
-    assert_eq!(
-        globex_ready["accounts"][0]["sharing_url"],
-        globex_url.as_str()
-    );
-
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let rest = async |ready: &Value, method: &str, path: &str, body: Option<Value>| {
-            served_rest(&http, ready, method, path, body).await
-        };
-        let sent = rest(
-            &acme_ready,
-            "POST",
-            "/sharing_agreements.json",
-            Some(json!({"sharing_agreement": {"remote_subdomain": "globex"}})),
-        )
-        .await;
-        let inbound = rest(&globex_ready, "GET", "/sharing_agreements.json", None).await;
-        let inbound = &inbound["sharing_agreements"][0];
-        assert_eq!(inbound["remote_subdomain"], "acme");
-        rest(
-            &globex_ready,
-            "PUT",
-            &format!("/sharing_agreements/{}.json", inbound["id"]),
-            Some(json!({"sharing_agreement": {"status": "accepted"}})),
-        )
-        .await;
-        let outbound = rest(&acme_ready, "GET", "/sharing_agreements/1.json", None).await;
-        assert_eq!(outbound["sharing_agreement"]["status"], "accepted");
-        rest(
-            &acme_ready,
-            "POST",
-            "/tickets.json",
-            Some(
-                json!({"ticket": {"subject": "Across processes", "comment": {"body": "Hello"},
-                                   "sharing_agreement_ids": [sent["sharing_agreement"]["id"]]}}),
-            ),
-        )
-        .await;
-        rest(
-            &globex_ready,
-            "PUT",
-            "/tickets/1.json",
-            Some(json!({"ticket": {"comment": {"body": "Hello back"}}})),
-        )
-        .await;
-        rest(
-            &acme_ready,
-            "PUT",
-            "/tickets/1.json",
-            Some(json!({"ticket": {"comment": {"body": "Thanks"}, "status": "pending"}})),
-        )
-        .await;
-        for ready in [&acme_ready, &globex_ready] {
-            let listed = rest(ready, "GET", "/tickets/1/comments.json", None).await;
-            let bodies: Vec<&str> = listed["comments"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["body"].as_str().unwrap())
-                .collect();
-            assert_eq!(bodies, ["Hello", "Hello back", "Thanks"]);
-        }
-        let copy = rest(&globex_ready, "GET", "/tickets/1.json", None).await;
-        assert_eq!(copy["ticket"]["status"], "pending");
-
-        // Each process's journal holds both directions of the link.
-        for (ready, me, partner) in [
-            (&acme_ready, "acme", "globex"),
-            (&globex_ready, "globex", "acme"),
-        ] {
-            let events = journal(&http, ready).await;
-            let count = |from: &str, to: &str, path: &str| count_requests(&events, from, to, path);
-            assert!(count(me, partner, "/sharing/") >= 2, "{me}: {events:#?}");
-            assert!(count(partner, me, "/sharing/") >= 2, "{me}: {events:#?}");
-            assert!(
-                count(me, partner, "/sharing/tickets/") + count(partner, me, "/sharing/tickets/")
-                    >= 3
-            );
-        }
-    });
-}
-
-/// A REST call as the admin of the first account of a served world's ready file; the
-/// call must succeed.
-async fn served_rest(
-    http: &reqwest::Client,
-    ready: &Value,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Value {
-    let account = &ready["accounts"][0];
-    let mut request = http
-        .request(
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-            format!("{}{path}", account["api_url"].as_str().unwrap()),
-        )
-        .basic_auth(
-            format!("{}/token", account["admin_email"].as_str().unwrap()),
-            Some(account["api_token"].as_str().unwrap()),
-        );
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let answer = request.send().await.expect("answered");
-    let status = answer.status().as_u16();
-    let body: Value = answer.json().await.unwrap_or(Value::Null);
-    assert!(status < 300, "{method} {path}: {status} {body}");
-    body
-}
-
-/// Every partner request in a served world's journal.
-async fn journal(http: &reqwest::Client, ready: &Value) -> Vec<Value> {
-    let page = http
-        .get(format!(
-            "{}/journal?surface=partner&kind=request&limit=1000",
-            ready["control_url"].as_str().unwrap()
-        ))
-        .bearer_auth(ready["control_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    page["events"].as_array().expect("events").clone()
-}
-
-fn count_requests(events: &[Value], from: &str, to: &str, path: &str) -> usize {
-    events
-        .iter()
-        .filter(|e| {
-            e["from"] == from
-                && e["to"] == to
-                && e["path"].as_str().unwrap_or_default().starts_with(path)
-        })
-        .count()
-}
-
-/// A call to the README endpoint's own users' surface (`/admin/...`).
-async fn endpoint_admin(
-    http: &reqwest::Client,
-    endpoint: &Value,
-    call: &str,
-    body: Value,
-) -> Value {
-    let url = format!("{}/{call}", endpoint["admin_url"].as_str().unwrap());
-    let request = if call == "state" {
-        http.get(url)
-    } else {
-        http.post(url).json(&body)
-    };
-    request.send().await.unwrap().json::<Value>().await.unwrap()
-}
-
-#[test]
-fn an_endpoint_written_from_the_readme_alone_federates_with_serve() {
-    let endpoint = readme_endpoint(&[]);
-    let bridge = endpoint.ready.clone();
-    let served = serve_process(&[
-        "acme",
-        "--partner",
-        &format!("bridge={}", endpoint.sharing_url()),
-    ]);
-    let ready = served.ready_json();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let rest = async |method: &str, path: &str, body: Option<Value>| {
-            served_rest(&http, &ready, method, path, body).await
-        };
-        // acme invites the bridge; a person there accepts.
-        let sent = rest(
-            "POST",
-            "/sharing_agreements.json",
-            Some(json!({"sharing_agreement": {"remote_subdomain": "bridge"}})),
-        )
-        .await;
-        let state = endpoint_admin(&http, &bridge, "state", Value::Null).await;
-        let uuid = state["agreements"][0]["uuid"].as_str().unwrap().to_string();
-        assert_eq!(state["agreements"][0]["status"], "pending");
-        let answered = endpoint_admin(
-            &http,
-            &bridge,
-            "answer",
-            json!({"uuid": uuid, "status": "accepted"}),
-        )
-        .await;
-        assert_eq!(answered["status"], 200, "{answered}");
-        let copy = rest("GET", "/sharing_agreements/1.json", None).await;
-        assert_eq!(copy["sharing_agreement"]["status"], "accepted");
-
-        // A shared ticket, and comments both ways.
-        rest(
-            "POST",
-            "/tickets.json",
-            Some(
-                json!({"ticket": {"subject": "Bridged", "comment": {"body": "From acme"},
-                                   "sharing_agreement_ids": [sent["sharing_agreement"]["id"]]}}),
-            ),
-        )
-        .await;
-        rest(
-            "PUT",
-            "/tickets/1.json",
-            Some(json!({"ticket": {"comment": {"body": "More from acme"}}})),
-        )
-        .await;
-        let state = endpoint_admin(&http, &bridge, "state", Value::Null).await;
-        let ticket = &state["tickets"][0];
-        let bodies: Vec<&str> = ticket["comments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["body"].as_str().unwrap())
-            .collect();
-        assert_eq!(bodies, ["From acme", "More from acme"]);
-        let pushed = endpoint_admin(
-            &http,
-            &bridge,
-            "comment",
-            json!({"ticket": ticket["uuid"], "body": "From the bridge"}),
-        )
-        .await;
-        assert_eq!(pushed["status"], 200, "{pushed}");
-        let listed = rest("GET", "/tickets/1/comments.json", None).await;
-        let bodies: Vec<&str> = listed["comments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["body"].as_str().unwrap())
-            .collect();
-        assert_eq!(bodies, ["From acme", "More from acme", "From the bridge"]);
-
-        // The bridge's own invitation is recognised by its sender_url and answered.
-        let invited = endpoint_admin(
-            &http,
-            &bridge,
-            "invite",
-            json!({"receiver_url": ready["accounts"][0]["sharing_url"]}),
-        )
-        .await;
-        assert_eq!(invited["status"], 201, "{invited}");
-        let listing = rest("GET", "/sharing_agreements.json", None).await;
-        let inbound = listing["sharing_agreements"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["type"] == "inbound")
-            .cloned()
-            .expect("the bridge's invitation");
-        assert_eq!(inbound["remote_subdomain"], "bridge");
-        rest(
-            "PUT",
-            &format!("/sharing_agreements/{}.json", inbound["id"]),
-            Some(json!({"sharing_agreement": {"status": "accepted"}})),
-        )
-        .await;
-        let state = endpoint_admin(&http, &bridge, "state", Value::Null).await;
-        let theirs = state["agreements"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["uuid"] == invited["uuid"])
-            .cloned()
-            .unwrap();
-        assert_eq!(theirs["status"], "accepted");
-
-        // All of it is in the journal, both directions.
-        let events = journal(&http, &ready).await;
-        for (from, to, path, at_least) in [
-            ("acme", "bridge", "/sharing/agreements/", 2),
-            ("acme", "bridge", "/sharing/tickets/", 2),
-            ("bridge", "acme", "/sharing/agreements/", 2),
-            ("bridge", "acme", "/sharing/tickets/", 1),
-        ] {
-            assert!(
-                count_requests(&events, from, to, path) >= at_least,
-                "{from} -> {to} {path}: {events:#?}"
-            );
-        }
-    });
 }
