@@ -342,32 +342,16 @@ async fn a_sharesim_account_passes_every_check_when_its_people_answer() {
         .unwrap();
     // globex's admin accepts the invitation once it is there…
     let inbound = eventually(async || {
-        let listing = w
-            .rest(
-                "globex",
-                "admin",
-                "GET",
-                "/api/v2/sharing_agreements.json",
-                None,
-            )
-            .await;
-        listing.body["sharing_agreements"]
-            .as_array()?
-            .iter()
+        let listed = w.listed("globex", "sharing_agreements").await;
+        listed
+            .into_iter()
             .find(|a| a["remote_subdomain"] == "conform")
-            .cloned()
     })
     .await;
     let answer = w.set_status("globex", &inbound["id"], "accepted").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     // …and an agent comments on the shared ticket once it has arrived.
-    let ticket = eventually(async || {
-        let listing = w
-            .rest("globex", "admin", "GET", "/api/v2/tickets.json", None)
-            .await;
-        listing.body["tickets"].as_array()?.first().cloned()
-    })
-    .await;
+    let ticket = eventually(async || w.listed("globex", "tickets").await.into_iter().next()).await;
     let commented = w
         .rest(
             "globex",
