@@ -8,6 +8,7 @@
 use crate::trace::lock;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The DNS suffix of every simulated account.
@@ -49,6 +50,9 @@ impl Listing {
 #[derive(Clone, Debug, Default)]
 pub struct Directory {
     listings: Arc<Mutex<BTreeMap<String, Listing>>>,
+    /// How many listings are external: every partner message asks, so the answer for a
+    /// world without one must not cost a scan of its accounts.
+    externals: Arc<AtomicUsize>,
 }
 
 impl Directory {
@@ -59,7 +63,14 @@ impl Directory {
 
     /// Adds or replaces an account's listing.
     pub fn insert(&self, subdomain: &str, listing: Listing) {
-        lock(&self.listings).insert(subdomain.to_string(), listing);
+        let added = listing.external.is_some();
+        let replaced = lock(&self.listings).insert(subdomain.to_string(), listing);
+        if replaced.is_some_and(|old| old.external.is_some()) {
+            self.externals.fetch_sub(1, Ordering::Relaxed);
+        }
+        if added {
+            self.externals.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Records where an account now listens.
@@ -89,8 +100,11 @@ impl Directory {
     /// handler, and a stranger could make us query any name).
     pub fn subdomain_of_url(&self, url: &str) -> Option<String> {
         let parsed = url::Url::parse(url).ok()?;
-        self.in_process_subdomain(&parsed)
-            .or_else(|| self.external_of(&parsed).map(|(name, _)| name))
+        self.in_process_subdomain(&parsed).or_else(|| {
+            self.has_externals()
+                .then(|| self.external_of(&parsed).map(|(name, _)| name))
+                .flatten()
+        })
     }
 
     fn in_process_subdomain(&self, parsed: &url::Url) -> Option<String> {
@@ -138,9 +152,7 @@ impl Directory {
 
     /// Whether any account of the world lives outside the process.
     pub fn has_externals(&self) -> bool {
-        lock(&self.listings)
-            .values()
-            .any(|listing| listing.external.is_some())
+        self.externals.load(Ordering::Relaxed) > 0
     }
 
     /// Every external account with its configured URL, by name.
@@ -177,6 +189,9 @@ impl Directory {
     /// holds and drops apply like on any account's link). None: `url` is not an
     /// external account's.
     pub fn in_world_url(&self, url: &str) -> Option<String> {
+        if !self.has_externals() {
+            return None;
+        }
         let parsed = url::Url::parse(url).ok()?;
         let (name, rest) = self.external_of(&parsed)?;
         let listing = self.get(&name)?;
@@ -353,6 +368,7 @@ mod tests {
     #[test]
     fn external_accounts_own_exactly_their_configured_url_and_what_is_under_it() {
         let directory = Directory::new();
+        assert!(!directory.has_externals());
         let configured = ExternalUrl::parse("http://127.0.0.1:9000/sharing/").unwrap();
         assert_eq!(configured.as_str(), "http://127.0.0.1:9000/sharing");
         directory.insert(
@@ -364,6 +380,7 @@ mod tests {
                 external: Some(configured.clone()),
             },
         );
+        assert!(directory.has_externals());
         let of = |url: &str| directory.subdomain_of_url(url);
         assert_eq!(
             of("http://127.0.0.1:9000/sharing").as_deref(),

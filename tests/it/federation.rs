@@ -40,7 +40,7 @@ fn two_serve_processes_federate_through_partner() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let http = http_client();
         let rest = async |ready: &Value, method: &str, path: &str, body: Option<Value>| {
             served_rest(&http, ready, method, path, body).await
         };
@@ -201,10 +201,27 @@ fn an_endpoint_written_from_the_readme_alone_federates_with_serve() {
     let ready = served.ready_json();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let http = http_client();
         let sent = acme_invites_and_the_bridge_accepts(&http, &ready, &bridge).await;
         a_shared_ticket_syncs_with_the_bridge(&http, &ready, &bridge, &sent).await;
         the_bridges_own_invitation_is_answered(&http, &ready, &bridge).await;
+        // A step that would act inside the bridge is refused, and says why.
+        let refused = http
+            .post(format!("{}/steps", ready["control_url"].as_str().unwrap()))
+            .bearer_auth(ready["control_token"].as_str().unwrap())
+            .json(&json!([{"ticket": {"account": "bridge", "as": "t", "subject": "No"}}]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 422);
+        let refusal: Value = refused.json().await.unwrap();
+        assert!(
+            refusal["message"]
+                .as_str()
+                .unwrap()
+                .contains("`bridge` is an external account"),
+            "{refusal}"
+        );
         // All of it is in the journal, both directions.
         let events = journal(&http, &ready).await;
         for (from, to, path, at_least) in [
@@ -325,4 +342,10 @@ async fn the_bridges_own_invitation_is_answered(
         .cloned()
         .unwrap();
     assert_eq!(theirs["status"], "accepted");
+}
+
+/// A plain HTTP client, as an integrator's tests would use.
+fn http_client() -> reqwest::Client {
+    sharesim::tls::install_crypto_provider();
+    reqwest::Client::builder().no_proxy().build().unwrap()
 }
