@@ -36,6 +36,9 @@ pub struct ConformArgs {
     /// before the run.
     #[arg(long)]
     pub port: Option<u16>,
+    /// A CA certificate (PEM) to trust for an HTTPS endpoint. Repeatable.
+    #[arg(long = "partner-ca", value_name = "FILE")]
+    pub partner_ca: Vec<PathBuf>,
 }
 
 /// Runs `conform` and returns the exit code.
@@ -55,6 +58,19 @@ pub async fn run(args: ConformArgs) -> u8 {
         );
         return EXIT_USAGE;
     }
+    let mut partner_ca_pem = Vec::new();
+    for path in &args.partner_ca {
+        match std::fs::read_to_string(path) {
+            Ok(pem) => partner_ca_pem.push(pem),
+            Err(error) => {
+                eprintln!(
+                    "sharesim: could not read --partner-ca {}: {error}",
+                    path.display()
+                );
+                return EXIT_USAGE;
+            }
+        }
+    }
     let answer_timeout = Duration::from_secs(args.answer_timeout_secs);
     let settings = Settings {
         url,
@@ -62,6 +78,7 @@ pub async fn run(args: ConformArgs) -> u8 {
         answer_timeout,
         message_timeout: answer_timeout.min(Duration::from_secs(10)),
         port: args.port,
+        partner_ca_pem,
     };
     let report = match conform(settings).await {
         Ok(report) => report,

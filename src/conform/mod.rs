@@ -102,6 +102,8 @@ pub struct Settings {
     /// The loopback port sharesim's account listens on (None: ephemeral), for an
     /// endpoint that must know sharesim's sharing URL before the run.
     pub port: Option<u16>,
+    /// CA certificates (PEM) to trust for an HTTPS endpoint.
+    pub partner_ca_pem: Vec<String>,
 }
 
 /// Every check of one run, in order.
@@ -159,6 +161,7 @@ pub async fn run(settings: Settings) -> Result<Report, String> {
         seed: None,
         timeout: settings.message_timeout,
         logical_clock: false,
+        partner_ca_pem: settings.partner_ca_pem.clone(),
         ..WorldConfig::default()
     };
     let specs = vec![

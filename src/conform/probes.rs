@@ -76,13 +76,16 @@ pub(super) struct Prober {
 }
 
 impl Prober {
-    /// A prober for the endpoint at `url`, known to `directory` as an external account.
+    /// A prober for the endpoint at `url`, known to `directory` as an external account,
+    /// trusting the CAs in `partner_ca_pem` for an HTTPS endpoint.
     pub fn new(
         url: ExternalUrl,
         directory: Directory,
         timeout: Duration,
+        partner_ca_pem: &[String],
     ) -> Result<Prober, String> {
-        let tls = crate::tls::partner_client_config(None, &[]).map_err(|e| e.to_string())?;
+        let tls =
+            crate::tls::partner_client_config(None, partner_ca_pem).map_err(|e| e.to_string())?;
         Ok(Prober {
             url,
             client: HttpClient::new(
