@@ -24,6 +24,7 @@ pub fn document() -> Value {
     rest_paths(&mut generator, &mut paths);
     partner_paths(&mut generator, &mut paths);
     control_paths(&mut generator, &mut paths);
+    live::paths(&mut generator, &mut paths);
     let mut schemas = generator.take_definitions(true);
     schemas.extend(rest_schemas(&mut generator));
     schemas.extend(generator.take_definitions(true));
@@ -59,6 +60,8 @@ pub fn document() -> Value {
         },
     })
 }
+
+mod live;
 
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
@@ -684,6 +687,10 @@ mod tests {
             "/journal",
             "/journal/stream",
             "/snapshot",
+            "/ui",
+            "/ui/view",
+            "/ui/diagram.svg",
+            "/ui/grids",
         ] {
             assert!(paths.contains_key(path), "{path}");
         }

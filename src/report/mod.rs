@@ -7,11 +7,13 @@
 
 pub mod conform;
 pub mod explain;
+pub mod grid;
 pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
 pub mod mermaid;
+pub mod player;
 pub mod svg;
 pub mod trace_file;
 

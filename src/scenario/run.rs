@@ -17,7 +17,9 @@ pub mod watch;
 pub use live::{HandleRecord, Handles, Session, StepResult};
 
 use super::format::{self, Action, Expectation, Scenario, Step};
-use super::outcome::{AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, StepRecord};
+use super::outcome::{
+    AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, Paused, StepRecord,
+};
 use crate::account::Account;
 use crate::consistency;
 use crate::faults::{Fault, FaultRule};
@@ -53,6 +55,12 @@ pub struct RunSettings {
     pub watcher: Option<watch::Watcher>,
     /// Test hook: rules the world breaks on purpose (see `account/planted.rs`).
     pub planted_bugs: crate::account::planted::PlantedBugs,
+    /// Lessons: a learner's choices of which held message goes next, each a position
+    /// (from 1) in the list of everything held when the choice is made. A step whose
+    /// actions all wait on held messages then releases the chosen ones instead of its
+    /// own plain `release`s, and the run pauses there (see [`Outcome::paused`]) when the
+    /// choices run out while messages are still held. None for every other run.
+    pub choices: Option<Vec<usize>>,
     /// Overrides every scenario's `network` (`--network`).
     pub network: Option<NetworkKind>,
 }
@@ -127,6 +135,7 @@ fn empty_outcome(scenario: &Scenario, settings: &RunSettings) -> Outcome {
         duration: Duration::ZERO,
         failure: None,
         steps: Vec::new(),
+        paused: None,
         trace: Vec::new(),
     }
 }
@@ -145,6 +154,10 @@ pub async fn run_here(scenario: &Scenario, settings: &RunSettings) -> Outcome {
     };
     world.services().planted.set(settings.planted_bugs);
     let mut runner = Runner::new(&world, Session::default());
+    runner.choices = settings
+        .choices
+        .as_ref()
+        .map(|picks| Arc::new(races::Choices::new(picks)));
     // The runner re-checks only the agreements whose copies a step changed, so the
     // accounts record which ones did.
     for account in world.accounts() {
@@ -201,6 +214,10 @@ pub async fn run_here(scenario: &Scenario, settings: &RunSettings) -> Outcome {
             },
         });
         if let Err(problem) = result {
+            if let Some(held) = runner.choices.as_ref().and_then(|c| c.paused()) {
+                outcome.paused = Some(Paused { step: number, held });
+                break;
+            }
             outcome.failure = Some(Failure {
                 step: number,
                 action: step.action.key().to_string(),
@@ -359,6 +376,8 @@ struct Runner<'a> {
     answers: std::sync::Mutex<Vec<u16>>,
     /// This runner drives one action of a `concurrently` group.
     in_group: bool,
+    /// A learner's choices of held messages (lessons), shared with the run's outcome.
+    choices: Option<Arc<races::Choices>>,
 }
 
 impl<'a> Runner<'a> {
@@ -368,6 +387,7 @@ impl<'a> Runner<'a> {
             session,
             answers: std::sync::Mutex::new(Vec::new()),
             in_group: false,
+            choices: None,
         }
     }
 }
@@ -839,6 +859,7 @@ impl Runner<'_> {
                         status: a.status.to_string(),
                         remote_subdomain: a.remote_subdomain.clone(),
                         name: a.name.clone(),
+                        uuid: a.uuid.clone(),
                     })
                     .collect(),
                 tickets: self.ticket_rows(account, &ticket_names),
