@@ -8,6 +8,7 @@
 use crate::trace::lock;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The DNS suffix of every simulated account.
@@ -32,6 +33,10 @@ pub struct Listing {
     pub addr: Option<SocketAddr>,
     /// Whether it serves HTTPS.
     pub https: bool,
+    /// For an account outside this process: the sharing URL an operator configured
+    /// (`serve --partner`, `external =` in a scenario). Its `addr` is then where the
+    /// world's relay for it listens (see `crate::external`).
+    pub external: Option<ExternalUrl>,
 }
 
 impl Listing {
@@ -45,6 +50,9 @@ impl Listing {
 #[derive(Clone, Debug, Default)]
 pub struct Directory {
     listings: Arc<Mutex<BTreeMap<String, Listing>>>,
+    /// How many listings are external: every partner message asks, so the answer for a
+    /// world without one must not cost a scan of its accounts.
+    externals: Arc<AtomicUsize>,
 }
 
 impl Directory {
@@ -55,7 +63,14 @@ impl Directory {
 
     /// Adds or replaces an account's listing.
     pub fn insert(&self, subdomain: &str, listing: Listing) {
-        lock(&self.listings).insert(subdomain.to_string(), listing);
+        let added = listing.external.is_some();
+        let replaced = lock(&self.listings).insert(subdomain.to_string(), listing);
+        if replaced.is_some_and(|old| old.external.is_some()) {
+            self.externals.fetch_sub(1, Ordering::Relaxed);
+        }
+        if added {
+            self.externals.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Records where an account now listens.
@@ -78,12 +93,21 @@ impl Directory {
             .map(|(name, _)| name.clone())
     }
 
-    /// The account a sharing URL names: `{subdomain}.sharesim.test` by name, or the
-    /// loopback address an account listens on. Partner-supplied URLs are read here, so
-    /// no host name in them ever reaches the system resolver (a slow lookup would stall
-    /// the handler, and a stranger could make us query any name).
+    /// The account a sharing URL names: `{subdomain}.sharesim.test` by name, the
+    /// loopback address an account listens on, or a URL at or under an external
+    /// account's configured sharing URL. Partner-supplied URLs are read here, so no host
+    /// name in them ever reaches the system resolver (a slow lookup would stall the
+    /// handler, and a stranger could make us query any name).
     pub fn subdomain_of_url(&self, url: &str) -> Option<String> {
         let parsed = url::Url::parse(url).ok()?;
+        self.in_process_subdomain(&parsed).or_else(|| {
+            self.has_externals()
+                .then(|| self.external_of(&parsed).map(|(name, _)| name))
+                .flatten()
+        })
+    }
+
+    fn in_process_subdomain(&self, parsed: &url::Url) -> Option<String> {
         match parsed.host()? {
             url::Host::Domain(host) => subdomain_of_host(host)
                 .filter(|sub| crate::model::is_valid_subdomain(sub))
@@ -99,14 +123,174 @@ impl Directory {
         }
     }
 
-    /// The sharing URL an account advertises in the protocol (`sender_url`, `receiver_url`).
+    /// The sharing URL an account advertises in the protocol (`sender_url`, `receiver_url`):
+    /// an external account's configured URL, `{scheme}://{subdomain}.sharesim.test/sharing`
+    /// for the others.
     pub fn sharing_url(&self, subdomain: &str) -> Option<String> {
         let listing = self.get(subdomain)?;
+        if let Some(external) = &listing.external {
+            return Some(external.as_str().to_string());
+        }
         Some(format!(
             "{}://{}/sharing",
             listing.scheme(),
             host_name(subdomain)
         ))
+    }
+}
+
+impl Directory {
+    /// The configured URL of an external account.
+    pub fn external(&self, subdomain: &str) -> Option<ExternalUrl> {
+        lock(&self.listings).get(subdomain)?.external.clone()
+    }
+
+    /// Whether `subdomain` is an account outside this process.
+    pub fn is_external(&self, subdomain: &str) -> bool {
+        self.external(subdomain).is_some()
+    }
+
+    /// Whether any account of the world lives outside the process.
+    pub fn has_externals(&self) -> bool {
+        self.externals.load(Ordering::Relaxed) > 0
+    }
+
+    /// Every external account with its configured URL, by name.
+    pub fn externals(&self) -> Vec<(String, ExternalUrl)> {
+        lock(&self.listings)
+            .iter()
+            .filter_map(|(name, listing)| Some((name.clone(), listing.external.clone()?)))
+            .collect()
+    }
+
+    /// The external account whose configured URL `url` is at or under, with the rest of
+    /// the path (`/agreements/{uuid}`).
+    pub fn external_of(&self, url: &url::Url) -> Option<(String, String)> {
+        lock(&self.listings).iter().find_map(|(name, listing)| {
+            let rest = listing.external.as_ref()?.rest_of(url)?;
+            Some((name.clone(), rest))
+        })
+    }
+
+    /// Whether `url` has the scheme, host and port of an external account's configured
+    /// URL (whatever its path).
+    pub fn is_external_origin(&self, url: &url::Url) -> bool {
+        lock(&self.listings).values().any(|listing| {
+            listing
+                .external
+                .as_ref()
+                .is_some_and(|external| external.url().origin() == url.origin())
+        })
+    }
+
+    /// Where a message to `url` goes inside the world: a URL under an external account's
+    /// configured URL becomes the same path under `{scheme}://{subdomain}.sharesim.test/sharing`,
+    /// where the world's relay for that account listens (and its faults, certificate,
+    /// holds and drops apply like on any account's link). None: `url` is not an
+    /// external account's.
+    pub fn in_world_url(&self, url: &str) -> Option<String> {
+        if !self.has_externals() {
+            return None;
+        }
+        let parsed = url::Url::parse(url).ok()?;
+        let (name, rest) = self.external_of(&parsed)?;
+        let listing = self.get(&name)?;
+        Some(format!(
+            "{}://{}/sharing{rest}",
+            listing.scheme(),
+            host_name(&name)
+        ))
+    }
+}
+
+/// The sharing URL of an account outside this process, as an operator configured it:
+/// HTTP(S), a host, no query or fragment, no trailing slash. Messages to that account
+/// go to this URL and to paths under it, and nowhere else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalUrl {
+    url: url::Url,
+    /// The URL as text, without a trailing slash.
+    text: String,
+}
+
+impl ExternalUrl {
+    /// Checks a configured sharing URL; the error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<ExternalUrl, String> {
+        let url = url::Url::parse(text.trim())
+            .map_err(|error| format!("{text:?} is not a URL: {error}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "{text:?} is not an HTTP(S) URL; a sharing URL looks like http://127.0.0.1:9000/sharing"
+            ));
+        }
+        let Some(host) = url.host_str() else {
+            return Err(format!("{text:?} names no host"));
+        };
+        if subdomain_of_host(host).is_some() || host == DOMAIN {
+            return Err(format!(
+                "{text:?} is under {DOMAIN}, where sharesim's own accounts live; give the address the partner really listens on"
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            return Err(format!(
+                "{text:?} carries a query, a fragment or credentials; a sharing URL is a scheme, a host, a port and a path"
+            ));
+        }
+        let text = url.as_str().trim_end_matches('/').to_string();
+        Ok(ExternalUrl { url, text })
+    }
+
+    /// The URL, without a trailing slash.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed URL.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    fn base_path(&self) -> &str {
+        self.url.path().trim_end_matches('/')
+    }
+
+    /// The path (and query) of `url` below this URL, `""` for the URL itself; None when
+    /// `url` is on another scheme, host or port, or outside this path.
+    pub fn rest_of(&self, url: &url::Url) -> Option<String> {
+        if url.scheme() != self.url.scheme()
+            || url.host() != self.url.host()
+            || url.port_or_known_default() != self.url.port_or_known_default()
+        {
+            return None;
+        }
+        let rest = url.path().strip_prefix(self.base_path())?;
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return None;
+        }
+        Some(match url.query() {
+            Some(query) => format!("{rest}?{query}"),
+            None => rest.to_string(),
+        })
+    }
+
+    /// This URL with `rest` (a path and query from [`ExternalUrl::rest_of`]) appended,
+    /// checked to stay under it once dot segments are resolved.
+    pub fn join(&self, rest: &str) -> Result<url::Url, String> {
+        let joined = url::Url::parse(&format!("{}{rest}", self.text))
+            .map_err(|error| format!("{rest:?} cannot be appended to {}: {error}", self.text))?;
+        match self.rest_of(&joined) {
+            Some(_) => Ok(joined),
+            None => Err(format!(
+                "{joined} is not under the configured sharing URL {}",
+                self.text
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ExternalUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
@@ -146,6 +330,7 @@ mod tests {
                 display_name: "Acme".into(),
                 addr: None,
                 https: true,
+                external: None,
             },
         );
         assert_eq!(
@@ -165,6 +350,7 @@ mod tests {
                 display_name: "Acme".into(),
                 addr: Some(addr),
                 https: false,
+                external: None,
             },
         );
         let of = |url: &str| directory.subdomain_of_url(url);
@@ -177,5 +363,67 @@ mod tests {
         assert_eq!(of("http://localhost:8701/sharing"), None);
         assert_eq!(of("http://127.0.0.1:8702/sharing"), None);
         assert_eq!(of("not a url"), None);
+    }
+
+    #[test]
+    fn external_accounts_own_exactly_their_configured_url_and_what_is_under_it() {
+        let directory = Directory::new();
+        assert!(!directory.has_externals());
+        let configured = ExternalUrl::parse("http://127.0.0.1:9000/sharing/").unwrap();
+        assert_eq!(configured.as_str(), "http://127.0.0.1:9000/sharing");
+        directory.insert(
+            "partner",
+            Listing {
+                display_name: "Partner".into(),
+                addr: Some("127.0.0.1:40000".parse().unwrap()),
+                https: true,
+                external: Some(configured.clone()),
+            },
+        );
+        assert!(directory.has_externals());
+        let of = |url: &str| directory.subdomain_of_url(url);
+        assert_eq!(
+            of("http://127.0.0.1:9000/sharing").as_deref(),
+            Some("partner")
+        );
+        assert_eq!(
+            of("http://127.0.0.1:9000/sharing/agreements/x").as_deref(),
+            Some("partner")
+        );
+        assert_eq!(of("http://127.0.0.1:9000/sharingx"), None);
+        assert_eq!(of("http://127.0.0.1:9001/sharing"), None);
+        assert_eq!(of("https://127.0.0.1:9000/sharing"), None);
+        assert_eq!(of("http://localhost:9000/sharing"), None);
+        assert_eq!(
+            directory
+                .in_world_url("http://127.0.0.1:9000/sharing/agreements/abc")
+                .as_deref(),
+            Some("https://partner.sharesim.test/sharing/agreements/abc")
+        );
+        assert_eq!(
+            directory.in_world_url("http://127.0.0.1:9001/sharing"),
+            None
+        );
+        assert_eq!(
+            directory.sharing_url("partner").as_deref(),
+            Some("http://127.0.0.1:9000/sharing")
+        );
+        assert!(configured.join("/agreements/x").is_ok());
+        assert!(configured.join("/../admin").is_err());
+        assert!(configured.join("/%2e%2e/admin").is_err());
+    }
+
+    #[test]
+    fn configured_urls_must_be_plain_http_addresses_outside_the_world() {
+        for bad in [
+            "ftp://127.0.0.1/sharing",
+            "not a url",
+            "http://globex.sharesim.test/sharing",
+            "http://127.0.0.1:9000/sharing?x=1",
+            "http://user:pw@127.0.0.1:9000/sharing",
+        ] {
+            assert!(ExternalUrl::parse(bad).is_err(), "{bad}");
+        }
+        assert!(ExternalUrl::parse("https://partner.internal:8443/api/sharing").is_ok());
     }
 }

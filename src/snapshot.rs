@@ -223,6 +223,22 @@ impl WorldSnapshot {
             }
             restore_state(&account, record);
         }
+        // The links to external accounts hold no state: they come back healed, with valid
+        // certificates (their faults are restored from `faults`, as steps).
+        for (external, _) in world.externals() {
+            if world.faults().iter().any(|rule| rule.target == external) {
+                world
+                    .heal(&external, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            if world.cert_mode(&external) != Some(CertMode::Valid) {
+                world
+                    .set_certificate(&external, CertMode::Valid)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
         Ok(())
     }
 }

@@ -116,6 +116,14 @@ pub enum TlsError {
     /// rustls refused a key or configuration we generated.
     #[error("rustls rejected the TLS setup: {0}")]
     Rustls(#[from] rustls::Error),
+    /// A CA certificate given for external accounts cannot be read.
+    #[error("partner CA certificate {} cannot be used: {reason}", index + 1)]
+    PartnerCa {
+        /// Its position among the ones given, from 0.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The world's certificate authority: issues every account's certificate and is the only
@@ -433,6 +441,45 @@ pub fn server_config(cert: Arc<ServerCertificate>, clock: &WorldClock) -> Arc<Se
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     config.session_storage = ServerSessionMemoryCache::new(SESSIONS_PER_LISTENER);
     Arc::new(config)
+}
+
+/// The configuration of the relays to external accounts: it trusts the world's CA (another
+/// sharesim's accounts are not issued by it, but a partner may be fronted by this
+/// world's certificates in tests) and the CAs an operator names (`serve --partner-ca`),
+/// never the host's store. Each PEM may hold several certificates.
+pub fn partner_client_config(
+    authority: Option<&CertificateAuthority>,
+    extra_pem: &[String],
+) -> Result<Arc<ClientConfig>, TlsError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = RootCertStore::empty();
+    if let Some(authority) = authority {
+        roots.add(authority.issuers.world.der().clone())?;
+    }
+    for (index, pem) in extra_pem.iter().enumerate() {
+        let mut found = 0;
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let cert = cert.map_err(|error| TlsError::PartnerCa {
+                index,
+                reason: error.to_string(),
+            })?;
+            roots.add(cert)?;
+            found += 1;
+        }
+        if found == 0 {
+            return Err(TlsError::PartnerCa {
+                index,
+                reason: "it holds no PEM certificate".to_string(),
+            });
+        }
+    }
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// A client configuration that trusts nothing: the transport's in a world that serves

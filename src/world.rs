@@ -7,10 +7,15 @@
 //! covers the world, with a child per account, so stopping an account is cancelling its
 //! child and shutdown is cancelling the root.
 
-use crate::account::{Account, AccountConfig, WorldServices};
+mod externals;
+mod occupant;
+
+use crate::account::{Account, WorldServices};
 use crate::clock::WorldClock;
 use crate::consistency::AgreementDivergence;
+use crate::directory::ExternalUrl;
 use crate::directory::{Directory, Listing};
+use crate::external::Relay as External;
 use crate::faults::{Fault, FaultRule, FaultTable};
 use crate::listener;
 use crate::listener::connection_limits::ConnectionLimits;
@@ -22,6 +27,7 @@ use crate::trace::{Clock, Trace, lock};
 use crate::transport::{Transport, TransportConfig, TransportError};
 use axum::Router;
 use indexmap::IndexMap;
+use occupant::Occupant;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -70,6 +76,9 @@ pub struct WorldConfig {
     /// The network accounts listen on and messages travel on. `Simulated` needs a
     /// current-thread runtime with a paused clock ([`crate::network::run_simulated`]).
     pub network: NetworkKind,
+    /// Certificates (PEM) of the CAs whose HTTPS external accounts the relays trust,
+    /// besides the world's own CA (`serve --partner-ca`).
+    pub partner_ca_pem: Vec<String>,
 }
 
 impl Default for WorldConfig {
@@ -86,6 +95,7 @@ impl Default for WorldConfig {
             rate_limit: None,
             connection_limits: ConnectionLimits::default(),
             network: NetworkKind::Loopback,
+            partner_ca_pem: Vec::new(),
         }
     }
 }
@@ -106,6 +116,9 @@ pub struct AccountSpec {
     /// A fault on what is sent to it from the start (the accounts table's `fault`);
     /// its target must be this account.
     pub fault: Option<FaultRule>,
+    /// An account outside the process at this sharing URL (see [`crate::external`]):
+    /// the world runs only the relay to it.
+    pub external: Option<ExternalUrl>,
 }
 
 impl AccountSpec {
@@ -118,6 +131,15 @@ impl AccountSpec {
             start: true,
             cert_mode: CertMode::Valid,
             fault: None,
+            external: None,
+        }
+    }
+
+    /// An account outside the process at `url`, reached through the world's relay.
+    pub fn external(subdomain: &str, url: ExternalUrl) -> AccountSpec {
+        AccountSpec {
+            external: Some(url),
+            ..AccountSpec::new(subdomain)
         }
     }
 }
@@ -156,6 +178,14 @@ pub enum WorldError {
     /// Certificates could not be made.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// An external account that cannot be set up.
+    #[error("the external account {subdomain:?} cannot be added: {reason}")]
+    External {
+        /// The account.
+        subdomain: String,
+        /// Why not.
+        reason: String,
+    },
     /// A fault that cannot be applied.
     #[error("the fault {fault} on {scope} cannot be applied: {reason}")]
     InvalidFault {
@@ -169,7 +199,7 @@ pub enum WorldError {
 }
 
 struct Slot {
-    account: Arc<Account>,
+    occupant: Occupant,
     port: u16,
     running: Option<CancellationToken>,
     cert_mode: CertMode,
@@ -183,6 +213,9 @@ struct Slot {
     /// before the account restarts.
     reservation: Option<Reservation>,
 }
+
+/// Where a world keeps its [`WriteHook`], shared with every listener's router.
+type WriteHookSlot = Arc<Mutex<Option<WriteHook>>>;
 
 /// Called after every request that may have changed an account (any method but GET and
 /// HEAD), before its answer leaves; an error turns the answer into a 500. `serve --state`
@@ -205,6 +238,8 @@ pub struct World {
     down: Mutex<BTreeSet<String>>,
     /// See [`WriteHook`]; shared with every listener's router.
     after_write: Arc<Mutex<Option<WriteHook>>>,
+    /// The client of every relay: it reaches external accounts' configured URLs only.
+    relay_client: Arc<HttpClient>,
 }
 
 impl World {
@@ -256,6 +291,12 @@ impl World {
             crate::tls::admin_client_config()?,
             crate::limits::MAX_REST_ANSWER_BYTES,
         );
+        let relay_client = Arc::new(HttpClient::new(
+            Network::Loopback,
+            Resolve::Partners(directory.clone()),
+            crate::tls::partner_client_config(authority.as_ref(), &config.partner_ca_pem)?,
+            crate::limits::MAX_BODY_BYTES,
+        ));
         let services = Arc::new(WorldServices::new(
             trace,
             directory.clone(),
@@ -275,6 +316,7 @@ impl World {
             tracker: TaskTracker::new(),
             down: Mutex::new(BTreeSet::new()),
             after_write: Arc::new(Mutex::new(None)),
+            relay_client,
         };
         for spec in &specs {
             world.add_account(spec)?;
@@ -320,27 +362,18 @@ impl World {
         if slots.contains_key(&spec.subdomain) {
             return Err(WorldError::Duplicate(spec.subdomain.clone()));
         }
-        let account = Arc::new(Account::new(
-            AccountConfig {
-                subdomain: spec.subdomain.clone(),
-                display_name: spec.display_name.clone(),
-                api_token: self.config.api_token.clone(),
-                rate_limit: self.config.rate_limit,
-            },
-            self.config.https,
-            self.services.clone(),
-        ));
+        let occupant = self.occupant(spec)?;
         // Our model: an account declared with `start = false` does not exist yet, so its
         // subdomain is unknown (configuration_error) until it first starts; an account
         // that was stopped is known but refuses connections (failed).
         if spec.start {
-            self.list(&account, None);
+            self.list(&occupant, None);
         }
         let certificate = self.issue(&spec.subdomain, spec.cert_mode)?;
         slots.insert(
             spec.subdomain.clone(),
             Slot {
-                account,
+                occupant,
                 port: spec.port.unwrap_or(0),
                 running: None,
                 cert_mode: spec.cert_mode,
@@ -378,13 +411,13 @@ impl World {
                 .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
             slot.cert_mode = mode;
             slot.certificate = certificate.clone();
-            if let (Some(control), Some(addr)) = (&slot.control, slot.account.addr()) {
+            if let (Some(control), Some(addr)) = (&slot.control, slot.occupant.addr()) {
                 control.switch(
                     certificate
                         .clone()
                         .map(|cert| server_config(cert, &self.clock)),
                 );
-                slot.account.set_listening(addr, certificate.is_some());
+                slot.occupant.set_listening(addr, certificate.is_some());
             }
         }
         // Pooled connections to the old certificate are gone; start afresh.
@@ -429,12 +462,12 @@ impl World {
 
     /// Binds the account's listener (its old port when it ran before) and records it.
     async fn bind(&self, subdomain: &str) -> Result<Listener, WorldError> {
-        let (port, account) = {
+        let (port, occupant) = {
             let slots = lock(&self.slots);
             let slot = slots
                 .get(subdomain)
                 .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
-            (slot.port, slot.account.clone())
+            (slot.port, slot.occupant.clone())
         };
         let addr = SocketAddr::new(self.config.bind, port);
         let listener = self.network.bind(addr).map_err(|source| WorldError::Bind {
@@ -449,20 +482,21 @@ impl World {
         })?;
         if let Some(slot) = lock(&self.slots).get_mut(subdomain) {
             slot.port = local.port();
-            account.set_listening(local, slot.certificate.is_some());
+            occupant.set_listening(local, slot.certificate.is_some());
         }
-        self.list(&account, Some(local));
+        self.list(&occupant, Some(local));
         Ok(listener)
     }
 
     /// Puts an account in the directory, where partners find it.
-    fn list(&self, account: &Account, addr: Option<SocketAddr>) {
+    fn list(&self, occupant: &Occupant, addr: Option<SocketAddr>) {
         self.services.directory.insert(
-            account.subdomain(),
+            occupant.subdomain(),
             Listing {
-                display_name: account.display_name().to_string(),
+                display_name: occupant.display_name().to_string(),
                 addr,
                 https: self.config.https,
+                external: occupant.external().cloned(),
             },
         );
     }
@@ -474,7 +508,9 @@ impl World {
             .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
         let token = self.cancel.child_token();
         slot.running = Some(token.clone());
-        let app = account_router(slot.account.clone(), self.after_write.clone());
+        let app = slot
+            .occupant
+            .router(&self.services, self.after_write.clone());
         let tls = slot
             .certificate
             .clone()
@@ -612,7 +648,10 @@ impl World {
     /// Every pair of agreement copies that diverges (see [`crate::consistency`]); the
     /// scenario runner checks this after each step.
     pub fn divergences(&self) -> Vec<AgreementDivergence> {
-        crate::consistency::divergences(&self.accounts())
+        // An external account's copy is out of sight: its pairs cannot be judged.
+        let mut found = crate::consistency::divergences(&self.accounts());
+        found.retain(|d| !self.is_external(&d.sender) && !self.is_external(&d.receiver));
+        found
     }
 
     /// Starts an account again if a `down` fault closed it; true if it did.
@@ -667,18 +706,18 @@ impl World {
             .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))
     }
 
-    /// An account by subdomain.
+    /// An account of this process by subdomain (None for an external account).
     pub fn account(&self, subdomain: &str) -> Option<Arc<Account>> {
         lock(&self.slots)
             .get(subdomain)
-            .map(|slot| slot.account.clone())
+            .and_then(|slot| slot.occupant.account().cloned())
     }
 
-    /// Every account, in the order they were declared.
+    /// Every account of this process, in the order they were declared.
     pub fn accounts(&self) -> Vec<Arc<Account>> {
         lock(&self.slots)
             .values()
-            .map(|slot| slot.account.clone())
+            .filter_map(|slot| slot.occupant.account().cloned())
             .collect()
     }
 
@@ -760,9 +799,10 @@ fn shared_routes() -> Router<Arc<Account>> {
 
 /// Both surfaces of one account: the shared routes with the account's state, inside
 /// the REST API's recording, the world's faults on every partner message it receives,
-/// and the write hook. The middleware wraps the whole router once rather than each
-/// route, so a world starts its accounts without rebuilding any routing.
-fn account_router(account: Arc<Account>, hook: Arc<Mutex<Option<WriteHook>>>) -> Router {
+/// the recording of messages from external accounts (see `external::inbound`), and the
+/// write hook. The middleware wraps the whole router once rather than each route, so a
+/// world starts its accounts without rebuilding any routing.
+fn account_router(account: Arc<Account>, hook: WriteHookSlot) -> Router {
     use axum::middleware::from_fn_with_state;
     let gate = crate::listener::faults::FaultGate {
         target: account.subdomain().to_string(),
@@ -771,6 +811,12 @@ fn account_router(account: Arc<Account>, hook: Arc<Mutex<Option<WriteHook>>>) ->
     };
     let service = tower::ServiceBuilder::new()
         .layer(from_fn_with_state(hook, after_write))
+        .layer(from_fn_with_state(
+            crate::external::inbound::InboundGate {
+                account: account.clone(),
+            },
+            crate::external::inbound::record,
+        ))
         .layer(from_fn_with_state(gate, crate::listener::faults::apply))
         .layer(from_fn_with_state(account.clone(), crate::api::record_call))
         .service(shared_routes().with_state(account));

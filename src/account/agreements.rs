@@ -109,7 +109,13 @@ impl Account {
         });
         let now = self.trace().clock().timestamp();
         let access_key = services.random_hex40();
-        let sender_url = self.sharing_url();
+        // An account outside the process cannot resolve `*.sharesim.test`: it answers
+        // to the address this account really listens on.
+        let sender_url = if directory.is_external(&remote) {
+            self.loopback_sharing_url()
+        } else {
+            self.sharing_url()
+        };
         let agreement = self.with_state(|state| {
             let id = state.take_agreement_id();
             let agreement = Agreement {

@@ -8,6 +8,7 @@
 pub(crate) mod agreements;
 pub mod planted;
 pub(crate) mod state;
+pub mod tap;
 pub(crate) mod tickets;
 
 pub use state::{AccountState, StateRecord};
@@ -91,6 +92,8 @@ pub struct WorldServices {
     surface_check_key: String,
     /// Test hook: rules broken on purpose (all off unless a test sets them).
     pub planted: planted::PlantedSwitches,
+    /// Copies of what external accounts send, for `sharesim conform` (see [`tap`]).
+    pub inbound_tap: tap::InboundTap,
 }
 
 /// A REST call carrying this header with the world's key is the runner comparing what
@@ -126,6 +129,7 @@ impl WorldServices {
             uuid_secret,
             surface_check_key: random_token(),
             planted: planted::PlantedSwitches::default(),
+            inbound_tap: tap::InboundTap::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! only place that reads the environment, installs a log subscriber or prints.
 
 mod bench;
+mod conform;
 mod controlled;
 mod ctl;
 mod explore;
@@ -58,6 +59,9 @@ pub enum Command {
     Ctl(ctl::CtlArgs),
     /// Print the OpenAPI 3.1 document of the REST API, partner protocol and control API.
     Openapi,
+    /// Grade a partner-protocol endpoint against the protocol: sharesim plays a Zendesk
+    /// account, invites it, shares a ticket with it, and checks every answer.
+    Conform(conform::ConformArgs),
     /// Serve a course of lessons on one-way agreements in the browser (--list prints them).
     Learn(learn::LearnArgs),
 }
@@ -138,6 +142,7 @@ pub fn main() -> ExitCode {
                 EXIT_PASSED
             }
             Command::Explore(args) => explore::run(args, &env).await,
+            Command::Conform(args) => conform::run(args).await,
             Command::Learn(args) => learn::run(args).await,
         }
     });

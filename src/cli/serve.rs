@@ -1,6 +1,7 @@
 //! `sharesim serve`: start accounts for real API clients and run until Ctrl-C or SIGTERM.
 
 use super::{EXIT_PASSED, EXIT_USAGE};
+use crate::directory::ExternalUrl;
 use crate::listener::connection_limits::ConnectionLimits;
 use crate::model::is_valid_subdomain;
 use crate::world::{AccountSpec, DEFAULT_API_TOKEN, World, WorldConfig};
@@ -16,7 +17,7 @@ const SERVE_TRACE_CAPACITY: usize = 100_000;
 /// Options of `sharesim serve`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  sharesim serve\n  sharesim serve acme globex --port 8700 --api-token secret\n  sharesim serve --tls --ready-file ready.json   # then REQUESTS_CA_BUNDLE=sharesim-ca.pem\n  sharesim serve --scenario customer.toml --state world.json --ready-file ready.json\n  sharesim ctl --ready ready.json step '{\"certificate\":{\"account\":\"globex\",\"mode\":\"expired\"}}'"
+    after_help = "Examples:\n  sharesim serve\n  sharesim serve acme globex --port 8700 --api-token secret\n  sharesim serve --tls --ready-file ready.json   # then REQUESTS_CA_BUNDLE=sharesim-ca.pem\n  sharesim serve --scenario customer.toml --state world.json --ready-file ready.json\n  sharesim serve acme --partner globex=http://127.0.0.1:8701/sharing   # globex runs elsewhere\n  sharesim ctl --ready ready.json step '{\"certificate\":{\"account\":\"globex\",\"mode\":\"expired\"}}'"
 )]
 pub struct ServeArgs {
     /// Subdomains of the accounts to start.
@@ -79,6 +80,30 @@ pub struct ServeArgs {
     /// change (written whole and atomically). Nothing is written without it.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// An account outside this process (another `sharesim serve`, your own endpoint):
+    /// SUBDOMAIN=SHARING_URL, e.g. globex=http://127.0.0.1:8701/sharing. Its messages
+    /// are recognised by that URL, and messages to it are sent there and nowhere else.
+    /// Repeatable.
+    #[arg(long = "partner", value_name = "SUBDOMAIN=SHARING_URL", value_parser = parse_partner)]
+    pub partners: Vec<(String, ExternalUrl)>,
+    /// A CA certificate (PEM) to trust for HTTPS partners, e.g. another `serve --tls`'s
+    /// sharesim-ca.pem. Repeatable. Without it only this world's own CA is trusted.
+    #[arg(long = "partner-ca", value_name = "FILE")]
+    pub partner_ca: Vec<PathBuf>,
+}
+
+/// Reads `--partner SUBDOMAIN=SHARING_URL`.
+fn parse_partner(text: &str) -> Result<(String, ExternalUrl), String> {
+    let (subdomain, url) = text.split_once('=').ok_or_else(|| {
+        format!("{text:?} is not SUBDOMAIN=SHARING_URL, e.g. globex=http://127.0.0.1:8701/sharing")
+    })?;
+    let subdomain = subdomain.trim().to_ascii_lowercase();
+    if !is_valid_subdomain(&subdomain) {
+        return Err(format!(
+            "{subdomain:?} is not a valid subdomain: use 1 to 63 of a-z, 0-9 and -"
+        ));
+    }
+    Ok((subdomain, ExternalUrl::parse(url)?))
 }
 
 impl ServeArgs {
@@ -123,11 +148,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 .into(),
         );
     }
+    let declared = match &scenario {
+        Some(scenario) => crate::scenario::run::account_specs(scenario)?,
+        None => Vec::new(),
+    };
     let subdomains: Vec<String> = match &scenario {
-        Some(scenario) => scenario
-            .accounts
-            .keys()
-            .map(|name| name.get_ref().clone())
+        Some(_) => declared
+            .iter()
+            .filter(|spec| spec.external.is_none())
+            .map(|spec| spec.subdomain.clone())
             .collect(),
         None => args.subdomains.clone(),
     };
@@ -145,15 +174,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             ),
             None => None,
         };
-        let declared = scenario
-            .as_ref()
-            .map(crate::scenario::run::account_specs)
-            .and_then(|specs| specs.into_iter().find(|spec| &spec.subdomain == subdomain));
+        let declared = declared.iter().find(|spec| &spec.subdomain == subdomain);
         specs.push(AccountSpec {
             port,
-            ..declared.unwrap_or_else(|| AccountSpec::new(subdomain))
+            ..declared
+                .cloned()
+                .unwrap_or_else(|| AccountSpec::new(subdomain))
         });
     }
+    specs.extend(partner_specs(&args, &declared, &subdomains)?);
     let config = WorldConfig {
         seed: scenario.as_ref().and_then(|s| s.seed).or(args.seed),
         https: args.tls || scenario.as_ref().is_some_and(|s| s.tls),
@@ -162,6 +191,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         bind: args.bind,
         api_token: args.api_token.clone(),
         extra_cert_names: vec!["localhost".to_string(), args.bind.to_string()],
+        partner_ca_pem: partner_roots(&args)?,
         rate_limit: args
             .rate_limit
             .or(scenario.as_ref().and_then(|s| s.rate_limit)),
@@ -222,6 +252,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         })
         .collect();
     print_table(&accounts);
+    let partners = print_partners(&world);
     if let Some(ca) = &ca_cert {
         println!(
             "\nCA certificate: {ca}  (e.g. REQUESTS_CA_BUNDLE={ca}, NODE_EXTRA_CA_CERTS={ca})"
@@ -241,6 +272,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(path) = &args.ready_file {
         // `seed` is null when keys came from the OS RNG (no `--seed`).
         let mut ready = json!({ "accounts": accounts, "seed": args.seed });
+        if !partners.is_empty() {
+            ready["partners"] = json!(partners);
+        }
         if let Some(ca) = &ca_cert {
             ready["ca_cert"] = json!(ca);
         }
@@ -256,6 +290,65 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     control.stop().await;
     world.shutdown().await;
     Ok(())
+}
+
+/// The CA certificates `--partner-ca` names, as PEM text.
+fn partner_roots(args: &ServeArgs) -> Result<Vec<String>, String> {
+    args.partner_ca
+        .iter()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("could not read --partner-ca {}: {e}", path.display()))
+        })
+        .collect()
+}
+
+/// Prints the external accounts and returns them for the ready file.
+fn print_partners(world: &World) -> Vec<serde_json::Value> {
+    let partners: Vec<serde_json::Value> = world
+        .externals()
+        .iter()
+        .map(|(subdomain, url)| json!({ "subdomain": subdomain, "sharing_url": url.as_str() }))
+        .collect();
+    if !partners.is_empty() {
+        println!("\nExternal partners (reached only at these URLs):");
+        for partner in &partners {
+            println!(
+                "  {}  {}",
+                partner["subdomain"].as_str().unwrap_or_default(),
+                partner["sharing_url"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    partners
+}
+
+/// The external accounts: the scenario's and `--partner`'s, none named twice and none
+/// named like an account of this process.
+fn partner_specs(
+    args: &ServeArgs,
+    declared: &[AccountSpec],
+    local: &[String],
+) -> Result<Vec<AccountSpec>, String> {
+    let mut specs: Vec<AccountSpec> = declared
+        .iter()
+        .filter(|spec| spec.external.is_some())
+        .cloned()
+        .collect();
+    for (subdomain, url) in &args.partners {
+        if local.contains(subdomain) {
+            return Err(format!(
+                "--partner {subdomain}: {subdomain} is an account of this process; name the partner's account another way"
+            ));
+        }
+        if specs.iter().any(|spec| &spec.subdomain == subdomain) {
+            return Err(format!(
+                "--partner {subdomain}: {subdomain} is named twice; give each external account once"
+            ));
+        }
+        specs.push(AccountSpec::external(subdomain, url.clone()));
+    }
+    Ok(specs)
 }
 
 fn print_table(accounts: &[serde_json::Value]) {

@@ -221,7 +221,9 @@ impl Control {
     pub async fn run_json_steps(&self, steps: &Value) -> Result<StepsOutcome, ControlError> {
         let mut session = self.session.lock().await;
         let accounts = self.account_names();
-        let steps = parse_steps(steps, &accounts, &session).map_err(ControlError::InvalidStep)?;
+        let externals = self.external_names();
+        let steps = parse_steps(steps, &accounts, &externals, &session)
+            .map_err(ControlError::InvalidStep)?;
         let outcome = self.run_parsed(&mut session, &steps).await;
         self.changed(&session).await?;
         Ok(outcome)
@@ -261,6 +263,15 @@ impl Control {
             .accounts()
             .iter()
             .map(|a| a.subdomain().to_string())
+            .collect()
+    }
+
+    /// The accounts outside the process (`serve --partner`).
+    fn external_names(&self) -> Vec<String> {
+        self.world
+            .externals()
+            .into_iter()
+            .map(|(name, _)| name)
             .collect()
     }
 
@@ -321,6 +332,7 @@ impl Control {
         let faults = parse_steps(
             &Value::Array(fault_steps),
             &self.account_names(),
+            &self.external_names(),
             &Session::default(),
         )
         .map_err(|error| {

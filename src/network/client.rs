@@ -39,6 +39,11 @@ pub enum Resolve {
     Nowhere(SocketAddr),
     /// Loopback literals only (the REST client, which is given accounts' addresses).
     Literal,
+    /// External accounts' configured URLs only (the world's relays): a URL at or under
+    /// one of them is dialed at its host, an IP literal as written and a name through the
+    /// system resolver, because an operator named it; every other host is refused. Nothing
+    /// a partner sends is ever looked up.
+    Partners(Directory),
 }
 
 /// Why a connection could not be opened (the address, the socket or the handshake).
@@ -276,6 +281,7 @@ impl Connector {
             .filter(IpAddr::is_loopback)
             .map(|ip| SocketAddr::new(ip, port));
         match &self.resolve {
+            Resolve::Partners(_) => Err(unresolved()),
             Resolve::Nowhere(addr) => Ok(*addr),
             Resolve::Literal => literal.ok_or_else(unresolved),
             Resolve::Directory(directory) => match literal {
@@ -288,8 +294,35 @@ impl Connector {
         }
     }
 
+    /// Where an external account's configured URL points (see [`Resolve::Partners`]).
+    async fn partner_address(directory: &Directory, uri: &Uri) -> Result<SocketAddr, ConnectError> {
+        let host = uri.host().unwrap_or_default();
+        let unresolved = || ConnectError::Unresolved {
+            host: host.to_string(),
+        };
+        // hyper hands the connector the scheme and authority only; the relay has
+        // checked the path against the configured URL already.
+        let url = url::Url::parse(&uri.to_string()).map_err(|_| unresolved())?;
+        if !directory.is_external_origin(&url) {
+            return Err(unresolved());
+        }
+        let port = url.port_or_known_default().ok_or_else(unresolved)?;
+        match url.host().ok_or_else(unresolved)? {
+            url::Host::Ipv4(ip) => Ok(SocketAddr::new(IpAddr::V4(ip), port)),
+            url::Host::Ipv6(ip) => Ok(SocketAddr::new(IpAddr::V6(ip), port)),
+            url::Host::Domain(name) => tokio::net::lookup_host((name, port))
+                .await
+                .ok()
+                .and_then(|mut found| found.next())
+                .ok_or_else(unresolved),
+        }
+    }
+
     async fn connect(self, uri: Uri) -> Result<Io, ConnectError> {
-        let addr = self.address(&uri)?;
+        let addr = match &self.resolve {
+            Resolve::Partners(directory) => Self::partner_address(directory, &uri).await?,
+            _ => self.address(&uri)?,
+        };
         let authority = uri
             .authority()
             .map_or_else(String::new, |a| a.as_str().to_string());
@@ -421,6 +454,7 @@ mod tests {
                 display_name: "Acme".into(),
                 addr: Some(listed),
                 https: false,
+                external: None,
             },
         );
         let connector = |resolve| Connector {

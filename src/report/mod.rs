@@ -5,6 +5,7 @@
 //!
 //! [`Outcome`]: crate::scenario::outcome::Outcome
 
+pub mod conform;
 pub mod explain;
 pub mod grid;
 pub mod html;

@@ -47,6 +47,7 @@ impl StepError {
 pub fn parse_steps(
     value: &Value,
     accounts: &[String],
+    externals: &[String],
     session: &Session,
 ) -> Result<Vec<Step>, StepError> {
     let Value::Array(items) = value else {
@@ -82,7 +83,8 @@ pub fn parse_steps(
     };
     check_live_steps(
         accounts,
-        &session.agreement_names(),
+        externals,
+        &session.agreement_links(),
         &session.ticket_names(),
         &steps,
         &place,
@@ -346,6 +348,7 @@ mod tests {
                 {"expect": {"account": "acme", "agreement": "esc", "status": "pending"}},
             ]),
             &accounts(),
+            &[],
             &Session::default(),
         )
         .unwrap();
@@ -366,6 +369,7 @@ mod tests {
                 {"certificate": {"account": "globex", "mode": "rotten"}},
             ]),
             &accounts(),
+            &[],
             &Session::default(),
         )
         .unwrap_err();
@@ -380,6 +384,7 @@ mod tests {
             &json!([{"invite": {"from": "acme", "to": "globex", "as": "esc"}},
                     {"respond": {"account": "initech", "agreement": "esc", "status": "accepted"}}]),
             &accounts(),
+            &[],
             &Session::default(),
         )
         .unwrap_err();
@@ -390,6 +395,7 @@ mod tests {
         let error = parse_steps(
             &json!([{"resend": {"agreement": "nope"}}]),
             &accounts(),
+            &[],
             &Session::default(),
         )
         .unwrap_err();
@@ -409,16 +415,22 @@ mod tests {
         let error = parse_steps(
             &json!([{"stop": {"account": "acme"}, "start": {"account": "acme"}}]),
             &accounts(),
+            &[],
             &Session::default(),
         )
         .unwrap_err();
         assert_eq!(error.step, Some(0));
         assert!(error.message.contains("two actions"), "{}", error.message);
-        let error =
-            parse_steps(&json!([{"note": "x"}]), &accounts(), &Session::default()).unwrap_err();
+        let error = parse_steps(
+            &json!([{"note": "x"}]),
+            &accounts(),
+            &[],
+            &Session::default(),
+        )
+        .unwrap_err();
         assert!(error.message.contains("no action"), "{}", error.message);
         let error =
-            parse_steps(&json!({"stop": {}}), &accounts(), &Session::default()).unwrap_err();
+            parse_steps(&json!({"stop": {}}), &accounts(), &[], &Session::default()).unwrap_err();
         assert_eq!(error.step, None);
     }
 }

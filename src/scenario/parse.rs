@@ -19,6 +19,8 @@ use super::format::{
     Step, list,
 };
 
+mod external;
+
 /// Why a scenario file cannot be used, and where: the one error type of this layer, so
 /// the CLI can print `file:line:col: message` or a rendered diagnostic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -296,18 +298,25 @@ pub fn parse(source: &str, file_name: &str) -> Result<Scenario, ScenarioError> {
 }
 
 /// Checks steps sent to a world that is already running (the control API of `serve`):
-/// the same checks as a file's steps, against the world's accounts and the handles
-/// earlier calls defined. `place` names where a span is, for messages ("step 2"); the
+/// the same checks as a file's steps, against the world's accounts (`externals` among
+/// them) and the handles earlier calls defined (agreements with their sender and receiver). `place` names where a span is, for messages ("step 2"); the
 /// error is the offending span and the message.
 pub(crate) fn check_live_steps(
     accounts: &[String],
-    agreements: &[String],
+    externals: &[String],
+    agreements: &[(String, (String, String))],
     tickets: &[String],
     steps: &[Step],
     place: &dyn Fn(&Range<usize>) -> String,
 ) -> Result<(), (Range<usize>, String)> {
     let mut checker = Checker {
-        accounts: accounts.iter().map(String::as_str).collect(),
+        accounts: accounts
+            .iter()
+            .chain(externals)
+            .map(String::as_str)
+            .collect(),
+        externals: externals.iter().map(String::as_str).collect(),
+        links: agreements.iter().cloned().collect(),
         account_hint: "the world's accounts are fixed when `serve` starts",
         place,
         agreements: IndexMap::new(),
@@ -318,7 +327,7 @@ pub(crate) fn check_live_steps(
     let earlier = usize::MAX..usize::MAX;
     checker.agreements = agreements
         .iter()
-        .map(|h| (h.clone(), earlier.clone()))
+        .map(|(h, _)| (h.clone(), earlier.clone()))
         .collect();
     checker.tickets = tickets
         .iter()
@@ -407,6 +416,12 @@ impl HandleKind {
 struct Checker<'a> {
     /// The accounts steps may name.
     accounts: Vec<&'a str>,
+    /// Those of them that live outside the process (`external =`): steps may link to
+    /// them, never act inside them.
+    externals: Vec<&'a str>,
+    /// The sender and receiver of each agreement handle, so checks that read both
+    /// copies can refuse a copy that lives outside the process.
+    links: HashMap<String, (String, String)>,
     /// How more accounts could be had, for the unknown-account message.
     account_hint: &'static str,
     /// Names where a span is for messages ("line 12").
@@ -455,6 +470,13 @@ impl<'a> Checker<'a> {
                 .keys()
                 .map(|name| name.get_ref().as_str())
                 .collect(),
+            externals: scenario
+                .accounts
+                .iter()
+                .filter(|(_, account)| account.external.is_some())
+                .map(|(name, _)| name.get_ref().as_str())
+                .collect(),
+            links: HashMap::new(),
             account_hint: "declare more with `[accounts.<subdomain>]`",
             place,
             agreements: IndexMap::new(),
@@ -466,6 +488,7 @@ impl<'a> Checker<'a> {
     fn check(mut self, scenario: &Scenario) -> Checked {
         for (subdomain, account) in &scenario.accounts {
             check_subdomain(subdomain)?;
+            external::check_account(scenario, account)?;
             if let Some(from) = account.fault.as_ref().and_then(|rule| rule.from.as_ref()) {
                 self.account(from)?;
                 self.distinct_link(subdomain, from)?;
@@ -480,7 +503,7 @@ impl<'a> Checker<'a> {
     fn step(&mut self, step: &Step) -> Checked {
         match &step.action {
             Action::Invite(invite) => {
-                self.account(&invite.from)?;
+                self.inside(&invite.from, "send an invitation")?;
                 // The receiver need not be declared: inviting a subdomain that does not
                 // exist is how a scenario shows `configuration_error`.
                 check_subdomain(&invite.to)?;
@@ -494,22 +517,26 @@ impl<'a> Checker<'a> {
                         ),
                     );
                 }
+                self.links.insert(
+                    invite.handle.get_ref().clone(),
+                    (invite.from.get_ref().clone(), invite.to.get_ref().clone()),
+                );
                 self.define(HandleKind::Agreement, &invite.handle)
             }
             Action::Respond(respond) => {
-                self.account(&respond.account)?;
+                self.inside(&respond.account, "answer an invitation")?;
                 self.handle(HandleKind::Agreement, &respond.agreement)
             }
             Action::Deactivate(target) | Action::Delete(target) => {
-                self.account(&target.account)?;
+                self.inside(&target.account, "change or delete its copy of an agreement")?;
                 self.handle(HandleKind::Agreement, &target.agreement)
             }
             Action::Resend(resend) => {
-                self.optional_account(resend.account.as_ref())?;
+                self.optional_inside(resend.account.as_ref(), "re-send an invitation")?;
                 self.handle(HandleKind::Agreement, &resend.agreement)
             }
             Action::Request(request) => {
-                self.account(&request.account)?;
+                self.inside(&request.account, "make a REST call")?;
                 let twice = [
                     (
                         "expect_status",
@@ -551,35 +578,35 @@ impl<'a> Checker<'a> {
                 Ok(())
             }
             Action::Stop(target) | Action::Start(target) | Action::Restart(target) => {
-                self.account(&target.account)
+                self.inside(&target.account, "stop or start its listener")
             }
             Action::Ticket(ticket) => {
-                self.account(&ticket.account)?;
+                self.inside(&ticket.account, "open a ticket")?;
                 self.define(HandleKind::Ticket, &ticket.handle)
             }
             Action::Share(share) => {
-                self.optional_account(share.account.as_ref())?;
+                self.optional_inside(share.account.as_ref(), "share a ticket")?;
                 self.handle(HandleKind::Ticket, &share.ticket)?;
                 self.handle(HandleKind::Agreement, &share.agreement)
             }
             Action::Unshare(unshare) => {
-                self.optional_account(unshare.account.as_ref())?;
+                self.optional_inside(unshare.account.as_ref(), "unshare a ticket")?;
                 self.handle(HandleKind::Ticket, &unshare.ticket)
             }
             Action::Comment(comment) => {
-                self.account(&comment.account)?;
+                self.inside(&comment.account, "comment on a ticket")?;
                 self.handle(HandleKind::Ticket, &comment.ticket)
             }
             Action::SetStatus(set_status) => {
-                self.account(&set_status.account)?;
+                self.inside(&set_status.account, "change a ticket's status")?;
                 self.handle(HandleKind::Ticket, &set_status.ticket)
             }
             Action::Concurrently(Concurrently(group)) => self.group(group),
             Action::Hold(link) | Action::Duplicate(link) | Action::LoseReply(link) => {
-                self.link(&link.from, &link.to)
+                self.sent_link(&link.from, &link.to)
             }
             Action::Release(release) => {
-                self.link(&release.from, &release.to)?;
+                self.sent_link(&release.from, &release.to)?;
                 match &release.message {
                     Some(message) if *message.get_ref() == 0 => Err(Invalid {
                         span: message.span(),
@@ -595,7 +622,7 @@ impl<'a> Checker<'a> {
                 }
             }
             Action::ExpectTicket(expect) => {
-                self.account(&expect.account)?;
+                self.inside(&expect.account, "read its copy of a ticket")?;
                 self.handle(HandleKind::Ticket, &expect.ticket)?;
                 if let Some(agreement) = &expect.shared_with
                     && !agreement.get_ref().is_empty()
@@ -621,13 +648,19 @@ impl<'a> Checker<'a> {
     fn expectation(&self, expectation: &Expectation) -> Checked {
         match expectation {
             Expectation::Agreement(check) => {
-                self.account(&check.account)?;
+                self.inside(&check.account, "read its copy of an agreement")?;
                 self.handle(HandleKind::Agreement, &check.agreement)
             }
-            Expectation::Count(check) => self.account(&check.account),
-            Expectation::Divergence(agreement) => self.handle(HandleKind::Agreement, agreement),
-            Expectation::Pair(check) => self.handle(HandleKind::Agreement, &check.agreement),
-            Expectation::InFlight(check) => self.link(&check.from, &check.to),
+            Expectation::Count(check) => self.inside(&check.account, "count its agreements"),
+            Expectation::Divergence(agreement) => {
+                self.handle(HandleKind::Agreement, agreement)?;
+                self.both_copies_seen(agreement)
+            }
+            Expectation::Pair(check) => {
+                self.handle(HandleKind::Agreement, &check.agreement)?;
+                self.both_copies_seen(&check.agreement)
+            }
+            Expectation::InFlight(check) => self.sent_link(&check.from, &check.to),
         }
     }
 
@@ -696,10 +729,6 @@ impl<'a> Checker<'a> {
                 self.account_hint
             ),
         )
-    }
-
-    fn optional_account(&self, reference: Option<&Ref>) -> Checked {
-        reference.map_or(Ok(()), |reference| self.account(reference))
     }
 
     /// A link from an account to itself never goes over the network, so a fault on it

@@ -67,9 +67,15 @@ pub struct RunSettings {
 
 impl RunSettings {
     /// The network `scenario` runs on: the command line's, else the file's, else the
-    /// simulated network.
+    /// simulated network; a scenario with an external account runs on loopback unless
+    /// the command line says otherwise (and then fails at start, saying why).
     pub fn network_for(&self, scenario: &Scenario) -> NetworkKind {
-        self.network.or(scenario.network).unwrap_or_default()
+        let external = scenario.accounts.values().any(|a| a.external.is_some());
+        self.network.or(scenario.network).unwrap_or(if external {
+            NetworkKind::Loopback
+        } else {
+            NetworkKind::Simulated
+        })
     }
 }
 
@@ -251,7 +257,8 @@ async fn start_world(
     seed: u64,
     network: NetworkKind,
 ) -> Result<World, String> {
-    let specs = account_specs(scenario);
+    let specs = account_specs(scenario)?;
+    let external = specs.iter().any(|spec| spec.external.is_some());
     let config = WorldConfig {
         seed: Some(seed),
         https: scenario.tls,
@@ -260,6 +267,13 @@ async fn start_world(
         rate_limit: scenario.rate_limit,
         logical_clock: true,
         network,
+        // An external account reaches the world's accounts at their addresses, and
+        // checks their certificates by the name it dials.
+        extra_cert_names: if external {
+            vec!["localhost".to_string(), "127.0.0.1".to_string()]
+        } else {
+            Vec::new()
+        },
         ..WorldConfig::default()
     };
     World::start(config, specs)
@@ -268,11 +282,19 @@ async fn start_world(
 }
 
 /// The accounts a scenario declares, as the world starts them (`serve --scenario` too).
-pub fn account_specs(scenario: &Scenario) -> Vec<AccountSpec> {
+pub fn account_specs(scenario: &Scenario) -> Result<Vec<AccountSpec>, String> {
     let mut specs = Vec::new();
     for (subdomain, account) in &scenario.accounts {
         let cert_mode = account.tls.unwrap_or(CertMode::Valid);
+        let external = match &account.external {
+            Some(url) => Some(
+                crate::directory::ExternalUrl::parse(url.get_ref())
+                    .map_err(|why| format!("account {}: `external`: {why}", subdomain.get_ref()))?,
+            ),
+            None => None,
+        };
         specs.push(AccountSpec {
+            external,
             subdomain: subdomain.get_ref().clone(),
             display_name: account.display_name.clone(),
             port: None,
@@ -284,7 +306,7 @@ pub fn account_specs(scenario: &Scenario) -> Vec<AccountSpec> {
                 .map(|rule| fault_rule(subdomain.get_ref(), rule)),
         });
     }
-    specs
+    Ok(specs)
 }
 
 /// The world's fault rule for a scenario's fault on the links into `target`.
@@ -722,6 +744,10 @@ impl Runner<'_> {
             let Some(handle) = self.session.agreements.get(&name) else {
                 continue;
             };
+            // An external account's copy is out of sight: its pairs cannot be judged.
+            if self.world.is_external(&handle.sender) || self.world.is_external(&handle.receiver) {
+                continue;
+            }
             let status = |account: &str| {
                 self.world.account(account).and_then(|a| {
                     a.read_state(|state| state.by_uuid(&handle.uuid).map(|copy| copy.status))

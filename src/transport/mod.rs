@@ -35,6 +35,14 @@ pub const VERSION_HEADER: &str = "X-Ticket-Sharing-Version";
 /// Header naming the sending account on every partner message (a sharesim extension),
 /// so the receiving side can apply faults to one link.
 pub const FROM_HEADER: &str = "X-Sharesim-From";
+/// Header carrying the world's own key on every partner message its transport sends, so
+/// a receiving account tells the world's messages (already traced by the sender) from
+/// those of external accounts and strangers. The relay to an external account removes it.
+pub const WORLD_HEADER: &str = "X-Sharesim-World";
+/// Header on the relay's own 502 when an external account could not be reached: the
+/// status its sender records (`failed`, `ssl_error`, `configuration_error`), with the
+/// cause as the body. The relay never passes this header on from a partner.
+pub const RELAY_FAILURE_HEADER: &str = "X-Sharesim-Relay-Failure";
 /// Redirects a sender follows before giving up (the reference client's limit).
 pub const MAX_REDIRECTS: usize = 2;
 
@@ -121,6 +129,9 @@ pub struct Transport {
     /// The gate every message passes before it is sent (holds, duplicates, lost
     /// replies, and the interleaving of `concurrently` groups).
     scheduler: Arc<Scheduler>,
+    /// Sent as [`WORLD_HEADER`]: drawn from the OS, never from the seed, so no one
+    /// outside the process can pass a message off as the world's own.
+    world_key: Arc<str>,
 }
 
 impl Transport {
@@ -153,7 +164,16 @@ impl Transport {
             trace,
             faults,
             config,
+            world_key: world_key().into(),
         })
+    }
+
+    /// Whether a received message was sent by this world's transport (see
+    /// [`WORLD_HEADER`]).
+    pub fn is_own_message(&self, headers: &axum::http::HeaderMap) -> bool {
+        headers
+            .get(WORLD_HEADER)
+            .is_some_and(|key| key.as_bytes() == self.world_key.as_bytes())
     }
 
     /// Drops the pooled connections to one account, by the host names its messages
@@ -176,6 +196,8 @@ impl Transport {
     /// timeout), park it beside a `concurrently` group's other messages, deliver it
     /// twice or lose its reply.
     pub async fn deliver(&self, message: &Message) -> Result<Reply, DeliveryFailure> {
+        let routed = self.route(message);
+        let message = routed.as_ref().unwrap_or(message);
         // Parsed once for every attempt, its trace events and the request itself.
         let url = url::Url::parse(&message.url).map_err(|e| e.to_string());
         let (to, path) = describe_target(url.as_ref().map_err(String::as_str), &message.url);
@@ -232,6 +254,8 @@ impl Transport {
     /// Delivers a released message whose sender stopped waiting at its timeout: the
     /// receiver still gets it, and its answer reaches no one.
     pub async fn deliver_orphan(&self, message: &Message) {
+        let routed = self.route(message);
+        let message = routed.as_ref().unwrap_or(message);
         let url = url::Url::parse(&message.url).map_err(|e| e.to_string());
         let mark = Mark {
             delivery: Some(Delivery::Released),
@@ -242,6 +266,17 @@ impl Transport {
         let _ = self
             .attempt(message, url.as_ref().map_err(String::as_str), 0, mark)
             .await;
+    }
+
+    /// A message to an external account's configured URL goes to the world's relay for
+    /// it instead (see [`Directory::in_world_url`]); from here on its link is like any
+    /// other. None: the message goes where it says.
+    fn route(&self, message: &Message) -> Option<Message> {
+        let url = self.directory.in_world_url(&message.url)?;
+        Some(Message {
+            url,
+            ..message.clone()
+        })
     }
 
     async fn attempts(
@@ -443,7 +478,8 @@ impl Transport {
             }
             Err(failure) => return (Err(failure), None),
         };
-        let exchange = redirects::exchange(client, &self.directory, message, body, url);
+        let exchange =
+            redirects::exchange(client, &self.directory, message, &self.world_key, body, url);
         let answer = match tokio::time::timeout(self.config.timeout, exchange).await {
             Err(_) => return (Err(classify::classify_timeout(self.config.timeout)), None),
             Ok(Err(error)) => return (Err(classify_error(&error)), None),
@@ -451,6 +487,9 @@ impl Transport {
         };
         let status = answer.status;
         let wire = Wire::new(wire::answer_headers(&answer.headers), &answer.body);
+        if let Some(failure) = relay_failure(&answer) {
+            return (Err(failure), Some(wire));
+        }
         let body = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
         let result = if (200..300).contains(&status) {
             Ok(Reply { status, body })
@@ -472,6 +511,14 @@ impl Transport {
             http_status: None,
         })
     }
+}
+
+/// 40 hex characters from the OS RNG: the key the world's own messages carry.
+fn world_key() -> String {
+    use rand::Rng;
+    let mut bytes = [0u8; 20];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// How one attempt is marked in the trace and what the link does to its reply.
@@ -499,8 +546,26 @@ fn describe_target(parsed: Result<&url::Url, &str>, raw: &str) -> (String, Strin
     }
 }
 
+/// The failure the world's relay reports when an external account could not be reached
+/// (see [`RELAY_FAILURE_HEADER`]): the status and cause the relay classified.
+fn relay_failure(answer: &crate::network::client::Answer) -> Option<DeliveryFailure> {
+    let status = answer
+        .headers
+        .get(RELAY_FAILURE_HEADER)?
+        .to_str()
+        .ok()?
+        .parse::<AgreementStatus>()
+        .ok()
+        .filter(|status| status.is_delivery_failure())?;
+    Some(DeliveryFailure {
+        status,
+        cause: String::from_utf8_lossy(&answer.body).trim().to_string(),
+        http_status: None,
+    })
+}
+
 /// A short, deterministic summary of a protocol body for the trace.
-fn summarize_body(body: Option<&serde_json::Value>) -> String {
+pub fn summarize_body(body: Option<&serde_json::Value>) -> String {
     let Some(serde_json::Value::Object(map)) = body else {
         return String::new();
     };

@@ -3,7 +3,10 @@
 //! followed (the reference client's limit), and each only to the host and port the
 //! message was first sent to. Nothing is ever sent outside the world.
 
-use super::{FROM_HEADER, MAX_REDIRECTS, Message, PROTOCOL_VERSION, TOKEN_HEADER, VERSION_HEADER};
+use super::{
+    FROM_HEADER, MAX_REDIRECTS, Message, PROTOCOL_VERSION, TOKEN_HEADER, VERSION_HEADER,
+    WORLD_HEADER,
+};
 use crate::directory::{Directory, subdomain_of_host};
 use crate::network::client::{Answer, ClientError, HttpClient};
 use axum::http::{HeaderValue, Method, Request, header};
@@ -98,6 +101,7 @@ pub(super) async fn exchange(
     client: &HttpClient,
     directory: &Directory,
     message: &Message,
+    world_key: &str,
     body: Option<Bytes>,
     first: &Url,
 ) -> Result<Answer, SendError> {
@@ -106,7 +110,14 @@ pub(super) async fn exchange(
     let mut body = body;
     let mut referer: Option<String> = None;
     for hop in 0.. {
-        let request = build(message, &method, &url, body.clone(), referer.as_deref())?;
+        let request = build(
+            message,
+            world_key,
+            &method,
+            &url,
+            body.clone(),
+            referer.as_deref(),
+        )?;
         let answer = client.send(request).await.map_err(SendError::Client)?;
         let location = answer
             .headers
@@ -152,6 +163,7 @@ fn is_redirect(status: u16) -> bool {
 
 fn build(
     message: &Message,
+    world_key: &str,
     method: &Method,
     url: &Url,
     body: Option<Bytes>,
@@ -163,7 +175,8 @@ fn build(
         .header(header::USER_AGENT, USER_AGENT)
         .header(header::ACCEPT, "*/*")
         .header(VERSION_HEADER, PROTOCOL_VERSION)
-        .header(FROM_HEADER, header_value(&message.from)?);
+        .header(FROM_HEADER, header_value(&message.from)?)
+        .header(WORLD_HEADER, header_value(world_key)?);
     if let Some(token) = &message.token {
         request = request.header(TOKEN_HEADER, header_value(token)?);
     }

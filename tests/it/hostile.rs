@@ -324,6 +324,7 @@ async fn redirects_may_not_leave_the_partners_own_host() {
             display_name: "Evil".into(),
             addr: Some(evil.addr),
             https: false,
+            external: None,
         },
     );
     let transport = &w.world.services().transport;

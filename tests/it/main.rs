@@ -58,3 +58,11 @@ mod generated_input;
 mod networks;
 // `sharesim explore`: a planted bug found and shrunk, shards, findings rerun with `run`.
 mod explore;
+// External partners: accounts in other worlds and processes, named by their sharing URL.
+mod external;
+// Federation across processes: two serve processes; serve and an endpoint from the README.
+mod federation;
+// `sharesim conform` against endpoints in other processes: honest, broken, the gem, sharesim.
+mod conform;
+// The pytest plugin and the node:test module, with zenpy and node-zendesk, against serve.
+mod fixtures_kits;

@@ -156,6 +156,22 @@ impl TestWorld {
         items[0].clone()
     }
 
+    /// What `subdomain`'s admin lists under `/api/v2/{what}.json` (`sharing_agreements`,
+    /// `tickets`).
+    pub async fn listed(&self, subdomain: &str, what: &str) -> Vec<Value> {
+        let list = self
+            .rest(
+                subdomain,
+                "admin",
+                "GET",
+                &format!("/api/v2/{what}.json"),
+                None,
+            )
+            .await;
+        assert_eq!(list.status, 200, "{}", list.text);
+        list.body[what].as_array().cloned().unwrap_or_default()
+    }
+
     /// PUTs a status as admin of `subdomain` on agreement `id`.
     pub async fn set_status(&self, subdomain: &str, id: &Value, status: &str) -> Answer {
         self.rest(

@@ -201,7 +201,7 @@ pub const SUBDOMAIN_PATTERN: &str = "^[a-z0-9-]{1,63}$";
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
-    expecting = "an account table: { display_name?, tls?, start?, fault? }"
+    expecting = "an account table: { display_name?, tls?, start?, fault?, external? }"
 )]
 pub struct Account {
     /// The name partners see on invitations (`"Acme @ Zendesk"` style); defaults to the
@@ -217,6 +217,12 @@ pub struct Account {
     #[serde(default)]
     #[schemars(schema_with = "account_fault_schema")]
     pub fault: Option<FaultRule>,
+    /// The sharing URL of an account outside sharesim (another `sharesim serve`, a
+    /// helpdesk bridge, an endpoint under test). sharesim runs only its end of the link:
+    /// steps may invite it, share with it and break the messages sent to it, but not act
+    /// inside it. A scenario with one runs on the loopback network.
+    #[schemars(with = "Option<String>")]
+    pub external: Option<Ref>,
 }
 
 fn yes() -> bool {

@@ -79,9 +79,12 @@ pub struct Handles {
 }
 
 impl Session {
-    /// Names of the agreement handles defined so far.
-    pub fn agreement_names(&self) -> Vec<String> {
-        self.agreements.keys().cloned().collect()
+    /// The agreement handles defined so far, each with its sender and receiver.
+    pub fn agreement_links(&self) -> Vec<(String, (String, String))> {
+        self.agreements
+            .iter()
+            .map(|(name, h)| (name.clone(), (h.sender.clone(), h.receiver.clone())))
+            .collect()
     }
 
     /// Names of the ticket handles defined so far.
