@@ -7,13 +7,14 @@
 //! covers the world, with a child per account, so stopping an account is cancelling its
 //! child and shutdown is cancelling the root.
 
-use crate::account::{Account, AccountConfig, WorldServices};
+use crate::account::{Account, AccountConfig, AccountSettings, WorldServices};
 use crate::consistency::AgreementDivergence;
 use crate::directory::{Directory, Listing};
 use crate::faults::{Fault, FaultRule, FaultTable};
 use crate::listener;
 use crate::listener::connection_limits::ConnectionLimits;
 use crate::model::is_valid_subdomain;
+use crate::model::ticket::fields::FieldDefinition;
 use crate::tls::{CertMode, CertificateAuthority, ServerCertificate, TlsError, server_config};
 use crate::trace::{Clock, Trace, lock};
 use crate::transport::{Transport, TransportConfig, TransportError, untrusting_tls_config};
@@ -92,6 +93,10 @@ pub struct AccountSpec {
     /// A fault on what is sent to it from the start (the accounts table's `fault`);
     /// its target must be this account.
     pub fault: Option<FaultRule>,
+    /// How it takes invitations (e.g. declining them all).
+    pub settings: AccountSettings,
+    /// Its custom ticket fields.
+    pub ticket_fields: Vec<FieldDefinition>,
 }
 
 impl AccountSpec {
@@ -104,6 +109,8 @@ impl AccountSpec {
             start: true,
             cert_mode: CertMode::Valid,
             fault: None,
+            settings: AccountSettings::default(),
+            ticket_fields: Vec::new(),
         }
     }
 }
@@ -139,6 +146,16 @@ pub enum WorldError {
     /// Certificates could not be made.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A ticket field declared with an account cannot be made.
+    #[error("account {subdomain:?} cannot have ticket field {title:?}: {reason}")]
+    InvalidTicketField {
+        /// The account.
+        subdomain: String,
+        /// The field's title.
+        title: String,
+        /// Why not.
+        reason: String,
+    },
     /// A fault that cannot be applied.
     #[error("the fault {fault} on {scope} cannot be applied: {reason}")]
     InvalidFault {
@@ -290,10 +307,20 @@ impl World {
                 display_name: spec.display_name.clone(),
                 api_token: self.config.api_token.clone(),
                 rate_limit: self.config.rate_limit,
+                settings: spec.settings,
             },
             self.config.https,
             self.services.clone(),
         ));
+        for definition in &spec.ticket_fields {
+            account
+                .add_ticket_field(definition.clone())
+                .map_err(|error| WorldError::InvalidTicketField {
+                    subdomain: spec.subdomain.clone(),
+                    title: definition.title.clone(),
+                    reason: error.to_string(),
+                })?;
+        }
         // Our model: an account declared with `start = false` does not exist yet, so its
         // subdomain is unknown (configuration_error) until it first starts; an account
         // that was stopped is known but refuses connections (failed).
@@ -353,7 +380,19 @@ impl World {
             subdomain,
             format!("{subdomain} now presents a certificate in mode {mode}"),
         );
+        if mode == CertMode::Valid {
+            self.retry_waiting_pushes().await;
+        }
         Ok(())
+    }
+
+    /// A link was repaired (healed, started, a valid certificate): every account tries
+    /// its waiting ticket pushes again *(model: Zendesk retries undelivered pushes in
+    /// the background; sharesim retries them when they could now get through)*.
+    async fn retry_waiting_pushes(&self) {
+        for account in self.accounts() {
+            crate::partner::outbound::flush_all(&account).await;
+        }
     }
 
     /// Sets the hook called after every request that may have changed an account.
@@ -460,6 +499,7 @@ impl World {
         self.services
             .trace
             .world(subdomain, format!("{subdomain} started listening"));
+        self.retry_waiting_pushes().await;
         Ok(())
     }
 
@@ -540,6 +580,9 @@ impl World {
         self.services
             .trace
             .world(target, format!("healed {scope} ({removed})"));
+        if !healed.is_empty() {
+            self.retry_waiting_pushes().await;
+        }
         Ok(healed)
     }
 

@@ -175,6 +175,9 @@ impl Account {
                     self.subdomain()
                 ),
             );
+            if held.is_final() {
+                self.end_outbox(id, &format!("the agreement is {held}"));
+            }
         }
     }
 
@@ -335,6 +338,7 @@ impl Account {
                 removed.direction
             ),
         );
+        self.end_outbox(id, "the agreement was deleted");
         Ok(removed)
     }
 
@@ -392,13 +396,36 @@ impl Account {
                     "{pending} invitations from {from} are already pending; answer or delete some first"
                 )));
             }
+            let decline_all = state.settings().decline_all_invites;
+            if decline_all {
+                // The same bound for invitations declined at once: a stranger's flood
+                // must not grow the account without limit.
+                let declined = state
+                    .agreements()
+                    .values()
+                    .filter(|a| {
+                        a.direction == Direction::Inbound
+                            && a.status == AgreementStatus::Declined
+                            && a.remote_subdomain == remote_subdomain
+                    })
+                    .count();
+                if declined >= crate::limits::MAX_PENDING_INBOUND {
+                    return Err(ReceiveError::TooMany(format!(
+                        "{declined} invitations from {from} were already declined; delete some first"
+                    )));
+                }
+            }
             let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
                 uuid: offer.uuid.clone(),
                 name: offer.name.clone(),
                 remote_subdomain: remote_subdomain.clone(),
-                status: AgreementStatus::Pending,
+                status: if decline_all {
+                    AgreementStatus::Declined
+                } else {
+                    AgreementStatus::Pending
+                },
                 direction: Direction::Inbound,
                 access_key: offer.access_key.clone(),
                 sender_url: offer.sender_url.clone(),
@@ -427,7 +454,13 @@ impl Account {
         let agreement = &stored.agreement;
         self.trace().decision(
             self.subdomain(),
-            if stored.created {
+            if stored.created && agreement.status == AgreementStatus::Declined {
+                format!(
+                    "{} stored inbound agreement {} from {from} declined at once: the account declines all sharing agreement invites",
+                    self.subdomain(),
+                    agreement.id
+                )
+            } else if stored.created {
                 format!(
                     "{} stored inbound agreement {} pending from {from}",
                     self.subdomain(),
@@ -519,6 +552,12 @@ impl Account {
                 )
             },
         );
+        if before != agreement.status && agreement.status.is_final() {
+            self.end_outbox(
+                agreement.id,
+                &format!("the partner made the agreement {}", agreement.status),
+            );
+        }
         if crash == Some(CrashPoint::AfterStore) {
             return Err(self.crash(CrashPoint::AfterStore, &what));
         }

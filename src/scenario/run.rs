@@ -228,6 +228,14 @@ pub fn account_specs(scenario: &Scenario) -> Vec<AccountSpec> {
                 .fault
                 .as_ref()
                 .map(|rule| fault_rule(subdomain.get_ref(), rule)),
+            settings: crate::account::AccountSettings {
+                decline_all_invites: account.decline_all_invites,
+            },
+            ticket_fields: account
+                .ticket_fields
+                .iter()
+                .map(format::TicketFieldSpec::definition)
+                .collect(),
         });
     }
     specs
