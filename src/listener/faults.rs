@@ -101,6 +101,22 @@ pub async fn apply(State(gate): State<FaultGate>, mut request: Request, next: Ne
             )
                 .into_response()
         }
+        Fault::RetryAfter(seconds) => {
+            trace.world(
+                &target,
+                format!("{target} answers {sender}'s message with 429, Retry-After {seconds} s, without handling it (fault {fault})"),
+            );
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                format!("sharesim fault: {target} answers 429; retry after {seconds} s\n"),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+        }
         Fault::Reset => {
             trace.world(
                 &target,

@@ -556,6 +556,9 @@ impl<'a> Checker<'a> {
             }
             Action::Ticket(ticket) => {
                 self.account(&ticket.account)?;
+                if let Some(source) = &ticket.follow_up {
+                    self.handle(HandleKind::Ticket, source)?;
+                }
                 self.define(HandleKind::Ticket, &ticket.handle)
             }
             Action::Share(share) => {

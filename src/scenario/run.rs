@@ -10,6 +10,7 @@ mod expect;
 mod live;
 mod races;
 mod surfaces;
+mod ticket_writes;
 mod tickets;
 pub mod watch;
 
@@ -106,6 +107,7 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
         answers: std::sync::Mutex::new(Vec::new()),
         transient: BTreeSet::new(),
         in_group: false,
+        read_stamps: BTreeMap::new(),
     };
     // The runner re-checks only the agreements whose copies a step changed, so the
     // accounts record which ones did.
@@ -250,6 +252,7 @@ fn fault_rule(target: &str, rule: &format::FaultRule) -> FaultRule {
         format::FaultKind::RedirectLoop => Fault::RedirectLoop,
         format::FaultKind::LatencyMs(ms) => Fault::Latency(Duration::from_millis(ms)),
         format::FaultKind::Status(status) => Fault::Status(status),
+        format::FaultKind::RetryAfter(seconds) => Fault::RetryAfter(seconds),
         format::FaultKind::Crash(point) => Fault::Crash(point),
     };
     let mut world_rule = FaultRule::to(target, fault);
@@ -317,6 +320,9 @@ struct Runner<'a> {
     transient: BTreeSet<String>,
     /// This runner drives one action of a `concurrently` group.
     in_group: bool,
+    /// The `updated_at` each (account, ticket handle) had when the current group
+    /// began: what a `safe_update` in the group read.
+    read_stamps: BTreeMap<ticket_writes::ReadKey, String>,
 }
 
 impl Runner<'_> {
@@ -476,28 +482,8 @@ impl Runner<'_> {
                 )
                 .await
             }
-            Action::Comment(comment) => {
-                let account = comment.account.get_ref().clone();
-                let ticket = self.ticket_copy_required(&account, &comment.ticket)?;
-                self.update_ticket(
-                    step,
-                    &account,
-                    ticket.id,
-                    json!({ "comment": { "body": comment.body, "public": comment.public } }),
-                )
-                .await
-            }
-            Action::SetStatus(change) => {
-                let account = change.account.get_ref().clone();
-                let ticket = self.ticket_copy_required(&account, &change.ticket)?;
-                self.update_ticket(
-                    step,
-                    &account,
-                    ticket.id,
-                    json!({ "status": change.status.as_str() }),
-                )
-                .await
-            }
+            Action::Comment(comment) => self.comment(step, comment).await,
+            Action::SetStatus(change) => self.set_status(step, change).await,
             Action::ExpectTicket(check) => self.expect_ticket(check),
             Action::Concurrently(format::Concurrently(group)) => self.concurrently(group).await,
             Action::Hold(_) | Action::Duplicate(_) | Action::LoseReply(_) => {

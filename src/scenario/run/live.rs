@@ -181,6 +181,7 @@ impl Session {
             answers: std::sync::Mutex::new(Vec::new()),
             transient: std::mem::take(&mut self.transient),
             in_group: false,
+            read_stamps: BTreeMap::new(),
         };
         let result = runner.step(step).await;
         // The file runner's REST-listing check (`surfaces`) is left out: a live world's
