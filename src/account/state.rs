@@ -499,6 +499,44 @@ mod tests {
         assert_eq!(built, 2);
     }
 
+    /// Snapshots and `serve --state` keep ticket fields, settings and waiting pushes,
+    /// and a snapshot written before they existed still reads.
+    #[test]
+    fn a_record_keeps_fields_settings_and_waiting_pushes() {
+        use crate::account::tickets::TicketMessage;
+        use crate::model::ticket::fields::FieldType;
+        let mut state = AccountState::default();
+        state.set_settings(AccountSettings {
+            decline_all_invites: true,
+        });
+        let field = TicketField {
+            id: 0,
+            title: "Serial".into(),
+            field_type: FieldType::Text,
+            options: Vec::new(),
+        };
+        assert_eq!(state.tickets_mut().0.add_field(field, Some(7)).id, 7);
+        state
+            .outbox_mut()
+            .enqueue(1, 3, "u".into(), TicketMessage::Unshare);
+        let record = state.record();
+        assert_eq!(record.next_field_id, 8);
+        let json = serde_json::to_value(&record).unwrap();
+        let back: StateRecord = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, record);
+        let restored = AccountState::from_record(&back);
+        assert_eq!(restored.record(), record);
+        assert_eq!(restored.outbox().waiting(), vec![1]);
+        assert!(restored.settings().decline_all_invites);
+        let mut older = json;
+        for key in ["ticket_fields", "next_field_id", "outbox", "settings"] {
+            older.as_object_mut().unwrap().remove(key);
+        }
+        let old: StateRecord = serde_json::from_value(older).unwrap();
+        assert_eq!(old.next_field_id, 1);
+        assert_eq!(old.settings, AccountSettings::default());
+    }
+
     #[test]
     fn people_get_ids_from_three_on_first_sight() {
         let mut book = TicketBook::default();

@@ -191,8 +191,10 @@ pub fn within_limits(wire: &impl Serialize) -> Result<(), PartnerError> {
 
 /// Parses a JSON body into a wire ticket: 400 if it is not a JSON object of that shape.
 pub fn parse_ticket(body: &[u8]) -> Result<WireTicket, PartnerError> {
-    serde_json::from_slice(body)
-        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid ticket: {e}")))
+    let wire = serde_json::from_slice(body)
+        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid ticket: {e}")))?;
+    within_limits(&wire)?;
+    Ok(wire)
 }
 
 /// Parses a status the partner stated, or 422.
