@@ -40,6 +40,10 @@ pub const MAX_PENDING_INBOUND: usize = 100;
 /// Largest request body either surface reads (axum's own default limit).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
+/// The largest REST answer the scenario runner reads (a listing of a long scenario's
+/// agreements and tickets); a larger one fails the step instead of filling memory.
+pub const MAX_REST_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
 /// Longest path the trace records for one call.
 pub const MAX_TRACE_PATH_CHARS: usize = 256;
 /// Longest account, user or host name the trace records for one call.

@@ -7,7 +7,8 @@
 
 use crate::trace::lock;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// The allowance the headers report when no limit is enforced.
 pub const UNENFORCED_LIMIT: u32 = 700;

@@ -4,6 +4,7 @@
 //! TLS handshake fail in one specific way; that is how the simulator produces `ssl_error`
 //! agreements without faking the failure.
 
+use crate::clock::WorldClock;
 use crate::directory::host_name;
 use std::fmt;
 use std::str::FromStr;
@@ -122,6 +123,8 @@ pub enum TlsError {
 pub struct CertificateAuthority {
     world: CertifiedIssuer<'static, KeyPair>,
     rogue: CertifiedIssuer<'static, KeyPair>,
+    /// Dates every certificate and every verification: the world's clock.
+    clock: WorldClock,
     // Built once so every outbound connection of the world shares one session cache.
     client_config: Arc<ClientConfig>,
 }
@@ -146,23 +149,27 @@ enum Validity {
 impl CertificateAuthority {
     /// Mints a fresh world CA and rogue CA (ECDSA P-256, so a world of a thousand accounts
     /// gets its certificates quickly) and the client configuration that trusts only the
-    /// world CA.
-    pub fn new() -> Result<Self, TlsError> {
-        let world = new_authority("sharesim world CA").map_err(|source| TlsError::Authority {
-            which: "world",
-            source,
-        })?;
-        let rogue = new_authority("sharesim rogue CA").map_err(|source| TlsError::Authority {
-            which: "rogue",
-            source,
-        })?;
+    /// world CA. Certificates are dated, and handshakes verified, on `clock`.
+    pub fn new(clock: WorldClock) -> Result<Self, TlsError> {
+        let now = clock.system_now();
+        let world =
+            new_authority("sharesim world CA", now).map_err(|source| TlsError::Authority {
+                which: "world",
+                source,
+            })?;
+        let rogue =
+            new_authority("sharesim rogue CA", now).map_err(|source| TlsError::Authority {
+                which: "rogue",
+                source,
+            })?;
 
         let mut roots = RootCertStore::empty();
         roots.add(world.der().clone())?;
-        let mut client_config = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let mut client_config =
+            ClientConfig::builder_with_details(provider(), clock.time_provider())
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
         // Outbound calls offer only HTTP/1.1, so every partner call goes over the same
         // protocol whatever else a listener accepts.
         client_config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -170,6 +177,7 @@ impl CertificateAuthority {
         Ok(CertificateAuthority {
             world,
             rogue,
+            clock,
             client_config: Arc::new(client_config),
         })
     }
@@ -235,7 +243,7 @@ impl CertificateAuthority {
             .push(DnType::CommonName, common_name);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        set_validity(&mut params, validity);
+        set_validity(&mut params, validity, self.clock.system_now());
 
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(issue_error)?;
         let cert = match issuer {
@@ -269,7 +277,10 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Generates a self-signed CA that can sign leaves.
-fn new_authority(common_name: &str) -> Result<CertifiedIssuer<'static, KeyPair>, rcgen::Error> {
+fn new_authority(
+    common_name: &str,
+    now: SystemTime,
+) -> Result<CertifiedIssuer<'static, KeyPair>, rcgen::Error> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name = DistinguishedName::new();
     params
@@ -284,7 +295,7 @@ fn new_authority(common_name: &str) -> Result<CertifiedIssuer<'static, KeyPair>,
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    set_validity(&mut params, Validity::Authority);
+    set_validity(&mut params, Validity::Authority, now);
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     CertifiedIssuer::self_signed(params, key)
 }
@@ -293,12 +304,10 @@ fn days(n: u64) -> Duration {
     Duration::from_secs(n * 24 * 60 * 60)
 }
 
-/// Sets the validity window around the current wall-clock time. Real time, not the
-/// world's scenario clock: rustls checks dates against the system clock.
-fn set_validity(params: &mut CertificateParams, validity: Validity) {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+/// Sets the validity window around `now` on the world's clock, the clock rustls verifies
+/// against on both ends (see [`WorldClock::time_provider`]).
+fn set_validity(params: &mut CertificateParams, validity: Validity, now: SystemTime) {
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let now = rcgen::date_time_ymd(1970, 1, 1) + since_epoch;
     let (not_before, not_after) = match validity {
         Validity::Authority => (now - days(60), now + days(3650)),
@@ -351,8 +360,8 @@ impl ResolvesServerCert for ServerCertificate {
 /// Session resumption is switched off on the server. A resumed TLS session skips
 /// certificate verification, so with resumption a client that once connected to a `valid`
 /// account would keep succeeding after the account was switched to `expired`.
-pub fn server_config(cert: Arc<ServerCertificate>) -> Arc<ServerConfig> {
-    let mut config = ServerConfig::builder_with_provider(provider())
+pub fn server_config(cert: Arc<ServerCertificate>, clock: &WorldClock) -> Arc<ServerConfig> {
+    let mut config = ServerConfig::builder_with_details(provider(), clock.time_provider())
         .with_safe_default_protocol_versions()
         .expect("the ring provider supports rustls's default protocol versions")
         .with_no_client_auth()
@@ -361,6 +370,80 @@ pub fn server_config(cert: Arc<ServerCertificate>) -> Arc<ServerConfig> {
     config.session_storage = Arc::new(NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
     Arc::new(config)
+}
+
+/// A client configuration that trusts nothing: the transport's in a world that serves
+/// plain HTTP only, where no partner has a certificate to check.
+pub fn untrusting_client_config() -> Result<Arc<ClientConfig>, rustls::Error> {
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The configuration of the scenario runner's REST client. It plays the admin's
+/// browser, so it accepts whatever certificate an account presents (certificate modes
+/// are about the partner protocol, not about the runner); it still checks that the
+/// server holds the key of the certificate it shows.
+pub fn admin_client_config() -> Result<Arc<ClientConfig>, rustls::Error> {
+    let provider = provider();
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Accepts any certificate chain, verifying only the handshake's signatures.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 #[cfg(test)]
@@ -394,7 +477,7 @@ mod tests {
     async fn serve_tls(cert: Arc<ServerCertificate>) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let acceptor = TlsAcceptor::from(server_config(cert));
+        let acceptor = TlsAcceptor::from(server_config(cert, &WorldClock::Wall));
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
@@ -465,7 +548,7 @@ mod tests {
 
     /// A full handshake against an account in `mode`, with a fresh world.
     async fn handshake_in_mode(mode: CertMode) -> Result<(), rustls::Error> {
-        let ca = CertificateAuthority::new().unwrap();
+        let ca = CertificateAuthority::new(WorldClock::Wall).unwrap();
         let addr = match ca.issue(SUB, mode, &[]).unwrap() {
             Some(key) => serve_tls(ServerCertificate::new(key)).await,
             None => serve_plain_http().await,
@@ -546,7 +629,7 @@ mod tests {
 
     #[tokio::test]
     async fn plain_http_issues_nothing_and_a_tls_client_sees_an_invalid_message() {
-        let ca = CertificateAuthority::new().unwrap();
+        let ca = CertificateAuthority::new(WorldClock::Wall).unwrap();
         assert!(ca.issue(SUB, CertMode::PlainHttp, &[]).unwrap().is_none());
         let error = handshake_in_mode(CertMode::PlainHttp).await.unwrap_err();
         assert!(
@@ -590,7 +673,7 @@ mod tests {
 
     #[tokio::test]
     async fn swapping_the_certificate_changes_later_handshakes() {
-        let ca = CertificateAuthority::new().unwrap();
+        let ca = CertificateAuthority::new(WorldClock::Wall).unwrap();
         let cert = ServerCertificate::new(issue(&ca, CertMode::Valid, &[]));
         let addr = serve_tls(Arc::clone(&cert)).await;
         let name = server_name(&host_name(SUB));
@@ -613,7 +696,7 @@ mod tests {
 
     #[tokio::test]
     async fn extra_names_let_clients_connect_by_localhost_and_ip_address() {
-        let ca = CertificateAuthority::new().unwrap();
+        let ca = CertificateAuthority::new(WorldClock::Wall).unwrap();
         let key = issue(&ca, CertMode::Valid, &["localhost", "127.0.0.1"]);
         let addr = serve_tls(ServerCertificate::new(key)).await;
 
@@ -637,7 +720,7 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_host_ignores_extra_names() {
-        let ca = CertificateAuthority::new().unwrap();
+        let ca = CertificateAuthority::new(WorldClock::Wall).unwrap();
         let key = issue(&ca, CertMode::WrongHost, &["localhost"]);
         let addr = serve_tls(ServerCertificate::new(key)).await;
         let error = exchange(&ca, addr, server_name("localhost"))
@@ -654,7 +737,7 @@ mod tests {
 
     #[test]
     fn an_extra_name_that_is_not_a_name_is_an_issue_error() {
-        let ca = CertificateAuthority::new().unwrap();
+        let ca = CertificateAuthority::new(WorldClock::Wall).unwrap();
         let error = ca
             .issue(SUB, CertMode::Valid, &["bücher.example".to_owned()])
             .unwrap_err();
@@ -663,7 +746,9 @@ mod tests {
 
     #[test]
     fn ca_certificate_is_pem() {
-        let pem = CertificateAuthority::new().unwrap().ca_cert_pem();
+        let pem = CertificateAuthority::new(WorldClock::Wall)
+            .unwrap()
+            .ca_cert_pem();
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
     }
 

@@ -5,8 +5,9 @@
 //! so the same scenario and seed give the same trace: reports, sequence diagrams and
 //! golden files are all derived from it.
 
+use crate::clock::WorldClock;
 use crate::limits::{MAX_TRACE_DETAIL_CHARS, MAX_TRACE_NAME_CHARS, MAX_TRACE_PATH_CHARS};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,25 +19,32 @@ use std::sync::{Arc, Mutex};
 pub enum Clock {
     /// Real UTC time.
     Wall,
-    /// Starts at a fixed instant and advances one second per reading.
+    /// Starts at a fixed instant and advances one second per reading, plus the time the
+    /// world has waited on its own clock (on the simulated network a 30 s timeout shows
+    /// as 30 s; on loopback, whose waits are not reproducible, nothing is added).
     Logical {
         /// The first instant it reports.
         start: DateTime<Utc>,
         /// Readings taken so far.
         ticks: AtomicU64,
+        /// The world's clock, whose waited time is added.
+        world: WorldClock,
     },
 }
 
 impl Clock {
-    /// A logical clock starting at 2026-01-01T09:00:00Z, the scenarios' epoch.
+    /// A logical clock starting at 2026-01-01T09:00:00Z, the scenarios' epoch, that
+    /// adds nothing for waits.
     pub fn logical() -> Clock {
-        let start = Utc
-            .with_ymd_and_hms(2026, 1, 1, 9, 0, 0)
-            .single()
-            .unwrap_or_default();
+        Clock::logical_on(WorldClock::Wall)
+    }
+
+    /// A logical clock that also moves with `world` (see [`Clock::Logical`]).
+    pub fn logical_on(world: WorldClock) -> Clock {
         Clock::Logical {
-            start,
+            start: DateTime::<Utc>::from(crate::clock::scenario_epoch()),
             ticks: AtomicU64::new(0),
+            world,
         }
     }
 
@@ -44,9 +52,14 @@ impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
         match self {
             Clock::Wall => Utc::now(),
-            Clock::Logical { start, ticks } => {
+            Clock::Logical {
+                start,
+                ticks,
+                world,
+            } => {
                 let tick = ticks.fetch_add(1, Ordering::SeqCst);
-                *start + chrono::Duration::seconds(tick as i64)
+                let waited = chrono::Duration::from_std(world.elapsed()).unwrap_or_default();
+                *start + chrono::Duration::seconds(tick as i64) + waited
             }
         }
     }

@@ -8,6 +8,7 @@
 //! child and shutdown is cancelling the root.
 
 use crate::account::{Account, AccountConfig, AccountSettings, WorldServices};
+use crate::clock::WorldClock;
 use crate::consistency::AgreementDivergence;
 use crate::directory::{Directory, Listing};
 use crate::faults::{Fault, FaultRule, FaultTable};
@@ -15,18 +16,27 @@ use crate::listener;
 use crate::listener::connection_limits::ConnectionLimits;
 use crate::model::is_valid_subdomain;
 use crate::model::ticket::fields::FieldDefinition;
+use crate::network::client::{HttpClient, Resolve};
+use crate::network::{Listener, Network, NetworkKind, Reservation};
 use crate::tls::{CertMode, CertificateAuthority, ServerCertificate, TlsError, server_config};
 use crate::trace::{Clock, Trace, lock};
-use crate::transport::{Transport, TransportConfig, TransportError, untrusting_tls_config};
+use crate::transport::{Transport, TransportConfig, TransportError};
 use axum::Router;
 use indexmap::IndexMap;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// Partner messages one REST call may wait on before the runner gives up on it (a
+/// ticket update pushes to every agreement it is shared on, and each may be retried).
+const MESSAGES_PER_CALL: u32 = 64;
+/// The retry backoff one message may add, at most (see the transport).
+const RETRY_BACKOFF_ALLOWANCE: Duration = Duration::from_secs(2);
+/// The runner never waits less than this for a REST answer.
+const MIN_PATIENCE: Duration = Duration::from_secs(60);
 
 /// The API token every account gets unless told otherwise (documented in the README).
 pub const DEFAULT_API_TOKEN: &str = "sharesim-token";
@@ -58,6 +68,9 @@ pub struct WorldConfig {
     /// Names certificates carry besides `{subdomain}.sharesim.test` (`serve` adds
     /// `localhost` and `127.0.0.1` so real clients can verify by address).
     pub extra_cert_names: Vec<String>,
+    /// The network accounts listen on and messages travel on. `Simulated` needs a
+    /// current-thread runtime with a paused clock ([`crate::network::run_simulated`]).
+    pub network: NetworkKind,
 }
 
 impl Default for WorldConfig {
@@ -73,6 +86,7 @@ impl Default for WorldConfig {
             extra_cert_names: Vec::new(),
             rate_limit: None,
             connection_limits: ConnectionLimits::default(),
+            network: NetworkKind::Loopback,
         }
     }
 }
@@ -127,6 +141,9 @@ pub enum WorldError {
     /// No such account in this world.
     #[error("no account {0:?} in this world")]
     UnknownAccount(String),
+    /// The runner's REST client could not be configured.
+    #[error("could not configure the REST client's TLS: {0}")]
+    RestClient(#[from] rustls::Error),
     /// The listener could not be bound.
     #[error("could not listen on {addr} for {subdomain}: {source}")]
     Bind {
@@ -179,9 +196,9 @@ struct Slot {
     listener_task: Option<tokio::task::JoinHandle<()>>,
     /// Switches a running listener's TLS setting without closing its port.
     control: Option<Arc<listener::ListenerControl>>,
-    /// While stopped: a bound, non-listening socket that keeps the port (connections
-    /// are refused) so no outgoing connection can take it before the account restarts.
-    reservation: Option<tokio::net::TcpSocket>,
+    /// While stopped: the port kept (connections are refused) so nothing can take it
+    /// before the account restarts.
+    reservation: Option<Reservation>,
 }
 
 /// Called after every request that may have changed an account (any method but GET and
@@ -194,6 +211,10 @@ pub struct World {
     services: Arc<WorldServices>,
     authority: Option<CertificateAuthority>,
     config: WorldConfig,
+    network: Network,
+    clock: WorldClock,
+    /// The admin's REST client on this world's network (see [`World::rest_client`]).
+    rest: HttpClient,
     slots: Mutex<IndexMap<String, Slot>>,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -211,21 +232,26 @@ impl World {
             return Err(WorldError::NotLoopback(config.bind));
         }
         crate::tls::install_crypto_provider();
-        let clock = if config.logical_clock {
-            Clock::logical()
+        let network = Network::new(config.network);
+        let clock = match config.network {
+            NetworkKind::Simulated => WorldClock::simulated(),
+            NetworkKind::Loopback => WorldClock::Wall,
+        };
+        let trace_clock = if config.logical_clock {
+            Clock::logical_on(clock.clone())
         } else {
             Clock::Wall
         };
-        let trace = Trace::new(clock);
+        let trace = Trace::new(trace_clock);
         let directory = Directory::new();
         let authority = if config.https {
-            Some(CertificateAuthority::new()?)
+            Some(CertificateAuthority::new(clock.clone())?)
         } else {
             None
         };
         let tls = match &authority {
             Some(authority) => authority.client_config(),
-            None => untrusting_tls_config()?,
+            None => crate::tls::untrusting_client_config()?,
         };
         let faults = Arc::new(FaultTable::new());
         let transport = Transport::new(
@@ -238,8 +264,15 @@ impl World {
                 tls,
                 // An unseeded world's interleavings need no reproducing.
                 seed: config.seed.unwrap_or_else(rand::random),
+                network: network.clone(),
             },
         )?;
+        let rest = HttpClient::new(
+            network.clone(),
+            Resolve::Literal,
+            crate::tls::admin_client_config()?,
+            crate::limits::MAX_REST_ANSWER_BYTES,
+        );
         let services = Arc::new(WorldServices::new(
             trace,
             directory.clone(),
@@ -251,6 +284,9 @@ impl World {
             services,
             authority,
             config,
+            network,
+            clock,
+            rest,
             slots: Mutex::new(IndexMap::new()),
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -370,7 +406,11 @@ impl World {
             slot.cert_mode = mode;
             slot.certificate = certificate.clone();
             if let (Some(control), Some(addr)) = (&slot.control, slot.account.addr()) {
-                control.switch(certificate.clone().map(server_config));
+                control.switch(
+                    certificate
+                        .clone()
+                        .map(|cert| server_config(cert, &self.clock)),
+                );
                 slot.account.set_listening(addr, certificate.is_some());
             }
         }
@@ -413,7 +453,7 @@ impl World {
     }
 
     /// Binds the account's listener (its old port when it ran before) and records it.
-    async fn bind(&self, subdomain: &str) -> Result<TcpListener, WorldError> {
+    async fn bind(&self, subdomain: &str) -> Result<Listener, WorldError> {
         let (port, account) = {
             let slots = lock(&self.slots);
             let slot = slots
@@ -422,7 +462,7 @@ impl World {
             (slot.port, slot.account.clone())
         };
         let addr = SocketAddr::new(self.config.bind, port);
-        let listener = listen(addr).map_err(|source| WorldError::Bind {
+        let listener = self.network.bind(addr).map_err(|source| WorldError::Bind {
             subdomain: subdomain.to_string(),
             addr,
             source,
@@ -452,7 +492,7 @@ impl World {
         );
     }
 
-    fn spawn(&self, subdomain: &str, listener: TcpListener) -> Result<(), WorldError> {
+    fn spawn(&self, subdomain: &str, listener: Listener) -> Result<(), WorldError> {
         let mut slots = lock(&self.slots);
         let slot = slots
             .get_mut(subdomain)
@@ -463,7 +503,10 @@ impl World {
             self.after_write.clone(),
             after_write,
         ));
-        let tls = slot.certificate.clone().map(server_config);
+        let tls = slot
+            .certificate
+            .clone()
+            .map(|cert| server_config(cert, &self.clock));
         let control = listener::ListenerControl::new(tls, token.clone());
         slot.control = Some(control.clone());
         slot.listener_task = Some(self.tracker.spawn(listener::serve(
@@ -511,8 +554,10 @@ impl World {
                 .get_mut(subdomain)
                 .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
             if slot.running.is_some() && slot.port != 0 {
+                let addr = SocketAddr::new(self.config.bind, slot.port);
                 // Best effort: without it the port could be taken while stopped.
-                slot.reservation = reserve(SocketAddr::new(self.config.bind, slot.port)).ok();
+                slot.reservation = self.network.reserve(addr).ok();
+                self.network.close(addr);
             }
             slot.running.take()
         };
@@ -684,6 +729,34 @@ impl World {
         &self.config
     }
 
+    /// The network the world runs on.
+    pub fn network(&self) -> NetworkKind {
+        self.network.kind()
+    }
+
+    /// The world's clock (timers, certificate dates).
+    pub fn clock(&self) -> &WorldClock {
+        &self.clock
+    }
+
+    /// An HTTP client on this world's network that plays an admin's browser: it
+    /// reaches accounts at their listening addresses and accepts whatever certificate
+    /// they present. The scenario runner makes every REST call with it, so on the
+    /// simulated network its calls, like every partner message, stay in memory.
+    pub fn rest_client(&self) -> &HttpClient {
+        &self.rest
+    }
+
+    /// The longest a REST call may have to wait on the world: every partner message it
+    /// can cause, each retried and timed out, with room to spare. The runner waits this
+    /// long, so no scenario fails for the runner's own impatience; on the simulated
+    /// network the wait costs no wall time.
+    pub fn patience(&self) -> Duration {
+        let per_message =
+            (self.config.timeout + RETRY_BACKOFF_ALLOWANCE) * (self.config.retries + 1);
+        (per_message * MESSAGES_PER_CALL).max(MIN_PATIENCE)
+    }
+
     /// Stops every listener and waits for every connection task to finish.
     pub async fn shutdown(&self) {
         self.cancel.cancel();
@@ -702,30 +775,6 @@ impl Drop for World {
 /// message by message.
 fn closes_listener(rule: &FaultRule) -> bool {
     rule.fault == Fault::Down && rule.from.is_none() && rule.remaining.is_none()
-}
-
-/// Binds a listener that may share its port with the account's own reservation (and
-/// with connections of its previous listener still in TIME_WAIT), so a restarted
-/// account always gets its port back.
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    shareable_socket(addr)?.listen(1024)
-}
-
-/// Keeps a stopped account's port: bound, never listening, so connections are refused.
-fn reserve(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
-    shareable_socket(addr)
-}
-
-fn shareable_socket(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.set_reuseport(true)?;
-    socket.bind(addr)?;
-    Ok(socket)
 }
 
 /// Both surfaces of one account, with Zendesk-shaped answers for unknown paths, and

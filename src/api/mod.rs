@@ -139,7 +139,7 @@ async fn record_call(
     // Every authenticated call counts against the allowance, as on Zendesk, even a
     // refused one. Our model: calls without valid credentials do not, so a stranger
     // cannot spend an account's allowance and lock its users out; they only see it.
-    let now = std::time::Instant::now();
+    let now = tokio::time::Instant::now();
     let verdict = if authenticated {
         account.rate_limiter().check(now)
     } else {

@@ -7,7 +7,7 @@ use super::{BenchError, BenchOptions};
 use crate::explore::invariants::Invariant;
 use crate::explore::schedule::{FaultFamily, Schedule, Shape};
 use crate::explore::{Checks, ExploreOptions, explore, run_schedule, shrink};
-use crate::scenario::run::runner_client;
+use crate::network::NetworkKind;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -49,7 +49,10 @@ pub struct ShrinkResult {
 }
 
 /// Runs both measurements.
-pub async fn measure(options: &BenchOptions) -> Result<ExploreResult, BenchError> {
+pub async fn measure(
+    options: &BenchOptions,
+    network: NetworkKind,
+) -> Result<ExploreResult, BenchError> {
     let shape = Shape {
         accounts: 2,
         steps: 8,
@@ -67,6 +70,7 @@ pub async fn measure(options: &BenchOptions) -> Result<ExploreResult, BenchError
         invariants: Invariant::ALL.to_vec(),
         planted_bugs: Default::default(),
         shrink: false,
+        network,
     };
     let report = explore(&explore_options, &|_, _| {})
         .await
@@ -74,8 +78,8 @@ pub async fn measure(options: &BenchOptions) -> Result<ExploreResult, BenchError
     let checks = Checks {
         invariants: Invariant::ALL.to_vec(),
         planted_bugs: Default::default(),
+        network,
     };
-    let client = runner_client();
     let long = Shape {
         steps: SHRINK_STEPS,
         ..explore_options.shape.clone()
@@ -83,14 +87,14 @@ pub async fn measure(options: &BenchOptions) -> Result<ExploreResult, BenchError
     let mut shrink_result = None;
     for index in 0..SHRINK_SEARCH {
         let schedule = Schedule::draw(0, index, &long);
-        let run = run_schedule(&schedule, &checks, None, &client)
+        let run = run_schedule(&schedule, &checks, None)
             .await
             .map_err(BenchError::Setup)?;
         let Some(violation) = run.violations.first() else {
             continue;
         };
         let started = Instant::now();
-        let shrunk = shrink::shrink(schedule.clone(), violation.invariant, &checks, &client)
+        let shrunk = shrink::shrink(schedule.clone(), violation.invariant, &checks)
             .await
             .map_err(BenchError::Setup)?;
         shrink_result = Some(ShrinkResult {

@@ -13,6 +13,7 @@ pub mod soak;
 pub mod startup;
 pub mod suite;
 
+use crate::network::NetworkKind;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -211,7 +212,9 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
             }
             Part::Suite => report.suite = Some(suite::measure(options).await?),
             Part::Soak => report.soak = Some(soak::measure(options).await?),
-            Part::Explore => report.explore = Some(explore::measure(options).await?),
+            Part::Explore => {
+                report.explore = Some(explore::measure(options, NetworkKind::Simulated).await?)
+            }
         }
     }
     report.targets = check_targets(&report);

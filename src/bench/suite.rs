@@ -3,7 +3,7 @@
 //! at a time as there are cores). Process start and report printing are not included.
 
 use super::{BenchError, BenchOptions};
-use crate::scenario::run::{RunSettings, run, runner_client};
+use crate::scenario::run::{RunSettings, run};
 use crate::scenario::{discover, load};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -33,9 +33,8 @@ pub async fn measure(options: &BenchOptions) -> Result<SuiteResult, BenchError> 
     }
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let settings = RunSettings::default();
-    let client = runner_client();
     let outcomes: Vec<_> = futures_util::stream::iter(scenarios.iter())
-        .map(|scenario| run(scenario, &settings, &client))
+        .map(|scenario| run(scenario, &settings))
         .buffered(jobs)
         .collect()
         .await;

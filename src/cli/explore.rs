@@ -6,6 +6,7 @@ use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, Environment};
 use crate::explore::invariants::Invariant;
 use crate::explore::schedule::{ACCOUNT_NAMES, FaultFamily, Shape};
 use crate::explore::{ExploreOptions, ExploreReport, explore, language_has};
+use crate::network::NetworkKind;
 use clap::Args;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -83,6 +84,10 @@ pub struct ExploreArgs {
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// The network schedules run on: `simulated` (in memory, on a paused clock: the
+    /// default; each finding is then rerun on loopback) or `loopback`.
+    #[arg(long, value_enum, default_value_t = NetworkKind::Simulated)]
+    pub network: NetworkKind,
 }
 
 /// Schedules run when neither `--schedules` nor `--budget-secs` is given.
@@ -145,6 +150,7 @@ impl ExploreArgs {
             invariants,
             planted_bugs: Default::default(),
             shrink: true,
+            network: self.network,
         })
     }
 }

@@ -2,9 +2,11 @@
 //! one before anything runs), run them in parallel worlds, and report.
 
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, Environment};
+use crate::network::NetworkKind;
 use crate::report;
+use crate::scenario::outcome::Failure;
 use crate::scenario::outcome::Outcome;
-use crate::scenario::run::{RunSettings, run, runner_client};
+use crate::scenario::run::{RunSettings, run};
 use crate::scenario::{Scenario, discover, load};
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
@@ -101,6 +103,15 @@ pub struct RunArgs {
     /// matrix of N jobs runs every file exactly once.
     #[arg(long)]
     pub shard: Option<super::explore::Shard>,
+    /// The network every world runs on, overriding the files' `network`: `simulated`
+    /// (in memory, on a paused clock: the default) or `loopback` (real sockets and the
+    /// wall clock, as real clients see them).
+    #[arg(long, value_enum)]
+    pub network: Option<NetworkKind>,
+    /// Run every scenario twice and fail it when the two traces differ: byte for byte
+    /// on the simulated network; on loopback, ports and TLS clock readings are masked.
+    #[arg(long)]
+    pub check_determinism: bool,
 }
 
 /// Options of `sharesim check`.
@@ -128,6 +139,9 @@ pub struct ExplainArgs {
     /// Also write the narration as a self-contained HTML page to this file.
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// The network the world runs on, overriding the file's `network`.
+    #[arg(long, value_enum)]
+    pub network: Option<NetworkKind>,
 }
 
 /// Reads `FROM..TO` (TO excluded), as `--seeds` takes it.
@@ -284,7 +298,6 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
         .iter()
         .map(|scenario| seeds_of(&args, scenario).len())
         .collect();
-    let client = runner_client();
     let progress = (env.stderr_terminal && jobs.len() > 3).then(|| {
         let bar = indicatif::ProgressBar::new(jobs.len() as u64);
         bar.set_style(
@@ -300,19 +313,33 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
     // The HTML report shows each account after every step.
     let snapshots = args.html.is_some();
     let scenarios_ref = &scenarios;
-    let client_ref = &client;
+    let (network, check_determinism) = (args.network, args.check_determinism);
     let mut stream = futures_util::stream::iter(jobs.iter().copied())
         .map(|(index, seed)| async move {
             let settings = RunSettings {
                 seed,
                 check_surfaces,
                 snapshots,
+                network,
                 ..RunSettings::default()
             };
-            (
-                index,
-                run(&scenarios_ref[index], &settings, client_ref).await,
-            )
+            let scenario = &scenarios_ref[index];
+            let mut outcome = run(scenario, &settings).await;
+            if check_determinism {
+                let again = run(scenario, &settings).await;
+                if let Some(difference) =
+                    crate::scenario::determinism::first_difference(&outcome, &again)
+                {
+                    outcome.failure = Some(Failure {
+                        step: 0,
+                        action: "determinism".to_string(),
+                        location: format!("{}:1", scenario.file()),
+                        message: difference,
+                        diffs: Vec::new(),
+                    });
+                }
+            }
+            (index, outcome)
         })
         .buffered(parallel);
     let mut group_passed = 0usize;
@@ -461,9 +488,10 @@ pub async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
         let settings = RunSettings {
             seed: args.seed,
             snapshots: true,
+            network: args.network,
             ..RunSettings::default()
         };
-        let outcome = run(scenario, &settings, &runner_client()).await;
+        let outcome = run(scenario, &settings).await;
         print!(
             "{}",
             report::explain::narrate(&outcome, scenario.description.as_deref())

@@ -15,7 +15,7 @@ pub use error::{ControlError, ErrorBody};
 
 use crate::scenario::format::Step;
 use crate::scenario::json_steps::parse_steps;
-use crate::scenario::run::{Handles, Session, StepResult, runner_client};
+use crate::scenario::run::{Handles, Session, StepResult};
 use crate::snapshot::WorldSnapshot;
 use crate::tls::CertMode;
 use crate::world::World;
@@ -43,7 +43,6 @@ pub struct Control {
     world: Arc<World>,
     session: tokio::sync::Mutex<Session>,
     token: String,
-    client: reqwest::Client,
     shutdown: CancellationToken,
     after_change: Option<ChangeHook>,
     /// What `GET /openapi.json` answers (the `openapi` module, above this one, makes it).
@@ -167,7 +166,6 @@ impl Control {
             world,
             session: tokio::sync::Mutex::new(Session::default()),
             token,
-            client: runner_client(),
             shutdown,
             after_change: None,
             openapi: Value::Null,
@@ -234,7 +232,7 @@ impl Control {
             skipped: 0,
         };
         for (index, step) in steps.iter().enumerate() {
-            let result = session.run_step(&self.world, &self.client, step).await;
+            let result = session.run_step(&self.world, step).await;
             let passed = result.passed;
             outcome.steps.push(StepOutcome::new(index, result));
             if !passed {
@@ -330,7 +328,7 @@ impl Control {
             .map_err(ControlError::Internal)?;
         *session = Session::from_handles(&snapshot.handles);
         for step in &faults {
-            let result = session.run_step(&self.world, &self.client, step).await;
+            let result = session.run_step(&self.world, step).await;
             if !result.passed {
                 return Err(ControlError::Internal(result.message.unwrap_or_default()));
             }

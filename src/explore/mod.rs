@@ -13,10 +13,11 @@ pub mod shrink;
 use crate::account::planted::PlantedBugs;
 use crate::consistency;
 use crate::model::AgreementStatus;
+use crate::network::NetworkKind;
 use crate::scenario::outcome::Outcome;
 use crate::scenario::parse;
 use crate::scenario::run::watch::{StepView, StepWatcher, Watcher};
-use crate::scenario::run::{RunSettings, run, runner_client};
+use crate::scenario::run::{RunSettings, run};
 use invariants::{CopySeen, History, Invariant, Observation, PairSeen, TicketSeen, Violation};
 use schedule::{FaultFamily, Schedule, Shape};
 use serde::Serialize;
@@ -49,6 +50,9 @@ pub struct ExploreOptions {
     /// Shrink and write each finding (the command line always does; a test comparing
     /// shards only needs which schedules broke what).
     pub shrink: bool,
+    /// The network schedules run on (a finding on the simulated network is rerun on
+    /// loopback before it is reported).
+    pub network: NetworkKind,
 }
 
 impl ExploreOptions {
@@ -106,6 +110,8 @@ pub struct Checks {
     pub invariants: Vec<Invariant>,
     /// Test hook passed to every world.
     pub planted_bugs: PlantedBugs,
+    /// The network schedules run on.
+    pub network: NetworkKind,
 }
 
 #[derive(Default)]
@@ -249,7 +255,6 @@ pub async fn run_schedule(
     schedule: &Schedule,
     checks: &Checks,
     stop_at: Option<Invariant>,
-    client: &reqwest::Client,
 ) -> Result<ScheduleRun, String> {
     let text = schedule.render();
     let file = format!("explore-{}-{}.toml", schedule.seed, schedule.index);
@@ -267,8 +272,9 @@ pub async fn run_schedule(
         watcher: Some(Watcher(recorder.clone())),
         planted_bugs: checks.planted_bugs,
         snapshots: false,
+        network: Some(checks.network),
     };
-    let outcome = run(&scenario, &settings, client).await;
+    let outcome = run(&scenario, &settings).await;
     let recorded = std::mem::take(&mut *crate::trace::lock(&recorder.recorded));
     if outcome.steps.is_empty()
         && let Some(failure) = &outcome.failure
@@ -325,6 +331,13 @@ pub struct Finding {
     pub path: String,
     /// Whether `sharesim run` on the file fails (checked by running it).
     pub reproduced: bool,
+    /// The network that found it.
+    pub network: NetworkKind,
+    /// For a finding of the simulated network: whether the file fails on loopback too.
+    pub loopback_reproduced: Option<bool>,
+    /// When a second run of the shrunk schedule wrote another trace: where they
+    /// differ. Always a bug in sharesim, never a finding.
+    pub rerun_differs: Option<String>,
     /// The last trace events of the reproduction's run, as lines.
     pub last_events: Vec<String>,
 }
@@ -376,10 +389,10 @@ pub async fn explore(
     progress: ProgressFn<'_>,
 ) -> Result<ExploreReport, ExploreError> {
     let started = Instant::now();
-    let client = runner_client();
     let checks = Checks {
         invariants: options.invariants.clone(),
         planted_bugs: options.planted_bugs,
+        network: options.network,
     };
     let (shard, of) = options.shard;
     let mut indices = (0u64..)
@@ -404,9 +417,8 @@ pub async fn explore(
             };
             let schedule = Schedule::draw(options.seed, index, &options.shape);
             let checks = checks.clone();
-            let client = client.clone();
             tasks.spawn(async move {
-                let result = run_schedule(&schedule, &checks, None, &client).await;
+                let result = run_schedule(&schedule, &checks, None).await;
                 (index, result.map(|run| run.violations))
             });
         }
@@ -446,7 +458,7 @@ pub async fn explore(
             continue;
         }
         let schedule = Schedule::draw(options.seed, index, &options.shape);
-        let shrunk = shrink::shrink(schedule.clone(), invariant, &checks, &client)
+        let shrunk = shrink::shrink(schedule.clone(), invariant, &checks)
             .await
             .map_err(ExploreError::Run)?;
         let name = format!("{}-{}-{}.toml", invariant.name(), options.seed, index);
@@ -466,15 +478,40 @@ pub async fn explore(
             path: path.display().to_string(),
             source,
         })?;
+        let file = path.display().to_string();
         let check = reproduction::check(
             &text,
-            &path.display().to_string(),
+            &file,
             invariant,
             checks.planted_bugs,
-            &client,
+            options.network,
         )
         .await
         .map_err(ExploreError::Run)?;
+        // A finding of the simulated network must hold on real sockets too; the report
+        // says whether it did.
+        let loopback_reproduced = match options.network {
+            NetworkKind::Loopback => None,
+            NetworkKind::Simulated => Some(
+                reproduction::check(
+                    &text,
+                    &file,
+                    invariant,
+                    checks.planted_bugs,
+                    NetworkKind::Loopback,
+                )
+                .await
+                .map_err(ExploreError::Run)?
+                .failed,
+            ),
+        };
+        // The same schedule and seed must give the same run: a rerun that differs is a
+        // bug in sharesim, not a finding.
+        let rerun = run_schedule(&shrunk.schedule, &checks, Some(invariant))
+            .await
+            .map_err(ExploreError::Run)?;
+        let rerun_differs =
+            crate::scenario::determinism::first_difference(&shrunk.run.outcome, &rerun.outcome);
         findings.push(Finding {
             invariant: invariant.name(),
             message,
@@ -486,6 +523,9 @@ pub async fn explore(
             shrink_runs: shrunk.runs,
             path: path.display().to_string(),
             reproduced: check.failed,
+            network: options.network,
+            loopback_reproduced,
+            rerun_differs,
             last_events: check.last_events,
         });
     }

@@ -7,6 +7,7 @@ use super::ScheduleRun;
 use super::invariants::{Closing, Invariant};
 use super::schedule::{Schedule, quote};
 use crate::account::planted::PlantedBugs;
+use crate::network::NetworkKind;
 use crate::scenario::parse;
 use crate::scenario::run::{RunSettings, run};
 use std::collections::BTreeSet;
@@ -144,7 +145,7 @@ pub struct Check {
     pub last_events: Vec<String>,
 }
 
-/// Runs a reproduction file exactly as `sharesim run` would (with the surface check
+/// Runs a reproduction file exactly as `sharesim run --network N` would (with the surface check
 /// when the invariant needs it, and the exploration's planted bugs, which only tests
 /// set) and reports whether it fails.
 pub async fn check(
@@ -152,16 +153,17 @@ pub async fn check(
     file: &str,
     invariant: Invariant,
     planted_bugs: PlantedBugs,
-    client: &reqwest::Client,
+    network: NetworkKind,
 ) -> Result<Check, String> {
     let scenario = parse(text, file)
         .map_err(|e| format!("a reproduction file does not parse (a bug in sharesim): {e}"))?;
     let settings = RunSettings {
         check_surfaces: invariant == Invariant::ListingEqualsState,
         planted_bugs,
+        network: Some(network),
         ..RunSettings::default()
     };
-    let outcome = run(&scenario, &settings, client).await;
+    let outcome = run(&scenario, &settings).await;
     let events = &outcome.trace;
     let last_events = events[events.len().saturating_sub(LAST_EVENTS)..]
         .iter()

@@ -26,7 +26,6 @@ pub struct Shrunk {
 struct Shrinker<'a> {
     target: Invariant,
     checks: &'a Checks,
-    client: &'a reqwest::Client,
     runs: usize,
 }
 
@@ -40,8 +39,7 @@ impl Shrinker<'_> {
         *candidate = candidate.clone().without_dangling_handles();
         // A candidate that cannot run (it should not happen: dangling handles are
         // dropped above) simply does not reproduce.
-        let Ok(run) = run_schedule(candidate, self.checks, Some(self.target), self.client).await
-        else {
+        let Ok(run) = run_schedule(candidate, self.checks, Some(self.target)).await else {
             return Ok(None);
         };
         Ok(run.violation(self.target).is_some().then_some(run))
@@ -53,16 +51,14 @@ pub async fn shrink(
     schedule: Schedule,
     target: Invariant,
     checks: &Checks,
-    client: &reqwest::Client,
 ) -> Result<Shrunk, String> {
     let mut shrinker = Shrinker {
         target,
         checks,
-        client,
         runs: 0,
     };
     let mut best = schedule;
-    let mut best_run = run_schedule(&best, checks, Some(target), client).await?;
+    let mut best_run = run_schedule(&best, checks, Some(target)).await?;
     shrinker.runs += 1;
     if best_run.violation(target).is_none() {
         // Not reproduced on a second run (a timing fault): keep the schedule as it is.

@@ -10,8 +10,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
 
 /// The limits one listener applies to every connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +154,7 @@ impl Activity {
                 return;
             }
             let wake = deadline.max(Instant::now() + Duration::from_millis(10));
-            tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
+            tokio::time::sleep_until(wake).await;
             if self.in_flight.load(Ordering::SeqCst) > 0 {
                 // Busy: look again one timeout after the request ends at the earliest.
                 self.touch();

@@ -1,5 +1,5 @@
-//! An account's listener: accepts loopback connections (HTTP, or HTTPS through
-//! rustls), serves the account's router on each, and stops when its cancellation token
+//! An account's listener: accepts connections on the world's network, loopback sockets
+//! or in-memory (HTTP, or HTTPS through rustls), serves the account's router on each, and stops when its cancellation token
 //! fires. Every connection task is spawned through the world's tracker, so shutdown
 //! waits for all of them. Each connection is held to the listener's
 //! [`ConnectionLimits`]: a cap, deadlines, and a whole body read before any handler runs.
@@ -7,6 +7,7 @@
 pub mod connection_limits;
 pub mod faults;
 
+use crate::network::Listener;
 use axum::Router;
 use axum::extract::Request;
 use connection_limits::{AcceptBackoff, Activity, ConnectionLimits, Watched};
@@ -17,7 +18,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -82,7 +82,7 @@ impl ListenerControl {
 /// Serves `app` on `listener` until `cancel` fires. Each connection is served as
 /// `control` says at the time it arrives: with TLS, it completes a real handshake first.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     app: Router,
     control: Arc<ListenerControl>,
     cancel: CancellationToken,
@@ -111,7 +111,7 @@ pub async fn serve(
                 accepted
             }
             Err(error) => {
-                let pause = backoff.on_error(&error, std::time::Instant::now());
+                let pause = backoff.on_error(&error, tokio::time::Instant::now());
                 if let Some(warning) = pause.warning {
                     tracing::warn!(%error, "{warning}");
                 }
@@ -124,7 +124,6 @@ pub async fn serve(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
         let app = app.clone();
         let (acceptor, cancel) = control.for_new_connection();
         tracker.spawn(async move {

@@ -436,6 +436,7 @@ mod tests {
 
     fn outcome(name: &str, failure: Option<Failure>) -> Outcome {
         Outcome {
+            network: crate::network::NetworkKind::Simulated,
             name: name.to_string(),
             file: "dir/<odd>.toml".to_string(),
             seed: 1,

@@ -202,6 +202,7 @@ pub fn journal_diagram(name: &str, events: Vec<Event>) -> String {
         name: name.to_string(),
         file: String::new(),
         seed: 0,
+        network: crate::network::NetworkKind::Loopback,
         duration: std::time::Duration::ZERO,
         failure: None,
         steps: Vec::new(),
@@ -791,6 +792,7 @@ mod tests {
     fn hostile_text_stays_text_and_the_document_stays_well_formed() {
         let hostile = "<script>alert(1)</script> ]]> \u{1} \"quoted\" 'single' & 日本語 🚀";
         let outcome = Outcome {
+            network: crate::network::NetworkKind::Simulated,
             name: hostile.to_string(),
             file: "x.toml".to_string(),
             seed: 0,
@@ -860,6 +862,7 @@ mod tests {
             ),
         ];
         let outcome = Outcome {
+            network: crate::network::NetworkKind::Simulated,
             name: "layout".to_string(),
             file: "x.toml".to_string(),
             seed: 0,

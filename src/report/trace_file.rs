@@ -101,6 +101,7 @@ mod tests {
 
     fn outcome(file: &str) -> Outcome {
         Outcome {
+            network: crate::network::NetworkKind::Simulated,
             name: file.to_string(),
             file: file.to_string(),
             seed: 0,

@@ -2,6 +2,7 @@
 //! every error (`parse`), and its JSON Schema (`schema`). Running scenarios is a separate
 //! layer that only reads these types.
 
+pub mod determinism;
 pub mod format;
 pub mod json_steps;
 mod lines;

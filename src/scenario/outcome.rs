@@ -16,6 +16,8 @@ pub struct Outcome {
     pub file: String,
     /// The seed the world ran with.
     pub seed: u64,
+    /// The network the world ran on.
+    pub network: crate::network::NetworkKind,
     /// Wall time of the run (normalised away in golden files).
     #[serde(serialize_with = "as_millis")]
     pub duration: Duration,

@@ -9,6 +9,7 @@
 mod expect;
 mod live;
 mod races;
+mod rest;
 mod surfaces;
 mod ticket_writes;
 mod tickets;
@@ -22,11 +23,12 @@ use crate::account::Account;
 use crate::consistency;
 use crate::faults::{Fault, FaultRule};
 use crate::model::{Agreement, AgreementStatus};
+use crate::network::NetworkKind;
 use crate::tls::CertMode;
 use crate::trace::{EventDraft, EventKind};
 use crate::world::{AccountSpec, World, WorldConfig};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,63 +54,92 @@ pub struct RunSettings {
     pub watcher: Option<watch::Watcher>,
     /// Test hook: rules the world breaks on purpose (see `account/planted.rs`).
     pub planted_bugs: crate::account::planted::PlantedBugs,
+    /// Overrides every scenario's `network` (`--network`).
+    pub network: Option<NetworkKind>,
 }
 
-/// The HTTP client the runner drives REST APIs with. It plays the admin's browser, so it
-/// accepts whatever certificate an account presents: certificate modes are about the
-/// partner protocol, not about the runner.
-pub fn runner_client() -> reqwest::Client {
-    crate::tls::install_crypto_provider();
-    reqwest::Client::builder()
-        .no_proxy()
-        .tls_danger_accept_invalid_certs(true)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_default()
+impl RunSettings {
+    /// The network `scenario` runs on: the command line's, else the file's, else the
+    /// simulated network.
+    pub fn network_for(&self, scenario: &Scenario) -> NetworkKind {
+        self.network.or(scenario.network).unwrap_or_default()
+    }
 }
 
-/// Runs a scenario from start to finish.
-pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::Client) -> Outcome {
-    let started = Instant::now();
-    let seed = settings.seed.or(scenario.seed).unwrap_or(0);
-    let mut outcome = Outcome {
+/// Runs a scenario from start to finish, on the network its settings or file choose. A
+/// simulated world gets a thread and a current-thread runtime of its own, whose clock is
+/// paused, so its timers cost no wall time and its schedule is the same on every run.
+pub async fn run(scenario: &Scenario, settings: &RunSettings) -> Outcome {
+    match settings.network_for(scenario) {
+        NetworkKind::Loopback => run_here(scenario, settings).await,
+        NetworkKind::Simulated => {
+            let started = Instant::now();
+            let (owned, owned_settings) = (scenario.clone(), settings.clone());
+            let isolated = tokio::task::spawn_blocking(move || {
+                crate::network::run_simulated(run_here(&owned, &owned_settings))
+            })
+            .await;
+            match isolated {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(error)) => {
+                    let message = format!("the simulated network could not start: {error}");
+                    not_started(scenario, settings, message, started)
+                }
+                Err(error) => {
+                    let message = format!("sharesim failed while running the scenario: {error}");
+                    not_started(scenario, settings, message, started)
+                }
+            }
+        }
+    }
+}
+
+/// An outcome that failed before its first step.
+fn not_started(
+    scenario: &Scenario,
+    settings: &RunSettings,
+    message: String,
+    started: Instant,
+) -> Outcome {
+    let mut outcome = empty_outcome(scenario, settings);
+    outcome.failure = Some(Failure {
+        step: 0,
+        action: "start".to_string(),
+        location: format!("{}:1", scenario.file()),
+        message,
+        diffs: Vec::new(),
+    });
+    outcome.duration = started.elapsed();
+    outcome
+}
+
+fn empty_outcome(scenario: &Scenario, settings: &RunSettings) -> Outcome {
+    Outcome {
         name: scenario.name.clone(),
         file: scenario.file().to_string(),
-        seed,
+        seed: settings.seed.or(scenario.seed).unwrap_or(0),
+        network: settings.network_for(scenario),
         duration: Duration::ZERO,
         failure: None,
         steps: Vec::new(),
         trace: Vec::new(),
-    };
-    let world = match start_world(scenario, seed).await {
+    }
+}
+
+/// Runs a scenario on the calling task's runtime. On the simulated network that must be
+/// a current-thread runtime with a paused clock ([`crate::network::run_simulated`]);
+/// [`run`] makes one.
+pub async fn run_here(scenario: &Scenario, settings: &RunSettings) -> Outcome {
+    let started = Instant::now();
+    let mut outcome = empty_outcome(scenario, settings);
+    let seed = outcome.seed;
+    let network = outcome.network;
+    let world = match start_world(scenario, seed, network).await {
         Ok(world) => world,
-        Err(message) => {
-            outcome.failure = Some(Failure {
-                step: 0,
-                action: "start".to_string(),
-                location: format!("{}:1", scenario.file()),
-                message,
-                diffs: Vec::new(),
-            });
-            outcome.duration = started.elapsed();
-            return outcome;
-        }
+        Err(message) => return not_started(scenario, settings, message, started),
     };
     world.services().planted.set(settings.planted_bugs);
-    let mut runner = Runner {
-        world: &world,
-        client,
-        agreements: BTreeMap::new(),
-        tickets: BTreeMap::new(),
-        diverged: BTreeSet::new(),
-        divergence_details: BTreeMap::new(),
-        handles_by_uuid: HashMap::new(),
-        unasserted: BTreeMap::new(),
-        answers: std::sync::Mutex::new(Vec::new()),
-        transient: BTreeSet::new(),
-        in_group: false,
-        read_stamps: BTreeMap::new(),
-    };
+    let mut runner = Runner::new(&world, Session::default());
     // The runner re-checks only the agreements whose copies a step changed, so the
     // accounts record which ones did.
     for account in world.accounts() {
@@ -177,7 +208,7 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
     }
     if outcome.failure.is_none()
         && settings.watcher.is_none()
-        && let Some((handle, cause)) = runner.unasserted.iter().next()
+        && let Some((handle, cause)) = runner.session.unasserted.iter().next()
     {
         outcome.failure = Some(Failure {
             step: *cause,
@@ -199,7 +230,11 @@ pub async fn run(scenario: &Scenario, settings: &RunSettings, client: &reqwest::
     outcome
 }
 
-async fn start_world(scenario: &Scenario, seed: u64) -> Result<World, String> {
+async fn start_world(
+    scenario: &Scenario,
+    seed: u64,
+    network: NetworkKind,
+) -> Result<World, String> {
     let specs = account_specs(scenario);
     let config = WorldConfig {
         seed: Some(seed),
@@ -208,6 +243,7 @@ async fn start_world(scenario: &Scenario, seed: u64) -> Result<World, String> {
         retries: scenario.retries,
         rate_limit: scenario.rate_limit,
         logical_clock: true,
+        network,
         ..WorldConfig::default()
     };
     World::start(config, specs)
@@ -301,28 +337,31 @@ struct Answer {
     body: Value,
 }
 
+/// Runs steps on one world. What it learns and must remember between steps (handles,
+/// divergences) is its [`Session`], so a file's run and a live world's steps keep the
+/// same state in the same place.
 struct Runner<'a> {
     world: &'a World,
-    client: &'a reqwest::Client,
-    agreements: BTreeMap<String, AgreementHandle>,
-    tickets: BTreeMap<String, TicketHandle>,
-    /// Handles whose copies disagreed after the last step.
-    diverged: BTreeSet<String>,
-    /// How each of those disagrees, for the failure's diffs.
-    divergence_details: BTreeMap<String, FieldDiff>,
-    /// Agreement handle by uuid: a step's changed copies are re-checked by handle.
-    handles_by_uuid: HashMap<String, String>,
-    /// Divergences not yet asserted, with the step that caused them.
-    unasserted: BTreeMap<String, usize>,
+    session: Session,
     /// The HTTP status of every REST call of the current step (for a watcher).
     answers: std::sync::Mutex<Vec<u16>>,
-    /// Handles whose copies disagree only while a message about them is in flight.
-    transient: BTreeSet<String>,
     /// This runner drives one action of a `concurrently` group.
     in_group: bool,
     /// The `updated_at` each (account, ticket handle) had when the current group
     /// began: what a `safe_update` in the group read.
     read_stamps: BTreeMap<ticket_writes::ReadKey, String>,
+}
+
+impl<'a> Runner<'a> {
+    fn new(world: &'a World, session: Session) -> Runner<'a> {
+        Runner {
+            world,
+            session,
+            answers: std::sync::Mutex::new(Vec::new()),
+            in_group: false,
+            read_stamps: BTreeMap::new(),
+        }
+    }
 }
 
 impl Runner<'_> {
@@ -396,11 +435,12 @@ impl Runner<'_> {
             }
             Action::Wait(wait) => {
                 let limit = Duration::from_millis(wait.timeout_ms.unwrap_or(DEFAULT_WAIT_MS));
-                let deadline = Instant::now() + limit;
+                // The world's clock: on the simulated network a long wait costs nothing.
+                let deadline = tokio::time::Instant::now() + limit;
                 loop {
                     match self.expect(&wait.until) {
                         Ok(()) => return Ok(()),
-                        Err(problem) if Instant::now() >= deadline => {
+                        Err(problem) if tokio::time::Instant::now() >= deadline => {
                             return Err(Problem {
                                 message: format!(
                                     "waited {} ms and it never held: {}",
@@ -529,9 +569,10 @@ impl Runner<'_> {
         if let Some(id) = answer.body["sharing_agreement"]["id"].as_u64() {
             let account = self.account(from)?;
             if let Some(copy) = account.agreement_by_id(id) {
-                self.handles_by_uuid
+                self.session
+                    .handles_by_uuid
                     .insert(copy.uuid.clone(), invite.handle.get_ref().clone());
-                self.agreements.insert(
+                self.session.agreements.insert(
                     invite.handle.get_ref().clone(),
                     AgreementHandle {
                         sender: from.clone(),
@@ -572,7 +613,7 @@ impl Runner<'_> {
     }
 
     fn handle(&self, handle: &format::Ref) -> Result<AgreementHandle, Problem> {
-        self.agreements.get(handle.get_ref()).cloned().ok_or_else(|| {
+        self.session.agreements.get(handle.get_ref()).cloned().ok_or_else(|| {
             Problem::new(format!(
                 "agreement {:?} does not exist: the invite that defines it did not create an agreement",
                 handle.get_ref()
@@ -615,27 +656,24 @@ impl Runner<'_> {
             format::User::Admin => account.admin_email(),
             format::User::Agent => account.agent_email(),
         };
-        let origin = account.api_url();
-        let origin = origin.trim_end_matches("/api/v2");
-        let method = reqwest::Method::from_bytes(method.as_bytes())
-            .map_err(|e| Problem::new(format!("bad method {method}: {e}")))?;
-        let mut request = self
-            .client
-            .request(method, format!("{origin}{path}"))
-            .basic_auth(format!("{email}/token"), Some(account.api_token()));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|e| {
+        let call = rest::RestCall {
+            method,
+            path,
+            email,
+            body: body.map(|body| body.to_string().into_bytes()),
+            surface_check: false,
+        };
+        let answer = rest::send(self.world, &account, call).await.map_err(|e| {
             Problem::new(format!(
                 "could not reach {subdomain}'s REST API (is it stopped?): {e}"
             ))
         })?;
-        let status = response.status().as_u16();
-        crate::trace::lock(&self.answers).push(status);
-        let text = response.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Answer { status, body })
+        crate::trace::lock(&self.answers).push(answer.status);
+        let body = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        Ok(Answer {
+            status: answer.status,
+            body,
+        })
     }
 
     /// Compares both copies of every agreement; a new divergence must be asserted by an
@@ -658,13 +696,13 @@ impl Runner<'_> {
         let mut names: BTreeSet<String> = changed
             .iter()
             .chain(in_flight.iter())
-            .filter_map(|uuid| self.handles_by_uuid.get(uuid))
+            .filter_map(|uuid| self.session.handles_by_uuid.get(uuid))
             .cloned()
             .collect();
-        names.extend(self.transient.iter().cloned());
+        names.extend(self.session.transient.iter().cloned());
         let mut newly = BTreeSet::new();
         for name in names {
-            let Some(handle) = self.agreements.get(&name) else {
+            let Some(handle) = self.session.agreements.get(&name) else {
                 continue;
             };
             let status = |account: &str| {
@@ -677,7 +715,7 @@ impl Runner<'_> {
             if disagree && in_flight.contains(&handle.uuid) {
                 // Not a divergence yet: a message about it is still on its way, and its
                 // delivery decides how the pair ends (see `expect = { converged }`).
-                if self.transient.insert(name.clone()) {
+                if self.session.transient.insert(name.clone()) {
                     self.world.trace().world(
                         "scenario",
                         format!(
@@ -687,15 +725,15 @@ impl Runner<'_> {
                         ),
                     );
                 }
-                self.divergence_details.remove(&name);
-                if self.diverged.remove(&name) {
-                    self.unasserted.remove(&name);
+                self.session.divergence_details.remove(&name);
+                if self.session.diverged.remove(&name) {
+                    self.session.unasserted.remove(&name);
                 }
                 continue;
             }
-            self.transient.remove(&name);
+            self.session.transient.remove(&name);
             if disagree {
-                self.divergence_details.insert(
+                self.session.divergence_details.insert(
                     name.clone(),
                     FieldDiff {
                         field: format!("{name} ({} ↔ {})", handle.sender, handle.receiver),
@@ -703,13 +741,13 @@ impl Runner<'_> {
                         actual: format!("{} ↔ {}", describe(sender), describe(receiver)),
                     },
                 );
-                if self.diverged.insert(name.clone()) {
+                if self.session.diverged.insert(name.clone()) {
                     newly.insert(name.clone());
                 }
             } else {
-                self.divergence_details.remove(&name);
-                if self.diverged.remove(&name) {
-                    self.unasserted.remove(&name);
+                self.session.divergence_details.remove(&name);
+                if self.session.diverged.remove(&name) {
+                    self.session.unasserted.remove(&name);
                 }
             }
         }
@@ -720,16 +758,20 @@ impl Runner<'_> {
                     "divergence: the two copies of agreement {name:?} disagree after step {number}"
                 ),
             );
-            self.unasserted.insert(name, number);
+            self.session.unasserted.insert(name, number);
         }
-        let details: Vec<FieldDiff> = self.divergence_details.values().cloned().collect();
+        let details: Vec<FieldDiff> = self.session.divergence_details.values().cloned().collect();
         if let Action::Expect(Expectation::Divergence(handle)) = &step.action {
-            self.unasserted.remove(handle.get_ref());
+            self.session.unasserted.remove(handle.get_ref());
         }
         let is_check = matches!(step.action, Action::Expect(_) | Action::Wait(_));
         if !is_check {
             // A divergence caused by an earlier step must have been asserted by now.
-            if let Some((name, cause)) = self.unasserted.iter().find(|(_, cause)| **cause < number)
+            if let Some((name, cause)) = self
+                .session
+                .unasserted
+                .iter()
+                .find(|(_, cause)| **cause < number)
             {
                 return Err(Problem {
                     message: format!(
@@ -744,6 +786,7 @@ impl Runner<'_> {
 
     fn snapshot(&self) -> Vec<AccountSnapshot> {
         let handles: BTreeMap<&str, &str> = self
+            .session
             .agreements
             .iter()
             .map(|(name, handle)| (handle.uuid.as_str(), name.as_str()))

@@ -500,7 +500,7 @@ impl Scheduler {
                 from: link.from.clone(),
                 to: link.to.clone(),
                 method: Some(message.method.to_string()),
-                path: reqwest::Url::parse(&message.url)
+                path: url::Url::parse(&message.url)
                     .ok()
                     .map(|url| url.path().to_string()),
                 detail,
@@ -523,7 +523,7 @@ fn let_go(waiting: Waiting) -> Turn {
 
 /// `acme's PUT /sharing/agreements/3f2a1b9c… (status=inactive)`, for the trace.
 fn describe(message: &Message) -> String {
-    let path = reqwest::Url::parse(&message.url)
+    let path = url::Url::parse(&message.url)
         .map(|url| url.path().to_string())
         .unwrap_or_else(|_| message.url.clone());
     let short: Vec<String> = path
@@ -574,7 +574,7 @@ fn agreement_uuid(message: &Message) -> Option<String> {
 mod tests {
     use super::*;
     use crate::trace::Clock;
-    use reqwest::Method;
+    use axum::http::Method;
 
     fn message(from: &str, path: &str) -> Message {
         Message {

@@ -7,7 +7,7 @@ use quick_xml::events::Event as XmlEvent;
 use sharesim::report;
 use sharesim::report::html::Section;
 use sharesim::scenario::outcome::Outcome;
-use sharesim::scenario::run::{RunSettings, run, runner_client};
+use sharesim::scenario::run::{RunSettings, run};
 use sharesim::scenario::{Scenario, discover, load};
 use sharesim::trace::{EventKind, Surface};
 use std::path::PathBuf;
@@ -24,7 +24,7 @@ async fn run_scenario(file: &std::path::Path) -> (Scenario, Outcome) {
         snapshots: true,
         ..RunSettings::default()
     };
-    let outcome = run(&scenario, &settings, &runner_client()).await;
+    let outcome = run(&scenario, &settings).await;
     (scenario, outcome)
 }
 

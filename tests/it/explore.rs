@@ -26,6 +26,7 @@ fn options(out: &Path) -> ExploreOptions {
         invariants: Invariant::ALL.to_vec(),
         planted_bugs: PlantedBugs::default(),
         shrink: true,
+        network: sharesim::network::NetworkKind::Simulated,
     }
 }
 
@@ -69,12 +70,9 @@ async fn a_receiver_that_stores_a_repeated_invitation_twice_is_found_and_shrunk(
     assert!(finding.reproduced, "the file fails with the bug planted");
     // The same file passes on the real model: the bug is the planted one.
     let scenario = sharesim::scenario::parse(&file, "finding.toml").unwrap();
-    let outcome = sharesim::scenario::run::run(
-        &scenario,
-        &sharesim::scenario::run::RunSettings::default(),
-        &sharesim::scenario::run::runner_client(),
-    )
-    .await;
+    let outcome =
+        sharesim::scenario::run::run(&scenario, &sharesim::scenario::run::RunSettings::default())
+            .await;
     assert!(
         outcome.passed(),
         "without the planted bug the finding's file passes: {:?}",

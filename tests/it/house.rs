@@ -20,9 +20,11 @@ const LAYERS: &[&[&str]] = &[
     &["listener", "consistency"],
     &["account"],
     &["transport"],
+    &["network"],
     &["faults", "tls", "rate_limit"],
     &["directory"],
     &["model", "trace", "atomic_file"],
+    &["clock"],
     &["spelling", "limits"],
 ];
 

@@ -2,7 +2,7 @@
 //! per-step copies of the whole world.
 
 use sharesim::limits::{MAX_SCENARIO_BYTES, MAX_SCENARIO_STEPS};
-use sharesim::scenario::run::{RunSettings, run, runner_client};
+use sharesim::scenario::run::{RunSettings, run};
 use std::process::Command;
 
 fn invites(steps: usize) -> String {
@@ -72,7 +72,7 @@ async fn a_run_keeps_no_per_step_copy_of_the_world() {
     let scenario = sharesim::scenario::parse(&invites(steps), "big.toml").expect("valid");
     let settings = RunSettings::default();
     assert!(!settings.snapshots);
-    let outcome = run(&scenario, &settings, &runner_client()).await;
+    let outcome = run(&scenario, &settings).await;
     assert!(outcome.passed(), "{:?}", outcome.failure);
     assert_eq!(outcome.steps.len(), steps);
     assert!(outcome.steps.iter().all(|step| step.accounts.is_empty()));

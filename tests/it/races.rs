@@ -6,7 +6,7 @@ use crate::support::{mask_ports, sharesim};
 use futures_util::StreamExt;
 use sharesim::report;
 use sharesim::scenario::outcome::Outcome;
-use sharesim::scenario::run::{RunSettings, run, runner_client};
+use sharesim::scenario::run::{RunSettings, run};
 use sharesim::scenario::{Scenario, discover, load, parse};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -26,13 +26,13 @@ fn race(name: &str) -> Scenario {
 
 /// Runs as the suite runs every scenario: REST listings checked against state after
 /// every step.
-async fn run_seed(scenario: &Scenario, seed: u64, client: &reqwest::Client) -> Outcome {
+async fn run_seed(scenario: &Scenario, seed: u64) -> Outcome {
     let settings = RunSettings {
         seed: Some(seed),
         check_surfaces: true,
         ..RunSettings::default()
     };
-    run(scenario, &settings, client).await
+    run(scenario, &settings).await
 }
 
 /// The JSON lines of the events of step `number`.
@@ -62,17 +62,13 @@ async fn every_race_scenario_passes_under_seeds_0_to_64() {
             scenario.file()
         );
     }
-    let client = runner_client();
     let jobs: Vec<(&Scenario, u64)> = scenarios
         .iter()
         .flat_map(|scenario| (0..64).map(move |seed| (scenario, seed)))
         .collect();
     let runs = jobs.len();
     let failures: Vec<String> = futures_util::stream::iter(jobs)
-        .map(|(scenario, seed)| {
-            let client = &client;
-            async move { (seed, run_seed(scenario, seed, client).await) }
-        })
+        .map(|(scenario, seed)| async move { (seed, run_seed(scenario, seed).await) })
         .buffer_unordered(8)
         .filter_map(|(seed, outcome)| async move {
             (!outcome.passed()).then(|| {
@@ -97,10 +93,9 @@ async fn two_seeds_interleave_a_group_differently_and_each_seed_repeats_itself()
         .position(|step| step.action.key() == "concurrently")
         .expect("the scenario has a group")
         + 1;
-    let client = runner_client();
     let mut seen: Vec<(u64, String)> = Vec::new();
     for seed in 0..16 {
-        let outcome = run_seed(&scenario, seed, &client).await;
+        let outcome = run_seed(&scenario, seed).await;
         assert!(outcome.passed(), "seed {seed} fails");
         let events = step_events(&outcome, group);
         if !seen.iter().any(|(_, known)| *known == events) {
@@ -124,8 +119,8 @@ async fn two_seeds_interleave_a_group_differently_and_each_seed_repeats_itself()
     };
     assert_ne!(order(&seen[0].1), order(&seen[1].1));
     for seed in [first, second] {
-        let a = run_seed(&scenario, seed, &client).await;
-        let b = run_seed(&scenario, seed, &client).await;
+        let a = run_seed(&scenario, seed).await;
+        let b = run_seed(&scenario, seed).await;
         let (a, b) = (
             mask_ports(&report::trace_file::jsonl(&a)),
             mask_ports(&report::trace_file::jsonl(&b)),
@@ -136,7 +131,6 @@ async fn two_seeds_interleave_a_group_differently_and_each_seed_repeats_itself()
 
 #[tokio::test]
 async fn held_duplicated_and_lost_messages_show_in_every_rendering() {
-    let client = runner_client();
     for (name, mark, class, json) in [
         (
             "07-answers-released",
@@ -164,7 +158,7 @@ async fn held_duplicated_and_lost_messages_show_in_every_rendering() {
         ),
     ] {
         let scenario = race(name);
-        let outcome = run_seed(&scenario, 1, &client).await;
+        let outcome = run_seed(&scenario, 1).await;
         assert!(outcome.passed(), "{name}");
         let explain = report::explain::narrate(&outcome, scenario.description.as_deref());
         assert!(explain.contains(mark), "{name}: explain shows {mark}");
@@ -178,15 +172,14 @@ async fn held_duplicated_and_lost_messages_show_in_every_rendering() {
         let trace = report::trace_file::jsonl(&outcome);
         assert!(trace.contains(json), "{name}: the trace records {json}");
     }
-    let released = run_seed(&race("14-delete-notice"), 0, &client).await;
+    let released = run_seed(&race("14-delete-notice"), 0).await;
     assert!(report::mermaid::diagram(&released).contains("-)"));
     assert!(report::explain::narrate(&released, None).contains("▶ released:"));
 }
 
 #[tokio::test]
 async fn a_disagreement_with_a_message_in_flight_is_transient_and_one_without_is_not() {
-    let client = runner_client();
-    let outcome = run_seed(&race("14-delete-notice"), 0, &client).await;
+    let outcome = run_seed(&race("14-delete-notice"), 0).await;
     assert!(outcome.passed());
     let transient: Vec<_> = outcome
         .trace
@@ -221,7 +214,7 @@ expect_status = 422
 expect = { agreement = "esc", converged = true }
 "#;
     let scenario = parse(source, "unasserted.toml").unwrap();
-    let outcome = run_seed(&scenario, 0, &client).await;
+    let outcome = run_seed(&scenario, 0).await;
     let failure = outcome.failure.expect("a divergence is not convergence");
     assert_eq!(failure.step, 4);
     assert_eq!(failure.diffs[0].field, "converged");
@@ -245,7 +238,7 @@ name = "nothing to release"
 release = { from = "acme", to = "globex", order = "seeded" }
 "#;
     let scenario = parse(source, "release.toml").unwrap();
-    let outcome = run_seed(&scenario, 0, &runner_client()).await;
+    let outcome = run_seed(&scenario, 0).await;
     let failure = outcome.failure.expect("nothing held is a failure");
     assert_eq!(
         failure.message,

@@ -3,7 +3,7 @@
 use crate::support::mask_ports;
 use sharesim::report;
 use sharesim::scenario::outcome::Outcome;
-use sharesim::scenario::run::{RunSettings, run, runner_client};
+use sharesim::scenario::run::{RunSettings, run};
 use sharesim::scenario::{discover, load, parse};
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ async fn run_file(path: &std::path::Path, seed: Option<u64>) -> Outcome {
         snapshots: true,
         ..RunSettings::default()
     };
-    run(&scenario, &settings, &runner_client()).await
+    run(&scenario, &settings).await
 }
 
 /// The trace with what legitimately changes between runs removed: ports, and the
@@ -71,7 +71,7 @@ fn mask_numbers_after(text: &str, prefix: &str, suffix: &str) -> String {
 /// Runs an inline scenario that must fail, and returns the outcome and its failure.
 async fn failing(source: &str, file: &str) -> (Outcome, sharesim::scenario::outcome::Failure) {
     let scenario = parse(source, file).unwrap_or_else(|e| panic!("{e}"));
-    let outcome = run(&scenario, &explaining(), &runner_client()).await;
+    let outcome = run(&scenario, &explaining()).await;
     let failure = outcome.failure.clone().expect("the scenario fails");
     (outcome, failure)
 }
@@ -198,7 +198,7 @@ async fn explain_narrates_notes_calls_and_tables() {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/agreements/01-invite-and-accept.toml");
     let scenario = load(&file).unwrap();
-    let outcome = run(&scenario, &explaining(), &runner_client()).await;
+    let outcome = run(&scenario, &explaining()).await;
     let text = report::explain::narrate(&outcome, scenario.description.as_deref());
     insta::assert_snapshot!(
         "explain_invite_and_accept",
@@ -292,7 +292,7 @@ async fn diagrams_and_explain_show_failures_with_their_cause() {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/failures/15-crash-after-store.toml");
     let scenario = load(&file).unwrap();
-    let outcome = run(&scenario, &explaining(), &runner_client()).await;
+    let outcome = run(&scenario, &explaining()).await;
     assert!(outcome.passed());
     let diagram = report::mermaid::diagram(&outcome);
     assert!(
@@ -356,7 +356,7 @@ async fn explain_shows_each_accounts_tickets_by_handle() {
     let file =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/tickets/09-chain-re-share.toml");
     let scenario = load(&file).unwrap();
-    let outcome = run(&scenario, &explaining(), &runner_client()).await;
+    let outcome = run(&scenario, &explaining()).await;
     assert!(outcome.passed());
     let text = report::explain::narrate(&outcome, scenario.description.as_deref());
     let last_step = text.rsplit("## Step").next().unwrap();

@@ -54,7 +54,7 @@ pub enum TicketMessage {
     /// The whole ticket, to a partner that does not have it yet.
     Share(Box<SharedTicket>),
     /// Only what changed.
-    Update(TicketUpdate),
+    Update(Box<TicketUpdate>),
     /// Stop syncing; the partner keeps its copy.
     Unshare,
 }
@@ -231,7 +231,7 @@ impl Account {
                                 delta.describe()
                             ));
                         }
-                        pushes.push(self.push(agreement, ticket, share.uuid.clone(), TicketMessage::Update(update)));
+                        pushes.push(self.push(agreement, ticket, share.uuid.clone(), TicketMessage::Update(Box::new(update))));
                     }
                     None => notes.push(format!(
                         "{sub} did not push {} of ticket {} to {partner}: the terms of agreement {id} keep it local",

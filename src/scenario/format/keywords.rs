@@ -129,6 +129,7 @@ domain_keywords!(
     CertMode,
     CrashPoint,
     Direction,
+    NetworkKind,
     ReleaseOrder,
     TicketStatus
 );

@@ -37,6 +37,7 @@ use toml::Spanned;
 pub use crate::faults::CrashPoint;
 pub use crate::model::ticket::TicketStatus;
 pub use crate::model::{AgreementStatus, Direction};
+pub use crate::network::NetworkKind;
 pub use crate::tls::CertMode;
 pub use crate::transport::scheduler::ReleaseOrder;
 
@@ -103,6 +104,10 @@ pub struct Scenario {
     /// REST calls each account allows per minute before answering 429 with
     /// `Retry-After`; no limit when omitted.
     pub rate_limit: Option<u32>,
+    /// The network the world runs on: `simulated` (in memory, on the world's paused
+    /// clock: the default) or `loopback` (real sockets and the wall clock). The command
+    /// line's `--network` overrides it.
+    pub network: Option<NetworkKind>,
     /// The accounts, keyed by subdomain, in file order (the order they are started in).
     #[serde(deserialize_with = "non_empty_accounts")]
     #[schemars(schema_with = "accounts_schema")]

@@ -45,7 +45,7 @@ impl Runner<'_> {
             Expectation::Pair(check) => self.expect_pair(check),
             Expectation::InFlight(check) => self.expect_in_flight(check),
             Expectation::Divergence(handle) => {
-                if self.diverged.contains(handle.get_ref()) {
+                if self.session.diverged.contains(handle.get_ref()) {
                     Ok(())
                 } else {
                     let (sender, receiver) = self.copy_statuses(handle)?;

@@ -9,19 +9,27 @@ use crate::scenario::outcome::FieldDiff;
 use crate::trace::{EventDraft, EventKind};
 use crate::world::World;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// The handles and divergence bookkeeping of a world that takes steps over time.
+/// What the runner remembers between steps: the handles it has learned and its
+/// divergence bookkeeping. A file's run owns one; a world that takes steps over time
+/// (`serve`) keeps one from call to call.
 #[derive(Debug, Default)]
 pub struct Session {
-    agreements: BTreeMap<String, AgreementHandle>,
-    tickets: BTreeMap<String, TicketHandle>,
-    diverged: BTreeSet<String>,
-    divergence_details: BTreeMap<String, FieldDiff>,
-    transient: BTreeSet<String>,
-    unasserted: BTreeMap<String, usize>,
+    pub(super) agreements: BTreeMap<String, AgreementHandle>,
+    pub(super) tickets: BTreeMap<String, TicketHandle>,
+    /// Agreement handle by uuid: a step's changed copies are re-checked by handle.
+    pub(super) handles_by_uuid: HashMap<String, String>,
+    /// Handles whose copies disagreed after the last step.
+    pub(super) diverged: BTreeSet<String>,
+    /// How each of those disagrees, for the failure's diffs.
+    pub(super) divergence_details: BTreeMap<String, FieldDiff>,
+    /// Handles whose copies disagree only while a message about them is in flight.
+    pub(super) transient: BTreeSet<String>,
+    /// Divergences not yet asserted, with the step that caused them.
+    pub(super) unasserted: BTreeMap<String, usize>,
     /// Steps run so far in this world, to number divergences like a file's steps.
-    steps_run: usize,
+    pub(super) steps_run: usize,
 }
 
 /// What one step did on a live world: passed, or why not, with the trace range it wrote.
@@ -110,7 +118,13 @@ impl Session {
 
     /// A session that knows `handles` (restored from a snapshot) and nothing else.
     pub fn from_handles(handles: &Handles) -> Session {
+        let handles_by_uuid = handles
+            .agreements
+            .iter()
+            .map(|(name, record)| (record.uuid.clone(), name.clone()))
+            .collect();
         Session {
+            handles_by_uuid,
             agreements: handles
                 .agreements
                 .iter()
@@ -140,12 +154,7 @@ impl Session {
 
     /// Runs one step against `world`, as the scenario runner would at this point of a
     /// file, then checks that both copies of every agreement agree.
-    pub async fn run_step(
-        &mut self,
-        world: &World,
-        client: &reqwest::Client,
-        step: &Step,
-    ) -> StepResult {
+    pub async fn run_step(&mut self, world: &World, step: &Step) -> StepResult {
         self.steps_run += 1;
         let number = self.steps_run;
         if let Some(note) = &step.note {
@@ -164,35 +173,12 @@ impl Session {
         for account in world.accounts() {
             account.with_state(|state| state.watch_changes());
         }
-        let handles_by_uuid = self
-            .agreements
-            .iter()
-            .map(|(name, handle)| (handle.uuid.clone(), name.clone()))
-            .collect();
-        let mut runner = Runner {
-            world,
-            client,
-            agreements: std::mem::take(&mut self.agreements),
-            tickets: std::mem::take(&mut self.tickets),
-            diverged: std::mem::take(&mut self.diverged),
-            divergence_details: std::mem::take(&mut self.divergence_details),
-            handles_by_uuid,
-            unasserted: std::mem::take(&mut self.unasserted),
-            answers: std::sync::Mutex::new(Vec::new()),
-            transient: std::mem::take(&mut self.transient),
-            in_group: false,
-            read_stamps: BTreeMap::new(),
-        };
+        let mut runner = Runner::new(world, std::mem::take(self));
         let result = runner.step(step).await;
         // The file runner's REST-listing check (`surfaces`) is left out: a live world's
         // own clients may change an account between its two reads.
         let result = result.and_then(|()| runner.check_consistency(number, step));
-        self.agreements = runner.agreements;
-        self.tickets = runner.tickets;
-        self.diverged = runner.diverged;
-        self.divergence_details = runner.divergence_details;
-        self.transient = runner.transient;
-        self.unasserted = runner.unasserted;
+        *self = runner.session;
         let (message, diffs) = match result {
             Ok(()) => (None, Vec::new()),
             Err(problem) => (Some(problem.message), problem.diffs),

@@ -6,7 +6,7 @@
 //! them are blocked at the scheduler's gate or finished, asks the scheduler what moves
 //! next. The scheduler draws that from the seed, so no timing decides the interleaving.
 
-use super::{AgreementHandle, Problem, Runner, TicketHandle, describe};
+use super::{AgreementHandle, Problem, Runner, Session, TicketHandle, describe};
 use crate::consistency;
 use crate::scenario::format::{self, Action, Step};
 use crate::scenario::outcome::FieldDiff;
@@ -52,19 +52,16 @@ impl<'a> Runner<'a> {
 
     /// A runner for one action of a group: same world, a copy of the handles.
     fn fork(&self) -> Runner<'a> {
+        let session = Session {
+            agreements: self.session.agreements.clone(),
+            tickets: self.session.tickets.clone(),
+            handles_by_uuid: self.session.handles_by_uuid.clone(),
+            ..Session::default()
+        };
         Runner {
-            world: self.world,
-            client: self.client,
-            agreements: self.agreements.clone(),
-            tickets: self.tickets.clone(),
-            diverged: Default::default(),
-            divergence_details: Default::default(),
-            handles_by_uuid: self.handles_by_uuid.clone(),
-            unasserted: Default::default(),
-            answers: Default::default(),
-            transient: Default::default(),
             in_group: true,
             read_stamps: self.read_stamps.clone(),
+            ..Runner::new(self.world, session)
         }
     }
 
@@ -176,8 +173,8 @@ impl<'a> Runner<'a> {
                         Done::Action {
                             index,
                             result,
-                            agreements: sub.agreements,
-                            tickets: sub.tickets,
+                            agreements: sub.session.agreements,
+                            tickets: sub.session.tickets,
                         }
                     }));
                 }
@@ -202,10 +199,10 @@ impl<'a> Runner<'a> {
         drop(running);
         for (agreements, tickets) in learned {
             for (name, handle) in agreements {
-                self.agreements.entry(name).or_insert(handle);
+                self.session.agreements.entry(name).or_insert(handle);
             }
             for (name, handle) in tickets {
-                self.tickets.entry(name).or_insert(handle);
+                self.session.tickets.entry(name).or_insert(handle);
             }
         }
         for (step, result) in group.iter().zip(results) {

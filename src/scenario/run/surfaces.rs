@@ -8,7 +8,7 @@
 //! and use no rate-limit allowance: checking changes nothing.
 
 use super::{Problem, Runner};
-use crate::account::{Account, SURFACE_CHECK_HEADER};
+use crate::account::Account;
 use crate::api::agreements::AgreementView;
 use crate::api::pagination::Paging;
 use crate::api::ticket_views::ticket_listing;
@@ -42,28 +42,25 @@ impl Runner<'_> {
     }
 
     async fn read_surface(&self, account: &Account, path: &str) -> Result<Value, Problem> {
-        let origin = account.api_url();
-        let origin = origin.trim_end_matches("/api/v2");
         let subdomain = account.subdomain();
-        let response = self
-            .client
-            .get(format!("{origin}{path}"))
-            .basic_auth(
-                format!("{}/token", account.admin_email()),
-                Some(account.api_token()),
-            )
-            .header(SURFACE_CHECK_HEADER, account.services().surface_check_key())
-            .send()
+        let call = super::rest::RestCall {
+            method: "GET",
+            path,
+            email: account.admin_email(),
+            body: None,
+            surface_check: true,
+        };
+        let answer = super::rest::send(self.world, account, call)
             .await
             .map_err(|e| Problem::new(format!("could not read {subdomain}'s GET {path}: {e}")))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        if status != 200 {
+        let text = String::from_utf8_lossy(&answer.body);
+        if answer.status != 200 {
             return Err(Problem::new(format!(
-                "{subdomain}'s GET {path} answered {status}: {text}"
+                "{subdomain}'s GET {path} answered {}: {text}",
+                answer.status
             )));
         }
-        serde_json::from_str(&text).map_err(|e| {
+        serde_json::from_slice(&answer.body).map_err(|e| {
             Problem::new(format!(
                 "{subdomain}'s GET {path} is not JSON ({e}): {text}"
             ))

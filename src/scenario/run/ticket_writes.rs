@@ -55,7 +55,7 @@ impl Runner<'_> {
         if let Some(id) = answer.body["ticket"]["id"].as_u64()
             && let Some(created) = self.account(account)?.ticket_by_id(id)
         {
-            self.tickets.insert(
+            self.session.tickets.insert(
                 ticket.handle.get_ref().clone(),
                 TicketHandle {
                     origin: account.clone(),

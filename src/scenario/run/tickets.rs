@@ -23,12 +23,16 @@ impl Runner<'_> {
     }
 
     pub(super) fn ticket_handle(&self, handle: &format::Ref) -> Result<TicketHandle, Problem> {
-        self.tickets.get(handle.get_ref()).cloned().ok_or_else(|| {
-            Problem::new(format!(
-                "ticket {:?} does not exist: the step that defines it did not create a ticket",
-                handle.get_ref()
-            ))
-        })
+        self.session
+            .tickets
+            .get(handle.get_ref())
+            .cloned()
+            .ok_or_else(|| {
+                Problem::new(format!(
+                    "ticket {:?} does not exist: the step that defines it did not create a ticket",
+                    handle.get_ref()
+                ))
+            })
     }
 
     /// The copy of a ticket on `account`: the original where it was created, otherwise
@@ -79,7 +83,8 @@ impl Runner<'_> {
 
     /// Each ticket handle with every uuid its copies travel under, to name copies in tables.
     pub(super) fn ticket_handle_names(&self) -> Vec<(BTreeSet<String>, String)> {
-        self.tickets
+        self.session
+            .tickets
             .iter()
             .map(|(name, known)| (self.chain_uuids(known), name.clone()))
             .collect()
@@ -292,7 +297,8 @@ impl Runner<'_> {
                 holder
                     .agreement_by_id(*id)
                     .and_then(|copy| {
-                        self.agreements
+                        self.session
+                            .agreements
                             .iter()
                             .find(|(_, handle)| handle.uuid == copy.uuid)
                             .map(|(name, _)| name.clone())

@@ -88,6 +88,7 @@ impl Runner<'_> {
             action: step.action.key(),
             world: self.world,
             agreements: self
+                .session
                 .agreements
                 .iter()
                 .map(|(name, h)| {
@@ -100,6 +101,7 @@ impl Runner<'_> {
                 })
                 .collect(),
             tickets: self
+                .session
                 .tickets
                 .iter()
                 .map(|(name, t)| (name.clone(), t.origin.clone(), t.uuid.clone()))

@@ -1,0 +1,520 @@
+//! Outbound partner messages: the world's senders pass the scheduler's gate, then each
+//! attempt is traced, carried by the world's HTTP client (on whichever network the world
+//! runs), retried as configured and classified into the status a sender records.
+//!
+//! Everything here is above the network's cut and shared by both networks: the gate
+//! ([`scheduler`]), where a message may go and how redirects are followed
+//! ([`redirects`]), and what each failure means ([`classify`]): the status a sender
+//! records, how Zendesk's own client reads each answer, and which failures are worth
+//! another attempt.
+
+use crate::directory::{Directory, subdomain_of_host};
+use crate::faults::{Fault, FaultTable, Side};
+use crate::model::AgreementStatus;
+use crate::network::client::{HttpClient, Resolve};
+use crate::network::{Network, Reservation};
+use crate::trace::{Delivery, EventDraft, EventKind, Surface, Trace};
+use axum::http::Method;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub mod classify;
+pub mod redirects;
+pub mod scheduler;
+
+pub use classify::{AnswerClass, Retry, answer_class, classify_error, classify_status, retry_advice};
+use redirects::{Target, allowed_target};
+use scheduler::{Pass, Plan, Scheduler};
+
+/// The protocol version we speak and require (`X-Ticket-Sharing-Version`).
+pub const PROTOCOL_VERSION: &str = "1";
+/// Header carrying `{agreement uuid}:{access key}` on every call after the invitation.
+pub const TOKEN_HEADER: &str = "X-Ticket-Sharing-Token";
+/// Header carrying the protocol version.
+pub const VERSION_HEADER: &str = "X-Ticket-Sharing-Version";
+/// Header naming the sending account on every partner message (a sharesim extension),
+/// so the receiving side can apply faults to one link.
+pub const FROM_HEADER: &str = "X-Sharesim-From";
+/// Redirects a sender follows before giving up (the reference client's limit).
+pub const MAX_REDIRECTS: usize = 2;
+
+/// How a world's transport behaves.
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// Limit on each attempt, connect to last byte.
+    pub timeout: Duration,
+    /// Extra attempts after a failure (default 0: the reference client never retries).
+    pub retries: u32,
+    /// TLS settings for HTTPS partners: trust only the world's CA.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// The world's seed: the scheduler draws interleavings and `seeded` orders from it.
+    pub seed: u64,
+    /// The network messages travel on.
+    pub network: Network,
+}
+
+/// A partner message about to be sent.
+#[derive(Clone, Debug)]
+pub struct Message {
+    /// The sending account's subdomain (for the trace and per-link faults).
+    pub from: String,
+    /// HTTP method.
+    pub method: Method,
+    /// Absolute URL, under the partner's sharing URL.
+    pub url: String,
+    /// `X-Ticket-Sharing-Token`, absent only on an invitation.
+    pub token: Option<String>,
+    /// JSON body.
+    pub body: Option<serde_json::Value>,
+}
+
+/// A 2xx answer from the partner.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// The 2xx status.
+    pub status: u16,
+    /// The body, parsed as JSON when it is JSON (otherwise Null).
+    pub body: serde_json::Value,
+}
+
+/// Why a message was not delivered, and the status a sender records for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    /// `failed`, `ssl_error` or `configuration_error`.
+    pub status: AgreementStatus,
+    /// What happened, in words, including the underlying library's error text.
+    pub cause: String,
+    /// The HTTP status, when the partner answered with a refusal.
+    pub http_status: Option<u16>,
+    /// How long the partner asked the sender to wait (`Retry-After`), if it did.
+    pub retry_after: Option<Duration>,
+}
+
+impl DeliveryFailure {
+    /// Whether the partner refused the message for what it says (400, 409, 413, 422):
+    /// the same message would be refused again, so a queued push is dropped rather
+    /// than kept *(model)*. Every other failure says nothing about the message.
+    pub fn refuses_content(&self) -> bool {
+        matches!(self.http_status, Some(400 | 409 | 413 | 422))
+    }
+}
+
+impl std::fmt::Display for DeliveryFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.cause, self.status)
+    }
+}
+
+/// Errors building the transport.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The port that refuses `down` links could not be reserved.
+    #[error("could not reserve a loopback port for refused connections: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Sends partner messages for every account of one world.
+#[derive(Clone, Debug)]
+pub struct Transport {
+    /// The pooled client; its connections are dropped when an account's listener
+    /// restarts, so the next message makes a new connection and handshake.
+    client: Arc<HttpClient>,
+    /// A client that sends every name to a port where nothing listens: how a `down`
+    /// link, or an account that never started, gives the sender a real refused
+    /// connection.
+    refusing: Arc<HttpClient>,
+    /// That port, kept so no other listener can take it while the world runs.
+    _nowhere: Arc<Reservation>,
+    directory: Directory,
+    trace: Trace,
+    faults: Arc<FaultTable>,
+    config: TransportConfig,
+    /// The gate every message passes before it is sent (holds, duplicates, lost
+    /// replies, and the interleaving of `concurrently` groups).
+    scheduler: Arc<Scheduler>,
+}
+
+impl Transport {
+    /// Builds the world's pooled client. Connections (and TLS sessions) are reused.
+    /// `faults` is read for `down` links, which are refused on the sender's side.
+    pub fn new(
+        directory: Directory,
+        trace: Trace,
+        faults: Arc<FaultTable>,
+        config: TransportConfig,
+    ) -> Result<Transport, TransportError> {
+        let (nowhere, reservation) = config
+            .network
+            .reserve_free(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
+        let client = |resolve| {
+            Arc::new(HttpClient::new(
+                config.network.clone(),
+                resolve,
+                config.tls.clone(),
+                crate::limits::MAX_BODY_BYTES,
+            ))
+        };
+        let scheduler = Arc::new(Scheduler::new(trace.clone(), config.seed));
+        Ok(Transport {
+            scheduler,
+            client: client(Resolve::Directory(directory.clone())),
+            refusing: client(Resolve::Nowhere(nowhere)),
+            _nowhere: Arc::new(reservation),
+            directory,
+            trace,
+            faults,
+            config,
+        })
+    }
+
+    /// Drops every pooled connection: the next message to any account opens a new
+    /// connection (and, over HTTPS, makes a full handshake). Called when a listener
+    /// restarts or changes its certificate.
+    pub fn forget_connections(&self) {
+        self.client.forget_connections();
+    }
+
+    /// The gate every message passes (see [`scheduler`]).
+    pub fn scheduler(&self) -> &Arc<Scheduler> {
+        &self.scheduler
+    }
+
+    /// Sends `message`, retrying as configured, recording each attempt in the trace.
+    /// The message first passes the scheduler's gate, which may hold it (until its
+    /// timeout), park it beside a `concurrently` group's other messages, deliver it
+    /// twice or lose its reply.
+    pub async fn deliver(&self, message: &Message) -> Result<Reply, DeliveryFailure> {
+        // Parsed once for every attempt, its trace events and the request itself.
+        let url = url::Url::parse(&message.url).map_err(|e| e.to_string());
+        let (to, path) = describe_target(url.as_ref().map_err(String::as_str), &message.url);
+        let plan = match self.scheduler.pass(&to, message, self.config.timeout).await {
+            Pass::Go(plan) => plan,
+            Pass::TimedOut => {
+                let failure = DeliveryFailure {
+                    status: AgreementStatus::Failed,
+                    cause: format!(
+                        "timed out after {} ms: the message is held in flight on {} → {to} and the receiver never answered (it may still arrive later)",
+                        self.config.timeout.as_millis(),
+                        message.from
+                    ),
+                    http_status: None,
+                    retry_after: None,
+                };
+                self.trace.record(
+                    EventKind::Response,
+                    EventDraft {
+                        surface: Some(Surface::Partner),
+                        from: to,
+                        to: message.from.clone(),
+                        method: Some(message.method.to_string()),
+                        path: Some(path),
+                        outcome: Some(failure.status.to_string()),
+                        detail: failure.cause.clone(),
+                        ..EventDraft::default()
+                    },
+                );
+                return Err(failure);
+            }
+        };
+        let result = self
+            .attempts(message, url.as_ref().map_err(String::as_str), plan)
+            .await;
+        if plan.duplicate {
+            // The link delivers the same message again; the sender already has its
+            // answer, so the second reply only shows in the trace.
+            let mark = Mark {
+                delivery: Some(Delivery::Duplicated),
+                note: "the same message, delivered a second time",
+                ..Mark::default()
+            };
+            let _ = self
+                .attempt(message, url.as_ref().map_err(String::as_str), 0, mark)
+                .await;
+        }
+        result
+    }
+
+    /// Delivers a released message whose sender stopped waiting at its timeout: the
+    /// receiver still gets it, and its answer reaches no one.
+    pub async fn deliver_orphan(&self, message: &Message) {
+        let url = url::Url::parse(&message.url).map_err(|e| e.to_string());
+        let mark = Mark {
+            delivery: Some(Delivery::Released),
+            note: "released after its sender stopped waiting",
+            orphan: true,
+            ..Mark::default()
+        };
+        let _ = self
+            .attempt(message, url.as_ref().map_err(String::as_str), 0, mark)
+            .await;
+    }
+
+    async fn attempts(
+        &self,
+        message: &Message,
+        url: Result<&url::Url, &str>,
+        plan: Plan,
+    ) -> Result<Reply, DeliveryFailure> {
+        let mut attempt = 0;
+        loop {
+            let mark = Mark {
+                delivery: (plan.released && attempt == 0).then_some(Delivery::Released),
+                note: if plan.released && attempt == 0 {
+                    "released"
+                } else {
+                    ""
+                },
+                lose_reply: plan.lose_reply && attempt == 0,
+                orphan: false,
+            };
+            let result = self.attempt(message, url, attempt, mark).await;
+            let wait = match &result {
+                Err(failure) if attempt < self.config.retries => match retry_advice(failure) {
+                    // Exponential backoff: 20 ms, 40 ms, 80 ms… short, so scenarios stay fast.
+                    Retry::Backoff => Duration::from_millis(20u64 << attempt.min(6)),
+                    Retry::After(wait) => wait,
+                    Retry::No => return result,
+                },
+                _ => return result,
+            };
+            attempt += 1;
+            tracing::debug!(attempt, ?wait, "retrying partner message");
+            // The world's clock: on the simulated network the wait costs no wall time.
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        message: &Message,
+        url: Result<&url::Url, &str>,
+        attempt: u32,
+        mark: Mark,
+    ) -> Result<Reply, DeliveryFailure> {
+        let (to, path) = describe_target(url, &message.url);
+        let retry_note = if attempt > 0 {
+            format!(" (retry {attempt})")
+        } else {
+            String::new()
+        };
+        let summary = summarize_body(message.body.as_ref());
+        let detail = match (mark.note, summary.is_empty()) {
+            ("", _) => format!("{summary}{retry_note}"),
+            (note, true) => format!("{note}{retry_note}"),
+            (note, false) => format!("{note}: {summary}{retry_note}"),
+        };
+        self.trace.record(
+            EventKind::Request,
+            EventDraft {
+                surface: Some(Surface::Partner),
+                from: message.from.clone(),
+                to: to.clone(),
+                method: Some(message.method.to_string()),
+                path: Some(path.clone()),
+                detail,
+                delivery: mark.delivery,
+                ..EventDraft::default()
+            },
+        );
+        let result = match url {
+            Ok(url) => self.send(message, url).await,
+            Err(error) => Err(DeliveryFailure {
+                status: AgreementStatus::ConfigurationError,
+                cause: format!("the sharing URL {:?} is malformed: {error}", message.url),
+                http_status: None,
+                retry_after: None,
+            }),
+        };
+        let draft = EventDraft {
+            surface: Some(Surface::Partner),
+            from: to,
+            to: message.from.clone(),
+            method: Some(message.method.to_string()),
+            path: Some(path),
+            ..EventDraft::default()
+        };
+        let answered = match &result {
+            Ok(reply) => Some(reply.status),
+            Err(failure) => failure.http_status,
+        };
+        if let (true, Some(status)) = (mark.lose_reply, answered) {
+            // The receiver processed it and answered; the answer is dropped on its way
+            // back, so the sender sees only a connection that closed without a reply.
+            let failure = DeliveryFailure {
+                status: AgreementStatus::Failed,
+                cause: format!(
+                    "connection closed before the reply: the receiver answered {status} but the reply was lost on its way back (lose_reply on {} → {})",
+                    message.from, draft.from
+                ),
+                http_status: None,
+                retry_after: None,
+            };
+            self.trace.record(
+                EventKind::Response,
+                EventDraft {
+                    status: None,
+                    outcome: Some(failure.status.to_string()),
+                    detail: failure.cause.clone(),
+                    delivery: Some(Delivery::Lost),
+                    ..draft
+                },
+            );
+            return Err(failure);
+        }
+        let draft = if mark.orphan {
+            EventDraft {
+                detail: "the sender stopped waiting at its timeout: this answer reaches no one"
+                    .to_string(),
+                ..draft
+            }
+        } else {
+            draft
+        };
+        match &result {
+            Ok(reply) => {
+                let summary = summarize_body(Some(&reply.body));
+                let detail = match (draft.detail.is_empty(), summary.is_empty()) {
+                    (true, _) => summary,
+                    (false, true) => draft.detail.clone(),
+                    (false, false) => format!("{summary}; {}", draft.detail),
+                };
+                self.trace.record(
+                    EventKind::Response,
+                    EventDraft {
+                        status: Some(reply.status),
+                        detail,
+                        ..draft
+                    },
+                )
+            }
+            Err(failure) => self.trace.record(
+                EventKind::Response,
+                EventDraft {
+                    status: failure.http_status,
+                    outcome: Some(failure.status.to_string()),
+                    detail: failure.cause.clone(),
+                    ..draft
+                },
+            ),
+        };
+        result
+    }
+
+    async fn send(&self, message: &Message, url: &url::Url) -> Result<Reply, DeliveryFailure> {
+        let client = match self.check_target(url)? {
+            Target::Literal => &self.client,
+            Target::Account { subdomain, running } => {
+                let down = self
+                    .faults
+                    .take(&subdomain, Some(&message.from), Side::Sending);
+                if down == Some(Fault::Down) {
+                    self.trace.world(
+                        &subdomain,
+                        format!(
+                            "nothing listens where {} connects to reach {subdomain} (fault down)",
+                            message.from
+                        ),
+                    );
+                }
+                if down.is_some() || !running {
+                    &self.refusing
+                } else {
+                    &self.client
+                }
+            }
+        };
+        let body = message
+            .body
+            .as_ref()
+            .map(|body| bytes::Bytes::from(body.to_string()));
+        let exchange = redirects::exchange(client, &self.directory, message, body, url);
+        let answer = match tokio::time::timeout(self.config.timeout, exchange).await {
+            Err(_) => return Err(classify::classify_timeout(self.config.timeout)),
+            Ok(Err(error)) => return Err(classify_error(&error)),
+            Ok(Ok(answer)) => answer,
+        };
+        let status = answer.status;
+        let body = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
+        if (200..300).contains(&status) {
+            Ok(Reply { status, body })
+        } else {
+            let retry_after = answer
+                .headers
+                .get(axum::http::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok());
+            Err(classify_status(
+                status,
+                &String::from_utf8_lossy(&answer.body),
+                retry_after,
+            ))
+        }
+    }
+
+    /// Refuses, before any connection is opened, targets that are not simulated
+    /// accounts: nothing is ever sent outside this world.
+    fn check_target(&self, parsed: &url::Url) -> Result<Target, DeliveryFailure> {
+        allowed_target(&self.directory, parsed).map_err(|cause| DeliveryFailure {
+            status: AgreementStatus::ConfigurationError,
+            cause,
+            http_status: None,
+            retry_after: None,
+        })
+    }
+}
+
+/// How one attempt is marked in the trace and what the link does to its reply.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mark {
+    /// The request event's delivery mark.
+    delivery: Option<Delivery>,
+    /// A few words put before the body's summary.
+    note: &'static str,
+    /// The reply is dropped and the sender sees the connection close.
+    lose_reply: bool,
+    /// No sender waits for the answer.
+    orphan: bool,
+}
+
+/// The account a URL addresses (its subdomain, or the host as written) and its path.
+fn describe_target(parsed: Result<&url::Url, &str>, raw: &str) -> (String, String) {
+    match parsed {
+        Ok(parsed) => {
+            let host = parsed.host_str().unwrap_or_default();
+            let to = subdomain_of_host(host).unwrap_or(host).to_string();
+            (to, parsed.path().to_string())
+        }
+        Err(_) => (raw.to_string(), String::new()),
+    }
+}
+
+/// A short, deterministic summary of a protocol body for the trace.
+fn summarize_body(body: Option<&serde_json::Value>) -> String {
+    let Some(serde_json::Value::Object(map)) = body else {
+        return String::new();
+    };
+    ["status", "deactivated_by", "name", "subject"]
+        .iter()
+        .filter_map(|key| match map.get(*key) {
+            Some(serde_json::Value::String(value)) => Some(format!("{key}={value}")),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_summaries_pick_the_key_fields() {
+        let body =
+            serde_json::json!({"status": "inactive", "deactivated_by": "sender", "uuid": "x"});
+        assert_eq!(
+            summarize_body(Some(&body)),
+            "status=inactive deactivated_by=sender"
+        );
+        assert_eq!(summarize_body(None), "");
+    }
+}
