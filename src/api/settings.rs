@@ -53,6 +53,13 @@ async fn update_settings(
     let settings = parse_envelope(&body, "settings")?;
     let mut changed = account.settings();
     if let Some(sharing) = settings.get("ticket_sharing").filter(|v| !v.is_null()) {
+        let sharing = sharing.as_object().ok_or_else(|| {
+            ApiError::invalid(
+                "ticket_sharing",
+                "InvalidValue",
+                "Ticket sharing: must be an object like {\"decline_all_invites\": true}",
+            )
+        })?;
         let flag = sharing.get("decline_all_invites").filter(|v| !v.is_null());
         if let Some(flag) = flag {
             changed.decline_all_invites = flag.as_bool().ok_or_else(|| {

@@ -100,12 +100,11 @@ pub(super) fn paths(paths: &mut Map<String, Value>) {
         ("409", "UpdateConflict: safe_update with an updated_stamp the ticket has moved past."),
         ("422", "RecordInvalid: the field named in details (a closed ticket: `Status: closed prevents ticket update`)."),
     ]));
-    let mut show = operation(
-        "Show one ticket.",
+    let show = operation(
+        "Show one ticket (`?include=users` sideloads the users it names).",
         "zendeskToken",
         rest_responses(ticket_shown),
     );
-    show.insert("parameters".into(), json!([include_users()]));
     let mut ticket = Map::new();
     ticket.insert("parameters".into(), id_parameter("The ticket's id."));
     ticket.insert("get".into(), Value::Object(show));
@@ -125,7 +124,7 @@ pub(super) fn paths(paths: &mut Map<String, Value>) {
         (
             "comments",
             "CommentList",
-            "A ticket's comments, oldest first.",
+            "A ticket's comments, oldest first (`?include=users` sideloads their authors).",
         ),
         (
             "audits",
@@ -135,10 +134,7 @@ pub(super) fn paths(paths: &mut Map<String, Value>) {
     ] {
         let mut answers = ok(summary, schema);
         answers.extend(errors(&[("404", "RecordNotFound.")]));
-        let mut get = operation(summary, "zendeskToken", rest_responses(answers));
-        if suffix == "comments" {
-            get.insert("parameters".into(), json!([include_users()]));
-        }
+        let get = operation(summary, "zendeskToken", rest_responses(answers));
         let item = json!({ "parameters": id_parameter("The ticket's id."), "get": get });
         paths.insert(format!("/api/v2/tickets/{{id}}/{suffix}"), item.clone());
         paths.insert(format!("/api/v2/tickets/{{id}}/{suffix}.json"), item);
@@ -392,7 +388,7 @@ fn field_schemas(field_type: &Value) -> Map<String, Value> {
     });
     let settings = json!({
         "type": "object",
-        "properties": { "settings": { "type": "object", "properties": { "ticket_sharing": { "type": "object", "properties": { "decline_all_invites": { "type": "boolean" } } } } } },
+        "properties": { "settings": { "type": "object", "properties": { "ticket_sharing": { "anyOf": [{ "type": "object", "properties": { "decline_all_invites": { "type": ["boolean", "null"], "description": "null leaves it as it is." } } }, { "type": "null" }] } } } },
         "required": ["settings"],
     });
     let mut schemas = Map::new();
@@ -411,7 +407,7 @@ fn field_schemas(field_type: &Value) -> Map<String, Value> {
             "type": "object",
             "properties": { "ticket_field": {
                 "type": "object",
-                "properties": { "title": { "type": "string", "pattern": "\\S" }, "type": field_type, "custom_field_options": { "type": "array", "items": option } },
+                "properties": { "title": { "type": "string", "pattern": "\\S" }, "type": field_type, "custom_field_options": { "anyOf": [{ "type": "array", "items": option }, { "type": "null" }] } },
                 "required": ["title", "type"],
             } },
             "required": ["ticket_field"],

@@ -23,7 +23,9 @@ pub mod classify;
 pub mod redirects;
 pub mod scheduler;
 
-pub use classify::{AnswerClass, Retry, answer_class, classify_error, classify_status, retry_advice};
+pub use classify::{
+    AnswerClass, Retry, answer_class, classify_error, classify_status, retry_advice,
+};
 use redirects::{Target, allowed_target};
 use scheduler::{Pass, Plan, Scheduler};
 
