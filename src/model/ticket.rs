@@ -631,6 +631,25 @@ pub fn protocol_time(instant: DateTime<Utc>) -> String {
 pub(crate) mod tests_support {
     use super::*;
 
+    /// Agreement `id` between acme (sender) and globex, default terms.
+    pub(crate) fn agreement(id: u64, direction: Direction, status: AgreementStatus) -> Agreement {
+        Agreement {
+            id,
+            uuid: format!("uuid-{id}"),
+            name: "Globex @ Zendesk".to_string(),
+            remote_subdomain: Some("globex".to_string()),
+            status,
+            direction,
+            access_key: "k".repeat(40),
+            sender_url: "http://acme.sharesim.test/sharing".to_string(),
+            receiver_url: "http://globex.sharesim.test/sharing".to_string(),
+            terms: Terms::default(),
+            deactivated_by: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
     /// Ticket 1, new, no comments, not shared.
     pub(crate) fn ticket() -> Ticket {
         Ticket {
@@ -656,27 +675,9 @@ pub(crate) mod tests_support {
 
 #[cfg(test)]
 mod tests {
-    use super::tests_support::ticket;
+    use super::tests_support::{agreement, ticket};
     use super::*;
     use strum::VariantArray;
-
-    fn agreement(id: u64, direction: Direction, status: AgreementStatus) -> Agreement {
-        Agreement {
-            id,
-            uuid: format!("uuid-{id}"),
-            name: "Globex @ Zendesk".to_string(),
-            remote_subdomain: Some("globex".to_string()),
-            status,
-            direction,
-            access_key: "k".repeat(40),
-            sender_url: "http://acme.sharesim.test/sharing".to_string(),
-            receiver_url: "http://globex.sharesim.test/sharing".to_string(),
-            terms: Terms::default(),
-            deactivated_by: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
-    }
 
     fn book(list: &[Agreement]) -> BTreeMap<u64, Agreement> {
         list.iter().map(|a| (a.id, a.clone())).collect()

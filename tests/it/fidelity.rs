@@ -6,7 +6,6 @@ use crate::support::{TestWorld, start_with};
 use serde_json::{Value, json};
 use sharesim::account::AccountSettings;
 use sharesim::model::ticket::fields::{FieldDefinition, FieldType};
-use sharesim::trace::EventKind;
 use sharesim::world::{AccountSpec, WorldConfig};
 use std::path::PathBuf;
 use std::process::Command;
@@ -55,36 +54,6 @@ async fn accepted(w: &TestWorld, terms: Value) -> (u64, u64) {
         sent.body["sharing_agreement"]["id"].as_u64().unwrap(),
         received["id"].as_u64().unwrap(),
     )
-}
-
-async fn get(w: &TestWorld, sub: &str, path: &str) -> Value {
-    let answer = w.rest(sub, "agent", "GET", path, None).await;
-    assert_eq!(answer.status, 200, "{path}: {}", answer.text);
-    answer.body
-}
-
-async fn post_ticket(w: &TestWorld, sub: &str, ticket: Value) -> Value {
-    let answer = w
-        .rest(
-            sub,
-            "admin",
-            "POST",
-            "/api/v2/tickets.json",
-            Some(json!({ "ticket": ticket })),
-        )
-        .await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
-    answer.body["ticket"].clone()
-}
-
-fn decisions(w: &TestWorld) -> Vec<String> {
-    w.world
-        .trace()
-        .events()
-        .into_iter()
-        .filter(|e| e.kind == EventKind::Decision)
-        .map(|e| e.detail)
-        .collect()
 }
 
 fn gem_lib() -> PathBuf {
@@ -153,7 +122,9 @@ async fn zendesks_own_client_shares_a_ticket_with_every_field_and_rest_shows_the
     let answers: Value = serde_json::from_slice(&output.stdout).expect("the script prints JSON");
     assert_eq!(answers, json!({"shared": 201, "updated": 200}));
 
-    let ticket = get(&w, "globex", "/api/v2/tickets/1.json?include=users").await;
+    let ticket = w
+        .read("globex", "/api/v2/tickets/1.json?include=users")
+        .await;
     let shown = &ticket["ticket"];
     assert_eq!(shown["subject"], "Cracked screen");
     assert_eq!(shown["status"], "open");
@@ -180,7 +151,7 @@ async fn zendesks_own_client_shares_a_ticket_with_every_field_and_rest_shows_the
     let abe = users.iter().find(|u| u["name"] == "Abe Agent").unwrap();
     assert_eq!(abe["shared_agent"], true);
 
-    let comments = get(&w, "globex", "/api/v2/tickets/1/comments.json").await;
+    let comments = w.read("globex", "/api/v2/tickets/1/comments.json").await;
     let first = &comments["comments"][0];
     assert_eq!(first["body"], "The screen is cracked.");
     assert_eq!(first["html_body"], "<p>The screen is <b>cracked</b>.</p>");
@@ -196,7 +167,7 @@ async fn zendesks_own_client_shares_a_ticket_with_every_field_and_rest_shows_the
     assert_eq!(second["public"], false);
     assert_eq!(second["author_id"], abe["id"]);
     // The current actor of each message is the author of its audit.
-    let audits = get(&w, "globex", "/api/v2/tickets/1/audits.json").await;
+    let audits = w.read("globex", "/api/v2/tickets/1/audits.json").await;
     assert_eq!(audits["audits"][1]["author_id"], abe["id"]);
     // The state says the same as the REST API: stored, not only shown.
     let stored = w.account("globex").ticket_by_id(1).unwrap();
@@ -226,18 +197,18 @@ async fn synced_custom_fields_that_do_not_match_are_dropped_with_a_reason() {
     ])
     .await;
     let (sent, _) = accepted(&w, json!({})).await;
-    post_ticket(
-        &w,
+    w.create_ticket(
         "acme",
         json!({"comment": {"body": "Help"}, "sharing_agreement_ids": [sent],
                "custom_fields": [{"id": 1, "value": "X"}, {"id": 2, "value": 4}, {"id": 3, "value": "red"}]}),
     )
     .await;
     assert_eq!(
-        get(&w, "globex", "/api/v2/tickets/1").await["ticket"]["custom_fields"],
+        w.read("globex", "/api/v2/tickets/1").await["ticket"]["custom_fields"],
         json!([{"id": 8, "value": 4}])
     );
-    let stored = decisions(&w)
+    let stored = w
+        .decisions()
         .into_iter()
         .find(|d| d.starts_with("globex stored ticket 1"))
         .unwrap();
@@ -296,7 +267,7 @@ async fn synced_custom_fields_that_do_not_match_are_dropped_with_a_reason() {
         )
         .await;
     assert_eq!(by_agent.status, 403);
-    let listed = get(&w, "globex", "/api/v2/ticket_fields").await;
+    let listed = w.read("globex", "/api/v2/ticket_fields").await;
     let titles: Vec<&str> = listed["ticket_fields"]
         .as_array()
         .unwrap()
@@ -312,8 +283,7 @@ async fn synced_custom_fields_that_do_not_match_are_dropped_with_a_reason() {
 async fn a_closed_ticket_refuses_rest_changes_and_partner_pushes() {
     let w = world(vec![AccountSpec::new("acme"), AccountSpec::new("globex")]).await;
     let (sent, _) = accepted(&w, json!({"sync_status": false})).await;
-    post_ticket(
-        &w,
+    w.create_ticket(
         "acme",
         json!({"comment": {"body": "Old"}, "sharing_agreement_ids": [sent]}),
     )
@@ -352,7 +322,7 @@ async fn a_closed_ticket_refuses_rest_changes_and_partner_pushes() {
         )
         .await;
     assert_eq!(pushed.status, 200, "acme's own copy is open");
-    let said = decisions(&w);
+    let said = w.decisions();
     assert!(
         said.iter()
             .any(|d| d.starts_with("globex refused an update of ticket ")
@@ -374,7 +344,9 @@ async fn a_closed_ticket_refuses_rest_changes_and_partner_pushes() {
 #[tokio::test]
 async fn safe_update_refuses_a_stale_stamp_with_zendesks_409() {
     let w = world(vec![AccountSpec::new("acme")]).await;
-    let ticket = post_ticket(&w, "acme", json!({"comment": {"body": "Hi"}})).await;
+    let ticket = w
+        .create_ticket("acme", json!({"comment": {"body": "Hi"}}))
+        .await;
     let read = ticket["updated_at"].as_str().unwrap().to_string();
     let first = w
         .rest(
@@ -440,12 +412,8 @@ async fn safe_update_refuses_a_stale_stamp_with_zendesks_409() {
 async fn ticket_lists_page_by_offset_and_by_cursor_with_working_links() {
     let w = world(vec![AccountSpec::new("acme")]).await;
     for n in 1..=5 {
-        post_ticket(
-            &w,
-            "acme",
-            json!({"comment": {"body": format!("Ticket {n}")}}),
-        )
-        .await;
+        w.create_ticket("acme", json!({"comment": {"body": format!("Ticket {n}")}}))
+            .await;
     }
     let api = w.account("acme").api_url();
     let ids = |body: &Value| -> Vec<u64> {
@@ -456,7 +424,7 @@ async fn ticket_lists_page_by_offset_and_by_cursor_with_working_links() {
             .map(|t| t["id"].as_u64().unwrap())
             .collect()
     };
-    let first = get(&w, "acme", "/api/v2/tickets.json?per_page=2").await;
+    let first = w.read("acme", "/api/v2/tickets.json?per_page=2").await;
     assert_eq!(ids(&first), [1, 2]);
     assert_eq!(first["count"], 5);
     assert_eq!(
@@ -464,7 +432,9 @@ async fn ticket_lists_page_by_offset_and_by_cursor_with_working_links() {
         format!("{api}/tickets.json?page=2&per_page=2")
     );
     assert_eq!(first["previous_page"], Value::Null);
-    let last = get(&w, "acme", "/api/v2/tickets.json?per_page=2&page=3").await;
+    let last = w
+        .read("acme", "/api/v2/tickets.json?per_page=2&page=3")
+        .await;
     assert_eq!(ids(&last), [5]);
     assert_eq!(last["next_page"], Value::Null);
     assert_eq!(
@@ -472,7 +442,7 @@ async fn ticket_lists_page_by_offset_and_by_cursor_with_working_links() {
         format!("{api}/tickets.json?page=2&per_page=2")
     );
     // Cursor style: follow links.next until has_more is false; links.prev walks back.
-    let mut page = get(&w, "acme", "/api/v2/tickets.json?page[size]=2").await;
+    let mut page = w.read("acme", "/api/v2/tickets.json?page[size]=2").await;
     let mut seen = ids(&page);
     let mut pages = 1;
     while page["meta"]["has_more"] == true {
@@ -481,7 +451,7 @@ async fn ticket_lists_page_by_offset_and_by_cursor_with_working_links() {
             .strip_prefix(api.trim_end_matches("/api/v2"))
             .unwrap()
             .to_string();
-        page = get(&w, "acme", &path).await;
+        page = w.read("acme", &path).await;
         seen.extend(ids(&page));
         pages += 1;
     }
@@ -493,12 +463,12 @@ async fn ticket_lists_page_by_offset_and_by_cursor_with_working_links() {
         "node-zendesk stops where links.next is null"
     );
     let prev = page["links"]["prev"].as_str().unwrap();
-    let back = get(
-        &w,
-        "acme",
-        prev.strip_prefix(api.trim_end_matches("/api/v2")).unwrap(),
-    )
-    .await;
+    let back = w
+        .read(
+            "acme",
+            prev.strip_prefix(api.trim_end_matches("/api/v2")).unwrap(),
+        )
+        .await;
     assert_eq!(ids(&back), [3, 4]);
     for bad in [
         "page[size]=101",
@@ -563,10 +533,10 @@ async fn an_account_that_declines_all_invites_declines_each_at_once() {
         "the invitation's answer says declined"
     );
     assert_eq!(w.only_agreement("globex").await["status"], "declined");
-    assert!(decisions(&w).contains(
+    assert!(w.decisions().contains(
         &"globex stored inbound agreement 1 from acme declined at once: the account declines all sharing agreement invites".to_string()
     ));
-    let settings = get(&w, "globex", "/api/v2/account/settings.json").await;
+    let settings = w.read("globex", "/api/v2/account/settings.json").await;
     assert_eq!(
         settings,
         json!({"settings": {"ticket_sharing": {"decline_all_invites": true}}})

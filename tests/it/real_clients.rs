@@ -37,16 +37,31 @@ fn run_json(command: &mut Command) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("the client prints JSON")
 }
 
-#[test]
-fn node_zendesk_invites_accepts_and_reads_back() {
+/// node-zendesk's modules folder, when node and the client are installed.
+fn node_zendesk() -> Option<PathBuf> {
     let modules = clients_dir().join("node_modules");
     let node = Command::new("node").arg("--version").output().is_ok();
-    if !available(
+    available(
         "node-zendesk",
         node && modules.join("node-zendesk").exists(),
-    ) {
+    )
+    .then_some(modules)
+}
+
+/// Whether zenpy imports.
+fn zenpy() -> bool {
+    let zenpy = Command::new("python3")
+        .args(["-c", "import zenpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    available("zenpy", zenpy)
+}
+
+#[test]
+fn node_zendesk_invites_accepts_and_reads_back() {
+    let Some(modules) = node_zendesk() else {
         return;
-    }
+    };
     let served = serve_process(&["acme", "globex"]);
     let result = run_json(
         Command::new("node")
@@ -68,11 +83,7 @@ fn node_zendesk_invites_accepts_and_reads_back() {
 
 #[test]
 fn zenpy_lists_and_shows_agreements() {
-    let zenpy = Command::new("python3")
-        .args(["-c", "import zenpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !available("zenpy", zenpy) {
+    if !zenpy() {
         return;
     }
     let served = serve_process(&["acme", "globex"]);
@@ -118,14 +129,9 @@ fn zenpy_lists_and_shows_agreements() {
 /// API while `serve` runs, `ssl_error` on re-send, healed, `pending` again.
 #[test]
 fn node_zendesk_sees_ssl_error_and_recovery_driven_through_the_control_api() {
-    let modules = clients_dir().join("node_modules");
-    let node = Command::new("node").arg("--version").output().is_ok();
-    if !available(
-        "node-zendesk",
-        node && modules.join("node-zendesk").exists(),
-    ) {
+    let Some(modules) = node_zendesk() else {
         return;
-    }
+    };
     let served = serve_process(&["--tls"]);
     let result = run_json(
         Command::new("node")
@@ -202,11 +208,7 @@ fn one_to(n: u64) -> serde_json::Value {
 /// sharesim's links with its own paging code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zenpy_pages_through_250_tickets_by_offset_and_by_cursor() {
-    let zenpy = Command::new("python3")
-        .args(["-c", "import zenpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !available("zenpy", zenpy) {
+    if !zenpy() {
         return;
     }
     let served = serve_process(&["acme"]);
@@ -234,14 +236,9 @@ async fn zenpy_pages_through_250_tickets_by_offset_and_by_cursor() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_zendesk_lists_250_tickets_following_cursor_links() {
-    let modules = clients_dir().join("node_modules");
-    let node = Command::new("node").arg("--version").output().is_ok();
-    if !available(
-        "node-zendesk",
-        node && modules.join("node-zendesk").exists(),
-    ) {
+    let Some(modules) = node_zendesk() else {
         return;
-    }
+    };
     let served = serve_process(&["acme"]);
     create_tickets(&served, 250).await;
     let before = list_calls(&served).await;

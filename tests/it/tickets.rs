@@ -66,19 +66,8 @@ async fn accepted(w: &TestWorld, from: &str, to: &str) -> (u64, u64) {
     accepted_with(w, from, to, None).await
 }
 
-/// Creates a ticket as admin; asserts 201 and returns the ticket object.
 async fn create(w: &TestWorld, sub: &str, ticket: Value) -> Value {
-    let answer = w
-        .rest(
-            sub,
-            "admin",
-            "POST",
-            "/api/v2/tickets.json",
-            Some(json!({ "ticket": ticket })),
-        )
-        .await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
-    answer.body["ticket"].clone()
+    w.create_ticket(sub, ticket).await
 }
 
 async fn put(w: &TestWorld, sub: &str, id: u64, ticket: Value) -> Answer {
@@ -99,11 +88,8 @@ async fn update(w: &TestWorld, sub: &str, id: u64, ticket: Value) -> Value {
     answer.body["ticket"].clone()
 }
 
-/// GETs `path` as the agent (agents read tickets); asserts 200 and returns the body.
 async fn get(w: &TestWorld, sub: &str, path: &str) -> Value {
-    let answer = w.rest(sub, "agent", "GET", path, None).await;
-    assert_eq!(answer.status, 200, "{path}: {}", answer.text);
-    answer.body
+    w.read(sub, path).await
 }
 
 async fn show(w: &TestWorld, sub: &str, id: u64) -> Value {
@@ -147,13 +133,7 @@ async fn sharing_events(w: &TestWorld, sub: &str, id: u64) -> Vec<(u64, String)>
 }
 
 fn decisions(w: &TestWorld) -> Vec<String> {
-    w.world
-        .trace()
-        .events()
-        .into_iter()
-        .filter(|e| e.kind == EventKind::Decision)
-        .map(|e| e.detail)
-        .collect()
+    w.decisions()
 }
 
 /// Partner requests (method, from, to) recorded after sequence number `after`.

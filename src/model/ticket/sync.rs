@@ -180,28 +180,10 @@ pub fn apply_synced_fields(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests_support::ticket;
+    use super::super::tests_support::{agreement, ticket};
     use super::*;
     use crate::model::Direction;
     use strum::VariantArray;
-
-    fn agreement(id: u64, direction: Direction, status: AgreementStatus) -> Agreement {
-        Agreement {
-            id,
-            uuid: format!("uuid-{id}"),
-            name: "Globex @ Zendesk".to_string(),
-            remote_subdomain: Some("globex".to_string()),
-            status,
-            direction,
-            access_key: "k".repeat(40),
-            sender_url: "http://acme.sharesim.test/sharing".to_string(),
-            receiver_url: "http://globex.sharesim.test/sharing".to_string(),
-            terms: Terms::default(),
-            deactivated_by: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
-    }
 
     /// Every (terms, what was sent) pair: what the receiver takes and what it ignores.
     #[test]
