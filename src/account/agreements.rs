@@ -379,42 +379,8 @@ impl Account {
                     )))
                 };
             }
-            // Invitations need no token: bound how many a stranger can leave waiting.
-            // Counted per sender (senders outside the world share one count), so a
-            // flood from one sender never blocks another's invitations.
-            let pending = state
-                .agreements()
-                .values()
-                .filter(|a| {
-                    a.direction == Direction::Inbound
-                        && a.status == AgreementStatus::Pending
-                        && a.remote_subdomain == remote_subdomain
-                })
-                .count();
-            if pending >= crate::limits::MAX_PENDING_INBOUND {
-                return Err(ReceiveError::TooMany(format!(
-                    "{pending} invitations from {from} are already pending; answer or delete some first"
-                )));
-            }
             let decline_all = state.settings().decline_all_invites;
-            if decline_all {
-                // The same bound for invitations declined at once: a stranger's flood
-                // must not grow the account without limit.
-                let declined = state
-                    .agreements()
-                    .values()
-                    .filter(|a| {
-                        a.direction == Direction::Inbound
-                            && a.status == AgreementStatus::Declined
-                            && a.remote_subdomain == remote_subdomain
-                    })
-                    .count();
-                if declined >= crate::limits::MAX_PENDING_INBOUND {
-                    return Err(ReceiveError::TooMany(format!(
-                        "{declined} invitations from {from} were already declined; delete some first"
-                    )));
-                }
-            }
+            check_room(state, remote_subdomain.as_deref(), from, decline_all)?;
             let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
@@ -608,6 +574,46 @@ impl Account {
     fn subdomain_of_url(&self, url: &str) -> Option<String> {
         self.services().directory.subdomain_of_url(url)
     }
+}
+
+/// Invitations need no token: bound how many a stranger can leave waiting. Counted
+/// per sender (senders outside the world share one count), so a flood from one sender
+/// never blocks another's invitations; an account that declines them all bounds its
+/// declined copies the same way.
+fn check_room(
+    state: &crate::account::AccountState,
+    remote_subdomain: Option<&str>,
+    from: &str,
+    decline_all: bool,
+) -> Result<(), ReceiveError> {
+    let held = |status: AgreementStatus| {
+        state
+            .agreements()
+            .values()
+            .filter(|a| {
+                a.direction == Direction::Inbound
+                    && a.status == status
+                    && a.remote_subdomain.as_deref() == remote_subdomain
+            })
+            .count()
+    };
+    let pending = held(AgreementStatus::Pending);
+    if pending >= crate::limits::MAX_PENDING_INBOUND {
+        return Err(ReceiveError::TooMany(format!(
+            "{pending} invitations from {from} are already pending; answer or delete some first"
+        )));
+    }
+    let declined = if decline_all {
+        held(AgreementStatus::Declined)
+    } else {
+        0
+    };
+    if declined >= crate::limits::MAX_PENDING_INBOUND {
+        return Err(ReceiveError::TooMany(format!(
+            "{declined} invitations from {from} were already declined; delete some first"
+        )));
+    }
+    Ok(())
 }
 
 fn opposite_party(direction: Direction) -> &'static str {

@@ -12,12 +12,13 @@ use crate::model::ticket::fields::{Dropped, SyncedValue, match_synced};
 use crate::model::ticket::lifecycle::{closed_refusal, touch};
 use crate::model::ticket::{
     Actor, Attachment, AuditEvent, Comment, Delta, FieldChanges, Received, SentFields, Share,
-    SharingAction, SharingPlan, Ticket, TicketStatus, Via, apply_synced_fields, change_event,
-    comment_event, protocol_time, public_over, rest_time, synced_fields,
+    SharingAction, SharingPlan, SyncedFields, Ticket, TicketStatus, Via, apply_synced_fields,
+    change_event, comment_event, protocol_time, public_over, rest_time, synced_fields,
 };
 use crate::model::{Agreement, AgreementStatus, Direction, protocol_uuid, short_uuid};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 /// Which ticket call a partner makes (they need different agreement directions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,55 +183,17 @@ impl Account {
                     (false, ticket, events)
                 }
                 None => {
-                    let id = book.take_ticket_id();
                     let requester_id = person_for(book, incoming.requester.as_ref(), &own_url);
-                    let description = incoming
-                        .comments
-                        .first()
-                        .map(|c| c.body.clone())
-                        .unwrap_or_default();
-                    let ticket = Ticket {
-                        id,
-                        uuid: protocol_uuid(&own_url, "tickets", id),
-                        subject: subject.clone(),
-                        description,
-                        status: synced.status.unwrap_or(TicketStatus::New),
-                        requester_id,
-                        tags: synced.tags.clone().unwrap_or_default(),
-                        custom_fields: landed.clone(),
-                        custom_status: synced.custom_status.clone(),
-                        via: Via::TicketSharing {
-                            partner: agreement.remote_subdomain.clone(),
-                            agreement_id: agreement.id,
-                            original_id: incoming.original_id,
-                        },
-                        comments: Vec::new(),
-                        audits: Vec::new(),
-                        sent: None,
-                        received: Some(Received {
-                            share: Share {
-                                agreement_id: agreement.id,
-                                uuid: path_uuid.to_string(),
-                            },
-                            orphaned: false,
-                        }),
-                        created_at: rest_time(now),
-                        updated_at: rest_time(now),
+                    let arrived = Arrival {
+                        path_uuid,
+                        agreement,
+                        subject: &subject,
+                        synced: &synced,
+                        landed: &landed,
+                        now,
                     };
-                    let events = vec![
-                        AuditEvent::Create {
-                            field_name: "subject".to_string(),
-                            value: json!(ticket.subject),
-                        },
-                        AuditEvent::Create {
-                            field_name: "status".to_string(),
-                            value: json!(ticket.status),
-                        },
-                        AuditEvent::TicketSharing {
-                            agreement_id: agreement.id,
-                            action: SharingAction::Shared,
-                        },
-                    ];
+                    let (ticket, events) =
+                        received_ticket(book, &own_url, requester_id, &incoming, arrived);
                     (true, ticket, events)
                 }
             };
@@ -504,6 +467,84 @@ fn merge_comments(
         added.push(comment);
     }
     (added, duplicates)
+}
+
+/// What a new share brings, beside the incoming ticket itself.
+struct Arrival<'a> {
+    path_uuid: &'a str,
+    agreement: &'a Agreement,
+    subject: &'a str,
+    synced: &'a SyncedFields,
+    landed: &'a BTreeMap<u64, Value>,
+    now: DateTime<Utc>,
+}
+
+/// A new copy of a partner's ticket, linked to the inbound agreement, with its first
+/// audit's events (its comments are merged afterwards).
+fn received_ticket(
+    book: &mut TicketBook,
+    own_url: &str,
+    requester_id: u64,
+    incoming: &IncomingTicket,
+    arrival: Arrival,
+) -> (Ticket, Vec<AuditEvent>) {
+    let Arrival {
+        path_uuid,
+        agreement,
+        subject,
+        synced,
+        landed,
+        now,
+    } = arrival;
+    let id = book.take_ticket_id();
+    let description = incoming
+        .comments
+        .first()
+        .map(|c| c.body.clone())
+        .unwrap_or_default();
+    let ticket = Ticket {
+        id,
+        uuid: protocol_uuid(own_url, "tickets", id),
+        subject: subject.to_string(),
+        description,
+        status: synced.status.unwrap_or(TicketStatus::New),
+        requester_id,
+        tags: synced.tags.clone().unwrap_or_default(),
+        custom_fields: landed.clone(),
+        custom_status: synced.custom_status.clone(),
+        via: Via::TicketSharing {
+            partner: agreement.remote_subdomain.clone(),
+            agreement_id: agreement.id,
+            original_id: incoming.original_id,
+        },
+        comments: Vec::new(),
+        audits: Vec::new(),
+        sent: None,
+        received: Some(Received {
+            share: Share {
+                agreement_id: agreement.id,
+                uuid: path_uuid.to_string(),
+            },
+            orphaned: false,
+        }),
+        created_at: rest_time(now),
+        updated_at: rest_time(now),
+    };
+    let events = vec![
+        AuditEvent::Create {
+            field_name: "subject".to_string(),
+            value: json!(ticket.subject),
+        },
+        AuditEvent::Create {
+            field_name: "status".to_string(),
+            value: json!(ticket.status),
+        },
+        AuditEvent::TicketSharing {
+            agreement_id: agreement.id,
+            action: SharingAction::Shared,
+        },
+    ];
+    (ticket, events)
 }
 
 /// A closed copy takes no partner change: 422, in the words Zendesk uses for REST.

@@ -188,37 +188,8 @@ impl Runner<'_> {
             differ("tags", tags.join(", "), ticket.tags.join(", "));
         }
         if let Some(comments) = &check.comments {
-            let expected: Vec<String> = comments
-                .iter()
-                .map(|c| {
-                    describe_comment(
-                        &c.body,
-                        c.public,
-                        c.html_body.as_deref(),
-                        c.attachments.clone(),
-                    )
-                })
-                .collect();
-            let actual: Vec<String> = ticket
-                .comments
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    // Publicity, HTML and files are compared only where stated.
-                    let stated = comments.get(i);
-                    describe_comment(
-                        &c.body,
-                        stated.and_then(|e| e.public).map(|_| c.public),
-                        stated
-                            .and_then(|e| e.html_body.as_ref())
-                            .map(|_| c.html_body.as_deref().unwrap_or("")),
-                        stated
-                            .and_then(|e| e.attachments.as_ref())
-                            .map(|_| c.attachments.iter().map(|a| a.filename.clone()).collect()),
-                    )
-                })
-                .collect();
-            differ("comments", expected.join(", "), actual.join(", "));
+            let (expected, actual) = compared_comments(comments, &ticket);
+            differ("comments", expected, actual);
         }
         if let Some(label) = &check.custom_status {
             differ(
@@ -307,6 +278,41 @@ impl Runner<'_> {
             })
             .collect()
     }
+}
+
+/// The expected and actual comments, each written as far as the check states it:
+/// publicity, HTML and files are compared only where stated.
+fn compared_comments(comments: &[format::ExpectedComment], ticket: &Ticket) -> (String, String) {
+    let expected: Vec<String> = comments
+        .iter()
+        .map(|c| {
+            describe_comment(
+                &c.body,
+                c.public,
+                c.html_body.as_deref(),
+                c.attachments.clone(),
+            )
+        })
+        .collect();
+    let actual: Vec<String> = ticket
+        .comments
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let stated = comments.get(i);
+            describe_comment(
+                &c.body,
+                stated.and_then(|e| e.public).map(|_| c.public),
+                stated
+                    .and_then(|e| e.html_body.as_ref())
+                    .map(|_| c.html_body.as_deref().unwrap_or("")),
+                stated
+                    .and_then(|e| e.attachments.as_ref())
+                    .map(|_| c.attachments.iter().map(|a| a.filename.clone()).collect()),
+            )
+        })
+        .collect();
+    (expected.join(", "), actual.join(", "))
 }
 
 /// `"Body" (public, html "<p>…</p>", files a.png)`: a comment as far as a check states it.
