@@ -5,7 +5,7 @@
 //! The allowed pairs are our model (DESIGN.md §2): Zendesk documents no such rule.
 
 use crate::account::Account;
-use crate::model::{AgreementStatus, Direction};
+use crate::model::{AgreementStatus, Direction, LocalChange};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -60,6 +60,104 @@ pub fn check(
             sender_copy,
             receiver_copy,
         })
+    }
+}
+
+/// Whether a pair that is not allowed is one the protocol passes through while a message
+/// is in flight: one side made a change it is telling the other about (an invitation
+/// or a re-sent one, an answer, a deactivation), and the partner has not heard it yet.
+/// Derived from the lifecycle rules in `model`, so it can never disagree with them.
+pub fn transient(
+    sender_copy: Option<AgreementStatus>,
+    receiver_copy: Option<AgreementStatus>,
+) -> bool {
+    check(sender_copy, receiver_copy).is_err() && one_message_away(sender_copy, receiver_copy)
+}
+
+/// Some allowed pair becomes `(sender, receiver)` by one side's change that sends a message.
+fn one_message_away(sender: Option<AgreementStatus>, receiver: Option<AgreementStatus>) -> bool {
+    use AgreementStatus::Pending;
+    use strum::VariantArray;
+    let mut copies: Vec<Option<AgreementStatus>> = vec![None];
+    copies.extend(AgreementStatus::VARIANTS.iter().copied().map(Some));
+    // The status a copy takes when its own admin makes a change the partner must hear.
+    let told =
+        |direction: Direction, from: Option<AgreementStatus>| -> Vec<Option<AgreementStatus>> {
+            let Some(from) = from else {
+                // Only the sender creates a copy (the invitation); the receiver's comes by message.
+                return match direction {
+                    Direction::Outbound => vec![Some(Pending)],
+                    Direction::Inbound => Vec::new(),
+                };
+            };
+            AgreementStatus::VARIANTS
+                .iter()
+                .filter_map(
+                    |&to| match crate::model::allowed_transition(direction, from, to) {
+                        Ok(LocalChange::Answer(status)) => Some(Some(status)),
+                        Ok(LocalChange::Deactivate) => Some(Some(AgreementStatus::Inactive)),
+                        Ok(LocalChange::Resend) => Some(Some(Pending)),
+                        Ok(LocalChange::Unchanged) | Err(_) => None,
+                    },
+                )
+                .collect()
+        };
+    copies.iter().any(|&before_sender| {
+        copies.iter().any(|&before_receiver| {
+            check(before_sender, before_receiver).is_ok()
+                && ((before_receiver == receiver
+                    && told(Direction::Outbound, before_sender).contains(&sender))
+                    || (before_sender == sender
+                        && told(Direction::Inbound, before_receiver).contains(&receiver)))
+        })
+    })
+}
+
+/// How one moment of an agreement's life looks on the status grid: the sender's copy
+/// against the receiver's, at a step of a scenario (or an event of a live world).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairPoint {
+    /// The step number (or journal event) at which the pair took these values.
+    pub at: u64,
+    /// The sender's (outbound) copy; None when it holds none.
+    pub sender_copy: Option<AgreementStatus>,
+    /// The receiver's (inbound) copy; None when it holds none.
+    pub receiver_copy: Option<AgreementStatus>,
+}
+
+/// The path one agreement's pair of copies took, for the status grid: each change, in
+/// order (a repeated pair is not a new point).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PairPath {
+    /// What readers call the agreement: its scenario handle, or its short uuid.
+    pub label: String,
+    /// The sending account.
+    pub sender: String,
+    /// The receiving account.
+    pub receiver: String,
+    /// Where the pair has been, oldest first.
+    pub points: Vec<PairPoint>,
+}
+
+impl PairPath {
+    /// Adds the pair seen at `at`, unless it is the pair the path already ends on.
+    pub fn observe(
+        &mut self,
+        at: u64,
+        sender_copy: Option<AgreementStatus>,
+        receiver_copy: Option<AgreementStatus>,
+    ) {
+        let same = self
+            .points
+            .last()
+            .is_some_and(|p| p.sender_copy == sender_copy && p.receiver_copy == receiver_copy);
+        if !same {
+            self.points.push(PairPoint {
+                at,
+                sender_copy,
+                receiver_copy,
+            });
+        }
     }
 }
 
@@ -171,6 +269,53 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn transient_pairs_are_those_one_message_away_from_an_allowed_pair() {
+        let mut copies: Vec<Option<AgreementStatus>> = vec![None];
+        copies.extend(AgreementStatus::VARIANTS.iter().copied().map(Some));
+        let mut found = Vec::new();
+        for &sender in &copies {
+            for &receiver in &copies {
+                if transient(sender, receiver) {
+                    found.push((sender, receiver));
+                }
+            }
+        }
+        assert_eq!(
+            found,
+            vec![
+                // An invitation, or a re-sent one, on its way.
+                (Some(Pending), None),
+                // The receiver's answer, or its deactivation, on its way to the sender.
+                (Some(Pending), Some(Accepted)),
+                (Some(Pending), Some(Declined)),
+                (Some(Pending), Some(Inactive)),
+                (Some(Accepted), Some(Inactive)),
+                // The sender's deactivation on its way to the receiver.
+                (Some(Inactive), Some(Pending)),
+                (Some(Inactive), Some(Accepted)),
+            ]
+        );
+        assert!(
+            !transient(Some(Pending), Some(Pending)),
+            "allowed, not transient"
+        );
+        assert!(!transient(Some(Failed), Some(Pending)), "a real divergence");
+    }
+
+    #[test]
+    fn a_path_records_each_change_once() {
+        let mut path = PairPath::default();
+        path.observe(1, Some(Pending), None);
+        path.observe(2, Some(Pending), Some(Pending));
+        path.observe(3, Some(Pending), Some(Pending));
+        path.observe(4, Some(Accepted), Some(Accepted));
+        assert_eq!(
+            path.points.iter().map(|p| p.at).collect::<Vec<_>>(),
+            vec![1, 2, 4]
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod directory;
 pub(crate) mod durable;
 pub mod explore;
 pub mod faults;
+pub mod learn;
 pub mod limits;
 pub mod listener;
 pub mod model;

@@ -50,6 +50,9 @@ pub const MAX_TRACE_PATH_CHARS: usize = 256;
 pub const MAX_TRACE_NAME_CHARS: usize = 128;
 /// Longest sentence (summary, decision, cause) the trace records for one event.
 pub const MAX_TRACE_DETAIL_CHARS: usize = 1_024;
+/// Bytes of a call's body the trace keeps for the reports' exchange view; a larger
+/// body is kept as its first bytes.
+pub const MAX_TRACE_BODY_BYTES: usize = 64 * 1024;
 /// Most fields a request summary names.
 pub const MAX_SUMMARY_FIELDS: usize = 12;
 /// Bytes a served world's trace keeps (its newest events); scenario runs keep all.

@@ -25,6 +25,7 @@ pub fn document() -> Value {
     rest_paths(&mut generator, &mut paths);
     partner_paths(&mut generator, &mut paths);
     control_paths(&mut generator, &mut paths);
+    live::paths(&mut generator, &mut paths);
     let mut schemas = generator.take_definitions(true);
     schemas.extend(rest_schemas(&mut generator));
     schemas.extend(generator.take_definitions(true));
@@ -60,6 +61,8 @@ pub fn document() -> Value {
         },
     })
 }
+
+mod live;
 
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
@@ -522,6 +525,10 @@ mod tests {
             "/journal",
             "/journal/stream",
             "/snapshot",
+            "/ui",
+            "/ui/view",
+            "/ui/diagram.svg",
+            "/ui/grids",
         ] {
             assert!(paths.contains_key(path), "{path}");
         }

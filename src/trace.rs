@@ -13,6 +13,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod wire;
+pub use wire::{Wire, clip_header, redact_authorization, token_uuid};
+
 /// Where timestamps come from: the wall clock for `serve`, a logical clock for scenarios
 /// so that timestamps (and therefore traces) are the same on every run.
 #[derive(Debug)]
@@ -166,6 +169,12 @@ pub struct Event {
     /// What the scheduler did to this partner message, when it did anything.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
+    /// The call as it crossed the wire (headers and body), for a request or an answer
+    /// that has one. Kept in memory for the reports' exchange view; never serialised, so
+    /// JSON-lines traces and the journal stay summaries.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub wire: Option<Arc<Wire>>,
 }
 
 /// The fields of an event before the trace numbers and timestamps it.
@@ -189,6 +198,8 @@ pub struct EventDraft {
     pub detail: String,
     /// See [`Event::delivery`].
     pub delivery: Option<Delivery>,
+    /// See [`Event::wire`].
+    pub wire: Option<Wire>,
 }
 
 /// The shared, ordered trace of one world. Cheap to clone.
@@ -254,7 +265,9 @@ impl Event {
             self.outcome.as_ref(),
             Some(&self.detail),
         ];
-        std::mem::size_of::<Event>() + strings.iter().flatten().map(|s| s.len()).sum::<usize>()
+        std::mem::size_of::<Event>()
+            + strings.iter().flatten().map(|s| s.len()).sum::<usize>()
+            + self.wire.as_ref().map_or(0, |wire| wire.retained_bytes())
     }
 }
 
@@ -320,6 +333,7 @@ impl Trace {
             outcome: draft.outcome.map(name),
             detail: bounded(draft.detail, MAX_TRACE_DETAIL_CHARS),
             delivery: draft.delivery,
+            wire: draft.wire.map(Arc::new),
         };
         tracing::debug!(
             seq,
@@ -389,6 +403,15 @@ impl Trace {
             .filter(|e| e.seq > after)
             .cloned()
             .collect()
+    }
+
+    /// The sequence number of the oldest event kept (the next one's when none is).
+    pub fn first_seq(&self) -> u64 {
+        let events = lock(&self.inner.events);
+        events
+            .kept
+            .front()
+            .map_or(events.recorded + 1, |event| event.seq)
     }
 
     /// The sequence number of the last event (0 when empty).

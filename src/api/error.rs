@@ -5,6 +5,7 @@ use super::TraceSummary;
 use crate::account::agreements::AgreementError;
 use crate::account::tickets::TicketError;
 use crate::rate_limit;
+use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -135,9 +136,10 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            response.extensions_mut().insert(TraceSummary(format!(
-                "rate limit exceeded: retry after {retry_after_secs} s"
-            )));
+            response.extensions_mut().insert(TraceSummary(
+                format!("rate limit exceeded: retry after {retry_after_secs} s"),
+                Some(Bytes::from_static(rate_limit::EXCEEDED_BODY.as_bytes())),
+            ));
             return response;
         }
         super::json_response(self.status(), &self.body())

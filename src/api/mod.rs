@@ -22,7 +22,7 @@ pub use error::ApiError;
 
 use crate::account::{Account, Role, SURFACE_CHECK_HEADER, User};
 use crate::rate_limit::Verdict;
-use crate::trace::{EventDraft, EventKind, Surface};
+use crate::trace::{EventDraft, EventKind, Surface, Wire, clip_header, redact_authorization};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -41,18 +41,22 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 /// A response whose JSON body is already serialised, with its trace summary attached so
 /// [`record_call`] need not read the body back.
 fn json_bytes_response(status: StatusCode, body: Bytes, summary: String) -> Response {
+    let body_for_trace = body.clone();
     let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    response.extensions_mut().insert(TraceSummary(summary));
+    response
+        .extensions_mut()
+        .insert(TraceSummary(summary, Some(body_for_trace)));
     response
 }
 
-/// The trace's summary of a REST answer, attached by the handler that built the body.
+/// The trace's summary of a REST answer, attached by the handler that built the body,
+/// with the body itself (a shared `Bytes`) when the handler has it at hand.
 #[derive(Clone, Debug)]
-pub(crate) struct TraceSummary(pub(crate) String);
+pub(crate) struct TraceSummary(pub(crate) String, pub(crate) Option<Bytes>);
 
 /// The `/api/v2` routes of one account.
 pub fn router(account: Arc<Account>) -> Router {
@@ -109,6 +113,7 @@ async fn record_call(
     // 401 without its body ever being parsed or summarised.
     let mut unreadable = None;
     let mut request_detail = String::new();
+    let mut request_body = Bytes::new();
     if authenticated && request.method() != axum::http::Method::GET {
         let (parts, body) = request.into_parts();
         let bytes = match axum::body::to_bytes(body, crate::limits::MAX_BODY_BYTES).await {
@@ -121,10 +126,12 @@ async fn record_call(
             }
         };
         request_detail = summarize_request(&bytes);
+        request_body = bytes.clone();
         request = Request::from_parts(parts, Body::from(bytes));
     }
+    let request_wire = Wire::new(request_headers(request.headers()), &request_body);
     let trace = account.trace();
-    trace.record(
+    let request_seq = trace.record(
         EventKind::Request,
         EventDraft {
             surface: Some(Surface::Rest),
@@ -133,6 +140,7 @@ async fn record_call(
             method: Some(method.clone()),
             path: Some(path.clone()),
             detail: request_detail,
+            wire: Some(request_wire),
             ..EventDraft::default()
         },
     );
@@ -157,36 +165,55 @@ async fn record_call(
         (_, true, Some(error)) => error.into_response(),
         (_, true, None) => next.run(request).await,
     };
+    let (limit, remaining) = match verdict {
+        Verdict::Allowed { limit, remaining } => (limit, remaining),
+        Verdict::Exceeded { limit, .. } => (limit, 0),
+    };
+    let call = Call {
+        method,
+        path,
+        caller,
+        request_seq,
+    };
+    record_answer(&account, call, response, (limit, remaining)).await
+}
+
+/// A REST call as the trace names its answer.
+struct Call {
+    method: String,
+    path: String,
+    caller: String,
+    request_seq: u64,
+}
+
+/// Adds the rate-limit headers to `response` and records it (summary and wire) as the
+/// answer to `call`.
+async fn record_answer(
+    account: &Account,
+    call: Call,
+    response: Response,
+    (limit, remaining): (u32, u32),
+) -> Response {
     let (mut parts, mut body) = response.into_parts();
-    let detail = match parts.extensions.remove::<TraceSummary>() {
-        Some(TraceSummary(summary)) => summary,
-        // Answers built elsewhere (axum's own rejections, empty 204s) are read back to
-        // summarise them; they are few and small.
+    let (detail, answer_body) = match parts.extensions.remove::<TraceSummary>() {
+        Some(TraceSummary(summary, Some(bytes))) => (summary, bytes),
+        // Answers built elsewhere (axum's own rejections, empty 204s, the plain-text
+        // 429) are read back to summarise them; they are few and small.
+        Some(TraceSummary(summary, None)) => {
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            body = Body::from(bytes.clone());
+            (summary, bytes)
+        }
         None => {
             let bytes = axum::body::to_bytes(body, usize::MAX)
                 .await
                 .unwrap_or_default();
             let summary = summarize_response(&bytes);
-            body = Body::from(bytes);
-            summary
+            body = Body::from(bytes.clone());
+            (summary, bytes)
         }
-    };
-    trace.record(
-        EventKind::Response,
-        EventDraft {
-            surface: Some(Surface::Rest),
-            from: account.subdomain().to_string(),
-            to: caller,
-            method: Some(method),
-            path: Some(path),
-            status: Some(parts.status.as_u16()),
-            detail,
-            ..EventDraft::default()
-        },
-    );
-    let (limit, remaining) = match verdict {
-        Verdict::Allowed { limit, remaining } => (limit, remaining),
-        Verdict::Exceeded { limit, .. } => (limit, 0),
     };
     parts
         .headers
@@ -194,7 +221,55 @@ async fn record_call(
     parts
         .headers
         .insert("X-Rate-Limit-Remaining", HeaderValue::from(remaining));
+    let wire = Wire::new(answer_headers(&parts.headers), &answer_body).answering(call.request_seq);
+    account.trace().record(
+        EventKind::Response,
+        EventDraft {
+            surface: Some(Surface::Rest),
+            from: account.subdomain().to_string(),
+            to: call.caller,
+            method: Some(call.method),
+            path: Some(call.path),
+            status: Some(parts.status.as_u16()),
+            detail,
+            wire: Some(wire),
+            ..EventDraft::default()
+        },
+    );
     Response::from_parts(parts, body)
+}
+
+/// The request headers a reader of the exchange needs: how the caller authenticated
+/// (never the secret) and what it sent.
+fn request_headers(headers: &axum::http::HeaderMap) -> Vec<(&'static str, String)> {
+    let mut kept = Vec::new();
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        kept.push((
+            "Authorization",
+            redact_authorization(value.to_str().unwrap_or("")),
+        ));
+    }
+    if let Some(value) = headers.get(header::CONTENT_TYPE) {
+        kept.push(("Content-Type", clip_header(value.to_str().unwrap_or("?"))));
+    }
+    kept
+}
+
+/// The answer headers a reader of the exchange needs.
+fn answer_headers(headers: &axum::http::HeaderMap) -> Vec<(&'static str, String)> {
+    [
+        ("Content-Type", header::CONTENT_TYPE.as_str()),
+        ("Location", header::LOCATION.as_str()),
+        ("Retry-After", header::RETRY_AFTER.as_str()),
+        ("X-Rate-Limit", "x-rate-limit"),
+        ("X-Rate-Limit-Remaining", "x-rate-limit-remaining"),
+    ]
+    .into_iter()
+    .filter_map(|(shown, name)| {
+        let value = headers.get(name)?;
+        Some((shown, clip_header(value.to_str().unwrap_or("?"))))
+    })
+    .collect()
 }
 
 fn require_admin(user: &User) -> Result<(), ApiError> {

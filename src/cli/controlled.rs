@@ -50,7 +50,8 @@ pub(super) async fn start(
     let shutdown = CancellationToken::new();
     let mut control = Control::new(world.clone(), token.clone(), shutdown.clone())
         .with_openapi(crate::openapi::document())
-        .with_diagram(crate::report::svg::journal_diagram);
+        .with_diagram(crate::report::svg::journal_diagram)
+        .with_grid(crate::report::grid::live_svg);
     let mut restored = false;
     if let Some(path) = &options.state {
         if let Some(snapshot) = StateFile::read(path)? {

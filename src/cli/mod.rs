@@ -5,6 +5,7 @@ mod bench;
 mod controlled;
 mod ctl;
 mod explore;
+mod learn;
 mod run;
 mod serve;
 
@@ -24,7 +25,7 @@ pub const EXIT_USAGE: u8 = 2;
     name = "sharesim",
     version,
     about,
-    after_help = "Examples:\n  sharesim run                        # the bundled scenario library\n  sharesim explain scenarios/agreements/01-invite-and-accept.toml\n  sharesim serve                      # acme and globex on ephemeral ports\n  sharesim serve acme globex initech --port 8700 --ready-file ready.json\n  sharesim explore --seed 7 --schedules 1000   # random schedules against invariants\n\nExit codes: 0 passed, 1 a scenario failed, 2 usage error or invalid scenario file."
+    after_help = "Examples:\n  sharesim run                        # the bundled scenario library\n  sharesim explain scenarios/agreements/01-invite-and-accept.toml\n  sharesim serve                      # acme and globex on ephemeral ports\n  sharesim serve acme globex initech --port 8700 --ready-file ready.json\n  sharesim explore --seed 7 --schedules 1000   # random schedules against invariants\n  sharesim learn                      # lessons on one-way agreements, in the browser\n\nExit codes: 0 passed, 1 a scenario failed, 2 usage error or invalid scenario file."
 )]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug: every trace event). RUST_LOG overrides.
@@ -57,6 +58,8 @@ pub enum Command {
     Ctl(ctl::CtlArgs),
     /// Print the OpenAPI 3.1 document of the REST API, partner protocol and control API.
     Openapi,
+    /// Serve a course of lessons on one-way agreements in the browser (--list prints them).
+    Learn(learn::LearnArgs),
 }
 
 /// What `main` reads from the environment once and passes down.
@@ -135,6 +138,7 @@ pub fn main() -> ExitCode {
                 EXIT_PASSED
             }
             Command::Explore(args) => explore::run(args, &env).await,
+            Command::Learn(args) => learn::run(args).await,
         }
     });
     ExitCode::from(code)

@@ -128,7 +128,7 @@ pub struct CheckArgs {
 /// Options of `sharesim explain`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  sharesim explain scenarios/agreements/01-invite-and-accept.toml\n  sharesim explain scenarios/failures/02-tls-expired.toml --html tls.html"
+    after_help = "Examples:\n  sharesim explain scenarios/agreements/01-invite-and-accept.toml\n  sharesim explain scenarios/failures/02-tls-expired.toml --html tls.html\n  sharesim explain scenarios/failures/15-crash-after-store.toml --grid"
 )]
 pub struct ExplainArgs {
     /// The scenario file to run and narrate.
@@ -139,6 +139,10 @@ pub struct ExplainArgs {
     /// Also write the narration as a self-contained HTML page to this file.
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// Also show the status grid: where each agreement's pair of copies sits after each
+    /// step (sender's status against receiver's), and the path it took.
+    #[arg(long)]
+    pub grid: bool,
     /// The network the world runs on, overriding the file's `network`.
     #[arg(long, value_enum)]
     pub network: Option<NetworkKind>,
@@ -492,10 +496,13 @@ pub async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
             ..RunSettings::default()
         };
         let outcome = run(scenario, &settings).await;
-        print!(
-            "{}",
-            report::explain::narrate(&outcome, scenario.description.as_deref())
-        );
+        let description = scenario.description.as_deref();
+        let text = if args.grid {
+            report::explain::narrate_with_grid(&outcome, description)
+        } else {
+            report::explain::narrate(&outcome, description)
+        };
+        print!("{text}");
         outcomes.push(outcome);
     }
     if let Some(path) = &args.html {

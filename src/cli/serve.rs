@@ -296,7 +296,8 @@ fn print_table(accounts: &[serde_json::Value]) {
     }
 }
 
-async fn wait_for_signal() {
+/// Returns at Ctrl-C or SIGTERM.
+pub(super) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

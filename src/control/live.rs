@@ -8,10 +8,21 @@
 //! token in memory and sends it as a bearer header on every call, including the event
 //! stream, which it reads with `fetch` rather than `EventSource` (that cannot send
 //! headers). The script and style sheet carry no data and are served without a token.
+//!
+//! Beyond the newest events, the page can go back through the whole kept journal a
+//! window at a time (`GET /ui/diagram.svg?from=&to=`), lists the messages held in
+//! flight so a learner picks which one is delivered next (a `release` step naming that
+//! message), and draws each agreement's status grid (`GET /ui/grids`).
+
+mod pairs;
+
+pub use pairs::PairTracker;
 
 use super::{Control, ControlError, same_secret};
+use crate::consistency::PairPath;
 use crate::tls::CertMode;
 use crate::trace::Event;
+use crate::transport::scheduler::HeldMessage;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -39,6 +50,25 @@ frame-ancestors 'none'";
 /// OpenAPI document.
 pub type DiagramRenderer = fn(name: &str, events: Vec<Event>) -> String;
 
+/// Draws one agreement's status grid (SVG) from the path its pair took; handed in by
+/// `cli` from the `report` layer, like the diagram.
+pub type GridRenderer = fn(path: &PairPath) -> String;
+
+/// How many grids the page shows: the most recently changed agreements.
+pub const GRIDS_SHOWN: usize = 6;
+
+/// The query of `GET /ui/diagram.svg`: which window of the journal to draw. Without
+/// either bound, the newest [`DIAGRAM_EVENTS`]; with `from`, that many from there on;
+/// with only `to`, that many ending there.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiagramWindow {
+    /// The first event to draw.
+    pub from: Option<u64>,
+    /// The last event to draw.
+    pub to: Option<u64>,
+}
+
 /// The query of `GET /ui`.
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
@@ -47,10 +77,15 @@ pub struct PageQuery {
 }
 
 /// What the page shows, in one answer (`GET /ui/view`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LiveView {
     /// The newest journal event when the view was taken; the stream goes on from here.
     pub last_seq: u64,
+    /// The oldest journal event still kept: how far back the diagram can go.
+    pub first_seq: u64,
+    /// The messages held in flight now, link by link, oldest first: a `release` step
+    /// with `message` set to one's position delivers that one next.
+    pub held: Vec<HeldMessage>,
     /// Whether the world speaks HTTPS (certificate modes mean something).
     pub tls: bool,
     /// The certificate modes a `certificate` step accepts, in their one spelling.
@@ -60,7 +95,7 @@ pub struct LiveView {
 }
 
 /// One account on the page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LiveAccount {
     /// The subdomain.
     pub subdomain: String,
@@ -69,6 +104,7 @@ pub struct LiveAccount {
     /// Whether its listener runs.
     pub running: bool,
     /// The certificate mode it presents.
+    #[schemars(with = "String")]
     pub certificate: CertMode,
     /// How many fault rules act on links into it.
     pub faults: usize,
@@ -79,7 +115,7 @@ pub struct LiveAccount {
 }
 
 /// One agreement copy on the page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LiveAgreement {
     /// The account-local id.
     pub id: u64,
@@ -95,7 +131,7 @@ pub struct LiveAgreement {
 }
 
 /// One ticket on the page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LiveTicket {
     /// The account-local id.
     pub id: u64,
@@ -113,10 +149,11 @@ impl Control {
     /// The accounts as the live page shows them, read without waiting for running steps.
     pub fn live_view(&self) -> LiveView {
         let last_seq = self.world.trace().last_seq();
+        let first_seq = self.world.trace().first_seq();
         let faults = self.world.faults();
-        let accounts = self
-            .world
-            .accounts()
+        let all = self.world.accounts();
+        self.pairs.observe(last_seq, &all);
+        let accounts = all
             .iter()
             .map(|account| {
                 let subdomain = account.subdomain().to_string();
@@ -160,27 +197,85 @@ impl Control {
             .collect();
         LiveView {
             last_seq,
+            first_seq,
+            held: self.world.services().transport.scheduler().held(),
             tls: self.world.ca_cert_pem().is_some(),
             certificate_modes: CertMode::VARIANTS.iter().map(|m| m.into()).collect(),
             accounts,
         }
     }
 
-    /// The sequence diagram of the newest [`DIAGRAM_EVENTS`] journal events, drawn by
-    /// the same renderer as the reports; None when no renderer was given.
-    pub fn live_diagram(&self) -> Option<String> {
+    /// The sequence diagram of a window of at most [`DIAGRAM_EVENTS`] journal events
+    /// (the newest by default), drawn by the same renderer as the reports; None when
+    /// no renderer was given.
+    pub fn live_diagram(&self, window: &DiagramWindow) -> Option<String> {
         let draw = self.diagram?;
         let trace = self.world.trace();
-        let since = trace.last_seq().saturating_sub(DIAGRAM_EVENTS as u64);
-        let events = trace.events_since(since);
+        let span = DIAGRAM_EVENTS as u64;
+        let (after, until) = match (window.from, window.to) {
+            (Some(from), to) => {
+                let last = from.saturating_add(span - 1);
+                (from.saturating_sub(1), to.map_or(last, |to| to.min(last)))
+            }
+            (None, Some(to)) => (to.saturating_sub(span), to),
+            (None, None) => (trace.last_seq().saturating_sub(span), u64::MAX),
+        };
+        let events: Vec<Event> = trace
+            .events_since(after)
+            .into_iter()
+            .take_while(|e| e.seq <= until)
+            .collect();
         let name = match (events.first(), events.last()) {
             (Some(first), Some(last)) => {
                 format!("live world · events {} to {}", first.seq, last.seq)
+            }
+            _ if after > 0 || until != u64::MAX => {
+                "live world · no events kept in this window".to_string()
             }
             _ => "live world · no events yet".to_string(),
         };
         Some(draw(&name, events))
     }
+
+    /// The status grids of the most recently changed agreements, as the page shows them.
+    pub fn live_grids(&self) -> Option<LiveGrids> {
+        let draw = self.grid?;
+        let (paths, more) = self.pairs.recent(GRIDS_SHOWN);
+        Some(LiveGrids {
+            grids: paths
+                .iter()
+                .map(|path| LiveGrid {
+                    label: path.label.clone(),
+                    sender: path.sender.clone(),
+                    receiver: path.receiver.clone(),
+                    svg: draw(path),
+                })
+                .collect(),
+            more,
+        })
+    }
+}
+
+/// The answer of `GET /ui/grids`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct LiveGrids {
+    /// The most recently changed agreements' grids, newest first.
+    pub grids: Vec<LiveGrid>,
+    /// How many more agreements changed earlier (not drawn).
+    pub more: usize,
+}
+
+/// One agreement's status grid.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct LiveGrid {
+    /// What the page calls it: the sender and its local id.
+    pub label: String,
+    /// The sending account.
+    pub sender: String,
+    /// The receiving account.
+    pub receiver: String,
+    /// The drawn grid (SVG), the path numbered in the order the page saw it change.
+    pub svg: String,
 }
 
 /// Headers every live-view answer carries: never cached, never sent on as a referrer,
@@ -247,10 +342,27 @@ pub async fn view(State(control): State<Arc<Control>>) -> Response {
     )
 }
 
-/// `GET /ui/diagram.svg`: the journal's newest events drawn (bearer token).
-pub async fn diagram(State(control): State<Arc<Control>>) -> Response {
-    match control.live_diagram() {
+/// `GET /ui/diagram.svg`: a window of the journal drawn, the newest by default
+/// (bearer token).
+pub async fn diagram(
+    State(control): State<Arc<Control>>,
+    query: Result<Query<DiagramWindow>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let window = match query {
+        Ok(Query(window)) => window,
+        Err(error) => return ControlError::BadRequest(error.body_text()).into_response(),
+    };
+    match control.live_diagram(&window) {
         Some(svg) => private(svg.into_response(), "image/svg+xml"),
         None => ControlError::NotFound("/ui/diagram.svg".to_string()).into_response(),
+    }
+}
+
+/// `GET /ui/grids`: the status grids of the most recently changed agreements (bearer
+/// token).
+pub async fn grids(State(control): State<Arc<Control>>) -> Response {
+    match control.live_grids() {
+        Some(grids) => private(axum::Json(grids).into_response(), "application/json"),
+        None => ControlError::NotFound("/ui/grids".to_string()).into_response(),
     }
 }

@@ -49,6 +49,10 @@ pub struct Control {
     openapi: Value,
     /// How the live view draws the journal (the `report` module, above this one).
     diagram: Option<live::DiagramRenderer>,
+    /// How the live view draws a status grid (the `report` module too).
+    grid: Option<live::GridRenderer>,
+    /// The paths of agreements' pairs the live view has seen, for its grids.
+    pairs: live::PairTracker,
 }
 
 /// The answer of `POST /steps`.
@@ -170,6 +174,8 @@ impl Control {
             after_change: None,
             openapi: Value::Null,
             diagram: None,
+            grid: None,
+            pairs: live::PairTracker::default(),
         }
     }
 
@@ -182,6 +188,12 @@ impl Control {
     /// Draws the live view's diagram with `renderer`.
     pub fn with_diagram(mut self, renderer: live::DiagramRenderer) -> Control {
         self.diagram = Some(renderer);
+        self
+    }
+
+    /// Draws the live view's status grids with `renderer`.
+    pub fn with_grid(mut self, renderer: live::GridRenderer) -> Control {
+        self.grid = Some(renderer);
         self
     }
 
@@ -347,6 +359,7 @@ impl Control {
     pub async fn reset(&self) -> Result<Restored, ControlError> {
         let empty = WorldSnapshot::empty(&self.world);
         self.restore(&empty).await?;
+        self.pairs.clear();
         self.world
             .trace()
             .world("world", "reset: every account is empty again");
@@ -380,6 +393,7 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/openapi.json", get(get_openapi))
         .route("/ui/view", get(live::view))
         .route("/ui/diagram.svg", get(live::diagram))
+        .route("/ui/grids", get(live::grids))
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(control.clone(), authorize))

@@ -272,6 +272,7 @@ pub async fn run_schedule(
         watcher: Some(Watcher(recorder.clone())),
         planted_bugs: checks.planted_bugs,
         snapshots: false,
+        choices: None,
         network: Some(checks.network),
     };
     let outcome = run(&scenario, &settings).await;

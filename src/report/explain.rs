@@ -8,6 +8,27 @@ use std::fmt::Write;
 
 /// The narration of a run.
 pub fn narrate(outcome: &Outcome, description: Option<&str>) -> String {
+    narration(outcome, description, None)
+}
+
+/// The narration with the status grid (`explain --grid`): after each step that moved an
+/// agreement's pair of copies, a line saying where the pair now sits on the grid, and
+/// after the result every agreement's grid with the path it took.
+pub fn narrate_with_grid(outcome: &Outcome, description: Option<&str>) -> String {
+    let paths = super::grid::paths(outcome);
+    let mut out = narration(outcome, description, Some(&paths));
+    if !paths.is_empty() {
+        let _ = writeln!(out, "\n## Status grid\n");
+        out.push_str(&super::grid::text(&paths));
+    }
+    out
+}
+
+fn narration(
+    outcome: &Outcome,
+    description: Option<&str>,
+    grid: Option<&[crate::consistency::PairPath]>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# {}", outcome.name);
     if let Some(description) = description {
@@ -47,6 +68,25 @@ pub fn narrate(outcome: &Outcome, description: Option<&str>) -> String {
         }
         let _ = writeln!(out);
         out.push_str(&tables(&step.accounts));
+        for path in grid.unwrap_or_default() {
+            let moved = path.points.iter().find(|p| p.at == step.number as u64);
+            if let Some(point) = moved {
+                let kind = super::grid::CellKind::of(point.sender_copy, point.receiver_copy);
+                let name = |copy: Option<crate::model::AgreementStatus>| {
+                    copy.map_or("no copy", |s| s.as_str())
+                };
+                let _ = writeln!(
+                    out,
+                    "  grid: {} ({} → {}) is now {} ↔ {}: {}",
+                    path.label,
+                    path.sender,
+                    path.receiver,
+                    name(point.sender_copy),
+                    name(point.receiver_copy),
+                    kind.words()
+                );
+            }
+        }
     }
     let _ = writeln!(out);
     match &outcome.failure {

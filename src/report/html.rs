@@ -1,18 +1,22 @@
 //! `sharesim run --html FILE` and `sharesim explain FILE --html OUT`: one self-contained
-//! page (inline CSS and SVG, no script, no request to anywhere) for people who would
+//! page (inline CSS, SVG and script, no request to anywhere) for people who would
 //! rather look than read. A summary, then per scenario its description, the failure
-//! with its diff and last events, the drawn sequence diagram, and each step's note,
-//! calls and the accounts' agreements and tickets afterwards.
+//! with its diff and last events, the step-through player (see [`super::player`]), the
+//! drawn sequence diagram, the status grid, and each step's note, calls and the
+//! accounts' agreements and tickets afterwards.
 //!
 //! The page reads on a phone (tables and diagrams scroll sideways), prints on paper and
-//! follows `prefers-color-scheme: dark`. A Content-Security-Policy forbids scripts and
-//! every external load, so the file stays safe to open whatever a scenario file holds;
-//! all text from scenario files is escaped.
+//! follows `prefers-color-scheme: dark`. A Content-Security-Policy allows only the
+//! player's own inline script (by its hash) and forbids every external load, so the file
+//! stays safe to open whatever a scenario file holds; all text from scenario files is
+//! escaped, and the player puts data into the page only as text.
 
 use super::describe_event;
 use super::svg::{self, escape};
+use super::{grid, player};
 use crate::scenario::outcome::{AccountSnapshot, Outcome};
 use crate::trace::EventKind;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Events shown under "last events" of a failure.
@@ -35,9 +39,11 @@ pub fn report(title: &str, sections: &[Section<'_>]) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
 <meta name=\"color-scheme\" content=\"light dark\">\n\
-<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n\
-<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
-        escape(title)
+<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src {}\">\n\
+<title>{}</title>\n<style>\n{CSS}{}</style>\n</head>\n<body>\n",
+        player::script_source(),
+        escape(title),
+        player::STYLE
     );
     let _ = writeln!(out, "<header>\n<h1>{}</h1>", escape(title));
     summary(&mut out, sections);
@@ -45,7 +51,9 @@ pub fn report(title: &str, sections: &[Section<'_>]) -> String {
     for (index, section) in sections.iter().enumerate() {
         scenario(&mut out, index, section);
     }
-    out.push_str("</main>\n<footer>Made by sharesim. Diagrams and tables come from the run's trace and per-step snapshots.</footer>\n</body>\n</html>\n");
+    out.push_str("</main>\n<footer>Made by sharesim. Diagrams and tables come from the run's trace and per-step snapshots.</footer>\n<script>");
+    out.push_str(player::SCRIPT);
+    out.push_str("</script>\n</body>\n</html>\n");
     out
 }
 
@@ -138,7 +146,29 @@ fn scenario(out: &mut String, index: usize, section: &Section<'_>) {
         }
         out.push_str("</div>\n");
     }
-    failure(out, &id, outcome);
+    stage(out, &id, outcome, None);
+    out.push_str("</section>\n");
+}
+
+/// What a lesson adds to a scenario's part of the page: a gate the player stops at
+/// until the learner answers, and narration per step (keyed by step number).
+#[derive(Clone, Copy, Debug)]
+pub struct Lesson<'a> {
+    /// The step the player may not pass (and whose outcome it hides) until the
+    /// question is answered.
+    pub gate: Option<usize>,
+    /// Teaching text shown with each step.
+    pub narration: &'a BTreeMap<usize, String>,
+}
+
+/// A scenario's failure, player, diagram, status grids, steps and the player's data:
+/// everything of its section but the heading (shared with the lessons' pages, where the
+/// step list is the player's source only and stays hidden).
+pub fn stage(out: &mut String, id: &str, outcome: &Outcome, lesson: Option<Lesson<'_>>) {
+    failure(out, id, outcome);
+    if !outcome.steps.is_empty() {
+        out.push_str(&player::controls(id));
+    }
     // Wide screens shrink a wide diagram to the page, down to a legible scale; past
     // that (and on phones) it scrolls sideways.
     let drawing = svg::draw(outcome);
@@ -147,8 +177,23 @@ fn scenario(out: &mut String, index: usize, section: &Section<'_>) {
         "<figure class=\"diagram\">\n<div class=\"scroll\"><div class=\"fit\" style=\"--w:{}px\">\n{}</div></div>\n<figcaption><span class=\"narrow-only\">Scroll sideways for the whole diagram. </span>Sequence diagram of every REST call, partner message and decision. Crossed arrows are failed deliveries; ⚡ marks a fault, ⚠ a divergence. Hover a shortened label for its full text.</figcaption>\n</figure>",
         drawing.width, drawing.svg
     );
-    steps(out, &id, outcome);
-    out.push_str("</section>\n");
+    grids(out, outcome);
+    steps(out, id, outcome, lesson.map(|l| l.narration));
+    out.push_str(&player::data(id, outcome, lesson.and_then(|l| l.gate)));
+}
+
+/// Each agreement's status grid with the path its pair took (none when the run kept no
+/// per-step state).
+fn grids(out: &mut String, outcome: &Outcome) {
+    let paths = grid::paths(outcome);
+    if paths.is_empty() {
+        return;
+    }
+    out.push_str("<figure class=\"grids\">\n<div class=\"grid-list\">\n");
+    for path in &paths {
+        out.push_str(&grid::svg(path));
+    }
+    out.push_str("</div>\n<figcaption>Status grid: the sender's copy (rows) against the receiver's (columns). Green pairs are allowed, yellow ones last only while a message is in flight, red ones are divergences; the numbered path shows the step at which the pair arrived in each cell.</figcaption>\n</figure>\n");
 }
 
 /// The failing step, its diff and the events that led to it.
@@ -208,11 +253,20 @@ fn kind_class(kind: EventKind) -> &'static str {
 }
 
 /// Each step: its note, its calls and decisions, and the state afterwards.
-fn steps(out: &mut String, id: &str, outcome: &Outcome) {
+fn steps(
+    out: &mut String,
+    id: &str,
+    outcome: &Outcome,
+    narration: Option<&BTreeMap<usize, String>>,
+) {
     if outcome.steps.is_empty() {
         return;
     }
-    out.push_str("<h3>Steps</h3>\n<ol class=\"steps\">\n");
+    match narration {
+        // A lesson's learner meets the steps one at a time, in the player.
+        Some(_) => out.push_str("<ol class=\"steps\" hidden>\n"),
+        None => out.push_str("<h3>Steps</h3>\n<ol class=\"steps\">\n"),
+    }
     let mut previous: Option<&[AccountSnapshot]> = None;
     for step in &outcome.steps {
         let failed_here = outcome
@@ -230,6 +284,12 @@ fn steps(out: &mut String, id: &str, outcome: &Outcome) {
         );
         if let Some(note) = &step.note {
             let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(note.trim()));
+        }
+        if let Some(text) = narration.and_then(|n| n.get(&step.number)) {
+            for paragraph in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
+                let text = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+                let _ = writeln!(out, "<p class=\"narration\">{}</p>", escape(&text));
+            }
         }
         let events: Vec<_> = outcome
             .trace
@@ -338,94 +398,7 @@ fn status_class(status: &str) -> &'static str {
 }
 
 /// The page's styles: light by default, dark on request, narrow screens and paper.
-const CSS: &str = "\
-:root{--bg:#f9fafb;--card:#ffffff;--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--accent:#4f46e5;
---pass:#15803d;--pass-bg:#dcfce7;--fail:#b91c1c;--fail-bg:#fee2e2;--warn:#a16207;--warn-bg:#fef9c3;--code:#f3f4f6}
-*{box-sizing:border-box}
-html{-webkit-text-size-adjust:100%}
-body{margin:0 auto;max-width:1200px;padding:1rem;background:var(--bg);color:var(--fg);
-font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
-h1{font-size:1.6rem;margin:.2rem 0 .6rem}
-h2{font-size:1.25rem;margin:0 0 .3rem;overflow-wrap:anywhere}
-h3{font-size:1.05rem;margin:1.2rem 0 .4rem}
-h4{font-size:.98rem;margin:0 0 .3rem;overflow-wrap:anywhere}
-h5{font-size:.9rem;margin:.4rem 0 .2rem}
-a{color:var(--accent)}
-code{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:.88em;background:var(--code);padding:0 .25em;border-radius:3px;overflow-wrap:anywhere}
-small,.meta{color:var(--muted)}
-.meta{margin:.1rem 0 .6rem;font-size:.9rem}
-.badge{display:inline-block;font-size:.75rem;font-weight:700;letter-spacing:.03em;padding:.1em .55em;border-radius:999px;vertical-align:.15em}
-.badge.pass{color:var(--pass);background:var(--pass-bg)}
-.badge.fail{color:var(--fail);background:var(--fail-bg)}
-.badge.none{color:var(--muted);background:var(--code)}
-.summary{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.2rem 0 .8rem}
-.summary .badge{font-size:.9rem}
-.summary .time{color:var(--muted)}
-.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;max-width:100%}
-table{border-collapse:collapse;font-size:.88rem;margin:.2rem 0 .4rem;background:var(--card)}
-th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
-th{font-weight:600;color:var(--muted);white-space:nowrap}
-.toc{width:100%}
-.toc td:nth-child(4),.toc td:nth-child(5){white-space:nowrap}
-.toc tr.fail td{background:var(--fail-bg)}
-section.scenario{background:var(--card);border:1px solid var(--line);border-left:5px solid var(--pass);border-radius:8px;padding:1rem;margin:1.2rem 0}
-section.scenario.fail{border-left-color:var(--fail)}
-.description p{margin:.3rem 0;max-width:75ch}
-.failure{border:1px solid var(--fail);background:var(--fail-bg);border-radius:6px;padding:.6rem .8rem;margin:.8rem 0}
-.failure h3{margin:0 0 .3rem;color:var(--fail)}
-.failure .message{margin:.2rem 0 .5rem;font-weight:600}
-.failure h4{margin:.6rem 0 .2rem}
-.diff td.expected{color:var(--pass);font-weight:600}
-.diff td.actual{color:var(--fail);font-weight:600}
-.events{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:.8rem;margin:.3rem 0;padding-left:1.6rem;overflow-wrap:anywhere}
-.events li{margin:.1rem 0}
-.events li.decision,.events li.world{color:var(--muted)}
-.events li.world{color:var(--warn)}
-ul.events{list-style:'→ '}
-figure.diagram{margin:.8rem 0}
-figure.diagram .scroll{border:1px solid var(--line);border-radius:6px}
-figure.diagram .fit{max-width:var(--w);min-width:calc(var(--w) * .72)}
-figure.diagram svg{display:block;width:100%;height:auto}
-figcaption{color:var(--muted);font-size:.82rem;margin-top:.3rem}
-ol.steps{padding-left:0;list-style:none;margin:0}
-li.step{border-top:1px solid var(--line);padding:.6rem 0}
-li.step.fail{border-left:4px solid var(--fail);padding-left:.6rem;background:var(--fail-bg)}
-.note{margin:.2rem 0;font-style:italic}
-.verdict{margin:.3rem 0;font-weight:600}
-.verdict.pass{color:var(--pass)}
-.verdict.fail{color:var(--fail)}
-.unchanged,.empty{color:var(--muted);font-size:.85rem;margin:.2rem 0}
-.state{display:flex;flex-wrap:wrap;gap:.2rem 1.5rem}
-.account{min-width:0;max-width:100%}
-.status{font-weight:600}
-.status.good{color:var(--pass)}
-.status.waiting{color:var(--warn)}
-.status.bad{color:var(--fail)}
-.status.closed{color:var(--muted)}
-footer{color:var(--muted);font-size:.8rem;margin:2rem 0 1rem}
-.narrow-only{display:none}
-@media (max-width:640px){
-body{padding:.5rem;font-size:14px}
-section.scenario{padding:.6rem;border-radius:6px}
-h1{font-size:1.3rem}
-.toc th:nth-child(3),.toc td:nth-child(3){display:none}
-figure.diagram .fit{min-width:calc(var(--w) * .85)}
-.narrow-only{display:inline;font-weight:600}
-}
-@media screen and (prefers-color-scheme:dark){
-:root{--bg:#030712;--card:#111827;--fg:#e5e7eb;--muted:#9ca3af;--line:#374151;--accent:#a5b4fc;
---pass:#4ade80;--pass-bg:#052e16;--fail:#f87171;--fail-bg:#450a0a;--warn:#facc15;--warn-bg:#422006;--code:#1f2937}
-}
-@media print{
-body{background:#fff;color:#000;max-width:none;padding:0;font-size:11pt}
-section.scenario{border:none;border-top:2px solid #000;border-radius:0;padding:.5rem 0;break-before:page}
-section.scenario:first-of-type{break-before:auto}
-.scroll{overflow:visible}
-figure.diagram .fit{min-width:0}
-li.step,.failure,figure.diagram,table{break-inside:avoid}
-a{color:inherit;text-decoration:none}
-}
-";
+pub const CSS: &str = include_str!("html.css");
 
 #[cfg(test)]
 mod tests {
@@ -451,6 +424,7 @@ mod tests {
                 last_event: 1,
                 accounts: Vec::new(),
             }],
+            paused: None,
             trace: vec![Event {
                 seq: 1,
                 at: "2026-01-01T09:00:00Z".to_string(),
@@ -464,6 +438,7 @@ mod tests {
                 outcome: None,
                 detail: "a <b>note</b>".to_string(),
                 delivery: None,
+                wire: None,
             }],
         }
     }
@@ -491,9 +466,16 @@ mod tests {
                 description: Some("<iframe>"),
             }],
         );
-        for raw in ["<script", "<img", "<iframe", "<b>", "<odd>", "<a>"] {
+        for raw in ["<img", "<iframe", "<b>", "<odd>", "<a>"] {
             assert!(!page.contains(raw), "{raw} left unescaped");
         }
+        // The only script elements are the page's own: the player and its data.
+        let own = page.matches("<script>").count()
+            + page
+                .matches("<script type=\"application/json\" class=\"player-data\"")
+                .count();
+        assert_eq!(own, 2);
+        assert_eq!(page.matches("<script").count(), own);
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("<td class=\"actual\">&amp;</td>"));
     }

@@ -6,11 +6,13 @@
 //! [`Outcome`]: crate::scenario::outcome::Outcome
 
 pub mod explain;
+pub mod grid;
 pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
 pub mod mermaid;
+pub mod player;
 pub mod svg;
 pub mod trace_file;
 

@@ -206,6 +206,7 @@ pub fn journal_diagram(name: &str, events: Vec<Event>) -> String {
         duration: std::time::Duration::ZERO,
         failure: None,
         steps: Vec::new(),
+        paused: None,
         trace: events,
     })
 }
@@ -769,6 +770,7 @@ mod tests {
             outcome: Some("failed".to_string()),
             detail: detail.to_string(),
             delivery: None,
+            wire: None,
         }
     }
 
@@ -799,6 +801,7 @@ mod tests {
             duration: std::time::Duration::ZERO,
             failure: None,
             steps: Vec::new(),
+            paused: None,
             trace: vec![
                 event(1, EventKind::Request, "a<b>@x.test", "acme&co", hostile),
                 event(2, EventKind::Response, "acme&co", "a<b>@x.test", hostile),
@@ -870,6 +873,7 @@ mod tests {
             failure: None,
             steps: Vec::new(),
             trace,
+            paused: None,
         };
         let people = participants(&outcome);
         assert_eq!(people, ["a@x.test", "acme", "globex", "initech"]);

@@ -108,6 +108,7 @@ mod tests {
             duration: std::time::Duration::ZERO,
             failure: None,
             steps: Vec::new(),
+            paused: None,
             trace: Vec::new(),
         }
     }

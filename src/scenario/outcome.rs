@@ -4,6 +4,7 @@
 //! not an error.
 
 use crate::trace::Event;
+use crate::transport::scheduler::HeldMessage;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -27,6 +28,19 @@ pub struct Outcome {
     pub steps: Vec<StepRecord>,
     /// The world's whole trace.
     pub trace: Vec<Event>,
+    /// Where a lesson's run stopped for the learner to choose which held message goes
+    /// next (see `RunSettings::choices`); None for every other run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<Paused>,
+}
+
+/// A run stopped mid-step with messages held, waiting for a learner's choice.
+#[derive(Clone, Debug, Serialize)]
+pub struct Paused {
+    /// The step (from 1) whose actions wait on the held messages.
+    pub step: usize,
+    /// What is held, link by link, oldest first: the choices.
+    pub held: Vec<HeldMessage>,
 }
 
 impl Outcome {
@@ -130,4 +144,8 @@ pub struct AgreementRow {
     pub remote_subdomain: Option<String>,
     /// Its name.
     pub name: String,
+    /// The protocol uuid both copies share, so reports can pair the two copies of an
+    /// agreement that has no handle (in memory only: not part of any report format).
+    #[serde(skip)]
+    pub uuid: String,
 }

@@ -582,7 +582,22 @@ impl<'a> Checker<'a> {
             Action::Hold(link) | Action::Duplicate(link) | Action::LoseReply(link) => {
                 self.link(&link.from, &link.to)
             }
-            Action::Release(release) => self.link(&release.from, &release.to),
+            Action::Release(release) => {
+                self.link(&release.from, &release.to)?;
+                match &release.message {
+                    Some(message) if *message.get_ref() == 0 => Err(Invalid {
+                        span: message.span(),
+                        message: "messages on a link count from 1 (the oldest held); `message = 0` names none"
+                            .to_string(),
+                    }),
+                    Some(message) if release.order.is_some() => Err(Invalid {
+                        span: message.span(),
+                        message: "`message` delivers one chosen message and `order` orders them all; give one of them"
+                            .to_string(),
+                    }),
+                    _ => Ok(()),
+                }
+            }
             Action::ExpectTicket(expect) => {
                 self.account(&expect.account)?;
                 self.handle(HandleKind::Ticket, &expect.ticket)?;

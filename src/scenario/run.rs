@@ -18,7 +18,9 @@ pub mod watch;
 pub use live::{HandleRecord, Handles, Session, StepResult};
 
 use super::format::{self, Action, Expectation, Scenario, Step};
-use super::outcome::{AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, StepRecord};
+use super::outcome::{
+    AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, Paused, StepRecord,
+};
 use crate::account::Account;
 use crate::consistency;
 use crate::faults::{Fault, FaultRule};
@@ -54,6 +56,12 @@ pub struct RunSettings {
     pub watcher: Option<watch::Watcher>,
     /// Test hook: rules the world breaks on purpose (see `account/planted.rs`).
     pub planted_bugs: crate::account::planted::PlantedBugs,
+    /// Lessons: a learner's choices of which held message goes next, each a position
+    /// (from 1) in the list of everything held when the choice is made. A step whose
+    /// actions all wait on held messages then releases the chosen ones instead of its
+    /// own plain `release`s, and the run pauses there (see [`Outcome::paused`]) when the
+    /// choices run out while messages are still held. None for every other run.
+    pub choices: Option<Vec<usize>>,
     /// Overrides every scenario's `network` (`--network`).
     pub network: Option<NetworkKind>,
 }
@@ -122,6 +130,7 @@ fn empty_outcome(scenario: &Scenario, settings: &RunSettings) -> Outcome {
         duration: Duration::ZERO,
         failure: None,
         steps: Vec::new(),
+        paused: None,
         trace: Vec::new(),
     }
 }
@@ -140,6 +149,10 @@ pub async fn run_here(scenario: &Scenario, settings: &RunSettings) -> Outcome {
     };
     world.services().planted.set(settings.planted_bugs);
     let mut runner = Runner::new(&world, Session::default());
+    runner.choices = settings
+        .choices
+        .as_ref()
+        .map(|picks| Arc::new(races::Choices::new(picks)));
     // The runner re-checks only the agreements whose copies a step changed, so the
     // accounts record which ones did.
     for account in world.accounts() {
@@ -196,6 +209,10 @@ pub async fn run_here(scenario: &Scenario, settings: &RunSettings) -> Outcome {
             },
         });
         if let Err(problem) = result {
+            if let Some(held) = runner.choices.as_ref().and_then(|c| c.paused()) {
+                outcome.paused = Some(Paused { step: number, held });
+                break;
+            }
             outcome.failure = Some(Failure {
                 step: number,
                 action: step.action.key().to_string(),
@@ -350,6 +367,8 @@ struct Runner<'a> {
     /// The `updated_at` each (account, ticket handle) had when the current group
     /// began: what a `safe_update` in the group read.
     read_stamps: BTreeMap<ticket_writes::ReadKey, String>,
+    /// A learner's choices of held messages (lessons), shared with the run's outcome.
+    choices: Option<Arc<races::Choices>>,
 }
 
 impl<'a> Runner<'a> {
@@ -360,6 +379,7 @@ impl<'a> Runner<'a> {
             answers: std::sync::Mutex::new(Vec::new()),
             in_group: false,
             read_stamps: BTreeMap::new(),
+            choices: None,
         }
     }
 }
@@ -807,6 +827,7 @@ impl Runner<'_> {
                         status: a.status.to_string(),
                         remote_subdomain: a.remote_subdomain.clone(),
                         name: a.name.clone(),
+                        uuid: a.uuid.clone(),
                     })
                     .collect(),
                 tickets: self.ticket_rows(account, &ticket_names),

@@ -13,7 +13,7 @@ use crate::faults::{Fault, FaultTable, Side};
 use crate::model::AgreementStatus;
 use crate::network::client::{HttpClient, Resolve};
 use crate::network::{Network, Reservation};
-use crate::trace::{Delivery, EventDraft, EventKind, Surface, Trace};
+use crate::trace::{Delivery, EventDraft, EventKind, Surface, Trace, Wire};
 use axum::http::Method;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use std::time::Duration;
 pub mod classify;
 pub mod redirects;
 pub mod scheduler;
+mod wire;
 
 pub use classify::{
     AnswerClass, Retry, answer_class, classify_error, classify_status, retry_advice,
@@ -222,6 +223,10 @@ impl Transport {
         let result = self
             .attempts(message, url.as_ref().map_err(String::as_str), plan)
             .await;
+        if plan.outside_round {
+            // A `release` let this client's message go and waits for its answer.
+            self.scheduler.finished();
+        }
         if plan.duplicate {
             // The link delivers the same message again; the sender already has its
             // answer, so the second reply only shows in the trace.
@@ -300,33 +305,18 @@ impl Transport {
         } else {
             String::new()
         };
-        let summary = summarize_body(message.body.as_ref());
-        let detail = match (mark.note, summary.is_empty()) {
-            ("", _) => format!("{summary}{retry_note}"),
-            (note, true) => format!("{note}{retry_note}"),
-            (note, false) => format!("{note}: {summary}{retry_note}"),
-        };
-        self.trace.record(
-            EventKind::Request,
-            EventDraft {
-                surface: Some(Surface::Partner),
-                from: message.from.clone(),
-                to: to.clone(),
-                method: Some(message.method.to_string()),
-                path: Some(path.clone()),
-                detail,
-                delivery: mark.delivery,
-                ..EventDraft::default()
-            },
-        );
-        let result = match url {
-            Ok(url) => self.send(message, url).await,
-            Err(error) => Err(DeliveryFailure {
-                status: AgreementStatus::ConfigurationError,
-                cause: format!("the sharing URL {:?} is malformed: {error}", message.url),
-                http_status: None,
-                retry_after: None,
-            }),
+        let (request_seq, body) = self.record_request(message, (&to, &path), mark, &retry_note);
+        let (result, answer) = match url {
+            Ok(url) => self.send(message, url, body).await,
+            Err(error) => (
+                Err(DeliveryFailure {
+                    status: AgreementStatus::ConfigurationError,
+                    cause: format!("the sharing URL {:?} is malformed: {error}", message.url),
+                    http_status: None,
+                    retry_after: None,
+                }),
+                None,
+            ),
         };
         let draft = EventDraft {
             surface: Some(Surface::Partner),
@@ -334,6 +324,7 @@ impl Transport {
             to: message.from.clone(),
             method: Some(message.method.to_string()),
             path: Some(path),
+            wire: answer.map(|wire| wire.answering(request_seq)),
             ..EventDraft::default()
         };
         let answered = match &result {
@@ -403,10 +394,53 @@ impl Transport {
         result
     }
 
-    async fn send(&self, message: &Message, url: &url::Url) -> Result<Reply, DeliveryFailure> {
-        let client = match self.check_target(url)? {
-            Target::Literal => &self.client,
-            Target::Account { subdomain, running } => {
+    /// Records an attempt's request (with its wire) and returns its sequence number and
+    /// the body, serialised once: the same bytes go on the wire and into the trace.
+    fn record_request(
+        &self,
+        message: &Message,
+        (to, path): (&str, &str),
+        mark: Mark,
+        retry_note: &str,
+    ) -> (u64, Option<bytes::Bytes>) {
+        let summary = summarize_body(message.body.as_ref());
+        let detail = match (mark.note, summary.is_empty()) {
+            ("", _) => format!("{summary}{retry_note}"),
+            (note, true) => format!("{note}{retry_note}"),
+            (note, false) => format!("{note}: {summary}{retry_note}"),
+        };
+        let body = message
+            .body
+            .as_ref()
+            .map(|body| bytes::Bytes::from(body.to_string()));
+        let seq = self.trace.record(
+            EventKind::Request,
+            EventDraft {
+                surface: Some(Surface::Partner),
+                from: message.from.clone(),
+                to: to.to_string(),
+                method: Some(message.method.to_string()),
+                path: Some(path.to_string()),
+                detail,
+                delivery: mark.delivery,
+                wire: Some(wire::request(message, body.as_ref())),
+                ..EventDraft::default()
+            },
+        );
+        (seq, body)
+    }
+
+    /// Sends one attempt of `message` with its serialised `body`; the answer's wire comes
+    /// back beside the result whenever the partner answered at all.
+    async fn send(
+        &self,
+        message: &Message,
+        url: &url::Url,
+        body: Option<bytes::Bytes>,
+    ) -> (Result<Reply, DeliveryFailure>, Option<Wire>) {
+        let client = match self.check_target(url) {
+            Ok(Target::Literal) => &self.client,
+            Ok(Target::Account { subdomain, running }) => {
                 let down = self
                     .faults
                     .take(&subdomain, Some(&message.from), Side::Sending);
@@ -425,20 +459,18 @@ impl Transport {
                     &self.client
                 }
             }
+            Err(failure) => return (Err(failure), None),
         };
-        let body = message
-            .body
-            .as_ref()
-            .map(|body| bytes::Bytes::from(body.to_string()));
         let exchange = redirects::exchange(client, &self.directory, message, body, url);
         let answer = match tokio::time::timeout(self.config.timeout, exchange).await {
-            Err(_) => return Err(classify::classify_timeout(self.config.timeout)),
-            Ok(Err(error)) => return Err(classify_error(&error)),
+            Err(_) => return (Err(classify::classify_timeout(self.config.timeout)), None),
+            Ok(Err(error)) => return (Err(classify_error(&error)), None),
             Ok(Ok(answer)) => answer,
         };
         let status = answer.status;
+        let wire = Wire::new(wire::answer_headers(&answer.headers), &answer.body);
         let body = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
-        if (200..300).contains(&status) {
+        let result = if (200..300).contains(&status) {
             Ok(Reply { status, body })
         } else {
             let retry_after = answer
@@ -450,7 +482,8 @@ impl Transport {
                 &String::from_utf8_lossy(&answer.body),
                 retry_after,
             ))
-        }
+        };
+        (result, Some(wire))
     }
 
     /// Refuses, before any connection is opened, targets that are not simulated

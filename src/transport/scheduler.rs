@@ -10,7 +10,10 @@
 //! and seed give the same interleaving and the same trace.
 
 use super::Message;
+
+mod held;
 use crate::trace::{Delivery, EventDraft, EventKind, Surface, Trace, lock};
+pub use held::HeldMessage;
 use rand::RngExt;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -71,6 +74,10 @@ pub struct Plan {
     pub duplicate: bool,
     /// The receiver's reply is discarded and the sender sees the connection drop.
     pub lose_reply: bool,
+    /// It was held while no group ran, so its sender is no chain of a group's driver (a
+    /// client of `serve`): once delivered, the transport tells the gate
+    /// ([`Scheduler::finished`]) so the `release` that let it go can go on.
+    pub outside_round: bool,
 }
 
 /// The gate's answer to a sender.
@@ -105,6 +112,8 @@ pub enum Turn {
 /// A message stopped at the gate, with the sender waiting on it (if still waiting).
 struct Waiting {
     id: u64,
+    /// The trace event that recorded it stopping at the gate.
+    seq: u64,
     message: Message,
     link: Link,
     /// Lets the waiting sender go; None once the sender stopped waiting (its timeout).
@@ -161,6 +170,18 @@ pub enum ScheduleError {
     /// A group started while another runs.
     #[error("a concurrently group is already running")]
     Busy,
+    /// `release` asked for a message the link does not hold.
+    #[error(
+        "{link} holds {held} message(s); there is no message {position} to release (messages count from 1, oldest first)"
+    )]
+    NoSuchMessage {
+        /// The link.
+        link: Link,
+        /// The position asked for.
+        position: usize,
+        /// How many it holds.
+        held: usize,
+    },
 }
 
 impl Scheduler {
@@ -253,6 +274,7 @@ impl Scheduler {
             let mut state = lock(&self.state);
             let id = state.next_id;
             state.next_id += 1;
+            let in_round = state.round.is_some();
             let link_state = state.links.entry(link.clone()).or_default();
             let mut plan = Plan::default();
             if link_state.duplicate > 0 {
@@ -264,26 +286,27 @@ impl Scheduler {
                 plan.lose_reply = true;
             }
             let (go, receiver) = oneshot::channel();
-            let waiting = Waiting {
+            let mut waiting = Waiting {
                 id,
+                seq: 0,
                 message: message.clone(),
                 link: link.clone(),
                 go: Some(go),
             };
             let held = if link_state.holding {
+                plan.outside_round = !in_round;
                 let position = link_state.held.len() + 1;
-                link_state.held.push_back(waiting);
-                self.record(
+                waiting.seq = self.record(
                     message,
                     &link,
                     Delivery::Held,
                     format!("held in flight on {link} (message {position} held there); the receiver has not seen it"),
                 );
+                link_state.held.push_back(waiting);
                 true
             } else if let Some(round) = &mut state.round {
                 let others = round.crossing.len();
-                round.crossing.push(waiting);
-                self.record(
+                waiting.seq = self.record(
                     message,
                     &link,
                     Delivery::Crossing,
@@ -293,6 +316,7 @@ impl Scheduler {
                         format!("in flight beside {others} other message(s); the seed picks which arrives first")
                     },
                 );
+                round.crossing.push(waiting);
                 false
             } else {
                 return Pass::Go(plan);
@@ -492,7 +516,7 @@ impl Scheduler {
         Turn::Idle
     }
 
-    fn record(&self, message: &Message, link: &Link, delivery: Delivery, detail: String) {
+    fn record(&self, message: &Message, link: &Link, delivery: Delivery, detail: String) -> u64 {
         self.trace.record(
             EventKind::Request,
             EventDraft {
@@ -507,7 +531,7 @@ impl Scheduler {
                 delivery: Some(delivery),
                 ..EventDraft::default()
             },
-        );
+        )
     }
 }
 

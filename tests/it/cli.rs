@@ -207,6 +207,51 @@ fn explain_narrates_a_scenario() {
 }
 
 #[test]
+fn explain_grid_shows_where_each_pair_sits_after_each_step_and_its_path() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = sharesim(
+        &[
+            "explain",
+            "scenarios/failures/15-crash-after-store.toml",
+            "--grid",
+        ],
+        root,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    // After the crash, the pair is a divergence; after the re-send, allowed again.
+    assert!(
+        stdout.contains("  grid: esc (acme → globex) is now failed ↔ pending: a divergence"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  grid: esc (acme → globex) is now pending ↔ pending: allowed"),
+        "{stdout}"
+    );
+    let grid = stdout
+        .split("## Status grid\n\n")
+        .nth(1)
+        .expect("the grids follow the narration");
+    let row = |name: &str| {
+        // Past the grid's title and column heads.
+        grid.lines()
+            .skip(2)
+            .find(|line| line.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row {name}: {grid}"))
+            .to_string()
+    };
+    assert!(row("failed").contains("✗ 2"), "{grid}");
+    assert!(row("pending").contains("[✓ 6]"), "{grid}");
+    assert!(row("no copy").trim_end().ends_with("✓ 0"), "{grid}");
+    // Without the flag, the narration has no grid.
+    let plain = sharesim(
+        &["explain", "scenarios/failures/15-crash-after-store.toml"],
+        root,
+    );
+    assert!(!text(&plain.stdout).contains("Status grid"));
+}
+
+#[test]
 fn serve_writes_a_ready_file_and_stops_on_sigterm() {
     let served = crate::support::serve_process(&["acme", "globex"]);
     let json = served.ready_json();
@@ -331,6 +376,7 @@ fn every_example_path_in_the_help_exists() {
         &["explain", "--help"],
         &["check", "--help"],
         &["serve", "--help"],
+        &["learn", "--help"],
     ] {
         let output = sharesim(args, root);
         assert_eq!(output.status.code(), Some(0), "{args:?}");

@@ -1,7 +1,7 @@
 //! The drawn reports: SVG sequence diagrams and the HTML page, pinned as golden files for
 //! a handshake, a TLS failure and a crash, and rendered for every bundled scenario.
 
-use crate::support::sharesim;
+use crate::support::{mask_ports, sharesim};
 use quick_xml::Reader;
 use quick_xml::events::Event as XmlEvent;
 use sharesim::report;
@@ -153,9 +153,16 @@ async fn the_html_report_of_a_handshake_is_pinned() {
             description: scenario.description.as_deref(),
         }],
     );
+    // The exchanges carry the REST answers' bodies, whose `url` names the port. The
+    // player's script is its own file (src/report/player/player.js), pinned by the
+    // browser tests that run it; here it and its hash stand for themselves.
+    assert_eq!(page.matches(report::player::SCRIPT).count(), 1);
+    let page = page
+        .replace(report::player::SCRIPT, "<player.js>")
+        .replace(&report::player::script_source(), "<player.js hash>");
     insta::assert_snapshot!(
         "html_invite_and_accept",
-        page.replace(env!("CARGO_MANIFEST_DIR"), "<root>")
+        mask_ports(&page.replace(env!("CARGO_MANIFEST_DIR"), "<root>"))
     );
 }
 
@@ -179,6 +186,12 @@ async fn every_bundled_scenario_renders_to_svg_and_html() {
             "{}: one arrow per partner message",
             file.display()
         );
+        for path in report::grid::paths(&outcome) {
+            let grid = report::grid::svg(&path);
+            xml_elements(&grid).unwrap_or_else(|e| {
+                panic!("{}: the grid SVG is not well-formed: {e}", file.display())
+            });
+        }
         scenarios.push(scenario);
         outcomes.push(outcome);
     }
@@ -196,7 +209,11 @@ async fn every_bundled_scenario_renders_to_svg_and_html() {
         page.matches("<section class=\"scenario ").count(),
         files.len()
     );
-    assert_eq!(page.matches("<svg ").count(), files.len());
+    assert_eq!(
+        page.matches("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"sd\"")
+            .count(),
+        files.len()
+    );
     assert!(
         page.contains(&format!(
             "<span class=\"badge pass\">{} passed</span>",
@@ -204,7 +221,16 @@ async fn every_bundled_scenario_renders_to_svg_and_html() {
         )),
         "the summary counts every scenario"
     );
-    assert!(!page.contains("<script"), "no script");
+    // The only scripts are the player (allowed by its hash) and one data island per
+    // scenario, which is never executed.
+    assert_eq!(page.matches("<script>").count(), 1);
+    assert_eq!(
+        page.matches("<script type=\"application/json\" class=\"player-data\"")
+            .count(),
+        files.len()
+    );
+    assert_eq!(page.matches("<script").count(), 1 + files.len());
+    assert!(page.contains(&format!("script-src {}", report::player::script_source())));
     assert!(!page.contains("http-equiv=\"refresh\""));
     for attribute in ["src=\"http", "href=\"http", "url("] {
         assert!(!page.contains(attribute), "no external load: {attribute}");

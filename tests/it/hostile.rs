@@ -434,8 +434,12 @@ fn huge_body() -> String {
 /// bytes a character) and the event itself.
 fn event_bound() -> usize {
     use sharesim::limits::*;
+    // The strings, and the wire the exchange view keeps: the body's first bytes and a
+    // few clipped headers.
     std::mem::size_of::<sharesim::trace::Event>()
         + 4 * (5 * (MAX_TRACE_NAME_CHARS + 1) + MAX_TRACE_PATH_CHARS + MAX_TRACE_DETAIL_CHARS + 3)
+        + MAX_TRACE_BODY_BYTES
+        + 8 * (4 * 256 + 64)
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 /// The layers, top first. A module may import only from layers below its own.
 const LAYERS: &[&[&str]] = &[
     &["cli"],
+    &["learn"],
     &["bench", "report", "openapi"],
     &["explore", "control", "durable"],
     &["snapshot"],

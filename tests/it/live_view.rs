@@ -3,240 +3,13 @@
 //! stays open, showing an agreement a REST client just made and a certificate changed
 //! from one of its own controls, without console errors. Screenshots (wide, phone-width,
 //! dark) go to `target/tmp/browser/`; `live-view.png` there is the README's picture.
-//!
-//! Chromium runs with `--remote-debugging-port=0`; the port is read from the
-//! `DevToolsActivePort` file in its profile, and the test speaks the protocol over a
-//! websocket (tokio-tungstenite). Conditions are awaited by asking the page again until
-//! a generous deadline, never by sleeping a fixed time.
+//! (The DevTools harness is `devtools.rs`.)
 
-use crate::browser::{BROWSER_TIMEOUT, FLAGS, artifacts, brightness, chromium, pixel};
+use crate::browser::{brightness, chromium, pixel};
+use crate::devtools::{Browser, shows};
 use crate::support::serve_process;
-use base64::Engine;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-/// The longest a page condition may take to hold on a loaded 2-core machine.
-const PAGE_DEADLINE: Duration = Duration::from_secs(30);
-
-/// A headless Chromium with one page, attached over the DevTools protocol.
-struct Browser {
-    child: tokio::process::Child,
-    _profile: tempfile::TempDir,
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    session: String,
-    next_id: u64,
-    /// Console errors, uncaught exceptions and failed loads the page reported.
-    problems: Vec<String>,
-}
-
-impl Browser {
-    /// Starts Chromium, opens a blank page and turns on the events the test reads.
-    async fn launch(chromium: &Path) -> Browser {
-        let profile = tempfile::tempdir().expect("a profile folder");
-        let child = tokio::process::Command::new(chromium)
-            .args(FLAGS)
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("--remote-debugging-port=0")
-            .arg("about:blank")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("Chromium starts");
-        // Chromium writes the port and the browser's websocket path once it listens.
-        let active = profile.path().join("DevToolsActivePort");
-        let deadline = Instant::now() + BROWSER_TIMEOUT;
-        let text = loop {
-            if let Ok(text) = std::fs::read_to_string(&active)
-                && text.lines().count() >= 2
-            {
-                break text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Chromium wrote no DevToolsActivePort within {BROWSER_TIMEOUT:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let mut lines = text.lines();
-        let port = lines.next().expect("a port line").trim();
-        let path = lines.next().expect("a path line").trim();
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}{path}"))
-            .await
-            .expect("the DevTools websocket opens");
-        let mut browser = Browser {
-            child,
-            _profile: profile,
-            socket,
-            session: String::new(),
-            next_id: 0,
-            problems: Vec::new(),
-        };
-        let target = browser
-            .call("Target.createTarget", json!({"url": "about:blank"}))
-            .await;
-        let attached = browser
-            .call(
-                "Target.attachToTarget",
-                json!({"targetId": target["targetId"], "flatten": true}),
-            )
-            .await;
-        browser.session = attached["sessionId"]
-            .as_str()
-            .expect("a session id")
-            .to_string();
-        for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
-            browser.call(domain, json!({})).await;
-        }
-        browser
-    }
-
-    /// Sends one command (to the page once attached) and waits for its answer, keeping
-    /// the page's problems from the events that arrive meanwhile.
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        self.try_call(method, params)
-            .await
-            .unwrap_or_else(|error| panic!("{method} failed: {error}"))
-    }
-
-    /// Like [`Browser::call`], but a refusal (e.g. an evaluation while the page is
-    /// still navigating) is returned rather than a failure of the test.
-    async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
-        self.next_id += 1;
-        let id = self.next_id;
-        let mut command = json!({"id": id, "method": method, "params": params});
-        if !self.session.is_empty() {
-            command["sessionId"] = json!(self.session);
-        }
-        self.socket
-            .send(Message::text(command.to_string()))
-            .await
-            .expect("the command is sent");
-        let answer = tokio::time::timeout(BROWSER_TIMEOUT, async {
-            loop {
-                let message = self
-                    .socket
-                    .next()
-                    .await
-                    .expect("Chromium keeps the websocket open")
-                    .expect("a websocket message");
-                let Message::Text(text) = message else {
-                    continue;
-                };
-                let value: Value = serde_json::from_str(&text).expect("DevTools speaks JSON");
-                if value["id"] == json!(id) {
-                    return value;
-                }
-                self.note_problem(&value);
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("Chromium did not answer {method} within {BROWSER_TIMEOUT:?}"));
-        match answer.get("error") {
-            Some(error) => Err(error.clone()),
-            None => Ok(answer["result"].clone()),
-        }
-    }
-
-    fn note_problem(&mut self, event: &Value) {
-        let params = &event["params"];
-        match event["method"].as_str() {
-            Some("Runtime.consoleAPICalled")
-                if matches!(params["type"].as_str(), Some("error" | "assert")) =>
-            {
-                self.problems.push(format!("console: {}", params["args"]));
-            }
-            Some("Runtime.exceptionThrown") => {
-                self.problems
-                    .push(format!("exception: {}", params["exceptionDetails"]));
-            }
-            Some("Log.entryAdded") if params["entry"]["level"] == "error" => {
-                self.problems.push(format!("log: {}", params["entry"]));
-            }
-            _ => {}
-        }
-    }
-
-    /// The value of a JavaScript expression in the page.
-    async fn evaluate(&mut self, expression: &str) -> Value {
-        let result = self
-            .call(
-                "Runtime.evaluate",
-                json!({"expression": expression, "returnByValue": true}),
-            )
-            .await;
-        assert!(
-            result.get("exceptionDetails").is_none(),
-            "{expression} threw: {}",
-            result["exceptionDetails"]
-        );
-        result["result"]["value"].clone()
-    }
-
-    /// Asks the page until `expression` is true; returns how long that took. While the
-    /// page is still loading, an evaluation that is refused or throws counts as "not
-    /// yet".
-    async fn wait_until(&mut self, what: &str, expression: &str) -> Duration {
-        let started = Instant::now();
-        loop {
-            let answer = self
-                .try_call(
-                    "Runtime.evaluate",
-                    json!({"expression": expression, "returnByValue": true}),
-                )
-                .await;
-            if answer.is_ok_and(|result| result["result"]["value"] == json!(true)) {
-                return started.elapsed();
-            }
-            if started.elapsed() > PAGE_DEADLINE {
-                let body = self.evaluate("document.body.innerText").await;
-                panic!("the page did not show {what} within {PAGE_DEADLINE:?}; it shows:\n{body}");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Sets the viewport size and colour scheme.
-    async fn emulate(&mut self, (width, height): (u32, u32), dark: bool) {
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
-        )
-        .await;
-        let scheme = if dark { "dark" } else { "light" };
-        self.call(
-            "Emulation.setEmulatedMedia",
-            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
-        )
-        .await;
-    }
-
-    /// Saves a PNG of the viewport into the artifacts folder.
-    async fn screenshot(&mut self, name: &str) -> PathBuf {
-        let shot = self
-            .call("Page.captureScreenshot", json!({"format": "png"}))
-            .await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().expect("image data"))
-            .expect("base64 image data");
-        let path = artifacts().join(name);
-        std::fs::write(&path, png).expect("the screenshot is written");
-        path
-    }
-
-    /// Asks Chromium to close (its answer may never come: the socket closes with it) and
-    /// waits for it to end; dropping the child kills it if it does not.
-    async fn close(mut self) {
-        let close = json!({"id": self.next_id + 1, "method": "Browser.close"});
-        let _ = self.socket.send(Message::text(close.to_string())).await;
-        let _ = tokio::time::timeout(BROWSER_TIMEOUT, self.child.wait()).await;
-    }
-}
 
 /// reqwest is built without a default TLS provider: every client needs one installed.
 fn install_tls_provider() {
@@ -290,11 +63,6 @@ async fn journal_mentions(control_url: &str, token: &str, text: &str) -> usize {
         .flatten()
         .filter(|event| event["detail"].as_str().is_some_and(|d| d.contains(text)))
         .count()
-}
-
-/// A selector's presence as a page expression.
-fn shows(selector: &str) -> String {
-    format!("document.querySelector({}) !== null", json!(selector))
 }
 
 #[tokio::test]
@@ -546,5 +314,191 @@ async fn the_live_view_and_its_data_are_refused_without_the_token() {
         let content_type = response.headers()["content-type"].to_str().unwrap();
         assert!(content_type.starts_with(kind), "{path}: {content_type}");
     }
+    assert_eq!(served.terminate(), Some(0));
+}
+
+/// The journal's partner events, one line each, to explain a failed expectation.
+async fn journal_tail(control_url: &str, token: &str) -> String {
+    let page: Value = reqwest::Client::new()
+        .get(format!("{control_url}/journal?surface=partner"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "\n  {} {} {} {} {}",
+                e["seq"], e["kind"], e["path"], e["status"], e["detail"]
+            )
+        })
+        .collect()
+}
+
+/// acme invites globex through plain HTTP, returning the answer's status and body.
+async fn invite_plain(acme: Value) -> (u16, Value) {
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!(
+            "{}/sharing_agreements.json",
+            acme["api_url"].as_str().unwrap()
+        ))
+        .basic_auth(
+            format!("{}/token", acme["admin_email"].as_str().unwrap()),
+            acme["api_token"].as_str(),
+        )
+        .json(&json!({"sharing_agreement": {"remote_subdomain": "globex"}}))
+        .send()
+        .await
+        .expect("acme answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_learner_chooses_which_held_message_is_delivered_next_in_the_live_view() {
+    let Some(chromium) = chromium() else { return };
+    // A long partner timeout: the held invitations wait for the learner, not the clock.
+    let served = serve_process(&["--timeout-ms", "120000"]);
+    let ready = served.ready_json();
+    let control_url = ready["control_url"].as_str().unwrap().to_string();
+    let token = ready["control_token"].as_str().unwrap().to_string();
+    let acme = ready["accounts"][0].clone();
+    install_tls_provider();
+
+    let mut browser = Browser::launch(&chromium).await;
+    browser.emulate((1200, 1400), false).await;
+    browser
+        .open(
+            &format!("{control_url}/ui?token={token}"),
+            &shows("#connection[data-state=live]"),
+        )
+        .await;
+    // The page's own Hold control holds acme → globex.
+    browser
+        .click("article[data-account=globex] button.hold[data-from=acme]")
+        .await;
+    browser
+        .wait_until(
+            "the hold step's answer",
+            "document.getElementById('message').textContent.startsWith('hold acme → globex: done')",
+        )
+        .await;
+    // Two invitations, one after the other, each waiting in flight.
+    let first = tokio::spawn(invite_plain(acme.clone()));
+    browser
+        .wait_until(
+            "one held message",
+            "document.querySelectorAll('#held li.held-message').length === 1",
+        )
+        .await;
+    let second = tokio::spawn(invite_plain(acme.clone()));
+    browser
+        .wait_until(
+            "two held messages",
+            "document.querySelectorAll('#held li.held-message').length === 2",
+        )
+        .await;
+    assert!(
+        !first.is_finished() && !second.is_finished(),
+        "both senders wait"
+    );
+
+    // The learner delivers the second one first.
+    browser
+        .click("#held li.held-message[data-position='2'] button.deliver")
+        .await;
+    let (status, body) = second.await.expect("the second invitation returns");
+    assert_eq!(status, 201);
+    assert_eq!(
+        body["sharing_agreement"]["status"], "pending",
+        "delivered: {body}"
+    );
+    assert_eq!(body["sharing_agreement"]["id"], 2);
+    assert!(!first.is_finished(), "the first is still held");
+    browser
+        .wait_until(
+            "one message left, and the sequence's link",
+            "document.querySelectorAll('#held li.held-message').length === 1 && document.getElementById('sequence-link') !== null",
+        )
+        .await;
+    assert_eq!(
+        journal_mentions(
+            &control_url,
+            &token,
+            "release acme → globex (message 2 of 2)"
+        )
+        .await,
+        1,
+        "a release step named the chosen message"
+    );
+    browser
+        .click("#held li.held-message[data-position='1'] button.deliver")
+        .await;
+    let (status, body) = first.await.expect("the first invitation returns");
+    assert_eq!(
+        (status, &body["sharing_agreement"]["status"]),
+        (201, &json!("pending")),
+        "the first invitation, delivered second: {body}; the journal's partner events: {}",
+        journal_tail(&control_url, &token).await
+    );
+    browser
+        .wait_until(
+            "nothing held, two grids at pending ↔ pending",
+            "document.querySelectorAll('#held li.held-message').length === 0 && \
+             document.querySelectorAll('#grids svg.gr').length === 2 && \
+             Array.from(document.querySelectorAll('#grids svg.gr .gr-cell.gr-now')).every(c => c.dataset.cell === '0-0')",
+        )
+        .await;
+
+    // The link reopens the chosen sequence: the diagram shows those journal events.
+    let href = browser
+        .evaluate("document.getElementById('sequence-link').getAttribute('href')")
+        .await;
+    let range = href
+        .as_str()
+        .and_then(|h| h.split("#events=").nth(1))
+        .expect("the link names a journal range")
+        .to_string();
+    browser.click("#sequence-link").await;
+    browser
+        .wait_until(
+            "the diagram on the chosen sequence",
+            &format!(
+                "document.body.dataset.window === '{range}' && document.getElementById('follow').getAttribute('aria-pressed') === 'false'"
+            ),
+        )
+        .await;
+    let (first_seq, last_seq) = range.split_once('-').unwrap();
+    let drawn = browser
+        .evaluate("Array.from(document.querySelectorAll('#diagram [data-seq]')).map(e => Number(e.dataset.seq))")
+        .await;
+    let drawn: Vec<u64> = drawn
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    let (first_seq, last_seq): (u64, u64) = (first_seq.parse().unwrap(), last_seq.parse().unwrap());
+    assert!(
+        !drawn.is_empty() && drawn.iter().all(|s| (first_seq..=last_seq).contains(s)),
+        "{range}: {drawn:?}"
+    );
+    browser.screenshot("live-view-held.png").await;
+
+    let problems = browser.take_problems();
+    browser.close().await;
+    assert!(
+        problems.is_empty(),
+        "the page logs no errors: {problems:#?}"
+    );
     assert_eq!(served.terminate(), Some(0));
 }

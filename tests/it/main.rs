@@ -38,8 +38,14 @@ mod drawn_reports;
 mod races;
 // The HTML report in headless Chromium: its DOM, its console, screenshots.
 mod browser;
+// Headless Chromium driven over the DevTools protocol (shared by the tests below).
+mod devtools;
 // The live view of `serve` in headless Chromium over the DevTools protocol; its token.
 mod live_view;
+// The report's step-through player in headless Chromium: steps, exchanges, the grid.
+mod player;
+// `sharesim learn`: the bundled course, choices of held messages, refusals, Chromium.
+mod lessons;
 // The house: imports between top-level modules flow one way, down DESIGN.md's layers.
 mod house;
 // Hostile clients: forged tokens, squatted uuids, redirects, floods and slow connections.

@@ -16,11 +16,12 @@ pub struct LinkTarget {
     pub to: Ref,
 }
 
-/// `release`: delivers what a held link holds, and stops holding it.
+/// `release`: delivers what a held link holds, and stops holding it; or, with
+/// `message`, only the message chosen (the rest stay held).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a `release` table: { from, to, order? }"
+    expecting = "a `release` table: { from, to, order? } or { from, to, message }"
 )]
 pub struct Release {
     /// The sending account.
@@ -31,7 +32,14 @@ pub struct Release {
     pub to: Ref,
     /// `fifo` (the default), `reverse`, or `seeded` (an order drawn from the seed).
     #[serde(default)]
-    pub order: ReleaseOrder,
+    #[schemars(with = "ReleaseOrder")]
+    pub order: Option<ReleaseOrder>,
+    /// Deliver only this message of what the link holds, counting from 1 (the oldest):
+    /// the order a learner chooses, one message at a time. The link goes on holding the
+    /// others, and stops holding once it holds nothing. Not with `order`.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub message: Option<Spanned<u32>>,
 }
 
 /// Actions a `concurrently` group may not hold: checks look at the group's end state,

@@ -10,12 +10,14 @@ use super::{AgreementHandle, Problem, Runner, Session, TicketHandle, describe};
 use crate::consistency;
 use crate::scenario::format::{self, Action, Step};
 use crate::scenario::outcome::FieldDiff;
+use crate::trace::lock;
+use crate::transport::scheduler::HeldMessage;
 use crate::transport::scheduler::{Link, Scheduler, Turn};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 /// What a unit of a group left behind when it finished.
 enum Done {
@@ -28,6 +30,44 @@ enum Done {
     },
     /// A released message delivered for a sender that stopped waiting.
     Orphan,
+}
+
+/// A learner's choices of which held message goes next, and what was held when they ran
+/// out (see `RunSettings::choices`).
+#[derive(Debug)]
+pub(super) struct Choices {
+    picks: Mutex<VecDeque<usize>>,
+    paused: Mutex<Option<Vec<HeldMessage>>>,
+}
+
+impl Choices {
+    pub(super) fn new(picks: &[usize]) -> Choices {
+        Choices {
+            picks: Mutex::new(picks.iter().copied().collect()),
+            paused: Mutex::new(None),
+        }
+    }
+
+    /// What was held when the run paused for the next choice.
+    pub(super) fn paused(&self) -> Option<Vec<HeldMessage>> {
+        lock(&self.paused).clone()
+    }
+}
+
+/// Whether `step` is a `release` that names the message it delivers.
+fn chosen_release(step: &Step) -> bool {
+    matches!(&step.action, Action::Release(r) if r.message.is_some())
+}
+
+/// The order a group's releases may start in: those that name their message are the
+/// author's (or learner's) chosen order, so they go first, in file order, and are never
+/// drawn. When a learner chooses, the step's own plain releases give way.
+fn release_order(group: &[Step], mut releases: Vec<usize>, learner: bool) -> Vec<usize> {
+    releases.sort_by_key(|&i| !chosen_release(&group[i]));
+    if learner {
+        releases.retain(|&i| chosen_release(&group[i]));
+    }
+    releases
 }
 
 /// The scenario's words for one direction of a link.
@@ -81,18 +121,20 @@ impl<'a> Runner<'a> {
     pub(super) async fn release(&mut self, release: &format::Release) -> Result<(), Problem> {
         let scheduler = self.scheduler();
         let target = link(&release.from, &release.to);
+        let let_go = |scheduler: &Scheduler| match &release.message {
+            Some(position) => scheduler.release_message(&target, *position.get_ref() as usize),
+            None => scheduler
+                .release(&target, release.order.unwrap_or_default())
+                .map(|_| ()),
+        };
         if self.in_group {
-            return scheduler
-                .release(&target, release.order)
-                .map(|_| ())
-                .map_err(|e| Problem::new(e.to_string()));
+            return let_go(&scheduler).map_err(|e| Problem::new(e.to_string()));
         }
         scheduler
             .begin_round()
             .map_err(|e| Problem::new(e.to_string()))?;
-        let released = scheduler.release(&target, release.order);
-        let result = match released {
-            Ok(_) => self.drive(&scheduler, &[]).await,
+        let result = match let_go(&scheduler) {
+            Ok(()) => self.drive(&scheduler, &[]).await,
             Err(error) => Err(Problem::new(error.to_string())),
         };
         scheduler.end_round();
@@ -114,10 +156,51 @@ impl<'a> Runner<'a> {
         result
     }
 
+    /// Every chain waits on a held message: release the learner's next choice (true), or
+    /// pause the run when the choices ran out (an error the outcome turns into a pause).
+    /// False when nothing is held (the chains wait on something else).
+    fn learner_chooses(&self, scheduler: &Scheduler, choices: &Choices) -> Result<bool, Problem> {
+        let held = scheduler.held();
+        if held.is_empty() {
+            return Ok(false);
+        }
+        let Some(pick) = lock(&choices.picks).pop_front() else {
+            let count = held.len();
+            *lock(&choices.paused) = Some(held);
+            return Err(Problem::new(format!(
+                "paused: {count} message(s) are held; choose which one is delivered next"
+            )));
+        };
+        let Some(message) = pick.checked_sub(1).and_then(|index| held.get(index)) else {
+            return Err(Problem::new(format!(
+                "choice {pick}: {} message(s) are held, so the choice must be 1 to {}",
+                held.len(),
+                held.len()
+            )));
+        };
+        self.world.trace().world(
+            "scenario",
+            format!(
+                "the learner delivers {} next: release = {{ from = \"{}\", to = \"{}\", message = {} }}",
+                message.description, message.from, message.to, message.position
+            ),
+        );
+        let target = Link {
+            from: message.from.clone(),
+            to: message.to.clone(),
+        };
+        scheduler
+            .release_message(&target, message.position)
+            .map_err(|e| Problem::new(e.to_string()))?;
+        Ok(true)
+    }
+
     /// Runs the group's units one chain at a time until all are finished.
     async fn drive(&mut self, scheduler: &Scheduler, group: &[Step]) -> Result<(), Problem> {
         let (releases, actions): (Vec<usize>, Vec<usize>) =
             (0..group.len()).partition(|&i| matches!(group[i].action, Action::Release(_)));
+        let chosen = |i: &usize| chosen_release(&group[*i]);
+        let releases = release_order(group, releases, self.choices.is_some());
         let mut unstarted = actions;
         let mut unstarted_releases = releases;
         let mut results: Vec<Option<Result<(), Problem>>> = group.iter().map(|_| None).collect();
@@ -148,7 +231,11 @@ impl<'a> Runner<'a> {
                 }
                 continue;
             }
-            match scheduler.next_turn(unstarted.len(), unstarted_releases.len()) {
+            let releasable = match unstarted_releases.first() {
+                Some(first) if chosen(first) => 1,
+                _ => unstarted_releases.len(),
+            };
+            match scheduler.next_turn(unstarted.len(), releasable) {
                 Turn::Start { pick, choices } => {
                     let index = if pick < unstarted.len() {
                         unstarted.remove(pick)
@@ -188,6 +275,11 @@ impl<'a> Runner<'a> {
                 }
                 Turn::Idle if running.is_empty() => break,
                 Turn::Idle => {
+                    if let Some(choices) = &self.choices
+                        && self.learner_chooses(scheduler, choices)?
+                    {
+                        continue;
+                    }
                     // Every chain is blocked on a held message: wait for its timeout.
                     tokio::select! {
                         Some(done) = running.next() => finish(done, &mut learned),

@@ -1,0 +1,39 @@
+//! What the trace keeps of a partner message's wire for the reports' exchange view: the
+//! headers that matter (the token as its agreement's uuid only) and the body bytes the
+//! transport already holds.
+
+use super::{FROM_HEADER, Message, PROTOCOL_VERSION, TOKEN_HEADER, VERSION_HEADER};
+use crate::trace::{Wire, clip_header, token_uuid};
+use axum::http::{HeaderMap, header};
+
+/// The headers a partner message carries, as the trace keeps them: the token shown as
+/// the agreement's uuid only.
+pub(super) fn request(message: &Message, body: Option<&bytes::Bytes>) -> Wire {
+    let mut headers = vec![
+        (VERSION_HEADER, PROTOCOL_VERSION.to_string()),
+        (FROM_HEADER, clip_header(&message.from)),
+    ];
+    if let Some(token) = &message.token {
+        headers.push((TOKEN_HEADER, token_uuid(token)));
+    }
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json".to_string()));
+    }
+    Wire::new(headers, body.unwrap_or(&bytes::Bytes::new()))
+}
+
+/// The answer headers a reader of the exchange needs.
+pub(super) fn answer_headers(headers: &HeaderMap) -> Vec<(&'static str, String)> {
+    [
+        ("Content-Type", header::CONTENT_TYPE),
+        ("Location", header::LOCATION),
+        ("WWW-Authenticate", header::WWW_AUTHENTICATE),
+        ("Retry-After", header::RETRY_AFTER),
+    ]
+    .into_iter()
+    .filter_map(|(shown, name)| {
+        let value = headers.get(name)?;
+        Some((shown, clip_header(value.to_str().unwrap_or("?"))))
+    })
+    .collect()
+}
