@@ -68,6 +68,9 @@ pub enum Fault {
     Latency(Duration),
     /// The partner endpoint answers this status with a short plain body, unhandled.
     Status(u16),
+    /// The partner endpoint answers 429 Too Many Requests with `Retry-After` of this
+    /// many seconds, unhandled.
+    RetryAfter(u32),
     /// The response starts (status line and headers), then the connection closes.
     Reset,
     /// The endpoint answers 307 to itself, forever.
@@ -90,6 +93,7 @@ impl Fault {
     pub fn check(&self) -> Result<(), String> {
         match self {
             Fault::Status(code) => check_fault_status(*code),
+            Fault::RetryAfter(seconds) => check_retry_after(*seconds),
             _ => Ok(()),
         }
     }
@@ -113,6 +117,20 @@ pub fn check_fault_status(code: u16) -> Result<(), String> {
     }
 }
 
+/// The longest `Retry-After` a `retry_after` fault may ask for, in seconds.
+pub const MAX_FAULT_RETRY_AFTER: u32 = 3600;
+
+/// Whether `seconds` may be a `retry_after` fault's wait.
+pub fn check_retry_after(seconds: u32) -> Result<(), String> {
+    if seconds <= MAX_FAULT_RETRY_AFTER {
+        Ok(())
+    } else {
+        Err(format!(
+            "a fault's retry_after is at most {MAX_FAULT_RETRY_AFTER} seconds, not {seconds}"
+        ))
+    }
+}
+
 /// The scenario-file spelling: `down`, `hang`, `latency_ms = 500`, `status = 500`,
 /// `reset`, `redirect_loop`, `crash = "after_store"`.
 impl fmt::Display for Fault {
@@ -122,6 +140,7 @@ impl fmt::Display for Fault {
             Fault::Hang => f.write_str("hang"),
             Fault::Latency(delay) => write!(f, "latency_ms = {}", delay.as_millis()),
             Fault::Status(code) => write!(f, "status = {code}"),
+            Fault::RetryAfter(seconds) => write!(f, "retry_after = {seconds}"),
             Fault::Reset => f.write_str("reset"),
             Fault::RedirectLoop => f.write_str("redirect_loop"),
             Fault::Crash(point) => write!(f, "crash = \"{point}\""),

@@ -111,6 +111,12 @@ impl AgreementStatus {
         )
     }
 
+    /// True for the statuses an agreement never leaves (inactive, declined): nothing
+    /// travels over it again.
+    pub fn is_final(self) -> bool {
+        matches!(self, AgreementStatus::Inactive | AgreementStatus::Declined)
+    }
+
     /// True while the partner still holds a live copy it should hear about (deactivation, deletion).
     pub fn is_live(self) -> bool {
         matches!(self, AgreementStatus::Pending | AgreementStatus::Accepted)

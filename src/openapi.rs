@@ -7,12 +7,13 @@
 
 use crate::control::journal::{EventFilter, JournalPage, JournalQuery, Verdict, Verification};
 use crate::control::{Accounts, ErrorBody, Restored, StepsOutcome};
-use crate::model::ticket::TicketStatus;
 use crate::model::{AgreementStatus, Direction};
 use crate::partner::wire::{WireAgreement, WireTicket};
 use crate::scenario::format::Step;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
+
+mod tickets;
 
 /// The whole document.
 pub fn document() -> Value {
@@ -234,88 +235,13 @@ fn rest_paths(_generator: &mut SchemaGenerator, paths: &mut Map<String, Value>) 
         Value::Object(item),
     );
 
-    let tickets = operation(
-        "List the account's tickets.",
-        "zendeskToken",
-        rest_responses(ok("The tickets.", "TicketList")),
-    );
-    let mut ticket_created = errors(&[
-        ("400", "The body is not JSON."),
-        ("422", "RecordInvalid: the field named in details."),
-    ]);
-    ticket_created.insert("201".into(), response("Created (and shared, when sharing_agreement_ids names an accepted outbound agreement).", schema_ref("TicketEnvelope")));
-    let create_ticket = with_body(
-        operation(
-            "Create a ticket.",
-            "zendeskToken",
-            rest_responses(ticket_created),
-        ),
-        schema_ref("TicketCreate"),
-    );
-    for path in ["/api/v2/tickets", "/api/v2/tickets.json"] {
-        paths.insert(
-            path.into(),
-            json!({ "get": tickets, "post": create_ticket }),
-        );
-    }
-    let mut ticket_shown = ok("The ticket.", "TicketEnvelope");
-    ticket_shown.extend(errors(&[("404", "RecordNotFound.")]));
-    let mut ticket_updated = ok("The changed ticket.", "TicketEnvelope");
-    ticket_updated.extend(errors(&[
-        ("400", "The body is not JSON."),
-        ("404", "RecordNotFound."),
-        ("422", "RecordInvalid: the field named in details."),
-    ]));
-    let mut ticket = Map::new();
-    ticket.insert("parameters".into(), id_parameter("The ticket's id."));
-    ticket.insert(
-        "get".into(),
-        Value::Object(operation(
-            "Show one ticket.",
-            "zendeskToken",
-            rest_responses(ticket_shown),
-        )),
-    );
-    ticket.insert(
-        "put".into(),
-        with_body(
-            operation(
-                "Change a ticket: comment, status, tags, sharing_agreement_ids (replaces the set).",
-                "zendeskToken",
-                rest_responses(ticket_updated),
-            ),
-            schema_ref("TicketUpdate"),
-        ),
-    );
-    paths.insert("/api/v2/tickets/{id}".into(), Value::Object(ticket));
-    for (suffix, schema, summary) in [
-        (
-            "comments",
-            "CommentList",
-            "A ticket's comments, oldest first.",
-        ),
-        (
-            "audits",
-            "AuditList",
-            "A ticket's audits, with TicketSharingEvents.",
-        ),
-    ] {
-        let mut answers = ok(summary, schema);
-        answers.extend(errors(&[("404", "RecordNotFound.")]));
-        let item = json!({
-            "parameters": id_parameter("The ticket's id."),
-            "get": operation(summary, "zendeskToken", rest_responses(answers)),
-        });
-        paths.insert(format!("/api/v2/tickets/{{id}}/{suffix}"), item.clone());
-        paths.insert(format!("/api/v2/tickets/{{id}}/{suffix}.json"), item);
-    }
+    tickets::paths(paths);
 }
 
 /// The REST views, as `Account::agreement_json`/`ticket_json` and friends build them.
 fn rest_schemas(generator: &mut SchemaGenerator) -> Map<String, Value> {
     let status = generator.subschema_for::<AgreementStatus>().to_value();
     let direction = generator.subschema_for::<Direction>().to_value();
-    let ticket_status = generator.subschema_for::<TicketStatus>().to_value();
     let timestamp = json!({ "type": "string", "format": "date-time" });
     let id = json!({ "type": "integer", "format": "int64" });
     let nullable_string = json!({ "type": ["string", "null"] });
@@ -338,68 +264,6 @@ fn rest_schemas(generator: &mut SchemaGenerator) -> Map<String, Value> {
         },
         "required": ["created_at", "id", "name", "partner_name", "remote_subdomain", "status", "type", "updated_at", "url"],
     });
-    let ticket = json!({
-        "type": "object",
-        "properties": {
-            "created_at": timestamp,
-            "custom_fields": { "type": "array", "items": { "type": "object", "properties": { "id": id, "value": true }, "required": ["id", "value"] } },
-            "description": { "type": "string" }, "id": id, "requester_id": id,
-            "sharing_agreement_ids": { "type": "array", "items": id },
-            "status": ticket_status, "subject": { "type": "string" },
-            "tags": { "type": "array", "items": { "type": "string" } },
-            "updated_at": timestamp, "url": { "type": "string" },
-        },
-        "required": ["created_at", "custom_fields", "description", "id", "requester_id", "sharing_agreement_ids", "status", "subject", "tags", "updated_at", "url"],
-    });
-    let comment = json!({
-        "type": "object",
-        "properties": { "author_id": id, "body": { "type": "string" }, "created_at": timestamp, "id": id, "public": { "type": "boolean" } },
-        "required": ["author_id", "body", "created_at", "id", "public"],
-    });
-    let audit = json!({
-        "type": "object",
-        "properties": {
-            "author_id": { "type": "integer" }, "created_at": timestamp, "id": id, "ticket_id": id,
-            "events": { "type": "array", "items": { "type": "object", "properties": { "type": { "type": "string" } }, "required": ["type"] } },
-        },
-        "required": ["author_id", "created_at", "events", "id", "ticket_id"],
-    });
-    // Bodies are read field by field; unknown fields are ignored, as Zendesk ignores
-    // read-only ones, so request schemas stay open.
-    let new_comment = json!({
-        "type": "object",
-        "properties": { "body": { "type": "string", "minLength": 1, "pattern": "\\S" }, "public": { "type": "boolean" } },
-        "required": ["body"],
-    });
-    // Null means "unchanged" (absent), as in the protocol.
-    let nullable = |schema: Value| json!({ "anyOf": [schema, { "type": "null" }] });
-    let ticket_fields = |creating: bool| {
-        let comment = if creating {
-            new_comment.clone()
-        } else {
-            nullable(new_comment.clone())
-        };
-        let mut fields = json!({
-            "type": "object",
-            "properties": {
-                "subject": nullable(json!({ "type": "string", "pattern": "\\S" })),
-                "comment": comment,
-                "status": nullable(ticket_status.clone()),
-                "tags": nullable(json!({ "type": "array", "items": { "type": "string" } })),
-                "requester_id": nullable(json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX })),
-                "sharing_agreement_ids": nullable(json!({
-                    "type": "array",
-                    "description": "Replaces the set; each id must be one of the account's agreements (outbound and accepted to share).",
-                    "items": { "type": "integer", "minimum": 0, "maximum": u64::MAX },
-                })),
-            },
-        });
-        if creating {
-            fields["description"] = json!("`comment` is the first comment (Zendesk requires one).");
-            fields["required"] = json!(["comment"]);
-        }
-        fields
-    };
     let envelope = |key: &str, schema: Value| json!({ "type": "object", "properties": { key: schema }, "required": [key] });
     let error = json!({
         "type": "object",
@@ -445,36 +309,7 @@ fn rest_schemas(generator: &mut SchemaGenerator) -> Map<String, Value> {
             json!({ "type": "object", "properties": { "status": status }, "required": ["status"] }),
         ),
     );
-    schemas.insert("Ticket".into(), ticket);
-    schemas.insert(
-        "TicketEnvelope".into(),
-        envelope("ticket", schema_ref("Ticket")),
-    );
-    schemas.insert(
-        "TicketList".into(),
-        envelope(
-            "tickets",
-            json!({ "type": "array", "items": schema_ref("Ticket") }),
-        ),
-    );
-    schemas.insert(
-        "TicketCreate".into(),
-        envelope("ticket", ticket_fields(true)),
-    );
-    schemas.insert(
-        "TicketUpdate".into(),
-        envelope("ticket", ticket_fields(false)),
-    );
-    schemas.insert("Comment".into(), comment);
-    schemas.insert(
-        "CommentList".into(),
-        json!({ "type": "object", "properties": { "comments": { "type": "array", "items": schema_ref("Comment") }, "count": { "type": "integer" } }, "required": ["comments"] }),
-    );
-    schemas.insert("Audit".into(), audit);
-    schemas.insert(
-        "AuditList".into(),
-        json!({ "type": "object", "properties": { "audits": { "type": "array", "items": schema_ref("Audit") }, "count": { "type": "integer" } }, "required": ["audits"] }),
-    );
+    schemas.extend(tickets::schemas(generator));
     schemas.insert("ZendeskError".into(), error);
     schemas
 }
@@ -681,6 +516,9 @@ mod tests {
             "/api/v2/sharing_agreements.json",
             "/api/v2/sharing_agreements/{id}",
             "/api/v2/tickets/{id}",
+            "/api/v2/ticket_fields",
+            "/api/v2/account/settings",
+            "/api/v2/users/{id}",
             "/sharing/agreements/{uuid}",
             "/sharing/tickets/{uuid}",
             "/steps",

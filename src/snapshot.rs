@@ -275,6 +275,7 @@ pub fn fault_table(rule: &FaultRule) -> Value {
         Fault::RedirectLoop => ("redirect_loop", json!(true)),
         Fault::Latency(delay) => ("latency_ms", json!(delay.as_millis() as u64)),
         Fault::Status(status) => ("status", json!(status)),
+        Fault::RetryAfter(seconds) => ("retry_after", json!(seconds)),
         Fault::Crash(point) => ("crash", json!(point.as_str())),
     };
     table.insert(key.into(), value);

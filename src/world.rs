@@ -10,7 +10,7 @@
 mod externals;
 mod occupant;
 
-use crate::account::{Account, WorldServices};
+use crate::account::{Account, AccountSettings, WorldServices};
 use crate::clock::WorldClock;
 use crate::consistency::AgreementDivergence;
 use crate::directory::ExternalUrl;
@@ -20,6 +20,7 @@ use crate::faults::{Fault, FaultRule, FaultTable};
 use crate::listener;
 use crate::listener::connection_limits::ConnectionLimits;
 use crate::model::is_valid_subdomain;
+use crate::model::ticket::fields::FieldDefinition;
 use crate::network::client::{HttpClient, Resolve};
 use crate::network::{Listener, Network, NetworkKind, Reservation};
 use crate::tls::{CertMode, CertificateAuthority, ServerCertificate, TlsError, server_config};
@@ -119,6 +120,10 @@ pub struct AccountSpec {
     /// An account outside the process at this sharing URL (see [`crate::external`]):
     /// the world runs only the relay to it.
     pub external: Option<ExternalUrl>,
+    /// How it takes invitations (e.g. declining them all).
+    pub settings: AccountSettings,
+    /// Its custom ticket fields.
+    pub ticket_fields: Vec<FieldDefinition>,
 }
 
 impl AccountSpec {
@@ -132,6 +137,8 @@ impl AccountSpec {
             cert_mode: CertMode::Valid,
             fault: None,
             external: None,
+            settings: AccountSettings::default(),
+            ticket_fields: Vec::new(),
         }
     }
 
@@ -183,6 +190,16 @@ pub enum WorldError {
     External {
         /// The account.
         subdomain: String,
+        /// Why not.
+        reason: String,
+    },
+    /// A ticket field declared with an account cannot be made.
+    #[error("account {subdomain:?} cannot have ticket field {title:?}: {reason}")]
+    InvalidTicketField {
+        /// The account.
+        subdomain: String,
+        /// The field's title.
+        title: String,
         /// Why not.
         reason: String,
     },
@@ -363,6 +380,17 @@ impl World {
             return Err(WorldError::Duplicate(spec.subdomain.clone()));
         }
         let occupant = self.occupant(spec)?;
+        if let Occupant::Account(account) = &occupant {
+            for definition in &spec.ticket_fields {
+                account
+                    .add_ticket_field(definition.clone())
+                    .map_err(|error| WorldError::InvalidTicketField {
+                        subdomain: spec.subdomain.clone(),
+                        title: definition.title.clone(),
+                        reason: error.to_string(),
+                    })?;
+            }
+        }
         // Our model: an account declared with `start = false` does not exist yet, so its
         // subdomain is unknown (configuration_error) until it first starts; an account
         // that was stopped is known but refuses connections (failed).
@@ -426,6 +454,9 @@ impl World {
             subdomain,
             format!("{subdomain} now presents a certificate in mode {mode}"),
         );
+        if mode == CertMode::Valid {
+            self.retry_waiting_pushes().await;
+        }
         Ok(())
     }
 
@@ -440,6 +471,15 @@ impl World {
         self.services.transport.forget_connections(&hosts);
         for host in &hosts {
             self.rest.forget_connections(host);
+        }
+    }
+
+    /// A link was repaired (healed, started, a valid certificate): every account tries
+    /// its waiting ticket pushes again *(model: Zendesk retries undelivered pushes in
+    /// the background; sharesim retries them when they could now get through)*.
+    async fn retry_waiting_pushes(&self) {
+        for account in self.accounts() {
+            crate::partner::outbound::flush_all(&account).await;
         }
     }
 
@@ -550,6 +590,7 @@ impl World {
         self.services
             .trace
             .world(subdomain, format!("{subdomain} started listening"));
+        self.retry_waiting_pushes().await;
         Ok(())
     }
 
@@ -632,6 +673,9 @@ impl World {
         self.services
             .trace
             .world(target, format!("healed {scope} ({removed})"));
+        if !healed.is_empty() {
+            self.retry_waiting_pushes().await;
+        }
         Ok(healed)
     }
 

@@ -181,6 +181,9 @@ impl Account {
                     self.subdomain()
                 ),
             );
+            if held.is_final() {
+                self.end_outbox(id, &format!("the agreement is {held}"));
+            }
         }
     }
 
@@ -341,6 +344,7 @@ impl Account {
                 removed.direction
             ),
         );
+        self.end_outbox(id, "the agreement was deleted");
         Ok(removed)
     }
 
@@ -381,30 +385,19 @@ impl Account {
                     )))
                 };
             }
-            // Invitations need no token: bound how many a stranger can leave waiting.
-            // Counted per sender (senders outside the world share one count), so a
-            // flood from one sender never blocks another's invitations.
-            let pending = state
-                .agreements()
-                .values()
-                .filter(|a| {
-                    a.direction == Direction::Inbound
-                        && a.status == AgreementStatus::Pending
-                        && a.remote_subdomain == remote_subdomain
-                })
-                .count();
-            if pending >= crate::limits::MAX_PENDING_INBOUND {
-                return Err(ReceiveError::TooMany(format!(
-                    "{pending} invitations from {from} are already pending; answer or delete some first"
-                )));
-            }
+            let decline_all = state.settings().decline_all_invites;
+            check_room(state, remote_subdomain.as_deref(), from, decline_all)?;
             let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
                 uuid: offer.uuid.clone(),
                 name: offer.name.clone(),
                 remote_subdomain: remote_subdomain.clone(),
-                status: AgreementStatus::Pending,
+                status: if decline_all {
+                    AgreementStatus::Declined
+                } else {
+                    AgreementStatus::Pending
+                },
                 direction: Direction::Inbound,
                 access_key: offer.access_key.clone(),
                 sender_url: offer.sender_url.clone(),
@@ -433,7 +426,13 @@ impl Account {
         let agreement = &stored.agreement;
         self.trace().decision(
             self.subdomain(),
-            if stored.created {
+            if stored.created && agreement.status == AgreementStatus::Declined {
+                format!(
+                    "{} stored inbound agreement {} from {from} declined at once: the account declines all sharing agreement invites",
+                    self.subdomain(),
+                    agreement.id
+                )
+            } else if stored.created {
                 format!(
                     "{} stored inbound agreement {} pending from {from}",
                     self.subdomain(),
@@ -525,6 +524,12 @@ impl Account {
                 )
             },
         );
+        if before != agreement.status && agreement.status.is_final() {
+            self.end_outbox(
+                agreement.id,
+                &format!("the partner made the agreement {}", agreement.status),
+            );
+        }
         if crash == Some(CrashPoint::AfterStore) {
             return Err(self.crash(CrashPoint::AfterStore, &what));
         }
@@ -575,6 +580,46 @@ impl Account {
     fn subdomain_of_url(&self, url: &str) -> Option<String> {
         self.services().directory.subdomain_of_url(url)
     }
+}
+
+/// Invitations need no token: bound how many a stranger can leave waiting. Counted
+/// per sender (senders outside the world share one count), so a flood from one sender
+/// never blocks another's invitations; an account that declines them all bounds its
+/// declined copies the same way.
+fn check_room(
+    state: &crate::account::AccountState,
+    remote_subdomain: Option<&str>,
+    from: &str,
+    decline_all: bool,
+) -> Result<(), ReceiveError> {
+    let held = |status: AgreementStatus| {
+        state
+            .agreements()
+            .values()
+            .filter(|a| {
+                a.direction == Direction::Inbound
+                    && a.status == status
+                    && a.remote_subdomain.as_deref() == remote_subdomain
+            })
+            .count()
+    };
+    let pending = held(AgreementStatus::Pending);
+    if pending >= crate::limits::MAX_PENDING_INBOUND {
+        return Err(ReceiveError::TooMany(format!(
+            "{pending} invitations from {from} are already pending; answer or delete some first"
+        )));
+    }
+    let declined = if decline_all {
+        held(AgreementStatus::Declined)
+    } else {
+        0
+    };
+    if declined >= crate::limits::MAX_PENDING_INBOUND {
+        return Err(ReceiveError::TooMany(format!(
+            "{declined} invitations from {from} were already declined; delete some first"
+        )));
+    }
+    Ok(())
 }
 
 fn opposite_party(direction: Direction) -> &'static str {

@@ -6,12 +6,13 @@
 //! never deadlock.
 
 pub(crate) mod agreements;
+pub(crate) mod outbox;
 pub mod planted;
 pub(crate) mod state;
 pub mod tap;
 pub(crate) mod tickets;
 
-pub use state::{AccountState, StateRecord};
+pub use state::{AccountSettings, AccountState, StateRecord};
 
 use crate::directory::Directory;
 use crate::faults::FaultTable;
@@ -171,6 +172,8 @@ pub struct AccountConfig {
     pub api_token: String,
     /// REST calls allowed per minute; None never refuses (see [`crate::rate_limit`]).
     pub rate_limit: Option<u32>,
+    /// How it takes invitations from the start.
+    pub settings: AccountSettings,
 }
 
 /// A simulated account. Shared as `Arc<Account>` by its listener and the world.
@@ -213,7 +216,11 @@ impl Account {
             display_name,
             api_token: config.api_token,
             services,
-            state: Mutex::new(AccountState::default()),
+            state: Mutex::new({
+                let mut state = AccountState::default();
+                state.set_settings(config.settings);
+                state
+            }),
             changes: AtomicU64::new(0),
             listening: Mutex::new(None),
             https,
@@ -371,6 +378,34 @@ impl Account {
     /// A snapshot of every agreement copy, by id.
     pub fn agreements(&self) -> Vec<Agreement> {
         self.read_state(|state| state.agreements().values().cloned().collect())
+    }
+
+    /// How the account takes invitations.
+    pub fn settings(&self) -> AccountSettings {
+        self.read_state(|state| state.settings())
+    }
+
+    /// Changes how the account takes invitations, and records it.
+    pub fn set_settings(&self, settings: AccountSettings) {
+        let before = self.with_state(|state| {
+            let before = state.settings();
+            state.set_settings(settings);
+            before
+        });
+        if before != settings {
+            self.trace().decision(
+                self.subdomain(),
+                format!(
+                    "{} {} all sharing agreement invites",
+                    self.subdomain(),
+                    if settings.decline_all_invites {
+                        "now declines"
+                    } else {
+                        "no longer declines"
+                    }
+                ),
+            );
+        }
     }
 
     /// The copy of the agreement with this uuid, if this account holds one.

@@ -6,8 +6,10 @@
 //! The stale listing (a status changed while the REST API kept answering the old one)
 //! came from two functions that reached past such a seal; now none can.
 
+use super::outbox::{Outbox, OutboxRecord};
 use crate::model::Agreement;
 use crate::model::ticket::Ticket;
+use crate::model::ticket::fields::TicketField;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The local id of the account's admin (requester and author of what the admin does).
@@ -29,6 +31,15 @@ pub struct Person {
     pub role: String,
 }
 
+/// An account's settings that change how it takes partners' messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    /// "Decline all sharing agreement invites": every invitation is declined at once.
+    #[serde(default)]
+    pub decline_all_invites: bool,
+}
+
 /// The mutable part of an account: what its REST API shows.
 #[derive(Debug)]
 pub struct AccountState {
@@ -45,6 +56,10 @@ pub struct AccountState {
     listing: Option<(String, bytes::Bytes)>,
     /// Tickets and the counters that number them.
     tickets: TicketBook,
+    /// Ticket pushes decided and not yet delivered, per agreement.
+    outbox: Outbox,
+    /// How the account takes invitations.
+    settings: AccountSettings,
     /// Uuids of copies changed since last taken, while someone watches (the scenario
     /// runner, which then re-checks only those pairs instead of every agreement after
     /// every step).
@@ -59,6 +74,8 @@ impl Default for AccountState {
             ids_by_uuid: HashMap::new(),
             listing: None,
             tickets: TicketBook::default(),
+            outbox: Outbox::default(),
+            settings: AccountSettings::default(),
             changed: None,
         }
     }
@@ -85,6 +102,22 @@ pub struct StateRecord {
     pub next_comment_id: u64,
     /// The id the next audit gets.
     pub next_audit_id: u64,
+    /// The account's custom ticket fields.
+    #[serde(default)]
+    pub ticket_fields: Vec<TicketField>,
+    /// The id the next ticket field gets.
+    #[serde(default = "first_id")]
+    pub next_field_id: u64,
+    /// Ticket pushes waiting to be delivered.
+    #[serde(default)]
+    pub outbox: OutboxRecord,
+    /// How the account takes invitations.
+    #[serde(default)]
+    pub settings: AccountSettings,
+}
+
+fn first_id() -> u64 {
+    1
 }
 
 impl AccountState {
@@ -98,6 +131,10 @@ impl AccountState {
             next_ticket_id: self.tickets.next_ticket_id,
             next_comment_id: self.tickets.next_comment_id,
             next_audit_id: self.tickets.next_audit_id,
+            ticket_fields: self.tickets.fields.clone(),
+            next_field_id: self.tickets.next_field_id,
+            outbox: self.outbox.record(),
+            settings: self.settings,
         }
     }
 
@@ -111,7 +148,11 @@ impl AccountState {
                 next_ticket_id: record.next_ticket_id,
                 next_comment_id: record.next_comment_id,
                 next_audit_id: record.next_audit_id,
+                fields: record.ticket_fields.clone(),
+                next_field_id: record.next_field_id,
             },
+            outbox: Outbox::from_record(&record.outbox),
+            settings: record.settings,
             ..AccountState::default()
         };
         for agreement in &record.agreements {
@@ -247,6 +288,26 @@ impl AccountState {
     pub fn tickets_mut(&mut self) -> (&mut TicketBook, &BTreeMap<u64, Agreement>) {
         (&mut self.tickets, &self.agreements)
     }
+
+    /// The pushes waiting to be delivered.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The pushes waiting to be delivered, to change.
+    pub fn outbox_mut(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
+    /// How the account takes invitations.
+    pub fn settings(&self) -> AccountSettings {
+        self.settings
+    }
+
+    /// Changes how the account takes invitations.
+    pub fn set_settings(&mut self, settings: AccountSettings) {
+        self.settings = settings;
+    }
 }
 
 /// An account's tickets, the people partners told it about, and the counters that
@@ -259,6 +320,8 @@ pub struct TicketBook {
     next_ticket_id: u64,
     next_comment_id: u64,
     next_audit_id: u64,
+    fields: Vec<TicketField>,
+    next_field_id: u64,
 }
 
 impl Default for TicketBook {
@@ -269,6 +332,8 @@ impl Default for TicketBook {
             next_ticket_id: 1,
             next_comment_id: 1,
             next_audit_id: 1,
+            fields: Vec::new(),
+            next_field_id: 1,
         }
     }
 }
@@ -313,6 +378,19 @@ impl TicketBook {
         let id = self.next_audit_id;
         self.next_audit_id += 1;
         id
+    }
+
+    /// The account's custom ticket fields, in the order they were made.
+    pub fn fields(&self) -> &[TicketField] {
+        &self.fields
+    }
+
+    /// Stores a new field; the id is the one asked for, or the next free one.
+    pub fn add_field(&mut self, mut field: TicketField, id: Option<u64>) -> TicketField {
+        field.id = id.unwrap_or(self.next_field_id);
+        self.next_field_id = self.next_field_id.max(field.id + 1);
+        self.fields.push(field.clone());
+        field
     }
 
     /// Whether a user or a partner's person has this local id.
@@ -419,6 +497,44 @@ mod tests {
         state.remove(1);
         assert_eq!(state.listing("v", &mut counting), "b=ssl_error");
         assert_eq!(built, 2);
+    }
+
+    /// Snapshots and `serve --state` keep ticket fields, settings and waiting pushes,
+    /// and a snapshot written before they existed still reads.
+    #[test]
+    fn a_record_keeps_fields_settings_and_waiting_pushes() {
+        use crate::account::tickets::TicketMessage;
+        use crate::model::ticket::fields::FieldType;
+        let mut state = AccountState::default();
+        state.set_settings(AccountSettings {
+            decline_all_invites: true,
+        });
+        let field = TicketField {
+            id: 0,
+            title: "Serial".into(),
+            field_type: FieldType::Text,
+            options: Vec::new(),
+        };
+        assert_eq!(state.tickets_mut().0.add_field(field, Some(7)).id, 7);
+        state
+            .outbox_mut()
+            .enqueue(1, 3, "u".into(), TicketMessage::Unshare);
+        let record = state.record();
+        assert_eq!(record.next_field_id, 8);
+        let json = serde_json::to_value(&record).unwrap();
+        let back: StateRecord = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, record);
+        let restored = AccountState::from_record(&back);
+        assert_eq!(restored.record(), record);
+        assert_eq!(restored.outbox().waiting(), vec![1]);
+        assert!(restored.settings().decline_all_invites);
+        let mut older = json;
+        for key in ["ticket_fields", "next_field_id", "outbox", "settings"] {
+            older.as_object_mut().unwrap().remove(key);
+        }
+        let old: StateRecord = serde_json::from_value(older).unwrap();
+        assert_eq!(old.next_field_id, 1);
+        assert_eq!(old.settings, AccountSettings::default());
     }
 
     #[test]

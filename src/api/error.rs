@@ -37,6 +37,16 @@ pub enum ApiError {
         /// Seconds until the allowance resets.
         retry_after_secs: u64,
     },
+    /// 409 UpdateConflict: a `safe_update` from a stale read of the ticket.
+    UpdateConflict,
+    /// 400 with Zendesk's nested `{"error": {"title", "message"}}`: a query parameter
+    /// (a page size, a cursor) that cannot be used.
+    InvalidAttribute {
+        /// The attribute as Zendesk names it (`page.size`).
+        attribute: String,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 impl ApiError {
@@ -57,6 +67,8 @@ impl ApiError {
             ApiError::BadJson(_) => StatusCode::BAD_REQUEST,
             ApiError::RecordInvalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::UpdateConflict => StatusCode::CONFLICT,
+            ApiError::InvalidAttribute { .. } => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -96,6 +108,16 @@ impl ApiError {
             ApiError::RateLimited { .. } => json!({
                 "error": "TooManyRequests",
                 "description": rate_limit::EXCEEDED_BODY
+            }),
+            ApiError::UpdateConflict => json!({
+                "error": "UpdateConflict",
+                "description": "Safe Update prevented the update due to outdated ticket data. Please fetch the latest ticket data and try again."
+            }),
+            ApiError::InvalidAttribute { attribute, problem } => json!({
+                "error": {
+                    "title": "Invalid attribute",
+                    "message": format!("You passed an invalid value for the {attribute} attribute. Invalid parameter: {attribute} {problem} from api/v2/tickets/index")
+                }
             }),
         }
     }
@@ -145,6 +167,7 @@ impl From<TicketError> for ApiError {
             TicketError::Invalid { field, description } => {
                 ApiError::invalid(field, "InvalidValue", description)
             }
+            TicketError::Conflict { .. } => ApiError::UpdateConflict,
         }
     }
 }
@@ -162,6 +185,16 @@ mod tests {
         assert_eq!(
             ApiError::NotFound.body().to_string(),
             r#"{"error":"RecordNotFound","description":"Not found"}"#
+        );
+        assert_eq!(ApiError::UpdateConflict.body()["error"], "UpdateConflict");
+        assert_eq!(ApiError::UpdateConflict.status(), StatusCode::CONFLICT);
+        let size = ApiError::InvalidAttribute {
+            attribute: "page.size".into(),
+            problem: "must be an integer".into(),
+        };
+        assert_eq!(
+            size.body().to_string(),
+            r#"{"error":{"title":"Invalid attribute","message":"You passed an invalid value for the page.size attribute. Invalid parameter: page.size must be an integer from api/v2/tickets/index"}}"#
         );
         let invalid = ApiError::invalid("status", "InvalidValue", "nope");
         assert_eq!(

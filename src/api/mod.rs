@@ -10,8 +10,13 @@
 
 pub mod agreements;
 pub mod error;
+pub mod pagination;
+pub mod settings;
 pub mod summary;
+pub mod ticket_fields;
+pub mod ticket_views;
 pub mod tickets;
+pub mod users;
 
 pub use error::ApiError;
 
@@ -59,6 +64,9 @@ pub fn routes() -> Router<Arc<Account>> {
     Router::new()
         .merge(agreements::routes())
         .merge(tickets::routes())
+        .merge(ticket_fields::routes())
+        .merge(settings::routes())
+        .merge(users::routes())
         // Unknown paths under the API still pass authentication, the trace and the
         // rate-limit headers, like every other API answer.
         .route("/api/v2/{*rest}", axum::routing::any(invalid_endpoint))

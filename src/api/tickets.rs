@@ -1,19 +1,23 @@
-//! The ticket routes of the REST surface: create, list, show, update (which shares and
-//! unshares through `sharing_agreement_ids`), comments and audits, each with and
-//! without `.json`, with the same auth and error shapes as agreements.
+//! The ticket routes of the REST surface: create, list (paged), show, update (which
+//! shares and unshares through `sharing_agreement_ids`), comments and audits, each with
+//! and without `.json`, with the same auth and error shapes as agreements. Their JSON
+//! shapes are in [`super::ticket_views`].
 //!
 //! Our model: agents and admins may both create and update tickets, sharing included,
 //! because agents are the ones who work tickets in Zendesk; managing agreements stays
 //! with admins.
 
+use super::pagination::parse_paging;
+pub use super::ticket_views::{audit_json, comment_json, ticket_json};
+use super::ticket_views::{ticket_listing, with_users};
 use super::{ApiError, json_response, parse_envelope, parse_id};
 use crate::account::tickets::{NewComment, TicketChanges};
 use crate::account::{Account, User};
-use crate::model::ticket::{Audit, Comment, Ticket, TicketStatus, normalize_tags};
+use crate::model::ticket::{Attachment, Ticket, TicketStatus, normalize_tags};
 use crate::partner::outbound;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -36,61 +40,26 @@ pub(super) fn routes() -> Router<Arc<Account>> {
         .route("/api/v2/tickets/{id}/audits.json", get(list_audits))
 }
 
-async fn list_tickets(State(account): State<Arc<Account>>) -> Result<Response, ApiError> {
-    let list: Vec<Value> = account
-        .tickets()
-        .iter()
-        .map(|t| ticket_json(&account, t))
-        .collect();
-    let count = list.len();
+async fn list_tickets(
+    State(account): State<Arc<Account>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let paging = parse_paging(query.as_deref())?;
+    let tickets = account.tickets();
+    let body = ticket_listing(&account, &tickets, paging);
+    let shown: Vec<Ticket> = body["tickets"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|t| t["id"].as_u64())
+                .filter_map(|id| tickets.iter().find(|t| t.id == id).cloned())
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "tickets": list, "count": count }),
+        &with_users(body, &account, &shown, query.as_deref()),
     ))
-}
-
-/// The REST API's JSON object for a ticket on `account`.
-pub fn ticket_json(account: &Account, ticket: &Ticket) -> Value {
-    let custom_fields: Vec<Value> = ticket
-        .custom_fields
-        .iter()
-        .map(|(id, value)| json!({"id": id, "value": value}))
-        .collect();
-    json!({
-        "created_at": ticket.created_at,
-        "custom_fields": custom_fields,
-        "description": ticket.description,
-        "id": ticket.id,
-        "requester_id": ticket.requester_id,
-        "sharing_agreement_ids": ticket.sharing_agreement_ids(),
-        "status": ticket.status.as_str(),
-        "subject": ticket.subject,
-        "tags": ticket.tags,
-        "updated_at": ticket.updated_at,
-        "url": format!("{}/tickets/{}.json", account.api_url(), ticket.id),
-    })
-}
-
-/// The REST API's JSON object for a comment.
-pub fn comment_json(comment: &Comment) -> Value {
-    json!({
-        "author_id": comment.author_id,
-        "body": comment.body,
-        "created_at": comment.created_at,
-        "id": comment.id,
-        "public": comment.public,
-    })
-}
-
-/// The REST API's JSON object for an audit of ticket `ticket_id`.
-pub fn audit_json(ticket_id: u64, audit: &Audit) -> Value {
-    json!({
-        "author_id": audit.author_id,
-        "created_at": audit.created_at,
-        "events": audit.events,
-        "id": audit.id,
-        "ticket_id": ticket_id,
-    })
 }
 
 /// The ticket behind `{id}` or `{id}.json`, or 404.
@@ -103,24 +72,38 @@ fn find_ticket(account: &Account, raw_id: &str) -> Result<Ticket, ApiError> {
 async fn show_ticket(
     State(account): State<Arc<Account>>,
     Path(raw_id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let ticket = find_ticket(&account, &raw_id)?;
+    let body = json!({ "ticket": ticket_json(&account, &ticket) });
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "ticket": ticket_json(&account, &ticket) }),
+        &with_users(
+            body,
+            &account,
+            std::slice::from_ref(&ticket),
+            query.as_deref(),
+        ),
     ))
 }
 
 async fn list_comments(
     State(account): State<Arc<Account>>,
     Path(raw_id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let ticket = find_ticket(&account, &raw_id)?;
     let comments: Vec<Value> = ticket.comments.iter().map(comment_json).collect();
     let count = comments.len();
+    let body = json!({ "comments": comments, "count": count });
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "comments": comments, "count": count }),
+        &with_users(
+            body,
+            &account,
+            std::slice::from_ref(&ticket),
+            query.as_deref(),
+        ),
     ))
 }
 
@@ -148,6 +131,18 @@ async fn create_ticket(
 ) -> Result<Response, ApiError> {
     let fields = parse_envelope(&body, "ticket")?;
     let mut changes = parse_changes(&fields)?;
+    if let Some(value) = fields
+        .get("via_followup_source_id")
+        .filter(|v| !v.is_null())
+    {
+        changes.follow_up_source = Some(value.as_u64().ok_or_else(|| {
+            ApiError::invalid(
+                "via_followup_source_id",
+                "InvalidValue",
+                "Via followup source: must be a ticket id",
+            )
+        })?);
+    }
     if changes.comment.is_none() {
         // Our model of Zendesk's rule: the description is the first comment, so a new
         // ticket needs `comment.body` (or, as a shorthand, `description`).
@@ -155,6 +150,7 @@ async fn create_ticket(
             Some(Value::String(text)) if !text.trim().is_empty() => Some(NewComment {
                 body: text.clone(),
                 public: true,
+                ..NewComment::default()
             }),
             _ => {
                 return Err(ApiError::invalid(
@@ -248,6 +244,45 @@ fn parse_changes(fields: &Map<String, Value>) -> Result<TicketChanges, ApiError>
     if let Some(value) = present("custom_fields") {
         changes.custom_fields = Some(parse_custom_fields(value)?);
     }
+    if let Some(value) = present("custom_status") {
+        // Our model: the label the partner protocol carries (Zendesk's REST API names
+        // custom statuses by `custom_status_id`).
+        let label = value.as_str().filter(|label| !label.trim().is_empty());
+        changes.custom_status = Some(
+            label
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "custom_status",
+                        "InvalidValue",
+                        "Custom status: must be a label (a non-blank string)",
+                    )
+                })?
+                .to_string(),
+        );
+    }
+    if let Some(value) = present("safe_update") {
+        changes.safe_update = value.as_bool().ok_or_else(|| {
+            ApiError::invalid(
+                "safe_update",
+                "InvalidValue",
+                "Safe update: must be true or false",
+            )
+        })?;
+    }
+    if let Some(value) = present("updated_stamp") {
+        changes.updated_stamp = Some(
+            value
+                .as_str()
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "updated_stamp",
+                        "InvalidValue",
+                        "Updated stamp: must be the ticket's updated_at, a timestamp string",
+                    )
+                })?
+                .to_string(),
+        );
+    }
     if let Some(value) = present("sharing_agreement_ids") {
         let ids = value
             .as_array()
@@ -264,29 +299,104 @@ fn parse_changes(fields: &Map<String, Value>) -> Result<TicketChanges, ApiError>
     Ok(changes)
 }
 
-/// `{"body": "…", "public": true}`; `public` defaults to true.
+/// `{"body": "…", "public": true, "html_body"?: "…", "attachments"?: […]}`; `public`
+/// defaults to true, and an `html_body` alone gives the text too.
 fn parse_comment(value: &Value) -> Result<NewComment, ApiError> {
     let invalid = |description: &str| ApiError::invalid("comment", "InvalidValue", description);
     let object = value
         .as_object()
         .ok_or_else(|| invalid("Comment: must be an object like {\"body\": \"…\"}"))?;
-    let body = match object.get("body") {
-        Some(Value::String(text)) if !text.trim().is_empty() => text.clone(),
-        Some(Value::String(_)) | None | Some(Value::Null) => {
+    let text = |key: &str| match object.get(key) {
+        Some(Value::String(text)) if !text.trim().is_empty() => Ok(Some(text.clone())),
+        Some(Value::String(_)) | None | Some(Value::Null) => Ok(None),
+        Some(_) => Err(invalid(&format!("Comment: {key} must be a string"))),
+    };
+    let html_body = text("html_body")?;
+    let body = match (text("body")?, &html_body) {
+        (Some(body), _) => body,
+        (None, Some(html)) => html_text(html),
+        (None, None) => {
             return Err(ApiError::invalid(
                 "comment",
                 "BlankValue",
                 "Comment: body cannot be blank",
             ));
         }
-        Some(_) => return Err(invalid("Comment: body must be a string")),
     };
     let public = match object.get("public") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(flag)) => *flag,
         Some(_) => return Err(invalid("Comment: public must be true or false")),
     };
-    Ok(NewComment { body, public })
+    if object.get("uploads").is_some_and(|v| !v.is_null()) {
+        return Err(invalid(
+            "Comment: upload tokens are not modelled; give attachments as URLs: \"attachments\": [{\"url\": \"…\", \"filename\": \"…\"}]",
+        ));
+    }
+    let attachments = match object.get("attachments") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(list) => parse_attachments(list)?,
+    };
+    Ok(NewComment {
+        body,
+        public,
+        html_body,
+        attachments,
+    })
+}
+
+/// Our model of attaching through REST (Zendesk uses upload tokens): files as URLs,
+/// `[{"url"|"content_url", "filename"|"file_name", "content_type"?}]`.
+fn parse_attachments(list: &Value) -> Result<Vec<Attachment>, ApiError> {
+    let invalid = || {
+        ApiError::invalid(
+            "comment",
+            "InvalidValue",
+            "Comment: attachments must be an array of {\"url\": \"https://…\", \"filename\": \"…\", \"content_type\"?: \"…\"}",
+        )
+    };
+    let items = list.as_array().ok_or_else(invalid)?;
+    items
+        .iter()
+        .map(|item| {
+            let field = |keys: &[&str]| {
+                keys.iter()
+                    .find_map(|key| item.get(*key).and_then(Value::as_str))
+                    .map(str::to_string)
+            };
+            let url = field(&["url", "content_url"]).filter(|url| url.contains("://"));
+            let filename = field(&["filename", "file_name"]);
+            match (url, filename) {
+                (Some(url), Some(filename)) if !filename.trim().is_empty() => Ok(Attachment {
+                    url,
+                    filename,
+                    content_type: field(&["content_type"]),
+                    display_filename: field(&["display_filename"]),
+                }),
+                _ => Err(invalid()),
+            }
+        })
+        .collect()
+}
+
+/// The text of an HTML body: tags dropped, the common entities read.
+fn html_text(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+        .trim()
+        .to_string()
 }
 
 /// `[{"id": 360001, "value": …}, …]`.
@@ -333,13 +443,33 @@ mod tests {
             ok.comment,
             Some(NewComment {
                 body: "It burns".to_string(),
-                public: false
+                public: false,
+                ..NewComment::default()
             })
         );
         assert_eq!(ok.status, Some(TicketStatus::Open));
         assert_eq!(ok.tags, Some(vec!["vip".to_string(), "urgent".to_string()]));
         assert_eq!(ok.sharing_agreement_ids, Some(vec![1]));
         assert_eq!(ok.custom_fields.unwrap()[&7], json!("red"));
+
+        let html = changes(json!({
+            "comment": {"html_body": "<p>Tray <b>2</b> &amp; 3</p>", "attachments": [
+                {"content_url": "https://files.example/a.png", "file_name": "a.png", "content_type": "image/png"}
+            ]},
+            "custom_status": "Waiting on parts",
+            "safe_update": true,
+            "updated_stamp": "2026-01-01T09:00:00Z"
+        }))
+        .unwrap();
+        let comment = html.comment.unwrap();
+        assert_eq!(comment.body, "Tray 2 & 3");
+        assert_eq!(comment.attachments[0].filename, "a.png");
+        assert_eq!(
+            comment.attachments[0].content_type.as_deref(),
+            Some("image/png")
+        );
+        assert_eq!(html.custom_status.as_deref(), Some("Waiting on parts"));
+        assert!(html.safe_update);
 
         for (body, field) in [
             (json!({"status": "active"}), "status"),
@@ -354,6 +484,17 @@ mod tests {
             (json!({"custom_fields": [{"value": 1}]}), "custom_fields"),
             (json!({"requester_id": "me"}), "requester_id"),
             (json!({"subject": 3}), "subject"),
+            (json!({"custom_status": ""}), "custom_status"),
+            (json!({"safe_update": "yes"}), "safe_update"),
+            (json!({"updated_stamp": 5}), "updated_stamp"),
+            (
+                json!({"comment": {"body": "x", "uploads": ["t"]}}),
+                "comment",
+            ),
+            (
+                json!({"comment": {"body": "x", "attachments": [{"url": "nope", "filename": "a"}]}}),
+                "comment",
+            ),
         ] {
             match changes(body.clone()) {
                 Err(ApiError::RecordInvalid { field: got, .. }) => {

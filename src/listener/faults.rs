@@ -85,6 +85,18 @@ pub async fn apply(State(gate): State<FaultGate>, mut request: Request, next: Ne
             )
                 .into_response()
         }
+        Effect::AnswerRetryAfter(seconds) => {
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                format!("sharesim fault: {target} answers 429; retry after {seconds} s\n"),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+        }
         Effect::ResetMidResponse => reset_mid_response(),
         Effect::RedirectToSelf => redirect_to_self(&request),
         Effect::CrashAt(point) => {
@@ -105,6 +117,8 @@ pub enum Effect {
     Delay(Duration),
     /// Answered with this status and a short plain body, unhandled.
     Answer(u16),
+    /// Answered 429 with `Retry-After` of this many seconds, unhandled.
+    AnswerRetryAfter(u32),
     /// The answer starts, then the connection closes.
     ResetMidResponse,
     /// Answered 307 to its own URL.
@@ -122,6 +136,7 @@ pub fn effect(fault: Fault) -> Effect {
         Fault::Hang => Effect::Unanswered,
         Fault::Latency(delay) => Effect::Delay(delay),
         Fault::Status(code) => Effect::Answer(code),
+        Fault::RetryAfter(seconds) => Effect::AnswerRetryAfter(seconds),
         Fault::Reset => Effect::ResetMidResponse,
         Fault::RedirectLoop => Effect::RedirectToSelf,
         Fault::Crash(point) => Effect::CrashAt(point),
@@ -143,6 +158,9 @@ impl Effect {
             ),
             Effect::Answer(code) => format!(
                 "{target} answers {sender}'s message with {code} without handling it (fault {fault})"
+            ),
+            Effect::AnswerRetryAfter(seconds) => format!(
+                "{target} answers {sender}'s message with 429, Retry-After {seconds} s, without handling it (fault {fault})"
             ),
             Effect::ResetMidResponse => format!(
                 "{target} closes the connection mid-response to {sender}'s message (fault {fault})"
@@ -242,6 +260,7 @@ mod tests {
                 Effect::Delay(Duration::from_millis(20)),
             ),
             (Fault::Status(503), Effect::Answer(503)),
+            (Fault::RetryAfter(2), Effect::AnswerRetryAfter(2)),
             (Fault::Reset, Effect::ResetMidResponse),
             (Fault::RedirectLoop, Effect::RedirectToSelf),
             (

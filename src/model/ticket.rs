@@ -5,11 +5,21 @@
 //! Nothing here does I/O: the account layer asks, and the tables below test every
 //! direction × status combination.
 
+pub mod content;
+pub mod fields;
+pub mod lifecycle;
+pub mod sync;
+
+pub use content::{Attachment, Via};
+pub use sync::{
+    FieldChanges, SentFields, SyncGate, SyncedFields, apply_synced_fields, sync_gate, synced_fields,
+};
+
 use super::{Agreement, AgreementStatus, Direction, Terms};
 use crate::spelling::Spelled;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -91,6 +101,16 @@ pub struct Comment {
     /// The local agreement id it arrived over; None when written on this account.
     /// A comment is never pushed back over the agreement it came from.
     pub arrived_over: Option<u64>,
+    /// The HTML rendering, when its writer gave one.
+    #[serde(default)]
+    pub html_body: Option<String>,
+    /// Files, as URLs.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// The protocol's comment `custom_fields`, kept as they travel *(model: Zendesk
+    /// does not document what they hold)*.
+    #[serde(default)]
+    pub custom_fields: Option<serde_json::Map<String, Value>>,
 }
 
 /// A ticket's link to a partner: the local agreement and the ticket's protocol uuid.
@@ -194,8 +214,14 @@ pub struct Ticket {
     pub requester_id: u64,
     /// Lower-case tags, in the order first given.
     pub tags: Vec<String>,
-    /// Custom field values by field id.
+    /// Custom field values by this account's field id.
     pub custom_fields: BTreeMap<u64, Value>,
+    /// The custom status label, as the protocol carries it.
+    #[serde(default)]
+    pub custom_status: Option<String>,
+    /// How the ticket came to be here.
+    #[serde(default)]
+    pub via: Via,
     /// Comments, oldest first.
     pub comments: Vec<Comment>,
     /// Changes, oldest first.
@@ -465,13 +491,13 @@ pub fn default_subject(description: &str) -> String {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Actor {
     /// Stable identifier of the person.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "content::null_as_empty")]
     pub uuid: String,
     /// Display name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "content::null_as_empty")]
     pub name: String,
-    /// `admin` or `agent`.
-    #[serde(default)]
+    /// `admin` or `agent` (Zendesk's client writes null when it has none).
+    #[serde(default, deserialize_with = "content::null_as_empty")]
     pub role: String,
 }
 
@@ -486,6 +512,10 @@ pub struct Delta {
     pub tags: bool,
     /// Whether any custom field changed.
     pub custom_fields: bool,
+    /// Whether the custom status changed.
+    pub custom_status: bool,
+    /// Whether the requester changed.
+    pub requester: bool,
     /// The local id of who made the change.
     pub actor: Option<u64>,
 }
@@ -493,7 +523,12 @@ pub struct Delta {
 impl Delta {
     /// Whether there is nothing for partners to hear.
     pub fn is_empty(&self) -> bool {
-        self.comments.is_empty() && self.status.is_none() && !self.tags && !self.custom_fields
+        self.comments.is_empty()
+            && self.status.is_none()
+            && !self.tags
+            && !self.custom_fields
+            && !self.custom_status
+            && !self.requester
     }
 
     /// `comment 3, status open, tags`: what changed, for trace lines.
@@ -512,118 +547,13 @@ impl Delta {
         if self.custom_fields {
             parts.push("custom fields".to_string());
         }
+        if self.custom_status {
+            parts.push("custom status".to_string());
+        }
+        if self.requester {
+            parts.push("requester".to_string());
+        }
         parts.join(", ")
-    }
-}
-
-/// Why pushes over agreement `id` are skipped, if they are: only an accepted agreement
-/// carries ticket changes, and one that no longer exists carries nothing.
-pub fn sync_blocker(agreement: Option<&Agreement>, id: u64) -> Option<String> {
-    match agreement {
-        None => Some(format!("agreement {id} no longer exists")),
-        Some(a) if a.status == AgreementStatus::Accepted => None,
-        Some(a) => Some(match &a.deactivated_by {
-            Some(by) => format!(
-                "agreement {id} is {} (deactivated by the {by}), so shared tickets no longer sync",
-                a.status
-            ),
-            None => format!(
-                "agreement {id} is {}, so shared tickets do not sync",
-                a.status
-            ),
-        }),
-    }
-}
-
-/// The fields of a partner's ticket message that an agreement's terms let in; both
-/// sides hold the terms, so the receiver enforces them too.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SyncedFields {
-    /// A new status, if the terms sync status.
-    pub status: Option<TicketStatus>,
-    /// A new tag set, normalised, if the terms sync tags.
-    pub tags: Option<Vec<String>>,
-    /// Custom field values, if the terms sync custom fields.
-    pub custom_fields: Option<BTreeMap<u64, Value>>,
-    /// What was sent but is not synced (`status`, `tags`, `custom fields`), for the trace.
-    pub ignored: Vec<&'static str>,
-}
-
-/// Filters what a partner sent by the agreement's terms.
-pub fn synced_fields(
-    terms: &Terms,
-    status: Option<TicketStatus>,
-    tags: Option<&[String]>,
-    custom_fields: Option<BTreeMap<u64, Value>>,
-) -> SyncedFields {
-    let mut ignored = Vec::new();
-    let mut keep = |allowed: bool, present: bool, name: &'static str| {
-        if present && !allowed {
-            ignored.push(name);
-        }
-        allowed
-    };
-    let status = if keep(terms.sync_status, status.is_some(), "status") {
-        status
-    } else {
-        None
-    };
-    let tags = if keep(terms.sync_tags, tags.is_some(), "tags") {
-        tags.map(normalize_tags)
-    } else {
-        None
-    };
-    let custom_fields = if keep(
-        terms.sync_custom_fields,
-        custom_fields.is_some(),
-        "custom fields",
-    ) {
-        custom_fields
-    } else {
-        None
-    };
-    SyncedFields {
-        status,
-        tags,
-        custom_fields,
-        ignored,
-    }
-}
-
-/// Sets the fields that sync between partners, recording an audit event for each
-/// change and noting in `delta` what the partners must hear.
-pub fn apply_synced_fields(
-    ticket: &mut Ticket,
-    status: Option<TicketStatus>,
-    tags: Option<&Vec<String>>,
-    custom_fields: Option<&BTreeMap<u64, Value>>,
-    events: &mut Vec<AuditEvent>,
-    delta: &mut Delta,
-) {
-    if let Some(status) = status
-        && status != ticket.status
-    {
-        events.push(change_event("status", json!(status), json!(ticket.status)));
-        ticket.status = status;
-        delta.status = Some(status);
-    }
-    if let Some(tags) = tags
-        && *tags != ticket.tags
-    {
-        events.push(change_event("tags", json!(tags), json!(ticket.tags)));
-        ticket.tags = tags.clone();
-        delta.tags = true;
-    }
-    for (field, value) in custom_fields.into_iter().flatten() {
-        let previous = ticket.custom_fields.insert(*field, value.clone());
-        if previous.as_ref() != Some(value) {
-            events.push(change_event(
-                &field.to_string(),
-                value.clone(),
-                previous.unwrap_or(Value::Null),
-            ));
-            delta.custom_fields = true;
-        }
     }
 }
 
@@ -696,12 +626,13 @@ pub fn protocol_time(instant: DateTime<Utc>) -> String {
     instant.format("%Y-%m-%d %H:%M:%S %z").to_string()
 }
 
+/// A plain ticket for the unit tests of this module and its children.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
     use super::*;
-    use strum::VariantArray;
 
-    fn agreement(id: u64, direction: Direction, status: AgreementStatus) -> Agreement {
+    /// Agreement `id` between acme (sender) and globex, default terms.
+    pub(crate) fn agreement(id: u64, direction: Direction, status: AgreementStatus) -> Agreement {
         Agreement {
             id,
             uuid: format!("uuid-{id}"),
@@ -719,7 +650,8 @@ mod tests {
         }
     }
 
-    fn ticket() -> Ticket {
+    /// Ticket 1, new, no comments, not shared.
+    pub(crate) fn ticket() -> Ticket {
         Ticket {
             id: 1,
             uuid: "t".repeat(40),
@@ -729,6 +661,8 @@ mod tests {
             requester_id: 1,
             tags: Vec::new(),
             custom_fields: BTreeMap::new(),
+            custom_status: None,
+            via: Via::Api,
             comments: Vec::new(),
             audits: Vec::new(),
             sent: None,
@@ -737,6 +671,13 @@ mod tests {
             updated_at: String::new(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::{agreement, ticket};
+    use super::*;
+    use strum::VariantArray;
 
     fn book(list: &[Agreement]) -> BTreeMap<u64, Agreement> {
         list.iter().map(|a| (a.id, a.clone())).collect()
@@ -935,143 +876,6 @@ mod tests {
             serde_json::to_string(&event).unwrap(),
             r#"{"type":"TicketSharingEvent","agreement_id":4,"action":"unshared"}"#
         );
-    }
-
-    /// Every (terms, what was sent) pair: what the receiver takes and what it ignores.
-    #[test]
-    fn terms_decide_which_synced_fields_a_partner_message_brings() {
-        let tags = vec!["Urgent".to_string(), "urgent".to_string(), "b".to_string()];
-        let fields: BTreeMap<u64, Value> = [(7, json!("x"))].into();
-        for sync_status in [true, false] {
-            for sync_tags in [true, false] {
-                for sync_custom_fields in [true, false] {
-                    let terms = Terms {
-                        sync_status,
-                        sync_tags,
-                        sync_custom_fields,
-                        ..Terms::default()
-                    };
-                    let taken = synced_fields(
-                        &terms,
-                        Some(TicketStatus::Open),
-                        Some(&tags),
-                        Some(fields.clone()),
-                    );
-                    assert_eq!(taken.status, sync_status.then_some(TicketStatus::Open));
-                    assert_eq!(
-                        taken.tags,
-                        sync_tags.then(|| vec!["urgent".to_string(), "b".to_string()])
-                    );
-                    assert_eq!(
-                        taken.custom_fields,
-                        sync_custom_fields.then(|| fields.clone())
-                    );
-                    let mut ignored = Vec::new();
-                    if !sync_status {
-                        ignored.push("status");
-                    }
-                    if !sync_tags {
-                        ignored.push("tags");
-                    }
-                    if !sync_custom_fields {
-                        ignored.push("custom fields");
-                    }
-                    assert_eq!(taken.ignored, ignored, "{terms:?}");
-                    // What was not sent is never "ignored".
-                    let nothing = synced_fields(&terms, None, None, None);
-                    assert_eq!(nothing, SyncedFields::default());
-                }
-            }
-        }
-    }
-
-    /// Only an accepted agreement carries changes; every other status says why not.
-    #[test]
-    fn only_an_accepted_agreement_carries_ticket_changes() {
-        assert_eq!(
-            sync_blocker(None, 4).as_deref(),
-            Some("agreement 4 no longer exists")
-        );
-        for direction in Direction::VARIANTS.iter().copied() {
-            for status in AgreementStatus::VARIANTS.iter().copied() {
-                let copy = agreement(4, direction, status);
-                let blocker = sync_blocker(Some(&copy), 4);
-                if status == AgreementStatus::Accepted {
-                    assert_eq!(blocker, None);
-                } else {
-                    assert_eq!(
-                        blocker,
-                        Some(format!(
-                            "agreement 4 is {status}, so shared tickets do not sync"
-                        ))
-                    );
-                }
-            }
-        }
-        let mut deactivated = agreement(4, Direction::Outbound, AgreementStatus::Inactive);
-        deactivated.deactivated_by = Some("receiver".to_string());
-        assert_eq!(
-            sync_blocker(Some(&deactivated), 4).as_deref(),
-            Some(
-                "agreement 4 is inactive (deactivated by the receiver), so shared tickets no longer sync"
-            )
-        );
-    }
-
-    /// Each synced field that changes gives one audit event and one note in the delta;
-    /// a field set to its current value gives neither.
-    #[test]
-    fn synced_fields_record_what_changed_and_nothing_else() {
-        /// Sent status, tags and fields; audit events expected; the delta described.
-        type Case = (
-            Option<TicketStatus>,
-            Option<Vec<String>>,
-            Option<BTreeMap<u64, Value>>,
-            usize,
-            &'static str,
-        );
-        let cases: [Case; 5] = [
-            (None, None, None, 0, ""),
-            (
-                Some(TicketStatus::New),
-                Some(Vec::new()),
-                Some(BTreeMap::new()),
-                0,
-                "",
-            ),
-            (Some(TicketStatus::Open), None, None, 1, "status open"),
-            (None, Some(vec!["a".to_string()]), None, 1, "tags"),
-            (
-                Some(TicketStatus::Solved),
-                Some(vec!["a".to_string()]),
-                Some([(1, json!(2))].into()),
-                3,
-                "status solved, tags, custom fields",
-            ),
-        ];
-        for (status, tags, fields, events_expected, described) in cases {
-            let mut copy = ticket();
-            let mut events = Vec::new();
-            let mut delta = Delta::default();
-            apply_synced_fields(
-                &mut copy,
-                status,
-                tags.as_ref(),
-                fields.as_ref(),
-                &mut events,
-                &mut delta,
-            );
-            assert_eq!(
-                events.len(),
-                events_expected,
-                "{status:?} {tags:?} {fields:?}"
-            );
-            assert_eq!(delta.describe(), described);
-            assert_eq!(delta.is_empty(), events_expected == 0);
-            if let Some(status) = status {
-                assert_eq!(copy.status, status);
-            }
-        }
     }
 
     /// A plan's share and unshare set the sending copy's link and audit it.

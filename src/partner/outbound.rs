@@ -4,12 +4,15 @@
 //! Each operation asks the account to decide and record (under its lock), then sends
 //! with no lock held, through the world's transport (where faults apply), and hands the
 //! outcome back to the account: a failure status, the receiver's status adopted, a
-//! rollback. The REST surface calls these for every change that a partner must hear.
+//! rollback. Ticket pushes go through the account's outbox ([`flush`]): delivered in
+//! order, kept when they cannot get through, dropped only when refused for what they
+//! say or when the agreement ends. The REST surface calls these for every change that
+//! a partner must hear.
 
 use super::wire;
 use crate::account::Account;
 use crate::account::agreements::{AgreementError, Invitation};
-use crate::account::tickets::{Outgoing, TicketChanges, TicketError, TicketMessage};
+use crate::account::tickets::{Outgoing, Push, TicketChanges, TicketError, TicketMessage};
 use crate::model::ticket::Ticket;
 use crate::model::{Agreement, AgreementStatus, LocalChange};
 use crate::transport::{DeliveryFailure, Message, Reply};
@@ -32,11 +35,21 @@ pub async fn change_status(
     let decided = account.decide_status_change(id, requested)?;
     match decided.change {
         LocalChange::Unchanged => Ok(decided.after),
-        LocalChange::Resend => Ok(send_invitation(account, decided.after).await),
+        LocalChange::Resend => {
+            let resent = send_invitation(account, decided.after).await;
+            // The re-sent invitation may have repaired the agreement: what waited goes now.
+            flush(account, id).await;
+            Ok(account.agreement_by_id(id).unwrap_or(resent))
+        }
         LocalChange::Answer(_) | LocalChange::Deactivate => {
             let body = wire::status_change(&decided.after, requested);
             match send_agreement_update(account, &decided.after, &body).await {
-                Ok(_) => Ok(account.agreement_by_id(id).unwrap_or(decided.after)),
+                Ok(_) => {
+                    if requested.is_final() {
+                        account.end_outbox(id, &format!("the agreement is {requested}"));
+                    }
+                    Ok(account.agreement_by_id(id).unwrap_or(decided.after))
+                }
                 Err(failure) => {
                     account.roll_back(&decided.before, requested);
                     Err(AgreementError::Undeliverable {
@@ -92,32 +105,66 @@ pub async fn update_ticket(
     Ok(account.ticket_by_id(id).unwrap_or(ticket))
 }
 
-/// Sends what the account decided, in order, with no lock held: skipped pushes are
-/// recorded, failed ones change the sender's agreement.
+/// Carries out what the account decided, in order, with no lock held: notes go to the
+/// trace, and each agreement whose outbox got a push is flushed.
 pub async fn deliver(account: &Account, outgoing: Vec<Outgoing>) {
     for item in outgoing {
         match item {
-            Outgoing::Skip(reason) => account.note_skipped_push(reason),
-            Outgoing::Send(push) => {
-                let method = match push.message {
-                    TicketMessage::Share(_) => Method::POST,
-                    TicketMessage::Update(_) => Method::PUT,
-                    TicketMessage::Unshare => Method::DELETE,
-                };
-                let message = Message {
-                    from: account.subdomain().to_string(),
-                    method,
-                    url: format!("{}/tickets/{}", push.agreement.partner_url(), push.uuid),
-                    token: Some(push.agreement.token()),
-                    body: wire::ticket_message(&push.uuid, &push.message)
-                        .map(|body| serde_json::to_value(body).unwrap_or_default()),
-                };
-                if let Err(failure) = account.services().transport.deliver(&message).await {
-                    account.record_push_failure(&push, &failure);
-                }
+            Outgoing::Note(reason) => account.note_push(reason),
+            Outgoing::Flush(agreement_id) => flush(account, agreement_id).await,
+        }
+    }
+}
+
+/// Sends the pushes waiting over one agreement, head first, while the agreement is
+/// accepted: each delivered one leaves the queue, one refused for what it says is
+/// dropped, and the first that cannot get through stays (with every push behind it)
+/// and ends the flush. Only one flush of an agreement runs at a time; another caller
+/// returns at once, and the running flush sends what it queued.
+pub async fn flush(account: &Account, agreement_id: u64) {
+    if !account.begin_flush(agreement_id) {
+        return;
+    }
+    while let Some(push) = account.next_push(agreement_id) {
+        match send_push(account, &push).await {
+            Ok(()) => account.push_delivered(&push),
+            Err(failure) if failure.refuses_content() => account.push_refused(&push, &failure),
+            Err(failure) => {
+                account.record_push_failure(&push, &failure);
+                break;
             }
         }
     }
+}
+
+/// Flushes every agreement with pushes waiting: a repaired link (healed, started,
+/// given a valid certificate) may let them through now.
+pub async fn flush_all(account: &Account) {
+    for agreement_id in account.waiting_pushes() {
+        flush(account, agreement_id).await;
+    }
+}
+
+async fn send_push(account: &Account, push: &Push) -> Result<(), DeliveryFailure> {
+    let method = match push.message {
+        TicketMessage::Share(_) => Method::POST,
+        TicketMessage::Update(_) => Method::PUT,
+        TicketMessage::Unshare => Method::DELETE,
+    };
+    let message = Message {
+        from: account.subdomain().to_string(),
+        method,
+        url: format!("{}/tickets/{}", push.agreement.partner_url(), push.uuid),
+        token: Some(push.agreement.token()),
+        body: wire::ticket_message(&push.uuid, &push.message)
+            .map(|body| serde_json::to_value(body).unwrap_or_default()),
+    };
+    account
+        .services()
+        .transport
+        .deliver(&message)
+        .await
+        .map(|_| ())
 }
 
 /// POSTs the invitation for `agreement` and records the outcome on the outbound copy.

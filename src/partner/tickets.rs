@@ -74,7 +74,7 @@ async fn answer(
         TicketCall::Unshare => WireTicket::default(),
     };
     let taken = take(account, uuid, call, &token, sent);
-    let (status, ticket, outgoing) = match taken {
+    let (status, ticket, outgoing, over) = match taken {
         Ok(taken) => taken,
         Err(error) => {
             account.note_refused_ticket_call(what, uuid, &error.to_string());
@@ -85,11 +85,18 @@ async fn answer(
     // order; the cost is that a slow next hop delays this answer (and a sender with a
     // shorter timeout than the whole chain records the push as failed).
     outbound::deliver(account, outgoing).await;
+    // The partner just reached us over this agreement: what we could not push back to
+    // it before may get through now (our model of a retry).
+    outbound::flush(account, over).await;
     Ok(TicketReply {
         status,
         body: wire::ticket_reply(&ticket, uuid),
     })
 }
+
+/// What one call leaves: the answer's status, the ticket as held now, what to forward
+/// along a chain, and the agreement it came over.
+type Taken = (StatusCode, Ticket, Vec<Outgoing>, u64);
 
 /// The account's side of one call, with what it must forward along a chain.
 fn take(
@@ -98,7 +105,7 @@ fn take(
     call: TicketCall,
     token: &str,
     sent: WireTicket,
-) -> Result<(StatusCode, Ticket, Vec<Outgoing>), PartnerError> {
+) -> Result<Taken, PartnerError> {
     let agreement = account.authorize_ticket_call(token, call)?;
     match call {
         TicketCall::Share => {
@@ -109,16 +116,16 @@ fn take(
             } else {
                 StatusCode::OK
             };
-            Ok((status, ticket, Vec::new()))
+            Ok((status, ticket, Vec::new(), agreement.id))
         }
         TicketCall::Update => {
             let incoming = wire::incoming_ticket(uuid, sent)?;
             let (ticket, outgoing) = account.take_update(uuid, &agreement, incoming)?;
-            Ok((StatusCode::OK, ticket, outgoing))
+            Ok((StatusCode::OK, ticket, outgoing, agreement.id))
         }
         TicketCall::Unshare => {
             let ticket = account.take_unshare(uuid, &agreement)?;
-            Ok((StatusCode::OK, ticket, Vec::new()))
+            Ok((StatusCode::OK, ticket, Vec::new(), agreement.id))
         }
     }
 }

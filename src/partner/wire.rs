@@ -12,10 +12,11 @@ use crate::account::agreements::InvitationOffer;
 use crate::account::tickets::{
     CommentMessage, IncomingComment, IncomingTicket, SharedTicket, TicketMessage, TicketUpdate,
 };
-use crate::model::ticket::{Actor, Ticket, TicketStatus};
+use crate::model::ticket::fields::{FieldType, SyncedValue};
+use crate::model::ticket::{Actor, Attachment, Ticket, TicketStatus};
 use crate::model::{Agreement, AgreementStatus, Terms, default_agreement_name, protocol_uuid};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// An agreement as it travels between accounts. Every field is optional (an update
@@ -89,12 +90,40 @@ pub struct WireTicket {
     /// Tags; sent only when the terms sync tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
-    /// The sharer's local ticket id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The sharer's local ticket id (a number, or digits in a string).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_id"
+    )]
     pub original_id: Option<u64>,
-    /// Custom field values by field id; sent only when the terms sync custom fields.
+    /// Custom field values by the sender's field title; sent only when the terms sync
+    /// custom fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub custom_fields: Option<BTreeMap<String, Value>>,
+    pub custom_fields: Option<BTreeMap<String, WireFieldValue>>,
+    /// The custom status label (Zendesk's client carries it since v2.1.0); sent when
+    /// the terms sync status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_status: Option<String>,
+}
+
+/// One custom field value on the wire, keyed by the sender's title. sharesim sends the
+/// sender's field type beside the value so the receiver can match title and type;
+/// a bare value (no type) is accepted too, and must then fit the receiver's field
+/// *(model: Zendesk does not document the shape of `custom_fields`)*.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum WireFieldValue {
+    /// `{"type": "text", "value": "X-1"}`.
+    Typed {
+        /// The sender's field type.
+        #[serde(rename = "type")]
+        field_type: FieldType,
+        /// The value.
+        value: Value,
+    },
+    /// Just the value.
+    Bare(Value),
 }
 
 /// A comment as it travels between accounts.
@@ -110,7 +139,7 @@ pub struct WireComment {
     /// Plain text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
-    /// HTML rendering (accepted, not used).
+    /// HTML rendering, stored and shown beside the text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub html_body: Option<String>,
     /// When it was written, protocol format.
@@ -119,6 +148,30 @@ pub struct WireComment {
     /// Absent means true, as the protocol says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public: Option<bool>,
+    /// Files, as URLs (`url`, `filename`, `content_type`, `display_filename`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<Attachment>>,
+    /// The comment's own custom fields, kept as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<Map<String, Value>>,
+}
+
+/// An id that may arrive as a number or as digits in a string (Zendesk's client passes
+/// through whatever its caller set).
+fn lenient_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(number)) => number
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("{number} is not an id"))),
+        Some(Value::String(text)) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an id"))),
+        Some(other) => Err(serde::de::Error::custom(format!("{other} is not an id"))),
+    }
 }
 
 /// Parses a JSON body into a wire agreement: 400 if it is not a JSON object of that shape.
@@ -138,8 +191,10 @@ pub fn within_limits(wire: &impl Serialize) -> Result<(), PartnerError> {
 
 /// Parses a JSON body into a wire ticket: 400 if it is not a JSON object of that shape.
 pub fn parse_ticket(body: &[u8]) -> Result<WireTicket, PartnerError> {
-    serde_json::from_slice(body)
-        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid ticket: {e}")))
+    let wire = serde_json::from_slice(body)
+        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid ticket: {e}")))?;
+    within_limits(&wire)?;
+    Ok(wire)
 }
 
 /// Parses a status the partner stated, or 422.
@@ -284,19 +339,23 @@ pub fn incoming_ticket(path_uuid: &str, wire: WireTicket) -> Result<IncomingTick
         .map(str::parse::<TicketStatus>)
         .transpose()
         .map_err(PartnerError::Invalid)?;
-    let custom_fields = wire
-        .custom_fields
-        .map(|fields| {
-            fields
-                .into_iter()
-                .map(|(id, value)| {
-                    id.parse::<u64>().map(|id| (id, value)).map_err(|_| {
-                        PartnerError::Invalid(format!("custom field id {id:?} is not a number"))
-                    })
-                })
-                .collect::<Result<BTreeMap<u64, Value>, PartnerError>>()
-        })
-        .transpose()?;
+    let custom_fields = wire.custom_fields.map(|fields| {
+        fields
+            .into_iter()
+            .map(|(title, sent)| match sent {
+                WireFieldValue::Typed { field_type, value } => SyncedValue {
+                    title,
+                    field_type: Some(field_type),
+                    value,
+                },
+                WireFieldValue::Bare(value) => SyncedValue {
+                    title,
+                    field_type: None,
+                    value,
+                },
+            })
+            .collect()
+    });
     Ok(IncomingTicket {
         subject: wire.subject,
         status,
@@ -309,11 +368,16 @@ pub fn incoming_ticket(path_uuid: &str, wire: WireTicket) -> Result<IncomingTick
                 body: c.body.unwrap_or_default(),
                 authored_at: c.authored_at,
                 public: c.public,
+                html_body: c.html_body,
+                attachments: c.attachments.unwrap_or_default(),
+                custom_fields: c.custom_fields,
             })
             .collect(),
         actor: wire.current_actor,
         tags: wire.tags,
         custom_fields,
+        custom_status: wire.custom_status,
+        original_id: wire.original_id,
     })
 }
 
@@ -347,7 +411,8 @@ fn shared_ticket(uuid: &str, share: &SharedTicket) -> WireTicket {
         current_actor: Some(share.actor.clone()),
         tags: share.tags.clone(),
         original_id: Some(share.original_id),
-        custom_fields: share.custom_fields.as_ref().map(custom_fields),
+        custom_fields: share.custom_fields.as_deref().map(custom_fields),
+        custom_status: share.custom_status.clone(),
     }
 }
 
@@ -357,8 +422,10 @@ fn ticket_update(uuid: &str, update: &TicketUpdate) -> WireTicket {
         comments: (!update.comments.is_empty())
             .then(|| update.comments.iter().map(comment).collect()),
         status: update.status.map(|s| s.to_string()),
+        custom_status: update.custom_status.clone(),
         tags: update.tags.clone(),
-        custom_fields: update.custom_fields.as_ref().map(custom_fields),
+        custom_fields: update.custom_fields.as_deref().map(custom_fields),
+        requester: update.requester.clone(),
         current_actor: Some(update.actor.clone()),
         ..WireTicket::default()
     }
@@ -369,15 +436,26 @@ fn comment(comment: &CommentMessage) -> WireComment {
         uuid: Some(comment.uuid.clone()),
         author: Some(comment.author.clone()),
         body: Some(comment.body.clone()),
-        html_body: None,
+        html_body: comment.html_body.clone(),
         authored_at: Some(comment.authored_at.clone()),
         public: Some(comment.public),
+        attachments: (!comment.attachments.is_empty()).then(|| comment.attachments.clone()),
+        custom_fields: comment.custom_fields.clone(),
     }
 }
 
-fn custom_fields(fields: &BTreeMap<u64, Value>) -> BTreeMap<String, Value> {
-    fields
+fn custom_fields(values: &[SyncedValue]) -> BTreeMap<String, WireFieldValue> {
+    values
         .iter()
-        .map(|(id, value)| (id.to_string(), value.clone()))
+        .map(|synced| {
+            let value = match synced.field_type {
+                Some(field_type) => WireFieldValue::Typed {
+                    field_type,
+                    value: synced.value.clone(),
+                },
+                None => WireFieldValue::Bare(synced.value.clone()),
+            };
+            (synced.title.clone(), value)
+        })
         .collect()
 }

@@ -493,6 +493,7 @@ impl<'a> Checker<'a> {
                 self.account(from)?;
                 self.distinct_link(subdomain, from)?;
             }
+            check_ticket_fields(&account.ticket_fields)?;
         }
         for step in &scenario.steps {
             self.step(step)?;
@@ -582,6 +583,9 @@ impl<'a> Checker<'a> {
             }
             Action::Ticket(ticket) => {
                 self.inside(&ticket.account, "open a ticket")?;
+                if let Some(source) = &ticket.follow_up {
+                    self.handle(HandleKind::Ticket, source)?;
+                }
                 self.define(HandleKind::Ticket, &ticket.handle)
             }
             Action::Share(share) => {
@@ -820,6 +824,26 @@ impl<'a> Checker<'a> {
         };
         invalid(reference, message)
     }
+}
+
+/// Each declared ticket field as the account would make it: titles unique, ids free,
+/// options only on drop-downs.
+fn check_ticket_fields(fields: &[crate::scenario::format::TicketFieldSpec]) -> Checked {
+    use crate::model::ticket::fields::{TicketField, check_definition};
+    let mut made: Vec<TicketField> = Vec::new();
+    for (index, spec) in fields.iter().enumerate() {
+        let definition = spec.definition();
+        if let Err(why) = check_definition(&made, &definition) {
+            return invalid(&spec.title, why);
+        }
+        made.push(TicketField {
+            id: definition.id.unwrap_or(1_000_000 + index as u64),
+            title: definition.title,
+            field_type: definition.field_type,
+            options: definition.options,
+        });
+    }
+    Ok(())
 }
 
 fn check_subdomain(subdomain: &Ref) -> Checked {

@@ -11,6 +11,7 @@ mod live;
 mod races;
 mod rest;
 mod surfaces;
+mod ticket_writes;
 mod tickets;
 pub mod watch;
 
@@ -304,6 +305,14 @@ pub fn account_specs(scenario: &Scenario) -> Result<Vec<AccountSpec>, String> {
                 .fault
                 .as_ref()
                 .map(|rule| fault_rule(subdomain.get_ref(), rule)),
+            settings: crate::account::AccountSettings {
+                decline_all_invites: account.decline_all_invites,
+            },
+            ticket_fields: account
+                .ticket_fields
+                .iter()
+                .map(format::TicketFieldSpec::definition)
+                .collect(),
         });
     }
     Ok(specs)
@@ -367,6 +376,9 @@ struct Runner<'a> {
     answers: std::sync::Mutex<Vec<u16>>,
     /// This runner drives one action of a `concurrently` group.
     in_group: bool,
+    /// The `updated_at` each (account, ticket handle) had when the current group
+    /// began: what a `safe_update` in the group read.
+    read_stamps: BTreeMap<ticket_writes::ReadKey, String>,
     /// A learner's choices of held messages (lessons), shared with the run's outcome.
     choices: Option<Arc<races::Choices>>,
 }
@@ -378,6 +390,7 @@ impl<'a> Runner<'a> {
             session,
             answers: std::sync::Mutex::new(Vec::new()),
             in_group: false,
+            read_stamps: BTreeMap::new(),
             choices: None,
         }
     }
@@ -541,28 +554,8 @@ impl Runner<'_> {
                 )
                 .await
             }
-            Action::Comment(comment) => {
-                let account = comment.account.get_ref().clone();
-                let ticket = self.ticket_copy_required(&account, &comment.ticket)?;
-                self.update_ticket(
-                    step,
-                    &account,
-                    ticket.id,
-                    json!({ "comment": { "body": comment.body, "public": comment.public } }),
-                )
-                .await
-            }
-            Action::SetStatus(change) => {
-                let account = change.account.get_ref().clone();
-                let ticket = self.ticket_copy_required(&account, &change.ticket)?;
-                self.update_ticket(
-                    step,
-                    &account,
-                    ticket.id,
-                    json!({ "status": change.status.as_str() }),
-                )
-                .await
-            }
+            Action::Comment(comment) => self.comment(step, comment).await,
+            Action::SetStatus(change) => self.set_status(step, change).await,
             Action::ExpectTicket(check) => self.expect_ticket(check),
             Action::Concurrently(format::Concurrently(group)) => self.concurrently(group).await,
             Action::Hold(_) | Action::Duplicate(_) | Action::LoseReply(_) => {

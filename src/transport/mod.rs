@@ -4,7 +4,9 @@
 //!
 //! Everything here is above the network's cut and shared by both networks: the gate
 //! ([`scheduler`]), where a message may go and how redirects are followed
-//! ([`redirects`]), and what each failure means ([`classify`]).
+//! ([`redirects`]), and what each failure means ([`classify`]): the status a sender
+//! records, how Zendesk's own client reads each answer, and which failures are worth
+//! another attempt.
 
 use crate::directory::{Directory, subdomain_of_host};
 use crate::faults::{Fault, FaultTable, Side};
@@ -22,7 +24,9 @@ pub mod redirects;
 pub mod scheduler;
 mod wire;
 
-pub use classify::{classify_error, classify_status};
+pub use classify::{
+    AnswerClass, Retry, answer_class, classify_error, classify_status, retry_advice,
+};
 use redirects::{Target, allowed_target};
 use scheduler::{Pass, Plan, Scheduler};
 
@@ -94,6 +98,17 @@ pub struct DeliveryFailure {
     pub cause: String,
     /// The HTTP status, when the partner answered with a refusal.
     pub http_status: Option<u16>,
+    /// How long the partner asked the sender to wait (`Retry-After`), if it did.
+    pub retry_after: Option<Duration>,
+}
+
+impl DeliveryFailure {
+    /// Whether the partner refused the message for what it says (400, 409, 413, 422):
+    /// the same message would be refused again, so a queued push is dropped rather
+    /// than kept *(model)*. Every other failure says nothing about the message.
+    pub fn refuses_content(&self) -> bool {
+        matches!(self.http_status, Some(400 | 409 | 413 | 422))
+    }
 }
 
 impl std::fmt::Display for DeliveryFailure {
@@ -212,6 +227,7 @@ impl Transport {
                         message.from
                     ),
                     http_status: None,
+                    retry_after: None,
                 };
                 self.trace.record(
                     EventKind::Response,
@@ -298,16 +314,19 @@ impl Transport {
                 orphan: false,
             };
             let result = self.attempt(message, url, attempt, mark).await;
-            match result {
-                Err(failure) if attempt < self.config.retries => {
-                    attempt += 1;
+            let wait = match &result {
+                Err(failure) if attempt < self.config.retries => match retry_advice(failure) {
                     // Exponential backoff: 20 ms, 40 ms, 80 ms… short, so scenarios stay fast.
-                    let backoff = Duration::from_millis(20u64 << (attempt - 1).min(6));
-                    tracing::debug!(cause = %failure, attempt, "retrying partner message");
-                    tokio::time::sleep(backoff).await;
-                }
-                other => return other,
-            }
+                    Retry::Backoff => Duration::from_millis(20u64 << attempt.min(6)),
+                    Retry::After(wait) => wait,
+                    Retry::No => return result,
+                },
+                _ => return result,
+            };
+            attempt += 1;
+            tracing::debug!(attempt, ?wait, "retrying partner message");
+            // The world's clock: on the simulated network the wait costs no wall time.
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -332,6 +351,7 @@ impl Transport {
                     status: AgreementStatus::ConfigurationError,
                     cause: format!("the sharing URL {:?} is malformed: {error}", message.url),
                     http_status: None,
+                    retry_after: None,
                 }),
                 None,
             ),
@@ -359,6 +379,7 @@ impl Transport {
                     message.from, draft.from
                 ),
                 http_status: None,
+                retry_after: None,
             };
             self.trace.record(
                 EventKind::Response,
@@ -494,9 +515,14 @@ impl Transport {
         let result = if (200..300).contains(&status) {
             Ok(Reply { status, body })
         } else {
+            let retry_after = answer
+                .headers
+                .get(axum::http::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok());
             Err(classify_status(
                 status,
                 &String::from_utf8_lossy(&answer.body),
+                retry_after,
             ))
         };
         (result, Some(wire))
@@ -509,6 +535,7 @@ impl Transport {
             status: AgreementStatus::ConfigurationError,
             cause,
             http_status: None,
+            retry_after: None,
         })
     }
 }
@@ -561,6 +588,7 @@ fn relay_failure(answer: &crate::network::client::Answer) -> Option<DeliveryFail
         status,
         cause: String::from_utf8_lossy(&answer.body).trim().to_string(),
         http_status: None,
+        retry_after: None,
     })
 }
 

@@ -85,6 +85,7 @@ impl World {
                     display_name: spec.display_name.clone(),
                     api_token: self.config.api_token.clone(),
                     rate_limit: self.config.rate_limit,
+                    settings: spec.settings,
                 },
                 self.config.https,
                 self.services.clone(),

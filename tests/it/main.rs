@@ -24,6 +24,8 @@ mod tls_modes;
 mod faults;
 // Tickets on both surfaces: share, sync, terms, unshare, deactivation, chains, failures.
 mod tickets;
+// Zendesk fidelity: the ticket_sharing gem, custom fields, closed tickets, safe_update, pages.
+mod fidelity;
 // The control API of `serve`: token, steps, journal, stream, verify, snapshot, reset.
 mod control;
 // `serve --state`: SIGKILL mid-burst loses no answered call; the file is never torn.

@@ -37,16 +37,31 @@ fn run_json(command: &mut Command) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("the client prints JSON")
 }
 
-#[test]
-fn node_zendesk_invites_accepts_and_reads_back() {
+/// node-zendesk's modules folder, when node and the client are installed.
+fn node_zendesk() -> Option<PathBuf> {
     let modules = clients_dir().join("node_modules");
     let node = Command::new("node").arg("--version").output().is_ok();
-    if !available(
+    available(
         "node-zendesk",
         node && modules.join("node-zendesk").exists(),
-    ) {
+    )
+    .then_some(modules)
+}
+
+/// Whether zenpy imports.
+fn zenpy() -> bool {
+    let zenpy = Command::new("python3")
+        .args(["-c", "import zenpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    available("zenpy", zenpy)
+}
+
+#[test]
+fn node_zendesk_invites_accepts_and_reads_back() {
+    let Some(modules) = node_zendesk() else {
         return;
-    }
+    };
     let served = serve_process(&["acme", "globex"]);
     let result = run_json(
         Command::new("node")
@@ -68,11 +83,7 @@ fn node_zendesk_invites_accepts_and_reads_back() {
 
 #[test]
 fn zenpy_lists_and_shows_agreements() {
-    let zenpy = Command::new("python3")
-        .args(["-c", "import zenpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !available("zenpy", zenpy) {
+    if !zenpy() {
         return;
     }
     let served = serve_process(&["acme", "globex"]);
@@ -118,14 +129,9 @@ fn zenpy_lists_and_shows_agreements() {
 /// API while `serve` runs, `ssl_error` on re-send, healed, `pending` again.
 #[test]
 fn node_zendesk_sees_ssl_error_and_recovery_driven_through_the_control_api() {
-    let modules = clients_dir().join("node_modules");
-    let node = Command::new("node").arg("--version").output().is_ok();
-    if !available(
-        "node-zendesk",
-        node && modules.join("node-zendesk").exists(),
-    ) {
+    let Some(modules) = node_zendesk() else {
         return;
-    }
+    };
     let served = serve_process(&["--tls"]);
     let result = run_json(
         Command::new("node")
@@ -146,5 +152,106 @@ fn node_zendesk_sees_ssl_error_and_recovery_driven_through_the_control_api() {
             "resent_after_heal": "pending",
             "inbound_on_globex": ["pending"]
         })
+    );
+}
+
+/// Creates `count` tickets on the first account of a running `serve`.
+async fn create_tickets(served: &crate::support::Served, count: usize) {
+    let ready = served.ready_json();
+    let account = &ready["accounts"][0];
+    let api = account["api_url"].as_str().unwrap();
+    let email = format!("{}/token", account["admin_email"].as_str().unwrap());
+    sharesim::tls::install_crypto_provider();
+    let client = reqwest::Client::new();
+    for n in 1..=count {
+        let answer = client
+            .post(format!("{api}/tickets.json"))
+            .basic_auth(&email, account["api_token"].as_str())
+            .json(&serde_json::json!({"ticket": {"comment": {"body": format!("Ticket {n}")}}}))
+            .send()
+            .await
+            .expect("the ticket is created");
+        assert_eq!(answer.status(), 201);
+    }
+}
+
+/// How many REST calls listed tickets, read through the control API's journal.
+async fn list_calls(served: &crate::support::Served) -> usize {
+    let ready = served.ready_json();
+    let control = ready["control_url"].as_str().unwrap();
+    let token = ready["control_token"].as_str().unwrap();
+    sharesim::tls::install_crypto_provider();
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{control}/journal?surface=rest&kind=request&method=GET&limit=1000"
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the journal answers")
+        .json()
+        .await
+        .expect("the journal is JSON");
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["path"] == "/api/v2/tickets.json")
+        .count()
+}
+
+fn one_to(n: u64) -> serde_json::Value {
+    serde_json::json!((1..=n).collect::<Vec<u64>>())
+}
+
+/// The "done when": zenpy pages through 250 tickets in both styles, following
+/// sharesim's links with its own paging code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zenpy_pages_through_250_tickets_by_offset_and_by_cursor() {
+    if !zenpy() {
+        return;
+    }
+    let served = serve_process(&["acme"]);
+    create_tickets(&served, 250).await;
+    let before = list_calls(&served).await;
+    let result = run_json(
+        Command::new("python3")
+            .arg(clients_dir().join("zenpy_pages.py"))
+            .arg(&served.ready)
+            .env("ZENPY_FORCE_SCHEME", "http"),
+    );
+    assert_eq!(
+        result["offset"],
+        one_to(250),
+        "offset style: every ticket once, in order"
+    );
+    assert_eq!(
+        result["cursor"],
+        one_to(250),
+        "cursor style: every ticket once, in order"
+    );
+    // 100 per offset page (3 pages) and 50 per cursor page (5 pages): the client paged.
+    assert_eq!(list_calls(&served).await - before, 3 + 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_zendesk_lists_250_tickets_following_cursor_links() {
+    let Some(modules) = node_zendesk() else {
+        return;
+    };
+    let served = serve_process(&["acme"]);
+    create_tickets(&served, 250).await;
+    let before = list_calls(&served).await;
+    let result = run_json(
+        Command::new("node")
+            .arg(clients_dir().join("node_zendesk_pages.js"))
+            .arg(&served.ready)
+            .env("NODE_PATH", &modules),
+    );
+    assert_eq!(result["ids"], one_to(250));
+    assert_eq!(
+        list_calls(&served).await - before,
+        3,
+        "three cursor pages of 100"
     );
 }

@@ -121,6 +121,39 @@ impl TestWorld {
         answer(request.send().await.expect("request is answered")).await
     }
 
+    /// GETs `path` as the agent (agents read tickets); asserts 200 and returns the body.
+    pub async fn read(&self, subdomain: &str, path: &str) -> Value {
+        let answer = self.rest(subdomain, "agent", "GET", path, None).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+        answer.body
+    }
+
+    /// Creates a ticket as admin; asserts 201 and returns the ticket object.
+    pub async fn create_ticket(&self, subdomain: &str, ticket: Value) -> Value {
+        let answer = self
+            .rest(
+                subdomain,
+                "admin",
+                "POST",
+                "/api/v2/tickets.json",
+                Some(serde_json::json!({ "ticket": ticket })),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        answer.body["ticket"].clone()
+    }
+
+    /// The details of every decision in the trace, oldest first.
+    pub fn decisions(&self) -> Vec<String> {
+        self.world
+            .trace()
+            .events()
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Decision)
+            .map(|e| e.detail)
+            .collect()
+    }
+
     /// Creates an agreement from `from` to `to` as admin and returns the sender's copy.
     pub async fn invite(&self, from: &str, to: &str) -> Value {
         let answer = self

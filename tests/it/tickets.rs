@@ -34,23 +34,40 @@ async fn accepted_with(w: &TestWorld, from: &str, to: &str, terms: Option<Value>
     (sent_id, received.id)
 }
 
+/// acme and globex, each with a text field titled "Colour" under its own id (7 on
+/// acme, 42 on globex): values travel by title and type, never by id.
+async fn start_with_colour() -> TestWorld {
+    let colour = |id: u64| sharesim::model::ticket::fields::FieldDefinition {
+        id: Some(id),
+        title: "Colour".to_string(),
+        field_type: sharesim::model::ticket::fields::FieldType::Text,
+        options: Vec::new(),
+    };
+    start_with(
+        WorldConfig {
+            timeout: Duration::from_millis(2_000),
+            ..WorldConfig::default()
+        },
+        vec![
+            AccountSpec {
+                ticket_fields: vec![colour(7)],
+                ..AccountSpec::new("acme")
+            },
+            AccountSpec {
+                ticket_fields: vec![colour(42)],
+                ..AccountSpec::new("globex")
+            },
+        ],
+    )
+    .await
+}
+
 async fn accepted(w: &TestWorld, from: &str, to: &str) -> (u64, u64) {
     accepted_with(w, from, to, None).await
 }
 
-/// Creates a ticket as admin; asserts 201 and returns the ticket object.
 async fn create(w: &TestWorld, sub: &str, ticket: Value) -> Value {
-    let answer = w
-        .rest(
-            sub,
-            "admin",
-            "POST",
-            "/api/v2/tickets.json",
-            Some(json!({ "ticket": ticket })),
-        )
-        .await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
-    answer.body["ticket"].clone()
+    w.create_ticket(sub, ticket).await
 }
 
 async fn put(w: &TestWorld, sub: &str, id: u64, ticket: Value) -> Answer {
@@ -71,11 +88,8 @@ async fn update(w: &TestWorld, sub: &str, id: u64, ticket: Value) -> Value {
     answer.body["ticket"].clone()
 }
 
-/// GETs `path` as the agent (agents read tickets); asserts 200 and returns the body.
 async fn get(w: &TestWorld, sub: &str, path: &str) -> Value {
-    let answer = w.rest(sub, "agent", "GET", path, None).await;
-    assert_eq!(answer.status, 200, "{path}: {}", answer.text);
-    answer.body
+    w.read(sub, path).await
 }
 
 async fn show(w: &TestWorld, sub: &str, id: u64) -> Value {
@@ -119,13 +133,7 @@ async fn sharing_events(w: &TestWorld, sub: &str, id: u64) -> Vec<(u64, String)>
 }
 
 fn decisions(w: &TestWorld) -> Vec<String> {
-    w.world
-        .trace()
-        .events()
-        .into_iter()
-        .filter(|e| e.kind == EventKind::Decision)
-        .map(|e| e.detail)
-        .collect()
+    w.decisions()
 }
 
 /// Partner requests (method, from, to) recorded after sequence number `after`.
@@ -166,7 +174,7 @@ async fn shared_ticket(w: &TestWorld) -> u64 {
 
 #[tokio::test]
 async fn sharing_after_accept_gives_the_receiver_its_own_linked_ticket() {
-    let w = start(&["acme", "globex"]).await;
+    let w = start_with_colour().await;
     let (sent, received) = accepted(&w, "acme", "globex").await;
     // globex already has a ticket, so the shared copy gets globex's next id, not acme's.
     create(&w, "globex", json!({"comment": {"body": "Local only"}})).await;
@@ -194,7 +202,8 @@ async fn sharing_after_accept_gives_the_receiver_its_own_linked_ticket() {
             .ends_with("/api/v2/tickets/1.json"),
         "{ticket}"
     );
-    assert_eq!(ticket.as_object().unwrap().len(), 11, "{ticket}");
+    assert_eq!(ticket.as_object().unwrap().len(), 13, "{ticket}");
+    assert_eq!(ticket["via"]["channel"], "api");
 
     let shared = update(&w, "acme", 1, json!({"sharing_agreement_ids": [sent]})).await;
     assert_eq!(shared["sharing_agreement_ids"], json!([sent]));
@@ -206,8 +215,13 @@ async fn sharing_after_accept_gives_the_receiver_its_own_linked_ticket() {
     assert_eq!(copy["description"], "It is on fire");
     assert_eq!(copy["status"], "open");
     assert_eq!(copy["tags"], json!(["vip", "printer"]));
-    assert_eq!(copy["custom_fields"], json!([{"id": 7, "value": "red"}]));
+    // The value lands in globex's own field with the same title and type.
+    assert_eq!(copy["custom_fields"], json!([{"id": 42, "value": "red"}]));
     assert_eq!(copy["sharing_agreement_ids"], json!([received]));
+    assert_eq!(
+        copy["via"],
+        json!({"channel": "ticket_sharing", "source": {"from": {"subdomain": "acme", "sharing_agreement_id": received, "ticket_id": 1}, "to": {}, "rel": null}})
+    );
     // acme's admin is a new person on globex: ids 1 and 2 are globex's own users.
     assert_eq!(copy["requester_id"], 3);
     assert_eq!(
@@ -432,7 +446,7 @@ async fn comments_sync_both_ways_and_never_echo() {
             .as_object()
             .unwrap()
             .len(),
-        5
+        8
     );
 }
 
@@ -547,7 +561,7 @@ async fn status_syncs_both_ways_by_default() {
 
 #[tokio::test]
 async fn status_stays_local_when_the_terms_say_so() {
-    let w = start(&["acme", "globex"]).await;
+    let w = start_with_colour().await;
     let (sent, _) = accepted_with(
         &w,
         "acme",
@@ -682,7 +696,7 @@ async fn unsharing_leaves_an_orphan_that_no_longer_syncs() {
 
 #[tokio::test]
 async fn tags_and_custom_fields_travel_on_updates() {
-    let w = start(&["acme", "globex"]).await;
+    let w = start_with_colour().await;
     let copy = shared_ticket(&w).await;
     update(
         &w,
@@ -693,7 +707,7 @@ async fn tags_and_custom_fields_travel_on_updates() {
     .await;
     let seen = show(&w, "globex", copy).await;
     assert_eq!(seen["tags"], json!(["urgent"]));
-    assert_eq!(seen["custom_fields"], json!([{"id": 7, "value": "blue"}]));
+    assert_eq!(seen["custom_fields"], json!([{"id": 42, "value": "blue"}]));
     update(&w, "globex", copy, json!({"tags": ["urgent", "escalated"]})).await;
     assert_eq!(
         show(&w, "acme", 1).await["tags"],
@@ -1089,8 +1103,10 @@ async fn the_ticket_endpoint_answers_every_protocol_error() {
     );
 }
 
+/// The "done when": a comment pushed during an outage arrives after the
+/// repair, in order, with every change queued behind it.
 #[tokio::test]
-async fn a_push_to_a_stopped_receiver_fails_the_senders_agreement() {
+async fn a_push_during_an_outage_waits_in_the_outbox_and_arrives_after_the_repair_in_order() {
     let w = start(&["acme", "globex"]).await;
     let copy = shared_ticket(&w).await;
     let sent = w.account("acme").agreements()[0].id;
@@ -1103,30 +1119,64 @@ async fn a_push_to_a_stopped_receiver_fails_the_senders_agreement() {
         .iter()
         .find(|d| {
             d.starts_with(&format!(
-                "acme marked outbound agreement {sent} failed: pushing ticket 1 to globex failed:"
+                "acme marked outbound agreement {sent} failed: update (comment \"Hello?\") of ticket 1 to globex failed:"
             ))
         })
         .unwrap_or_else(|| panic!("{said_why:?}"));
+    assert!(failure.contains("connection refused"), "{failure}");
     assert!(
-        failure.contains("connection") || failure.contains("not running"),
+        failure.ends_with(&format!(
+            "it stays in the outbox (1 queued over agreement {sent})"
+        )),
         "{failure}"
     );
-    // The next change is not even tried, and the trace says why.
+    // Later changes are not tried while the agreement is failed: they queue behind it.
     let before = w.world.trace().last_seq();
     update(&w, "acme", 1, json!({"status": "solved"})).await;
+    update(&w, "acme", 1, json!({"comment": {"body": "Still there?"}})).await;
     assert!(partner_calls(&w, before).is_empty());
     assert!(
         decisions(&w).contains(&format!(
-            "acme did not push status solved of ticket 1 to globex: agreement {sent} is failed, so shared tickets do not sync"
-        ))
+            "acme queued its update of ticket 1 for globex (status solved): agreement {sent} is failed: the push waits in its outbox until the agreement is repaired"
+        )),
+        "{:?}",
+        decisions(&w)
     );
-    // globex kept what it had, and its copy of the agreement is still accepted.
+    assert_eq!(w.account("acme").waiting_pushes(), vec![sent]);
+    // globex comes back; acme's copy still says failed, so nothing goes yet.
     w.world.start_account("globex").await.unwrap();
     assert_eq!(
         comments(&w, "globex", copy).await,
         vec![said("It is on fire", true)]
     );
     assert_eq!(w.only_agreement("globex").await["status"], "accepted");
+    // The re-sent invitation repairs the agreement, and the outbox drains in order.
+    let before = w.world.trace().last_seq();
+    let resent = w.set_status("acme", &json!(sent), "pending").await;
+    assert_eq!(resent.status, 200, "{}", resent.text);
+    assert_eq!(w.only_agreement("acme").await["status"], "accepted");
+    assert_eq!(
+        partner_calls(&w, before),
+        vec![("PUT".to_string(), "acme".to_string(), "globex".to_string()); 3],
+        "three ticket pushes, in the order they were made"
+    );
+    assert_eq!(
+        comments(&w, "globex", copy).await,
+        vec![
+            said("It is on fire", true),
+            said("Hello?", true),
+            said("Still there?", true)
+        ]
+    );
+    assert_eq!(show(&w, "globex", copy).await["status"], "solved");
+    assert!(w.account("acme").waiting_pushes().is_empty());
+    assert!(
+        decisions(&w).contains(&format!(
+            "acme delivered its queued update (comment \"Hello?\") of ticket 1 over agreement {sent} after 1 failed attempt(s); 2 more wait"
+        )),
+        "{:?}",
+        decisions(&w)
+    );
 }
 
 #[tokio::test]
@@ -1198,7 +1248,7 @@ async fn an_expired_certificate_after_acceptance_gives_ssl_error_in_the_listing_
     let said_why = decisions(&w);
     assert!(
         said_why.iter().any(|d| d.starts_with(&format!(
-            "acme marked outbound agreement {id} ssl_error: pushing ticket 1 to globex failed: TLS handshake failed"
+            "acme marked outbound agreement {id} ssl_error: update (comment \"Still there?\") of ticket 1 to globex failed: TLS handshake failed"
         ))),
         "{said_why:?}"
     );

@@ -87,6 +87,24 @@ def probe_every_operation(api):
     rest(api, "POST", "/sharing_agreements", '{"sharing_agreement": {"remote_subdomain": "globex"}}')
     rest(api, "POST", "/tickets.json", '{"ticket": {"subject": "probe", "comment": {"body": "probe"}}}')
     rest(api, "PUT", f"/tickets/{ticket_id}", '{"ticket": {"status": "open"}}')
+    # A stale safe_update (409) and a page size over the limit (400).
+    rest(api, "PUT", f"/tickets/{ticket_id}", '{"ticket": {"status": "pending", "safe_update": true, "updated_stamp": "2000-01-01T00:00:00Z"}}')
+    for path in ("/tickets", "/tickets.json"):
+        rest(api, "GET", path + "?page[size]=1000", "")
+        rest(api, "GET", path + "?per_page=2&page=1", "")
+    # Ticket fields, settings and users, on records that exist.
+    field = rest(api, "POST", "/ticket_fields", '{"ticket_field": {"type": "text", "title": "Probe"}}')
+    rest(api, "POST", "/ticket_fields.json", '{"ticket_field": {"type": "text", "title": "Probe"}}')
+    for path in ("/ticket_fields", "/ticket_fields.json"):
+        rest(api, "POST", path, "{")
+        rest(api, "GET", path, "")
+    rest(api, "GET", f"/ticket_fields/{field['ticket_field']['id']}", "")
+    for path in ("/account/settings", "/account/settings.json"):
+        rest(api, "GET", path, "")
+        rest(api, "PUT", path, '{"settings": {"ticket_sharing": {"decline_all_invites": false}}}')
+        rest(api, "PUT", path, '{"settings": {"ticket_sharing": {"decline_all_invites": "yes"}}}')
+        rest(api, "PUT", path, "{")
+    rest(api, "GET", "/users/1", "")
     rest(api, "PUT", f"/sharing_agreements/{agreement_id}", "{")
     rest(api, "PUT", f"/tickets/{ticket_id}", "{")
     for path in ("/sharing_agreements", "/sharing_agreements.json", "/tickets", "/tickets.json"):

@@ -1,22 +1,29 @@
-//! Changes made on an account's own copies through its REST API: create a ticket,
-//! update it (fields, a comment, and `sharing_agreement_ids`, which shares and
-//! unshares). Each returns the pushes its partners must hear.
+//! Changes made on an account's own copies through its REST API: create a ticket
+//! (a follow-up of a closed one, too), update it (fields, a comment, and
+//! `sharing_agreement_ids`, which shares and unshares; never once it is closed; with
+//! `safe_update`, only if nobody changed it since the caller read it). Each returns
+//! what the partner protocol must then flush.
 
+use super::fields::check_values;
 use super::{Outgoing, TicketChanges, TicketError, invalid};
 use crate::account::state::TicketBook;
 use crate::account::{Account, AccountState};
 use crate::model::protocol_uuid;
+use crate::model::ticket::lifecycle::{
+    StampRefusal, check_stamp, closed_refusal, follow_up_of, touch,
+};
 use crate::model::ticket::{
-    Audit, AuditEvent, Comment, Delta, SharingPlan, Ticket, TicketStatus, apply_plan,
-    apply_synced_fields, change_event, comment_event, default_subject, describe_plan, plan_sharing,
-    protocol_time, rest_time,
+    Audit, AuditEvent, Comment, Delta, FieldChanges, SharingPlan, Ticket, TicketStatus, Via,
+    apply_plan, apply_synced_fields, change_event, comment_event, default_subject, describe_plan,
+    plan_sharing, protocol_time, rest_time,
 };
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 impl Account {
     /// Creates a ticket (REST `POST /tickets`), sharing it at once when
-    /// `sharing_agreement_ids` names an accepted outbound agreement.
+    /// `sharing_agreement_ids` names an accepted outbound agreement. A
+    /// `via_followup_source_id` naming a closed ticket makes it that ticket's follow-up.
     pub fn create_ticket(
         &self,
         author_id: u64,
@@ -29,33 +36,7 @@ impl Account {
                 .comment
                 .clone()
                 .ok_or_else(|| invalid("description", "Description: cannot be blank"))?;
-            let requester_id = changes.requester_id.unwrap_or(author_id);
-            if !state.tickets().person_exists(requester_id) {
-                return Err(invalid(
-                    "requester_id",
-                    format!("Requester: user {requester_id} does not exist"),
-                ));
-            }
-            let id = state.tickets().peek_ticket_id();
-            let mut ticket = Ticket {
-                id,
-                uuid: protocol_uuid(&own_url, "tickets", id),
-                subject: changes
-                    .subject
-                    .clone()
-                    .unwrap_or_else(|| default_subject(&comment.body)),
-                description: comment.body.clone(),
-                status: changes.status.unwrap_or(TicketStatus::New),
-                requester_id,
-                tags: changes.tags.clone().unwrap_or_default(),
-                custom_fields: changes.custom_fields.clone().unwrap_or_default(),
-                comments: Vec::new(),
-                audits: Vec::new(),
-                sent: None,
-                received: None,
-                created_at: rest_time(now),
-                updated_at: rest_time(now),
-            };
+            let mut ticket = self.new_ticket(state, author_id, &changes, &comment.body, now)?;
             let plan = self.plan(state, &ticket, changes.sharing_agreement_ids.as_deref())?;
             let (book, _) = state.tickets_mut();
             book.take_ticket_id();
@@ -69,11 +50,20 @@ impl Account {
                     value: json!(ticket.status),
                 },
             ];
-            if !ticket.tags.is_empty() {
-                events.push(AuditEvent::Create {
-                    field_name: "tags".to_string(),
-                    value: json!(ticket.tags),
-                });
+            for (field, value, given) in [
+                ("tags", json!(ticket.tags), !ticket.tags.is_empty()),
+                (
+                    "custom_status",
+                    json!(ticket.custom_status),
+                    ticket.custom_status.is_some(),
+                ),
+            ] {
+                if given {
+                    events.push(AuditEvent::Create {
+                        field_name: field.to_string(),
+                        value,
+                    });
+                }
             }
             let comment = add_local_comment(book, &mut ticket, &comment, author_id, now, &own_url);
             events.push(comment_event(&comment));
@@ -93,10 +83,14 @@ impl Account {
             .as_ref()
             .map(|s| format!(", shared over agreement {}", s.agreement_id))
             .unwrap_or_default();
+        let follows = match ticket.via {
+            Via::FollowUp { source_id } => format!(", a follow-up of closed ticket {source_id}"),
+            _ => String::new(),
+        };
         self.trace().decision(
             self.subdomain(),
             format!(
-                "{} created ticket {} {:?} ({}){shared}",
+                "{} created ticket {} {:?} ({}){follows}{shared}",
                 self.subdomain(),
                 ticket.id,
                 ticket.subject,
@@ -106,9 +100,74 @@ impl Account {
         Ok((ticket, outgoing))
     }
 
+    /// The ticket a create asks for, checked, before its first comment and its id are
+    /// taken.
+    fn new_ticket(
+        &self,
+        state: &AccountState,
+        author_id: u64,
+        changes: &TicketChanges,
+        description: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, TicketError> {
+        let book = state.tickets();
+        let requester_id = changes.requester_id.unwrap_or(author_id);
+        if !book.person_exists(requester_id) {
+            return Err(invalid(
+                "requester_id",
+                format!("Requester: user {requester_id} does not exist"),
+            ));
+        }
+        let custom_fields = changes.custom_fields.clone().unwrap_or_default();
+        check_values(book.fields(), &custom_fields)?;
+        let source = match changes.follow_up_source {
+            None => None,
+            Some(id) => Some(book.get(id).ok_or_else(|| {
+                invalid(
+                    "via_followup_source_id",
+                    format!("Via followup source: ticket {id} does not exist"),
+                )
+            })?),
+        };
+        // Zendesk: the parameter only works with closed tickets, and a follow-up takes
+        // the closed ticket's tags unless the request gives its own.
+        let follows = source.and_then(follow_up_of);
+        let tags = match (&changes.tags, follows.and(source)) {
+            (Some(tags), _) => tags.clone(),
+            (None, Some(source)) => source.tags.clone(),
+            (None, None) => Vec::new(),
+        };
+        let id = book.peek_ticket_id();
+        Ok(Ticket {
+            id,
+            uuid: protocol_uuid(&self.sharing_url(), "tickets", id),
+            subject: changes
+                .subject
+                .clone()
+                .unwrap_or_else(|| default_subject(description)),
+            description: description.to_string(),
+            status: changes.status.unwrap_or(TicketStatus::New),
+            requester_id,
+            tags,
+            custom_fields,
+            custom_status: changes.custom_status.clone(),
+            via: match follows {
+                Some(source_id) => Via::FollowUp { source_id },
+                None => Via::Api,
+            },
+            comments: Vec::new(),
+            audits: Vec::new(),
+            sent: None,
+            received: None,
+            created_at: rest_time(now),
+            updated_at: rest_time(now),
+        })
+    }
+
     /// Changes a ticket (REST `PUT /tickets/{id}`): fields, a new comment, and the
     /// `sharing_agreement_ids` set (adding an id shares, removing one unshares). Every
     /// live share hears about the change unless its agreement's terms keep it local.
+    /// A closed ticket refuses every change; a `safe_update` refuses a stale one.
     pub fn update_ticket(
         &self,
         id: u64,
@@ -123,14 +182,7 @@ impl Account {
                 .get(id)
                 .cloned()
                 .ok_or(TicketError::NotFound)?;
-            if let Some(requester_id) = changes.requester_id
-                && !state.tickets().person_exists(requester_id)
-            {
-                return Err(invalid(
-                    "requester_id",
-                    format!("Requester: user {requester_id} does not exist"),
-                ));
-            }
+            check_update(state, &ticket, &changes)?;
             let plan = self.plan(state, &ticket, changes.sharing_agreement_ids.as_deref())?;
             let mut events = Vec::new();
             let mut delta = Delta {
@@ -156,12 +208,16 @@ impl Account {
                     json!(ticket.requester_id),
                 ));
                 ticket.requester_id = requester_id;
+                delta.requester = true;
             }
             apply_synced_fields(
                 &mut ticket,
-                changes.status,
-                changes.tags.as_ref(),
-                changes.custom_fields.as_ref(),
+                FieldChanges {
+                    status: changes.status,
+                    custom_status: changes.custom_status.as_deref(),
+                    tags: changes.tags.as_ref(),
+                    custom_fields: changes.custom_fields.as_ref(),
+                },
                 &mut events,
                 &mut delta,
             );
@@ -176,7 +232,7 @@ impl Account {
             let changed = !events.is_empty();
             if changed {
                 push_audit(book, &mut ticket, author_id as i64, now, events);
-                ticket.updated_at = rest_time(now);
+                touch(&mut ticket, now);
                 book.store(ticket.clone());
             }
             let outgoing = self.plan_pushes(state, &ticket, &delta, plan, None);
@@ -207,17 +263,55 @@ impl Account {
     }
 
     fn note_refusal(&self, id: Option<u64>, error: &TicketError) {
-        if let TicketError::Invalid { description, .. } = error {
-            let what = match id {
-                Some(id) => format!("a change to ticket {id}"),
-                None => "a new ticket".to_string(),
-            };
-            self.trace().decision(
-                self.subdomain(),
-                format!("{} refused {what}: {description}", self.subdomain()),
-            );
-        }
+        let why = match error {
+            TicketError::NotFound => return,
+            TicketError::Invalid { description, .. } => description.clone(),
+            TicketError::Conflict { .. } => format!("safe_update found a collision: {error}"),
+        };
+        let what = match id {
+            Some(id) => format!("a change to ticket {id}"),
+            None => "a new ticket".to_string(),
+        };
+        self.trace().decision(
+            self.subdomain(),
+            format!("{} refused {what}: {why}", self.subdomain()),
+        );
     }
+}
+
+/// What refuses an update before anything changes: a closed ticket (Zendesk's 422),
+/// a `safe_update` from a stale read (409), an unknown requester, a custom field value
+/// that does not fit.
+fn check_update(
+    state: &AccountState,
+    ticket: &Ticket,
+    changes: &TicketChanges,
+) -> Result<(), TicketError> {
+    if let Some(refusal) = closed_refusal(ticket) {
+        return Err(invalid("status", refusal));
+    }
+    if changes.safe_update {
+        check_stamp(ticket, changes.updated_stamp.as_deref()).map_err(|refusal| match refusal {
+            StampRefusal::Missing => invalid(
+                "updated_stamp",
+                "Updated stamp: is required when safe_update is true (send the updated_at you read)",
+            ),
+            StampRefusal::Unreadable(why) => invalid("updated_stamp", format!("Updated stamp: {why}")),
+            StampRefusal::Stale { stamp, updated_at } => TicketError::Conflict { stamp, updated_at },
+        })?;
+    }
+    if let Some(requester_id) = changes.requester_id
+        && !state.tickets().person_exists(requester_id)
+    {
+        return Err(invalid(
+            "requester_id",
+            format!("Requester: user {requester_id} does not exist"),
+        ));
+    }
+    if let Some(values) = &changes.custom_fields {
+        check_values(state.tickets().fields(), values)?;
+    }
+    Ok(())
 }
 
 fn add_local_comment(
@@ -238,6 +332,9 @@ fn add_local_comment(
         created_at: rest_time(now),
         authored_at: protocol_time(now),
         arrived_over: None,
+        html_body: comment.html_body.clone(),
+        attachments: comment.attachments.clone(),
+        custom_fields: None,
     };
     ticket.comments.push(comment.clone());
     comment

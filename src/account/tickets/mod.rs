@@ -2,32 +2,38 @@
 //! update, which share and unshare), what partners send it (a share, an update, an
 //! unshare), and the pushes that keep shared copies in sync both ways.
 //!
-//! Same pattern as agreements: decide under the lock (asking `model::ticket`), record
-//! the decision, release the lock, and hand the partner protocol what to send
-//! ([`Outgoing`], in a fixed order: unshare, updates, share) so the same scenario gives
-//! the same trace. Nothing here knows a wire shape.
+//! Same pattern as agreements: decide under the lock (asking `model::ticket`), queue
+//! the pushes in the outbox under it (in a fixed order: unshare, updates, share),
+//! record the decision, release the lock, and hand the partner protocol what to flush
+//! ([`Outgoing`]) so the same scenario gives the same trace. Nothing here knows a wire
+//! shape.
 
+mod fields;
 mod local;
 mod pushes;
 mod received;
 
-pub use pushes::{CommentMessage, Outgoing, SharedTicket, TicketMessage, TicketUpdate};
+pub use pushes::{CommentMessage, Outgoing, Push, SharedTicket, TicketMessage, TicketUpdate};
 pub use received::{IncomingComment, IncomingTicket, TicketCall};
 
 use super::state::{ADMIN_ID, AGENT_ID};
 use super::{Account, Role, User};
 use crate::model::Agreement;
-use crate::model::ticket::{Ticket, TicketStatus};
+use crate::model::ticket::{Attachment, Ticket, TicketStatus};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A comment written through the REST API.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NewComment {
     /// The text (not blank).
     pub body: String,
     /// Public reply (true) or internal note.
     pub public: bool,
+    /// The HTML rendering, when given.
+    pub html_body: Option<String>,
+    /// Files, as URLs.
+    pub attachments: Vec<Attachment>,
 }
 
 /// What a REST create or update asks for; None means unchanged.
@@ -47,6 +53,14 @@ pub struct TicketChanges {
     pub custom_fields: Option<BTreeMap<u64, Value>>,
     /// The new set of agreements (replaces the set).
     pub sharing_agreement_ids: Option<Vec<u64>>,
+    /// A new custom status label.
+    pub custom_status: Option<String>,
+    /// On create: the closed ticket this one follows up (`via_followup_source_id`).
+    pub follow_up_source: Option<u64>,
+    /// `safe_update`: refuse the change if the ticket changed since `updated_stamp`.
+    pub safe_update: bool,
+    /// The `updated_at` the caller read, for `safe_update`.
+    pub updated_stamp: Option<String>,
 }
 
 /// Why a ticket operation was refused; the REST layer maps each to a Zendesk error.
@@ -62,6 +76,14 @@ pub enum TicketError {
         field: &'static str,
         /// What is wrong and what to do.
         description: String,
+    },
+    /// `safe_update` found the ticket changed since the caller read it.
+    #[error("the ticket changed since {stamp} (it was updated at {updated_at})")]
+    Conflict {
+        /// The stamp the caller sent.
+        stamp: String,
+        /// The ticket's `updated_at` now.
+        updated_at: String,
     },
 }
 
@@ -97,6 +119,11 @@ impl Account {
     /// One ticket by local id.
     pub fn ticket_by_id(&self, id: u64) -> Option<Ticket> {
         self.read_state(|state| state.tickets().get(id).cloned())
+    }
+
+    /// A partner's person this account knows, by local id.
+    pub fn person(&self, id: u64) -> Option<crate::account::state::Person> {
+        self.with_state(|state| state.tickets().person(id).cloned())
     }
 
     /// The ticket known by this protocol uuid: the one this account shares under it,

@@ -1,35 +1,39 @@
 //! What a change to a ticket sends to the partners it is shared with, decided under
-//! the lock: an unshare, an update to every live share (except the one the change
-//! arrived over), a new share, each within its agreement's terms; and what a push that
-//! could not be delivered does to the sender's agreement.
+//! the lock and queued in the outbox under it: an unshare, an update to every live
+//! share (except the one the change arrived over), a new share, each within its
+//! agreement's terms; and what a push that could not be delivered does to the
+//! sender's agreement.
 
 use super::partner_of;
+use crate::account::outbox::enqueue;
 use crate::account::state::{ADMIN_ID, AGENT_ID, TicketBook};
 use crate::account::{Account, AccountState};
+use crate::model::ticket::fields::{SyncedValue, synced_values};
 use crate::model::ticket::{
-    Actor, Comment, Delta, SharingPlan, Ticket, TicketStatus, protocol_time, public_over,
-    sync_blocker,
+    Actor, Attachment, Comment, Delta, SharingPlan, SyncGate, Ticket, TicketStatus, protocol_time,
+    public_over, sync_gate,
 };
 use crate::model::{Agreement, AgreementStatus, Direction, protocol_uuid};
 use crate::transport::DeliveryFailure;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-/// One step of what follows a change: a message to send, or a push that is skipped
-/// (recorded in the trace with the reason when the partner protocol reaches it).
-#[derive(Debug)]
+/// One step of what follows a change, for the partner protocol to carry out in order:
+/// flush an agreement's outbox, or record why a push was skipped or held back.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
-    /// A message for the partner of `Push::agreement`.
-    Send(Box<Push>),
-    /// Why a push did not happen, for the trace.
-    Skip(String),
+    /// Pushes wait in this agreement's outbox: deliver them.
+    Flush(u64),
+    /// What happened to a push, for the trace.
+    Note(String),
 }
 
-/// A ticket message decided under the lock, sent after it is released.
-#[derive(Debug)]
+/// A queued ticket message on its way: the head of an agreement's outbox, with the
+/// agreement as it is now (its partner URL and token).
+#[derive(Debug, Clone)]
 pub struct Push {
-    /// The agreement it travels over (its partner URL and token).
+    /// The agreement it travels over.
     pub agreement: Agreement,
     /// The local ticket id, for trace lines.
     pub ticket_id: u64,
@@ -37,21 +41,59 @@ pub struct Push {
     pub uuid: String,
     /// What to tell the partner.
     pub message: TicketMessage,
+    /// Its place in the outbox.
+    pub seq: u64,
+    /// Failed attempts so far.
+    pub failures: u32,
 }
 
 /// The three ticket calls of the protocol, with what each carries.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
 pub enum TicketMessage {
     /// The whole ticket, to a partner that does not have it yet.
     Share(Box<SharedTicket>),
     /// Only what changed.
-    Update(TicketUpdate),
+    Update(Box<TicketUpdate>),
     /// Stop syncing; the partner keeps its copy.
     Unshare,
 }
 
+impl TicketMessage {
+    /// `share`, `update (comment, status open)`, `unshare`: for trace lines.
+    pub fn describe(&self) -> String {
+        match self {
+            TicketMessage::Share(_) => "share".to_string(),
+            TicketMessage::Unshare => "unshare".to_string(),
+            TicketMessage::Update(update) => {
+                let mut parts: Vec<String> = update
+                    .comments
+                    .iter()
+                    .map(|c| format!("comment {:?}", c.body.chars().take(24).collect::<String>()))
+                    .collect();
+                if let Some(status) = update.status {
+                    parts.push(format!("status {status}"));
+                }
+                if update.custom_status.is_some() {
+                    parts.push("custom status".to_string());
+                }
+                if update.tags.is_some() {
+                    parts.push("tags".to_string());
+                }
+                if update.custom_fields.is_some() {
+                    parts.push("custom fields".to_string());
+                }
+                if update.requester.is_some() {
+                    parts.push("requester".to_string());
+                }
+                format!("update ({})", parts.join(", "))
+            }
+        }
+    }
+}
+
 /// A ticket as a share carries it, within the agreement's terms.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SharedTicket {
     /// Subject line.
     pub subject: String,
@@ -59,6 +101,9 @@ pub struct SharedTicket {
     pub requested_at: String,
     /// Status, when the terms sync it.
     pub status: Option<TicketStatus>,
+    /// The custom status label, when the terms sync status.
+    #[serde(default)]
+    pub custom_status: Option<String>,
     /// Who asked.
     pub requester: Actor,
     /// Every comment, oldest first.
@@ -69,27 +114,33 @@ pub struct SharedTicket {
     pub tags: Option<Vec<String>>,
     /// The sharer's local ticket id.
     pub original_id: u64,
-    /// Custom fields, when the terms sync them.
-    pub custom_fields: Option<BTreeMap<u64, Value>>,
+    /// Custom field values, titled and typed, when the terms sync them.
+    pub custom_fields: Option<Vec<SyncedValue>>,
 }
 
 /// What changed on a shared ticket, within the agreement's terms.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TicketUpdate {
     /// New comments the partner has not seen.
     pub comments: Vec<CommentMessage>,
     /// A new status, when the terms sync it.
     pub status: Option<TicketStatus>,
+    /// A new custom status label, when the terms sync status.
+    #[serde(default)]
+    pub custom_status: Option<String>,
     /// The new tags, when they changed and the terms sync them.
     pub tags: Option<Vec<String>>,
-    /// All custom fields, when one changed and the terms sync them.
-    pub custom_fields: Option<BTreeMap<u64, Value>>,
+    /// All custom field values, when one changed and the terms sync them.
+    pub custom_fields: Option<Vec<SyncedValue>>,
+    /// The new requester, when it changed.
+    #[serde(default)]
+    pub requester: Option<Actor>,
     /// Who made the change.
     pub actor: Actor,
 }
 
 /// A comment as it travels.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommentMessage {
     /// Its protocol uuid (duplicates are recognised by it).
     pub uuid: String,
@@ -97,39 +148,55 @@ pub struct CommentMessage {
     pub author: Actor,
     /// Plain text.
     pub body: String,
+    /// The HTML rendering, when there is one.
+    #[serde(default)]
+    pub html_body: Option<String>,
     /// When its writer wrote it, protocol format.
     pub authored_at: String,
     /// Whether it is public on the other side (the terms may make it private).
     pub public: bool,
+    /// Files, as URLs.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// The comment's custom fields, as its writer gave them.
+    #[serde(default)]
+    pub custom_fields: Option<Map<String, Value>>,
 }
 
 impl Account {
-    /// Decides, under the lock, which messages follow a change: an unshare, an update
-    /// to every live share (except the one the change arrived over), a new share.
+    /// Decides, under the lock, which messages follow a change, and queues them in the
+    /// outbox under the same lock: an unshare, an update to every live share (except
+    /// the one the change arrived over), a new share. Returns what the partner protocol
+    /// must then do: flush those queues, and note what was skipped or held back.
     pub(super) fn plan_pushes(
         &self,
-        state: &AccountState,
+        state: &mut AccountState,
         ticket: &Ticket,
         delta: &Delta,
         plan: SharingPlan,
         arrived_over: Option<u64>,
     ) -> Vec<Outgoing> {
-        let sub = self.subdomain();
-        let mut outgoing = Vec::new();
+        let sub = self.subdomain().to_string();
+        let mut pushes: Vec<Push> = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
         if let Some(id) = plan.unshare {
             let agreement = state.agreement(id);
-            match (agreement, sync_blocker(agreement, id)) {
-                (Some(agreement), None) => outgoing.push(Outgoing::Send(Box::new(Push {
-                    agreement: agreement.clone(),
-                    ticket_id: ticket.id,
-                    uuid: ticket.uuid.clone(),
-                    message: TicketMessage::Unshare,
-                }))),
-                (_, reason) => outgoing.push(Outgoing::Skip(format!(
-                    "{sub} unshared ticket {} from agreement {id} without telling the partner: {}",
-                    ticket.id,
-                    reason.unwrap_or_default()
-                ))),
+            match (agreement, sync_gate(agreement, id)) {
+                (Some(agreement), SyncGate::Send | SyncGate::Queue(_)) => {
+                    pushes.push(self.push(
+                        agreement,
+                        ticket,
+                        ticket.uuid.clone(),
+                        TicketMessage::Unshare,
+                    ));
+                }
+                (_, gate) => {
+                    notes.push(format!(
+                        "{sub} unshared ticket {} from agreement {id} without telling the partner: {}",
+                        ticket.id,
+                        gate.reason()
+                    ));
+                }
             }
         }
         if !delta.is_empty() {
@@ -142,66 +209,94 @@ impl Account {
                 let partner = agreement
                     .map(partner_of)
                     .unwrap_or_else(|| "the partner".to_string());
-                let agreement = match (agreement, sync_blocker(agreement, id)) {
-                    (Some(agreement), None) => agreement,
-                    (_, reason) => {
-                        outgoing.push(Outgoing::Skip(format!(
+                let (agreement, held) = match (agreement, sync_gate(agreement, id)) {
+                    (Some(agreement), SyncGate::Send) => (agreement, None),
+                    (Some(agreement), SyncGate::Queue(reason)) => (agreement, Some(reason)),
+                    (_, gate) => {
+                        notes.push(format!(
                             "{sub} did not push {} of ticket {} to {partner}: {}",
                             delta.describe(),
                             ticket.id,
-                            reason.unwrap_or_default()
-                        )));
+                            gate.reason()
+                        ));
                         continue;
                     }
                 };
                 match self.update_message(state.tickets(), ticket, delta, agreement) {
-                    Some(update) => outgoing.push(Outgoing::Send(Box::new(Push {
-                        agreement: agreement.clone(),
-                        ticket_id: ticket.id,
-                        uuid: share.uuid.clone(),
-                        message: TicketMessage::Update(update),
-                    }))),
-                    None => outgoing.push(Outgoing::Skip(format!(
+                    Some(update) => {
+                        if let Some(reason) = held {
+                            notes.push(format!(
+                                "{sub} queued its update of ticket {} for {partner} ({}): {reason}",
+                                ticket.id,
+                                delta.describe()
+                            ));
+                        }
+                        pushes.push(self.push(agreement, ticket, share.uuid.clone(), TicketMessage::Update(Box::new(update))));
+                    }
+                    None => notes.push(format!(
                         "{sub} did not push {} of ticket {} to {partner}: the terms of agreement {id} keep it local",
                         delta.describe(),
                         ticket.id
-                    ))),
+                    )),
                 }
             }
         }
         if let Some(id) = plan.share
             && let Some(agreement) = state.agreement(id)
         {
-            outgoing.push(Outgoing::Send(Box::new(Push {
-                agreement: agreement.clone(),
-                ticket_id: ticket.id,
-                uuid: ticket.uuid.clone(),
-                message: TicketMessage::Share(Box::new(self.share_message(
-                    state.tickets(),
-                    ticket,
-                    agreement,
-                    delta.actor,
-                ))),
-            })));
+            let share = self.share_message(state.tickets(), ticket, agreement, delta.actor);
+            pushes.push(self.push(
+                agreement,
+                ticket,
+                ticket.uuid.clone(),
+                TicketMessage::Share(Box::new(share)),
+            ));
+        }
+        let mut outgoing: Vec<Outgoing> = notes.into_iter().map(Outgoing::Note).collect();
+        for push in pushes {
+            let id = push.agreement.id;
+            enqueue(state, push);
+            if !outgoing.contains(&Outgoing::Flush(id)) {
+                outgoing.push(Outgoing::Flush(id));
+            }
         }
         outgoing
     }
 
-    /// Records a skipped push in the trace.
-    pub fn note_skipped_push(&self, reason: String) {
+    fn push(
+        &self,
+        agreement: &Agreement,
+        ticket: &Ticket,
+        uuid: String,
+        message: TicketMessage,
+    ) -> Push {
+        Push {
+            agreement: agreement.clone(),
+            ticket_id: ticket.id,
+            uuid,
+            message,
+            seq: 0,
+            failures: 0,
+        }
+    }
+
+    /// Records a skipped or held-back push in the trace.
+    pub fn note_push(&self, reason: String) {
         self.trace().decision(self.subdomain(), reason);
     }
 
-    /// A push that could not be delivered: the sender's agreement takes the failure's
-    /// status, as an invitation's would (DESIGN.md §2).
+    /// A push that could not be delivered stays queued; the sender's agreement takes
+    /// the failure's status, as an invitation's would (see the README's failure
+    /// statuses). A receiver's copy keeps its status *(model)*.
     pub fn record_push_failure(&self, push: &Push, failure: &DeliveryFailure) {
+        let queued = self.push_kept(push);
         let agreement = &push.agreement;
         let partner = partner_of(agreement);
-        let what = match push.message {
-            TicketMessage::Share(_) => "sharing",
-            TicketMessage::Unshare => "unsharing",
-            TicketMessage::Update(_) => "pushing",
-        };
+        let what = push.message.describe();
+        let kept = format!(
+            "it stays in the outbox ({queued} queued over agreement {})",
+            agreement.id
+        );
         if agreement.direction == Direction::Outbound {
             let now = self.trace().clock().timestamp();
             let moved = self.with_state(|state| {
@@ -227,19 +322,17 @@ impl Account {
             self.trace().decision(
                 self.subdomain(),
                 format!(
-                    "{} {outcome}: {what} ticket {} to {partner} failed: {}",
+                    "{} {outcome}: {what} of ticket {} to {partner} failed: {}; {kept}",
                     self.subdomain(),
                     push.ticket_id,
                     failure.cause
                 ),
             );
         } else {
-            // Our model: DESIGN.md §2 gives failure statuses to the sender's copy only;
-            // a receiver whose push fails records why and keeps its copy's status.
             self.trace().decision(
                 self.subdomain(),
                 format!(
-                    "{} could not push ticket {} to {partner} over inbound agreement {} ({}); the receiver's copy keeps its status",
+                    "{} could not deliver its {what} of ticket {} to {partner} over inbound agreement {} ({}); the receiver's copy keeps its status and {kept}",
                     self.subdomain(),
                     push.ticket_id,
                     agreement.id,
@@ -251,7 +344,7 @@ impl Account {
 
     /// A person as partners know them: our own users by our sharing URL, partners'
     /// people as they introduced themselves.
-    fn actor(&self, book: &TicketBook, person_id: u64) -> Actor {
+    pub(super) fn actor(&self, book: &TicketBook, person_id: u64) -> Actor {
         let own_url = self.sharing_url();
         let local = |id: u64, role: &str| Actor {
             uuid: protocol_uuid(&own_url, "users", id),
@@ -282,8 +375,11 @@ impl Account {
             uuid: comment.uuid.clone(),
             author: self.actor(book, comment.author_id),
             body: comment.body.clone(),
+            html_body: comment.html_body.clone(),
             authored_at: comment.authored_at.clone(),
             public: public_over(&agreement.terms, comment.public),
+            attachments: comment.attachments.clone(),
+            custom_fields: comment.custom_fields.clone(),
         }
     }
 
@@ -303,6 +399,7 @@ impl Account {
             subject: ticket.subject.clone(),
             requested_at,
             status: terms.sync_status.then_some(ticket.status),
+            custom_status: ticket.custom_status.clone().filter(|_| terms.sync_status),
             requester: self.actor(book, ticket.requester_id),
             comments: ticket
                 .comments
@@ -314,7 +411,7 @@ impl Account {
             original_id: ticket.id,
             custom_fields: terms
                 .sync_custom_fields
-                .then(|| ticket.custom_fields.clone()),
+                .then(|| synced_values(book.fields(), &ticket.custom_fields)),
         }
     }
 
@@ -334,17 +431,32 @@ impl Account {
             .map(|c| self.comment_message(book, c, agreement))
             .collect();
         let status = delta.status.filter(|_| terms.sync_status);
+        let custom_status = ticket
+            .custom_status
+            .clone()
+            .filter(|_| delta.custom_status && terms.sync_status);
         let tags = (delta.tags && terms.sync_tags).then(|| ticket.tags.clone());
-        let custom_fields =
-            (delta.custom_fields && terms.sync_custom_fields).then(|| ticket.custom_fields.clone());
-        if comments.is_empty() && status.is_none() && tags.is_none() && custom_fields.is_none() {
+        let custom_fields = (delta.custom_fields && terms.sync_custom_fields)
+            .then(|| synced_values(book.fields(), &ticket.custom_fields));
+        let requester = delta
+            .requester
+            .then(|| self.actor(book, ticket.requester_id));
+        if comments.is_empty()
+            && status.is_none()
+            && custom_status.is_none()
+            && tags.is_none()
+            && custom_fields.is_none()
+            && requester.is_none()
+        {
             return None;
         }
         Some(TicketUpdate {
             comments,
             status,
+            custom_status,
             tags,
             custom_fields,
+            requester,
             actor: self.actor(book, delta.actor.unwrap_or(ADMIN_ID)),
         })
     }

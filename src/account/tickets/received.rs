@@ -1,20 +1,23 @@
 //! What an account does with the ticket messages a partner sends it: a share (a new
 //! copy, or the one it already holds linked again), an update (new comments, and the
-//! fields the terms sync), an unshare (the copy stays, as an orphan). The partner
+//! fields the terms sync, custom fields landing by title and type), an unshare (the
+//! copy stays, as an orphan). A closed copy takes no share or update. The partner
 //! protocol checks each message's shape first and hands over an [`IncomingTicket`].
 
 use super::local::push_audit;
 use super::{Outgoing, partner_of};
 use crate::account::state::{ADMIN_ID, AGENT_ID, TicketBook};
 use crate::account::{Account, ReceiveError};
+use crate::model::ticket::fields::{Dropped, SyncedValue, match_synced};
+use crate::model::ticket::lifecycle::{closed_refusal, touch};
 use crate::model::ticket::{
-    Actor, AuditEvent, Comment, Delta, Received, Share, SharingAction, SharingPlan, Ticket,
-    TicketStatus, apply_synced_fields, comment_event, protocol_time, public_over, rest_time,
-    synced_fields,
+    Actor, Attachment, AuditEvent, Comment, Delta, FieldChanges, Received, SentFields, Share,
+    SharingAction, SharingPlan, SyncedFields, Ticket, TicketStatus, Via, apply_synced_fields,
+    change_event, comment_event, protocol_time, public_over, rest_time, synced_fields,
 };
 use crate::model::{Agreement, AgreementStatus, Direction, protocol_uuid, short_uuid};
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 /// Which ticket call a partner makes (they need different agreement directions).
@@ -43,8 +46,23 @@ pub struct IncomingTicket {
     pub actor: Option<Actor>,
     /// Tags, before the terms are applied.
     pub tags: Option<Vec<String>>,
-    /// Custom field values by field id, before the terms are applied.
-    pub custom_fields: Option<BTreeMap<u64, Value>>,
+    /// Custom field values by the sender's title (and type), before the terms apply.
+    pub custom_fields: Option<Vec<SyncedValue>>,
+    /// The custom status label.
+    pub custom_status: Option<String>,
+    /// The sharer's own ticket id.
+    pub original_id: Option<u64>,
+}
+
+impl IncomingTicket {
+    fn sent_fields(&self) -> SentFields {
+        SentFields {
+            status: self.status,
+            custom_status: self.custom_status.clone(),
+            tags: self.tags.clone(),
+            custom_fields: self.custom_fields.clone(),
+        }
+    }
 }
 
 /// A partner's comment.
@@ -60,6 +78,12 @@ pub struct IncomingComment {
     pub authored_at: Option<String>,
     /// Absent means public, as the protocol says.
     pub public: Option<bool>,
+    /// The HTML rendering.
+    pub html_body: Option<String>,
+    /// Files, as URLs.
+    pub attachments: Vec<Attachment>,
+    /// The comment's custom fields, kept as sent.
+    pub custom_fields: Option<Map<String, Value>>,
 }
 
 impl Account {
@@ -112,19 +136,14 @@ impl Account {
 
     /// Receiver side of a share: stores a new ticket linked to the inbound agreement
     /// (`true`), or re-links and merges into the copy it already holds under that uuid
-    /// (`false`: a repeated share, or a share after an unshare).
+    /// (`false`: a repeated share, or a share after an unshare). A closed copy refuses.
     pub fn take_share(
         &self,
         path_uuid: &str,
         agreement: &Agreement,
         incoming: IncomingTicket,
     ) -> Result<(bool, Ticket), ReceiveError> {
-        let synced = synced_fields(
-            &agreement.terms,
-            incoming.status,
-            incoming.tags.as_deref(),
-            incoming.custom_fields.clone(),
-        );
+        let synced = synced_fields(&agreement.terms, incoming.sent_fields());
         let subject = incoming
             .subject
             .clone()
@@ -132,7 +151,7 @@ impl Account {
             .ok_or_else(|| ReceiveError::Invalid("a shared ticket needs a subject".to_string()))?;
         let own_url = self.sharing_url();
         let now = self.trace().clock().now();
-        let (created, ticket) = self.with_state(|state| {
+        let (created, ticket, dropped) = self.with_state(|state| {
             let (book, _) = state.tickets_mut();
             let actor = person_for(book, incoming.actor.as_ref(), &own_url) as i64;
             let existing = book
@@ -143,9 +162,14 @@ impl Account {
                     })
                 })
                 .map(|t| t.id);
+            let (landed, dropped) = match &synced.custom_fields {
+                Some(values) => match_synced(book.fields(), values),
+                None => Default::default(),
+            };
             let (created, mut ticket, mut events) = match existing.and_then(|id| book.get(id)) {
                 Some(held) => {
                     let mut ticket = held.clone();
+                    refuse_if_closed(&ticket)?;
                     let mut events = Vec::new();
                     if let Some(received) = ticket.received.as_mut()
                         && received.orphaned
@@ -159,49 +183,17 @@ impl Account {
                     (false, ticket, events)
                 }
                 None => {
-                    let id = book.take_ticket_id();
                     let requester_id = person_for(book, incoming.requester.as_ref(), &own_url);
-                    let description = incoming
-                        .comments
-                        .first()
-                        .map(|c| c.body.clone())
-                        .unwrap_or_default();
-                    let ticket = Ticket {
-                        id,
-                        uuid: protocol_uuid(&own_url, "tickets", id),
-                        subject: subject.clone(),
-                        description,
-                        status: synced.status.unwrap_or(TicketStatus::New),
-                        requester_id,
-                        tags: synced.tags.clone().unwrap_or_default(),
-                        custom_fields: synced.custom_fields.clone().unwrap_or_default(),
-                        comments: Vec::new(),
-                        audits: Vec::new(),
-                        sent: None,
-                        received: Some(Received {
-                            share: Share {
-                                agreement_id: agreement.id,
-                                uuid: path_uuid.to_string(),
-                            },
-                            orphaned: false,
-                        }),
-                        created_at: rest_time(now),
-                        updated_at: rest_time(now),
+                    let arrived = Arrival {
+                        path_uuid,
+                        agreement,
+                        subject: &subject,
+                        synced: &synced,
+                        landed: &landed,
+                        now,
                     };
-                    let events = vec![
-                        AuditEvent::Create {
-                            field_name: "subject".to_string(),
-                            value: json!(ticket.subject),
-                        },
-                        AuditEvent::Create {
-                            field_name: "status".to_string(),
-                            value: json!(ticket.status),
-                        },
-                        AuditEvent::TicketSharing {
-                            agreement_id: agreement.id,
-                            action: SharingAction::Shared,
-                        },
-                    ];
+                    let (ticket, events) =
+                        received_ticket(book, &own_url, requester_id, &incoming, arrived);
                     (true, ticket, events)
                 }
             };
@@ -215,50 +207,44 @@ impl Account {
             );
             events.extend(added.iter().map(comment_event));
             if !events.is_empty() {
-                ticket.updated_at = rest_time(now);
+                touch(&mut ticket, now);
                 push_audit(book, &mut ticket, actor, now, events);
             }
             book.store(ticket.clone());
-            (created, ticket)
-        });
+            Ok((created, ticket, dropped))
+        })?;
         let partner = partner_of(agreement);
-        self.trace().decision(
-            self.subdomain(),
-            if created {
-                format!(
-                    "{} stored ticket {} shared by {partner} over inbound agreement {} ({} comments)",
-                    self.subdomain(),
-                    ticket.id,
-                    agreement.id,
-                    ticket.comments.len()
-                )
-            } else {
-                format!(
-                    "{} already holds ticket {} shared by {partner}; linked it to agreement {} again",
-                    self.subdomain(),
-                    ticket.id,
-                    agreement.id
-                )
-            },
-        );
+        let mut text = if created {
+            format!(
+                "{} stored ticket {} shared by {partner} over inbound agreement {} ({} comments)",
+                self.subdomain(),
+                ticket.id,
+                agreement.id,
+                ticket.comments.len()
+            )
+        } else {
+            format!(
+                "{} already holds ticket {} shared by {partner}; linked it to agreement {} again",
+                self.subdomain(),
+                ticket.id,
+                agreement.id
+            )
+        };
+        append_dropped(&mut text, &dropped);
+        self.trace().decision(self.subdomain(), text);
         Ok((created, ticket))
     }
 
     /// Both sides' update: takes new comments (deduplicated by uuid), status, tags and
     /// custom fields as the terms allow, and returns what to forward to the ticket's
-    /// other shares (a chain), never back where it came from.
+    /// other shares (a chain), never back where it came from. A closed copy refuses.
     pub fn take_update(
         &self,
         path_uuid: &str,
         agreement: &Agreement,
         incoming: IncomingTicket,
     ) -> Result<(Ticket, Vec<Outgoing>), ReceiveError> {
-        let synced = synced_fields(
-            &agreement.terms,
-            incoming.status,
-            incoming.tags.as_deref(),
-            incoming.custom_fields.clone(),
-        );
+        let synced = synced_fields(&agreement.terms, incoming.sent_fields());
         let own_url = self.sharing_url();
         let now = self.trace().clock().now();
         let decided = self.with_state(|state| {
@@ -277,6 +263,7 @@ impl Account {
                         short_uuid(&agreement.uuid)
                     ))
                 })?;
+            refuse_if_closed(&ticket)?;
             let (book, _) = state.tickets_mut();
             let actor = person_for(book, incoming.actor.as_ref(), &own_url);
             let mut events = Vec::new();
@@ -294,16 +281,30 @@ impl Account {
             );
             events.extend(added.iter().map(comment_event));
             delta.comments = added;
+            if let Some(requester) = &incoming.requester {
+                let requester_id = person_for(book, Some(requester), &own_url);
+                if requester_id != ticket.requester_id {
+                    events.push(change_requester(&mut ticket, requester_id));
+                    delta.requester = true;
+                }
+            }
+            let (landed, dropped) = match &synced.custom_fields {
+                Some(values) => match_synced(book.fields(), values),
+                None => Default::default(),
+            };
             apply_synced_fields(
                 &mut ticket,
-                synced.status,
-                synced.tags.as_ref(),
-                synced.custom_fields.as_ref(),
+                FieldChanges {
+                    status: synced.status,
+                    custom_status: synced.custom_status.as_deref(),
+                    tags: synced.tags.as_ref(),
+                    custom_fields: synced.custom_fields.as_ref().map(|_| &landed),
+                },
                 &mut events,
                 &mut delta,
             );
             if !events.is_empty() {
-                ticket.updated_at = rest_time(now);
+                touch(&mut ticket, now);
                 push_audit(book, &mut ticket, actor as i64, now, events);
                 book.store(ticket.clone());
             }
@@ -314,9 +315,9 @@ impl Account {
                 SharingPlan::default(),
                 Some(agreement.id),
             );
-            Ok((ticket, delta, duplicates, outgoing))
+            Ok((ticket, delta, duplicates, outgoing, dropped))
         });
-        let (ticket, delta, duplicates, outgoing) = decided?;
+        let (ticket, delta, duplicates, outgoing, dropped) = decided?;
         let partner = partner_of(agreement);
         let mut text = if delta.is_empty() {
             format!(
@@ -343,6 +344,7 @@ impl Account {
                 agreement.id
             ));
         }
+        append_dropped(&mut text, &dropped);
         self.trace().decision(self.subdomain(), text);
         Ok((ticket, outgoing))
     }
@@ -376,7 +378,7 @@ impl Account {
             if let Some(received) = ticket.received.as_mut() {
                 received.orphaned = true;
             }
-            ticket.updated_at = rest_time(now);
+            touch(&mut ticket, now);
             push_audit(
                 book,
                 &mut ticket,
@@ -399,6 +401,11 @@ impl Account {
                 partner_of(agreement),
                 agreement.id
             ),
+        );
+        self.end_ticket_pushes(
+            agreement.id,
+            ticket.id,
+            "the partner unshared the ticket, so its changes no longer travel",
         );
         Ok(ticket)
     }
@@ -452,9 +459,118 @@ fn merge_comments(
                 .clone()
                 .unwrap_or_else(|| protocol_time(now)),
             arrived_over: Some(agreement.id),
+            html_body: wire.html_body.clone(),
+            attachments: wire.attachments.clone(),
+            custom_fields: wire.custom_fields.clone(),
         };
         ticket.comments.push(comment.clone());
         added.push(comment);
     }
     (added, duplicates)
+}
+
+/// What a new share brings, beside the incoming ticket itself.
+struct Arrival<'a> {
+    path_uuid: &'a str,
+    agreement: &'a Agreement,
+    subject: &'a str,
+    synced: &'a SyncedFields,
+    landed: &'a BTreeMap<u64, Value>,
+    now: DateTime<Utc>,
+}
+
+/// A new copy of a partner's ticket, linked to the inbound agreement, with its first
+/// audit's events (its comments are merged afterwards).
+fn received_ticket(
+    book: &mut TicketBook,
+    own_url: &str,
+    requester_id: u64,
+    incoming: &IncomingTicket,
+    arrival: Arrival,
+) -> (Ticket, Vec<AuditEvent>) {
+    let Arrival {
+        path_uuid,
+        agreement,
+        subject,
+        synced,
+        landed,
+        now,
+    } = arrival;
+    let id = book.take_ticket_id();
+    let description = incoming
+        .comments
+        .first()
+        .map(|c| c.body.clone())
+        .unwrap_or_default();
+    let ticket = Ticket {
+        id,
+        uuid: protocol_uuid(own_url, "tickets", id),
+        subject: subject.to_string(),
+        description,
+        status: synced.status.unwrap_or(TicketStatus::New),
+        requester_id,
+        tags: synced.tags.clone().unwrap_or_default(),
+        custom_fields: landed.clone(),
+        custom_status: synced.custom_status.clone(),
+        via: Via::TicketSharing {
+            partner: agreement.remote_subdomain.clone(),
+            agreement_id: agreement.id,
+            original_id: incoming.original_id,
+        },
+        comments: Vec::new(),
+        audits: Vec::new(),
+        sent: None,
+        received: Some(Received {
+            share: Share {
+                agreement_id: agreement.id,
+                uuid: path_uuid.to_string(),
+            },
+            orphaned: false,
+        }),
+        created_at: rest_time(now),
+        updated_at: rest_time(now),
+    };
+    let events = vec![
+        AuditEvent::Create {
+            field_name: "subject".to_string(),
+            value: json!(ticket.subject),
+        },
+        AuditEvent::Create {
+            field_name: "status".to_string(),
+            value: json!(ticket.status),
+        },
+        AuditEvent::TicketSharing {
+            agreement_id: agreement.id,
+            action: SharingAction::Shared,
+        },
+    ];
+    (ticket, events)
+}
+
+/// A closed copy takes no partner change: 422, in the words Zendesk uses for REST.
+fn refuse_if_closed(ticket: &Ticket) -> Result<(), ReceiveError> {
+    match closed_refusal(ticket) {
+        Some(refusal) => Err(ReceiveError::Invalid(format!(
+            "ticket {} is closed: {refusal}",
+            ticket.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn change_requester(ticket: &mut Ticket, requester_id: u64) -> AuditEvent {
+    let event = change_event(
+        "requester_id",
+        json!(requester_id),
+        json!(ticket.requester_id),
+    );
+    ticket.requester_id = requester_id;
+    event
+}
+
+/// `; dropped custom field "X": …` for each value that landed nowhere.
+fn append_dropped(text: &mut String, dropped: &[Dropped]) {
+    for reason in dropped {
+        text.push_str(&format!("; {reason}"));
+    }
 }

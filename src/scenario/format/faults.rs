@@ -1,7 +1,8 @@
 //! Faults as a scenario writes them: `fault` steps and an account's `fault` key, one
-//! kind each (`down`, `hang`, `latency_ms`, `status`, `reset`, `redirect_loop`,
-//! `crash`), with the schema of each kind. A file's fault is read straight into the
-//! world's own [`WorldFault`]: there is one fault vocabulary, not one per layer.
+//! kind each (`down`, `hang`, `latency_ms`, `status`, `retry_after`, `reset`,
+//! `redirect_loop`, `crash`), with the schema of each kind. A file's fault is read
+//! straight into the world's own [`WorldFault`]: there is one fault vocabulary, not one
+//! per layer.
 
 use super::*;
 use crate::faults::Fault as WorldFault;
@@ -34,6 +35,7 @@ pub const FAULT_KINDS: &[&str] = &[
     "redirect_loop",
     "latency_ms",
     "status",
+    "retry_after",
     "crash",
 ];
 
@@ -140,6 +142,10 @@ impl<'de> Visitor<'de> for FaultVisitor {
                     "status",
                     WorldFault::Status(map.next_value_seed(Checked(error_status))?),
                 ),
+                "retry_after" => (
+                    "retry_after",
+                    WorldFault::RetryAfter(map.next_value_seed(Checked(retry_after))?),
+                ),
                 _ => ("crash", WorldFault::Crash(map.next_value()?)),
             };
             kind = Some(new_kind);
@@ -151,7 +157,8 @@ impl<'de> Visitor<'de> for FaultVisitor {
             return Err(de::Error::custom(
                 "this fault has no kind; give exactly one of `down = true`, `hang = true`, \
                  `reset = true`, `redirect_loop = true`, `latency_ms = <ms>`, \
-                 `status = <400..599>` or `crash = \"before_store\"|\"after_store\"`",
+                 `status = <400..599>`, `retry_after = <seconds>` or \
+                 `crash = \"before_store\"|\"after_store\"`",
             ));
         };
         Ok((account, FaultRule { from, times, fault }))
@@ -188,11 +195,15 @@ fn error_status(status: &u16) -> Result<(), String> {
     crate::faults::check_fault_status(*status)
 }
 
+fn retry_after(seconds: &u32) -> Result<(), String> {
+    crate::faults::check_retry_after(*seconds)
+}
+
 /// The schema of a fault table: one branch per kind, each with the shared keys.
 fn fault_schema(generator: &mut SchemaGenerator, in_step: bool) -> Schema {
     let reference = generator.subschema_for::<String>().to_value();
     let times = json!({ "type": "integer", "minimum": 1 });
-    let kinds: [(&str, Value); 7] = [
+    let kinds: [(&str, Value); 8] = [
         ("down", json!({ "const": true })),
         ("hang", json!({ "const": true })),
         ("reset", json!({ "const": true })),
@@ -205,6 +216,15 @@ fn fault_schema(generator: &mut SchemaGenerator, in_step: bool) -> Schema {
                 "minimum": crate::faults::FAULT_STATUSES.start(),
                 "maximum": crate::faults::FAULT_STATUSES.end(),
                 "description": "The error status every answer gets, from 400 to 599."
+            }),
+        ),
+        (
+            "retry_after",
+            json!({
+                "type": "integer",
+                "minimum": 0,
+                "maximum": crate::faults::MAX_FAULT_RETRY_AFTER,
+                "description": "Every answer is 429 Too Many Requests with this Retry-After, in seconds."
             }),
         ),
         ("crash", generator.subschema_for::<CrashPoint>().to_value()),

@@ -201,7 +201,7 @@ pub const SUBDOMAIN_PATTERN: &str = "^[a-z0-9-]{1,63}$";
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
-    expecting = "an account table: { display_name?, tls?, start?, fault?, external? }"
+    expecting = "an account table: { display_name?, tls?, start?, fault?, external?, decline_all_invites?, ticket_fields? }"
 )]
 pub struct Account {
     /// The name partners see on invitations (`"Acme @ Zendesk"` style); defaults to the
@@ -223,6 +223,46 @@ pub struct Account {
     /// inside it. A scenario with one runs on the loopback network.
     #[schemars(with = "Option<String>")]
     pub external: Option<Ref>,
+    /// "Decline all sharing agreement invites": every invitation this account receives
+    /// is declined at once.
+    #[serde(default)]
+    pub decline_all_invites: bool,
+    /// The account's custom ticket fields; partners' synced values land in the field
+    /// with the same title and type.
+    #[serde(default)]
+    pub ticket_fields: Vec<TicketFieldSpec>,
+}
+
+/// One custom ticket field an account declares.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a ticket field table: { title, type, id?, options? }"
+)]
+pub struct TicketFieldSpec {
+    /// The title partners match on.
+    #[schemars(with = "String")]
+    pub title: Ref,
+    /// The data type partners match on.
+    #[serde(rename = "type")]
+    pub field_type: crate::model::ticket::fields::FieldType,
+    /// The field's id on this account; the next free one when omitted.
+    pub id: Option<u64>,
+    /// The values of a `tagger` or `multiselect` field.
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+impl TicketFieldSpec {
+    /// The definition the account is given.
+    pub fn definition(&self) -> crate::model::ticket::fields::FieldDefinition {
+        crate::model::ticket::fields::FieldDefinition {
+            id: self.id,
+            title: self.title.get_ref().clone(),
+            field_type: self.field_type,
+            options: self.options.clone(),
+        }
+    }
 }
 
 fn yes() -> bool {

@@ -3,11 +3,15 @@
 
 use super::*;
 
+/// Custom field values by field title, as a scenario writes them: the runner finds
+/// the account's field with that title.
+pub type FieldValues = std::collections::BTreeMap<String, Value>;
+
 /// `ticket`: creates a ticket.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a `ticket` table: { account, as, subject, description?, status?, tags?, user? }"
+    expecting = "a `ticket` table: { account, as, subject, description?, status?, tags?, custom_fields?, custom_status?, follow_up?, user? }"
 )]
 pub struct NewTicket {
     /// The account the ticket is created in.
@@ -26,9 +30,32 @@ pub struct NewTicket {
     /// Tags.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Custom field values by the account's field titles.
+    #[serde(default)]
+    pub custom_fields: FieldValues,
+    /// The custom status label.
+    pub custom_status: Option<String>,
+    /// The closed ticket this one follows up (`via_followup_source_id`).
+    #[schemars(with = "Option<String>")]
+    pub follow_up: Option<Ref>,
     /// Who creates it.
     #[serde(default)]
     pub user: User,
+}
+
+/// A file on a comment, as a URL.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an attachment table: { url, filename, content_type? }"
+)]
+pub struct AttachmentSpec {
+    /// Where the file is.
+    pub url: String,
+    /// Its name.
+    pub filename: String,
+    /// Its MIME type.
+    pub content_type: Option<String>,
 }
 
 /// `share`: shares a ticket over an agreement.
@@ -68,7 +95,7 @@ pub struct Unshare {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a `comment` table: { account, ticket, body, public? }"
+    expecting = "a `comment` table: { account, ticket, body, public?, html_body?, attachments?, user?, safe_update? }"
 )]
 pub struct Comment {
     /// The account whose copy gets the comment.
@@ -82,13 +109,25 @@ pub struct Comment {
     /// Public (default) or internal note.
     #[serde(default = "yes")]
     pub public: bool,
+    /// The HTML rendering.
+    pub html_body: Option<String>,
+    /// Files, as URLs.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentSpec>,
+    /// Who writes it.
+    #[serde(default)]
+    pub user: User,
+    /// Send `safe_update` with the `updated_at` the user read when the step (or its
+    /// `concurrently` group) began: refused 409 if the ticket changed since.
+    #[serde(default)]
+    pub safe_update: bool,
 }
 
 /// `set_status`: changes a ticket's status in one account.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a `set_status` table: { account, ticket, status }"
+    expecting = "a `set_status` table: { account, ticket, status, custom_status?, user?, safe_update? }"
 )]
 pub struct SetStatus {
     /// The account whose copy changes.
@@ -99,13 +138,21 @@ pub struct SetStatus {
     pub ticket: Ref,
     /// The new status.
     pub status: TicketStatus,
+    /// A custom status label to set with it.
+    pub custom_status: Option<String>,
+    /// Who changes it.
+    #[serde(default)]
+    pub user: User,
+    /// As for `comment`: refused 409 if the ticket changed since the step began.
+    #[serde(default)]
+    pub safe_update: bool,
 }
 
 /// `expect_ticket`: checks a ticket's copy in one account; unset fields are not checked.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
-    expecting = "an `expect_ticket` table: { account, ticket, absent?, subject?, status?, comments?, shared_with?, orphan?, tags? }"
+    expecting = "an `expect_ticket` table: { account, ticket, absent?, subject?, status?, comments?, shared_with?, orphan?, tags?, custom_fields?, custom_status? }"
 )]
 pub struct ExpectTicket {
     /// The account whose copy is checked.
@@ -130,6 +177,10 @@ pub struct ExpectTicket {
     pub orphan: Option<bool>,
     /// The tags.
     pub tags: Option<Vec<String>>,
+    /// Custom field values by the account's field titles (only those named are checked).
+    pub custom_fields: Option<FieldValues>,
+    /// The custom status label.
+    pub custom_status: Option<String>,
 }
 
 impl ExpectTicket {
@@ -147,6 +198,8 @@ impl ExpectTicket {
             ("shared_with", self.shared_with.is_some()),
             ("orphan", self.orphan.is_some()),
             ("tags", self.tags.is_some()),
+            ("custom_fields", self.custom_fields.is_some()),
+            ("custom_status", self.custom_status.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, given)| given.then_some(name))
@@ -156,10 +209,17 @@ impl ExpectTicket {
 
 /// One comment an `expect_ticket` requires.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, expecting = "a comment table: { body, public? }")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a comment table: { body, public?, html_body?, attachments? }"
+)]
 pub struct ExpectedComment {
     /// The text.
     pub body: String,
     /// Public or internal; not checked when omitted.
     pub public: Option<bool>,
+    /// The HTML rendering; not checked when omitted.
+    pub html_body: Option<String>,
+    /// The attachments' file names, in order; not checked when omitted.
+    pub attachments: Option<Vec<String>>,
 }

@@ -100,6 +100,7 @@ impl<'a> Runner<'a> {
         };
         Runner {
             in_group: true,
+            read_stamps: self.read_stamps.clone(),
             ..Runner::new(self.world, session)
         }
     }
@@ -143,12 +144,15 @@ impl<'a> Runner<'a> {
     /// `concurrently`: starts the group's actions in an order drawn from the seed and
     /// lets their messages cross at the scheduler's gate.
     pub(super) async fn concurrently(&mut self, group: &[Step]) -> Result<(), Problem> {
+        // Every safe_update in the group read the ticket before any of them saved.
+        self.read_stamps = self.stamps_read_by(group).await?;
         let scheduler = self.scheduler();
         scheduler
             .begin_round()
             .map_err(|e| Problem::new(e.to_string()))?;
         let result = self.drive(&scheduler, group).await;
         scheduler.end_round();
+        self.read_stamps.clear();
         result
     }
 

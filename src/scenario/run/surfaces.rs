@@ -10,7 +10,8 @@
 use super::{Problem, Runner};
 use crate::account::Account;
 use crate::api::agreements::AgreementView;
-use crate::api::tickets::ticket_json;
+use crate::api::pagination::Paging;
+use crate::api::ticket_views::ticket_listing;
 use crate::scenario::outcome::FieldDiff;
 use serde_json::{Value, json};
 
@@ -88,15 +89,9 @@ fn agreements_state(account: &Account) -> Value {
     json!({ "sharing_agreements": views })
 }
 
-/// The ticket listing as the account's state renders it.
+/// The ticket listing's first page as the account's state renders it.
 fn tickets_state(account: &Account) -> Value {
-    let tickets: Vec<Value> = account
-        .tickets()
-        .iter()
-        .map(|ticket| ticket_json(account, ticket))
-        .collect();
-    let count = tickets.len();
-    json!({ "tickets": tickets, "count": count })
+    ticket_listing(account, &account.tickets(), Paging::default())
 }
 
 /// What differs between the state's rendering and the REST answer, field by field,

@@ -1,76 +1,15 @@
-//! The runner's ticket steps: create, share, unshare, comment, change status, and check
-//! a ticket's copy on any account (following re-shares down a chain).
+//! The runner's view of tickets: which copy a handle names on any account (following
+//! re-shares down a chain), and the `expect_ticket` check. The writes are in
+//! `ticket_writes.rs`.
 
-use super::{Problem, Runner, TicketHandle, check_answer};
+use super::{Problem, Runner, TicketHandle};
 use crate::account::Account;
 use crate::model::ticket::Ticket;
-use crate::scenario::format::{self, Step};
+use crate::scenario::format;
 use crate::scenario::outcome::{FieldDiff, TicketRow};
-use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 impl Runner<'_> {
-    pub(super) async fn create_ticket(
-        &mut self,
-        step: &Step,
-        ticket: &format::NewTicket,
-    ) -> Result<(), Problem> {
-        let account = ticket.account.get_ref();
-        let mut fields = serde_json::Map::new();
-        fields.insert("subject".into(), json!(ticket.subject));
-        // Zendesk requires a first comment; a scenario that gives none opens the ticket
-        // with its subject as the description.
-        let description = ticket.description.as_deref().unwrap_or(&ticket.subject);
-        fields.insert("comment".into(), json!({ "body": description }));
-        if let Some(status) = ticket.status {
-            fields.insert("status".into(), json!(status.as_str()));
-        }
-        if !ticket.tags.is_empty() {
-            fields.insert("tags".into(), json!(ticket.tags));
-        }
-        let answer = self
-            .call(
-                account,
-                ticket.user,
-                "POST",
-                "/api/v2/tickets.json",
-                Some(json!({ "ticket": fields })),
-            )
-            .await?;
-        check_answer(step, &answer)?;
-        if let Some(id) = answer.body["ticket"]["id"].as_u64()
-            && let Some(created) = self.account(account)?.ticket_by_id(id)
-        {
-            self.session.tickets.insert(
-                ticket.handle.get_ref().clone(),
-                TicketHandle {
-                    origin: account.clone(),
-                    uuid: created.uuid,
-                },
-            );
-        }
-        Ok(())
-    }
-
-    pub(super) async fn update_ticket(
-        &self,
-        step: &Step,
-        account: &str,
-        id: u64,
-        fields: Value,
-    ) -> Result<(), Problem> {
-        let answer = self
-            .call(
-                account,
-                format::User::Admin,
-                "PUT",
-                &format!("/api/v2/tickets/{id}.json"),
-                Some(json!({ "ticket": fields })),
-            )
-            .await?;
-        check_answer(step, &answer)
-    }
-
     /// The account a share/unshare acts on (default: where the ticket was created) and its copy.
     pub(super) fn ticket_action_target(
         &self,
@@ -249,26 +188,32 @@ impl Runner<'_> {
             differ("tags", tags.join(", "), ticket.tags.join(", "));
         }
         if let Some(comments) = &check.comments {
-            let describe = |body: &str, public: Option<bool>| match public {
-                Some(true) => format!("{body:?} (public)"),
-                Some(false) => format!("{body:?} (private)"),
-                None => format!("{body:?}"),
-            };
-            let expected: Vec<String> = comments
-                .iter()
-                .map(|c| describe(&c.body, c.public))
-                .collect();
-            let actual: Vec<String> = ticket
-                .comments
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    // Publicity is compared only where the scenario states it.
-                    let stated = comments.get(i).and_then(|e| e.public).map(|_| c.public);
-                    describe(&c.body, stated)
-                })
-                .collect();
-            differ("comments", expected.join(", "), actual.join(", "));
+            let (expected, actual) = compared_comments(comments, &ticket);
+            differ("comments", expected, actual);
+        }
+        if let Some(label) = &check.custom_status {
+            differ(
+                "custom_status",
+                label.clone(),
+                ticket
+                    .custom_status
+                    .clone()
+                    .unwrap_or_else(|| "(none)".into()),
+            );
+        }
+        if let Some(values) = &check.custom_fields {
+            let fields = self.account(account_name)?.ticket_fields();
+            for (title, expected) in values {
+                let held = fields
+                    .iter()
+                    .find(|field| &field.title == title)
+                    .and_then(|field| ticket.custom_fields.get(&field.id));
+                differ(
+                    &format!("custom_fields.{title}"),
+                    expected.to_string(),
+                    held.map_or_else(|| "(no value)".to_string(), ToString::to_string),
+                );
+            }
         }
         if let Some(shared_with) = &check.shared_with {
             let expected = shared_with.get_ref();
@@ -332,5 +277,66 @@ impl Runner<'_> {
                     .unwrap_or_else(|| format!("agreement {id}"))
             })
             .collect()
+    }
+}
+
+/// The expected and actual comments, each written as far as the check states it:
+/// publicity, HTML and files are compared only where stated.
+fn compared_comments(comments: &[format::ExpectedComment], ticket: &Ticket) -> (String, String) {
+    let expected: Vec<String> = comments
+        .iter()
+        .map(|c| {
+            describe_comment(
+                &c.body,
+                c.public,
+                c.html_body.as_deref(),
+                c.attachments.clone(),
+            )
+        })
+        .collect();
+    let actual: Vec<String> = ticket
+        .comments
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let stated = comments.get(i);
+            describe_comment(
+                &c.body,
+                stated.and_then(|e| e.public).map(|_| c.public),
+                stated
+                    .and_then(|e| e.html_body.as_ref())
+                    .map(|_| c.html_body.as_deref().unwrap_or("")),
+                stated
+                    .and_then(|e| e.attachments.as_ref())
+                    .map(|_| c.attachments.iter().map(|a| a.filename.clone()).collect()),
+            )
+        })
+        .collect();
+    (expected.join(", "), actual.join(", "))
+}
+
+/// `"Body" (public, html "<p>…</p>", files a.png)`: a comment as far as a check states it.
+fn describe_comment(
+    body: &str,
+    public: Option<bool>,
+    html: Option<&str>,
+    files: Option<Vec<String>>,
+) -> String {
+    let mut notes = Vec::new();
+    match public {
+        Some(true) => notes.push("public".to_string()),
+        Some(false) => notes.push("private".to_string()),
+        None => {}
+    }
+    if let Some(html) = html {
+        notes.push(format!("html {html:?}"));
+    }
+    if let Some(files) = files {
+        notes.push(format!("files [{}]", files.join(", ")));
+    }
+    if notes.is_empty() {
+        format!("{body:?}")
+    } else {
+        format!("{body:?} ({})", notes.join(", "))
     }
 }
