@@ -219,6 +219,7 @@ impl WorldSnapshot {
             } else if !record.running && running {
                 world
                     .stop_account(&record.subdomain)
+                    .await
                     .map_err(|e| e.to_string())?;
             }
             restore_state(&account, record);

@@ -595,8 +595,8 @@ impl World {
     }
 
     /// Stops an account's listener: new connections are refused; its state is kept.
-    pub fn stop_account(&self, subdomain: &str) -> Result<(), WorldError> {
-        let token = {
+    pub async fn stop_account(&self, subdomain: &str) -> Result<(), WorldError> {
+        let (token, listener_task) = {
             let mut slots = lock(&self.slots);
             let slot = slots
                 .get_mut(subdomain)
@@ -607,10 +607,18 @@ impl World {
                 slot.reservation = self.network.reserve(addr).ok();
                 self.network.close(addr);
             }
-            slot.running.take()
+            let token = slot.running.take();
+            let task = token.as_ref().and_then(|_| slot.listener_task.take());
+            (token, task)
         };
         if let Some(token) = token {
             token.cancel();
+            // The listening socket closes when its task ends, which it does as soon as
+            // it sees its token. Until then a connection could still reach the old
+            // socket's backlog and be reset rather than refused: wait for it.
+            if let Some(task) = listener_task {
+                let _ = task.await;
+            }
             // Pooled connections to the old listener are dead; make sure no message is
             // sent on one, and that the next HTTPS message makes a full handshake.
             self.forget_connections(subdomain);
@@ -637,7 +645,7 @@ impl World {
         if closes_listener(&rule) {
             self.services.faults.heal(&rule.target, None);
             lock(&self.down).insert(rule.target.clone());
-            self.stop_account(&rule.target)?;
+            self.stop_account(&rule.target).await?;
         } else {
             self.services.faults.set(rule);
         }
@@ -738,7 +746,7 @@ impl World {
 
     /// Stops and starts an account on the same port, keeping its state.
     pub async fn restart_account(&self, subdomain: &str) -> Result<(), WorldError> {
-        self.stop_account(subdomain)?;
+        self.stop_account(subdomain).await?;
         self.start_account(subdomain).await
     }
 

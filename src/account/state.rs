@@ -64,6 +64,22 @@ pub struct AccountState {
     /// runner, which then re-checks only those pairs instead of every agreement after
     /// every step).
     changed: Option<BTreeSet<String>>,
+    /// Changes whenever a copy changes (see [`AccountState::versions`]).
+    agreements_version: Version,
+    /// Changes whenever the tickets are opened for a change.
+    tickets_version: Version,
+}
+
+/// A value no other version of any state in the process ever had: a state made afresh
+/// (a restore) cannot be mistaken for one already compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Version(u64);
+
+impl Version {
+    fn fresh() -> Version {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Version(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl Default for AccountState {
@@ -77,6 +93,8 @@ impl Default for AccountState {
             outbox: Outbox::default(),
             settings: AccountSettings::default(),
             changed: None,
+            agreements_version: Version::fresh(),
+            tickets_version: Version::fresh(),
         }
     }
 }
@@ -207,6 +225,7 @@ impl AccountState {
     /// Stores a copy (replacing the one with the same id) and indexes its uuid.
     pub fn insert(&mut self, agreement: Agreement) {
         self.listing = None;
+        self.agreements_version = Version::fresh();
         self.mark_changed(&agreement.uuid);
         if let Some(old) = self.agreements.get(&agreement.id)
             && old.uuid != agreement.uuid
@@ -223,6 +242,7 @@ impl AccountState {
     /// Removes the copy with this id.
     pub fn remove(&mut self, id: u64) -> Option<Agreement> {
         self.listing = None;
+        self.agreements_version = Version::fresh();
         let removed = self.agreements.remove(&id)?;
         self.ids_by_uuid.remove(&removed.uuid);
         self.mark_changed(&removed.uuid);
@@ -234,6 +254,7 @@ impl AccountState {
     pub fn change<R>(&mut self, id: u64, change: impl FnOnce(&mut Agreement) -> R) -> Option<R> {
         let copy = self.agreements.get_mut(&id)?;
         self.listing = None;
+        self.agreements_version = Version::fresh();
         let uuid_before = copy.uuid.clone();
         let result = change(copy);
         copy.id = id;
@@ -286,7 +307,15 @@ impl AccountState {
     /// The account's tickets, to change (no agreement cache depends on them), with the
     /// agreements beside them for the rules that read both.
     pub fn tickets_mut(&mut self) -> (&mut TicketBook, &BTreeMap<u64, Agreement>) {
+        self.tickets_version = Version::fresh();
         (&mut self.tickets, &self.agreements)
+    }
+
+    /// The versions of what the REST listings render: (agreements, tickets). Each
+    /// changes whenever its part may have changed, so a check that compared a listing
+    /// with the state need not compare it again while its version stays.
+    pub fn versions(&self) -> (u64, u64) {
+        (self.agreements_version.0, self.tickets_version.0)
     }
 
     /// The pushes waiting to be delivered.

@@ -14,6 +14,7 @@ pub fn report(outcomes: &[Outcome]) -> Value {
             "name": outcome.name,
             "file": outcome.file,
             "seed": outcome.seed,
+            "network": outcome.network,
             "passed": outcome.passed(),
             "duration_ms": outcome.duration.as_millis() as u64,
             "steps_run": outcome.steps.len(),

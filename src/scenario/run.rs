@@ -509,6 +509,7 @@ impl Runner<'_> {
             Action::Stop(target) => self
                 .world
                 .stop_account(target.account.get_ref())
+                .await
                 .map_err(|e| Problem::new(e.to_string())),
             Action::Start(target) => self
                 .world

@@ -87,6 +87,57 @@ fn run_reports_each_scenario_and_exits_1_on_failure() {
     );
 }
 
+const HANGS: &str = r#"
+name = "a 30 s hang"
+timeout_ms = 30000
+[accounts.acme]
+[accounts.globex]
+fault = { hang = true }
+[[steps]]
+invite = { from = "acme", to = "globex", as = "esc" }
+[[steps]]
+expect = { account = "acme", agreement = "esc", status = "failed" }
+"#;
+
+#[test]
+fn run_checks_determinism_and_says_which_network_each_world_ran_on() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hang.toml"), HANGS).unwrap();
+    std::fs::write(dir.path().join("accept.toml"), PASSING).unwrap();
+    let output = sharesim(
+        &["run", ".", "--check-determinism", "--format", "json"],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["passed"], 2, "{report}");
+    for scenario in report["scenarios"].as_array().unwrap() {
+        assert_eq!(scenario["network"], "simulated", "{scenario}");
+    }
+    // The same files on real sockets (the hang is left out: it waits 30 s there).
+    let output = sharesim(
+        &[
+            "run",
+            "accept.toml",
+            "--network",
+            "loopback",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["scenarios"][0]["network"], "loopback", "{report}");
+    let bad = sharesim(&["run", ".", "--network", "carrier-pigeon"], dir.path());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("simulated") && text(&bad.stderr).contains("loopback"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
 #[test]
 fn run_exits_0_when_everything_passes_and_filters() {
     let dir = tempfile::tempdir().unwrap();

@@ -362,7 +362,7 @@ async fn stop_start_and_restart_keep_state_and_port() {
     assert_eq!(w.account("globex").addr().unwrap().port(), port);
     assert_eq!(w.only_agreement("globex").await["status"], "pending");
 
-    w.world.stop_account("globex").unwrap();
+    w.world.stop_account("globex").await.unwrap();
     let second = w.invite("acme", "globex").await;
     assert_eq!(second["status"], "failed");
     assert_contains(&w.last_failure().detail, "connection refused: ");

@@ -191,7 +191,7 @@ async fn an_answer_that_cannot_be_delivered_is_rolled_back() {
     let w = start(&["acme", "globex"]).await;
     w.invite("acme", "globex").await;
     let received = w.only_agreement("globex").await;
-    w.world.stop_account("acme").unwrap();
+    w.world.stop_account("acme").await.unwrap();
     let answer = w.set_status("globex", &received["id"], "accepted").await;
     assert_eq!(answer.status, 422, "{}", answer.text);
     let description = answer.body["details"]["status"][0]["description"]

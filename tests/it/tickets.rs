@@ -302,7 +302,7 @@ async fn only_an_accepted_agreement_carries_a_share() {
         200
     );
     // failed: the receiver was down when invited.
-    w.world.stop_account("umbrella").unwrap();
+    w.world.stop_account("umbrella").await.unwrap();
     let failed = w.invite("acme", "umbrella").await;
     assert_eq!(failed["status"], "failed");
     let failed = failed["id"].as_u64().unwrap();
@@ -1110,7 +1110,7 @@ async fn a_push_during_an_outage_waits_in_the_outbox_and_arrives_after_the_repai
     let w = start(&["acme", "globex"]).await;
     let copy = shared_ticket(&w).await;
     let sent = w.account("acme").agreements()[0].id;
-    w.world.stop_account("globex").unwrap();
+    w.world.stop_account("globex").await.unwrap();
     let answer = update(&w, "acme", 1, json!({"comment": {"body": "Hello?"}})).await;
     assert_eq!(answer["sharing_agreement_ids"], json!([sent]));
     assert_eq!(w.only_agreement("acme").await["status"], "failed");

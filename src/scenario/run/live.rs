@@ -28,9 +28,8 @@ pub struct Session {
     pub(super) transient: BTreeSet<String>,
     /// Divergences not yet asserted, with the step that caused them.
     pub(super) unasserted: BTreeMap<String, usize>,
-    /// Each account's [`crate::account::Account::changes`] when its REST listings last
-    /// matched its state.
-    pub(super) surfaces_checked: BTreeMap<String, u64>,
+    /// Where each account stood when its REST listings last matched its state.
+    pub(super) surfaces_checked: BTreeMap<String, super::surfaces::Checked>,
     /// Steps run so far in this world, to number divergences like a file's steps.
     pub(super) steps_run: usize,
 }
