@@ -152,7 +152,7 @@ struct Issuers {
     /// same instant of the same calendar, so their certificates are the same but for
     /// their keys; sharing them spares every world the key generation and signing. A
     /// world on the wall clock keeps its own CA and issues every leaf afresh.
-    leaves: Option<Mutex<HashMap<LeafKey, Arc<CertifiedKey>>>>,
+    leaves: Option<Mutex<HashMap<LeafKey, Arc<ServerCertificate>>>>,
 }
 
 /// What a leaf was issued for: account, mode, extra names and the second of issue.
@@ -222,6 +222,11 @@ impl CertificateAuthority {
         // Outbound calls offer only HTTP/1.1, so every partner call goes over the same
         // protocol whatever else a listener accepts.
         client_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        if let WorldClock::Simulated { .. } = clock {
+            // Simulated worlds share their certificates and so their sessions (see
+            // [`ServerCertificate`]); their clients share one session store to match.
+            client_config.resumption = rustls::client::Resumption::store(simulated_sessions());
+        }
 
         Ok(CertificateAuthority {
             issuers,
@@ -255,12 +260,14 @@ impl CertificateAuthority {
         subdomain: &str,
         mode: CertMode,
         extra_names: &[String],
-    ) -> Result<Option<Arc<CertifiedKey>>, TlsError> {
+    ) -> Result<Option<Arc<ServerCertificate>>, TlsError> {
         if mode == CertMode::PlainHttp {
             return Ok(None);
         }
         let Some(leaves) = &self.issuers.leaves else {
-            return self.issue_new(subdomain, mode, extra_names);
+            return Ok(self
+                .issue_new(subdomain, mode, extra_names)?
+                .map(ServerCertificate::new));
         };
         let now = self.clock.system_now();
         let second = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -272,7 +279,9 @@ impl CertificateAuthority {
         {
             return Ok(Some(leaf.clone()));
         }
-        let leaf = self.issue_new(subdomain, mode, extra_names)?;
+        let leaf = self
+            .issue_new(subdomain, mode, extra_names)?
+            .map(ServerCertificate::new);
         if let Some(leaf) = &leaf {
             let mut leaves = leaves.lock().unwrap_or_else(PoisonError::into_inner);
             if leaves.len() >= MAX_SHARED_LEAVES {
@@ -414,16 +423,28 @@ fn set_validity(params: &mut CertificateParams, validity: Validity, now: SystemT
     params.not_after = not_after;
 }
 
-/// The certificate an account's listener presents. A certificate step gives the
-/// listener a new one with a new [`server_config`] (and so a new session cache): TLS
-/// sessions of the old certificate cannot be resumed against the new one.
+/// The certificate an account's listener presents, and the TLS sessions made with it.
+///
+/// Sessions belong to a certificate: a resumed session skips certificate verification,
+/// so a certificate step gives the listener a new certificate with no sessions, and a
+/// client that once connected to a `valid` account makes a full handshake, and fails it,
+/// once the account is switched to `expired`. Simulated worlds share their certificates
+/// (see [`CertificateAuthority::issue`]), and with them their sessions: a client of one
+/// world may resume a session of the same certificate made in another, which is the same
+/// handshake but for the signatures it skips.
 #[derive(Debug)]
-pub struct ServerCertificate(Arc<CertifiedKey>);
+pub struct ServerCertificate {
+    key: Arc<CertifiedKey>,
+    sessions: Arc<ServerSessionMemoryCache>,
+}
 
 impl ServerCertificate {
-    /// Wraps a certificate for a listener's `ServerConfig`.
+    /// Wraps a certificate for a listener's `ServerConfig`, with no sessions yet.
     pub fn new(key: Arc<CertifiedKey>) -> Arc<Self> {
-        Arc::new(ServerCertificate(key))
+        Arc::new(ServerCertificate {
+            key,
+            sessions: ServerSessionMemoryCache::new(SESSIONS_PER_CERTIFICATE),
+        })
     }
 }
 
@@ -431,29 +452,27 @@ impl ResolvesServerCert for ServerCertificate {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         // Every name the client asks for gets the same certificate: a wrong name must fail
         // on the client's verification, which is what `wrong_host` simulates.
-        Some(Arc::clone(&self.0))
+        Some(Arc::clone(&self.key))
     }
 }
 
-/// TLS sessions one listener remembers for resumption.
-const SESSIONS_PER_LISTENER: usize = 256;
+/// TLS sessions one certificate's listeners remember for resumption.
+const SESSIONS_PER_CERTIFICATE: usize = 256;
 
 /// The server configuration of an account's HTTPS listener: ring provider, ALPN `h2` and
 /// `http/1.1`, certificate read from `cert` on every handshake.
 ///
-/// Sessions resume, as on any real server, but only within one configuration: a resumed
-/// TLS session skips certificate verification, so every new certificate (and every
-/// restart) comes with a new configuration whose session cache is empty, and a client
-/// that once connected to a `valid` account makes a full handshake, and fails it, once
-/// the account is switched to `expired`.
+/// Sessions resume, as on any real server, with the certificate they were made with
+/// only (see [`ServerCertificate`]).
 pub fn server_config(cert: Arc<ServerCertificate>, clock: &WorldClock) -> Arc<ServerConfig> {
+    let sessions = cert.sessions.clone();
     let mut config = ServerConfig::builder_with_details(provider(), clock.time_provider())
         .with_safe_default_protocol_versions()
         .expect("the ring provider supports rustls's default protocol versions")
         .with_no_client_auth()
         .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    config.session_storage = ServerSessionMemoryCache::new(SESSIONS_PER_LISTENER);
+    config.session_storage = sessions;
     Arc::new(config)
 }
 
@@ -506,11 +525,29 @@ pub fn untrusting_client_config() -> Result<Arc<ClientConfig>, rustls::Error> {
     Ok(Arc::new(config))
 }
 
+/// The client sessions every simulated world's partner messages share.
+fn simulated_sessions() -> Arc<dyn rustls::client::ClientSessionStore> {
+    static SESSIONS: std::sync::OnceLock<Arc<rustls::client::ClientSessionMemoryCache>> =
+        std::sync::OnceLock::new();
+    SESSIONS
+        .get_or_init(|| Arc::new(rustls::client::ClientSessionMemoryCache::new(4096)))
+        .clone()
+}
+
 /// The configuration of the scenario runner's REST client. It plays the admin's
 /// browser, so it accepts whatever certificate an account presents (certificate modes
 /// are about the partner protocol, not about the runner); it still checks that the
 /// server holds the key of the certificate it shows.
 pub fn admin_client_config() -> Result<Arc<ClientConfig>, rustls::Error> {
+    static CONFIG: std::sync::OnceLock<Arc<ClientConfig>> = std::sync::OnceLock::new();
+    if let Some(config) = CONFIG.get() {
+        return Ok(config.clone());
+    }
+    let config = build_admin_client_config()?;
+    Ok(CONFIG.get_or_init(|| config).clone())
+}
+
+fn build_admin_client_config() -> Result<Arc<ClientConfig>, rustls::Error> {
     let provider = provider();
     let mut config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
@@ -589,7 +626,7 @@ mod tests {
         ServerName::try_from(name.to_owned()).expect("a valid server name")
     }
 
-    fn issue(ca: &CertificateAuthority, mode: CertMode, extra: &[&str]) -> Arc<CertifiedKey> {
+    fn issue(ca: &CertificateAuthority, mode: CertMode, extra: &[&str]) -> Arc<ServerCertificate> {
         let extra: Vec<String> = extra.iter().map(|name| name.to_string()).collect();
         ca.issue(SUB, mode, &extra)
             .expect("issuing succeeds")
@@ -674,7 +711,7 @@ mod tests {
     async fn handshake_in_mode(mode: CertMode) -> Result<(), rustls::Error> {
         let ca = CertificateAuthority::new(WorldClock::Wall).unwrap();
         let addr = match ca.issue(SUB, mode, &[]).unwrap() {
-            Some(key) => serve_tls(ServerCertificate::new(key)).await,
+            Some(key) => serve_tls(key).await,
             None => serve_plain_http().await,
         };
         exchange(&ca, addr, server_name(&host_name(SUB))).await
@@ -813,18 +850,39 @@ mod tests {
         Ok(kind == Some(rustls::HandshakeKind::Resumed))
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn simulated_worlds_share_certificates_and_sessions_but_never_across_modes() {
+        let first = CertificateAuthority::new(WorldClock::simulated()).unwrap();
+        let second = CertificateAuthority::new(WorldClock::simulated()).unwrap();
+        let valid = issue(&first, CertMode::Valid, &[]);
+        assert!(Arc::ptr_eq(&valid, &issue(&second, CertMode::Valid, &[])));
+        assert!(!Arc::ptr_eq(
+            &valid,
+            &issue(&second, CertMode::Expired, &[])
+        ));
+        // A second later on the world's clock, the same mode is another certificate.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!Arc::ptr_eq(&valid, &issue(&first, CertMode::Valid, &[])));
+        // A wall-clock world issues its own every time.
+        let wall = CertificateAuthority::new(WorldClock::Wall).unwrap();
+        assert!(!Arc::ptr_eq(
+            &issue(&wall, CertMode::Valid, &[]),
+            &issue(&wall, CertMode::Valid, &[])
+        ));
+    }
+
     #[tokio::test]
-    async fn sessions_resume_within_a_configuration_and_never_across_a_new_certificate() {
+    async fn sessions_resume_with_their_certificate_and_never_across_a_new_one() {
         let ca = CertificateAuthority::new(WorldClock::Wall).unwrap();
         let name = server_name(&host_name(SUB));
-        let valid = serve_tls(ServerCertificate::new(issue(&ca, CertMode::Valid, &[]))).await;
+        let valid = serve_tls(issue(&ca, CertMode::Valid, &[])).await;
         assert!(!resumed(&ca, valid, name.clone()).await.unwrap());
         // The session the first handshake left is resumed by the same listener.
         assert!(resumed(&ca, valid, name.clone()).await.unwrap());
 
         // A new certificate comes with a new configuration: the client's session for
         // this name is unknown there, so it makes a full handshake and verifies.
-        let expired = serve_tls(ServerCertificate::new(issue(&ca, CertMode::Expired, &[]))).await;
+        let expired = serve_tls(issue(&ca, CertMode::Expired, &[])).await;
         let error = exchange(&ca, expired, name.clone()).await.unwrap_err();
         assert!(
             matches!(
@@ -833,7 +891,7 @@ mod tests {
             ),
             "{error:?}"
         );
-        let fresh = serve_tls(ServerCertificate::new(issue(&ca, CertMode::Valid, &[]))).await;
+        let fresh = serve_tls(issue(&ca, CertMode::Valid, &[])).await;
         exchange(&ca, fresh, name).await.unwrap();
     }
 
@@ -841,7 +899,7 @@ mod tests {
     async fn extra_names_let_clients_connect_by_localhost_and_ip_address() {
         let ca = CertificateAuthority::new(WorldClock::Wall).unwrap();
         let key = issue(&ca, CertMode::Valid, &["localhost", "127.0.0.1"]);
-        let addr = serve_tls(ServerCertificate::new(key)).await;
+        let addr = serve_tls(key).await;
 
         exchange(&ca, addr, server_name(&host_name(SUB)))
             .await
@@ -865,7 +923,7 @@ mod tests {
     async fn wrong_host_ignores_extra_names() {
         let ca = CertificateAuthority::new(WorldClock::Wall).unwrap();
         let key = issue(&ca, CertMode::WrongHost, &["localhost"]);
-        let addr = serve_tls(ServerCertificate::new(key)).await;
+        let addr = serve_tls(key).await;
         let error = exchange(&ca, addr, server_name("localhost"))
             .await
             .unwrap_err();

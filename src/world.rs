@@ -423,9 +423,7 @@ impl World {
         let Some(authority) = &self.authority else {
             return Ok(None);
         };
-        Ok(authority
-            .issue(subdomain, mode, &self.config.extra_cert_names)?
-            .map(ServerCertificate::new))
+        Ok(authority.issue(subdomain, mode, &self.config.extra_cert_names)?)
     }
 
     /// Switches an account's certificate. Open connections end, so the next message makes
