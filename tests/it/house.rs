@@ -1,5 +1,5 @@
 //! The house's structure: imports between top-level modules flow one way, down the
-//! layers of DESIGN.md §4, so no import circle can come back unnoticed.
+//! layers of docs/design.md (*The layers*), so no import circle can come back unnoticed.
 //!
 //! Read from the sources: every `crate::<module>` a file names outside its tests and
 //! comments is an edge from the file's top-level module to that one.
@@ -149,7 +149,7 @@ fn imports_flow_down_the_layers_so_there_is_no_circle() {
         .collect();
     assert!(
         upward.is_empty(),
-        "imports must flow down the layers (DESIGN.md §4); these go up or sideways:\n{}",
+        "imports must flow down the layers (docs/design.md, *The layers*); these go up or sideways:\n{}",
         upward.join("\n")
     );
 }
