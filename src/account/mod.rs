@@ -6,6 +6,7 @@
 //! never deadlock.
 
 pub(crate) mod agreements;
+mod delivery;
 pub(crate) mod outbox;
 pub mod planted;
 pub(crate) mod state;

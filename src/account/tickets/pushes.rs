@@ -5,19 +5,16 @@
 //! sender's agreement.
 
 use super::partner_of;
-use crate::account::outbox::enqueue;
+use crate::account::outbox::{CommentMessage, Push, SharedTicket, TicketMessage, TicketUpdate};
 use crate::account::state::{ADMIN_ID, AGENT_ID, TicketBook};
 use crate::account::{Account, AccountState};
-use crate::model::ticket::fields::{SyncedValue, synced_values};
+use crate::model::ticket::fields::synced_values;
 use crate::model::ticket::{
-    Actor, Attachment, Comment, Delta, SharingPlan, SyncGate, Ticket, TicketStatus, protocol_time,
-    public_over, sync_gate,
+    Actor, Comment, Delta, SharingPlan, SyncGate, Ticket, protocol_time, public_over, sync_gate,
 };
 use crate::model::{Agreement, AgreementStatus, Direction, protocol_uuid};
 use crate::transport::DeliveryFailure;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 /// One step of what follows a change, for the partner protocol to carry out in order:
 /// flush an agreement's outbox, or record why a push was skipped or held back.
@@ -27,140 +24,6 @@ pub enum Outgoing {
     Flush(u64),
     /// What happened to a push, for the trace.
     Note(String),
-}
-
-/// A queued ticket message on its way: the head of an agreement's outbox, with the
-/// agreement as it is now (its partner URL and token).
-#[derive(Debug, Clone)]
-pub struct Push {
-    /// The agreement it travels over.
-    pub agreement: Agreement,
-    /// The local ticket id, for trace lines.
-    pub ticket_id: u64,
-    /// The ticket's uuid on that agreement.
-    pub uuid: String,
-    /// What to tell the partner.
-    pub message: TicketMessage,
-    /// Its place in the outbox.
-    pub seq: u64,
-    /// Failed attempts so far.
-    pub failures: u32,
-}
-
-/// The three ticket calls of the protocol, with what each carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "call", rename_all = "snake_case")]
-pub enum TicketMessage {
-    /// The whole ticket, to a partner that does not have it yet.
-    Share(Box<SharedTicket>),
-    /// Only what changed.
-    Update(Box<TicketUpdate>),
-    /// Stop syncing; the partner keeps its copy.
-    Unshare,
-}
-
-impl TicketMessage {
-    /// `share`, `update (comment, status open)`, `unshare`: for trace lines.
-    pub fn describe(&self) -> String {
-        match self {
-            TicketMessage::Share(_) => "share".to_string(),
-            TicketMessage::Unshare => "unshare".to_string(),
-            TicketMessage::Update(update) => {
-                let mut parts: Vec<String> = update
-                    .comments
-                    .iter()
-                    .map(|c| format!("comment {:?}", c.body.chars().take(24).collect::<String>()))
-                    .collect();
-                if let Some(status) = update.status {
-                    parts.push(format!("status {status}"));
-                }
-                if update.custom_status.is_some() {
-                    parts.push("custom status".to_string());
-                }
-                if update.tags.is_some() {
-                    parts.push("tags".to_string());
-                }
-                if update.custom_fields.is_some() {
-                    parts.push("custom fields".to_string());
-                }
-                if update.requester.is_some() {
-                    parts.push("requester".to_string());
-                }
-                format!("update ({})", parts.join(", "))
-            }
-        }
-    }
-}
-
-/// A ticket as a share carries it, within the agreement's terms.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SharedTicket {
-    /// Subject line.
-    pub subject: String,
-    /// When the ticket was created, protocol format.
-    pub requested_at: String,
-    /// Status, when the terms sync it.
-    pub status: Option<TicketStatus>,
-    /// The custom status label, when the terms sync status.
-    #[serde(default)]
-    pub custom_status: Option<String>,
-    /// Who asked.
-    pub requester: Actor,
-    /// Every comment, oldest first.
-    pub comments: Vec<CommentMessage>,
-    /// Who shared it.
-    pub actor: Actor,
-    /// Tags, when the terms sync them.
-    pub tags: Option<Vec<String>>,
-    /// The sharer's local ticket id.
-    pub original_id: u64,
-    /// Custom field values, titled and typed, when the terms sync them.
-    pub custom_fields: Option<Vec<SyncedValue>>,
-}
-
-/// What changed on a shared ticket, within the agreement's terms.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TicketUpdate {
-    /// New comments the partner has not seen.
-    pub comments: Vec<CommentMessage>,
-    /// A new status, when the terms sync it.
-    pub status: Option<TicketStatus>,
-    /// A new custom status label, when the terms sync status.
-    #[serde(default)]
-    pub custom_status: Option<String>,
-    /// The new tags, when they changed and the terms sync them.
-    pub tags: Option<Vec<String>>,
-    /// All custom field values, when one changed and the terms sync them.
-    pub custom_fields: Option<Vec<SyncedValue>>,
-    /// The new requester, when it changed.
-    #[serde(default)]
-    pub requester: Option<Actor>,
-    /// Who made the change.
-    pub actor: Actor,
-}
-
-/// A comment as it travels.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CommentMessage {
-    /// Its protocol uuid (duplicates are recognised by it).
-    pub uuid: String,
-    /// Who wrote it.
-    pub author: Actor,
-    /// Plain text.
-    pub body: String,
-    /// The HTML rendering, when there is one.
-    #[serde(default)]
-    pub html_body: Option<String>,
-    /// When its writer wrote it, protocol format.
-    pub authored_at: String,
-    /// Whether it is public on the other side (the terms may make it private).
-    pub public: bool,
-    /// Files, as URLs.
-    #[serde(default)]
-    pub attachments: Vec<Attachment>,
-    /// The comment's custom fields, as its writer gave them.
-    #[serde(default)]
-    pub custom_fields: Option<Map<String, Value>>,
 }
 
 impl Account {
@@ -460,4 +323,12 @@ impl Account {
             actor: self.actor(book, delta.actor.unwrap_or(ADMIN_ID)),
         })
     }
+}
+
+/// Queues a decided push under the lock that decided it, so two changes to one ticket
+/// are queued in the order they were made.
+fn enqueue(state: &mut AccountState, push: Push) {
+    state
+        .outbox_mut()
+        .enqueue(push.agreement.id, push.ticket_id, push.uuid, push.message);
 }
