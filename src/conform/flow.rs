@@ -117,13 +117,7 @@ impl<'w> Conformer<'w> {
             return (false, Vec::new());
         };
         let result = self.session.run_step(self.world, step).await;
-        let events = self
-            .world
-            .trace()
-            .events_since(result.first_event.saturating_sub(1))
-            .into_iter()
-            .filter(|e| e.seq <= result.last_event)
-            .collect();
+        let events = result.events(self.world.trace());
         (result.passed, events)
     }
 

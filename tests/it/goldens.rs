@@ -6,7 +6,7 @@
 //!
 //! `SHARESIM_BLESS=1 cargo test goldens` rewrites the files on purpose; review the diff.
 
-use crate::support::{mask_ports, sharesim};
+use crate::support::{acme_and_globex, mask_ports, sharesim};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -73,35 +73,36 @@ fn masked(text: &str) -> String {
     mask_number(&text, "time=\"", "\"", "<seconds>")
 }
 
-const PASSING: &str = r#"
-name = "accept"
-description = "acme invites globex, globex accepts."
-[accounts.acme]
-[accounts.globex]
-[[steps]]
+fn passing() -> String {
+    acme_and_globex(
+        "accept",
+        r#"[[steps]]
 invite = { from = "acme", to = "globex", as = "esc" }
 [[steps]]
 respond = { account = "globex", agreement = "esc", status = "accepted" }
 [[steps]]
 expect = { account = "acme", agreement = "esc", status = "accepted" }
-"#;
+"#,
+    )
+}
 
-const FAILING: &str = r#"
-name = "expects the wrong status"
-[accounts.acme]
-[accounts.globex]
-[[steps]]
+fn failing() -> String {
+    acme_and_globex(
+        "expects the wrong status",
+        r#"[[steps]]
 invite = { from = "acme", to = "globex", as = "esc" }
 [[steps]]
 expect = { account = "acme", agreement = "esc", status = "accepted" }
-"#;
+"#,
+    )
+}
 
 /// A folder holding one passing (`s/a.toml`) and one failing (`s/b.toml`) scenario.
 fn two_scenarios() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("a temporary folder");
     std::fs::create_dir(dir.path().join("s")).expect("s/");
-    std::fs::write(dir.path().join("s/a.toml"), PASSING).expect("a.toml");
-    std::fs::write(dir.path().join("s/b.toml"), FAILING).expect("b.toml");
+    std::fs::write(dir.path().join("s/a.toml"), passing()).expect("a.toml");
+    std::fs::write(dir.path().join("s/b.toml"), failing()).expect("b.toml");
     dir
 }
 
