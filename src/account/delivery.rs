@@ -176,3 +176,123 @@ fn waiting_note(left: usize) -> String {
         format!("; {left} more wait")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::agreements::Invitation;
+    use crate::account::state::ADMIN_ID;
+    use crate::account::testing::{acme_and_globex, last_decision};
+    use crate::account::tickets::{NewComment, TicketChanges};
+
+    /// acme with an accepted agreement 1 and ticket 1 shared over it, then commented on
+    /// twice: three pushes wait, in the order they were decided.
+    fn three_waiting() -> std::sync::Arc<Account> {
+        let (acme, _) = acme_and_globex();
+        acme.open_invitation(Invitation {
+            remote_subdomain: "globex".into(),
+            ..Invitation::default()
+        });
+        acme.with_state(|state| state.change(1, |a| a.status = AgreementStatus::Accepted));
+        let comment = |body: &str| TicketChanges {
+            comment: Some(NewComment {
+                body: body.into(),
+                public: true,
+                ..NewComment::default()
+            }),
+            ..TicketChanges::default()
+        };
+        let first = TicketChanges {
+            subject: Some("Printer on fire".into()),
+            sharing_agreement_ids: Some(vec![1]),
+            ..comment("It smokes.")
+        };
+        acme.create_ticket(ADMIN_ID, first).unwrap();
+        acme.update_ticket(1, ADMIN_ID, comment("One")).unwrap();
+        acme.update_ticket(1, ADMIN_ID, comment("Two")).unwrap();
+        acme
+    }
+
+    fn refused() -> DeliveryFailure {
+        DeliveryFailure {
+            status: AgreementStatus::Failed,
+            cause: "422 invalid".into(),
+            http_status: Some(422),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn a_flush_sends_head_first_and_each_push_leaves_when_it_is_taken_or_refused() {
+        let acme = three_waiting();
+        assert!(acme.begin_flush(1));
+        assert!(!acme.begin_flush(1), "one flush at a time");
+        let first = acme.next_push(1).unwrap();
+        assert_eq!(first.message.describe(), "share");
+        // Asking again without an answer gives the same head: nothing overtakes it.
+        assert_eq!(acme.next_push(1).unwrap().seq, first.seq);
+        acme.push_delivered(&first);
+        let second = acme.next_push(1).unwrap();
+        assert_eq!(second.message.describe(), "update (comment \"One\")");
+        acme.push_refused(&second, &refused());
+        assert!(last_decision(&acme).contains("dropped its update (comment \"One\") of ticket 1"));
+        assert!(
+            last_decision(&acme).ends_with("; 1 more wait"),
+            "{}",
+            last_decision(&acme)
+        );
+        let third = acme.next_push(1).unwrap();
+        assert_eq!(third.message.describe(), "update (comment \"Two\")");
+        acme.push_delivered(&third);
+        assert!(acme.next_push(1).is_none());
+        assert!(acme.waiting_pushes().is_empty());
+        assert!(acme.begin_flush(1), "the finished flush let go");
+    }
+
+    #[test]
+    fn a_kept_push_counts_its_failures_and_is_delivered_later_with_a_note() {
+        let acme = three_waiting();
+        let head = acme.next_push(1).unwrap();
+        assert_eq!(acme.push_kept(&head), 3);
+        assert_eq!(acme.push_kept(&head), 3);
+        let again = acme.next_push(1).unwrap();
+        assert_eq!((again.seq, again.failures), (head.seq, 2));
+        acme.push_delivered(&again);
+        assert_eq!(
+            last_decision(&acme),
+            "acme delivered its queued share of ticket 1 over agreement 1 after 2 failed attempt(s); 2 more wait"
+        );
+    }
+
+    #[test]
+    fn what_waits_is_dropped_when_the_agreement_or_the_share_ends() {
+        // (how it ends) → pushes left over agreement 1.
+        for (ending, left) in [
+            ("ticket", 0),
+            ("agreement", 0),
+            ("inactive", 0),
+            ("declined", 0),
+            ("failed", 3),
+        ] {
+            let acme = three_waiting();
+            match ending {
+                "ticket" => acme.end_ticket_pushes(1, 1, "the partner unshared it"),
+                "agreement" => acme.end_outbox(1, "the agreement was deleted"),
+                status => {
+                    let status = status.parse::<AgreementStatus>().unwrap();
+                    acme.with_state(|state| state.change(1, |a| a.status = status));
+                    // The next flush finds it: an ended agreement drops, a failed one waits.
+                    assert!(acme.next_push(1).is_none(), "{ending}");
+                }
+            }
+            let waiting = acme.read_state(|state| state.outbox().len(1));
+            assert_eq!(waiting, left, "{ending}");
+            if left == 0 {
+                assert!(
+                    last_decision(&acme).starts_with("acme dropped its queued"),
+                    "{ending}"
+                );
+            }
+        }
+    }
+}

@@ -332,3 +332,184 @@ fn enqueue(state: &mut AccountState, push: Push) {
         .outbox_mut()
         .enqueue(push.agreement.id, push.ticket_id, push.uuid, push.message);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::agreements::Invitation;
+    use crate::account::testing::{acme_and_globex, last_decision};
+    use crate::account::tickets::{NewComment, TicketChanges};
+    use AgreementStatus::*;
+
+    fn comment(body: &str) -> Option<NewComment> {
+        Some(NewComment {
+            body: body.into(),
+            public: true,
+            ..NewComment::default()
+        })
+    }
+
+    /// acme with an accepted outbound agreement 1 and ticket 1 shared over it; the
+    /// share waits in the outbox.
+    fn shared() -> Account {
+        let (acme, _) = acme_and_globex();
+        acme.open_invitation(Invitation {
+            remote_subdomain: "globex".into(),
+            ..Invitation::default()
+        });
+        acme.with_state(|state| state.change(1, |a| a.status = Accepted));
+        let (_, outgoing) = acme
+            .create_ticket(
+                ADMIN_ID,
+                TicketChanges {
+                    subject: Some("Printer on fire".into()),
+                    comment: comment("It smokes."),
+                    sharing_agreement_ids: Some(vec![1]),
+                    ..TicketChanges::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(outgoing, [Outgoing::Flush(1)]);
+        std::sync::Arc::try_unwrap(acme).expect("one owner")
+    }
+
+    fn queued(account: &Account) -> Vec<String> {
+        account.read_state(|state| {
+            state
+                .outbox()
+                .record()
+                .queues
+                .get(&1)
+                .map(|q| q.iter().map(|p| p.message.describe()).collect())
+                .unwrap_or_default()
+        })
+    }
+
+    #[test]
+    fn a_change_is_pushed_queued_or_kept_local_by_the_agreement_s_status() {
+        // (agreement status) → queued behind the share, and what the trace says.
+        let table: &[(AgreementStatus, bool, Option<&str>)] = &[
+            (Accepted, true, None),
+            (
+                Pending,
+                true,
+                Some("queued its update of ticket 1 for globex"),
+            ),
+            (
+                Failed,
+                true,
+                Some("the push waits in its outbox until the agreement is repaired"),
+            ),
+            (SslError, true, Some("queued its update")),
+            (Inactive, false, Some("shared tickets do not sync")),
+            (Declined, false, Some("did not push comment")),
+        ];
+        for &(status, queues, note) in table {
+            let acme = shared();
+            acme.with_state(|state| state.change(1, |a| a.status = status));
+            let (_, outgoing) = acme
+                .update_ticket(
+                    1,
+                    ADMIN_ID,
+                    TicketChanges {
+                        comment: comment("Any news?"),
+                        ..TicketChanges::default()
+                    },
+                )
+                .unwrap();
+            let notes: Vec<&String> = outgoing
+                .iter()
+                .filter_map(|o| match o {
+                    Outgoing::Note(note) => Some(note),
+                    Outgoing::Flush(_) => None,
+                })
+                .collect();
+            let case = format!("agreement {status}");
+            assert_eq!(
+                outgoing.contains(&Outgoing::Flush(1)),
+                queues,
+                "{case}: {outgoing:?}"
+            );
+            let expected_queue: &[&str] = if queues {
+                &["share", "update (comment \"Any news?\")"]
+            } else {
+                &["share"]
+            };
+            assert_eq!(queued(&acme), expected_queue, "{case}");
+            match note {
+                None => assert!(notes.is_empty(), "{case}: {notes:?}"),
+                Some(said) => assert!(notes.iter().any(|n| n.contains(said)), "{case}: {notes:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn moving_a_ticket_between_agreements_unshares_before_it_shares() {
+        let acme = shared();
+        acme.open_invitation(Invitation {
+            remote_subdomain: "initech".into(),
+            ..Invitation::default()
+        });
+        acme.with_state(|state| state.change(2, |a| a.status = Accepted));
+        let (ticket, outgoing) = acme
+            .update_ticket(
+                1,
+                ADMIN_ID,
+                TicketChanges {
+                    sharing_agreement_ids: Some(vec![2]),
+                    ..TicketChanges::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(ticket.sharing_agreement_ids(), [2]);
+        assert_eq!(outgoing, [Outgoing::Flush(1), Outgoing::Flush(2)]);
+        let seqs = acme.read_state(|state| {
+            let record = state.outbox().record();
+            let over = |id: u64| -> Vec<(u64, String)> {
+                record.queues[&id]
+                    .iter()
+                    .map(|p| (p.seq, p.message.describe()))
+                    .collect()
+            };
+            (over(1), over(2))
+        });
+        // Over 1: the first share, then its unshare; over 2: the new share, decided last.
+        assert_eq!(
+            seqs.0.iter().map(|p| p.1.as_str()).collect::<Vec<_>>(),
+            ["share", "unshare"]
+        );
+        assert_eq!(
+            seqs.1.iter().map(|p| p.1.as_str()).collect::<Vec<_>>(),
+            ["share"]
+        );
+        assert!(seqs.0[1].0 < seqs.1[0].0, "{seqs:?}");
+    }
+
+    #[test]
+    fn a_push_that_fails_stays_queued_and_marks_the_sender_s_agreement() {
+        for status in [Failed, SslError, ConfigurationError] {
+            let acme = shared();
+            let push = acme.next_push(1).unwrap();
+            let failure = DeliveryFailure {
+                status,
+                cause: "connection refused".into(),
+                http_status: None,
+                retry_after: None,
+            };
+            acme.record_push_failure(&push, &failure);
+            assert_eq!(acme.agreement_by_id(1).unwrap().status, status);
+            assert_eq!(
+                last_decision(&acme),
+                format!(
+                    "acme marked outbound agreement 1 {status}: share of ticket 1 to globex failed: \
+                     connection refused; it stays in the outbox (1 queued over agreement 1)"
+                )
+            );
+            let failures = acme.read_state(|state| state.outbox().record().queues[&1][0].failures);
+            assert_eq!(failures, 1, "{status}");
+            // The agreement is no longer accepted: the flush stops, the push waits.
+            assert!(acme.next_push(1).is_none());
+            assert_eq!(queued(&acme), ["share"]);
+        }
+    }
+}
