@@ -265,18 +265,64 @@ fn top_level(stream: TokenStream) -> (BTreeSet<String>, Vec<Written>) {
     (defines, reexports)
 }
 
+/// The modules a file declares only for tests: `#[cfg(test)] mod name;`.
+fn test_modules(stream: TokenStream) -> Vec<String> {
+    let tokens: Vec<TokenTree> = stream.into_iter().collect();
+    let mut names = Vec::new();
+    for at in 0..tokens.len() {
+        if test_only(&tokens, at) {
+            let mut item = at + 2;
+            while punct(tokens.get(item), '#') {
+                item += 2;
+            }
+            if ident(tokens.get(item), "pub") {
+                item += 1;
+            }
+            if ident(tokens.get(item), "mod")
+                && let Some(TokenTree::Ident(name)) = tokens.get(item + 1)
+                && punct(tokens.get(item + 2), ';')
+            {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
 impl Crate {
     /// Reads a set of sources, each `(path under src/, text)`.
     fn read(sources: &[(String, String)]) -> Crate {
         let mut krate = Crate::default();
         let mut parsed = Vec::new();
-        for (file, text) in sources {
-            let Some(module) = module_of(file) else {
+        let streams: Vec<(Option<String>, &String, TokenStream)> = sources
+            .iter()
+            .map(|(file, text)| {
+                let stream = text
+                    .parse()
+                    .unwrap_or_else(|e| panic!("src/{file} does not tokenise: {e:?}"));
+                (module_of(file), file, stream)
+            })
+            .collect();
+        // Files that hold only tests (`#[cfg(test)] mod tests;`) import nothing.
+        let tests: Vec<String> = streams
+            .iter()
+            .flat_map(|(module, _, stream)| {
+                let parent = module.clone().unwrap_or_default();
+                test_modules(stream.clone())
+                    .into_iter()
+                    .map(move |name| join(&parent, &name))
+            })
+            .collect();
+        for (module, file, stream) in streams {
+            let Some(module) = module else {
                 continue;
             };
-            let stream: TokenStream = text
-                .parse()
-                .unwrap_or_else(|e| panic!("src/{file} does not tokenise: {e:?}"));
+            if tests
+                .iter()
+                .any(|t| module == *t || module.starts_with(&format!("{t}::")))
+            {
+                continue;
+            }
             let (defines, reexports) = top_level(stream.clone());
             for (path, _) in &reexports {
                 if let Some((name, _)) = path.split_last() {
@@ -296,7 +342,7 @@ impl Crate {
                 }
             }
             krate.defines.insert(module.clone(), defines);
-            krate.modules.insert(module.clone(), file.clone());
+            krate.modules.insert(module.clone(), file.to_string());
             let mut paths = Vec::new();
             written_paths(stream, &mut paths);
             parsed.push((module, file.clone(), paths, reexports));
@@ -693,7 +739,11 @@ fn a_face_loop_is_found_and_test_code_comments_and_strings_are_not_imports() {
             "q/b.rs",
             "pub struct B;\nuse super::a::A;\n#[cfg(test)]\nmod tests { use super::super::a::A; }",
         ),
-        ("q/c.rs", "#[cfg(test)]\nfn only() { super::b::B; }"),
+        (
+            "q/c.rs",
+            "#[cfg(test)]\nfn only() { super::b::B; }\n#[cfg(test)]\nmod tests;",
+        ),
+        ("q/c/tests.rs", "use crate::q::b::B;\nuse crate::q::a::A;"),
     ]);
     assert!(quiet.sibling_circles().is_empty());
     assert_eq!(quiet.imports.len(), 1, "{:?}", quiet.imports);
