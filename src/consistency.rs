@@ -2,7 +2,8 @@
 //! receiver's inbound copy may only be in certain pairs; any other pair is a
 //! [`Divergence`], the bug class that faults (above all `crash = "after_store"`) expose.
 //!
-//! The allowed pairs are our model (DESIGN.md §2): Zendesk documents no such rule.
+//! The allowed pairs are our model (docs/design.md, *Which pairs of copies may coexist*):
+//! Zendesk documents no such rule.
 
 use crate::account::Account;
 use crate::model::{AgreementStatus, Direction, LocalChange};

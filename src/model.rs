@@ -87,11 +87,14 @@ pub enum AgreementStatus {
     Declined,
     /// Deactivated by either side; final.
     Inactive,
-    /// The invitation reached the partner but was refused or broke (our model, DESIGN §2).
+    /// The invitation reached the partner but was refused or broke (our model:
+    /// docs/design.md, *Failure statuses*).
     Failed,
-    /// The TLS handshake to the partner failed (our model, DESIGN §2).
+    /// The TLS handshake to the partner failed (our model: docs/design.md, *Failure
+    /// statuses*).
     SslError,
-    /// The partner cannot be addressed as a sharing endpoint (our model, DESIGN §2).
+    /// The partner cannot be addressed as a sharing endpoint (our model:
+    /// docs/design.md, *Failure statuses*).
     ConfigurationError,
 }
 

@@ -41,6 +41,7 @@ mod tests {
     use crate::model::ticket::TicketStatus;
     use crate::model::{AgreementStatus, Direction};
     use crate::tls::CertMode;
+    use crate::trace::EventKind;
 
     /// Every spelling round-trips, is snake_case, and is what serde writes.
     fn check<T: Spelled + serde::Serialize + std::fmt::Display + std::fmt::Debug + PartialEq>(
@@ -79,5 +80,6 @@ mod tests {
             "plain_http",
         ]);
         check::<CrashPoint>(&["before_store", "after_store"]);
+        check::<EventKind>(&["request", "response", "decision", "world", "note"]);
     }
 }

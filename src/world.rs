@@ -913,3 +913,6 @@ async fn unknown_path(uri: axum::http::Uri) -> axum::response::Response {
         crate::api::ApiError::InvalidEndpoint.into_response()
     }
 }
+
+#[cfg(test)]
+mod tests;

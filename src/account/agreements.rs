@@ -628,3 +628,6 @@ fn opposite_party(direction: Direction) -> &'static str {
         Direction::Outbound => "receiver",
     }
 }
+
+#[cfg(test)]
+mod tests;

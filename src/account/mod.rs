@@ -6,6 +6,7 @@
 //! never deadlock.
 
 pub(crate) mod agreements;
+mod delivery;
 pub(crate) mod outbox;
 pub mod planted;
 pub(crate) mod state;
@@ -419,4 +420,84 @@ pub fn random_token() -> String {
     let mut bytes = [0u8; 20];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// Accounts for unit tests of decisions: a seeded world's services on no network, and
+/// accounts that never listen (deciding needs neither sockets nor a router).
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::faults::FaultTable;
+    use crate::network::Network;
+    use crate::trace::Clock;
+    use crate::transport::TransportConfig;
+
+    /// One seeded world's services (trace on the logical clock, empty directory).
+    pub(crate) fn services() -> Arc<WorldServices> {
+        let trace = Trace::new(Clock::logical());
+        let directory = Directory::new();
+        let faults = Arc::new(FaultTable::new());
+        let transport = Transport::new(
+            directory.clone(),
+            trace.clone(),
+            faults.clone(),
+            TransportConfig {
+                timeout: std::time::Duration::from_secs(1),
+                retries: 0,
+                tls: crate::tls::untrusting_client_config().expect("a TLS client"),
+                seed: 7,
+                network: Network::Loopback,
+            },
+        )
+        .expect("a transport");
+        Arc::new(WorldServices::new(
+            trace,
+            directory,
+            transport,
+            faults,
+            Some(7),
+        ))
+    }
+
+    /// An account of `services`, listed in its directory.
+    pub(crate) fn account(subdomain: &str, services: &Arc<WorldServices>) -> Arc<Account> {
+        services.directory.insert(
+            subdomain,
+            crate::directory::Listing {
+                display_name: default_display_name(subdomain),
+                addr: None,
+                https: false,
+                external: None,
+            },
+        );
+        Arc::new(Account::new(
+            AccountConfig {
+                subdomain: subdomain.to_string(),
+                display_name: None,
+                api_token: "token".to_string(),
+                rate_limit: None,
+                settings: AccountSettings::default(),
+            },
+            false,
+            services.clone(),
+        ))
+    }
+
+    /// acme and globex in one world.
+    pub(crate) fn acme_and_globex() -> (Arc<Account>, Arc<Account>) {
+        let services = services();
+        (account("acme", &services), account("globex", &services))
+    }
+
+    /// The last decision `account` recorded, in words.
+    pub(crate) fn last_decision(account: &Account) -> String {
+        account
+            .trace()
+            .events_since(0)
+            .into_iter()
+            .rev()
+            .find(|e| e.kind == crate::trace::EventKind::Decision && e.from == account.subdomain())
+            .map(|e| e.detail)
+            .unwrap_or_default()
+    }
 }

@@ -9,11 +9,11 @@
 //! again after a re-sent invitation, a later push over the same agreement, a message
 //! from the partner, a repaired link); Zendesk does not document its retry policy.
 
-use super::tickets::{Push, TicketMessage};
-use super::{Account, AccountState};
-use crate::model::AgreementStatus;
-use crate::transport::DeliveryFailure;
+use crate::model::Agreement;
+use crate::model::ticket::fields::SyncedValue;
+use crate::model::ticket::{Actor, Attachment, TicketStatus};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// One push waiting in an agreement's queue.
@@ -36,9 +36,9 @@ pub struct QueuedPush {
 /// only while a flush runs.
 #[derive(Clone, Debug, Default)]
 pub struct Outbox {
-    queues: BTreeMap<u64, VecDeque<QueuedPush>>,
+    pub(super) queues: BTreeMap<u64, VecDeque<QueuedPush>>,
     next_seq: u64,
-    flushing: BTreeSet<u64>,
+    pub(super) flushing: BTreeSet<u64>,
 }
 
 /// The outbox as snapshots hold it.
@@ -115,7 +115,7 @@ impl Outbox {
     }
 
     /// Removes every push over the agreement (it ended).
-    fn drain(&mut self, agreement_id: u64) -> Vec<QueuedPush> {
+    pub(super) fn drain(&mut self, agreement_id: u64) -> Vec<QueuedPush> {
         self.queues
             .remove(&agreement_id)
             .map(Vec::from)
@@ -123,7 +123,7 @@ impl Outbox {
     }
 
     /// Removes the pushes about one ticket over the agreement (its share ended).
-    fn drain_ticket(&mut self, agreement_id: u64, ticket_id: u64) -> Vec<QueuedPush> {
+    pub(super) fn drain_ticket(&mut self, agreement_id: u64, ticket_id: u64) -> Vec<QueuedPush> {
         let Some(queue) = self.queues.get_mut(&agreement_id) else {
             return Vec::new();
         };
@@ -135,180 +135,138 @@ impl Outbox {
     }
 }
 
-impl Account {
-    /// Claims the right to flush the agreement's queue: false when another flush runs
-    /// (it will send what was just queued, in order, before it stops).
-    pub fn begin_flush(&self, agreement_id: u64) -> bool {
-        self.with_state(|state| state.outbox_mut().flushing.insert(agreement_id))
-    }
+/// A queued ticket message on its way: the head of an agreement's outbox, with the
+/// agreement as it is now (its partner URL and token).
+#[derive(Debug, Clone)]
+pub struct Push {
+    /// The agreement it travels over.
+    pub agreement: Agreement,
+    /// The local ticket id, for trace lines.
+    pub ticket_id: u64,
+    /// The ticket's uuid on that agreement.
+    pub uuid: String,
+    /// What to tell the partner.
+    pub message: TicketMessage,
+    /// Its place in the outbox.
+    pub seq: u64,
+    /// Failed attempts so far.
+    pub failures: u32,
+}
 
-    /// The push at the head of the agreement's queue, ready to send; None ends the
-    /// flush (nothing waits, or the agreement is not accepted: it waits for repair).
-    /// Checking and ending happen under one lock, so nothing queued meanwhile is
-    /// stranded. Pushes over an agreement that ended are dropped here too.
-    pub fn next_push(&self, agreement_id: u64) -> Option<Push> {
-        let (next, ended) = self.with_state(|state| {
-            let agreement = state.agreement(agreement_id).cloned();
-            let ended = match &agreement {
-                None => Some(format!("agreement {agreement_id} no longer exists")),
-                Some(a)
-                    if matches!(
-                        a.status,
-                        AgreementStatus::Inactive | AgreementStatus::Declined
-                    ) =>
-                {
-                    Some(format!("agreement {agreement_id} is {}", a.status))
+/// The three ticket calls of the protocol, with what each carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum TicketMessage {
+    /// The whole ticket, to a partner that does not have it yet.
+    Share(Box<SharedTicket>),
+    /// Only what changed.
+    Update(Box<TicketUpdate>),
+    /// Stop syncing; the partner keeps its copy.
+    Unshare,
+}
+
+impl TicketMessage {
+    /// `share`, `update (comment, status open)`, `unshare`: for trace lines.
+    pub fn describe(&self) -> String {
+        match self {
+            TicketMessage::Share(_) => "share".to_string(),
+            TicketMessage::Unshare => "unshare".to_string(),
+            TicketMessage::Update(update) => {
+                let mut parts: Vec<String> = update
+                    .comments
+                    .iter()
+                    .map(|c| format!("comment {:?}", c.body.chars().take(24).collect::<String>()))
+                    .collect();
+                if let Some(status) = update.status {
+                    parts.push(format!("status {status}"));
                 }
-                Some(_) => None,
-            };
-            let outbox = state.outbox_mut();
-            if let Some(why) = ended {
-                outbox.flushing.remove(&agreement_id);
-                return (None, Some((outbox.drain(agreement_id), why)));
-            }
-            let head = outbox.queues.get(&agreement_id).and_then(VecDeque::front);
-            match (
-                agreement.filter(|a| a.status == AgreementStatus::Accepted),
-                head,
-            ) {
-                (Some(agreement), Some(head)) => (
-                    Some(Push {
-                        agreement,
-                        ticket_id: head.ticket_id,
-                        uuid: head.uuid.clone(),
-                        message: head.message.clone(),
-                        seq: head.seq,
-                        failures: head.failures,
-                    }),
-                    None,
-                ),
-                _ => {
-                    outbox.flushing.remove(&agreement_id);
-                    (None, None)
+                if update.custom_status.is_some() {
+                    parts.push("custom status".to_string());
                 }
+                if update.tags.is_some() {
+                    parts.push("tags".to_string());
+                }
+                if update.custom_fields.is_some() {
+                    parts.push("custom fields".to_string());
+                }
+                if update.requester.is_some() {
+                    parts.push("requester".to_string());
+                }
+                format!("update ({})", parts.join(", "))
             }
-        });
-        if let Some((dropped, why)) = ended {
-            self.note_dropped(&dropped, agreement_id, &why);
         }
-        next
-    }
-
-    /// The partner took the push: it leaves the queue.
-    pub fn push_delivered(&self, push: &Push) {
-        let left = self.take_head(push);
-        if push.failures > 0 {
-            self.trace().decision(
-                self.subdomain(),
-                format!(
-                    "{} delivered its queued {} of ticket {} over agreement {} after {} failed attempt(s){}",
-                    self.subdomain(),
-                    push.message.describe(),
-                    push.ticket_id,
-                    push.agreement.id,
-                    push.failures,
-                    waiting_note(left)
-                ),
-            );
-        }
-    }
-
-    /// The partner refused the push for what it says: sending it again would be refused
-    /// again, so it leaves the queue and the agreement stays as it is.
-    pub fn push_refused(&self, push: &Push, failure: &DeliveryFailure) {
-        let left = self.take_head(push);
-        self.trace().decision(
-            self.subdomain(),
-            format!(
-                "{} dropped its {} of ticket {} over agreement {}: the partner refused it ({}); sending it again would be refused again{}",
-                self.subdomain(),
-                push.message.describe(),
-                push.ticket_id,
-                push.agreement.id,
-                failure.cause,
-                waiting_note(left)
-            ),
-        );
-    }
-
-    /// The push did not get through: it stays at the head of its queue, counted, and
-    /// the flush ends. The caller records what the failure does to the agreement.
-    pub fn push_kept(&self, push: &Push) -> usize {
-        self.with_state(|state| {
-            let outbox = state.outbox_mut();
-            outbox.flushing.remove(&push.agreement.id);
-            let queue = outbox.queues.entry(push.agreement.id).or_default();
-            if let Some(head) = queue.front_mut().filter(|head| head.seq == push.seq) {
-                head.failures += 1;
-            }
-            queue.len()
-        })
-    }
-
-    /// The agreement ended: every push still waiting over it is dropped, each recorded.
-    pub fn end_outbox(&self, agreement_id: u64, why: &str) {
-        let dropped = self.with_state(|state| state.outbox_mut().drain(agreement_id));
-        self.note_dropped(&dropped, agreement_id, why);
-    }
-
-    /// A ticket's share over the agreement ended: its waiting pushes are dropped.
-    pub fn end_ticket_pushes(&self, agreement_id: u64, ticket_id: u64, why: &str) {
-        let dropped =
-            self.with_state(|state| state.outbox_mut().drain_ticket(agreement_id, ticket_id));
-        self.note_dropped(&dropped, agreement_id, why);
-    }
-
-    /// The agreements with pushes waiting.
-    pub fn waiting_pushes(&self) -> Vec<u64> {
-        self.with_state(|state| state.outbox().waiting())
-    }
-
-    fn note_dropped(&self, dropped: &[QueuedPush], agreement_id: u64, why: &str) {
-        for push in dropped {
-            self.trace().decision(
-                self.subdomain(),
-                format!(
-                    "{} dropped its queued {} of ticket {} over agreement {}: {why}",
-                    self.subdomain(),
-                    push.message.describe(),
-                    push.ticket_id,
-                    agreement_id
-                ),
-            );
-        }
-    }
-
-    /// Removes the head of the push's queue if it is that push; how many remain.
-    fn take_head(&self, push: &Push) -> usize {
-        self.with_state(|state| {
-            let queue = state
-                .outbox_mut()
-                .queues
-                .entry(push.agreement.id)
-                .or_default();
-            if queue.front().is_some_and(|head| head.seq == push.seq) {
-                queue.pop_front();
-            }
-            queue.len()
-        })
     }
 }
 
-/// `; 2 more wait`: what is still queued behind a push, for trace lines.
-fn waiting_note(left: usize) -> String {
-    if left == 0 {
-        String::new()
-    } else {
-        format!("; {left} more wait")
-    }
+/// A ticket as a share carries it, within the agreement's terms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedTicket {
+    /// Subject line.
+    pub subject: String,
+    /// When the ticket was created, protocol format.
+    pub requested_at: String,
+    /// Status, when the terms sync it.
+    pub status: Option<TicketStatus>,
+    /// The custom status label, when the terms sync status.
+    #[serde(default)]
+    pub custom_status: Option<String>,
+    /// Who asked.
+    pub requester: Actor,
+    /// Every comment, oldest first.
+    pub comments: Vec<CommentMessage>,
+    /// Who shared it.
+    pub actor: Actor,
+    /// Tags, when the terms sync them.
+    pub tags: Option<Vec<String>>,
+    /// The sharer's local ticket id.
+    pub original_id: u64,
+    /// Custom field values, titled and typed, when the terms sync them.
+    pub custom_fields: Option<Vec<SyncedValue>>,
 }
 
-/// Queues a decided push under the lock that decided it, so two changes to one ticket
-/// are queued in the order they were made.
-pub(crate) fn enqueue(state: &mut AccountState, push: Push) {
-    state
-        .outbox_mut()
-        .enqueue(push.agreement.id, push.ticket_id, push.uuid, push.message);
+/// What changed on a shared ticket, within the agreement's terms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketUpdate {
+    /// New comments the partner has not seen.
+    pub comments: Vec<CommentMessage>,
+    /// A new status, when the terms sync it.
+    pub status: Option<TicketStatus>,
+    /// A new custom status label, when the terms sync status.
+    #[serde(default)]
+    pub custom_status: Option<String>,
+    /// The new tags, when they changed and the terms sync them.
+    pub tags: Option<Vec<String>>,
+    /// All custom field values, when one changed and the terms sync them.
+    pub custom_fields: Option<Vec<SyncedValue>>,
+    /// The new requester, when it changed.
+    #[serde(default)]
+    pub requester: Option<Actor>,
+    /// Who made the change.
+    pub actor: Actor,
+}
+
+/// A comment as it travels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommentMessage {
+    /// Its protocol uuid (duplicates are recognised by it).
+    pub uuid: String,
+    /// Who wrote it.
+    pub author: Actor,
+    /// Plain text.
+    pub body: String,
+    /// The HTML rendering, when there is one.
+    #[serde(default)]
+    pub html_body: Option<String>,
+    /// When its writer wrote it, protocol format.
+    pub authored_at: String,
+    /// Whether it is public on the other side (the terms may make it private).
+    pub public: bool,
+    /// Files, as URLs.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// The comment's custom fields, as its writer gave them.
+    #[serde(default)]
+    pub custom_fields: Option<Map<String, Value>>,
 }
 
 #[cfg(test)]

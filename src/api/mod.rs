@@ -1,6 +1,6 @@
 //! The REST surface under `/api/v2`, shaped so real Zendesk API clients work
 //! unmodified: paths with and without `.json`, HTTP Basic token auth, the documented
-//! envelopes, and error bodies matched byte for byte (DESIGN.md §1A).
+//! envelopes, and error bodies matched byte for byte (docs/design.md, *The REST API*).
 //!
 //! Handlers are thin: authenticate, parse, call the account (and, for a change a
 //! partner must hear, `partner::outbound`), map the result. Every error goes through

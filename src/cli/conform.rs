@@ -1,7 +1,7 @@
 //! `sharesim conform SHARING_URL`: grades a partner-protocol endpoint (see
 //! [`crate::conform`]) and reports as text, JSON or JUnit.
 
-use super::run::Format;
+use super::format::Format;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE};
 use crate::conform::{Settings, run as conform};
 use crate::directory::ExternalUrl;

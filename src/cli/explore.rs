@@ -1,7 +1,7 @@
 //! `sharesim explore`: draws random schedules, runs them against fresh worlds, checks
 //! the invariants, and writes each broken invariant as a shrunk scenario file.
 
-use super::run::Format;
+use super::format::Format;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, Environment};
 use crate::explore::invariants::Invariant;
 use crate::explore::schedule::{ACCOUNT_NAMES, FaultFamily, Shape};

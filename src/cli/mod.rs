@@ -6,6 +6,7 @@ mod conform;
 mod controlled;
 mod ctl;
 mod explore;
+mod format;
 mod learn;
 mod run;
 mod serve;

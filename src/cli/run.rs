@@ -1,6 +1,7 @@
 //! `sharesim run`, `check` and `explain`: load scenario files (refusing every invalid
 //! one before anything runs), run them in parallel worlds, and report.
 
+use super::format::Format;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, Environment};
 use crate::network::NetworkKind;
 use crate::report;
@@ -25,16 +26,6 @@ pub enum ColorChoice {
     Always,
     /// Never.
     Never,
-}
-
-/// The console report's shape.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// One line per scenario, details for failures, a summary line.
-    #[default]
-    Human,
-    /// One JSON document.
-    Json,
 }
 
 /// What `--diagram-dir` writes.

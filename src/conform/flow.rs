@@ -3,7 +3,6 @@
 //! copies of what the endpoint sent on its own (its answer, its pushes).
 
 use super::probes::{self, Prober};
-use super::tickets::TICKET_CHECKS;
 use super::{Check, Settings};
 use crate::account::tap::Inbound;
 use crate::model::Agreement;
@@ -20,6 +19,20 @@ use tokio::time::Instant;
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S %z";
 pub(super) const AGREEMENT: &str = "conform";
 pub(super) const TICKET: &str = "conform-ticket";
+
+/// The ticket checks, skipped together when the agreement is not accepted.
+pub(super) const TICKET_CHECKS: [&str; 10] = [
+    "ticket.share",
+    "ticket.comment_push",
+    "ticket.comment_repeat",
+    "ticket.status_push",
+    "ticket.unknown_uuid",
+    "ticket.endpoint_comment",
+    "ticket.unshare",
+    "ticket.deactivation",
+    "ticket.not_accepted",
+    "ticket.no_echo",
+];
 
 /// One run against one endpoint.
 pub(super) struct Conformer<'w> {
@@ -104,13 +117,7 @@ impl<'w> Conformer<'w> {
             return (false, Vec::new());
         };
         let result = self.session.run_step(self.world, step).await;
-        let events = self
-            .world
-            .trace()
-            .events_since(result.first_event.saturating_sub(1))
-            .into_iter()
-            .filter(|e| e.seq <= result.last_event)
-            .collect();
+        let events = result.events(self.world.trace());
         (result.passed, events)
     }
 

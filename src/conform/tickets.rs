@@ -3,7 +3,9 @@
 //! and, by hand, a repeated comment, an unknown ticket and a share after deactivation.
 
 use super::Check;
-use super::flow::{AGREEMENT, Conformer, TICKET, describe_inbound, expect_status, json_body};
+use super::flow::{
+    AGREEMENT, Conformer, TICKET, TICKET_CHECKS, describe_inbound, expect_status, json_body,
+};
 use super::probes::{self, fresh};
 use crate::model::Agreement;
 use crate::trace::EventKind;
@@ -337,17 +339,3 @@ impl Conformer<'_> {
         }
     }
 }
-
-/// The ticket checks, skipped together when the agreement is not accepted.
-pub(super) const TICKET_CHECKS: [&str; 10] = [
-    "ticket.share",
-    "ticket.comment_push",
-    "ticket.comment_repeat",
-    "ticket.status_push",
-    "ticket.unknown_uuid",
-    "ticket.endpoint_comment",
-    "ticket.unshare",
-    "ticket.deactivation",
-    "ticket.not_accepted",
-    "ticket.no_echo",
-];

@@ -2,6 +2,7 @@
 //! (`GET /journal`), as a live stream of server-sent events (`GET /journal/stream`), and
 //! counted against a filter (`POST /verify`, WireMock-style).
 
+use crate::spelling::Spelled;
 use crate::trace::{Event, EventKind, Surface, Trace};
 use axum::response::sse::{self, Sse};
 use futures_util::Stream;
@@ -225,7 +226,7 @@ impl Follower {
             if let Some(event) = self.pending.pop_front() {
                 let item = sse::Event::default()
                     .id(event.seq.to_string())
-                    .event(kind_name(event.kind))
+                    .event(event.kind.spelling())
                     .json_data(&event)
                     .unwrap_or_default();
                 return Some((Ok(item), self));
@@ -248,16 +249,6 @@ impl Follower {
                 changed = self.changes.changed() => changed.ok()?,
             }
         }
-    }
-}
-
-fn kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Request => "request",
-        EventKind::Response => "response",
-        EventKind::Decision => "decision",
-        EventKind::World => "world",
-        EventKind::Note => "note",
     }
 }
 

@@ -261,6 +261,42 @@ fn load_lesson(file: &Path, number: usize) -> Result<Lesson, LessonError> {
     })
 }
 
+/// The scenario's text with only its first `keep` steps, then `extra` (a step table and
+/// the label it is run for), as the normal parser reads it: the variant a wrong choice
+/// runs. The lesson's seed replaces `seeds`.
+pub fn variant(
+    lesson: &Lesson,
+    keep: usize,
+    extra: Option<(&toml::Table, &str)>,
+) -> Result<crate::scenario::Scenario, String> {
+    let mut table: toml::Table = lesson
+        .source
+        .parse()
+        .map_err(|e: toml::de::Error| e.to_string())?;
+    table.remove("seeds");
+    table.insert(
+        "seed".into(),
+        toml::Value::Integer(i64::try_from(lesson.seed).unwrap_or(0)),
+    );
+    let mut steps = match table.remove("steps") {
+        Some(toml::Value::Array(steps)) => steps,
+        _ => Vec::new(),
+    };
+    steps.truncate(keep);
+    if let Some((step, label)) = extra {
+        let mut step = step.clone();
+        step.insert(
+            "note".into(),
+            toml::Value::String(format!("You chose: {label}")),
+        );
+        steps.push(toml::Value::Table(step));
+    }
+    table.insert("steps".into(), toml::Value::Array(steps));
+    let text = toml::to_string(&table).map_err(|e| e.to_string())?;
+    crate::scenario::parse(&text, &lesson.scenario_file.display().to_string())
+        .map_err(|e| e.message)
+}
+
 fn check_question(lesson: &Lesson, question: &Question) -> Result<(), String> {
     let scenario = &lesson.scenario;
     match question.kind {
@@ -301,7 +337,7 @@ fn check_question(lesson: &Lesson, question: &Question) -> Result<(), String> {
             }
             for (index, choice) in question.choices.iter().enumerate() {
                 if let Some(step) = &choice.step {
-                    super::run::variant(lesson, question.step - 1, Some((step, &choice.label)))
+                    variant(lesson, question.step - 1, Some((step, &choice.label)))
                         .map_err(|e| format!("choice {} ({:?}): {e}", index + 1, choice.label))?;
                 }
             }

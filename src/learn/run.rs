@@ -34,42 +34,6 @@ pub struct LessonRun {
     pub outcome: Outcome,
 }
 
-/// The scenario's text with only its first `keep` steps, then `extra` (a step table and
-/// the label it is run for), as the normal parser reads it: the variant a wrong choice
-/// runs. The lesson's seed replaces `seeds`.
-pub fn variant(
-    lesson: &Lesson,
-    keep: usize,
-    extra: Option<(&toml::Table, &str)>,
-) -> Result<crate::scenario::Scenario, String> {
-    let mut table: toml::Table = lesson
-        .source
-        .parse()
-        .map_err(|e: toml::de::Error| e.to_string())?;
-    table.remove("seeds");
-    table.insert(
-        "seed".into(),
-        toml::Value::Integer(i64::try_from(lesson.seed).unwrap_or(0)),
-    );
-    let mut steps = match table.remove("steps") {
-        Some(toml::Value::Array(steps)) => steps,
-        _ => Vec::new(),
-    };
-    steps.truncate(keep);
-    if let Some((step, label)) = extra {
-        let mut step = step.clone();
-        step.insert(
-            "note".into(),
-            toml::Value::String(format!("You chose: {label}")),
-        );
-        steps.push(toml::Value::Table(step));
-    }
-    table.insert("steps".into(), toml::Value::Array(steps));
-    let text = toml::to_string(&table).map_err(|e| e.to_string())?;
-    crate::scenario::parse(&text, &lesson.scenario_file.display().to_string())
-        .map_err(|e| e.message)
-}
-
 /// Runs `variant` of `lesson` in a fresh world; an impossible variant (a choice a
 /// question does not offer, choices for a lesson without an order question) is refused
 /// with a sentence.
@@ -114,7 +78,7 @@ pub async fn run_lesson(lesson: &Lesson, variant: &Variant) -> Result<LessonRun,
                     choice + 1
                 )
             })?;
-            self::variant(lesson, asked.step - 1, Some((step, &offered.label)))?
+            super::format::variant(lesson, asked.step - 1, Some((step, &offered.label)))?
         }
     };
     let outcome = run(&scenario, &settings).await;

@@ -44,9 +44,7 @@ fn narration(
             let _ = writeln!(out, "{}", note.trim_end());
         }
         let events: Vec<_> = outcome
-            .trace
-            .iter()
-            .filter(|e| e.seq >= step.first_event && e.seq <= step.last_event)
+            .step_events(step)
             .filter(|e| e.kind != EventKind::Note)
             .collect();
         if !events.is_empty() {

@@ -15,6 +15,7 @@ use super::describe_event;
 use super::svg::{self, escape};
 use super::{grid, player};
 use crate::scenario::outcome::{AccountSnapshot, Outcome};
+use crate::spelling::Spelled;
 use crate::trace::EventKind;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -233,23 +234,13 @@ fn failure(out: &mut String, id: &str, outcome: &Outcome) {
                 out,
                 "<li value=\"{}\" class=\"{}\">{}</li>",
                 event.seq,
-                kind_class(event.kind),
+                event.kind.spelling(),
                 escape(&describe_event(event))
             );
         }
         out.push_str("</ol>\n");
     }
     out.push_str("</div>\n");
-}
-
-fn kind_class(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Request => "request",
-        EventKind::Response => "response",
-        EventKind::Decision => "decision",
-        EventKind::World => "world",
-        EventKind::Note => "note",
-    }
 }
 
 /// Each step: its note, its calls and decisions, and the state afterwards.
@@ -292,9 +283,7 @@ fn steps(
             }
         }
         let events: Vec<_> = outcome
-            .trace
-            .iter()
-            .filter(|e| e.seq >= step.first_event && e.seq <= step.last_event)
+            .step_events(step)
             .filter(|e| e.kind != EventKind::Note)
             .collect();
         if !events.is_empty() {
@@ -303,7 +292,7 @@ fn steps(
                 let _ = writeln!(
                     out,
                     "<li class=\"{}\">{}</li>",
-                    kind_class(event.kind),
+                    event.kind.spelling(),
                     escape(&describe_event(event))
                 );
             }

@@ -12,7 +12,7 @@ const MAX_LABEL: usize = 140;
 
 /// The diagram text for one scenario.
 pub fn diagram(outcome: &Outcome) -> String {
-    let participants = participants(outcome);
+    let participants = outcome.participants();
     let id = |name: &str| participant_id(name);
     let accounts: Vec<&String> = participants.iter().filter(|p| !p.contains('@')).collect();
     let span = match (accounts.first(), accounts.last()) {
@@ -92,24 +92,6 @@ pub fn diagram(outcome: &Outcome) -> String {
         let _ = writeln!(out, "    {line}");
     }
     out
-}
-
-/// Everyone who appears, in order of first appearance: users (actors) and accounts.
-fn participants(outcome: &Outcome) -> Vec<String> {
-    let mut seen: Vec<String> = Vec::new();
-    for event in &outcome.trace {
-        let names: &[&String] = match event.kind {
-            EventKind::Request | EventKind::Response => &[&event.from, &event.to],
-            EventKind::Decision => &[&event.from],
-            _ => &[],
-        };
-        for name in names {
-            if !seen.contains(name) {
-                seen.push((*name).clone());
-            }
-        }
-    }
-    seen
 }
 
 /// A Mermaid-safe identifier for a participant.

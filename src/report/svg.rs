@@ -213,7 +213,7 @@ pub fn journal_diagram(name: &str, events: Vec<Event>) -> String {
 
 /// The diagram of one scenario, with its size.
 pub fn draw(outcome: &Outcome) -> Drawing {
-    let participants = participants(outcome);
+    let participants = outcome.participants();
     let xs = layout(&participants, outcome);
     let width = xs
         .last()
@@ -349,25 +349,6 @@ pub fn draw(outcome: &Outcome) -> Drawing {
         width,
         height,
     }
-}
-
-/// Everyone who appears, in order of first appearance: users and accounts (the same
-/// order the Mermaid diagram uses).
-fn participants(outcome: &Outcome) -> Vec<String> {
-    let mut seen: Vec<String> = Vec::new();
-    for event in &outcome.trace {
-        let names: &[&String] = match event.kind {
-            EventKind::Request | EventKind::Response => &[&event.from, &event.to],
-            EventKind::Decision => &[&event.from],
-            _ => &[],
-        };
-        for name in names {
-            if !seen.contains(name) {
-                seen.push((*name).clone());
-            }
-        }
-    }
-    seen
 }
 
 /// Where each participant's lifeline stands. Neighbours sit as close as their boxes
@@ -875,7 +856,7 @@ mod tests {
             trace,
             paused: None,
         };
-        let people = participants(&outcome);
+        let people = outcome.participants();
         assert_eq!(people, ["a@x.test", "acme", "globex", "initech"]);
         let xs = layout(&people, &outcome);
         assert_eq!(xs[0], MARGIN + COLUMN / 2);

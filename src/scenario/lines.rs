@@ -1,7 +1,40 @@
-//! Line and column of byte offsets in a scenario's source, found by binary search over
-//! the line starts computed once: positioning every step of a long file stays linear.
+//! Line and column of byte offsets in a scenario's source ([`Position`]), found by binary
+//! search over the line starts computed once: positioning every step of a long file stays
+//! linear.
 
-use super::format::Position;
+use std::fmt;
+
+/// A 1-based line and column in a scenario file, what people read in error messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// 1-based line number.
+    pub line: usize,
+    /// 1-based column, counted in characters.
+    pub col: usize,
+}
+
+impl Position {
+    /// Finds the position of a byte offset in `source`. Offsets past the end or inside a
+    /// multi-byte character are moved back to the nearest character boundary, so any
+    /// span (even a stale one) gives an answer instead of a panic.
+    pub fn of_offset(source: &str, offset: usize) -> Position {
+        let mut offset = offset.min(source.len());
+        while !source.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = source.get(..offset).unwrap_or_default();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = before.matches('\n').count() + 1;
+        let col = before.get(line_start..).unwrap_or_default().chars().count() + 1;
+        Position { line, col }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
 
 /// Where each line of one source text starts.
 #[derive(Debug)]

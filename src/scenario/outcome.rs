@@ -3,7 +3,7 @@
 //! the exit code are derived from these values; a failed expectation is an outcome,
 //! not an error.
 
-use crate::trace::Event;
+use crate::trace::{Event, EventKind};
 use crate::transport::scheduler::HeldMessage;
 use serde::Serialize;
 use std::time::Duration;
@@ -47,6 +47,33 @@ impl Outcome {
     /// Whether every step ran and every expectation held.
     pub fn passed(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// The trace events `step` caused, in order: what every per-step view shows.
+    pub fn step_events<'a>(&'a self, step: &StepRecord) -> impl Iterator<Item = &'a Event> {
+        let (first, last) = (step.first_event, step.last_event);
+        self.trace
+            .iter()
+            .filter(move |e| e.seq >= first && e.seq <= last)
+    }
+
+    /// Everyone who sends, answers or decides in the trace, in order of first
+    /// appearance: the lifelines of every sequence diagram.
+    pub fn participants(&self) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for event in &self.trace {
+            let names: &[&String] = match event.kind {
+                EventKind::Request | EventKind::Response => &[&event.from, &event.to],
+                EventKind::Decision => &[&event.from],
+                _ => &[],
+            };
+            for name in names {
+                if !seen.contains(name) {
+                    seen.push((*name).clone());
+                }
+            }
+        }
+        seen
     }
 }
 

@@ -869,7 +869,8 @@ mod tests {
     use super::*;
     use crate::scenario::format::{AgreementStatus, Answer, Direction, Expectation, Method, User};
 
-    /// The example of the design brief, kept as a valid file so other tests use it too.
+    /// The README's first example scenario (invite and accept), kept as a valid file so
+    /// other tests use it too.
     const EXAMPLE: &str = include_str!("../../tests/valid/design_example.toml");
 
     #[test]

@@ -1,12 +1,13 @@
 //! Large and endless scenario inputs: refused at once with exit 2, or run without
 //! per-step copies of the whole world.
 
+use crate::support::acme_and_globex;
 use sharesim::limits::{MAX_SCENARIO_BYTES, MAX_SCENARIO_STEPS};
 use sharesim::scenario::run::{RunSettings, run};
 use std::process::Command;
 
 fn invites(steps: usize) -> String {
-    let mut text = String::from("name = \"big\"\n[accounts.acme]\n[accounts.globex]\n");
+    let mut text = acme_and_globex("big", "");
     for index in 0..steps {
         text.push_str(&format!(
             "[[steps]]\ninvite = {{ from = \"acme\", to = \"globex\", as = \"a{index}\" }}\n"
@@ -54,8 +55,8 @@ fn a_file_over_the_size_limit_is_refused() {
 fn too_many_steps_are_refused_at_the_first_step_over_the_limit() {
     let source = invites(MAX_SCENARIO_STEPS + 1);
     let error = sharesim::scenario::parse(&source, "many.toml").expect_err("refused");
-    // Three header lines, then two lines a step: the first step over the limit.
-    assert_eq!(error.line, 4 + 2 * MAX_SCENARIO_STEPS, "{error}");
+    // Four header lines, then two lines a step: the first step over the limit.
+    assert_eq!(error.line, 5 + 2 * MAX_SCENARIO_STEPS, "{error}");
     assert!(
         error.message.starts_with(&format!(
             "this scenario has {} steps; at most",

@@ -46,7 +46,9 @@ mod live_view;
 mod player;
 // `sharesim learn`: the bundled course, choices of held messages, refusals, Chromium.
 mod lessons;
-// The house: imports between top-level modules flow one way, down DESIGN.md's layers.
+// Goldens for every output a user reads or parses (SHARESIM_BLESS=1 rewrites them).
+mod goldens;
+// The house: imports between top-level modules flow one way, down the layers of docs/design.md.
 mod house;
 // Hostile clients: forged tokens, squatted uuids, redirects, floods and slow connections.
 mod hostile;

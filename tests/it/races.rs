@@ -2,7 +2,7 @@
 //! come from the seed and nothing else, the scheduler's marks in every rendering, and
 //! `run --seeds`.
 
-use crate::support::{mask_ports, sharesim};
+use crate::support::{acme_and_globex, mask_ports, sharesim};
 use futures_util::StreamExt;
 use sharesim::report;
 use sharesim::scenario::outcome::Outcome;
@@ -195,12 +195,9 @@ async fn a_disagreement_with_a_message_in_flight_is_transient_and_one_without_is
     );
 
     // The same copies with nothing in flight: a divergence the file must assert.
-    let source = r#"
-name = "a lost reply nobody asserts"
-[accounts.acme]
-[accounts.globex]
-
-[[steps]]
+    let source = acme_and_globex(
+        "a lost reply nobody asserts",
+        r#"[[steps]]
 invite = { from = "acme", to = "globex", as = "esc" }
 
 [[steps]]
@@ -212,8 +209,9 @@ expect_status = 422
 
 [[steps]]
 expect = { agreement = "esc", converged = true }
-"#;
-    let scenario = parse(source, "unasserted.toml").unwrap();
+"#,
+    );
+    let scenario = parse(&source, "unasserted.toml").unwrap();
     let outcome = run_seed(&scenario, 0).await;
     let failure = outcome.failure.expect("a divergence is not convergence");
     assert_eq!(failure.step, 4);
@@ -229,15 +227,13 @@ expect = { agreement = "esc", converged = true }
 
 #[tokio::test]
 async fn a_release_with_nothing_held_fails_and_says_why() {
-    let source = r#"
-name = "nothing to release"
-[accounts.acme]
-[accounts.globex]
-
-[[steps]]
+    let source = acme_and_globex(
+        "nothing to release",
+        r#"[[steps]]
 release = { from = "acme", to = "globex", order = "seeded" }
-"#;
-    let scenario = parse(source, "release.toml").unwrap();
+"#,
+    );
+    let scenario = parse(&source, "release.toml").unwrap();
     let outcome = run_seed(&scenario, 0).await;
     let failure = outcome.failure.expect("nothing held is a failure");
     assert_eq!(

@@ -1,6 +1,6 @@
 //! The bundled library runs green, deterministically, and failures are reported as data.
 
-use crate::support::mask_ports;
+use crate::support::{acme_and_globex, mask_ports};
 use sharesim::report;
 use sharesim::scenario::outcome::Outcome;
 use sharesim::scenario::run::{RunSettings, run};
@@ -121,12 +121,9 @@ async fn the_same_file_and_seed_give_the_same_trace() {
 
 #[tokio::test]
 async fn a_failed_expectation_is_an_outcome_with_a_field_diff() {
-    let source = r#"
-name = "wrong on purpose"
-[accounts.acme]
-[accounts.globex]
-
-[[steps]]
+    let source = acme_and_globex(
+        "wrong on purpose",
+        r#"[[steps]]
 invite = { from = "acme", to = "globex", as = "esc" }
 
 [[steps]]
@@ -134,10 +131,11 @@ expect = { account = "globex", agreement = "esc", status = "accepted", type = "o
 
 [[steps]]
 invite = { from = "acme", to = "globex", as = "never-run" }
-"#;
-    let (outcome, failure) = failing(source, "wrong.toml").await;
+"#,
+    );
+    let (outcome, failure) = failing(&source, "wrong.toml").await;
     assert_eq!(failure.step, 2);
-    assert_eq!(failure.location, "wrong.toml:9");
+    assert_eq!(failure.location, "wrong.toml:8");
     assert_eq!(failure.action, "expect");
     let diffs: Vec<(String, String, String)> = failure
         .diffs
@@ -156,15 +154,13 @@ invite = { from = "acme", to = "globex", as = "never-run" }
 
 #[tokio::test]
 async fn a_refusal_that_was_not_expected_fails_with_the_error_text() {
-    let source = r#"
-name = "agent writes"
-[accounts.acme]
-[accounts.globex]
-
-[[steps]]
+    let source = acme_and_globex(
+        "agent writes",
+        r#"[[steps]]
 invite = { from = "acme", to = "globex", as = "esc", user = "agent" }
-"#;
-    let (_, failure) = failing(source, "agent.toml").await;
+"#,
+    );
+    let (_, failure) = failing(&source, "agent.toml").await;
     assert_eq!(failure.diffs[0].field, "http status");
     assert!(
         failure.diffs[0].actual.starts_with("403 Forbidden"),
@@ -175,19 +171,17 @@ invite = { from = "acme", to = "globex", as = "esc", user = "agent" }
 
 #[tokio::test]
 async fn expect_error_must_match_the_description() {
-    let source = r#"
-name = "wrong reason"
-[accounts.acme]
-[accounts.globex]
-
-[[steps]]
+    let source = acme_and_globex(
+        "wrong reason",
+        r#"[[steps]]
 invite = { from = "acme", to = "globex", as = "esc" }
 
 [[steps]]
 resend = { agreement = "esc" }
 expect_error = "some other reason"
-"#;
-    let (_, failure) = failing(source, "reason.toml").await;
+"#,
+    );
+    let (_, failure) = failing(&source, "reason.toml").await;
     // A pending agreement re-sent is unchanged (200), so both the status and the text differ.
     let fields: Vec<&str> = failure.diffs.iter().map(|d| d.field.as_str()).collect();
     assert_eq!(fields, ["http status", "error"]);
@@ -211,12 +205,9 @@ async fn explain_narrates_notes_calls_and_tables() {
 
 #[tokio::test]
 async fn an_unasserted_divergence_fails_the_scenario_at_the_next_action() {
-    let source = r#"
-name = "crash after store, not asserted"
-[accounts.acme]
-[accounts.globex]
-
-[[steps]]
+    let source = acme_and_globex(
+        "crash after store, not asserted",
+        r#"[[steps]]
 fault = { account = "globex", crash = "after_store", times = 1 }
 
 [[steps]]
@@ -227,8 +218,9 @@ expect = { account = "globex", agreement = "esc", status = "pending" }
 
 [[steps]]
 invite = { from = "globex", to = "acme", as = "back" }
-"#;
-    let (_, failure) = failing(source, "diverge.toml").await;
+"#,
+    );
+    let (_, failure) = failing(&source, "diverge.toml").await;
     assert_eq!(failure.step, 4);
     assert!(
         failure
@@ -242,18 +234,16 @@ invite = { from = "globex", to = "acme", as = "back" }
 
 #[tokio::test]
 async fn a_divergence_expected_where_there_is_none_fails() {
-    let source = r#"
-name = "no divergence"
-[accounts.acme]
-[accounts.globex]
-
-[[steps]]
+    let source = acme_and_globex(
+        "no divergence",
+        r#"[[steps]]
 invite = { from = "acme", to = "globex", as = "esc" }
 
 [[steps]]
 expect = { divergence = "esc" }
-"#;
-    let (_, failure) = failing(source, "nodiv.toml").await;
+"#,
+    );
+    let (_, failure) = failing(&source, "nodiv.toml").await;
     assert_eq!(failure.step, 2);
     assert_eq!(failure.diffs[0].actual, "pending ↔ pending");
 }
@@ -309,12 +299,9 @@ async fn diagrams_and_explain_show_failures_with_their_cause() {
 
 #[tokio::test]
 async fn a_ticket_expectation_reports_each_field_that_differs() {
-    let source = r#"
-name = "ticket diff"
-[accounts.acme]
-[accounts.globex]
-
-[[steps]]
+    let source = acme_and_globex(
+        "ticket diff",
+        r#"[[steps]]
 invite = { from = "acme", to = "globex", as = "esc" }
 
 [[steps]]
@@ -328,8 +315,9 @@ share = { ticket = "t", agreement = "esc" }
 
 [[steps]]
 expect_ticket = { account = "globex", ticket = "t", subject = "Other", comments = [{ body = "First.", public = false }], orphan = true, shared_with = "" }
-"#;
-    let (_, failure) = failing(source, "ticket.toml").await;
+"#,
+    );
+    let (_, failure) = failing(&source, "ticket.toml").await;
     assert_eq!(failure.step, 5);
     let diffs: Vec<(String, String, String)> = failure
         .diffs

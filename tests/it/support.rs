@@ -354,6 +354,12 @@ impl Drop for Served {
     }
 }
 
+/// A scenario file of acme and globex called `name`, then `steps` (TOML from the first
+/// `[[steps]]`, which is on line 5): the preamble most scenarios in these tests share.
+pub fn acme_and_globex(name: &str, steps: &str) -> String {
+    format!("name = {name:?}\n[accounts.acme]\n[accounts.globex]\n\n{steps}")
+}
+
 /// Runs the built binary as a user would, in `dir`, without colour or log settings from
 /// the environment.
 pub fn sharesim(args: &[&str], dir: &std::path::Path) -> std::process::Output {

@@ -13,7 +13,8 @@ mod local;
 mod pushes;
 mod received;
 
-pub use pushes::{CommentMessage, Outgoing, Push, SharedTicket, TicketMessage, TicketUpdate};
+pub use crate::account::outbox::{CommentMessage, Push, SharedTicket, TicketMessage, TicketUpdate};
+pub use pushes::Outgoing;
 pub use received::{IncomingComment, IncomingTicket, TicketCall};
 
 use super::state::{ADMIN_ID, AGENT_ID};

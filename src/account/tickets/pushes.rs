@@ -5,19 +5,16 @@
 //! sender's agreement.
 
 use super::partner_of;
-use crate::account::outbox::enqueue;
+use crate::account::outbox::{CommentMessage, Push, SharedTicket, TicketMessage, TicketUpdate};
 use crate::account::state::{ADMIN_ID, AGENT_ID, TicketBook};
 use crate::account::{Account, AccountState};
-use crate::model::ticket::fields::{SyncedValue, synced_values};
+use crate::model::ticket::fields::synced_values;
 use crate::model::ticket::{
-    Actor, Attachment, Comment, Delta, SharingPlan, SyncGate, Ticket, TicketStatus, protocol_time,
-    public_over, sync_gate,
+    Actor, Comment, Delta, SharingPlan, SyncGate, Ticket, protocol_time, public_over, sync_gate,
 };
 use crate::model::{Agreement, AgreementStatus, Direction, protocol_uuid};
 use crate::transport::DeliveryFailure;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 /// One step of what follows a change, for the partner protocol to carry out in order:
 /// flush an agreement's outbox, or record why a push was skipped or held back.
@@ -27,140 +24,6 @@ pub enum Outgoing {
     Flush(u64),
     /// What happened to a push, for the trace.
     Note(String),
-}
-
-/// A queued ticket message on its way: the head of an agreement's outbox, with the
-/// agreement as it is now (its partner URL and token).
-#[derive(Debug, Clone)]
-pub struct Push {
-    /// The agreement it travels over.
-    pub agreement: Agreement,
-    /// The local ticket id, for trace lines.
-    pub ticket_id: u64,
-    /// The ticket's uuid on that agreement.
-    pub uuid: String,
-    /// What to tell the partner.
-    pub message: TicketMessage,
-    /// Its place in the outbox.
-    pub seq: u64,
-    /// Failed attempts so far.
-    pub failures: u32,
-}
-
-/// The three ticket calls of the protocol, with what each carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "call", rename_all = "snake_case")]
-pub enum TicketMessage {
-    /// The whole ticket, to a partner that does not have it yet.
-    Share(Box<SharedTicket>),
-    /// Only what changed.
-    Update(Box<TicketUpdate>),
-    /// Stop syncing; the partner keeps its copy.
-    Unshare,
-}
-
-impl TicketMessage {
-    /// `share`, `update (comment, status open)`, `unshare`: for trace lines.
-    pub fn describe(&self) -> String {
-        match self {
-            TicketMessage::Share(_) => "share".to_string(),
-            TicketMessage::Unshare => "unshare".to_string(),
-            TicketMessage::Update(update) => {
-                let mut parts: Vec<String> = update
-                    .comments
-                    .iter()
-                    .map(|c| format!("comment {:?}", c.body.chars().take(24).collect::<String>()))
-                    .collect();
-                if let Some(status) = update.status {
-                    parts.push(format!("status {status}"));
-                }
-                if update.custom_status.is_some() {
-                    parts.push("custom status".to_string());
-                }
-                if update.tags.is_some() {
-                    parts.push("tags".to_string());
-                }
-                if update.custom_fields.is_some() {
-                    parts.push("custom fields".to_string());
-                }
-                if update.requester.is_some() {
-                    parts.push("requester".to_string());
-                }
-                format!("update ({})", parts.join(", "))
-            }
-        }
-    }
-}
-
-/// A ticket as a share carries it, within the agreement's terms.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SharedTicket {
-    /// Subject line.
-    pub subject: String,
-    /// When the ticket was created, protocol format.
-    pub requested_at: String,
-    /// Status, when the terms sync it.
-    pub status: Option<TicketStatus>,
-    /// The custom status label, when the terms sync status.
-    #[serde(default)]
-    pub custom_status: Option<String>,
-    /// Who asked.
-    pub requester: Actor,
-    /// Every comment, oldest first.
-    pub comments: Vec<CommentMessage>,
-    /// Who shared it.
-    pub actor: Actor,
-    /// Tags, when the terms sync them.
-    pub tags: Option<Vec<String>>,
-    /// The sharer's local ticket id.
-    pub original_id: u64,
-    /// Custom field values, titled and typed, when the terms sync them.
-    pub custom_fields: Option<Vec<SyncedValue>>,
-}
-
-/// What changed on a shared ticket, within the agreement's terms.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TicketUpdate {
-    /// New comments the partner has not seen.
-    pub comments: Vec<CommentMessage>,
-    /// A new status, when the terms sync it.
-    pub status: Option<TicketStatus>,
-    /// A new custom status label, when the terms sync status.
-    #[serde(default)]
-    pub custom_status: Option<String>,
-    /// The new tags, when they changed and the terms sync them.
-    pub tags: Option<Vec<String>>,
-    /// All custom field values, when one changed and the terms sync them.
-    pub custom_fields: Option<Vec<SyncedValue>>,
-    /// The new requester, when it changed.
-    #[serde(default)]
-    pub requester: Option<Actor>,
-    /// Who made the change.
-    pub actor: Actor,
-}
-
-/// A comment as it travels.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CommentMessage {
-    /// Its protocol uuid (duplicates are recognised by it).
-    pub uuid: String,
-    /// Who wrote it.
-    pub author: Actor,
-    /// Plain text.
-    pub body: String,
-    /// The HTML rendering, when there is one.
-    #[serde(default)]
-    pub html_body: Option<String>,
-    /// When its writer wrote it, protocol format.
-    pub authored_at: String,
-    /// Whether it is public on the other side (the terms may make it private).
-    pub public: bool,
-    /// Files, as URLs.
-    #[serde(default)]
-    pub attachments: Vec<Attachment>,
-    /// The comment's custom fields, as its writer gave them.
-    #[serde(default)]
-    pub custom_fields: Option<Map<String, Value>>,
 }
 
 impl Account {
@@ -459,5 +322,194 @@ impl Account {
             requester,
             actor: self.actor(book, delta.actor.unwrap_or(ADMIN_ID)),
         })
+    }
+}
+
+/// Queues a decided push under the lock that decided it, so two changes to one ticket
+/// are queued in the order they were made.
+fn enqueue(state: &mut AccountState, push: Push) {
+    state
+        .outbox_mut()
+        .enqueue(push.agreement.id, push.ticket_id, push.uuid, push.message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::agreements::Invitation;
+    use crate::account::testing::{acme_and_globex, last_decision};
+    use crate::account::tickets::{NewComment, TicketChanges};
+    use AgreementStatus::*;
+
+    fn comment(body: &str) -> Option<NewComment> {
+        Some(NewComment {
+            body: body.into(),
+            public: true,
+            ..NewComment::default()
+        })
+    }
+
+    /// acme with an accepted outbound agreement 1 and ticket 1 shared over it; the
+    /// share waits in the outbox.
+    fn shared() -> Account {
+        let (acme, _) = acme_and_globex();
+        acme.open_invitation(Invitation {
+            remote_subdomain: "globex".into(),
+            ..Invitation::default()
+        });
+        acme.with_state(|state| state.change(1, |a| a.status = Accepted));
+        let (_, outgoing) = acme
+            .create_ticket(
+                ADMIN_ID,
+                TicketChanges {
+                    subject: Some("Printer on fire".into()),
+                    comment: comment("It smokes."),
+                    sharing_agreement_ids: Some(vec![1]),
+                    ..TicketChanges::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(outgoing, [Outgoing::Flush(1)]);
+        std::sync::Arc::try_unwrap(acme).expect("one owner")
+    }
+
+    fn queued(account: &Account) -> Vec<String> {
+        account.read_state(|state| {
+            state
+                .outbox()
+                .record()
+                .queues
+                .get(&1)
+                .map(|q| q.iter().map(|p| p.message.describe()).collect())
+                .unwrap_or_default()
+        })
+    }
+
+    #[test]
+    fn a_change_is_pushed_queued_or_kept_local_by_the_agreement_s_status() {
+        // (agreement status) → queued behind the share, and what the trace says.
+        let table: &[(AgreementStatus, bool, Option<&str>)] = &[
+            (Accepted, true, None),
+            (
+                Pending,
+                true,
+                Some("queued its update of ticket 1 for globex"),
+            ),
+            (
+                Failed,
+                true,
+                Some("the push waits in its outbox until the agreement is repaired"),
+            ),
+            (SslError, true, Some("queued its update")),
+            (Inactive, false, Some("shared tickets do not sync")),
+            (Declined, false, Some("did not push comment")),
+        ];
+        for &(status, queues, note) in table {
+            let acme = shared();
+            acme.with_state(|state| state.change(1, |a| a.status = status));
+            let (_, outgoing) = acme
+                .update_ticket(
+                    1,
+                    ADMIN_ID,
+                    TicketChanges {
+                        comment: comment("Any news?"),
+                        ..TicketChanges::default()
+                    },
+                )
+                .unwrap();
+            let notes: Vec<&String> = outgoing
+                .iter()
+                .filter_map(|o| match o {
+                    Outgoing::Note(note) => Some(note),
+                    Outgoing::Flush(_) => None,
+                })
+                .collect();
+            let case = format!("agreement {status}");
+            assert_eq!(
+                outgoing.contains(&Outgoing::Flush(1)),
+                queues,
+                "{case}: {outgoing:?}"
+            );
+            let expected_queue: &[&str] = if queues {
+                &["share", "update (comment \"Any news?\")"]
+            } else {
+                &["share"]
+            };
+            assert_eq!(queued(&acme), expected_queue, "{case}");
+            match note {
+                None => assert!(notes.is_empty(), "{case}: {notes:?}"),
+                Some(said) => assert!(notes.iter().any(|n| n.contains(said)), "{case}: {notes:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn moving_a_ticket_between_agreements_unshares_before_it_shares() {
+        let acme = shared();
+        acme.open_invitation(Invitation {
+            remote_subdomain: "initech".into(),
+            ..Invitation::default()
+        });
+        acme.with_state(|state| state.change(2, |a| a.status = Accepted));
+        let (ticket, outgoing) = acme
+            .update_ticket(
+                1,
+                ADMIN_ID,
+                TicketChanges {
+                    sharing_agreement_ids: Some(vec![2]),
+                    ..TicketChanges::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(ticket.sharing_agreement_ids(), [2]);
+        assert_eq!(outgoing, [Outgoing::Flush(1), Outgoing::Flush(2)]);
+        let seqs = acme.read_state(|state| {
+            let record = state.outbox().record();
+            let over = |id: u64| -> Vec<(u64, String)> {
+                record.queues[&id]
+                    .iter()
+                    .map(|p| (p.seq, p.message.describe()))
+                    .collect()
+            };
+            (over(1), over(2))
+        });
+        // Over 1: the first share, then its unshare; over 2: the new share, decided last.
+        assert_eq!(
+            seqs.0.iter().map(|p| p.1.as_str()).collect::<Vec<_>>(),
+            ["share", "unshare"]
+        );
+        assert_eq!(
+            seqs.1.iter().map(|p| p.1.as_str()).collect::<Vec<_>>(),
+            ["share"]
+        );
+        assert!(seqs.0[1].0 < seqs.1[0].0, "{seqs:?}");
+    }
+
+    #[test]
+    fn a_push_that_fails_stays_queued_and_marks_the_sender_s_agreement() {
+        for status in [Failed, SslError, ConfigurationError] {
+            let acme = shared();
+            let push = acme.next_push(1).unwrap();
+            let failure = DeliveryFailure {
+                status,
+                cause: "connection refused".into(),
+                http_status: None,
+                retry_after: None,
+            };
+            acme.record_push_failure(&push, &failure);
+            assert_eq!(acme.agreement_by_id(1).unwrap().status, status);
+            assert_eq!(
+                last_decision(&acme),
+                format!(
+                    "acme marked outbound agreement 1 {status}: share of ticket 1 to globex failed: \
+                     connection refused; it stays in the outbox (1 queued over agreement 1)"
+                )
+            );
+            let failures = acme.read_state(|state| state.outbox().record().queues[&1][0].failures);
+            assert_eq!(failures, 1, "{status}");
+            // The agreement is no longer accepted: the flush stops, the push waits.
+            assert!(acme.next_push(1).is_none());
+            assert_eq!(queued(&acme), ["share"]);
+        }
     }
 }

@@ -574,3 +574,6 @@ fn append_dropped(text: &mut String, dropped: &[Dropped]) {
         text.push_str(&format!("; {reason}"));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -41,41 +41,13 @@ pub use crate::network::NetworkKind;
 pub use crate::tls::CertMode;
 pub use crate::transport::scheduler::ReleaseOrder;
 
+use super::lines::LineIndex;
+/// Where a step or reference sits in its file.
+pub use super::lines::Position;
+
 /// A reference to an account, agreement handle or ticket handle, kept with the byte span
 /// of where it was written so that errors (and the runner) can point back at it.
 pub type Ref = Spanned<String>;
-
-/// A 1-based line and column in a scenario file, what people read in error messages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Position {
-    /// 1-based line number.
-    pub line: usize,
-    /// 1-based column, counted in characters.
-    pub col: usize,
-}
-
-impl Position {
-    /// Finds the position of a byte offset in `source`. Offsets past the end or inside a
-    /// multi-byte character are moved back to the nearest character boundary, so any
-    /// span (even a stale one) gives an answer instead of a panic.
-    pub fn of_offset(source: &str, offset: usize) -> Position {
-        let mut offset = offset.min(source.len());
-        while !source.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let before = source.get(..offset).unwrap_or_default();
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let line = before.matches('\n').count() + 1;
-        let col = before.get(line_start..).unwrap_or_default().chars().count() + 1;
-        Position { line, col }
-    }
-}
-
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.line, self.col)
-    }
-}
 
 /// A whole scenario file: settings for the world, the accounts in it, and the steps to run.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -156,7 +128,7 @@ impl Scenario {
     pub(crate) fn locate(&mut self, file: &str, source: &str) {
         self.file = file.to_owned();
         self.source = source.to_owned();
-        let lines = super::lines::LineIndex::new(source);
+        let lines = LineIndex::new(source);
         for step in &mut self.steps {
             step.position = lines.position(step.span.start);
             if let Action::Concurrently(Concurrently(group)) = &mut step.action {

@@ -6,7 +6,7 @@
 use super::{AgreementHandle, Runner, TicketHandle};
 use crate::scenario::format::Step;
 use crate::scenario::outcome::FieldDiff;
-use crate::trace::{EventDraft, EventKind};
+use crate::trace::{Event, EventDraft, EventKind, Trace};
 use crate::world::World;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -51,6 +51,15 @@ pub struct StepResult {
     pub first_event: u64,
     /// Last journal event when the step ended.
     pub last_event: u64,
+}
+
+impl StepResult {
+    /// The trace events the step caused, in order, while `trace` still keeps them.
+    pub fn events(&self, trace: &Trace) -> Vec<Event> {
+        let mut events = trace.events_since(self.first_event.saturating_sub(1));
+        events.retain(|e| e.seq <= self.last_event);
+        events
+    }
 }
 
 /// A handle as it is kept between calls and in snapshots: the agreement's two accounts
