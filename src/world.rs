@@ -235,9 +235,21 @@ struct Slot {
 type WriteHookSlot = Arc<Mutex<Option<WriteHook>>>;
 
 /// Called after every request that may have changed an account (any method but GET and
-/// HEAD), before its answer leaves; an error turns the answer into a 500. `serve --state`
-/// keeps its file current with it, so every answer a client saw is on disk.
-pub type WriteHook = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+/// HEAD), before its answer leaves. `serve --state` keeps its file current with it, so
+/// every answer a client saw is on disk, and a change that could not be saved is undone
+/// and answered 503.
+pub trait DurableWrites: Send + Sync {
+    /// Whether some account may have changed since the last save (cheap: it runs on the
+    /// request's task, and a refused request must cost next to nothing).
+    fn dirty(&self) -> bool;
+    /// How many times unsaved changes were undone so far.
+    fn undo_count(&self) -> u64;
+    /// Saves what changed. Blocking. An error means the changes were undone.
+    fn save(&self) -> Result<(), String>;
+}
+
+/// See [`DurableWrites`].
+pub type WriteHook = Arc<dyn DurableWrites>;
 
 /// A running set of accounts. Dropping it without `shutdown` cancels everything too.
 pub struct World {
@@ -879,29 +891,48 @@ async fn after_write(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::http::Method;
-    use axum::response::IntoResponse;
     let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
-    let response = next.run(request).await;
     let hook = if writes { lock(&hook).clone() } else { None };
     let Some(hook) = hook else {
-        return response;
+        return next.run(request).await;
     };
-    match tokio::task::spawn_blocking(move || hook()).await {
-        Ok(Ok(())) => response,
-        Ok(Err(message)) => {
-            tracing::error!(error = %message, "the state file could not be written");
-            (
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                format!("sharesim: the change was made but could not be saved: {message}"),
-            )
-                .into_response()
-        }
-        Err(_) => (
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "sharesim: saving failed",
-        )
-            .into_response(),
+    let undone_before = hook.undo_count();
+    let response = next.run(request).await;
+    if !hook.dirty() && hook.undo_count() == undone_before {
+        return response;
     }
+    let saver = hook.clone();
+    let saved = match tokio::task::spawn_blocking(move || saver.save()).await {
+        Ok(saved) => saved,
+        Err(_) => Err("saving failed".to_string()),
+    };
+    match saved {
+        Err(message) => {
+            tracing::error!(error = %message, "the state could not be made durable");
+            not_durable(format!(
+                "sharesim: this change could not be made durable and was undone: {message}"
+            ))
+        }
+        Ok(()) if hook.undo_count() != undone_before => not_durable(
+            "sharesim: another change could not be made durable while this one ran; unsaved changes (perhaps this one) were undone: read the state again"
+                .to_string(),
+        ),
+        Ok(()) => response,
+    }
+}
+
+/// The answer to a request whose change is not on disk: 503, with why.
+fn not_durable(message: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        message,
+    )
+        .into_response()
 }
 
 async fn unknown_path(uri: axum::http::Uri) -> axum::response::Response {

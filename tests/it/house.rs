@@ -26,7 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["directory"],
     &["model", "trace", "atomic_file"],
     &["clock"],
-    &["spelling", "limits"],
+    &["spelling", "limits", "host"],
 ];
 
 /// One import: where it is written and what it names.
