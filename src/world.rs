@@ -222,12 +222,12 @@ struct Slot {
     cert_mode: CertMode,
     /// The certificate the listener presents (None: no TLS, either an HTTP world or `plain_http`).
     certificate: Option<Arc<ServerCertificate>>,
-    /// The task that owns the listener; awaited before the port is bound again.
-    listener_task: Option<tokio::task::JoinHandle<()>>,
+    /// The task that owns the listener; it hands the listener back when it ends.
+    listener_task: Option<tokio::task::JoinHandle<Listener>>,
     /// Switches a running listener's TLS setting without closing its port.
     control: Option<Arc<listener::ListenerControl>>,
-    /// While stopped: the port kept (connections are refused) so nothing can take it
-    /// before the account restarts.
+    /// While stopped, down or restarting: the port kept (connections are refused) so
+    /// nothing can take it before the account starts again (see [`Network::park`]).
     reservation: Option<Reservation>,
 }
 
@@ -583,19 +583,30 @@ impl World {
         if self.is_running(subdomain)? {
             return Ok(());
         }
-        // A stopped listener's task ends as soon as it sees its token; once it has, the
-        // port is free to bind again.
-        let previous = lock(&self.slots)
-            .get_mut(subdomain)
-            .and_then(|slot| slot.listener_task.take());
-        if let Some(previous) = previous {
-            let _ = previous.await;
-        }
-        let listener = self.bind(subdomain).await?;
-        // The new listener holds the port now; the reservation can go.
-        if let Some(slot) = lock(&self.slots).get_mut(subdomain) {
-            slot.reservation = None;
-        }
+        let (reservation, port) = {
+            let mut slots = lock(&self.slots);
+            let slot = slots
+                .get_mut(subdomain)
+                .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
+            (slot.reservation.take(), slot.port)
+        };
+        let listener = match reservation {
+            // The port it kept: listen on the same socket again.
+            Some(reservation) => {
+                let addr = SocketAddr::new(self.config.bind, port);
+                let listener =
+                    self.network
+                        .resume(reservation, addr)
+                        .map_err(|source| WorldError::Bind {
+                            subdomain: subdomain.to_string(),
+                            addr,
+                            source,
+                        })?;
+                self.relist(subdomain, addr)?;
+                listener
+            }
+            None => self.bind(subdomain).await?,
+        };
         self.spawn(subdomain, listener)?;
         self.services
             .trace
@@ -604,7 +615,23 @@ impl World {
         Ok(())
     }
 
-    /// Stops an account's listener: new connections are refused; its state is kept.
+    /// Lists a resumed account at its kept address again.
+    fn relist(&self, subdomain: &str, addr: SocketAddr) -> Result<(), WorldError> {
+        let occupant = {
+            let slots = lock(&self.slots);
+            let slot = slots
+                .get(subdomain)
+                .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
+            slot.occupant
+                .set_listening(addr, slot.certificate.is_some());
+            slot.occupant.clone()
+        };
+        self.list(&occupant, Some(addr));
+        Ok(())
+    }
+
+    /// Stops an account's listener: new connections are refused; its state is kept, and
+    /// so is its port (parked: see [`Network::park`]), so no one else can take it.
     pub async fn stop_account(&self, subdomain: &str) -> Result<(), WorldError> {
         let (token, listener_task) = {
             let mut slots = lock(&self.slots);
@@ -613,9 +640,7 @@ impl World {
                 .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
             if slot.running.is_some() && slot.port != 0 {
                 let addr = SocketAddr::new(self.config.bind, slot.port);
-                // Best effort: without it the port could be taken while stopped.
-                slot.reservation = self.network.reserve(addr).ok();
-                self.network.close(addr);
+                slot.reservation = self.network.close_and_keep(addr);
             }
             let token = slot.running.take();
             let task = token.as_ref().and_then(|_| slot.listener_task.take());
@@ -623,11 +648,23 @@ impl World {
         };
         if let Some(token) = token {
             token.cancel();
-            // The listening socket closes when its task ends, which it does as soon as
-            // it sees its token. Until then a connection could still reach the old
-            // socket's backlog and be reset rather than refused: wait for it.
-            if let Some(task) = listener_task {
-                let _ = task.await;
+            // The listening socket is handed back as soon as its task sees its token;
+            // parked at once, later connections are refused rather than queued.
+            if let Some(task) = listener_task
+                && let Ok(listener) = task.await
+            {
+                let addr = listener.local_addr().ok();
+                match self.network.park(listener) {
+                    Ok(Some(reservation)) => {
+                        if let Some(slot) = lock(&self.slots).get_mut(subdomain) {
+                            slot.reservation = Some(reservation);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, ?addr, "could not keep a stopped account's port")
+                    }
+                }
             }
             // Pooled connections to the old listener are dead; make sure no message is
             // sent on one, and that the next HTTPS message makes a full handshake.

@@ -79,8 +79,9 @@ impl ListenerControl {
     }
 }
 
-/// Serves `app` on `listener` until `cancel` fires. Each connection is served as
-/// `control` says at the time it arrives: with TLS, it completes a real handshake first.
+/// Serves `app` on `listener` until `cancel` fires, then hands the listener back (a
+/// stopped account keeps its port). Each connection is served as `control` says at the
+/// time it arrives: with TLS, it completes a real handshake first.
 pub async fn serve(
     listener: Listener,
     app: Router,
@@ -88,7 +89,7 @@ pub async fn serve(
     cancel: CancellationToken,
     tracker: TaskTracker,
     limits: ConnectionLimits,
-) {
+) -> Listener {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut backoff = AcceptBackoff::default();
     loop {
@@ -156,6 +157,7 @@ pub async fn serve(
             }
         });
     }
+    listener
 }
 
 /// Why a connection was closed before its request was whole.
