@@ -558,9 +558,21 @@ impl World {
             .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
         let token = self.cancel.child_token();
         slot.running = Some(token.clone());
+        let gate = listener::host_gate::HostGate {
+            bound: self.config.bind.to_string(),
+            names: Arc::new(
+                std::iter::once(crate::directory::DOMAIN.to_string())
+                    .chain(self.config.extra_cert_names.iter().cloned())
+                    .collect(),
+            ),
+        };
         let app = slot
             .occupant
-            .router(&self.services, self.after_write.clone());
+            .router(&self.services, self.after_write.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                gate,
+                listener::host_gate::check,
+            ));
         let tls = slot
             .certificate
             .clone()

@@ -542,6 +542,7 @@ mod tests {
             deactivated_by: None,
             created_at: String::new(),
             updated_at: String::new(),
+            unverified_sender: false,
         }
     }
 

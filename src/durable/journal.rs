@@ -96,15 +96,23 @@ pub fn read_regular(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 pub(super) fn read(path: &Path, journal: &Path) -> Result<Option<WorldSnapshot>, String> {
     let text = read_regular(path)
         .map_err(|e| format!("could not read the state file {}: {e}", path.display()))?;
+    let lines = read_regular(journal)
+        .map_err(|e| format!("could not read the journal {}: {e}", journal.display()))?
+        .unwrap_or_default();
+    // A last line without its newline was never acknowledged: it is not part of the state.
+    let complete = lines
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(&lines[..0], |end| &lines[..=end]);
     let Some(text) = text else {
-        return match read_regular(journal) {
-            Ok(Some(bytes)) if !bytes.is_empty() => Err(format!(
+        if complete.iter().any(|b| !b.is_ascii_whitespace()) {
+            return Err(format!(
                 "the state file {} is missing but its journal {} is not; restore the state file or remove the journal",
                 path.display(),
                 journal.display()
-            )),
-            _ => Ok(None),
-        };
+            ));
+        }
+        return Ok(None);
     };
     // A byte order mark is not JSON but editors write one: skip it.
     let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&text);
@@ -116,13 +124,6 @@ pub(super) fn read(path: &Path, journal: &Path) -> Result<Option<WorldSnapshot>,
             path.display()
         )
     })?;
-    let lines = read_regular(journal)
-        .map_err(|e| format!("could not read the journal {}: {e}", journal.display()))?
-        .unwrap_or_default();
-    let complete = lines
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .map_or(&lines[..0], |end| &lines[..=end]);
     for (index, line) in complete.split(|b| *b == b'\n').enumerate() {
         if line.is_empty() {
             continue;
