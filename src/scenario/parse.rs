@@ -245,6 +245,19 @@ pub fn read_source(path: &Path) -> Result<String, ScenarioError> {
     let unreadable = |error: std::io::Error| {
         ScenarioError::about_file(path, format!("cannot read the scenario file: {error}"))
     };
+    // Opening a FIFO waits for a writer, maybe for ever: refuse it before opening.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if let Ok(meta) = fs::metadata(path)
+            && (meta.file_type().is_fifo() || meta.file_type().is_socket())
+        {
+            return Err(ScenarioError::about_file(
+                path,
+                "cannot read the scenario file: it is a FIFO or a socket, not a file".to_string(),
+            ));
+        }
+    }
     let file = fs::File::open(path).map_err(unreadable)?;
     let mut bytes = Vec::new();
     file.take(MAX_SCENARIO_BYTES + 1)
