@@ -127,8 +127,8 @@ pub async fn measure(
         shrink_result = Some(ShrinkResult {
             invariant: violation.invariant.name(),
             index,
-            moves_before: schedule.moves.len(),
-            moves_after: shrunk.schedule.moves.len(),
+            moves_before: schedule.steps.len(),
+            moves_after: shrunk.schedule.steps.len(),
             runs: shrunk.runs,
             wall_ms: started.elapsed().as_secs_f64() * 1e3,
         });

@@ -5,7 +5,7 @@ use super::run::Format;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, Environment};
 use crate::explore::invariants::Invariant;
 use crate::explore::schedule::{ACCOUNT_NAMES, FaultFamily, Shape};
-use crate::explore::{ExploreOptions, ExploreReport, explore, language_has};
+use crate::explore::{ExploreOptions, ExploreReport, explore};
 use crate::network::NetworkKind;
 use clap::Args;
 use std::path::PathBuf;
@@ -53,11 +53,12 @@ pub struct ExploreArgs {
     /// Steps drawn per schedule, before the repair round (1 to 200).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=200))]
     pub steps: u64,
-    /// Fault kinds schedules may draw (comma-separated); default: every kind this
-    /// build's scenario language has.
+    /// Fault kinds schedules may draw (comma-separated); default: every kind, the race
+    /// steps (hold and release, duplicate, lose_reply) included.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub faults: Vec<FaultFamily>,
-    /// Also draw ticket steps (create, share, comment).
+    /// Also draw ticket steps (create with tags and custom fields, share, re-share down
+    /// a chain, unshare, public and private comments, status changes).
     #[arg(long)]
     pub tickets: bool,
     /// The seed schedules are drawn from.
@@ -103,14 +104,11 @@ fn explore_help() -> String {
 impl ExploreArgs {
     fn options(&self, jobs_default: usize) -> Result<ExploreOptions, String> {
         let faults = if self.faults.is_empty() {
-            FaultFamily::BASIC.to_vec()
+            FaultFamily::ALL.to_vec()
         } else {
             let mut faults = self.faults.clone();
             faults.sort();
             faults.dedup();
-            for family in &faults {
-                language_has(*family)?;
-            }
             faults
         };
         let budget = match self.budget_secs {

@@ -1,25 +1,28 @@
 //! `sharesim explore`: runs many random schedules against fresh worlds and checks
-//! invariants after every step. A schedule is rendered to scenario TOML, parsed by the
-//! scenario parser and run by the scenario runner, so what the explorer runs is exactly
+//! invariants after every step. A schedule is a list of the scenario language's own
+//! step values (`steps`), drawn from the whole language (`language`, `draw`), checked
+//! like a file and run by the scenario runner, so what the explorer runs is exactly
 //! what `sharesim run` would run; a watcher on the runner (`scenario::run::watch`)
 //! turns each step into an [`invariants::Observation`]. A broken invariant is shrunk
 //! (`shrink`) and written as an ordinary scenario file that fails the same way.
 
+pub mod draw;
 pub mod invariants;
+pub mod language;
 pub mod reproduction;
 pub mod schedule;
 pub mod shrink;
+pub mod steps;
 
 use crate::account::planted::PlantedBugs;
 use crate::consistency;
 use crate::model::AgreementStatus;
 use crate::network::NetworkKind;
 use crate::scenario::outcome::Outcome;
-use crate::scenario::parse;
 use crate::scenario::run::watch::{StepView, StepWatcher, Watcher};
 use crate::scenario::run::{RunSettings, run};
 use invariants::{CopySeen, History, Invariant, Observation, PairSeen, TicketSeen, Violation};
-use schedule::{FaultFamily, Schedule, Shape};
+use schedule::{Schedule, Shape};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -259,11 +262,7 @@ pub async fn run_schedule(
     checks: &Checks,
     stop_at: Option<Invariant>,
 ) -> Result<ScheduleRun, String> {
-    let text = schedule.render();
-    let file = format!("explore-{}-{}.toml", schedule.seed, schedule.index);
-    let scenario = parse(&text, &file).map_err(|e| {
-        format!("the explorer drew a schedule the parser refuses (a bug in sharesim): {e}\n{text}")
-    })?;
+    let scenario = schedule.scenario()?;
     let recorder = Arc::new(Recorder {
         invariants: checks.invariants.clone(),
         stop_at,
@@ -292,23 +291,6 @@ pub async fn run_schedule(
         outcome,
         log: recorded.log,
         violations: recorded.violations,
-    })
-}
-
-/// Whether this build's scenario language has the step a fault family needs; the race
-/// steps arrive with issue 10. Checked by parsing a one-step scenario.
-pub fn language_has(family: FaultFamily) -> Result<(), String> {
-    let Some((step, example)) = family.race_step() else {
-        return Ok(());
-    };
-    let text =
-        format!("name = \"probe\"\n[accounts.acme]\n[accounts.globex]\n\n[[steps]]\n{example}\n");
-    parse(&text, "probe.toml").map(|_| ()).map_err(|_| {
-        format!(
-            "--faults {}: this build's scenario language has no `{step}` step yet (it comes with the races work, issue 10), so schedules cannot use it; leave `{}` out of --faults",
-            family.name(),
-            family.name()
-        )
     })
 }
 
@@ -543,28 +525,4 @@ pub async fn explore(
         broken,
         findings,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_race_family_needs_its_step_in_the_language() {
-        assert_eq!(language_has(FaultFamily::Crash), Ok(()));
-        for family in [
-            FaultFamily::Hold,
-            FaultFamily::Duplicate,
-            FaultFamily::LoseReply,
-        ] {
-            let (step, _) = family.race_step().unwrap();
-            match language_has(family) {
-                Ok(()) => {}
-                Err(message) => assert!(
-                    message.contains(&format!("has no `{step}` step")),
-                    "{message}"
-                ),
-            }
-        }
-    }
 }

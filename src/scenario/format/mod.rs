@@ -126,6 +126,27 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// A scenario built from values instead of read from a file (explore's schedules):
+    /// no seed, plain HTTP, no retries; set the public fields, then check it with
+    /// `parse::check_built`, which applies a file's checks.
+    pub fn built(name: String, accounts: IndexMap<Ref, Account>, steps: Vec<Step>) -> Scenario {
+        Scenario {
+            name,
+            description: None,
+            seed: None,
+            seeds: None,
+            tls: false,
+            timeout_ms: None,
+            retries: 0,
+            rate_limit: None,
+            network: None,
+            accounts,
+            steps,
+            file: String::new(),
+            source: String::new(),
+        }
+    }
+
     /// The file name this scenario was parsed from, as errors and reports show it.
     pub fn file(&self) -> &str {
         &self.file
@@ -251,6 +272,22 @@ pub struct TicketFieldSpec {
     /// The values of a `tagger` or `multiselect` field.
     #[serde(default)]
     pub options: Vec<String>,
+}
+
+impl Account {
+    /// An account as `[accounts.<subdomain>]` alone declares it: up from the start, no
+    /// fault, no custom fields.
+    pub fn plain() -> Account {
+        Account {
+            display_name: None,
+            tls: None,
+            start: true,
+            fault: None,
+            external: None,
+            decline_all_invites: false,
+            ticket_fields: Vec::new(),
+        }
+    }
 }
 
 impl TicketFieldSpec {
