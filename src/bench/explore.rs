@@ -89,6 +89,7 @@ pub async fn measure(
         invariants: Invariant::ALL.to_vec(),
         planted_bugs: Default::default(),
         shrink: false,
+        known_limits: true,
         network,
     };
     let cpu_before = super::process_cpu_seconds();

@@ -85,6 +85,9 @@ pub struct ExploreArgs {
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Also fail (exit 1) when only known limits (`scenarios/found/`) were found.
+    #[arg(long)]
+    pub strict: bool,
     /// The network schedules run on: `simulated` (in memory, on a paused clock: the
     /// default; each finding is then rerun on loopback) or `loopback`.
     #[arg(long, value_enum, default_value_t = NetworkKind::Simulated)]
@@ -96,7 +99,7 @@ pub const DEFAULT_SCHEDULES: u64 = 100;
 
 fn explore_help() -> String {
     format!(
-        "{}\nExamples:\n  sharesim explore                                   # 100 schedules of seed 0\n  sharesim explore --seed 7 --schedules 1000 --jobs 2\n  sharesim explore --accounts 3 --steps 12 --faults crash,down --tickets\n  sharesim explore --budget-secs 60 --invariant copies_agree\n  sharesim explore --seed 7 --schedules 4000 --shard 2/4   # one machine of four\n  sharesim run explore-findings/copies_agree-7-123.toml   # rerun a finding\n\nExit codes: 0 nothing found, 1 an invariant was broken, 2 usage error.",
+        "{}\nExamples:\n  sharesim explore                                   # 100 schedules of seed 0\n  sharesim explore --seed 7 --schedules 1000 --jobs 2\n  sharesim explore --accounts 3 --steps 12 --faults crash,down --tickets\n  sharesim explore --budget-secs 60 --invariant copies_agree\n  sharesim explore --seed 7 --schedules 4000 --shard 2/4   # one machine of four\n  sharesim run explore-findings/copies_agree-7-123.toml   # rerun a finding\n\nExit codes: 0 nothing new found (known limits of scenarios/found/ are counted, not failed; --strict fails on them too), 1 a new violation was found, 2 usage error.",
         Invariant::help()
     )
 }
@@ -148,6 +151,7 @@ impl ExploreArgs {
             invariants,
             planted_bugs: Default::default(),
             shrink: true,
+            known_limits: true,
             network: self.network,
         })
     }
@@ -207,10 +211,10 @@ pub async fn run(args: ExploreArgs, env: &Environment) -> u8 {
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
     }
-    if report.findings.is_empty() {
-        EXIT_PASSED
-    } else {
+    if report.found_new() || (args.strict && report.known_schedules > 0) {
         EXIT_FAILED
+    } else {
+        EXIT_PASSED
     }
 }
 
@@ -219,7 +223,7 @@ fn human(report: &ExploreReport) -> String {
     let mut text = String::new();
     for finding in &report.findings {
         text.push_str(&format!(
-            "violation: {} in schedule {} of seed {} ({} schedule(s) broke it)\n  {}\n  shrunk from {} to {} steps ({} runs): {}\n  rerun: sharesim run {}{}{}{}\n",
+            "NEW violation: {} in schedule {} of seed {} ({} schedule(s) broke it this way)\n  {}\n  shrunk from {} to {} steps ({} runs): {}\n  rerun: sharesim run {}{}{}{}\n",
             finding.invariant,
             finding.index,
             finding.seed,
@@ -246,6 +250,12 @@ fn human(report: &ExploreReport) -> String {
                 "\n  warning: running that file did not fail (a bug in sharesim: the simulated network should make every finding reproduce)"
             }
         ));
+        text.push_str(&format!(
+            "  signature: {} ending in {}, steps {}\n",
+            finding.signature.invariant,
+            finding.signature.pair,
+            finding.signature.steps.join(", ")
+        ));
         text.push_str(&format!("  found on the {} network", finding.network));
         match finding.loopback_reproduced {
             Some(true) => text.push_str("; rerun on loopback: it fails there too\n"),
@@ -264,16 +274,26 @@ fn human(report: &ExploreReport) -> String {
             text.push_str(&format!("    {line}\n"));
         }
     }
+    for known in &report.known {
+        text.push_str(&format!(
+            "known limit: {} ({} ending in {}) in {} schedule(s), first schedule {} of seed {}\n",
+            known.file, known.invariant, known.pair, known.schedules, known.first.1, known.first.0
+        ));
+    }
+    text.push_str(&report.coverage.human());
     let rate = report.schedules as f64 / report.seconds.max(1e-9);
     text.push_str(&format!(
-        "explored {} schedule(s) of seed {} (shard {}) in {:.1} s, {:.1} schedules/s: {} broke an invariant, {} finding(s)\n",
+        "explored {} schedule(s) of seed {} (shard {}) in {:.1} s, {:.1} schedules/s: {} broke an invariant ({} new, {} known), {} new finding(s), {} known limit(s)\n",
         report.schedules,
         report.seed,
         report.shard,
         report.seconds,
         rate,
         report.violating_schedules,
-        report.findings.len()
+        report.new_schedules,
+        report.known_schedules,
+        report.findings.len(),
+        report.known.len()
     ));
     text
 }

@@ -133,6 +133,7 @@ impl Drawer<'_> {
     fn group(&mut self, rng: &mut ChaCha8Rng) -> Option<Step> {
         let size = rng.random_range(2..=MAX_GROUP);
         let (agreements, tickets) = (self.agreements.clone(), self.tickets.clone());
+        let made = self.made;
         let mut group = Vec::new();
         let mut defined = (Vec::new(), Vec::new());
         for _ in 0..size * 4 {
@@ -152,9 +153,14 @@ impl Drawer<'_> {
             // A share or re-share drawn in the group counts after it, like a handle.
             self.tickets.clone_from(&tickets);
         }
+        if group.len() < 2 {
+            // Nothing of a group that is not drawn happened.
+            self.made = made;
+            return None;
+        }
         self.agreements.extend(defined.0);
         self.tickets.extend(defined.1);
-        (group.len() >= 2).then(|| steps::concurrently(group))
+        Some(steps::concurrently(group))
     }
 
     /// One action, or None when the drawn kind does not apply yet (drawn again).

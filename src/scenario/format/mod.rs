@@ -115,6 +115,10 @@ pub struct Scenario {
     /// The steps, run in order.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// For a file that keeps a protocol limit `sharesim explore` found
+    /// (`scenarios/found/`): how explore recognises the limit when it finds it again.
+    /// The runner ignores it.
+    pub signature: Option<Signature>,
     /// Name of the file, as given to `parse`; used in every message.
     #[serde(skip)]
     #[schemars(skip)]
@@ -142,6 +146,7 @@ impl Scenario {
             network: None,
             accounts,
             steps,
+            signature: None,
             file: String::new(),
             source: String::new(),
         }
@@ -188,6 +193,24 @@ impl Scenario {
             }
         }
     }
+}
+
+/// What a protocol limit found by `sharesim explore` looks like, so that explore labels
+/// a violation matching it as known rather than new.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a signature table: { invariants, pair, steps }"
+)]
+pub struct Signature {
+    /// The explorer invariants the limit breaks (`copies_agree`, …).
+    pub invariants: Vec<String>,
+    /// The agreement's two copies when the run ends, `"<sender>/<receiver>"`, each a
+    /// status or `none`; `"-"` when the invariant is not about an agreement.
+    pub pair: String,
+    /// The kinds of step the shrunk schedule needs: action keys, a fault written as its
+    /// kind (`crash`, `hang`…); `a|b` when either does.
+    pub steps: Vec<String>,
 }
 
 /// Rejects an empty `[accounts]` table where it is written, since a scenario with no
