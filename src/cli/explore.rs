@@ -76,9 +76,14 @@ pub struct ExploreArgs {
     /// Run only part I of N of the seed's schedules, e.g. 2/4.
     #[arg(long)]
     pub shard: Option<Shard>,
-    /// Where shrunk findings are written.
+    /// The corpus folder: one scenario file per signature, kept across runs and
+    /// shards, and its index `findings.json`.
     #[arg(long, default_value = "explore-findings")]
     pub out: PathBuf,
+    /// Instead of exploring: merge these corpus folders (of shards, of earlier runs)
+    /// into --out (repeat the flag).
+    #[arg(long)]
+    pub merge: Vec<PathBuf>,
     /// Check only these invariants (repeat the flag); default: all.
     #[arg(long, value_enum)]
     pub invariant: Vec<Invariant>,
@@ -99,7 +104,7 @@ pub const DEFAULT_SCHEDULES: u64 = 100;
 
 fn explore_help() -> String {
     format!(
-        "{}\nExamples:\n  sharesim explore                                   # 100 schedules of seed 0\n  sharesim explore --seed 7 --schedules 1000 --jobs 2\n  sharesim explore --accounts 3 --steps 12 --faults crash,down --tickets\n  sharesim explore --budget-secs 60 --invariant copies_agree\n  sharesim explore --seed 7 --schedules 4000 --shard 2/4   # one machine of four\n  sharesim run explore-findings/copies_agree-7-123.toml   # rerun a finding\n\nExit codes: 0 nothing new found (known limits of scenarios/found/ are counted, not failed; --strict fails on them too), 1 a new violation was found, 2 usage error.",
+        "{}\nExamples:\n  sharesim explore                                   # 100 schedules of seed 0\n  sharesim explore --seed 7 --schedules 1000 --jobs 2\n  sharesim explore --accounts 3 --steps 12 --faults crash,down --tickets\n  sharesim explore --budget-secs 60 --invariant copies_agree\n  sharesim explore --seed 7 --schedules 4000 --shard 2/4   # one machine of four\n  sharesim run explore-findings/copies_agree-accepted-pending.toml   # rerun a finding\n  sharesim explore --merge shard1 --merge shard2 --out all   # merge corpus folders\n\nExit codes: 0 nothing new found (known limits of scenarios/found/ are counted, not failed; --strict fails on them too), 1 a new violation was found, 2 usage error.",
         Invariant::help()
     )
 }
@@ -159,6 +164,9 @@ impl ExploreArgs {
 
 /// Runs `explore` and returns the exit code.
 pub async fn run(args: ExploreArgs, env: &Environment) -> u8 {
+    if !args.merge.is_empty() {
+        return merge(&args);
+    }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let options = match args.options(cores) {
         Ok(options) => options,
@@ -218,6 +226,50 @@ pub async fn run(args: ExploreArgs, env: &Environment) -> u8 {
     }
 }
 
+/// `--merge`: merges corpus folders into `--out` and prints the index.
+fn merge(args: &ExploreArgs) -> u8 {
+    match crate::explore::corpus::merge_folders(&args.merge, &args.out) {
+        Ok(index) => {
+            match args.format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&index).unwrap_or_default()
+                ),
+                Format::Human => {
+                    for entry in &index.entries {
+                        println!(
+                            "{} {} ending in {}: seen {} time(s), first schedule {} of seed {}: {}",
+                            if entry.known.is_some() {
+                                "known"
+                            } else {
+                                "NEW"
+                            },
+                            entry.invariant,
+                            entry.signature.pair,
+                            entry.times_seen,
+                            entry.first.index,
+                            entry.first.seed,
+                            entry.file
+                        );
+                    }
+                    println!(
+                        "merged {} folder(s) into {}: {} signature(s), {} schedule(s)",
+                        args.merge.len(),
+                        args.out.join(crate::explore::corpus::INDEX).display(),
+                        index.entries.len(),
+                        index.schedules
+                    );
+                }
+            }
+            EXIT_PASSED
+        }
+        Err(error) => {
+            eprintln!("sharesim: could not merge the corpus folders: {error}");
+            EXIT_USAGE
+        }
+    }
+}
+
 /// The summary a person reads.
 fn human(report: &ExploreReport) -> String {
     let mut text = String::new();
@@ -273,6 +325,12 @@ fn human(report: &ExploreReport) -> String {
         for line in &finding.last_events {
             text.push_str(&format!("    {line}\n"));
         }
+    }
+    for entry in &report.in_corpus {
+        text.push_str(&format!(
+            "NEW violation already in the corpus: {} ending in {} (first: schedule {} of seed {}), file {}\n",
+            entry.invariant, entry.signature.pair, entry.first.index, entry.first.seed, entry.file
+        ));
     }
     for known in &report.known {
         text.push_str(&format!(

@@ -302,7 +302,7 @@ impl Drawer<'_> {
         let ticket = (!self.tickets.is_empty()).then(|| pick(rng, &self.tickets).clone());
         match rng.random_range(0..10u32) {
             0 | 1 => self.new_ticket(rng),
-            2 | 3 => {
+            2..=4 => {
                 // Share from the origin over its own agreement, or re-share a received
                 // copy over the receiver's own agreement (a chain).
                 let ticket = ticket?;
@@ -330,13 +330,13 @@ impl Drawer<'_> {
                 let account = (holder != ticket.origin).then_some(holder.as_str());
                 Some(steps::share(&ticket.handle, &handle, account))
             }
-            4 => {
+            5 => {
                 let ticket = ticket?;
                 let holder = pick(rng, &ticket.holders()).clone();
                 let account = (holder != ticket.origin).then_some(holder.as_str());
                 Some(steps::unshare(&ticket.handle, account))
             }
-            5..=7 => {
+            6..=8 => {
                 let ticket = ticket?;
                 let holder = pick(rng, &ticket.holders()).clone();
                 self.comments += 1;

@@ -6,6 +6,7 @@
 //! turns each step into an [`invariants::Observation`]. A broken invariant is shrunk
 //! (`shrink`) and written as an ordinary scenario file that fails the same way.
 
+pub mod corpus;
 pub mod coverage;
 pub mod draw;
 pub mod findings;
@@ -399,6 +400,9 @@ pub struct ExploreReport {
     pub groups: BTreeMap<findings::GroupKey, findings::Group>,
     /// One shrunk finding per new group (when shrinking).
     pub findings: Vec<Finding>,
+    /// New groups the corpus (`--out`) already held from an earlier schedule: not
+    /// shrunk again, still new.
+    pub in_corpus: Vec<corpus::Entry>,
     /// The known limits found again.
     pub known: Vec<KnownFound>,
     /// What the run reached.
@@ -550,23 +554,11 @@ pub async fn explore(
         .broken
         .values_mut()
         .for_each(|indices| indices.sort_unstable());
-    let mut found = Vec::new();
-    let mut known = Vec::new();
-    for (key, group) in &tally.groups {
-        match &key.known {
-            Some(file) => known.push(KnownFound {
-                file: file.clone(),
-                invariant: key.invariant.clone(),
-                pair: key.pair.clone(),
-                schedules: group.schedules,
-                first: group.first,
-            }),
-            None if options.shrink => {
-                found.push(findings::shrink_and_write(options, &checks, key, group).await?)
-            }
-            None => {}
-        }
-    }
+    let (found, known, in_corpus) = if options.shrink {
+        write_corpus(options, &checks, &limits, &tally).await?
+    } else {
+        (Vec::new(), known_found(&tally), Vec::new())
+    };
     Ok(ExploreReport {
         seed: options.seed,
         shard: format!("{shard}/{of}"),
@@ -579,8 +571,87 @@ pub async fn explore(
         broken: tally.broken,
         groups: tally.groups,
         findings: found,
+        in_corpus,
         known,
         grid: tally.coverage.grid(),
         coverage: tally.coverage,
     })
+}
+
+/// The known limits found again.
+fn known_found(tally: &Tally) -> Vec<KnownFound> {
+    tally
+        .groups
+        .iter()
+        .filter_map(|(key, group)| {
+            Some(KnownFound {
+                file: key.known.clone()?,
+                invariant: key.invariant.clone(),
+                pair: key.pair.clone(),
+                schedules: group.schedules,
+                first: group.first,
+            })
+        })
+        .collect()
+}
+
+/// Shrinks and writes each new group the corpus does not already hold from an earlier
+/// schedule, copies each known limit's file into it, and merges this run into its
+/// index.
+async fn write_corpus(
+    options: &ExploreOptions,
+    checks: &Checks,
+    limits: &[known::KnownLimit],
+    tally: &Tally,
+) -> Result<(Vec<Finding>, Vec<KnownFound>, Vec<corpus::Entry>), ExploreError> {
+    let mut index = corpus::Index::read(&options.out)?;
+    let mut this_run = corpus::Index {
+        schedules: tally.ran.len() as u64,
+        coverage: tally.coverage.clone(),
+        ..corpus::Index::new()
+    };
+    let mut found = Vec::new();
+    let mut in_corpus = Vec::new();
+    for (key, group) in &tally.groups {
+        let signature = match &key.known {
+            Some(file) => {
+                let limit = limits.iter().find(|l| l.file == file.as_str());
+                let path = options.out.join(key.file_name());
+                if let Some(limit) = limit
+                    && !path.exists()
+                {
+                    std::fs::create_dir_all(&options.out)
+                        .and_then(|()| std::fs::write(&path, limit.text))
+                        .map_err(|source| ExploreError::Write {
+                            path: path.display().to_string(),
+                            source,
+                        })?;
+                }
+                known::Seen {
+                    invariant: key.invariant.clone(),
+                    pair: key.pair.clone(),
+                    steps: limit.map(|l| l.signature.steps.clone()).unwrap_or_default(),
+                }
+            }
+            None => match index.get(key) {
+                Some(entry) if (entry.first.seed, entry.first.index) <= group.first => {
+                    in_corpus.push(entry.clone());
+                    entry.signature.clone()
+                }
+                _ => {
+                    let finding = findings::shrink_and_write(options, checks, key, group).await?;
+                    let signature = finding.signature.clone();
+                    found.push(finding);
+                    signature
+                }
+            },
+        };
+        this_run
+            .entries
+            .push(corpus::Entry::new(key, group, signature));
+    }
+    index.merge(&this_run);
+    index.sharesim = env!("CARGO_PKG_VERSION").to_string();
+    index.write(&options.out)?;
+    Ok((found, known_found(tally), in_corpus))
 }

@@ -264,3 +264,47 @@ async fn hang_findings_rerun_byte_for_byte_and_are_tried_on_loopback() {
         assert!(file.contains("hang = true"), "{file}");
     }
 }
+
+/// The corpus: N shards written to N folders and merged give the index (and the files)
+/// that one run writes; a second run into the same folder adds its counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_shard_folders_give_the_single_run_index() {
+    use sharesim::explore::corpus::{Index, merge_folders};
+    let dir = tempfile::tempdir().unwrap();
+    let mut single = options(&dir.path().join("single"));
+    single.seed = 0;
+    single.schedules = Some(30);
+    single.shape.accounts = 3;
+    single.shape.tickets = true;
+    single.shape.faults = FaultFamily::ALL.to_vec();
+    let whole = quietly(&single).await;
+    let mut folders = Vec::new();
+    for shard in 1..=3 {
+        let mut part = single.clone();
+        part.shard = (shard, 3);
+        part.out = dir.path().join(format!("shard{shard}"));
+        quietly(&part).await;
+        folders.push(part.out);
+    }
+    let merged_dir = dir.path().join("merged");
+    let merged = merge_folders(&folders, &merged_dir).unwrap();
+    let alone = Index::read(&single.out).unwrap();
+    assert!(
+        !alone.entries.is_empty(),
+        "30 schedules of seed 0 break something: {whole:?}"
+    );
+    assert_eq!(merged, alone);
+    for entry in &alone.entries {
+        let read = |folder: &Path| std::fs::read_to_string(folder.join(&entry.file)).unwrap();
+        assert_eq!(read(&merged_dir), read(&single.out), "{}", entry.file);
+    }
+    // The same run again into the same folder: nothing is shrunk again, counts add up.
+    let again = quietly(&single).await;
+    assert!(again.findings.is_empty(), "{:?}", again.findings);
+    let twice = Index::read(&single.out).unwrap();
+    for (one, two) in alone.entries.iter().zip(&twice.entries) {
+        assert_eq!(two.times_seen, 2 * one.times_seen);
+        assert_eq!(two.first, one.first);
+    }
+    assert_eq!(twice.schedules, 60);
+}
