@@ -80,6 +80,9 @@ pub struct ExploreArgs {
     /// shards, and its index `findings.json`.
     #[arg(long, default_value = "explore-findings")]
     pub out: PathBuf,
+    /// Also write what the run reached and found as a self-contained HTML page.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
     /// Instead of exploring: merge these corpus folders (of shards, of earlier runs)
     /// into --out (repeat the flag).
     #[arg(long)]
@@ -212,6 +215,12 @@ pub async fn run(args: ExploreArgs, env: &Environment) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if let Some(path) = &args.html
+        && let Err(error) = std::fs::write(path, crate::report::explore::page(&report))
+    {
+        eprintln!("sharesim: could not write {}: {error}", path.display());
+        return EXIT_USAGE;
+    }
     match args.format {
         Format::Human => print!("{}", human(&report)),
         Format::Json => println!(
