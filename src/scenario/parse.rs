@@ -310,6 +310,19 @@ pub fn parse(source: &str, file_name: &str) -> Result<Scenario, ScenarioError> {
     Ok(scenario)
 }
 
+/// Checks a scenario built from values (`Scenario::built`) exactly as a file is
+/// checked; its steps have no place in a file, so a refusal names the step's action.
+pub fn check_built(mut scenario: Scenario, file_name: &str) -> Result<Scenario, ScenarioError> {
+    scenario.locate(file_name, "");
+    {
+        let place = |_: &Range<usize>| "an earlier step".to_string();
+        Checker::for_file(&scenario, &place)
+            .check(&scenario)
+            .map_err(|invalid| ScenarioError::at(file_name, "", invalid.span, invalid.message))?;
+    }
+    Ok(scenario)
+}
+
 /// Checks steps sent to a world that is already running (the control API of `serve`):
 /// the same checks as a file's steps, against the world's accounts (`externals` among
 /// them) and the handles earlier calls defined (agreements with their sender and receiver). `place` names where a span is, for messages ("step 2"); the
