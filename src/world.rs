@@ -880,6 +880,12 @@ impl World {
         self.cancel.cancel();
         self.tracker.close();
         self.tracker.wait().await;
+        // Each listener task hands its socket back when it ends; drop them, and every
+        // parked port, so that a shut-down world holds no port.
+        for slot in lock(&self.slots).values_mut() {
+            slot.listener_task.take();
+            slot.reservation.take();
+        }
     }
 }
 

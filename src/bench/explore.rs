@@ -5,7 +5,7 @@
 
 use super::{BenchError, BenchOptions};
 use crate::explore::invariants::Invariant;
-use crate::explore::schedule::{FaultFamily, Schedule, Shape};
+use crate::explore::schedule::{FaultFamily, Shape};
 use crate::explore::{Checks, ExploreOptions, explore, run_schedule, shrink};
 use crate::network::NetworkKind;
 use serde::Serialize;
@@ -114,7 +114,7 @@ pub async fn measure(
         0
     };
     for index in 0..searched {
-        let schedule = Schedule::draw(0, index, &long);
+        let schedule = crate::explore::draw::draw(0, index, &long);
         let run = run_schedule(&schedule, &checks, None)
             .await
             .map_err(BenchError::Setup)?;

@@ -132,7 +132,7 @@ pub async fn shrink_and_write(
         .find(|i| i.name() == key.invariant)
         .ok_or_else(|| ExploreError::Run(format!("unknown invariant {}", key.invariant)))?;
     let (seed, index) = group.first;
-    let schedule = Schedule::draw(seed, index, &options.shape);
+    let schedule = crate::explore::draw::draw(seed, index, &options.shape);
     let shrunk = shrink::shrink(schedule.clone(), invariant, checks)
         .await
         .map_err(ExploreError::Run)?;

@@ -534,7 +534,7 @@ pub async fn explore(
                 exhausted = true;
                 break;
             };
-            let schedule = Schedule::draw(options.seed, index, &options.shape);
+            let schedule = crate::explore::draw::draw(options.seed, index, &options.shape);
             let checks = checks.clone();
             tasks.spawn(async move {
                 let result = run_schedule(&schedule, &checks, None).await;

@@ -145,11 +145,6 @@ pub(super) fn rng_for(seed: u64, index: u64) -> ChaCha8Rng {
 }
 
 impl Schedule {
-    /// Draws schedule `index` of `seed` with the given shape.
-    pub fn draw(seed: u64, index: u64, shape: &Shape) -> Schedule {
-        super::draw::draw(seed, index, shape)
-    }
-
     /// Drops every step that names an agreement or ticket handle no earlier step
     /// defines, or an account the schedule no longer has (the checks refuse those);
     /// shrinking calls it after removing steps.
@@ -362,17 +357,26 @@ mod tests {
 
     #[test]
     fn a_schedule_is_drawn_again_from_its_seed_and_index() {
-        let one = Schedule::draw(7, 3, &shape());
-        assert_eq!(one.render(), Schedule::draw(7, 3, &shape()).render());
-        assert_ne!(one.render(), Schedule::draw(7, 4, &shape()).render());
-        assert_ne!(one.render(), Schedule::draw(8, 3, &shape()).render());
+        let one = crate::explore::draw::draw(7, 3, &shape());
+        assert_eq!(
+            one.render(),
+            crate::explore::draw::draw(7, 3, &shape()).render()
+        );
+        assert_ne!(
+            one.render(),
+            crate::explore::draw::draw(7, 4, &shape()).render()
+        );
+        assert_ne!(
+            one.render(),
+            crate::explore::draw::draw(8, 3, &shape()).render()
+        );
         assert_eq!(one.steps.len(), 12);
     }
 
     #[test]
     fn every_drawn_schedule_is_a_valid_scenario_and_its_file_parses_back() {
         for (seed, index) in (0..3).flat_map(|seed| (0..200).map(move |index| (seed, index))) {
-            let schedule = Schedule::draw(seed, index, &shape());
+            let schedule = crate::explore::draw::draw(seed, index, &shape());
             let built = schedule.scenario().unwrap_or_else(|e| panic!("{e}"));
             let text = schedule.render();
             let parsed = crate::scenario::parse(&text, "drawn.toml")
