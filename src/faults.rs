@@ -149,6 +149,21 @@ impl fmt::Display for Fault {
 }
 
 impl Fault {
+    /// The key a scenario file names this kind of fault with (`down`, `latency_ms`,
+    /// `crash`…).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Down => "down",
+            Fault::Hang => "hang",
+            Fault::Latency(_) => "latency_ms",
+            Fault::Status(_) => "status",
+            Fault::RetryAfter(_) => "retry_after",
+            Fault::Reset => "reset",
+            Fault::RedirectLoop => "redirect_loop",
+            Fault::Crash(_) => "crash",
+        }
+    }
+
     /// The fault as the fields of a scenario file's fault table (`down = true`,
     /// `latency_ms = 500`, `crash = "after_store"`), for files sharesim writes.
     pub fn toml(&self) -> String {
@@ -226,6 +241,9 @@ impl FaultRule {
 #[derive(Debug, Default)]
 pub struct FaultTable {
     rules: Mutex<Vec<FaultRule>>,
+    /// How many messages each kind of fault broke, by kind (`hang`, `crash`…): what a
+    /// run's coverage reports as fired.
+    fired: Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 impl FaultTable {
@@ -265,6 +283,7 @@ impl FaultTable {
             .position(|r| applies(r) && r.from.is_some() && r.from.as_deref() == from)
             .or_else(|| rules.iter().position(|r| applies(r) && r.from.is_none()))?;
         let fault = rules[index].fault;
+        *lock(&self.fired).entry(fault.kind()).or_default() += 1;
         if let Some(remaining) = &mut rules[index].remaining {
             *remaining = remaining.saturating_sub(1);
             if *remaining == 0 {
@@ -272,6 +291,11 @@ impl FaultTable {
             }
         }
         Some(fault)
+    }
+
+    /// How many messages each kind of fault broke so far, by kind.
+    pub fn fired(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        lock(&self.fired).clone()
     }
 
     /// A copy of every rule, in the order they were set.

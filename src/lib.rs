@@ -19,6 +19,7 @@ pub(crate) mod durable;
 pub mod explore;
 pub(crate) mod external;
 pub mod faults;
+pub(crate) mod host;
 pub mod learn;
 pub mod limits;
 pub mod listener;

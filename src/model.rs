@@ -321,6 +321,11 @@ pub struct Agreement {
     pub created_at: String,
     /// When this copy last changed (UTC, `…Z`).
     pub updated_at: String,
+    /// An inbound copy whose invitation did not come from this world's own transport:
+    /// its claimed sender is unproven, so it counts against the pending quota that
+    /// every unproven sender shares, never against the claimed sender's own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unverified_sender: bool,
 }
 
 impl Agreement {

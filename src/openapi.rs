@@ -569,6 +569,7 @@ mod tests {
             deactivated_by: None,
             created_at: "2026-01-01T00:00:00Z".into(),
             updated_at: "2026-01-01T00:00:00Z".into(),
+            unverified_sender: false,
         };
         let view = serde_json::to_value(crate::api::agreements::AgreementView::new(
             &agreement,

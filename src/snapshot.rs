@@ -155,6 +155,16 @@ impl WorldSnapshot {
                     "must be greater than every agreement id".into(),
                 );
             }
+            check_counters(index, state)?;
+            let mut uuids = BTreeSet::new();
+            for (i, agreement) in state.agreements.iter().enumerate() {
+                if !uuids.insert(agreement.uuid.as_str()) {
+                    return error(
+                        format!("accounts[{index}].state.agreements[{i}].uuid"),
+                        format!("agreement uuid {} appears twice", agreement.uuid),
+                    );
+                }
+            }
             let mut tickets = BTreeSet::new();
             for (i, ticket) in state.tickets.iter().enumerate() {
                 if !tickets.insert(ticket.id) {
@@ -163,6 +173,7 @@ impl WorldSnapshot {
                         format!("ticket id {} appears twice", ticket.id),
                     );
                 }
+                check_ticket(index, i, ticket, state)?;
             }
             if tickets
                 .last()
@@ -242,6 +253,62 @@ impl WorldSnapshot {
         }
         Ok(())
     }
+}
+
+/// The largest id a snapshot may hold or count to: every JSON client reads it exactly
+/// (2^53), and a counter there can never wrap onto an id in use.
+pub const MAX_ID: u64 = 1 << 53;
+
+/// Counters within [`MAX_ID`].
+fn check_counters(index: usize, state: &StateRecord) -> Result<(), SnapshotError> {
+    for (name, value) in [
+        ("next_agreement_id", state.next_agreement_id),
+        ("next_ticket_id", state.next_ticket_id),
+        ("next_comment_id", state.next_comment_id),
+        ("next_audit_id", state.next_audit_id),
+        ("next_field_id", state.next_field_id),
+    ] {
+        if value == 0 || value > MAX_ID {
+            return Err(SnapshotError {
+                field: format!("accounts[{index}].state.{name}"),
+                message: format!("must be from 1 to {MAX_ID}, not {value}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A ticket's comments and audits are numbered below the counters.
+fn check_ticket(
+    index: usize,
+    i: usize,
+    ticket: &crate::model::ticket::Ticket,
+    state: &StateRecord,
+) -> Result<(), SnapshotError> {
+    let field = |name: &str| format!("accounts[{index}].state.tickets[{i}].{name}");
+    if let Some(comment) = ticket
+        .comments
+        .iter()
+        .find(|c| c.id >= state.next_comment_id)
+    {
+        return Err(SnapshotError {
+            field: field("comments"),
+            message: format!(
+                "comment id {} is not below next_comment_id {}",
+                comment.id, state.next_comment_id
+            ),
+        });
+    }
+    if let Some(audit) = ticket.audits.iter().find(|a| a.id >= state.next_audit_id) {
+        return Err(SnapshotError {
+            field: field("audits"),
+            message: format!(
+                "audit id {} is not below next_audit_id {}",
+                audit.id, state.next_audit_id
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn capture_account(world: &World, account: &Account) -> AccountRecord {

@@ -239,6 +239,9 @@ struct Events {
     byte_budget: Option<usize>,
     /// What the kept events retain, in bytes.
     bytes: usize,
+    /// The last sequence number of each kind, so a follower of one kind skips the rest
+    /// without reading them.
+    last_of_kind: [u64; 5],
 }
 
 impl Events {
@@ -261,6 +264,35 @@ impl Events {
             }
         }
     }
+}
+
+impl Events {
+    /// The index in `kept` of the first event after sequence number `after`.
+    fn position_after(&self, after: u64) -> usize {
+        let first = start_seq(self);
+        (after.saturating_add(1).saturating_sub(first) as usize).min(self.kept.len())
+    }
+}
+
+/// The sequence number of the oldest kept event (the next one's when none is).
+fn start_seq(events: &Events) -> u64 {
+    events
+        .kept
+        .front()
+        .map_or(events.recorded + 1, |event| event.seq)
+}
+
+/// What [`Trace::read_after`] found.
+#[derive(Debug)]
+pub struct Window {
+    /// The events looked at that passed, oldest first.
+    pub events: Vec<Event>,
+    /// The last sequence number looked at: where the next read starts.
+    pub looked_to: u64,
+    /// The oldest sequence number still kept; a reader behind it lost events.
+    pub first_kept: u64,
+    /// The last sequence number recorded.
+    pub last: u64,
 }
 
 impl Event {
@@ -357,6 +389,7 @@ impl Trace {
             "{}",
             event.detail
         );
+        events.last_of_kind[event.kind as usize] = seq;
         if events.capacity != Some(0) {
             let size = event.retained_bytes();
             events.make_room(1, size);
@@ -405,15 +438,45 @@ impl Trace {
         lock(&self.inner.events).kept.iter().cloned().collect()
     }
 
-    /// Kept events with a sequence number greater than `after`.
+    /// Kept events with a sequence number greater than `after` (found by position:
+    /// kept events are numbered without gaps).
     pub fn events_since(&self, after: u64) -> Vec<Event> {
         let events = lock(&self.inner.events);
         events
             .kept
-            .iter()
-            .filter(|e| e.seq > after)
+            .range(events.position_after(after)..)
             .cloned()
             .collect()
+    }
+
+    /// Looks at up to `max` kept events after `after`, by position, and copies those
+    /// that pass `keep`: a follower reads its share of the shared trace, never the
+    /// whole of it.
+    pub fn read_after(&self, after: u64, max: usize, keep: impl Fn(&Event) -> bool) -> Window {
+        let events = lock(&self.inner.events);
+        let start = events.position_after(after);
+        let end = (start + max).min(events.kept.len());
+        let looked = events.kept.range(start..end);
+        Window {
+            events: looked.clone().filter(|e| keep(e)).cloned().collect(),
+            looked_to: looked
+                .last()
+                .map_or(after.max(start_seq(&events) - 1), |e| e.seq),
+            first_kept: start_seq(&events),
+            last: events.recorded,
+        }
+    }
+
+    /// Counts kept events after `after` that pass `keep`, without copying any.
+    pub fn count_after(&self, after: u64, keep: impl Fn(&Event) -> bool) -> usize {
+        let events = lock(&self.inner.events);
+        let start = events.position_after(after);
+        events.kept.range(start..).filter(|e| keep(e)).count()
+    }
+
+    /// The sequence number of the last event of `kind` (0 when none).
+    pub fn last_seq_of(&self, kind: EventKind) -> u64 {
+        lock(&self.inner.events).last_of_kind[kind as usize]
     }
 
     /// The sequence number of the oldest event kept (the next one's when none is).

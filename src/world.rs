@@ -222,12 +222,12 @@ struct Slot {
     cert_mode: CertMode,
     /// The certificate the listener presents (None: no TLS, either an HTTP world or `plain_http`).
     certificate: Option<Arc<ServerCertificate>>,
-    /// The task that owns the listener; awaited before the port is bound again.
-    listener_task: Option<tokio::task::JoinHandle<()>>,
+    /// The task that owns the listener; it hands the listener back when it ends.
+    listener_task: Option<tokio::task::JoinHandle<Listener>>,
     /// Switches a running listener's TLS setting without closing its port.
     control: Option<Arc<listener::ListenerControl>>,
-    /// While stopped: the port kept (connections are refused) so nothing can take it
-    /// before the account restarts.
+    /// While stopped, down or restarting: the port kept (connections are refused) so
+    /// nothing can take it before the account starts again (see [`Network::park`]).
     reservation: Option<Reservation>,
 }
 
@@ -235,9 +235,21 @@ struct Slot {
 type WriteHookSlot = Arc<Mutex<Option<WriteHook>>>;
 
 /// Called after every request that may have changed an account (any method but GET and
-/// HEAD), before its answer leaves; an error turns the answer into a 500. `serve --state`
-/// keeps its file current with it, so every answer a client saw is on disk.
-pub type WriteHook = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+/// HEAD), before its answer leaves. `serve --state` keeps its file current with it, so
+/// every answer a client saw is on disk, and a change that could not be saved is undone
+/// and answered 503.
+pub trait DurableWrites: Send + Sync {
+    /// Whether some account may have changed since the last save (cheap: it runs on the
+    /// request's task, and a refused request must cost next to nothing).
+    fn dirty(&self) -> bool;
+    /// How many times unsaved changes were undone so far.
+    fn undo_count(&self) -> u64;
+    /// Saves what changed. Blocking. An error means the changes were undone.
+    fn save(&self) -> Result<(), String>;
+}
+
+/// See [`DurableWrites`].
+pub type WriteHook = Arc<dyn DurableWrites>;
 
 /// A running set of accounts. Dropping it without `shutdown` cancels everything too.
 pub struct World {
@@ -546,9 +558,21 @@ impl World {
             .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
         let token = self.cancel.child_token();
         slot.running = Some(token.clone());
+        let gate = listener::host_gate::HostGate {
+            bound: self.config.bind.to_string(),
+            names: Arc::new(
+                std::iter::once(crate::directory::DOMAIN.to_string())
+                    .chain(self.config.extra_cert_names.iter().cloned())
+                    .collect(),
+            ),
+        };
         let app = slot
             .occupant
-            .router(&self.services, self.after_write.clone());
+            .router(&self.services, self.after_write.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                gate,
+                listener::host_gate::check,
+            ));
         let tls = slot
             .certificate
             .clone()
@@ -571,19 +595,30 @@ impl World {
         if self.is_running(subdomain)? {
             return Ok(());
         }
-        // A stopped listener's task ends as soon as it sees its token; once it has, the
-        // port is free to bind again.
-        let previous = lock(&self.slots)
-            .get_mut(subdomain)
-            .and_then(|slot| slot.listener_task.take());
-        if let Some(previous) = previous {
-            let _ = previous.await;
-        }
-        let listener = self.bind(subdomain).await?;
-        // The new listener holds the port now; the reservation can go.
-        if let Some(slot) = lock(&self.slots).get_mut(subdomain) {
-            slot.reservation = None;
-        }
+        let (reservation, port) = {
+            let mut slots = lock(&self.slots);
+            let slot = slots
+                .get_mut(subdomain)
+                .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
+            (slot.reservation.take(), slot.port)
+        };
+        let listener = match reservation {
+            // The port it kept: listen on the same socket again.
+            Some(reservation) => {
+                let addr = SocketAddr::new(self.config.bind, port);
+                let listener =
+                    self.network
+                        .resume(reservation, addr)
+                        .map_err(|source| WorldError::Bind {
+                            subdomain: subdomain.to_string(),
+                            addr,
+                            source,
+                        })?;
+                self.relist(subdomain, addr)?;
+                listener
+            }
+            None => self.bind(subdomain).await?,
+        };
         self.spawn(subdomain, listener)?;
         self.services
             .trace
@@ -592,7 +627,23 @@ impl World {
         Ok(())
     }
 
-    /// Stops an account's listener: new connections are refused; its state is kept.
+    /// Lists a resumed account at its kept address again.
+    fn relist(&self, subdomain: &str, addr: SocketAddr) -> Result<(), WorldError> {
+        let occupant = {
+            let slots = lock(&self.slots);
+            let slot = slots
+                .get(subdomain)
+                .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
+            slot.occupant
+                .set_listening(addr, slot.certificate.is_some());
+            slot.occupant.clone()
+        };
+        self.list(&occupant, Some(addr));
+        Ok(())
+    }
+
+    /// Stops an account's listener: new connections are refused; its state is kept, and
+    /// so is its port (parked: see [`Network::park`]), so no one else can take it.
     pub async fn stop_account(&self, subdomain: &str) -> Result<(), WorldError> {
         let (token, listener_task) = {
             let mut slots = lock(&self.slots);
@@ -601,9 +652,7 @@ impl World {
                 .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
             if slot.running.is_some() && slot.port != 0 {
                 let addr = SocketAddr::new(self.config.bind, slot.port);
-                // Best effort: without it the port could be taken while stopped.
-                slot.reservation = self.network.reserve(addr).ok();
-                self.network.close(addr);
+                slot.reservation = self.network.close_and_keep(addr);
             }
             let token = slot.running.take();
             let task = token.as_ref().and_then(|_| slot.listener_task.take());
@@ -611,11 +660,23 @@ impl World {
         };
         if let Some(token) = token {
             token.cancel();
-            // The listening socket closes when its task ends, which it does as soon as
-            // it sees its token. Until then a connection could still reach the old
-            // socket's backlog and be reset rather than refused: wait for it.
-            if let Some(task) = listener_task {
-                let _ = task.await;
+            // The listening socket is handed back as soon as its task sees its token;
+            // parked at once, later connections are refused rather than queued.
+            if let Some(task) = listener_task
+                && let Ok(listener) = task.await
+            {
+                let addr = listener.local_addr().ok();
+                match self.network.park(listener) {
+                    Ok(Some(reservation)) => {
+                        if let Some(slot) = lock(&self.slots).get_mut(subdomain) {
+                            slot.reservation = Some(reservation);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, ?addr, "could not keep a stopped account's port")
+                    }
+                }
             }
             // Pooled connections to the old listener are dead; make sure no message is
             // sent on one, and that the next HTTPS message makes a full handshake.
@@ -817,6 +878,15 @@ impl World {
     /// Stops every listener and waits for every connection task to finish.
     pub async fn shutdown(&self) {
         self.cancel.cancel();
+        // A listener task hands its socket back when it ends; dropping it closes the
+        // port, so nothing reaches a backlog that will never be served.
+        let listeners: Vec<_> = lock(&self.slots)
+            .values_mut()
+            .filter_map(|slot| slot.listener_task.take())
+            .collect();
+        for task in listeners {
+            let _ = task.await;
+        }
         self.tracker.close();
         self.tracker.wait().await;
     }
@@ -879,29 +949,48 @@ async fn after_write(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::http::Method;
-    use axum::response::IntoResponse;
     let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
-    let response = next.run(request).await;
     let hook = if writes { lock(&hook).clone() } else { None };
     let Some(hook) = hook else {
-        return response;
+        return next.run(request).await;
     };
-    match tokio::task::spawn_blocking(move || hook()).await {
-        Ok(Ok(())) => response,
-        Ok(Err(message)) => {
-            tracing::error!(error = %message, "the state file could not be written");
-            (
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                format!("sharesim: the change was made but could not be saved: {message}"),
-            )
-                .into_response()
-        }
-        Err(_) => (
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "sharesim: saving failed",
-        )
-            .into_response(),
+    let undone_before = hook.undo_count();
+    let response = next.run(request).await;
+    if !hook.dirty() && hook.undo_count() == undone_before {
+        return response;
     }
+    let saver = hook.clone();
+    let saved = match tokio::task::spawn_blocking(move || saver.save()).await {
+        Ok(saved) => saved,
+        Err(_) => Err("saving failed".to_string()),
+    };
+    match saved {
+        Err(message) => {
+            tracing::error!(error = %message, "the state could not be made durable");
+            not_durable(format!(
+                "sharesim: this change could not be made durable and was undone: {message}"
+            ))
+        }
+        Ok(()) if hook.undo_count() != undone_before => not_durable(
+            "sharesim: another change could not be made durable while this one ran; unsaved changes (perhaps this one) were undone: read the state again"
+                .to_string(),
+        ),
+        Ok(()) => response,
+    }
+}
+
+/// The answer to a request whose change is not on disk: 503, with why.
+fn not_durable(message: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        message,
+    )
+        .into_response()
 }
 
 async fn unknown_path(uri: axum::http::Uri) -> axum::response::Response {

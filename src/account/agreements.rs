@@ -76,6 +76,9 @@ pub struct InvitationOffer {
     pub access_key: String,
     /// The sender's terms, defaults filled in.
     pub terms: Terms,
+    /// Whether it came from this world's own transport, so its claimed sender is
+    /// proven (see [`crate::transport::WORLD_HEADER`]).
+    pub verified: bool,
 }
 
 /// What a receiver holds after taking a message, and whether it is new.
@@ -134,6 +137,7 @@ impl Account {
                 deactivated_by: None,
                 created_at: now.clone(),
                 updated_at: now,
+                unverified_sender: false,
             };
             state.insert(agreement.clone());
             agreement
@@ -386,7 +390,11 @@ impl Account {
                 };
             }
             let decline_all = state.settings().decline_all_invites;
-            check_room(state, remote_subdomain.as_deref(), from, decline_all)?;
+            let quota = match (offer.verified, remote_subdomain.as_deref()) {
+                (true, Some(sender)) => Quota::Sender(sender),
+                _ => Quota::Unverified,
+            };
+            check_room(state, quota, from, decline_all)?;
             let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
@@ -406,6 +414,7 @@ impl Account {
                 deactivated_by: None,
                 created_at: now.clone(),
                 updated_at: now,
+                unverified_sender: !offer.verified,
             };
             state.insert(agreement.clone());
             Ok(Stored {
@@ -582,13 +591,22 @@ impl Account {
     }
 }
 
-/// Invitations need no token: bound how many a stranger can leave waiting. Counted
-/// per sender (senders outside the world share one count), so a flood from one sender
-/// never blocks another's invitations; an account that declines them all bounds its
-/// declined copies the same way.
+/// Whose share of the pending quota an invitation spends.
+#[derive(Clone, Copy, Debug)]
+enum Quota<'a> {
+    /// A sender of this world, proven by the world's own transport.
+    Sender(&'a str),
+    /// Everyone else: strangers, external accounts and anyone claiming a name.
+    Unverified,
+}
+
+/// Invitations need no token: bound how many a stranger can leave waiting. Counted per
+/// proven sender; every unproven invitation (whatever sender it claims) shares one count,
+/// so a flood that claims to come from acme never blocks acme's own invitations; an
+/// account that declines them all bounds its declined copies the same way.
 fn check_room(
     state: &crate::account::AccountState,
-    remote_subdomain: Option<&str>,
+    quota: Quota<'_>,
     from: &str,
     decline_all: bool,
 ) -> Result<(), ReceiveError> {
@@ -599,14 +617,23 @@ fn check_room(
             .filter(|a| {
                 a.direction == Direction::Inbound
                     && a.status == status
-                    && a.remote_subdomain.as_deref() == remote_subdomain
+                    && match quota {
+                        Quota::Sender(sender) => {
+                            !a.unverified_sender && a.remote_subdomain.as_deref() == Some(sender)
+                        }
+                        Quota::Unverified => a.unverified_sender,
+                    }
             })
             .count()
+    };
+    let whose = match quota {
+        Quota::Sender(_) => format!("from {from}"),
+        Quota::Unverified => "from senders outside this world (or not proven)".to_string(),
     };
     let pending = held(AgreementStatus::Pending);
     if pending >= crate::limits::MAX_PENDING_INBOUND {
         return Err(ReceiveError::TooMany(format!(
-            "{pending} invitations from {from} are already pending; answer or delete some first"
+            "{pending} invitations {whose} are already pending; answer or delete some first"
         )));
     }
     let declined = if decline_all {
@@ -616,7 +643,7 @@ fn check_room(
     };
     if declined >= crate::limits::MAX_PENDING_INBOUND {
         return Err(ReceiveError::TooMany(format!(
-            "{declined} invitations from {from} were already declined; delete some first"
+            "{declined} invitations {whose} were already declined; delete some first"
         )));
     }
     Ok(())

@@ -13,7 +13,7 @@ pub(crate) mod state;
 pub mod tap;
 pub(crate) mod tickets;
 
-pub use state::{AccountSettings, AccountState, StateRecord};
+pub use state::{AccountSettings, AccountState, ItemsDelta, StateRecord};
 
 use crate::directory::Directory;
 use crate::faults::FaultTable;

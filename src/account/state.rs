@@ -99,6 +99,30 @@ impl Default for AccountState {
     }
 }
 
+/// What changed in an account's agreements and tickets against a known copy (see
+/// [`AccountState::items_changed_since`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ItemsDelta {
+    /// Copies that are new or differ, whole.
+    pub agreements: Vec<Agreement>,
+    /// Ids of copies that are gone.
+    pub removed_agreements: Vec<u64>,
+    /// Tickets that are new or differ, whole.
+    pub tickets: Vec<Ticket>,
+    /// Ids of tickets that are gone.
+    pub removed_tickets: Vec<u64>,
+}
+
+impl ItemsDelta {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.agreements.is_empty()
+            && self.removed_agreements.is_empty()
+            && self.tickets.is_empty()
+            && self.removed_tickets.is_empty()
+    }
+}
+
 /// An account's whole state as data: what snapshots (`GET /snapshot`, `serve --state`)
 /// hold. Taken with [`AccountState::record`] and turned back into a state whole with
 /// [`AccountState::from_record`], which rebuilds the uuid index, so the seal holds.
@@ -337,6 +361,56 @@ impl AccountState {
     pub fn set_settings(&mut self, settings: AccountSettings) {
         self.settings = settings;
     }
+
+    /// Everything but the agreements and tickets (counters, people, fields, outbox,
+    /// settings): the small part `serve --state` writes whole when it changed.
+    pub fn record_without_items(&self) -> StateRecord {
+        StateRecord {
+            agreements: Vec::new(),
+            next_agreement_id: self.next_agreement_id,
+            tickets: Vec::new(),
+            people: self.tickets.people.clone(),
+            next_ticket_id: self.tickets.next_ticket_id,
+            next_comment_id: self.tickets.next_comment_id,
+            next_audit_id: self.tickets.next_audit_id,
+            ticket_fields: self.tickets.fields.clone(),
+            next_field_id: self.tickets.next_field_id,
+            outbox: self.outbox.record(),
+            settings: self.settings,
+        }
+    }
+
+    /// The agreements and tickets that differ from `agreements` and `tickets` (new or
+    /// changed), and the ids of those that are gone: what `serve --state` appends,
+    /// found by comparing in place, without copying what did not change.
+    pub fn items_changed_since(
+        &self,
+        agreements: &BTreeMap<u64, Agreement>,
+        tickets: &BTreeMap<u64, Ticket>,
+    ) -> ItemsDelta {
+        let mut delta = ItemsDelta::default();
+        for (id, agreement) in &self.agreements {
+            if agreements.get(id) != Some(agreement) {
+                delta.agreements.push(agreement.clone());
+            }
+        }
+        delta.removed_agreements = agreements
+            .keys()
+            .filter(|id| !self.agreements.contains_key(id))
+            .copied()
+            .collect();
+        for (id, ticket) in &self.tickets.tickets {
+            if tickets.get(id) != Some(ticket) {
+                delta.tickets.push(ticket.clone());
+            }
+        }
+        delta.removed_tickets = tickets
+            .keys()
+            .filter(|id| !self.tickets.tickets.contains_key(id))
+            .copied()
+            .collect();
+        delta
+    }
 }
 
 /// An account's tickets, the people partners told it about, and the counters that
@@ -468,6 +542,7 @@ mod tests {
             deactivated_by: None,
             created_at: String::new(),
             updated_at: String::new(),
+            unverified_sender: false,
         }
     }
 

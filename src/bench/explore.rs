@@ -89,6 +89,7 @@ pub async fn measure(
         invariants: Invariant::ALL.to_vec(),
         planted_bugs: Default::default(),
         shrink: false,
+        known_limits: true,
         network,
     };
     let cpu_before = super::process_cpu_seconds();
@@ -127,8 +128,8 @@ pub async fn measure(
         shrink_result = Some(ShrinkResult {
             invariant: violation.invariant.name(),
             index,
-            moves_before: schedule.moves.len(),
-            moves_after: shrunk.schedule.moves.len(),
+            moves_before: schedule.steps.len(),
+            moves_after: shrunk.schedule.steps.len(),
             runs: shrunk.runs,
             wall_ms: started.elapsed().as_secs_f64() * 1e3,
         });

@@ -4,7 +4,6 @@
 use crate::control::{self, Control};
 use crate::durable::StateFile;
 use crate::scenario::Scenario;
-use crate::scenario::run::Handles;
 use crate::world::World;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -18,6 +17,8 @@ pub(super) struct ControlOptions<'a> {
     pub token: Option<String>,
     pub scenario: Option<&'a Scenario>,
     pub state: Option<PathBuf>,
+    /// The accounts' connection cap and deadlines, which the control API shares.
+    pub limits: crate::listener::connection_limits::ConnectionLimits,
 }
 
 /// The running control API.
@@ -27,7 +28,7 @@ pub(super) struct Controlled {
     /// The bearer token callers present.
     pub token: String,
     shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Controlled {
@@ -44,33 +45,42 @@ pub(super) async fn start(
     options: ControlOptions<'_>,
 ) -> Result<Controlled, String> {
     let token = options.token.unwrap_or_else(control::random_token);
-    if token.trim().is_empty() || token.trim() != token {
-        return Err("the control token must be non-empty, without surrounding spaces".into());
+    if token.trim() != token || token.chars().count() < control::MIN_TOKEN_CHARS {
+        return Err(format!(
+            "--control-token must have at least {} characters, without surrounding spaces (or leave it out for a random one)",
+            control::MIN_TOKEN_CHARS
+        ));
     }
     let shutdown = CancellationToken::new();
     let mut control = Control::new(world.clone(), token.clone(), shutdown.clone())
         .with_openapi(crate::openapi::document())
         .with_diagram(crate::report::svg::journal_diagram)
-        .with_grid(crate::report::grid::live_svg);
+        .with_grid(crate::report::grid::live_svg)
+        .with_bound_address(options.bind);
     let mut restored = false;
     if let Some(path) = &options.state {
-        if let Some(snapshot) = StateFile::read(path)? {
+        let (file_lock, snapshot) = StateFile::open(path)?;
+        if let Some(snapshot) = snapshot {
             control.restore(&snapshot).await.map_err(|e| {
                 format!("the state file {} cannot be restored: {e}", path.display())
             })?;
             restored = true;
         }
-        let file = Arc::new(StateFile::new(path.clone(), &world, Handles::default()));
-        let for_control = file.clone();
-        control =
-            control.with_after_change(Arc::new(move |handles| for_control.save(Some(handles))));
-        // Handles restored above are the control's; save once so the file holds them.
-        let first = control.snapshot().await.handles;
-        let for_first = file.clone();
-        tokio::task::spawn_blocking(move || for_first.save(Some(first)))
-            .await
-            .map_err(|e| e.to_string())??;
-        world.set_after_write(Arc::new(move || file.save(None)));
+        // Handles restored above are the control's; the file starts from them.
+        let handles = control.snapshot().await.handles;
+        let (path, for_start, for_world) = (path.clone(), world.clone(), world.clone());
+        let file = tokio::task::spawn_blocking(move || {
+            StateFile::start(path, file_lock, &for_start, handles)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let file = Arc::new(file);
+        let (for_save, for_undo) = (file.clone(), file.clone());
+        control = control.with_after_change(
+            Arc::new(move |handles| for_save.save(Some(handles))),
+            Arc::new(move || for_undo.durable()),
+        );
+        for_world.set_after_write(file);
     }
     if let (Some(scenario), false) = (options.scenario, restored) {
         let outcome = control.run_steps(&scenario.steps).await;
@@ -94,7 +104,7 @@ pub(super) async fn start(
         .await
         .map_err(|e| format!("could not listen on {addr} for the control API: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let task = tokio::spawn(control::serve(listener, Arc::new(control)));
+    let task = tokio::spawn(control::serve(listener, Arc::new(control), options.limits));
     Ok(Controlled {
         url: format!("http://{local}"),
         token,

@@ -5,7 +5,7 @@ use super::format::Format;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, Environment};
 use crate::explore::invariants::Invariant;
 use crate::explore::schedule::{ACCOUNT_NAMES, FaultFamily, Shape};
-use crate::explore::{ExploreOptions, ExploreReport, explore, language_has};
+use crate::explore::{ExploreOptions, ExploreReport, explore};
 use crate::network::NetworkKind;
 use clap::Args;
 use std::path::PathBuf;
@@ -53,11 +53,12 @@ pub struct ExploreArgs {
     /// Steps drawn per schedule, before the repair round (1 to 200).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=200))]
     pub steps: u64,
-    /// Fault kinds schedules may draw (comma-separated); default: every kind this
-    /// build's scenario language has.
+    /// Fault kinds schedules may draw (comma-separated); default: every kind, the race
+    /// steps (hold and release, duplicate, lose_reply) included.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub faults: Vec<FaultFamily>,
-    /// Also draw ticket steps (create, share, comment).
+    /// Also draw ticket steps (create with tags and custom fields, share, re-share down
+    /// a chain, unshare, public and private comments, status changes).
     #[arg(long)]
     pub tickets: bool,
     /// The seed schedules are drawn from.
@@ -75,15 +76,26 @@ pub struct ExploreArgs {
     /// Run only part I of N of the seed's schedules, e.g. 2/4.
     #[arg(long)]
     pub shard: Option<Shard>,
-    /// Where shrunk findings are written.
+    /// The corpus folder: one scenario file per signature, kept across runs and
+    /// shards, and its index `findings.json`.
     #[arg(long, default_value = "explore-findings")]
     pub out: PathBuf,
+    /// Also write what the run reached and found as a self-contained HTML page.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Instead of exploring: merge these corpus folders (of shards, of earlier runs)
+    /// into --out (repeat the flag).
+    #[arg(long)]
+    pub merge: Vec<PathBuf>,
     /// Check only these invariants (repeat the flag); default: all.
     #[arg(long, value_enum)]
     pub invariant: Vec<Invariant>,
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Also fail (exit 1) when only known limits (`scenarios/found/`) were found.
+    #[arg(long)]
+    pub strict: bool,
     /// The network schedules run on: `simulated` (in memory, on a paused clock: the
     /// default; each finding is then rerun on loopback) or `loopback`.
     #[arg(long, value_enum, default_value_t = NetworkKind::Simulated)]
@@ -95,7 +107,7 @@ pub const DEFAULT_SCHEDULES: u64 = 100;
 
 fn explore_help() -> String {
     format!(
-        "{}\nExamples:\n  sharesim explore                                   # 100 schedules of seed 0\n  sharesim explore --seed 7 --schedules 1000 --jobs 2\n  sharesim explore --accounts 3 --steps 12 --faults crash,down --tickets\n  sharesim explore --budget-secs 60 --invariant copies_agree\n  sharesim explore --seed 7 --schedules 4000 --shard 2/4   # one machine of four\n  sharesim run explore-findings/copies_agree-7-123.toml   # rerun a finding\n\nExit codes: 0 nothing found, 1 an invariant was broken, 2 usage error.",
+        "{}\nExamples:\n  sharesim explore                                   # 100 schedules of seed 0\n  sharesim explore --seed 7 --schedules 1000 --jobs 2\n  sharesim explore --accounts 3 --steps 12 --faults crash,down --tickets\n  sharesim explore --budget-secs 60 --invariant copies_agree\n  sharesim explore --seed 7 --schedules 4000 --shard 2/4   # one machine of four\n  sharesim run explore-findings/copies_agree-accepted-pending.toml   # rerun a finding\n  sharesim explore --merge shard1 --merge shard2 --out all   # merge corpus folders\n\nExit codes: 0 nothing new found (known limits of scenarios/found/ are counted, not failed; --strict fails on them too), 1 a new violation was found, 2 usage error.",
         Invariant::help()
     )
 }
@@ -103,14 +115,11 @@ fn explore_help() -> String {
 impl ExploreArgs {
     fn options(&self, jobs_default: usize) -> Result<ExploreOptions, String> {
         let faults = if self.faults.is_empty() {
-            FaultFamily::BASIC.to_vec()
+            FaultFamily::ALL.to_vec()
         } else {
             let mut faults = self.faults.clone();
             faults.sort();
             faults.dedup();
-            for family in &faults {
-                language_has(*family)?;
-            }
             faults
         };
         let budget = match self.budget_secs {
@@ -150,6 +159,7 @@ impl ExploreArgs {
             invariants,
             planted_bugs: Default::default(),
             shrink: true,
+            known_limits: true,
             network: self.network,
         })
     }
@@ -157,6 +167,9 @@ impl ExploreArgs {
 
 /// Runs `explore` and returns the exit code.
 pub async fn run(args: ExploreArgs, env: &Environment) -> u8 {
+    if !args.merge.is_empty() {
+        return merge(&args);
+    }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let options = match args.options(cores) {
         Ok(options) => options,
@@ -202,6 +215,12 @@ pub async fn run(args: ExploreArgs, env: &Environment) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if let Some(path) = &args.html
+        && let Err(error) = std::fs::write(path, crate::report::explore::page(&report))
+    {
+        eprintln!("sharesim: could not write {}: {error}", path.display());
+        return EXIT_USAGE;
+    }
     match args.format {
         Format::Human => print!("{}", human(&report)),
         Format::Json => println!(
@@ -209,10 +228,54 @@ pub async fn run(args: ExploreArgs, env: &Environment) -> u8 {
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
     }
-    if report.findings.is_empty() {
-        EXIT_PASSED
-    } else {
+    if report.found_new() || (args.strict && report.known_schedules > 0) {
         EXIT_FAILED
+    } else {
+        EXIT_PASSED
+    }
+}
+
+/// `--merge`: merges corpus folders into `--out` and prints the index.
+fn merge(args: &ExploreArgs) -> u8 {
+    match crate::explore::corpus::merge_folders(&args.merge, &args.out) {
+        Ok(index) => {
+            match args.format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&index).unwrap_or_default()
+                ),
+                Format::Human => {
+                    for entry in &index.entries {
+                        println!(
+                            "{} {} ending in {}: seen {} time(s), first schedule {} of seed {}: {}",
+                            if entry.known.is_some() {
+                                "known"
+                            } else {
+                                "NEW"
+                            },
+                            entry.invariant,
+                            entry.signature.pair,
+                            entry.times_seen,
+                            entry.first.index,
+                            entry.first.seed,
+                            entry.file
+                        );
+                    }
+                    println!(
+                        "merged {} folder(s) into {}: {} signature(s), {} schedule(s)",
+                        args.merge.len(),
+                        args.out.join(crate::explore::corpus::INDEX).display(),
+                        index.entries.len(),
+                        index.schedules
+                    );
+                }
+            }
+            EXIT_PASSED
+        }
+        Err(error) => {
+            eprintln!("sharesim: could not merge the corpus folders: {error}");
+            EXIT_USAGE
+        }
     }
 }
 
@@ -221,7 +284,7 @@ fn human(report: &ExploreReport) -> String {
     let mut text = String::new();
     for finding in &report.findings {
         text.push_str(&format!(
-            "violation: {} in schedule {} of seed {} ({} schedule(s) broke it)\n  {}\n  shrunk from {} to {} steps ({} runs): {}\n  rerun: sharesim run {}{}{}{}\n",
+            "NEW violation: {} in schedule {} of seed {} ({} schedule(s) broke it this way)\n  {}\n  shrunk from {} to {} steps ({} runs): {}\n  rerun: sharesim run {}{}{}{}\n",
             finding.invariant,
             finding.index,
             finding.seed,
@@ -248,6 +311,12 @@ fn human(report: &ExploreReport) -> String {
                 "\n  warning: running that file did not fail (a bug in sharesim: the simulated network should make every finding reproduce)"
             }
         ));
+        text.push_str(&format!(
+            "  signature: {} ending in {}, steps {}\n",
+            finding.signature.invariant,
+            finding.signature.pair,
+            finding.signature.steps.join(", ")
+        ));
         text.push_str(&format!("  found on the {} network", finding.network));
         match finding.loopback_reproduced {
             Some(true) => text.push_str("; rerun on loopback: it fails there too\n"),
@@ -266,16 +335,32 @@ fn human(report: &ExploreReport) -> String {
             text.push_str(&format!("    {line}\n"));
         }
     }
+    for entry in &report.in_corpus {
+        text.push_str(&format!(
+            "NEW violation already in the corpus: {} ending in {} (first: schedule {} of seed {}), file {}\n",
+            entry.invariant, entry.signature.pair, entry.first.index, entry.first.seed, entry.file
+        ));
+    }
+    for known in &report.known {
+        text.push_str(&format!(
+            "known limit: {} ({} ending in {}) in {} schedule(s), first schedule {} of seed {}\n",
+            known.file, known.invariant, known.pair, known.schedules, known.first.1, known.first.0
+        ));
+    }
+    text.push_str(&report.coverage.human());
     let rate = report.schedules as f64 / report.seconds.max(1e-9);
     text.push_str(&format!(
-        "explored {} schedule(s) of seed {} (shard {}) in {:.1} s, {:.1} schedules/s: {} broke an invariant, {} finding(s)\n",
+        "explored {} schedule(s) of seed {} (shard {}) in {:.1} s, {:.1} schedules/s: {} broke an invariant ({} new, {} known), {} new finding(s), {} known limit(s)\n",
         report.schedules,
         report.seed,
         report.shard,
         report.seconds,
         rate,
         report.violating_schedules,
-        report.findings.len()
+        report.new_schedules,
+        report.known_schedules,
+        report.findings.len(),
+        report.known.len()
     ));
     text
 }

@@ -139,6 +139,9 @@ pub struct ExplainArgs {
     pub network: Option<NetworkKind>,
 }
 
+/// The most seeds `--seeds` may name: each is a whole run of every scenario.
+pub const MAX_SEEDS: u64 = 100_000;
+
 /// Reads `FROM..TO` (TO excluded), as `--seeds` takes it.
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
     let (from, to) = text
@@ -153,6 +156,12 @@ fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
     if from >= to {
         return Err(format!(
             "the range `{text}` is empty; TO is excluded, so write e.g. 0..64"
+        ));
+    }
+    if to - from > MAX_SEEDS {
+        return Err(format!(
+            "the range `{text}` holds {} seeds; one run takes at most {MAX_SEEDS}",
+            to - from
         ));
     }
     Ok(from..to)

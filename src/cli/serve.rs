@@ -148,6 +148,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 .into(),
         );
     }
+    if let (Some(scenario), None) = (&scenario, args.seed)
+        && let Some(seed) = scenario.seed
+    {
+        eprintln!(
+            "sharesim: {}: its `seed = {seed}` is not used by serve: keys come from the OS so no one can predict them (give --seed {seed} to reproduce a run, keys and all)",
+            scenario.file()
+        );
+    }
     let declared = match &scenario {
         Some(scenario) => crate::scenario::run::account_specs(scenario)?,
         None => Vec::new(),
@@ -184,7 +192,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     specs.extend(partner_specs(&args, &declared, &subdomains)?);
     let config = WorldConfig {
-        seed: scenario.as_ref().and_then(|s| s.seed).or(args.seed),
+        // Only `--seed` makes keys predictable: a scenario's `seed` (meant for `run`)
+        // would let anyone who reads the file forge partner messages.
+        seed: args.seed,
         https: args.tls || scenario.as_ref().is_some_and(|s| s.tls),
         timeout: Duration::from_millis(args.timeout_ms),
         logical_clock: false,
@@ -226,6 +236,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         None => None,
     };
+    let limits = world.config().connection_limits;
     let control = super::controlled::start(
         world.clone(),
         super::controlled::ControlOptions {
@@ -234,6 +245,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             token: args.control_token.clone(),
             scenario: scenario.as_ref(),
             state: args.state.clone(),
+            limits,
         },
     )
     .await?;
@@ -264,13 +276,23 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         args.api_token,
         accounts[0]["api_url"].as_str().unwrap_or_default(),
     );
-    println!(
-        "\nControl API: {}  (Authorization: Bearer {})",
-        control.url, control.token
-    );
-    println!("Live view:   {}/ui?token={}", control.url, control.token);
+    // The token is a secret: printed at most once, and not at all when the ready file
+    // (readable by its owner only) holds it.
+    match &args.ready_file {
+        Some(path) => println!(
+            "\nControl API: {}  (Authorization: Bearer <control_token from {}>)\nLive view:   {}/ui?token=<control_token>",
+            control.url,
+            path.display(),
+            control.url
+        ),
+        None => println!(
+            "\nControl API: {}  (Authorization: Bearer {})\nLive view:   {}/ui?token=<the same token>",
+            control.url, control.token, control.url
+        ),
+    }
     if let Some(path) = &args.ready_file {
-        // `seed` is null when keys came from the OS RNG (no `--seed`).
+        // `seed` is null when keys came from the OS RNG (no `--seed`): it is always the
+        // seed the keys came from, since nothing else seeds a served world.
         let mut ready = json!({ "accounts": accounts, "seed": args.seed });
         if !partners.is_empty() {
             ready["partners"] = json!(partners);

@@ -32,16 +32,24 @@ pub enum ControlError {
     /// 422: a filter is not valid.
     #[error("{0}")]
     InvalidFilter(String),
-    /// 500: the world refused to change, or the state file could not be written.
+    /// 500: the world refused to change.
     #[error("{0}")]
     Internal(String),
+    /// 503: the change could not be made durable (`serve --state`) and was undone.
+    #[error("{0}")]
+    NotDurable(String),
+    /// 421: the `Host` header names neither loopback nor the bound address (DNS
+    /// rebinding: a web page reaching the API under its own name).
+    #[error("{0}")]
+    WrongHost(String),
 }
 
 /// The JSON body of every refusal.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ErrorBody {
     /// A stable code: `unauthorized`, `not_found`, `method_not_allowed`, `bad_request`,
-    /// `invalid_step`, `invalid_snapshot`, `invalid_filter`, `internal`.
+    /// `invalid_step`, `invalid_snapshot`, `invalid_filter`, `internal`, `not_durable`,
+    /// `wrong_host`.
     pub error: &'static str,
     /// What is wrong and what to do, as a sentence.
     pub message: String,
@@ -65,6 +73,8 @@ impl ControlError {
             | ControlError::InvalidSnapshot(_)
             | ControlError::InvalidFilter(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ControlError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ControlError::NotDurable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ControlError::WrongHost(_) => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 
@@ -91,6 +101,8 @@ impl ControlError {
             ),
             ControlError::InvalidFilter(_) => ("invalid_filter", None, None, self.to_string()),
             ControlError::Internal(_) => ("internal", None, None, self.to_string()),
+            ControlError::NotDurable(_) => ("not_durable", None, None, self.to_string()),
+            ControlError::WrongHost(_) => ("wrong_host", None, None, self.to_string()),
         };
         ErrorBody {
             error,

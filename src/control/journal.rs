@@ -124,32 +124,31 @@ pub struct JournalPage {
     pub last_seq: u64,
 }
 
-/// A page of matching events after `query.filter.since`.
+/// A page of matching events after `query.filter.since`: at most `limit` matching
+/// events, looking at no more than [`MAX_LOOKED`] events.
 pub fn page(trace: &Trace, query: &JournalQuery) -> JournalPage {
     let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
     let filter = EventFilter::from(query);
     let since = filter.since.unwrap_or(0);
-    let all = trace.events_since(since);
-    let mut events = Vec::new();
-    let mut next_since = since;
-    let mut more = false;
-    for event in all {
-        if events.len() == limit {
-            more = true;
-            break;
-        }
-        next_since = event.seq;
-        if filter.matches(&event) {
-            events.push(event);
-        }
+    let window = trace.read_after(since, MAX_LOOKED, |event| filter.matches(event));
+    let mut events = window.events;
+    let mut next_since = window.looked_to;
+    let mut more = next_since < window.last;
+    if events.len() > limit {
+        events.truncate(limit);
+        next_since = events.last().map_or(since, |e| e.seq);
+        more = true;
     }
     JournalPage {
         events,
         next_since,
         more,
-        last_seq: trace.last_seq(),
+        last_seq: window.last,
     }
 }
+
+/// Most events one page looks at, matching or not.
+pub const MAX_LOOKED: usize = 10_000;
 
 with_filter_fields! {
     /// The body of `POST /verify`: a filter, and optionally the count it must reach.
@@ -175,11 +174,7 @@ pub struct Verdict {
 /// Counts the kept events that match, and compares with what was expected.
 pub fn verify(trace: &Trace, verification: &Verification) -> Verdict {
     let filter = EventFilter::from(verification);
-    let count = trace
-        .events_since(filter.since.unwrap_or(0))
-        .iter()
-        .filter(|event| filter.matches(event))
-        .count();
+    let count = trace.count_after(filter.since.unwrap_or(0), |event| filter.matches(event));
     let passed = verification.count.is_none_or(|n| n == count)
         && verification.at_least.is_none_or(|n| count >= n);
     Verdict {
@@ -189,21 +184,39 @@ pub fn verify(trace: &Trace, verification: &Verification) -> Verdict {
     }
 }
 
+/// Events a stream reads from the shared trace at a time.
+const STREAM_BATCH: usize = 512;
+
+/// How far a stream may fall behind the newest event (counting events recorded since it
+/// connected) before it is ended with an `end` event: a subscriber that does not read
+/// costs the server nothing more than this.
+pub const MAX_STREAM_LAG: u64 = 20_000;
+
+/// How long a stream lets new events gather before reading them: one read per burst,
+/// not one per event, whatever the number of streams.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Matching events as server-sent events (`id` = sequence number, `event` = kind,
 /// `data` = the event's JSON): first those already kept after `since`, then each new
-/// one as it is recorded, until the world shuts down.
+/// one as it is recorded, until the world shuts down. Each stream reads the shared
+/// trace from its own position; one that falls [`MAX_STREAM_LAG`] events behind, or
+/// whose next events were dropped from the kept trace, gets a last `end` event saying
+/// so (with the `next_since` to resume from) and is closed.
 pub fn stream(
     trace: Trace,
     filter: EventFilter,
     shutdown: CancellationToken,
 ) -> Sse<impl Stream<Item = Result<sse::Event, Infallible>>> {
+    let since = filter.since.unwrap_or(0);
     let follower = Follower {
         changes: trace.subscribe(),
-        since: filter.since.unwrap_or(0),
+        connected_at: trace.last_seq(),
+        since,
         trace,
         filter,
         pending: VecDeque::new(),
         shutdown,
+        ended: false,
     };
     Sse::new(futures_util::stream::unfold(follower, Follower::next))
         .keep_alive(sse::KeepAlive::default())
@@ -215,14 +228,32 @@ struct Follower {
     trace: Trace,
     filter: EventFilter,
     since: u64,
+    /// The last sequence number when the stream connected: the backlog before it does
+    /// not count as lag.
+    connected_at: u64,
     pending: VecDeque<Event>,
     changes: watch::Receiver<u64>,
     shutdown: CancellationToken,
+    ended: bool,
+}
+
+/// Why a stream was ended early, as its last event's data.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StreamEnd {
+    /// `too_slow` or `events_dropped`.
+    pub reason: String,
+    /// What happened, as a sentence.
+    pub message: String,
+    /// Pass as `since` (to `/journal` or a new stream) to go on from here.
+    pub next_since: u64,
 }
 
 impl Follower {
     async fn next(mut self) -> Option<(Result<sse::Event, Infallible>, Follower)> {
         loop {
+            if self.ended {
+                return None;
+            }
             if let Some(event) = self.pending.pop_front() {
                 let item = sse::Event::default()
                     .id(event.seq.to_string())
@@ -233,22 +264,68 @@ impl Follower {
             }
             // Marked seen before reading, so an event recorded after the read wakes us.
             self.changes.borrow_and_update();
-            let events = self.trace.events_since(self.since);
-            if let Some(last) = events.last() {
-                self.since = last.seq;
+            if let Some(end) = self.read() {
+                self.ended = true;
+                let item = sse::Event::default()
+                    .event("end")
+                    .json_data(&end)
+                    .unwrap_or_default();
+                return Some((Ok(item), self));
             }
-            self.pending = events
-                .into_iter()
-                .filter(|event| self.filter.matches(event))
-                .collect();
             if !self.pending.is_empty() {
+                continue;
+            }
+            if self.since < self.trace.last_seq() {
                 continue;
             }
             tokio::select! {
                 _ = self.shutdown.cancelled() => return None,
                 changed = self.changes.changed() => changed.ok()?,
             }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(GATHER) => {}
+            }
         }
+    }
+
+    /// Reads the next batch into `pending`; Some when the stream must end.
+    fn read(&mut self) -> Option<StreamEnd> {
+        let last = self.trace.last_seq();
+        let behind = last.saturating_sub(self.since.max(self.connected_at));
+        if behind > MAX_STREAM_LAG {
+            return Some(StreamEnd {
+                reason: "too_slow".into(),
+                message: format!(
+                    "this stream fell {behind} events behind (at most {MAX_STREAM_LAG}); read faster, or filter, and resume from next_since"
+                ),
+                next_since: self.since,
+            });
+        }
+        // A follower of one kind skips a run of other kinds without reading it.
+        if let Some(kind) = self.filter.kind
+            && self.trace.last_seq_of(kind) <= self.since
+        {
+            self.since = last;
+            return None;
+        }
+        let window = self
+            .trace
+            .read_after(self.since, STREAM_BATCH, |event| self.filter.matches(event));
+        if window.first_kept > self.since + 1 && self.since >= self.connected_at {
+            return Some(StreamEnd {
+                reason: "events_dropped".into(),
+                message: format!(
+                    "events {}..{} were dropped from the kept journal before this stream read them",
+                    self.since + 1,
+                    window.first_kept - 1
+                ),
+                next_since: window.first_kept - 1,
+            });
+        }
+        self.since = window.looked_to;
+        self.pending = window.events.into();
+        None
     }
 }
 
@@ -399,5 +476,93 @@ mod tests {
         );
         assert_eq!(worlds.events.len(), 1);
         assert_eq!(worlds.next_since, 3);
+    }
+
+    fn follower(trace: &Trace, filter: EventFilter) -> Follower {
+        Follower {
+            changes: trace.subscribe(),
+            connected_at: trace.last_seq(),
+            since: filter.since.unwrap_or(0),
+            trace: trace.clone(),
+            filter,
+            pending: VecDeque::new(),
+            shutdown: CancellationToken::new(),
+            ended: false,
+        }
+    }
+
+    #[test]
+    fn a_stream_reads_by_position_in_bounded_batches() {
+        let trace = trace();
+        for n in 0..2_000 {
+            trace.decision("acme", format!("decision {n}"));
+        }
+        let mut follower = follower(
+            &trace,
+            EventFilter {
+                since: Some(2),
+                ..EventFilter::default()
+            },
+        );
+        assert!(follower.read().is_none());
+        // One batch, starting right after `since`: never the whole trace at once.
+        assert_eq!(follower.pending.len(), STREAM_BATCH);
+        assert_eq!(follower.pending.front().map(|e| e.seq), Some(3));
+        assert_eq!(follower.since, 2 + STREAM_BATCH as u64);
+    }
+
+    #[test]
+    fn a_follower_of_one_kind_skips_other_kinds_without_reading_them() {
+        let trace = trace();
+        let mut follower = follower(
+            &trace,
+            EventFilter {
+                kind: Some(EventKind::World),
+                since: Some(3),
+                ..EventFilter::default()
+            },
+        );
+        for _ in 0..1_000 {
+            trace.decision("acme", "not a world event");
+        }
+        assert!(follower.read().is_none());
+        assert!(follower.pending.is_empty());
+        assert_eq!(follower.since, trace.last_seq(), "skipped to the end");
+        trace.world("acme", "a fault");
+        assert!(follower.read().is_none());
+        let found: Vec<u64> = follower.pending.iter().map(|e| e.seq).collect();
+        assert_eq!(found, [trace.last_seq()]);
+    }
+
+    #[test]
+    fn a_stream_that_falls_behind_is_ended_with_where_to_resume() {
+        let trace = trace();
+        let mut slow = follower(&trace, EventFilter::default());
+        assert!(slow.read().is_none());
+        let resume_at = slow.since;
+        for _ in 0..=MAX_STREAM_LAG {
+            trace.decision("acme", "flood");
+        }
+        let end = slow.read().expect("ended");
+        assert_eq!(end.reason, "too_slow");
+        assert_eq!(end.next_since, resume_at);
+        // A backlog that was there before connecting is not lag.
+        let mut late = follower(&trace, EventFilter::default());
+        assert!(late.read().is_none());
+    }
+
+    #[test]
+    fn a_stream_whose_events_were_dropped_says_so() {
+        let trace = trace();
+        trace.set_capacity(Some(100));
+        let mut follower = follower(&trace, EventFilter::default());
+        assert!(follower.read().is_none());
+        let seen = follower.since;
+        for _ in 0..500 {
+            trace.decision("acme", "flood");
+        }
+        let end = follower.read().expect("ended");
+        assert_eq!(end.reason, "events_dropped");
+        assert!(end.next_since > seen, "{}", end.next_since);
     }
 }

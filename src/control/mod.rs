@@ -35,8 +35,12 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// A hook called after every change the control API makes, with the session's handles
-/// (durable state uses it). It may block: it runs on a blocking thread.
+/// (durable state uses it). It may block: it runs on a blocking thread. On an error the
+/// change is undone: the world is put back as [`DurableState`] says.
 pub type ChangeHook = Arc<dyn Fn(Handles) -> Result<(), String> + Send + Sync>;
+
+/// The last durable state of the world, which an undo restores.
+pub type DurableState = Arc<dyn Fn() -> WorldSnapshot + Send + Sync>;
 
 /// The control side of a served world: the world, the step session and the token.
 pub struct Control {
@@ -44,7 +48,7 @@ pub struct Control {
     session: tokio::sync::Mutex<Session>,
     token: String,
     shutdown: CancellationToken,
-    after_change: Option<ChangeHook>,
+    after_change: Option<(ChangeHook, DurableState)>,
     /// What `GET /openapi.json` answers (the `openapi` module, above this one, makes it).
     openapi: Value,
     /// How the live view draws the journal (the `report` module, above this one).
@@ -53,6 +57,8 @@ pub struct Control {
     grid: Option<live::GridRenderer>,
     /// The paths of agreements' pairs the live view has seen, for its grids.
     pairs: live::PairTracker,
+    /// The address the API is bound to, which `Host` may name besides loopback.
+    bound: Option<String>,
 }
 
 /// The answer of `POST /steps`.
@@ -176,7 +182,14 @@ impl Control {
             diagram: None,
             grid: None,
             pairs: live::PairTracker::default(),
+            bound: None,
         }
+    }
+
+    /// Accepts `Host: ADDRESS` (with any port) besides loopback names.
+    pub fn with_bound_address(mut self, address: std::net::IpAddr) -> Control {
+        self.bound = Some(address.to_string());
+        self
     }
 
     /// Serves `document` at `GET /openapi.json`.
@@ -197,23 +210,39 @@ impl Control {
         self
     }
 
-    /// Calls `hook` after every change made through the control API.
-    pub fn with_after_change(mut self, hook: ChangeHook) -> Control {
-        self.after_change = Some(hook);
+    /// Calls `hook` after every change made through the control API; when it fails,
+    /// puts the world back as `durable` says.
+    pub fn with_after_change(mut self, hook: ChangeHook, durable: DurableState) -> Control {
+        self.after_change = Some((hook, durable));
         self
     }
 
     /// Calls the change hook; the caller still holds the session, so changes are
-    /// saved in the order they were made.
-    async fn changed(&self, session: &Session) -> Result<(), ControlError> {
-        let Some(hook) = self.after_change.clone() else {
+    /// saved in the order they were made. A change that could not be saved is undone.
+    async fn changed(&self, session: &mut Session) -> Result<(), ControlError> {
+        let Some((hook, durable)) = self.after_change.clone() else {
             return Ok(());
         };
         let handles = session.handles();
-        tokio::task::spawn_blocking(move || hook(handles))
+        let saved = tokio::task::spawn_blocking(move || hook(handles))
             .await
-            .map_err(|e| ControlError::Internal(e.to_string()))?
-            .map_err(ControlError::Internal)
+            .map_err(|e| e.to_string())
+            .and_then(|saved| saved);
+        let Err(message) = saved else {
+            return Ok(());
+        };
+        let snapshot = durable();
+        let undone = self.put_back(session, &snapshot).await;
+        self.world.trace().world(
+            "world",
+            format!("a change could not be made durable and was undone: {message}"),
+        );
+        Err(ControlError::NotDurable(match undone {
+            Ok(()) => format!("the change could not be made durable and was undone: {message}"),
+            Err(error) => format!(
+                "the change could not be made durable ({message}), and undoing it failed too ({error}): restart serve on its state file"
+            ),
+        }))
     }
 
     /// Checks a JSON array of steps, then runs them in order, stopping at the first that
@@ -224,8 +253,9 @@ impl Control {
         let externals = self.external_names();
         let steps = parse_steps(steps, &accounts, &externals, &session)
             .map_err(ControlError::InvalidStep)?;
+        check_waits(&steps)?;
         let outcome = self.run_parsed(&mut session, &steps).await;
-        self.changed(&session).await?;
+        self.changed(&mut session).await?;
         Ok(outcome)
     }
 
@@ -234,8 +264,8 @@ impl Control {
     pub async fn run_steps(&self, steps: &[Step]) -> StepsOutcome {
         let mut session = self.session.lock().await;
         let outcome = self.run_parsed(&mut session, steps).await;
-        // A failed write is reported by the next change; the steps ran either way.
-        let _ = self.changed(&session).await;
+        // Only at start (a scenario's steps), where a failed write stops `serve` anyway.
+        let _ = self.changed(&mut session).await;
         outcome
     }
 
@@ -323,13 +353,27 @@ impl Control {
         snapshot
             .check(&self.world)
             .map_err(ControlError::InvalidSnapshot)?;
+        self.fault_steps(snapshot)?;
+        self.put_back(&mut session, snapshot)
+            .await
+            .map_err(ControlError::Internal)?;
+        self.world
+            .trace()
+            .world("world", "the world's state was restored from a snapshot");
+        let seq = self.world.trace().last_seq();
+        self.changed(&mut session).await?;
+        Ok(Restored { seq })
+    }
+
+    /// The snapshot's faults as checked `fault` steps.
+    fn fault_steps(&self, snapshot: &WorldSnapshot) -> Result<Vec<Step>, ControlError> {
         // Faults are restored as `fault` steps, so they are checked like steps are.
         let fault_steps: Vec<Value> = snapshot
             .faults
             .iter()
             .map(|table| serde_json::json!({ "fault": table }))
             .collect();
-        let faults = parse_steps(
+        parse_steps(
             &Value::Array(fault_steps),
             &self.account_names(),
             &self.external_names(),
@@ -345,25 +389,26 @@ impl Control {
                 },
                 message: error.message,
             })
-        })?;
-        snapshot
-            .restore_accounts(&self.world)
-            .await
-            .map_err(ControlError::Internal)?;
+        })
+    }
+
+    /// Puts the world and the session as a checked snapshot says, without saving.
+    async fn put_back(
+        &self,
+        session: &mut Session,
+        snapshot: &WorldSnapshot,
+    ) -> Result<(), String> {
+        let faults = self.fault_steps(snapshot).map_err(|e| e.to_string())?;
+        snapshot.restore_accounts(&self.world).await?;
         *session = Session::from_handles(&snapshot.handles);
         for step in &faults {
             let result = session.run_step(&self.world, step).await;
             if !result.passed {
-                return Err(ControlError::Internal(result.message.unwrap_or_default()));
+                return Err(result.message.unwrap_or_default());
             }
         }
         *session = Session::from_handles(&snapshot.handles);
-        self.world
-            .trace()
-            .world("world", "the world's state was restored from a snapshot");
-        let seq = self.world.trace().last_seq();
-        self.changed(&session).await?;
-        Ok(Restored { seq })
+        Ok(())
     }
 
     /// Empties every account, heals every fault, makes every certificate valid, starts
@@ -380,6 +425,33 @@ impl Control {
         })
     }
 }
+
+/// The longest `wait` a control call may ask for: a call holds the step session (and
+/// with it `/steps`, `/snapshot` and `/reset`) while it waits.
+pub const MAX_CONTROL_WAIT_MS: u64 = 60_000;
+
+/// Refuses a `wait` longer than [`MAX_CONTROL_WAIT_MS`]; nothing runs.
+fn check_waits(steps: &[Step]) -> Result<(), ControlError> {
+    for (index, step) in steps.iter().enumerate() {
+        if let crate::scenario::format::Action::Wait(wait) = &step.action
+            && wait.timeout_ms.is_some_and(|ms| ms > MAX_CONTROL_WAIT_MS)
+        {
+            return Err(ControlError::InvalidStep(
+                crate::scenario::json_steps::StepError {
+                    step: Some(index),
+                    field: "wait.timeout_ms".into(),
+                    message: format!(
+                        "through the control API a wait lasts at most {MAX_CONTROL_WAIT_MS} ms (it holds every other step meanwhile); wait again if it must be longer"
+                    ),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The fewest characters a control token may have: a short one can be guessed.
+pub const MIN_TOKEN_CHARS: usize = 16;
 
 /// A fresh control token: 40 hex characters from the operating system's RNG.
 pub fn random_token() -> String {
@@ -414,18 +486,57 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/ui", get(live::page))
         .route("/ui/live.js", get(live::script))
         .route("/ui/live.css", get(live::style))
+        // Outermost: a request under a name other than loopback's is refused before
+        // anything else (DNS rebinding).
+        .layer(middleware::from_fn_with_state(control.clone(), check_host))
         .with_state(control)
 }
 
-/// Serves the control API on `listener` until the world's shutdown.
+/// Serves the control API on `listener` until the world's shutdown, with the accounts'
+/// connection cap and deadlines (`limits`). Shutdown waits for no request: open
+/// connections get a short drain, then are closed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     control: Arc<Control>,
-) -> std::io::Result<()> {
+    limits: crate::listener::connection_limits::ConnectionLimits,
+) {
     let shutdown = control.shutdown.clone();
-    axum::serve(listener, router(control))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    let tracker = tokio_util::task::TaskTracker::new();
+    let listening = crate::listener::ListenerControl::new(None, shutdown.clone());
+    crate::listener::serve(
+        crate::network::Listener::Tcp(listener),
+        router(control),
+        listening,
+        shutdown,
+        tracker.clone(),
+        limits,
+    )
+    .await;
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// Refuses a request whose `Host` is not loopback (`localhost`, `127.0.0.1`, `[::1]`)
+/// or the address the API is bound to, with any port: a web page that rebinds its own
+/// name to 127.0.0.1 still sends its own name.
+async fn check_host(State(control): State<Arc<Control>>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| request.uri().host().map(str::to_string));
+    match host {
+        Some(host) if crate::host::is_allowed(&host, control.bound.as_deref(), &[]) => {
+            next.run(request).await
+        }
+        _ => ControlError::WrongHost(format!(
+            "the Host header {:?} is not this control API's address; call it at {}",
+            host.unwrap_or_default(),
+            control.bound.as_deref().unwrap_or("127.0.0.1")
+        ))
+        .into_response(),
+    }
 }
 
 async fn authorize(State(control): State<Arc<Control>>, request: Request, next: Next) -> Response {

@@ -198,6 +198,16 @@ pub struct Violation {
     pub closing: Closing,
 }
 
+impl Violation {
+    /// The agreement handle the violation is about, when it is about one.
+    pub fn handle(&self) -> Option<&str> {
+        match &self.closing {
+            Closing::Agreement { handle, .. } => Some(handle),
+            _ => None,
+        }
+    }
+}
+
 /// What earlier steps showed that later checks need.
 #[derive(Clone, Debug, Default)]
 pub struct History {

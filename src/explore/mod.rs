@@ -1,25 +1,32 @@
 //! `sharesim explore`: runs many random schedules against fresh worlds and checks
-//! invariants after every step. A schedule is rendered to scenario TOML, parsed by the
-//! scenario parser and run by the scenario runner, so what the explorer runs is exactly
+//! invariants after every step. A schedule is a list of the scenario language's own
+//! step values (`steps`), drawn from the whole language (`language`, `draw`), checked
+//! like a file and run by the scenario runner, so what the explorer runs is exactly
 //! what `sharesim run` would run; a watcher on the runner (`scenario::run::watch`)
 //! turns each step into an [`invariants::Observation`]. A broken invariant is shrunk
 //! (`shrink`) and written as an ordinary scenario file that fails the same way.
 
+pub mod corpus;
+pub mod coverage;
+pub mod draw;
+pub mod findings;
 pub mod invariants;
+pub mod known;
+pub mod language;
 pub mod reproduction;
 pub mod schedule;
 pub mod shrink;
+pub mod steps;
 
 use crate::account::planted::PlantedBugs;
 use crate::consistency;
 use crate::model::AgreementStatus;
 use crate::network::NetworkKind;
 use crate::scenario::outcome::Outcome;
-use crate::scenario::parse;
 use crate::scenario::run::watch::{StepView, StepWatcher, Watcher};
 use crate::scenario::run::{RunSettings, run};
 use invariants::{CopySeen, History, Invariant, Observation, PairSeen, TicketSeen, Violation};
-use schedule::{FaultFamily, Schedule, Shape};
+use schedule::{Schedule, Shape};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -53,6 +60,9 @@ pub struct ExploreOptions {
     /// The network schedules run on (a finding on the simulated network is rerun on
     /// loopback before it is reported).
     pub network: NetworkKind,
+    /// Label violations that match a limit of `scenarios/found/` as known (the command
+    /// line always does; a test may treat every violation as new).
+    pub known_limits: bool,
 }
 
 impl ExploreOptions {
@@ -97,6 +107,10 @@ pub struct ScheduleRun {
     pub log: Vec<StepLog>,
     /// First violation of each invariant, in the order seen.
     pub violations: Vec<Violation>,
+    /// Each agreement's copies after the last step that ran.
+    pub final_pairs: coverage::Pairs,
+    /// What the run reached.
+    pub coverage: coverage::Coverage,
 }
 
 impl ScheduleRun {
@@ -122,6 +136,9 @@ struct Recorded {
     history: History,
     log: Vec<StepLog>,
     violations: Vec<Violation>,
+    pairs: coverage::Pairs,
+    coverage: coverage::Coverage,
+    fired: BTreeMap<&'static str, u64>,
 }
 
 /// The watcher: observes each step, checks the invariants, and (when shrinking) stops
@@ -146,6 +163,17 @@ impl StepWatcher for Recorder {
             }
         }
         recorded.history.remember(&seen);
+        let pairs: coverage::Pairs = seen
+            .pairs
+            .iter()
+            .map(|p| (p.handle.clone(), (p.sender_copy, p.receiver_copy)))
+            .collect();
+        let before = std::mem::replace(&mut recorded.pairs, pairs);
+        let Recorded {
+            coverage, pairs, ..
+        } = &mut *recorded;
+        coverage.observe(&before, pairs);
+        recorded.fired = view.world.services().faults.fired();
         recorded.log.push(StepLog {
             answers: seen.answers.clone(),
             refused: view.refusal.is_some(),
@@ -259,11 +287,7 @@ pub async fn run_schedule(
     checks: &Checks,
     stop_at: Option<Invariant>,
 ) -> Result<ScheduleRun, String> {
-    let text = schedule.render();
-    let file = format!("explore-{}-{}.toml", schedule.seed, schedule.index);
-    let scenario = parse(&text, &file).map_err(|e| {
-        format!("the explorer drew a schedule the parser refuses (a bug in sharesim): {e}\n{text}")
-    })?;
+    let scenario = schedule.scenario()?;
     let recorder = Arc::new(Recorder {
         invariants: checks.invariants.clone(),
         stop_at,
@@ -279,7 +303,9 @@ pub async fn run_schedule(
         network: Some(checks.network),
     };
     let outcome = run(&scenario, &settings).await;
-    let recorded = std::mem::take(&mut *crate::trace::lock(&recorder.recorded));
+    let mut recorded = std::mem::take(&mut *crate::trace::lock(&recorder.recorded));
+    recorded.coverage.trace(&outcome.trace);
+    recorded.coverage.faults(&recorded.fired);
     if outcome.steps.is_empty()
         && let Some(failure) = &outcome.failure
     {
@@ -292,23 +318,8 @@ pub async fn run_schedule(
         outcome,
         log: recorded.log,
         violations: recorded.violations,
-    })
-}
-
-/// Whether this build's scenario language has the step a fault family needs; the race
-/// steps arrive with issue 10. Checked by parsing a one-step scenario.
-pub fn language_has(family: FaultFamily) -> Result<(), String> {
-    let Some((step, example)) = family.race_step() else {
-        return Ok(());
-    };
-    let text =
-        format!("name = \"probe\"\n[accounts.acme]\n[accounts.globex]\n\n[[steps]]\n{example}\n");
-    parse(&text, "probe.toml").map(|_| ()).map_err(|_| {
-        format!(
-            "--faults {}: this build's scenario language has no `{step}` step yet (it comes with the races work, issue 10), so schedules cannot use it; leave `{}` out of --faults",
-            family.name(),
-            family.name()
-        )
+        final_pairs: recorded.pairs,
+        coverage: recorded.coverage,
     })
 }
 
@@ -323,9 +334,9 @@ pub struct Finding {
     pub seed: u64,
     /// See `seed`.
     pub index: u64,
-    /// How many schedules broke this invariant.
+    /// How many schedules broke this invariant with this signature.
     pub schedules: u64,
-    /// Steps of the original schedule (moves and repair round).
+    /// Steps of the original schedule (steps and repair round).
     pub original_steps: usize,
     /// Steps of the reproduction file.
     pub shrunk_steps: usize,
@@ -344,6 +355,23 @@ pub struct Finding {
     pub rerun_differs: Option<String>,
     /// The last trace events of the reproduction's run, as lines.
     pub last_events: Vec<String>,
+    /// The invariant, the final pair and the kinds of step of the shrunk schedule.
+    pub signature: known::Seen,
+}
+
+/// A known limit found again.
+#[derive(Clone, Debug, Serialize)]
+pub struct KnownFound {
+    /// Its file in `scenarios/found/`.
+    pub file: String,
+    /// The invariant broken.
+    pub invariant: String,
+    /// The final pair.
+    pub pair: String,
+    /// Schedules that broke it this way.
+    pub schedules: u64,
+    /// The first of them: (seed, index).
+    pub first: (u64, u64),
 }
 
 /// What an exploration found.
@@ -357,14 +385,37 @@ pub struct ExploreReport {
     pub schedules: u64,
     /// Schedules that broke at least one invariant.
     pub violating_schedules: u64,
+    /// Schedules with at least one violation that matches no known limit.
+    pub new_schedules: u64,
+    /// Schedules with at least one violation that matches a known limit.
+    pub known_schedules: u64,
     /// Wall time, s.
     pub seconds: f64,
     /// The indices run, in order (so shards can be compared with a single run).
     pub indices: Vec<u64>,
     /// Every schedule index that broke each invariant, by invariant name.
     pub broken: BTreeMap<&'static str, Vec<u64>>,
-    /// One shrunk finding per broken invariant.
+    /// Every violation group: its key and its schedules.
+    #[serde(skip)]
+    pub groups: BTreeMap<findings::GroupKey, findings::Group>,
+    /// One shrunk finding per new group (when shrinking).
     pub findings: Vec<Finding>,
+    /// New groups the corpus (`--out`) already held from an earlier schedule: not
+    /// shrunk again, still new.
+    pub in_corpus: Vec<corpus::Entry>,
+    /// The known limits found again.
+    pub known: Vec<KnownFound>,
+    /// What the run reached.
+    pub coverage: coverage::Coverage,
+    /// The pair grid of `coverage`: rows by sender status, cells by receiver status.
+    pub grid: Vec<Vec<coverage::Cell>>,
+}
+
+impl ExploreReport {
+    /// Whether some violation matches no known limit.
+    pub fn found_new(&self) -> bool {
+        self.new_schedules > 0
+    }
 }
 
 /// Progress after each schedule: (schedules run, violating schedules).
@@ -386,8 +437,70 @@ pub enum ExploreError {
     },
 }
 
+/// What the schedules of one exploration added up to.
+#[derive(Default)]
+struct Tally {
+    ran: Vec<u64>,
+    broken: BTreeMap<&'static str, Vec<u64>>,
+    groups: BTreeMap<findings::GroupKey, findings::Group>,
+    violating: u64,
+    new: u64,
+    known: u64,
+    coverage: coverage::Coverage,
+}
+
+impl Tally {
+    fn add(&mut self, limits: &[known::KnownLimit], schedule: &Schedule, run: &ScheduleRun) {
+        self.ran.push(schedule.index);
+        self.coverage.merge(&run.coverage);
+        let keys: Vec<String> = schedule
+            .steps
+            .iter()
+            .flat_map(|step| {
+                let mut keys = vec![step.action.key().to_string()];
+                if let crate::scenario::Action::Concurrently(group) = &step.action {
+                    keys.extend(group.0.iter().map(|s| s.action.key().to_string()));
+                }
+                keys
+            })
+            .collect();
+        self.coverage.schedule(&keys, 1);
+        if run.violations.is_empty() {
+            return;
+        }
+        self.violating += 1;
+        for violation in &run.violations {
+            self.broken
+                .entry(violation.invariant.name())
+                .or_default()
+                .push(schedule.index);
+        }
+        let groups = findings::classify(limits, schedule, run);
+        if groups.iter().any(|(key, _)| key.known.is_none()) {
+            self.new += 1;
+        }
+        if groups.iter().any(|(key, _)| key.known.is_some()) {
+            self.known += 1;
+        }
+        for (key, message) in groups {
+            let group = findings::Group::new(
+                schedule.seed,
+                schedule.index,
+                schedule.step_count(),
+                message,
+            );
+            match self.groups.get_mut(&key) {
+                Some(existing) => existing.merge(&group),
+                None => {
+                    self.groups.insert(key, group);
+                }
+            }
+        }
+    }
+}
+
 /// Runs an exploration: every schedule index of the shard, `jobs` at a time, then a
-/// shrink of the first schedule (lowest index) that broke each invariant.
+/// shrink of the first schedule (lowest index) of each new violation group.
 pub async fn explore(
     options: &ExploreOptions,
     progress: ProgressFn<'_>,
@@ -398,15 +511,17 @@ pub async fn explore(
         planted_bugs: options.planted_bugs,
         network: options.network,
     };
+    let limits = if options.known_limits {
+        known::known_limits()
+    } else {
+        Vec::new()
+    };
     let (shard, of) = options.shard;
     let mut indices = (0u64..)
         .filter(move |&index| schedule::in_shard(index, shard, of))
         .take_while(|&index| options.schedules.is_none_or(|total| index < total));
     let mut tasks = tokio::task::JoinSet::new();
-    let mut ran: Vec<u64> = Vec::new();
-    let mut first: BTreeMap<Invariant, (u64, String, u64)> = BTreeMap::new();
-    let mut broken: BTreeMap<&'static str, Vec<u64>> = BTreeMap::new();
-    let mut violating = 0u64;
+    let mut tally = Tally::default();
     let out_of_time = |started: &Instant| options.budget.is_some_and(|b| started.elapsed() >= b);
     let mut exhausted = false;
     loop {
@@ -423,148 +538,120 @@ pub async fn explore(
             let checks = checks.clone();
             tasks.spawn(async move {
                 let result = run_schedule(&schedule, &checks, None).await;
-                (index, result.map(|run| run.violations))
+                (schedule, result)
             });
         }
         let Some(joined) = tasks.join_next().await else {
             break;
         };
-        let (index, result) = joined.map_err(|e| ExploreError::Run(e.to_string()))?;
-        let violations = result.map_err(ExploreError::Run)?;
-        ran.push(index);
-        if !violations.is_empty() {
-            violating += 1;
-        }
-        for violation in violations {
-            broken
-                .entry(violation.invariant.name())
-                .or_default()
-                .push(index);
-            let entry =
-                first
-                    .entry(violation.invariant)
-                    .or_insert((index, violation.message.clone(), 0));
-            if index < entry.0 {
-                entry.0 = index;
-                entry.1 = violation.message.clone();
-            }
-            entry.2 += 1;
-        }
-        progress(ran.len() as u64, violating);
+        let (schedule, result) = joined.map_err(|e| ExploreError::Run(e.to_string()))?;
+        let run = result.map_err(ExploreError::Run)?;
+        tally.add(&limits, &schedule, &run);
+        progress(tally.ran.len() as u64, tally.violating);
     }
-    ran.sort_unstable();
-    broken
+    tally.ran.sort_unstable();
+    tally
+        .broken
         .values_mut()
         .for_each(|indices| indices.sort_unstable());
-    let mut findings = Vec::new();
-    for (invariant, (index, message, count)) in first {
-        if !options.shrink {
-            continue;
-        }
-        let schedule = Schedule::draw(options.seed, index, &options.shape);
-        let shrunk = shrink::shrink(schedule.clone(), invariant, &checks)
-            .await
-            .map_err(ExploreError::Run)?;
-        let name = format!("{}-{}-{}.toml", invariant.name(), options.seed, index);
-        let path = options.out.join(&name);
-        std::fs::create_dir_all(&options.out).map_err(|source| ExploreError::Write {
-            path: options.out.display().to_string(),
-            source,
-        })?;
-        let text = reproduction::render(
-            &shrunk.schedule,
-            &shrunk.run,
-            invariant,
-            schedule.step_count(),
-            &options.command(),
-        );
-        std::fs::write(&path, &text).map_err(|source| ExploreError::Write {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let file = path.display().to_string();
-        let check = reproduction::check(
-            &text,
-            &file,
-            invariant,
-            checks.planted_bugs,
-            options.network,
-        )
-        .await
-        .map_err(ExploreError::Run)?;
-        // A finding of the simulated network must hold on real sockets too; the report
-        // says whether it did.
-        let loopback_reproduced = match options.network {
-            NetworkKind::Loopback => None,
-            NetworkKind::Simulated => Some(
-                reproduction::check(
-                    &text,
-                    &file,
-                    invariant,
-                    checks.planted_bugs,
-                    NetworkKind::Loopback,
-                )
-                .await
-                .map_err(ExploreError::Run)?
-                .failed,
-            ),
-        };
-        // The same schedule and seed must give the same run: a rerun that differs is a
-        // bug in sharesim, not a finding.
-        let rerun = run_schedule(&shrunk.schedule, &checks, Some(invariant))
-            .await
-            .map_err(ExploreError::Run)?;
-        let rerun_differs =
-            crate::scenario::determinism::first_difference(&shrunk.run.outcome, &rerun.outcome);
-        findings.push(Finding {
-            invariant: invariant.name(),
-            message,
-            seed: options.seed,
-            index,
-            schedules: count,
-            original_steps: schedule.step_count(),
-            shrunk_steps: check.steps,
-            shrink_runs: shrunk.runs,
-            path: path.display().to_string(),
-            reproduced: check.failed,
-            network: options.network,
-            loopback_reproduced,
-            rerun_differs,
-            last_events: check.last_events,
-        });
-    }
+    let (found, known, in_corpus) = if options.shrink {
+        write_corpus(options, &checks, &limits, &tally).await?
+    } else {
+        (Vec::new(), known_found(&tally), Vec::new())
+    };
     Ok(ExploreReport {
         seed: options.seed,
         shard: format!("{shard}/{of}"),
-        schedules: ran.len() as u64,
-        violating_schedules: violating,
+        schedules: tally.ran.len() as u64,
+        violating_schedules: tally.violating,
+        new_schedules: tally.new,
+        known_schedules: tally.known,
         seconds: started.elapsed().as_secs_f64(),
-        indices: ran,
-        broken,
-        findings,
+        indices: tally.ran,
+        broken: tally.broken,
+        groups: tally.groups,
+        findings: found,
+        in_corpus,
+        known,
+        grid: tally.coverage.grid(),
+        coverage: tally.coverage,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The known limits found again.
+fn known_found(tally: &Tally) -> Vec<KnownFound> {
+    tally
+        .groups
+        .iter()
+        .filter_map(|(key, group)| {
+            Some(KnownFound {
+                file: key.known.clone()?,
+                invariant: key.invariant.clone(),
+                pair: key.pair.clone(),
+                schedules: group.schedules,
+                first: group.first,
+            })
+        })
+        .collect()
+}
 
-    #[test]
-    fn a_race_family_needs_its_step_in_the_language() {
-        assert_eq!(language_has(FaultFamily::Crash), Ok(()));
-        for family in [
-            FaultFamily::Hold,
-            FaultFamily::Duplicate,
-            FaultFamily::LoseReply,
-        ] {
-            let (step, _) = family.race_step().unwrap();
-            match language_has(family) {
-                Ok(()) => {}
-                Err(message) => assert!(
-                    message.contains(&format!("has no `{step}` step")),
-                    "{message}"
-                ),
+/// Shrinks and writes each new group the corpus does not already hold from an earlier
+/// schedule, copies each known limit's file into it, and merges this run into its
+/// index.
+async fn write_corpus(
+    options: &ExploreOptions,
+    checks: &Checks,
+    limits: &[known::KnownLimit],
+    tally: &Tally,
+) -> Result<(Vec<Finding>, Vec<KnownFound>, Vec<corpus::Entry>), ExploreError> {
+    let mut index = corpus::Index::read(&options.out)?;
+    let mut this_run = corpus::Index {
+        schedules: tally.ran.len() as u64,
+        coverage: tally.coverage.clone(),
+        ..corpus::Index::new()
+    };
+    let mut found = Vec::new();
+    let mut in_corpus = Vec::new();
+    for (key, group) in &tally.groups {
+        let signature = match &key.known {
+            Some(file) => {
+                let limit = limits.iter().find(|l| l.file == file.as_str());
+                let path = options.out.join(key.file_name());
+                if let Some(limit) = limit
+                    && !path.exists()
+                {
+                    std::fs::create_dir_all(&options.out)
+                        .and_then(|()| std::fs::write(&path, limit.text))
+                        .map_err(|source| ExploreError::Write {
+                            path: path.display().to_string(),
+                            source,
+                        })?;
+                }
+                known::Seen {
+                    invariant: key.invariant.clone(),
+                    pair: key.pair.clone(),
+                    steps: limit.map(|l| l.signature.steps.clone()).unwrap_or_default(),
+                }
             }
-        }
+            None => match index.get(key) {
+                Some(entry) if (entry.first.seed, entry.first.index) <= group.first => {
+                    in_corpus.push(entry.clone());
+                    entry.signature.clone()
+                }
+                _ => {
+                    let finding = findings::shrink_and_write(options, checks, key, group).await?;
+                    let signature = finding.signature.clone();
+                    found.push(finding);
+                    signature
+                }
+            },
+        };
+        this_run
+            .entries
+            .push(corpus::Entry::new(key, group, signature));
     }
+    index.merge(&this_run);
+    index.sharesim = env!("CARGO_PKG_VERSION").to_string();
+    index.write(&options.out)?;
+    Ok((found, known_found(tally), in_corpus))
 }

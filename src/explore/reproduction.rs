@@ -5,7 +5,8 @@
 
 use super::ScheduleRun;
 use super::invariants::{Closing, Invariant};
-use super::schedule::{Schedule, quote};
+use super::schedule::Schedule;
+use super::steps::{self, quote};
 use crate::account::planted::PlantedBugs;
 use crate::network::NetworkKind;
 use crate::scenario::parse;
@@ -28,7 +29,7 @@ pub fn render(
     let Some(violation) = run.violation(invariant) else {
         return schedule.render();
     };
-    let steps = schedule.all_moves();
+    let all = schedule.all_steps();
     let surfaces = violation.closing == Closing::Surfaces;
     let rerun = if surfaces {
         "sharesim run --check-surfaces FILE"
@@ -52,7 +53,7 @@ pub fn render(
     );
     let mut text = schedule.header(&name, &description);
     let mut previous: BTreeSet<String> = BTreeSet::new();
-    for (position, step) in steps.iter().enumerate().take(violation.step) {
+    for (position, step) in all.iter().enumerate().take(violation.step) {
         let number = position + 1;
         let Some(log) = run.log.get(position) else {
             break;
@@ -61,7 +62,7 @@ pub fn render(
         // A step that could not act (it names a copy that does not exist, or an
         // account that is down) changed nothing: leave it out.
         if !(log.refused && log.answers.is_empty()) {
-            let _ = write!(text, "\n[[steps]]\n{}\n", step.toml());
+            let _ = write!(text, "\n[[steps]]\n{}", steps::render(step));
             let itself = violating && violation.closing == Closing::StepItself;
             if log.refused
                 && !itself

@@ -3,12 +3,15 @@
 //! (with every step naming them), removes runs of steps (halves, quarters… single
 //! steps), then simplifies values (no `from`, no `times`, status 500, accept rather
 //! than decline, no retries, plain HTTP). Each candidate is run like any schedule; the
-//! repair round is derived from the remaining moves, so it is never cut off.
+//! repair round is derived from the remaining steps, so it is never cut off.
 
 use super::invariants::Invariant;
-use super::schedule::{Move, Schedule};
+use super::schedule::Schedule;
+use super::steps;
 use super::{Checks, ScheduleRun, run_schedule};
 use crate::faults::Fault;
+use crate::scenario::format::Concurrently;
+use crate::scenario::{Action, Answer, Step, Terms};
 
 /// Candidates run at most, so a shrink always ends.
 pub const MAX_RUNS: usize = 600;
@@ -70,13 +73,13 @@ pub async fn shrink(
         });
     }
     loop {
-        let before = (best.moves.len(), best.accounts.len(), simplicity(&best));
+        let before = (best.steps.len(), best.accounts.len(), simplicity(&best));
         // Everything after the violating step is not needed for it.
         if let Some(violation) = best_run.violation(target)
-            && violation.step < best.moves.len()
+            && violation.step < best.steps.len()
         {
             let mut candidate = best.clone();
-            candidate.moves.truncate(violation.step);
+            candidate.steps.truncate(violation.step);
             if let Some(run) = shrinker.attempt(&mut candidate).await? {
                 (best, best_run) = (candidate, run);
             }
@@ -89,20 +92,20 @@ pub async fn shrink(
             let mut candidate = best.clone();
             candidate.accounts.retain(|a| *a != account);
             candidate
-                .moves
-                .retain(|m| !m.accounts().contains(&account.as_str()));
+                .steps
+                .retain(|s| !steps::accounts(s).contains(&account.as_str()));
             if let Some(run) = shrinker.attempt(&mut candidate).await? {
                 (best, best_run) = (candidate, run);
             }
         }
         // Fewer steps: runs of steps, from half the schedule down to one step.
-        let mut size = best.moves.len().div_ceil(2).max(1);
+        let mut size = best.steps.len().div_ceil(2).max(1);
         loop {
             let mut start = 0;
-            while start < best.moves.len() {
+            while start < best.steps.len() {
                 let mut candidate = best.clone();
-                let end = (start + size).min(candidate.moves.len());
-                candidate.moves.drain(start..end);
+                let end = (start + size).min(candidate.steps.len());
+                candidate.steps.drain(start..end);
                 match shrinker.attempt(&mut candidate).await? {
                     Some(run) => (best, best_run) = (candidate, run),
                     None => start += size,
@@ -114,10 +117,10 @@ pub async fn shrink(
             size = size.div_ceil(2);
         }
         // Simpler values.
-        for position in 0..best.moves.len() {
-            for simpler in simplified(&best.moves[position]) {
+        for position in 0..best.steps.len() {
+            for simpler in simplified(&best.steps[position]) {
                 let mut candidate = best.clone();
-                candidate.moves[position] = simpler;
+                candidate.steps[position] = simpler;
                 if let Some(run) = shrinker.attempt(&mut candidate).await? {
                     (best, best_run) = (candidate, run);
                     break;
@@ -129,7 +132,7 @@ pub async fn shrink(
                 (best, best_run) = (candidate, run);
             }
         }
-        let after = (best.moves.len(), best.accounts.len(), simplicity(&best));
+        let after = (best.steps.len(), best.accounts.len(), simplicity(&best));
         if after == before || shrinker.runs >= MAX_RUNS {
             break;
         }
@@ -143,58 +146,81 @@ pub async fn shrink(
 
 /// A measure that only goes down as values get simpler.
 fn simplicity(schedule: &Schedule) -> usize {
-    let values: usize = schedule.moves.iter().map(|m| simplified(m).len()).sum();
+    let values: usize = schedule.steps.iter().map(|s| simplified(s).len()).sum();
     values + schedule.retries as usize + usize::from(schedule.tls)
 }
 
-/// Simpler versions of one move, simplest first.
-fn simplified(step: &Move) -> Vec<Move> {
+/// Simpler versions of one step, simplest first: a group's actions alone, a fault
+/// without `from` or `times` or with status 500, accept rather than decline, a public
+/// comment, a ticket without tags or fields, an invitation with the default terms.
+fn simplified(step: &Step) -> Vec<Step> {
     let mut out = Vec::new();
-    match step {
-        Move::Fault {
-            account,
-            from,
-            times,
-            kind,
-        } => {
-            if from.is_some() {
-                out.push(Move::Fault {
-                    account: account.clone(),
-                    from: None,
-                    times: *times,
-                    kind: *kind,
-                });
-            }
-            if times.is_some() {
-                out.push(Move::Fault {
-                    account: account.clone(),
-                    from: from.clone(),
-                    times: None,
-                    kind: *kind,
-                });
-            }
-            if matches!(kind, Fault::Status(status) if *status != 500) {
-                out.push(Move::Fault {
-                    account: account.clone(),
-                    from: from.clone(),
-                    times: *times,
-                    kind: Fault::Status(500),
-                });
-            }
+    let mut with = |change: &dyn Fn(&mut Action) -> bool| {
+        let mut simpler = step.clone();
+        if change(&mut simpler.action) {
+            out.push(simpler);
         }
-        Move::Respond {
-            account,
-            handle,
-            accept: false,
-        } => out.push(Move::Respond {
-            account: account.clone(),
-            handle: *handle,
-            accept: true,
+    };
+    match &step.action {
+        Action::Concurrently(Concurrently(group)) => return group.clone(),
+        Action::Fault(_) => {
+            with(&|a| match a {
+                Action::Fault(f) => f.rule.from.take().is_some(),
+                _ => false,
+            });
+            with(&|a| match a {
+                Action::Fault(f) => f.rule.times.take().is_some(),
+                _ => false,
+            });
+            with(&|a| match a {
+                Action::Fault(f) if matches!(f.rule.fault, Fault::Status(s) if s != 500) => {
+                    f.rule.fault = Fault::Status(500);
+                    true
+                }
+                _ => false,
+            });
+        }
+        Action::Respond(_) => with(&|a| match a {
+            Action::Respond(r) if r.status == Answer::Declined => {
+                r.status = Answer::Accepted;
+                true
+            }
+            _ => false,
         }),
-        Move::Concurrently(moves) => out.extend(moves.iter().cloned()),
+        Action::Comment(_) => with(&|a| match a {
+            Action::Comment(c) if !c.public => {
+                c.public = true;
+                true
+            }
+            _ => false,
+        }),
+        Action::Ticket(_) => {
+            with(&|a| match a {
+                Action::Ticket(t) => !std::mem::take(&mut t.tags).is_empty(),
+                _ => false,
+            });
+            with(&|a| match a {
+                Action::Ticket(t) => !std::mem::take(&mut t.custom_fields).is_empty(),
+                _ => false,
+            });
+        }
+        Action::Invite(_) => with(&|a| match a {
+            Action::Invite(i) if terms_set(&i.terms) => {
+                i.terms = Terms::default();
+                true
+            }
+            _ => false,
+        }),
         _ => {}
     }
     out
+}
+
+fn terms_set(terms: &Terms) -> bool {
+    terms.sync_tags.is_some()
+        || terms.sync_custom_fields.is_some()
+        || terms.allows_public_comments.is_some()
+        || terms.sync_status.is_some()
 }
 
 /// The same schedule with simpler world settings.
@@ -207,9 +233,10 @@ fn simpler_settings(schedule: &Schedule) -> Vec<Schedule> {
     }
     if schedule.tls
         && !schedule
-            .moves
+            .steps
             .iter()
-            .any(|m| matches!(m, Move::Certificate { .. }))
+            .flat_map(steps::flat)
+            .any(|s| matches!(s.action, Action::Certificate(_)))
     {
         let mut candidate = schedule.clone();
         candidate.tls = false;
@@ -224,13 +251,8 @@ mod tests {
 
     #[test]
     fn simpler_values_lose_options_and_keep_the_kind() {
-        let fault = Move::Fault {
-            account: "acme".into(),
-            from: Some("globex".into()),
-            times: Some(1),
-            kind: Fault::Status(503),
-        };
-        let simpler: Vec<String> = simplified(&fault).iter().map(Move::toml).collect();
+        let fault = steps::fault("acme", Some("globex"), Some(1), Fault::Status(503));
+        let simpler: Vec<String> = simplified(&fault).iter().filter_map(steps::line).collect();
         assert_eq!(
             simpler,
             [
@@ -239,6 +261,14 @@ mod tests {
                 "fault = { account = \"acme\", from = \"globex\", times = 1, status = 500 }",
             ]
         );
-        assert!(simplified(&Move::Resend { handle: 1 }).is_empty());
+        assert!(simplified(&steps::resend("a1")).is_empty());
+        let private = steps::comment("acme", "t1", "c", false);
+        assert_eq!(
+            simplified(&private)
+                .iter()
+                .filter_map(steps::line)
+                .collect::<Vec<_>>(),
+            ["comment = { account = \"acme\", ticket = \"t1\", body = \"c\" }"]
+        );
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod connection_limits;
 pub mod faults;
+pub mod host_gate;
 
 use crate::network::Listener;
 use axum::Router;
@@ -79,8 +80,9 @@ impl ListenerControl {
     }
 }
 
-/// Serves `app` on `listener` until `cancel` fires. Each connection is served as
-/// `control` says at the time it arrives: with TLS, it completes a real handshake first.
+/// Serves `app` on `listener` until `cancel` fires, then hands the listener back (a
+/// stopped account keeps its port). Each connection is served as `control` says at the
+/// time it arrives: with TLS, it completes a real handshake first.
 pub async fn serve(
     listener: Listener,
     app: Router,
@@ -88,7 +90,7 @@ pub async fn serve(
     cancel: CancellationToken,
     tracker: TaskTracker,
     limits: ConnectionLimits,
-) {
+) -> Listener {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut backoff = AcceptBackoff::default();
     loop {
@@ -156,6 +158,7 @@ pub async fn serve(
             }
         });
     }
+    listener
 }
 
 /// Why a connection was closed before its request was whole.
@@ -174,6 +177,15 @@ async fn read_body(
     request: Request<Incoming>,
     limits: ConnectionLimits,
 ) -> Result<Result<Request<axum::body::Body>, axum::response::Response>, Unread> {
+    // A declared length over the limit is refused at once, before a byte of it is read.
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u128>().ok());
+    if declared.is_some_and(|length| length > crate::limits::MAX_BODY_BYTES as u128) {
+        return Ok(Err(too_large()));
+    }
     let (parts, body) = request.into_parts();
     let limited = Limited::new(body, crate::limits::MAX_BODY_BYTES);
     match tokio::time::timeout(limits.header_timeout, limited.collect()).await {
@@ -182,23 +194,32 @@ async fn read_body(
             parts,
             axum::body::Body::from(collected.to_bytes()),
         ))),
-        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
-            use axum::response::IntoResponse;
-            Ok(Err((
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    "text/plain; charset=utf-8",
-                )],
-                format!(
-                    "the request body is larger than {} bytes\n",
-                    crate::limits::MAX_BODY_BYTES
-                ),
-            )
-                .into_response()))
-        }
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Ok(Err(too_large())),
         Ok(Err(error)) => Err(Unread::Broken(error.to_string())),
     }
+}
+
+/// The 413 for a body over [`crate::limits::MAX_BODY_BYTES`].
+fn too_large() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = (
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        format!(
+            "the request body is larger than {} bytes\n",
+            crate::limits::MAX_BODY_BYTES
+        ),
+    )
+        .into_response();
+    // The rest of the body is not read: the connection cannot carry another request.
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 async fn serve_connection<S>(

@@ -647,6 +647,7 @@ pub(crate) mod tests_support {
             deactivated_by: None,
             created_at: String::new(),
             updated_at: String::new(),
+            unverified_sender: false,
         }
     }
 

@@ -82,12 +82,41 @@ impl Network {
         }
     }
 
-    /// Keeps a port while its account is stopped: connections to it are refused and
-    /// nothing else can take it, until the account binds it again.
-    pub fn reserve(&self, addr: SocketAddr) -> io::Result<Reservation> {
+    /// On the simulated network, refuses dials to `addr` at once and keeps the port
+    /// (before the listener's task has wound down). None on loopback, where the
+    /// listener itself is kept by [`Network::park`].
+    pub fn close_and_keep(&self, addr: SocketAddr) -> Option<Reservation> {
         match self {
-            Network::Loopback => loopback::reserve(addr).map(Reservation::Tcp),
-            Network::Simulated(network) => Ok(Reservation::Memory(network.reserve(addr))),
+            Network::Loopback => None,
+            Network::Simulated(network) => {
+                let reservation = network.reserve(addr);
+                network.close(addr);
+                Some(Reservation::Memory(reservation))
+            }
+        }
+    }
+
+    /// Keeps a stopped account's port on loopback: its listener stops listening
+    /// (connections are refused) but no other socket can take the port, until
+    /// [`Network::resume`]. An in-memory listener is just dropped (see
+    /// [`Network::close_and_keep`]).
+    pub fn park(&self, listener: Listener) -> io::Result<Option<Reservation>> {
+        match listener {
+            Listener::Tcp(listener) => {
+                loopback::park(listener).map(|p| Some(Reservation::Parked(p)))
+            }
+            Listener::Memory(_) => Ok(None),
+        }
+    }
+
+    /// Listens again on a parked port.
+    pub fn resume(&self, reservation: Reservation, addr: SocketAddr) -> io::Result<Listener> {
+        match reservation {
+            Reservation::Parked(parked) => loopback::resume(parked).map(Listener::Tcp),
+            other => {
+                drop(other);
+                self.bind(addr)
+            }
         }
     }
 
@@ -161,11 +190,14 @@ impl Listener {
     }
 }
 
-/// A port kept for a stopped account (see [`Network::reserve`]).
+/// A port kept: for a stopped account (see [`Network::park`]) or never listened on
+/// (see [`Network::reserve_free`]).
 #[derive(Debug)]
 pub enum Reservation {
     /// A bound socket that never listens, so the kernel refuses connections to it.
     Tcp(tokio::net::TcpSocket),
+    /// A stopped account's listening socket, no longer listening but still bound.
+    Parked(std::net::TcpListener),
     /// An in-memory port marked as kept.
     Memory(memory::MemoryReservation),
 }

@@ -43,7 +43,8 @@ pub(super) async fn agreement_endpoint(
     let crash = crash.map(|Extension(point)| point);
     match method {
         Method::POST => {
-            let offer = wire::invitation_offer(&uuid, wire::parse_agreement(&body)?)?;
+            let mut offer = wire::invitation_offer(&uuid, wire::parse_agreement(&body)?)?;
+            offer.verified = account.services().transport.is_own_message(&headers);
             let stored = account.receive_invitation(offer, crash)?;
             Ok(AgreementReply {
                 status: if stored.created {

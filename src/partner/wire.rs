@@ -259,6 +259,8 @@ pub fn invitation_offer(
         sender_url: invitation.sender_url.unwrap_or_default(),
         receiver_url: invitation.receiver_url,
         access_key,
+        // The endpoint proves it (or not) from the headers.
+        verified: false,
         terms: Terms {
             sync_tags: invitation.sync_tags.unwrap_or(defaults.sync_tags),
             sync_custom_fields: invitation

@@ -7,6 +7,7 @@
 
 pub mod conform;
 pub mod explain;
+pub mod explore;
 pub mod grid;
 pub mod html;
 pub mod human;

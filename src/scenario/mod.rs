@@ -17,5 +17,5 @@ pub use format::{
     ExpectedComment, Fault, FaultRule, Heal, Invite, Method, NewTicket, Position, Ref, Request,
     Resend, Respond, Scenario, SetStatus, Share, Step, Terms, TicketStatus, Unshare, User, Wait,
 };
-pub use parse::{ScenarioError, discover, load, parse, read_source};
+pub use parse::{ScenarioError, check_built, discover, load, parse, read_source};
 pub use schema::json_schema;

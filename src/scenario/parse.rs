@@ -13,7 +13,7 @@ mod loading;
 pub(crate) use checker::check_live_steps;
 pub use error::ScenarioError;
 pub(crate) use error::reword;
-pub use loading::{discover, load, parse, read_source};
+pub use loading::{check_built, discover, load, parse, read_source};
 
 #[cfg(test)]
 mod tests {

@@ -223,6 +223,7 @@ mod tests {
             "retries",
             "accounts",
             "steps",
+            "signature",
         ] {
             assert!(schema["properties"].get(key).is_some(), "{key}");
         }

@@ -303,3 +303,53 @@ async fn the_console_check_sees_a_page_that_breaks_the_rules() {
         visit.console
     );
 }
+
+/// `sharesim explore --html`: Chromium renders the coverage page without a console
+/// message; the grid has a cell for every (sender, receiver) pair, allowed pairs
+/// marked, unreached cells shown as `never`, and the violations labelled.
+#[tokio::test]
+async fn the_explore_coverage_page_renders_in_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
+        .args(["explore", "--seed", "0", "--schedules", "24", "--jobs", "2"])
+        .args(["--tickets", "--accounts", "3", "--out", "found"])
+        .args(["--html", "explore.html"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs");
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{output:?}");
+    let page = dir.path().join("explore.html");
+    let visit = visit(&chromium, &page, &["--dump-dom".to_string()]).await;
+    assert!(visit.console.is_empty(), "{:#?}", visit.console);
+    let dom = visit.stdout;
+    assert!(dom.contains("<h1>sharesim explore, seed 0</h1>"), "{dom}");
+    let cells = dom.matches("data-pair=\"").count();
+    assert_eq!(
+        cells, 64,
+        "8 sender statuses (none included) × 8 receiver ones"
+    );
+    assert!(
+        dom.contains("class=\"allowed reached\" data-pair=\"pending/pending\""),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("class=\"forbidden unreached\" data-pair=\"accepted/declined\""),
+        "a pair no schedule can reach shows as never: {dom}"
+    );
+    assert!(
+        dom.contains("class=\"allowed unreached\"") || dom.contains("class=\"allowed reached\"")
+    );
+    for section in ["transitions", "faults", "actions", "tickets", "violations"] {
+        assert!(dom.contains(&format!("id=\"{section}\"")), "{section}");
+    }
+    assert!(
+        dom.contains("<td>known</td>") || dom.contains("<td>new</td>"),
+        "{dom}"
+    );
+    let shot = screenshot(&chromium, &page, "explore.png", (1200, 900), false).await;
+    let ((width, _), _) = pixel(&shot, 0, 0);
+    assert_eq!(width, 1200);
+}

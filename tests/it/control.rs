@@ -131,12 +131,12 @@ async fn a_chosen_token_and_port_are_used() {
     };
     let served = serve_process(&[
         "--control-token",
-        "my-secret",
+        "my-secret-of-16-chars",
         "--control-port",
         &port.to_string(),
     ]);
     let ctl = Ctl::of(&served);
-    assert_eq!(ctl.token, "my-secret");
+    assert_eq!(ctl.token, "my-secret-of-16-chars");
     assert_eq!(ctl.url, format!("http://127.0.0.1:{port}"));
     assert_eq!(ctl.call("GET", "/accounts", None).await.0, 200);
 }

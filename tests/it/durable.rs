@@ -156,12 +156,49 @@ async fn sigkill_mid_burst_loses_no_answered_call_and_never_tears_the_file() {
         .await
         .unwrap();
     assert!(restored.keys().all(|id| *id < next), "{next} is new");
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    let in_file = file["accounts"][0]["state"]["tickets"]
-        .as_array()
-        .unwrap()
-        .len();
-    assert_eq!(in_file, restored.len() + 1);
+    assert_eq!(tickets_on_disk(&state, "acme").len(), restored.len() + 1);
+}
+
+/// The ids of `subdomain`'s tickets as the files hold them: the snapshot, then each
+/// line of its journal (new and changed tickets whole, removed ones by id).
+pub fn tickets_on_disk(
+    state: &std::path::Path,
+    subdomain: &str,
+) -> std::collections::BTreeSet<u64> {
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+    let account = |value: &Value| {
+        value["accounts"]
+            .as_array()?
+            .iter()
+            .find(|a| a["subdomain"] == subdomain)
+            .cloned()
+    };
+    let ids = |value: &Value| -> Vec<u64> {
+        value
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|t| t["id"].as_u64().unwrap_or_else(|| t.as_u64().unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut tickets: std::collections::BTreeSet<u64> =
+        ids(&account(&file).unwrap()["state"]["tickets"])
+            .into_iter()
+            .collect();
+    let journal =
+        std::fs::read_to_string(format!("{}.journal", state.display())).unwrap_or_default();
+    for line in journal.lines() {
+        let change: Value = serde_json::from_str(line).unwrap();
+        if let Some(account) = account(&change) {
+            tickets.extend(ids(&account["tickets"]));
+            for gone in ids(&account["removed_tickets"]) {
+                tickets.remove(&gone);
+            }
+        }
+    }
+    tickets
 }
 
 #[tokio::test]

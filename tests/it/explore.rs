@@ -27,6 +27,7 @@ fn options(out: &Path) -> ExploreOptions {
         planted_bugs: PlantedBugs::default(),
         shrink: true,
         network: sharesim::network::NetworkKind::Simulated,
+        known_limits: true,
     }
 }
 
@@ -51,16 +52,14 @@ async fn a_receiver_that_stores_a_repeated_invitation_twice_is_found_and_shrunk(
         .find(|f| f.invariant == "one_copy_per_invitation")
         .unwrap_or_else(|| panic!("60 schedules find the planted bug: {report:?}"));
     assert!(
-        finding.shrunk_steps <= 6,
+        finding.shrunk_steps <= 8,
         "shrunk to {} steps: {}",
         finding.shrunk_steps,
         std::fs::read_to_string(&finding.path).unwrap()
     );
     let file = std::fs::read_to_string(&finding.path).unwrap();
     assert!(
-        finding
-            .path
-            .ends_with(&format!("one_copy_per_invitation-3-{}.toml", finding.index)),
+        finding.path.ends_with("one_copy_per_invitation.toml"),
         "{}",
         finding.path
     );
@@ -128,45 +127,52 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// The real model, a fixed budget: whatever explore reports, `sharesim run` on each
-/// written file fails the same way.
+/// written file fails the same way; known limits exit 0 unless `--strict`.
 #[test]
 fn the_binarys_findings_rerun_with_sharesim_run() {
     let dir = tempfile::tempdir().unwrap();
-    let output = sharesim(
-        &[
+    let explore = |strict: bool| {
+        let mut args = vec![
             "explore",
             "--seed",
             "0",
             "--schedules",
-            "12",
+            "24",
             "--jobs",
             "2",
             "--out",
             "found",
             "--format",
             "json",
-        ],
-        dir.path(),
-    );
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        sharesim(&args, dir.path())
+    };
+    let output = explore(false);
     let stdout = text(&output.stdout);
     let report: serde_json::Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("--format json prints JSON ({e}): {stdout}"));
-    assert_eq!(report["schedules"], 12);
+    assert_eq!(report["schedules"], 24);
     let findings = report["findings"].as_array().unwrap();
-    let expected_code = if findings.is_empty() { 0 } else { 1 };
+    let known = report["known"].as_array().unwrap();
+    let new = report["new_schedules"].as_u64().unwrap();
+    assert_eq!(new > 0, !findings.is_empty(), "{stdout}");
+    let expected_code = if new > 0 { 1 } else { 0 };
     assert_eq!(output.status.code(), Some(expected_code), "{stdout}");
     assert!(
-        !findings.is_empty(),
-        "seed 0 finds the untold-deletion divergence in 12 schedules: {stdout}"
+        !known.is_empty(),
+        "seed 0 finds a known limit (the untold deletion) in 24 schedules: {stdout}"
+    );
+    assert_eq!(report["grid"].as_array().unwrap().len(), 8, "{stdout}");
+    assert_eq!(
+        explore(true).status.code(),
+        Some(1),
+        "--strict fails on known limits"
     );
     for finding in findings {
         let path = finding["path"].as_str().unwrap();
-        let name = format!(
-            "{}-0-{}.toml",
-            finding["invariant"].as_str().unwrap(),
-            finding["index"]
-        );
-        assert!(path.ends_with(&name), "{path} is named {name}");
         assert_eq!(finding["reproduced"], true, "{finding}");
         assert!(!finding["last_events"].as_array().unwrap().is_empty());
         let rerun = sharesim(&["run", path], dir.path());
@@ -183,21 +189,8 @@ fn the_binarys_findings_rerun_with_sharesim_run() {
 }
 
 #[test]
-fn explore_refuses_a_race_step_this_build_lacks_and_bad_flags() {
+fn explore_refuses_bad_flags() {
     let dir = tempfile::tempdir().unwrap();
-    let probe = sharesim::scenario::parse(
-        "name = \"p\"\n[accounts.acme]\n[accounts.globex]\n[[steps]]\nhold = { from = \"acme\", to = \"globex\" }\n",
-        "p.toml",
-    );
-    let output = sharesim(&["explore", "--faults", "crash,hold"], dir.path());
-    if probe.is_err() {
-        assert_eq!(output.status.code(), Some(2));
-        let stderr = text(&output.stderr);
-        assert!(
-            stderr.contains("this build's scenario language has no `hold` step"),
-            "{stderr}"
-        );
-    }
     for bad in [
         vec!["explore", "--shard", "5/4"],
         vec!["explore", "--accounts", "1"],
@@ -252,6 +245,8 @@ async fn hang_findings_rerun_byte_for_byte_and_are_tried_on_loopback() {
     hangs.seed = 0;
     hangs.schedules = Some(12);
     hangs.shape.faults = vec![FaultFamily::Hang];
+    // Every violation shrunk, known limits included.
+    hangs.known_limits = false;
     let report = quietly(&hangs).await;
     assert!(
         !report.findings.is_empty(),
@@ -268,4 +263,48 @@ async fn hang_findings_rerun_byte_for_byte_and_are_tried_on_loopback() {
         let file = std::fs::read_to_string(&finding.path).unwrap();
         assert!(file.contains("hang = true"), "{file}");
     }
+}
+
+/// The corpus: N shards written to N folders and merged give the index (and the files)
+/// that one run writes; a second run into the same folder adds its counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_shard_folders_give_the_single_run_index() {
+    use sharesim::explore::corpus::{Index, merge_folders};
+    let dir = tempfile::tempdir().unwrap();
+    let mut single = options(&dir.path().join("single"));
+    single.seed = 0;
+    single.schedules = Some(30);
+    single.shape.accounts = 3;
+    single.shape.tickets = true;
+    single.shape.faults = FaultFamily::ALL.to_vec();
+    let whole = quietly(&single).await;
+    let mut folders = Vec::new();
+    for shard in 1..=3 {
+        let mut part = single.clone();
+        part.shard = (shard, 3);
+        part.out = dir.path().join(format!("shard{shard}"));
+        quietly(&part).await;
+        folders.push(part.out);
+    }
+    let merged_dir = dir.path().join("merged");
+    let merged = merge_folders(&folders, &merged_dir).unwrap();
+    let alone = Index::read(&single.out).unwrap();
+    assert!(
+        !alone.entries.is_empty(),
+        "30 schedules of seed 0 break something: {whole:?}"
+    );
+    assert_eq!(merged, alone);
+    for entry in &alone.entries {
+        let read = |folder: &Path| std::fs::read_to_string(folder.join(&entry.file)).unwrap();
+        assert_eq!(read(&merged_dir), read(&single.out), "{}", entry.file);
+    }
+    // The same run again into the same folder: nothing is shrunk again, counts add up.
+    let again = quietly(&single).await;
+    assert!(again.findings.is_empty(), "{:?}", again.findings);
+    let twice = Index::read(&single.out).unwrap();
+    for (one, two) in alone.entries.iter().zip(&twice.entries) {
+        assert_eq!(two.times_seen, 2 * one.times_seen);
+        assert_eq!(two.first, one.first);
+    }
+    assert_eq!(twice.schedules, 60);
 }

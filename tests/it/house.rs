@@ -38,7 +38,7 @@ const LAYERS: &[&[&str]] = &[
     &["directory"],
     &["model", "trace", "atomic_file"],
     &["clock"],
-    &["spelling", "limits"],
+    &["spelling", "limits", "host"],
 ];
 
 /// Folders whose face both uses a child and defines what that child uses. Each is a

@@ -30,6 +30,14 @@ mod fidelity;
 mod control;
 // `serve --state`: SIGKILL mid-burst loses no answered call; the file is never torn.
 mod durable;
+// `serve` on a shared host: squatted ports, private secrets, seeds, quotas, Host checks.
+mod shared_host;
+// The control API's connection cap, deadlines, shutdown and bounded waits.
+mod control_limits;
+// `serve --state` when the disk fails, a second serve, planted files, refused requests.
+mod durable_failures;
+// Edge inputs: huge seed ranges, FIFOs, byte order marks, huge Content-Length, snapshots.
+mod edge_inputs;
 // `sharesim bench --quick`: runs and writes its JSON (timings are never asserted).
 mod bench;
 // SVG diagrams and the HTML report: goldens, and every bundled scenario renders.

@@ -296,6 +296,11 @@ pub struct Served {
 
 /// Starts `sharesim serve ARGS --ready-file …` and waits (up to 20 s) for the ready file.
 pub fn serve_process(args: &[&str]) -> Served {
+    serve_process_with(args, &[])
+}
+
+/// [`serve_process`] with extra environment variables.
+pub fn serve_process_with(args: &[&str], env: &[(&str, &str)]) -> Served {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let ready = dir.path().join("ready.json");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
@@ -303,6 +308,7 @@ pub fn serve_process(args: &[&str]) -> Served {
         .args(args)
         .arg("--ready-file")
         .arg(&ready)
+        .envs(env.iter().copied())
         .current_dir(dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

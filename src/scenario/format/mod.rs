@@ -87,6 +87,10 @@ pub struct Scenario {
     /// The steps, run in order.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// For a file that keeps a protocol limit `sharesim explore` found
+    /// (`scenarios/found/`): how explore recognises the limit when it finds it again.
+    /// The runner ignores it.
+    pub signature: Option<Signature>,
     /// Name of the file, as given to `parse`; used in every message.
     #[serde(skip)]
     #[schemars(skip)]
@@ -98,6 +102,28 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// A scenario built from values instead of read from a file (explore's schedules):
+    /// no seed, plain HTTP, no retries; set the public fields, then check it with
+    /// `parse::check_built`, which applies a file's checks.
+    pub fn built(name: String, accounts: IndexMap<Ref, Account>, steps: Vec<Step>) -> Scenario {
+        Scenario {
+            name,
+            description: None,
+            seed: None,
+            seeds: None,
+            tls: false,
+            timeout_ms: None,
+            retries: 0,
+            rate_limit: None,
+            network: None,
+            accounts,
+            steps,
+            signature: None,
+            file: String::new(),
+            source: String::new(),
+        }
+    }
+
     /// The file name this scenario was parsed from, as errors and reports show it.
     pub fn file(&self) -> &str {
         &self.file
@@ -139,6 +165,24 @@ impl Scenario {
             }
         }
     }
+}
+
+/// What a protocol limit found by `sharesim explore` looks like, so that explore labels
+/// a violation matching it as known rather than new.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a signature table: { invariants, pair, steps }"
+)]
+pub struct Signature {
+    /// The explorer invariants the limit breaks (`copies_agree`, …).
+    pub invariants: Vec<String>,
+    /// The agreement's two copies when the run ends, `"<sender>/<receiver>"`, each a
+    /// status or `none`; `"-"` when the invariant is not about an agreement.
+    pub pair: String,
+    /// The kinds of step the shrunk schedule needs: action keys, a fault written as its
+    /// kind (`crash`, `hang`…); `a|b` when either does.
+    pub steps: Vec<String>,
 }
 
 /// Rejects an empty `[accounts]` table where it is written, since a scenario with no
@@ -223,6 +267,22 @@ pub struct TicketFieldSpec {
     /// The values of a `tagger` or `multiselect` field.
     #[serde(default)]
     pub options: Vec<String>,
+}
+
+impl Account {
+    /// An account as `[accounts.<subdomain>]` alone declares it: up from the start, no
+    /// fault, no custom fields.
+    pub fn plain() -> Account {
+        Account {
+            display_name: None,
+            tls: None,
+            start: true,
+            fault: None,
+            external: None,
+            decline_all_invites: false,
+            ticket_fields: Vec::new(),
+        }
+    }
 }
 
 impl TicketFieldSpec {

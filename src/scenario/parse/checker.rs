@@ -506,7 +506,15 @@ fn check_subdomain(subdomain: &Ref) -> Checked {
 /// Checks a whole file's accounts and steps, handles in the order the file defines them.
 pub(super) fn check_file(scenario: &Scenario) -> Checked {
     let place = file_line(scenario);
-    Checker::for_file(scenario, &place).check(scenario)
+    check_scenario(scenario, &place)
+}
+
+/// The same checks, with `place` naming where a span is for messages.
+pub(super) fn check_scenario(
+    scenario: &Scenario,
+    place: &dyn Fn(&Range<usize>) -> String,
+) -> Checked {
+    Checker::for_file(scenario, place).check(scenario)
 }
 
 /// Checks steps sent to a world that is already running (the control API of `serve`):

@@ -1,10 +1,11 @@
 //! Reading scenario files: bounded reads, TOML through serde, the step limit, then the
 //! checker; and finding the files under folders.
 
-use super::checker::check_file;
+use super::checker::{check_file, check_scenario};
 use super::error::ScenarioError;
 use crate::limits::{MAX_SCENARIO_BYTES, MAX_SCENARIO_STEPS};
 use std::fs;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::scenario::format::Scenario;
@@ -23,6 +24,19 @@ pub fn read_source(path: &Path) -> Result<String, ScenarioError> {
     let unreadable = |error: std::io::Error| {
         ScenarioError::about_file(path, format!("cannot read the scenario file: {error}"))
     };
+    // Opening a FIFO waits for a writer, maybe for ever: refuse it before opening.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if let Ok(meta) = fs::metadata(path)
+            && (meta.file_type().is_fifo() || meta.file_type().is_socket())
+        {
+            return Err(ScenarioError::about_file(
+                path,
+                "cannot read the scenario file: it is a FIFO or a socket, not a file".to_string(),
+            ));
+        }
+    }
     let file = fs::File::open(path).map_err(unreadable)?;
     let mut bytes = Vec::new();
     file.take(MAX_SCENARIO_BYTES + 1)
@@ -66,6 +80,16 @@ pub fn parse(source: &str, file_name: &str) -> Result<Scenario, ScenarioError> {
     scenario.locate(file_name, source);
     check_file(&scenario)
         .map_err(|invalid| ScenarioError::at(file_name, source, invalid.span, invalid.message))?;
+    Ok(scenario)
+}
+
+/// Checks a scenario built from values (`Scenario::built`) exactly as a file is
+/// checked; its steps have no place in a file, so a refusal names the step's action.
+pub fn check_built(mut scenario: Scenario, file_name: &str) -> Result<Scenario, ScenarioError> {
+    scenario.locate(file_name, "");
+    let place = |_: &Range<usize>| "an earlier step".to_string();
+    check_scenario(&scenario, &place)
+        .map_err(|invalid| ScenarioError::at(file_name, "", invalid.span, invalid.message))?;
     Ok(scenario)
 }
 

@@ -30,6 +30,7 @@ fn agreed(
         receiver_url: Some(sent.receiver_url.clone()),
         access_key: sent.access_key.clone(),
         terms,
+        verified: true,
     };
     globex.receive_invitation(offer, None).unwrap();
     for account in [&acme, &globex] {
