@@ -878,6 +878,15 @@ impl World {
     /// Stops every listener and waits for every connection task to finish.
     pub async fn shutdown(&self) {
         self.cancel.cancel();
+        // A listener task hands its socket back when it ends; dropping it closes the
+        // port, so nothing reaches a backlog that will never be served.
+        let listeners: Vec<_> = lock(&self.slots)
+            .values_mut()
+            .filter_map(|slot| slot.listener_task.take())
+            .collect();
+        for task in listeners {
+            let _ = task.await;
+        }
         self.tracker.close();
         self.tracker.wait().await;
         // Each listener task hands its socket back when it ends; drop them, and every

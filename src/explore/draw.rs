@@ -14,6 +14,13 @@ use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
 use strum::VariantArray;
 
+impl Schedule {
+    /// Draws schedule `index` of `seed` with the given shape.
+    pub fn draw(seed: u64, index: u64, shape: &Shape) -> Schedule {
+        draw(seed, index, shape)
+    }
+}
+
 /// Agreements a schedule invites at most.
 const MAX_AGREEMENTS: usize = 4;
 /// Tickets a schedule creates at most.

@@ -6,6 +6,9 @@
 //! settled (accounts deliver partner messages before answering), so no step needs to
 //! sleep. After every step the runner checks that both copies of every agreement agree.
 
+mod agreements;
+mod answers;
+mod copies;
 mod expect;
 mod live;
 mod races;
@@ -14,23 +17,23 @@ mod surfaces;
 mod ticket_writes;
 mod tickets;
 pub mod watch;
+mod world_changes;
 
 pub use live::{HandleRecord, Handles, Session, StepResult};
 
-use super::format::{self, Action, Expectation, Scenario, Step};
+use super::format::{self, Action, Scenario, Step};
 use super::outcome::{
     AccountSnapshot, AgreementRow, Failure, FieldDiff, Outcome, Paused, StepRecord,
 };
 use crate::account::Account;
-use crate::consistency;
 use crate::faults::FaultRule;
-use crate::model::{Agreement, AgreementStatus};
+use crate::model::Agreement;
 use crate::network::NetworkKind;
 use crate::tls::CertMode;
 use crate::trace::{EventDraft, EventKind};
 use crate::world::{AccountSpec, World, WorldConfig};
-use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -352,6 +355,12 @@ struct Problem {
 }
 
 impl Problem {
+    /// A step handed to the wrong family's runner: a bug in the dispatch, reported as a
+    /// failed step rather than a panic.
+    fn misrouted(action: &Action, family: &str) -> Problem {
+        Problem::new(format!("`{}` is not a {family} step", action.key()))
+    }
+
     fn new(message: impl Into<String>) -> Problem {
         Problem {
             message: message.into(),
@@ -397,246 +406,24 @@ impl<'a> Runner<'a> {
 }
 
 impl Runner<'_> {
+    /// Runs one step: the dispatch by action family, each family in its own file.
     async fn step(&mut self, step: &Step) -> Result<(), Problem> {
+        use Action::*;
         match &step.action {
-            Action::Invite(invite) => self.invite(step, invite).await,
-            Action::Respond(respond) => {
-                let status = respond.status.as_str();
-                self.put_status(
-                    step,
-                    &respond.account,
-                    &respond.agreement,
-                    respond.user,
-                    status,
-                )
-                .await
+            Invite(_) | Respond(_) | Deactivate(_) | Delete(_) | Resend(_) | Request(_) => {
+                self.agreement_step(step).await
             }
-            Action::Deactivate(target) => {
-                self.put_status(
-                    step,
-                    &target.account,
-                    &target.agreement,
-                    target.user,
-                    "inactive",
-                )
-                .await
+            Wait(_) | Expect(_) | ExpectTicket(_) => self.check_step(step).await,
+            Certificate(_) | Fault(_) | Heal(_) | Stop(_) | Start(_) | Restart(_) => {
+                self.world_step(step).await
             }
-            Action::Delete(target) => {
-                let id = self.copy_id(&target.account, &target.agreement)?;
-                let answer = self
-                    .call(
-                        target.account.get_ref(),
-                        target.user,
-                        "DELETE",
-                        &format!("/api/v2/sharing_agreements/{id}.json"),
-                        None,
-                    )
-                    .await?;
-                check_answer(step, &answer)
+            Ticket(_) | Share(_) | Unshare(_) | Comment(_) | SetStatus(_) => {
+                self.ticket_step(step).await
             }
-            Action::Resend(resend) => {
-                let handle = self.handle(&resend.agreement)?;
-                let account = resend
-                    .account
-                    .as_ref()
-                    .map(|a| a.get_ref().clone())
-                    .unwrap_or(handle.sender);
-                let id = self.copy_id_on(&account, &resend.agreement)?;
-                let answer = self
-                    .call(
-                        &account,
-                        resend.user,
-                        "PUT",
-                        &format!("/api/v2/sharing_agreements/{id}.json"),
-                        Some(json!({"sharing_agreement": {"status": "pending"}})),
-                    )
-                    .await?;
-                check_answer(step, &answer)
-            }
-            Action::Request(request) => {
-                let answer = self
-                    .call(
-                        request.account.get_ref(),
-                        request.user,
-                        request.method.as_str(),
-                        &request.path,
-                        request.body.clone(),
-                    )
-                    .await?;
-                check_answer(step, &answer)
-            }
-            Action::Wait(wait) => {
-                let limit = Duration::from_millis(wait.timeout_ms.unwrap_or(DEFAULT_WAIT_MS));
-                // The world's clock: on the simulated network a long wait costs nothing.
-                let deadline = tokio::time::Instant::now() + limit;
-                loop {
-                    match self.expect(&wait.until) {
-                        Ok(()) => return Ok(()),
-                        Err(problem) if tokio::time::Instant::now() >= deadline => {
-                            return Err(Problem {
-                                message: format!(
-                                    "waited {} ms and it never held: {}",
-                                    limit.as_millis(),
-                                    problem.message
-                                ),
-                                diffs: problem.diffs,
-                            });
-                        }
-                        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-                    }
-                }
-            }
-            Action::Expect(expectation) => self.expect(expectation),
-            Action::Certificate(change) => self
-                .world
-                .set_certificate(change.account.get_ref(), change.mode)
-                .await
-                .map_err(|e| Problem::new(e.to_string())),
-            Action::Fault(fault) => self
-                .world
-                .set_fault(fault_rule(fault.account.get_ref(), &fault.rule))
-                .await
-                .map_err(|e| Problem::new(e.to_string())),
-            Action::Heal(heal) => self
-                .world
-                .heal(
-                    heal.account.get_ref(),
-                    heal.from.as_ref().map(|from| from.get_ref().as_str()),
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| Problem::new(e.to_string())),
-            Action::Stop(target) => self
-                .world
-                .stop_account(target.account.get_ref())
-                .await
-                .map_err(|e| Problem::new(e.to_string())),
-            Action::Start(target) => self
-                .world
-                .start_account(target.account.get_ref())
-                .await
-                .map_err(|e| Problem::new(e.to_string())),
-            Action::Restart(target) => self
-                .world
-                .restart_account(target.account.get_ref())
-                .await
-                .map_err(|e| Problem::new(e.to_string())),
-            Action::Ticket(ticket) => self.create_ticket(step, ticket).await,
-            Action::Share(share) => {
-                let (account, ticket) =
-                    self.ticket_action_target(&share.ticket, share.account.as_ref())?;
-                let agreement = self.copy_id_on(&account, &share.agreement)?;
-                let mut ids = ticket.sharing_agreement_ids();
-                if !ids.contains(&agreement) {
-                    ids.push(agreement);
-                }
-                self.update_ticket(
-                    step,
-                    &account,
-                    ticket.id,
-                    json!({ "sharing_agreement_ids": ids }),
-                )
-                .await
-            }
-            Action::Unshare(unshare) => {
-                let (account, ticket) =
-                    self.ticket_action_target(&unshare.ticket, unshare.account.as_ref())?;
-                let sent = ticket.sent.as_ref().map(|share| share.agreement_id);
-                let ids: Vec<u64> = ticket
-                    .sharing_agreement_ids()
-                    .into_iter()
-                    .filter(|id| Some(*id) != sent)
-                    .collect();
-                self.update_ticket(
-                    step,
-                    &account,
-                    ticket.id,
-                    json!({ "sharing_agreement_ids": ids }),
-                )
-                .await
-            }
-            Action::Comment(comment) => self.comment(step, comment).await,
-            Action::SetStatus(change) => self.set_status(step, change).await,
-            Action::ExpectTicket(check) => self.expect_ticket(check),
-            Action::Concurrently(format::Concurrently(group)) => self.concurrently(group).await,
-            Action::Hold(_) | Action::Duplicate(_) | Action::LoseReply(_) => {
-                self.control_link(&step.action);
-                Ok(())
-            }
-            Action::Release(release) => self.release(release).await,
-        }
-    }
-
-    async fn invite(&mut self, step: &Step, invite: &format::Invite) -> Result<(), Problem> {
-        let mut fields = serde_json::Map::new();
-        fields.insert("remote_subdomain".into(), json!(invite.to.get_ref()));
-        if let Some(name) = &invite.name {
-            fields.insert("name".into(), json!(name));
-        }
-        let terms = &invite.terms;
-        let mut term_fields = serde_json::Map::new();
-        for (key, value) in [
-            ("sync_tags", terms.sync_tags),
-            ("sync_custom_fields", terms.sync_custom_fields),
-            ("allows_public_comments", terms.allows_public_comments),
-            ("sync_status", terms.sync_status),
-        ] {
-            if let Some(value) = value {
-                term_fields.insert(key.into(), json!(value));
+            Concurrently(_) | Hold(_) | Duplicate(_) | LoseReply(_) | Release(_) => {
+                self.race_step(step).await
             }
         }
-        if !term_fields.is_empty() {
-            fields.insert("terms".into(), Value::Object(term_fields));
-        }
-        let from = invite.from.get_ref();
-        let answer = self
-            .call(
-                from,
-                invite.user,
-                "POST",
-                "/api/v2/sharing_agreements.json",
-                Some(json!({ "sharing_agreement": fields })),
-            )
-            .await?;
-        check_answer(step, &answer)?;
-        if let Some(id) = answer.body["sharing_agreement"]["id"].as_u64() {
-            let account = self.account(from)?;
-            if let Some(copy) = account.agreement_by_id(id) {
-                self.session
-                    .handles_by_uuid
-                    .insert(copy.uuid.clone(), invite.handle.get_ref().clone());
-                self.session.agreements.insert(
-                    invite.handle.get_ref().clone(),
-                    AgreementHandle {
-                        sender: from.clone(),
-                        receiver: invite.to.get_ref().clone(),
-                        uuid: copy.uuid,
-                    },
-                );
-            }
-        }
-        Ok(())
-    }
-
-    async fn put_status(
-        &mut self,
-        step: &Step,
-        account: &format::Ref,
-        agreement: &format::Ref,
-        user: format::User,
-        status: &str,
-    ) -> Result<(), Problem> {
-        let id = self.copy_id(account, agreement)?;
-        let answer = self
-            .call(
-                account.get_ref(),
-                user,
-                "PUT",
-                &format!("/api/v2/sharing_agreements/{id}.json"),
-                Some(json!({"sharing_agreement": {"status": status}})),
-            )
-            .await?;
-        check_answer(step, &answer)
     }
 
     fn account(&self, subdomain: &str) -> Result<Arc<Account>, Problem> {
@@ -709,118 +496,6 @@ impl Runner<'_> {
         })
     }
 
-    /// Compares both copies of every agreement; a new divergence must be asserted by an
-    /// `expect = { divergence = … }` before any other kind of step runs.
-    fn check_consistency(&mut self, number: usize, step: &Step) -> Result<(), Problem> {
-        // Only pairs with a copy changed since the last step, a message about them in
-        // flight, or a transient disagreement last time can have changed verdict.
-        let changed: BTreeSet<String> = self
-            .world
-            .accounts()
-            .iter()
-            .flat_map(|account| account.with_state(|state| state.take_changed()))
-            .collect();
-        let in_flight = self
-            .world
-            .services()
-            .transport
-            .scheduler()
-            .uuids_in_flight();
-        let mut names: BTreeSet<String> = changed
-            .iter()
-            .chain(in_flight.iter())
-            .filter_map(|uuid| self.session.handles_by_uuid.get(uuid))
-            .cloned()
-            .collect();
-        names.extend(self.session.transient.iter().cloned());
-        let mut newly = BTreeSet::new();
-        for name in names {
-            let Some(handle) = self.session.agreements.get(&name) else {
-                continue;
-            };
-            // An external account's copy is out of sight: its pairs cannot be judged.
-            if self.world.is_external(&handle.sender) || self.world.is_external(&handle.receiver) {
-                continue;
-            }
-            let status = |account: &str| {
-                self.world.account(account).and_then(|a| {
-                    a.read_state(|state| state.by_uuid(&handle.uuid).map(|copy| copy.status))
-                })
-            };
-            let (sender, receiver) = (status(&handle.sender), status(&handle.receiver));
-            let disagree = consistency::check(sender, receiver).is_err();
-            if disagree && in_flight.contains(&handle.uuid) {
-                // Not a divergence yet: a message about it is still on its way, and its
-                // delivery decides how the pair ends (see `expect = { converged }`).
-                if self.session.transient.insert(name.clone()) {
-                    self.world.trace().world(
-                        "scenario",
-                        format!(
-                            "transient: the copies of agreement {name:?} disagree ({} ↔ {}) while a message about it is in flight",
-                            describe(sender),
-                            describe(receiver)
-                        ),
-                    );
-                }
-                self.session.divergence_details.remove(&name);
-                if self.session.diverged.remove(&name) {
-                    self.session.unasserted.remove(&name);
-                }
-                continue;
-            }
-            self.session.transient.remove(&name);
-            if disagree {
-                self.session.divergence_details.insert(
-                    name.clone(),
-                    FieldDiff {
-                        field: format!("{name} ({} ↔ {})", handle.sender, handle.receiver),
-                        expected: "a consistent pair".into(),
-                        actual: format!("{} ↔ {}", describe(sender), describe(receiver)),
-                    },
-                );
-                if self.session.diverged.insert(name.clone()) {
-                    newly.insert(name.clone());
-                }
-            } else {
-                self.session.divergence_details.remove(&name);
-                if self.session.diverged.remove(&name) {
-                    self.session.unasserted.remove(&name);
-                }
-            }
-        }
-        for name in newly {
-            self.world.trace().world(
-                "scenario",
-                format!(
-                    "divergence: the two copies of agreement {name:?} disagree after step {number}"
-                ),
-            );
-            self.session.unasserted.insert(name, number);
-        }
-        let details: Vec<FieldDiff> = self.session.divergence_details.values().cloned().collect();
-        if let Action::Expect(Expectation::Divergence(handle)) = &step.action {
-            self.session.unasserted.remove(handle.get_ref());
-        }
-        let is_check = matches!(step.action, Action::Expect(_) | Action::Wait(_));
-        if !is_check {
-            // A divergence caused by an earlier step must have been asserted by now.
-            if let Some((name, cause)) = self
-                .session
-                .unasserted
-                .iter()
-                .find(|(_, cause)| **cause < number)
-            {
-                return Err(Problem {
-                    message: format!(
-                        "unexpected divergence: agreement {name:?} diverged after step {cause} and was not asserted with `expect = {{ divergence = {name:?} }}`"
-                    ),
-                    diffs: details,
-                });
-            }
-        }
-        Ok(())
-    }
-
     fn snapshot(&self) -> Vec<AccountSnapshot> {
         let handles: BTreeMap<&str, &str> = self
             .session
@@ -850,171 +525,5 @@ impl Runner<'_> {
                 tickets: self.ticket_rows(account, &ticket_names),
             })
             .collect()
-    }
-}
-
-fn describe(status: Option<AgreementStatus>) -> String {
-    status.map_or("absent".to_string(), |s| s.to_string())
-}
-
-/// Checks a REST answer against the step: `expect_status`, `expect_error` (a substring of
-/// the error's descriptions), `expect_body` (JSON subset); success (2xx) otherwise.
-fn check_answer(step: &Step, answer: &Answer) -> Result<(), Problem> {
-    let mut diffs = Vec::new();
-    let ok = (200..300).contains(&answer.status);
-    match (step.expected_status(), &step.expect_error) {
-        (Some(expected), _) if expected != answer.status => diffs.push(FieldDiff {
-            field: "http status".into(),
-            expected: expected.to_string(),
-            actual: answer.status.to_string(),
-        }),
-        (None, Some(_)) if ok => diffs.push(FieldDiff {
-            field: "http status".into(),
-            expected: "a refusal (4xx)".into(),
-            actual: answer.status.to_string(),
-        }),
-        // In a race, a refusal is one of the outcomes the seed may pick.
-        (None, None) if !ok && !race_refusal(step, answer) => diffs.push(FieldDiff {
-            field: "http status".into(),
-            expected: "success (2xx)".into(),
-            actual: format!("{} {}", answer.status, error_text(&answer.body)),
-        }),
-        _ => {}
-    }
-    if let Some(words) = &step.expect_error {
-        let text = error_text(&answer.body);
-        if !text.contains(words.as_str()) {
-            diffs.push(FieldDiff {
-                field: "error".into(),
-                expected: format!("contains {words:?}"),
-                actual: if text.is_empty() {
-                    "(no error)".into()
-                } else {
-                    text
-                },
-            });
-        }
-    }
-    if let Some(expected) = step.expected_body()
-        && let Some(path) = subset_mismatch(expected, &answer.body, "body")
-    {
-        diffs.push(FieldDiff {
-            field: path.0,
-            expected: path.1,
-            actual: path.2,
-        });
-    }
-    if diffs.is_empty() {
-        Ok(())
-    } else {
-        Err(Problem {
-            message: format!(
-                "the `{}` call was answered {}",
-                step.action.key(),
-                answer.status
-            ),
-            diffs,
-        })
-    }
-}
-
-/// A refusal (4xx) of an action inside a `concurrently` group that states no
-/// expectation of its own: one outcome the seed may pick, not a failure.
-fn race_refusal(step: &Step, answer: &Answer) -> bool {
-    step.in_group && (400..500).contains(&answer.status)
-}
-
-/// Every `error` and `description` string in a Zendesk error body, joined.
-fn error_text(body: &Value) -> String {
-    let mut parts = Vec::new();
-    collect_descriptions(body, &mut parts);
-    parts.join(" | ")
-}
-
-fn collect_descriptions(value: &Value, parts: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            for (key, value) in map {
-                match (key.as_str(), value) {
-                    ("error" | "description", Value::String(text)) => parts.push(text.clone()),
-                    _ => collect_descriptions(value, parts),
-                }
-            }
-        }
-        Value::Array(items) => items
-            .iter()
-            .for_each(|item| collect_descriptions(item, parts)),
-        _ => {}
-    }
-}
-
-/// The first place where `expected` is not contained in `actual`: objects match when
-/// every expected key matches, arrays element by element, scalars by equality.
-/// Returns (path, expected, actual).
-pub fn subset_mismatch(
-    expected: &Value,
-    actual: &Value,
-    path: &str,
-) -> Option<(String, String, String)> {
-    match (expected, actual) {
-        (Value::Object(want), Value::Object(have)) => want.iter().find_map(|(key, value)| {
-            let path = format!("{path}.{key}");
-            match have.get(key) {
-                Some(actual) => subset_mismatch(value, actual, &path),
-                None => Some((path, value.to_string(), "(missing)".into())),
-            }
-        }),
-        (Value::Array(want), Value::Array(have)) => {
-            if want.len() != have.len() {
-                return Some((
-                    format!("{path}.length"),
-                    want.len().to_string(),
-                    have.len().to_string(),
-                ));
-            }
-            want.iter()
-                .zip(have)
-                .enumerate()
-                .find_map(|(i, (w, h))| subset_mismatch(w, h, &format!("{path}[{i}]")))
-        }
-        (want, have) if want == have => None,
-        // TOML has no null and integers may be compared with floats.
-        (Value::Number(w), Value::Number(h)) if w.as_f64() == h.as_f64() => None,
-        (want, have) => Some((path.to_string(), want.to_string(), have.to_string())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subset_matching_reports_the_first_difference() {
-        let actual = json!({"a": {"b": [1, 2], "c": "x"}, "d": true});
-        assert_eq!(
-            subset_mismatch(&json!({"a": {"c": "x"}}), &actual, "body"),
-            None
-        );
-        assert_eq!(
-            subset_mismatch(&json!({"a": {"c": "y"}}), &actual, "body"),
-            Some(("body.a.c".into(), "\"y\"".into(), "\"x\"".into()))
-        );
-        assert_eq!(
-            subset_mismatch(&json!({"e": 1}), &actual, "body"),
-            Some(("body.e".into(), "1".into(), "(missing)".into()))
-        );
-        assert_eq!(
-            subset_mismatch(&json!({"a": {"b": [1]}}), &actual, "body"),
-            Some(("body.a.b.length".into(), "1".into(), "2".into()))
-        );
-    }
-
-    #[test]
-    fn error_text_gathers_every_description() {
-        let body = json!({"error": "RecordInvalid", "description": "Record validation errors", "details": {"status": [{"description": "final", "error": "InvalidValue"}]}});
-        assert_eq!(
-            error_text(&body),
-            "RecordInvalid | Record validation errors | final | InvalidValue"
-        );
     }
 }

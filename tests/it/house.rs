@@ -54,7 +54,6 @@ const FACES_STILL_SHARED: &[&str] = &[
     "openapi",
     "partner",
     "scenario::format",
-    "scenario::parse",
     "scenario::run",
     "world",
 ];

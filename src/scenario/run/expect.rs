@@ -1,12 +1,47 @@
-//! The runner's checks of agreements: one copy's fields, counts, and divergence.
+//! The runner's checking steps (`wait`, `expect`, `expect_ticket`) and its checks of
+//! agreements: one copy's fields, counts, and divergence.
 
-use super::{Problem, Runner, describe};
+use super::copies::describe;
+use super::{DEFAULT_WAIT_MS, Problem, Runner};
 use crate::model::AgreementStatus;
 use crate::scenario::format::{self, Expectation};
+use crate::scenario::format::{Action, Step};
 use crate::scenario::outcome::FieldDiff;
 use serde_json::Value;
+use std::time::Duration;
 
 impl Runner<'_> {
+    /// Runs a checking step: `wait` (polls an expectation on the world's clock),
+    /// `expect` and `expect_ticket`.
+    pub(super) async fn check_step(&mut self, step: &Step) -> Result<(), Problem> {
+        match &step.action {
+            Action::Wait(wait) => {
+                let limit = Duration::from_millis(wait.timeout_ms.unwrap_or(DEFAULT_WAIT_MS));
+                // The world's clock: on the simulated network a long wait costs nothing.
+                let deadline = tokio::time::Instant::now() + limit;
+                loop {
+                    match self.expect(&wait.until) {
+                        Ok(()) => return Ok(()),
+                        Err(problem) if tokio::time::Instant::now() >= deadline => {
+                            return Err(Problem {
+                                message: format!(
+                                    "waited {} ms and it never held: {}",
+                                    limit.as_millis(),
+                                    problem.message
+                                ),
+                                diffs: problem.diffs,
+                            });
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                }
+            }
+            Action::Expect(expectation) => self.expect(expectation),
+            Action::ExpectTicket(check) => self.expect_ticket(check),
+            other => Err(Problem::misrouted(other, "checking")),
+        }
+    }
+
     pub(super) fn expect(&self, expectation: &Expectation) -> Result<(), Problem> {
         match expectation {
             Expectation::Agreement(check) => self.expect_agreement(check),

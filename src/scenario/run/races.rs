@@ -6,7 +6,8 @@
 //! them are blocked at the scheduler's gate or finished, asks the scheduler what moves
 //! next. The scheduler draws that from the seed, so no timing decides the interleaving.
 
-use super::{AgreementHandle, Problem, Runner, Session, TicketHandle, describe};
+use super::copies::describe;
+use super::{AgreementHandle, Problem, Runner, Session, TicketHandle};
 use crate::consistency;
 use crate::scenario::format::{self, Action, Step};
 use crate::scenario::outcome::FieldDiff;
@@ -102,6 +103,20 @@ impl<'a> Runner<'a> {
             in_group: true,
             read_stamps: self.read_stamps.clone(),
             ..Runner::new(self.world, session)
+        }
+    }
+
+    /// Runs a race step: a `concurrently` group, a link control (`hold`, `duplicate`,
+    /// `lose_reply`) or a `release`.
+    pub(super) async fn race_step(&mut self, step: &Step) -> Result<(), Problem> {
+        match &step.action {
+            Action::Concurrently(format::Concurrently(group)) => self.concurrently(group).await,
+            Action::Hold(_) | Action::Duplicate(_) | Action::LoseReply(_) => {
+                self.control_link(&step.action);
+                Ok(())
+            }
+            Action::Release(release) => self.release(release).await,
+            other => Err(Problem::misrouted(other, "race")),
         }
     }
 

@@ -146,8 +146,8 @@ fn differences(
     }
     let mut diffs: Vec<FieldDiff> = Vec::new();
     let found = [
-        super::subset_mismatch(state, surface, "body"),
-        super::subset_mismatch(surface, state, "body")
+        super::answers::subset_mismatch(state, surface, "body"),
+        super::answers::subset_mismatch(surface, state, "body")
             .map(|(field, on_surface, in_state)| (field, in_state, on_surface)),
     ];
     for (field, expected, actual) in found.into_iter().flatten() {

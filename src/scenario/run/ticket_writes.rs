@@ -1,8 +1,10 @@
-//! The runner's ticket writes, each a REST call as the step's user: create (with custom
+//! The runner's ticket steps, each a REST call as the step's user: create (with custom
 //! fields by title, a custom status, as a follow-up), comment (HTML, attachments) and
-//! change a status, either with `safe_update` and the `updated_at` its user read.
+//! change a status, either with `safe_update` and the `updated_at` its user read; share
+//! and unshare, which write the ticket's `sharing_agreement_ids`.
 
-use super::{Problem, Runner, TicketHandle, check_answer};
+use super::answers::check_answer;
+use super::{Problem, Runner, TicketHandle};
 use crate::scenario::format::{self, Action, Step};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -11,6 +13,49 @@ use std::collections::BTreeMap;
 pub(super) type ReadKey = (String, String, &'static str);
 
 impl Runner<'_> {
+    /// Runs a ticket step: `ticket`, `share`, `unshare`, `comment` and `set_status`.
+    pub(super) async fn ticket_step(&mut self, step: &Step) -> Result<(), Problem> {
+        match &step.action {
+            Action::Ticket(ticket) => self.create_ticket(step, ticket).await,
+            Action::Share(share) => {
+                let (account, ticket) =
+                    self.ticket_action_target(&share.ticket, share.account.as_ref())?;
+                let agreement = self.copy_id_on(&account, &share.agreement)?;
+                let mut ids = ticket.sharing_agreement_ids();
+                if !ids.contains(&agreement) {
+                    ids.push(agreement);
+                }
+                self.update_ticket(
+                    step,
+                    &account,
+                    ticket.id,
+                    json!({ "sharing_agreement_ids": ids }),
+                )
+                .await
+            }
+            Action::Unshare(unshare) => {
+                let (account, ticket) =
+                    self.ticket_action_target(&unshare.ticket, unshare.account.as_ref())?;
+                let sent = ticket.sent.as_ref().map(|share| share.agreement_id);
+                let ids: Vec<u64> = ticket
+                    .sharing_agreement_ids()
+                    .into_iter()
+                    .filter(|id| Some(*id) != sent)
+                    .collect();
+                self.update_ticket(
+                    step,
+                    &account,
+                    ticket.id,
+                    json!({ "sharing_agreement_ids": ids }),
+                )
+                .await
+            }
+            Action::Comment(comment) => self.comment(step, comment).await,
+            Action::SetStatus(change) => self.set_status(step, change).await,
+            other => Err(Problem::misrouted(other, "ticket")),
+        }
+    }
+
     pub(super) async fn create_ticket(
         &mut self,
         step: &Step,

@@ -10,7 +10,14 @@ use crate::scenario::format::{Account, Ref, Scenario};
 
 /// An `[accounts.X]` table with `external`: a usable sharing URL, always there, and a
 /// world on the loopback network.
-pub(super) fn check_account(scenario: &Scenario, account: &Account) -> Checked {
+impl Checker<'_> {
+    /// An `[accounts.X]` table with `external`: see [`check_account`].
+    pub(super) fn external_account(&self, scenario: &Scenario, account: &Account) -> Checked {
+        check_account(scenario, account)
+    }
+}
+
+fn check_account(scenario: &Scenario, account: &Account) -> Checked {
     let Some(url) = &account.external else {
         return Ok(());
     };
