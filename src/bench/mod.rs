@@ -10,6 +10,7 @@ pub mod explore;
 pub mod handshake;
 pub mod handshake_simulated;
 pub mod load;
+pub mod serve_soak;
 pub mod soak;
 pub mod startup;
 pub mod suite;
@@ -42,18 +43,21 @@ pub enum Part {
     Soak,
     /// Explorer schedules per second and the time to shrink a 40-step schedule.
     Explore,
+    /// `serve --state` and journal streams under a flood; a long `run --html`'s memory.
+    ServeSoak,
 }
 
 impl Part {
     /// Every part, in the order they run (startup first: its memory reading is cleanest
     /// before anything else has allocated).
-    pub const ALL: [Part; 6] = [
+    pub const ALL: [Part; 7] = [
         Part::Startup,
         Part::Api,
         Part::Handshake,
         Part::Suite,
         Part::Soak,
         Part::Explore,
+        Part::ServeSoak,
     ];
 }
 
@@ -175,6 +179,9 @@ pub struct BenchReport {
     /// Explorer speed on each network (simulated first), when run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub explore: Vec<explore::ExploreResult>,
+    /// `serve --state`, streams and a long `run --html`, when run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve_soak: Option<serve_soak::ServeSoakResult>,
     /// Each target with pass or fail.
     pub targets: Vec<TargetCheck>,
 }
@@ -197,6 +204,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
         suite: Vec::new(),
         soak: None,
         explore: Vec::new(),
+        serve_soak: None,
         targets: Vec::new(),
     };
     for part in Part::ALL {
@@ -235,6 +243,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
                 }
             }
             Part::Soak => report.soak = Some(soak::measure(options).await?),
+            Part::ServeSoak => report.serve_soak = Some(serve_soak::measure(options).await?),
             Part::Explore => {
                 for network in [NetworkKind::Simulated, NetworkKind::Loopback] {
                     report
@@ -376,6 +385,9 @@ pub fn check_targets(report: &BenchReport) -> Vec<TargetCheck> {
             ),
             soak.diverged == 0 && soak.unexpected_answers == 0,
         );
+    }
+    if let Some(serve_soak) = &report.serve_soak {
+        serve_soak::targets(serve_soak, &mut check);
     }
     if let Some(explore) = report
         .explore

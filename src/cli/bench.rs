@@ -54,6 +54,8 @@ pub enum PartArg {
     Soak,
     /// Explorer schedules per second and the time to shrink a 40-step schedule.
     Explore,
+    /// `serve --state` and 200 journal streams under a flood; a 5,000-step `run --html`.
+    ServeSoak,
 }
 
 impl From<PartArg> for Part {
@@ -65,6 +67,7 @@ impl From<PartArg> for Part {
             PartArg::Suite => Part::Suite,
             PartArg::Soak => Part::Soak,
             PartArg::Explore => Part::Explore,
+            PartArg::ServeSoak => Part::ServeSoak,
         }
     }
 }

@@ -77,7 +77,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub scenario: Option<PathBuf>,
     /// Restore the world from this JSON file at start, and keep it current after every
-    /// change (written whole and atomically). Nothing is written without it.
+    /// change: a snapshot in FILE, changes appended to FILE.journal before each answer,
+    /// FILE.lock held while serving. Nothing is written without it.
     #[arg(long)]
     pub state: Option<PathBuf>,
     /// An account outside this process (another `sharesim serve`, your own endpoint):

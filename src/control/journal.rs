@@ -73,8 +73,15 @@ with_filter_fields! {
 impl EventFilter {
     /// Whether `event` passes every given field.
     pub fn matches(&self, event: &Event) -> bool {
+        // Without allocating: a stream checks every event it reads.
         let account = |name: &str| {
-            event.from == name || event.to == name || event.from.ends_with(&format!("@{name}.test"))
+            event.from == name
+                || event.to == name
+                || event
+                    .from
+                    .strip_suffix(".test")
+                    .and_then(|user| user.rsplit_once('@'))
+                    .is_some_and(|(_, account)| account == name)
         };
         self.since.is_none_or(|since| event.seq > since)
             && self.account.as_deref().is_none_or(account)

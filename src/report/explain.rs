@@ -65,7 +65,20 @@ fn narration(
             let _ = writeln!(out, "\n  ✓ the expectation held");
         }
         let _ = writeln!(out);
-        out.push_str(&tables(&step.accounts));
+        if outcome
+            .tables_left_out_after
+            .is_some_and(|after| step.number > after && step.accounts.is_empty())
+        {
+            if outcome.tables_left_out_after == Some(step.number - 1) {
+                let _ = writeln!(
+                    out,
+                    "  (tables are left out from here on: this run's tables reached {} rows; the last step shows the state at the end)\n",
+                    crate::scenario::outcome::MAX_TABLE_ROWS
+                );
+            }
+        } else {
+            out.push_str(&tables(&step.accounts));
+        }
         for path in grid.unwrap_or_default() {
             let moved = path.points.iter().find(|p| p.at == step.number as u64);
             if let Some(point) = moved {

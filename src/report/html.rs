@@ -259,6 +259,7 @@ fn steps(
         None => out.push_str("<h3>Steps</h3>\n<ol class=\"steps\">\n"),
     }
     let mut previous: Option<&[AccountSnapshot]> = None;
+    let mut noted_left_out = false;
     for step in &outcome.steps {
         let failed_here = outcome
             .failure
@@ -309,12 +310,26 @@ fn steps(
         } else if matches!(step.action.as_str(), "expect" | "wait" | "expect_ticket") {
             out.push_str("<p class=\"verdict pass\">✓ the expectation held</p>\n");
         }
-        if previous == Some(step.accounts.as_slice()) {
+        let left_out = outcome
+            .tables_left_out_after
+            .is_some_and(|after| step.number > after && step.accounts.is_empty());
+        if left_out {
+            if !noted_left_out {
+                let _ = writeln!(
+                    out,
+                    "<p class=\"unchanged\">Tables are left out from here on: this run's tables reached {} rows. The last step shows the state at the end.</p>",
+                    crate::scenario::outcome::MAX_TABLE_ROWS
+                );
+                noted_left_out = true;
+            }
+        } else if previous == Some(step.accounts.as_slice()) {
             out.push_str("<p class=\"unchanged\">Agreements and tickets unchanged.</p>\n");
         } else {
             state(out, &step.accounts);
         }
-        previous = Some(step.accounts.as_slice());
+        if !left_out {
+            previous = Some(step.accounts.as_slice());
+        }
         out.push_str("</li>\n");
     }
     out.push_str("</ol>\n");
@@ -414,6 +429,7 @@ mod tests {
                 accounts: Vec::new(),
             }],
             paused: None,
+            tables_left_out_after: None,
             trace: vec![Event {
                 seq: 1,
                 at: "2026-01-01T09:00:00Z".to_string(),

@@ -207,6 +207,7 @@ pub fn journal_diagram(name: &str, events: Vec<Event>) -> String {
         failure: None,
         steps: Vec::new(),
         paused: None,
+        tables_left_out_after: None,
         trace: events,
     })
 }
@@ -783,6 +784,7 @@ mod tests {
             failure: None,
             steps: Vec::new(),
             paused: None,
+            tables_left_out_after: None,
             trace: vec![
                 event(1, EventKind::Request, "a<b>@x.test", "acme&co", hostile),
                 event(2, EventKind::Response, "acme&co", "a<b>@x.test", hostile),
@@ -855,6 +857,7 @@ mod tests {
             steps: Vec::new(),
             trace,
             paused: None,
+            tables_left_out_after: None,
         };
         let people = outcome.participants();
         assert_eq!(people, ["a@x.test", "acme", "globex", "initech"]);

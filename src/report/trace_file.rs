@@ -109,6 +109,7 @@ mod tests {
             failure: None,
             steps: Vec::new(),
             paused: None,
+            tables_left_out_after: None,
             trace: Vec::new(),
         }
     }

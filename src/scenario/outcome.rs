@@ -32,6 +32,45 @@ pub struct Outcome {
     /// next (see `RunSettings::choices`); None for every other run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused: Option<Paused>,
+    /// The last step whose tables were kept whole, when later steps' were left out to
+    /// keep a long run's reports linear in its steps (see [`MAX_TABLE_ROWS`]); only the
+    /// newest step after it keeps its tables (the state at the end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tables_left_out_after: Option<usize>,
+}
+
+/// Rows of per-step tables (agreements and tickets of every account, summed over the
+/// steps) a run keeps for `explain` and the HTML report. A run whose state grows with
+/// its steps would otherwise keep, and print, a quadratic number of rows.
+pub const MAX_TABLE_ROWS: usize = 100_000;
+
+impl Outcome {
+    /// Records a step's tables, within [`MAX_TABLE_ROWS`]: past it, only the newest
+    /// step keeps its tables.
+    pub fn keep_tables(
+        &mut self,
+        number: usize,
+        tables: Vec<AccountSnapshot>,
+        kept_rows: &mut usize,
+    ) -> Vec<AccountSnapshot> {
+        let rows: usize = tables
+            .iter()
+            .map(|a| a.agreements.len() + a.tickets.len())
+            .sum();
+        if self.tables_left_out_after.is_none() && *kept_rows + rows <= MAX_TABLE_ROWS {
+            *kept_rows += rows;
+            return tables;
+        }
+        let after = *self
+            .tables_left_out_after
+            .get_or_insert(number.saturating_sub(1));
+        if let Some(last) = self.steps.last_mut()
+            && last.number > after
+        {
+            last.accounts = Vec::new();
+        }
+        tables
+    }
 }
 
 /// A run stopped mid-step with messages held, waiting for a learner's choice.

@@ -140,6 +140,7 @@ fn empty_outcome(scenario: &Scenario, settings: &RunSettings) -> Outcome {
         failure: None,
         steps: Vec::new(),
         paused: None,
+        tables_left_out_after: None,
         trace: Vec::new(),
     }
 }
@@ -167,6 +168,7 @@ pub async fn run_here(scenario: &Scenario, settings: &RunSettings) -> Outcome {
     for account in world.accounts() {
         account.with_state(|state| state.watch_changes());
     }
+    let mut kept_rows = 0;
     for (index, step) in scenario.steps.iter().enumerate() {
         let number = index + 1;
         let location = format!("{}:{}", scenario.file(), step.position.line);
@@ -204,6 +206,11 @@ pub async fn run_here(scenario: &Scenario, settings: &RunSettings) -> Outcome {
                 result
             }
         };
+        let accounts = if settings.snapshots {
+            outcome.keep_tables(number, runner.snapshot(), &mut kept_rows)
+        } else {
+            Vec::new()
+        };
         outcome.steps.push(StepRecord {
             number,
             action: step.action.key().to_string(),
@@ -211,11 +218,7 @@ pub async fn run_here(scenario: &Scenario, settings: &RunSettings) -> Outcome {
             note: step.note.clone(),
             first_event,
             last_event: world.trace().last_seq(),
-            accounts: if settings.snapshots {
-                runner.snapshot()
-            } else {
-                Vec::new()
-            },
+            accounts,
         });
         if let Err(problem) = result {
             if let Some(held) = runner.choices.as_ref().and_then(|c| c.paused()) {

@@ -81,3 +81,48 @@ async fn a_run_keeps_no_per_step_copy_of_the_world() {
     let bytes: usize = outcome.trace.iter().map(|e| e.retained_bytes()).sum();
     assert!(bytes / steps < 8 * 1024, "{} bytes a step", bytes / steps);
 }
+
+/// `run --html` and `explain` of a scenario whose state grows with its steps: the
+/// report's size (and the tables behind it) grows linearly, not with steps², past
+/// `MAX_TABLE_ROWS`, and says where tables were left out (issue 23, point 10).
+#[test]
+fn html_reports_and_explain_stay_linear_in_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = |steps: usize| {
+        let path = dir.path().join(format!("grow-{steps}.toml"));
+        std::fs::write(&path, invites(steps)).unwrap();
+        let html = dir.path().join(format!("grow-{steps}.html"));
+        let output = Command::new(env!("CARGO_BIN_EXE_sharesim"))
+            .arg("run")
+            .arg(&path)
+            .arg("--html")
+            .arg(&html)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run runs");
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        let explained = Command::new(env!("CARGO_BIN_EXE_sharesim"))
+            .arg("explain")
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("explain runs");
+        assert_eq!(explained.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&explained.stdout).into_owned();
+        (std::fs::read_to_string(&html).unwrap(), text)
+    };
+    let (small_html, small_text) = report(400);
+    let (large_html, large_text) = report(800);
+    assert!(large_html.contains("Tables are left out from here on"));
+    assert!(large_text.contains("tables are left out from here on"));
+    // Twice the steps: quadratic tables would be four times the size.
+    assert!(
+        large_html.len() < 3 * small_html.len(),
+        "{} vs {}",
+        large_html.len(),
+        small_html.len()
+    );
+    assert!(large_text.len() < 3 * small_text.len());
+    // The state at the end is still shown: the last agreement is in the last tables.
+    assert!(large_html.contains("a799"));
+}
