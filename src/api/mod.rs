@@ -29,6 +29,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 use summary::{summarize_request, summarize_response, summarize_value};
 
@@ -266,19 +267,36 @@ fn rate_limit_values(limit: u32, remaining: u32) -> (HeaderValue, HeaderValue) {
     (limit_value, remaining_value)
 }
 
+/// A header value as a wire keeps it: the common constants borrowed, anything else
+/// clipped into its own string.
+fn shown(value: &HeaderValue) -> Cow<'static, str> {
+    const CONSTANTS: [&str; 5] = [
+        "application/json; charset=utf-8",
+        "application/json",
+        "text/plain; charset=utf-8",
+        "700",
+        "699",
+    ];
+    let bytes = value.as_bytes();
+    match CONSTANTS.iter().find(|c| c.as_bytes() == bytes) {
+        Some(constant) => Cow::Borrowed(constant),
+        None => Cow::Owned(clip_header(value.to_str().unwrap_or("?"))),
+    }
+}
+
 /// The request headers a reader of the exchange needs: how the caller authenticated
 /// (never the secret) and what it sent.
-fn request_headers(headers: &axum::http::HeaderMap) -> Vec<(&'static str, String)> {
+fn request_headers(headers: &axum::http::HeaderMap) -> Vec<(&'static str, Cow<'static, str>)> {
     let mut kept = Vec::with_capacity(2);
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let shown = match value.as_bytes() {
-            [b'B', b'a', b's', b'i', b'c', b' ', ..] => "Basic (redacted)".to_string(),
-            _ => redact_authorization(value.to_str().unwrap_or("")),
+        let redacted = match value.as_bytes() {
+            [b'B', b'a', b's', b'i', b'c', b' ', ..] => Cow::Borrowed("Basic (redacted)"),
+            _ => Cow::Owned(redact_authorization(value.to_str().unwrap_or(""))),
         };
-        kept.push(("Authorization", shown));
+        kept.push(("Authorization", redacted));
     }
     if let Some(value) = headers.get(header::CONTENT_TYPE) {
-        kept.push(("Content-Type", clip_header(value.to_str().unwrap_or("?"))));
+        kept.push(("Content-Type", shown(value)));
     }
     kept
 }
@@ -289,20 +307,19 @@ fn answer_headers(
     headers: &axum::http::HeaderMap,
     limit: &HeaderValue,
     remaining: &HeaderValue,
-) -> Vec<(&'static str, String)> {
-    let text = |value: &HeaderValue| clip_header(value.to_str().unwrap_or("?"));
+) -> Vec<(&'static str, Cow<'static, str>)> {
     let mut kept = Vec::with_capacity(5);
-    for (shown, name) in [
+    for (name, header) in [
         ("Content-Type", header::CONTENT_TYPE),
         ("Location", header::LOCATION),
         ("Retry-After", header::RETRY_AFTER),
     ] {
-        if let Some(value) = headers.get(name) {
-            kept.push((shown, text(value)));
+        if let Some(value) = headers.get(header) {
+            kept.push((name, shown(value)));
         }
     }
-    kept.push(("X-Rate-Limit", text(limit)));
-    kept.push(("X-Rate-Limit-Remaining", text(remaining)));
+    kept.push(("X-Rate-Limit", shown(limit)));
+    kept.push(("X-Rate-Limit-Remaining", shown(remaining)));
     kept
 }
 
