@@ -67,6 +67,24 @@ impl Clock {
         }
     }
 
+    /// [`Clock::timestamp`], reusing `cache`'s text while the wall clock stays within
+    /// the same second (a logical clock moves on every reading, so it never does).
+    fn timestamp_cached(&self, cache: &mut Option<(i64, String)>) -> String {
+        if !matches!(self, Clock::Wall) {
+            return self.timestamp();
+        }
+        let now = Utc::now();
+        let second = now.timestamp();
+        match cache {
+            Some((cached, text)) if *cached == second => text.clone(),
+            _ => {
+                let text = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                *cache = Some((second, text.clone()));
+                text
+            }
+        }
+    }
+
     /// The current instant as the REST API spells it (`2012-02-20T22:55:29Z`).
     pub fn timestamp(&self) -> String {
         // Same text as the strftime pattern `%Y-%m-%dT%H:%M:%SZ`, without parsing a
@@ -232,6 +250,12 @@ struct TraceInner {
 #[derive(Debug, Default)]
 struct Events {
     kept: VecDeque<Event>,
+    /// What each kept event retains, in the same order: the oldest event's size is read
+    /// here when it is dropped, not from the event itself (long untouched, out of cache).
+    sizes: VecDeque<usize>,
+    /// The last wall-clock second stamped and its text, reused by the events recorded
+    /// within that second.
+    stamp: Option<(i64, String)>,
     recorded: u64,
     /// Most events kept; None keeps every event (scenarios: the trace is the report).
     capacity: Option<usize>,
@@ -258,8 +282,11 @@ impl Events {
             if !(over_count || over_bytes) {
                 return;
             }
-            match self.kept.pop_front() {
-                Some(dropped) => self.bytes -= dropped.retained_bytes(),
+            match self.sizes.pop_front() {
+                Some(size) => {
+                    self.bytes -= size;
+                    self.kept.pop_front();
+                }
                 None => return,
             }
         }
@@ -358,7 +385,7 @@ impl Trace {
         let mut events = lock(&self.inner.events);
         // Read under the lock: a reading taken before it could be stamped on an event
         // that another thread's later reading overtakes, and times would run backwards.
-        let at = self.inner.clock.timestamp();
+        let at = self.inner.clock.timestamp_cached(&mut events.stamp);
         events.recorded += 1;
         let seq = events.recorded;
         // Every string is clipped, so no call, however large, makes a large event.
@@ -395,9 +422,14 @@ impl Trace {
             events.make_room(1, size);
             events.bytes += size;
             events.kept.push_back(event);
+            events.sizes.push_back(size);
         }
         drop(events);
-        self.inner.latest.send_replace(seq);
+        // Only followers read the value, and each reads the events themselves after
+        // subscribing: with none, there is no one to wake.
+        if self.inner.latest.receiver_count() > 0 {
+            self.inner.latest.send_replace(seq);
+        }
         seq
     }
 

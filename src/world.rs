@@ -9,6 +9,7 @@
 
 mod externals;
 mod occupant;
+mod surfaces;
 
 use crate::account::{Account, AccountSettings, WorldServices};
 use crate::clock::WorldClock;
@@ -889,10 +890,8 @@ impl World {
         }
         self.tracker.close();
         self.tracker.wait().await;
-        // Each listener task hands its socket back when it ends; drop them, and every
-        // parked port, so that a shut-down world holds no port.
+        // Every parked port too, so that a shut-down world holds no port.
         for slot in lock(&self.slots).values_mut() {
-            slot.listener_task.take();
             slot.reservation.take();
         }
     }
@@ -926,42 +925,40 @@ fn shared_routes() -> Router<Arc<Account>> {
 /// Both surfaces of one account: the shared routes with the account's state, inside
 /// the REST API's recording, the world's faults on every partner message it receives,
 /// the recording of messages from external accounts (see `external::inbound`), and the
-/// write hook. The middleware wraps the whole router once rather than each route, so a
-/// world starts its accounts without rebuilding any routing.
+/// write hook, as one service (see [`surfaces`]). It wraps the whole router once rather
+/// than each route, so a world starts its accounts without rebuilding any routing.
 fn account_router(account: Arc<Account>, hook: WriteHookSlot) -> Router {
-    use axum::middleware::from_fn_with_state;
-    let gate = crate::listener::faults::FaultGate {
-        target: account.subdomain().to_string(),
-        faults: account.services().faults.clone(),
-        trace: account.trace().clone(),
-    };
-    let service = tower::ServiceBuilder::new()
-        .layer(from_fn_with_state(hook, after_write))
-        .layer(from_fn_with_state(
-            crate::external::inbound::InboundGate {
-                account: account.clone(),
-            },
-            crate::external::inbound::record,
-        ))
-        .layer(from_fn_with_state(gate, crate::listener::faults::apply))
-        .layer(from_fn_with_state(account.clone(), crate::api::record_call))
-        .service(shared_routes().with_state(account));
-    Router::new().fallback_service(service)
+    let routes = shared_routes().with_state(account.clone());
+    Router::new().fallback_service(surfaces::AccountSurfaces::new(account, hook, routes))
 }
 
+/// Middleware form of [`after_write_with`], for the relays' routers.
 async fn after_write(
-    axum::extract::State(hook): axum::extract::State<Arc<Mutex<Option<WriteHook>>>>,
+    axum::extract::State(hook): axum::extract::State<WriteHookSlot>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    after_write_with(&hook, request, |request| next.run(request)).await
+}
+
+/// Runs `next`, then the write hook when the request may have changed something.
+async fn after_write_with<F, Fut>(
+    hook: &WriteHookSlot,
+    request: axum::extract::Request,
+    next: F,
+) -> axum::response::Response
+where
+    F: FnOnce(axum::extract::Request) -> Fut,
+    Fut: std::future::Future<Output = axum::response::Response>,
+{
     use axum::http::Method;
     let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
-    let hook = if writes { lock(&hook).clone() } else { None };
+    let hook = if writes { lock(hook).clone() } else { None };
     let Some(hook) = hook else {
-        return next.run(request).await;
+        return next(request).await;
     };
     let undone_before = hook.undo_count();
-    let response = next.run(request).await;
+    let response = next(request).await;
     if !hook.dirty() && hook.undo_count() == undone_before {
         return response;
     }

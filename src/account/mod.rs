@@ -191,6 +191,10 @@ pub struct Account {
     https: bool,
     admin_email: String,
     agent_email: String,
+    /// The `Authorization` values of the admin and the agent as clients send them,
+    /// encoded once: a call that matches one byte for byte is authenticated without
+    /// decoding anything.
+    authorizations: [String; 2],
     rate_limiter: RateLimiter,
 }
 
@@ -209,10 +213,18 @@ impl Account {
         let display_name = config
             .display_name
             .unwrap_or_else(|| default_display_name(&config.subdomain));
+        let admin_email = format!("admin@{}.test", config.subdomain);
+        let agent_email = format!("agent@{}.test", config.subdomain);
+        let basic = |email: &str| {
+            let credentials = base64::engine::general_purpose::STANDARD
+                .encode(format!("{email}/token:{}", config.api_token));
+            format!("Basic {credentials}")
+        };
         Account {
             rate_limiter: RateLimiter::new(config.rate_limit),
-            admin_email: format!("admin@{}.test", config.subdomain),
-            agent_email: format!("agent@{}.test", config.subdomain),
+            authorizations: [basic(&admin_email), basic(&agent_email)],
+            admin_email,
+            agent_email,
             subdomain: config.subdomain,
             display_name,
             api_token: config.api_token,
@@ -334,7 +346,20 @@ impl Account {
 
     /// Checks HTTP Basic credentials `{email}/token:{api_token}`.
     pub fn authenticate(&self, authorization: Option<&str>) -> Option<User> {
-        let encoded = authorization?.strip_prefix("Basic ")?.trim();
+        let authorization = authorization?;
+        // The common case: the exact credentials, as every client encodes them.
+        for (expected, email, role) in [
+            (&self.authorizations[0], &self.admin_email, Role::Admin),
+            (&self.authorizations[1], &self.agent_email, Role::Agent),
+        ] {
+            if authorization == expected {
+                return Some(User {
+                    email: email.clone(),
+                    role,
+                });
+            }
+        }
+        let encoded = authorization.strip_prefix("Basic ")?.trim();
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .ok()?;

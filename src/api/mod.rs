@@ -25,11 +25,11 @@ use crate::rate_limit::Verdict;
 use crate::trace::{EventDraft, EventKind, Surface, Wire, clip_header, redact_authorization};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 use summary::{summarize_request, summarize_response, summarize_value};
 
@@ -72,18 +72,18 @@ pub fn routes() -> Router<Arc<Account>> {
         .route("/api/v2/{*rest}", axum::routing::any(invalid_endpoint))
 }
 
-/// Middleware around an account's routes: for every call under `/api/v2/`, authenticates
-/// the caller (once per call; a call without valid credentials is answered 401 here,
-/// before any handler), records the call and its answer in the trace, and adds the
-/// rate-limit headers. Other paths pass untouched.
-pub async fn record_call(
-    State(account): State<Arc<Account>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// The step around an account's routes (see `world::surfaces`) that, for every call under
+/// `/api/v2/`, authenticates the caller (once per call; a call without valid
+/// credentials is answered 401 here, before any handler), records the call and its
+/// answer in the trace, and adds the rate-limit headers. Other paths pass untouched.
+pub async fn record_call<F, Fut>(account: &Account, mut request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let path = request.uri().path();
     if !(path.starts_with("/api/v2/") && path.len() > "/api/v2/".len()) {
-        return next.run(request).await;
+        return next(request).await;
     }
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
@@ -107,7 +107,7 @@ pub async fn record_call(
         .is_some_and(|key| key.as_bytes() == account.services().surface_check_key().as_bytes());
     if surface_check {
         return if authenticated {
-            next.run(request).await
+            next(request).await
         } else {
             ApiError::Unauthorized.into_response()
         };
@@ -167,7 +167,7 @@ pub async fn record_call(
         ) => ApiError::RateLimited { retry_after_secs }.into_response(),
         (_, false, _) => ApiError::Unauthorized.into_response(),
         (_, true, Some(error)) => error.into_response(),
-        (_, true, None) => next.run(request).await,
+        (_, true, None) => next(request).await,
     };
     let (limit, remaining) = match verdict {
         Verdict::Allowed { limit, remaining } => (limit, remaining),
@@ -179,7 +179,7 @@ pub async fn record_call(
         caller,
         request_seq,
     };
-    record_answer(&account, call, response, (limit, remaining)).await
+    record_answer(account, call, response, (limit, remaining)).await
 }
 
 /// A REST call as the trace names its answer.
@@ -219,13 +219,11 @@ async fn record_answer(
             (summary, bytes)
         }
     };
-    parts
-        .headers
-        .insert("X-Rate-Limit", HeaderValue::from(limit));
-    parts
-        .headers
-        .insert("X-Rate-Limit-Remaining", HeaderValue::from(remaining));
-    let wire = Wire::new(answer_headers(&parts.headers), &answer_body).answering(call.request_seq);
+    let (limit, remaining) = rate_limit_values(limit, remaining);
+    let wire_headers = answer_headers(&parts.headers, &limit, &remaining);
+    parts.headers.insert(X_RATE_LIMIT, limit);
+    parts.headers.insert(X_RATE_LIMIT_REMAINING, remaining);
+    let wire = Wire::new(wire_headers, &answer_body).answering(call.request_seq);
     account.trace().record(
         EventKind::Response,
         EventDraft {
@@ -243,37 +241,86 @@ async fn record_answer(
     Response::from_parts(parts, body)
 }
 
+/// `X-Rate-Limit`, as a constant name (no parsing per call).
+const X_RATE_LIMIT: header::HeaderName = header::HeaderName::from_static("x-rate-limit");
+/// `X-Rate-Limit-Remaining`.
+const X_RATE_LIMIT_REMAINING: header::HeaderName =
+    header::HeaderName::from_static("x-rate-limit-remaining");
+
+/// The rate-limit header values; those of the unenforced allowance (every call when no
+/// limit is set) are constants, so the common answer formats no numbers.
+fn rate_limit_values(limit: u32, remaining: u32) -> (HeaderValue, HeaderValue) {
+    use crate::rate_limit::UNENFORCED_LIMIT;
+    const LIMIT: HeaderValue = HeaderValue::from_static("700");
+    const AFTER_ONE: HeaderValue = HeaderValue::from_static("699");
+    const UNTOUCHED: HeaderValue = HeaderValue::from_static("700");
+    let limit_value = if limit == UNENFORCED_LIMIT {
+        LIMIT
+    } else {
+        HeaderValue::from(limit)
+    };
+    let remaining_value = match remaining {
+        699 if limit == UNENFORCED_LIMIT => AFTER_ONE,
+        700 if limit == UNENFORCED_LIMIT => UNTOUCHED,
+        _ => HeaderValue::from(remaining),
+    };
+    (limit_value, remaining_value)
+}
+
+/// A header value as a wire keeps it: the common constants borrowed, anything else
+/// clipped into its own string.
+fn shown(value: &HeaderValue) -> Cow<'static, str> {
+    const CONSTANTS: [&str; 5] = [
+        "application/json; charset=utf-8",
+        "application/json",
+        "text/plain; charset=utf-8",
+        "700",
+        "699",
+    ];
+    let bytes = value.as_bytes();
+    match CONSTANTS.iter().find(|c| c.as_bytes() == bytes) {
+        Some(constant) => Cow::Borrowed(constant),
+        None => Cow::Owned(clip_header(value.to_str().unwrap_or("?"))),
+    }
+}
+
 /// The request headers a reader of the exchange needs: how the caller authenticated
 /// (never the secret) and what it sent.
-fn request_headers(headers: &axum::http::HeaderMap) -> Vec<(&'static str, String)> {
-    let mut kept = Vec::new();
+fn request_headers(headers: &axum::http::HeaderMap) -> Vec<(&'static str, Cow<'static, str>)> {
+    let mut kept = Vec::with_capacity(2);
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        kept.push((
-            "Authorization",
-            redact_authorization(value.to_str().unwrap_or("")),
-        ));
+        let redacted = match value.as_bytes() {
+            [b'B', b'a', b's', b'i', b'c', b' ', ..] => Cow::Borrowed("Basic (redacted)"),
+            _ => Cow::Owned(redact_authorization(value.to_str().unwrap_or(""))),
+        };
+        kept.push(("Authorization", redacted));
     }
     if let Some(value) = headers.get(header::CONTENT_TYPE) {
-        kept.push(("Content-Type", clip_header(value.to_str().unwrap_or("?"))));
+        kept.push(("Content-Type", shown(value)));
     }
     kept
 }
 
-/// The answer headers a reader of the exchange needs.
-fn answer_headers(headers: &axum::http::HeaderMap) -> Vec<(&'static str, String)> {
-    [
-        ("Content-Type", header::CONTENT_TYPE.as_str()),
-        ("Location", header::LOCATION.as_str()),
-        ("Retry-After", header::RETRY_AFTER.as_str()),
-        ("X-Rate-Limit", "x-rate-limit"),
-        ("X-Rate-Limit-Remaining", "x-rate-limit-remaining"),
-    ]
-    .into_iter()
-    .filter_map(|(shown, name)| {
-        let value = headers.get(name)?;
-        Some((shown, clip_header(value.to_str().unwrap_or("?"))))
-    })
-    .collect()
+/// The answer headers a reader of the exchange needs, with the rate-limit values the
+/// answer is about to get.
+fn answer_headers(
+    headers: &axum::http::HeaderMap,
+    limit: &HeaderValue,
+    remaining: &HeaderValue,
+) -> Vec<(&'static str, Cow<'static, str>)> {
+    let mut kept = Vec::with_capacity(5);
+    for (name, header) in [
+        ("Content-Type", header::CONTENT_TYPE),
+        ("Location", header::LOCATION),
+        ("Retry-After", header::RETRY_AFTER),
+    ] {
+        if let Some(value) = headers.get(header) {
+            kept.push((name, shown(value)));
+        }
+    }
+    kept.push(("X-Rate-Limit", shown(limit)));
+    kept.push(("X-Rate-Limit-Remaining", shown(remaining)));
+    kept
 }
 
 fn require_admin(user: &User) -> Result<(), ApiError> {
@@ -332,6 +379,22 @@ pub fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Value>, Ap
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_constant_rate_limit_headers_say_what_a_formatted_number_would() {
+        use crate::rate_limit::UNENFORCED_LIMIT;
+        for (limit, remaining) in [
+            (UNENFORCED_LIMIT, UNENFORCED_LIMIT - 1),
+            (UNENFORCED_LIMIT, UNENFORCED_LIMIT),
+            (10, 3),
+            (UNENFORCED_LIMIT, 5),
+        ] {
+            assert_eq!(
+                rate_limit_values(limit, remaining),
+                (HeaderValue::from(limit), HeaderValue::from(remaining))
+            );
+        }
+    }
 
     #[test]
     fn ids_accept_the_json_suffix() {

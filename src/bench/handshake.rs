@@ -60,6 +60,103 @@ pub struct HandshakeResult {
     pub partner_connections: u64,
 }
 
+/// The bare exchange rate a handshake is held to: `senders` drivers, each sending four
+/// sequential requests per cycle (a handshake's two REST calls and two partner
+/// messages) on a keep-alive connection to a bare hyper server in this process, which
+/// answers each with a fixed agreement body. Measured in the same run as the handshakes.
+#[derive(Clone, Debug, Serialize)]
+pub struct BareCycles {
+    /// Concurrent drivers.
+    pub senders: usize,
+    /// Completed cycles of four exchanges.
+    pub cycles: u64,
+    /// Seconds under load.
+    pub seconds: f64,
+    /// Cycles per second.
+    pub per_second: f64,
+}
+
+/// Runs the bare cycles for `senders` drivers over the options' duration.
+pub async fn measure_bare(
+    options: &BenchOptions,
+    senders: usize,
+) -> Result<BareCycles, BenchError> {
+    let record = r#"{"sharing_agreement":{"created_at":"2026-01-01T09:00:00Z","id":1,"name":"Acme","partner_name":null,"remote_subdomain":"globex","status":"pending","type":"outbound","updated_at":"2026-01-01T09:00:00Z","url":"http://127.0.0.1:1/api/v2/sharing_agreements/1.json"}}"#;
+    let answer = |method: &str, status: u16| super::baseline::Answer {
+        method: method.to_string(),
+        status,
+        headers: vec![(
+            "content-type".to_string(),
+            "application/json; charset=utf-8".to_string(),
+        )],
+        body: record.to_string(),
+    };
+    let baseline =
+        super::baseline::Baseline::start(&[answer("POST", 201), answer("PUT", 200)]).await?;
+    let target = Target::http(baseline.addr);
+    let request = |method: Method, body: &'static str| RequestTemplate {
+        method,
+        path: "/api/v2/sharing_agreements.json".to_string(),
+        headers: vec![(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body: Bytes::from_static(body.as_bytes()),
+    };
+    let exchanges = Arc::new([
+        request(
+            Method::POST,
+            r#"{"sharing_agreement":{"remote_subdomain":"globex"}}"#,
+        ),
+        request(
+            Method::POST,
+            r#"{"uuid":"x","name":"Acme","sender_url":"http://a"}"#,
+        ),
+        request(
+            Method::PUT,
+            r#"{"sharing_agreement":{"status":"accepted"}}"#,
+        ),
+        request(Method::PUT, r#"{"uuid":"x","status":"accepted"}"#),
+    ]);
+    let mut connections = Vec::new();
+    for _ in 0..senders.max(1) {
+        connections.push(target.connect().await?);
+    }
+    let started = Instant::now();
+    let deadline = started + options.duration;
+    let mut tasks = Vec::new();
+    for mut connection in connections {
+        let (exchanges, host) = (exchanges.clone(), target.host.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut cycles = 0u64;
+            'cycles: while Instant::now() < deadline {
+                for template in exchanges.iter() {
+                    let Ok(request) = template.build(&host) else {
+                        break 'cycles;
+                    };
+                    if load::exchange(&mut connection, request).await.is_err() {
+                        break 'cycles;
+                    }
+                }
+                cycles += 1;
+            }
+            cycles
+        }));
+    }
+    let mut cycles = 0;
+    for task in tasks {
+        cycles += task.await.unwrap_or(0);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    baseline.stop().await;
+    Ok(BareCycles {
+        senders,
+        cycles,
+        seconds,
+        per_second: cycles as f64 / seconds.max(1e-9),
+    })
+}
+
 /// Runs the handshake measurement for `https` with `senders` concurrent drivers.
 pub async fn measure(
     options: &BenchOptions,

@@ -1,7 +1,6 @@
-//! The benchmark's load generator: hyper's HTTP/1.1 client over keep-alive connections
-//! (plain TCP or TLS), one task per connection sending requests back to back until a
-//! deadline. The same generator drives sharesim and the bare hyper baseline, so the two
-//! rates differ only by the server.
+//! The in-process HTTP/1.1 client of the handshake parts: hyper's client over
+//! keep-alive connections (plain TCP or TLS), with the latency histogram every part
+//! shares. The API part loads from outside instead (see [`super::generator`]).
 
 use super::BenchError;
 use bytes::Bytes;
@@ -13,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpStream;
 
 /// A keep-alive HTTP/1.1 connection: send a request, await its answer, repeat.
@@ -122,79 +121,6 @@ pub async fn exchange(
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
     Ok((status, body))
-}
-
-/// What one fixed-duration load run measured.
-#[derive(Debug)]
-pub struct LoadResult {
-    /// Answers with the expected status.
-    pub ok: u64,
-    /// Answers with another status, or failed exchanges.
-    pub errors: u64,
-    /// From the moment every connection was open to the last answer.
-    pub elapsed: Duration,
-    /// Latency of each successful request, in microseconds.
-    pub latency: Histogram<u64>,
-}
-
-impl LoadResult {}
-
-/// Opens `connections` keep-alive connections to `target`, then sends `request` back to
-/// back on each until `duration` has passed. Every answer must have status `expect`.
-pub async fn run(
-    target: &Target,
-    request: &RequestTemplate,
-    expect: StatusCode,
-    connections: usize,
-    duration: Duration,
-) -> Result<LoadResult, BenchError> {
-    let mut opened = Vec::with_capacity(connections);
-    for _ in 0..connections.max(1) {
-        opened.push(target.connect().await?);
-    }
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut tasks = Vec::with_capacity(opened.len());
-    for mut connection in opened {
-        let request = request.clone();
-        let host = target.host.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latency = new_histogram();
-            let (mut ok, mut errors) = (0u64, 0u64);
-            while Instant::now() < deadline {
-                let sent = Instant::now();
-                match exchange(&mut connection, request.build(&host)?).await {
-                    Ok((status, _)) if status == expect => {
-                        ok += 1;
-                        record(&mut latency, sent.elapsed());
-                    }
-                    Ok(_) => errors += 1,
-                    Err(_) => {
-                        // A broken connection cannot carry more load.
-                        errors += 1;
-                        break;
-                    }
-                }
-            }
-            Ok::<_, BenchError>((ok, errors, latency))
-        }));
-    }
-    let mut total = LoadResult {
-        ok: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latency: new_histogram(),
-    };
-    for task in tasks {
-        let (ok, errors, latency) = task
-            .await
-            .map_err(|e| BenchError::Setup(format!("a load task failed: {e}")))??;
-        total.ok += ok;
-        total.errors += errors;
-        let _ = total.latency.add(&latency);
-    }
-    total.elapsed = started.elapsed();
-    Ok(total)
 }
 
 /// A histogram of microseconds from 1 µs to 60 s with 3 significant digits.

@@ -1,8 +1,12 @@
 //! Soak: a real `sharesim serve` process under mixed valid and hostile traffic for a
 //! bounded time — invite → accept cycles beside anonymous floods, forged tokens,
 //! stranger invitations, oversized bodies and slowloris connections — then its peak
-//! resident memory and whether any agreement's two copies disagree.
+//! resident memory, how its memory grew from the end of warm-up (minute 1 of a long
+//! soak) to the end, and whether any agreement's two copies disagree. The valid client
+//! cleans up after each cycle (deactivate, delete on both sides), so what the accounts
+//! retain stays flat and any growth left is a leak.
 
+use super::served::{Served, TOKEN};
 use super::{BenchError, BenchOptions};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -16,7 +20,7 @@ use tokio::io::AsyncWriteExt;
 pub struct SoakResult {
     /// Seconds under load.
     pub seconds: f64,
-    /// Invite → accept cycles completed by the valid client.
+    /// Invite → accept → deactivate → delete cycles completed by the valid client.
     pub cycles: u64,
     /// Hostile requests sent (each answered with a refusal or cut off).
     pub hostile_requests: u64,
@@ -26,47 +30,42 @@ pub struct SoakResult {
     pub unexpected_answers: u64,
     /// Peak resident memory of the serve process (`VmHWM`), MiB.
     pub peak_memory_mib: f64,
+    /// When the growth window starts: 60 s into a soak of 2 minutes or more, a third
+    /// of the way into a shorter one.
+    pub growth_from_secs: f64,
+    /// Resident memory (`VmRSS`) at the start of the growth window, MiB.
+    pub resident_from_mib: f64,
+    /// Resident memory at the end, MiB.
+    pub resident_end_mib: f64,
+    /// Growth from the window's start to the end, percent.
+    pub growth_percent: f64,
+    /// Agreement copies left on acme and globex at the end (the valid client deletes
+    /// its own; strangers' pending invitations stay, up to their limit).
+    pub retained_agreements: u64,
     /// Outbound copies on acme and inbound copies on globex that disagree in number or
-    /// status after the run.
+    /// status after the run (copies still live must both be accepted).
     pub diverged: u64,
 }
 
-const TOKEN: &str = "sharesim-token";
-
 /// Runs the soak for `options.soak_duration`.
 pub async fn measure(options: &BenchOptions) -> Result<SoakResult, BenchError> {
-    let dir = std::env::temp_dir().join(format!("sharesim-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let ready = dir.join("ready.json");
-    let _ = std::fs::remove_file(&ready);
-    let exe = std::env::current_exe()?;
-    let mut child = tokio::process::Command::new(exe)
-        .args(["serve", "acme", "globex", "--header-timeout-ms", "2000"])
-        .arg("--ready-file")
-        .arg(&ready)
-        .current_dir(&dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = child.id().unwrap_or_default();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready.exists() {
-        if Instant::now() > deadline {
-            return Err(BenchError::Setup(
-                "serve did not write its ready file".into(),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let text = std::fs::read_to_string(&ready)?;
-    let ready: Value = serde_json::from_str(&text).map_err(|e| BenchError::Setup(e.to_string()))?;
-    let url = |index: usize, key: &str| ready["accounts"][index][key].as_str().map(str::to_string);
-    let (Some(acme_api), Some(acme_sharing), Some(globex_api)) =
-        (url(0, "api_url"), url(0, "sharing_url"), url(1, "api_url"))
-    else {
-        return Err(BenchError::Setup("the ready file lacks URLs".into()));
-    };
+    let served = Served::start(
+        &["acme".to_string(), "globex".to_string()],
+        &["--header-timeout-ms", "2000"],
+    )
+    .await?;
+    let result = soak(options, &served).await;
+    served.stop().await;
+    result
+}
+
+async fn soak(options: &BenchOptions, served: &Served) -> Result<SoakResult, BenchError> {
+    let (acme, globex) = (served.account("acme")?, served.account("globex")?);
+    let (acme_api, acme_sharing, globex_api) = (
+        acme.api_url.clone(),
+        acme.sharing_url.clone(),
+        globex.api_url.clone(),
+    );
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
@@ -74,6 +73,11 @@ pub async fn measure(options: &BenchOptions) -> Result<SoakResult, BenchError> {
         .map_err(|e| BenchError::Setup(e.to_string()))?;
     let started = Instant::now();
     let until = started + options.soak_duration;
+    let growth_from = if options.soak_duration >= Duration::from_secs(120) {
+        Duration::from_secs(60)
+    } else {
+        options.soak_duration / 3
+    };
     let hostile = Arc::new(AtomicU64::new(0));
     let unexpected = Arc::new(AtomicU64::new(0));
     let slow = Arc::new(AtomicU64::new(0));
@@ -88,51 +92,99 @@ pub async fn measure(options: &BenchOptions) -> Result<SoakResult, BenchError> {
         )),
         tokio::spawn(slowloris(acme_api.clone(), until, slow.clone())),
     ];
+    let pid = served.pid;
+    let sampler = tokio::spawn(async move {
+        // The resident size at the start of the growth window.
+        tokio::time::sleep_until((started + growth_from).into()).await;
+        super::served::resident_kib_of(pid)
+    });
     let cycles = valid_cycles(&http, &acme_api, &globex_api, until).await;
     for task in tasks {
         let _ = task.await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let diverged = divergences(&http, &acme_api, &globex_api).await;
-    let peak_memory_mib = peak_resident_kib(pid) as f64 / 1024.0;
-    let _ = child.kill().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let resident_from = sampler.await.unwrap_or(0) as f64 / 1024.0;
+    let resident_end = served.resident_kib() as f64 / 1024.0;
+    let (diverged, retained_agreements) = divergences(&http, &acme_api, &globex_api).await;
     Ok(SoakResult {
         seconds,
         cycles,
         hostile_requests: hostile.load(Ordering::Relaxed),
         slow_connections: slow.load(Ordering::Relaxed),
         unexpected_answers: unexpected.load(Ordering::Relaxed),
-        peak_memory_mib,
+        peak_memory_mib: served.peak_resident_kib() as f64 / 1024.0,
+        growth_from_secs: growth_from.as_secs_f64(),
+        resident_from_mib: resident_from,
+        resident_end_mib: resident_end,
+        growth_percent: 100.0 * (resident_end - resident_from) / resident_from.max(1e-9),
+        retained_agreements,
         diverged,
     })
 }
 
-/// One sender inviting and one receiver accepting, in turn: globex's ids follow the
-/// invitations (strangers only write to acme), so the k-th invitation is globex's id k.
+/// One sender inviting and one receiver accepting, in turn, then the sender
+/// deactivating and both deleting their copies. globex's ids follow the invitations
+/// (strangers only write to acme), so the k-th invitation is globex's id k.
 async fn valid_cycles(http: &reqwest::Client, acme: &str, globex: &str, until: Instant) -> u64 {
-    let mut cycles = 0;
+    let call = |method: reqwest::Method, url: String, email: &str, body: Option<Value>| {
+        let mut request = http
+            .request(method, url)
+            .basic_auth(format!("{email}/token"), Some(TOKEN));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let answer = request.send().await.ok()?;
+            let status = answer.status().as_u16();
+            let body: Value = answer.json().await.unwrap_or(Value::Null);
+            Some((status, body))
+        }
+    };
+    let (mut cycles, mut invited) = (0u64, 0u64);
     while Instant::now() < until {
-        let invited = http
-            .post(format!("{acme}/sharing_agreements.json"))
-            .basic_auth("admin@acme.test/token", Some(TOKEN))
-            .json(&json!({"sharing_agreement": {"remote_subdomain": "globex"}}))
-            .send()
-            .await;
-        if !matches!(&invited, Ok(answer) if answer.status() == 201) {
+        use reqwest::Method;
+        let created = call(
+            Method::POST,
+            format!("{acme}/sharing_agreements.json"),
+            "admin@acme.test",
+            Some(json!({"sharing_agreement": {"remote_subdomain": "globex"}})),
+        )
+        .await;
+        let Some((201, created)) = created else {
             continue;
-        }
-        let accepted = http
-            .put(format!("{globex}/sharing_agreements/{}.json", cycles + 1))
-            .basic_auth("admin@globex.test/token", Some(TOKEN))
-            .json(&json!({"sharing_agreement": {"status": "accepted"}}))
-            .send()
-            .await;
-        if matches!(&accepted, Ok(answer) if answer.status() == 200) {
-            cycles += 1;
-        } else {
+        };
+        invited += 1;
+        let Some(id) = created["sharing_agreement"]["id"].as_u64() else {
             break;
+        };
+        let status = |status: &str| Some(json!({"sharing_agreement": {"status": status}}));
+        let ours = format!("{acme}/sharing_agreements/{id}.json");
+        let theirs = format!("{globex}/sharing_agreements/{invited}.json");
+        let steps = [
+            (
+                Method::PUT,
+                theirs.clone(),
+                "admin@globex.test",
+                status("accepted"),
+                200,
+            ),
+            (
+                Method::PUT,
+                ours.clone(),
+                "admin@acme.test",
+                status("inactive"),
+                200,
+            ),
+            (Method::DELETE, ours, "admin@acme.test", None, 204),
+            (Method::DELETE, theirs, "admin@globex.test", None, 204),
+        ];
+        for (method, url, email, body, expected) in steps {
+            match call(method, url, email, body).await {
+                Some((status, _)) if status == expected => {}
+                _ => return cycles,
+            }
         }
+        cycles += 1;
     }
     cycles
 }
@@ -238,8 +290,9 @@ async fn slowloris(acme_api: String, until: Instant, opened: Arc<AtomicU64>) {
 }
 
 /// Counts disagreements between acme's outbound copies and globex's inbound copies
-/// from acme: their numbers, then each status (every valid cycle ends accepted).
-async fn divergences(http: &reqwest::Client, acme: &str, globex: &str) -> u64 {
+/// from acme (their numbers, then each status: every copy left must be accepted), and
+/// the copies both accounts retain.
+async fn divergences(http: &reqwest::Client, acme: &str, globex: &str) -> (u64, u64) {
     let list = |api: String, email: &'static str| {
         let http = http.clone();
         async move {
@@ -257,8 +310,9 @@ async fn divergences(http: &reqwest::Client, acme: &str, globex: &str) -> u64 {
         list(acme.to_string(), "admin@acme.test").await,
         list(globex.to_string(), "admin@globex.test").await,
     ) else {
-        return u64::MAX;
+        return (u64::MAX, 0);
     };
+    let retained = (sent.len() + received.len()) as u64;
     let statuses = |copies: &[Value], direction: &str, remote: &str| -> Vec<String> {
         copies
             .iter()
@@ -274,22 +328,5 @@ async fn divergences(http: &reqwest::Client, acme: &str, globex: &str) -> u64 {
         .chain(&received)
         .filter(|status| *status != "accepted")
         .count() as u64;
-    count_gap + not_accepted
-}
-
-/// `VmHWM` (peak resident set) of process `pid`, in KiB.
-fn peak_resident_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix("VmHWM:")?
-                    .trim()
-                    .strip_suffix("kB")?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
+    (count_gap + not_accepted, retained)
 }

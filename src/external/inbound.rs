@@ -17,9 +17,8 @@ use crate::listener::AbortConnection;
 use crate::trace::{EventDraft, EventKind, Surface};
 use crate::transport::{FROM_HEADER, TOKEN_HEADER, summarize_body};
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -35,16 +34,21 @@ pub struct InboundGate {
     pub account: Arc<Account>,
 }
 
-/// Middleware on an account's router: recognises, names and records messages from
-/// external accounts (see the module's doc); everything else passes untouched.
-pub async fn record(State(gate): State<InboundGate>, request: Request, next: Next) -> Response {
+/// The step on an account's router (see `world::surfaces`) that recognises, names and
+/// records messages from external accounts (see the module's doc); everything else
+/// passes untouched.
+pub async fn record<F, Fut>(gate: &InboundGate, request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let account = &gate.account;
     let services = account.services();
     if !request.uri().path().starts_with("/sharing")
         || services.transport.is_own_message(request.headers())
         || !services.directory.has_externals()
     {
-        return next.run(request).await;
+        return next(request).await;
     }
     let (mut parts, body) = request.into_parts();
     // The listener has read the body whole already.
@@ -60,7 +64,7 @@ pub async fn record(State(gate): State<InboundGate>, request: Request, next: Nex
         &parts.headers,
         &body,
     ) else {
-        return next.run(Request::from_parts(parts, Body::from(body))).await;
+        return next(Request::from_parts(parts, Body::from(body))).await;
     };
     if let Ok(value) = HeaderValue::from_str(&from) {
         parts.headers.insert(FROM_HEADER, value);
@@ -104,7 +108,7 @@ pub async fn record(State(gate): State<InboundGate>, request: Request, next: Nex
         status: None,
         answer: String::new(),
     });
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    let response = next(Request::from_parts(parts, Body::from(body))).await;
     let (response, status, answer) = answered(response).await;
     let detail = match (&status, serde_json::from_str::<serde_json::Value>(&answer)) {
         (None, _) => "no answer: the connection is dropped".to_string(),

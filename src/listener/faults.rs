@@ -30,9 +30,18 @@ pub struct FaultGate {
 /// Middleware on an account's router: applies the receiving side's fault, if any, to
 /// each partner message (`/sharing/…`). The sender is named by `X-Sharesim-From`;
 /// messages without it only meet account-wide rules.
-pub async fn apply(State(gate): State<FaultGate>, mut request: Request, next: Next) -> Response {
+pub async fn apply(State(gate): State<FaultGate>, request: Request, next: Next) -> Response {
+    apply_with(&gate, request, |request| next.run(request)).await
+}
+
+/// [`apply`] around any continuation: what an account's surfaces call directly.
+pub async fn apply_with<F, Fut>(gate: &FaultGate, mut request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     if !request.uri().path().starts_with("/sharing") {
-        return next.run(request).await;
+        return next(request).await;
     }
     let target = gate.target.clone();
     let from = request
@@ -47,7 +56,7 @@ pub async fn apply(State(gate): State<FaultGate>, mut request: Request, next: Ne
         return redirect_to_self(&request);
     }
     let Some(fault) = gate.faults.take(&target, from.as_deref(), Side::Receiving) else {
-        return next.run(request).await;
+        return next(request).await;
     };
     let sender = from.as_deref().unwrap_or("an unnamed sender");
     let effect = effect(fault);
@@ -74,7 +83,7 @@ pub async fn apply(State(gate): State<FaultGate>, mut request: Request, next: Ne
                 _ = stopped => return abort(),
                 _ = tokio::time::sleep(delay) => {}
             }
-            next.run(request).await
+            next(request).await
         }
         Effect::Answer(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -102,9 +111,9 @@ pub async fn apply(State(gate): State<FaultGate>, mut request: Request, next: Ne
         Effect::CrashAt(point) => {
             // The handler decides where it dies: the crash point travels with the request.
             request.extensions_mut().insert(point);
-            next.run(request).await
+            next(request).await
         }
-        Effect::Handle => next.run(request).await,
+        Effect::Handle => next(request).await,
     }
 }
 

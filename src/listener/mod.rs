@@ -187,6 +187,10 @@ async fn read_body(
         return Ok(Err(too_large()));
     }
     let (parts, body) = request.into_parts();
+    // Nothing to wait for (a GET without a body): no deadline, no buffer.
+    if hyper::body::Body::is_end_stream(&body) {
+        return Ok(Ok(Request::from_parts(parts, axum::body::Body::empty())));
+    }
     let limited = Limited::new(body, crate::limits::MAX_BODY_BYTES);
     match tokio::time::timeout(limits.header_timeout, limited.collect()).await {
         Err(_) => Err(Unread::TooSlow(limits.header_timeout)),
@@ -237,7 +241,11 @@ async fn serve_connection<S>(
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let app = app.clone();
         let in_flight = requests.request();
-        request.extensions_mut().insert(Stopping(stopping.clone()));
+        // Only partner messages can meet a fault that waits (see `faults`); REST calls
+        // are spared the extension map.
+        if request.uri().path().starts_with("/sharing") {
+            request.extensions_mut().insert(Stopping(stopping.clone()));
+        }
         async move {
             let _in_flight = in_flight;
             let request = match read_body(request, limits).await {

@@ -10,6 +10,7 @@
 
 use crate::limits::MAX_TRACE_BODY_BYTES;
 use bytes::Bytes;
+use std::borrow::Cow;
 
 /// One HTTP message (a request or an answer) as it crossed the wire.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -17,8 +18,10 @@ pub struct Wire {
     /// For an answer: the sequence number of the request event it answers.
     pub answers: Option<u64>,
     /// The headers worth reading, in the order they matter; credentials are redacted
-    /// before they get here (see [`redact_authorization`], [`token_uuid`]).
-    pub headers: Vec<(&'static str, String)>,
+    /// before they get here (see [`redact_authorization`], [`token_uuid`]). Values
+    /// that are constants (a content type, the unenforced rate limit) are borrowed, so
+    /// recording them allocates nothing.
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     /// The body, or its first [`MAX_TRACE_BODY_BYTES`] bytes.
     pub body: Bytes,
     /// The whole body's length, when `body` holds only its start.
@@ -28,7 +31,7 @@ pub struct Wire {
 impl Wire {
     /// A wire of `headers` and `body`, the body shared when it fits and clipped (copied)
     /// when it does not.
-    pub fn new(headers: Vec<(&'static str, String)>, body: &Bytes) -> Wire {
+    pub fn new(headers: Vec<(&'static str, Cow<'static, str>)>, body: &Bytes) -> Wire {
         let (body, full_length) = if body.len() > MAX_TRACE_BODY_BYTES {
             (
                 Bytes::copy_from_slice(&body[..MAX_TRACE_BODY_BYTES]),
@@ -114,7 +117,10 @@ mod tests {
     #[test]
     fn small_bodies_are_shared_and_large_ones_clipped() {
         let small = Bytes::from_static(b"{\"a\":1}");
-        let wire = Wire::new(vec![("Content-Type", "application/json".into())], &small);
+        let wire = Wire::new(
+            vec![("Content-Type", Cow::Borrowed("application/json"))],
+            &small,
+        );
         assert_eq!(wire.body, small);
         assert_eq!(wire.body.as_ptr(), small.as_ptr(), "shared, not copied");
         assert_eq!(wire.full_length, None);

@@ -5,25 +5,26 @@
 use super::{FROM_HEADER, Message, PROTOCOL_VERSION, TOKEN_HEADER, VERSION_HEADER};
 use crate::trace::{Wire, clip_header, token_uuid};
 use axum::http::{HeaderMap, header};
+use std::borrow::Cow;
 
 /// The headers a partner message carries, as the trace keeps them: the token shown as
 /// the agreement's uuid only.
 pub(super) fn request(message: &Message, body: Option<&bytes::Bytes>) -> Wire {
     let mut headers = vec![
-        (VERSION_HEADER, PROTOCOL_VERSION.to_string()),
-        (FROM_HEADER, clip_header(&message.from)),
+        (VERSION_HEADER, Cow::Borrowed(PROTOCOL_VERSION)),
+        (FROM_HEADER, Cow::Owned(clip_header(&message.from))),
     ];
     if let Some(token) = &message.token {
-        headers.push((TOKEN_HEADER, token_uuid(token)));
+        headers.push((TOKEN_HEADER, Cow::Owned(token_uuid(token))));
     }
     if body.is_some() {
-        headers.push(("Content-Type", "application/json".to_string()));
+        headers.push(("Content-Type", Cow::Borrowed("application/json")));
     }
     Wire::new(headers, body.unwrap_or(&bytes::Bytes::new()))
 }
 
 /// The answer headers a reader of the exchange needs.
-pub(super) fn answer_headers(headers: &HeaderMap) -> Vec<(&'static str, String)> {
+pub(super) fn answer_headers(headers: &HeaderMap) -> Vec<(&'static str, Cow<'static, str>)> {
     [
         ("Content-Type", header::CONTENT_TYPE),
         ("Location", header::LOCATION),
@@ -33,7 +34,10 @@ pub(super) fn answer_headers(headers: &HeaderMap) -> Vec<(&'static str, String)>
     .into_iter()
     .filter_map(|(shown, name)| {
         let value = headers.get(name)?;
-        Some((shown, clip_header(value.to_str().unwrap_or("?"))))
+        Some((
+            shown,
+            Cow::Owned(clip_header(value.to_str().unwrap_or("?"))),
+        ))
     })
     .collect()
 }

@@ -101,13 +101,118 @@ fn quick_soak_bench_reports_memory_and_divergence() {
         "slow_connections",
         "unexpected_answers",
         "peak_memory_mib",
+        "growth_from_secs",
+        "resident_from_mib",
+        "resident_end_mib",
+        "growth_percent",
+        "retained_agreements",
         "diverged",
     ] {
         assert!(soak[key].is_number(), "no {key} in {soak}");
     }
+    // The valid client deletes both copies of each agreement it made: what is left is
+    // at most the strangers' pending invitations, which stop at their limit.
+    assert!(
+        soak["retained_agreements"].as_u64().unwrap() <= 100,
+        "{soak}"
+    );
     // Behaviour, not timing: whatever ran, nothing diverged and no hostile call got in.
     assert_eq!(soak["diverged"], 0, "{soak}");
     assert_eq!(soak["unexpected_answers"], 0, "{soak}");
     assert!(soak["hostile_requests"].as_u64().unwrap() > 0, "{soak}");
-    assert_eq!(report["targets"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(report["targets"].as_array().unwrap().len(), 3, "{report}");
+}
+
+fn bench(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sharesim"))
+        .arg("bench")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn the_api_part_loads_serve_and_the_baseline_from_other_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let output = bench(&[
+        "--quick",
+        "--only",
+        "api",
+        "--connections",
+        "2",
+        "--duration-secs",
+        "0.4",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let figures = report["api"]["figures"].as_array().unwrap();
+    let keys: Vec<&str> = figures.iter().map(|f| f["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["list_1", "list_10", "write_mix"], "{report}");
+    for figure in figures {
+        // Behaviour, not speed: every answer of both servers was the expected one, and
+        // both were actually loaded.
+        for server in ["sharesim", "baseline"] {
+            assert_eq!(figure[server]["errors"], 0, "{server}: {figure}");
+            assert!(figure[server]["requests"].as_u64().unwrap() > 0, "{figure}");
+        }
+    }
+    // The write mix's cycles are three requests each: create, accept, delete.
+    let mix = &figures[2]["sharesim"];
+    assert!(mix["cycles"].as_u64().unwrap() > 0, "{mix}");
+    assert!(
+        mix["requests"].as_u64().unwrap() >= 3 * mix["cycles"].as_u64().unwrap(),
+        "{mix}"
+    );
+    assert!(
+        stdout.contains("one-item list >= 0.85x bare hyper"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn compare_flags_a_worse_figure_and_refuses_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("saved.json");
+    let args = ["--quick", "--only", "startup", "--accounts", "5", "--json"];
+    let first = bench(&[&args[..], &[saved.to_str().unwrap()]].concat());
+    assert!(first.status.success(), "{first:?}");
+    // A saved result whose start times no machine can match: this run is worse.
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    for world in value["startup"]["large"].as_array_mut().unwrap() {
+        world["start_ms"] = serde_json::json!(1e-9);
+    }
+    std::fs::write(&saved, value.to_string()).unwrap();
+    let now = dir.path().join("now.json");
+    let compared = bench(
+        &[
+            &args[..],
+            &[now.to_str().unwrap(), "--compare", saved.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let stdout = String::from_utf8_lossy(&compared.stdout);
+    assert_eq!(compared.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("REGRESSED  startup.large[http 5].start_ms"),
+        "{stdout}"
+    );
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "not json").unwrap();
+    let refused = bench(&["--only", "startup", "--compare", bad.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("bad.json is not JSON"), "{stderr}");
 }
