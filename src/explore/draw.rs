@@ -66,6 +66,7 @@ pub fn draw(seed: u64, index: u64, shape: &Shape) -> Schedule {
         tls,
         retries,
         steps: drawn,
+        orders: None,
     }
 }
 

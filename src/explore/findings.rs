@@ -52,6 +52,8 @@ pub struct Group {
     pub smallest: (usize, u64, u64),
     /// Schedules in the group.
     pub schedules: u64,
+    /// The scheduler's picks of the first schedule's order, under `--orders exhaustive`.
+    pub orders: Option<Vec<usize>>,
 }
 
 impl Group {
@@ -62,6 +64,7 @@ impl Group {
             message,
             smallest: (steps, seed, index),
             schedules: 1,
+            orders: None,
         }
     }
 
@@ -70,6 +73,7 @@ impl Group {
         if other.first < self.first {
             self.first = other.first;
             self.message.clone_from(&other.message);
+            self.orders.clone_from(&other.orders);
         }
         self.smallest = self.smallest.min(other.smallest);
         self.schedules += other.schedules;
@@ -132,7 +136,8 @@ pub async fn shrink_and_write(
         .find(|i| i.name() == key.invariant)
         .ok_or_else(|| ExploreError::Run(format!("unknown invariant {}", key.invariant)))?;
     let (seed, index) = group.first;
-    let schedule = Schedule::draw(seed, index, &options.shape);
+    let mut schedule = Schedule::draw(seed, index, &options.shape);
+    schedule.orders.clone_from(&group.orders);
     let shrunk = shrink::shrink(schedule.clone(), invariant, checks)
         .await
         .map_err(ExploreError::Run)?;

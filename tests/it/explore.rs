@@ -4,7 +4,7 @@
 use crate::support::sharesim;
 use sharesim::account::planted::PlantedBugs;
 use sharesim::explore::invariants::Invariant;
-use sharesim::explore::schedule::{FaultFamily, Shape};
+use sharesim::explore::schedule::{FaultFamily, Schedule, Shape};
 use sharesim::explore::{ExploreOptions, ExploreReport, explore};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -28,6 +28,7 @@ fn options(out: &Path) -> ExploreOptions {
         shrink: true,
         network: sharesim::network::NetworkKind::Simulated,
         known_limits: true,
+        orders: sharesim::explore::orders::Orders::Random,
     }
 }
 
@@ -307,4 +308,64 @@ async fn merged_shard_folders_give_the_single_run_index() {
         assert_eq!(two.first, one.first);
     }
     assert_eq!(twice.schedules, 60);
+}
+
+fn checks() -> sharesim::explore::Checks {
+    sharesim::explore::Checks {
+        invariants: Invariant::ALL.to_vec(),
+        planted_bugs: PlantedBugs::default(),
+        network: sharesim::network::NetworkKind::Simulated,
+    }
+}
+
+fn by_hand(accounts: &[&str], steps: Vec<sharesim::scenario::Step>) -> Schedule {
+    Schedule {
+        seed: 0,
+        index: 0,
+        accounts: accounts.iter().map(|a| a.to_string()).collect(),
+        tls: false,
+        retries: 0,
+        steps,
+        orders: None,
+    }
+}
+
+/// `--orders exhaustive`: three held invitations released `seeded` are delivered in all
+/// 3! orders, and a group of three actions starts in at least its 3! orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhaustive_orders_run_every_release_order_and_every_group_order() {
+    use sharesim::explore::orders::every_order;
+    use sharesim::explore::steps;
+    use sharesim::transport::scheduler::ReleaseOrder;
+    let accounts = ["acme", "globex", "initech", "umbrella"];
+    let mut held = vec![steps::hold("acme", "globex")];
+    for (handle, to) in [("a1", "globex"), ("a2", "globex"), ("a3", "globex")] {
+        held.push(steps::invite("acme", to, handle, Default::default()));
+    }
+    held.push(steps::release("acme", "globex", ReleaseOrder::Seeded));
+    let released = every_order(&by_hand(&accounts, held), &checks())
+        .await
+        .unwrap();
+    assert_eq!(released.orders, 6, "3 held messages, 3! release orders");
+    let group = vec![
+        steps::invite("acme", "globex", "a1", Default::default()),
+        steps::invite("acme", "initech", "a2", Default::default()),
+        steps::concurrently(vec![
+            steps::respond("globex", "a1", true),
+            steps::respond("initech", "a2", false),
+            steps::deactivate("acme", "a1"),
+        ]),
+    ];
+    let raced = every_order(&by_hand(&accounts, group), &checks())
+        .await
+        .unwrap();
+    assert!(
+        raced.orders >= 6,
+        "a group of 3 starts in 3! orders: {}",
+        raced.orders
+    );
+    let picks = raced.schedule.orders.clone().unwrap();
+    assert!(!picks.is_empty(), "the kept order is pinned");
+    let file = raced.schedule.render();
+    assert!(file.contains("orders = ["), "{file}");
 }

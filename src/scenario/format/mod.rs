@@ -119,6 +119,11 @@ pub struct Scenario {
     /// (`scenarios/found/`): how explore recognises the limit when it finds it again.
     /// The runner ignores it.
     pub signature: Option<Signature>,
+    /// The scheduler's choices, in order, instead of drawing them from the seed: at
+    /// each point where it chooses (which action of a `concurrently` group starts,
+    /// which parked message goes, each place of a `seeded` release), the 0-based pick;
+    /// 0 once the list runs out. `sharesim explore --orders exhaustive` writes it.
+    pub orders: Option<Vec<usize>>,
     /// Name of the file, as given to `parse`; used in every message.
     #[serde(skip)]
     #[schemars(skip)]
@@ -147,6 +152,7 @@ impl Scenario {
             accounts,
             steps,
             signature: None,
+            orders: None,
             file: String::new(),
             source: String::new(),
         }
