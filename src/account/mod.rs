@@ -191,6 +191,9 @@ pub struct Account {
     admin_email: String,
     agent_email: String,
     rate_limiter: RateLimiter,
+    /// Changes whose rollback found another change on top: (the copy as the change
+    /// left it, what a rollback to that copy restores instead). See `roll_back`.
+    undone: Mutex<Vec<(Agreement, Agreement)>>,
 }
 
 /// Where and how an account's listener serves.
@@ -224,6 +227,7 @@ impl Account {
             changes: AtomicU64::new(0),
             listening: Mutex::new(None),
             https,
+            undone: Mutex::new(Vec::new()),
         }
     }
 
