@@ -12,8 +12,9 @@ use crate::network::NetworkKind;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// What groups violations: the invariant, the final pair (`-` when not about an
-/// agreement) and the known limit matched (None: new).
+/// What groups violations: the invariant, the pair of copies when it was seen (the
+/// shrunk schedule's final pair; `-` when not about an agreement) and the known limit
+/// matched (None: new).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GroupKey {
     /// The invariant's name.
@@ -90,10 +91,11 @@ pub fn classify(
     run.violations
         .iter()
         .map(|violation| {
-            let pair = violation
-                .handle()
-                .and_then(|handle| run.final_pairs.get(handle))
-                .map_or_else(|| "-".to_string(), |(s, r)| known::pair_text(*s, *r));
+            let pair = run
+                .violation_pairs
+                .get(&violation.invariant)
+                .cloned()
+                .unwrap_or_else(|| "-".to_string());
             let invariant = violation.invariant.name();
             let known = known::match_known(limits, invariant, &pair, &kinds)
                 .map(|limit| limit.file.to_string());

@@ -115,6 +115,9 @@ pub struct ScheduleRun {
     pub violations: Vec<Violation>,
     /// Each agreement's copies after the last step that ran.
     pub final_pairs: coverage::Pairs,
+    /// The pair of copies of the agreement each violation is about, when it was seen
+    /// (what the shrunk schedule ends in), by invariant.
+    pub violation_pairs: BTreeMap<Invariant, String>,
     /// What the run reached.
     pub coverage: coverage::Coverage,
     /// Every choice the scheduler made: (how many choices, which was taken).
@@ -148,6 +151,7 @@ struct Recorded {
     coverage: coverage::Coverage,
     fired: BTreeMap<&'static str, u64>,
     points: Vec<(usize, usize)>,
+    violation_pairs: BTreeMap<Invariant, String>,
 }
 
 /// The watcher: observes each step, checks the invariants, and (when shrinking) stops
@@ -194,6 +198,16 @@ impl StepWatcher for Recorder {
                 .map(|p| p.handle.clone())
                 .collect(),
         });
+        for violation in &found {
+            let pair = violation
+                .handle()
+                .and_then(|handle| seen.pairs.iter().find(|p| p.handle == handle))
+                .map_or_else(
+                    || "-".to_string(),
+                    |p| known::pair_text(p.sender_copy, p.receiver_copy),
+                );
+            recorded.violation_pairs.insert(violation.invariant, pair);
+        }
         recorded.violations.extend(found);
         match self.stop_at {
             Some(target) => match recorded.violations.iter().find(|v| v.invariant == target) {
@@ -329,6 +343,7 @@ pub async fn run_schedule(
         log: recorded.log,
         violations: recorded.violations,
         final_pairs: recorded.pairs,
+        violation_pairs: recorded.violation_pairs,
         coverage: recorded.coverage,
         choice_points: recorded.points,
     })

@@ -211,8 +211,9 @@ impl Scenario {
 pub struct Signature {
     /// The explorer invariants the limit breaks (`copies_agree`, …).
     pub invariants: Vec<String>,
-    /// The agreement's two copies when the run ends, `"<sender>/<receiver>"`, each a
-    /// status or `none`; `"-"` when the invariant is not about an agreement.
+    /// The agreement's two copies when the shrunk schedule ends (when the invariant
+    /// broke), `"<sender>/<receiver>"`, each a status or `none`, `a|b` for either;
+    /// `"-"` when the invariant is not about an agreement.
     pub pair: String,
     /// The kinds of step the shrunk schedule needs: action keys, a fault written as its
     /// kind (`crash`, `hang`…); `a|b` when either does.
