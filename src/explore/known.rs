@@ -28,6 +28,10 @@ pub const FOUND: &[(&str, &str)] = &[
         "04-deletion-crosses-deactivation.toml",
         include_str!("../../scenarios/found/04-deletion-crosses-deactivation.toml"),
     ),
+    (
+        "05-failed-push-waits-for-the-next.toml",
+        include_str!("../../scenarios/found/05-failed-push-waits-for-the-next.toml"),
+    ),
 ];
 
 /// A signature as reports and the corpus write it.
