@@ -39,8 +39,10 @@ impl fmt::Display for Divergence {
 }
 
 /// Checks one agreement's pair of copies. Allowed: the same live or final status on both
-/// sides (pending, accepted, declined, inactive); inactive on one side and deleted on
-/// the other; a delivery failure (failed, ssl_error, configuration_error) on the
+/// sides (pending, accepted, declined, inactive); a final status (inactive or declined)
+/// on one side and no copy on the other, since an agreement that is over may be
+/// deleted by either side without telling the other (one rule for both final
+/// statuses); a delivery failure (failed, ssl_error, configuration_error) on the
 /// sender with no copy on the receiver; and no copy anywhere.
 pub fn check(
     sender_copy: Option<AgreementStatus>,
@@ -49,7 +51,10 @@ pub fn check(
     use AgreementStatus::*;
     let allowed = match (sender_copy, receiver_copy) {
         (Some(s), Some(r)) => s == r && matches!(s, Pending | Accepted | Declined | Inactive),
-        (Some(Inactive), None) | (None, Some(Inactive)) => true,
+        // One rule for both final statuses: once a side holds a final status (the
+        // agreement is over), the other side may have deleted its copy.
+        (Some(s), None) if s.is_final() => true,
+        (None, Some(r)) if r.is_final() => true,
         (Some(s), None) => s.is_delivery_failure(),
         (None, Some(_)) => false,
         (None, None) => true,
@@ -253,6 +258,8 @@ mod tests {
             (Some(Inactive), Some(Inactive)),
             (Some(Inactive), None),
             (None, Some(Inactive)),
+            (Some(Declined), None),
+            (None, Some(Declined)),
             (Some(Failed), None),
             (Some(SslError), None),
             (Some(ConfigurationError), None),

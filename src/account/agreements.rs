@@ -90,6 +90,10 @@ pub struct Stored {
     pub agreement: Agreement,
 }
 
+/// Changes rolled back under a later change that an account remembers, so that the later
+/// change's own rollback restores what the partner knows (see [`Account::roll_back`]).
+const UNDONE_KEPT: usize = 64;
+
 impl Account {
     /// Creates an outbound `pending` copy for an invitation and records it; the
     /// partner protocol then sends the invitation.
@@ -296,14 +300,30 @@ impl Account {
         Ok(decided)
     }
 
-    /// Puts a copy back as it was, unless something else changed it meanwhile.
-    pub fn roll_back(&self, before: &Agreement, attempted: AgreementStatus) {
+    /// Puts a copy back as it was before a change the partner was not told of, unless
+    /// something else changed it meanwhile. When another change was made on top of
+    /// this one (the copy no longer holds what this change set), nothing is undone
+    /// now, but the one on top, should it roll back too, restores what this change
+    /// started from: a rollback never restores a status the partner never heard.
+    pub fn roll_back(&self, before: &Agreement, after: &Agreement) {
+        let target = {
+            let undone = crate::trace::lock(&self.undone);
+            let mut target = before.clone();
+            // Follow the chain of changes rolled back under this one.
+            for _ in 0..undone.len() {
+                match undone.iter().find(|(set, _)| *set == target) {
+                    Some((_, earlier)) => target = earlier.clone(),
+                    None => break,
+                }
+            }
+            target
+        };
         let restored = self.with_state(|state| {
             state
                 .change(before.id, |agreement| {
-                    let restore = agreement.status == attempted;
+                    let restore = agreement.status == after.status;
                     if restore {
-                        *agreement = before.clone();
+                        *agreement = target.clone();
                     }
                     restore
                 })
@@ -316,9 +336,14 @@ impl Account {
                     "{} rolled agreement {} back to {}: the partner was not told",
                     self.subdomain(),
                     before.id,
-                    before.status
+                    target.status
                 ),
             );
+        } else {
+            let mut undone = crate::trace::lock(&self.undone);
+            undone.push((after.clone(), target));
+            let excess = undone.len().saturating_sub(UNDONE_KEPT);
+            undone.drain(..excess);
         }
     }
 

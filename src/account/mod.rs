@@ -196,6 +196,9 @@ pub struct Account {
     /// decoding anything.
     authorizations: [String; 2],
     rate_limiter: RateLimiter,
+    /// Changes whose rollback found another change on top: (the copy as the change
+    /// left it, what a rollback to that copy restores instead). See `roll_back`.
+    undone: Mutex<Vec<(Agreement, Agreement)>>,
 }
 
 /// Where and how an account's listener serves.
@@ -237,6 +240,7 @@ impl Account {
             changes: AtomicU64::new(0),
             listening: Mutex::new(None),
             https,
+            undone: Mutex::new(Vec::new()),
         }
     }
 

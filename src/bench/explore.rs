@@ -90,6 +90,7 @@ pub async fn measure(
         planted_bugs: Default::default(),
         shrink: false,
         known_limits: true,
+        orders: crate::explore::orders::Orders::Random,
         network,
     };
     let cpu_before = super::process_cpu_seconds();

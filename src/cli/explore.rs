@@ -4,6 +4,7 @@
 use super::format::Format;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, Environment};
 use crate::explore::invariants::Invariant;
+use crate::explore::orders::Orders;
 use crate::explore::schedule::{ACCOUNT_NAMES, FaultFamily, Shape};
 use crate::explore::{ExploreOptions, ExploreReport, explore};
 use crate::network::NetworkKind;
@@ -93,6 +94,11 @@ pub struct ExploreArgs {
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// `random`: each schedule runs in one order drawn from the seed; `exhaustive`:
+    /// in every order the scheduler can choose (groups of up to 3 actions, held
+    /// messages released in every order), up to 720 per schedule.
+    #[arg(long, value_enum, default_value_t = Orders::Random)]
+    pub orders: Orders,
     /// Also fail (exit 1) when only known limits (`scenarios/found/`) were found.
     #[arg(long)]
     pub strict: bool,
@@ -160,6 +166,7 @@ impl ExploreArgs {
             planted_bugs: Default::default(),
             shrink: true,
             known_limits: true,
+            orders: self.orders,
             network: self.network,
         })
     }

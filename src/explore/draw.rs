@@ -48,6 +48,7 @@ pub fn draw(seed: u64, index: u64, shape: &Shape) -> Schedule {
         tickets: Vec::new(),
         comments: 0,
         made: (0, 0),
+        accepted: Vec::new(),
     };
     let mut drawn = Vec::with_capacity(shape.steps);
     while drawn.len() < shape.steps {
@@ -73,6 +74,7 @@ pub fn draw(seed: u64, index: u64, shape: &Shape) -> Schedule {
         tls,
         retries,
         steps: drawn,
+        orders: None,
     }
 }
 
@@ -103,6 +105,8 @@ struct Drawer<'a> {
     comments: u32,
     /// Agreement and ticket handles made so far (a group's count before it ends).
     made: (usize, usize),
+    /// Agreements some earlier step accepted: shares go over these first.
+    accepted: Vec<String>,
 }
 
 impl Drawer<'_> {
@@ -150,13 +154,29 @@ impl Drawer<'_> {
             let Some(step) = self.one(rng) else {
                 continue;
             };
-            if !crate::scenario::format::NOT_CONCURRENT.contains(&step.action.key()) {
-                group.push(step);
-            }
+            // Mostly actions that send messages race; a world change joins rarely.
+            let sends = matches!(
+                step.action.key(),
+                "invite"
+                    | "respond"
+                    | "deactivate"
+                    | "delete"
+                    | "resend"
+                    | "share"
+                    | "unshare"
+                    | "comment"
+                    | "set_status"
+                    | "release"
+            );
             let new_agreements: Vec<_> = self.agreements.drain(agreements.len()..).collect();
             let new_tickets: Vec<_> = self.tickets.drain(tickets.len()..).collect();
-            defined.0.extend(new_agreements);
-            defined.1.extend(new_tickets);
+            if !crate::scenario::format::NOT_CONCURRENT.contains(&step.action.key())
+                && (sends || rng.random_bool(0.15))
+            {
+                group.push(step);
+                defined.0.extend(new_agreements);
+                defined.1.extend(new_tickets);
+            }
             // A share or re-share drawn in the group counts after it, like a handle.
             self.tickets.clone_from(&tickets);
         }
@@ -177,7 +197,11 @@ impl Drawer<'_> {
             0..=12 => self.invite(rng),
             13..=23 => {
                 let (handle, _, receiver) = self.agreement(rng)?;
-                Some(steps::respond(&receiver, &handle, rng.random_bool(0.75)))
+                let accept = rng.random_bool(0.75);
+                if accept {
+                    self.accepted.push(handle.clone());
+                }
+                Some(steps::respond(&receiver, &handle, accept))
             }
             24..=28 => {
                 let (handle, account) = self.either_side(rng)?;
@@ -192,7 +216,7 @@ impl Drawer<'_> {
                 Some(steps::resend(&handle))
             }
             37..=40 => Some(steps::heal(&self.account(rng))),
-            41..=64 => self.fault(rng),
+            41..=58 => self.fault(rng),
             _ if self.shape.tickets => self.ticket_step(rng),
             _ => None,
         }
@@ -247,7 +271,7 @@ impl Drawer<'_> {
         } else {
             None
         };
-        let times = rng.random_bool(0.5).then_some(1);
+        let times = rng.random_bool(0.7).then_some(1);
         let fault = |kind| steps::fault(&account, from.as_deref(), times, kind);
         Some(match family {
             FaultFamily::Tls => {
@@ -314,12 +338,16 @@ impl Drawer<'_> {
                 // copy over the receiver's own agreement (a chain).
                 let ticket = ticket?;
                 let holder = pick(rng, &ticket.holders()).clone();
-                let (handle, _, receiver) = self
+                let outbound: Vec<&(String, String, String)> = self
                     .agreements
                     .iter()
                     .filter(|(_, sender, _)| *sender == holder)
-                    .nth(0)?
-                    .clone();
+                    .collect();
+                let (handle, _, receiver) = (*outbound
+                    .iter()
+                    .find(|(handle, _, _)| self.accepted.contains(handle))
+                    .or_else(|| outbound.first())?)
+                .clone();
                 let position = self
                     .tickets
                     .iter()
@@ -378,9 +406,14 @@ impl Drawer<'_> {
             return None;
         }
         self.made.1 += 1;
-        let account = match self.agreement(rng) {
-            Some((_, sender, _)) => sender,
-            None => self.account(rng),
+        let accepted = self
+            .agreements
+            .iter()
+            .find(|(handle, _, _)| self.accepted.contains(handle));
+        let account = match (accepted, self.agreement(rng)) {
+            (Some((_, sender, _)), _) => sender.clone(),
+            (None, Some((_, sender, _))) => sender,
+            (None, None) => self.account(rng),
         };
         let handle = format!("t{}", self.made.1);
         self.tickets.push(TicketDrawn {

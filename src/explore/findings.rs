@@ -12,8 +12,9 @@ use crate::network::NetworkKind;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// What groups violations: the invariant, the final pair (`-` when not about an
-/// agreement) and the known limit matched (None: new).
+/// What groups violations: the invariant, the pair of copies when it was seen (the
+/// shrunk schedule's final pair; `-` when not about an agreement) and the known limit
+/// matched (None: new).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GroupKey {
     /// The invariant's name.
@@ -52,6 +53,8 @@ pub struct Group {
     pub smallest: (usize, u64, u64),
     /// Schedules in the group.
     pub schedules: u64,
+    /// The scheduler's picks of the first schedule's order, under `--orders exhaustive`.
+    pub orders: Option<Vec<usize>>,
 }
 
 impl Group {
@@ -62,6 +65,7 @@ impl Group {
             message,
             smallest: (steps, seed, index),
             schedules: 1,
+            orders: None,
         }
     }
 
@@ -70,6 +74,7 @@ impl Group {
         if other.first < self.first {
             self.first = other.first;
             self.message.clone_from(&other.message);
+            self.orders.clone_from(&other.orders);
         }
         self.smallest = self.smallest.min(other.smallest);
         self.schedules += other.schedules;
@@ -86,10 +91,11 @@ pub fn classify(
     run.violations
         .iter()
         .map(|violation| {
-            let pair = violation
-                .handle()
-                .and_then(|handle| run.final_pairs.get(handle))
-                .map_or_else(|| "-".to_string(), |(s, r)| known::pair_text(*s, *r));
+            let pair = run
+                .violation_pairs
+                .get(&violation.invariant)
+                .cloned()
+                .unwrap_or_else(|| "-".to_string());
             let invariant = violation.invariant.name();
             let known = known::match_known(limits, invariant, &pair, &kinds)
                 .map(|limit| limit.file.to_string());
@@ -132,7 +138,8 @@ pub async fn shrink_and_write(
         .find(|i| i.name() == key.invariant)
         .ok_or_else(|| ExploreError::Run(format!("unknown invariant {}", key.invariant)))?;
     let (seed, index) = group.first;
-    let schedule = crate::explore::draw::draw(seed, index, &options.shape);
+    let mut schedule = crate::explore::draw::draw(seed, index, &options.shape);
+    schedule.orders.clone_from(&group.orders);
     let shrunk = shrink::shrink(schedule.clone(), invariant, checks)
         .await
         .map_err(ExploreError::Run)?;

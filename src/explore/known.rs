@@ -24,6 +24,14 @@ pub const FOUND: &[(&str, &str)] = &[
         "03-untold-deletion.toml",
         include_str!("../../scenarios/found/03-untold-deletion.toml"),
     ),
+    (
+        "04-deletion-crosses-deactivation.toml",
+        include_str!("../../scenarios/found/04-deletion-crosses-deactivation.toml"),
+    ),
+    (
+        "05-failed-push-waits-for-the-next.toml",
+        include_str!("../../scenarios/found/05-failed-push-waits-for-the-next.toml"),
+    ),
 ];
 
 /// A signature as reports and the corpus write it.
@@ -50,11 +58,11 @@ pub struct KnownLimit {
 
 impl KnownLimit {
     /// Whether a violation of `invariant` ending in `pair`, in a schedule whose steps
-    /// are of `kinds`, is this limit: same invariant and pair, and every kind of step
-    /// the limit needs is there (`a|b`: either).
+    /// are of `kinds`, is this limit: same invariant, one of its pairs, and every kind
+    /// of step the limit needs is there (`a|b`: either).
     pub fn matches(&self, invariant: &str, pair: &str, kinds: &BTreeSet<String>) -> bool {
         self.signature.invariants.iter().any(|i| i == invariant)
-            && self.signature.pair == pair
+            && self.signature.pair.split('|').any(|p| p == pair)
             && self
                 .signature
                 .steps

@@ -13,6 +13,7 @@ pub mod findings;
 pub mod invariants;
 pub mod known;
 pub mod language;
+pub mod orders;
 pub mod reproduction;
 pub mod schedule;
 pub mod shrink;
@@ -60,6 +61,8 @@ pub struct ExploreOptions {
     /// The network schedules run on (a finding on the simulated network is rerun on
     /// loopback before it is reported).
     pub network: NetworkKind,
+    /// One order per schedule drawn from the seed, or every order.
+    pub orders: orders::Orders,
     /// Label violations that match a limit of `scenarios/found/` as known (the command
     /// line always does; a test may treat every violation as new).
     pub known_limits: bool,
@@ -81,6 +84,9 @@ impl ExploreOptions {
         }
         if self.network == NetworkKind::Loopback {
             command.push_str(" --network loopback");
+        }
+        if self.orders == orders::Orders::Exhaustive {
+            command.push_str(" --orders exhaustive");
         }
         command
     }
@@ -109,8 +115,13 @@ pub struct ScheduleRun {
     pub violations: Vec<Violation>,
     /// Each agreement's copies after the last step that ran.
     pub final_pairs: coverage::Pairs,
+    /// The pair of copies of the agreement each violation is about, when it was seen
+    /// (what the shrunk schedule ends in), by invariant.
+    pub violation_pairs: BTreeMap<Invariant, String>,
     /// What the run reached.
     pub coverage: coverage::Coverage,
+    /// Every choice the scheduler made: (how many choices, which was taken).
+    pub choice_points: Vec<(usize, usize)>,
 }
 
 impl ScheduleRun {
@@ -139,6 +150,8 @@ struct Recorded {
     pairs: coverage::Pairs,
     coverage: coverage::Coverage,
     fired: BTreeMap<&'static str, u64>,
+    points: Vec<(usize, usize)>,
+    violation_pairs: BTreeMap<Invariant, String>,
 }
 
 /// The watcher: observes each step, checks the invariants, and (when shrinking) stops
@@ -174,6 +187,7 @@ impl StepWatcher for Recorder {
         } = &mut *recorded;
         coverage.observe(&before, pairs);
         recorded.fired = view.world.services().faults.fired();
+        recorded.points = view.world.services().transport.scheduler().choice_points();
         recorded.log.push(StepLog {
             answers: seen.answers.clone(),
             refused: view.refusal.is_some(),
@@ -184,6 +198,16 @@ impl StepWatcher for Recorder {
                 .map(|p| p.handle.clone())
                 .collect(),
         });
+        for violation in &found {
+            let pair = violation
+                .handle()
+                .and_then(|handle| seen.pairs.iter().find(|p| p.handle == handle))
+                .map_or_else(
+                    || "-".to_string(),
+                    |p| known::pair_text(p.sender_copy, p.receiver_copy),
+                );
+            recorded.violation_pairs.insert(violation.invariant, pair);
+        }
         recorded.violations.extend(found);
         match self.stop_at {
             Some(target) => match recorded.violations.iter().find(|v| v.invariant == target) {
@@ -319,7 +343,9 @@ pub async fn run_schedule(
         log: recorded.log,
         violations: recorded.violations,
         final_pairs: recorded.pairs,
+        violation_pairs: recorded.violation_pairs,
         coverage: recorded.coverage,
+        choice_points: recorded.points,
     })
 }
 
@@ -450,9 +476,10 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, limits: &[known::KnownLimit], schedule: &Schedule, run: &ScheduleRun) {
+    fn add(&mut self, limits: &[known::KnownLimit], explored: &orders::Explored) {
+        let (schedule, run) = (&explored.schedule, &explored.run);
         self.ran.push(schedule.index);
-        self.coverage.merge(&run.coverage);
+        self.coverage.merge(&explored.coverage);
         let keys: Vec<String> = schedule
             .steps
             .iter()
@@ -464,7 +491,7 @@ impl Tally {
                 keys
             })
             .collect();
-        self.coverage.schedule(&keys, 1);
+        self.coverage.schedule(&keys, explored.orders);
         if run.violations.is_empty() {
             return;
         }
@@ -483,12 +510,13 @@ impl Tally {
             self.known += 1;
         }
         for (key, message) in groups {
-            let group = findings::Group::new(
+            let mut group = findings::Group::new(
                 schedule.seed,
                 schedule.index,
                 schedule.step_count(),
                 message,
             );
+            group.orders.clone_from(&schedule.orders);
             match self.groups.get_mut(&key) {
                 Some(existing) => existing.merge(&group),
                 None => {
@@ -536,17 +564,29 @@ pub async fn explore(
             };
             let schedule = crate::explore::draw::draw(options.seed, index, &options.shape);
             let checks = checks.clone();
+            let mode = options.orders;
             tasks.spawn(async move {
-                let result = run_schedule(&schedule, &checks, None).await;
-                (schedule, result)
+                match mode {
+                    orders::Orders::Random => {
+                        run_schedule(&schedule, &checks, None)
+                            .await
+                            .map(|run| orders::Explored {
+                                coverage: run.coverage.clone(),
+                                schedule,
+                                run,
+                                orders: 1,
+                            })
+                    }
+                    orders::Orders::Exhaustive => orders::every_order(&schedule, &checks).await,
+                }
             });
         }
         let Some(joined) = tasks.join_next().await else {
             break;
         };
-        let (schedule, result) = joined.map_err(|e| ExploreError::Run(e.to_string()))?;
-        let run = result.map_err(ExploreError::Run)?;
-        tally.add(&limits, &schedule, &run);
+        let result = joined.map_err(|e| ExploreError::Run(e.to_string()))?;
+        let explored = result.map_err(ExploreError::Run)?;
+        tally.add(&limits, &explored);
         progress(tally.ran.len() as u64, tally.violating);
     }
     tally.ran.sort_unstable();

@@ -119,6 +119,9 @@ pub struct Schedule {
     pub retries: u32,
     /// The steps, before the repair round.
     pub steps: Vec<Step>,
+    /// The scheduler's choices (`orders` of the scenario): None draws them from the
+    /// seed; `--orders exhaustive` runs the schedule once per order.
+    pub orders: Option<Vec<usize>>,
 }
 
 /// What a schedule is drawn from.
@@ -286,6 +289,7 @@ impl Schedule {
         scenario.tls = self.tls;
         scenario.timeout_ms = Some(TIMEOUT_MS);
         scenario.retries = self.retries;
+        scenario.orders.clone_from(&self.orders);
         let file = format!("explore-{}-{}", self.seed, self.index);
         crate::scenario::check_built(scenario, &file).map_err(|e| {
             format!(
@@ -308,6 +312,10 @@ impl Schedule {
         let _ = writeln!(text, "timeout_ms = {TIMEOUT_MS}");
         if self.retries > 0 {
             let _ = writeln!(text, "retries = {}", self.retries);
+        }
+        if let Some(orders) = &self.orders {
+            let picks: Vec<String> = orders.iter().map(usize::to_string).collect();
+            let _ = writeln!(text, "orders = [{}]", picks.join(", "));
         }
         for account in &self.accounts {
             let _ = write!(text, "\n[accounts.{account}]\n");
@@ -412,6 +420,7 @@ mod tests {
                 steps::stop("acme"),
                 steps::certificate("globex", CertMode::Expired),
             ],
+            orders: None,
         };
         let repair: Vec<String> = schedule
             .repair_round()

@@ -51,7 +51,7 @@ pub async fn change_status(
                     Ok(account.agreement_by_id(id).unwrap_or(decided.after))
                 }
                 Err(failure) => {
-                    account.roll_back(&decided.before, requested);
+                    account.roll_back(&decided.before, &decided.after);
                     Err(AgreementError::Undeliverable {
                         from: decided.before.status,
                         to: requested,

@@ -158,6 +158,9 @@ pub async fn run_here(scenario: &Scenario, settings: &RunSettings) -> Outcome {
         Err(message) => return not_started(scenario, settings, message, started),
     };
     world.services().planted.set(settings.planted_bugs);
+    if let Some(picks) = &scenario.orders {
+        world.services().transport.scheduler().script(picks);
+    }
     let mut runner = Runner::new(&world, Session::default());
     runner.choices = settings
         .choices

@@ -224,6 +224,7 @@ mod tests {
             "accounts",
             "steps",
             "signature",
+            "orders",
         ] {
             assert!(schema["properties"].get(key).is_some(), "{key}");
         }

@@ -146,6 +146,41 @@ struct State {
     round: Option<Round>,
     rng: ChaCha8Rng,
     next_id: u64,
+    /// The choices to make instead of drawing them (a scenario's `orders`): the next
+    /// pick at each choice point, 0 once they run out.
+    script: Option<VecDeque<usize>>,
+    /// Every choice point so far: (how many choices, which was taken).
+    points: Vec<(usize, usize)>,
+}
+
+/// The choice-making part of the state, borrowed apart from the round.
+struct Chooser<'a> {
+    script: &'a mut Option<VecDeque<usize>>,
+    rng: &'a mut ChaCha8Rng,
+    points: &'a mut Vec<(usize, usize)>,
+}
+
+impl Chooser<'_> {
+    /// One choice among `choices` (more than one): the script's next pick, or one drawn
+    /// from the seed; recorded either way.
+    fn choose(self, choices: usize) -> usize {
+        let pick = match self.script {
+            Some(script) => script.pop_front().unwrap_or(0).min(choices - 1),
+            None => self.rng.random_range(0..choices),
+        };
+        self.points.push((choices, pick));
+        pick
+    }
+}
+
+impl State {
+    fn chooser(&mut self) -> Chooser<'_> {
+        Chooser {
+            script: &mut self.script,
+            rng: &mut self.rng,
+            points: &mut self.points,
+        }
+    }
 }
 
 /// The gate every partner message of one world passes. Cheap to share behind an `Arc`.
@@ -193,6 +228,8 @@ impl Scheduler {
                 round: None,
                 rng: ChaCha8Rng::seed_from_u64(seed ^ SCHEDULE_STREAM),
                 next_id: 0,
+                script: None,
+                points: Vec::new(),
             }),
             changed: Notify::new(),
             trace,
@@ -389,6 +426,18 @@ impl Scheduler {
         match order {
             ReleaseOrder::Fifo => {}
             ReleaseOrder::Reverse => messages.reverse(),
+            ReleaseOrder::Seeded if state.script.is_some() => {
+                // A scripted order: each position chosen among the messages left.
+                let mut left = std::mem::take(&mut messages);
+                while !left.is_empty() {
+                    let pick = if left.len() > 1 {
+                        state.chooser().choose(left.len())
+                    } else {
+                        0
+                    };
+                    messages.push(left.remove(pick));
+                }
+            }
             ReleaseOrder::Seeded => messages.shuffle(&mut state.rng),
         }
         let count = messages.len();
@@ -407,6 +456,18 @@ impl Scheduler {
         round.released.extend(messages);
         self.changed.notify_waiters();
         Ok(count)
+    }
+
+    /// Makes every later choice (which action of a group starts, which parked message
+    /// goes, a seeded release's order) from `picks` instead of the seed: the order a
+    /// scenario's `orders` pins, or one of every order explored.
+    pub fn script(&self, picks: &[usize]) {
+        lock(&self.state).script = Some(picks.iter().copied().collect());
+    }
+
+    /// Every choice point so far: (how many choices, which was taken).
+    pub fn choice_points(&self) -> Vec<(usize, usize)> {
+        lock(&self.state).points.clone()
     }
 
     /// Starts driving a group: from now on every message parks at the gate until
@@ -482,7 +543,12 @@ impl Scheduler {
             let pick = if choices == 1 {
                 0
             } else {
-                state.rng.random_range(0..choices)
+                Chooser {
+                    script: &mut state.script,
+                    rng: &mut state.rng,
+                    points: &mut state.points,
+                }
+                .choose(choices)
             };
             round.active += 1;
             if pick < unstarted {
@@ -505,7 +571,12 @@ impl Scheduler {
             let pick = if unstarted_releases == 1 {
                 0
             } else {
-                state.rng.random_range(0..unstarted_releases)
+                Chooser {
+                    script: &mut state.script,
+                    rng: &mut state.rng,
+                    points: &mut state.points,
+                }
+                .choose(unstarted_releases)
             };
             round.active += 1;
             return Turn::Start {

@@ -4,7 +4,7 @@
 use crate::support::sharesim;
 use sharesim::account::planted::PlantedBugs;
 use sharesim::explore::invariants::Invariant;
-use sharesim::explore::schedule::{FaultFamily, Shape};
+use sharesim::explore::schedule::{FaultFamily, Schedule, Shape};
 use sharesim::explore::{ExploreOptions, ExploreReport, explore};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -28,6 +28,7 @@ fn options(out: &Path) -> ExploreOptions {
         shrink: true,
         network: sharesim::network::NetworkKind::Simulated,
         known_limits: true,
+        orders: sharesim::explore::orders::Orders::Random,
     }
 }
 
@@ -41,16 +42,20 @@ async fn quietly(options: &ExploreOptions) -> ExploreReport {
 async fn a_receiver_that_stores_a_repeated_invitation_twice_is_found_and_shrunk() {
     let dir = tempfile::tempdir().unwrap();
     let mut planted = options(dir.path());
+    planted.schedules = Some(PLANTED_INVITATION_BUDGET);
     planted.invariants = vec![Invariant::OneCopyPerInvitation];
     planted.planted_bugs = PlantedBugs {
         store_repeated_invitations: true,
+        ..PlantedBugs::default()
     };
     let report = quietly(&planted).await;
     let finding = report
         .findings
         .iter()
         .find(|f| f.invariant == "one_copy_per_invitation")
-        .unwrap_or_else(|| panic!("60 schedules find the planted bug: {report:?}"));
+        .unwrap_or_else(|| {
+            panic!("{PLANTED_INVITATION_BUDGET} schedules find the planted bug: {report:?}")
+        });
     assert!(
         finding.shrunk_steps <= 8,
         "shrunk to {} steps: {}",
@@ -80,10 +85,11 @@ async fn a_receiver_that_stores_a_repeated_invitation_twice_is_found_and_shrunk(
 
     // Without the planted bug, the same schedules never store an invitation twice.
     let mut real = options(dir.path());
+    real.schedules = Some(PLANTED_INVITATION_BUDGET);
     real.invariants = vec![Invariant::OneCopyPerInvitation];
     let report = quietly(&real).await;
     assert!(report.findings.is_empty(), "{:?}", report.findings);
-    assert_eq!(report.schedules, 60);
+    assert_eq!(report.schedules, PLANTED_INVITATION_BUDGET);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,14 +249,14 @@ async fn hang_findings_rerun_byte_for_byte_and_are_tried_on_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let mut hangs = options(dir.path());
     hangs.seed = 0;
-    hangs.schedules = Some(12);
+    hangs.schedules = Some(40);
     hangs.shape.faults = vec![FaultFamily::Hang];
     // Every violation shrunk, known limits included.
     hangs.known_limits = false;
     let report = quietly(&hangs).await;
     assert!(
         !report.findings.is_empty(),
-        "12 schedules with hangs find the untold deletion: {report:?}"
+        "40 schedules with hangs find a violation: {report:?}"
     );
     for finding in &report.findings {
         assert_eq!(finding.network, sharesim::network::NetworkKind::Simulated);
@@ -308,3 +314,120 @@ async fn merged_shard_folders_give_the_single_run_index() {
     }
     assert_eq!(twice.schedules, 60);
 }
+
+fn checks() -> sharesim::explore::Checks {
+    sharesim::explore::Checks {
+        invariants: Invariant::ALL.to_vec(),
+        planted_bugs: PlantedBugs::default(),
+        network: sharesim::network::NetworkKind::Simulated,
+    }
+}
+
+fn by_hand(accounts: &[&str], steps: Vec<sharesim::scenario::Step>) -> Schedule {
+    Schedule {
+        seed: 0,
+        index: 0,
+        accounts: accounts.iter().map(|a| a.to_string()).collect(),
+        tls: false,
+        retries: 0,
+        steps,
+        orders: None,
+    }
+}
+
+/// `--orders exhaustive`: three held invitations released `seeded` are delivered in all
+/// 3! orders, and a group of three actions starts in at least its 3! orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhaustive_orders_run_every_release_order_and_every_group_order() {
+    use sharesim::explore::orders::every_order;
+    use sharesim::explore::steps;
+    use sharesim::transport::scheduler::ReleaseOrder;
+    let accounts = ["acme", "globex", "initech", "umbrella"];
+    let mut held = vec![steps::hold("acme", "globex")];
+    for (handle, to) in [("a1", "globex"), ("a2", "globex"), ("a3", "globex")] {
+        held.push(steps::invite("acme", to, handle, Default::default()));
+    }
+    held.push(steps::release("acme", "globex", ReleaseOrder::Seeded));
+    let released = every_order(&by_hand(&accounts, held), &checks())
+        .await
+        .unwrap();
+    assert_eq!(released.orders, 6, "3 held messages, 3! release orders");
+    let group = vec![
+        steps::invite("acme", "globex", "a1", Default::default()),
+        steps::invite("acme", "initech", "a2", Default::default()),
+        steps::concurrently(vec![
+            steps::respond("globex", "a1", true),
+            steps::respond("initech", "a2", false),
+            steps::deactivate("acme", "a1"),
+        ]),
+    ];
+    let raced = every_order(&by_hand(&accounts, group), &checks())
+        .await
+        .unwrap();
+    assert!(
+        raced.orders >= 6,
+        "a group of 3 starts in 3! orders: {}",
+        raced.orders
+    );
+    let picks = raced.schedule.orders.clone().unwrap();
+    assert!(!picks.is_empty(), "the kept order is pinned");
+    let file = raced.schedule.render();
+    assert!(file.contains("orders = ["), "{file}");
+}
+
+/// The planted ticket bug: a receiver that stores a repeated comment twice is found
+/// within a fixed budget, shrunk to at most 8 steps, and its file passes on the real
+/// model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_stores_a_repeated_comment_twice_is_found_and_shrunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut planted = options(dir.path());
+    planted.schedules = Some(PLANTED_TICKET_BUDGET);
+    planted.shape.tickets = true;
+    planted.shape.steps = 10;
+    // Repeats come from a link that delivers twice or a lost reply that is retried.
+    planted.shape.faults = vec![FaultFamily::Duplicate];
+    planted.invariants = vec![Invariant::CommentsConverge];
+    planted.planted_bugs = PlantedBugs {
+        store_repeated_comments: true,
+        ..PlantedBugs::default()
+    };
+    let report = quietly(&planted).await;
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.invariant == "comments_converge")
+        .unwrap_or_else(|| {
+            panic!("{PLANTED_TICKET_BUDGET} schedules find the planted bug: {report:?}")
+        });
+    let file = std::fs::read_to_string(&finding.path).unwrap();
+    assert!(
+        finding.shrunk_steps <= 8,
+        "shrunk to {} steps: {file}",
+        finding.shrunk_steps
+    );
+    assert!(
+        finding.reproduced,
+        "the file fails with the bug planted: {file}"
+    );
+    assert!(file.contains("expect_ticket"), "{file}");
+    let scenario = sharesim::scenario::parse(&file, "finding.toml").unwrap();
+    let outcome =
+        sharesim::scenario::run::run(&scenario, &sharesim::scenario::run::RunSettings::default())
+            .await;
+    assert!(
+        outcome.passed(),
+        "without the planted bug the finding's file passes: {:?}",
+        outcome.failure
+    );
+    let mut real = planted.clone();
+    real.planted_bugs = PlantedBugs::default();
+    let report = quietly(&real).await;
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
+/// Schedules the planted agreement bug is given.
+const PLANTED_INVITATION_BUDGET: u64 = 200;
+
+/// Schedules the planted ticket bug is given.
+const PLANTED_TICKET_BUDGET: u64 = 400;

@@ -192,7 +192,7 @@ fn a_rollback_restores_the_copy_only_if_nothing_else_changed_it() {
     let (_, offer) = invite(&acme);
     globex.receive_invitation(offer, None).unwrap();
     let change = globex.decide_status_change(1, Accepted).unwrap();
-    globex.roll_back(&change.before, Accepted);
+    globex.roll_back(&change.before, &change.after);
     assert_eq!(globex.agreement_by_id(1).unwrap(), change.before);
     assert_eq!(
         last_decision(&globex),
@@ -201,7 +201,7 @@ fn a_rollback_restores_the_copy_only_if_nothing_else_changed_it() {
     // Changed meanwhile (here: deactivated): the rollback leaves it alone.
     let change = globex.decide_status_change(1, Accepted).unwrap();
     put(&globex, 1, Inactive);
-    globex.roll_back(&change.before, Accepted);
+    globex.roll_back(&change.before, &change.after);
     assert_eq!(globex.agreement_by_id(1).unwrap().status, Inactive);
 }
 

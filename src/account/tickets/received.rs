@@ -201,7 +201,7 @@ impl Account {
                 book,
                 &mut ticket,
                 &incoming.comments,
-                agreement,
+                (agreement, false),
                 now,
                 &own_url,
             );
@@ -247,6 +247,7 @@ impl Account {
         let synced = synced_fields(&agreement.terms, incoming.sent_fields());
         let own_url = self.sharing_url();
         let now = self.trace().clock().now();
+        let store_repeated = self.services().planted.store_repeated_comments();
         let decided = self.with_state(|state| {
             let mut ticket = state
                 .tickets()
@@ -275,7 +276,7 @@ impl Account {
                 book,
                 &mut ticket,
                 &incoming.comments,
-                agreement,
+                (agreement, store_repeated),
                 now,
                 &own_url,
             );
@@ -429,19 +430,20 @@ fn person_for(book: &mut TicketBook, actor: Option<&Actor>, own_url: &str) -> u6
 }
 
 /// Adds the partner's comments this copy does not have yet; returns them and how many
-/// were duplicates. Visibility follows the agreement's terms.
+/// were duplicates. Visibility follows the agreement's terms. `store_repeated` is the
+/// planted bug (tests only) that stores a comment it already has once more.
 fn merge_comments(
     book: &mut TicketBook,
     ticket: &mut Ticket,
     incoming: &[IncomingComment],
-    agreement: &Agreement,
+    (agreement, store_repeated): (&Agreement, bool),
     now: DateTime<Utc>,
     own_url: &str,
 ) -> (Vec<Comment>, usize) {
     let mut added = Vec::new();
     let mut duplicates = 0;
     for wire in incoming {
-        if ticket.has_comment(&wire.uuid) {
+        if ticket.has_comment(&wire.uuid) && !store_repeated {
             duplicates += 1;
             continue;
         }

@@ -91,6 +91,11 @@ pub struct Scenario {
     /// (`scenarios/found/`): how explore recognises the limit when it finds it again.
     /// The runner ignores it.
     pub signature: Option<Signature>,
+    /// The scheduler's choices, in order, instead of drawing them from the seed: at
+    /// each point where it chooses (which action of a `concurrently` group starts,
+    /// which parked message goes, each place of a `seeded` release), the 0-based pick;
+    /// 0 once the list runs out. `sharesim explore --orders exhaustive` writes it.
+    pub orders: Option<Vec<usize>>,
     /// Name of the file, as given to `parse`; used in every message.
     #[serde(skip)]
     #[schemars(skip)]
@@ -119,6 +124,7 @@ impl Scenario {
             accounts,
             steps,
             signature: None,
+            orders: None,
             file: String::new(),
             source: String::new(),
         }
@@ -177,8 +183,9 @@ impl Scenario {
 pub struct Signature {
     /// The explorer invariants the limit breaks (`copies_agree`, …).
     pub invariants: Vec<String>,
-    /// The agreement's two copies when the run ends, `"<sender>/<receiver>"`, each a
-    /// status or `none`; `"-"` when the invariant is not about an agreement.
+    /// The agreement's two copies when the shrunk schedule ends (when the invariant
+    /// broke), `"<sender>/<receiver>"`, each a status or `none`, `a|b` for either;
+    /// `"-"` when the invariant is not about an agreement.
     pub pair: String,
     /// The kinds of step the shrunk schedule needs: action keys, a fault written as its
     /// kind (`crash`, `hang`…); `a|b` when either does.
