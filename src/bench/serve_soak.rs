@@ -246,8 +246,9 @@ struct Subscribers {
 }
 
 impl Subscribers {
-    /// Opens `count` streams: half follow decisions, half follow globex (which the
-    /// flood never calls), as tests follow the journal.
+    /// Opens `count` streams following what the flood does not touch, as a test
+    /// follows its own part of the journal: half follow `world` events, half follow
+    /// globex (every event is read and checked, none matches).
     async fn open(served: &Served, count: usize) -> Result<Subscribers, BenchError> {
         let control = served.text("/control_url");
         let token = served.text("/control_token");
@@ -255,7 +256,7 @@ impl Subscribers {
         let mut tasks = Vec::new();
         for index in 0..count {
             let filter = if index % 2 == 0 {
-                "kind=decision"
+                "kind=world"
             } else {
                 "account=globex"
             };

@@ -447,7 +447,8 @@ fn write_files(
 ) -> Result<(), String> {
     if let Some(path) = &args.html {
         let sections = html_sections(scenarios, outcomes);
-        write(path, report::html::report("sharesim report", &sections))?;
+        report::html::write_report(path, "sharesim report", &sections)
+            .map_err(|e| format!("could not write {}: {e}", path.display()))?;
     }
     if let Some(path) = &args.junit {
         let xml = report::junit::report(outcomes)
@@ -512,8 +513,8 @@ pub async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
             [one] => format!("sharesim explain: {}", one.name),
             _ => "sharesim explain".to_string(),
         };
-        if let Err(message) = write(path, report::html::report(&title, &sections)) {
-            eprintln!("sharesim: {message}");
+        if let Err(error) = report::html::write_report(path, &title, &sections) {
+            eprintln!("sharesim: could not write {}: {error}", path.display());
             return EXIT_USAGE;
         }
     }

@@ -23,6 +23,10 @@ use std::fmt::Write;
 /// Events shown under "last events" of a failure.
 const LAST_EVENTS: usize = 12;
 
+/// Status grids drawn per scenario: one per agreement would make a long run's page
+/// grow with every invitation.
+pub const MAX_GRIDS: usize = 200;
+
 /// One scenario's part of the page: its outcome and the description from its file.
 #[derive(Clone, Copy, Debug)]
 pub struct Section<'a> {
@@ -35,6 +39,39 @@ pub struct Section<'a> {
 /// The whole page, titled `title`, with one section per scenario in the given order.
 pub fn report(title: &str, sections: &[Section<'_>]) -> String {
     let mut out = String::new();
+    page(&mut out, title, sections, &mut |_| Ok(())).expect("writing into a String does not fail");
+    out
+}
+
+/// [`report`], written to `path` part by part: the page is never held whole in
+/// memory, so a long run's report costs memory for its largest part only.
+pub fn write_report(
+    path: &std::path::Path,
+    title: &str,
+    sections: &[Section<'_>],
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut out = String::new();
+    page(&mut out, title, sections, &mut |part: &mut String| {
+        file.write_all(part.as_bytes())?;
+        part.clear();
+        Ok(())
+    })?;
+    file.write_all(out.as_bytes())?;
+    file.flush()
+}
+
+/// Called between the parts of a page with what was written since: a file writes it
+/// out and clears it; a `String` keeps it.
+type Flush<'f> = dyn FnMut(&mut String) -> std::io::Result<()> + 'f;
+
+fn page(
+    out: &mut String,
+    title: &str,
+    sections: &[Section<'_>],
+    flush: &mut Flush<'_>,
+) -> std::io::Result<()> {
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -47,15 +84,15 @@ pub fn report(title: &str, sections: &[Section<'_>]) -> String {
         player::STYLE
     );
     let _ = writeln!(out, "<header>\n<h1>{}</h1>", escape(title));
-    summary(&mut out, sections);
+    summary(out, sections);
     out.push_str("</header>\n<main>\n");
     for (index, section) in sections.iter().enumerate() {
-        scenario(&mut out, index, section);
+        scenario(out, index, section, flush)?;
     }
     out.push_str("</main>\n<footer>Made by sharesim. Diagrams and tables come from the run's trace and per-step snapshots.</footer>\n<script>");
     out.push_str(player::SCRIPT);
     out.push_str("</script>\n</body>\n</html>\n");
-    out
+    Ok(())
 }
 
 /// Counts, total time and a table of contents.
@@ -121,7 +158,12 @@ fn section_id(index: usize, outcome: &Outcome) -> String {
 }
 
 /// One scenario's section.
-fn scenario(out: &mut String, index: usize, section: &Section<'_>) {
+fn scenario(
+    out: &mut String,
+    index: usize,
+    section: &Section<'_>,
+    flush: &mut Flush<'_>,
+) -> std::io::Result<()> {
     let outcome = section.outcome;
     let id = section_id(index, outcome);
     let (class, label) = verdict_of(outcome);
@@ -147,8 +189,9 @@ fn scenario(out: &mut String, index: usize, section: &Section<'_>) {
         }
         out.push_str("</div>\n");
     }
-    stage(out, &id, outcome, None);
+    stage_in_parts(out, &id, outcome, None, flush)?;
     out.push_str("</section>\n");
+    flush(out)
 }
 
 /// What a lesson adds to a scenario's part of the page: a gate the player stops at
@@ -166,6 +209,18 @@ pub struct Lesson<'a> {
 /// everything of its section but the heading (shared with the lessons' pages, where the
 /// step list is the player's source only and stays hidden).
 pub fn stage(out: &mut String, id: &str, outcome: &Outcome, lesson: Option<Lesson<'_>>) {
+    stage_in_parts(out, id, outcome, lesson, &mut |_| Ok(()))
+        .expect("writing into a String does not fail");
+}
+
+/// [`stage`], calling `flush` after each large part.
+fn stage_in_parts(
+    out: &mut String,
+    id: &str,
+    outcome: &Outcome,
+    lesson: Option<Lesson<'_>>,
+    flush: &mut Flush<'_>,
+) -> std::io::Result<()> {
     failure(out, id, outcome);
     if !outcome.steps.is_empty() {
         out.push_str(&player::controls(id));
@@ -178,9 +233,14 @@ pub fn stage(out: &mut String, id: &str, outcome: &Outcome, lesson: Option<Lesso
         "<figure class=\"diagram\">\n<div class=\"scroll\"><div class=\"fit\" style=\"--w:{}px\">\n{}</div></div>\n<figcaption><span class=\"narrow-only\">Scroll sideways for the whole diagram. </span>Sequence diagram of every REST call, partner message and decision. Crossed arrows are failed deliveries; ⚡ marks a fault, ⚠ a divergence. Hover a shortened label for its full text.</figcaption>\n</figure>",
         drawing.width, drawing.svg
     );
+    drop(drawing);
+    flush(out)?;
     grids(out, outcome);
+    flush(out)?;
     steps(out, id, outcome, lesson.map(|l| l.narration));
+    flush(out)?;
     out.push_str(&player::data(id, outcome, lesson.and_then(|l| l.gate)));
+    flush(out)
 }
 
 /// Each agreement's status grid with the path its pair took (none when the run kept no
@@ -191,10 +251,18 @@ fn grids(out: &mut String, outcome: &Outcome) {
         return;
     }
     out.push_str("<figure class=\"grids\">\n<div class=\"grid-list\">\n");
-    for path in &paths {
+    for path in paths.iter().take(MAX_GRIDS) {
         out.push_str(&grid::svg(path));
     }
-    out.push_str("</div>\n<figcaption>Status grid: the sender's copy (rows) against the receiver's (columns). Green pairs are allowed, yellow ones last only while a message is in flight, red ones are divergences; the numbered path shows the step at which the pair arrived in each cell.</figcaption>\n</figure>\n");
+    out.push_str("</div>\n");
+    if paths.len() > MAX_GRIDS {
+        let _ = writeln!(
+            out,
+            "<p class=\"unchanged\">Grids are drawn for the first {MAX_GRIDS} agreements; {} more are left out.</p>",
+            paths.len() - MAX_GRIDS
+        );
+    }
+    out.push_str("<figcaption>Status grid: the sender's copy (rows) against the receiver's (columns). Green pairs are allowed, yellow ones last only while a message is in flight, red ones are divergences; the numbered path shows the step at which the pair arrived in each cell.</figcaption>\n</figure>\n");
 }
 
 /// The failing step, its diff and the events that led to it.

@@ -15,7 +15,7 @@ use super::svg::escape;
 use crate::scenario::outcome::Outcome;
 use crate::trace::EventKind;
 use base64::Engine;
-use serde_json::{Value, json};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt::Write;
 
@@ -53,70 +53,118 @@ pub fn controls(id: &str) -> String {
 }
 
 /// The JSON island the player reads for one scenario: its steps' event ranges and
-/// every message with its exchange.
+/// every message with its exchange. Serialised straight from the outcome (no JSON tree
+/// of every message in between), so a long run costs the island's text only.
 pub fn data(id: &str, outcome: &Outcome, gate: Option<usize>) -> String {
-    let steps: Vec<Value> = outcome
-        .steps
-        .iter()
-        .map(|step| {
-            json!({
-                "n": step.number,
-                "first": step.first_event,
-                "last": step.last_event,
-                "note": step.note.is_some(),
+    let island = Island {
+        id,
+        steps: outcome
+            .steps
+            .iter()
+            .map(|step| StepData {
+                n: step.number,
+                first: step.first_event,
+                last: step.last_event,
+                note: step.note.is_some(),
             })
-        })
-        .collect();
-    let messages: Vec<Value> = outcome
-        .trace
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Request | EventKind::Response))
-        .map(|event| {
-            let mut message = json!({
-                "seq": event.seq,
-                "kind": if event.kind == EventKind::Request { "request" } else { "response" },
-                "from": event.from,
-                "to": event.to,
-                "method": event.method,
-                "path": event.path,
-                "status": event.status,
-                "outcome": event.outcome,
-                "detail": event.detail,
-                "delivery": event.delivery,
-            });
-            if let Some(wire) = &event.wire {
-                message["answers"] = json!(wire.answers);
-                message["headers"] = json!(wire.headers);
-                message["body"] = json!(wire.body_text());
-                message["full_length"] = json!(wire.full_length);
-            }
-            message
-        })
-        .collect();
-    let island = json!({
-        "id": id,
-        "steps": steps,
-        "messages": messages,
-        "gate": gate,
-    });
+            .collect(),
+        messages: outcome
+            .trace
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Request | EventKind::Response))
+            .map(|event| Message {
+                seq: event.seq,
+                kind: if event.kind == EventKind::Request {
+                    "request"
+                } else {
+                    "response"
+                },
+                from: &event.from,
+                to: &event.to,
+                method: &event.method,
+                path: &event.path,
+                status: event.status,
+                outcome: &event.outcome,
+                detail: &event.detail,
+                delivery: event.delivery,
+                wire: event.wire.as_deref().map(|wire| WireData {
+                    answers: wire.answers,
+                    headers: &wire.headers,
+                    body: String::from_utf8_lossy(&wire.body),
+                    full_length: wire.full_length,
+                }),
+            })
+            .collect(),
+        gate,
+    };
+    let json = serde_json::to_string(&island).unwrap_or_default();
     format!(
         "<script type=\"application/json\" class=\"player-data\" id=\"{}-data\">{}</script>\n",
         escape(id),
-        script_safe(&island.to_string())
+        script_safe(&json)
     )
+}
+
+/// The island's shape (keys in the order the player has always read them).
+#[derive(Serialize)]
+struct Island<'a> {
+    id: &'a str,
+    steps: Vec<StepData>,
+    messages: Vec<Message<'a>>,
+    gate: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct StepData {
+    n: usize,
+    first: u64,
+    last: u64,
+    note: bool,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    seq: u64,
+    kind: &'static str,
+    from: &'a str,
+    to: &'a str,
+    method: &'a Option<String>,
+    path: &'a Option<String>,
+    status: Option<u16>,
+    outcome: &'a Option<String>,
+    detail: &'a str,
+    delivery: Option<crate::trace::Delivery>,
+    #[serde(flatten)]
+    wire: Option<WireData<'a>>,
+}
+
+#[derive(Serialize)]
+struct WireData<'a> {
+    answers: Option<u64>,
+    headers: &'a [(&'static str, String)],
+    body: std::borrow::Cow<'a, str>,
+    full_length: Option<usize>,
 }
 
 /// JSON that cannot end its `<script>` element or open a comment in it: `<`, `>` and
 /// `&` only occur inside JSON strings, where their `\u` escapes mean the same.
 pub fn script_safe(json: &str) -> String {
-    json.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+    let mut safe = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => safe.push_str("\\u003c"),
+            '>' => safe.push_str("\\u003e"),
+            '&' => safe.push_str("\\u0026"),
+            c => safe.push(c),
+        }
+    }
+    safe
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     #[test]
     fn the_island_cannot_break_out_of_its_script_element() {

@@ -42,7 +42,7 @@ pub struct Outcome {
 /// Rows of per-step tables (agreements and tickets of every account, summed over the
 /// steps) a run keeps for `explain` and the HTML report. A run whose state grows with
 /// its steps would otherwise keep, and print, a quadratic number of rows.
-pub const MAX_TABLE_ROWS: usize = 100_000;
+pub const MAX_TABLE_ROWS: usize = 50_000;
 
 impl Outcome {
     /// Records a step's tables, within [`MAX_TABLE_ROWS`]: past it, only the newest
