@@ -592,17 +592,7 @@ fn check_room(
     from: &str,
     decline_all: bool,
 ) -> Result<(), ReceiveError> {
-    let held = |status: AgreementStatus| {
-        state
-            .agreements()
-            .values()
-            .filter(|a| {
-                a.direction == Direction::Inbound
-                    && a.status == status
-                    && a.remote_subdomain.as_deref() == remote_subdomain
-            })
-            .count()
-    };
+    let held = |status: AgreementStatus| state.inbound_held(remote_subdomain, status);
     let pending = held(AgreementStatus::Pending);
     if pending >= crate::limits::MAX_PENDING_INBOUND {
         return Err(ReceiveError::TooMany(format!(
