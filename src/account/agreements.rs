@@ -635,21 +635,9 @@ fn check_room(
     from: &str,
     decline_all: bool,
 ) -> Result<(), ReceiveError> {
-    let held = |status: AgreementStatus| {
-        state
-            .agreements()
-            .values()
-            .filter(|a| {
-                a.direction == Direction::Inbound
-                    && a.status == status
-                    && match quota {
-                        Quota::Sender(sender) => {
-                            !a.unverified_sender && a.remote_subdomain.as_deref() == Some(sender)
-                        }
-                        Quota::Unverified => a.unverified_sender,
-                    }
-            })
-            .count()
+    let held = |status: AgreementStatus| match quota {
+        Quota::Sender(sender) => state.inbound_held(Some(sender), status),
+        Quota::Unverified => state.inbound_held(None, status),
     };
     let whose = match quota {
         Quota::Sender(_) => format!("from {from}"),

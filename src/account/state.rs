@@ -7,9 +7,9 @@
 //! came from two functions that reached past such a seal; now none can.
 
 use super::outbox::{Outbox, OutboxRecord};
-use crate::model::Agreement;
 use crate::model::ticket::Ticket;
 use crate::model::ticket::fields::TicketField;
+use crate::model::{Agreement, AgreementStatus};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The local id of the account's admin (requester and author of what the admin does).
@@ -51,6 +51,10 @@ pub struct AccountState {
     /// a scan of every copy per message made handshakes slower the more agreements an
     /// account held.
     ids_by_uuid: HashMap<String, u64>,
+    /// Inbound copies waiting (pending) or declined, by sender: every invitation checks
+    /// these bounds, and a scan of every copy per invitation made handshakes slower the
+    /// more agreements an account held.
+    held: HashMap<Option<String>, Held>,
     /// The serialised `GET /sharing_agreements` body and the API URL it was built for.
     /// Listing is the hottest read; every change to a copy drops the cache.
     listing: Option<(String, bytes::Bytes)>,
@@ -68,6 +72,36 @@ pub struct AccountState {
     agreements_version: Version,
     /// Changes whenever the tickets are opened for a change.
     tickets_version: Version,
+}
+
+/// How many inbound copies from one sender are pending and declined.
+#[derive(Clone, Copy, Debug, Default)]
+struct Held {
+    pending: usize,
+    declined: usize,
+}
+
+/// Whose share of the held counts `copy` is in: its sender's when the world's own
+/// transport proved it, else the one share of every unproven sender (None).
+fn quota_key(copy: &Agreement) -> Option<String> {
+    if copy.unverified_sender {
+        None
+    } else {
+        copy.remote_subdomain.clone()
+    }
+}
+
+/// Whether `copy` is counted in [`AccountState::held`], and as what: Some(true) for a
+/// pending inbound copy, Some(false) for a declined one.
+fn held_kind(copy: &Agreement) -> Option<bool> {
+    if copy.direction != crate::model::Direction::Inbound {
+        return None;
+    }
+    match copy.status {
+        AgreementStatus::Pending => Some(true),
+        AgreementStatus::Declined => Some(false),
+        _ => None,
+    }
 }
 
 /// A value no other version of any state in the process ever had: a state made afresh
@@ -88,6 +122,7 @@ impl Default for AccountState {
             agreements: BTreeMap::new(),
             next_agreement_id: 1,
             ids_by_uuid: HashMap::new(),
+            held: HashMap::new(),
             listing: None,
             tickets: TicketBook::default(),
             outbox: Outbox::default(),
@@ -260,7 +295,46 @@ impl AccountState {
         }
         self.ids_by_uuid
             .insert(agreement.uuid.clone(), agreement.id);
-        self.agreements.insert(agreement.id, agreement);
+        self.count_held(&agreement, true);
+        if let Some(old) = self.agreements.insert(agreement.id, agreement) {
+            self.count_held(&old, false);
+        }
+    }
+
+    /// Adds `copy` to (or takes it from) the held counts.
+    fn count_held(&mut self, copy: &Agreement, add: bool) {
+        if let Some(pending) = held_kind(copy) {
+            self.count_held_as(quota_key(copy), pending, add);
+        }
+    }
+
+    fn count_held_as(&mut self, remote: Option<String>, pending: bool, add: bool) {
+        let counts = self.held.entry(remote).or_default();
+        let count = if pending {
+            &mut counts.pending
+        } else {
+            &mut counts.declined
+        };
+        *count = if add {
+            *count + 1
+        } else {
+            count.saturating_sub(1)
+        };
+    }
+
+    /// Inbound copies with `status` (pending or declined; 0 for any other status) from
+    /// the proven sender `remote_subdomain`, or with None from every sender not proven
+    /// (whatever sender they claim): the pending quota's two kinds of share.
+    pub fn inbound_held(&self, remote_subdomain: Option<&str>, status: AgreementStatus) -> usize {
+        let counts = match remote_subdomain {
+            None => self.held.get(&None),
+            Some(remote) => self.held.get(&Some(remote.to_string())),
+        };
+        match (counts, status) {
+            (Some(counts), AgreementStatus::Pending) => counts.pending,
+            (Some(counts), AgreementStatus::Declined) => counts.declined,
+            _ => 0,
+        }
     }
 
     /// Removes the copy with this id.
@@ -268,6 +342,7 @@ impl AccountState {
         self.listing = None;
         self.agreements_version = Version::fresh();
         let removed = self.agreements.remove(&id)?;
+        self.count_held(&removed, false);
         self.ids_by_uuid.remove(&removed.uuid);
         self.mark_changed(&removed.uuid);
         Some(removed)
@@ -277,12 +352,22 @@ impl AccountState {
     /// re-indexes the copy, whatever `change` did to it. None when there is no such copy.
     pub fn change<R>(&mut self, id: u64, change: impl FnOnce(&mut Agreement) -> R) -> Option<R> {
         let copy = self.agreements.get_mut(&id)?;
+        let held_before = held_kind(copy).map(|kind| (quota_key(copy), kind));
         self.listing = None;
         self.agreements_version = Version::fresh();
         let uuid_before = copy.uuid.clone();
         let result = change(copy);
         copy.id = id;
+        let held_after = held_kind(copy).map(|kind| (quota_key(copy), kind));
         let uuid_after = (copy.uuid != uuid_before).then(|| copy.uuid.clone());
+        if held_before != held_after {
+            if let Some((remote, kind)) = held_before {
+                self.count_held_as(remote, kind, false);
+            }
+            if let Some((remote, kind)) = held_after {
+                self.count_held_as(remote, kind, true);
+            }
+        }
         if let Some(uuid_after) = uuid_after {
             self.ids_by_uuid.remove(&uuid_before);
             self.ids_by_uuid.insert(uuid_after.clone(), id);
@@ -544,6 +629,56 @@ mod tests {
             updated_at: String::new(),
             unverified_sender: false,
         }
+    }
+
+    #[test]
+    fn held_counts_follow_every_insert_change_and_removal() {
+        let mut state = AccountState::default();
+        let from = |id: u64, remote: &str| Agreement {
+            remote_subdomain: Some(remote.to_string()),
+            ..copy(id, &format!("u{id}"))
+        };
+        state.insert(from(1, "globex"));
+        state.insert(from(2, "globex"));
+        state.insert(from(3, "initech"));
+        state.insert(copy(4, "u4"));
+        let count = |state: &AccountState, remote: Option<&str>, status| {
+            let scanned = state
+                .agreements()
+                .values()
+                .filter(|a| {
+                    a.direction == Direction::Inbound
+                        && a.status == status
+                        && a.remote_subdomain.as_deref() == remote
+                })
+                .count();
+            assert_eq!(
+                state.inbound_held(remote, status),
+                scanned,
+                "{remote:?} {status}"
+            );
+            scanned
+        };
+        assert_eq!(count(&state, Some("globex"), AgreementStatus::Pending), 2);
+        assert_eq!(count(&state, None, AgreementStatus::Pending), 1);
+        state.change(1, |a| a.status = AgreementStatus::Declined);
+        state.change(2, |a| a.status = AgreementStatus::Accepted);
+        assert_eq!(count(&state, Some("globex"), AgreementStatus::Pending), 0);
+        assert_eq!(count(&state, Some("globex"), AgreementStatus::Declined), 1);
+        // Replacing a copy under the same id takes the old one out of its count.
+        state.insert(from(3, "globex"));
+        assert_eq!(count(&state, Some("initech"), AgreementStatus::Pending), 0);
+        assert_eq!(count(&state, Some("globex"), AgreementStatus::Pending), 1);
+        state.remove(1);
+        state.remove(4);
+        assert_eq!(count(&state, Some("globex"), AgreementStatus::Declined), 0);
+        assert_eq!(count(&state, None, AgreementStatus::Pending), 0);
+        // An outbound copy is never counted.
+        state.insert(Agreement {
+            direction: Direction::Outbound,
+            ..from(5, "globex")
+        });
+        assert_eq!(count(&state, Some("globex"), AgreementStatus::Pending), 1);
     }
 
     #[test]

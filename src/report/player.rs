@@ -141,7 +141,7 @@ struct Message<'a> {
 #[derive(Serialize)]
 struct WireData<'a> {
     answers: Option<u64>,
-    headers: &'a [(&'static str, String)],
+    headers: &'a [(&'static str, std::borrow::Cow<'static, str>)],
     body: std::borrow::Cow<'a, str>,
     full_length: Option<usize>,
 }
