@@ -23,6 +23,8 @@ mod tls_modes;
 // Every fault on the wire over real sockets, crash points and divergence, retries.
 mod faults;
 // Tickets on both surfaces: share, sync, terms, unshare, deactivation, chains, failures.
+mod ticket_protocol;
+mod ticket_sync;
 mod tickets;
 // Zendesk fidelity: the ticket_sharing gem, custom fields, closed tickets, safe_update, pages.
 mod fidelity;
