@@ -30,6 +30,7 @@ mod tickets;
 mod fidelity;
 // The control API of `serve`: token, steps, journal, stream, verify, snapshot, reset.
 mod control;
+mod control_cli;
 // `serve --state`: SIGKILL mid-burst loses no answered call; the file is never torn.
 mod durable;
 // `serve` on a shared host: squatted ports, private secrets, seeds, quotas, Host checks.
