@@ -23,11 +23,14 @@ mod tls_modes;
 // Every fault on the wire over real sockets, crash points and divergence, retries.
 mod faults;
 // Tickets on both surfaces: share, sync, terms, unshare, deactivation, chains, failures.
+mod ticket_protocol;
+mod ticket_sync;
 mod tickets;
 // Zendesk fidelity: the ticket_sharing gem, custom fields, closed tickets, safe_update, pages.
 mod fidelity;
 // The control API of `serve`: token, steps, journal, stream, verify, snapshot, reset.
 mod control;
+mod control_cli;
 // `serve --state`: SIGKILL mid-burst loses no answered call; the file is never torn.
 mod durable;
 // `serve` on a shared host: squatted ports, private secrets, seeds, quotas, Host checks.
