@@ -125,22 +125,14 @@ pub fn main() -> ExitCode {
             Command::Explain(args) => run::explain(args, &env).await,
             Command::Schema => {
                 let schema = crate::scenario::json_schema();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&schema).unwrap_or_default()
-                );
-                EXIT_PASSED
+                print_document(&serde_json::to_string_pretty(&schema).unwrap_or_default())
             }
             Command::Serve(args) => serve::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Ctl(args) => ctl::run(args).await,
             Command::Openapi => {
                 let document = crate::openapi::document();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&document).unwrap_or_default()
-                );
-                EXIT_PASSED
+                print_document(&serde_json::to_string_pretty(&document).unwrap_or_default())
             }
             Command::Explore(args) => explore::run(args, &env).await,
             Command::Conform(args) => conform::run(args).await,
@@ -148,6 +140,22 @@ pub fn main() -> ExitCode {
         }
     });
     ExitCode::from(code)
+}
+
+/// Prints a whole document to stdout. A reader that stops early (`sharesim openapi |
+/// head`) closes the pipe: that ends the output quietly, as it does for any Unix tool,
+/// instead of a panic; any other write error is reported.
+fn print_document(text: &str) -> u8 {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Ok(()) => EXIT_PASSED,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => EXIT_PASSED,
+        Err(error) => {
+            eprintln!("sharesim: could not write to stdout: {error}");
+            EXIT_USAGE
+        }
+    }
 }
 
 fn init_logging(verbose: u8, rust_log: Option<String>) {

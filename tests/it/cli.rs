@@ -443,3 +443,28 @@ fn every_example_path_in_the_help_exists() {
     }
     assert!(checked >= 2, "the help shows example scenario paths");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_without_a_panic() {
+    use std::io::Read;
+    // The document is larger than a pipe's buffer, so the writer meets the closed pipe.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sharesim"))
+        .arg("openapi")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sharesim starts");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut first = [0u8; 1024];
+    stdout.read_exact(&mut first).expect("the document starts");
+    assert!(text(&first).starts_with('{'), "{}", text(&first));
+    drop(stdout);
+    let output = child.wait_with_output().expect("sharesim ends");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    assert!(!text(&output.stderr).contains("panicked"));
+}
