@@ -34,23 +34,24 @@ use std::time::Duration;
 /// the trace growing with the load.
 pub const TRACE_CAPACITY: usize = 10_000;
 
-/// The parts of the benchmark.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// The parts of the benchmark, named the same on the command line (`--only`) and in
+/// the JSON results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
-    /// REST throughput against the bare hyper baseline.
+    /// REST throughput against a bare hyper server.
     Api,
     /// Invite → accept cycles over HTTP and HTTPS.
     Handshake,
-    /// World start time and memory per account.
+    /// World start time and resident memory per account.
     Startup,
-    /// Wall time of the bundled scenario library.
+    /// Wall time of the scenario library.
     Suite,
-    /// `serve` under mixed valid and hostile traffic: peak memory and divergence.
+    /// `serve` under mixed valid and hostile traffic: peak memory, divergence.
     Soak,
     /// Explorer schedules per second and the time to shrink a 40-step schedule.
     Explore,
-    /// `serve --state` and journal streams under a flood; a long `run --html`'s memory.
+    /// `serve --state` and 200 journal streams under a flood; a 5,000-step `run --html`.
     ServeSoak,
 }
 

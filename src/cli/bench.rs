@@ -2,7 +2,7 @@
 
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE};
 use crate::bench::{BenchOptions, Part};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ pub struct BenchArgs {
     pub quick: bool,
     /// Run only these parts (repeat or separate with commas).
     #[arg(long, value_enum, value_delimiter = ',')]
-    pub only: Vec<PartArg>,
+    pub only: Vec<Part>,
     /// The scenario directory the suite part runs.
     #[arg(long, default_value = "scenarios")]
     pub scenarios: PathBuf,
@@ -60,39 +60,6 @@ pub enum BenchTool {
     /// serves until stdin closes.
     #[command(hide = true)]
     Baseline,
-}
-
-/// A part of the benchmark, as named on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum PartArg {
-    /// REST throughput against a bare hyper server.
-    Api,
-    /// Invite → accept cycles over HTTP and HTTPS.
-    Handshake,
-    /// World start time and resident memory per account.
-    Startup,
-    /// Wall time of the scenario library.
-    Suite,
-    /// `serve` under mixed valid and hostile traffic: peak memory, divergence.
-    Soak,
-    /// Explorer schedules per second and the time to shrink a 40-step schedule.
-    Explore,
-    /// `serve --state` and 200 journal streams under a flood; a 5,000-step `run --html`.
-    ServeSoak,
-}
-
-impl From<PartArg> for Part {
-    fn from(part: PartArg) -> Part {
-        match part {
-            PartArg::Api => Part::Api,
-            PartArg::Handshake => Part::Handshake,
-            PartArg::Startup => Part::Startup,
-            PartArg::Suite => Part::Suite,
-            PartArg::Soak => Part::Soak,
-            PartArg::Explore => Part::Explore,
-            PartArg::ServeSoak => Part::ServeSoak,
-        }
-    }
 }
 
 impl BenchArgs {
@@ -139,7 +106,7 @@ impl BenchArgs {
         options.connections = self.connections;
         options.scenarios = self.scenarios.clone();
         if !self.only.is_empty() {
-            options.parts = self.only.iter().map(|&part| part.into()).collect();
+            options.parts = self.only.clone();
         }
         Ok(options)
     }
