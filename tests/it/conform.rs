@@ -46,15 +46,12 @@ fn endpoint(program: &str, args: &[&str], ready_last: bool) -> Endpoint {
     } else {
         command.arg("--ready-file").arg(&ready);
     }
-    let child = command
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{program} starts: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::support::wait_for_file(&mut child, &ready, Duration::from_secs(20));
     let text = std::fs::read_to_string(&ready).expect("the endpoint wrote its ready file");
     Endpoint {
         child,

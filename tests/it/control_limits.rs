@@ -11,7 +11,7 @@ fn serve_limited(prlimit: &str, args: &[&str]) -> (std::process::Child, Value, t
     sharesim::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
-    let child = std::process::Command::new("prlimit")
+    let mut child = std::process::Command::new("prlimit")
         .arg(prlimit)
         .arg(env!("CARGO_BIN_EXE_sharesim"))
         .arg("serve")
@@ -23,10 +23,7 @@ fn serve_limited(prlimit: &str, args: &[&str]) -> (std::process::Child, Value, t
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::support::wait_for_file(&mut child, &ready, Duration::from_secs(20));
     let text = std::fs::read_to_string(&ready).expect("serve started");
     (child, serde_json::from_str(&text).unwrap(), dir)
 }

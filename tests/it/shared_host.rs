@@ -134,7 +134,7 @@ async fn secrets_are_private_and_the_token_is_not_printed() {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
     let state = dir.path().join("state.json");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
         .args(["serve", "--ready-file"])
         .arg(&ready)
         .arg("--state")
@@ -144,10 +144,7 @@ async fn secrets_are_private_and_the_token_is_not_printed() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !ready.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::support::wait_for_file(&mut child, &ready, Duration::from_secs(20));
     let text = std::fs::read_to_string(&ready).unwrap();
     let token = serde_json::from_str::<Value>(&text).unwrap()["control_token"]
         .as_str()

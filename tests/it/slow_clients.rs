@@ -200,10 +200,7 @@ fn out_of_file_descriptors_the_accept_loop_backs_off_and_warns_rarely() {
         .stderr(stderr)
         .spawn()
         .expect("serve starts");
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !ready.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::support::wait_for_file(&mut child, &ready, PATIENCE);
     let text = std::fs::read_to_string(&ready).expect("serve wrote its ready file");
     let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     let api = json["accounts"][0]["api_url"].as_str().expect("api_url");

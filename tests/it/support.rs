@@ -303,7 +303,7 @@ pub fn serve_process(args: &[&str]) -> Served {
 pub fn serve_process_with(args: &[&str], env: &[(&str, &str)]) -> Served {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let ready = dir.path().join("ready.json");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
         .arg("serve")
         .args(args)
         .arg("--ready-file")
@@ -314,11 +314,10 @@ pub fn serve_process_with(args: &[&str], env: &[(&str, &str)]) -> Served {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("serve starts");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !ready.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(ready.exists(), "serve wrote its ready file");
+    assert!(
+        wait_for_file(&mut child, &ready, Duration::from_secs(20)),
+        "serve wrote its ready file"
+    );
     Served {
         child: Some(child),
         ready,
@@ -392,4 +391,26 @@ pub fn mask_ports(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Waits until `child` has written `path` (a ready file), at most `patience`, or until
+/// the child exits first. The file is the condition: serve writes it once every
+/// listener is up. The kernel offers no portable wait on a file appearing, so the
+/// file is looked for every 20 ms; nothing is ordered by that interval.
+pub fn wait_for_file(
+    child: &mut std::process::Child,
+    path: &std::path::Path,
+    patience: Duration,
+) -> bool {
+    let deadline = std::time::Instant::now() + patience;
+    while std::time::Instant::now() < deadline {
+        if path.exists() {
+            return true;
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            return path.exists();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    path.exists()
 }
