@@ -293,49 +293,7 @@ pub fn render_table(report: &BenchReport) -> String {
     if let Some(api) = &report.api {
         api::render(&mut out, api);
     }
-    if !report.handshake.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nHandshakes: invite -> accept cycles between two accounts"
-        );
-        let _ = writeln!(
-            out,
-            "  {:<9} {:<6} {:>7} {:>8} {:>9} {:>11} {:>8} {:>8} {:>10} {:>12}",
-            "network",
-            "scheme",
-            "senders",
-            "cycles",
-            "cycles/s",
-            "cyc/CPU-s",
-            "p50 ms",
-            "p99 ms",
-            "consistent",
-            "conns/msgs"
-        );
-        for run in &report.handshake {
-            let _ = writeln!(
-                out,
-                "  {:<9} {:<6} {:>7} {:>8} {:>9.0} {:>11.0} {:>8.3} {:>8.3} {:>10} {:>12}",
-                run.network.to_string(),
-                run.scheme,
-                run.senders,
-                run.cycles,
-                run.per_second,
-                run.per_cpu_second,
-                run.p50_ms,
-                run.p99_ms,
-                if run.consistent { "yes" } else { "NO" },
-                format!("{}/{}", run.partner_connections, run.partner_messages)
-            );
-        }
-        for bare in &report.handshake_bare {
-            let _ = writeln!(
-                out,
-                "  bare hyper, 4 sequential exchanges per cycle, {} senders: {:.0} cycles/s",
-                bare.senders, bare.per_second
-            );
-        }
-    }
+    render_handshakes(&mut out, report);
     if let Some(startup) = &report.startup {
         let _ = writeln!(out, "\nWorld start");
         let _ = writeln!(
@@ -426,6 +384,53 @@ pub fn render_table(report: &BenchReport) -> String {
         }
     }
     out
+}
+
+/// The handshake table of both networks, and the bare exchanges beside it.
+fn render_handshakes(out: &mut String, report: &BenchReport) {
+    if !report.handshake.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nHandshakes: invite -> accept cycles between two accounts"
+        );
+        let _ = writeln!(
+            out,
+            "  {:<9} {:<6} {:>7} {:>8} {:>9} {:>11} {:>8} {:>8} {:>10} {:>12}",
+            "network",
+            "scheme",
+            "senders",
+            "cycles",
+            "cycles/s",
+            "cyc/CPU-s",
+            "p50 ms",
+            "p99 ms",
+            "consistent",
+            "conns/msgs"
+        );
+        for run in &report.handshake {
+            let _ = writeln!(
+                out,
+                "  {:<9} {:<6} {:>7} {:>8} {:>9.0} {:>11.0} {:>8.3} {:>8.3} {:>10} {:>12}",
+                run.network.to_string(),
+                run.scheme,
+                run.senders,
+                run.cycles,
+                run.per_second,
+                run.per_cpu_second,
+                run.p50_ms,
+                run.p99_ms,
+                if run.consistent { "yes" } else { "NO" },
+                format!("{}/{}", run.partner_connections, run.partner_messages)
+            );
+        }
+        for bare in &report.handshake_bare {
+            let _ = writeln!(
+                out,
+                "  bare hyper, 4 sequential exchanges per cycle, {} senders: {:.0} cycles/s",
+                bare.senders, bare.per_second
+            );
+        }
+    }
 }
 
 /// A latency percentile in milliseconds (0 when nothing was recorded).
