@@ -120,17 +120,5 @@ fn ms(duration: Duration) -> f64 {
 
 /// The process's resident memory in KiB (`VmRSS` in `/proc/self/status`; 0 elsewhere).
 pub fn resident_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix("VmRSS:")?
-                    .trim()
-                    .strip_suffix("kB")?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
+    super::served::resident_kib_of(std::process::id())
 }
