@@ -202,16 +202,8 @@ impl AccountState {
     pub fn record(&self) -> StateRecord {
         StateRecord {
             agreements: self.agreements.values().cloned().collect(),
-            next_agreement_id: self.next_agreement_id,
             tickets: self.tickets.tickets.values().cloned().collect(),
-            people: self.tickets.people.clone(),
-            next_ticket_id: self.tickets.next_ticket_id,
-            next_comment_id: self.tickets.next_comment_id,
-            next_audit_id: self.tickets.next_audit_id,
-            ticket_fields: self.tickets.fields.clone(),
-            next_field_id: self.tickets.next_field_id,
-            outbox: self.outbox.record(),
-            settings: self.settings,
+            ..self.record_without_items()
         }
     }
 
