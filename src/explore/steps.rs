@@ -358,15 +358,8 @@ impl Inline {
 
 fn terms_table(terms: &Terms) -> Option<String> {
     let mut table = Inline::default();
-    for (key, value) in [
-        ("sync_tags", terms.sync_tags),
-        ("sync_custom_fields", terms.sync_custom_fields),
-        ("allows_public_comments", terms.allows_public_comments),
-        ("sync_status", terms.sync_status),
-    ] {
-        if let Some(value) = value {
-            table = table.raw(key, value);
-        }
+    for (key, value) in terms.set() {
+        table = table.raw(key, value);
     }
     (!table.0.is_empty()).then(|| table.done())
 }

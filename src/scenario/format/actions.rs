@@ -47,6 +47,21 @@ pub struct Terms {
     pub sync_status: Option<bool>,
 }
 
+impl Terms {
+    /// The terms a file sets, by their key in the file and on the REST API, in that
+    /// order: what the runner sends and what explore writes back out.
+    pub fn set(&self) -> impl Iterator<Item = (&'static str, bool)> {
+        [
+            ("sync_tags", self.sync_tags),
+            ("sync_custom_fields", self.sync_custom_fields),
+            ("allows_public_comments", self.allows_public_comments),
+            ("sync_status", self.sync_status),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| Some((key, value?)))
+    }
+}
+
 /// `respond`: the receiver answers an invitation.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(

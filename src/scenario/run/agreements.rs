@@ -86,18 +86,11 @@ impl Runner<'_> {
         if let Some(name) = &invite.name {
             fields.insert("name".into(), json!(name));
         }
-        let terms = &invite.terms;
-        let mut term_fields = serde_json::Map::new();
-        for (key, value) in [
-            ("sync_tags", terms.sync_tags),
-            ("sync_custom_fields", terms.sync_custom_fields),
-            ("allows_public_comments", terms.allows_public_comments),
-            ("sync_status", terms.sync_status),
-        ] {
-            if let Some(value) = value {
-                term_fields.insert(key.into(), json!(value));
-            }
-        }
+        let term_fields: serde_json::Map<String, Value> = invite
+            .terms
+            .set()
+            .map(|(key, value)| (key.to_string(), json!(value)))
+            .collect();
         if !term_fields.is_empty() {
             fields.insert("terms".into(), Value::Object(term_fields));
         }
