@@ -8,14 +8,17 @@
 //! child and shutdown is cancelling the root.
 
 mod externals;
+mod healing;
+mod lifecycle;
 mod occupant;
+mod routing;
 mod surfaces;
 
 use crate::account::{Account, AccountSettings, WorldServices};
 use crate::clock::WorldClock;
 use crate::consistency::AgreementDivergence;
+use crate::directory::Directory;
 use crate::directory::ExternalUrl;
-use crate::directory::{Directory, Listing};
 use crate::external::Relay as External;
 use crate::faults::{Fault, FaultRule, FaultTable};
 use crate::listener;
@@ -27,9 +30,10 @@ use crate::network::{Listener, Network, NetworkKind, Reservation};
 use crate::tls::{CertMode, CertificateAuthority, ServerCertificate, TlsError, server_config};
 use crate::trace::{Clock, Trace, lock};
 use crate::transport::{Transport, TransportConfig, TransportError};
-use axum::Router;
+use healing::closes_listener;
 use indexmap::IndexMap;
 use occupant::Occupant;
+use routing::{account_router, after_write, after_write_with};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -511,252 +515,6 @@ impl World {
             .map(CertificateAuthority::ca_cert_pem)
     }
 
-    /// Binds the account's listener (its old port when it ran before) and records it.
-    async fn bind(&self, subdomain: &str) -> Result<Listener, WorldError> {
-        let (port, occupant) = {
-            let slots = lock(&self.slots);
-            let slot = slots
-                .get(subdomain)
-                .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
-            (slot.port, slot.occupant.clone())
-        };
-        let addr = SocketAddr::new(self.config.bind, port);
-        let listener = self.network.bind(addr).map_err(|source| WorldError::Bind {
-            subdomain: subdomain.to_string(),
-            addr,
-            source,
-        })?;
-        let local = listener.local_addr().map_err(|source| WorldError::Bind {
-            subdomain: subdomain.to_string(),
-            addr,
-            source,
-        })?;
-        if let Some(slot) = lock(&self.slots).get_mut(subdomain) {
-            slot.port = local.port();
-            occupant.set_listening(local, slot.certificate.is_some());
-        }
-        self.list(&occupant, Some(local));
-        Ok(listener)
-    }
-
-    /// Puts an account in the directory, where partners find it.
-    fn list(&self, occupant: &Occupant, addr: Option<SocketAddr>) {
-        self.services.directory.insert(
-            occupant.subdomain(),
-            Listing {
-                display_name: occupant.display_name().to_string(),
-                addr,
-                https: self.config.https,
-                external: occupant.external().cloned(),
-            },
-        );
-    }
-
-    fn spawn(&self, subdomain: &str, listener: Listener) -> Result<(), WorldError> {
-        let mut slots = lock(&self.slots);
-        let slot = slots
-            .get_mut(subdomain)
-            .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
-        let token = self.cancel.child_token();
-        slot.running = Some(token.clone());
-        let gate = listener::host_gate::HostGate {
-            bound: self.config.bind.to_string(),
-            names: Arc::new(
-                std::iter::once(crate::directory::DOMAIN.to_string())
-                    .chain(self.config.extra_cert_names.iter().cloned())
-                    .collect(),
-            ),
-        };
-        let app = slot
-            .occupant
-            .router(&self.services, self.after_write.clone())
-            .layer(axum::middleware::from_fn_with_state(
-                gate,
-                listener::host_gate::check,
-            ));
-        let tls = slot
-            .certificate
-            .clone()
-            .map(|cert| server_config(cert, &self.clock));
-        let control = listener::ListenerControl::new(tls, token.clone());
-        slot.control = Some(control.clone());
-        slot.listener_task = Some(self.tracker.spawn(listener::serve(
-            listener,
-            app,
-            control,
-            token,
-            self.tracker.clone(),
-            self.config.connection_limits,
-        )));
-        Ok(())
-    }
-
-    /// Starts an account that is not running (declared with `start = false`, or stopped).
-    pub async fn start_account(&self, subdomain: &str) -> Result<(), WorldError> {
-        if self.is_running(subdomain)? {
-            return Ok(());
-        }
-        let (reservation, port) = {
-            let mut slots = lock(&self.slots);
-            let slot = slots
-                .get_mut(subdomain)
-                .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
-            (slot.reservation.take(), slot.port)
-        };
-        let listener = match reservation {
-            // The port it kept: listen on the same socket again.
-            Some(reservation) => {
-                let addr = SocketAddr::new(self.config.bind, port);
-                let listener =
-                    self.network
-                        .resume(reservation, addr)
-                        .map_err(|source| WorldError::Bind {
-                            subdomain: subdomain.to_string(),
-                            addr,
-                            source,
-                        })?;
-                self.relist(subdomain, addr)?;
-                listener
-            }
-            None => self.bind(subdomain).await?,
-        };
-        self.spawn(subdomain, listener)?;
-        self.services
-            .trace
-            .world(subdomain, format!("{subdomain} started listening"));
-        self.retry_waiting_pushes().await;
-        Ok(())
-    }
-
-    /// Lists a resumed account at its kept address again.
-    fn relist(&self, subdomain: &str, addr: SocketAddr) -> Result<(), WorldError> {
-        let occupant = {
-            let slots = lock(&self.slots);
-            let slot = slots
-                .get(subdomain)
-                .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
-            slot.occupant
-                .set_listening(addr, slot.certificate.is_some());
-            slot.occupant.clone()
-        };
-        self.list(&occupant, Some(addr));
-        Ok(())
-    }
-
-    /// Stops an account's listener: new connections are refused; its state is kept, and
-    /// so is its port (parked: see [`Network::park`]), so no one else can take it.
-    pub async fn stop_account(&self, subdomain: &str) -> Result<(), WorldError> {
-        let (token, listener_task) = {
-            let mut slots = lock(&self.slots);
-            let slot = slots
-                .get_mut(subdomain)
-                .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))?;
-            if slot.running.is_some() && slot.port != 0 {
-                let addr = SocketAddr::new(self.config.bind, slot.port);
-                slot.reservation = self.network.close_and_keep(addr);
-            }
-            let token = slot.running.take();
-            let task = token.as_ref().and_then(|_| slot.listener_task.take());
-            (token, task)
-        };
-        if let Some(token) = token {
-            token.cancel();
-            // The listening socket is handed back as soon as its task sees its token;
-            // parked at once, later connections are refused rather than queued.
-            if let Some(task) = listener_task
-                && let Ok(listener) = task.await
-            {
-                let addr = listener.local_addr().ok();
-                match self.network.park(listener) {
-                    Ok(Some(reservation)) => {
-                        if let Some(slot) = lock(&self.slots).get_mut(subdomain) {
-                            slot.reservation = Some(reservation);
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(error) => {
-                        tracing::warn!(%error, ?addr, "could not keep a stopped account's port")
-                    }
-                }
-            }
-            // Pooled connections to the old listener are dead; make sure no message is
-            // sent on one, and that the next HTTPS message makes a full handshake.
-            self.forget_connections(subdomain);
-            self.services.trace.world(
-                subdomain,
-                format!("{subdomain} stopped: connections are refused"),
-            );
-        }
-        Ok(())
-    }
-
-    /// Applies a fault rule (a `fault` step). It replaces the rule with the same target
-    /// and sender. `down` on a whole account, with no `times`, really closes the
-    /// account's listener until healed; every other fault acts message by message:
-    /// `down` on a link or for `times` messages in the sender's transport (a real
-    /// refused connection), the rest in the receiving account.
-    pub async fn set_fault(&self, rule: FaultRule) -> Result<(), WorldError> {
-        self.check_fault(&rule)?;
-        self.record_fault(&rule);
-        if rule.from.is_none() {
-            // An account-wide rule replaces a `down` that closed the listener.
-            self.reopen(&rule.target).await?;
-        }
-        if closes_listener(&rule) {
-            self.services.faults.heal(&rule.target, None);
-            lock(&self.down).insert(rule.target.clone());
-            self.stop_account(&rule.target).await?;
-        } else {
-            self.services.faults.set(rule);
-        }
-        Ok(())
-    }
-
-    /// Removes faults (a `heal` step): with `from`, the rule on that link; without, every
-    /// rule on `target`, and a listener closed by `down` is opened again on its port.
-    /// Returns the rules removed.
-    pub async fn heal(
-        &self,
-        target: &str,
-        from: Option<&str>,
-    ) -> Result<Vec<FaultRule>, WorldError> {
-        self.ensure_account(target)?;
-        let mut healed = self.services.faults.heal(target, from);
-        if from.is_none() && self.reopen(target).await? {
-            healed.push(FaultRule::to(target, Fault::Down));
-        }
-        let scope = match from {
-            Some(from) => format!("messages from {from} to {target}"),
-            None => format!("everything sent to {target}"),
-        };
-        let removed = if healed.is_empty() {
-            "no fault was set".to_string()
-        } else {
-            healed
-                .iter()
-                .map(|rule| rule.fault.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        self.services
-            .trace
-            .world(target, format!("healed {scope} ({removed})"));
-        if !healed.is_empty() {
-            self.retry_waiting_pushes().await;
-        }
-        Ok(healed)
-    }
-
-    /// Every fault in force: listeners closed by `down`, then the rules in the order set.
-    pub fn faults(&self) -> Vec<FaultRule> {
-        let mut rules: Vec<FaultRule> = lock(&self.down)
-            .iter()
-            .map(|target| FaultRule::to(target, Fault::Down))
-            .collect();
-        rules.extend(self.services.faults.rules());
-        rules
-    }
-
     /// Every pair of agreement copies that diverges (see [`crate::consistency`]); the
     /// scenario runner checks this after each step.
     pub fn divergences(&self) -> Vec<AgreementDivergence> {
@@ -764,58 +522,6 @@ impl World {
         let mut found = crate::consistency::divergences(&self.accounts());
         found.retain(|d| !self.is_external(&d.sender) && !self.is_external(&d.receiver));
         found
-    }
-
-    /// Starts an account again if a `down` fault closed it; true if it did.
-    async fn reopen(&self, target: &str) -> Result<bool, WorldError> {
-        let was_down = lock(&self.down).remove(target);
-        if was_down {
-            self.start_account(target).await?;
-        }
-        Ok(was_down)
-    }
-
-    fn ensure_account(&self, subdomain: &str) -> Result<(), WorldError> {
-        self.is_running(subdomain).map(|_| ())
-    }
-
-    fn check_fault(&self, rule: &FaultRule) -> Result<(), WorldError> {
-        self.ensure_account(&rule.target)?;
-        if let Some(from) = &rule.from {
-            self.ensure_account(from)?;
-        }
-        rule.fault
-            .check()
-            .map_err(|reason| self.invalid_fault(rule, reason))
-    }
-
-    fn invalid_fault(&self, rule: &FaultRule, reason: String) -> WorldError {
-        WorldError::InvalidFault {
-            fault: rule.fault,
-            scope: rule.scope(),
-            reason,
-        }
-    }
-
-    fn record_fault(&self, rule: &FaultRule) {
-        self.services.trace.world(
-            &rule.target,
-            format!("fault {} on {}", rule.fault, rule.scope()),
-        );
-    }
-
-    /// Stops and starts an account on the same port, keeping its state.
-    pub async fn restart_account(&self, subdomain: &str) -> Result<(), WorldError> {
-        self.stop_account(subdomain).await?;
-        self.start_account(subdomain).await
-    }
-
-    /// Whether the account's listener is up (false while stopped or not yet started).
-    pub fn is_running(&self, subdomain: &str) -> Result<bool, WorldError> {
-        lock(&self.slots)
-            .get(subdomain)
-            .map(|slot| slot.running.is_some())
-            .ok_or_else(|| WorldError::UnknownAccount(subdomain.to_string()))
     }
 
     /// An account of this process by subdomain (None for an external account).
@@ -900,109 +606,6 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         self.cancel.cancel();
-    }
-}
-
-/// `down` on a whole account for good closes its listener; any other rule is applied
-/// message by message.
-fn closes_listener(rule: &FaultRule) -> bool {
-    rule.fault == Fault::Down && rule.from.is_none() && rule.remaining.is_none()
-}
-
-/// The routes of both surfaces with Zendesk-shaped answers for unknown paths, built
-/// once per process: routing is the same for every account, only the state differs.
-fn shared_routes() -> Router<Arc<Account>> {
-    static ROUTES: std::sync::OnceLock<Router<Arc<Account>>> = std::sync::OnceLock::new();
-    ROUTES
-        .get_or_init(|| {
-            crate::api::routes()
-                .merge(crate::partner::routes())
-                .fallback(unknown_path)
-        })
-        .clone()
-}
-
-/// Both surfaces of one account: the shared routes with the account's state, inside
-/// the REST API's recording, the world's faults on every partner message it receives,
-/// the recording of messages from external accounts (see `external::inbound`), and the
-/// write hook, as one service (see [`surfaces`]). It wraps the whole router once rather
-/// than each route, so a world starts its accounts without rebuilding any routing.
-fn account_router(account: Arc<Account>, hook: WriteHookSlot) -> Router {
-    let routes = shared_routes().with_state(account.clone());
-    Router::new().fallback_service(surfaces::AccountSurfaces::new(account, hook, routes))
-}
-
-/// Middleware form of [`after_write_with`], for the relays' routers.
-async fn after_write(
-    axum::extract::State(hook): axum::extract::State<WriteHookSlot>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    after_write_with(&hook, request, |request| next.run(request)).await
-}
-
-/// Runs `next`, then the write hook when the request may have changed something.
-async fn after_write_with<F, Fut>(
-    hook: &WriteHookSlot,
-    request: axum::extract::Request,
-    next: F,
-) -> axum::response::Response
-where
-    F: FnOnce(axum::extract::Request) -> Fut,
-    Fut: std::future::Future<Output = axum::response::Response>,
-{
-    use axum::http::Method;
-    let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
-    let hook = if writes { lock(hook).clone() } else { None };
-    let Some(hook) = hook else {
-        return next(request).await;
-    };
-    let undone_before = hook.undo_count();
-    let response = next(request).await;
-    if !hook.dirty() && hook.undo_count() == undone_before {
-        return response;
-    }
-    let saver = hook.clone();
-    let saved = match tokio::task::spawn_blocking(move || saver.save()).await {
-        Ok(saved) => saved,
-        Err(_) => Err("saving failed".to_string()),
-    };
-    match saved {
-        Err(message) => {
-            tracing::error!(error = %message, "the state could not be made durable");
-            not_durable(format!(
-                "sharesim: this change could not be made durable and was undone: {message}"
-            ))
-        }
-        Ok(()) if hook.undo_count() != undone_before => not_durable(
-            "sharesim: another change could not be made durable while this one ran; unsaved changes (perhaps this one) were undone: read the state again"
-                .to_string(),
-        ),
-        Ok(()) => response,
-    }
-}
-
-/// The answer to a request whose change is not on disk: 503, with why.
-fn not_durable(message: String) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    (
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; charset=utf-8",
-        )],
-        message,
-    )
-        .into_response()
-}
-
-async fn unknown_path(uri: axum::http::Uri) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if uri.path().starts_with("/sharing") {
-        crate::partner::PartnerError::NotFound(format!("no such sharing endpoint {}", uri.path()))
-            .into_response()
-    } else {
-        crate::api::ApiError::InvalidEndpoint.into_response()
     }
 }
 
