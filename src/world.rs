@@ -556,16 +556,6 @@ impl World {
         &self.config
     }
 
-    /// The network the world runs on.
-    pub fn network(&self) -> NetworkKind {
-        self.network.kind()
-    }
-
-    /// The world's clock (timers, certificate dates).
-    pub fn clock(&self) -> &WorldClock {
-        &self.clock
-    }
-
     /// An HTTP client on this world's network that plays an admin's browser: it
     /// reaches accounts at their listening addresses and accepts whatever certificate
     /// they present. The scenario runner makes every REST call with it, so on the

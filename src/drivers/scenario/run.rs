@@ -16,7 +16,7 @@ mod rest;
 mod surfaces;
 mod ticket_writes;
 mod tickets;
-pub mod watch;
+pub(crate) mod watch;
 mod world_changes;
 
 pub use live::{HandleRecord, Handles, Session, StepResult};

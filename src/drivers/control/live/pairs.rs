@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// Agreements whose paths are kept.
-pub const MAX_TRACKED: usize = 256;
+pub(super) const MAX_TRACKED: usize = 256;
 /// Points kept per path.
-pub const MAX_POINTS: usize = 48;
+pub(super) const MAX_POINTS: usize = 48;
 
 /// One agreement's two copies as one reading of the world found them.
 #[derive(Debug, Default)]
@@ -41,13 +41,13 @@ struct Tracked {
 
 /// Every tracked agreement's path, by uuid.
 #[derive(Debug, Default)]
-pub struct PairTracker {
+pub(crate) struct PairTracker {
     tracked: Mutex<BTreeMap<String, Tracked>>,
 }
 
 impl PairTracker {
     /// Records the pair of every agreement among `accounts` as of journal event `seq`.
-    pub fn observe(&self, seq: u64, accounts: &[Arc<Account>]) {
+    pub(crate) fn observe(&self, seq: u64, accounts: &[Arc<Account>]) {
         let mut now: BTreeMap<String, Seen> = BTreeMap::new();
         for account in accounts {
             for copy in account.agreements() {
@@ -109,7 +109,7 @@ impl PairTracker {
     }
 
     /// The `limit` most recently changed paths, newest first, and how many more there are.
-    pub fn recent(&self, limit: usize) -> (Vec<PairPath>, usize) {
+    pub(crate) fn recent(&self, limit: usize) -> (Vec<PairPath>, usize) {
         let tracked = lock(&self.tracked);
         let mut all: Vec<&Tracked> = tracked.values().collect();
         all.sort_by_key(|t| std::cmp::Reverse(t.changed));
@@ -124,7 +124,7 @@ impl PairTracker {
     }
 
     /// Forgets every path (a reset emptied the world).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         lock(&self.tracked).clear();
     }
 }
