@@ -13,6 +13,7 @@ mod lifecycle;
 mod occupant;
 mod routing;
 mod surfaces;
+mod view;
 
 use crate::core::account::{Account, AccountSettings, WorldServices};
 use crate::core::clock::WorldClock;
@@ -42,6 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+pub use view::{AccountView, TicketView};
 
 /// Partner messages one REST call may wait on before the runner gives up on it (a
 /// ticket update pushes to every agreement it is shared on, and each may be retried).

@@ -150,15 +150,18 @@ impl Control {
     pub(crate) fn live_view(&self) -> LiveView {
         let last_seq = self.world.trace().last_seq();
         let first_seq = self.world.trace().first_seq();
-        let faults = self.world.faults();
-        let all = self.world.accounts();
-        self.pairs.observe(last_seq, &all);
-        let accounts = all
-            .iter()
-            .map(|account| {
-                let subdomain = account.subdomain().to_string();
-                let agreements = account
-                    .agreements()
+        let views = self.world.account_views();
+        self.pairs.observe(last_seq, &views);
+        let accounts = views
+            .into_iter()
+            .map(|view| LiveAccount {
+                subdomain: view.subdomain().to_string(),
+                display_name: view.account.display_name().to_string(),
+                running: view.running,
+                certificate: view.certificate,
+                faults: view.faults.len(),
+                agreements: view
+                    .agreements
                     .into_iter()
                     .map(|a| LiveAgreement {
                         id: a.id,
@@ -167,32 +170,18 @@ impl Control {
                         status: a.status.to_string(),
                         remote_subdomain: a.remote_subdomain,
                     })
-                    .collect();
-                let tickets = account.read_state(|state| {
-                    state
-                        .tickets()
-                        .all()
-                        .map(|t| LiveTicket {
-                            id: t.id,
-                            subject: t.subject.clone(),
-                            status: t.status.to_string(),
-                            shared_over: t.sent.as_ref().map(|s| s.agreement_id),
-                            received_over: t.received.as_ref().map(|r| r.share.agreement_id),
-                        })
-                        .collect()
-                });
-                LiveAccount {
-                    display_name: account.display_name().to_string(),
-                    running: self.world.is_running(&subdomain).unwrap_or(false),
-                    certificate: self.world.cert_mode(&subdomain).unwrap_or(CertMode::Valid),
-                    faults: faults
-                        .iter()
-                        .filter(|rule| rule.target == subdomain)
-                        .count(),
-                    agreements,
-                    tickets,
-                    subdomain,
-                }
+                    .collect(),
+                tickets: view
+                    .tickets
+                    .into_iter()
+                    .map(|t| LiveTicket {
+                        id: t.id,
+                        subject: t.subject,
+                        status: t.status,
+                        shared_over: t.shared_over,
+                        received_over: t.received_over,
+                    })
+                    .collect(),
             })
             .collect();
         LiveView {

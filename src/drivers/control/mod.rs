@@ -307,34 +307,33 @@ impl Control {
 
     /// Every account with its URLs, credentials and state.
     pub(crate) fn accounts(&self) -> Accounts {
-        let faults = self.world.faults();
         let accounts = self
             .world
-            .accounts()
-            .iter()
-            .map(|account| {
-                let subdomain = account.subdomain().to_string();
+            .account_views()
+            .into_iter()
+            .map(|view| {
+                let account = &view.account;
                 let mut agreements = BTreeMap::new();
-                for agreement in account.agreements() {
+                for agreement in &view.agreements {
                     *agreements.entry(agreement.status.to_string()).or_insert(0) += 1;
                 }
                 AccountInfo {
+                    subdomain: account.subdomain().to_string(),
                     display_name: account.display_name().to_string(),
                     api_url: account.api_url(),
                     sharing_url: account.loopback_sharing_url(),
                     admin_email: account.admin_email().to_string(),
                     agent_email: account.agent_email().to_string(),
                     api_token: account.api_token().to_string(),
-                    running: self.world.is_running(&subdomain).unwrap_or(false),
-                    certificate: self.world.cert_mode(&subdomain).unwrap_or(CertMode::Valid),
-                    faults: faults
+                    running: view.running,
+                    certificate: view.certificate,
+                    faults: view
+                        .faults
                         .iter()
-                        .filter(|rule| rule.target == subdomain)
                         .map(crate::drivers::snapshot::fault_table)
                         .collect(),
                     agreements,
-                    tickets: account.tickets().len(),
-                    subdomain,
+                    tickets: view.tickets.len(),
                 }
             })
             .collect();

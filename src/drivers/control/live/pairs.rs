@@ -7,12 +7,12 @@
 //! Bounded: at most [`MAX_TRACKED`] agreements (the least recently changed are
 //! forgotten first) and [`MAX_POINTS`] points each (the oldest after the first go).
 
-use crate::core::account::Account;
 use crate::core::consistency::PairPath;
 use crate::core::model::{AgreementStatus, Direction};
 use crate::core::trace::lock;
+use crate::world::AccountView;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// Agreements whose paths are kept.
 pub(super) const MAX_TRACKED: usize = 256;
@@ -47,10 +47,11 @@ pub(crate) struct PairTracker {
 
 impl PairTracker {
     /// Records the pair of every agreement among `accounts` as of journal event `seq`.
-    pub(crate) fn observe(&self, seq: u64, accounts: &[Arc<Account>]) {
+    pub(crate) fn observe(&self, seq: u64, accounts: &[AccountView]) {
         let mut now: BTreeMap<String, Seen> = BTreeMap::new();
-        for account in accounts {
-            for copy in account.agreements() {
+        for view in accounts {
+            let account = &view.account;
+            for copy in &view.agreements {
                 let seen = now.entry(copy.uuid.clone()).or_default();
                 let remote = copy.remote_subdomain.clone().unwrap_or_default();
                 match copy.direction {
