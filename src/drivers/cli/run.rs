@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
 
 /// Where scenarios live when no path is given.
-pub const DEFAULT_SCENARIOS: &str = "scenarios";
+pub(super) const DEFAULT_SCENARIOS: &str = "scenarios";
 
 /// When to colour the console report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -140,7 +140,7 @@ pub struct ExplainArgs {
 }
 
 /// The most seeds `--seeds` may name: each is a whole run of every scenario.
-pub const MAX_SEEDS: u64 = 100_000;
+pub(super) const MAX_SEEDS: u64 = 100_000;
 
 /// Reads `FROM..TO` (TO excluded), as `--seeds` takes it.
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -237,7 +237,7 @@ fn load_all(paths: &[String], color: bool) -> Option<Vec<Scenario>> {
 }
 
 /// `sharesim check`.
-pub fn check(args: CheckArgs, env: &Environment) -> u8 {
+pub(super) fn check(args: CheckArgs, env: &Environment) -> u8 {
     let color = colors(args.color, env.stderr_terminal, env);
     match load_all(&args.paths, color) {
         Some(scenarios) => {
@@ -252,7 +252,7 @@ pub fn check(args: CheckArgs, env: &Environment) -> u8 {
 }
 
 /// `sharesim run`.
-pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
+pub(super) async fn run_command(args: RunArgs, env: &Environment) -> u8 {
     let color = colors(args.color, env.stdout_terminal, env);
     let Some(scenarios) = load_all(&args.paths, colors(args.color, env.stderr_terminal, env))
     else {
@@ -531,7 +531,7 @@ fn write_files(
 }
 
 /// `sharesim explain`.
-pub async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
+pub(super) async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
     let color = colors(ColorChoice::Auto, env.stderr_terminal, env);
     let Some(scenarios) = load_all(&[args.file.display().to_string()], color) else {
         return EXIT_USAGE;

@@ -116,7 +116,7 @@ impl ServeArgs {
 }
 
 /// Runs `serve` and returns the exit code.
-pub async fn run(args: ServeArgs) -> u8 {
+pub(super) async fn run(args: ServeArgs) -> u8 {
     match serve(args).await {
         Ok(()) => EXIT_PASSED,
         Err(message) => {
