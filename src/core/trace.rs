@@ -7,9 +7,11 @@
 
 use crate::core::clock::WorldClock;
 use crate::core::limits::{MAX_TRACE_DETAIL_CHARS, MAX_TRACE_NAME_CHARS, MAX_TRACE_PATH_CHARS};
+use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -253,6 +255,9 @@ struct Events {
     /// What each kept event retains, in the same order: the oldest event's size is read
     /// here when it is dropped, not from the event itself (long untouched, out of cache).
     sizes: VecDeque<usize>,
+    /// Each kept event's frame for followers (see [`Trace::read_frames_after`]),
+    /// encoded when the first follower that wants the event reads it, then shared.
+    frames: VecDeque<Option<Bytes>>,
     /// The last wall-clock second stamped and its text, reused by the events recorded
     /// within that second.
     stamp: Option<(i64, String)>,
@@ -286,6 +291,7 @@ impl Events {
                 Some(size) => {
                     self.bytes -= size;
                     self.kept.pop_front();
+                    self.frames.pop_front();
                 }
                 None => return,
             }
@@ -423,6 +429,7 @@ impl Trace {
             events.bytes += size;
             events.kept.push_back(event);
             events.sizes.push_back(size);
+            events.frames.push_back(None);
         }
         drop(events);
         // Only followers read the value, and each reads the events themselves after
@@ -526,6 +533,82 @@ impl Trace {
     }
 }
 
+/// What [`Trace::read_frames_after`] found.
+#[derive(Debug)]
+pub struct FrameWindow {
+    /// The frames of the events looked at that passed, oldest first (shared bytes).
+    pub frames: Vec<Bytes>,
+    /// The last sequence number looked at: where the next read starts.
+    pub looked_to: u64,
+    /// The oldest sequence number still kept; a reader behind it lost events.
+    pub first_kept: u64,
+    /// The last sequence number recorded.
+    pub last: u64,
+}
+
+impl Trace {
+    /// Looks at up to `max` kept events after `after`, by position, and answers the
+    /// frame (see [`stream_frame`]) of each that passes `keep`. A frame is encoded the
+    /// first time any follower reads its event and kept beside it (counted against the
+    /// byte budget), so every other follower shares the same bytes.
+    pub fn read_frames_after(
+        &self,
+        after: u64,
+        max: usize,
+        keep: impl Fn(&Event) -> bool,
+    ) -> FrameWindow {
+        let mut guard = lock(&self.inner.events);
+        let events = &mut *guard;
+        let start = events.position_after(after);
+        let end = (start + max).min(events.kept.len());
+        let mut frames = Vec::new();
+        let mut added = 0;
+        for index in start..end {
+            let event = &events.kept[index];
+            if !keep(event) {
+                continue;
+            }
+            let frame = match &events.frames[index] {
+                Some(frame) => frame.clone(),
+                None => {
+                    let frame = stream_frame(event);
+                    events.sizes[index] += frame.len();
+                    added += frame.len();
+                    events.frames[index] = Some(frame.clone());
+                    frame
+                }
+            };
+            frames.push(frame);
+        }
+        // Counted now and made room for at the next event recorded: the budget may be
+        // passed by at most one read's new frames in between.
+        events.bytes += added;
+        let looked_to = if end > start {
+            events.kept[end - 1].seq
+        } else {
+            after.max(start_seq(events) - 1)
+        };
+        FrameWindow {
+            frames,
+            looked_to,
+            first_kept: start_seq(events),
+            last: events.recorded,
+        }
+    }
+}
+
+/// An event as one server-sent event: `id` = its sequence number, `event` = its kind,
+/// `data` = its JSON on one line (JSON escapes every line break inside a string).
+pub fn stream_frame(event: &Event) -> Bytes {
+    let mut frame = BytesMut::with_capacity(320).writer();
+    let kind: &'static str = event.kind.into();
+    // Writing to memory cannot fail, and an event always serialises.
+    let _ = write!(frame, "id: {}\nevent: {kind}\ndata: ", event.seq);
+    let _ = serde_json::to_writer(&mut frame, event);
+    let _ = frame.write_all(b"\n\n");
+    frame.into_inner().freeze()
+}
+
 /// `text` clipped to `max` characters, reusing the allocation when it fits.
 fn bounded(text: String, max: usize) -> String {
     let mut kept = match crate::core::limits::clip(&text, max) {
@@ -545,113 +628,4 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn logical_clock_advances_one_second_per_reading() {
-        let clock = Clock::logical();
-        assert_eq!(clock.timestamp(), "2026-01-01T09:00:00Z");
-        assert_eq!(clock.timestamp(), "2026-01-01T09:00:01Z");
-    }
-
-    #[test]
-    fn events_are_numbered_in_order() {
-        let trace = Trace::new(Clock::logical());
-        trace.decision("acme", "first");
-        trace.world("globex", "second");
-        let events = trace.events();
-        assert_eq!(events.len(), 2);
-        assert_eq!((events[0].seq, events[1].seq), (1, 2));
-        assert_eq!(events[1].to, "globex");
-        assert_eq!(trace.events_since(1).len(), 1);
-        assert_eq!(trace.last_seq(), 2);
-        let json = serde_json::to_string(&events[0]).unwrap();
-        assert!(
-            json.starts_with(r#"{"seq":1,"at":"2026-01-01T09:00:00Z","kind":"decision""#),
-            "{json}"
-        );
-    }
-
-    #[test]
-    fn timestamps_never_run_backwards_under_concurrent_recording() {
-        let trace = Trace::new(Clock::logical());
-        std::thread::scope(|scope| {
-            for thread in 0..8 {
-                let trace = &trace;
-                scope.spawn(move || {
-                    for _ in 0..500 {
-                        trace.decision(&format!("t{thread}"), "x");
-                    }
-                });
-            }
-        });
-        let events = trace.events();
-        assert_eq!(events.len(), 4000);
-        for pair in events.windows(2) {
-            assert!(
-                pair[0].at < pair[1].at,
-                "event {} at {} is not before event {} at {}",
-                pair[0].seq,
-                pair[0].at,
-                pair[1].seq,
-                pair[1].at
-            );
-        }
-    }
-
-    #[test]
-    fn a_byte_budget_bounds_the_trace_however_large_the_events() {
-        let trace = Trace::new(Clock::logical());
-        trace.set_byte_budget(Some(10_000));
-        let huge = "x".repeat(1_000_000);
-        for _ in 0..100 {
-            trace.record(
-                EventKind::Request,
-                EventDraft {
-                    from: huge.clone(),
-                    path: Some(huge.clone()),
-                    detail: huge.clone(),
-                    ..EventDraft::default()
-                },
-            );
-        }
-        let events = trace.events();
-        assert!(
-            trace.retained_bytes() <= 10_000,
-            "{}",
-            trace.retained_bytes()
-        );
-        assert_eq!(
-            trace.retained_bytes(),
-            events.iter().map(Event::retained_bytes).sum::<usize>()
-        );
-        assert_eq!(events.last().map(|e| e.seq), Some(100));
-        let last = events.last().unwrap();
-        assert_eq!(last.detail.chars().count(), MAX_TRACE_DETAIL_CHARS + 1);
-        assert_eq!(
-            last.path.as_ref().unwrap().chars().count(),
-            MAX_TRACE_PATH_CHARS + 1
-        );
-        assert_eq!(last.from.chars().count(), MAX_TRACE_NAME_CHARS + 1);
-    }
-
-    #[test]
-    fn a_bounded_trace_keeps_the_newest_events_and_numbers_on() {
-        let trace = Trace::new(Clock::logical());
-        trace.decision("acme", "first");
-        trace.decision("acme", "second");
-        trace.decision("acme", "third");
-        trace.set_capacity(Some(2));
-        assert_eq!(
-            trace.events().iter().map(|e| e.seq).collect::<Vec<_>>(),
-            vec![2, 3]
-        );
-        trace.decision("acme", "fourth");
-        let events = trace.events();
-        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
-        assert_eq!(events[1].detail, "fourth");
-        assert_eq!(trace.last_seq(), 4);
-        assert_eq!(trace.events_since(3).len(), 1);
-    }
-}
+mod tests;

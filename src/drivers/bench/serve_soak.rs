@@ -1,19 +1,21 @@
 //! The soak parts of issue 23, each against a real `sharesim serve` or `sharesim run`
 //! process: `--state` throughput under a mixed flood (reads, 401s, 400s and writes)
 //! against the same flood without it; REST throughput with 200 journal-stream
-//! subscribers against none; and the peak resident memory of a 5,000-step
-//! `run --html` whose state grows with every step.
+//! subscribers that must each receive their share of the flood, against none; and the
+//! peak resident memory of a 5,000-step `run --html` whose state grows with every step.
 
 use super::{BenchError, BenchOptions};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Journal-stream subscribers of the stream part.
-pub(crate) const SUBSCRIBERS: usize = 200;
+mod process;
+mod streams;
+use process::{Served, client};
+pub(crate) use streams::{SUBSCRIBERS, StreamCounts};
 /// Steps of the `run --html` part.
 pub(crate) const HTML_STEPS: usize = 5_000;
 
@@ -32,10 +34,14 @@ pub(crate) struct ServeSoakResult {
     pub state_writes: u64,
     /// The same flood (no `--state`) with [`SUBSCRIBERS`] streams open.
     pub streams_per_second: f64,
-    /// `streams_per_second / baseline_per_second`.
+    /// The flood with no stream, run again after the streams' run (the machine's load
+    /// moves; the streams are compared with the mean of both runs without).
+    pub after_per_second: f64,
+    /// `streams_per_second` over the mean of `baseline_per_second` and
+    /// `after_per_second`.
     pub streams_ratio: f64,
-    /// Streams still open (not ended as too slow) when the flood ended.
-    pub streams_open_at_end: usize,
+    /// What the streams received against what they should have.
+    pub streams: StreamCounts,
     /// Steps of the `run --html` part.
     pub html_steps: usize,
     /// Peak resident memory of that run (`VmHWM`), MiB.
@@ -52,25 +58,34 @@ pub(crate) async fn measure(options: &BenchOptions) -> Result<ServeSoakResult, B
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let duration = options.duration.max(Duration::from_millis(300));
-    let baseline = {
-        let served = Served::start(&dir.join("plain"), &[]).await?;
-        flood(&served, options.connections, duration).await?.0
-    };
+    let plain = Served::start(&dir.join("plain"), &[]).await?;
+    let baseline = flood(&plain, options.connections, duration)
+        .await?
+        .per_second;
     let state_dir = dir.join("state");
     let (state_per_second, state_writes) = {
         std::fs::create_dir_all(&state_dir)?;
         let state = state_dir.join("state.json");
         let state_arg = state.to_string_lossy().into_owned();
         let served = Served::start(&state_dir, &["--state", &state_arg]).await?;
-        flood(&served, options.connections, duration).await?
+        let tally = flood(&served, options.connections, duration).await?;
+        (tally.per_second, tally.created)
     };
     let state_bytes = files_size(&state_dir);
-    let (streams_per_second, streams_open_at_end) = {
+    let (streams_per_second, streams) = {
         let served = Served::start(&dir.join("streams"), &[]).await?;
-        let subscribers = Subscribers::open(&served, SUBSCRIBERS).await?;
-        let (per_second, _) = flood(&served, options.connections, duration).await?;
-        (per_second, subscribers.close().await)
+        let subscribers = streams::Subscribers::open(&served, SUBSCRIBERS).await?;
+        let tally = flood(&served, options.connections, duration).await?;
+        let created = [tally.created, tally.created_tens];
+        let counts = subscribers
+            .close(&served, created, Duration::from_secs(10))
+            .await;
+        (tally.per_second, counts)
     };
+    let after = flood(&plain, options.connections, duration)
+        .await?
+        .per_second;
+    drop(plain);
     let steps = if options.smoke { 500 } else { HTML_STEPS };
     let html = html_run(&dir.join("html"), steps).await?;
     let _ = std::fs::remove_dir_all(&dir);
@@ -81,8 +96,9 @@ pub(crate) async fn measure(options: &BenchOptions) -> Result<ServeSoakResult, B
         state_bytes,
         state_writes,
         streams_per_second,
-        streams_ratio: streams_per_second / baseline.max(1e-9),
-        streams_open_at_end,
+        after_per_second: after,
+        streams_ratio: streams_per_second / ((baseline + after) / 2.0).max(1e-9),
+        streams,
         html_steps: steps,
         html_peak_rss_mib: html.0,
         html_report_mib: html.1,
@@ -103,16 +119,34 @@ pub(crate) fn targets(result: &ServeSoakResult, check: &mut impl FnMut(String, S
         ),
         result.state_ratio >= 0.5,
     );
+    let streams = &result.streams;
     check(
         format!("REST throughput with {SUBSCRIBERS} stream subscribers within 10% of none"),
         format!(
-            "{:.0}% ({:.0}/s vs {:.0}/s, {} of {SUBSCRIBERS} streams open at the end)",
+            "{:.0}% ({:.0}/s vs {:.0}/s and {:.0}/s without)",
             result.streams_ratio * 100.0,
             result.streams_per_second,
             result.baseline_per_second,
-            result.streams_open_at_end
+            result.after_per_second,
         ),
-        result.streams_ratio >= 0.9 && result.streams_open_at_end == SUBSCRIBERS,
+        result.streams_ratio >= 0.9,
+    );
+    check(
+        format!("every one of {SUBSCRIBERS} streams open and received every event it should"),
+        format!(
+            "{} of {SUBSCRIBERS} open, {} complete ({} decisions, {} rarer events each; {} received in all){}",
+            streams.open,
+            streams.complete,
+            streams.decisions,
+            streams.rare,
+            streams.received,
+            streams
+                .first_problem
+                .as_ref()
+                .map(|p| format!("; {p}"))
+                .unwrap_or_default()
+        ),
+        streams.open == SUBSCRIBERS && streams.complete == SUBSCRIBERS && streams.decisions > 0,
     );
     check(
         format!("{}-step run --html < 300 MB resident", result.html_steps),
@@ -124,79 +158,26 @@ pub(crate) fn targets(result: &ServeSoakResult, check: &mut impl FnMut(String, S
     );
 }
 
-/// A `sharesim serve` process, killed when dropped.
-struct Served {
-    _child: tokio::process::Child,
-    ready: Value,
-}
-
-impl Served {
-    async fn start(dir: &Path, args: &[&str]) -> Result<Served, BenchError> {
-        std::fs::create_dir_all(dir)?;
-        let ready = dir.join("ready.json");
-        let child = tokio::process::Command::new(std::env::current_exe()?)
-            .arg("serve")
-            .args(args)
-            .arg("--ready-file")
-            .arg(&ready)
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !ready.exists() {
-            if Instant::now() > deadline {
-                return Err(BenchError::Setup(
-                    "serve did not write its ready file".into(),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let text = std::fs::read_to_string(&ready)?;
-        let ready = serde_json::from_str(&text).map_err(|e| BenchError::Setup(e.to_string()))?;
-        Ok(Served {
-            _child: child,
-            ready,
-        })
-    }
-
-    fn text(&self, pointer: &str) -> String {
-        self.ready
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    }
-}
-
-fn client() -> Result<reqwest::Client, BenchError> {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| BenchError::Setup(e.to_string()))
-}
-
 /// `connections` clients send a mixed flood to acme for `duration`: six listings in
 /// ten, two anonymous POSTs (401), one malformed POST (400) and one new ticket (201).
-/// Returns completed requests per second and the tickets created.
+/// Counts what completed, and the tickets created.
 async fn flood(
     served: &Served,
     connections: usize,
     duration: Duration,
-) -> Result<(f64, u64), BenchError> {
+) -> Result<FloodTally, BenchError> {
     let api = served.text("/accounts/0/api_url");
     let user = format!("{}/token", served.text("/accounts/0/admin_email"));
     let token = served.text("/accounts/0/api_token");
     let done = Arc::new(AtomicU64::new(0));
     let writes = Arc::new(AtomicU64::new(0));
+    let tens = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + duration;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..connections {
         let (http, api, user, token) = (client()?, api.clone(), user.clone(), token.clone());
-        let (done, writes) = (done.clone(), writes.clone());
+        let (done, writes, tens) = (done.clone(), writes.clone(), tens.clone());
         tasks.push(tokio::spawn(async move {
             let mut n = worker;
             while Instant::now() < until {
@@ -219,10 +200,13 @@ async fn flood(
                 n += 1;
                 if let Ok(response) = request.send().await {
                     let created = response.status() == reqwest::StatusCode::CREATED;
-                    if response.bytes().await.is_ok() {
+                    if let Ok(body) = response.bytes().await {
                         done.fetch_add(1, Ordering::Relaxed);
                         if created {
                             writes.fetch_add(1, Ordering::Relaxed);
+                            if ticket_id(&body).is_some_and(|id| id % 10 == 0) {
+                                tens.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                     }
                 }
@@ -233,82 +217,26 @@ async fn flood(
         let _ = task.await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    Ok((
-        done.load(Ordering::Relaxed) as f64 / seconds,
-        writes.load(Ordering::Relaxed),
-    ))
+    Ok(FloodTally {
+        per_second: done.load(Ordering::Relaxed) as f64 / seconds,
+        created: writes.load(Ordering::Relaxed),
+        created_tens: tens.load(Ordering::Relaxed),
+    })
 }
 
-/// Open journal streams, each read as it arrives.
-struct Subscribers {
-    stop: Arc<AtomicBool>,
-    tasks: Vec<tokio::task::JoinHandle<bool>>,
+/// What a flood did.
+struct FloodTally {
+    /// Completed requests per second.
+    per_second: f64,
+    /// Tickets created (answered 201).
+    created: u64,
+    /// Of those, the tickets whose id ends in 0.
+    created_tens: u64,
 }
 
-impl Subscribers {
-    /// Opens `count` streams following what the flood does not touch, as a test
-    /// follows its own part of the journal: half follow `world` events, half follow
-    /// globex (every event is read and checked, none matches).
-    async fn open(served: &Served, count: usize) -> Result<Subscribers, BenchError> {
-        let control = served.text("/control_url");
-        let token = served.text("/control_token");
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut tasks = Vec::new();
-        for index in 0..count {
-            let filter = if index % 2 == 0 {
-                "kind=world"
-            } else {
-                "account=globex"
-            };
-            let response = reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .map_err(|e| BenchError::Setup(e.to_string()))?
-                .get(format!("{control}/journal/stream?{filter}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .map_err(|e| BenchError::Setup(format!("a stream did not open: {e}")))?;
-            if !response.status().is_success() {
-                return Err(BenchError::Unexpected(format!(
-                    "a stream answered {}",
-                    response.status()
-                )));
-            }
-            let stop = stop.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut response = response;
-                let mut ended = false;
-                while !stop.load(Ordering::Relaxed) {
-                    tokio::select! {
-                        chunk = response.chunk() => match chunk {
-                            Ok(Some(bytes)) => {
-                                if bytes.windows(10).any(|w| w == b"event: end") {
-                                    ended = true;
-                                }
-                            }
-                            _ => return false,
-                        },
-                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                    }
-                }
-                !ended
-            }));
-        }
-        Ok(Subscribers { stop, tasks })
-    }
-
-    /// Closes every stream; how many were still open and never ended.
-    async fn close(self) -> usize {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut open = 0;
-        for task in self.tasks {
-            if task.await.unwrap_or(false) {
-                open += 1;
-            }
-        }
-        open
-    }
+/// The id of the ticket a 201 answer created.
+fn ticket_id(body: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<Value>(body).ok()?["ticket"]["id"].as_u64()
 }
 
 fn files_size(dir: &Path) -> u64 {

@@ -2,12 +2,12 @@
 //! (`GET /journal`), as a live stream of server-sent events (`GET /journal/stream`), and
 //! counted against a filter (`POST /verify`, WireMock-style).
 
-use crate::core::spelling::Spelled;
 use crate::core::trace::{Event, EventKind, Surface, Trace};
-use axum::response::sse::{self, Sse};
-use futures_util::Stream;
+use axum::body::Body;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -201,19 +201,21 @@ pub(crate) const MAX_STREAM_LAG: u64 = 20_000;
 
 /// How long a stream lets new events gather before reading them: one read per burst,
 /// not one per event, whatever the number of streams.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
+const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How long a stream waits with nothing to send before it sends a comment, so that
+/// idle deadlines and proxies see bytes moving.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Matching events as server-sent events (`id` = sequence number, `event` = kind,
 /// `data` = the event's JSON): first those already kept after `since`, then each new
 /// one as it is recorded, until the world shuts down. Each stream reads the shared
-/// trace from its own position; one that falls [`MAX_STREAM_LAG`] events behind, or
-/// whose next events were dropped from the kept trace, gets a last `end` event saying
-/// so (with the `next_since` to resume from) and is closed.
-pub(crate) fn stream(
-    trace: Trace,
-    filter: EventFilter,
-    shutdown: CancellationToken,
-) -> Sse<impl Stream<Item = Result<sse::Event, Infallible>>> {
+/// trace from its own position, and sends each event's frame as the trace encoded it
+/// once for every stream (see [`Trace::read_frames_after`]): one write per batch of
+/// events, not one encoding per event per stream. One that falls [`MAX_STREAM_LAG`]
+/// events behind, or whose next events were dropped from the kept trace, gets a last
+/// `end` event saying so (with the `next_since` to resume from) and is closed.
+pub(crate) fn stream(trace: Trace, filter: EventFilter, shutdown: CancellationToken) -> Response {
     let since = filter.since.unwrap_or(0);
     let follower = Follower {
         changes: trace.subscribe(),
@@ -221,16 +223,21 @@ pub(crate) fn stream(
         since,
         trace,
         filter,
-        pending: VecDeque::new(),
         shutdown,
         ended: false,
     };
-    Sse::new(futures_util::stream::unfold(follower, Follower::next))
-        .keep_alive(sse::KeepAlive::default())
+    let body = Body::from_stream(futures_util::stream::unfold(follower, Follower::next));
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
-/// Where a stream is in the journal: events read but not yet sent, and the last
-/// sequence number looked at.
+/// Where a stream is in the journal: the last sequence number looked at.
 struct Follower {
     trace: Trace,
     filter: EventFilter,
@@ -238,7 +245,6 @@ struct Follower {
     /// The last sequence number when the stream connected: the backlog before it does
     /// not count as lag.
     connected_at: u64,
-    pending: VecDeque<Event>,
     changes: watch::Receiver<u64>,
     shutdown: CancellationToken,
     ended: bool,
@@ -255,32 +261,29 @@ pub(crate) struct StreamEnd {
     pub next_since: u64,
 }
 
+impl StreamEnd {
+    /// The stream's last message: `event: end` with this as its data.
+    fn frame(&self) -> Bytes {
+        let data = serde_json::to_string(self).unwrap_or_default();
+        Bytes::from(format!("event: end\ndata: {data}\n\n"))
+    }
+}
+
 impl Follower {
-    async fn next(mut self) -> Option<(Result<sse::Event, Infallible>, Follower)> {
+    async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Follower)> {
         loop {
             if self.ended {
                 return None;
             }
-            if let Some(event) = self.pending.pop_front() {
-                let item = sse::Event::default()
-                    .id(event.seq.to_string())
-                    .event(event.kind.spelling())
-                    .json_data(&event)
-                    .unwrap_or_default();
-                return Some((Ok(item), self));
-            }
             // Marked seen before reading, so an event recorded after the read wakes us.
             self.changes.borrow_and_update();
-            if let Some(end) = self.read() {
-                self.ended = true;
-                let item = sse::Event::default()
-                    .event("end")
-                    .json_data(&end)
-                    .unwrap_or_default();
-                return Some((Ok(item), self));
-            }
-            if !self.pending.is_empty() {
-                continue;
+            match self.read() {
+                Err(end) => {
+                    self.ended = true;
+                    return Some((Ok(end.frame()), self));
+                }
+                Ok(batch) if !batch.is_empty() => return Some((Ok(batch), self)),
+                Ok(_) => {}
             }
             if self.since < self.trace.last_seq() {
                 continue;
@@ -288,6 +291,9 @@ impl Follower {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return None,
                 changed = self.changes.changed() => changed.ok()?,
+                _ = tokio::time::sleep(KEEP_ALIVE) => {
+                    return Some((Ok(Bytes::from_static(b": \n\n")), self));
+                }
             }
             tokio::select! {
                 _ = self.shutdown.cancelled() => return None,
@@ -296,12 +302,13 @@ impl Follower {
         }
     }
 
-    /// Reads the next batch into `pending`; Some when the stream must end.
-    fn read(&mut self) -> Option<StreamEnd> {
+    /// Reads the next batch of matching events as one chunk of frames (empty when none
+    /// matched); the end of the stream when it must end.
+    fn read(&mut self) -> Result<Bytes, StreamEnd> {
         let last = self.trace.last_seq();
         let behind = last.saturating_sub(self.since.max(self.connected_at));
         if behind > MAX_STREAM_LAG {
-            return Some(StreamEnd {
+            return Err(StreamEnd {
                 reason: "too_slow".into(),
                 message: format!(
                     "this stream fell {behind} events behind (at most {MAX_STREAM_LAG}); read faster, or filter, and resume from next_since"
@@ -314,13 +321,13 @@ impl Follower {
             && self.trace.last_seq_of(kind) <= self.since
         {
             self.since = last;
-            return None;
+            return Ok(Bytes::new());
         }
         let window = self
             .trace
-            .read_after(self.since, STREAM_BATCH, |event| self.filter.matches(event));
+            .read_frames_after(self.since, STREAM_BATCH, |event| self.filter.matches(event));
         if window.first_kept > self.since + 1 && self.since >= self.connected_at {
-            return Some(StreamEnd {
+            return Err(StreamEnd {
                 reason: "events_dropped".into(),
                 message: format!(
                     "events {}..{} were dropped from the kept journal before this stream read them",
@@ -331,8 +338,17 @@ impl Follower {
             });
         }
         self.since = window.looked_to;
-        self.pending = window.events.into();
-        None
+        Ok(match <[Bytes; 1]>::try_from(window.frames) {
+            // One frame is sent as the trace's own bytes; more are joined into one write.
+            Ok([frame]) => frame,
+            Err(frames) => {
+                let mut batch = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
+                for frame in &frames {
+                    batch.extend_from_slice(frame);
+                }
+                batch.freeze()
+            }
+        })
     }
 }
 
@@ -492,10 +508,49 @@ mod tests {
             since: filter.since.unwrap_or(0),
             trace: trace.clone(),
             filter,
-            pending: VecDeque::new(),
             shutdown: CancellationToken::new(),
             ended: false,
         }
+    }
+
+    /// The sequence numbers of a batch of frames.
+    fn ids(batch: &Bytes) -> Vec<u64> {
+        std::str::from_utf8(batch)
+            .unwrap()
+            .lines()
+            .filter_map(|line| line.strip_prefix("id: ")?.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn followers_of_an_event_share_one_encoding() {
+        let trace = trace();
+        let filter = || EventFilter {
+            kind: Some(EventKind::Decision),
+            ..EventFilter::default()
+        };
+        let mut followers: Vec<Follower> = (0..3).map(|_| follower(&trace, filter())).collect();
+        for follower in &mut followers {
+            assert!(follower.read().expect("not ended").is_empty());
+        }
+        trace.decision("acme", "created ticket 7");
+        let batches: Vec<Bytes> = followers
+            .iter_mut()
+            .map(|f| f.read().expect("not ended"))
+            .collect();
+        let text = std::str::from_utf8(&batches[0]).unwrap();
+        assert!(
+            text.starts_with("id: 4\nevent: decision\ndata: {"),
+            "{text}"
+        );
+        assert!(text.contains("created ticket 7"), "{text}");
+        // One event: each follower sends the trace's own bytes, encoded once.
+        assert!(batches.iter().all(|b| b.as_ptr() == batches[0].as_ptr()));
+        // Several: joined into one chunk, in order.
+        trace.decision("acme", "a");
+        trace.world("acme", "not a decision");
+        trace.decision("acme", "b");
+        assert_eq!(ids(&followers[0].read().expect("not ended")), [5, 7]);
     }
 
     #[test]
@@ -511,10 +566,10 @@ mod tests {
                 ..EventFilter::default()
             },
         );
-        assert!(follower.read().is_none());
+        let batch = ids(&follower.read().expect("not ended"));
         // One batch, starting right after `since`: never the whole trace at once.
-        assert_eq!(follower.pending.len(), STREAM_BATCH);
-        assert_eq!(follower.pending.front().map(|e| e.seq), Some(3));
+        assert_eq!(batch.len(), STREAM_BATCH);
+        assert_eq!(batch.first(), Some(&3));
         assert_eq!(follower.since, 2 + STREAM_BATCH as u64);
     }
 
@@ -532,12 +587,10 @@ mod tests {
         for _ in 0..1_000 {
             trace.decision("acme", "not a world event");
         }
-        assert!(follower.read().is_none());
-        assert!(follower.pending.is_empty());
+        assert!(follower.read().expect("not ended").is_empty());
         assert_eq!(follower.since, trace.last_seq(), "skipped to the end");
         trace.world("acme", "a fault");
-        assert!(follower.read().is_none());
-        let found: Vec<u64> = follower.pending.iter().map(|e| e.seq).collect();
+        let found = ids(&follower.read().expect("not ended"));
         assert_eq!(found, [trace.last_seq()]);
     }
 
@@ -545,17 +598,21 @@ mod tests {
     fn a_stream_that_falls_behind_is_ended_with_where_to_resume() {
         let trace = trace();
         let mut slow = follower(&trace, EventFilter::default());
-        assert!(slow.read().is_none());
+        assert!(slow.read().is_ok());
         let resume_at = slow.since;
         for _ in 0..=MAX_STREAM_LAG {
             trace.decision("acme", "flood");
         }
-        let end = slow.read().expect("ended");
+        let end = slow.read().expect_err("ended");
         assert_eq!(end.reason, "too_slow");
+        assert!(
+            end.frame()
+                .starts_with(b"event: end\ndata: {\"reason\":\"too_slow\"")
+        );
         assert_eq!(end.next_since, resume_at);
         // A backlog that was there before connecting is not lag.
         let mut late = follower(&trace, EventFilter::default());
-        assert!(late.read().is_none());
+        assert!(late.read().is_ok());
     }
 
     #[test]
@@ -563,12 +620,12 @@ mod tests {
         let trace = trace();
         trace.set_capacity(Some(100));
         let mut follower = follower(&trace, EventFilter::default());
-        assert!(follower.read().is_none());
+        assert!(follower.read().is_ok());
         let seen = follower.since;
         for _ in 0..500 {
             trace.decision("acme", "flood");
         }
-        let end = follower.read().expect("ended");
+        let end = follower.read().expect_err("ended");
         assert_eq!(end.reason, "events_dropped");
         assert!(end.next_since > seen, "{}", end.next_since);
     }

@@ -1,0 +1,155 @@
+//! The trace's own tests: clocks, numbering, bounds, shared frames.
+
+use super::*;
+
+#[test]
+fn logical_clock_advances_one_second_per_reading() {
+    let clock = Clock::logical();
+    assert_eq!(clock.timestamp(), "2026-01-01T09:00:00Z");
+    assert_eq!(clock.timestamp(), "2026-01-01T09:00:01Z");
+}
+
+#[test]
+fn events_are_numbered_in_order() {
+    let trace = Trace::new(Clock::logical());
+    trace.decision("acme", "first");
+    trace.world("globex", "second");
+    let events = trace.events();
+    assert_eq!(events.len(), 2);
+    assert_eq!((events[0].seq, events[1].seq), (1, 2));
+    assert_eq!(events[1].to, "globex");
+    assert_eq!(trace.events_since(1).len(), 1);
+    assert_eq!(trace.last_seq(), 2);
+    let json = serde_json::to_string(&events[0]).unwrap();
+    assert!(
+        json.starts_with(r#"{"seq":1,"at":"2026-01-01T09:00:00Z","kind":"decision""#),
+        "{json}"
+    );
+}
+
+#[test]
+fn timestamps_never_run_backwards_under_concurrent_recording() {
+    let trace = Trace::new(Clock::logical());
+    std::thread::scope(|scope| {
+        for thread in 0..8 {
+            let trace = &trace;
+            scope.spawn(move || {
+                for _ in 0..500 {
+                    trace.decision(&format!("t{thread}"), "x");
+                }
+            });
+        }
+    });
+    let events = trace.events();
+    assert_eq!(events.len(), 4000);
+    for pair in events.windows(2) {
+        assert!(
+            pair[0].at < pair[1].at,
+            "event {} at {} is not before event {} at {}",
+            pair[0].seq,
+            pair[0].at,
+            pair[1].seq,
+            pair[1].at
+        );
+    }
+}
+
+#[test]
+fn a_byte_budget_bounds_the_trace_however_large_the_events() {
+    let trace = Trace::new(Clock::logical());
+    trace.set_byte_budget(Some(10_000));
+    let huge = "x".repeat(1_000_000);
+    for _ in 0..100 {
+        trace.record(
+            EventKind::Request,
+            EventDraft {
+                from: huge.clone(),
+                path: Some(huge.clone()),
+                detail: huge.clone(),
+                ..EventDraft::default()
+            },
+        );
+    }
+    let events = trace.events();
+    assert!(
+        trace.retained_bytes() <= 10_000,
+        "{}",
+        trace.retained_bytes()
+    );
+    assert_eq!(
+        trace.retained_bytes(),
+        events.iter().map(Event::retained_bytes).sum::<usize>()
+    );
+    assert_eq!(events.last().map(|e| e.seq), Some(100));
+    let last = events.last().unwrap();
+    assert_eq!(last.detail.chars().count(), MAX_TRACE_DETAIL_CHARS + 1);
+    assert_eq!(
+        last.path.as_ref().unwrap().chars().count(),
+        MAX_TRACE_PATH_CHARS + 1
+    );
+    assert_eq!(last.from.chars().count(), MAX_TRACE_NAME_CHARS + 1);
+}
+
+#[test]
+fn a_bounded_trace_keeps_the_newest_events_and_numbers_on() {
+    let trace = Trace::new(Clock::logical());
+    trace.decision("acme", "first");
+    trace.decision("acme", "second");
+    trace.decision("acme", "third");
+    trace.set_capacity(Some(2));
+    assert_eq!(
+        trace.events().iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    trace.decision("acme", "fourth");
+    let events = trace.events();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(events[1].detail, "fourth");
+    assert_eq!(trace.last_seq(), 4);
+    assert_eq!(trace.events_since(3).len(), 1);
+}
+
+#[test]
+fn each_frame_is_encoded_once_shared_and_counted() {
+    let trace = Trace::new(Clock::logical());
+    trace.decision("acme", "created ticket 1\nwith a line break");
+    trace.world("globex", "a fault");
+    let before = trace.retained_bytes();
+    let first = trace.read_frames_after(0, 10, |_| true);
+    assert_eq!(first.frames.len(), 2);
+    assert_eq!((first.looked_to, first.first_kept, first.last), (2, 1, 2));
+    let text = std::str::from_utf8(&first.frames[0]).unwrap();
+    assert!(
+        text.starts_with("id: 1\nevent: decision\ndata: {\"seq\":1,"),
+        "{text}"
+    );
+    assert!(text.ends_with("}\n\n"), "{text}");
+    assert_eq!(text.matches('\n').count(), 4, "one data line: {text}");
+    let counted: usize = first.frames.iter().map(|f| f.len()).sum();
+    assert_eq!(trace.retained_bytes(), before + counted);
+    // A second follower shares the same bytes, and nothing more is counted.
+    let second = trace.read_frames_after(0, 10, |e| e.kind == EventKind::World);
+    assert_eq!(second.frames.len(), 1);
+    assert_eq!(second.frames[0].as_ptr(), first.frames[1].as_ptr());
+    assert_eq!(trace.retained_bytes(), before + counted);
+    // Nothing after the end: the position stays.
+    let none = trace.read_frames_after(2, 10, |_| true);
+    assert!(none.frames.is_empty());
+    assert_eq!(none.looked_to, 2);
+}
+
+#[test]
+fn frames_leave_with_their_events() {
+    let trace = Trace::new(Clock::logical());
+    trace.set_capacity(Some(3));
+    for n in 0..10 {
+        trace.decision("acme", format!("decision {n}"));
+        let _ = trace.read_frames_after(0, 10, |_| true);
+    }
+    let events: usize = trace.events().iter().map(|e| e.retained_bytes()).sum();
+    let window = trace.read_frames_after(0, 10, |_| true);
+    let frames: usize = window.frames.iter().map(|f| f.len()).sum();
+    assert_eq!(window.frames.len(), 3);
+    assert_eq!(window.first_kept, 8);
+    assert_eq!(trace.retained_bytes(), events + frames);
+}
