@@ -15,6 +15,7 @@ use crate::account::tickets::{
 use crate::model::ticket::fields::{FieldType, SyncedValue};
 use crate::model::ticket::{Actor, Attachment, Ticket, TicketStatus};
 use crate::model::{Agreement, AgreementStatus, Terms, default_agreement_name, protocol_uuid};
+use crate::transport::{Body, Shown};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -294,6 +295,43 @@ pub fn invitation(account: &Account, agreement: &Agreement) -> WireAgreement {
         sync_status: Some(agreement.terms.sync_status),
         deactivated_by: None,
     }
+}
+
+/// An agreement message's body: serialised straight from its wire type, with the
+/// fields the trace shows.
+pub fn agreement_body(agreement: &WireAgreement) -> Body {
+    Body::json(
+        agreement,
+        Shown {
+            status: agreement.status.clone(),
+            deactivated_by: agreement.deactivated_by.clone(),
+            name: agreement.name.clone(),
+            subject: None,
+        },
+    )
+}
+
+/// A ticket message's body: serialised straight from its wire type, with the fields
+/// the trace shows.
+pub fn ticket_body(ticket: &WireTicket) -> Body {
+    Body::json(
+        ticket,
+        Shown {
+            status: ticket.status.clone(),
+            subject: ticket.subject.clone(),
+            ..Shown::default()
+        },
+    )
+}
+
+/// The status a receiver's answer to an invitation states: read as the agreement it
+/// answers with, or, from a partner whose answer has another shape, its `status` text.
+pub fn answered_status(body: &[u8]) -> Option<AgreementStatus> {
+    let status = match serde_json::from_slice::<WireAgreement>(body) {
+        Ok(answer) => answer.status,
+        Err(_) => Shown::of_json(body).status,
+    };
+    status?.parse().ok()
 }
 
 /// A status change for the partner: an answer, or a deactivation with who did it.
