@@ -434,7 +434,9 @@ impl Transport {
             Ok(Ok(answer)) => answer,
         };
         let status = answer.status;
-        let wire = Wire::new(wire::answer_headers(&answer.headers), &answer.body);
+        // The answer came off the connection: copied, so the journal does not pin its
+        // read buffer.
+        let wire = Wire::received(wire::answer_headers(&answer.headers), &answer.body);
         if let Some(failure) = relay_failure(&answer) {
             return (Err(failure), Some(wire));
         }

@@ -134,7 +134,8 @@ where
         request_body = bytes.clone();
         request = Request::from_parts(parts, Body::from(bytes));
     }
-    let request_wire = Wire::new(request_headers(request.headers()), &request_body);
+    // The body came off the connection: copied, so the journal does not pin its buffer.
+    let request_wire = Wire::received(request_headers(request.headers()), &request_body);
     let trace = account.trace();
     let request_seq = trace.record(
         EventKind::Request,
