@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 mod text;
 mod wire;
-pub use text::Text;
+pub use text::{Text, method_text};
 pub use wire::{Wire, clip_header, redact_authorization, token_uuid};
 
 /// Where timestamps come from: the wall clock for `serve`, a logical clock for scenarios
@@ -548,28 +548,6 @@ fn shared_bounded(text: Text, max: usize) -> Text {
         std::borrow::Cow::Borrowed(_) => text,
         std::borrow::Cow::Owned(clipped) => clipped.into(),
     }
-}
-
-/// An HTTP method as events name it: the common ones shared, never allocated per call.
-pub fn method_text(method: &axum::http::Method) -> Text {
-    use axum::http::Method;
-    static COMMON: std::sync::LazyLock<[(Method, Text); 5]> = std::sync::LazyLock::new(|| {
-        [
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-            Method::PATCH,
-        ]
-        .map(|method| {
-            let text = Text::from(method.as_str());
-            (method, text)
-        })
-    });
-    COMMON
-        .iter()
-        .find(|(common, _)| common == method)
-        .map_or_else(|| Text::from(method.as_str()), |(_, text)| text.clone())
 }
 
 /// `text` clipped to `max` characters, reusing the allocation when it fits.

@@ -122,6 +122,28 @@ impl PartialEq<Text> for String {
     }
 }
 
+/// An HTTP method as events name it: the common ones shared, never allocated per call.
+pub fn method_text(method: &axum::http::Method) -> Text {
+    use axum::http::Method;
+    static COMMON: std::sync::LazyLock<[(Method, Text); 5]> = std::sync::LazyLock::new(|| {
+        [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+        ]
+        .map(|method| {
+            let text = Text::from(method.as_str());
+            (method, text)
+        })
+    });
+    COMMON
+        .iter()
+        .find(|(common, _)| common == method)
+        .map_or_else(|| Text::from(method.as_str()), |(_, text)| text.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +158,14 @@ mod tests {
         assert_ne!(text, "globex");
         assert_eq!(serde_json::to_string(&text).unwrap(), "\"acme\"");
         assert_eq!(format!("{text} {text:?}"), "acme \"acme\"");
+    }
+
+    #[test]
+    fn common_methods_are_shared_and_others_spelled_out() {
+        use axum::http::Method;
+        let (one, two) = (method_text(&Method::GET), method_text(&Method::GET));
+        assert!(Arc::ptr_eq(&one.0, &two.0), "GET is one shared text");
+        assert_eq!(one, "GET");
+        assert_eq!(method_text(&Method::OPTIONS), "OPTIONS");
     }
 }
