@@ -301,7 +301,7 @@ pub(crate) fn invitation(account: &Account, agreement: &Agreement) -> WireAgreem
 
 /// An agreement message's body: serialised straight from its wire type, with the
 /// fields the trace shows.
-pub fn agreement_body(agreement: &WireAgreement) -> Body {
+pub(crate) fn agreement_body(agreement: &WireAgreement) -> Body {
     Body::json(
         agreement,
         Shown {
@@ -315,7 +315,7 @@ pub fn agreement_body(agreement: &WireAgreement) -> Body {
 
 /// A ticket message's body: serialised straight from its wire type, with the fields
 /// the trace shows.
-pub fn ticket_body(ticket: &WireTicket) -> Body {
+pub(crate) fn ticket_body(ticket: &WireTicket) -> Body {
     Body::json(
         ticket,
         Shown {
@@ -328,7 +328,7 @@ pub fn ticket_body(ticket: &WireTicket) -> Body {
 
 /// The status a receiver's answer to an invitation states: read as the agreement it
 /// answers with, or, from a partner whose answer has another shape, its `status` text.
-pub fn answered_status(body: &[u8]) -> Option<AgreementStatus> {
+pub(crate) fn answered_status(body: &[u8]) -> Option<AgreementStatus> {
     let status = match serde_json::from_slice::<WireAgreement>(body) {
         Ok(answer) => answer.status,
         Err(_) => Shown::of_json(body).status,

@@ -14,7 +14,7 @@ const ATTEMPTS: u32 = 3;
 
 /// What the valid client did.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Tally {
+pub(super) struct Tally {
     /// Cycles completed: invited, accepted, deactivated, and deleted on both sides.
     pub cycles: u64,
     /// Calls that failed (no answer, or not the status due) and were tried again.
@@ -59,7 +59,7 @@ impl Admin<'_> {
 }
 
 /// Runs cycles until `until`; the cycle under way when it passes is finished.
-pub async fn run(http: &reqwest::Client, acme: &str, globex: &str, until: Instant) -> Tally {
+pub(super) async fn run(http: &reqwest::Client, acme: &str, globex: &str, until: Instant) -> Tally {
     let ours = Admin {
         http,
         api: acme,
@@ -213,7 +213,7 @@ async fn pause(attempt: u32) {
 /// status on each side (the REST view shows no shared uuid to pair them by). Copies
 /// that ended (inactive, declined) on one side and were deleted on the other are not
 /// apart. Also the copies both accounts retain. None when a list could not be read.
-pub async fn apart(http: &reqwest::Client, acme: &str, globex: &str) -> Option<(u64, u64)> {
+pub(super) async fn apart(http: &reqwest::Client, acme: &str, globex: &str) -> Option<(u64, u64)> {
     let sent = Admin {
         http,
         api: acme,
