@@ -181,12 +181,11 @@ impl Directory {
     /// where the world's relay for that account listens (and its faults, certificate,
     /// holds and drops apply like on any account's link). None: `url` is not an
     /// external account's.
-    pub fn in_world_url(&self, url: &str) -> Option<String> {
+    pub fn in_world_url(&self, url: &url::Url) -> Option<String> {
         if !self.has_externals() {
             return None;
         }
-        let parsed = url::Url::parse(url).ok()?;
-        let (name, rest) = self.external_of(&parsed)?;
+        let (name, rest) = self.external_of(url)?;
         let listing = self.get(&name)?;
         Some(format!(
             "{}://{}/sharing{rest}",
@@ -375,6 +374,7 @@ mod tests {
         );
         assert!(directory.has_externals());
         let of = |url: &str| directory.subdomain_of_url(url);
+        let url = |text: &str| url::Url::parse(text).unwrap();
         assert_eq!(
             of("http://127.0.0.1:9000/sharing").as_deref(),
             Some("partner")
@@ -389,12 +389,12 @@ mod tests {
         assert_eq!(of("http://localhost:9000/sharing"), None);
         assert_eq!(
             directory
-                .in_world_url("http://127.0.0.1:9000/sharing/agreements/abc")
+                .in_world_url(&url("http://127.0.0.1:9000/sharing/agreements/abc"))
                 .as_deref(),
             Some("https://partner.sharesim.test/sharing/agreements/abc")
         );
         assert_eq!(
-            directory.in_world_url("http://127.0.0.1:9001/sharing"),
+            directory.in_world_url(&url("http://127.0.0.1:9001/sharing")),
             None
         );
         assert_eq!(

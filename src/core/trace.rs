@@ -15,7 +15,9 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod text;
 mod wire;
+pub use text::{Text, method_text};
 pub use wire::{Wire, clip_header, redact_authorization, token_uuid};
 
 /// Where timestamps come from: the wall clock for `serve`, a logical clock for scenarios
@@ -71,16 +73,18 @@ impl Clock {
 
     /// [`Clock::timestamp`], reusing `cache`'s text while the wall clock stays within
     /// the same second (a logical clock moves on every reading, so it never does).
-    fn timestamp_cached(&self, cache: &mut Option<(i64, String)>) -> String {
+    fn timestamp_cached(&self, cache: &mut Option<(i64, Text)>) -> Text {
         if !matches!(self, Clock::Wall) {
-            return self.timestamp();
+            return self.timestamp().into();
         }
         let now = Utc::now();
         let second = now.timestamp();
         match cache {
             Some((cached, text)) if *cached == second => text.clone(),
             _ => {
-                let text = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let text: Text = now
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    .into();
                 *cache = Some((second, text.clone()));
                 text
             }
@@ -167,34 +171,44 @@ pub enum Delivery {
     Lost,
 }
 
+// Its names, method, path and timestamp are shared text ([`Text`]): the account, the
+// caller and the path of a call are the same in its request and its answer, and every
+// event of one second has the same timestamp, so recording an event copies none of
+// them. (A plain comment: the doc comment is the journal schema's description.)
 /// One entry of the trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Event {
     /// Position in the world's trace, from 1.
     pub seq: u64,
     /// The world clock's time of the event.
-    pub at: String,
+    #[schemars(with = "String")]
+    pub at: Text,
     /// What this event records.
     pub kind: EventKind,
     /// The surface a request or response belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub surface: Option<Surface>,
     /// Who acted or sent: an account's subdomain or a user's email.
-    pub from: String,
+    #[schemars(with = "String")]
+    pub from: Text,
     /// Who was addressed: an account's subdomain (same as `from` for decisions).
-    pub to: String,
+    #[schemars(with = "String")]
+    pub to: Text,
     /// HTTP method, for requests and responses.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub method: Option<Text>,
     /// HTTP path, for requests and responses.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub path: Option<Text>,
     /// HTTP status of a response, when one arrived.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// For a delivery that failed, the agreement status it leads to.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub outcome: Option<Text>,
     /// The human sentence: the decision taken, or the cause of a failure.
     pub detail: String,
     /// What the scheduler did to this partner message, when it did anything.
@@ -214,17 +228,17 @@ pub struct EventDraft {
     /// See [`Event::surface`].
     pub surface: Option<Surface>,
     /// See [`Event::from`].
-    pub from: String,
+    pub from: Text,
     /// See [`Event::to`].
-    pub to: String,
+    pub to: Text,
     /// See [`Event::method`].
-    pub method: Option<String>,
+    pub method: Option<Text>,
     /// See [`Event::path`].
-    pub path: Option<String>,
+    pub path: Option<Text>,
     /// See [`Event::status`].
     pub status: Option<u16>,
     /// See [`Event::outcome`].
-    pub outcome: Option<String>,
+    pub outcome: Option<Text>,
     /// See [`Event::detail`].
     pub detail: String,
     /// See [`Event::delivery`].
@@ -260,7 +274,7 @@ struct Events {
     frames: VecDeque<Option<Bytes>>,
     /// The last wall-clock second stamped and its text, reused by the events recorded
     /// within that second.
-    stamp: Option<(i64, String)>,
+    stamp: Option<(i64, Text)>,
     recorded: u64,
     /// Most events kept; None keeps every event (scenarios: the trace is the report).
     capacity: Option<usize>,
@@ -333,13 +347,13 @@ impl Event {
     /// string is clipped (and shrunk to fit) when recorded, so this is bounded per event.
     pub fn retained_bytes(&self) -> usize {
         let strings = [
-            Some(&self.at),
-            Some(&self.from),
-            Some(&self.to),
-            self.method.as_ref(),
-            self.path.as_ref(),
-            self.outcome.as_ref(),
-            Some(&self.detail),
+            Some(self.at.as_str()),
+            Some(self.from.as_str()),
+            Some(self.to.as_str()),
+            self.method.as_deref(),
+            self.path.as_deref(),
+            self.outcome.as_deref(),
+            Some(self.detail.as_str()),
         ];
         std::mem::size_of::<Event>()
             + strings.iter().flatten().map(|s| s.len()).sum::<usize>()
@@ -395,7 +409,7 @@ impl Trace {
         events.recorded += 1;
         let seq = events.recorded;
         // Every string is clipped, so no call, however large, makes a large event.
-        let name = |text: String| bounded(text, MAX_TRACE_NAME_CHARS);
+        let name = |text: Text| shared_bounded(text, MAX_TRACE_NAME_CHARS);
         let event = Event {
             seq,
             at,
@@ -404,7 +418,9 @@ impl Trace {
             from: name(draft.from),
             to: name(draft.to),
             method: draft.method.map(name),
-            path: draft.path.map(|path| bounded(path, MAX_TRACE_PATH_CHARS)),
+            path: draft
+                .path
+                .map(|path| shared_bounded(path, MAX_TRACE_PATH_CHARS)),
             status: draft.status,
             outcome: draft.outcome.map(name),
             detail: bounded(draft.detail, MAX_TRACE_DETAIL_CHARS),
@@ -451,8 +467,8 @@ impl Trace {
         self.record(
             EventKind::Decision,
             EventDraft {
-                from: account.to_string(),
-                to: account.to_string(),
+                from: account.into(),
+                to: account.into(),
                 detail: detail.into(),
                 ..EventDraft::default()
             },
@@ -464,8 +480,8 @@ impl Trace {
         self.record(
             EventKind::World,
             EventDraft {
-                from: "world".to_string(),
-                to: account.to_string(),
+                from: "world".into(),
+                to: account.into(),
                 detail: detail.into(),
                 ..EventDraft::default()
             },
@@ -607,6 +623,14 @@ pub fn stream_frame(event: &Event) -> Bytes {
     let _ = serde_json::to_writer(&mut frame, event);
     let _ = frame.write_all(b"\n\n");
     frame.into_inner().freeze()
+}
+
+/// Shared `text` clipped to `max` characters: the same text, not a copy, when it fits.
+fn shared_bounded(text: Text, max: usize) -> Text {
+    match crate::core::limits::clip(&text, max) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(clipped) => clipped.into(),
+    }
 }
 
 /// `text` clipped to `max` characters, reusing the allocation when it fits.

@@ -97,6 +97,8 @@ fn quick_soak_bench_reports_memory_and_divergence() {
     for key in [
         "seconds",
         "cycles",
+        "failed_calls",
+        "abandoned_cycles",
         "hostile_requests",
         "slow_connections",
         "unexpected_answers",
@@ -110,6 +112,12 @@ fn quick_soak_bench_reports_memory_and_divergence() {
     ] {
         assert!(soak[key].is_number(), "no {key} in {soak}");
     }
+    // When the journal reached its bound: a number, or null when it never did.
+    assert!(
+        soak.get("journal_full_secs")
+            .is_some_and(|at| at.is_number() || at.is_null()),
+        "{soak}"
+    );
     // The valid client deletes both copies of each agreement it made: what is left is
     // at most the strangers' pending invitations, which stop at their limit.
     assert!(

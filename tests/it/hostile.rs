@@ -329,11 +329,19 @@ async fn redirects_may_not_leave_the_partners_own_host() {
     );
     let transport = &w.world.services().transport;
     let send = |path: &str| sharesim::core::transport::Message {
-        from: "acme".to_string(),
+        from: "acme".into(),
         method: reqwest::Method::PUT,
-        url: format!("http://evil.sharesim.test/sharing/{path}"),
+        url: sharesim::core::transport::Destination::parse(format!(
+            "http://evil.sharesim.test/sharing/{path}"
+        )),
         token: Some("secret-token".to_string()),
-        body: Some(json!({"status": "accepted"})),
+        body: Some(sharesim::core::transport::Body::json(
+            &json!({"status": "accepted"}),
+            sharesim::core::transport::Shown {
+                status: Some("accepted".to_string()),
+                ..Default::default()
+            },
+        )),
     };
     let to_victim = transport
         .deliver(&send("to-victim"))

@@ -151,7 +151,13 @@ pub(crate) fn partner_calls(w: &TestWorld, after: u64) -> Vec<(String, String, S
                     .as_deref()
                     .is_some_and(|p| p.starts_with("/sharing/tickets/"))
         })
-        .map(|e| (e.method.unwrap_or_default(), e.from, e.to))
+        .map(|e| {
+            (
+                e.method.unwrap_or_default().into(),
+                e.from.into(),
+                e.to.into(),
+            )
+        })
         .collect()
 }
 

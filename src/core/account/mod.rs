@@ -19,7 +19,7 @@ use crate::core::directory::Directory;
 use crate::core::faults::FaultTable;
 use crate::core::model::{Agreement, default_display_name, protocol_uuid};
 use crate::core::rate_limit::RateLimiter;
-use crate::core::trace::{Trace, lock};
+use crate::core::trace::{Text, Trace, lock};
 use crate::core::transport::Transport;
 use base64::Engine;
 use rand::{Rng, SeedableRng};
@@ -62,8 +62,8 @@ pub enum Role {
 /// A user of an account, as authenticated from a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
-    /// `admin@{subdomain}.test` or `agent@{subdomain}.test`.
-    pub email: String,
+    /// `admin@{subdomain}.test` or `agent@{subdomain}.test`, shared with the trace.
+    pub email: Text,
     /// What the user may do.
     pub role: Role,
 }
@@ -181,6 +181,8 @@ pub struct AccountConfig {
 #[derive(Debug)]
 pub struct Account {
     subdomain: String,
+    /// The subdomain as the trace names it, shared by every event.
+    subdomain_text: Text,
     display_name: String,
     api_token: String,
     services: Arc<WorldServices>,
@@ -189,8 +191,8 @@ pub struct Account {
     changes: AtomicU64,
     listening: Mutex<Option<Listening>>,
     https: bool,
-    admin_email: String,
-    agent_email: String,
+    admin_email: Text,
+    agent_email: Text,
     /// The `Authorization` values of the admin and the agent as clients send them,
     /// encoded once: a call that matches one byte for byte is authenticated without
     /// decoding anything.
@@ -226,8 +228,9 @@ impl Account {
         Account {
             rate_limiter: RateLimiter::new(config.rate_limit),
             authorizations: [basic(&admin_email), basic(&agent_email)],
-            admin_email,
-            agent_email,
+            admin_email: admin_email.into(),
+            agent_email: agent_email.into(),
+            subdomain_text: config.subdomain.as_str().into(),
             subdomain: config.subdomain,
             display_name,
             api_token: config.api_token,
@@ -247,6 +250,11 @@ impl Account {
     /// The account's subdomain.
     pub fn subdomain(&self) -> &str {
         &self.subdomain
+    }
+
+    /// The subdomain as trace events name it: shared, so naming it copies nothing.
+    pub fn subdomain_text(&self) -> &Text {
+        &self.subdomain_text
     }
 
     /// The account's display name.
@@ -381,7 +389,7 @@ impl Account {
             return None;
         };
         Some(User {
-            email: email.to_ascii_lowercase(),
+            email: email.to_ascii_lowercase().into(),
             role,
         })
     }

@@ -63,8 +63,8 @@ fn a_byte_budget_bounds_the_trace_however_large_the_events() {
         trace.record(
             EventKind::Request,
             EventDraft {
-                from: huge.clone(),
-                path: Some(huge.clone()),
+                from: huge.as_str().into(),
+                path: Some(huge.as_str().into()),
                 detail: huge.clone(),
                 ..EventDraft::default()
             },

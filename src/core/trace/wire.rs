@@ -2,9 +2,12 @@
 //! the whole exchange behind an arrow: the headers that matter (credentials redacted)
 //! and the body bytes as they were sent.
 //!
-//! Recording stays cheap: the body is the `Bytes` the sender or handler already holds
-//! (a reference count, not a copy), and only a body over [`MAX_TRACE_BODY_BYTES`] is
-//! copied, to its first bytes, so a large call cannot pin its whole buffer. Wires live
+//! Recording stays cheap: a body sharesim built itself (an answer, a partner message it
+//! serialised) is the `Bytes` the sender or handler already holds (a reference count,
+//! not a copy); a body that came off a connection is copied ([`Wire::received`]),
+//! since it is a slice of the connection's read buffer and sharing it would pin that
+//! whole buffer (8 KiB or more) for as long as the journal keeps the event. A body over
+//! [`MAX_TRACE_BODY_BYTES`] is copied, to its first bytes, either way. Wires live
 //! only in memory: JSON-lines traces and the journal carry the event's summary, not the
 //! bytes.
 
@@ -45,6 +48,18 @@ impl Wire {
             headers,
             body,
             full_length,
+        }
+    }
+
+    /// A wire of a body read off a connection: copied, so the event keeps only its
+    /// bytes and not the read buffer they sit in.
+    pub fn received(headers: Vec<(&'static str, Cow<'static, str>)>, body: &Bytes) -> Wire {
+        let kept = &body[..body.len().min(MAX_TRACE_BODY_BYTES)];
+        Wire {
+            answers: None,
+            headers,
+            body: Bytes::copy_from_slice(kept),
+            full_length: (body.len() > MAX_TRACE_BODY_BYTES).then_some(body.len()),
         }
     }
 
@@ -135,5 +150,19 @@ mod tests {
         assert_eq!(wire.full_length, Some(MAX_TRACE_BODY_BYTES + 10));
         assert_eq!(wire.answers, Some(4));
         assert!(wire.retained_bytes() > MAX_TRACE_BODY_BYTES);
+    }
+
+    #[test]
+    fn a_received_body_is_copied_out_of_its_read_buffer() {
+        let buffer = Bytes::from(vec![b'r'; 8192]);
+        let slice = buffer.slice(100..300);
+        let wire = Wire::received(Vec::new(), &slice);
+        assert_eq!(wire.body, slice);
+        assert_ne!(wire.body.as_ptr(), slice.as_ptr(), "copied, not pinned");
+        assert_eq!(wire.full_length, None);
+        let large = Bytes::from(vec![b'x'; MAX_TRACE_BODY_BYTES + 1]);
+        let wire = Wire::received(Vec::new(), &large);
+        assert_eq!(wire.body.len(), MAX_TRACE_BODY_BYTES);
+        assert_eq!(wire.full_length, Some(MAX_TRACE_BODY_BYTES + 1));
     }
 }

@@ -1,9 +1,14 @@
 //! What a partner message is, the protocol's headers it carries, and what its delivery
 //! can end in: the vocabulary every part of the transport shares, below all of them.
 
+use crate::core::directory::subdomain_of_host;
 use crate::core::model::AgreementStatus;
+use crate::core::trace::Text;
 use axum::http::Method;
+use bytes::Bytes;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Duration;
+use url::Url;
 
 /// The protocol version we speak and require (`X-Ticket-Sharing-Version`).
 pub const PROTOCOL_VERSION: &str = "1";
@@ -25,19 +30,177 @@ pub const RELAY_FAILURE_HEADER: &str = "X-Sharesim-Relay-Failure";
 /// Redirects a sender follows before giving up (the reference client's limit).
 pub const MAX_REDIRECTS: usize = 2;
 
-/// A partner message about to be sent.
+/// A partner message about to be sent: its destination parsed once by the sender and
+/// its body serialised once from its wire type.
 #[derive(Clone, Debug)]
 pub struct Message {
     /// The sending account's subdomain (for the trace and per-link faults).
-    pub from: String,
+    pub from: Text,
     /// HTTP method.
     pub method: Method,
-    /// Absolute URL, under the partner's sharing URL.
-    pub url: String,
+    /// Where it goes, under the partner's sharing URL.
+    pub url: Destination,
     /// `X-Ticket-Sharing-Token`, absent only on an invitation.
     pub token: Option<String>,
     /// JSON body.
-    pub body: Option<serde_json::Value>,
+    pub body: Option<Body>,
+}
+
+/// Where a partner message goes, parsed once when the message is made: the URL, the
+/// account it addresses and the path, which the gate, every attempt and every trace
+/// event read without parsing the URL again. A text that is no URL is kept as it is,
+/// so its delivery fails as a configuration error that names it.
+#[derive(Clone, Debug)]
+pub struct Destination {
+    /// The URL, or the text that is not one and why.
+    parsed: Result<Url, (String, String)>,
+    to: Text,
+    path: Option<Text>,
+}
+
+impl Destination {
+    /// Parses `text`, an absolute URL.
+    pub fn parse(text: String) -> Destination {
+        match Url::parse(&text) {
+            Ok(url) => Destination::from_url(url),
+            Err(error) => Destination {
+                to: text.as_str().into(),
+                parsed: Err((text, error.to_string())),
+                path: None,
+            },
+        }
+    }
+
+    /// A destination already parsed.
+    pub fn from_url(url: Url) -> Destination {
+        let host = url.host_str().unwrap_or_default();
+        let to = subdomain_of_host(host).unwrap_or(host).into();
+        Destination {
+            path: Some(url.path().into()),
+            to,
+            parsed: Ok(url),
+        }
+    }
+
+    /// The URL, or why the text is not one.
+    pub fn url(&self) -> Result<&Url, &str> {
+        self.parsed.as_ref().map_err(|(_, error)| error.as_str())
+    }
+
+    /// The URL as text (as given, when it is not a URL).
+    pub fn text(&self) -> &str {
+        match &self.parsed {
+            Ok(url) => url.as_str(),
+            Err((text, _)) => text,
+        }
+    }
+
+    /// The account addressed: its subdomain, or the host as written (the whole text
+    /// when it is not a URL).
+    pub fn to(&self) -> &Text {
+        &self.to
+    }
+
+    /// The URL's path; None when the text is not a URL.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    /// The path as trace events show it (empty when the text is not a URL), shared.
+    pub fn shown_path(&self) -> Text {
+        self.path.clone().unwrap_or_default()
+    }
+}
+
+/// A partner message's JSON body: the bytes, serialised once from its wire type (the
+/// same bytes go on the wire and into the trace), and the fields the trace shows.
+#[derive(Clone, Debug)]
+pub struct Body {
+    /// The serialised body.
+    pub bytes: Bytes,
+    /// What the trace shows of it.
+    pub shown: Shown,
+}
+
+impl Body {
+    /// Serialises `value`, whose shown fields are `shown`.
+    pub fn json(value: &impl Serialize, shown: Shown) -> Body {
+        Body {
+            bytes: Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+            shown,
+        }
+    }
+}
+
+/// The string fields of a protocol body the trace summarises, in the order it shows
+/// them: `status=… deactivated_by=… name=… subject=…`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Shown {
+    /// An agreement's or a ticket's status.
+    #[serde(default, deserialize_with = "text")]
+    pub status: Option<String>,
+    /// Who deactivated an agreement.
+    #[serde(default, deserialize_with = "text")]
+    pub deactivated_by: Option<String>,
+    /// An agreement's name.
+    #[serde(default, deserialize_with = "text")]
+    pub name: Option<String>,
+    /// A ticket's subject.
+    #[serde(default, deserialize_with = "text")]
+    pub subject: Option<String>,
+}
+
+impl Shown {
+    /// The shown fields of a JSON body as it came (a partner's answer), read straight
+    /// from its bytes: the string values of those keys of a JSON object; none of
+    /// anything else.
+    pub fn of_json(body: &[u8]) -> Shown {
+        let object = body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        if !object {
+            return Shown::default();
+        }
+        match serde_json::from_slice(body) {
+            Ok(shown) => shown,
+            // A key given twice: read as a JSON value does, the last one counts.
+            Err(_) => serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|value| serde_json::from_value(value).ok())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// `status=inactive deactivated_by=sender`: the fields present, for the trace.
+    pub fn summary(&self) -> String {
+        let fields = [
+            ("status", &self.status),
+            ("deactivated_by", &self.deactivated_by),
+            ("name", &self.name),
+            ("subject", &self.subject),
+        ];
+        let mut out = String::new();
+        for (key, value) in fields {
+            if let Some(value) = value {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(key);
+                out.push('=');
+                out.push_str(value);
+            }
+        }
+        out
+    }
+}
+
+/// A string, or None for any other JSON value.
+fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Some(text),
+        _ => None,
+    })
 }
 
 /// A 2xx answer from the partner.
@@ -45,8 +208,8 @@ pub struct Message {
 pub struct Reply {
     /// The 2xx status.
     pub status: u16,
-    /// The body, parsed as JSON when it is JSON (otherwise Null).
-    pub body: serde_json::Value,
+    /// The body as it came; the sender reads it as the wire type it expects.
+    pub body: Bytes,
 }
 
 /// Why a message was not delivered, and the status a sender records for it.

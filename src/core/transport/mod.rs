@@ -8,12 +8,14 @@
 //! records, how Zendesk's own client reads each answer, and which failures are worth
 //! another attempt.
 
-use crate::core::directory::{Directory, subdomain_of_host};
+use crate::core::directory::Directory;
 use crate::core::faults::{Fault, FaultTable, Side};
 use crate::core::model::AgreementStatus;
 use crate::core::network::client::{HttpClient, Resolve};
 use crate::core::network::{Network, Reservation};
-use crate::core::trace::{Delivery, EventDraft, EventKind, Surface, Trace, Wire};
+use crate::core::trace::{
+    Delivery, EventDraft, EventKind, Surface, Text, Trace, Wire, method_text,
+};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +30,8 @@ pub use classify::{
     AnswerClass, Retry, answer_class, classify_error, classify_status, retry_advice,
 };
 pub use message::{
-    DeliveryFailure, FROM_HEADER, MAX_REDIRECTS, Message, PROTOCOL_VERSION, RELAY_FAILURE_HEADER,
-    Reply, TOKEN_HEADER, VERSION_HEADER, WORLD_HEADER,
+    Body, DeliveryFailure, Destination, FROM_HEADER, MAX_REDIRECTS, Message, PROTOCOL_VERSION,
+    RELAY_FAILURE_HEADER, Reply, Shown, TOKEN_HEADER, VERSION_HEADER, WORLD_HEADER,
 };
 use redirects::{Target, allowed_target};
 use scheduler::{Pass, Plan, Scheduler};
@@ -145,18 +147,20 @@ impl Transport {
     pub async fn deliver(&self, message: &Message) -> Result<Reply, DeliveryFailure> {
         let routed = self.route(message);
         let message = routed.as_ref().unwrap_or(message);
-        // Parsed once for every attempt, its trace events and the request itself.
-        let url = url::Url::parse(&message.url).map_err(|e| e.to_string());
-        let (to, path) = describe_target(url.as_ref().map_err(String::as_str), &message.url);
-        let plan = match self.scheduler.pass(&to, message, self.config.timeout).await {
+        let plan = match self
+            .scheduler
+            .pass(message.url.to(), message, self.config.timeout)
+            .await
+        {
             Pass::Go(plan) => plan,
             Pass::TimedOut => {
                 let failure = DeliveryFailure {
                     status: AgreementStatus::Failed,
                     cause: format!(
-                        "timed out after {} ms: the message is held in flight on {} → {to} and the receiver never answered (it may still arrive later)",
+                        "timed out after {} ms: the message is held in flight on {} → {} and the receiver never answered (it may still arrive later)",
                         self.config.timeout.as_millis(),
-                        message.from
+                        message.from,
+                        message.url.to()
                     ),
                     http_status: None,
                     retry_after: None,
@@ -165,11 +169,11 @@ impl Transport {
                     EventKind::Response,
                     EventDraft {
                         surface: Some(Surface::Partner),
-                        from: to,
+                        from: message.url.to().clone(),
                         to: message.from.clone(),
-                        method: Some(message.method.to_string()),
-                        path: Some(path),
-                        outcome: Some(failure.status.to_string()),
+                        method: Some(method_text(&message.method)),
+                        path: Some(message.url.shown_path()),
+                        outcome: Some(failure.status.as_str().into()),
                         detail: failure.cause.clone(),
                         ..EventDraft::default()
                     },
@@ -177,9 +181,7 @@ impl Transport {
                 return Err(failure);
             }
         };
-        let result = self
-            .attempts(message, url.as_ref().map_err(String::as_str), plan)
-            .await;
+        let result = self.attempts(message, plan).await;
         if plan.outside_round {
             // A `release` let this client's message go and waits for its answer.
             self.scheduler.finished();
@@ -192,9 +194,7 @@ impl Transport {
                 note: "the same message, delivered a second time",
                 ..Mark::default()
             };
-            let _ = self
-                .attempt(message, url.as_ref().map_err(String::as_str), 0, mark)
-                .await;
+            let _ = self.attempt(message, 0, mark).await;
         }
         result
     }
@@ -204,35 +204,27 @@ impl Transport {
     pub async fn deliver_orphan(&self, message: &Message) {
         let routed = self.route(message);
         let message = routed.as_ref().unwrap_or(message);
-        let url = url::Url::parse(&message.url).map_err(|e| e.to_string());
         let mark = Mark {
             delivery: Some(Delivery::Released),
             note: "released after its sender stopped waiting",
             orphan: true,
             ..Mark::default()
         };
-        let _ = self
-            .attempt(message, url.as_ref().map_err(String::as_str), 0, mark)
-            .await;
+        let _ = self.attempt(message, 0, mark).await;
     }
 
     /// A message to an external account's configured URL goes to the world's relay for
     /// it instead (see [`Directory::in_world_url`]); from here on its link is like any
     /// other. None: the message goes where it says.
     fn route(&self, message: &Message) -> Option<Message> {
-        let url = self.directory.in_world_url(&message.url)?;
+        let url = self.directory.in_world_url(message.url.url().ok()?)?;
         Some(Message {
-            url,
+            url: Destination::parse(url),
             ..message.clone()
         })
     }
 
-    async fn attempts(
-        &self,
-        message: &Message,
-        url: Result<&url::Url, &str>,
-        plan: Plan,
-    ) -> Result<Reply, DeliveryFailure> {
+    async fn attempts(&self, message: &Message, plan: Plan) -> Result<Reply, DeliveryFailure> {
         let mut attempt = 0;
         loop {
             let mark = Mark {
@@ -245,7 +237,7 @@ impl Transport {
                 lose_reply: plan.lose_reply && attempt == 0,
                 orphan: false,
             };
-            let result = self.attempt(message, url, attempt, mark).await;
+            let result = self.attempt(message, attempt, mark).await;
             let wait = match &result {
                 Err(failure) if attempt < self.config.retries => match retry_advice(failure) {
                     // Exponential backoff: 20 ms, 40 ms, 80 ms… short, so scenarios stay fast.
@@ -265,23 +257,25 @@ impl Transport {
     async fn attempt(
         &self,
         message: &Message,
-        url: Result<&url::Url, &str>,
         attempt: u32,
         mark: Mark,
     ) -> Result<Reply, DeliveryFailure> {
-        let (to, path) = describe_target(url, &message.url);
+        let (to, path) = (message.url.to().clone(), message.url.shown_path());
         let retry_note = if attempt > 0 {
             format!(" (retry {attempt})")
         } else {
             String::new()
         };
         let (request_seq, body) = self.record_request(message, (&to, &path), mark, &retry_note);
-        let (result, answer) = match url {
+        let (result, answer) = match message.url.url() {
             Ok(url) => self.send(message, url, body).await,
             Err(error) => (
                 Err(DeliveryFailure {
                     status: AgreementStatus::ConfigurationError,
-                    cause: format!("the sharing URL {:?} is malformed: {error}", message.url),
+                    cause: format!(
+                        "the sharing URL {:?} is malformed: {error}",
+                        message.url.text()
+                    ),
                     http_status: None,
                     retry_after: None,
                 }),
@@ -292,7 +286,7 @@ impl Transport {
             surface: Some(Surface::Partner),
             from: to,
             to: message.from.clone(),
-            method: Some(message.method.to_string()),
+            method: Some(method_text(&message.method)),
             path: Some(path),
             wire: answer.map(|wire| wire.answering(request_seq)),
             ..EventDraft::default()
@@ -317,7 +311,7 @@ impl Transport {
                 EventKind::Response,
                 EventDraft {
                     status: None,
-                    outcome: Some(failure.status.to_string()),
+                    outcome: Some(failure.status.as_str().into()),
                     detail: failure.cause.clone(),
                     delivery: Some(Delivery::Lost),
                     ..draft
@@ -336,7 +330,7 @@ impl Transport {
         };
         match &result {
             Ok(reply) => {
-                let summary = summarize_body(Some(&reply.body));
+                let summary = Shown::of_json(&reply.body).summary();
                 let detail = match (draft.detail.is_empty(), summary.is_empty()) {
                     (true, _) => summary,
                     (false, true) => draft.detail.clone(),
@@ -355,7 +349,7 @@ impl Transport {
                 EventKind::Response,
                 EventDraft {
                     status: failure.http_status,
-                    outcome: Some(failure.status.to_string()),
+                    outcome: Some(failure.status.as_str().into()),
                     detail: failure.cause.clone(),
                     ..draft
                 },
@@ -369,28 +363,29 @@ impl Transport {
     fn record_request(
         &self,
         message: &Message,
-        (to, path): (&str, &str),
+        (to, path): (&Text, &Text),
         mark: Mark,
         retry_note: &str,
     ) -> (u64, Option<bytes::Bytes>) {
-        let summary = summarize_body(message.body.as_ref());
+        let summary = message
+            .body
+            .as_ref()
+            .map(|body| body.shown.summary())
+            .unwrap_or_default();
         let detail = match (mark.note, summary.is_empty()) {
             ("", _) => format!("{summary}{retry_note}"),
             (note, true) => format!("{note}{retry_note}"),
             (note, false) => format!("{note}: {summary}{retry_note}"),
         };
-        let body = message
-            .body
-            .as_ref()
-            .map(|body| bytes::Bytes::from(body.to_string()));
+        let body = message.body.as_ref().map(|body| body.bytes.clone());
         let seq = self.trace.record(
             EventKind::Request,
             EventDraft {
                 surface: Some(Surface::Partner),
                 from: message.from.clone(),
-                to: to.to_string(),
-                method: Some(message.method.to_string()),
-                path: Some(path.to_string()),
+                to: to.clone(),
+                method: Some(method_text(&message.method)),
+                path: Some(path.clone()),
                 detail,
                 delivery: mark.delivery,
                 wire: Some(wire::request(message, body.as_ref())),
@@ -439,13 +434,17 @@ impl Transport {
             Ok(Ok(answer)) => answer,
         };
         let status = answer.status;
-        let wire = Wire::new(wire::answer_headers(&answer.headers), &answer.body);
+        // The answer came off the connection: copied, so the journal does not pin its
+        // read buffer.
+        let wire = Wire::received(wire::answer_headers(&answer.headers), &answer.body);
         if let Some(failure) = relay_failure(&answer) {
             return (Err(failure), Some(wire));
         }
-        let body = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
         let result = if (200..300).contains(&status) {
-            Ok(Reply { status, body })
+            Ok(Reply {
+                status,
+                body: answer.body.clone(),
+            })
         } else {
             let retry_after = answer
                 .headers
@@ -491,18 +490,6 @@ struct Mark {
     lose_reply: bool,
     /// No sender waits for the answer.
     orphan: bool,
-}
-
-/// The account a URL addresses (its subdomain, or the host as written) and its path.
-fn describe_target(parsed: Result<&url::Url, &str>, raw: &str) -> (String, String) {
-    match parsed {
-        Ok(parsed) => {
-            let host = parsed.host_str().unwrap_or_default();
-            let to = subdomain_of_host(host).unwrap_or(host).to_string();
-            (to, parsed.path().to_string())
-        }
-        Err(_) => (raw.to_string(), String::new()),
-    }
 }
 
 /// The failure the world's relay reports when an external account could not be reached

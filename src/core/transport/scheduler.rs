@@ -12,7 +12,9 @@
 use super::Message;
 
 mod held;
-use crate::core::trace::{Delivery, EventDraft, EventKind, Surface, Trace, lock};
+use crate::core::trace::{
+    Delivery, EventDraft, EventKind, Surface, Text, Trace, lock, method_text,
+};
 pub use held::HeldMessage;
 use rand::RngExt;
 use rand::SeedableRng;
@@ -104,7 +106,7 @@ pub enum Turn {
     /// A parked message or a timed-out sender was let go: wait for quiescence again.
     Fired,
     /// Deliver a released message whose sender stopped waiting (no one else will).
-    Deliver(Message),
+    Deliver(Box<Message>),
     /// Nothing can move now: every chain is finished, or blocked until a timeout.
     Idle,
 }
@@ -304,7 +306,7 @@ impl Scheduler {
     /// sender gives up at `timeout` while it is held).
     pub async fn pass(&self, to: &str, message: &Message, timeout: Duration) -> Pass {
         let link = Link {
-            from: message.from.clone(),
+            from: message.from.to_string(),
             to: to.to_string(),
         };
         let (id, receiver, held) = {
@@ -592,12 +594,10 @@ impl Scheduler {
             EventKind::Request,
             EventDraft {
                 surface: Some(Surface::Partner),
-                from: link.from.clone(),
-                to: link.to.clone(),
-                method: Some(message.method.to_string()),
-                path: url::Url::parse(&message.url)
-                    .ok()
-                    .map(|url| url.path().to_string()),
+                from: link.from.as_str().into(),
+                to: link.to.as_str().into(),
+                method: Some(method_text(&message.method)),
+                path: message.url.path().map(Text::from),
                 detail,
                 delivery: Some(delivery),
                 ..EventDraft::default()
@@ -612,15 +612,13 @@ fn let_go(waiting: Waiting) -> Turn {
     if woken {
         Turn::Fired
     } else {
-        Turn::Deliver(waiting.message)
+        Turn::Deliver(Box::new(waiting.message))
     }
 }
 
 /// `acme's PUT /sharing/agreements/3f2a1b9c… (status=inactive)`, for the trace.
 fn describe(message: &Message) -> String {
-    let path = url::Url::parse(&message.url)
-        .map(|url| url.path().to_string())
-        .unwrap_or_else(|_| message.url.clone());
+    let path = message.url.path().unwrap_or(message.url.text());
     let short: Vec<String> = path
         .split('/')
         .map(|segment| {
@@ -634,8 +632,7 @@ fn describe(message: &Message) -> String {
     let status = message
         .body
         .as_ref()
-        .and_then(|body| body.get("status"))
-        .and_then(|status| status.as_str())
+        .and_then(|body| body.shown.status.as_deref())
         .map_or(String::new(), |status| format!(" (status={status})"));
     format!(
         "{}'s {} {}{status}",
@@ -648,8 +645,9 @@ fn describe(message: &Message) -> String {
 /// The agreement a message concerns: the uuid in an agreement path, or the agreement
 /// half of a ticket message's token.
 fn agreement_uuid(message: &Message) -> Option<String> {
-    if let Some(at) = message.url.find("/agreements/") {
-        let rest = &message.url[at + "/agreements/".len()..];
+    let url = message.url.text();
+    if let Some(at) = url.find("/agreements/") {
+        let rest = &url[at + "/agreements/".len()..];
         let uuid: String = rest
             .chars()
             .take_while(|c| *c != '/' && *c != '?')

@@ -321,11 +321,17 @@ pub(crate) fn render_table(report: &BenchReport) -> String {
         );
     }
     if let Some(soak) = &report.soak {
+        let journal = match soak.journal_full_secs {
+            Some(at) => format!("the journal at its bound from {at:.0} s"),
+            None => "the journal never reached its bound".to_string(),
+        };
         let _ = writeln!(
             out,
-            "\nSoak: serve under valid and hostile traffic for {:.1} s\n  {} invite -> accept -> deactivate -> delete cycles, {} hostile calls, {} slowloris connections, {} diverged, {} copies retained\n  peak memory {:.1} MiB; resident {:.1} MiB at {:.0} s, {:.1} MiB at the end ({:+.1}%)",
+            "\nSoak: serve under valid and hostile traffic for {:.1} s\n  {} invite -> accept -> deactivate -> delete cycles ({} calls retried, {} cycles abandoned and cleaned up), {} hostile calls, {} slowloris connections, {} diverged, {} copies retained\n  peak memory {:.1} MiB; resident {:.1} MiB at {:.0} s ({journal}), {:.1} MiB at the end ({:+.1}%)",
             soak.seconds,
             soak.cycles,
+            soak.failed_calls,
+            soak.abandoned_cycles,
             soak.hostile_requests,
             soak.slow_connections,
             soak.diverged,

@@ -49,6 +49,9 @@ pub(crate) struct Served {
     pub accounts: Vec<ServedAccount>,
     /// Its process id, for reading its memory.
     pub pid: u32,
+    /// Its control API's URL and bearer token, from the ready file: how a bench reads
+    /// the journal's bounds.
+    pub control: Option<(String, String)>,
     dir: PathBuf,
     child: tokio::process::Child,
 }
@@ -96,11 +99,14 @@ impl Served {
         #[derive(Deserialize)]
         struct Ready {
             accounts: Vec<ServedAccount>,
+            control_url: Option<String>,
+            control_token: Option<String>,
         }
         let text = std::fs::read_to_string(&ready)?;
         let ready: Ready = serde_json::from_str(&text)
             .map_err(|e| BenchError::Setup(format!("serve's ready file: {e}")))?;
         Ok(Served {
+            control: ready.control_url.zip(ready.control_token),
             accounts: ready.accounts,
             pid,
             dir,

@@ -6,7 +6,7 @@
 //! cleans up after each cycle (deactivate, delete on both sides), so what the accounts
 //! retain stays flat and any growth left is a leak.
 
-use super::served::{Served, TOKEN};
+use super::served::Served;
 use super::{BenchError, BenchOptions};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
+mod valid;
+
 /// What one soak run measured.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct SoakResult {
@@ -22,6 +24,12 @@ pub(crate) struct SoakResult {
     pub seconds: f64,
     /// Invite → accept → deactivate → delete cycles completed by the valid client.
     pub cycles: u64,
+    /// The valid client's calls that failed (no answer in 10 s, or not the status due)
+    /// and were tried again.
+    pub failed_calls: u64,
+    /// The valid client's cycles given up on after a step failed every attempt (their
+    /// copies deleted).
+    pub abandoned_cycles: u64,
     /// Hostile requests sent (each answered with a refusal or cut off).
     pub hostile_requests: u64,
     /// Slowloris connections opened.
@@ -30,9 +38,13 @@ pub(crate) struct SoakResult {
     pub unexpected_answers: u64,
     /// Peak resident memory of the serve process (`VmHWM`), MiB.
     pub peak_memory_mib: f64,
-    /// When the growth window starts: 60 s into a soak of 2 minutes or more, a third
-    /// of the way into a shorter one.
+    /// When the growth window starts: once the journal is at its bound (it drops its
+    /// oldest events), and no earlier than 60 s into a soak of 2 minutes or more, a
+    /// third of the way into a shorter one.
     pub growth_from_secs: f64,
+    /// When serve's journal first dropped an event (reached its bound of events or
+    /// bytes); None when it never did, and then part of any growth is the journal.
+    pub journal_full_secs: Option<f64>,
     /// Resident memory (`VmRSS`) at the start of the growth window, MiB.
     pub resident_from_mib: f64,
     /// Resident memory at the end, MiB.
@@ -42,8 +54,9 @@ pub(crate) struct SoakResult {
     /// Agreement copies left on acme and globex at the end (the valid client deletes
     /// its own; strangers' pending invitations stay, up to their limit).
     pub retained_agreements: u64,
-    /// Outbound copies on acme and inbound copies on globex that disagree in number or
-    /// status after the run (copies still live must both be accepted).
+    /// Live copies between acme and globex left apart at the end, after a settle of up
+    /// to 5 s: pending or accepted on one side without a copy in the same status on
+    /// the other.
     pub diverged: u64,
 }
 
@@ -92,28 +105,34 @@ async fn soak(options: &BenchOptions, served: &Served) -> Result<SoakResult, Ben
         )),
         tokio::spawn(slowloris(acme_api.clone(), until, slow.clone())),
     ];
-    let pid = served.pid;
-    let sampler = tokio::spawn(async move {
-        // The resident size at the start of the growth window.
-        tokio::time::sleep_until((started + growth_from).into()).await;
-        super::served::resident_kib_of(pid)
-    });
-    let cycles = valid_cycles(&http, &acme_api, &globex_api, until).await;
+    let sampler = tokio::spawn(window_start(
+        http.clone(),
+        served.pid,
+        served.control.clone(),
+        started + growth_from,
+        until,
+    ));
+    let tally = valid::run(&http, &acme_api, &globex_api, until).await;
     for task in tasks {
         let _ = task.await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let resident_from = sampler.await.unwrap_or(0) as f64 / 1024.0;
+    let window = sampler.await.unwrap_or_default();
+    let resident_from = window.resident_kib as f64 / 1024.0;
     let resident_end = served.resident_kib() as f64 / 1024.0;
-    let (diverged, retained_agreements) = divergences(&http, &acme_api, &globex_api).await;
+    let (diverged, retained_agreements) = settle(&http, &acme_api, &globex_api).await;
+    let since = |at: Instant| at.saturating_duration_since(started).as_secs_f64();
     Ok(SoakResult {
         seconds,
-        cycles,
+        cycles: tally.cycles,
+        failed_calls: tally.failed_calls,
+        abandoned_cycles: tally.abandoned,
         hostile_requests: hostile.load(Ordering::Relaxed),
         slow_connections: slow.load(Ordering::Relaxed),
         unexpected_answers: unexpected.load(Ordering::Relaxed),
         peak_memory_mib: served.peak_resident_kib() as f64 / 1024.0,
-        growth_from_secs: growth_from.as_secs_f64(),
+        growth_from_secs: window.at.map_or(growth_from.as_secs_f64(), since),
+        journal_full_secs: window.journal_full.map(since),
         resident_from_mib: resident_from,
         resident_end_mib: resident_end,
         growth_percent: 100.0 * (resident_end - resident_from) / resident_from.max(1e-9),
@@ -122,71 +141,72 @@ async fn soak(options: &BenchOptions, served: &Served) -> Result<SoakResult, Ben
     })
 }
 
-/// One sender inviting and one receiver accepting, in turn, then the sender
-/// deactivating and both deleting their copies. globex's ids follow the invitations
-/// (strangers only write to acme), so the k-th invitation is globex's id k.
-async fn valid_cycles(http: &reqwest::Client, acme: &str, globex: &str, until: Instant) -> u64 {
-    let call = |method: reqwest::Method, url: String, email: &str, body: Option<Value>| {
-        let mut request = http
-            .request(method, url)
-            .basic_auth(format!("{email}/token"), Some(TOKEN));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        async move {
-            let answer = request.send().await.ok()?;
-            let status = answer.status().as_u16();
-            let body: Value = answer.json().await.unwrap_or(Value::Null);
-            Some((status, body))
-        }
+/// Where the growth window starts, and what serve's memory was there.
+#[derive(Debug, Default)]
+struct WindowStart {
+    at: Option<Instant>,
+    resident_kib: u64,
+    journal_full: Option<Instant>,
+}
+
+/// Samples serve once a second from `earliest`: the window starts at the first sample
+/// at which its journal has dropped an event (it then holds all it ever will), or at
+/// `earliest` when the journal never fills before `until`.
+async fn window_start(
+    http: reqwest::Client,
+    pid: u32,
+    control: Option<(String, String)>,
+    earliest: Instant,
+    until: Instant,
+) -> WindowStart {
+    tokio::time::sleep_until(earliest.into()).await;
+    let fallback = WindowStart {
+        at: Some(Instant::now()),
+        resident_kib: super::served::resident_kib_of(pid),
+        journal_full: None,
     };
-    let (mut cycles, mut invited) = (0u64, 0u64);
+    let Some((url, token)) = control else {
+        return fallback;
+    };
     while Instant::now() < until {
-        use reqwest::Method;
-        let created = call(
-            Method::POST,
-            format!("{acme}/sharing_agreements.json"),
-            "admin@acme.test",
-            Some(json!({"sharing_agreement": {"remote_subdomain": "globex"}})),
-        )
-        .await;
-        let Some((201, created)) = created else {
-            continue;
+        let view = http
+            .get(format!("{url}/ui/view"))
+            .bearer_auth(&token)
+            .send()
+            .await;
+        let first_seq = match view {
+            Ok(answer) => answer
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| v["first_seq"].as_u64()),
+            Err(_) => None,
         };
-        invited += 1;
-        let Some(id) = created["sharing_agreement"]["id"].as_u64() else {
-            break;
-        };
-        let status = |status: &str| Some(json!({"sharing_agreement": {"status": status}}));
-        let ours = format!("{acme}/sharing_agreements/{id}.json");
-        let theirs = format!("{globex}/sharing_agreements/{invited}.json");
-        let steps = [
-            (
-                Method::PUT,
-                theirs.clone(),
-                "admin@globex.test",
-                status("accepted"),
-                200,
-            ),
-            (
-                Method::PUT,
-                ours.clone(),
-                "admin@acme.test",
-                status("inactive"),
-                200,
-            ),
-            (Method::DELETE, ours, "admin@acme.test", None, 204),
-            (Method::DELETE, theirs, "admin@globex.test", None, 204),
-        ];
-        for (method, url, email, body, expected) in steps {
-            match call(method, url, email, body).await {
-                Some((status, _)) if status == expected => {}
-                _ => return cycles,
-            }
+        if first_seq.is_some_and(|first| first > 1) {
+            let now = Instant::now();
+            return WindowStart {
+                at: Some(now),
+                resident_kib: super::served::resident_kib_of(pid),
+                journal_full: Some(now),
+            };
         }
-        cycles += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    cycles
+    fallback
+}
+
+/// The copies left apart once the traffic stopped: read until none are (a partner
+/// message may still be on its way), for up to 5 s.
+async fn settle(http: &reqwest::Client, acme: &str, globex: &str) -> (u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = valid::apart(http, acme, globex).await;
+        match found {
+            Some((0, retained)) => return (0, retained),
+            _ if Instant::now() >= deadline => return found.unwrap_or((u64::MAX, 0)),
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
 }
 
 /// Anonymous 1 MB bodies, stranger invitations (valid, then over the pending limit, and
@@ -287,46 +307,4 @@ async fn slowloris(acme_api: String, until: Instant, opened: Arc<AtomicU64>) {
     for handle in handles {
         let _ = handle.await;
     }
-}
-
-/// Counts disagreements between acme's outbound copies and globex's inbound copies
-/// from acme (their numbers, then each status: every copy left must be accepted), and
-/// the copies both accounts retain.
-async fn divergences(http: &reqwest::Client, acme: &str, globex: &str) -> (u64, u64) {
-    let list = |api: String, email: &'static str| {
-        let http = http.clone();
-        async move {
-            let answer = http
-                .get(format!("{api}/sharing_agreements.json"))
-                .basic_auth(format!("{email}/token"), Some(TOKEN))
-                .send()
-                .await
-                .ok()?;
-            let body: Value = answer.json().await.ok()?;
-            body["sharing_agreements"].as_array().cloned()
-        }
-    };
-    let (Some(sent), Some(received)) = (
-        list(acme.to_string(), "admin@acme.test").await,
-        list(globex.to_string(), "admin@globex.test").await,
-    ) else {
-        return (u64::MAX, 0);
-    };
-    let retained = (sent.len() + received.len()) as u64;
-    let statuses = |copies: &[Value], direction: &str, remote: &str| -> Vec<String> {
-        copies
-            .iter()
-            .filter(|c| c["type"] == direction && c["remote_subdomain"] == remote)
-            .map(|c| c["status"].as_str().unwrap_or_default().to_string())
-            .collect()
-    };
-    let sent = statuses(&sent, "outbound", "globex");
-    let received = statuses(&received, "inbound", "acme");
-    let count_gap = sent.len().abs_diff(received.len()) as u64;
-    let not_accepted = sent
-        .iter()
-        .chain(&received)
-        .filter(|status| *status != "accepted")
-        .count() as u64;
-    (count_gap + not_accepted, retained)
 }

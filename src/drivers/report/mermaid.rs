@@ -81,7 +81,7 @@ pub fn diagram(outcome: &Outcome) -> String {
             EventKind::Decision => {
                 format!("Note over {}: {}", id(&event.from), label(&event.detail))
             }
-            EventKind::World if participants.contains(&event.to) => {
+            EventKind::World if participants.iter().any(|p| *p == event.to) => {
                 format!("Note over {}: ⚡ {}", id(&event.to), label(&event.detail))
             }
             EventKind::World if !span.is_empty() => {

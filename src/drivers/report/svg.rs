@@ -282,16 +282,16 @@ mod tests {
     fn event(seq: u64, kind: EventKind, from: &str, to: &str, detail: &str) -> Event {
         Event {
             seq,
-            at: "2026-01-01T09:00:00Z".to_string(),
+            at: "2026-01-01T09:00:00Z".into(),
             kind,
             surface: Some(Surface::Partner),
-            from: from.to_string(),
-            to: to.to_string(),
-            method: Some("POST".to_string()),
-            path: Some("/sharing/agreements/<x>&\"'".to_string()),
+            from: from.into(),
+            to: to.into(),
+            method: Some("POST".into()),
+            path: Some("/sharing/agreements/<x>&\"'".into()),
             status: None,
-            outcome: Some("failed".to_string()),
-            detail: detail.to_string(),
+            outcome: Some("failed".into()),
+            detail: detail.into(),
             delivery: None,
             wire: None,
         }

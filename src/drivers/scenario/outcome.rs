@@ -3,7 +3,7 @@
 //! the exit code are derived from these values; a failed expectation is an outcome,
 //! not an error.
 
-use crate::core::trace::{Event, EventKind};
+use crate::core::trace::{Event, EventKind, Text};
 use crate::core::transport::scheduler::HeldMessage;
 use serde::Serialize;
 use std::time::Duration;
@@ -101,14 +101,14 @@ impl Outcome {
     pub fn participants(&self) -> Vec<String> {
         let mut seen: Vec<String> = Vec::new();
         for event in &self.trace {
-            let names: &[&String] = match event.kind {
+            let names: &[&Text] = match event.kind {
                 EventKind::Request | EventKind::Response => &[&event.from, &event.to],
                 EventKind::Decision => &[&event.from],
                 _ => &[],
             };
             for name in names {
-                if !seen.contains(name) {
-                    seen.push((*name).clone());
+                if !seen.iter().any(|seen| seen == name.as_str()) {
+                    seen.push(name.to_string());
                 }
             }
         }

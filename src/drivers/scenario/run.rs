@@ -179,8 +179,8 @@ pub async fn run_here(scenario: &Scenario, settings: &RunSettings) -> Outcome {
             world.trace().record(
                 EventKind::Note,
                 EventDraft {
-                    from: "scenario".to_string(),
-                    to: "scenario".to_string(),
+                    from: "scenario".into(),
+                    to: "scenario".into(),
                     detail: note.clone(),
                     ..EventDraft::default()
                 },

@@ -22,7 +22,9 @@ pub(crate) use error::ApiError;
 
 use crate::core::account::{Account, Role, SURFACE_CHECK_HEADER, User};
 use crate::core::rate_limit::Verdict;
-use crate::core::trace::{EventDraft, EventKind, Surface, Wire, clip_header, redact_authorization};
+use crate::core::trace::{
+    EventDraft, EventKind, Surface, Text, Wire, clip_header, method_text, redact_authorization,
+};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -89,8 +91,8 @@ where
     if !(path.starts_with("/api/v2/") && path.len() > "/api/v2/".len()) {
         return next(request).await;
     }
-    let method = request.method().to_string();
-    let path = request.uri().path().to_string();
+    let method = method_text(request.method());
+    let path = Text::from(request.uri().path());
     let user = account.authenticate(
         request
             .headers()
@@ -99,8 +101,7 @@ where
     );
     let caller = user
         .as_ref()
-        .map(|user| user.email.clone())
-        .unwrap_or_else(|| "anonymous".to_string());
+        .map_or_else(anonymous, |user| user.email.clone());
     let authenticated = user.is_some();
     if let Some(user) = user {
         request.extensions_mut().insert(user);
@@ -137,14 +138,15 @@ where
         request_body = bytes.clone();
         request = Request::from_parts(parts, Body::from(bytes));
     }
-    let request_wire = Wire::new(request_headers(request.headers()), &request_body);
+    // The body came off the connection: copied, so the journal does not pin its buffer.
+    let request_wire = Wire::received(request_headers(request.headers()), &request_body);
     let trace = account.trace();
     let request_seq = trace.record(
         EventKind::Request,
         EventDraft {
             surface: Some(Surface::Rest),
             from: caller.clone(),
-            to: account.subdomain().to_string(),
+            to: account.subdomain_text().clone(),
             method: Some(method.clone()),
             path: Some(path.clone()),
             detail: request_detail,
@@ -186,11 +188,17 @@ where
     record_answer(account, call, response, (limit, remaining)).await
 }
 
+/// How the trace names a caller without credentials: one shared text.
+fn anonymous() -> Text {
+    static ANONYMOUS: std::sync::LazyLock<Text> = std::sync::LazyLock::new(|| "anonymous".into());
+    ANONYMOUS.clone()
+}
+
 /// A REST call as the trace names its answer.
 struct Call {
-    method: String,
-    path: String,
-    caller: String,
+    method: Text,
+    path: Text,
+    caller: Text,
     request_seq: u64,
 }
 
@@ -232,7 +240,7 @@ async fn record_answer(
         EventKind::Response,
         EventDraft {
             surface: Some(Surface::Rest),
-            from: account.subdomain().to_string(),
+            from: account.subdomain_text().clone(),
             to: call.caller,
             method: Some(call.method),
             path: Some(call.path),

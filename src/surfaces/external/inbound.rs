@@ -13,7 +13,7 @@
 
 use crate::core::account::Account;
 use crate::core::account::tap::Inbound;
-use crate::core::trace::{EventDraft, EventKind, Surface};
+use crate::core::trace::{EventDraft, EventKind, Surface, Text, method_text};
 use crate::core::transport::{FROM_HEADER, TOKEN_HEADER, summarize_body};
 use crate::surfaces::listener::AbortConnection;
 use axum::body::Body;
@@ -73,14 +73,21 @@ where
     let method = parts.method.to_string();
     let path = parts.uri.path().to_string();
     let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
+    // Shared by the request's event and its answer's.
+    let shown = (
+        Text::from(&from),
+        account.subdomain_text().clone(),
+        method_text(&parts.method),
+        Text::from(&path),
+    );
     account.trace().record(
         EventKind::Request,
         EventDraft {
             surface: Some(Surface::Partner),
-            from: from.clone(),
-            to: to.clone(),
-            method: Some(method.clone()),
-            path: Some(path.clone()),
+            from: shown.0.clone(),
+            to: shown.1.clone(),
+            method: Some(shown.2.clone()),
+            path: Some(shown.3.clone()),
             detail: summarize_body(json.as_ref()),
             ..EventDraft::default()
         },
@@ -125,10 +132,10 @@ where
         EventKind::Response,
         EventDraft {
             surface: Some(Surface::Partner),
-            from: to,
-            to: from,
-            method: Some(method),
-            path: Some(path),
+            from: shown.1,
+            to: shown.0,
+            method: Some(shown.2),
+            path: Some(shown.3),
             status,
             detail,
             ..EventDraft::default()

@@ -15,7 +15,7 @@ use crate::core::account::agreements::{AgreementError, Invitation};
 use crate::core::account::tickets::{Outgoing, Push, TicketChanges, TicketError, TicketMessage};
 use crate::core::model::ticket::Ticket;
 use crate::core::model::{Agreement, AgreementStatus, LocalChange};
-use crate::core::transport::{DeliveryFailure, Message, Reply};
+use crate::core::transport::{DeliveryFailure, Destination, Message, Reply};
 use reqwest::Method;
 
 /// Creates an outbound copy and sends the invitation. Delivery failures do not fail
@@ -152,12 +152,15 @@ async fn send_push(account: &Account, push: &Push) -> Result<(), DeliveryFailure
         TicketMessage::Unshare => Method::DELETE,
     };
     let message = Message {
-        from: account.subdomain().to_string(),
+        from: account.subdomain_text().clone(),
         method,
-        url: format!("{}/tickets/{}", push.agreement.partner_url(), push.uuid),
+        url: Destination::parse(format!(
+            "{}/tickets/{}",
+            push.agreement.partner_url(),
+            push.uuid
+        )),
         token: Some(push.agreement.token()),
-        body: wire::ticket_message(&push.uuid, &push.message)
-            .map(|body| serde_json::to_value(body).unwrap_or_default()),
+        body: wire::ticket_message(&push.uuid, &push.message).map(|body| wire::ticket_body(&body)),
     };
     account
         .services()
@@ -170,19 +173,18 @@ async fn send_push(account: &Account, push: &Push) -> Result<(), DeliveryFailure
 /// POSTs the invitation for `agreement` and records the outcome on the outbound copy.
 async fn send_invitation(account: &Account, agreement: Agreement) -> Agreement {
     let message = Message {
-        from: account.subdomain().to_string(),
+        from: account.subdomain_text().clone(),
         method: Method::POST,
-        url: format!("{}/agreements/{}", agreement.receiver_url, agreement.uuid),
+        url: Destination::parse(format!(
+            "{}/agreements/{}",
+            agreement.receiver_url, agreement.uuid
+        )),
         token: None,
-        body: Some(serde_json::to_value(wire::invitation(account, &agreement)).unwrap_or_default()),
+        body: Some(wire::agreement_body(&wire::invitation(account, &agreement))),
     };
     match account.services().transport.deliver(&message).await {
         Ok(reply) => {
-            let held = reply
-                .body
-                .get("status")
-                .and_then(|s| s.as_str())
-                .and_then(|text| text.parse::<AgreementStatus>().ok());
+            let held = wire::answered_status(&reply.body);
             account.adopt_receivers_status(agreement.id, held);
             account.agreement_by_id(agreement.id).unwrap_or(agreement)
         }
@@ -196,11 +198,15 @@ async fn send_agreement_update(
     body: &wire::WireAgreement,
 ) -> Result<Reply, DeliveryFailure> {
     let message = Message {
-        from: account.subdomain().to_string(),
+        from: account.subdomain_text().clone(),
         method: Method::PUT,
-        url: format!("{}/agreements/{}", agreement.partner_url(), agreement.uuid),
+        url: Destination::parse(format!(
+            "{}/agreements/{}",
+            agreement.partner_url(),
+            agreement.uuid
+        )),
         token: Some(agreement.token()),
-        body: Some(serde_json::to_value(body).unwrap_or_default()),
+        body: Some(wire::agreement_body(body)),
     };
     account.services().transport.deliver(&message).await
 }

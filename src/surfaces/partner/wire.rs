@@ -17,6 +17,7 @@ use crate::core::model::ticket::{Actor, Attachment, Ticket, TicketStatus};
 use crate::core::model::{
     Agreement, AgreementStatus, Terms, default_agreement_name, protocol_uuid,
 };
+use crate::core::transport::{Body, Shown};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -296,6 +297,43 @@ pub(crate) fn invitation(account: &Account, agreement: &Agreement) -> WireAgreem
         sync_status: Some(agreement.terms.sync_status),
         deactivated_by: None,
     }
+}
+
+/// An agreement message's body: serialised straight from its wire type, with the
+/// fields the trace shows.
+pub(crate) fn agreement_body(agreement: &WireAgreement) -> Body {
+    Body::json(
+        agreement,
+        Shown {
+            status: agreement.status.clone(),
+            deactivated_by: agreement.deactivated_by.clone(),
+            name: agreement.name.clone(),
+            subject: None,
+        },
+    )
+}
+
+/// A ticket message's body: serialised straight from its wire type, with the fields
+/// the trace shows.
+pub(crate) fn ticket_body(ticket: &WireTicket) -> Body {
+    Body::json(
+        ticket,
+        Shown {
+            status: ticket.status.clone(),
+            subject: ticket.subject.clone(),
+            ..Shown::default()
+        },
+    )
+}
+
+/// The status a receiver's answer to an invitation states: read as the agreement it
+/// answers with, or, from a partner whose answer has another shape, its `status` text.
+pub(crate) fn answered_status(body: &[u8]) -> Option<AgreementStatus> {
+    let status = match serde_json::from_slice::<WireAgreement>(body) {
+        Ok(answer) => answer.status,
+        Err(_) => Shown::of_json(body).status,
+    };
+    status?.parse().ok()
 }
 
 /// A status change for the partner: an answer, or a deactivation with who did it.

@@ -85,9 +85,12 @@ impl Scheduler {
                         position: index + 1,
                         seq: waiting.seq,
                         method: waiting.message.method.to_string(),
-                        path: url::Url::parse(&waiting.message.url)
-                            .map(|url| url.path().to_string())
-                            .unwrap_or_else(|_| waiting.message.url.clone()),
+                        path: waiting
+                            .message
+                            .url
+                            .path()
+                            .unwrap_or(waiting.message.url.text())
+                            .to_string(),
                         description: describe(&waiting.message),
                     })
             })

@@ -3,13 +3,14 @@
 
 use super::*;
 use crate::core::trace::Clock;
+use crate::core::transport::Destination;
 use axum::http::Method;
 
 fn message(from: &str, path: &str) -> Message {
     Message {
-        from: from.to_string(),
+        from: from.into(),
         method: Method::PUT,
-        url: format!("http://globex.sharesim.test/sharing{path}"),
+        url: Destination::parse(format!("http://globex.sharesim.test/sharing{path}")),
         token: Some(format!("{}:key", "b".repeat(40))),
         body: None,
     }

@@ -175,8 +175,8 @@ impl Session {
             world.trace().record(
                 EventKind::Note,
                 EventDraft {
-                    from: "scenario".to_string(),
-                    to: "scenario".to_string(),
+                    from: "scenario".into(),
+                    to: "scenario".into(),
                     detail: note.clone(),
                     ..EventDraft::default()
                 },
