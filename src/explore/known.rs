@@ -25,10 +25,6 @@ pub const FOUND: &[(&str, &str)] = &[
         include_str!("../../scenarios/found/03-untold-deletion.toml"),
     ),
     (
-        "04-deletion-crosses-deactivation.toml",
-        include_str!("../../scenarios/found/04-deletion-crosses-deactivation.toml"),
-    ),
-    (
         "05-failed-push-waits-for-the-next.toml",
         include_str!("../../scenarios/found/05-failed-push-waits-for-the-next.toml"),
     ),
