@@ -1,4 +1,4 @@
-//! The `sharesim` command: parses arguments and hands over to [`sharesim::cli`].
+//! The `sharesim` command: parses arguments and hands over to [`sharesim::drivers::cli`].
 
 use std::process::ExitCode;
 
@@ -8,5 +8,5 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    sharesim::cli::main()
+    sharesim::drivers::cli::main()
 }

@@ -14,22 +14,24 @@ mod occupant;
 mod routing;
 mod surfaces;
 
-use crate::account::{Account, AccountSettings, WorldServices};
-use crate::clock::WorldClock;
-use crate::consistency::AgreementDivergence;
-use crate::directory::Directory;
-use crate::directory::ExternalUrl;
-use crate::external::Relay as External;
-use crate::faults::{Fault, FaultRule, FaultTable};
-use crate::listener;
-use crate::listener::connection_limits::ConnectionLimits;
-use crate::model::is_valid_subdomain;
-use crate::model::ticket::fields::FieldDefinition;
-use crate::network::client::{HttpClient, Resolve};
-use crate::network::{Listener, Network, NetworkKind, Reservation};
-use crate::tls::{CertMode, CertificateAuthority, ServerCertificate, TlsError, server_config};
-use crate::trace::{Clock, Trace, lock};
-use crate::transport::{Transport, TransportConfig, TransportError};
+use crate::core::account::{Account, AccountSettings, WorldServices};
+use crate::core::clock::WorldClock;
+use crate::core::consistency::AgreementDivergence;
+use crate::core::directory::Directory;
+use crate::core::directory::ExternalUrl;
+use crate::core::faults::{Fault, FaultRule, FaultTable};
+use crate::core::model::is_valid_subdomain;
+use crate::core::model::ticket::fields::FieldDefinition;
+use crate::core::network::client::{HttpClient, Resolve};
+use crate::core::network::{Listener, Network, NetworkKind, Reservation};
+use crate::core::tls::{
+    CertMode, CertificateAuthority, ServerCertificate, TlsError, server_config,
+};
+use crate::core::trace::{Clock, Trace, lock};
+use crate::core::transport::{Transport, TransportConfig, TransportError};
+use crate::surfaces::external::Relay as External;
+use crate::surfaces::listener;
+use crate::surfaces::listener::connection_limits::ConnectionLimits;
 use healing::closes_listener;
 use indexmap::IndexMap;
 use occupant::Occupant;
@@ -58,7 +60,7 @@ pub struct WorldConfig {
     /// Fixes access keys and every other random draw, and keeps agreement uuids the
     /// documented SHA-1 of a URL. None (what `serve` uses without `--seed`): keys come
     /// from the OS RNG and agreement uuids carry a secret, so no stranger can predict
-    /// either (see [`crate::account::WorldServices`]).
+    /// either (see [`crate::core::account::WorldServices`]).
     pub seed: Option<u64>,
     /// Serve every account over HTTPS.
     pub https: bool,
@@ -80,7 +82,7 @@ pub struct WorldConfig {
     /// `localhost` and `127.0.0.1` so real clients can verify by address).
     pub extra_cert_names: Vec<String>,
     /// The network accounts listen on and messages travel on. `Simulated` needs a
-    /// current-thread runtime with a paused clock ([`crate::network::run_simulated`]).
+    /// current-thread runtime with a paused clock ([`crate::core::network::run_simulated`]).
     pub network: NetworkKind,
     /// Certificates (PEM) of the CAs whose HTTPS external accounts the relays trust,
     /// besides the world's own CA (`serve --partner-ca`).
@@ -122,7 +124,7 @@ pub struct AccountSpec {
     /// A fault on what is sent to it from the start (the accounts table's `fault`);
     /// its target must be this account.
     pub fault: Option<FaultRule>,
-    /// An account outside the process at this sharing URL (see [`crate::external`]):
+    /// An account outside the process at this sharing URL (see `surfaces::external`):
     /// the world runs only the relay to it.
     pub external: Option<ExternalUrl>,
     /// How it takes invitations (e.g. declining them all).
@@ -283,7 +285,7 @@ impl World {
         if !config.bind.is_loopback() {
             return Err(WorldError::NotLoopback(config.bind));
         }
-        crate::tls::install_crypto_provider();
+        crate::core::tls::install_crypto_provider();
         let network = Network::new(config.network);
         let clock = match config.network {
             NetworkKind::Simulated => WorldClock::simulated(),
@@ -303,7 +305,7 @@ impl World {
         };
         let tls = match &authority {
             Some(authority) => authority.client_config(),
-            None => crate::tls::untrusting_client_config()?,
+            None => crate::core::tls::untrusting_client_config()?,
         };
         let faults = Arc::new(FaultTable::new());
         let transport = Transport::new(
@@ -322,14 +324,14 @@ impl World {
         let rest = HttpClient::new(
             network.clone(),
             Resolve::Literal,
-            crate::tls::admin_client_config()?,
-            crate::limits::MAX_REST_ANSWER_BYTES,
+            crate::core::tls::admin_client_config()?,
+            crate::core::limits::MAX_REST_ANSWER_BYTES,
         );
         let relay_client = Arc::new(HttpClient::new(
             Network::Loopback,
             Resolve::Partners(directory.clone()),
-            crate::tls::partner_client_config(authority.as_ref(), &config.partner_ca_pem)?,
-            crate::limits::MAX_BODY_BYTES,
+            crate::core::tls::partner_client_config(authority.as_ref(), &config.partner_ca_pem)?,
+            crate::core::limits::MAX_BODY_BYTES,
         ));
         let services = Arc::new(WorldServices::new(
             trace,
@@ -479,7 +481,7 @@ impl World {
     /// messages and the admin's REST calls) once its listener closed its connections: on
     /// real sockets a pooled connection can be picked just before its close arrives.
     fn forget_connections(&self, subdomain: &str) {
-        let mut hosts = vec![crate::directory::host_name(subdomain)];
+        let mut hosts = vec![crate::core::directory::host_name(subdomain)];
         if let Some(addr) = self.account(subdomain).and_then(|a| a.addr()) {
             hosts.push(addr.to_string());
         }
@@ -494,7 +496,7 @@ impl World {
     /// the background; sharesim retries them when they could now get through)*.
     async fn retry_waiting_pushes(&self) {
         for account in self.accounts() {
-            crate::partner::outbound::flush_all(&account).await;
+            crate::surfaces::partner::outbound::flush_all(&account).await;
         }
     }
 
@@ -515,11 +517,11 @@ impl World {
             .map(CertificateAuthority::ca_cert_pem)
     }
 
-    /// Every pair of agreement copies that diverges (see [`crate::consistency`]); the
+    /// Every pair of agreement copies that diverges (see `core::consistency`); the
     /// scenario runner checks this after each step.
     pub fn divergences(&self) -> Vec<AgreementDivergence> {
         // An external account's copy is out of sight: its pairs cannot be judged.
-        let mut found = crate::consistency::divergences(&self.accounts());
+        let mut found = crate::core::consistency::divergences(&self.accounts());
         found.retain(|d| !self.is_external(&d.sender) && !self.is_external(&d.receiver));
         found
     }

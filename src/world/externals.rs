@@ -2,9 +2,9 @@
 //! world, and the router of the relay that is the world's end of the link to each.
 
 use super::{AccountSpec, External, World, WorldError};
-use crate::account::WorldServices;
-use crate::directory::ExternalUrl;
-use crate::trace::lock;
+use crate::core::account::WorldServices;
+use crate::core::directory::ExternalUrl;
+use crate::core::trace::lock;
 use axum::Router;
 use std::sync::Arc;
 
@@ -55,12 +55,14 @@ impl World {
 /// The world's end of the link to an external account: the relay, with the world's
 /// faults applied to every message on the link, as an account's listener applies them.
 pub(super) fn relay_router(relay: Arc<External>, services: &WorldServices) -> Router {
-    crate::external::relay::router(relay.clone()).layer(axum::middleware::from_fn_with_state(
-        crate::listener::faults::FaultGate {
-            target: relay.subdomain().to_string(),
-            faults: services.faults.clone(),
-            trace: services.trace.clone(),
-        },
-        crate::listener::faults::apply,
-    ))
+    crate::surfaces::external::relay::router(relay.clone()).layer(
+        axum::middleware::from_fn_with_state(
+            crate::surfaces::listener::faults::FaultGate {
+                target: relay.subdomain().to_string(),
+                faults: services.faults.clone(),
+                trace: services.trace.clone(),
+            },
+            crate::surfaces::listener::faults::apply,
+        ),
+    )
 }

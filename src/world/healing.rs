@@ -1,8 +1,8 @@
 //! Faults and healing: the `fault` and `heal` steps, and the listeners a `down` closed.
 
 use super::{World, WorldError};
-use crate::faults::{Fault, FaultRule};
-use crate::trace::lock;
+use crate::core::faults::{Fault, FaultRule};
+use crate::core::trace::lock;
 
 impl World {
     /// Applies a fault rule (a `fault` step). It replaces the rule with the same target

@@ -2,11 +2,11 @@
 //! server, and starting, stopping (its port parked) and restarting it.
 
 use super::{Occupant, World, WorldError};
-use crate::directory::Listing;
-use crate::listener;
-use crate::network::Listener;
-use crate::tls::server_config;
-use crate::trace::lock;
+use crate::core::directory::Listing;
+use crate::core::network::Listener;
+use crate::core::tls::server_config;
+use crate::core::trace::lock;
+use crate::surfaces::listener;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -62,7 +62,7 @@ impl World {
         let gate = listener::host_gate::HostGate {
             bound: self.config.bind.to_string(),
             names: Arc::new(
-                std::iter::once(crate::directory::DOMAIN.to_string())
+                std::iter::once(crate::core::directory::DOMAIN.to_string())
                     .chain(self.config.extra_cert_names.iter().cloned())
                     .collect(),
             ),
@@ -144,7 +144,7 @@ impl World {
     }
 
     /// Stops an account's listener: new connections are refused; its state is kept, and
-    /// so is its port (parked: see [`Network::park`](crate::network::Network::park)), so no one else can take it.
+    /// so is its port (parked: see [`Network::park`](crate::core::network::Network::park)), so no one else can take it.
     pub async fn stop_account(&self, subdomain: &str) -> Result<(), WorldError> {
         let (token, listener_task) = {
             let mut slots = lock(&self.slots);

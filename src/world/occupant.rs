@@ -4,8 +4,8 @@
 //! way; only what their listener serves differs.
 
 use super::{AccountSpec, External, World, WorldError};
-use crate::account::{Account, AccountConfig, WorldServices};
-use crate::directory::ExternalUrl;
+use crate::core::account::{Account, AccountConfig, WorldServices};
+use crate::core::directory::ExternalUrl;
 use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -95,7 +95,7 @@ impl World {
                 let display_name = spec
                     .display_name
                     .clone()
-                    .unwrap_or_else(|| crate::model::default_display_name(&spec.subdomain));
+                    .unwrap_or_else(|| crate::core::model::default_display_name(&spec.subdomain));
                 Occupant::External(Arc::new(External::new(
                     &spec.subdomain,
                     &display_name,
@@ -115,9 +115,9 @@ impl World {
 pub(super) fn check_external(
     subdomain: &str,
     start: bool,
-    network: crate::network::NetworkKind,
+    network: crate::core::network::NetworkKind,
 ) -> Result<(), WorldError> {
-    let reason = if network != crate::network::NetworkKind::Loopback {
+    let reason = if network != crate::core::network::NetworkKind::Loopback {
         "it lives outside the process, so the world must run on the loopback network"
     } else if !start {
         "it lives outside the process and is there from the start; `start = false` cannot apply"

@@ -2,8 +2,8 @@
 //! may change an account.
 
 use super::{WriteHookSlot, surfaces};
-use crate::account::Account;
-use crate::trace::lock;
+use crate::core::account::Account;
+use crate::core::trace::lock;
 use axum::Router;
 use std::sync::Arc;
 
@@ -13,8 +13,8 @@ pub(super) fn shared_routes() -> Router<Arc<Account>> {
     static ROUTES: std::sync::OnceLock<Router<Arc<Account>>> = std::sync::OnceLock::new();
     ROUTES
         .get_or_init(|| {
-            crate::api::routes()
-                .merge(crate::partner::routes())
+            crate::surfaces::api::routes()
+                .merge(crate::surfaces::partner::routes())
                 .fallback(unknown_path)
         })
         .clone()
@@ -97,9 +97,12 @@ pub(super) fn not_durable(message: String) -> axum::response::Response {
 pub(super) async fn unknown_path(uri: axum::http::Uri) -> axum::response::Response {
     use axum::response::IntoResponse;
     if uri.path().starts_with("/sharing") {
-        crate::partner::PartnerError::NotFound(format!("no such sharing endpoint {}", uri.path()))
-            .into_response()
+        crate::surfaces::partner::PartnerError::NotFound(format!(
+            "no such sharing endpoint {}",
+            uri.path()
+        ))
+        .into_response()
     } else {
-        crate::api::ApiError::InvalidEndpoint.into_response()
+        crate::surfaces::api::ApiError::InvalidEndpoint.into_response()
     }
 }

@@ -6,9 +6,9 @@
 //! server's time. The steps and their order are those the layers had.
 
 use super::WriteHookSlot;
-use crate::account::Account;
-use crate::external::inbound::InboundGate;
-use crate::listener::faults::FaultGate;
+use crate::core::account::Account;
+use crate::surfaces::external::inbound::InboundGate;
+use crate::surfaces::listener::faults::FaultGate;
 use axum::Router;
 use axum::extract::Request;
 use axum::response::Response;
@@ -66,9 +66,9 @@ impl Steps {
             }
         };
         super::after_write_with(&self.hook, request, |request| {
-            crate::external::inbound::record(&self.inbound, request, |request| {
-                crate::listener::faults::apply_with(&self.faults, request, |request| {
-                    crate::api::record_call(&self.account, request, routes)
+            crate::surfaces::external::inbound::record(&self.inbound, request, |request| {
+                crate::surfaces::listener::faults::apply_with(&self.faults, request, |request| {
+                    crate::surfaces::api::record_call(&self.account, request, routes)
                 })
             })
         })

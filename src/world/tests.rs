@@ -3,10 +3,10 @@
 //! REST API answers, and what the trace says.
 
 use super::*;
-use crate::account::agreements::Invitation;
+use crate::core::account::agreements::Invitation;
 
 async fn world(specs: Vec<AccountSpec>) -> World {
-    crate::tls::install_crypto_provider();
+    crate::core::tls::install_crypto_provider();
     World::start(WorldConfig::default(), specs)
         .await
         .expect("the world starts")
@@ -53,7 +53,7 @@ fn world_events(world: &World) -> Vec<String> {
         .trace()
         .events_since(0)
         .into_iter()
-        .filter(|e| e.kind == crate::trace::EventKind::World)
+        .filter(|e| e.kind == crate::core::trace::EventKind::World)
         .map(|e| e.detail)
         .collect()
 }
@@ -107,7 +107,7 @@ async fn a_world_refuses_what_cannot_be_a_world() {
             "not a loopback address",
         ),
     ];
-    crate::tls::install_crypto_provider();
+    crate::core::tls::install_crypto_provider();
     for (accounts, bind, why) in cases {
         let config = WorldConfig {
             bind,

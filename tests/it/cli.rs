@@ -230,7 +230,7 @@ fn schema_is_json_naming_every_action() {
     assert_eq!(output.status.code(), Some(0));
     let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let text = schema.to_string();
-    for action in sharesim::scenario::Action::KEYS {
+    for action in sharesim::drivers::scenario::Action::KEYS {
         assert!(
             text.contains(&format!("\"{action}\"")),
             "{action} is in the schema"

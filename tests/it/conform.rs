@@ -4,7 +4,7 @@
 
 use crate::support::{TestWorld, sharesim, start};
 use serde_json::{Value, json};
-use sharesim::directory::ExternalUrl;
+use sharesim::core::directory::ExternalUrl;
 use sharesim::world::AccountSpec;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

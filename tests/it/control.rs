@@ -15,7 +15,7 @@ pub(crate) struct Ctl {
 
 impl Ctl {
     pub(crate) fn of(served: &Served) -> Ctl {
-        sharesim::tls::install_crypto_provider();
+        sharesim::core::tls::install_crypto_provider();
         let ready = served.ready_json();
         Ctl {
             url: ready["control_url"]
@@ -512,7 +512,7 @@ async fn the_openapi_document_is_served_and_printed_alike() {
     assert_eq!(printed["openapi"], "3.1.0");
     // The control API's step schema is the scenario files' schema of a step.
     let step = &printed["components"]["schemas"]["Step"];
-    let schema = sharesim::scenario::json_schema();
+    let schema = sharesim::drivers::scenario::json_schema();
     let file_step = serde_json::to_value(&schema).unwrap()["$defs"]["Step"].clone();
     assert_eq!(
         step["oneOf"].as_array().map(Vec::len),
@@ -534,7 +534,7 @@ async fn rest_answers_have_exactly_the_fields_the_openapi_document_names() {
         ]))
         .await;
     assert_eq!(outcome["passed"], true, "{outcome}");
-    let document = sharesim::openapi::document();
+    let document = sharesim::drivers::openapi::document();
     let schemas = &document["components"]["schemas"];
     let acme = &ctl.ready["accounts"][0];
     let get = |path: String| {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// `sharesim serve ARGS` under `prlimit PRLIMIT`, up once its ready file is written.
 fn serve_limited(prlimit: &str, args: &[&str]) -> (std::process::Child, Value, tempfile::TempDir) {
-    sharesim::tls::install_crypto_provider();
+    sharesim::core::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
     let mut child = std::process::Command::new("prlimit")
@@ -165,7 +165,7 @@ async fn sigterm_ends_serve_whatever_the_control_api_is_doing() {
 
 #[tokio::test]
 async fn a_wait_longer_than_a_minute_is_refused_and_nothing_runs() {
-    sharesim::tls::install_crypto_provider();
+    sharesim::core::tls::install_crypto_provider();
     let served = crate::support::serve_process(&[]);
     let ready = served.ready_json();
     let answer = reqwest::Client::new()

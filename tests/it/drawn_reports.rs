@@ -4,12 +4,12 @@
 use crate::support::{mask_ports, sharesim};
 use quick_xml::Reader;
 use quick_xml::events::Event as XmlEvent;
-use sharesim::report;
-use sharesim::report::html::Section;
-use sharesim::scenario::outcome::Outcome;
-use sharesim::scenario::run::{RunSettings, run};
-use sharesim::scenario::{Scenario, discover, load};
-use sharesim::trace::{EventKind, Surface};
+use sharesim::core::trace::{EventKind, Surface};
+use sharesim::drivers::report;
+use sharesim::drivers::report::html::Section;
+use sharesim::drivers::scenario::outcome::Outcome;
+use sharesim::drivers::scenario::run::{RunSettings, run};
+use sharesim::drivers::scenario::{Scenario, discover, load};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -154,7 +154,7 @@ async fn the_html_report_of_a_handshake_is_pinned() {
         }],
     );
     // The exchanges carry the REST answers' bodies, whose `url` names the port. The
-    // player's script is its own file (src/report/player/player.js), pinned by the
+    // player's script is its own file (src/drivers/report/player/player.js), pinned by the
     // browser tests that run it; here it and its hash stand for themselves.
     assert_eq!(page.matches(report::player::SCRIPT).count(), 1);
     let page = page

@@ -2,10 +2,10 @@
 //! split a seed's schedules exactly, and the built binary's findings rerun with `run`.
 
 use crate::support::sharesim;
-use sharesim::account::planted::PlantedBugs;
-use sharesim::explore::invariants::Invariant;
-use sharesim::explore::schedule::{FaultFamily, Schedule, Shape};
-use sharesim::explore::{ExploreOptions, ExploreReport, explore};
+use sharesim::core::account::planted::PlantedBugs;
+use sharesim::drivers::explore::invariants::Invariant;
+use sharesim::drivers::explore::schedule::{FaultFamily, Schedule, Shape};
+use sharesim::drivers::explore::{ExploreOptions, ExploreReport, explore};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -26,9 +26,9 @@ fn options(out: &Path) -> ExploreOptions {
         invariants: Invariant::ALL.to_vec(),
         planted_bugs: PlantedBugs::default(),
         shrink: true,
-        network: sharesim::network::NetworkKind::Simulated,
+        network: sharesim::core::network::NetworkKind::Simulated,
         known_limits: true,
-        orders: sharesim::explore::orders::Orders::Random,
+        orders: sharesim::drivers::explore::orders::Orders::Random,
     }
 }
 
@@ -73,10 +73,12 @@ async fn a_receiver_that_stores_a_repeated_invitation_twice_is_found_and_shrunk(
     assert!(file.contains("count = 1"), "{file}");
     assert!(finding.reproduced, "the file fails with the bug planted");
     // The same file passes on the real model: the bug is the planted one.
-    let scenario = sharesim::scenario::parse(&file, "finding.toml").unwrap();
-    let outcome =
-        sharesim::scenario::run::run(&scenario, &sharesim::scenario::run::RunSettings::default())
-            .await;
+    let scenario = sharesim::drivers::scenario::parse(&file, "finding.toml").unwrap();
+    let outcome = sharesim::drivers::scenario::run::run(
+        &scenario,
+        &sharesim::drivers::scenario::run::RunSettings::default(),
+    )
+    .await;
     assert!(
         outcome.passed(),
         "without the planted bug the finding's file passes: {:?}",
@@ -259,7 +261,10 @@ async fn hang_findings_rerun_byte_for_byte_and_are_tried_on_loopback() {
         "40 schedules with hangs find a violation: {report:?}"
     );
     for finding in &report.findings {
-        assert_eq!(finding.network, sharesim::network::NetworkKind::Simulated);
+        assert_eq!(
+            finding.network,
+            sharesim::core::network::NetworkKind::Simulated
+        );
         assert_eq!(finding.rerun_differs, None, "{finding:?}");
         assert!(finding.reproduced, "{finding:?}");
         assert!(
@@ -275,7 +280,7 @@ async fn hang_findings_rerun_byte_for_byte_and_are_tried_on_loopback() {
 /// that one run writes; a second run into the same folder adds its counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merged_shard_folders_give_the_single_run_index() {
-    use sharesim::explore::corpus::{Index, merge_folders};
+    use sharesim::drivers::explore::corpus::{Index, merge_folders};
     let dir = tempfile::tempdir().unwrap();
     let mut single = options(&dir.path().join("single"));
     single.seed = 0;
@@ -315,15 +320,15 @@ async fn merged_shard_folders_give_the_single_run_index() {
     assert_eq!(twice.schedules, 60);
 }
 
-fn checks() -> sharesim::explore::Checks {
-    sharesim::explore::Checks {
+fn checks() -> sharesim::drivers::explore::Checks {
+    sharesim::drivers::explore::Checks {
         invariants: Invariant::ALL.to_vec(),
         planted_bugs: PlantedBugs::default(),
-        network: sharesim::network::NetworkKind::Simulated,
+        network: sharesim::core::network::NetworkKind::Simulated,
     }
 }
 
-fn by_hand(accounts: &[&str], steps: Vec<sharesim::scenario::Step>) -> Schedule {
+fn by_hand(accounts: &[&str], steps: Vec<sharesim::drivers::scenario::Step>) -> Schedule {
     Schedule {
         seed: 0,
         index: 0,
@@ -339,9 +344,9 @@ fn by_hand(accounts: &[&str], steps: Vec<sharesim::scenario::Step>) -> Schedule 
 /// 3! orders, and a group of three actions starts in at least its 3! orders.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exhaustive_orders_run_every_release_order_and_every_group_order() {
-    use sharesim::explore::orders::every_order;
-    use sharesim::explore::steps;
-    use sharesim::transport::scheduler::ReleaseOrder;
+    use sharesim::core::transport::scheduler::ReleaseOrder;
+    use sharesim::drivers::explore::orders::every_order;
+    use sharesim::drivers::explore::steps;
     let accounts = ["acme", "globex", "initech", "umbrella"];
     let mut held = vec![steps::hold("acme", "globex")];
     for (handle, to) in [("a1", "globex"), ("a2", "globex"), ("a3", "globex")] {
@@ -411,10 +416,12 @@ async fn a_receiver_that_stores_a_repeated_comment_twice_is_found_and_shrunk() {
         "the file fails with the bug planted: {file}"
     );
     assert!(file.contains("expect_ticket"), "{file}");
-    let scenario = sharesim::scenario::parse(&file, "finding.toml").unwrap();
-    let outcome =
-        sharesim::scenario::run::run(&scenario, &sharesim::scenario::run::RunSettings::default())
-            .await;
+    let scenario = sharesim::drivers::scenario::parse(&file, "finding.toml").unwrap();
+    let outcome = sharesim::drivers::scenario::run::run(
+        &scenario,
+        &sharesim::drivers::scenario::run::RunSettings::default(),
+    )
+    .await;
     assert!(
         outcome.passed(),
         "without the planted bug the finding's file passes: {:?}",

@@ -5,12 +5,12 @@
 
 use crate::support::{TestWorld, start, start_with};
 use serde_json::{Value, json};
-use sharesim::directory::ExternalUrl;
-use sharesim::faults::{Fault, FaultRule};
-use sharesim::network::NetworkKind;
-use sharesim::scenario::parse;
-use sharesim::scenario::run::{RunSettings, run};
-use sharesim::trace::{EventKind, Surface};
+use sharesim::core::directory::ExternalUrl;
+use sharesim::core::faults::{Fault, FaultRule};
+use sharesim::core::network::NetworkKind;
+use sharesim::core::trace::{EventKind, Surface};
+use sharesim::drivers::scenario::parse;
+use sharesim::drivers::scenario::run::{RunSettings, run};
 use sharesim::world::{AccountSpec, WorldConfig};
 use std::time::Duration;
 
@@ -241,7 +241,11 @@ async fn nothing_is_sent_beyond_the_configured_url() {
 }
 
 /// A scenario file naming globex of another world as `external`.
-fn scenario(globex_url: &str, tls: bool, steps: &str) -> sharesim::scenario::format::Scenario {
+fn scenario(
+    globex_url: &str,
+    tls: bool,
+    steps: &str,
+) -> sharesim::drivers::scenario::format::Scenario {
     let text = format!(
         "name = \"external partner\"\ntls = {tls}\ntimeout_ms = 1500\n\n[accounts.acme]\n\n[accounts.globex]\nexternal = \"{globex_url}\"\n\n{steps}"
     );
@@ -340,7 +344,7 @@ expect = { account = "acme", agreement = "down", status = "failed" }
         outcome
             .trace
             .iter()
-            .any(|e| e.delivery == Some(sharesim::trace::Delivery::Duplicated))
+            .any(|e| e.delivery == Some(sharesim::core::trace::Delivery::Duplicated))
     );
 }
 

@@ -2,7 +2,7 @@
 //! the receiver's state, and the consistency check between both copies.
 
 use crate::support::{TestWorld, start_with};
-use sharesim::faults::{CrashPoint, Fault, FaultRule};
+use sharesim::core::faults::{CrashPoint, Fault, FaultRule};
 use sharesim::world::{AccountSpec, WorldConfig, WorldError};
 use std::time::{Duration, Instant};
 

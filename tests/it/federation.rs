@@ -346,6 +346,6 @@ async fn the_bridges_own_invitation_is_answered(
 
 /// A plain HTTP client, as an integrator's tests would use.
 fn http_client() -> reqwest::Client {
-    sharesim::tls::install_crypto_provider();
+    sharesim::core::tls::install_crypto_provider();
     reqwest::Client::builder().no_proxy().build().unwrap()
 }

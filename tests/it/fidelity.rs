@@ -4,8 +4,8 @@
 
 use crate::support::{TestWorld, start_with};
 use serde_json::{Value, json};
-use sharesim::account::AccountSettings;
-use sharesim::model::ticket::fields::{FieldDefinition, FieldType};
+use sharesim::core::account::AccountSettings;
+use sharesim::core::model::ticket::fields::{FieldDefinition, FieldType};
 use sharesim::world::{AccountSpec, WorldConfig};
 use std::path::PathBuf;
 use std::process::Command;

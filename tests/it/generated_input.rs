@@ -128,7 +128,7 @@ fn the_scenario_parser_refuses_any_text_with_a_position() {
     let text = prop_oneof![mutated, lines, "\\PC{0,200}"];
     runner(400)
         .run(&text, |source| {
-            if let Err(error) = sharesim::scenario::parse(&source, "generated.toml") {
+            if let Err(error) = sharesim::drivers::scenario::parse(&source, "generated.toml") {
                 let last_line = source.split('\n').count().max(1);
                 prop_assert!(error.line >= 1 && error.line <= last_line, "{error}");
                 prop_assert!(error.col >= 1, "{error}");

@@ -227,7 +227,7 @@ async fn two_way_sharing_needs_two_agreements() {
     let globex = w.account("globex").agreements();
     assert_eq!(acme.len(), 2);
     assert_eq!(globex.len(), 2);
-    let directions = |list: &[sharesim::model::Agreement]| {
+    let directions = |list: &[sharesim::core::model::Agreement]| {
         let mut d: Vec<_> = list.iter().map(|a| a.direction.as_str()).collect();
         d.sort();
         d

@@ -169,7 +169,7 @@ async fn a_squatted_uuid_does_not_block_the_real_invitation() {
     let w = world_with_seed(None).await;
     let acme = w.account("acme");
     // The stranger claims the uuid the documented formula gives acme's next agreement.
-    let guessed = sharesim::model::protocol_uuid(&acme.sharing_url(), "agreements", 1);
+    let guessed = sharesim::core::model::protocol_uuid(&acme.sharing_url(), "agreements", 1);
     let squat = w
         .partner(
             "globex",
@@ -320,7 +320,7 @@ async fn redirects_may_not_leave_the_partners_own_host() {
     let directory = &w.world.services().directory;
     directory.insert(
         "evil",
-        sharesim::directory::Listing {
+        sharesim::core::directory::Listing {
             display_name: "Evil".into(),
             addr: Some(evil.addr),
             https: false,
@@ -328,7 +328,7 @@ async fn redirects_may_not_leave_the_partners_own_host() {
         },
     );
     let transport = &w.world.services().transport;
-    let send = |path: &str| sharesim::transport::Message {
+    let send = |path: &str| sharesim::core::transport::Message {
         from: "acme".to_string(),
         method: reqwest::Method::PUT,
         url: format!("http://evil.sharesim.test/sharing/{path}"),
@@ -434,10 +434,10 @@ fn huge_body() -> String {
 /// Bytes one event may retain whatever the call: its clipped strings (at most four
 /// bytes a character) and the event itself.
 fn event_bound() -> usize {
-    use sharesim::limits::*;
+    use sharesim::core::limits::*;
     // The strings, and the wire the exchange view keeps: the body's first bytes and a
     // few clipped headers.
-    std::mem::size_of::<sharesim::trace::Event>()
+    std::mem::size_of::<sharesim::core::trace::Event>()
         + 4 * (5 * (MAX_TRACE_NAME_CHARS + 1) + MAX_TRACE_PATH_CHARS + MAX_TRACE_DETAIL_CHARS + 3)
         + MAX_TRACE_BODY_BYTES
         + 8 * (4 * 256 + 64)
@@ -506,7 +506,7 @@ fn stranger_invitation(index: usize, name: &str) -> (String, String) {
 #[tokio::test]
 async fn pending_invitations_and_their_strings_are_bounded() {
     let w = world_with_seed(None).await;
-    let limit = sharesim::limits::MAX_PENDING_INBOUND;
+    let limit = sharesim::core::limits::MAX_PENDING_INBOUND;
     let post = |index: usize, name: String| {
         let (uuid, body) = stranger_invitation(index, &name);
         let w = &w;
@@ -521,7 +521,7 @@ async fn pending_invitations_and_their_strings_are_bounded() {
             .await
         }
     };
-    let too_long = post(0, "n".repeat(sharesim::limits::MAX_NAME_CHARS + 1)).await;
+    let too_long = post(0, "n".repeat(sharesim::core::limits::MAX_NAME_CHARS + 1)).await;
     assert_eq!(too_long.status, 422, "{}", too_long.text);
     assert!(
         too_long.text.contains("name is 256 characters long"),

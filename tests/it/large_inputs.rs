@@ -2,8 +2,8 @@
 //! per-step copies of the whole world.
 
 use crate::support::acme_and_globex;
-use sharesim::limits::{MAX_SCENARIO_BYTES, MAX_SCENARIO_STEPS};
-use sharesim::scenario::run::{RunSettings, run};
+use sharesim::core::limits::{MAX_SCENARIO_BYTES, MAX_SCENARIO_STEPS};
+use sharesim::drivers::scenario::run::{RunSettings, run};
 use std::process::Command;
 
 fn invites(steps: usize) -> String {
@@ -54,7 +54,7 @@ fn a_file_over_the_size_limit_is_refused() {
 #[test]
 fn too_many_steps_are_refused_at_the_first_step_over_the_limit() {
     let source = invites(MAX_SCENARIO_STEPS + 1);
-    let error = sharesim::scenario::parse(&source, "many.toml").expect_err("refused");
+    let error = sharesim::drivers::scenario::parse(&source, "many.toml").expect_err("refused");
     // Four header lines, then two lines a step: the first step over the limit.
     assert_eq!(error.line, 5 + 2 * MAX_SCENARIO_STEPS, "{error}");
     assert!(
@@ -64,13 +64,13 @@ fn too_many_steps_are_refused_at_the_first_step_over_the_limit() {
         )),
         "{error}"
     );
-    assert!(sharesim::scenario::parse(&invites(2_000), "ok.toml").is_ok());
+    assert!(sharesim::drivers::scenario::parse(&invites(2_000), "ok.toml").is_ok());
 }
 
 #[tokio::test]
 async fn a_run_keeps_no_per_step_copy_of_the_world() {
     let steps = 300;
-    let scenario = sharesim::scenario::parse(&invites(steps), "big.toml").expect("valid");
+    let scenario = sharesim::drivers::scenario::parse(&invites(steps), "big.toml").expect("valid");
     let settings = RunSettings::default();
     assert!(!settings.snapshots);
     let outcome = run(&scenario, &settings).await;

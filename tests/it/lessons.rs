@@ -8,8 +8,8 @@
 use crate::browser::chromium;
 use crate::devtools::{Browser, shows};
 use crate::support::sharesim;
-use sharesim::learn::{self, QuestionKind, Variant, run_lesson};
-use sharesim::scenario::run::{RunSettings, run};
+use sharesim::drivers::learn::{self, QuestionKind, Variant, run_lesson};
+use sharesim::drivers::scenario::run::{RunSettings, run};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -91,7 +91,7 @@ async fn every_bundled_lesson_runs_and_reads_its_answers_from_the_run() {
 async fn the_learners_choices_order_the_held_messages_and_pause_when_they_run_out() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/races/15-you-choose-who-arrives-first.toml");
-    let scenario = sharesim::scenario::load(&file).expect("valid");
+    let scenario = sharesim::drivers::scenario::load(&file).expect("valid");
     let with = |choices: Vec<usize>| RunSettings {
         seed: Some(0),
         snapshots: true,
@@ -224,7 +224,7 @@ async fn serve_course() -> (String, tokio_util::sync::CancellationToken) {
 #[tokio::test]
 async fn the_course_refuses_other_hosts_unknown_lessons_and_bad_choices() {
     let (base, shutdown) = serve_course().await;
-    sharesim::tls::install_crypto_provider();
+    sharesim::core::tls::install_crypto_provider();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let get = |path: &str, host: Option<&str>| {
         let mut request = client.get(format!("{base}{path}"));

@@ -2,12 +2,12 @@
 //! same outcome and the same trace on the in-memory network as on real loopback sockets,
 //! and reruns byte for byte on the simulated network.
 
-use sharesim::network::NetworkKind;
-use sharesim::report;
-use sharesim::scenario::determinism::{first_difference, mask_clock_readings, mask_ports};
-use sharesim::scenario::outcome::Outcome;
-use sharesim::scenario::run::{RunSettings, run};
-use sharesim::scenario::{Scenario, discover, load};
+use sharesim::core::network::NetworkKind;
+use sharesim::drivers::report;
+use sharesim::drivers::scenario::determinism::{first_difference, mask_clock_readings, mask_ports};
+use sharesim::drivers::scenario::outcome::Outcome;
+use sharesim::drivers::scenario::run::{RunSettings, run};
+use sharesim::drivers::scenario::{Scenario, discover, load};
 use std::path::PathBuf;
 
 const SEEDS: u64 = 8;

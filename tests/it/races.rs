@@ -4,10 +4,10 @@
 
 use crate::support::{acme_and_globex, mask_ports, sharesim};
 use futures_util::StreamExt;
-use sharesim::report;
-use sharesim::scenario::outcome::Outcome;
-use sharesim::scenario::run::{RunSettings, run};
-use sharesim::scenario::{Scenario, discover, load, parse};
+use sharesim::drivers::report;
+use sharesim::drivers::scenario::outcome::Outcome;
+use sharesim::drivers::scenario::run::{RunSettings, run};
+use sharesim::drivers::scenario::{Scenario, discover, load, parse};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

@@ -161,7 +161,7 @@ async fn create_tickets(served: &crate::support::Served, count: usize) {
     let account = &ready["accounts"][0];
     let api = account["api_url"].as_str().unwrap();
     let email = format!("{}/token", account["admin_email"].as_str().unwrap());
-    sharesim::tls::install_crypto_provider();
+    sharesim::core::tls::install_crypto_provider();
     let client = reqwest::Client::new();
     for n in 1..=count {
         let answer = client
@@ -180,7 +180,7 @@ async fn list_calls(served: &crate::support::Served) -> usize {
     let ready = served.ready_json();
     let control = ready["control_url"].as_str().unwrap();
     let token = ready["control_token"].as_str().unwrap();
-    sharesim::tls::install_crypto_provider();
+    sharesim::core::tls::install_crypto_provider();
     let page: serde_json::Value = reqwest::Client::new()
         .get(format!(
             "{control}/journal?surface=rest&kind=request&method=GET&limit=1000"

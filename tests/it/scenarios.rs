@@ -1,10 +1,10 @@
 //! The bundled library runs green, deterministically, and failures are reported as data.
 
 use crate::support::{acme_and_globex, mask_ports};
-use sharesim::report;
-use sharesim::scenario::outcome::Outcome;
-use sharesim::scenario::run::{RunSettings, run};
-use sharesim::scenario::{discover, load, parse};
+use sharesim::drivers::report;
+use sharesim::drivers::scenario::outcome::Outcome;
+use sharesim::drivers::scenario::run::{RunSettings, run};
+use sharesim::drivers::scenario::{discover, load, parse};
 use std::path::PathBuf;
 
 fn bundled() -> Vec<PathBuf> {
@@ -69,7 +69,10 @@ fn mask_numbers_after(text: &str, prefix: &str, suffix: &str) -> String {
 }
 
 /// Runs an inline scenario that must fail, and returns the outcome and its failure.
-async fn failing(source: &str, file: &str) -> (Outcome, sharesim::scenario::outcome::Failure) {
+async fn failing(
+    source: &str,
+    file: &str,
+) -> (Outcome, sharesim::drivers::scenario::outcome::Failure) {
     let scenario = parse(source, file).unwrap_or_else(|e| panic!("{e}"));
     let outcome = run(&scenario, &explaining()).await;
     let failure = outcome.failure.clone().expect("the scenario fails");

@@ -105,9 +105,9 @@ async fn a_stopped_down_or_restarting_account_keeps_its_port_from_squatters() {
     assert_eq!(globex_answers(&w).await, 200);
 
     w.world
-        .set_fault(sharesim::faults::FaultRule::to(
+        .set_fault(sharesim::core::faults::FaultRule::to(
             "globex",
-            sharesim::faults::Fault::Down,
+            sharesim::core::faults::Fault::Down,
         ))
         .await
         .unwrap();

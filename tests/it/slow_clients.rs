@@ -3,8 +3,8 @@
 //! while other clients are still served.
 
 use crate::support::{TestWorld, start_with};
-use sharesim::listener::connection_limits::ConnectionLimits;
-use sharesim::trace::EventKind;
+use sharesim::core::trace::EventKind;
+use sharesim::surfaces::listener::connection_limits::ConnectionLimits;
 use sharesim::world::{AccountSpec, WorldConfig};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -168,7 +168,7 @@ async fn an_idle_connection_is_closed_after_the_idle_deadline() {
 #[tokio::test]
 async fn bodies_over_the_limit_are_413_and_change_nothing() {
     let w = world(false, ConnectionLimits::default()).await;
-    let body = "x".repeat(sharesim::limits::MAX_BODY_BYTES + 1);
+    let body = "x".repeat(sharesim::core::limits::MAX_BODY_BYTES + 1);
     let answer = w
         .rest_as(
             "acme",

@@ -1,8 +1,8 @@
 //! Starts real worlds on port 0 and talks to them over HTTP, as an API client would.
 
 use serde_json::Value;
-use sharesim::account::Account;
-use sharesim::trace::{Event, EventKind, Surface};
+use sharesim::core::account::Account;
+use sharesim::core::trace::{Event, EventKind, Surface};
 use sharesim::world::{AccountSpec, DEFAULT_API_TOKEN, World, WorldConfig};
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,8 +4,8 @@
 use crate::support::{start, start_with};
 use crate::tickets::*;
 use serde_json::json;
-use sharesim::model::AgreementStatus;
-use sharesim::tls::CertMode;
+use sharesim::core::model::AgreementStatus;
+use sharesim::core::tls::CertMode;
 use sharesim::world::{AccountSpec, WorldConfig};
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 use crate::support::start;
 use crate::tickets::*;
 use serde_json::json;
-use sharesim::model::Terms;
+use sharesim::core::model::Terms;
 
 #[tokio::test]
 async fn comments_sync_both_ways_and_never_echo() {

@@ -3,7 +3,7 @@
 
 use crate::support::{Answer, TestWorld, start, start_with};
 use serde_json::{Value, json};
-use sharesim::trace::EventKind;
+use sharesim::core::trace::EventKind;
 use sharesim::world::{AccountSpec, WorldConfig};
 use std::time::Duration;
 
@@ -40,10 +40,10 @@ pub(crate) async fn accepted_with(
 /// acme and globex, each with a text field titled "Colour" under its own id (7 on
 /// acme, 42 on globex): values travel by title and type, never by id.
 pub(crate) async fn start_with_colour() -> TestWorld {
-    let colour = |id: u64| sharesim::model::ticket::fields::FieldDefinition {
+    let colour = |id: u64| sharesim::core::model::ticket::fields::FieldDefinition {
         id: Some(id),
         title: "Colour".to_string(),
-        field_type: sharesim::model::ticket::fields::FieldType::Text,
+        field_type: sharesim::core::model::ticket::fields::FieldType::Text,
         options: Vec::new(),
     };
     start_with(

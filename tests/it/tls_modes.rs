@@ -2,7 +2,7 @@
 //! own words in the trace, also after a certificate changes mid-run.
 
 use crate::support::{TestWorld, start_with};
-use sharesim::tls::CertMode;
+use sharesim::core::tls::CertMode;
 use sharesim::world::{AccountSpec, WorldConfig};
 use std::time::Duration;
 

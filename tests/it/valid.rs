@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use sharesim::scenario::{Action, discover, load};
+use sharesim::drivers::scenario::{Action, discover, load};
 
 #[test]
 fn every_valid_file_loads_and_together_they_use_every_action() {

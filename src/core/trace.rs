@@ -1,0 +1,657 @@
+//! The world's ordered record of what happened: every REST call, every partner
+//! message and every decision an account took, as typed data (not logs).
+//!
+//! Events name accounts, never ports, and take their times from the world's clock,
+//! so the same scenario and seed give the same trace: reports, sequence diagrams and
+//! golden files are all derived from it.
+
+use crate::core::clock::WorldClock;
+use crate::core::limits::{MAX_TRACE_DETAIL_CHARS, MAX_TRACE_NAME_CHARS, MAX_TRACE_PATH_CHARS};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+mod wire;
+pub use wire::{Wire, clip_header, redact_authorization, token_uuid};
+
+/// Where timestamps come from: the wall clock for `serve`, a logical clock for scenarios
+/// so that timestamps (and therefore traces) are the same on every run.
+#[derive(Debug)]
+pub enum Clock {
+    /// Real UTC time.
+    Wall,
+    /// Starts at a fixed instant and advances one second per reading, plus the time the
+    /// world has waited on its own clock (on the simulated network a 30 s timeout shows
+    /// as 30 s; on loopback, whose waits are not reproducible, nothing is added).
+    Logical {
+        /// The first instant it reports.
+        start: DateTime<Utc>,
+        /// Readings taken so far.
+        ticks: AtomicU64,
+        /// The world's clock, whose waited time is added.
+        world: WorldClock,
+    },
+}
+
+impl Clock {
+    /// A logical clock starting at 2026-01-01T09:00:00Z, the scenarios' epoch, that
+    /// adds nothing for waits.
+    pub fn logical() -> Clock {
+        Clock::logical_on(WorldClock::Wall)
+    }
+
+    /// A logical clock that also moves with `world` (see [`Clock::Logical`]).
+    pub fn logical_on(world: WorldClock) -> Clock {
+        Clock::Logical {
+            start: DateTime::<Utc>::from(crate::core::clock::scenario_epoch()),
+            ticks: AtomicU64::new(0),
+            world,
+        }
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::Wall => Utc::now(),
+            Clock::Logical {
+                start,
+                ticks,
+                world,
+            } => {
+                let tick = ticks.fetch_add(1, Ordering::SeqCst);
+                let waited = chrono::Duration::from_std(world.elapsed()).unwrap_or_default();
+                *start + chrono::Duration::seconds(tick as i64) + waited
+            }
+        }
+    }
+
+    /// [`Clock::timestamp`], reusing `cache`'s text while the wall clock stays within
+    /// the same second (a logical clock moves on every reading, so it never does).
+    fn timestamp_cached(&self, cache: &mut Option<(i64, String)>) -> String {
+        if !matches!(self, Clock::Wall) {
+            return self.timestamp();
+        }
+        let now = Utc::now();
+        let second = now.timestamp();
+        match cache {
+            Some((cached, text)) if *cached == second => text.clone(),
+            _ => {
+                let text = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                *cache = Some((second, text.clone()));
+                text
+            }
+        }
+    }
+
+    /// The current instant as the REST API spells it (`2012-02-20T22:55:29Z`).
+    pub fn timestamp(&self) -> String {
+        // Same text as the strftime pattern `%Y-%m-%dT%H:%M:%SZ`, without parsing a
+        // pattern on every event.
+        self.now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+}
+
+/// What kind of thing an event records.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum EventKind {
+    /// A call was made (REST or partner).
+    Request,
+    /// A call was answered, or failed with a cause.
+    Response,
+    /// An account changed (or refused to change) its state.
+    Decision,
+    /// Something the scenario did to the world: a fault, a certificate, a restart.
+    World,
+    /// A scenario step's narration.
+    Note,
+}
+
+/// Which of an account's two surfaces a call went to.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Surface {
+    /// `/api/v2`: what admins, agents and API clients call.
+    Rest,
+    /// `/sharing`: what accounts send each other.
+    Partner,
+}
+
+/// What the world's scheduler did to a partner message (see `scheduler`): absent for a
+/// message delivered at once, exactly once, with its reply.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Delivery {
+    /// Stopped on a held link: in flight, not seen by the receiver, until `release`.
+    Held,
+    /// Parked at the scheduler's gate beside other actions of a `concurrently` group;
+    /// the seed decides which message of the group goes first.
+    Crossing,
+    /// Sent after being held: `release` let it go.
+    Released,
+    /// The second copy of a message the link delivered twice.
+    Duplicated,
+    /// A reply the receiver sent that never reached the sender.
+    Lost,
+}
+
+/// One entry of the trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Event {
+    /// Position in the world's trace, from 1.
+    pub seq: u64,
+    /// The world clock's time of the event.
+    pub at: String,
+    /// What this event records.
+    pub kind: EventKind,
+    /// The surface a request or response belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub surface: Option<Surface>,
+    /// Who acted or sent: an account's subdomain or a user's email.
+    pub from: String,
+    /// Who was addressed: an account's subdomain (same as `from` for decisions).
+    pub to: String,
+    /// HTTP method, for requests and responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// HTTP path, for requests and responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// HTTP status of a response, when one arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// For a delivery that failed, the agreement status it leads to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The human sentence: the decision taken, or the cause of a failure.
+    pub detail: String,
+    /// What the scheduler did to this partner message, when it did anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+    /// The call as it crossed the wire (headers and body), for a request or an answer
+    /// that has one. Kept in memory for the reports' exchange view; never serialised, so
+    /// JSON-lines traces and the journal stay summaries.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub wire: Option<Arc<Wire>>,
+}
+
+/// The fields of an event before the trace numbers and timestamps it.
+#[derive(Clone, Debug, Default)]
+pub struct EventDraft {
+    /// See [`Event::surface`].
+    pub surface: Option<Surface>,
+    /// See [`Event::from`].
+    pub from: String,
+    /// See [`Event::to`].
+    pub to: String,
+    /// See [`Event::method`].
+    pub method: Option<String>,
+    /// See [`Event::path`].
+    pub path: Option<String>,
+    /// See [`Event::status`].
+    pub status: Option<u16>,
+    /// See [`Event::outcome`].
+    pub outcome: Option<String>,
+    /// See [`Event::detail`].
+    pub detail: String,
+    /// See [`Event::delivery`].
+    pub delivery: Option<Delivery>,
+    /// See [`Event::wire`].
+    pub wire: Option<Wire>,
+}
+
+/// The shared, ordered trace of one world. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    inner: Arc<TraceInner>,
+}
+
+#[derive(Debug)]
+struct TraceInner {
+    clock: Clock,
+    events: Mutex<Events>,
+    /// The last sequence number, for followers that wait for new events.
+    latest: tokio::sync::watch::Sender<u64>,
+}
+
+/// The kept events, and how many were ever recorded (so sequence numbers go on when the
+/// oldest are dropped).
+#[derive(Debug, Default)]
+struct Events {
+    kept: VecDeque<Event>,
+    /// What each kept event retains, in the same order: the oldest event's size is read
+    /// here when it is dropped, not from the event itself (long untouched, out of cache).
+    sizes: VecDeque<usize>,
+    /// The last wall-clock second stamped and its text, reused by the events recorded
+    /// within that second.
+    stamp: Option<(i64, String)>,
+    recorded: u64,
+    /// Most events kept; None keeps every event (scenarios: the trace is the report).
+    capacity: Option<usize>,
+    /// Most bytes kept (see [`Event::retained_bytes`]); None keeps every event.
+    byte_budget: Option<usize>,
+    /// What the kept events retain, in bytes.
+    bytes: usize,
+    /// The last sequence number of each kind, so a follower of one kind skips the rest
+    /// without reading them.
+    last_of_kind: [u64; 5],
+}
+
+impl Events {
+    /// Drops the oldest events until both bounds hold with `events` more events of
+    /// `incoming` bytes.
+    fn make_room(&mut self, events: usize, incoming: usize) {
+        loop {
+            let over_count = self
+                .capacity
+                .is_some_and(|capacity| self.kept.len() + events > capacity);
+            let over_bytes = self
+                .byte_budget
+                .is_some_and(|budget| self.bytes + incoming > budget);
+            if !(over_count || over_bytes) {
+                return;
+            }
+            match self.sizes.pop_front() {
+                Some(size) => {
+                    self.bytes -= size;
+                    self.kept.pop_front();
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+impl Events {
+    /// The index in `kept` of the first event after sequence number `after`.
+    fn position_after(&self, after: u64) -> usize {
+        let first = start_seq(self);
+        (after.saturating_add(1).saturating_sub(first) as usize).min(self.kept.len())
+    }
+}
+
+/// The sequence number of the oldest kept event (the next one's when none is).
+fn start_seq(events: &Events) -> u64 {
+    events
+        .kept
+        .front()
+        .map_or(events.recorded + 1, |event| event.seq)
+}
+
+/// What [`Trace::read_after`] found.
+#[derive(Debug)]
+pub struct Window {
+    /// The events looked at that passed, oldest first.
+    pub events: Vec<Event>,
+    /// The last sequence number looked at: where the next read starts.
+    pub looked_to: u64,
+    /// The oldest sequence number still kept; a reader behind it lost events.
+    pub first_kept: u64,
+    /// The last sequence number recorded.
+    pub last: u64,
+}
+
+impl Event {
+    /// The bytes this event keeps alive: its strings plus the struct itself. Every
+    /// string is clipped (and shrunk to fit) when recorded, so this is bounded per event.
+    pub fn retained_bytes(&self) -> usize {
+        let strings = [
+            Some(&self.at),
+            Some(&self.from),
+            Some(&self.to),
+            self.method.as_ref(),
+            self.path.as_ref(),
+            self.outcome.as_ref(),
+            Some(&self.detail),
+        ];
+        std::mem::size_of::<Event>()
+            + strings.iter().flatten().map(|s| s.len()).sum::<usize>()
+            + self.wire.as_ref().map_or(0, |wire| wire.retained_bytes())
+    }
+}
+
+impl Trace {
+    /// A new, empty trace reading times from `clock`.
+    pub fn new(clock: Clock) -> Trace {
+        Trace {
+            inner: Arc::new(TraceInner {
+                clock,
+                events: Mutex::new(Events::default()),
+                latest: tokio::sync::watch::Sender::new(0),
+            }),
+        }
+    }
+
+    /// Keeps only the newest `capacity` events from now on (None: every event, the
+    /// default). Sequence numbers are unaffected. Long-running worlds (`serve`, the
+    /// benchmark) bound their trace so memory does not grow with the load.
+    pub fn set_capacity(&self, capacity: Option<usize>) {
+        let mut events = lock(&self.inner.events);
+        events.capacity = capacity;
+        events.make_room(0, 0);
+    }
+
+    /// Keeps at most `budget` bytes of events (their newest), as well as the event
+    /// capacity: a flood of large calls cannot grow a served world's memory.
+    pub fn set_byte_budget(&self, budget: Option<usize>) {
+        let mut events = lock(&self.inner.events);
+        events.byte_budget = budget;
+        events.make_room(0, 0);
+    }
+
+    /// The bytes the kept events retain (see [`Event::retained_bytes`]).
+    pub fn retained_bytes(&self) -> usize {
+        lock(&self.inner.events).bytes
+    }
+
+    /// The clock shared by the trace and the world's accounts.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Appends an event and returns its sequence number.
+    pub fn record(&self, kind: EventKind, draft: EventDraft) -> u64 {
+        let mut events = lock(&self.inner.events);
+        // Read under the lock: a reading taken before it could be stamped on an event
+        // that another thread's later reading overtakes, and times would run backwards.
+        let at = self.inner.clock.timestamp_cached(&mut events.stamp);
+        events.recorded += 1;
+        let seq = events.recorded;
+        // Every string is clipped, so no call, however large, makes a large event.
+        let name = |text: String| bounded(text, MAX_TRACE_NAME_CHARS);
+        let event = Event {
+            seq,
+            at,
+            kind,
+            surface: draft.surface,
+            from: name(draft.from),
+            to: name(draft.to),
+            method: draft.method.map(name),
+            path: draft.path.map(|path| bounded(path, MAX_TRACE_PATH_CHARS)),
+            status: draft.status,
+            outcome: draft.outcome.map(name),
+            detail: bounded(draft.detail, MAX_TRACE_DETAIL_CHARS),
+            delivery: draft.delivery,
+            wire: draft.wire.map(Arc::new),
+        };
+        tracing::debug!(
+            seq,
+            kind = ?event.kind,
+            from = %event.from,
+            to = %event.to,
+            method = event.method.as_deref().unwrap_or(""),
+            path = event.path.as_deref().unwrap_or(""),
+            status = event.status.unwrap_or(0),
+            "{}",
+            event.detail
+        );
+        events.last_of_kind[event.kind as usize] = seq;
+        if events.capacity != Some(0) {
+            let size = event.retained_bytes();
+            events.make_room(1, size);
+            events.bytes += size;
+            events.kept.push_back(event);
+            events.sizes.push_back(size);
+        }
+        drop(events);
+        // Only followers read the value, and each reads the events themselves after
+        // subscribing: with none, there is no one to wake.
+        if self.inner.latest.receiver_count() > 0 {
+            self.inner.latest.send_replace(seq);
+        }
+        seq
+    }
+
+    /// Wakes when events are recorded (its value is the last sequence number), so a
+    /// follower (the control API's journal stream) waits instead of polling.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.latest.subscribe()
+    }
+
+    /// Records an account's decision.
+    pub fn decision(&self, account: &str, detail: impl Into<String>) {
+        self.record(
+            EventKind::Decision,
+            EventDraft {
+                from: account.to_string(),
+                to: account.to_string(),
+                detail: detail.into(),
+                ..EventDraft::default()
+            },
+        );
+    }
+
+    /// Records something done to the world (a fault, a restart…).
+    pub fn world(&self, account: &str, detail: impl Into<String>) {
+        self.record(
+            EventKind::World,
+            EventDraft {
+                from: "world".to_string(),
+                to: account.to_string(),
+                detail: detail.into(),
+                ..EventDraft::default()
+            },
+        );
+    }
+
+    /// A copy of every event kept (every event so far, unless a capacity is set).
+    pub fn events(&self) -> Vec<Event> {
+        lock(&self.inner.events).kept.iter().cloned().collect()
+    }
+
+    /// Kept events with a sequence number greater than `after` (found by position:
+    /// kept events are numbered without gaps).
+    pub fn events_since(&self, after: u64) -> Vec<Event> {
+        let events = lock(&self.inner.events);
+        events
+            .kept
+            .range(events.position_after(after)..)
+            .cloned()
+            .collect()
+    }
+
+    /// Looks at up to `max` kept events after `after`, by position, and copies those
+    /// that pass `keep`: a follower reads its share of the shared trace, never the
+    /// whole of it.
+    pub fn read_after(&self, after: u64, max: usize, keep: impl Fn(&Event) -> bool) -> Window {
+        let events = lock(&self.inner.events);
+        let start = events.position_after(after);
+        let end = (start + max).min(events.kept.len());
+        let looked = events.kept.range(start..end);
+        Window {
+            events: looked.clone().filter(|e| keep(e)).cloned().collect(),
+            looked_to: looked
+                .last()
+                .map_or(after.max(start_seq(&events) - 1), |e| e.seq),
+            first_kept: start_seq(&events),
+            last: events.recorded,
+        }
+    }
+
+    /// Counts kept events after `after` that pass `keep`, without copying any.
+    pub fn count_after(&self, after: u64, keep: impl Fn(&Event) -> bool) -> usize {
+        let events = lock(&self.inner.events);
+        let start = events.position_after(after);
+        events.kept.range(start..).filter(|e| keep(e)).count()
+    }
+
+    /// The sequence number of the last event of `kind` (0 when none).
+    pub fn last_seq_of(&self, kind: EventKind) -> u64 {
+        lock(&self.inner.events).last_of_kind[kind as usize]
+    }
+
+    /// The sequence number of the oldest event kept (the next one's when none is).
+    pub fn first_seq(&self) -> u64 {
+        let events = lock(&self.inner.events);
+        events
+            .kept
+            .front()
+            .map_or(events.recorded + 1, |event| event.seq)
+    }
+
+    /// The sequence number of the last event (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        lock(&self.inner.events).recorded
+    }
+}
+
+/// `text` clipped to `max` characters, reusing the allocation when it fits.
+fn bounded(text: String, max: usize) -> String {
+    let mut kept = match crate::core::limits::clip(&text, max) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(clipped) => clipped,
+    };
+    kept.shrink_to_fit();
+    kept
+}
+
+/// Locks a std mutex, recovering the data if a panicking thread poisoned it:
+/// the trace and account state stay usable for the report that explains the panic.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logical_clock_advances_one_second_per_reading() {
+        let clock = Clock::logical();
+        assert_eq!(clock.timestamp(), "2026-01-01T09:00:00Z");
+        assert_eq!(clock.timestamp(), "2026-01-01T09:00:01Z");
+    }
+
+    #[test]
+    fn events_are_numbered_in_order() {
+        let trace = Trace::new(Clock::logical());
+        trace.decision("acme", "first");
+        trace.world("globex", "second");
+        let events = trace.events();
+        assert_eq!(events.len(), 2);
+        assert_eq!((events[0].seq, events[1].seq), (1, 2));
+        assert_eq!(events[1].to, "globex");
+        assert_eq!(trace.events_since(1).len(), 1);
+        assert_eq!(trace.last_seq(), 2);
+        let json = serde_json::to_string(&events[0]).unwrap();
+        assert!(
+            json.starts_with(r#"{"seq":1,"at":"2026-01-01T09:00:00Z","kind":"decision""#),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn timestamps_never_run_backwards_under_concurrent_recording() {
+        let trace = Trace::new(Clock::logical());
+        std::thread::scope(|scope| {
+            for thread in 0..8 {
+                let trace = &trace;
+                scope.spawn(move || {
+                    for _ in 0..500 {
+                        trace.decision(&format!("t{thread}"), "x");
+                    }
+                });
+            }
+        });
+        let events = trace.events();
+        assert_eq!(events.len(), 4000);
+        for pair in events.windows(2) {
+            assert!(
+                pair[0].at < pair[1].at,
+                "event {} at {} is not before event {} at {}",
+                pair[0].seq,
+                pair[0].at,
+                pair[1].seq,
+                pair[1].at
+            );
+        }
+    }
+
+    #[test]
+    fn a_byte_budget_bounds_the_trace_however_large_the_events() {
+        let trace = Trace::new(Clock::logical());
+        trace.set_byte_budget(Some(10_000));
+        let huge = "x".repeat(1_000_000);
+        for _ in 0..100 {
+            trace.record(
+                EventKind::Request,
+                EventDraft {
+                    from: huge.clone(),
+                    path: Some(huge.clone()),
+                    detail: huge.clone(),
+                    ..EventDraft::default()
+                },
+            );
+        }
+        let events = trace.events();
+        assert!(
+            trace.retained_bytes() <= 10_000,
+            "{}",
+            trace.retained_bytes()
+        );
+        assert_eq!(
+            trace.retained_bytes(),
+            events.iter().map(Event::retained_bytes).sum::<usize>()
+        );
+        assert_eq!(events.last().map(|e| e.seq), Some(100));
+        let last = events.last().unwrap();
+        assert_eq!(last.detail.chars().count(), MAX_TRACE_DETAIL_CHARS + 1);
+        assert_eq!(
+            last.path.as_ref().unwrap().chars().count(),
+            MAX_TRACE_PATH_CHARS + 1
+        );
+        assert_eq!(last.from.chars().count(), MAX_TRACE_NAME_CHARS + 1);
+    }
+
+    #[test]
+    fn a_bounded_trace_keeps_the_newest_events_and_numbers_on() {
+        let trace = Trace::new(Clock::logical());
+        trace.decision("acme", "first");
+        trace.decision("acme", "second");
+        trace.decision("acme", "third");
+        trace.set_capacity(Some(2));
+        assert_eq!(
+            trace.events().iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        trace.decision("acme", "fourth");
+        let events = trace.events();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(events[1].detail, "fourth");
+        assert_eq!(trace.last_seq(), 4);
+        assert_eq!(trace.events_since(3).len(), 1);
+    }
+}

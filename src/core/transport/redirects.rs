@@ -1,0 +1,199 @@
+//! Where a partner message may go, and the exchange that carries it there: the first
+//! URL and every redirect hop pass one check, at most [`MAX_REDIRECTS`] redirects are
+//! followed (the reference client's limit), and each only to the host and port the
+//! message was first sent to. Nothing is ever sent outside the world.
+
+use super::{
+    FROM_HEADER, MAX_REDIRECTS, Message, PROTOCOL_VERSION, TOKEN_HEADER, VERSION_HEADER,
+    WORLD_HEADER,
+};
+use crate::core::directory::{Directory, subdomain_of_host};
+use crate::core::network::client::{Answer, ClientError, HttpClient};
+use axum::http::{HeaderValue, Method, Request, header};
+use bytes::Bytes;
+use http_body_util::Full;
+use std::net::{IpAddr, SocketAddr};
+use url::Url;
+
+/// Why an exchange ended without an answer to hand back.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// The connection, the handshake or the HTTP exchange failed.
+    #[error(transparent)]
+    Client(ClientError),
+    /// More redirects than the reference client follows.
+    #[error("too many redirects")]
+    TooManyRedirects,
+    /// A redirect to somewhere a partner may not send us.
+    #[error("refused to follow the redirect to {location:?}: {reason}")]
+    RedirectRefused {
+        /// The `Location` the partner answered.
+        location: String,
+        /// Why it was not followed.
+        reason: String,
+    },
+    /// The request could not be put on the wire.
+    #[error("the request could not be built: {0}")]
+    Malformed(String),
+}
+
+/// Where a message goes, as far as the transport cares.
+pub(super) enum Target {
+    /// A simulated account by name; `running` is false until it first listens.
+    Account { subdomain: String, running: bool },
+    /// A simulated account's loopback address given literally.
+    Literal,
+}
+
+/// The one check every URL a message is sent to passes, the first and every redirect
+/// hop: HTTP(S) to `{subdomain}.sharesim.test` of an account in the directory, or to
+/// the literal loopback address an account listens on. No other host, no other port,
+/// and no name ever reaches a resolver other than the directory.
+pub(super) fn allowed_target(directory: &Directory, parsed: &Url) -> Result<Target, String> {
+    let url = parsed.as_str();
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("the sharing URL {url:?} is not HTTP(S)"));
+    }
+    let not_ours = || {
+        format!(
+            "the sharing URL {url:?} is not a simulated account: sharesim only sends to *.sharesim.test and the loopback addresses its accounts listen on"
+        )
+    };
+    match parsed.host() {
+        Some(url::Host::Domain(host)) => {
+            let subdomain = subdomain_of_host(host).ok_or_else(not_ours)?;
+            match directory.get(subdomain) {
+                None => Err(format!(
+                    "unknown subdomain {subdomain:?}: no account answers at {host}"
+                )),
+                Some(listing) => Ok(Target::Account {
+                    subdomain: subdomain.to_string(),
+                    running: listing.addr.is_some(),
+                }),
+            }
+        }
+        Some(url::Host::Ipv4(ip)) => literal_target(directory, IpAddr::V4(ip), parsed, not_ours),
+        Some(url::Host::Ipv6(ip)) => literal_target(directory, IpAddr::V6(ip), parsed, not_ours),
+        None => Err(not_ours()),
+    }
+}
+
+fn literal_target(
+    directory: &Directory,
+    ip: IpAddr,
+    parsed: &Url,
+    not_ours: impl Fn() -> String,
+) -> Result<Target, String> {
+    let port = parsed.port_or_known_default().ok_or_else(&not_ours)?;
+    let addr = SocketAddr::new(ip, port);
+    if ip.is_loopback() && directory.subdomain_at(addr).is_some() {
+        Ok(Target::Literal)
+    } else {
+        Err(not_ours())
+    }
+}
+
+/// Sends `message` to `first` with `client` and follows redirects as the reference
+/// client does, after the target check on every hop. A followed redirect names the URL
+/// it came from in `Referer`, which is how a receiving listener knows it is the same
+/// message (see `listener::faults`).
+pub(super) async fn exchange(
+    client: &HttpClient,
+    directory: &Directory,
+    message: &Message,
+    world_key: &str,
+    body: Option<Bytes>,
+    first: &Url,
+) -> Result<Answer, SendError> {
+    let mut url = first.clone();
+    let mut method = message.method.clone();
+    let mut body = body;
+    let mut referer: Option<String> = None;
+    for hop in 0.. {
+        let request = build(
+            message,
+            world_key,
+            &method,
+            &url,
+            body.clone(),
+            referer.as_deref(),
+        )?;
+        let answer = client.send(request).await.map_err(SendError::Client)?;
+        let location = answer
+            .headers
+            .get(header::LOCATION)
+            .and_then(|value| value.to_str().ok());
+        let (true, Some(location)) = (is_redirect(answer.status), location) else {
+            return Ok(answer);
+        };
+        if hop >= MAX_REDIRECTS {
+            return Err(SendError::TooManyRedirects);
+        }
+        let refuse = |reason: String| SendError::RedirectRefused {
+            location: location.to_string(),
+            reason,
+        };
+        let next = url
+            .join(location)
+            .map_err(|error| refuse(format!("it is not a URL: {error}")))?;
+        if next.host() != first.host()
+            || next.port_or_known_default() != first.port_or_known_default()
+        {
+            return Err(refuse(format!(
+                "a partner may only redirect to its own host {}",
+                first.host_str().unwrap_or_default()
+            )));
+        }
+        allowed_target(directory, &next).map_err(refuse)?;
+        // 303, and 301/302 after a POST, turn into a GET without a body, as browsers
+        // and reqwest do; 307 and 308 repeat the same method and body.
+        if answer.status == 303 || (matches!(answer.status, 301 | 302) && method == Method::POST) {
+            method = Method::GET;
+            body = None;
+        }
+        referer = Some(url.to_string());
+        url = next;
+    }
+    unreachable!("the loop returns on every path")
+}
+
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+fn build(
+    message: &Message,
+    world_key: &str,
+    method: &Method,
+    url: &Url,
+    body: Option<Bytes>,
+    referer: Option<&str>,
+) -> Result<Request<Full<Bytes>>, SendError> {
+    let mut request = Request::builder()
+        .method(method.clone())
+        .uri(url.as_str())
+        .header(header::USER_AGENT, USER_AGENT)
+        .header(header::ACCEPT, "*/*")
+        .header(VERSION_HEADER, PROTOCOL_VERSION)
+        .header(FROM_HEADER, header_value(&message.from)?)
+        .header(WORLD_HEADER, header_value(world_key)?);
+    if let Some(token) = &message.token {
+        request = request.header(TOKEN_HEADER, header_value(token)?);
+    }
+    if let Some(referer) = referer {
+        request = request.header(header::REFERER, header_value(referer)?);
+    }
+    if body.is_some() {
+        request = request.header(header::CONTENT_TYPE, "application/json");
+    }
+    request
+        .body(Full::new(body.unwrap_or_default()))
+        .map_err(|error| SendError::Malformed(error.to_string()))
+}
+
+const USER_AGENT: &str = concat!("sharesim/", env!("CARGO_PKG_VERSION"));
+
+fn header_value(text: &str) -> Result<HeaderValue, SendError> {
+    HeaderValue::from_str(text)
+        .map_err(|_| SendError::Malformed(format!("{text:?} cannot be sent in a header")))
+}

@@ -1,0 +1,524 @@
+//! `sharesim bench`: measures what makes the simulator usable in CI and load tests —
+//! REST throughput of a `serve` process against a bare hyper baseline, both loaded by a
+//! generator in another process (`api`), invite → accept cycles against four bare
+//! exchanges per cycle (`handshake`), world start time and memory (`startup`), the
+//! scenario library's wall time (`suite`), `serve` under mixed valid and hostile traffic
+//! (`soak`) and the explorer's speed (`explore`) — and checks each against its target.
+//! Load is bounded in time and count and goes to loopback only. Timings are reported,
+//! never asserted by tests; `--compare` flags figures worse than a saved result.
+
+pub mod api;
+pub mod baseline;
+pub mod compare;
+pub mod explore;
+pub mod generator;
+pub mod handshake;
+pub mod handshake_simulated;
+pub mod load;
+pub mod serve_soak;
+pub mod served;
+pub mod soak;
+pub mod startup;
+pub mod suite;
+mod targets;
+pub mod wrk;
+
+pub use targets::check_targets;
+
+use crate::core::network::NetworkKind;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Events a benchmarked world's trace keeps: enough to inspect the end of a run without
+/// the trace growing with the load.
+pub const TRACE_CAPACITY: usize = 10_000;
+
+/// The parts of the benchmark, named the same on the command line (`--only`) and in
+/// the JSON results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    /// REST throughput against a bare hyper server.
+    Api,
+    /// Invite → accept cycles over HTTP and HTTPS.
+    Handshake,
+    /// World start time and resident memory per account.
+    Startup,
+    /// Wall time of the scenario library.
+    Suite,
+    /// `serve` under mixed valid and hostile traffic: peak memory, divergence.
+    Soak,
+    /// Explorer schedules per second and the time to shrink a 40-step schedule.
+    Explore,
+    /// `serve --state` and 200 journal streams under a flood; a 5,000-step `run --html`.
+    ServeSoak,
+}
+
+impl Part {
+    /// Every part, in the order they run (startup first: its memory reading is cleanest
+    /// before anything else has allocated).
+    pub const ALL: [Part; 7] = [
+        Part::Startup,
+        Part::Api,
+        Part::Handshake,
+        Part::Suite,
+        Part::Soak,
+        Part::Explore,
+        Part::ServeSoak,
+    ];
+}
+
+/// How a benchmark run is set up.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// How long each load run lasts (API: split between sharesim and the baseline).
+    pub duration: Duration,
+    /// Concurrent keep-alive connections for the API throughput run.
+    pub connections: usize,
+    /// Accounts in the large world of the start measurement.
+    pub accounts: usize,
+    /// Concurrent senders of the handshake runs.
+    pub senders: Vec<usize>,
+    /// The scenario directory the suite measurement runs.
+    pub scenarios: PathBuf,
+    /// Which parts to run.
+    pub parts: Vec<Part>,
+    /// How long the soak part loads `serve`.
+    pub soak_duration: Duration,
+    /// A smoke run (`--quick`): the slowest measurements are left out.
+    pub smoke: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            duration: Duration::from_secs(3),
+            connections: 32,
+            accounts: 1_000,
+            senders: vec![1, 16],
+            scenarios: PathBuf::from("scenarios"),
+            parts: Part::ALL.to_vec(),
+            soak_duration: Duration::from_secs(30),
+            smoke: false,
+        }
+    }
+}
+
+impl BenchOptions {
+    /// A smoke run: short loads and a small large world. Numbers are not meaningful.
+    pub fn quick() -> BenchOptions {
+        BenchOptions {
+            duration: Duration::from_millis(300),
+            accounts: 100,
+            soak_duration: Duration::from_secs(2),
+            smoke: true,
+            ..BenchOptions::default()
+        }
+    }
+}
+
+/// Why the benchmark could not run (a missed target is not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A world could not start.
+    #[error(transparent)]
+    World(#[from] crate::world::WorldError),
+    /// A socket operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The HTTP client failed.
+    #[error("HTTP error: {0}")]
+    Http(#[from] hyper::Error),
+    /// The benchmark's own setup failed.
+    #[error("{0}")]
+    Setup(String),
+    /// A server answered something the benchmark did not expect.
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
+}
+
+/// One target and whether this run met it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetCheck {
+    /// What is measured, with the target.
+    pub name: String,
+    /// The measured value, in words.
+    pub measured: String,
+    /// Whether the target was met.
+    pub pass: bool,
+}
+
+/// Where and how the run happened, so numbers can be compared with care.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    /// Cores available to the process.
+    pub cores: usize,
+    /// 1-minute load average when the run began (other processes compete for the cores).
+    pub load_average_1m: Option<f64>,
+    /// Whether this was built with optimisations.
+    pub release_build: bool,
+    /// The open-file limit after raising it.
+    pub open_file_limit: Option<u64>,
+}
+
+/// Everything one run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// The machine.
+    pub machine: Machine,
+    /// Seconds per load run.
+    pub duration_secs: f64,
+    /// API throughput, when run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<api::ApiResult>,
+    /// Handshake runs, when run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub handshake: Vec<handshake::HandshakeResult>,
+    /// The bare exchange rate the handshakes are held to, measured in the same run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub handshake_bare: Vec<handshake::BareCycles>,
+    /// World start, when run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub startup: Option<startup::StartupResult>,
+    /// Scenario library runs (simulated, then loopback), when run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suite: Vec<suite::SuiteResult>,
+    /// Soak, when run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak: Option<soak::SoakResult>,
+    /// Explorer speed on each network (simulated first), when run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub explore: Vec<explore::ExploreResult>,
+    /// `serve --state`, streams and a long `run --html`, when run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve_soak: Option<serve_soak::ServeSoakResult>,
+    /// Each target with pass or fail.
+    pub targets: Vec<TargetCheck>,
+}
+
+/// Runs the chosen parts, one after another, and checks the targets.
+pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
+    crate::core::tls::install_crypto_provider();
+    let open_file_limit = raise_open_file_limit();
+    let mut report = BenchReport {
+        machine: Machine {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            load_average_1m: load_average(),
+            release_build: !cfg!(debug_assertions),
+            open_file_limit,
+        },
+        duration_secs: options.duration.as_secs_f64(),
+        api: None,
+        handshake: Vec::new(),
+        handshake_bare: Vec::new(),
+        startup: None,
+        suite: Vec::new(),
+        soak: None,
+        explore: Vec::new(),
+        serve_soak: None,
+        targets: Vec::new(),
+    };
+    for part in Part::ALL {
+        if !options.parts.contains(&part) {
+            continue;
+        }
+        match part {
+            Part::Startup => report.startup = Some(startup::measure(options).await?),
+            Part::Api => report.api = Some(api::measure(options).await?),
+            Part::Handshake => {
+                for &senders in &options.senders {
+                    report
+                        .handshake_bare
+                        .push(handshake::measure_bare(options, senders).await?);
+                }
+                for https in [false, true] {
+                    for &senders in &options.senders {
+                        report
+                            .handshake
+                            .push(handshake::measure(options, https, senders).await?);
+                    }
+                }
+                for https in [false, true] {
+                    for &senders in &options.senders {
+                        report
+                            .handshake
+                            .push(handshake_simulated::measure(options, https, senders).await?);
+                    }
+                }
+            }
+            Part::Suite => {
+                report
+                    .suite
+                    .push(suite::measure(options, NetworkKind::Simulated).await?);
+                // On loopback the library waits out its real timeouts (a minute of them):
+                // a smoke run leaves it out.
+                if !options.smoke {
+                    report
+                        .suite
+                        .push(suite::measure(options, NetworkKind::Loopback).await?);
+                }
+            }
+            Part::Soak => report.soak = Some(soak::measure(options).await?),
+            Part::ServeSoak => report.serve_soak = Some(serve_soak::measure(options).await?),
+            Part::Explore => {
+                for network in [NetworkKind::Simulated, NetworkKind::Loopback] {
+                    report
+                        .explore
+                        .push(explore::measure(options, network).await?);
+                }
+            }
+        }
+    }
+    report.targets = check_targets(&report);
+    Ok(report)
+}
+
+/// The report as a plain-text table for people.
+pub fn render_table(report: &BenchReport) -> String {
+    let mut out = String::new();
+    let m = &report.machine;
+    let _ = writeln!(
+        out,
+        "sharesim bench: {} cores, load average {} at start, {} build, {:.1} s per load run",
+        m.cores,
+        m.load_average_1m
+            .map_or("unknown".to_string(), |l| format!("{l:.2}")),
+        if m.release_build { "release" } else { "debug" },
+        report.duration_secs
+    );
+    if let Some(api) = &report.api {
+        api::render(&mut out, api);
+    }
+    render_handshakes(&mut out, report);
+    if let Some(startup) = &report.startup {
+        let _ = writeln!(out, "\nWorld start");
+        let _ = writeln!(
+            out,
+            "  2 accounts, HTTPS (CA + certificates)  {:>8.1} ms (median of {})",
+            startup.two_accounts_https_ms,
+            startup.two_accounts_runs_ms.len()
+        );
+        for large in &startup.large {
+            let _ = writeln!(
+                out,
+                "  {} accounts, {:<5}                  {:>8.1} ms, {:.1} KiB resident per account",
+                large.accounts,
+                large.scheme.to_uppercase(),
+                large.start_ms,
+                large.rss_per_account_kib
+            );
+        }
+    }
+    for suite in &report.suite {
+        let _ = writeln!(
+            out,
+            "\nSuite ({}): {} scenarios under {}, every seed ({} runs), in {:.0} ms wall ({} passed)",
+            suite.network, suite.scenarios, suite.path, suite.runs, suite.wall_ms, suite.passed
+        );
+    }
+    if let Some(soak) = &report.soak {
+        let _ = writeln!(
+            out,
+            "\nSoak: serve under valid and hostile traffic for {:.1} s\n  {} invite -> accept -> deactivate -> delete cycles, {} hostile calls, {} slowloris connections, {} diverged, {} copies retained\n  peak memory {:.1} MiB; resident {:.1} MiB at {:.0} s, {:.1} MiB at the end ({:+.1}%)",
+            soak.seconds,
+            soak.cycles,
+            soak.hostile_requests,
+            soak.slow_connections,
+            soak.diverged,
+            soak.retained_agreements,
+            soak.peak_memory_mib,
+            soak.resident_from_mib,
+            soak.growth_from_secs,
+            soak.resident_end_mib,
+            soak.growth_percent
+        );
+    }
+    for explore in &report.explore {
+        let _ = writeln!(
+            out,
+            "\nExplore ({}): {} schedules (2 accounts, 8 steps, faults, 2 jobs) in {:.1} s: {:.1}/s, {:.2} ms of CPU per schedule, {} broke an invariant",
+            explore.network,
+            explore.schedules,
+            explore.seconds,
+            explore.per_second,
+            1_000.0 * explore.cpu_seconds / (explore.schedules.max(1) as f64),
+            explore.violating
+        );
+        let _ = writeln!(out, "  where the time goes: {}", explore.network_cost());
+        match &explore.shrink {
+            Some(shrink) => {
+                let _ = writeln!(
+                    out,
+                    "  shrink: schedule {} ({} moves, broke {}) shrunk to {} moves in {:.0} ms ({} runs)",
+                    shrink.index,
+                    shrink.moves_before,
+                    shrink.invariant,
+                    shrink.moves_after,
+                    shrink.wall_ms,
+                    shrink.runs
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  shrink: none of the first {} 40-step schedules broke an invariant",
+                    explore::SHRINK_SEARCH
+                );
+            }
+        }
+    }
+    if !report.targets.is_empty() {
+        let _ = writeln!(out, "\nTargets");
+        for target in &report.targets {
+            let _ = writeln!(
+                out,
+                "  {}  {:<62} {}",
+                if target.pass { "PASS" } else { "FAIL" },
+                target.name,
+                target.measured
+            );
+        }
+    }
+    out
+}
+
+/// The handshake table of both networks, and the bare exchanges beside it.
+fn render_handshakes(out: &mut String, report: &BenchReport) {
+    if !report.handshake.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nHandshakes: invite -> accept cycles between two accounts"
+        );
+        let _ = writeln!(
+            out,
+            "  {:<9} {:<6} {:>7} {:>8} {:>9} {:>11} {:>8} {:>8} {:>10} {:>12}",
+            "network",
+            "scheme",
+            "senders",
+            "cycles",
+            "cycles/s",
+            "cyc/CPU-s",
+            "p50 ms",
+            "p99 ms",
+            "consistent",
+            "conns/msgs"
+        );
+        for run in &report.handshake {
+            let _ = writeln!(
+                out,
+                "  {:<9} {:<6} {:>7} {:>8} {:>9.0} {:>11.0} {:>8.3} {:>8.3} {:>10} {:>12}",
+                run.network.to_string(),
+                run.scheme,
+                run.senders,
+                run.cycles,
+                run.per_second,
+                run.per_cpu_second,
+                run.p50_ms,
+                run.p99_ms,
+                if run.consistent { "yes" } else { "NO" },
+                format!("{}/{}", run.partner_connections, run.partner_messages)
+            );
+        }
+        for bare in &report.handshake_bare {
+            let _ = writeln!(
+                out,
+                "  bare hyper, 4 sequential exchanges per cycle, {} senders: {:.0} cycles/s",
+                bare.senders, bare.per_second
+            );
+        }
+    }
+}
+
+/// A latency percentile in milliseconds (0 when nothing was recorded).
+pub fn percentile_ms(histogram: &Histogram<u64>, percentile: f64) -> f64 {
+    if histogram.is_empty() {
+        return 0.0;
+    }
+    histogram.value_at_percentile(percentile) as f64 / 1e3
+}
+
+/// Raises the soft open-file limit to the hard limit (a large world needs one listener
+/// per account) and returns the limit now in force.
+fn raise_open_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        // Refused (e.g. by a container's policy): the current limit stays, and a world too
+        // large for it reports "too many open files" with what to do.
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// CPU time (user + system) this process has used so far, in seconds, from
+/// `/proc/self/stat` (in USER_HZ ticks, which Linux fixes at 100 per second).
+pub fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The command name (field 2) may hold spaces; the fields after its ')' are plain.
+    let Some((_, after_name)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The client ports of TCP connections on this host to one of `ports`, in any state but
+/// LISTEN (TIME_WAIT included), read from the kernel's socket table. Both ends of a
+/// loopback connection are in the table; either one is enough to find it.
+pub fn client_ports_to(ports: &[u16]) -> HashSet<u16> {
+    let mut found = HashSet::new();
+    let port = |address: &str| {
+        address
+            .rsplit(':')
+            .next()
+            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+    };
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let mut fields = line.split_whitespace().skip(1);
+            let (Some(local), Some(remote), Some(state)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let (Some(local), Some(remote)) = (port(local), port(remote)) else {
+                continue;
+            };
+            if state == "0A" {
+                continue;
+            }
+            if ports.contains(&remote) {
+                found.insert(local);
+            } else if ports.contains(&local) {
+                found.insert(remote);
+            }
+        }
+    }
+    found
+}

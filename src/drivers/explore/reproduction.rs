@@ -1,0 +1,190 @@
+//! A finding as an ordinary scenario file: the shrunk schedule's steps, each refused
+//! call pinned with the `expect_status` it got, each divergence the invariants allow
+//! asserted with `expect = { divergence = … }`, and a closing check that fails the same
+//! way the invariant broke, so `sharesim run FILE` reproduces it without the explorer.
+
+use super::ScheduleRun;
+use super::invariants::{Closing, Invariant};
+use super::schedule::Schedule;
+use super::steps::{self, quote};
+use crate::core::account::planted::PlantedBugs;
+use crate::core::network::NetworkKind;
+use crate::drivers::scenario::parse;
+use crate::drivers::scenario::run::{RunSettings, run};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+/// Trace events printed with a finding.
+pub const LAST_EVENTS: usize = 8;
+
+/// Renders the reproduction file of `run`'s violation of `invariant`; `command` is the
+/// exploration that found it, for the description.
+pub fn render(
+    schedule: &Schedule,
+    run: &ScheduleRun,
+    invariant: Invariant,
+    original_steps: usize,
+    command: &str,
+) -> String {
+    let Some(violation) = run.violation(invariant) else {
+        return schedule.render();
+    };
+    let all = schedule.all_steps();
+    let surfaces = violation.closing == Closing::Surfaces;
+    let rerun = if surfaces {
+        "sharesim run --check-surfaces FILE"
+    } else {
+        "sharesim run FILE"
+    };
+    let description = format!(
+        "Found by `{command}` (schedule {index}) and shrunk from {original_steps} steps. \
+         It breaks the invariant `{name}`: {meaning}. What was seen: {message}. \
+         `{rerun}` reproduces it: the last check fails the same way.",
+        index = schedule.index,
+        name = invariant.name(),
+        meaning = invariant.meaning(),
+        message = violation.message,
+    );
+    let name = format!(
+        "{} broken (explore seed {} schedule {})",
+        invariant.name(),
+        schedule.seed,
+        schedule.index
+    );
+    let mut text = schedule.header(&name, &description);
+    let mut previous: BTreeSet<String> = BTreeSet::new();
+    for (position, step) in all.iter().enumerate().take(violation.step) {
+        let number = position + 1;
+        let Some(log) = run.log.get(position) else {
+            break;
+        };
+        let violating = number == violation.step;
+        // A step that could not act (it names a copy that does not exist, or an
+        // account that is down) changed nothing: leave it out.
+        if !(log.refused && log.answers.is_empty()) {
+            let _ = write!(text, "\n[[steps]]\n{}", steps::render(step));
+            let itself = violating && violation.closing == Closing::StepItself;
+            if log.refused
+                && !itself
+                && let Some(status) = log.answers.last()
+            {
+                let _ = writeln!(text, "expect_status = {status}");
+            }
+        }
+        let newly: Vec<&String> = log.diverged.difference(&previous).collect();
+        let asserted = !(violating && invariant == Invariant::CopiesAgree);
+        if asserted {
+            for handle in newly {
+                let _ = write!(
+                    text,
+                    "\n[[steps]]\nnote = \"the copies disagree here; asserted so that the run goes on to the check below\"\nexpect = {{ divergence = {} }}\n",
+                    quote(handle)
+                );
+            }
+        }
+        previous = log.diverged.clone();
+    }
+    let note = quote(&format!(
+        "invariant {}: {}",
+        invariant.name(),
+        invariant.meaning()
+    ));
+    match &violation.closing {
+        Closing::Agreement {
+            account,
+            handle,
+            status,
+        } => {
+            let check = match status {
+                Some(status) => format!("status = \"{status}\""),
+                None => "absent = true".to_string(),
+            };
+            let _ = write!(
+                text,
+                "\n[[steps]]\nnote = {note}\nexpect = {{ account = {}, agreement = {}, {check} }}\n",
+                quote(account),
+                quote(handle)
+            );
+        }
+        Closing::Count { account, count } => {
+            let _ = write!(
+                text,
+                "\n[[steps]]\nnote = {note}\nexpect = {{ account = {}, count = {count} }}\n",
+                quote(account)
+            );
+        }
+        Closing::Comments {
+            account,
+            handle,
+            bodies,
+        } => {
+            let comments: Vec<String> = bodies
+                .iter()
+                .map(|body| format!("{{ body = {} }}", quote(body)))
+                .collect();
+            let _ = write!(
+                text,
+                "\n[[steps]]\nnote = {note}\nexpect_ticket = {{ account = {}, ticket = {}, comments = [{}] }}\n",
+                quote(account),
+                quote(handle),
+                comments.join(", ")
+            );
+        }
+        Closing::StepItself | Closing::Surfaces => {}
+    }
+    text
+}
+
+/// What running a reproduction file with the plain runner showed.
+#[derive(Clone, Debug)]
+pub struct Check {
+    /// Whether it failed, as it must.
+    pub failed: bool,
+    /// How many steps the file has.
+    pub steps: usize,
+    /// The last trace events of its run, one line each.
+    pub last_events: Vec<String>,
+}
+
+/// Runs a reproduction file exactly as `sharesim run --network N` would (with the surface check
+/// when the invariant needs it, and the exploration's planted bugs, which only tests
+/// set) and reports whether it fails.
+pub async fn check(
+    text: &str,
+    file: &str,
+    invariant: Invariant,
+    planted_bugs: PlantedBugs,
+    network: NetworkKind,
+) -> Result<Check, String> {
+    let scenario = parse(text, file)
+        .map_err(|e| format!("a reproduction file does not parse (a bug in sharesim): {e}"))?;
+    let settings = RunSettings {
+        check_surfaces: invariant == Invariant::ListingEqualsState,
+        planted_bugs,
+        network: Some(network),
+        ..RunSettings::default()
+    };
+    let outcome = run(&scenario, &settings).await;
+    let events = &outcome.trace;
+    let last_events = events[events.len().saturating_sub(LAST_EVENTS)..]
+        .iter()
+        .map(|event| {
+            let mut line = format!("#{} {} → {}", event.seq, event.from, event.to);
+            if let (Some(method), Some(path)) = (&event.method, &event.path) {
+                let _ = write!(line, " {method} {path}");
+            }
+            if let Some(status) = event.status {
+                let _ = write!(line, " {status}");
+            }
+            if !event.detail.is_empty() {
+                let _ = write!(line, ": {}", event.detail);
+            }
+            line
+        })
+        .collect();
+    Ok(Check {
+        failed: !outcome.passed(),
+        steps: scenario.steps.len(),
+        last_events,
+    })
+}

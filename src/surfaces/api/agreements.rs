@@ -1,0 +1,318 @@
+//! The agreement routes of the REST surface (list, show, create, update, delete, each
+//! with and without `.json`) and the agreement's REST view, the nine documented fields.
+
+use super::{
+    ApiError, json_bytes_response, json_response, parse_envelope, parse_id, require_admin,
+};
+use crate::core::account::agreements::Invitation;
+use crate::core::account::{Account, User};
+use crate::core::model::{Agreement, AgreementStatus, Terms, is_valid_subdomain};
+use crate::surfaces::partner::outbound;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// The agreement routes, merged into [`super::router`] behind its auth and trace layers.
+pub(super) fn routes() -> Router<Arc<Account>> {
+    Router::new()
+        .route(
+            "/api/v2/sharing_agreements",
+            get(list_agreements).post(create_agreement),
+        )
+        .route(
+            "/api/v2/sharing_agreements.json",
+            get(list_agreements).post(create_agreement),
+        )
+        .route(
+            "/api/v2/sharing_agreements/{id}",
+            get(show_agreement)
+                .put(update_agreement)
+                .delete(delete_agreement),
+        )
+}
+
+/// An agreement copy as the REST API shows it: the nine documented fields, in this
+/// order. Serialised straight from the copy, so a listing builds no intermediate JSON.
+#[derive(Debug, Serialize)]
+pub struct AgreementView<'a> {
+    created_at: &'a str,
+    id: u64,
+    name: &'a str,
+    /// Our model: sharesim only simulates Zendesk-to-Zendesk agreements, never Jira.
+    partner_name: Option<&'a str>,
+    remote_subdomain: Option<&'a str>,
+    status: &'static str,
+    #[serde(rename = "type")]
+    direction: &'static str,
+    updated_at: &'a str,
+    url: RecordUrl<'a>,
+}
+
+impl<'a> AgreementView<'a> {
+    /// The view of `agreement` on the account whose API lives at `api_url`
+    /// ([`Account::api_url`]).
+    pub fn new(agreement: &'a Agreement, api_url: &'a str) -> AgreementView<'a> {
+        AgreementView {
+            created_at: &agreement.created_at,
+            id: agreement.id,
+            name: &agreement.name,
+            partner_name: None,
+            remote_subdomain: agreement.remote_subdomain.as_deref(),
+            status: agreement.status.as_str(),
+            direction: agreement.direction.as_str(),
+            updated_at: &agreement.updated_at,
+            url: RecordUrl {
+                api_url,
+                id: agreement.id,
+            },
+        }
+    }
+}
+
+/// `{api_url}/sharing_agreements/{id}.json`, written while serialising.
+#[derive(Debug)]
+struct RecordUrl<'a> {
+    api_url: &'a str,
+    id: u64,
+}
+
+impl Serialize for RecordUrl<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!(
+            "{}/sharing_agreements/{}.json",
+            self.api_url, self.id
+        ))
+    }
+}
+
+/// The REST API's JSON object for an agreement copy on `account`.
+pub fn agreement_json(account: &Account, agreement: &Agreement) -> Value {
+    serde_json::to_value(AgreementView::new(agreement, &account.api_url())).unwrap_or_default()
+}
+
+async fn list_agreements(State(account): State<Arc<Account>>) -> Result<Response, ApiError> {
+    #[derive(serde::Serialize)]
+    struct Listing<'a> {
+        sharing_agreements: Vec<AgreementView<'a>>,
+    }
+    let api_url = account.api_url();
+    // Serialised under the state lock straight from the copies (no clones, no `Value`),
+    // and only when a copy changed since the last listing.
+    let (body, count) = account.with_state(|state| {
+        let count = state.agreements().len();
+        let body = state.listing(&api_url, |state| {
+            let listing = Listing {
+                sharing_agreements: state
+                    .agreements()
+                    .values()
+                    .map(|agreement| AgreementView::new(agreement, &api_url))
+                    .collect(),
+            };
+            serde_json::to_vec(&listing).unwrap_or_default().into()
+        });
+        (body, count)
+    });
+    Ok(json_bytes_response(
+        StatusCode::OK,
+        body,
+        format!("{count} agreements"),
+    ))
+}
+
+async fn show_agreement(
+    State(account): State<Arc<Account>>,
+    Path(raw_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&raw_id)?;
+    let agreement = account.agreement_by_id(id).ok_or(ApiError::NotFound)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "sharing_agreement": agreement_json(&account, &agreement) }),
+    ))
+}
+
+async fn create_agreement(
+    State(account): State<Arc<Account>>,
+    axum::Extension(user): axum::Extension<User>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&user)?;
+    let fields = parse_envelope(&body, "sharing_agreement")?;
+    let invitation = parse_invitation(&account, &fields)?;
+    let agreement = outbound::invite(&account, invitation).await;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({ "sharing_agreement": agreement_json(&account, &agreement) }),
+    ))
+}
+
+/// Validates a create body: `remote_subdomain` (trimmed, lower-cased), optional `name`,
+/// and the sharesim extension `terms`.
+fn parse_invitation(
+    account: &Account,
+    fields: &Map<String, Value>,
+) -> Result<Invitation, ApiError> {
+    let remote = match fields.get("remote_subdomain") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid(
+                "remote_subdomain",
+                "BlankValue",
+                "Remote subdomain: cannot be blank",
+            ));
+        }
+        // ASCII only: Unicode lower-casing maps the Kelvin sign (U+212A) to `k`.
+        Some(Value::String(text)) => text.trim().to_ascii_lowercase(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "remote_subdomain",
+                "InvalidValue",
+                "Remote subdomain: must be a string",
+            ));
+        }
+    };
+    if remote.is_empty() {
+        return Err(ApiError::invalid(
+            "remote_subdomain",
+            "BlankValue",
+            "Remote subdomain: cannot be blank",
+        ));
+    }
+    if !is_valid_subdomain(&remote) {
+        return Err(ApiError::invalid(
+            "remote_subdomain",
+            "InvalidValue",
+            format!(
+                "Remote subdomain: {remote:?} is not a valid subdomain (use 1 to 63 of a-z, 0-9 and -)"
+            ),
+        ));
+    }
+    if remote == account.subdomain() {
+        return Err(ApiError::invalid(
+            "remote_subdomain",
+            "InvalidValue",
+            format!(
+                "Remote subdomain: an account cannot share with itself ({remote} is this account)"
+            ),
+        ));
+    }
+    let name = match fields.get("name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) if !name.trim().is_empty() => Some(name.trim().to_string()),
+        Some(Value::String(_)) => None,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "name",
+                "InvalidValue",
+                "Name: must be a string",
+            ));
+        }
+    };
+    let terms = parse_terms(fields.get("terms"))?;
+    Ok(Invitation {
+        remote_subdomain: remote,
+        name,
+        terms,
+    })
+}
+
+/// The sharesim extension `terms: {sync_tags, sync_custom_fields, allows_public_comments, sync_status}`.
+fn parse_terms(value: Option<&Value>) -> Result<Terms, ApiError> {
+    let mut terms = Terms::default();
+    let Some(value) = value else {
+        return Ok(terms);
+    };
+    let Value::Object(map) = value else {
+        return Err(ApiError::invalid(
+            "terms",
+            "InvalidValue",
+            "Terms: must be an object of booleans",
+        ));
+    };
+    for (key, value) in map {
+        let flag = value.as_bool().ok_or_else(|| {
+            ApiError::invalid(
+                "terms",
+                "InvalidValue",
+                format!("Terms: {key} must be true or false"),
+            )
+        })?;
+        match key.as_str() {
+            "sync_tags" => terms.sync_tags = flag,
+            "sync_custom_fields" => terms.sync_custom_fields = flag,
+            "allows_public_comments" => terms.allows_public_comments = flag,
+            "sync_status" => terms.sync_status = flag,
+            other => {
+                return Err(ApiError::invalid(
+                    "terms",
+                    "InvalidValue",
+                    format!(
+                        "Terms: unknown term {other:?}; expected sync_tags, sync_custom_fields, allows_public_comments or sync_status"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(terms)
+}
+
+async fn update_agreement(
+    State(account): State<Arc<Account>>,
+    axum::Extension(user): axum::Extension<User>,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&user)?;
+    let id = parse_id(&raw_id)?;
+    // Check the record exists before judging the body, as Zendesk does.
+    account.agreement_by_id(id).ok_or(ApiError::NotFound)?;
+    let fields = parse_envelope(&body, "sharing_agreement")?;
+    // Only `status` may change: other fields are ignored.
+    let requested = match fields.get("status") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid(
+                "status",
+                "BlankValue",
+                "Status: cannot be blank (only status may be updated)",
+            ));
+        }
+        Some(Value::String(text)) => text.parse::<AgreementStatus>().map_err(|_| {
+            ApiError::invalid(
+                "status",
+                "InvalidValue",
+                format!(
+                    "Status: {text:?} is not a status; expected one of {}",
+                    AgreementStatus::allowed_list()
+                ),
+            )
+        })?,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "status",
+                "InvalidValue",
+                "Status: must be a string",
+            ));
+        }
+    };
+    let agreement = outbound::change_status(&account, id, requested).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "sharing_agreement": agreement_json(&account, &agreement) }),
+    ))
+}
+
+async fn delete_agreement(
+    State(account): State<Arc<Account>>,
+    axum::Extension(user): axum::Extension<User>,
+    Path(raw_id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&user)?;
+    let id = parse_id(&raw_id)?;
+    outbound::delete_agreement(&account, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

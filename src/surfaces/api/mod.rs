@@ -1,0 +1,405 @@
+//! The REST surface under `/api/v2`, shaped so real Zendesk API clients work
+//! unmodified: paths with and without `.json`, HTTP Basic token auth, the documented
+//! envelopes, and error bodies matched byte for byte (docs/design.md, *The REST API*).
+//!
+//! Handlers are thin: authenticate, parse, call the account (and, for a change a
+//! partner must hear, `partner::outbound`), map the result. Every error goes through
+//! [`ApiError`], the one place that knows Zendesk's error shapes. This module holds the
+//! router and the call recorder; agreement and ticket routes and their JSON views live
+//! in [`agreements`] and [`tickets`], trace summaries in [`summary`].
+
+pub mod agreements;
+pub mod error;
+pub mod pagination;
+pub mod settings;
+pub mod summary;
+pub mod ticket_fields;
+pub mod ticket_views;
+pub mod tickets;
+pub mod users;
+
+pub use error::ApiError;
+
+use crate::core::account::{Account, Role, SURFACE_CHECK_HEADER, User};
+use crate::core::rate_limit::Verdict;
+use crate::core::trace::{EventDraft, EventKind, Surface, Wire, clip_header, redact_authorization};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::sync::Arc;
+use summary::{summarize_request, summarize_response, summarize_value};
+
+/// A JSON response with Zendesk's content type.
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    json_bytes_response(status, body.to_string().into(), summarize_value(body))
+}
+
+/// A response whose JSON body is already serialised, with its trace summary attached so
+/// [`record_call`] need not read the body back.
+fn json_bytes_response(status: StatusCode, body: Bytes, summary: String) -> Response {
+    let body_for_trace = body.clone();
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+        .extensions_mut()
+        .insert(TraceSummary(summary, Some(body_for_trace)));
+    response
+}
+
+/// The trace's summary of a REST answer, attached by the handler that built the body,
+/// with the body itself (a shared `Bytes`) when the handler has it at hand.
+#[derive(Clone, Debug)]
+pub(crate) struct TraceSummary(pub(crate) String, pub(crate) Option<Bytes>);
+
+/// The `/api/v2` routes, the same for every account (each serves them with its own
+/// state); [`record_call`] goes around them.
+pub fn routes() -> Router<Arc<Account>> {
+    Router::new()
+        .merge(agreements::routes())
+        .merge(tickets::routes())
+        .merge(ticket_fields::routes())
+        .merge(settings::routes())
+        .merge(users::routes())
+        // Unknown paths under the API still pass authentication, the trace and the
+        // rate-limit headers, like every other API answer.
+        .route("/api/v2/{*rest}", axum::routing::any(invalid_endpoint))
+}
+
+/// The step around an account's routes (see `world::surfaces`) that, for every call under
+/// `/api/v2/`, authenticates the caller (once per call; a call without valid
+/// credentials is answered 401 here, before any handler), records the call and its
+/// answer in the trace, and adds the rate-limit headers. Other paths pass untouched.
+pub async fn record_call<F, Fut>(account: &Account, mut request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let path = request.uri().path();
+    if !(path.starts_with("/api/v2/") && path.len() > "/api/v2/".len()) {
+        return next(request).await;
+    }
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let user = account.authenticate(
+        request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok()),
+    );
+    let caller = user
+        .as_ref()
+        .map(|user| user.email.clone())
+        .unwrap_or_else(|| "anonymous".to_string());
+    let authenticated = user.is_some();
+    if let Some(user) = user {
+        request.extensions_mut().insert(user);
+    }
+    let surface_check = request
+        .headers()
+        .get(SURFACE_CHECK_HEADER)
+        .is_some_and(|key| key.as_bytes() == account.services().surface_check_key().as_bytes());
+    if surface_check {
+        return if authenticated {
+            next(request).await
+        } else {
+            ApiError::Unauthorized.into_response()
+        };
+    }
+    // Writes carry a body worth showing in the trace (`status=accepted`…); reads do not,
+    // and are passed through untouched. A caller who is not authenticated is answered
+    // 401 without its body ever being parsed or summarised.
+    let mut unreadable = None;
+    let mut request_detail = String::new();
+    let mut request_body = Bytes::new();
+    if authenticated && request.method() != axum::http::Method::GET {
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, crate::core::limits::MAX_BODY_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                unreadable = Some(ApiError::BadJson(format!(
+                    "the body could not be read: {error}"
+                )));
+                Bytes::new()
+            }
+        };
+        request_detail = summarize_request(&bytes);
+        request_body = bytes.clone();
+        request = Request::from_parts(parts, Body::from(bytes));
+    }
+    let request_wire = Wire::new(request_headers(request.headers()), &request_body);
+    let trace = account.trace();
+    let request_seq = trace.record(
+        EventKind::Request,
+        EventDraft {
+            surface: Some(Surface::Rest),
+            from: caller.clone(),
+            to: account.subdomain().to_string(),
+            method: Some(method.clone()),
+            path: Some(path.clone()),
+            detail: request_detail,
+            wire: Some(request_wire),
+            ..EventDraft::default()
+        },
+    );
+    // Every authenticated call counts against the allowance, as on Zendesk, even a
+    // refused one. Our model: calls without valid credentials do not, so a stranger
+    // cannot spend an account's allowance and lock its users out; they only see it.
+    let now = tokio::time::Instant::now();
+    let verdict = if authenticated {
+        account.rate_limiter().check(now)
+    } else {
+        account.rate_limiter().peek(now)
+    };
+    let response = match (verdict, authenticated, unreadable) {
+        (
+            Verdict::Exceeded {
+                retry_after_secs, ..
+            },
+            _,
+            _,
+        ) => ApiError::RateLimited { retry_after_secs }.into_response(),
+        (_, false, _) => ApiError::Unauthorized.into_response(),
+        (_, true, Some(error)) => error.into_response(),
+        (_, true, None) => next(request).await,
+    };
+    let (limit, remaining) = match verdict {
+        Verdict::Allowed { limit, remaining } => (limit, remaining),
+        Verdict::Exceeded { limit, .. } => (limit, 0),
+    };
+    let call = Call {
+        method,
+        path,
+        caller,
+        request_seq,
+    };
+    record_answer(account, call, response, (limit, remaining)).await
+}
+
+/// A REST call as the trace names its answer.
+struct Call {
+    method: String,
+    path: String,
+    caller: String,
+    request_seq: u64,
+}
+
+/// Adds the rate-limit headers to `response` and records it (summary and wire) as the
+/// answer to `call`.
+async fn record_answer(
+    account: &Account,
+    call: Call,
+    response: Response,
+    (limit, remaining): (u32, u32),
+) -> Response {
+    let (mut parts, mut body) = response.into_parts();
+    let (detail, answer_body) = match parts.extensions.remove::<TraceSummary>() {
+        Some(TraceSummary(summary, Some(bytes))) => (summary, bytes),
+        // Answers built elsewhere (axum's own rejections, empty 204s, the plain-text
+        // 429) are read back to summarise them; they are few and small.
+        Some(TraceSummary(summary, None)) => {
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            body = Body::from(bytes.clone());
+            (summary, bytes)
+        }
+        None => {
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let summary = summarize_response(&bytes);
+            body = Body::from(bytes.clone());
+            (summary, bytes)
+        }
+    };
+    let (limit, remaining) = rate_limit_values(limit, remaining);
+    let wire_headers = answer_headers(&parts.headers, &limit, &remaining);
+    parts.headers.insert(X_RATE_LIMIT, limit);
+    parts.headers.insert(X_RATE_LIMIT_REMAINING, remaining);
+    let wire = Wire::new(wire_headers, &answer_body).answering(call.request_seq);
+    account.trace().record(
+        EventKind::Response,
+        EventDraft {
+            surface: Some(Surface::Rest),
+            from: account.subdomain().to_string(),
+            to: call.caller,
+            method: Some(call.method),
+            path: Some(call.path),
+            status: Some(parts.status.as_u16()),
+            detail,
+            wire: Some(wire),
+            ..EventDraft::default()
+        },
+    );
+    Response::from_parts(parts, body)
+}
+
+/// `X-Rate-Limit`, as a constant name (no parsing per call).
+const X_RATE_LIMIT: header::HeaderName = header::HeaderName::from_static("x-rate-limit");
+/// `X-Rate-Limit-Remaining`.
+const X_RATE_LIMIT_REMAINING: header::HeaderName =
+    header::HeaderName::from_static("x-rate-limit-remaining");
+
+/// The rate-limit header values; those of the unenforced allowance (every call when no
+/// limit is set) are constants, so the common answer formats no numbers.
+fn rate_limit_values(limit: u32, remaining: u32) -> (HeaderValue, HeaderValue) {
+    use crate::core::rate_limit::UNENFORCED_LIMIT;
+    const LIMIT: HeaderValue = HeaderValue::from_static("700");
+    const AFTER_ONE: HeaderValue = HeaderValue::from_static("699");
+    const UNTOUCHED: HeaderValue = HeaderValue::from_static("700");
+    let limit_value = if limit == UNENFORCED_LIMIT {
+        LIMIT
+    } else {
+        HeaderValue::from(limit)
+    };
+    let remaining_value = match remaining {
+        699 if limit == UNENFORCED_LIMIT => AFTER_ONE,
+        700 if limit == UNENFORCED_LIMIT => UNTOUCHED,
+        _ => HeaderValue::from(remaining),
+    };
+    (limit_value, remaining_value)
+}
+
+/// A header value as a wire keeps it: the common constants borrowed, anything else
+/// clipped into its own string.
+fn shown(value: &HeaderValue) -> Cow<'static, str> {
+    const CONSTANTS: [&str; 5] = [
+        "application/json; charset=utf-8",
+        "application/json",
+        "text/plain; charset=utf-8",
+        "700",
+        "699",
+    ];
+    let bytes = value.as_bytes();
+    match CONSTANTS.iter().find(|c| c.as_bytes() == bytes) {
+        Some(constant) => Cow::Borrowed(constant),
+        None => Cow::Owned(clip_header(value.to_str().unwrap_or("?"))),
+    }
+}
+
+/// The request headers a reader of the exchange needs: how the caller authenticated
+/// (never the secret) and what it sent.
+fn request_headers(headers: &axum::http::HeaderMap) -> Vec<(&'static str, Cow<'static, str>)> {
+    let mut kept = Vec::with_capacity(2);
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let redacted = match value.as_bytes() {
+            [b'B', b'a', b's', b'i', b'c', b' ', ..] => Cow::Borrowed("Basic (redacted)"),
+            _ => Cow::Owned(redact_authorization(value.to_str().unwrap_or(""))),
+        };
+        kept.push(("Authorization", redacted));
+    }
+    if let Some(value) = headers.get(header::CONTENT_TYPE) {
+        kept.push(("Content-Type", shown(value)));
+    }
+    kept
+}
+
+/// The answer headers a reader of the exchange needs, with the rate-limit values the
+/// answer is about to get.
+fn answer_headers(
+    headers: &axum::http::HeaderMap,
+    limit: &HeaderValue,
+    remaining: &HeaderValue,
+) -> Vec<(&'static str, Cow<'static, str>)> {
+    let mut kept = Vec::with_capacity(5);
+    for (name, header) in [
+        ("Content-Type", header::CONTENT_TYPE),
+        ("Location", header::LOCATION),
+        ("Retry-After", header::RETRY_AFTER),
+    ] {
+        if let Some(value) = headers.get(header) {
+            kept.push((name, shown(value)));
+        }
+    }
+    kept.push(("X-Rate-Limit", shown(limit)));
+    kept.push(("X-Rate-Limit-Remaining", shown(remaining)));
+    kept
+}
+
+fn require_admin(user: &User) -> Result<(), ApiError> {
+    match user.role {
+        Role::Admin => Ok(()),
+        Role::Agent => Err(ApiError::Forbidden),
+    }
+}
+
+/// Parses `{id}` or `{id}.json`; anything else is a record that cannot exist.
+fn parse_id(raw: &str) -> Result<u64, ApiError> {
+    raw.strip_suffix(".json")
+        .unwrap_or(raw)
+        .parse::<u64>()
+        .map_err(|_| ApiError::NotFound)
+}
+
+/// Answers unknown paths the way Zendesk does.
+async fn invalid_endpoint() -> ApiError {
+    ApiError::InvalidEndpoint
+}
+
+/// A body over one of the documented limits: 422 naming the innermost field.
+fn too_large(error: crate::core::limits::TooLarge) -> ApiError {
+    let field = error.field.rsplit('.').next().unwrap_or("body");
+    ApiError::invalid(field, "TooLong", error.message)
+}
+
+/// Parses a JSON object body and returns the object under `root`.
+pub fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid(
+            root,
+            "BlankValue",
+            format!("The body must be a JSON object like {{\"{root}\": {{…}}}}"),
+        ));
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    crate::core::limits::check_body(&value).map_err(too_large)?;
+    match value.get(root) {
+        Some(Value::Object(object)) => Ok(object.clone()),
+        Some(_) => Err(ApiError::invalid(
+            root,
+            "InvalidValue",
+            format!("{root} must be a JSON object"),
+        )),
+        None => Err(ApiError::invalid(
+            root,
+            "BlankValue",
+            format!("The body must be a JSON object like {{\"{root}\": {{…}}}}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_constant_rate_limit_headers_say_what_a_formatted_number_would() {
+        use crate::core::rate_limit::UNENFORCED_LIMIT;
+        for (limit, remaining) in [
+            (UNENFORCED_LIMIT, UNENFORCED_LIMIT - 1),
+            (UNENFORCED_LIMIT, UNENFORCED_LIMIT),
+            (10, 3),
+            (UNENFORCED_LIMIT, 5),
+        ] {
+            assert_eq!(
+                rate_limit_values(limit, remaining),
+                (HeaderValue::from(limit), HeaderValue::from(remaining))
+            );
+        }
+    }
+
+    #[test]
+    fn ids_accept_the_json_suffix() {
+        assert_eq!(parse_id("12"), Ok(12));
+        assert_eq!(parse_id("12.json"), Ok(12));
+        assert_eq!(parse_id("x.json"), Err(ApiError::NotFound));
+    }
+}

@@ -1,0 +1,291 @@
+//! What keeps an account's listener serving when clients misbehave: a cap on open
+//! connections, deadlines for the TLS handshake, the request head and body, and idle
+//! connections, and an accept loop that backs off (and warns once in a while) when the
+//! process runs out of file descriptors instead of spinning.
+//!
+//! The defaults live in [`crate::core::limits`]; `serve` can change each one.
+
+use crate::core::limits;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+/// The limits one listener applies to every connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections served at once; further ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Time to send a request's head (counted from the connection's start or the end of
+    /// the previous answer, so it also closes idle keep-alive connections), and then
+    /// again its body.
+    pub header_timeout: Duration,
+    /// Time a connection may stay open with no request in progress and no byte moving.
+    pub idle_timeout: Duration,
+    /// Time to complete the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: limits::DEFAULT_MAX_CONNECTIONS,
+            header_timeout: limits::DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: limits::DEFAULT_IDLE_TIMEOUT,
+            tls_handshake_timeout: limits::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+/// Shortest pause after an accept that failed for lack of resources.
+const FIRST_PAUSE: Duration = Duration::from_millis(5);
+/// Longest such pause.
+const LONGEST_PAUSE: Duration = Duration::from_secs(1);
+/// At most one warning about failing accepts per this interval.
+const WARNING_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What the accept loop does after a failed accept.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AcceptPause {
+    /// How long to wait before accepting again (zero: at once).
+    pub delay: Duration,
+    /// A warning to log, when one is due.
+    pub warning: Option<String>,
+}
+
+/// The accept loop's memory of recent failures: exponential pauses while descriptors
+/// (or buffers) are exhausted, and warnings rate-limited with a count of the rest.
+#[derive(Debug, Default)]
+pub struct AcceptBackoff {
+    pause: Option<Duration>,
+    suppressed: u64,
+    last_warning: Option<Instant>,
+}
+
+impl AcceptBackoff {
+    /// A successful accept: the next failure starts from the shortest pause again.
+    pub fn on_success(&mut self) {
+        self.pause = None;
+    }
+
+    /// An accept failed with `error` at `now`: how long to pause and what to log.
+    pub fn on_error(&mut self, error: &std::io::Error, now: Instant) -> AcceptPause {
+        let delay = if exhausts_resources(error) {
+            let next = self
+                .pause
+                .map_or(FIRST_PAUSE, |pause| (pause * 2).min(LONGEST_PAUSE));
+            self.pause = Some(next);
+            next
+        } else {
+            // A connection that died before it was accepted: nothing to wait for.
+            Duration::ZERO
+        };
+        let due = self
+            .last_warning
+            .is_none_or(|last| now.duration_since(last) >= WARNING_INTERVAL);
+        let warning = if due {
+            let suppressed = std::mem::take(&mut self.suppressed);
+            self.last_warning = Some(now);
+            Some(if suppressed == 0 {
+                format!("accept failed: {error}; pausing {} ms", delay.as_millis())
+            } else {
+                format!(
+                    "accept failed: {error}; pausing {} ms ({suppressed} more failures since the last warning)",
+                    delay.as_millis()
+                )
+            })
+        } else {
+            self.suppressed += 1;
+            None
+        };
+        AcceptPause { delay, warning }
+    }
+}
+
+/// Out of file descriptors or kernel memory: accepting again at once would fail again.
+fn exhausts_resources(error: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        Errno::from_io_error(error),
+        Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)
+    )
+}
+
+/// When a connection last moved a byte, and how many requests it has in progress: what
+/// the idle deadline looks at.
+#[derive(Debug)]
+pub struct Activity {
+    started: Instant,
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    /// A connection that starts now.
+    pub fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            started: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    fn touch(&self) {
+        let elapsed = self.started.elapsed().as_millis() as u64;
+        self.last_ms.fetch_max(elapsed, Ordering::Relaxed);
+    }
+
+    /// Marks a request in progress until the returned guard drops: a slow handler (a
+    /// `latency` or `hang` fault) is not an idle connection.
+    pub fn request(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    /// Resolves once the connection has been idle for `timeout`.
+    pub async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let last = self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let deadline = last + timeout;
+            if Instant::now() >= deadline && self.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            let wake = deadline.max(Instant::now() + Duration::from_millis(10));
+            tokio::time::sleep_until(wake).await;
+            if self.in_flight.load(Ordering::SeqCst) > 0 {
+                // Busy: look again one timeout after the request ends at the earliest.
+                self.touch();
+            }
+        }
+    }
+}
+
+/// A request in progress on a connection (see [`Activity::request`]).
+#[derive(Debug)]
+pub struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A stream that records in its [`Activity`] every read and write that moves bytes.
+#[derive(Debug)]
+pub struct Watched<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S> Watched<S> {
+    /// Watches `inner`.
+    pub fn new(inner: S, activity: Arc<Activity>) -> Watched<S> {
+        Watched { inner, activity }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emfile() -> std::io::Error {
+        std::io::Error::from_raw_os_error(rustix::io::Errno::MFILE.raw_os_error())
+    }
+
+    #[test]
+    fn exhausted_descriptors_pause_longer_each_time_up_to_a_second() {
+        let mut backoff = AcceptBackoff::default();
+        let now = Instant::now();
+        let delays: Vec<u128> = (0..12)
+            .map(|_| backoff.on_error(&emfile(), now).delay.as_millis())
+            .collect();
+        assert_eq!(
+            delays,
+            [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000, 1000]
+        );
+        backoff.on_success();
+        assert_eq!(backoff.on_error(&emfile(), now).delay, FIRST_PAUSE);
+    }
+
+    #[test]
+    fn warnings_come_at_most_every_five_seconds_with_a_count() {
+        let mut backoff = AcceptBackoff::default();
+        let start = Instant::now();
+        assert!(backoff.on_error(&emfile(), start).warning.is_some());
+        for _ in 0..1_000 {
+            assert_eq!(backoff.on_error(&emfile(), start).warning, None);
+        }
+        let later = backoff
+            .on_error(&emfile(), start + WARNING_INTERVAL)
+            .warning
+            .expect("due again");
+        assert!(later.contains("(1000 more failures"), "{later}");
+    }
+
+    #[test]
+    fn an_aborted_connection_is_not_a_reason_to_pause() {
+        let mut backoff = AcceptBackoff::default();
+        let aborted = std::io::Error::from(std::io::ErrorKind::ConnectionAborted);
+        assert_eq!(
+            backoff.on_error(&aborted, Instant::now()).delay,
+            Duration::ZERO
+        );
+    }
+}

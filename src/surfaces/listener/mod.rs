@@ -1,0 +1,313 @@
+//! An account's listener: accepts connections on the world's network, loopback sockets
+//! or in-memory (HTTP, or HTTPS through rustls), serves the account's router on each, and stops when its cancellation token
+//! fires. Every connection task is spawned through the world's tracker, so shutdown
+//! waits for all of them. Each connection is held to the listener's
+//! [`ConnectionLimits`]: a cap, deadlines, and a whole body read before any handler runs.
+
+pub mod connection_limits;
+pub mod faults;
+pub mod host_gate;
+
+use crate::core::network::Listener;
+use axum::Router;
+use axum::extract::Request;
+use connection_limits::{AcceptBackoff, Activity, ConnectionLimits, Watched};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+/// A response extension that makes the listener drop the connection instead of
+/// answering: how crash points ("the connection dies before the reply") are real.
+#[derive(Clone, Copy, Debug)]
+pub struct AbortConnection;
+
+/// A request extension carrying the account's cancellation token, so a handler that
+/// never answers (the `hang` fault) still ends when the account stops.
+#[derive(Clone, Debug)]
+pub struct Stopping(pub CancellationToken);
+
+#[derive(Debug, thiserror::Error)]
+#[error("connection aborted by a crash point")]
+struct Aborted;
+
+/// How long in-flight requests may take to finish once the account stops.
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// What a running listener serves, changeable while it runs: whether (and with which
+/// certificate) connections speak TLS, and the current generation of connections.
+/// Switching ends every open connection, so the next message makes a new handshake,
+/// while the listening socket (and its port) stays as it is.
+#[derive(Debug)]
+pub struct ListenerControl {
+    listener: CancellationToken,
+    current: std::sync::Mutex<(Option<Arc<rustls::ServerConfig>>, CancellationToken)>,
+}
+
+impl ListenerControl {
+    /// Control for a listener that stops with `listener`.
+    pub fn new(tls: Option<Arc<rustls::ServerConfig>>, listener: CancellationToken) -> Arc<Self> {
+        let connections = listener.child_token();
+        Arc::new(ListenerControl {
+            listener,
+            current: std::sync::Mutex::new((tls, connections)),
+        })
+    }
+
+    /// Serves later connections with `tls` (None: plain HTTP) and closes the open ones.
+    pub fn switch(&self, tls: Option<Arc<rustls::ServerConfig>>) {
+        let old = {
+            let mut current = crate::core::trace::lock(&self.current);
+            let fresh = self.listener.child_token();
+            let (_, old) = std::mem::replace(&mut *current, (tls, fresh));
+            old
+        };
+        old.cancel();
+    }
+
+    fn for_new_connection(&self) -> (Option<tokio_rustls::TlsAcceptor>, CancellationToken) {
+        let current = crate::core::trace::lock(&self.current);
+        (
+            current.0.clone().map(tokio_rustls::TlsAcceptor::from),
+            current.1.clone(),
+        )
+    }
+}
+
+/// Serves `app` on `listener` until `cancel` fires, then hands the listener back (a
+/// stopped account keeps its port). Each connection is served as `control` says at the
+/// time it arrives: with TLS, it completes a real handshake first.
+pub async fn serve(
+    listener: Listener,
+    app: Router,
+    control: Arc<ListenerControl>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    limits: ConnectionLimits,
+) -> Listener {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let mut backoff = AcceptBackoff::default();
+    loop {
+        // A free slot first: at the cap, new connections wait in the kernel's backlog
+        // rather than being accepted and starved.
+        let slot = tokio::select! {
+            _ = cancel.cancelled() => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                backoff.on_success();
+                accepted
+            }
+            Err(error) => {
+                let pause = backoff.on_error(&error, tokio::time::Instant::now());
+                if let Some(warning) = pause.warning {
+                    tracing::warn!(%error, "{warning}");
+                }
+                if !pause.delay.is_zero() {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(pause.delay) => {}
+                    }
+                }
+                continue;
+            }
+        };
+        let app = app.clone();
+        let (acceptor, cancel) = control.for_new_connection();
+        tracker.spawn(async move {
+            let _slot = slot;
+            let activity = Activity::new();
+            let stream = Watched::new(stream, activity.clone());
+            match acceptor {
+                None => serve_connection(stream, false, app, cancel, limits, activity).await,
+                Some(acceptor) => {
+                    let handshake = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        handshake = tokio::time::timeout(
+                            limits.tls_handshake_timeout,
+                            acceptor.accept(stream),
+                        ) => handshake,
+                    };
+                    match handshake {
+                        Ok(Ok(stream)) => {
+                            let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                            serve_connection(stream, http2, app, cancel, limits, activity).await
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                        }
+                    }
+                }
+            }
+        });
+    }
+    listener
+}
+
+/// Why a connection was closed before its request was whole.
+#[derive(Debug, thiserror::Error)]
+enum Unread {
+    #[error("the request body did not arrive within {0:?}")]
+    TooSlow(Duration),
+    #[error("the request body could not be read: {0}")]
+    Broken(String),
+}
+
+/// Reads the whole body, within the header deadline and the body size limit: handlers
+/// then never wait on a slow client, and a client can hold a connection only as long as
+/// the limits say. A body over the limit is answered 413.
+async fn read_body(
+    request: Request<Incoming>,
+    limits: ConnectionLimits,
+) -> Result<Result<Request<axum::body::Body>, axum::response::Response>, Unread> {
+    // A declared length over the limit is refused at once, before a byte of it is read.
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u128>().ok());
+    if declared.is_some_and(|length| length > crate::core::limits::MAX_BODY_BYTES as u128) {
+        return Ok(Err(too_large()));
+    }
+    let (parts, body) = request.into_parts();
+    // Nothing to wait for (a GET without a body): no deadline, no buffer.
+    if hyper::body::Body::is_end_stream(&body) {
+        return Ok(Ok(Request::from_parts(parts, axum::body::Body::empty())));
+    }
+    let limited = Limited::new(body, crate::core::limits::MAX_BODY_BYTES);
+    match tokio::time::timeout(limits.header_timeout, limited.collect()).await {
+        Err(_) => Err(Unread::TooSlow(limits.header_timeout)),
+        Ok(Ok(collected)) => Ok(Ok(Request::from_parts(
+            parts,
+            axum::body::Body::from(collected.to_bytes()),
+        ))),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Ok(Err(too_large())),
+        Ok(Err(error)) => Err(Unread::Broken(error.to_string())),
+    }
+}
+
+/// The 413 for a body over [`crate::core::limits::MAX_BODY_BYTES`].
+fn too_large() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = (
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        format!(
+            "the request body is larger than {} bytes\n",
+            crate::core::limits::MAX_BODY_BYTES
+        ),
+    )
+        .into_response();
+    // The rest of the body is not read: the connection cannot carry another request.
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    http2: bool,
+    app: Router,
+    cancel: CancellationToken,
+    limits: ConnectionLimits,
+    activity: Arc<Activity>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let stopping = cancel.clone();
+    let requests = activity.clone();
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        let app = app.clone();
+        let in_flight = requests.request();
+        // Only partner messages can meet a fault that waits (see `faults`); REST calls
+        // are spared the extension map.
+        if request.uri().path().starts_with("/sharing") {
+            request.extensions_mut().insert(Stopping(stopping.clone()));
+        }
+        async move {
+            let _in_flight = in_flight;
+            let request = match read_body(request, limits).await {
+                Ok(Ok(request)) => request,
+                Ok(Err(refusal)) => return Ok(refusal),
+                Err(unread) => return Err(ConnectionError::Unread(unread)),
+            };
+            let response = match app.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            if response.extensions().get::<AbortConnection>().is_some() {
+                Err(ConnectionError::Aborted(Aborted))
+            } else {
+                Ok(response)
+            }
+        }
+    });
+    let io = TokioIo::new(stream);
+    let idle = activity.idle_for(limits.idle_timeout);
+    tokio::pin!(idle);
+    // HTTP/2 only where TLS negotiated it (ALPN `h2`); plain connections speak HTTP/1.1,
+    // which spares every request the protocol sniffing of an auto-detecting server.
+    if http2 {
+        let connection = http2::Builder::new(TokioExecutor::new()).serve_connection(io, service);
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => log_end(result),
+            _ = &mut idle => tracing::debug!("closing an idle connection"),
+            _ = cancel.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(DRAIN, connection).await;
+            }
+        }
+    } else {
+        let connection = http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(io, service);
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => log_end(result),
+            _ = &mut idle => tracing::debug!("closing an idle connection"),
+            _ = cancel.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(DRAIN, connection).await;
+            }
+        }
+    }
+}
+
+/// Why a connection is dropped without an answer.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionError {
+    #[error(transparent)]
+    Aborted(Aborted),
+    #[error(transparent)]
+    Unread(Unread),
+}
+
+fn log_end(result: Result<(), hyper::Error>) {
+    if let Err(error) = result {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}

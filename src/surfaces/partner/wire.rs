@@ -1,0 +1,465 @@
+//! The partner protocol's wire shapes (Networked Help Desk 1.0) and their translation
+//! to and from what accounts decide: the one place that knows how an agreement, a
+//! ticket and a comment travel.
+//!
+//! Incoming bodies are checked for shape here (a uuid that matches the path, the
+//! fields an invitation needs, comments with a uuid and a body, parsable statuses)
+//! before an account sees them; absent or null fields in an update mean "unchanged".
+
+use super::PartnerError;
+use crate::core::account::Account;
+use crate::core::account::agreements::InvitationOffer;
+use crate::core::account::tickets::{
+    CommentMessage, IncomingComment, IncomingTicket, SharedTicket, TicketMessage, TicketUpdate,
+};
+use crate::core::model::ticket::fields::{FieldType, SyncedValue};
+use crate::core::model::ticket::{Actor, Attachment, Ticket, TicketStatus};
+use crate::core::model::{
+    Agreement, AgreementStatus, Terms, default_agreement_name, protocol_uuid,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// An agreement as it travels between accounts. Every field is optional (an update
+/// names only what changes), and invitations are checked for the ones they need.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WireAgreement {
+    /// Shared identifier: SHA-1 hex of `{sender sharing url}/agreements/{local id}`
+    /// (with the world's secret appended in an unseeded world, see `WorldServices`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// The sending side's display name, e.g. `Acme @ Zendesk`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The sender's sharing URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_url: Option<String>,
+    /// The receiver's sharing URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver_url: Option<String>,
+    /// 40 hex characters shared by both copies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
+    /// The status the sender (or answerer) states.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Who made the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_actor: Option<Actor>,
+    /// Term: tags travel with tickets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_tags: Option<bool>,
+    /// Term: custom fields travel with tickets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_custom_fields: Option<bool>,
+    /// Term: public comments stay public.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allows_public_comments: Option<bool>,
+    /// Term (sharesim extension): ticket status syncs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_status: Option<bool>,
+    /// `sender` or `receiver`, on deactivation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivated_by: Option<String>,
+}
+
+/// A ticket as it travels between accounts. Absent or null fields in an update mean
+/// "unchanged"; a share carries the whole ticket.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WireTicket {
+    /// The sharer's ticket uuid: SHA-1 hex of `{sharer's sharing url}/tickets/{local id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// Subject line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// When the ticket was created, protocol format (`2011-01-02 13:01:01 -0500`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<String>,
+    /// Ticket status; sent only when the agreement's terms sync status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Who asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<Actor>,
+    /// All comments on a share; only new ones on an update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comments: Option<Vec<WireComment>>,
+    /// Who made this change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_actor: Option<Actor>,
+    /// Tags; sent only when the terms sync tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// The sharer's local ticket id (a number, or digits in a string).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_id"
+    )]
+    pub original_id: Option<u64>,
+    /// Custom field values by the sender's field title; sent only when the terms sync
+    /// custom fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<BTreeMap<String, WireFieldValue>>,
+    /// The custom status label (Zendesk's client carries it since v2.1.0); sent when
+    /// the terms sync status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_status: Option<String>,
+}
+
+/// One custom field value on the wire, keyed by the sender's title. sharesim sends the
+/// sender's field type beside the value so the receiver can match title and type;
+/// a bare value (no type) is accepted too, and must then fit the receiver's field
+/// *(model: Zendesk does not document the shape of `custom_fields`)*.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum WireFieldValue {
+    /// `{"type": "text", "value": "X-1"}`.
+    Typed {
+        /// The sender's field type.
+        #[serde(rename = "type")]
+        field_type: FieldType,
+        /// The value.
+        value: Value,
+    },
+    /// Just the value.
+    Bare(Value),
+}
+
+/// A comment as it travels between accounts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WireComment {
+    /// SHA-1 hex of `{writer's sharing url}/comments/{local id}`; duplicates are
+    /// recognised by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// Who wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<Actor>,
+    /// Plain text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// HTML rendering, stored and shown beside the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html_body: Option<String>,
+    /// When it was written, protocol format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authored_at: Option<String>,
+    /// Absent means true, as the protocol says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<bool>,
+    /// Files, as URLs (`url`, `filename`, `content_type`, `display_filename`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<Attachment>>,
+    /// The comment's own custom fields, kept as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<Map<String, Value>>,
+}
+
+/// An id that may arrive as a number or as digits in a string (Zendesk's client passes
+/// through whatever its caller set).
+fn lenient_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(number)) => number
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("{number} is not an id"))),
+        Some(Value::String(text)) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an id"))),
+        Some(other) => Err(serde::de::Error::custom(format!("{other} is not an id"))),
+    }
+}
+
+/// Parses a JSON body into a wire agreement: 400 if it is not a JSON object of that shape.
+pub fn parse_agreement(body: &[u8]) -> Result<WireAgreement, PartnerError> {
+    let wire = serde_json::from_slice(body)
+        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid agreement: {e}")))?;
+    within_limits(&wire)?;
+    Ok(wire)
+}
+
+/// 422 when what a message would store breaks a documented limit ([`crate::core::limits`]).
+pub fn within_limits(wire: &impl Serialize) -> Result<(), PartnerError> {
+    let value = serde_json::to_value(wire).unwrap_or_default();
+    crate::core::limits::check_body(&value)
+        .map_err(|error| PartnerError::Invalid(format!("{}: {}", error.field, error.message)))
+}
+
+/// Parses a JSON body into a wire ticket: 400 if it is not a JSON object of that shape.
+pub fn parse_ticket(body: &[u8]) -> Result<WireTicket, PartnerError> {
+    let wire = serde_json::from_slice(body)
+        .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid ticket: {e}")))?;
+    within_limits(&wire)?;
+    Ok(wire)
+}
+
+/// Parses a status the partner stated, or 422.
+pub fn parse_status(status: Option<&str>) -> Result<AgreementStatus, PartnerError> {
+    let text = status.ok_or_else(|| PartnerError::Invalid("status is required".to_string()))?;
+    text.parse::<AgreementStatus>()
+        .map_err(PartnerError::Invalid)
+}
+
+/// 422 unless the body's uuid, when it names one, is the path's.
+pub fn check_uuid(body_uuid: Option<&str>, path_uuid: &str) -> Result<(), PartnerError> {
+    match body_uuid {
+        Some(uuid) if uuid != path_uuid => Err(PartnerError::Invalid(format!(
+            "uuid {uuid:?} in the body differs from {path_uuid:?} in the path"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// An invitation's body, checked for what a receiver needs to store it.
+pub fn invitation_offer(
+    path_uuid: &str,
+    invitation: WireAgreement,
+) -> Result<InvitationOffer, PartnerError> {
+    let uuid = invitation
+        .uuid
+        .clone()
+        .unwrap_or_else(|| path_uuid.to_string());
+    check_uuid(Some(&uuid), path_uuid)?;
+    let missing: Vec<&str> = [
+        ("access_key", invitation.access_key.is_none()),
+        ("sender_url", invitation.sender_url.is_none()),
+        ("name", invitation.name.is_none()),
+    ]
+    .iter()
+    .filter(|(_, missing)| *missing)
+    .map(|(field, _)| *field)
+    .collect();
+    if !missing.is_empty() {
+        return Err(PartnerError::Invalid(format!(
+            "an invitation needs {}",
+            missing.join(", ")
+        )));
+    }
+    if let Some(status) = invitation.status.as_deref()
+        && status != AgreementStatus::Pending.as_str()
+    {
+        return Err(PartnerError::Invalid(format!(
+            "an invitation's status must be pending, not {status:?}"
+        )));
+    }
+    let access_key = invitation.access_key.unwrap_or_default();
+    if access_key.len() != 40 || !access_key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(PartnerError::Invalid(
+            "access_key must be 40 hexadecimal characters".to_string(),
+        ));
+    }
+    let defaults = Terms::default();
+    Ok(InvitationOffer {
+        uuid,
+        name: invitation.name.unwrap_or_default(),
+        sender_url: invitation.sender_url.unwrap_or_default(),
+        receiver_url: invitation.receiver_url,
+        access_key,
+        // The endpoint proves it (or not) from the headers.
+        verified: false,
+        terms: Terms {
+            sync_tags: invitation.sync_tags.unwrap_or(defaults.sync_tags),
+            sync_custom_fields: invitation
+                .sync_custom_fields
+                .unwrap_or(defaults.sync_custom_fields),
+            allows_public_comments: invitation
+                .allows_public_comments
+                .unwrap_or(defaults.allows_public_comments),
+            sync_status: invitation.sync_status.unwrap_or(defaults.sync_status),
+        },
+    })
+}
+
+/// The invitation `account` sends for its outbound copy `agreement`.
+pub fn invitation(account: &Account, agreement: &Agreement) -> WireAgreement {
+    WireAgreement {
+        uuid: Some(agreement.uuid.clone()),
+        name: Some(default_agreement_name(account.display_name())),
+        sender_url: Some(agreement.sender_url.clone()),
+        receiver_url: Some(agreement.receiver_url.clone()),
+        access_key: Some(agreement.access_key.clone()),
+        status: Some(AgreementStatus::Pending.to_string()),
+        current_actor: Some(Actor {
+            uuid: protocol_uuid(&account.sharing_url(), "users", 1),
+            name: format!("{} admin", account.display_name()),
+            role: "admin".to_string(),
+        }),
+        sync_tags: Some(agreement.terms.sync_tags),
+        sync_custom_fields: Some(agreement.terms.sync_custom_fields),
+        allows_public_comments: Some(agreement.terms.allows_public_comments),
+        sync_status: Some(agreement.terms.sync_status),
+        deactivated_by: None,
+    }
+}
+
+/// A status change for the partner: an answer, or a deactivation with who did it.
+pub fn status_change(agreement: &Agreement, status: AgreementStatus) -> WireAgreement {
+    WireAgreement {
+        uuid: Some(agreement.uuid.clone()),
+        status: Some(status.to_string()),
+        deactivated_by: agreement.deactivated_by.clone(),
+        ..WireAgreement::default()
+    }
+}
+
+/// The agreement as a receiver answers with it (never its key).
+pub fn agreement_view(agreement: &Agreement) -> WireAgreement {
+    WireAgreement {
+        uuid: Some(agreement.uuid.clone()),
+        name: Some(agreement.name.clone()),
+        sender_url: Some(agreement.sender_url.clone()),
+        receiver_url: Some(agreement.receiver_url.clone()),
+        access_key: None,
+        status: Some(agreement.status.to_string()),
+        current_actor: None,
+        sync_tags: Some(agreement.terms.sync_tags),
+        sync_custom_fields: Some(agreement.terms.sync_custom_fields),
+        allows_public_comments: Some(agreement.terms.allows_public_comments),
+        sync_status: Some(agreement.terms.sync_status),
+        deactivated_by: agreement.deactivated_by.clone(),
+    }
+}
+
+/// A ticket message's body, checked for shape.
+pub fn incoming_ticket(path_uuid: &str, wire: WireTicket) -> Result<IncomingTicket, PartnerError> {
+    check_uuid(wire.uuid.as_deref(), path_uuid)?;
+    let comments = wire.comments.unwrap_or_default();
+    if comments.iter().any(|c| {
+        c.uuid.as_deref().is_none_or(str::is_empty) || c.body.as_deref().is_none_or(str::is_empty)
+    }) {
+        return Err(PartnerError::Invalid(
+            "every comment needs a uuid and a body".to_string(),
+        ));
+    }
+    let status = wire
+        .status
+        .as_deref()
+        .map(str::parse::<TicketStatus>)
+        .transpose()
+        .map_err(PartnerError::Invalid)?;
+    let custom_fields = wire.custom_fields.map(|fields| {
+        fields
+            .into_iter()
+            .map(|(title, sent)| match sent {
+                WireFieldValue::Typed { field_type, value } => SyncedValue {
+                    title,
+                    field_type: Some(field_type),
+                    value,
+                },
+                WireFieldValue::Bare(value) => SyncedValue {
+                    title,
+                    field_type: None,
+                    value,
+                },
+            })
+            .collect()
+    });
+    Ok(IncomingTicket {
+        subject: wire.subject,
+        status,
+        requester: wire.requester,
+        comments: comments
+            .into_iter()
+            .map(|c| IncomingComment {
+                uuid: c.uuid.unwrap_or_default(),
+                author: c.author,
+                body: c.body.unwrap_or_default(),
+                authored_at: c.authored_at,
+                public: c.public,
+                html_body: c.html_body,
+                attachments: c.attachments.unwrap_or_default(),
+                custom_fields: c.custom_fields,
+            })
+            .collect(),
+        actor: wire.current_actor,
+        tags: wire.tags,
+        custom_fields,
+        custom_status: wire.custom_status,
+        original_id: wire.original_id,
+    })
+}
+
+/// What a receiver answers a ticket call with: the uuid, subject and status it holds.
+pub fn ticket_reply(ticket: &Ticket, uuid: &str) -> WireTicket {
+    WireTicket {
+        uuid: Some(uuid.to_string()),
+        subject: Some(ticket.subject.clone()),
+        status: Some(ticket.status.to_string()),
+        ..WireTicket::default()
+    }
+}
+
+/// The body of a ticket message (none for an unshare).
+pub fn ticket_message(uuid: &str, message: &TicketMessage) -> Option<WireTicket> {
+    match message {
+        TicketMessage::Share(share) => Some(shared_ticket(uuid, share)),
+        TicketMessage::Update(update) => Some(ticket_update(uuid, update)),
+        TicketMessage::Unshare => None,
+    }
+}
+
+fn shared_ticket(uuid: &str, share: &SharedTicket) -> WireTicket {
+    WireTicket {
+        uuid: Some(uuid.to_string()),
+        subject: Some(share.subject.clone()),
+        requested_at: Some(share.requested_at.clone()),
+        status: share.status.map(|s| s.to_string()),
+        requester: Some(share.requester.clone()),
+        comments: Some(share.comments.iter().map(comment).collect()),
+        current_actor: Some(share.actor.clone()),
+        tags: share.tags.clone(),
+        original_id: Some(share.original_id),
+        custom_fields: share.custom_fields.as_deref().map(custom_fields),
+        custom_status: share.custom_status.clone(),
+    }
+}
+
+fn ticket_update(uuid: &str, update: &TicketUpdate) -> WireTicket {
+    WireTicket {
+        uuid: Some(uuid.to_string()),
+        comments: (!update.comments.is_empty())
+            .then(|| update.comments.iter().map(comment).collect()),
+        status: update.status.map(|s| s.to_string()),
+        custom_status: update.custom_status.clone(),
+        tags: update.tags.clone(),
+        custom_fields: update.custom_fields.as_deref().map(custom_fields),
+        requester: update.requester.clone(),
+        current_actor: Some(update.actor.clone()),
+        ..WireTicket::default()
+    }
+}
+
+fn comment(comment: &CommentMessage) -> WireComment {
+    WireComment {
+        uuid: Some(comment.uuid.clone()),
+        author: Some(comment.author.clone()),
+        body: Some(comment.body.clone()),
+        html_body: comment.html_body.clone(),
+        authored_at: Some(comment.authored_at.clone()),
+        public: Some(comment.public),
+        attachments: (!comment.attachments.is_empty()).then(|| comment.attachments.clone()),
+        custom_fields: comment.custom_fields.clone(),
+    }
+}
+
+fn custom_fields(values: &[SyncedValue]) -> BTreeMap<String, WireFieldValue> {
+    values
+        .iter()
+        .map(|synced| {
+            let value = match synced.field_type {
+                Some(field_type) => WireFieldValue::Typed {
+                    field_type,
+                    value: synced.value.clone(),
+                },
+                None => WireFieldValue::Bare(synced.value.clone()),
+            };
+            (synced.title.clone(), value)
+        })
+        .collect()
+}
