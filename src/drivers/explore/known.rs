@@ -40,6 +40,13 @@ pub const FOUND: &[(&str, &str)] = &[
             "/scenarios/found/05-failed-push-waits-for-the-next.toml"
         )),
     ),
+    (
+        "06-orphan-comments-stay-when-shared-again.toml",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/found/06-orphan-comments-stay-when-shared-again.toml"
+        )),
+    ),
 ];
 
 /// A signature as reports and the corpus write it.
