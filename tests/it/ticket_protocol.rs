@@ -191,7 +191,9 @@ async fn the_ticket_endpoint_answers_every_protocol_error() {
     let twice = w
         .partner("globex", "DELETE", &path, &with_token, None)
         .await;
-    assert_eq!(twice.status, 404);
+    // A repeated unshare (its first reply lost) is answered the same and changes nothing.
+    assert_eq!(twice.status, 200, "{}", twice.text);
+    assert_eq!(w.account("globex").tickets().len(), 1);
     assert_eq!(
         show(&w, "globex", 1).await["sharing_agreement_ids"],
         json!([])
