@@ -47,6 +47,13 @@ pub const FOUND: &[(&str, &str)] = &[
             "/scenarios/found/06-orphan-comments-stay-when-shared-again.toml"
         )),
     ),
+    (
+        "07-update-of-a-refused-share-blocks-the-queue.toml",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/found/07-update-of-a-refused-share-blocks-the-queue.toml"
+        )),
+    ),
 ];
 
 /// A signature as reports and the corpus write it.
