@@ -4,7 +4,7 @@
 
 pub mod account;
 pub(crate) mod atomic_file;
-pub mod clock;
+pub(crate) mod clock;
 pub(crate) mod consistency;
 pub mod directory;
 pub mod faults;

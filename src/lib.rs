@@ -12,6 +12,8 @@
 //! - [`surfaces`]: the HTTP faces an account serves (REST API, partner protocol);
 //! - [`core`]: the accounts' decisions, the lifecycle model and the simulated wire.
 
+#![warn(unreachable_pub)]
+
 pub mod core;
 pub mod drivers;
 pub mod surfaces;

@@ -13,6 +13,7 @@ mod lifecycle;
 mod occupant;
 mod routing;
 mod surfaces;
+mod view;
 
 use crate::core::account::{Account, AccountSettings, WorldServices};
 use crate::core::clock::WorldClock;
@@ -42,6 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+pub use view::{AccountView, TicketView};
 
 /// Partner messages one REST call may wait on before the runner gives up on it (a
 /// ticket update pushes to every agreement it is shared on, and each may be retried).
@@ -554,16 +556,6 @@ impl World {
     /// The configuration the world was started with.
     pub fn config(&self) -> &WorldConfig {
         &self.config
-    }
-
-    /// The network the world runs on.
-    pub fn network(&self) -> NetworkKind {
-        self.network.kind()
-    }
-
-    /// The world's clock (timers, certificate dates).
-    pub fn clock(&self) -> &WorldClock {
-        &self.clock
     }
 
     /// An HTTP client on this world's network that plays an admin's browser: it

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The folder `path` lives in (`.` for a bare file name).
-pub fn folder_of(path: &Path) -> &Path {
+pub(crate) fn folder_of(path: &Path) -> &Path {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -26,7 +26,7 @@ fn file_name(path: &Path) -> String {
 /// Creates `path` for writing, exclusively (`create_new` fails on an existing file and
 /// on a symlink, dangling or not, so none is ever followed) and readable by its owner
 /// only.
-pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -39,7 +39,7 @@ pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// Refuses a folder another user owns or may write to: a file of secrets there could be
 /// swapped or read by them.
-pub fn check_folder(folder: &Path) -> std::io::Result<()> {
+pub(crate) fn check_folder(folder: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -72,7 +72,7 @@ pub fn check_folder(folder: &Path) -> std::io::Result<()> {
 /// Replaces `path` with `contents` in one step (same-folder temporary file, fsync,
 /// rename, then fsync of the folder so the rename itself survives a crash). The file
 /// ends up mode 0600, in a folder checked by [`check_folder`].
-pub fn write(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let folder = folder_of(path);
     check_folder(folder)?;
     let temporary = temporary_path(path);
@@ -92,7 +92,7 @@ pub fn write(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 /// Flushes a folder's entries (a rename or a new file) to disk. Best effort: not every
 /// file system lets a folder be opened for syncing.
-pub fn sync_folder(folder: &Path) {
+pub(crate) fn sync_folder(folder: &Path) {
     if let Ok(dir) = std::fs::File::open(folder) {
         let _ = dir.sync_all();
     }
@@ -111,7 +111,7 @@ fn temporary_path(path: &Path) -> PathBuf {
 /// Removes temporary files a killed process left beside `path`; returns how many.
 /// Only regular files and symlinks named like ours are removed (a symlink is removed,
 /// never followed).
-pub fn remove_leftovers(path: &Path) -> usize {
+pub(crate) fn remove_leftovers(path: &Path) -> usize {
     let prefix = format!(".{}.", file_name(path));
     let Ok(entries) = std::fs::read_dir(folder_of(path)) else {
         return 0;

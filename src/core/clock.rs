@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// 2026-01-01T09:00:00Z: where scenario timestamps and the simulated calendar start.
-pub const SCENARIO_EPOCH_SECS: u64 = 1_767_258_000;
+pub(crate) const SCENARIO_EPOCH_SECS: u64 = 1_767_258_000;
 
 /// The instant every simulated world starts at, on the calendar.
-pub fn scenario_epoch() -> SystemTime {
+pub(crate) fn scenario_epoch() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(SCENARIO_EPOCH_SECS)
 }
 

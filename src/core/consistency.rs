@@ -44,7 +44,7 @@ impl fmt::Display for Divergence {
 /// deleted by either side without telling the other (one rule for both final
 /// statuses); a delivery failure (failed, ssl_error, configuration_error) on the
 /// sender with no copy on the receiver; and no copy anywhere.
-pub fn check(
+pub(crate) fn check(
     sender_copy: Option<AgreementStatus>,
     receiver_copy: Option<AgreementStatus>,
 ) -> Result<(), Divergence> {
@@ -73,7 +73,7 @@ pub fn check(
 /// is in flight: one side made a change it is telling the other about (an invitation
 /// or a re-sent one, an answer, a deactivation), and the partner has not heard it yet.
 /// Derived from the lifecycle rules in `model`, so it can never disagree with them.
-pub fn transient(
+pub(crate) fn transient(
     sender_copy: Option<AgreementStatus>,
     receiver_copy: Option<AgreementStatus>,
 ) -> bool {
@@ -198,7 +198,7 @@ impl fmt::Display for AgreementDivergence {
 
 /// Every divergence among `accounts`, by agreement uuid. Copies are paired by uuid; a
 /// partner that is not among `accounts` (an unknown subdomain) holds no copy.
-pub fn divergences(accounts: &[Arc<Account>]) -> Vec<AgreementDivergence> {
+pub(crate) fn divergences(accounts: &[Arc<Account>]) -> Vec<AgreementDivergence> {
     #[derive(Default)]
     struct Pair {
         sender: Option<String>,

@@ -73,13 +73,6 @@ impl Directory {
         }
     }
 
-    /// Records where an account now listens.
-    pub fn set_addr(&self, subdomain: &str, addr: Option<SocketAddr>) {
-        if let Some(listing) = lock(&self.listings).get_mut(subdomain) {
-            listing.addr = addr;
-        }
-    }
-
     /// The listing of an account, if it exists.
     pub fn get(&self, subdomain: &str) -> Option<Listing> {
         lock(&self.listings).get(subdomain).cloned()

@@ -5,7 +5,7 @@
 /// Whether `host` (a `Host` header or `:authority`, with or without a port) names
 /// loopback (`localhost`, `*.localhost`, `127.0.0.1`, `[::1]`), `bound` (the address
 /// listened on), or one of `also` (names ending with one of them).
-pub fn is_allowed(host: &str, bound: Option<&str>, also: &[&str]) -> bool {
+pub(crate) fn is_allowed(host: &str, bound: Option<&str>, also: &[&str]) -> bool {
     let name = without_port(host.trim()).to_ascii_lowercase();
     let name = name.trim_end_matches('.');
     if name.is_empty() {

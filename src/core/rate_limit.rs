@@ -11,10 +11,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The allowance the headers report when no limit is enforced.
-pub const UNENFORCED_LIMIT: u32 = 700;
+pub(crate) const UNENFORCED_LIMIT: u32 = 700;
 
 /// The body of a 429, exactly as Zendesk sends it (plain text).
-pub const EXCEEDED_BODY: &str = "Number of allowed API requests per minute exceeded";
+pub(crate) const EXCEEDED_BODY: &str = "Number of allowed API requests per minute exceeded";
 
 /// The length of one counting window.
 const WINDOW: Duration = Duration::from_secs(60);

@@ -7,7 +7,7 @@ use strum::VariantArray;
 
 /// An enum whose values have one spelling each (derive `strum::IntoStaticStr` and
 /// `strum::VariantArray`); everything else is given.
-pub trait Spelled: VariantArray + Copy + Into<&'static str> + 'static {
+pub(crate) trait Spelled: VariantArray + Copy + Into<&'static str> + 'static {
     /// The value's one spelling.
     fn spelling(self) -> &'static str {
         self.into()

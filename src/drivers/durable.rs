@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex, Weak};
 const COMPACT_AFTER_BYTES: u64 = 1 << 20;
 
 /// The state file of one served world.
-pub struct StateFile {
+pub(crate) struct StateFile {
     path: PathBuf,
     world: Weak<World>,
     /// Held (and locked) for as long as the process runs.
@@ -83,7 +83,7 @@ struct AccountMirror {
 impl StateFile {
     /// Locks `path` for this process, removes temporary files a killed process left,
     /// and reads the state (snapshot plus journal); None when there is none yet.
-    pub fn open(path: &Path) -> Result<(File, Option<WorldSnapshot>), String> {
+    pub(crate) fn open(path: &Path) -> Result<(File, Option<WorldSnapshot>), String> {
         let folder = crate::core::atomic_file::folder_of(path);
         crate::core::atomic_file::check_folder(folder)
             .map_err(|e| format!("cannot keep the state file {}: {e}", path.display()))?;
@@ -121,7 +121,7 @@ impl StateFile {
     /// Keeps `path` current for `world` from now on: writes the world's state whole
     /// (with `handles`) as the snapshot and starts an empty journal. `lock` is what
     /// [`StateFile::open`] returned.
-    pub fn start(
+    pub(crate) fn start(
         path: PathBuf,
         lock: File,
         world: &Arc<World>,
@@ -160,12 +160,12 @@ impl StateFile {
     }
 
     /// How many times unsaved changes were undone so far (see [`StateFile::save_rest`]).
-    pub fn undo_count(&self) -> u64 {
+    pub(crate) fn undo_count(&self) -> u64 {
         self.undone.load(Ordering::SeqCst)
     }
 
     /// Whether some account changed since the last save (cheap: no lock, no copy).
-    pub fn dirty(&self) -> bool {
+    pub(crate) fn dirty(&self) -> bool {
         let Some(world) = self.world.upgrade() else {
             return false;
         };
@@ -178,7 +178,7 @@ impl StateFile {
 
     /// Makes a REST or partner request's changes durable; on failure they are undone
     /// and the error says so. Blocking: call it from a blocking task.
-    pub fn save_rest(&self) -> Result<(), String> {
+    pub(crate) fn save_rest(&self) -> Result<(), String> {
         self.save(None).inspect_err(|_| {
             if let Some(world) = self.world.upgrade() {
                 let inner = lock(&self.inner);
@@ -195,7 +195,7 @@ impl StateFile {
     /// Writes what changed since the last save (nothing when nothing did); `handles`
     /// replaces the known handles when given. The caller undoes the change on error
     /// (the control API restores [`StateFile::durable`]). Blocking.
-    pub fn save(&self, handles: Option<Handles>) -> Result<(), String> {
+    pub(crate) fn save(&self, handles: Option<Handles>) -> Result<(), String> {
         let Some(world) = self.world.upgrade() else {
             return Ok(());
         };
@@ -255,7 +255,7 @@ impl StateFile {
     }
 
     /// The last durable state, whole: what an undo restores.
-    pub fn durable(&self) -> WorldSnapshot {
+    pub(crate) fn durable(&self) -> WorldSnapshot {
         lock(&self.inner).mirror.snapshot()
     }
 }
@@ -286,7 +286,7 @@ fn undo(account: &Account, mirror: &AccountMirror) {
 }
 
 /// `FILE.EXT` beside `FILE`.
-pub fn sibling(path: &Path, ext: &str) -> PathBuf {
+pub(crate) fn sibling(path: &Path, ext: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".");
     name.push(ext);

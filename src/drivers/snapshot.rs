@@ -13,12 +13,12 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 
 /// The version of the snapshot format this build writes and reads.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub(crate) const SNAPSHOT_FORMAT: u32 = 1;
 
 /// The whole state of a world.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct WorldSnapshot {
+pub(crate) struct WorldSnapshot {
     /// Always [`SNAPSHOT_FORMAT`].
     pub format: u32,
     /// Every account, in the world's order.
@@ -34,7 +34,7 @@ pub struct WorldSnapshot {
 /// One account: its listener and certificate, and its state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AccountRecord {
+pub(crate) struct AccountRecord {
     /// The account (must be one of the world's).
     pub subdomain: String,
     /// Whether its listener runs.
@@ -48,7 +48,7 @@ pub struct AccountRecord {
 /// Why a snapshot cannot be restored into this world: the field and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
-pub struct SnapshotError {
+pub(crate) struct SnapshotError {
     /// Path of the offending field (`accounts[1].subdomain`).
     pub field: String,
     /// What is wrong.
@@ -57,7 +57,7 @@ pub struct SnapshotError {
 
 impl WorldSnapshot {
     /// Takes the state of every account of `world`, with `handles`.
-    pub fn capture(world: &World, handles: Handles) -> WorldSnapshot {
+    pub(crate) fn capture(world: &World, handles: Handles) -> WorldSnapshot {
         let accounts = world
             .accounts()
             .iter()
@@ -73,7 +73,7 @@ impl WorldSnapshot {
 
     /// An empty world with `world`'s accounts: running, valid certificates, nothing in
     /// them, no faults, no handles (what `reset` restores).
-    pub fn empty(world: &World) -> WorldSnapshot {
+    pub(crate) fn empty(world: &World) -> WorldSnapshot {
         WorldSnapshot {
             format: SNAPSHOT_FORMAT,
             accounts: world
@@ -92,7 +92,7 @@ impl WorldSnapshot {
     }
 
     /// Reads a snapshot, naming the field path of anything malformed.
-    pub fn from_json(value: &Value) -> Result<WorldSnapshot, SnapshotError> {
+    pub(crate) fn from_json(value: &Value) -> Result<WorldSnapshot, SnapshotError> {
         serde_path_to_error::deserialize(value).map_err(|error| SnapshotError {
             field: error.path().to_string(),
             message: crate::drivers::scenario::parse::reword(&error.inner().to_string()),
@@ -101,7 +101,7 @@ impl WorldSnapshot {
 
     /// Checks what serde cannot: the format version, the same accounts as `world`, and
     /// counters ahead of every id in use (so a record made later never reuses one).
-    pub fn check(&self, world: &World) -> Result<(), SnapshotError> {
+    pub(crate) fn check(&self, world: &World) -> Result<(), SnapshotError> {
         let error = |field: String, message: String| Err(SnapshotError { field, message });
         if self.format != SNAPSHOT_FORMAT {
             return error(
@@ -199,7 +199,7 @@ impl WorldSnapshot {
     /// Puts every account's state, certificate and listener as the snapshot says
     /// (faults and handles are the caller's: they go through the step language).
     /// Call [`WorldSnapshot::check`] first.
-    pub async fn restore_accounts(&self, world: &World) -> Result<(), String> {
+    pub(crate) async fn restore_accounts(&self, world: &World) -> Result<(), String> {
         for record in &self.accounts {
             let Some(account) = world.account(&record.subdomain) else {
                 continue;
@@ -257,7 +257,7 @@ impl WorldSnapshot {
 
 /// The largest id a snapshot may hold or count to: every JSON client reads it exactly
 /// (2^53), and a counter there can never wrap onto an id in use.
-pub const MAX_ID: u64 = 1 << 53;
+pub(crate) const MAX_ID: u64 = 1 << 53;
 
 /// Counters within [`MAX_ID`].
 fn check_counters(index: usize, state: &StateRecord) -> Result<(), SnapshotError> {
@@ -327,7 +327,7 @@ fn restore_state(account: &Account, record: &AccountRecord) {
 }
 
 /// A fault rule as a `fault` step's table (`{"account": "globex", "status": 503}`).
-pub fn fault_table(rule: &FaultRule) -> Value {
+pub(crate) fn fault_table(rule: &FaultRule) -> Value {
     let mut table = Map::new();
     table.insert("account".into(), json!(rule.target));
     if let Some(from) = &rule.from {

@@ -3,6 +3,7 @@
 
 use crate::support::{Served, serve_process};
 use serde_json::{Value, json};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 /// Runs `sharesim ctl --ready READY ARGS`; returns the exit code, stdout and stderr.
@@ -22,10 +23,8 @@ fn ctl(served: &Served, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-#[test]
-fn sharesim_ctl_drives_every_endpoint() {
-    let served = serve_process(&[]);
-    // A journal follower started first sees the later step's event live.
+/// Starts `sharesim ctl journal --follow --kind world`; its lines arrive on the receiver.
+fn follow_world_events(served: &Served) -> (std::process::Child, Receiver<String>) {
     let mut follower = std::process::Command::new(env!("CARGO_BIN_EXE_sharesim"))
         .args(["ctl", "--ready"])
         .arg(&served.ready)
@@ -44,9 +43,13 @@ fn sharesim_ctl_drives_every_endpoint() {
             }
         }
     });
+    (follower, received)
+}
 
+/// `ctl step` runs a step (exit 0), a failed expectation exits 1 and a bad step 2.
+fn steps_exit_by_their_outcome(served: &Served) {
     let (code, out, err) = ctl(
-        &served,
+        served,
         &[
             "step",
             r#"{"invite":{"from":"acme","to":"globex","as":"esc"}}"#,
@@ -57,7 +60,7 @@ fn sharesim_ctl_drives_every_endpoint() {
     assert_eq!(outcome["steps"][0]["action"], "invite");
 
     let (code, out, err) = ctl(
-        &served,
+        served,
         &[
             "step",
             r#"[{"expect":{"account":"globex","agreement":"esc","status":"accepted"}}]"#,
@@ -65,7 +68,7 @@ fn sharesim_ctl_drives_every_endpoint() {
     );
     assert_eq!(code, 1, "a failed expectation exits 1: {out}{err}");
     let (code, out, err) = ctl(
-        &served,
+        served,
         &[
             "step",
             r#"{"certificate":{"account":"globex","mode":"rotten"}}"#,
@@ -78,9 +81,16 @@ fn sharesim_ctl_drives_every_endpoint() {
         ),
         "{err}"
     );
+}
 
+/// A fault step; the follower started before it prints its world event live.
+fn a_follower_sees_the_fault_live(
+    served: &Served,
+    mut follower: std::process::Child,
+    received: Receiver<String>,
+) {
     let (code, out, _) = ctl(
-        &served,
+        served,
         &["step", r#"{"fault":{"account":"globex","hang":true}}"#],
     );
     assert_eq!(code, 0, "{out}");
@@ -94,8 +104,11 @@ fn sharesim_ctl_drives_every_endpoint() {
     );
     let _ = follower.kill();
     let _ = follower.wait();
+}
 
-    let (code, out, _) = ctl(&served, &["journal", "--surface", "partner"]);
+/// `ctl journal` filters by surface; `ctl verify` exits 0 or 1 by its count.
+fn journal_and_verify(served: &Served) {
+    let (code, out, _) = ctl(served, &["journal", "--surface", "partner"]);
     assert_eq!(code, 0);
     let partner: Vec<Value> = out
         .lines()
@@ -105,37 +118,54 @@ fn sharesim_ctl_drives_every_endpoint() {
     assert!(partner.iter().all(|e| e["surface"] == "partner"));
 
     let (code, out, _) = ctl(
-        &served,
+        served,
         &[
             "verify",
             r#"{"surface":"partner","kind":"request","count":1}"#,
         ],
     );
     assert_eq!(code, 0, "{out}");
-    let (code, _, _) = ctl(&served, &["verify", r#"{"surface":"partner","count":7}"#]);
+    let (code, _, _) = ctl(served, &["verify", r#"{"surface":"partner","count":7}"#]);
     assert_eq!(code, 1);
+}
 
-    let (code, snapshot, _) = ctl(&served, &["snapshot"]);
+/// A snapshot taken, `reset` emptying the world, and the snapshot put back.
+fn snapshot_reset_and_put_back(served: &Served) {
+    let (code, snapshot, _) = ctl(served, &["snapshot"]);
     assert_eq!(code, 0);
     let file = served.dir.path().join("s.json");
     std::fs::write(&file, &snapshot).unwrap();
-    assert_eq!(ctl(&served, &["reset"]).0, 0);
-    let (_, accounts, _) = ctl(&served, &["accounts"]);
+    assert_eq!(ctl(served, &["reset"]).0, 0);
+    let (_, accounts, _) = ctl(served, &["accounts"]);
     let accounts: Value = serde_json::from_str(&accounts).unwrap();
     assert_eq!(accounts["accounts"][0]["agreements"], json!({}));
     assert_eq!(accounts["accounts"][1]["faults"], json!([]));
     assert_eq!(
-        ctl(&served, &["snapshot", "--put", file.to_str().unwrap()]).0,
+        ctl(served, &["snapshot", "--put", file.to_str().unwrap()]).0,
         0
     );
-    let (_, accounts, _) = ctl(&served, &["accounts"]);
+    let (_, accounts, _) = ctl(served, &["accounts"]);
     let accounts: Value = serde_json::from_str(&accounts).unwrap();
     assert_eq!(accounts["accounts"][0]["agreements"], json!({"pending": 1}));
     assert_eq!(
         accounts["accounts"][1]["faults"],
         json!([{"account": "globex", "hang": true}])
     );
+}
 
+#[test]
+fn sharesim_ctl_drives_every_endpoint() {
+    let served = serve_process(&[]);
+    // A journal follower started first sees the later step's event live.
+    let (follower, received) = follow_world_events(&served);
+    steps_exit_by_their_outcome(&served);
+    a_follower_sees_the_fault_live(&served, follower, received);
+    journal_and_verify(&served);
+    snapshot_reset_and_put_back(&served);
+}
+
+#[test]
+fn sharesim_ctl_says_when_it_cannot_reach_the_control_api() {
     let closed = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", probe.local_addr().unwrap())

@@ -65,21 +65,8 @@ async fn journal_mentions(control_url: &str, token: &str, text: &str) -> usize {
         .count()
 }
 
-#[tokio::test]
-async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
-    let Some(chromium) = chromium() else { return };
-    let served = serve_process(&["--tls"]);
-    let ready = served.ready_json();
-    let control_url = ready["control_url"].as_str().unwrap().to_string();
-    let token = ready["control_token"].as_str().unwrap().to_string();
-    let ca = std::fs::read(served.dir.path().join(ready["ca_cert"].as_str().unwrap()))
-        .expect("the CA file");
-    let client = rest_client(&ca);
-    let acme = ready["accounts"][0].clone();
-    assert_eq!(acme["subdomain"], "acme");
-
-    let mut browser = Browser::launch(&chromium).await;
-    browser.emulate((1200, 1500), false).await;
+/// Opens the live view and waits until it shows both accounts and follows the stream.
+async fn open_live_view(browser: &mut Browser, control_url: &str, token: &str) {
     browser
         .call(
             "Page.navigate",
@@ -104,9 +91,15 @@ async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
         json!(0),
         "a fresh world has no agreements"
     );
+}
 
-    // A REST call makes an agreement; the open page shows both copies.
-    let made = invite(&client, &acme).await;
+/// A REST call makes an agreement; the open page shows both copies.
+async fn a_rest_call_shows_both_copies(
+    browser: &mut Browser,
+    client: &reqwest::Client,
+    acme: &Value,
+) {
+    let made = invite(client, acme).await;
     let called = Instant::now();
     let id = made["sharing_agreement"]["id"].as_u64().expect("an id");
     browser
@@ -129,8 +122,14 @@ async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
             ),
         )
         .await;
+}
 
-    // One of the page's own controls: globex's certificate becomes expired.
+/// One of the page's own controls: globex's certificate becomes expired.
+async fn the_certificate_control_runs_a_step(
+    browser: &mut Browser,
+    control_url: &str,
+    token: &str,
+) {
     assert_eq!(
         browser
             .evaluate(
@@ -149,7 +148,7 @@ async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
     // The control ran a real step: the control API says so too.
     let accounts: Value = reqwest::Client::new()
         .get(format!("{control_url}/accounts"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .send()
         .await
         .unwrap()
@@ -157,11 +156,13 @@ async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
         .await
         .unwrap();
     assert_eq!(accounts["accounts"][1]["certificate"], "expired");
+}
 
-    // The link controls: holding acme → globex is a real `hold` step (the journal
-    // records it); releasing it runs a `release` step, whose answer the page shows
-    // (nothing was held, so the step says so, and the link stops holding).
-    let held_before = journal_mentions(&control_url, &token, "holds messages in flight").await;
+/// The link controls: holding acme → globex is a real `hold` step (the journal
+/// records it); releasing it runs a `release` step, whose answer the page shows
+/// (nothing was held, so the step says so, and the link stops holding).
+async fn the_link_controls_hold_and_release(browser: &mut Browser, control_url: &str, token: &str) {
+    let held_before = journal_mentions(control_url, token, "holds messages in flight").await;
     for control in ["hold", "release"] {
         browser
             .evaluate(&format!(
@@ -178,12 +179,14 @@ async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
             .await;
     }
     assert_eq!(
-        journal_mentions(&control_url, &token, "holds messages in flight").await,
+        journal_mentions(control_url, token, "holds messages in flight").await,
         held_before + 1
     );
+}
 
-    // The next invitation fails its handshake; the page learns it from the journal.
-    let second = invite(&client, &acme).await;
+/// The next invitation fails its handshake; the page learns it from the journal.
+async fn a_failed_handshake_shows(browser: &mut Browser, client: &reqwest::Client, acme: &Value) {
+    let second = invite(client, acme).await;
     let second_id = second["sharing_agreement"]["id"].as_u64().unwrap();
     browser
         .wait_until(
@@ -197,8 +200,10 @@ async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
             ),
         )
         .await;
+}
 
-    // Screenshots: the README's picture, phone width, dark.
+/// Screenshots: the README's picture, phone width, dark.
+async fn light_phone_and_dark_screenshots(browser: &mut Browser) {
     let wide = browser.screenshot("live-view.png").await;
     let ((width, _), light) = pixel(&wide, 2, 2);
     assert_eq!(width, 1200);
@@ -219,6 +224,29 @@ async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
     let dark = browser.screenshot("live-view-dark.png").await;
     let (_, corner) = pixel(&dark, 2, 2);
     assert!(brightness(corner) < 60, "dark page: {corner:?}");
+}
+
+#[tokio::test]
+async fn the_live_view_follows_rest_clients_and_its_controls_in_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let served = serve_process(&["--tls"]);
+    let ready = served.ready_json();
+    let control_url = ready["control_url"].as_str().unwrap().to_string();
+    let token = ready["control_token"].as_str().unwrap().to_string();
+    let ca = std::fs::read(served.dir.path().join(ready["ca_cert"].as_str().unwrap()))
+        .expect("the CA file");
+    let client = rest_client(&ca);
+    let acme = ready["accounts"][0].clone();
+    assert_eq!(acme["subdomain"], "acme");
+
+    let mut browser = Browser::launch(&chromium).await;
+    browser.emulate((1200, 1500), false).await;
+    open_live_view(&mut browser, &control_url, &token).await;
+    a_rest_call_shows_both_copies(&mut browser, &client, &acme).await;
+    the_certificate_control_runs_a_step(&mut browser, &control_url, &token).await;
+    the_link_controls_hold_and_release(&mut browser, &control_url, &token).await;
+    a_failed_handshake_shows(&mut browser, &client, &acme).await;
+    light_phone_and_dark_screenshots(&mut browser).await;
 
     let problems = std::mem::take(&mut browser.problems);
     browser.close().await;
@@ -363,26 +391,14 @@ async fn invite_plain(acme: Value) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn the_learner_chooses_which_held_message_is_delivered_next_in_the_live_view() {
-    let Some(chromium) = chromium() else { return };
-    // A long partner timeout: the held invitations wait for the learner, not the clock.
-    let served = serve_process(&["--timeout-ms", "120000"]);
-    let ready = served.ready_json();
-    let control_url = ready["control_url"].as_str().unwrap().to_string();
-    let token = ready["control_token"].as_str().unwrap().to_string();
-    let acme = ready["accounts"][0].clone();
-    install_tls_provider();
-
-    let mut browser = Browser::launch(&chromium).await;
-    browser.emulate((1200, 1400), false).await;
+/// Opens the live view; its own Hold control holds acme → globex.
+async fn open_and_hold(browser: &mut Browser, control_url: &str, token: &str) {
     browser
         .open(
             &format!("{control_url}/ui?token={token}"),
             &shows("#connection[data-state=live]"),
         )
         .await;
-    // The page's own Hold control holds acme → globex.
     browser
         .click("article[data-account=globex] button.hold[data-from=acme]")
         .await;
@@ -392,7 +408,10 @@ async fn the_learner_chooses_which_held_message_is_delivered_next_in_the_live_vi
             "document.getElementById('message').textContent.startsWith('hold acme → globex: done')",
         )
         .await;
-    // Two invitations, one after the other, each waiting in flight.
+}
+
+/// Two invitations, one after the other, each waiting in flight.
+async fn two_held_invitations(browser: &mut Browser, acme: &Value) -> (Invitation, Invitation) {
     let first = tokio::spawn(invite_plain(acme.clone()));
     browser
         .wait_until(
@@ -411,8 +430,17 @@ async fn the_learner_chooses_which_held_message_is_delivered_next_in_the_live_vi
         !first.is_finished() && !second.is_finished(),
         "both senders wait"
     );
+    (first, second)
+}
 
-    // The learner delivers the second one first.
+/// The learner delivers the second one first; a release step names it.
+async fn the_second_is_delivered_first(
+    browser: &mut Browser,
+    control_url: &str,
+    token: &str,
+    first: &Invitation,
+    second: Invitation,
+) {
     browser
         .click("#held li.held-message[data-position='2'] button.deliver")
         .await;
@@ -431,15 +459,19 @@ async fn the_learner_chooses_which_held_message_is_delivered_next_in_the_live_vi
         )
         .await;
     assert_eq!(
-        journal_mentions(
-            &control_url,
-            &token,
-            "release acme → globex (message 2 of 2)"
-        )
-        .await,
+        journal_mentions(control_url, token, "release acme → globex (message 2 of 2)").await,
         1,
         "a release step named the chosen message"
     );
+}
+
+/// The first invitation, delivered second; both grids reach pending ↔ pending.
+async fn the_first_is_delivered_second(
+    browser: &mut Browser,
+    control_url: &str,
+    token: &str,
+    first: Invitation,
+) {
     browser
         .click("#held li.held-message[data-position='1'] button.deliver")
         .await;
@@ -448,7 +480,7 @@ async fn the_learner_chooses_which_held_message_is_delivered_next_in_the_live_vi
         (status, &body["sharing_agreement"]["status"]),
         (201, &json!("pending")),
         "the first invitation, delivered second: {body}; the journal's partner events: {}",
-        journal_tail(&control_url, &token).await
+        journal_tail(control_url, token).await
     );
     browser
         .wait_until(
@@ -458,8 +490,10 @@ async fn the_learner_chooses_which_held_message_is_delivered_next_in_the_live_vi
              Array.from(document.querySelectorAll('#grids svg.gr .gr-cell.gr-now')).every(c => c.dataset.cell === '0-0')",
         )
         .await;
+}
 
-    // The link reopens the chosen sequence: the diagram shows those journal events.
+/// The link reopens the chosen sequence: the diagram shows those journal events.
+async fn the_sequence_link_reopens_it(browser: &mut Browser) {
     let href = browser
         .evaluate("document.getElementById('sequence-link').getAttribute('href')")
         .await;
@@ -493,6 +527,29 @@ async fn the_learner_chooses_which_held_message_is_delivered_next_in_the_live_vi
         "{range}: {drawn:?}"
     );
     browser.screenshot("live-view-held.png").await;
+}
+
+/// An invitation sent in the background, answering with its status and body.
+type Invitation = tokio::task::JoinHandle<(u16, Value)>;
+
+#[tokio::test]
+async fn the_learner_chooses_which_held_message_is_delivered_next_in_the_live_view() {
+    let Some(chromium) = chromium() else { return };
+    // A long partner timeout: the held invitations wait for the learner, not the clock.
+    let served = serve_process(&["--timeout-ms", "120000"]);
+    let ready = served.ready_json();
+    let control_url = ready["control_url"].as_str().unwrap().to_string();
+    let token = ready["control_token"].as_str().unwrap().to_string();
+    let acme = ready["accounts"][0].clone();
+    install_tls_provider();
+
+    let mut browser = Browser::launch(&chromium).await;
+    browser.emulate((1200, 1400), false).await;
+    open_and_hold(&mut browser, &control_url, &token).await;
+    let (first, second) = two_held_invitations(&mut browser, &acme).await;
+    the_second_is_delivered_first(&mut browser, &control_url, &token, &first, second).await;
+    the_first_is_delivered_second(&mut browser, &control_url, &token, first).await;
+    the_sequence_link_reopens_it(&mut browser).await;
 
     let problems = browser.take_problems();
     browser.close().await;

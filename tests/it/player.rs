@@ -40,14 +40,12 @@ async fn now(browser: &mut Browser, section: &str) -> Value {
         .await
 }
 
-#[tokio::test]
-async fn a_report_steps_through_with_keys_and_buttons_and_opens_exchanges() {
-    let Some(chromium) = chromium() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    // Run from the repository, as a user would: the page names `scenarios/…` files.
+/// Runs two scenarios into an HTML report and their traces, from the repository as a
+/// user would (the page names `scenarios/…` files).
+fn write_report(dir: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let html = dir.path().join("report.html");
-    let traces = dir.path().join("traces");
+    let html = dir.join("report.html");
+    let traces = dir.join("traces");
     let output = sharesim(
         &[
             "run",
@@ -63,42 +61,49 @@ async fn a_report_steps_through_with_keys_and_buttons_and_opens_exchanges() {
         root,
     );
     assert_eq!(output.status.code(), Some(0), "{output:?}");
-    let page = format!("file://{}", dir.path().join("report.html").display());
-    let mut browser = Browser::launch(&chromium).await;
-    browser.emulate((1280, 1000), false).await;
-    browser
-        .open(&page, "document.documentElement.dataset.players === '2'")
-        .await;
-    let accept = "s1-01-invite-and-accept";
-    let crash = "s2-15-crash-after-store";
-    let steps: Value = browser
-        .evaluate(&format!(
-            "JSON.parse(document.getElementById('{accept}-data').textContent).steps"
-        ))
-        .await;
-    assert_eq!(steps.as_array().map(Vec::len), Some(5));
-    let seqs = trace_seqs(dir.path(), "01-invite-and-accept");
+}
 
-    // Step 1: the invitation. Its events are lit, the rest of the diagram is not.
-    let first = now(&mut browser, accept).await;
-    assert_eq!(first["step"], 1);
-    assert_eq!(first["position"], "step 1 of 5");
-    let range = |n: usize| {
-        let step = &steps[n - 1];
-        let from = step["first"].as_u64().unwrap() - u64::from(step["note"] == json!(true));
-        let to = step["last"].as_u64().unwrap();
-        seqs.iter()
-            .copied()
-            .filter(move |s| (from..=to).contains(s))
-    };
-    let lit: Vec<u64> = first["lit"]
+/// The trace events step `n` recorded (from just before its first event when it has a
+/// note), of those in `seqs`.
+fn step_seqs(steps: &Value, seqs: &[u64], n: usize) -> Vec<u64> {
+    let step = &steps[n - 1];
+    let from = step["first"].as_u64().unwrap() - u64::from(step["note"] == json!(true));
+    let to = step["last"].as_u64().unwrap();
+    seqs.iter()
+        .copied()
+        .filter(|s| (from..=to).contains(s))
+        .collect()
+}
+
+/// The sequence numbers the player lights, from a state `now` read.
+fn lit(state: &Value) -> Vec<u64> {
+    state["lit"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_u64().unwrap())
-        .collect();
-    assert!(!lit.is_empty());
-    assert!(lit.iter().all(|seq| range(1).any(|s| s == *seq)), "{lit:?}");
+        .collect()
+}
+
+/// Steps 1 and 3 light their own events and show the pair's state; the arrow key and
+/// the next button move on.
+async fn steps_light_their_events(
+    browser: &mut Browser,
+    accept: &str,
+    steps: &Value,
+    seqs: &[u64],
+) {
+    // Step 1: the invitation. Its events are lit, the rest of the diagram is not.
+    let first = now(browser, accept).await;
+    assert_eq!(first["step"], 1);
+    assert_eq!(first["position"], "step 1 of 5");
+    let lit_first = lit(&first);
+    let range = step_seqs(steps, seqs, 1);
+    assert!(!lit_first.is_empty());
+    assert!(
+        lit_first.iter().all(|seq| range.contains(seq)),
+        "{lit_first:?}"
+    );
     assert_eq!(
         first["grid"], "0-0",
         "pending ↔ pending after the invitation"
@@ -112,11 +117,11 @@ async fn a_report_steps_through_with_keys_and_buttons_and_opens_exchanges() {
 
     // The arrow key and the next button move on; the answer makes the pair accepted.
     browser.press("ArrowRight", "ArrowRight", 39).await;
-    assert_eq!(now(&mut browser, accept).await["step"], 2);
+    assert_eq!(now(browser, accept).await["step"], 2);
     browser
         .click(&format!("#{accept}-player button[data-go=next]"))
         .await;
-    let third = now(&mut browser, accept).await;
+    let third = now(browser, accept).await;
     assert_eq!(third["step"], 3);
     assert_eq!(third["grid"], "1-1", "accepted ↔ accepted after the answer");
     let state = third["state"].as_str().unwrap();
@@ -124,17 +129,15 @@ async fn a_report_steps_through_with_keys_and_buttons_and_opens_exchanges() {
         state.contains("accepted") && !state.contains("pending"),
         "{state}"
     );
-    let lit: Vec<u64> = third["lit"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap())
-        .collect();
-    assert!(!lit.is_empty() && lit.iter().all(|seq| range(3).any(|s| s == *seq)));
+    let lit_third = lit(&third);
+    let range = step_seqs(steps, seqs, 3);
+    assert!(!lit_third.is_empty() && lit_third.iter().all(|seq| range.contains(seq)));
+}
 
-    // End and Home; the diagram box scrolls to the last step and back.
+/// End and Home; the diagram box scrolls to the last step and back.
+async fn end_and_home_scroll_the_diagram(browser: &mut Browser, accept: &str) {
     browser.press("End", "End", 35).await;
-    let last = now(&mut browser, accept).await;
+    let last = now(browser, accept).await;
     assert_eq!(last["step"], 5);
     browser
         .wait_until(
@@ -147,10 +150,12 @@ async fn a_report_steps_through_with_keys_and_buttons_and_opens_exchanges() {
         )
         .await;
     browser.press("Home", "Home", 36).await;
-    assert_eq!(now(&mut browser, accept).await["step"], 1);
+    assert_eq!(now(browser, accept).await["step"], 1);
+}
 
-    // The crash scenario: after step 2 the receiver holds pending while the sender
-    // recorded failed, a divergence cell; a link to a step opens the player there.
+/// The crash scenario: after step 2 the receiver holds pending while the sender
+/// recorded failed, a divergence cell; a link to a step opens the player there.
+async fn a_step_link_opens_the_divergence(browser: &mut Browser, crash: &str) {
     browser
         .call(
             "Runtime.evaluate",
@@ -163,7 +168,7 @@ async fn a_report_steps_through_with_keys_and_buttons_and_opens_exchanges() {
             &format!("document.getElementById('{crash}').dataset.step === '2'"),
         )
         .await;
-    let crashed = now(&mut browser, crash).await;
+    let crashed = now(browser, crash).await;
     assert_eq!(crashed["cell"], "4-0", "failed ↔ pending");
     let divergence = browser
         .evaluate(&format!(
@@ -172,8 +177,10 @@ async fn a_report_steps_through_with_keys_and_buttons_and_opens_exchanges() {
         .await;
     assert_eq!(divergence, json!(true));
     browser.screenshot("player.png").await;
+}
 
-    // The exchange behind the invitation's arrow: method, path, headers, both bodies.
+/// The exchange behind the invitation's arrow: method, path, headers, both bodies.
+async fn a_partner_arrow_opens_its_exchange(browser: &mut Browser, accept: &str) {
     browser
         .click(&format!(
             "#{accept} figure.diagram g.sd-msg.sd-partner[data-kind=request]"
@@ -211,8 +218,10 @@ async fn a_report_steps_through_with_keys_and_buttons_and_opens_exchanges() {
     assert!(answer.contains("\"status\": \"pending\""), "{answer}");
     browser.screenshot("player-exchange.png").await;
     browser.press("Escape", "Escape", 27).await;
+}
 
-    // A REST exchange shows how the caller authenticated, never the secret.
+/// A REST exchange shows how the caller authenticated, never the secret.
+async fn a_rest_exchange_hides_the_secret(browser: &mut Browser, accept: &str) {
     browser
         .click(&format!(
             "#{accept} figure.diagram g.sd-msg.sd-rest[data-kind=request]"
@@ -230,6 +239,34 @@ async fn a_report_steps_through_with_keys_and_buttons_and_opens_exchanges() {
         "{request}"
     );
     assert!(!request.contains("sharesim-token"), "{request}");
+}
+
+#[tokio::test]
+async fn a_report_steps_through_with_keys_and_buttons_and_opens_exchanges() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    write_report(dir.path());
+    let page = format!("file://{}", dir.path().join("report.html").display());
+    let mut browser = Browser::launch(&chromium).await;
+    browser.emulate((1280, 1000), false).await;
+    browser
+        .open(&page, "document.documentElement.dataset.players === '2'")
+        .await;
+    let accept = "s1-01-invite-and-accept";
+    let crash = "s2-15-crash-after-store";
+    let steps: Value = browser
+        .evaluate(&format!(
+            "JSON.parse(document.getElementById('{accept}-data').textContent).steps"
+        ))
+        .await;
+    assert_eq!(steps.as_array().map(Vec::len), Some(5));
+    let seqs = trace_seqs(dir.path(), "01-invite-and-accept");
+
+    steps_light_their_events(&mut browser, accept, &steps, &seqs).await;
+    end_and_home_scroll_the_diagram(&mut browser, accept).await;
+    a_step_link_opens_the_divergence(&mut browser, crash).await;
+    a_partner_arrow_opens_its_exchange(&mut browser, accept).await;
+    a_rest_exchange_hides_the_secret(&mut browser, accept).await;
 
     let problems = browser.take_problems();
     browser.close().await;

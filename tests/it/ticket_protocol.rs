@@ -1,10 +1,10 @@
 //! Tickets at the protocol's edge: every error the ticket endpoint answers, pushes
 //! waiting out an outage, and certificates that expire after acceptance.
 
-use crate::support::{start, start_with};
+use crate::support::{TestWorld, start, start_with};
 use crate::tickets::*;
 use serde_json::json;
-use sharesim::core::model::AgreementStatus;
+use sharesim::core::model::{Agreement, AgreementStatus};
 use sharesim::core::tls::CertMode;
 use sharesim::world::{AccountSpec, WorldConfig};
 use std::time::Duration;
@@ -22,24 +22,25 @@ fn hand_share(uuid: &str) -> String {
     .to_string()
 }
 
-#[tokio::test]
-async fn the_ticket_endpoint_answers_every_protocol_error() {
-    let w = start(&["acme", "globex"]).await;
-    w.invite("acme", "globex").await;
-    let agreement = w.account("acme").agreements()[0].clone();
-    let token = agreement.token();
-    let ticket = "e".repeat(40);
-    let path = format!("/tickets/{ticket}");
-    let with_token = [("X-Ticket-Sharing-Token", token.as_str())];
+/// The ticket path and a share's uuid over acme→globex, and the agreement's token.
+struct TicketCall {
+    ticket: String,
+    path: String,
+    token: String,
+}
 
+/// Before the receiver accepts (pending on both sides), ticket calls are refused.
+async fn a_pending_agreement_refuses_tickets(w: &TestWorld, call: &TicketCall) {
+    let (ticket, path) = (&call.ticket, &call.path);
+    let with_token = [("X-Ticket-Sharing-Token", call.token.as_str())];
     // Not accepted yet (pending on both sides): 403.
     let pending = w
         .partner(
             "globex",
             "POST",
-            &path,
+            path,
             &with_token,
-            Some(hand_share(&ticket)),
+            Some(hand_share(ticket)),
         )
         .await;
     assert_eq!(pending.status, 403, "{}", pending.text);
@@ -50,23 +51,19 @@ async fn the_ticket_endpoint_answers_every_protocol_error() {
         "{}",
         pending.text
     );
+}
 
-    let received = w.only_agreement("globex").await;
-    assert_eq!(
-        w.set_status("globex", &received["id"], "accepted")
-            .await
-            .status,
-        200
-    );
-
+/// A wrong access key, an unknown agreement, no token and another protocol version.
+async fn bad_credentials_are_refused(w: &TestWorld, call: &TicketCall, agreement: &Agreement) {
+    let (ticket, path, token) = (&call.ticket, &call.path, &call.token);
     let wrong = format!("{}:{}", agreement.uuid, "0".repeat(40));
     let forbidden = w
         .partner(
             "globex",
             "POST",
-            &path,
+            path,
             &[("X-Ticket-Sharing-Token", &wrong)],
-            Some(hand_share(&ticket)),
+            Some(hand_share(ticket)),
         )
         .await;
     assert_eq!(forbidden.status, 403);
@@ -75,7 +72,7 @@ async fn the_ticket_endpoint_answers_every_protocol_error() {
         .partner(
             "globex",
             "PUT",
-            &path,
+            path,
             &[("X-Ticket-Sharing-Token", &stranger)],
             Some("{}".into()),
         )
@@ -83,7 +80,7 @@ async fn the_ticket_endpoint_answers_every_protocol_error() {
     assert_eq!(unknown_agreement.status, 403);
 
     let no_token = w
-        .partner("globex", "POST", &path, &[], Some(hand_share(&ticket)))
+        .partner("globex", "POST", path, &[], Some(hand_share(ticket)))
         .await;
     assert_eq!(no_token.status, 401);
     assert_eq!(no_token.headers["www-authenticate"], "X-Ticket-Sharing");
@@ -91,29 +88,35 @@ async fn the_ticket_endpoint_answers_every_protocol_error() {
         .partner(
             "globex",
             "POST",
-            &path,
+            path,
             &[
-                ("X-Ticket-Sharing-Token", &token),
+                ("X-Ticket-Sharing-Token", token),
                 ("X-Ticket-Sharing-Version", "2"),
             ],
-            Some(hand_share(&ticket)),
+            Some(hand_share(ticket)),
         )
         .await;
     assert_eq!(version.status, 412);
+}
+
+/// Methods, bodies and directions the endpoint refuses; nothing is stored.
+async fn bad_requests_are_refused(w: &TestWorld, call: &TicketCall) {
+    let (ticket, path) = (&call.ticket, &call.path);
+    let with_token = [("X-Ticket-Sharing-Token", call.token.as_str())];
     for method in ["GET", "PATCH"] {
-        let wrong_method = w.partner("globex", method, &path, &with_token, None).await;
+        let wrong_method = w.partner("globex", method, path, &with_token, None).await;
         assert_eq!(wrong_method.status, 405, "{method}");
         assert_eq!(wrong_method.headers["allow"], "POST, PUT, DELETE");
     }
     let unparsable = w
-        .partner("globex", "POST", &path, &with_token, Some("{nope".into()))
+        .partner("globex", "POST", path, &with_token, Some("{nope".into()))
         .await;
     assert_eq!(unparsable.status, 400);
     let no_subject = w
         .partner(
             "globex",
             "POST",
-            &path,
+            path,
             &with_token,
             Some(json!({"uuid": ticket}).to_string()),
         )
@@ -123,7 +126,7 @@ async fn the_ticket_endpoint_answers_every_protocol_error() {
         .partner(
             "globex",
             "POST",
-            &path,
+            path,
             &with_token,
             Some(hand_share(&"f".repeat(40))),
         )
@@ -133,7 +136,7 @@ async fn the_ticket_endpoint_answers_every_protocol_error() {
         .partner(
             "globex",
             "POST",
-            &path,
+            path,
             &with_token,
             Some(json!({"subject": "x", "status": "burning"}).to_string()),
         )
@@ -142,32 +145,31 @@ async fn the_ticket_endpoint_answers_every_protocol_error() {
     // Unknown ticket uuid on PUT and DELETE: 404.
     for method in ["PUT", "DELETE"] {
         let missing = w
-            .partner("globex", method, &path, &with_token, Some("{}".into()))
+            .partner("globex", method, path, &with_token, Some("{}".into()))
             .await;
         assert_eq!(missing.status, 404, "{method}: {}", missing.text);
     }
     // Agreements are one way: acme (the sender) refuses a share over its outbound copy.
     let backwards = w
-        .partner(
-            "acme",
-            "POST",
-            &path,
-            &with_token,
-            Some(hand_share(&ticket)),
-        )
+        .partner("acme", "POST", path, &with_token, Some(hand_share(ticket)))
         .await;
     assert_eq!(backwards.status, 403);
     assert!(w.account("globex").tickets().is_empty());
     assert!(w.account("acme").tickets().is_empty());
+}
 
+/// The same share, well formed, is stored once; DELETE unshares it once.
+async fn a_well_formed_share_is_stored_once(w: &TestWorld, call: &TicketCall) {
+    let (ticket, path) = (&call.ticket, &call.path);
+    let with_token = [("X-Ticket-Sharing-Token", call.token.as_str())];
     // The same share, well formed: 201, then 200 for the repeat, one copy.
     let created = w
         .partner(
             "globex",
             "POST",
-            &path,
+            path,
             &with_token,
-            Some(hand_share(&ticket)),
+            Some(hand_share(ticket)),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -175,29 +177,50 @@ async fn the_ticket_endpoint_answers_every_protocol_error() {
         .partner(
             "globex",
             "POST",
-            &path,
+            path,
             &with_token,
-            Some(hand_share(&ticket)),
+            Some(hand_share(ticket)),
         )
         .await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(w.account("globex").tickets().len(), 1);
-    assert_eq!(comments(&w, "globex", 1).await, vec![said("Hello", true)]);
-    assert_eq!(show(&w, "globex", 1).await["status"], "open");
-    let gone = w
-        .partner("globex", "DELETE", &path, &with_token, None)
-        .await;
+    assert_eq!(comments(w, "globex", 1).await, vec![said("Hello", true)]);
+    assert_eq!(show(w, "globex", 1).await["status"], "open");
+    let gone = w.partner("globex", "DELETE", path, &with_token, None).await;
     assert_eq!(gone.status, 200);
-    let twice = w
-        .partner("globex", "DELETE", &path, &with_token, None)
-        .await;
+    let twice = w.partner("globex", "DELETE", path, &with_token, None).await;
     // A repeated unshare (its first reply lost) is answered the same and changes nothing.
     assert_eq!(twice.status, 200, "{}", twice.text);
     assert_eq!(w.account("globex").tickets().len(), 1);
     assert_eq!(
-        show(&w, "globex", 1).await["sharing_agreement_ids"],
+        show(w, "globex", 1).await["sharing_agreement_ids"],
         json!([])
     );
+}
+
+#[tokio::test]
+async fn the_ticket_endpoint_answers_every_protocol_error() {
+    let w = start(&["acme", "globex"]).await;
+    w.invite("acme", "globex").await;
+    let agreement = w.account("acme").agreements()[0].clone();
+    let ticket = "e".repeat(40);
+    let call = TicketCall {
+        path: format!("/tickets/{ticket}"),
+        ticket,
+        token: agreement.token(),
+    };
+    a_pending_agreement_refuses_tickets(&w, &call).await;
+    let received = w.only_agreement("globex").await;
+    assert_eq!(
+        w.set_status("globex", &received["id"], "accepted")
+            .await
+            .status,
+        200
+    );
+
+    bad_credentials_are_refused(&w, &call, &agreement).await;
+    bad_requests_are_refused(&w, &call).await;
+    a_well_formed_share_is_stored_once(&w, &call).await;
 }
 
 /// The "done when": a comment pushed during an outage arrives after the

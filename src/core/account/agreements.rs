@@ -647,7 +647,7 @@ impl Account {
 
 /// Why a receiver refuses a message about a uuid it holds no copy of: the partner
 /// protocol answers it as "not found", and a sender recognises it by these words.
-pub fn no_agreement(uuid: &str) -> String {
+pub(crate) fn no_agreement(uuid: &str) -> String {
     format!("no agreement {uuid}")
 }
 

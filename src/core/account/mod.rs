@@ -10,7 +10,7 @@ mod delivery;
 pub(crate) mod outbox;
 pub mod planted;
 pub(crate) mod state;
-pub mod tap;
+pub(crate) mod tap;
 pub(crate) mod tickets;
 
 pub use state::{AccountSettings, AccountState, ItemsDelta, StateRecord};
@@ -94,7 +94,7 @@ pub struct WorldServices {
     surface_check_key: String,
     /// Test hook: rules broken on purpose (all off unless a test sets them).
     pub planted: planted::PlantedSwitches,
-    /// Copies of what external accounts send, for `sharesim conform` (see [`tap`]).
+    /// Copies of what external accounts send, for `sharesim conform` (see `tap`).
     pub inbound_tap: tap::InboundTap,
 }
 

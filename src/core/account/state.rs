@@ -13,9 +13,9 @@ use crate::core::model::{Agreement, AgreementStatus};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The local id of the account's admin (requester and author of what the admin does).
-pub const ADMIN_ID: u64 = 1;
+pub(crate) const ADMIN_ID: u64 = 1;
 /// The local id of the account's agent.
-pub const AGENT_ID: u64 = 2;
+pub(crate) const AGENT_ID: u64 = 2;
 
 /// Someone a partner told us about (a comment's author, a requester). Local users
 /// are ids 1 and 2; partners' people get ids from 3 on first sight *(model)*.

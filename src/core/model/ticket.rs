@@ -5,12 +5,12 @@
 //! Nothing here does I/O: the account layer asks, and the tables in the children test
 //! every direction × status combination.
 
-pub mod audit;
-pub mod content;
+pub(crate) mod audit;
+pub(crate) mod content;
 pub mod fields;
-pub mod lifecycle;
-pub mod sharing;
-pub mod sync;
+pub(crate) mod lifecycle;
+pub(crate) mod sharing;
+pub(crate) mod sync;
 
 pub use audit::{Actor, Delta, change_event, comment_event};
 pub use content::{Attachment, Via};

@@ -73,7 +73,7 @@ pub enum ConnectError {
 
 /// The words for an I/O failure, the same whichever network produced it (the OS adds
 /// its own text and error number; the in-memory network has neither).
-pub fn describe_io(kind: io::ErrorKind) -> &'static str {
+pub(crate) fn describe_io(kind: io::ErrorKind) -> &'static str {
     match kind {
         io::ErrorKind::ConnectionRefused => "connection refused",
         io::ErrorKind::ConnectionReset => "connection reset",
@@ -215,7 +215,7 @@ fn request_error(error: &hyper_util::client::legacy::Error) -> ClientError {
 }
 
 /// An error and its sources, joined with ": ", each text once.
-pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = current {
@@ -229,7 +229,7 @@ pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The first error of type `T` in `error`'s chain, looking inside `io::Error`s too.
-pub fn find_source<'a, T: std::error::Error + 'static>(
+pub(crate) fn find_source<'a, T: std::error::Error + 'static>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a T> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);

@@ -4,10 +4,10 @@
 //! clock (`serve`, real clients, and any run that asks for it); `simulated` is an
 //! in-memory network on the world's paused clock (`run` and `explore` by default).
 //! Everything above this cut is shared by both: the listener's TLS and HTTP serving, the
-//! routers and handlers, faults, the HTTP client ([`client`]), the transport's
+//! routers and handlers, faults, the HTTP client (`client`), the transport's
 //! scheduler, retries, classification and trace. Only binding and dialing differ.
 
-pub mod client;
+pub(crate) mod client;
 mod loopback;
 mod memory;
 

@@ -18,7 +18,7 @@ use super::redirects::SendError;
 use super::{DeliveryFailure, MAX_REDIRECTS};
 /// The longest `Retry-After` a sender waits before another attempt *(model)*; a partner
 /// asking for longer is not retried at once.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 use crate::core::model::AgreementStatus;
 use crate::core::network::client::{ClientError, ConnectError};
 use std::time::Duration;
@@ -101,7 +101,7 @@ pub enum Retry {
     /// Try again after the partner's `Retry-After`.
     After(Duration),
     /// Do not try again: the same answer would come back, or the partner asked for a
-    /// longer wait than [`MAX_RETRY_AFTER`].
+    /// longer wait than `MAX_RETRY_AFTER`.
     No,
 }
 
@@ -173,7 +173,7 @@ pub fn classify_error(error: &SendError) -> DeliveryFailure {
 }
 
 /// A sender that stopped waiting: `failed`, with the limit it waited.
-pub fn classify_timeout(timeout: Duration) -> DeliveryFailure {
+pub(crate) fn classify_timeout(timeout: Duration) -> DeliveryFailure {
     DeliveryFailure {
         status: AgreementStatus::Failed,
         cause: format!(

@@ -4,7 +4,7 @@
 //!
 //! Everything here is above the network's cut and shared by both networks: the gate
 //! ([`scheduler`]), where a message may go and how redirects are followed
-//! ([`redirects`]), and what each failure means ([`classify`]): the status a sender
+//! (`redirects`), and what each failure means (`classify`): the status a sender
 //! records, how Zendesk's own client reads each answer, and which failures are worth
 //! another attempt.
 
@@ -18,9 +18,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub mod classify;
+pub(crate) mod classify;
 mod message;
-pub mod redirects;
+pub(crate) mod redirects;
 pub mod scheduler;
 mod wire;
 

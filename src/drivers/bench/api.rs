@@ -17,14 +17,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// How many agreements the ten-item list holds.
-pub const AGREEMENTS: usize = 10;
+pub(crate) const AGREEMENTS: usize = 10;
 /// Alternating rounds (baseline, sharesim) each figure's time is split into.
 const ROUNDS: u32 = 2;
 const LIST: &str = "/api/v2/sharing_agreements.json";
 
 /// One server's measured rate for one figure.
 #[derive(Clone, Debug, Serialize)]
-pub struct Rate {
+pub(crate) struct Rate {
     /// Answers with the expected status.
     pub requests: u64,
     /// Complete cycles (one request each for the lists; create, accept, delete for the
@@ -51,7 +51,7 @@ pub struct Rate {
 
 /// One figure: sharesim and the baseline under the same load.
 #[derive(Clone, Debug, Serialize)]
-pub struct Figure {
+pub(crate) struct Figure {
     /// `list_1`, `list_10` or `write_mix`.
     pub key: &'static str,
     /// What was loaded, in words.
@@ -68,7 +68,7 @@ pub struct Figure {
 
 /// The same one-item list loaded by wrk.
 #[derive(Clone, Debug, Serialize)]
-pub struct WrkFigure {
+pub(crate) struct WrkFigure {
     /// The command, to repeat by hand.
     pub command: String,
     /// wrk against `sharesim serve`.
@@ -83,7 +83,7 @@ pub struct WrkFigure {
 
 /// The API throughput measurement.
 #[derive(Clone, Debug, Serialize)]
-pub struct ApiResult {
+pub(crate) struct ApiResult {
     /// Concurrent keep-alive connections of every load.
     pub connections: usize,
     /// The core the generator was pinned to (None: it floated).
@@ -96,7 +96,7 @@ pub struct ApiResult {
 }
 
 /// Runs the API throughput measurement.
-pub async fn measure(options: &BenchOptions) -> Result<ApiResult, BenchError> {
+pub(crate) async fn measure(options: &BenchOptions) -> Result<ApiResult, BenchError> {
     let connections = options.connections;
     let mut names: Vec<String> = ["acme", "globex", "initech", "writer", "sample"]
         .map(String::from)
@@ -435,7 +435,7 @@ async fn sample(
 }
 
 /// The API part's targets.
-pub fn targets(api: &ApiResult) -> Vec<TargetCheck> {
+pub(crate) fn targets(api: &ApiResult) -> Vec<TargetCheck> {
     let mut checks = Vec::new();
     if let Some(one) = api.figures.iter().find(|f| f.key == "list_1") {
         checks.push(TargetCheck {
@@ -475,7 +475,7 @@ pub fn targets(api: &ApiResult) -> Vec<TargetCheck> {
 }
 
 /// The API part as table rows.
-pub fn render(out: &mut String, api: &ApiResult) {
+pub(crate) fn render(out: &mut String, api: &ApiResult) {
     let _ = writeln!(
         out,
         "\nAPI throughput: sharesim serve and a bare hyper server, each loaded from another process ({} keep-alive connections, generator {})",

@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 
 /// One canned answer, given for every request with its method.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// The method it answers (`GET`, `POST`…).
     pub method: String,
     /// Its status.
@@ -72,7 +72,7 @@ fn prepare(answers: &[Answer]) -> Result<Vec<Prepared>, BenchError> {
 }
 
 /// A running baseline server.
-pub struct Baseline {
+pub(crate) struct Baseline {
     /// Where it listens (loopback).
     pub addr: SocketAddr,
     cancel: CancellationToken,
@@ -81,7 +81,7 @@ pub struct Baseline {
 
 impl Baseline {
     /// Starts serving `answers` on a loopback port of this process.
-    pub async fn start(answers: &[Answer]) -> Result<Baseline, BenchError> {
+    pub(crate) async fn start(answers: &[Answer]) -> Result<Baseline, BenchError> {
         let answers: Arc<[Prepared]> = prepare(answers)?.into();
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
@@ -120,7 +120,7 @@ impl Baseline {
     }
 
     /// Stops it and waits (briefly) for its connections to end.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.cancel.cancel();
         self.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.tracker.wait()).await;
@@ -145,7 +145,7 @@ fn answer(answers: &[Prepared], method: &hyper::Method) -> Response<Full<Bytes>>
 
 /// `sharesim bench baseline`: reads the answers (one JSON line) from stdin, serves them,
 /// prints `{"addr": …}` on stdout, and stops when stdin closes.
-pub async fn serve_process() -> Result<(), BenchError> {
+pub(crate) async fn serve_process() -> Result<(), BenchError> {
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let mut line = String::new();
     stdin.read_line(&mut line).await?;
@@ -165,7 +165,7 @@ pub async fn serve_process() -> Result<(), BenchError> {
 }
 
 /// A baseline running as a child process; it ends when this is dropped.
-pub struct BaselineProcess {
+pub(crate) struct BaselineProcess {
     /// Where it listens.
     pub addr: SocketAddr,
     child: tokio::process::Child,
@@ -173,7 +173,7 @@ pub struct BaselineProcess {
 
 impl BaselineProcess {
     /// Starts `sharesim bench baseline` with `answers`.
-    pub async fn start(answers: &[Answer]) -> Result<BaselineProcess, BenchError> {
+    pub(crate) async fn start(answers: &[Answer]) -> Result<BaselineProcess, BenchError> {
         let exe = std::env::current_exe()?;
         let mut child = tokio::process::Command::new(exe)
             .args(["bench", "baseline"])
@@ -215,7 +215,7 @@ impl BaselineProcess {
     }
 
     /// Stops the child: its stdin closes, and it is killed if it lingers.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         drop(self.child.stdin.take());
         if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
             .await

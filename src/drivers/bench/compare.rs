@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// How much worse a figure may get before it is flagged.
-pub const TOLERANCE: f64 = 0.10;
+pub(crate) const TOLERANCE: f64 = 0.10;
 
 /// Figures where more is better.
 const HIGHER_IS_BETTER: &[&str] = &["per_second", "cycles_per_second", "ratio"];
@@ -23,7 +23,7 @@ const LOWER_IS_BETTER: &[&str] = &[
 
 /// One figure present in both results.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Compared {
+pub(crate) struct Compared {
     /// Where it is in the results, e.g. `api.figures[list_1].sharesim.per_second`.
     pub figure: String,
     /// The saved value.
@@ -35,7 +35,7 @@ pub struct Compared {
 }
 
 /// Reads a saved result; the error says what is wrong with the file.
-pub fn load(path: &Path) -> Result<Value, String> {
+pub(crate) fn load(path: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("could not read the saved result {}: {e}", path.display()))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| {
@@ -54,7 +54,7 @@ pub fn load(path: &Path) -> Result<Value, String> {
 }
 
 /// Compares every figure of `now` that `saved` also has.
-pub fn compare(saved: &Value, now: &Value) -> Vec<Compared> {
+pub(crate) fn compare(saved: &Value, now: &Value) -> Vec<Compared> {
     let (mut before, mut after) = (Vec::new(), Vec::new());
     flatten("", saved, &mut before);
     flatten("", now, &mut after);
@@ -79,7 +79,7 @@ pub fn compare(saved: &Value, now: &Value) -> Vec<Compared> {
 }
 
 /// The comparison as text: every regression, then a count.
-pub fn render(path: &Path, compared: &[Compared]) -> String {
+pub(crate) fn render(path: &Path, compared: &[Compared]) -> String {
     let mut out = format!(
         "\nCompared with {}: {} figures\n",
         path.display(),

@@ -12,13 +12,13 @@ use serde::Serialize;
 use std::time::Instant;
 
 /// Steps of the schedule the shrink measurement shrinks.
-pub const SHRINK_STEPS: usize = 40;
+pub(crate) const SHRINK_STEPS: usize = 40;
 /// Schedules searched for one that breaks an invariant, for the shrink measurement.
-pub const SHRINK_SEARCH: u64 = 40;
+pub(crate) const SHRINK_SEARCH: u64 = 40;
 
 /// The explore measurement.
 #[derive(Clone, Debug, Serialize)]
-pub struct ExploreResult {
+pub(crate) struct ExploreResult {
     /// The network the schedules ran on.
     pub network: NetworkKind,
     /// Schedules run in the throughput run.
@@ -38,7 +38,7 @@ pub struct ExploreResult {
 impl ExploreResult {
     /// Where a schedule's time goes on this network, as measured with `perf` (see the
     /// README's performance section).
-    pub fn network_cost(&self) -> &'static str {
+    pub(crate) fn network_cost(&self) -> &'static str {
         match self.network {
             NetworkKind::Simulated => {
                 "every schedule starts a fresh world on its own paused runtime; each step is real HTTP over in-memory connections (hyper and axum on both ends, rustls in HTTPS worlds) plus the surface check's GETs of accounts that changed; timeouts cost nothing"
@@ -52,7 +52,7 @@ impl ExploreResult {
 
 /// Shrinking one 40-step schedule.
 #[derive(Clone, Debug, Serialize)]
-pub struct ShrinkResult {
+pub(crate) struct ShrinkResult {
     /// The invariant it broke.
     pub invariant: &'static str,
     /// Which schedule of seed 0.
@@ -68,7 +68,7 @@ pub struct ShrinkResult {
 }
 
 /// Runs both measurements.
-pub async fn measure(
+pub(crate) async fn measure(
     options: &BenchOptions,
     network: NetworkKind,
 ) -> Result<ExploreResult, BenchError> {

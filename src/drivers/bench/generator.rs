@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 /// What the generator sends: each connection repeats `steps` in order, as one cycle,
 /// until the duration has passed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Loopback addresses the steps name by index.
     pub targets: Vec<SocketAddr>,
     /// Concurrent connections (for a per-connection step, also how many of its targets
@@ -37,7 +37,7 @@ pub struct Plan {
 /// the n-th invitation, when each connection has a receiver of its own); `{connection}`
 /// in the body is the connection's index from 0.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Step {
+pub(crate) struct Step {
     /// Index into [`Plan::targets`]; for a per-connection step, connection `i` uses
     /// `target + i`.
     pub target: usize,
@@ -67,7 +67,7 @@ pub struct Step {
 
 /// What one generator run measured.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct LoadReport {
+pub(crate) struct LoadReport {
     /// Answers with the expected status.
     pub requests: u64,
     /// Cycles whose every step was answered as expected.
@@ -97,7 +97,7 @@ pub struct LoadReport {
 }
 
 /// Checks a plan before any connection is opened.
-pub fn validate(plan: &Plan) -> Result<(), String> {
+pub(crate) fn validate(plan: &Plan) -> Result<(), String> {
     if plan.steps.is_empty() {
         return Err("the plan has no steps".to_string());
     }
@@ -145,7 +145,7 @@ pub fn validate(plan: &Plan) -> Result<(), String> {
 
 /// Runs `plan` on a thread of its own with a single-threaded runtime (pinned to the
 /// last core it may use, when there is more than one), and reports. Blocks.
-pub fn run_pinned(plan: Plan) -> Result<LoadReport, BenchError> {
+pub(crate) fn run_pinned(plan: Plan) -> Result<LoadReport, BenchError> {
     validate(&plan).map_err(BenchError::Setup)?;
     let thread = std::thread::spawn(move || {
         let pinned_cpu = pin_to_last_core();
@@ -183,7 +183,7 @@ fn pin_to_last_core() -> Option<usize> {
 
 /// Runs `plan` as a child process (`sharesim bench load`, the plan on its stdin, the
 /// report on its stdout) and waits for its report.
-pub async fn spawn(plan: &Plan) -> Result<LoadReport, BenchError> {
+pub(crate) async fn spawn(plan: &Plan) -> Result<LoadReport, BenchError> {
     let exe = std::env::current_exe()?;
     let mut child = tokio::process::Command::new(exe)
         .args(["bench", "load"])

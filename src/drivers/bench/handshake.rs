@@ -28,7 +28,7 @@ pub(super) const RECEIVER: &str = "globex";
 
 /// One handshake run's results.
 #[derive(Clone, Debug, Serialize)]
-pub struct HandshakeResult {
+pub(crate) struct HandshakeResult {
     /// The network the accounts talked over.
     pub network: NetworkKind,
     /// `http` or `https`.
@@ -65,7 +65,7 @@ pub struct HandshakeResult {
 /// messages) on a keep-alive connection to a bare hyper server in this process, which
 /// answers each with a fixed agreement body. Measured in the same run as the handshakes.
 #[derive(Clone, Debug, Serialize)]
-pub struct BareCycles {
+pub(crate) struct BareCycles {
     /// Concurrent drivers.
     pub senders: usize,
     /// Completed cycles of four exchanges.
@@ -77,7 +77,7 @@ pub struct BareCycles {
 }
 
 /// Runs the bare cycles for `senders` drivers over the options' duration.
-pub async fn measure_bare(
+pub(crate) async fn measure_bare(
     options: &BenchOptions,
     senders: usize,
 ) -> Result<BareCycles, BenchError> {
@@ -158,7 +158,7 @@ pub async fn measure_bare(
 }
 
 /// Runs the handshake measurement for `https` with `senders` concurrent drivers.
-pub async fn measure(
+pub(crate) async fn measure(
     options: &BenchOptions,
     https: bool,
     senders: usize,

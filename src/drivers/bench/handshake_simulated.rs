@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Runs `senders` concurrent drivers for the options' duration (wall time).
-pub async fn measure(
+pub(crate) async fn measure(
     options: &BenchOptions,
     https: bool,
     senders: usize,

@@ -16,11 +16,11 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 /// A keep-alive HTTP/1.1 connection: send a request, await its answer, repeat.
-pub type Connection = SendRequest<Full<Bytes>>;
+pub(crate) type Connection = SendRequest<Full<Bytes>>;
 
 /// Where the load goes: a loopback address, optionally behind TLS.
 #[derive(Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// The listener's address (always loopback).
     pub addr: SocketAddr,
     /// The `Host` header sent with every request.
@@ -31,7 +31,7 @@ pub struct Target {
 
 impl Target {
     /// A plain-HTTP target.
-    pub fn http(addr: SocketAddr) -> Target {
+    pub(crate) fn http(addr: SocketAddr) -> Target {
         Target {
             addr,
             host: addr.to_string(),
@@ -41,12 +41,12 @@ impl Target {
 
     /// Opens one connection (TCP, then TLS when configured) and spawns its driver task,
     /// which ends when the returned handle is dropped.
-    pub async fn connect(&self) -> Result<Connection, BenchError> {
+    pub(crate) async fn connect(&self) -> Result<Connection, BenchError> {
         Ok(self.connect_from().await?.0)
     }
 
     /// Like [`Target::connect`], also returning the connection's local port.
-    pub async fn connect_from(&self) -> Result<(Connection, u16), BenchError> {
+    pub(crate) async fn connect_from(&self) -> Result<(Connection, u16), BenchError> {
         if !self.addr.ip().is_loopback() {
             return Err(BenchError::Setup(format!(
                 "{} is not a loopback address: the benchmark only loads loopback",
@@ -84,7 +84,7 @@ where
 
 /// One request the generator sends over and over.
 #[derive(Clone, Debug)]
-pub struct RequestTemplate {
+pub(crate) struct RequestTemplate {
     /// HTTP method.
     pub method: Method,
     /// Path and query.
@@ -97,7 +97,7 @@ pub struct RequestTemplate {
 
 impl RequestTemplate {
     /// Builds the request for `host`.
-    pub fn build(&self, host: &str) -> Result<Request<Full<Bytes>>, BenchError> {
+    pub(crate) fn build(&self, host: &str) -> Result<Request<Full<Bytes>>, BenchError> {
         let mut builder = Request::builder()
             .method(self.method.clone())
             .uri(self.path.as_str())
@@ -112,7 +112,7 @@ impl RequestTemplate {
 }
 
 /// Sends `request` on `connection` and reads the whole answer.
-pub async fn exchange(
+pub(crate) async fn exchange(
     connection: &mut Connection,
     request: Request<Full<Bytes>>,
 ) -> Result<(StatusCode, Bytes), BenchError> {
@@ -124,12 +124,12 @@ pub async fn exchange(
 }
 
 /// A histogram of microseconds from 1 µs to 60 s with 3 significant digits.
-pub fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("the bounds are valid")
 }
 
 /// Records a latency, clamped into the histogram's range.
-pub fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
+pub(crate) fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
     let micros = (elapsed.as_micros() as u64).clamp(1, 60_000_000);
     let _ = histogram.record(micros);
 }

@@ -7,23 +7,23 @@
 //! Load is bounded in time and count and goes to loopback only. Timings are reported,
 //! never asserted by tests; `--compare` flags figures worse than a saved result.
 
-pub mod api;
-pub mod baseline;
-pub mod compare;
-pub mod explore;
-pub mod generator;
-pub mod handshake;
-pub mod handshake_simulated;
-pub mod load;
-pub mod serve_soak;
-pub mod served;
-pub mod soak;
-pub mod startup;
-pub mod suite;
+pub(crate) mod api;
+pub(crate) mod baseline;
+pub(crate) mod compare;
+pub(crate) mod explore;
+pub(crate) mod generator;
+pub(crate) mod handshake;
+pub(crate) mod handshake_simulated;
+pub(crate) mod load;
+pub(crate) mod serve_soak;
+pub(crate) mod served;
+pub(crate) mod soak;
+pub(crate) mod startup;
+pub(crate) mod suite;
 mod targets;
-pub mod wrk;
+pub(crate) mod wrk;
 
-pub use targets::check_targets;
+pub(crate) use targets::check_targets;
 
 use crate::core::network::NetworkKind;
 use hdrhistogram::Histogram;
@@ -35,7 +35,7 @@ use std::time::Duration;
 
 /// Events a benchmarked world's trace keeps: enough to inspect the end of a run without
 /// the trace growing with the load.
-pub const TRACE_CAPACITY: usize = 10_000;
+pub(crate) const TRACE_CAPACITY: usize = 10_000;
 
 /// The parts of the benchmark, named the same on the command line (`--only`) and in
 /// the JSON results.
@@ -74,7 +74,7 @@ impl Part {
 
 /// How a benchmark run is set up.
 #[derive(Clone, Debug)]
-pub struct BenchOptions {
+pub(crate) struct BenchOptions {
     /// How long each load run lasts (API: split between sharesim and the baseline).
     pub duration: Duration,
     /// Concurrent keep-alive connections for the API throughput run.
@@ -110,7 +110,7 @@ impl Default for BenchOptions {
 
 impl BenchOptions {
     /// A smoke run: short loads and a small large world. Numbers are not meaningful.
-    pub fn quick() -> BenchOptions {
+    pub(crate) fn quick() -> BenchOptions {
         BenchOptions {
             duration: Duration::from_millis(300),
             accounts: 100,
@@ -123,7 +123,7 @@ impl BenchOptions {
 
 /// Why the benchmark could not run (a missed target is not an error).
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
+pub(crate) enum BenchError {
     /// A world could not start.
     #[error(transparent)]
     World(#[from] crate::world::WorldError),
@@ -143,7 +143,7 @@ pub enum BenchError {
 
 /// One target and whether this run met it.
 #[derive(Clone, Debug, Serialize)]
-pub struct TargetCheck {
+pub(crate) struct TargetCheck {
     /// What is measured, with the target.
     pub name: String,
     /// The measured value, in words.
@@ -154,7 +154,7 @@ pub struct TargetCheck {
 
 /// Where and how the run happened, so numbers can be compared with care.
 #[derive(Clone, Debug, Serialize)]
-pub struct Machine {
+pub(crate) struct Machine {
     /// Cores available to the process.
     pub cores: usize,
     /// 1-minute load average when the run began (other processes compete for the cores).
@@ -167,7 +167,7 @@ pub struct Machine {
 
 /// Everything one run measured.
 #[derive(Clone, Debug, Serialize)]
-pub struct BenchReport {
+pub(crate) struct BenchReport {
     /// The machine.
     pub machine: Machine,
     /// Seconds per load run.
@@ -201,7 +201,7 @@ pub struct BenchReport {
 }
 
 /// Runs the chosen parts, one after another, and checks the targets.
-pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
+pub(crate) async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
     crate::core::tls::install_crypto_provider();
     let open_file_limit = raise_open_file_limit();
     let mut report = BenchReport {
@@ -278,7 +278,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
 }
 
 /// The report as a plain-text table for people.
-pub fn render_table(report: &BenchReport) -> String {
+pub(crate) fn render_table(report: &BenchReport) -> String {
     let mut out = String::new();
     let m = &report.machine;
     let _ = writeln!(
@@ -434,7 +434,7 @@ fn render_handshakes(out: &mut String, report: &BenchReport) {
 }
 
 /// A latency percentile in milliseconds (0 when nothing was recorded).
-pub fn percentile_ms(histogram: &Histogram<u64>, percentile: f64) -> f64 {
+pub(crate) fn percentile_ms(histogram: &Histogram<u64>, percentile: f64) -> f64 {
     if histogram.is_empty() {
         return 0.0;
     }
@@ -457,7 +457,7 @@ fn raise_open_file_limit() -> Option<u64> {
 
 /// CPU time (user + system) this process has used so far, in seconds, from
 /// `/proc/self/stat` (in USER_HZ ticks, which Linux fixes at 100 per second).
-pub fn process_cpu_seconds() -> f64 {
+pub(crate) fn process_cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
     };
@@ -488,7 +488,7 @@ fn load_average() -> Option<f64> {
 /// The client ports of TCP connections on this host to one of `ports`, in any state but
 /// LISTEN (TIME_WAIT included), read from the kernel's socket table. Both ends of a
 /// loopback connection are in the table; either one is enough to find it.
-pub fn client_ports_to(ports: &[u16]) -> HashSet<u16> {
+pub(crate) fn client_ports_to(ports: &[u16]) -> HashSet<u16> {
     let mut found = HashSet::new();
     let port = |address: &str| {
         address

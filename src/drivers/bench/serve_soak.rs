@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Journal-stream subscribers of the stream part.
-pub const SUBSCRIBERS: usize = 200;
+pub(crate) const SUBSCRIBERS: usize = 200;
 /// Steps of the `run --html` part.
-pub const HTML_STEPS: usize = 5_000;
+pub(crate) const HTML_STEPS: usize = 5_000;
 
 /// What the parts measured.
 #[derive(Clone, Debug, Serialize)]
-pub struct ServeSoakResult {
+pub(crate) struct ServeSoakResult {
     /// Mixed-flood requests per second without `--state` and without subscribers.
     pub baseline_per_second: f64,
     /// The same flood with `--state`.
@@ -47,7 +47,7 @@ pub struct ServeSoakResult {
 }
 
 /// Runs the three parts.
-pub async fn measure(options: &BenchOptions) -> Result<ServeSoakResult, BenchError> {
+pub(crate) async fn measure(options: &BenchOptions) -> Result<ServeSoakResult, BenchError> {
     let dir = std::env::temp_dir().join(format!("sharesim-serve-soak-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -91,7 +91,7 @@ pub async fn measure(options: &BenchOptions) -> Result<ServeSoakResult, BenchErr
 }
 
 /// The targets of issue 23.
-pub fn targets(result: &ServeSoakResult, check: &mut impl FnMut(String, String, bool)) {
+pub(crate) fn targets(result: &ServeSoakResult, check: &mut impl FnMut(String, String, bool)) {
     check(
         "serve --state under a mixed flood >= 50% of without".to_string(),
         format!(

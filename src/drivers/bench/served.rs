@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The API token `serve` gives every account by default.
-pub const TOKEN: &str = crate::world::DEFAULT_API_TOKEN;
+pub(crate) const TOKEN: &str = crate::world::DEFAULT_API_TOKEN;
 
 /// One account of the served world, as its ready file describes it.
 #[derive(Clone, Debug, Deserialize)]
-pub struct ServedAccount {
+pub(crate) struct ServedAccount {
     /// Its subdomain.
     pub subdomain: String,
     /// `http://127.0.0.1:PORT/api/v2`.
@@ -26,7 +26,7 @@ pub struct ServedAccount {
 
 impl ServedAccount {
     /// The listener's address, from its API URL.
-    pub fn addr(&self) -> Result<SocketAddr, BenchError> {
+    pub(crate) fn addr(&self) -> Result<SocketAddr, BenchError> {
         self.api_url
             .trim_start_matches("http://")
             .trim_end_matches("/api/v2")
@@ -35,7 +35,7 @@ impl ServedAccount {
     }
 
     /// The admin's `Authorization` header value.
-    pub fn basic_auth(&self) -> String {
+    pub(crate) fn basic_auth(&self) -> String {
         use base64::Engine;
         let credentials = base64::engine::general_purpose::STANDARD
             .encode(format!("{}/token:{TOKEN}", self.admin_email));
@@ -44,7 +44,7 @@ impl ServedAccount {
 }
 
 /// A running `sharesim serve`.
-pub struct Served {
+pub(crate) struct Served {
     /// Its accounts, in the order they were named.
     pub accounts: Vec<ServedAccount>,
     /// Its process id, for reading its memory.
@@ -56,7 +56,7 @@ pub struct Served {
 impl Served {
     /// Starts `serve` with `subdomains` and the `extra` arguments, and waits for its
     /// ready file.
-    pub async fn start(subdomains: &[String], extra: &[&str]) -> Result<Served, BenchError> {
+    pub(crate) async fn start(subdomains: &[String], extra: &[&str]) -> Result<Served, BenchError> {
         static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "sharesim-bench-{}-{}",
@@ -109,7 +109,7 @@ impl Served {
     }
 
     /// The account `subdomain`.
-    pub fn account(&self, subdomain: &str) -> Result<&ServedAccount, BenchError> {
+    pub(crate) fn account(&self, subdomain: &str) -> Result<&ServedAccount, BenchError> {
         self.accounts
             .iter()
             .find(|a| a.subdomain == subdomain)
@@ -117,24 +117,24 @@ impl Served {
     }
 
     /// Resident memory of the process now (`VmRSS`), KiB.
-    pub fn resident_kib(&self) -> u64 {
+    pub(crate) fn resident_kib(&self) -> u64 {
         proc_status_kib(self.pid, "VmRSS:")
     }
 
     /// Peak resident memory of the process (`VmHWM`), KiB.
-    pub fn peak_resident_kib(&self) -> u64 {
+    pub(crate) fn peak_resident_kib(&self) -> u64 {
         proc_status_kib(self.pid, "VmHWM:")
     }
 
     /// Stops the process and removes its directory.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.child.kill().await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 /// Resident memory (`VmRSS`) of process `pid` now, KiB (0 when unreadable).
-pub fn resident_kib_of(pid: u32) -> u64 {
+pub(crate) fn resident_kib_of(pid: u32) -> u64 {
     proc_status_kib(pid, "VmRSS:")
 }
 

@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 
 /// What one soak run measured.
 #[derive(Clone, Debug, Serialize)]
-pub struct SoakResult {
+pub(crate) struct SoakResult {
     /// Seconds under load.
     pub seconds: f64,
     /// Invite → accept → deactivate → delete cycles completed by the valid client.
@@ -48,7 +48,7 @@ pub struct SoakResult {
 }
 
 /// Runs the soak for `options.soak_duration`.
-pub async fn measure(options: &BenchOptions) -> Result<SoakResult, BenchError> {
+pub(crate) async fn measure(options: &BenchOptions) -> Result<SoakResult, BenchError> {
     let served = Served::start(
         &["acme".to_string(), "globex".to_string()],
         &["--header-timeout-ms", "2000"],

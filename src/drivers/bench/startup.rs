@@ -12,7 +12,7 @@ const SMALL_WORLD_RUNS: usize = 7;
 
 /// One large world's start.
 #[derive(Clone, Debug, Serialize)]
-pub struct LargeWorld {
+pub(crate) struct LargeWorld {
     /// `http` or `https` (certificates issued for every account).
     pub scheme: &'static str,
     /// Accounts started.
@@ -27,7 +27,7 @@ pub struct LargeWorld {
 
 /// The world start measurement.
 #[derive(Clone, Debug, Serialize)]
-pub struct StartupResult {
+pub(crate) struct StartupResult {
     /// Median wall time to start an HTTPS world of two accounts, CA and certificates
     /// included, ms.
     pub two_accounts_https_ms: f64,
@@ -38,7 +38,7 @@ pub struct StartupResult {
 }
 
 /// Runs the world start measurement.
-pub async fn measure(options: &BenchOptions) -> Result<StartupResult, BenchError> {
+pub(crate) async fn measure(options: &BenchOptions) -> Result<StartupResult, BenchError> {
     // The large worlds go first, while the allocator holds as little freed memory as it
     // ever will in this process, so resident memory growth is the accounts' own.
     // Each world stays up while the next starts, so memory freed by one cannot be reused
@@ -119,6 +119,6 @@ fn ms(duration: Duration) -> f64 {
 }
 
 /// The process's resident memory in KiB (`VmRSS` in `/proc/self/status`; 0 elsewhere).
-pub fn resident_kib() -> u64 {
+pub(crate) fn resident_kib() -> u64 {
     super::served::resident_kib_of(std::process::id())
 }

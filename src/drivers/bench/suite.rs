@@ -13,7 +13,7 @@ use std::time::Instant;
 
 /// The suite measurement on one network.
 #[derive(Clone, Debug, Serialize)]
-pub struct SuiteResult {
+pub(crate) struct SuiteResult {
     /// The network every world ran on.
     pub network: NetworkKind,
     /// The directory that was run.
@@ -30,7 +30,7 @@ pub struct SuiteResult {
 
 /// Runs every scenario under the options' directory under each of its seeds, on
 /// `network`, and times it.
-pub async fn measure(
+pub(crate) async fn measure(
     options: &BenchOptions,
     network: NetworkKind,
 ) -> Result<SuiteResult, BenchError> {

@@ -4,7 +4,7 @@ use super::{BenchReport, TargetCheck, api, serve_soak};
 use crate::core::network::NetworkKind;
 
 /// Every target of the parts that ran, each with pass or fail.
-pub fn check_targets(report: &BenchReport) -> Vec<TargetCheck> {
+pub(crate) fn check_targets(report: &BenchReport) -> Vec<TargetCheck> {
     let mut checks = Vec::new();
     let mut check = |name: String, measured: String, pass: bool| {
         checks.push(TargetCheck {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// One wrk run's figures.
 #[derive(Clone, Debug, Serialize)]
-pub struct WrkRun {
+pub(crate) struct WrkRun {
     /// `Requests/sec` as wrk prints it.
     pub per_second: f64,
     /// Answers that were not 2xx or 3xx.
@@ -18,7 +18,7 @@ pub struct WrkRun {
 }
 
 /// The wrk binary, if installed (`/usr/bin/wrk` on Debian, else the PATH).
-pub fn find() -> Option<PathBuf> {
+pub(crate) fn find() -> Option<PathBuf> {
     let debian = PathBuf::from("/usr/bin/wrk");
     if debian.is_file() {
         return Some(debian);
@@ -31,7 +31,7 @@ pub fn find() -> Option<PathBuf> {
 }
 
 /// The command line, as the README and the table print it (credentials elided).
-pub fn command_line(connections: usize, duration: Duration) -> String {
+pub(crate) fn command_line(connections: usize, duration: Duration) -> String {
     format!(
         "wrk -t1 -c{connections} -d{}s -H 'Authorization: Basic …' http://ADDR/api/v2/sharing_agreements.json",
         whole_seconds(duration)
@@ -43,7 +43,7 @@ fn whole_seconds(duration: Duration) -> u64 {
 }
 
 /// Runs wrk against `addr` for `duration` (whole seconds, at least 1).
-pub async fn run(
+pub(crate) async fn run(
     wrk: &PathBuf,
     addr: SocketAddr,
     authorization: &str,

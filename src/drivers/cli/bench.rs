@@ -113,7 +113,7 @@ impl BenchArgs {
 }
 
 /// Runs `bench` and returns the exit code.
-pub async fn run(args: BenchArgs) -> u8 {
+pub(super) async fn run(args: BenchArgs) -> u8 {
     match args.tool {
         Some(BenchTool::Load) => return load_process().await,
         Some(BenchTool::Baseline) => {

@@ -42,7 +42,7 @@ pub struct ConformArgs {
 }
 
 /// Runs `conform` and returns the exit code.
-pub async fn run(args: ConformArgs) -> u8 {
+pub(super) async fn run(args: ConformArgs) -> u8 {
     let url = match ExternalUrl::parse(&args.sharing_url) {
         Ok(url) => url,
         Err(why) => {

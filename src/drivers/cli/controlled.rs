@@ -33,7 +33,7 @@ pub(super) struct Controlled {
 
 impl Controlled {
     /// Ends open streams and stops the listener.
-    pub async fn stop(self) {
+    pub(super) async fn stop(self) {
         self.shutdown.cancel();
         let _ = self.task.await;
     }

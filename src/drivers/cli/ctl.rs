@@ -73,7 +73,7 @@ pub enum CtlCommand {
 }
 
 /// Runs `ctl` and returns the exit code.
-pub async fn run(args: CtlArgs) -> u8 {
+pub(super) async fn run(args: CtlArgs) -> u8 {
     match ctl(args).await {
         Ok(code) => code,
         Err(message) => {

@@ -109,7 +109,7 @@ pub struct ExploreArgs {
 }
 
 /// Schedules run when neither `--schedules` nor `--budget-secs` is given.
-pub const DEFAULT_SCHEDULES: u64 = 100;
+pub(super) const DEFAULT_SCHEDULES: u64 = 100;
 
 fn explore_help() -> String {
     format!(
@@ -173,7 +173,7 @@ impl ExploreArgs {
 }
 
 /// Runs `explore` and returns the exit code.
-pub async fn run(args: ExploreArgs, env: &Environment) -> u8 {
+pub(super) async fn run(args: ExploreArgs, env: &Environment) -> u8 {
     if !args.merge.is_empty() {
         return merge(&args);
     }

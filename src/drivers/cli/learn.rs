@@ -48,7 +48,7 @@ fn list(lessons: &[Lesson]) {
 }
 
 /// `sharesim learn`.
-pub async fn run(args: LearnArgs) -> u8 {
+pub(super) async fn run(args: LearnArgs) -> u8 {
     let lessons = match learn::load_course(&args.lessons) {
         Ok(lessons) => lessons,
         Err(errors) => {

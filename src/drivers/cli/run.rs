@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
 
 /// Where scenarios live when no path is given.
-pub const DEFAULT_SCENARIOS: &str = "scenarios";
+pub(super) const DEFAULT_SCENARIOS: &str = "scenarios";
 
 /// When to colour the console report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -140,7 +140,7 @@ pub struct ExplainArgs {
 }
 
 /// The most seeds `--seeds` may name: each is a whole run of every scenario.
-pub const MAX_SEEDS: u64 = 100_000;
+pub(super) const MAX_SEEDS: u64 = 100_000;
 
 /// Reads `FROM..TO` (TO excluded), as `--seeds` takes it.
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -237,7 +237,7 @@ fn load_all(paths: &[String], color: bool) -> Option<Vec<Scenario>> {
 }
 
 /// `sharesim check`.
-pub fn check(args: CheckArgs, env: &Environment) -> u8 {
+pub(super) fn check(args: CheckArgs, env: &Environment) -> u8 {
     let color = colors(args.color, env.stderr_terminal, env);
     match load_all(&args.paths, color) {
         Some(scenarios) => {
@@ -252,150 +252,27 @@ pub fn check(args: CheckArgs, env: &Environment) -> u8 {
 }
 
 /// `sharesim run`.
-pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
+pub(super) async fn run_command(args: RunArgs, env: &Environment) -> u8 {
     let color = colors(args.color, env.stdout_terminal, env);
-    let Some(mut scenarios) = load_all(&args.paths, colors(args.color, env.stderr_terminal, env))
+    let Some(scenarios) = load_all(&args.paths, colors(args.color, env.stderr_terminal, env))
     else {
         return EXIT_USAGE;
     };
-    if let Some(filter) = &args.filter {
-        scenarios
-            .retain(|s| s.name.contains(filter.as_str()) || s.file().contains(filter.as_str()));
-        if scenarios.is_empty() {
-            eprintln!("sharesim: no scenario matches --filter {filter:?}");
-            return EXIT_USAGE;
-        }
-    }
-    if let Some(shard) = args.shard {
-        let mut position = 0u64;
-        scenarios.retain(|_| {
-            position += 1;
-            shard.holds(position - 1)
-        });
-        if scenarios.is_empty() {
-            println!("shard {}/{} holds no scenario file", shard.index, shard.of);
-            return EXIT_PASSED;
-        }
-    }
+    let scenarios = match select(&args, scenarios) {
+        Ok(scenarios) => scenarios,
+        Err(exit) => return exit,
+    };
     for dir in [&args.trace_dir, &args.diagram_dir].into_iter().flatten() {
         if let Err(error) = std::fs::create_dir_all(dir) {
             eprintln!("sharesim: could not create {}: {error}", dir.display());
             return EXIT_USAGE;
         }
     }
-    let parallel = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
-    // One job per scenario and seed; a scenario run under several seeds reports each
-    // failing seed and one line for the rest.
-    let jobs: Vec<(usize, Option<u64>)> = scenarios
-        .iter()
-        .enumerate()
-        .flat_map(|(index, scenario)| {
-            seeds_of(&args, scenario)
-                .into_iter()
-                .map(move |seed| (index, seed))
-        })
-        .collect();
     let runs_per_scenario: Vec<usize> = scenarios
         .iter()
         .map(|scenario| seeds_of(&args, scenario).len())
         .collect();
-    let progress = (env.stderr_terminal && jobs.len() > 3).then(|| {
-        let bar = indicatif::ProgressBar::new(jobs.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let palette = report::human::Palette::new(color);
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    let mut ran: Vec<usize> = Vec::new();
-    let check_surfaces = args.check_surfaces;
-    // The HTML report shows each account after every step.
-    let snapshots = args.html.is_some();
-    let scenarios_ref = &scenarios;
-    let (network, check_determinism) = (args.network, args.check_determinism);
-    let mut stream = futures_util::stream::iter(jobs.iter().copied())
-        .map(|(index, seed)| async move {
-            let settings = RunSettings {
-                seed,
-                check_surfaces,
-                snapshots,
-                network,
-                ..RunSettings::default()
-            };
-            let scenario = &scenarios_ref[index];
-            let mut outcome = run(scenario, &settings).await;
-            if check_determinism {
-                let again = run(scenario, &settings).await;
-                if let Some(difference) =
-                    crate::drivers::scenario::determinism::first_difference(&outcome, &again)
-                {
-                    outcome.failure = Some(Failure {
-                        step: 0,
-                        action: "determinism".to_string(),
-                        location: format!("{}:1", scenario.file()),
-                        message: difference,
-                        diffs: Vec::new(),
-                    });
-                }
-            }
-            (index, outcome)
-        })
-        .buffered(parallel);
-    let mut group_passed = 0usize;
-    let mut group_millis = 0u128;
-    while let Some((index, outcome)) = stream.next().await {
-        if let Some(bar) = &progress {
-            bar.inc(1);
-            bar.set_message(outcome.name.clone());
-        }
-        let runs = runs_per_scenario[index];
-        if args.format == Format::Human {
-            let mut text = String::new();
-            if runs == 1 {
-                text = report::human::scenario(&outcome, palette);
-            } else {
-                group_millis += outcome.duration.as_millis();
-                if outcome.passed() {
-                    group_passed += 1;
-                } else {
-                    text.push_str(&format!("seed {}: ", outcome.seed));
-                    text.push_str(&report::human::scenario(&outcome, palette));
-                }
-                let done = ran.iter().filter(|&&i| i == index).count() + 1;
-                if done == runs {
-                    let first = outcome.seed + 1 - runs as u64;
-                    text.push_str(&report::human::seeds_line(
-                        &outcome,
-                        first..outcome.seed + 1,
-                        group_passed,
-                        group_millis,
-                        palette,
-                    ));
-                    group_passed = 0;
-                    group_millis = 0;
-                }
-            }
-            match &progress {
-                Some(bar) => bar.suspend(|| print!("{text}")),
-                None => print!("{text}"),
-            }
-        }
-        let failed = !outcome.passed();
-        outcomes.push(outcome);
-        ran.push(index);
-        if failed && args.fail_fast {
-            break;
-        }
-    }
-    drop(stream);
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
+    let (outcomes, ran) = run_all(&args, env, &scenarios, &runs_per_scenario, color).await;
     match args.format {
         Format::Human => println!("{}", report::human::summary(&outcomes)),
         Format::Json => println!(
@@ -413,6 +290,177 @@ pub async fn run_command(args: RunArgs, env: &Environment) -> u8 {
         EXIT_PASSED
     } else {
         EXIT_FAILED
+    }
+}
+
+/// The scenarios `--filter` and `--shard` keep; `Err` is the exit code when none is
+/// left (a usage error for a filter, nothing to do for a shard).
+fn select(args: &RunArgs, mut scenarios: Vec<Scenario>) -> Result<Vec<Scenario>, u8> {
+    if let Some(filter) = &args.filter {
+        scenarios
+            .retain(|s| s.name.contains(filter.as_str()) || s.file().contains(filter.as_str()));
+        if scenarios.is_empty() {
+            eprintln!("sharesim: no scenario matches --filter {filter:?}");
+            return Err(EXIT_USAGE);
+        }
+    }
+    if let Some(shard) = args.shard {
+        let mut position = 0u64;
+        scenarios.retain(|_| {
+            position += 1;
+            shard.holds(position - 1)
+        });
+        if scenarios.is_empty() {
+            println!("shard {}/{} holds no scenario file", shard.index, shard.of);
+            return Err(EXIT_PASSED);
+        }
+    }
+    Ok(scenarios)
+}
+
+/// Runs one job per scenario and seed, `--jobs` at a time, printing each result as it
+/// comes (in the scenarios' order); returns the outcomes and the index of the scenario
+/// each belongs to. `--fail-fast` stops at the first failure.
+async fn run_all(
+    args: &RunArgs,
+    env: &Environment,
+    scenarios: &[Scenario],
+    runs_per_scenario: &[usize],
+    color: bool,
+) -> (Vec<Outcome>, Vec<usize>) {
+    let parallel = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    // One job per scenario and seed; a scenario run under several seeds reports each
+    // failing seed and one line for the rest.
+    let jobs: Vec<(usize, Option<u64>)> = scenarios
+        .iter()
+        .enumerate()
+        .flat_map(|(index, scenario)| {
+            seeds_of(args, scenario)
+                .into_iter()
+                .map(move |seed| (index, seed))
+        })
+        .collect();
+    let progress = (env.stderr_terminal && jobs.len() > 3).then(|| {
+        let bar = indicatif::ProgressBar::new(jobs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let palette = report::human::Palette::new(color);
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut ran: Vec<usize> = Vec::new();
+    let check_surfaces = args.check_surfaces;
+    // The HTML report shows each account after every step.
+    let snapshots = args.html.is_some();
+    let (network, check_determinism) = (args.network, args.check_determinism);
+    let mut stream = futures_util::stream::iter(jobs.iter().copied())
+        .map(|(index, seed)| async move {
+            let settings = RunSettings {
+                seed,
+                check_surfaces,
+                snapshots,
+                network,
+                ..RunSettings::default()
+            };
+            let outcome = run_once(&scenarios[index], &settings, check_determinism).await;
+            (index, outcome)
+        })
+        .buffered(parallel);
+    let mut group = SeedGroup::default();
+    while let Some((index, outcome)) = stream.next().await {
+        if let Some(bar) = &progress {
+            bar.inc(1);
+            bar.set_message(outcome.name.clone());
+        }
+        if args.format == Format::Human {
+            let runs = runs_per_scenario[index];
+            let done = ran.iter().filter(|&&i| i == index).count() + 1;
+            let text = group.text(&outcome, runs, done, palette);
+            match &progress {
+                Some(bar) => bar.suspend(|| print!("{text}")),
+                None => print!("{text}"),
+            }
+        }
+        let failed = !outcome.passed();
+        outcomes.push(outcome);
+        ran.push(index);
+        if failed && args.fail_fast {
+            break;
+        }
+    }
+    drop(stream);
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    (outcomes, ran)
+}
+
+/// One run of a scenario; with `--check-determinism` a second run, and a failure naming
+/// the first difference between the two.
+async fn run_once(scenario: &Scenario, settings: &RunSettings, check_determinism: bool) -> Outcome {
+    let mut outcome = run(scenario, settings).await;
+    if check_determinism {
+        let again = run(scenario, settings).await;
+        if let Some(difference) =
+            crate::drivers::scenario::determinism::first_difference(&outcome, &again)
+        {
+            outcome.failure = Some(Failure {
+                step: 0,
+                action: "determinism".to_string(),
+                location: format!("{}:1", scenario.file()),
+                message: difference,
+                diffs: Vec::new(),
+            });
+        }
+    }
+    outcome
+}
+
+/// The runs of a scenario under several seeds so far: the console shows each failing
+/// seed, and one line for all once the last seed has run.
+#[derive(Default)]
+struct SeedGroup {
+    passed: usize,
+    millis: u128,
+}
+
+impl SeedGroup {
+    /// The console text of one outcome, the `done`th of its scenario's `runs`.
+    fn text(
+        &mut self,
+        outcome: &Outcome,
+        runs: usize,
+        done: usize,
+        palette: report::human::Palette,
+    ) -> String {
+        if runs == 1 {
+            return report::human::scenario(outcome, palette);
+        }
+        let mut text = String::new();
+        self.millis += outcome.duration.as_millis();
+        if outcome.passed() {
+            self.passed += 1;
+        } else {
+            text.push_str(&format!("seed {}: ", outcome.seed));
+            text.push_str(&report::human::scenario(outcome, palette));
+        }
+        if done == runs {
+            let first = outcome.seed + 1 - runs as u64;
+            text.push_str(&report::human::seeds_line(
+                outcome,
+                first..outcome.seed + 1,
+                self.passed,
+                self.millis,
+                palette,
+            ));
+            *self = SeedGroup::default();
+        }
+        text
     }
 }
 
@@ -483,7 +531,7 @@ fn write_files(
 }
 
 /// `sharesim explain`.
-pub async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
+pub(super) async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
     let color = colors(ColorChoice::Auto, env.stderr_terminal, env);
     let Some(scenarios) = load_all(&[args.file.display().to_string()], color) else {
         return EXIT_USAGE;

@@ -3,6 +3,7 @@
 use super::{EXIT_PASSED, EXIT_USAGE};
 use crate::core::directory::ExternalUrl;
 use crate::core::model::is_valid_subdomain;
+use crate::drivers::scenario::Scenario;
 use crate::surfaces::listener::connection_limits::ConnectionLimits;
 use crate::world::{AccountSpec, DEFAULT_API_TOKEN, World, WorldConfig};
 use clap::Args;
@@ -115,7 +116,7 @@ impl ServeArgs {
 }
 
 /// Runs `serve` and returns the exit code.
-pub async fn run(args: ServeArgs) -> u8 {
+pub(super) async fn run(args: ServeArgs) -> u8 {
     match serve(args).await {
         Ok(()) => EXIT_PASSED,
         Err(message) => {
@@ -126,6 +127,51 @@ pub async fn run(args: ServeArgs) -> u8 {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    check_connection_limits(&args)?;
+    let scenario = load_scenario(&args)?;
+    let specs = account_specs(&args, scenario.as_ref())?;
+    let config = world_config(&args, scenario.as_ref())?;
+    let world = std::sync::Arc::new(
+        World::start(config, specs)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    // A served world runs for as long as clients keep calling it: keep the newest events
+    // only, so memory does not grow with the load.
+    world.trace().set_capacity(Some(SERVE_TRACE_CAPACITY));
+    world
+        .trace()
+        .set_byte_budget(Some(crate::core::limits::SERVE_TRACE_BYTES));
+    let ca_cert = write_ca_cert(&args, &world)?;
+    let limits = world.config().connection_limits;
+    let control = super::controlled::start(
+        world.clone(),
+        super::controlled::ControlOptions {
+            bind: args.bind,
+            port: args.control_port,
+            token: args.control_token.clone(),
+            scenario: scenario.as_ref(),
+            state: args.state.clone(),
+            limits,
+        },
+    )
+    .await?;
+    let accounts = account_rows(&world);
+    print_table(&accounts);
+    let partners = print_partners(&world);
+    print_how_to_reach(&args, &accounts, ca_cert.as_deref(), &control);
+    if let Some(path) = &args.ready_file {
+        write_ready_file(path, &args, accounts, partners, ca_cert, &control)?;
+    }
+    wait_for_signal().await;
+    eprintln!("sharesim: shutting down");
+    control.stop().await;
+    world.shutdown().await;
+    Ok(())
+}
+
+/// Refuses a connection cap or deadline of zero, which would serve nobody.
+fn check_connection_limits(args: &ServeArgs) -> Result<(), String> {
     if args.max_connections == 0 {
         return Err("--max-connections must be at least 1".to_string());
     }
@@ -138,6 +184,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             return Err(format!("{flag} must be at least 1 millisecond"));
         }
     }
+    Ok(())
+}
+
+/// The `--scenario` file, if given: its accounts replace the subdomains, and its `seed`
+/// is not used (a warning says so).
+fn load_scenario(args: &ServeArgs) -> Result<Option<Scenario>, String> {
     let scenario = match &args.scenario {
         Some(path) => Some(crate::drivers::scenario::load(path).map_err(|e| e.to_string())?),
         None => None,
@@ -157,11 +209,20 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             scenario.file()
         );
     }
-    let declared = match &scenario {
+    Ok(scenario)
+}
+
+/// Every account to start: this process's (the scenario's or the subdomains, on ports
+/// from `--port` up) and then the external ones.
+fn account_specs(
+    args: &ServeArgs,
+    scenario: Option<&Scenario>,
+) -> Result<Vec<AccountSpec>, String> {
+    let declared = match scenario {
         Some(scenario) => crate::drivers::scenario::run::account_specs(scenario)?,
         None => Vec::new(),
     };
-    let subdomains: Vec<String> = match &scenario {
+    let subdomains: Vec<String> = match scenario {
         Some(_) => declared
             .iter()
             .filter(|spec| spec.external.is_none())
@@ -191,21 +252,24 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 .unwrap_or_else(|| AccountSpec::new(subdomain))
         });
     }
-    specs.extend(partner_specs(&args, &declared, &subdomains)?);
-    let config = WorldConfig {
+    specs.extend(partner_specs(args, &declared, &subdomains)?);
+    Ok(specs)
+}
+
+/// The served world's settings, from the flags (and the scenario's `tls` and `rate_limit`).
+fn world_config(args: &ServeArgs, scenario: Option<&Scenario>) -> Result<WorldConfig, String> {
+    Ok(WorldConfig {
         // Only `--seed` makes keys predictable: a scenario's `seed` (meant for `run`)
         // would let anyone who reads the file forge partner messages.
         seed: args.seed,
-        https: args.tls || scenario.as_ref().is_some_and(|s| s.tls),
+        https: args.tls || scenario.is_some_and(|s| s.tls),
         timeout: Duration::from_millis(args.timeout_ms),
         logical_clock: false,
         bind: args.bind,
         api_token: args.api_token.clone(),
         extra_cert_names: vec!["localhost".to_string(), args.bind.to_string()],
-        partner_ca_pem: partner_roots(&args)?,
-        rate_limit: args
-            .rate_limit
-            .or(scenario.as_ref().and_then(|s| s.rate_limit)),
+        partner_ca_pem: partner_roots(args)?,
+        rate_limit: args.rate_limit.or(scenario.and_then(|s| s.rate_limit)),
         connection_limits: ConnectionLimits {
             max_connections: args.max_connections,
             header_timeout: Duration::from_millis(args.header_timeout_ms),
@@ -213,19 +277,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             tls_handshake_timeout: Duration::from_millis(args.tls_handshake_timeout_ms),
         },
         ..WorldConfig::default()
-    };
-    let world = std::sync::Arc::new(
-        World::start(config, specs)
-            .await
-            .map_err(|e| e.to_string())?,
-    );
-    // A served world runs for as long as clients keep calling it: keep the newest events
-    // only, so memory does not grow with the load.
-    world.trace().set_capacity(Some(SERVE_TRACE_CAPACITY));
-    world
-        .trace()
-        .set_byte_budget(Some(crate::core::limits::SERVE_TRACE_BYTES));
-    let ca_cert = match world.ca_cert_pem() {
+    })
+}
+
+/// Writes the world's CA certificate to `--ca-cert` when it serves HTTPS; returns the
+/// file's name for clients.
+fn write_ca_cert(args: &ServeArgs, world: &World) -> Result<Option<String>, String> {
+    match world.ca_cert_pem() {
         Some(pem) => {
             std::fs::write(&args.ca_cert, pem).map_err(|e| {
                 format!(
@@ -233,24 +291,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                     args.ca_cert.display()
                 )
             })?;
-            Some(args.ca_cert.display().to_string())
+            Ok(Some(args.ca_cert.display().to_string()))
         }
-        None => None,
-    };
-    let limits = world.config().connection_limits;
-    let control = super::controlled::start(
-        world.clone(),
-        super::controlled::ControlOptions {
-            bind: args.bind,
-            port: args.control_port,
-            token: args.control_token.clone(),
-            scenario: scenario.as_ref(),
-            state: args.state.clone(),
-            limits,
-        },
-    )
-    .await?;
-    let accounts: Vec<serde_json::Value> = world
+        None => Ok(None),
+    }
+}
+
+/// What a client needs of each account, for the table and the ready file.
+fn account_rows(world: &World) -> Vec<serde_json::Value> {
+    world
         .accounts()
         .iter()
         .map(|account| {
@@ -263,10 +312,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 "api_token": account.api_token(),
             })
         })
-        .collect();
-    print_table(&accounts);
-    let partners = print_partners(&world);
-    if let Some(ca) = &ca_cert {
+        .collect()
+}
+
+/// Prints the CA to trust, a first call to try, and where the control API and live
+/// view are.
+fn print_how_to_reach(
+    args: &ServeArgs,
+    accounts: &[serde_json::Value],
+    ca_cert: Option<&str>,
+    control: &super::controlled::Controlled,
+) {
+    if let Some(ca) = ca_cert {
         println!(
             "\nCA certificate: {ca}  (e.g. REQUESTS_CA_BUNDLE={ca}, NODE_EXTRA_CA_CERTS={ca})"
         );
@@ -291,28 +348,32 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             control.url, control.token, control.url
         ),
     }
-    if let Some(path) = &args.ready_file {
-        // `seed` is null when keys came from the OS RNG (no `--seed`): it is always the
-        // seed the keys came from, since nothing else seeds a served world.
-        let mut ready = json!({ "accounts": accounts, "seed": args.seed });
-        if !partners.is_empty() {
-            ready["partners"] = json!(partners);
-        }
-        if let Some(ca) = &ca_cert {
-            ready["ca_cert"] = json!(ca);
-        }
-        ready["control_url"] = json!(control.url);
-        ready["control_token"] = json!(control.token);
-        // Written whole (temporary file, then rename): a client polling for it never
-        // reads half a file.
-        crate::core::atomic_file::write(path, format!("{ready}\n").as_bytes())
-            .map_err(|e| format!("could not write the ready file {}: {e}", path.display()))?;
+}
+
+/// Writes `--ready-file`: the accounts, partners, CA and control API, once all listen.
+fn write_ready_file(
+    path: &std::path::Path,
+    args: &ServeArgs,
+    accounts: Vec<serde_json::Value>,
+    partners: Vec<serde_json::Value>,
+    ca_cert: Option<String>,
+    control: &super::controlled::Controlled,
+) -> Result<(), String> {
+    // `seed` is null when keys came from the OS RNG (no `--seed`): it is always the
+    // seed the keys came from, since nothing else seeds a served world.
+    let mut ready = json!({ "accounts": accounts, "seed": args.seed });
+    if !partners.is_empty() {
+        ready["partners"] = json!(partners);
     }
-    wait_for_signal().await;
-    eprintln!("sharesim: shutting down");
-    control.stop().await;
-    world.shutdown().await;
-    Ok(())
+    if let Some(ca) = &ca_cert {
+        ready["ca_cert"] = json!(ca);
+    }
+    ready["control_url"] = json!(control.url);
+    ready["control_token"] = json!(control.token);
+    // Written whole (temporary file, then rename): a client polling for it never
+    // reads half a file.
+    crate::core::atomic_file::write(path, format!("{ready}\n").as_bytes())
+        .map_err(|e| format!("could not write the ready file {}: {e}", path.display()))
 }
 
 /// The CA certificates `--partner-ca` names, as PEM text.

@@ -22,11 +22,11 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// The families of checks, in the order they run.
-pub const FAMILIES: [&str; 5] = ["invitations", "tokens", "answers", "tickets", "time"];
+pub(crate) const FAMILIES: [&str; 5] = ["invitations", "tokens", "answers", "tickets", "time"];
 
 /// One graded check.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Check {
+pub(crate) struct Check {
     /// Stable name, `family.rule` (e.g. `token.missing`).
     pub name: &'static str,
     /// One of [`FAMILIES`].
@@ -90,7 +90,7 @@ fn family_of(name: &str) -> &'static str {
 
 /// What `sharesim conform` was asked to do.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The endpoint's sharing URL.
     pub url: ExternalUrl,
     /// The subdomain sharesim plays.
@@ -108,7 +108,7 @@ pub struct Settings {
 
 /// Every check of one run, in order.
 #[derive(Clone, Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// The endpoint's sharing URL.
     pub endpoint: String,
     /// The subdomain sharesim played.
@@ -142,14 +142,14 @@ impl Report {
     }
 
     /// Whether every check that ran passed.
-    pub fn all_passed(&self) -> bool {
+    pub(crate) fn all_passed(&self) -> bool {
         self.failed == 0
     }
 }
 
 /// Grades the endpoint. An error means the run could not start at all (the world's
 /// listener, the client); an endpoint that cannot be reached fails its checks instead.
-pub async fn run(settings: Settings) -> Result<Report, String> {
+pub(crate) async fn run(settings: Settings) -> Result<Report, String> {
     let partner = if settings.subdomain == "partner" {
         "endpoint"
     } else {

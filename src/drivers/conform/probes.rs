@@ -33,7 +33,7 @@ pub(super) struct Exchange {
 
 impl Exchange {
     /// The answer in words: status, a header the check cares about, the body's start.
-    pub fn received(&self, header: Option<&str>) -> String {
+    pub(super) fn received(&self, header: Option<&str>) -> String {
         let Some(status) = self.status else {
             return format!("no answer: {}", self.body);
         };
@@ -56,7 +56,7 @@ impl Exchange {
     }
 
     /// Ok when the status is `expected`, else why not.
-    pub fn expect(&self, expected: u16, rule: &str) -> Result<(), String> {
+    pub(super) fn expect(&self, expected: u16, rule: &str) -> Result<(), String> {
         match self.status {
             Some(status) if status == expected => Ok(()),
             Some(status) => Err(format!("{rule}; the endpoint answered {status}")),
@@ -78,7 +78,7 @@ pub(super) struct Prober {
 impl Prober {
     /// A prober for the endpoint at `url`, known to `directory` as an external account,
     /// trusting the CAs in `partner_ca_pem` for an HTTPS endpoint.
-    pub fn new(
+    pub(super) fn new(
         url: ExternalUrl,
         directory: Directory,
         timeout: Duration,
@@ -100,7 +100,7 @@ impl Prober {
 
     /// Sends `method` to `rest` under the sharing URL. `token` and `version` go in their
     /// headers when given; `body` is sent as it is.
-    pub async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         rest: &str,
@@ -171,7 +171,7 @@ impl Prober {
     }
 
     /// A protocol call as a well-behaved sender makes it: version 1, JSON body.
-    pub async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         rest: &str,

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// Every way a control call can be refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ControlError {
+pub(crate) enum ControlError {
     /// 401: no bearer token, or the wrong one.
     #[error(
         "this call needs the header `Authorization: Bearer <control_token>` (the ready file's `control_token`)"
@@ -46,7 +46,7 @@ pub enum ControlError {
 
 /// The JSON body of every refusal.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// A stable code: `unauthorized`, `not_found`, `method_not_allowed`, `bad_request`,
     /// `invalid_step`, `invalid_snapshot`, `invalid_filter`, `internal`, `not_durable`,
     /// `wrong_host`.
@@ -63,7 +63,7 @@ pub struct ErrorBody {
 
 impl ControlError {
     /// The HTTP status of this error.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ControlError::Unauthorized => StatusCode::UNAUTHORIZED,
             ControlError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -79,7 +79,7 @@ impl ControlError {
     }
 
     /// The JSON body answered with the status.
-    pub fn body(&self) -> ErrorBody {
+    pub(crate) fn body(&self) -> ErrorBody {
         let (error, step, field, message) = match self {
             ControlError::Unauthorized => ("unauthorized", None, None, self.to_string()),
             ControlError::NotFound(_) => ("not_found", None, None, self.to_string()),

@@ -13,36 +13,36 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Most events one page of `GET /journal` answers.
-pub const MAX_PAGE: usize = 1_000;
+pub(crate) const MAX_PAGE: usize = 1_000;
 
 /// Declares a type holding the filter's fields plus `$extra`, with a conversion to
 /// [`EventFilter`]: query strings cannot use `#[serde(flatten)]` (every value would be
 /// a string) and `deny_unknown_fields` refuses it, so the fields are written once here.
 macro_rules! with_filter_fields {
-    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fdoc:meta])* pub $field:ident: $ty:ty,)* }) => {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$fdoc:meta])* $fvis:vis $field:ident: $ty:ty,)* }) => {
         $(#[$meta])*
         #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
-        pub struct $name {
+        $vis struct $name {
             /// Only events after this sequence number.
-            pub since: Option<u64>,
+            $vis since: Option<u64>,
             /// Only events from or to this account (subdomain), or from one of its users.
-            pub account: Option<String>,
+            $vis account: Option<String>,
             /// Only requests and responses of this surface (`rest` or `partner`).
-            pub surface: Option<Surface>,
+            $vis surface: Option<Surface>,
             /// Only events of this kind (`request`, `response`, `decision`, `world`, `note`).
-            pub kind: Option<EventKind>,
+            $vis kind: Option<EventKind>,
             /// Only calls with this HTTP method.
-            pub method: Option<String>,
+            $vis method: Option<String>,
             /// Only calls whose path contains this text.
-            pub path: Option<String>,
+            $vis path: Option<String>,
             /// Only responses with this HTTP status.
-            pub status: Option<u16>,
+            $vis status: Option<u16>,
             /// Only failed deliveries leading to this agreement status (`ssl_error`…).
-            pub outcome: Option<String>,
+            $vis outcome: Option<String>,
             /// Only events whose sentence contains this text.
-            pub detail: Option<String>,
-            $($(#[$fdoc])* pub $field: $ty,)*
+            $vis detail: Option<String>,
+            $($(#[$fdoc])* $fvis $field: $ty,)*
         }
 
         impl From<&$name> for EventFilter {
@@ -67,12 +67,12 @@ macro_rules! with_filter_fields {
 with_filter_fields! {
     /// Which journal events a page, a stream or a verification is about. Every field is
     /// optional; given fields must all match.
-    pub struct EventFilter {}
+    pub(crate) struct EventFilter {}
 }
 
 impl EventFilter {
     /// Whether `event` passes every given field.
-    pub fn matches(&self, event: &Event) -> bool {
+    pub(crate) fn matches(&self, event: &Event) -> bool {
         // Without allocating: a stream checks every event it reads.
         let account = |name: &str| {
             event.from == name
@@ -111,15 +111,15 @@ impl EventFilter {
 
 with_filter_fields! {
     /// The query of `GET /journal`: a filter and a page size.
-    pub struct JournalQuery {
+    pub(crate) struct JournalQuery {
         /// Most events to answer (at most 1000, the default).
-        pub limit: Option<usize>,
+        pub(crate) limit: Option<usize>,
     }
 }
 
 /// One page of the journal.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct JournalPage {
+pub(crate) struct JournalPage {
     /// Matching events, oldest first.
     pub events: Vec<Event>,
     /// Pass as `since` to read the next page (the last event looked at).
@@ -133,7 +133,7 @@ pub struct JournalPage {
 
 /// A page of matching events after `query.filter.since`: at most `limit` matching
 /// events, looking at no more than [`MAX_LOOKED`] events.
-pub fn page(trace: &Trace, query: &JournalQuery) -> JournalPage {
+pub(crate) fn page(trace: &Trace, query: &JournalQuery) -> JournalPage {
     let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
     let filter = EventFilter::from(query);
     let since = filter.since.unwrap_or(0);
@@ -155,21 +155,21 @@ pub fn page(trace: &Trace, query: &JournalQuery) -> JournalPage {
 }
 
 /// Most events one page looks at, matching or not.
-pub const MAX_LOOKED: usize = 10_000;
+pub(crate) const MAX_LOOKED: usize = 10_000;
 
 with_filter_fields! {
     /// The body of `POST /verify`: a filter, and optionally the count it must reach.
-    pub struct Verification {
+    pub(crate) struct Verification {
         /// The exact number of matching events expected.
-        pub count: Option<usize>,
+        pub(crate) count: Option<usize>,
         /// The least number of matching events expected.
-        pub at_least: Option<usize>,
+        pub(crate) at_least: Option<usize>,
     }
 }
 
 /// The answer of `POST /verify`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// How many kept events match the filter.
     pub count: usize,
     /// Whether `count`/`at_least` held (true when neither was given).
@@ -179,7 +179,7 @@ pub struct Verdict {
 }
 
 /// Counts the kept events that match, and compares with what was expected.
-pub fn verify(trace: &Trace, verification: &Verification) -> Verdict {
+pub(crate) fn verify(trace: &Trace, verification: &Verification) -> Verdict {
     let filter = EventFilter::from(verification);
     let count = trace.count_after(filter.since.unwrap_or(0), |event| filter.matches(event));
     let passed = verification.count.is_none_or(|n| n == count)
@@ -197,7 +197,7 @@ const STREAM_BATCH: usize = 512;
 /// How far a stream may fall behind the newest event (counting events recorded since it
 /// connected) before it is ended with an `end` event: a subscriber that does not read
 /// costs the server nothing more than this.
-pub const MAX_STREAM_LAG: u64 = 20_000;
+pub(crate) const MAX_STREAM_LAG: u64 = 20_000;
 
 /// How long a stream lets new events gather before reading them: one read per burst,
 /// not one per event, whatever the number of streams.
@@ -209,7 +209,7 @@ const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 /// trace from its own position; one that falls [`MAX_STREAM_LAG`] events behind, or
 /// whose next events were dropped from the kept trace, gets a last `end` event saying
 /// so (with the `next_since` to resume from) and is closed.
-pub fn stream(
+pub(crate) fn stream(
     trace: Trace,
     filter: EventFilter,
     shutdown: CancellationToken,
@@ -246,7 +246,7 @@ struct Follower {
 
 /// Why a stream was ended early, as its last event's data.
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct StreamEnd {
+pub(crate) struct StreamEnd {
     /// `too_slow` or `events_dropped`.
     pub reason: String,
     /// What happened, as a sentence.

@@ -16,7 +16,7 @@
 
 mod pairs;
 
-pub use pairs::PairTracker;
+pub(crate) use pairs::PairTracker;
 
 use super::{Control, ControlError, same_secret};
 use crate::core::consistency::PairPath;
@@ -37,7 +37,7 @@ const STYLE: &str = include_str!("live/live.css");
 
 /// How many of the newest journal events the diagram draws: enough to follow what a
 /// client just did, few enough that the browser redraws it at once.
-pub const DIAGRAM_EVENTS: usize = 200;
+pub(crate) const DIAGRAM_EVENTS: usize = 200;
 
 /// What the page may load and where it may connect: only this server. Inline styles are
 /// allowed because the drawn diagram carries its own `<style>`; scripts are not.
@@ -48,21 +48,21 @@ frame-ancestors 'none'";
 /// Draws a sequence diagram (SVG) titled `name` from journal events. The `report` layer,
 /// above this one, owns the drawing; `cli` hands its renderer in, as it does the
 /// OpenAPI document.
-pub type DiagramRenderer = fn(name: &str, events: Vec<Event>) -> String;
+pub(crate) type DiagramRenderer = fn(name: &str, events: Vec<Event>) -> String;
 
 /// Draws one agreement's status grid (SVG) from the path its pair took; handed in by
 /// `cli` from the `report` layer, like the diagram.
-pub type GridRenderer = fn(path: &PairPath) -> String;
+pub(crate) type GridRenderer = fn(path: &PairPath) -> String;
 
 /// How many grids the page shows: the most recently changed agreements.
-pub const GRIDS_SHOWN: usize = 6;
+pub(crate) const GRIDS_SHOWN: usize = 6;
 
 /// The query of `GET /ui/diagram.svg`: which window of the journal to draw. Without
 /// either bound, the newest [`DIAGRAM_EVENTS`]; with `from`, that many from there on;
 /// with only `to`, that many ending there.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DiagramWindow {
+pub(crate) struct DiagramWindow {
     /// The first event to draw.
     pub from: Option<u64>,
     /// The last event to draw.
@@ -71,14 +71,14 @@ pub struct DiagramWindow {
 
 /// The query of `GET /ui`.
 #[derive(Debug, Deserialize)]
-pub struct PageQuery {
+pub(crate) struct PageQuery {
     /// The control token.
     token: Option<String>,
 }
 
 /// What the page shows, in one answer (`GET /ui/view`).
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct LiveView {
+pub(crate) struct LiveView {
     /// The newest journal event when the view was taken; the stream goes on from here.
     pub last_seq: u64,
     /// The oldest journal event still kept: how far back the diagram can go.
@@ -96,7 +96,7 @@ pub struct LiveView {
 
 /// One account on the page.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct LiveAccount {
+pub(crate) struct LiveAccount {
     /// The subdomain.
     pub subdomain: String,
     /// The name partners see.
@@ -116,7 +116,7 @@ pub struct LiveAccount {
 
 /// One agreement copy on the page.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct LiveAgreement {
+pub(crate) struct LiveAgreement {
     /// The account-local id.
     pub id: u64,
     /// The copy's display name.
@@ -132,7 +132,7 @@ pub struct LiveAgreement {
 
 /// One ticket on the page.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct LiveTicket {
+pub(crate) struct LiveTicket {
     /// The account-local id.
     pub id: u64,
     /// The subject line.
@@ -147,18 +147,21 @@ pub struct LiveTicket {
 
 impl Control {
     /// The accounts as the live page shows them, read without waiting for running steps.
-    pub fn live_view(&self) -> LiveView {
+    pub(crate) fn live_view(&self) -> LiveView {
         let last_seq = self.world.trace().last_seq();
         let first_seq = self.world.trace().first_seq();
-        let faults = self.world.faults();
-        let all = self.world.accounts();
-        self.pairs.observe(last_seq, &all);
-        let accounts = all
-            .iter()
-            .map(|account| {
-                let subdomain = account.subdomain().to_string();
-                let agreements = account
-                    .agreements()
+        let views = self.world.account_views();
+        self.pairs.observe(last_seq, &views);
+        let accounts = views
+            .into_iter()
+            .map(|view| LiveAccount {
+                subdomain: view.subdomain().to_string(),
+                display_name: view.account.display_name().to_string(),
+                running: view.running,
+                certificate: view.certificate,
+                faults: view.faults.len(),
+                agreements: view
+                    .agreements
                     .into_iter()
                     .map(|a| LiveAgreement {
                         id: a.id,
@@ -167,32 +170,18 @@ impl Control {
                         status: a.status.to_string(),
                         remote_subdomain: a.remote_subdomain,
                     })
-                    .collect();
-                let tickets = account.read_state(|state| {
-                    state
-                        .tickets()
-                        .all()
-                        .map(|t| LiveTicket {
-                            id: t.id,
-                            subject: t.subject.clone(),
-                            status: t.status.to_string(),
-                            shared_over: t.sent.as_ref().map(|s| s.agreement_id),
-                            received_over: t.received.as_ref().map(|r| r.share.agreement_id),
-                        })
-                        .collect()
-                });
-                LiveAccount {
-                    display_name: account.display_name().to_string(),
-                    running: self.world.is_running(&subdomain).unwrap_or(false),
-                    certificate: self.world.cert_mode(&subdomain).unwrap_or(CertMode::Valid),
-                    faults: faults
-                        .iter()
-                        .filter(|rule| rule.target == subdomain)
-                        .count(),
-                    agreements,
-                    tickets,
-                    subdomain,
-                }
+                    .collect(),
+                tickets: view
+                    .tickets
+                    .into_iter()
+                    .map(|t| LiveTicket {
+                        id: t.id,
+                        subject: t.subject,
+                        status: t.status,
+                        shared_over: t.shared_over,
+                        received_over: t.received_over,
+                    })
+                    .collect(),
             })
             .collect();
         LiveView {
@@ -208,7 +197,7 @@ impl Control {
     /// The sequence diagram of a window of at most [`DIAGRAM_EVENTS`] journal events
     /// (the newest by default), drawn by the same renderer as the reports; None when
     /// no renderer was given.
-    pub fn live_diagram(&self, window: &DiagramWindow) -> Option<String> {
+    pub(crate) fn live_diagram(&self, window: &DiagramWindow) -> Option<String> {
         let draw = self.diagram?;
         let trace = self.world.trace();
         let span = DIAGRAM_EVENTS as u64;
@@ -238,7 +227,7 @@ impl Control {
     }
 
     /// The status grids of the most recently changed agreements, as the page shows them.
-    pub fn live_grids(&self) -> Option<LiveGrids> {
+    pub(crate) fn live_grids(&self) -> Option<LiveGrids> {
         let draw = self.grid?;
         let (paths, more) = self.pairs.recent(GRIDS_SHOWN);
         Some(LiveGrids {
@@ -258,7 +247,7 @@ impl Control {
 
 /// The answer of `GET /ui/grids`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct LiveGrids {
+pub(crate) struct LiveGrids {
     /// The most recently changed agreements' grids, newest first.
     pub grids: Vec<LiveGrid>,
     /// How many more agreements changed earlier (not drawn).
@@ -267,7 +256,7 @@ pub struct LiveGrids {
 
 /// One agreement's status grid.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct LiveGrid {
+pub(crate) struct LiveGrid {
     /// What the page calls it: the sender and its local id.
     pub label: String,
     /// The sending account.
@@ -298,7 +287,7 @@ fn private(mut response: Response, content_type: &'static str) -> Response {
 
 /// `GET /ui?token=…`: the page, for whoever knows the control token (as the query
 /// parameter a person opens, or as a bearer header).
-pub async fn page(
+pub(crate) async fn page(
     State(control): State<Arc<Control>>,
     headers: HeaderMap,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
@@ -325,17 +314,17 @@ pub async fn page(
 }
 
 /// `GET /ui/live.js`: the page's script (no data in it, so no token needed).
-pub async fn script() -> Response {
+pub(crate) async fn script() -> Response {
     private(SCRIPT.into_response(), "text/javascript; charset=utf-8")
 }
 
 /// `GET /ui/live.css`: the page's style sheet (no data in it, so no token needed).
-pub async fn style() -> Response {
+pub(crate) async fn style() -> Response {
     private(STYLE.into_response(), "text/css; charset=utf-8")
 }
 
 /// `GET /ui/view`: the accounts, their agreements and tickets (bearer token).
-pub async fn view(State(control): State<Arc<Control>>) -> Response {
+pub(crate) async fn view(State(control): State<Arc<Control>>) -> Response {
     private(
         axum::Json(control.live_view()).into_response(),
         "application/json",
@@ -344,7 +333,7 @@ pub async fn view(State(control): State<Arc<Control>>) -> Response {
 
 /// `GET /ui/diagram.svg`: a window of the journal drawn, the newest by default
 /// (bearer token).
-pub async fn diagram(
+pub(crate) async fn diagram(
     State(control): State<Arc<Control>>,
     query: Result<Query<DiagramWindow>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -360,7 +349,7 @@ pub async fn diagram(
 
 /// `GET /ui/grids`: the status grids of the most recently changed agreements (bearer
 /// token).
-pub async fn grids(State(control): State<Arc<Control>>) -> Response {
+pub(crate) async fn grids(State(control): State<Arc<Control>>) -> Response {
     match control.live_grids() {
         Some(grids) => private(axum::Json(grids).into_response(), "application/json"),
         None => ControlError::NotFound("/ui/grids".to_string()).into_response(),

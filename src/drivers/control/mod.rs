@@ -8,10 +8,10 @@
 //! runner's own code ([`crate::drivers::scenario::run::Session`]).
 
 mod error;
-pub mod journal;
-pub mod live;
+pub(crate) mod journal;
+pub(crate) mod live;
 
-pub use error::{ControlError, ErrorBody};
+pub(crate) use error::{ControlError, ErrorBody};
 
 use crate::core::tls::CertMode;
 use crate::drivers::scenario::format::Step;
@@ -37,13 +37,13 @@ use tokio_util::sync::CancellationToken;
 /// A hook called after every change the control API makes, with the session's handles
 /// (durable state uses it). It may block: it runs on a blocking thread. On an error the
 /// change is undone: the world is put back as [`DurableState`] says.
-pub type ChangeHook = Arc<dyn Fn(Handles) -> Result<(), String> + Send + Sync>;
+pub(crate) type ChangeHook = Arc<dyn Fn(Handles) -> Result<(), String> + Send + Sync>;
 
 /// The last durable state of the world, which an undo restores.
-pub type DurableState = Arc<dyn Fn() -> WorldSnapshot + Send + Sync>;
+pub(crate) type DurableState = Arc<dyn Fn() -> WorldSnapshot + Send + Sync>;
 
 /// The control side of a served world: the world, the step session and the token.
-pub struct Control {
+pub(crate) struct Control {
     world: Arc<World>,
     session: tokio::sync::Mutex<Session>,
     token: String,
@@ -63,7 +63,7 @@ pub struct Control {
 
 /// The answer of `POST /steps`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct StepsOutcome {
+pub(crate) struct StepsOutcome {
     /// Whether every step passed.
     pub passed: bool,
     /// What each step that ran did, in order; a failed step is the last one run.
@@ -74,7 +74,7 @@ pub struct StepsOutcome {
 
 /// One step's outcome in `POST /steps`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct StepOutcome {
+pub(crate) struct StepOutcome {
     /// Index of the step in the array, from 0.
     pub step: usize,
     /// The step's action key.
@@ -95,7 +95,7 @@ pub struct StepOutcome {
 
 /// One field that did not match.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct Diff {
+pub(crate) struct Diff {
     /// The field.
     pub field: String,
     /// What the step expected.
@@ -128,7 +128,7 @@ impl StepOutcome {
 
 /// One account as `GET /accounts` shows it: the ready file's entry plus its state.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct AccountInfo {
+pub(crate) struct AccountInfo {
     /// The subdomain.
     pub subdomain: String,
     /// The name partners see.
@@ -157,21 +157,21 @@ pub struct AccountInfo {
 
 /// The body of `GET /accounts`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct Accounts {
+pub(crate) struct Accounts {
     /// Every account, in the world's order.
     pub accounts: Vec<AccountInfo>,
 }
 
 /// The answer of `POST /reset` and `PUT /snapshot`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct Restored {
+pub(crate) struct Restored {
     /// The journal event that marks the change.
     pub seq: u64,
 }
 
 impl Control {
     /// The control side of `world`; `token` is what callers must present.
-    pub fn new(world: Arc<World>, token: String, shutdown: CancellationToken) -> Control {
+    pub(crate) fn new(world: Arc<World>, token: String, shutdown: CancellationToken) -> Control {
         Control {
             world,
             session: tokio::sync::Mutex::new(Session::default()),
@@ -187,32 +187,32 @@ impl Control {
     }
 
     /// Accepts `Host: ADDRESS` (with any port) besides loopback names.
-    pub fn with_bound_address(mut self, address: std::net::IpAddr) -> Control {
+    pub(crate) fn with_bound_address(mut self, address: std::net::IpAddr) -> Control {
         self.bound = Some(address.to_string());
         self
     }
 
     /// Serves `document` at `GET /openapi.json`.
-    pub fn with_openapi(mut self, document: Value) -> Control {
+    pub(crate) fn with_openapi(mut self, document: Value) -> Control {
         self.openapi = document;
         self
     }
 
     /// Draws the live view's diagram with `renderer`.
-    pub fn with_diagram(mut self, renderer: live::DiagramRenderer) -> Control {
+    pub(crate) fn with_diagram(mut self, renderer: live::DiagramRenderer) -> Control {
         self.diagram = Some(renderer);
         self
     }
 
     /// Draws the live view's status grids with `renderer`.
-    pub fn with_grid(mut self, renderer: live::GridRenderer) -> Control {
+    pub(crate) fn with_grid(mut self, renderer: live::GridRenderer) -> Control {
         self.grid = Some(renderer);
         self
     }
 
     /// Calls `hook` after every change made through the control API; when it fails,
     /// puts the world back as `durable` says.
-    pub fn with_after_change(mut self, hook: ChangeHook, durable: DurableState) -> Control {
+    pub(crate) fn with_after_change(mut self, hook: ChangeHook, durable: DurableState) -> Control {
         self.after_change = Some((hook, durable));
         self
     }
@@ -247,7 +247,7 @@ impl Control {
 
     /// Checks a JSON array of steps, then runs them in order, stopping at the first that
     /// fails. Nothing runs when any step is invalid.
-    pub async fn run_json_steps(&self, steps: &Value) -> Result<StepsOutcome, ControlError> {
+    pub(crate) async fn run_json_steps(&self, steps: &Value) -> Result<StepsOutcome, ControlError> {
         let mut session = self.session.lock().await;
         let accounts = self.account_names();
         let externals = self.external_names();
@@ -261,7 +261,7 @@ impl Control {
 
     /// Runs already checked steps (a scenario file's) in order, stopping at the first
     /// that fails.
-    pub async fn run_steps(&self, steps: &[Step]) -> StepsOutcome {
+    pub(crate) async fn run_steps(&self, steps: &[Step]) -> StepsOutcome {
         let mut session = self.session.lock().await;
         let outcome = self.run_parsed(&mut session, steps).await;
         // Only at start (a scenario's steps), where a failed write stops `serve` anyway.
@@ -306,35 +306,34 @@ impl Control {
     }
 
     /// Every account with its URLs, credentials and state.
-    pub fn accounts(&self) -> Accounts {
-        let faults = self.world.faults();
+    pub(crate) fn accounts(&self) -> Accounts {
         let accounts = self
             .world
-            .accounts()
-            .iter()
-            .map(|account| {
-                let subdomain = account.subdomain().to_string();
+            .account_views()
+            .into_iter()
+            .map(|view| {
+                let account = &view.account;
                 let mut agreements = BTreeMap::new();
-                for agreement in account.agreements() {
+                for agreement in &view.agreements {
                     *agreements.entry(agreement.status.to_string()).or_insert(0) += 1;
                 }
                 AccountInfo {
+                    subdomain: account.subdomain().to_string(),
                     display_name: account.display_name().to_string(),
                     api_url: account.api_url(),
                     sharing_url: account.loopback_sharing_url(),
                     admin_email: account.admin_email().to_string(),
                     agent_email: account.agent_email().to_string(),
                     api_token: account.api_token().to_string(),
-                    running: self.world.is_running(&subdomain).unwrap_or(false),
-                    certificate: self.world.cert_mode(&subdomain).unwrap_or(CertMode::Valid),
-                    faults: faults
+                    running: view.running,
+                    certificate: view.certificate,
+                    faults: view
+                        .faults
                         .iter()
-                        .filter(|rule| rule.target == subdomain)
                         .map(crate::drivers::snapshot::fault_table)
                         .collect(),
                     agreements,
-                    tickets: account.tickets().len(),
-                    subdomain,
+                    tickets: view.tickets.len(),
                 }
             })
             .collect();
@@ -342,13 +341,13 @@ impl Control {
     }
 
     /// The whole world's state, with the session's handles.
-    pub async fn snapshot(&self) -> WorldSnapshot {
+    pub(crate) async fn snapshot(&self) -> WorldSnapshot {
         let session = self.session.lock().await;
         WorldSnapshot::capture(&self.world, session.handles())
     }
 
     /// Restores `snapshot` (checked whole first: nothing changes if any part is invalid).
-    pub async fn restore(&self, snapshot: &WorldSnapshot) -> Result<Restored, ControlError> {
+    pub(crate) async fn restore(&self, snapshot: &WorldSnapshot) -> Result<Restored, ControlError> {
         let mut session = self.session.lock().await;
         snapshot
             .check(&self.world)
@@ -413,7 +412,7 @@ impl Control {
 
     /// Empties every account, heals every fault, makes every certificate valid, starts
     /// every account and forgets every handle. The journal goes on.
-    pub async fn reset(&self) -> Result<Restored, ControlError> {
+    pub(crate) async fn reset(&self) -> Result<Restored, ControlError> {
         let empty = WorldSnapshot::empty(&self.world);
         self.restore(&empty).await?;
         self.pairs.clear();
@@ -428,7 +427,7 @@ impl Control {
 
 /// The longest `wait` a control call may ask for: a call holds the step session (and
 /// with it `/steps`, `/snapshot` and `/reset`) while it waits.
-pub const MAX_CONTROL_WAIT_MS: u64 = 60_000;
+pub(crate) const MAX_CONTROL_WAIT_MS: u64 = 60_000;
 
 /// Refuses a `wait` longer than [`MAX_CONTROL_WAIT_MS`]; nothing runs.
 fn check_waits(steps: &[Step]) -> Result<(), ControlError> {
@@ -451,10 +450,10 @@ fn check_waits(steps: &[Step]) -> Result<(), ControlError> {
 }
 
 /// The fewest characters a control token may have: a short one can be guessed.
-pub const MIN_TOKEN_CHARS: usize = 16;
+pub(crate) const MIN_TOKEN_CHARS: usize = 16;
 
 /// A fresh control token: 40 hex characters from the operating system's RNG.
-pub fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     use rand::TryRng;
     let mut bytes = [0u8; 20];
     if rand::rngs::SysRng.try_fill_bytes(&mut bytes).is_err() {
@@ -465,7 +464,7 @@ pub fn random_token() -> String {
 }
 
 /// The control API's routes, behind the bearer-token check, and the live view's page.
-pub fn router(control: Arc<Control>) -> Router {
+pub(crate) fn router(control: Arc<Control>) -> Router {
     Router::new()
         .route("/steps", post(post_steps))
         .route("/accounts", get(get_accounts))
@@ -495,7 +494,7 @@ pub fn router(control: Arc<Control>) -> Router {
 /// Serves the control API on `listener` until the world's shutdown, with the accounts'
 /// connection cap and deadlines (`limits`). Shutdown waits for no request: open
 /// connections get a short drain, then are closed.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     control: Arc<Control>,
     limits: crate::surfaces::listener::connection_limits::ConnectionLimits,

@@ -31,7 +31,7 @@ pub(super) struct Change {
 
 impl Change {
     /// Whether there is nothing to write.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.accounts.is_empty() && self.faults.is_none() && self.handles.is_none()
     }
 }
@@ -78,7 +78,7 @@ impl From<ItemsDelta> for Items {
 }
 
 /// Reads a file that must be a regular file: a FIFO or a device would block or never end.
-pub fn read_regular(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+pub(super) fn read_regular(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     match std::fs::metadata(path) {
         Ok(meta) if !meta.is_file() => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,

@@ -45,7 +45,7 @@ pub struct Cell {
 }
 
 /// The statuses a side may hold, then `none`.
-pub fn sides() -> Vec<Option<AgreementStatus>> {
+pub(crate) fn sides() -> Vec<Option<AgreementStatus>> {
     let mut sides: Vec<Option<AgreementStatus>> = AgreementStatus::VARIANTS
         .iter()
         .copied()
@@ -64,7 +64,7 @@ fn bump(map: &mut BTreeMap<String, u64>, key: String, by: u64) {
 }
 
 /// The copies of each agreement handle after a step.
-pub type Pairs = BTreeMap<String, (Option<AgreementStatus>, Option<AgreementStatus>)>;
+pub(crate) type Pairs = BTreeMap<String, (Option<AgreementStatus>, Option<AgreementStatus>)>;
 
 impl Coverage {
     /// Counts the pairs seen after a step and the transitions from the step before.

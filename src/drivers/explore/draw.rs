@@ -26,14 +26,14 @@ const MAX_AGREEMENTS: usize = 4;
 /// Tickets a schedule creates at most.
 const MAX_TICKETS: usize = 2;
 /// Actions in a `concurrently` group at most.
-pub const MAX_GROUP: usize = 3;
+pub(crate) const MAX_GROUP: usize = 3;
 
 fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
     &items[rng.random_range(0..items.len())]
 }
 
 /// Draws schedule `index` of `seed`.
-pub fn draw(seed: u64, index: u64, shape: &Shape) -> Schedule {
+pub(crate) fn draw(seed: u64, index: u64, shape: &Shape) -> Schedule {
     let mut rng = rng_for(seed, index);
     let accounts: Vec<String> = ACCOUNT_NAMES
         .iter()

@@ -82,7 +82,7 @@ impl Group {
 }
 
 /// The groups one schedule's violations belong to.
-pub fn classify(
+pub(crate) fn classify(
     limits: &[KnownLimit],
     schedule: &Schedule,
     run: &ScheduleRun,
@@ -127,7 +127,7 @@ fn write(path: &Path, text: &str) -> Result<(), ExploreError> {
 /// Shrinks the group's first schedule, writes it to `options.out`, and checks that
 /// `sharesim run` on the file fails (on loopback too, for a simulated finding) and that
 /// a second run of the shrunk schedule writes the same trace.
-pub async fn shrink_and_write(
+pub(crate) async fn shrink_and_write(
     options: &ExploreOptions,
     checks: &Checks,
     key: &GroupKey,

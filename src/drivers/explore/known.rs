@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 
 /// The files of `scenarios/found/`, by name.
-pub const FOUND: &[(&str, &str)] = &[
+pub(crate) const FOUND: &[(&str, &str)] = &[
     (
         "01-lost-reply-after-accept.toml",
         include_str!(concat!(
@@ -69,7 +69,7 @@ pub struct Seen {
 
 /// One kept limit.
 #[derive(Clone, Debug)]
-pub struct KnownLimit {
+pub(crate) struct KnownLimit {
     /// Its file name in `scenarios/found/`.
     pub file: &'static str,
     /// Its text, copied into a corpus.
@@ -82,7 +82,7 @@ impl KnownLimit {
     /// Whether a violation of `invariant` ending in `pair`, in a schedule whose steps
     /// are of `kinds`, is this limit: same invariant, one of its pairs, and every kind
     /// of step the limit needs is there (`a|b`: either).
-    pub fn matches(&self, invariant: &str, pair: &str, kinds: &BTreeSet<String>) -> bool {
+    pub(crate) fn matches(&self, invariant: &str, pair: &str, kinds: &BTreeSet<String>) -> bool {
         self.signature.invariants.iter().any(|i| i == invariant)
             && self.signature.pair.split('|').any(|p| p == pair)
             && self
@@ -94,7 +94,7 @@ impl KnownLimit {
 }
 
 /// The bundled limits (a file without a signature is a bug the unit test catches).
-pub fn known_limits() -> Vec<KnownLimit> {
+pub(crate) fn known_limits() -> Vec<KnownLimit> {
     FOUND
         .iter()
         .filter_map(|(file, text)| {
@@ -109,7 +109,7 @@ pub fn known_limits() -> Vec<KnownLimit> {
 }
 
 /// The limit a violation matches, if any.
-pub fn match_known<'a>(
+pub(crate) fn match_known<'a>(
     limits: &'a [KnownLimit],
     invariant: &str,
     pair: &str,
@@ -120,7 +120,7 @@ pub fn match_known<'a>(
 
 /// The kinds of a step: its action key, a fault as its kind, a group as `concurrently`
 /// and each of its actions.
-pub fn step_kinds(step: &Step) -> Vec<String> {
+pub(crate) fn step_kinds(step: &Step) -> Vec<String> {
     match &step.action {
         Action::Fault(fault) => {
             let written = fault.rule.fault.toml();
@@ -136,12 +136,15 @@ pub fn step_kinds(step: &Step) -> Vec<String> {
 }
 
 /// The kinds of every step, sorted and distinct.
-pub fn kinds(steps: &[Step]) -> BTreeSet<String> {
+pub(crate) fn kinds(steps: &[Step]) -> BTreeSet<String> {
     steps.iter().flat_map(step_kinds).collect()
 }
 
 /// A pair of copies as a signature writes it.
-pub fn pair_text(sender: Option<AgreementStatus>, receiver: Option<AgreementStatus>) -> String {
+pub(crate) fn pair_text(
+    sender: Option<AgreementStatus>,
+    receiver: Option<AgreementStatus>,
+) -> String {
     let side = |copy: Option<AgreementStatus>| copy.map_or("none".to_string(), |s| s.to_string());
     format!("{}/{}", side(sender), side(receiver))
 }

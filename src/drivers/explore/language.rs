@@ -1,13 +1,14 @@
 //! The one list of what explore draws from the scenario language. Every action of the
-//! language is either drawable ([`DRAWN`]) or left out with a reason ([`NOT_DRAWN`]);
-//! [`drawn`] matches every action without a wildcard, so a new action is a compile
-//! error here until someone decides which list it joins, and a unit test checks the
-//! two lists against `Action::KEYS`.
+//! language is either drawable ([`DRAWN`]) or left out with a reason (`NOT_DRAWN`);
+//! `drawn` matches every action without a wildcard, so a new action is a compile error
+//! in the test build until someone decides which list it joins, and a unit test checks
+//! the two lists against `Action::KEYS`.
 
+#[cfg(test)]
 use crate::drivers::scenario::Action;
 
 /// Every action key explore draws, in the order coverage reports list them.
-pub const DRAWN: &[&str] = &[
+pub(crate) const DRAWN: &[&str] = &[
     "invite",
     "respond",
     "deactivate",
@@ -31,8 +32,10 @@ pub const DRAWN: &[&str] = &[
     "lose_reply",
 ];
 
-/// Every action key explore never draws, with the reason.
-pub const NOT_DRAWN: &[(&str, &str)] = &[
+/// Every action key explore never draws, with the reason (read by the test that fails
+/// when the language gains an action neither list places).
+#[cfg(test)]
+pub(crate) const NOT_DRAWN: &[(&str, &str)] = &[
     (
         "request",
         "a raw REST call: what it can change, the named actions change; its refusals are checked by the REST error tests",
@@ -51,9 +54,10 @@ pub const NOT_DRAWN: &[(&str, &str)] = &[
     ),
 ];
 
-/// Whether explore draws `action`. No wildcard: a new action does not compile until it
-/// is placed.
-pub fn drawn(action: &Action) -> bool {
+/// Whether explore draws `action`. No wildcard: a new action does not compile (in the
+/// test build, which CI runs) until it is placed.
+#[cfg(test)]
+pub(crate) fn drawn(action: &Action) -> bool {
     match action {
         Action::Invite(_)
         | Action::Respond(_)

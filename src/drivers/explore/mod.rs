@@ -7,16 +7,16 @@
 //! (`shrink`) and written as an ordinary scenario file that fails the same way.
 
 pub mod corpus;
-pub mod coverage;
-pub mod draw;
-pub mod findings;
+pub(crate) mod coverage;
+pub(crate) mod draw;
+pub(crate) mod findings;
 pub mod invariants;
-pub mod known;
-pub mod language;
+pub(crate) mod known;
+pub(crate) mod language;
 pub mod orders;
-pub mod reproduction;
+pub(crate) mod reproduction;
 pub mod schedule;
-pub mod shrink;
+pub(crate) mod shrink;
 pub mod steps;
 
 use crate::core::account::planted::PlantedBugs;

@@ -15,11 +15,11 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// Trace events printed with a finding.
-pub const LAST_EVENTS: usize = 8;
+pub(crate) const LAST_EVENTS: usize = 8;
 
 /// Renders the reproduction file of `run`'s violation of `invariant`; `command` is the
 /// exploration that found it, for the description.
-pub fn render(
+pub(crate) fn render(
     schedule: &Schedule,
     run: &ScheduleRun,
     invariant: Invariant,
@@ -137,7 +137,7 @@ pub fn render(
 
 /// What running a reproduction file with the plain runner showed.
 #[derive(Clone, Debug)]
-pub struct Check {
+pub(crate) struct Check {
     /// Whether it failed, as it must.
     pub failed: bool,
     /// How many steps the file has.
@@ -149,7 +149,7 @@ pub struct Check {
 /// Runs a reproduction file exactly as `sharesim run --network N` would (with the surface check
 /// when the invariant needs it, and the exploration's planted bugs, which only tests
 /// set) and reports whether it fails.
-pub async fn check(
+pub(crate) async fn check(
     text: &str,
     file: &str,
     invariant: Invariant,

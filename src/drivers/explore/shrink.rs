@@ -14,11 +14,11 @@ use crate::drivers::scenario::format::Concurrently;
 use crate::drivers::scenario::{Action, Answer, Step, Terms};
 
 /// Candidates run at most, so a shrink always ends.
-pub const MAX_RUNS: usize = 600;
+pub(crate) const MAX_RUNS: usize = 600;
 
 /// A shrunk schedule and its run.
 #[derive(Clone, Debug)]
-pub struct Shrunk {
+pub(crate) struct Shrunk {
     /// The smallest schedule found that breaks the invariant.
     pub schedule: Schedule,
     /// Its run (stopped at the violation).
@@ -51,7 +51,7 @@ impl Shrinker<'_> {
 }
 
 /// Shrinks `schedule` while `target` still breaks.
-pub async fn shrink(
+pub(crate) async fn shrink(
     schedule: Schedule,
     target: Invariant,
     checks: &Checks,

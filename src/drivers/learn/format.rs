@@ -264,7 +264,7 @@ fn load_lesson(file: &Path, number: usize) -> Result<Lesson, LessonError> {
 /// The scenario's text with only its first `keep` steps, then `extra` (a step table and
 /// the label it is run for), as the normal parser reads it: the variant a wrong choice
 /// runs. The lesson's seed replaces `seeds`.
-pub fn variant(
+pub(super) fn variant(
     lesson: &Lesson,
     keep: usize,
     extra: Option<(&toml::Table, &str)>,

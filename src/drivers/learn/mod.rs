@@ -11,7 +11,7 @@
 //! never written in the lesson file.
 
 mod format;
-pub mod page;
+pub(crate) mod page;
 mod run;
 pub mod server;
 

@@ -12,9 +12,9 @@ use crate::drivers::report::svg::escape;
 use std::fmt::Write;
 
 /// The lesson pages' own script and styles.
-pub const SCRIPT: &str = include_str!("assets/lesson.js");
+pub(crate) const SCRIPT: &str = include_str!("assets/lesson.js");
 /// The lesson pages' own styles.
-pub const STYLE: &str = include_str!("assets/lesson.css");
+pub(crate) const STYLE: &str = include_str!("assets/lesson.css");
 
 fn head(out: &mut String, title: &str) {
     let _ = write!(
@@ -45,7 +45,7 @@ fn paragraphs(text: &str) -> String {
 
 /// The course's first page: every lesson with its goal, marked done once finished (the
 /// browser remembers which).
-pub fn index(lessons: &[Lesson]) -> String {
+pub(crate) fn index(lessons: &[Lesson]) -> String {
     let mut out = String::new();
     head(&mut out, "sharesim: learning one-way agreements");
     out.push_str("<body class=\"course\" data-page=\"course\">\n<header>\n<h1>Learning one-way agreements</h1>\n<p class=\"lead\">Short lessons on Zendesk ticket sharing, each a real run of a scenario between simulated accounts. Step through each one, answer its question, and see what really happens on the wire.</p>\n</header>\n<main>\n<ol class=\"lessons\">\n");
@@ -64,7 +64,7 @@ pub fn index(lessons: &[Lesson]) -> String {
 }
 
 /// A lesson page for `run`; `course` is every lesson, for the way to the next one.
-pub fn lesson(lesson: &Lesson, course: &[Lesson], run: &LessonRun) -> String {
+pub(crate) fn lesson(lesson: &Lesson, course: &[Lesson], run: &LessonRun) -> String {
     let mut out = String::new();
     head(
         &mut out,

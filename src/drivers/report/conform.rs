@@ -8,7 +8,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 use std::fmt::Write as _;
 
 /// The console report.
-pub fn human(report: &Report) -> String {
+pub(crate) fn human(report: &Report) -> String {
     let mut out = format!(
         "sharesim conform {} (sharesim plays {} at {})\n",
         report.endpoint, report.subdomain, report.sharesim_url
@@ -54,12 +54,12 @@ pub fn human(report: &Report) -> String {
 
 /// The JSON document: `{endpoint, as, sharesim_url, checks: [{name, family, passed,
 /// skipped, reason, sent, received}], passed, failed, skipped}`.
-pub fn json(report: &Report) -> String {
+pub(crate) fn json(report: &Report) -> String {
     serde_json::to_string_pretty(report).unwrap_or_default() + "\n"
 }
 
 /// JUnit XML: one testsuite per family, one testcase per check.
-pub fn junit(report: &Report) -> std::io::Result<String> {
+pub(crate) fn junit(report: &Report) -> std::io::Result<String> {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let tests = report.checks.len().to_string();

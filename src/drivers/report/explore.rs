@@ -91,7 +91,7 @@ fn grid(out: &mut String, coverage: &Coverage) {
 }
 
 /// The whole page.
-pub fn page(report: &ExploreReport) -> String {
+pub(crate) fn page(report: &ExploreReport) -> String {
     let mut out = String::new();
     let title = format!("sharesim explore, seed {}", report.seed);
     let _ = write!(

@@ -5,7 +5,7 @@ use crate::drivers::scenario::outcome::Outcome;
 use serde_json::{Value, json};
 
 /// The whole run as JSON (traces are left to `--trace-dir`).
-pub fn report(outcomes: &[Outcome]) -> Value {
+pub(crate) fn report(outcomes: &[Outcome]) -> Value {
     let passed = outcomes.iter().filter(|o| o.passed()).count();
     json!({
         "passed": passed,

@@ -7,7 +7,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 use std::fmt::Write as _;
 
 /// The JUnit XML document for a run.
-pub fn report(outcomes: &[Outcome]) -> std::io::Result<String> {
+pub(crate) fn report(outcomes: &[Outcome]) -> std::io::Result<String> {
     let failures = outcomes.iter().filter(|o| !o.passed()).count();
     let total: f64 = outcomes.iter().map(|o| o.duration.as_secs_f64()).sum();
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);

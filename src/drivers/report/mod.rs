@@ -5,14 +5,14 @@
 //!
 //! [`Outcome`]: crate::drivers::scenario::outcome::Outcome
 
-pub mod conform;
+pub(crate) mod conform;
 pub mod explain;
-pub mod explore;
+pub(crate) mod explore;
 pub mod grid;
 pub mod html;
 pub mod human;
-pub mod json;
-pub mod junit;
+pub(crate) mod json;
+pub(crate) mod junit;
 pub mod mermaid;
 pub mod player;
 pub mod svg;

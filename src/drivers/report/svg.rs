@@ -53,31 +53,68 @@ pub fn journal_diagram(name: &str, events: Vec<Event>) -> String {
 
 /// The diagram of one scenario, with its size.
 pub fn draw(outcome: &Outcome) -> Drawing {
-    let participants = outcome.participants();
-    let xs = layout(&participants, outcome);
-    let width = xs
-        .last()
-        .map_or(2 * MARGIN + COLUMN, |x| x + COLUMN / 2 + MARGIN);
-    let x_of = |name: &str| -> Option<i64> {
-        participants
+    let columns = Columns::of(outcome);
+    let (body, y) = draw_events(outcome, &columns);
+    let foot = y + 10;
+    let height = foot + HEAD + MARGIN;
+    let svg = document(outcome, &columns, &body, foot, height);
+    Drawing {
+        svg,
+        width: columns.width,
+        height,
+    }
+}
+
+/// Where the participants stand: their names, their lifelines' x and the drawing's width.
+struct Columns {
+    participants: Vec<String>,
+    xs: Vec<i64>,
+    width: i64,
+}
+
+impl Columns {
+    /// The columns of one scenario's participants.
+    fn of(outcome: &Outcome) -> Columns {
+        let participants = outcome.participants();
+        let xs = layout(&participants, outcome);
+        let width = xs
+            .last()
+            .map_or(2 * MARGIN + COLUMN, |x| x + COLUMN / 2 + MARGIN);
+        Columns {
+            participants,
+            xs,
+            width,
+        }
+    }
+
+    /// The x of a participant's lifeline, if it has one.
+    fn x_of(&self, name: &str) -> Option<i64> {
+        self.participants
             .iter()
             .position(|p| p == name)
-            .and_then(|i| xs.get(i).copied())
-    };
-    let accounts: Vec<i64> = participants
-        .iter()
-        .filter(|p| !is_user(p))
-        .filter_map(|p| x_of(p))
-        .collect();
-    // Wide boxes (narration, divergence) span the accounts' lifelines, or the whole
-    // drawing when there are none.
-    let wide = match (accounts.first(), accounts.last()) {
-        (Some(&first), Some(&last)) => (first - COLUMN / 2 + 10, last + COLUMN / 2 - 10),
-        _ => (MARGIN + 10, width - MARGIN - 10),
-    };
-    // A step starts at its note (recorded just before its first event) or at its first
-    // event; steps that left no trace get no separator.
-    let step_starts: Vec<(u64, usize, &str)> = outcome
+            .and_then(|i| self.xs.get(i).copied())
+    }
+
+    /// Wide boxes (narration, divergence) span the accounts' lifelines, or the whole
+    /// drawing when there are none.
+    fn wide(&self) -> (i64, i64) {
+        let accounts: Vec<i64> = self
+            .participants
+            .iter()
+            .filter(|p| !is_user(p))
+            .filter_map(|p| self.x_of(p))
+            .collect();
+        match (accounts.first(), accounts.last()) {
+            (Some(&first), Some(&last)) => (first - COLUMN / 2 + 10, last + COLUMN / 2 - 10),
+            _ => (MARGIN + 10, self.width - MARGIN - 10),
+        }
+    }
+}
+
+/// Where each step's separator goes: a step starts at its note (recorded just before its
+/// first event) or at its first event; steps that left no trace get no separator.
+fn step_starts(outcome: &Outcome) -> Vec<(u64, usize, &str)> {
+    outcome
         .steps
         .iter()
         .filter(|s| s.note.is_some() || s.first_event <= s.last_event)
@@ -89,8 +126,15 @@ pub fn draw(outcome: &Outcome) -> Drawing {
             };
             (start, s.number, s.action.as_str())
         })
-        .collect();
+        .collect()
+}
 
+/// The diagram's body: step rules, arrows and boxes for every event, top to bottom; also
+/// the y below the last of them.
+fn draw_events(outcome: &Outcome, columns: &Columns) -> (String, i64) {
+    let width = columns.width;
+    let wide = columns.wide();
+    let step_starts = step_starts(outcome);
     let mut body = String::new();
     let mut y = TOP + HEAD + 18;
     for event in &outcome.trace {
@@ -107,38 +151,7 @@ pub fn draw(outcome: &Outcome) -> Drawing {
             );
             y += 12;
         }
-        match event.kind {
-            EventKind::Request | EventKind::Response => {
-                let (Some(from), Some(to)) = (x_of(&event.from), x_of(&event.to)) else {
-                    continue;
-                };
-                let style = ArrowStyle::of(event).unwrap_or(ArrowStyle::Call);
-                y = arrow(&mut body, event, style, from, to, y);
-            }
-            EventKind::Decision => {
-                let Some(x) = x_of(&event.from) else { continue };
-                let span = (x - COLUMN / 2 + 14, x + COLUMN / 2 - 14);
-                y = note(&mut body, event, NoteStyle::Decision, span, y);
-            }
-            EventKind::World => {
-                // The runner records a divergence as a world event whose sentence starts
-                // with "divergence"; it concerns both copies, so it spans the accounts.
-                let divergence = event.detail.starts_with("divergence");
-                let style = if divergence {
-                    NoteStyle::Divergence
-                } else {
-                    NoteStyle::Fault
-                };
-                let span = match x_of(&event.to) {
-                    Some(x) if !divergence => (x - COLUMN / 2 + 14, x + COLUMN / 2 - 14),
-                    _ => wide,
-                };
-                y = note(&mut body, event, style, span, y);
-            }
-            EventKind::Note => {
-                y = note(&mut body, event, NoteStyle::Narration, wide, y);
-            }
-        }
+        y = draw_event(&mut body, event, columns, wide, y);
     }
     if outcome.trace.is_empty() {
         let _ = writeln!(
@@ -148,9 +161,56 @@ pub fn draw(outcome: &Outcome) -> Drawing {
         );
         y += LINE;
     }
-    let foot = y + 10;
-    let height = foot + HEAD + MARGIN;
+    (body, y)
+}
 
+/// One event as an arrow or a box at `y`; returns the y below it (unchanged when the
+/// event has no column to stand in).
+fn draw_event(
+    body: &mut String,
+    event: &Event,
+    columns: &Columns,
+    wide: (i64, i64),
+    y: i64,
+) -> i64 {
+    match event.kind {
+        EventKind::Request | EventKind::Response => {
+            let (Some(from), Some(to)) = (columns.x_of(&event.from), columns.x_of(&event.to))
+            else {
+                return y;
+            };
+            let style = ArrowStyle::of(event).unwrap_or(ArrowStyle::Call);
+            arrow(body, event, style, from, to, y)
+        }
+        EventKind::Decision => {
+            let Some(x) = columns.x_of(&event.from) else {
+                return y;
+            };
+            let span = (x - COLUMN / 2 + 14, x + COLUMN / 2 - 14);
+            note(body, event, NoteStyle::Decision, span, y)
+        }
+        EventKind::World => {
+            // The runner records a divergence as a world event whose sentence starts
+            // with "divergence"; it concerns both copies, so it spans the accounts.
+            let divergence = event.detail.starts_with("divergence");
+            let style = if divergence {
+                NoteStyle::Divergence
+            } else {
+                NoteStyle::Fault
+            };
+            let span = match columns.x_of(&event.to) {
+                Some(x) if !divergence => (x - COLUMN / 2 + 14, x + COLUMN / 2 - 14),
+                _ => wide,
+            };
+            note(body, event, style, span, y)
+        }
+        EventKind::Note => note(body, event, NoteStyle::Narration, wide, y),
+    }
+}
+
+/// The whole SVG document: title, style, lifelines, heads at top and foot, then `body`.
+fn document(outcome: &Outcome, columns: &Columns, body: &str, foot: i64, height: i64) -> String {
+    let width = columns.width;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -169,26 +229,26 @@ pub fn draw(outcome: &Outcome) -> Drawing {
         MARGIN + 8,
         escape(&fit(&outcome.name, text_room(width - 2 * MARGIN) * 11 / 15))
     );
-    for name in &participants {
-        let Some(x) = x_of(name) else { continue };
+    for name in &columns.participants {
+        let Some(x) = columns.x_of(name) else {
+            continue;
+        };
         let _ = writeln!(
             out,
             "<line class=\"sd-lifeline\" x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{foot}\"/>",
             TOP + HEAD
         );
     }
-    for name in &participants {
-        let Some(x) = x_of(name) else { continue };
+    for name in &columns.participants {
+        let Some(x) = columns.x_of(name) else {
+            continue;
+        };
         head(&mut out, name, x, TOP);
         head(&mut out, name, x, foot);
     }
-    out.push_str(&body);
+    out.push_str(body);
     out.push_str("</svg>\n");
-    Drawing {
-        svg: out,
-        width,
-        height,
-    }
+    out
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ const SPANNED: &str = "$__serde_spanned_private_Spanned";
 /// Why an array of JSON steps was refused: which step and which field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{}", self.describe())]
-pub struct StepError {
+pub(crate) struct StepError {
     /// Index of the offending step in the array, from 0 (None: the body is not an array).
     pub step: Option<usize>,
     /// Path of the offending field inside the step (`invite.to`), empty for the step itself.
@@ -44,7 +44,7 @@ impl StepError {
 
 /// Reads a JSON array of steps and checks it against the world's accounts and the
 /// handles `session` knows, before any of them runs.
-pub fn parse_steps(
+pub(crate) fn parse_steps(
     value: &Value,
     accounts: &[String],
     externals: &[String],

@@ -4,7 +4,7 @@
 
 pub mod determinism;
 pub mod format;
-pub mod json_steps;
+pub(crate) mod json_steps;
 mod lines;
 pub mod outcome;
 pub(crate) mod parse;

@@ -16,7 +16,7 @@ mod rest;
 mod surfaces;
 mod ticket_writes;
 mod tickets;
-pub mod watch;
+pub(crate) mod watch;
 mod world_changes;
 
 pub use live::{HandleRecord, Handles, Session, StepResult};
@@ -511,24 +511,24 @@ impl Runner<'_> {
             .collect();
         let ticket_names = self.ticket_handle_names();
         self.world
-            .accounts()
-            .iter()
-            .map(|account| AccountSnapshot {
-                subdomain: account.subdomain().to_string(),
-                agreements: account
-                    .agreements()
+            .account_views()
+            .into_iter()
+            .map(|view| AccountSnapshot {
+                subdomain: view.subdomain().to_string(),
+                tickets: self.ticket_rows(view.subdomain(), &view.tickets, &ticket_names),
+                agreements: view
+                    .agreements
                     .into_iter()
                     .map(|a| AgreementRow {
                         handle: handles.get(a.uuid.as_str()).map(|h| h.to_string()),
                         id: a.id,
                         direction: a.direction.to_string(),
                         status: a.status.to_string(),
-                        remote_subdomain: a.remote_subdomain.clone(),
-                        name: a.name.clone(),
-                        uuid: a.uuid.clone(),
+                        remote_subdomain: a.remote_subdomain,
+                        name: a.name,
+                        uuid: a.uuid,
                     })
                     .collect(),
-                tickets: self.ticket_rows(account, &ticket_names),
             })
             .collect()
     }

@@ -40,7 +40,7 @@ pub(super) fn routes() -> Router<Arc<Account>> {
 /// An agreement copy as the REST API shows it: the nine documented fields, in this
 /// order. Serialised straight from the copy, so a listing builds no intermediate JSON.
 #[derive(Debug, Serialize)]
-pub struct AgreementView<'a> {
+pub(crate) struct AgreementView<'a> {
     created_at: &'a str,
     id: u64,
     name: &'a str,
@@ -57,7 +57,7 @@ pub struct AgreementView<'a> {
 impl<'a> AgreementView<'a> {
     /// The view of `agreement` on the account whose API lives at `api_url`
     /// ([`Account::api_url`]).
-    pub fn new(agreement: &'a Agreement, api_url: &'a str) -> AgreementView<'a> {
+    pub(crate) fn new(agreement: &'a Agreement, api_url: &'a str) -> AgreementView<'a> {
         AgreementView {
             created_at: &agreement.created_at,
             id: agreement.id,
@@ -92,7 +92,7 @@ impl Serialize for RecordUrl<'_> {
 }
 
 /// The REST API's JSON object for an agreement copy on `account`.
-pub fn agreement_json(account: &Account, agreement: &Agreement) -> Value {
+pub(crate) fn agreement_json(account: &Account, agreement: &Agreement) -> Value {
     serde_json::to_value(AgreementView::new(agreement, &account.api_url())).unwrap_or_default()
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 /// Every way a REST call can fail, each with Zendesk's exact status and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// 401 `{"error":"Couldn't authenticate you"}`.
     Unauthorized,
     /// 403: an agent tried to write.
@@ -59,7 +59,7 @@ impl ApiError {
     }
 
     /// The HTTP status of this error.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
@@ -73,7 +73,7 @@ impl ApiError {
     }
 
     /// The JSON body Zendesk answers with.
-    pub fn body(&self) -> Value {
+    pub(crate) fn body(&self) -> Value {
         match self {
             ApiError::Unauthorized => json!({"error": "Couldn't authenticate you"}),
             ApiError::Forbidden => json!({

@@ -8,17 +8,17 @@
 //! router and the call recorder; agreement and ticket routes and their JSON views live
 //! in [`agreements`] and [`tickets`], trace summaries in [`summary`].
 
-pub mod agreements;
-pub mod error;
-pub mod pagination;
-pub mod settings;
-pub mod summary;
-pub mod ticket_fields;
-pub mod ticket_views;
-pub mod tickets;
-pub mod users;
+pub(crate) mod agreements;
+pub(crate) mod error;
+pub(crate) mod pagination;
+pub(crate) mod settings;
+pub(crate) mod summary;
+pub(crate) mod ticket_fields;
+pub(crate) mod ticket_views;
+pub(crate) mod tickets;
+pub(crate) mod users;
 
-pub use error::ApiError;
+pub(crate) use error::ApiError;
 
 use crate::core::account::{Account, Role, SURFACE_CHECK_HEADER, User};
 use crate::core::rate_limit::Verdict;
@@ -60,7 +60,7 @@ pub(crate) struct TraceSummary(pub(crate) String, pub(crate) Option<Bytes>);
 
 /// The `/api/v2` routes, the same for every account (each serves them with its own
 /// state); [`record_call`] goes around them.
-pub fn routes() -> Router<Arc<Account>> {
+pub(crate) fn routes() -> Router<Arc<Account>> {
     Router::new()
         .merge(agreements::routes())
         .merge(tickets::routes())
@@ -76,7 +76,11 @@ pub fn routes() -> Router<Arc<Account>> {
 /// `/api/v2/`, authenticates the caller (once per call; a call without valid
 /// credentials is answered 401 here, before any handler), records the call and its
 /// answer in the trace, and adds the rate-limit headers. Other paths pass untouched.
-pub async fn record_call<F, Fut>(account: &Account, mut request: Request, next: F) -> Response
+pub(crate) async fn record_call<F, Fut>(
+    account: &Account,
+    mut request: Request,
+    next: F,
+) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
@@ -350,7 +354,7 @@ fn too_large(error: crate::core::limits::TooLarge) -> ApiError {
 }
 
 /// Parses a JSON object body and returns the object under `root`.
-pub fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid(
             root,

@@ -13,11 +13,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::ops::Range;
 
 /// The most items one page holds, in either style (Zendesk's documented limit).
-pub const MAX_PAGE_SIZE: usize = 100;
+pub(crate) const MAX_PAGE_SIZE: usize = 100;
 
 /// How a list call asks to be paged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Paging {
+pub(crate) enum Paging {
     /// `page` (from 1) of `per_page` items.
     Offset {
         /// The page, from 1.
@@ -46,7 +46,7 @@ impl Default for Paging {
 }
 
 /// Reads the paging parameters of a query string; anything else in it is ignored.
-pub fn parse_paging(query: Option<&str>) -> Result<Paging, ApiError> {
+pub(crate) fn parse_paging(query: Option<&str>) -> Result<Paging, ApiError> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .into_owned()
         .collect();
@@ -113,7 +113,7 @@ fn invalid(attribute: &str, problem: String) -> ApiError {
 }
 
 /// The opaque cursor that names an item.
-pub fn encode_cursor(id: u64) -> String {
+pub(crate) fn encode_cursor(id: u64) -> String {
     URL_SAFE_NO_PAD.encode(format!("id:{id}"))
 }
 
@@ -134,7 +134,7 @@ fn decode_cursor(cursor: &str, attribute: &str) -> Result<u64, ApiError> {
 /// Which items (by position in the list, sorted by id) a page holds, and what lies
 /// around it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PageSlice {
+pub(crate) struct PageSlice {
     /// The positions of the items on this page.
     pub range: Range<usize>,
     /// Whether items come after the page.
@@ -144,7 +144,7 @@ pub struct PageSlice {
 }
 
 /// The page `paging` asks for, over a list whose ids are `ids` (ascending).
-pub fn slice(ids: &[u64], paging: Paging) -> PageSlice {
+pub(crate) fn slice(ids: &[u64], paging: Paging) -> PageSlice {
     let total = ids.len();
     match paging {
         Paging::Offset { page, per_page } => {

@@ -27,7 +27,7 @@ pub(super) fn routes() -> Router<Arc<Account>> {
 }
 
 /// The settings as the REST API shows them.
-pub fn settings_json(settings: AccountSettings) -> Value {
+pub(crate) fn settings_json(settings: AccountSettings) -> Value {
     json!({
         "settings": {
             "ticket_sharing": {

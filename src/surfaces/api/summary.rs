@@ -10,7 +10,7 @@ const MAX_SUMMARY_VALUE: usize = 40;
 /// Key fields of a REST request body for the trace, e.g. `status=accepted` or
 /// `remote_subdomain=Globex` or `comment.body="Which tray?" comment.public=false`: the
 /// scalar fields under the body's envelope (`sharing_agreement`, `ticket`…).
-pub fn summarize_request(bytes: &[u8]) -> String {
+pub(crate) fn summarize_request(bytes: &[u8]) -> String {
     let Ok(Value::Object(envelope)) = serde_json::from_slice::<Value>(bytes) else {
         return String::new();
     };
@@ -62,7 +62,7 @@ fn summarize_fields(prefix: &str, fields: &Map<String, Value>, parts: &mut Vec<S
 }
 
 /// Key fields of a REST answer for the trace: the record's id/type/status, or the error.
-pub fn summarize_response(bytes: &[u8]) -> String {
+pub(crate) fn summarize_response(bytes: &[u8]) -> String {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(value) => summarize_value(&value),
         Err(_) => String::new(),
@@ -70,7 +70,7 @@ pub fn summarize_response(bytes: &[u8]) -> String {
 }
 
 /// [`summarize_response`] of an answer not yet serialised.
-pub fn summarize_value(value: &Value) -> String {
+pub(crate) fn summarize_value(value: &Value) -> String {
     if let Some(record) = value.get("sharing_agreement") {
         return format!(
             "id={} type={} status={}",

@@ -27,7 +27,7 @@ pub(super) fn routes() -> Router<Arc<Account>> {
 
 /// A ticket field as Zendesk's REST API shows it. Our model: every field is active,
 /// optional and custom; `position` is its place in the list.
-pub fn field_json(account: &Account, field: &TicketField, position: usize) -> Value {
+pub(crate) fn field_json(account: &Account, field: &TicketField, position: usize) -> Value {
     let options: Vec<Value> = field
         .options
         .iter()

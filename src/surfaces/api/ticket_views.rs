@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 /// The REST API's JSON object for a ticket on `account`.
-pub fn ticket_json(account: &Account, ticket: &Ticket) -> Value {
+pub(crate) fn ticket_json(account: &Account, ticket: &Ticket) -> Value {
     let custom_fields: Vec<Value> = ticket
         .custom_fields
         .iter()
@@ -35,7 +35,7 @@ pub fn ticket_json(account: &Account, ticket: &Ticket) -> Value {
 
 /// Zendesk's `via` object: how the ticket came to be here. The channel names are
 /// Zendesk's; what `source.from` holds for a shared ticket is our model.
-pub fn via_json(via: &Via) -> Value {
+pub(crate) fn via_json(via: &Via) -> Value {
     let (channel, from, rel) = match via {
         Via::Api => ("api", json!({}), Value::Null),
         Via::FollowUp { source_id } => ("api", json!({"ticket_id": source_id}), json!("follow_up")),
@@ -57,7 +57,7 @@ pub fn via_json(via: &Via) -> Value {
 }
 
 /// The REST API's JSON object for a comment.
-pub fn comment_json(comment: &Comment) -> Value {
+pub(crate) fn comment_json(comment: &Comment) -> Value {
     let attachments: Vec<Value> = comment
         .attachments
         .iter()
@@ -100,7 +100,7 @@ fn rendered_html(body: &str) -> String {
 }
 
 /// The REST API's JSON object for an audit of ticket `ticket_id`.
-pub fn audit_json(ticket_id: u64, audit: &Audit) -> Value {
+pub(crate) fn audit_json(ticket_id: u64, audit: &Audit) -> Value {
     json!({
         "author_id": audit.author_id,
         "created_at": audit.created_at,
@@ -112,7 +112,7 @@ pub fn audit_json(ticket_id: u64, audit: &Audit) -> Value {
 
 /// `GET /tickets` as Zendesk pages it: offset (`next_page`, `previous_page`, `count`)
 /// or cursor (`meta`, `links`), over the tickets sorted by id.
-pub fn ticket_listing(account: &Account, tickets: &[Ticket], paging: Paging) -> Value {
+pub(crate) fn ticket_listing(account: &Account, tickets: &[Ticket], paging: Paging) -> Value {
     let ids: Vec<u64> = tickets.iter().map(|t| t.id).collect();
     let PageSlice {
         range,
@@ -163,7 +163,7 @@ pub fn ticket_listing(account: &Account, tickets: &[Ticket], paging: Paging) -> 
 
 /// The users a ticket or its comments name (requester, authors), as `include=users`
 /// sideloads them.
-pub fn sideloaded_users(account: &Account, tickets: &[Ticket]) -> Vec<Value> {
+pub(crate) fn sideloaded_users(account: &Account, tickets: &[Ticket]) -> Vec<Value> {
     let mut ids = BTreeSet::new();
     for ticket in tickets {
         ids.insert(ticket.requester_id);
@@ -182,7 +182,7 @@ pub fn sideloaded_users(account: &Account, tickets: &[Ticket]) -> Vec<Value> {
 
 /// A user as the REST API shows it: the account's admin and agent, or a partner's
 /// person, whom Zendesk marks `shared_agent` when they are an agent of the partner.
-pub fn user_json(account: &Account, id: u64) -> Option<Value> {
+pub(crate) fn user_json(account: &Account, id: u64) -> Option<Value> {
     let url = format!("{}/users/{id}.json", account.api_url());
     let local = |name: &str, email: &str, role: &str| {
         json!({
@@ -212,7 +212,7 @@ pub fn user_json(account: &Account, id: u64) -> Option<Value> {
 }
 
 /// Adds `users` to a body when the query asks for `include=users`.
-pub fn with_users(
+pub(crate) fn with_users(
     mut body: Value,
     account: &Account,
     tickets: &[Ticket],

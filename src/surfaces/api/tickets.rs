@@ -8,7 +8,7 @@
 //! with admins.
 
 use super::pagination::parse_paging;
-pub use super::ticket_views::{audit_json, comment_json, ticket_json};
+pub(crate) use super::ticket_views::{audit_json, comment_json, ticket_json};
 use super::ticket_views::{ticket_listing, with_users};
 use super::{ApiError, json_response, parse_envelope, parse_id};
 use crate::core::account::tickets::{NewComment, TicketChanges};

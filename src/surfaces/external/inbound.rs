@@ -29,7 +29,7 @@ const ANSWER_KEPT: usize = 64 * 1024;
 
 /// The receiving account, for the middleware.
 #[derive(Clone, Debug)]
-pub struct InboundGate {
+pub(crate) struct InboundGate {
     /// The account whose router this guards.
     pub account: Arc<Account>,
 }
@@ -37,7 +37,7 @@ pub struct InboundGate {
 /// The step on an account's router (see `world::surfaces`) that recognises, names and
 /// records messages from external accounts (see the module's doc); everything else
 /// passes untouched.
-pub async fn record<F, Fut>(gate: &InboundGate, request: Request, next: F) -> Response
+pub(crate) async fn record<F, Fut>(gate: &InboundGate, request: Request, next: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,

@@ -9,7 +9,7 @@
 //!   the agreement behind its token, or by an invitation's `sender_url`, and records the
 //!   message and its answer in the trace, as the world's own transport does for its own.
 
-pub mod inbound;
-pub mod relay;
+pub(crate) mod inbound;
+pub(crate) mod relay;
 
-pub use relay::Relay;
+pub(crate) use relay::Relay;

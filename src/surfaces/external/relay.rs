@@ -31,7 +31,7 @@ use std::time::Duration;
 /// One external account as the world holds it: its name, its configured URL, and the
 /// client that alone may reach that URL.
 #[derive(Debug)]
-pub struct Relay {
+pub(crate) struct Relay {
     subdomain: String,
     display_name: String,
     url: ExternalUrl,
@@ -44,7 +44,7 @@ pub struct Relay {
 impl Relay {
     /// The relay for `subdomain` at `url`. `client` resolves only configured URLs;
     /// `timeout` bounds each forwarded exchange (the world's partner timeout).
-    pub fn new(
+    pub(crate) fn new(
         subdomain: &str,
         display_name: &str,
         url: ExternalUrl,
@@ -64,33 +64,33 @@ impl Relay {
     }
 
     /// The external account's name in this world.
-    pub fn subdomain(&self) -> &str {
+    pub(crate) fn subdomain(&self) -> &str {
         &self.subdomain
     }
 
     /// Its display name (agreement names use it).
-    pub fn display_name(&self) -> &str {
+    pub(crate) fn display_name(&self) -> &str {
         &self.display_name
     }
 
     /// The sharing URL it was configured with.
-    pub fn url(&self) -> &ExternalUrl {
+    pub(crate) fn url(&self) -> &ExternalUrl {
         &self.url
     }
 
     /// Where the relay listens, while it runs (or last ran).
-    pub fn addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn addr(&self) -> Option<SocketAddr> {
         *lock(&self.listening)
     }
 
     /// Records where the relay listens.
-    pub fn set_listening(&self, addr: SocketAddr) {
+    pub(crate) fn set_listening(&self, addr: SocketAddr) {
         *lock(&self.listening) = Some(addr);
     }
 }
 
 /// Every path of the relay's listener forwards.
-pub fn router(relay: Arc<Relay>) -> Router {
+pub(crate) fn router(relay: Arc<Relay>) -> Router {
     Router::new().fallback(forward).with_state(relay)
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 /// What the middleware needs of one account: whose listener it guards, the world's
 /// fault rules, and the trace it records each applied fault in.
 #[derive(Clone, Debug)]
-pub struct FaultGate {
+pub(crate) struct FaultGate {
     /// The receiving account's subdomain.
     pub target: String,
     /// The world's rules.
@@ -30,12 +30,12 @@ pub struct FaultGate {
 /// Middleware on an account's router: applies the receiving side's fault, if any, to
 /// each partner message (`/sharing/…`). The sender is named by `X-Sharesim-From`;
 /// messages without it only meet account-wide rules.
-pub async fn apply(State(gate): State<FaultGate>, request: Request, next: Next) -> Response {
+pub(crate) async fn apply(State(gate): State<FaultGate>, request: Request, next: Next) -> Response {
     apply_with(&gate, request, |request| next.run(request)).await
 }
 
 /// [`apply`] around any continuation: what an account's surfaces call directly.
-pub async fn apply_with<F, Fut>(gate: &FaultGate, mut request: Request, next: F) -> Response
+pub(crate) async fn apply_with<F, Fut>(gate: &FaultGate, mut request: Request, next: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
@@ -119,7 +119,7 @@ where
 
 /// What the receiving side does with a message a fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Effect {
+pub(crate) enum Effect {
     /// Never answered; only the account stopping (or the sender hanging up) ends it.
     Unanswered,
     /// Handled normally after this long.
@@ -140,7 +140,7 @@ pub enum Effect {
 
 /// The receiving side's effect of `fault`: one pure rule, whichever network carries the
 /// message.
-pub fn effect(fault: Fault) -> Effect {
+pub(crate) fn effect(fault: Fault) -> Effect {
     match fault {
         Fault::Hang => Effect::Unanswered,
         Fault::Latency(delay) => Effect::Delay(delay),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 /// The names an account answers to besides loopback's.
 #[derive(Clone, Debug)]
-pub struct HostGate {
+pub(crate) struct HostGate {
     /// The address listened on.
     pub bound: String,
     /// Host names (and suffixes) that are the world's own.
@@ -19,7 +19,7 @@ pub struct HostGate {
 }
 
 /// The middleware: 421 for a foreign `Host`, 403 for a web page on `/sharing`.
-pub async fn check(State(gate): State<HostGate>, request: Request, next: Next) -> Response {
+pub(crate) async fn check(State(gate): State<HostGate>, request: Request, next: Next) -> Response {
     let host = request
         .headers()
         .get(header::HOST)

@@ -5,8 +5,8 @@
 //! [`ConnectionLimits`]: a cap, deadlines, and a whole body read before any handler runs.
 
 pub mod connection_limits;
-pub mod faults;
-pub mod host_gate;
+pub(crate) mod faults;
+pub(crate) mod host_gate;
 
 use crate::core::network::Listener;
 use axum::Router;

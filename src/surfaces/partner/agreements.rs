@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// A successful answer: 201 for a new copy, 200 otherwise, with the copy as the
 /// receiver now holds it.
-pub struct AgreementReply {
+pub(crate) struct AgreementReply {
     /// 200 or 201.
     pub status: StatusCode,
     /// The agreement as the receiver now holds it.

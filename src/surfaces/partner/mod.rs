@@ -6,10 +6,10 @@
 //! Accounts decide; this module translates. It is the only place that knows a wire
 //! shape or a protocol status, so `account` knows neither.
 
-pub mod agreements;
-pub mod outbound;
-pub mod tickets;
-pub mod wire;
+pub(crate) mod agreements;
+pub(crate) mod outbound;
+pub(crate) mod tickets;
+pub(crate) mod wire;
 
 use crate::core::account::{Account, ReceiveError};
 use crate::core::transport::{PROTOCOL_VERSION, TOKEN_HEADER, VERSION_HEADER};
@@ -22,7 +22,7 @@ use std::sync::Arc;
 /// What a receiving account answers when it refuses a partner message. The bodies
 /// are short plain text: the reference client only looks at the status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PartnerError {
+pub(crate) enum PartnerError {
     /// 400: the body is not JSON of the expected shape.
     #[error("{0}")]
     BadRequest(String),
@@ -67,7 +67,7 @@ impl From<ReceiveError> for PartnerError {
 
 impl PartnerError {
     /// The HTTP status this refusal answers with.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             PartnerError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PartnerError::MissingToken => StatusCode::UNAUTHORIZED,
@@ -117,7 +117,7 @@ impl IntoResponse for PartnerError {
 
 /// The `/sharing` routes, the same for every account (each serves them with its own
 /// state).
-pub fn routes() -> Router<Arc<Account>> {
+pub(crate) fn routes() -> Router<Arc<Account>> {
     Router::new()
         .route(
             "/sharing/agreements/{uuid}",
@@ -127,7 +127,7 @@ pub fn routes() -> Router<Arc<Account>> {
 }
 
 /// Checks `X-Ticket-Sharing-Version`: a missing header is accepted, anything but `1` is 412.
-pub fn check_version(headers: &HeaderMap) -> Result<(), PartnerError> {
+pub(crate) fn check_version(headers: &HeaderMap) -> Result<(), PartnerError> {
     match headers.get(VERSION_HEADER) {
         None => Ok(()),
         Some(value) if value.as_bytes() == PROTOCOL_VERSION.as_bytes() => Ok(()),
@@ -138,7 +138,7 @@ pub fn check_version(headers: &HeaderMap) -> Result<(), PartnerError> {
 }
 
 /// The `X-Ticket-Sharing-Token` header, or 401.
-pub fn require_token(headers: &HeaderMap) -> Result<String, PartnerError> {
+pub(crate) fn require_token(headers: &HeaderMap) -> Result<String, PartnerError> {
     headers
         .get(TOKEN_HEADER)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())

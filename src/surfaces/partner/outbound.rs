@@ -20,7 +20,7 @@ use reqwest::Method;
 
 /// Creates an outbound copy and sends the invitation. Delivery failures do not fail
 /// the call: they become the copy's status, as Zendesk shows them.
-pub async fn invite(account: &Account, invitation: Invitation) -> Agreement {
+pub(crate) async fn invite(account: &Account, invitation: Invitation) -> Agreement {
     let agreement = account.open_invitation(invitation);
     send_invitation(account, agreement).await
 }
@@ -28,7 +28,7 @@ pub async fn invite(account: &Account, invitation: Invitation) -> Agreement {
 /// An admin's status change: answer, deactivate or re-send. An answer or deactivation
 /// the partner cannot be told is rolled back and refused, except a final status
 /// (inactive, declined) the partner answers it holds no copy of: that one stands.
-pub async fn change_status(
+pub(crate) async fn change_status(
     account: &Account,
     id: u64,
     requested: AgreementStatus,
@@ -81,7 +81,7 @@ fn answered_no_copy(failure: &DeliveryFailure, uuid: &str) -> bool {
 
 /// Deletes the local copy; a live agreement's partner is first told it is inactive
 /// (best effort: a failure is recorded and the copy is deleted anyway).
-pub async fn delete_agreement(account: &Account, id: u64) -> Result<(), AgreementError> {
+pub(crate) async fn delete_agreement(account: &Account, id: u64) -> Result<(), AgreementError> {
     let agreement = account
         .agreement_by_id(id)
         .ok_or(AgreementError::NotFound)?;
@@ -99,7 +99,7 @@ pub async fn delete_agreement(account: &Account, id: u64) -> Result<(), Agreemen
 }
 
 /// Creates a ticket and sends the share it may carry.
-pub async fn create_ticket(
+pub(crate) async fn create_ticket(
     account: &Account,
     author_id: u64,
     changes: TicketChanges,
@@ -110,7 +110,7 @@ pub async fn create_ticket(
 }
 
 /// Changes a ticket and sends what its partners must hear.
-pub async fn update_ticket(
+pub(crate) async fn update_ticket(
     account: &Account,
     id: u64,
     author_id: u64,
@@ -123,7 +123,7 @@ pub async fn update_ticket(
 
 /// Carries out what the account decided, in order, with no lock held: notes go to the
 /// trace, and each agreement whose outbox got a push is flushed.
-pub async fn deliver(account: &Account, outgoing: Vec<Outgoing>) {
+pub(crate) async fn deliver(account: &Account, outgoing: Vec<Outgoing>) {
     for item in outgoing {
         match item {
             Outgoing::Note(reason) => account.note_push(reason),
@@ -137,7 +137,7 @@ pub async fn deliver(account: &Account, outgoing: Vec<Outgoing>) {
 /// dropped, and the first that cannot get through stays (with every push behind it)
 /// and ends the flush. Only one flush of an agreement runs at a time; another caller
 /// returns at once, and the running flush sends what it queued.
-pub async fn flush(account: &Account, agreement_id: u64) {
+pub(crate) async fn flush(account: &Account, agreement_id: u64) {
     if !account.begin_flush(agreement_id) {
         return;
     }
@@ -155,7 +155,7 @@ pub async fn flush(account: &Account, agreement_id: u64) {
 
 /// Flushes every agreement with pushes waiting: a repaired link (healed, started,
 /// given a valid certificate) may let them through now.
-pub async fn flush_all(account: &Account) {
+pub(crate) async fn flush_all(account: &Account) {
     for agreement_id in account.waiting_pushes() {
         flush(account, agreement_id).await;
     }

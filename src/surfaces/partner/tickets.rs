@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 /// A successful answer to a ticket call: 201 for a new copy, 200 otherwise.
-pub struct TicketReply {
+pub(crate) struct TicketReply {
     /// 200 or 201.
     pub status: StatusCode,
     /// The ticket as the receiver now holds it.

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 /// An agreement as it travels between accounts. Every field is optional (an update
 /// names only what changes), and invitations are checked for the ones they need.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct WireAgreement {
+pub(crate) struct WireAgreement {
     /// Shared identifier: SHA-1 hex of `{sender sharing url}/agreements/{local id}`
     /// (with the world's secret appended in an unseeded world, see `WorldServices`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,7 +67,7 @@ pub struct WireAgreement {
 /// A ticket as it travels between accounts. Absent or null fields in an update mean
 /// "unchanged"; a share carries the whole ticket.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct WireTicket {
+pub(crate) struct WireTicket {
     /// The sharer's ticket uuid: SHA-1 hex of `{sharer's sharing url}/tickets/{local id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
@@ -115,7 +115,7 @@ pub struct WireTicket {
 /// *(model: Zendesk does not document the shape of `custom_fields`)*.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
-pub enum WireFieldValue {
+pub(crate) enum WireFieldValue {
     /// `{"type": "text", "value": "X-1"}`.
     Typed {
         /// The sender's field type.
@@ -130,7 +130,7 @@ pub enum WireFieldValue {
 
 /// A comment as it travels between accounts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct WireComment {
+pub(crate) struct WireComment {
     /// SHA-1 hex of `{writer's sharing url}/comments/{local id}`; duplicates are
     /// recognised by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,7 +177,7 @@ fn lenient_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>,
 }
 
 /// Parses a JSON body into a wire agreement: 400 if it is not a JSON object of that shape.
-pub fn parse_agreement(body: &[u8]) -> Result<WireAgreement, PartnerError> {
+pub(crate) fn parse_agreement(body: &[u8]) -> Result<WireAgreement, PartnerError> {
     let wire = serde_json::from_slice(body)
         .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid agreement: {e}")))?;
     within_limits(&wire)?;
@@ -185,14 +185,14 @@ pub fn parse_agreement(body: &[u8]) -> Result<WireAgreement, PartnerError> {
 }
 
 /// 422 when what a message would store breaks a documented limit ([`crate::core::limits`]).
-pub fn within_limits(wire: &impl Serialize) -> Result<(), PartnerError> {
+pub(crate) fn within_limits(wire: &impl Serialize) -> Result<(), PartnerError> {
     let value = serde_json::to_value(wire).unwrap_or_default();
     crate::core::limits::check_body(&value)
         .map_err(|error| PartnerError::Invalid(format!("{}: {}", error.field, error.message)))
 }
 
 /// Parses a JSON body into a wire ticket: 400 if it is not a JSON object of that shape.
-pub fn parse_ticket(body: &[u8]) -> Result<WireTicket, PartnerError> {
+pub(crate) fn parse_ticket(body: &[u8]) -> Result<WireTicket, PartnerError> {
     let wire = serde_json::from_slice(body)
         .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid ticket: {e}")))?;
     within_limits(&wire)?;
@@ -200,14 +200,14 @@ pub fn parse_ticket(body: &[u8]) -> Result<WireTicket, PartnerError> {
 }
 
 /// Parses a status the partner stated, or 422.
-pub fn parse_status(status: Option<&str>) -> Result<AgreementStatus, PartnerError> {
+pub(crate) fn parse_status(status: Option<&str>) -> Result<AgreementStatus, PartnerError> {
     let text = status.ok_or_else(|| PartnerError::Invalid("status is required".to_string()))?;
     text.parse::<AgreementStatus>()
         .map_err(PartnerError::Invalid)
 }
 
 /// 422 unless the body's uuid, when it names one, is the path's.
-pub fn check_uuid(body_uuid: Option<&str>, path_uuid: &str) -> Result<(), PartnerError> {
+pub(crate) fn check_uuid(body_uuid: Option<&str>, path_uuid: &str) -> Result<(), PartnerError> {
     match body_uuid {
         Some(uuid) if uuid != path_uuid => Err(PartnerError::Invalid(format!(
             "uuid {uuid:?} in the body differs from {path_uuid:?} in the path"
@@ -217,7 +217,7 @@ pub fn check_uuid(body_uuid: Option<&str>, path_uuid: &str) -> Result<(), Partne
 }
 
 /// An invitation's body, checked for what a receiver needs to store it.
-pub fn invitation_offer(
+pub(crate) fn invitation_offer(
     path_uuid: &str,
     invitation: WireAgreement,
 ) -> Result<InvitationOffer, PartnerError> {
@@ -277,7 +277,7 @@ pub fn invitation_offer(
 }
 
 /// The invitation `account` sends for its outbound copy `agreement`.
-pub fn invitation(account: &Account, agreement: &Agreement) -> WireAgreement {
+pub(crate) fn invitation(account: &Account, agreement: &Agreement) -> WireAgreement {
     WireAgreement {
         uuid: Some(agreement.uuid.clone()),
         name: Some(default_agreement_name(account.display_name())),
@@ -299,7 +299,7 @@ pub fn invitation(account: &Account, agreement: &Agreement) -> WireAgreement {
 }
 
 /// A status change for the partner: an answer, or a deactivation with who did it.
-pub fn status_change(agreement: &Agreement, status: AgreementStatus) -> WireAgreement {
+pub(crate) fn status_change(agreement: &Agreement, status: AgreementStatus) -> WireAgreement {
     WireAgreement {
         uuid: Some(agreement.uuid.clone()),
         status: Some(status.to_string()),
@@ -309,7 +309,7 @@ pub fn status_change(agreement: &Agreement, status: AgreementStatus) -> WireAgre
 }
 
 /// The agreement as a receiver answers with it (never its key).
-pub fn agreement_view(agreement: &Agreement) -> WireAgreement {
+pub(crate) fn agreement_view(agreement: &Agreement) -> WireAgreement {
     WireAgreement {
         uuid: Some(agreement.uuid.clone()),
         name: Some(agreement.name.clone()),
@@ -327,7 +327,10 @@ pub fn agreement_view(agreement: &Agreement) -> WireAgreement {
 }
 
 /// A ticket message's body, checked for shape.
-pub fn incoming_ticket(path_uuid: &str, wire: WireTicket) -> Result<IncomingTicket, PartnerError> {
+pub(crate) fn incoming_ticket(
+    path_uuid: &str,
+    wire: WireTicket,
+) -> Result<IncomingTicket, PartnerError> {
     check_uuid(wire.uuid.as_deref(), path_uuid)?;
     let comments = wire.comments.unwrap_or_default();
     if comments.iter().any(|c| {
@@ -386,7 +389,7 @@ pub fn incoming_ticket(path_uuid: &str, wire: WireTicket) -> Result<IncomingTick
 }
 
 /// What a receiver answers a ticket call with: the uuid, subject and status it holds.
-pub fn ticket_reply(ticket: &Ticket, uuid: &str) -> WireTicket {
+pub(crate) fn ticket_reply(ticket: &Ticket, uuid: &str) -> WireTicket {
     WireTicket {
         uuid: Some(uuid.to_string()),
         subject: Some(ticket.subject.clone()),
@@ -396,7 +399,7 @@ pub fn ticket_reply(ticket: &Ticket, uuid: &str) -> WireTicket {
 }
 
 /// The body of a ticket message (none for an unshare).
-pub fn ticket_message(uuid: &str, message: &TicketMessage) -> Option<WireTicket> {
+pub(crate) fn ticket_message(uuid: &str, message: &TicketMessage) -> Option<WireTicket> {
     match message {
         TicketMessage::Share(share) => Some(shared_ticket(uuid, share)),
         TicketMessage::Update(update) => Some(ticket_update(uuid, update)),

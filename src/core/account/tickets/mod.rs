@@ -13,11 +13,11 @@ mod local;
 mod pushes;
 mod received;
 
-pub use crate::core::account::outbox::{
+pub(crate) use crate::core::account::outbox::{
     CommentMessage, Push, SharedTicket, TicketMessage, TicketUpdate,
 };
-pub use pushes::Outgoing;
-pub use received::{IncomingComment, IncomingTicket, TicketCall};
+pub(crate) use pushes::Outgoing;
+pub(crate) use received::{IncomingComment, IncomingTicket, TicketCall};
 
 use super::state::{ADMIN_ID, AGENT_ID};
 use super::{Account, Role, User};

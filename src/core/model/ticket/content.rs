@@ -45,7 +45,7 @@ pub enum Via {
 
 /// Reads a string that Zendesk's client may send as null (it writes every field of
 /// its objects, set or not) as empty.
-pub fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+pub(crate) fn null_as_empty<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<String, D::Error> {
     Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())

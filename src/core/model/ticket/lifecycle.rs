@@ -6,22 +6,22 @@ use super::{Ticket, TicketStatus, rest_time};
 use chrono::{DateTime, Utc};
 
 /// Zendesk's words when a closed ticket is changed (the 422's description).
-pub const CLOSED_PREVENTS_UPDATE: &str = "Status: closed prevents ticket update";
+pub(crate) const CLOSED_PREVENTS_UPDATE: &str = "Status: closed prevents ticket update";
 
 /// Why a change to `ticket` is refused because it is closed, if it is.
-pub fn closed_refusal(ticket: &Ticket) -> Option<&'static str> {
+pub(crate) fn closed_refusal(ticket: &Ticket) -> Option<&'static str> {
     (ticket.status == TicketStatus::Closed).then_some(CLOSED_PREVENTS_UPDATE)
 }
 
 /// What `via_followup_source_id` does for a new ticket: a closed source makes the new
 /// ticket its follow-up; any other ticket has no effect, as Zendesk documents.
-pub fn follow_up_of(source: &Ticket) -> Option<u64> {
+pub(crate) fn follow_up_of(source: &Ticket) -> Option<u64> {
     (source.status == TicketStatus::Closed).then_some(source.id)
 }
 
 /// Why a `safe_update` is refused: the ticket changed since the caller read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StampRefusal {
+pub(crate) enum StampRefusal {
     /// `safe_update` without an `updated_stamp` to compare.
     Missing,
     /// The stamp is not a timestamp.
@@ -37,7 +37,7 @@ pub enum StampRefusal {
 
 /// Checks a `safe_update`'s `updated_stamp` against the ticket's `updated_at`: they must
 /// name the same instant (any RFC 3339 spelling of it).
-pub fn check_stamp(ticket: &Ticket, stamp: Option<&str>) -> Result<(), StampRefusal> {
+pub(crate) fn check_stamp(ticket: &Ticket, stamp: Option<&str>) -> Result<(), StampRefusal> {
     let stamp = stamp.ok_or(StampRefusal::Missing)?;
     let read = DateTime::parse_from_rfc3339(stamp).map_err(|error| {
         StampRefusal::Unreadable(format!("{stamp:?} is not a timestamp: {error}"))
@@ -56,7 +56,7 @@ pub fn check_stamp(ticket: &Ticket, stamp: Option<&str>) -> Result<(), StampRefu
 /// Moves a ticket's `updated_at` to `now`, and always forward by at least a second
 /// *(model)*: two changes within one second still get two stamps, so `safe_update`
 /// can tell every version apart.
-pub fn touch(ticket: &mut Ticket, now: DateTime<Utc>) {
+pub(crate) fn touch(ticket: &mut Ticket, now: DateTime<Utc>) {
     let next = match DateTime::parse_from_rfc3339(&ticket.updated_at) {
         Ok(previous) if previous.with_timezone(&Utc) >= now => {
             previous.with_timezone(&Utc) + chrono::Duration::seconds(1)

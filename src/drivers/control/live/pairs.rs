@@ -7,17 +7,17 @@
 //! Bounded: at most [`MAX_TRACKED`] agreements (the least recently changed are
 //! forgotten first) and [`MAX_POINTS`] points each (the oldest after the first go).
 
-use crate::core::account::Account;
 use crate::core::consistency::PairPath;
 use crate::core::model::{AgreementStatus, Direction};
 use crate::core::trace::lock;
+use crate::world::AccountView;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// Agreements whose paths are kept.
-pub const MAX_TRACKED: usize = 256;
+pub(super) const MAX_TRACKED: usize = 256;
 /// Points kept per path.
-pub const MAX_POINTS: usize = 48;
+pub(super) const MAX_POINTS: usize = 48;
 
 /// One agreement's two copies as one reading of the world found them.
 #[derive(Debug, Default)]
@@ -41,16 +41,17 @@ struct Tracked {
 
 /// Every tracked agreement's path, by uuid.
 #[derive(Debug, Default)]
-pub struct PairTracker {
+pub(crate) struct PairTracker {
     tracked: Mutex<BTreeMap<String, Tracked>>,
 }
 
 impl PairTracker {
     /// Records the pair of every agreement among `accounts` as of journal event `seq`.
-    pub fn observe(&self, seq: u64, accounts: &[Arc<Account>]) {
+    pub(crate) fn observe(&self, seq: u64, accounts: &[AccountView]) {
         let mut now: BTreeMap<String, Seen> = BTreeMap::new();
-        for account in accounts {
-            for copy in account.agreements() {
+        for view in accounts {
+            let account = &view.account;
+            for copy in &view.agreements {
                 let seen = now.entry(copy.uuid.clone()).or_default();
                 let remote = copy.remote_subdomain.clone().unwrap_or_default();
                 match copy.direction {
@@ -109,7 +110,7 @@ impl PairTracker {
     }
 
     /// The `limit` most recently changed paths, newest first, and how many more there are.
-    pub fn recent(&self, limit: usize) -> (Vec<PairPath>, usize) {
+    pub(crate) fn recent(&self, limit: usize) -> (Vec<PairPath>, usize) {
         let tracked = lock(&self.tracked);
         let mut all: Vec<&Tracked> = tracked.values().collect();
         all.sort_by_key(|t| std::cmp::Reverse(t.changed));
@@ -124,7 +125,7 @@ impl PairTracker {
     }
 
     /// Forgets every path (a reset emptied the world).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         lock(&self.tracked).clear();
     }
 }

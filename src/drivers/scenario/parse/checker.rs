@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::drivers::scenario::format::{
-    Action, Concurrently, Expectation, NOT_CONCURRENT, Ref, SUBDOMAIN_PATTERN, Scenario, Step, list,
+    Action, Concurrently, ExpectTicket, Expectation, Invite, NOT_CONCURRENT, Ref, Release, Request,
+    SUBDOMAIN_PATTERN, Scenario, Step, list,
 };
 
 /// A check that failed, before it is tied to a file.
@@ -142,27 +143,7 @@ impl<'a> Checker<'a> {
 
     fn step(&mut self, step: &Step) -> Checked {
         match &step.action {
-            Action::Invite(invite) => {
-                self.inside(&invite.from, "send an invitation")?;
-                // The receiver need not be declared: inviting a subdomain that does not
-                // exist is how a scenario shows `configuration_error`.
-                check_subdomain(&invite.to)?;
-                if invite.from.get_ref() == invite.to.get_ref() {
-                    return invalid(
-                        &invite.to,
-                        format!(
-                            "an account cannot invite itself: `from` and `to` are both `{}`; \
-                             invite another account",
-                            invite.to.get_ref()
-                        ),
-                    );
-                }
-                self.links.insert(
-                    invite.handle.get_ref().clone(),
-                    (invite.from.get_ref().clone(), invite.to.get_ref().clone()),
-                );
-                self.define(HandleKind::Agreement, &invite.handle)
-            }
+            Action::Invite(invite) => self.invite(invite),
             Action::Respond(respond) => {
                 self.inside(&respond.account, "answer an invitation")?;
                 self.handle(HandleKind::Agreement, &respond.agreement)
@@ -175,48 +156,12 @@ impl<'a> Checker<'a> {
                 self.optional_inside(resend.account.as_ref(), "re-send an invitation")?;
                 self.handle(HandleKind::Agreement, &resend.agreement)
             }
-            Action::Request(request) => {
-                self.inside(&request.account, "make a REST call")?;
-                let twice = [
-                    (
-                        "expect_status",
-                        step.expect_status.is_some() && request.expect_status.is_some(),
-                    ),
-                    (
-                        "expect_body",
-                        step.expect_body.is_some() && request.expect_body.is_some(),
-                    ),
-                ];
-                match twice.into_iter().find(|(_, twice)| *twice) {
-                    Some((key, _)) => Err(Invalid {
-                        span: step.span.clone(),
-                        message: format!(
-                            "`{key}` is given both in this step and inside its `request`; \
-                             keep one of them"
-                        ),
-                    }),
-                    None => Ok(()),
-                }
-            }
+            Action::Request(request) => self.request(step, request),
             Action::Wait(wait) => self.expectation(&wait.until),
             Action::Expect(expectation) => self.expectation(expectation),
             Action::Certificate(certificate) => self.account(&certificate.account),
-            Action::Fault(fault) => {
-                self.account(&fault.account)?;
-                if let Some(from) = &fault.rule.from {
-                    self.account(from)?;
-                    self.distinct_link(&fault.account, from)?;
-                }
-                Ok(())
-            }
-            Action::Heal(heal) => {
-                self.account(&heal.account)?;
-                if let Some(from) = &heal.from {
-                    self.account(from)?;
-                    self.distinct_link(&heal.account, from)?;
-                }
-                Ok(())
-            }
+            Action::Fault(fault) => self.fault_links(&fault.account, fault.rule.from.as_ref()),
+            Action::Heal(heal) => self.fault_links(&heal.account, heal.from.as_ref()),
             Action::Stop(target) | Action::Start(target) | Action::Restart(target) => {
                 self.inside(&target.account, "stop or start its listener")
             }
@@ -248,43 +193,108 @@ impl<'a> Checker<'a> {
             Action::Hold(link) | Action::Duplicate(link) | Action::LoseReply(link) => {
                 self.sent_link(&link.from, &link.to)
             }
-            Action::Release(release) => {
-                self.sent_link(&release.from, &release.to)?;
-                match &release.message {
-                    Some(message) if *message.get_ref() == 0 => Err(Invalid {
-                        span: message.span(),
-                        message: "messages on a link count from 1 (the oldest held); `message = 0` names none"
-                            .to_string(),
-                    }),
-                    Some(message) if release.order.is_some() => Err(Invalid {
-                        span: message.span(),
-                        message: "`message` delivers one chosen message and `order` orders them all; give one of them"
-                            .to_string(),
-                    }),
-                    _ => Ok(()),
-                }
-            }
-            Action::ExpectTicket(expect) => {
-                self.inside(&expect.account, "read its copy of a ticket")?;
-                self.handle(HandleKind::Ticket, &expect.ticket)?;
-                if let Some(agreement) = &expect.shared_with
-                    && !agreement.get_ref().is_empty()
-                {
-                    self.handle(HandleKind::Agreement, agreement)?;
-                }
-                let fields = expect.checked_fields();
-                match &expect.absent {
-                    Some(absent) if *absent.get_ref() && !fields.is_empty() => Err(Invalid {
-                        span: absent.span(),
-                        message: format!(
-                            "`absent = true` cannot be combined with {}: an absent ticket \
-                             has no fields to check",
-                            list(&fields)
-                        ),
-                    }),
-                    _ => Ok(()),
-                }
-            }
+            Action::Release(release) => self.release(release),
+            Action::ExpectTicket(expect) => self.expect_ticket(expect),
+        }
+    }
+
+    /// An invitation: from an account inside the process to another (declared or not).
+    fn invite(&mut self, invite: &Invite) -> Checked {
+        self.inside(&invite.from, "send an invitation")?;
+        // The receiver need not be declared: inviting a subdomain that does not
+        // exist is how a scenario shows `configuration_error`.
+        check_subdomain(&invite.to)?;
+        if invite.from.get_ref() == invite.to.get_ref() {
+            return invalid(
+                &invite.to,
+                format!(
+                    "an account cannot invite itself: `from` and `to` are both `{}`; \
+                     invite another account",
+                    invite.to.get_ref()
+                ),
+            );
+        }
+        self.links.insert(
+            invite.handle.get_ref().clone(),
+            (invite.from.get_ref().clone(), invite.to.get_ref().clone()),
+        );
+        self.define(HandleKind::Agreement, &invite.handle)
+    }
+
+    /// A raw REST call: `expect_status` and `expect_body` are given once, in the step or
+    /// in its `request`.
+    fn request(&self, step: &Step, request: &Request) -> Checked {
+        self.inside(&request.account, "make a REST call")?;
+        let twice = [
+            (
+                "expect_status",
+                step.expect_status.is_some() && request.expect_status.is_some(),
+            ),
+            (
+                "expect_body",
+                step.expect_body.is_some() && request.expect_body.is_some(),
+            ),
+        ];
+        match twice.into_iter().find(|(_, twice)| *twice) {
+            Some((key, _)) => Err(Invalid {
+                span: step.span.clone(),
+                message: format!(
+                    "`{key}` is given both in this step and inside its `request`; \
+                     keep one of them"
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// `fault` and `heal`: the account, and the one link into it from `from` if given.
+    fn fault_links(&self, account: &Ref, from: Option<&Ref>) -> Checked {
+        self.account(account)?;
+        if let Some(from) = from {
+            self.account(from)?;
+            self.distinct_link(account, from)?;
+        }
+        Ok(())
+    }
+
+    /// `release`: a sent link, and either one chosen message (counting from 1) or an order.
+    fn release(&self, release: &Release) -> Checked {
+        self.sent_link(&release.from, &release.to)?;
+        match &release.message {
+            Some(message) if *message.get_ref() == 0 => Err(Invalid {
+                span: message.span(),
+                message: "messages on a link count from 1 (the oldest held); `message = 0` names none"
+                    .to_string(),
+            }),
+            Some(message) if release.order.is_some() => Err(Invalid {
+                span: message.span(),
+                message: "`message` delivers one chosen message and `order` orders them all; give one of them"
+                    .to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// `expect_ticket`: its handles, and no field checks on a ticket expected absent.
+    fn expect_ticket(&self, expect: &ExpectTicket) -> Checked {
+        self.inside(&expect.account, "read its copy of a ticket")?;
+        self.handle(HandleKind::Ticket, &expect.ticket)?;
+        if let Some(agreement) = &expect.shared_with
+            && !agreement.get_ref().is_empty()
+        {
+            self.handle(HandleKind::Agreement, agreement)?;
+        }
+        let fields = expect.checked_fields();
+        match &expect.absent {
+            Some(absent) if *absent.get_ref() && !fields.is_empty() => Err(Invalid {
+                span: absent.span(),
+                message: format!(
+                    "`absent = true` cannot be combined with {}: an absent ticket \
+                     has no fields to check",
+                    list(&fields)
+                ),
+            }),
+            _ => Ok(()),
         }
     }
 

@@ -3,10 +3,10 @@
 //! `ticket_writes.rs`.
 
 use super::{Problem, Runner, TicketHandle};
-use crate::core::account::Account;
 use crate::core::model::ticket::Ticket;
 use crate::drivers::scenario::format;
 use crate::drivers::scenario::outcome::{FieldDiff, TicketRow};
+use crate::world::TicketView;
 use std::collections::BTreeSet;
 
 impl Runner<'_> {
@@ -93,34 +93,31 @@ impl Runner<'_> {
     /// One account's tickets as rows of `explain`'s tables.
     pub(super) fn ticket_rows(
         &self,
-        account: &Account,
+        subdomain: &str,
+        tickets: &[TicketView],
         names: &[(BTreeSet<String>, String)],
     ) -> Vec<TicketRow> {
-        account
-            .tickets()
-            .into_iter()
+        tickets
+            .iter()
             .map(|ticket| {
                 let handle = names
                     .iter()
                     .find(|(uuids, _)| {
                         uuids.contains(&ticket.uuid)
                             || ticket
-                                .received
+                                .received_share
                                 .as_ref()
-                                .is_some_and(|received| uuids.contains(&received.share.uuid))
+                                .is_some_and(|share| uuids.contains(share))
                     })
                     .map(|(_, name)| name.clone());
                 TicketRow {
                     handle,
                     id: ticket.id,
                     subject: ticket.subject.clone(),
-                    status: ticket.status.as_str().to_string(),
-                    shared_with: self.agreement_handles_for(
-                        account.subdomain(),
-                        &ticket.sharing_agreement_ids(),
-                    ),
-                    comments: ticket.comments.len(),
-                    orphan: ticket.received.as_ref().is_some_and(|r| r.orphaned),
+                    status: ticket.status.clone(),
+                    shared_with: self.agreement_handles_for(subdomain, &ticket.sharing_agreements),
+                    comments: ticket.comments,
+                    orphan: ticket.orphan,
                 }
             })
             .collect()
