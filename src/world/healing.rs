@@ -29,7 +29,8 @@ impl World {
 
     /// Removes faults (a `heal` step): with `from`, the rule on that link; without, every
     /// rule on `target`, and a listener closed by `down` is opened again on its port.
-    /// Returns the rules removed.
+    /// A `duplicate` or `lose_reply` still armed on those links is disarmed too: the
+    /// network is healthy again. Returns the rules removed.
     pub async fn heal(
         &self,
         target: &str,
@@ -56,6 +57,16 @@ impl World {
         self.services
             .trace
             .world(target, format!("healed {scope} ({removed})"));
+        let disarmed = self.services.transport.scheduler().disarm(target, from);
+        if !disarmed.is_empty() {
+            self.services.trace.world(
+                target,
+                format!(
+                    "the heal also disarmed what waited for the next message: {}",
+                    disarmed.join(", ")
+                ),
+            );
+        }
         if !healed.is_empty() {
             self.retry_waiting_pushes().await;
         }

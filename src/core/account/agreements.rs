@@ -14,6 +14,7 @@ use crate::core::model::{
     allowed_transition, default_agreement_name, default_display_name, short_uuid,
 };
 use crate::core::transport::DeliveryFailure;
+use quota::{Quota, check_room};
 
 /// Why an agreement operation was refused; the REST layer maps each to a Zendesk error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -205,25 +206,35 @@ impl Account {
         let now = self.trace().clock().timestamp();
         let updated = self.with_state(|state| {
             state.change(id, |agreement| {
-                if agreement.status == AgreementStatus::Pending {
+                let moved = agreement.status == AgreementStatus::Pending;
+                if moved {
                     agreement.status = failure.status;
                     agreement.updated_at = now;
                 }
-                agreement.clone()
+                (moved, agreement.clone())
             })
         });
-        if let Some(agreement) = &updated {
-            self.trace().decision(
-                self.subdomain(),
-                format!(
-                    "{} marked outbound agreement {} {}: {}",
-                    self.subdomain(),
-                    id,
-                    agreement.status,
-                    failure.cause
-                ),
-            );
+        if let Some((moved, agreement)) = &updated {
+            let outcome = if *moved {
+                format!("marked outbound agreement {id} {}", agreement.status)
+            } else {
+                // A change was made on top of the pending invitation (a deactivation
+                // in flight): should it roll back, it restores the failure, not a
+                // pending the receiver never heard.
+                if sent.status == AgreementStatus::Pending {
+                    let failed = Agreement {
+                        status: failure.status,
+                        ..sent.clone()
+                    };
+                    self.remember_undone(sent.clone(), failed);
+                }
+                format!("left outbound agreement {id} {}", agreement.status)
+            };
+            let sub = self.subdomain();
+            self.trace()
+                .decision(sub, format!("{sub} {outcome}: {}", failure.cause));
         }
+        let updated = updated.map(|(_, agreement)| agreement);
         // The copy may have been deleted while its invitation was in flight.
         updated.unwrap_or_else(|| Agreement {
             status: failure.status,
@@ -340,11 +351,29 @@ impl Account {
                 ),
             );
         } else {
-            let mut undone = crate::core::trace::lock(&self.undone);
-            undone.push((after.clone(), target));
-            let excess = undone.len().saturating_sub(UNDONE_KEPT);
-            undone.drain(..excess);
+            self.remember_undone(after.clone(), target);
         }
+    }
+
+    /// Remembers that the copy `set` was undone under a later change, which should
+    /// restore `target` if it rolls back (the most recent [`UNDONE_KEPT`] are kept).
+    fn remember_undone(&self, set: Agreement, target: Agreement) {
+        let mut undone = crate::core::trace::lock(&self.undone);
+        undone.push((set, target));
+        let excess = undone.len().saturating_sub(UNDONE_KEPT);
+        undone.drain(..excess);
+    }
+
+    /// A final status (inactive, declined) whose partner answered that it holds no
+    /// copy: the change stands, since a final status beside no copy is allowed and
+    /// rolling back would leave a live copy beside none *(model)*.
+    pub fn keep_beside_no_copy(&self, id: u64, status: AgreementStatus) {
+        let sub = self.subdomain();
+        self.trace().decision(
+            sub,
+            format!("{sub} keeps agreement {id} {status}: its partner holds no copy of it"),
+        );
+        self.end_outbox(id, &format!("the agreement is {status}"));
     }
 
     /// Records that a deleted copy's partner could not be told it is inactive; the
@@ -509,7 +538,7 @@ impl Account {
         let outcome: Result<_, ReceiveError> = self.with_state(|state| {
             let agreement = state
                 .by_uuid(uuid)
-                .ok_or_else(|| ReceiveError::NotFound(format!("no agreement {uuid}")))?;
+                .ok_or_else(|| ReceiveError::NotFound(no_agreement(uuid)))?;
             let change = allowed_partner_update(agreement.direction, agreement.status, requested)
                 .map_err(|refusal| ReceiveError::Invalid(refusal.to_string()))?;
             let before = agreement.status;
@@ -528,7 +557,7 @@ impl Account {
                     }
                     agreement.clone()
                 })
-                .ok_or_else(|| ReceiveError::NotFound(format!("no agreement {uuid}")))?;
+                .ok_or_else(|| ReceiveError::NotFound(no_agreement(uuid)))?;
             Ok((before, after))
         });
         let (before, agreement) = match outcome {
@@ -599,7 +628,7 @@ impl Account {
     pub fn authorize(&self, uuid: &str, token: &str) -> Result<Agreement, ReceiveError> {
         let agreement = self
             .agreement_by_uuid(uuid)
-            .ok_or_else(|| ReceiveError::NotFound(format!("no agreement {uuid}")))?;
+            .ok_or_else(|| ReceiveError::NotFound(no_agreement(uuid)))?;
         let (token_uuid, key) = token.split_once(':').unwrap_or((token, ""));
         if token_uuid != agreement.uuid || key != agreement.access_key {
             return Err(ReceiveError::Forbidden(
@@ -616,50 +645,10 @@ impl Account {
     }
 }
 
-/// Whose share of the pending quota an invitation spends.
-#[derive(Clone, Copy, Debug)]
-enum Quota<'a> {
-    /// A sender of this world, proven by the world's own transport.
-    Sender(&'a str),
-    /// Everyone else: strangers, external accounts and anyone claiming a name.
-    Unverified,
-}
-
-/// Invitations need no token: bound how many a stranger can leave waiting. Counted per
-/// proven sender; every unproven invitation (whatever sender it claims) shares one count,
-/// so a flood that claims to come from acme never blocks acme's own invitations; an
-/// account that declines them all bounds its declined copies the same way.
-fn check_room(
-    state: &crate::core::account::AccountState,
-    quota: Quota<'_>,
-    from: &str,
-    decline_all: bool,
-) -> Result<(), ReceiveError> {
-    let held = |status: AgreementStatus| match quota {
-        Quota::Sender(sender) => state.inbound_held(Some(sender), status),
-        Quota::Unverified => state.inbound_held(None, status),
-    };
-    let whose = match quota {
-        Quota::Sender(_) => format!("from {from}"),
-        Quota::Unverified => "from senders outside this world (or not proven)".to_string(),
-    };
-    let pending = held(AgreementStatus::Pending);
-    if pending >= crate::core::limits::MAX_PENDING_INBOUND {
-        return Err(ReceiveError::TooMany(format!(
-            "{pending} invitations {whose} are already pending; answer or delete some first"
-        )));
-    }
-    let declined = if decline_all {
-        held(AgreementStatus::Declined)
-    } else {
-        0
-    };
-    if declined >= crate::core::limits::MAX_PENDING_INBOUND {
-        return Err(ReceiveError::TooMany(format!(
-            "{declined} invitations {whose} were already declined; delete some first"
-        )));
-    }
-    Ok(())
+/// Why a receiver refuses a message about a uuid it holds no copy of: the partner
+/// protocol answers it as "not found", and a sender recognises it by these words.
+pub(crate) fn no_agreement(uuid: &str) -> String {
+    format!("no agreement {uuid}")
 }
 
 fn opposite_party(direction: Direction) -> &'static str {
@@ -669,5 +658,6 @@ fn opposite_party(direction: Direction) -> &'static str {
     }
 }
 
+mod quota;
 #[cfg(test)]
 mod tests;

@@ -34,17 +34,24 @@ pub(crate) const FOUND: &[(&str, &str)] = &[
         )),
     ),
     (
-        "04-deletion-crosses-deactivation.toml",
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scenarios/found/04-deletion-crosses-deactivation.toml"
-        )),
-    ),
-    (
         "05-failed-push-waits-for-the-next.toml",
         include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/scenarios/found/05-failed-push-waits-for-the-next.toml"
+        )),
+    ),
+    (
+        "06-orphan-comments-stay-when-shared-again.toml",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/found/06-orphan-comments-stay-when-shared-again.toml"
+        )),
+    ),
+    (
+        "07-update-of-a-refused-share-blocks-the-queue.toml",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/found/07-update-of-a-refused-share-blocks-the-queue.toml"
         )),
     ),
 ];

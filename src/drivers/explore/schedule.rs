@@ -191,7 +191,8 @@ impl Schedule {
     }
 
     /// The repair round every schedule ends with: release every link a step held, heal
-    /// every account a fault was set on, start every account that was stopped, give a
+    /// every account a fault was set on or a `duplicate` or `lose_reply` was armed
+    /// toward (healing disarms what is still armed), start every account that was stopped, give a
     /// valid certificate back to every account whose certificate changed, then re-send
     /// every agreement.
     pub fn repair_round(&self) -> Vec<Step> {
@@ -217,8 +218,11 @@ impl Schedule {
             flat.iter().any(|s| kind(&s.action) == Some(account))
         };
         for account in &self.accounts {
+            // A `duplicate` or `lose_reply` still armed is disarmed by healing its
+            // receiver, so the repair's own messages go through.
             if touched(account, |a| match a {
                 Action::Fault(f) => Some(f.account.get_ref()),
+                Action::Duplicate(link) | Action::LoseReply(link) => Some(link.to.get_ref()),
                 _ => None,
             }) {
                 out.push(steps::heal(account));
@@ -434,6 +438,36 @@ mod tests {
                 "start = { account = \"acme\" }",
                 "heal = { account = \"globex\" }",
                 "certificate = { account = \"globex\", mode = \"valid\" }",
+                "resend = { agreement = \"a1\" }",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_armed_lose_reply_or_duplicate_is_disarmed_by_healing_its_receiver() {
+        let schedule = Schedule {
+            seed: 0,
+            index: 0,
+            accounts: vec!["acme".into(), "globex".into()],
+            tls: false,
+            retries: 0,
+            steps: vec![
+                steps::invite("acme", "globex", "a1", Default::default()),
+                steps::lose_reply("acme", "globex"),
+                steps::duplicate("globex", "acme"),
+            ],
+            orders: None,
+        };
+        let repair: Vec<String> = schedule
+            .repair_round()
+            .iter()
+            .filter_map(steps::line)
+            .collect();
+        assert_eq!(
+            repair,
+            [
+                "heal = { account = \"acme\" }",
+                "heal = { account = \"globex\" }",
                 "resend = { agreement = \"a1\" }",
             ]
         );

@@ -26,7 +26,8 @@ pub(crate) async fn invite(account: &Account, invitation: Invitation) -> Agreeme
 }
 
 /// An admin's status change: answer, deactivate or re-send. An answer or deactivation
-/// the partner cannot be told is rolled back and refused.
+/// the partner cannot be told is rolled back and refused, except a final status
+/// (inactive, declined) the partner answers it holds no copy of: that one stands.
 pub(crate) async fn change_status(
     account: &Account,
     id: u64,
@@ -50,6 +51,12 @@ pub(crate) async fn change_status(
                     }
                     Ok(account.agreement_by_id(id).unwrap_or(decided.after))
                 }
+                Err(failure)
+                    if requested.is_final() && answered_no_copy(&failure, &decided.after.uuid) =>
+                {
+                    account.keep_beside_no_copy(id, requested);
+                    Ok(account.agreement_by_id(id).unwrap_or(decided.after))
+                }
                 Err(failure) => {
                     account.roll_back(&decided.before, &decided.after);
                     Err(AgreementError::Undeliverable {
@@ -61,6 +68,15 @@ pub(crate) async fn change_status(
             }
         }
     }
+}
+
+/// Whether `failure` is the partner's own 404 saying it holds no agreement `uuid` (not
+/// a 404 from a wrong sharing path or a `status` fault, whose bodies say otherwise).
+fn answered_no_copy(failure: &DeliveryFailure, uuid: &str) -> bool {
+    failure.http_status == Some(404)
+        && failure
+            .cause
+            .ends_with(&crate::core::account::agreements::no_agreement(uuid))
 }
 
 /// Deletes the local copy; a live agreement's partner is first told it is inactive

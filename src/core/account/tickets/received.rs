@@ -351,23 +351,44 @@ impl Account {
     }
 
     /// Receiver side of an unshare: the copy stays, as an orphan that no longer syncs.
+    /// A repeated unshare (its first reply was lost) finds the orphan and answers the
+    /// same, changing nothing *(model)*: unsharing is idempotent, as an invitation is.
     pub fn take_unshare(
         &self,
         path_uuid: &str,
         agreement: &Agreement,
     ) -> Result<Ticket, ReceiveError> {
         let now = self.trace().clock().now();
+        let from_agreement = |t: &&Ticket, orphaned: bool| {
+            t.received.as_ref().is_some_and(|r| {
+                r.orphaned == orphaned
+                    && r.share.agreement_id == agreement.id
+                    && r.share.uuid == path_uuid
+            })
+        };
+        let repeated = self.read_state(|state| {
+            let shared = state.tickets().all().any(|t| from_agreement(&t, false));
+            let orphan = state.tickets().all().find(|t| from_agreement(t, true));
+            orphan.filter(|_| !shared).cloned()
+        });
+        if let Some(ticket) = repeated {
+            self.trace().decision(
+                self.subdomain(),
+                format!(
+                    "{} already keeps ticket {} as an orphan: {} unshared it over agreement {} before",
+                    self.subdomain(),
+                    ticket.id,
+                    partner_of(agreement),
+                    agreement.id
+                ),
+            );
+            return Ok(ticket);
+        }
         let ticket = self.with_state(|state| {
             let (book, _) = state.tickets_mut();
             let mut ticket = book
                 .all()
-                .find(|t| {
-                    t.received.as_ref().is_some_and(|r| {
-                        !r.orphaned
-                            && r.share.agreement_id == agreement.id
-                            && r.share.uuid == path_uuid
-                    })
-                })
+                .find(|t| from_agreement(t, false))
                 .cloned()
                 .ok_or_else(|| {
                     ReceiveError::NotFound(format!(

@@ -96,4 +96,32 @@ impl Scheduler {
             })
             .collect()
     }
+
+    /// Disarms the link controls still waiting for a message to `to` (from `from` only,
+    /// when given): a `duplicate` or `lose_reply` not yet spent. A `heal` says the
+    /// network to `to` is healthy again, so nothing armed before it may break what is
+    /// sent after it *(model)*. Held messages stay held: only `release` lets them go.
+    /// Returns each disarmed link with what it had armed, in words.
+    pub fn disarm(&self, to: &str, from: Option<&str>) -> Vec<String> {
+        let mut state = lock(&self.state);
+        let mut disarmed = Vec::new();
+        for (link, link_state) in state.links.iter_mut() {
+            if link.to != to || from.is_some_and(|from| link.from != from) {
+                continue;
+            }
+            let mut armed = Vec::new();
+            if link_state.duplicate > 0 {
+                armed.push("duplicate");
+            }
+            if link_state.lose_reply > 0 {
+                armed.push("lose_reply");
+            }
+            if !armed.is_empty() {
+                link_state.duplicate = 0;
+                link_state.lose_reply = 0;
+                disarmed.push(format!("{link} ({})", armed.join(", ")));
+            }
+        }
+        disarmed
+    }
 }
