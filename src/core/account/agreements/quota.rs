@@ -1,7 +1,7 @@
 //! How many invitations a receiver lets wait: the quota an invitation spends, per
 //! proven sender or shared by every unproven one.
 
-use super::ReceiveError;
+use crate::core::account::ReceiveError;
 use crate::core::model::AgreementStatus;
 
 /// Whose share of the pending quota an invitation spends.
