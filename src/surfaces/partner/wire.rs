@@ -504,3 +504,6 @@ fn custom_fields(values: &[SyncedValue]) -> BTreeMap<String, WireFieldValue> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

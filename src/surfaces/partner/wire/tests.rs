@@ -1,0 +1,154 @@
+//! The receiver's first decisions on a partner message, before any account is asked:
+//! which bodies are malformed (400), which are well-formed but not a valid message
+//! (422), and what an accepted invitation carries into the account.
+
+use super::*;
+
+const KEY: &str = "0123456789abcdef0123456789abcdef01234567";
+const UUID: &str = "5f0e8b9c2d2a4e6f8a1b3c4d5e6f7a8b";
+
+fn invitation_body(fields: Value) -> WireAgreement {
+    let mut body = serde_json::json!({
+        "uuid": UUID,
+        "name": "Acme @ Zendesk",
+        "sender_url": "https://acme.zendesk.test/sharing",
+        "access_key": KEY,
+        "status": "pending",
+    });
+    if let (Some(body), Some(fields)) = (body.as_object_mut(), fields.as_object()) {
+        for (key, value) in fields {
+            if value.is_null() {
+                body.remove(key);
+            } else {
+                body.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    parse_agreement(body.to_string().as_bytes()).expect("a well-formed agreement")
+}
+
+fn refusal(result: Result<InvitationOffer, PartnerError>) -> PartnerError {
+    result.expect_err("the invitation is refused")
+}
+
+#[test]
+fn a_body_that_is_not_an_agreement_object_is_a_bad_request() {
+    for body in [
+        &b"not json"[..],
+        b"[1, 2]",
+        b"\"pending\"",
+        b"{\"status\": 7}",
+    ] {
+        let error = parse_agreement(body).expect_err("refused");
+        assert!(
+            matches!(&error, PartnerError::BadRequest(text) if text.starts_with("the body is not a valid agreement")),
+            "{}: {error:?}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    assert!(
+        parse_agreement(b"{}").is_ok(),
+        "every field is optional to parse"
+    );
+}
+
+#[test]
+fn a_ticket_id_may_come_as_a_number_or_digits_but_nothing_else() {
+    for (body, id) in [
+        (r#"{"original_id": 42}"#, Some(42)),
+        (r#"{"original_id": " 42 "}"#, Some(42)),
+        (r#"{"original_id": null}"#, None),
+        ("{}", None),
+    ] {
+        let ticket = parse_ticket(body.as_bytes()).expect("a well-formed ticket");
+        assert_eq!(ticket.original_id, id, "{body}");
+    }
+    for body in [
+        r#"{"original_id": -1}"#,
+        r#"{"original_id": "forty-two"}"#,
+        r#"{"original_id": [42]}"#,
+    ] {
+        let error = parse_ticket(body.as_bytes()).expect_err("refused");
+        assert!(
+            matches!(&error, PartnerError::BadRequest(text) if text.contains("is not an id")),
+            "{body}: {error:?}"
+        );
+    }
+}
+
+#[test]
+fn a_stated_status_must_be_present_and_one_of_the_protocols() {
+    assert_eq!(
+        parse_status(Some("accepted")),
+        Ok(AgreementStatus::Accepted)
+    );
+    assert_eq!(
+        parse_status(None),
+        Err(PartnerError::Invalid("status is required".to_string()))
+    );
+    assert!(matches!(
+        parse_status(Some("approved")),
+        Err(PartnerError::Invalid(text)) if text.contains("approved")
+    ));
+}
+
+#[test]
+fn a_body_uuid_must_name_the_paths_agreement() {
+    assert_eq!(check_uuid(None, UUID), Ok(()));
+    assert_eq!(check_uuid(Some(UUID), UUID), Ok(()));
+    assert!(matches!(
+        check_uuid(Some("other"), UUID),
+        Err(PartnerError::Invalid(text)) if text.contains("differs")
+    ));
+}
+
+#[test]
+fn an_invitation_names_everything_missing_at_once() {
+    let body = invitation_body(serde_json::json!({"access_key": null, "name": null}));
+    assert_eq!(
+        refusal(invitation_offer(UUID, body)),
+        PartnerError::Invalid("an invitation needs access_key, name".to_string())
+    );
+}
+
+#[test]
+fn an_invitation_must_be_pending_with_a_40_hex_key_for_its_path() {
+    let accepted = invitation_body(serde_json::json!({"status": "accepted"}));
+    assert!(matches!(
+        refusal(invitation_offer(UUID, accepted)),
+        PartnerError::Invalid(text) if text.contains("must be pending")
+    ));
+    for key in ["0123", &KEY.replace('a', "z")] {
+        let body = invitation_body(serde_json::json!({ "access_key": key }));
+        assert_eq!(
+            refusal(invitation_offer(UUID, body)),
+            PartnerError::Invalid("access_key must be 40 hexadecimal characters".to_string()),
+            "{key}"
+        );
+    }
+    let elsewhere = invitation_body(serde_json::json!({}));
+    assert!(matches!(
+        refusal(invitation_offer("another-uuid", elsewhere)),
+        PartnerError::Invalid(text) if text.contains("differs")
+    ));
+}
+
+#[test]
+fn an_accepted_invitation_keeps_the_senders_terms_and_fills_the_rest_with_defaults() {
+    let body = invitation_body(serde_json::json!({"uuid": null, "sync_tags": true}));
+    let offer = invitation_offer(UUID, body).expect("a valid invitation");
+    let defaults = Terms::default();
+    assert_eq!(
+        offer.uuid, UUID,
+        "the path's uuid stands in for a missing one"
+    );
+    assert_eq!(offer.access_key, KEY);
+    assert_eq!(offer.sender_url, "https://acme.zendesk.test/sharing");
+    assert!(!offer.verified, "only the endpoint can prove the sender");
+    assert!(offer.terms.sync_tags);
+    assert_eq!(offer.terms.sync_status, defaults.sync_status);
+    assert_eq!(
+        offer.terms.allows_public_comments,
+        defaults.allows_public_comments
+    );
+}
