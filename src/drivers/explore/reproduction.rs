@@ -53,6 +53,8 @@ pub(crate) fn render(
     );
     let mut text = schedule.header(&name, &description);
     let mut previous: BTreeSet<String> = BTreeSet::new();
+    // Agreement and ticket handles defined only by steps left out of the file.
+    let mut unwritten: (BTreeSet<String>, BTreeSet<String>) = Default::default();
     for (position, step) in all.iter().enumerate().take(violation.step) {
         let number = position + 1;
         let Some(log) = run.log.get(position) else {
@@ -60,8 +62,27 @@ pub(crate) fn render(
         };
         let violating = number == violation.step;
         // A step that could not act (it names a copy that does not exist, or an
-        // account that is down) changed nothing: leave it out.
-        if !(log.refused && log.answers.is_empty()) {
+        // account that is down) changed nothing: leave it out, and with it every later
+        // step that names a handle only such a step defined (the repair round resends
+        // every handle), so the file still parses.
+        let (used_agreements, used_tickets) = steps::handles_used(step);
+        let names_unwritten = used_agreements.iter().any(|h| unwritten.0.contains(*h))
+            || used_tickets.iter().any(|h| unwritten.1.contains(*h));
+        let (made_agreements, made_tickets) = steps::handles_defined(step);
+        if (log.refused && log.answers.is_empty()) || (names_unwritten && !violating) {
+            unwritten
+                .0
+                .extend(made_agreements.iter().map(|h| h.to_string()));
+            unwritten
+                .1
+                .extend(made_tickets.iter().map(|h| h.to_string()));
+        } else {
+            for handle in &made_agreements {
+                unwritten.0.remove(*handle);
+            }
+            for handle in &made_tickets {
+                unwritten.1.remove(*handle);
+            }
             let _ = write!(text, "\n[[steps]]\n{}", steps::render(step));
             let itself = violating && violation.closing == Closing::StepItself;
             if log.refused
