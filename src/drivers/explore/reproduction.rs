@@ -4,7 +4,7 @@
 //! way the invariant broke, so `sharesim run FILE` reproduces it without the explorer.
 
 use super::ScheduleRun;
-use super::invariants::{Closing, Invariant};
+use super::invariants::{Closing, Invariant, Violation};
 use super::schedule::Schedule;
 use super::steps::{self, quote};
 use crate::core::account::planted::PlantedBugs;
@@ -105,6 +105,12 @@ pub(crate) fn render(
         }
         previous = log.diverged.clone();
     }
+    write_closing(&mut text, violation, invariant);
+    text
+}
+
+/// The reproduction's last step: the check that fails the way the invariant broke.
+fn write_closing(text: &mut String, violation: &Violation, invariant: Invariant) {
     let note = quote(&format!(
         "invariant {}: {}",
         invariant.name(),
@@ -153,7 +159,6 @@ pub(crate) fn render(
         }
         Closing::StepItself | Closing::Surfaces => {}
     }
-    text
 }
 
 /// What running a reproduction file with the plain runner showed.
