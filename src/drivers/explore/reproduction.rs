@@ -69,7 +69,7 @@ pub(crate) fn render(
         let names_unwritten = used_agreements.iter().any(|h| unwritten.0.contains(*h))
             || used_tickets.iter().any(|h| unwritten.1.contains(*h));
         let (made_agreements, made_tickets) = steps::handles_defined(step);
-        if (log.refused && log.answers.is_empty()) || (names_unwritten && !violating) {
+        if (log.refused && log.answers.is_empty()) || names_unwritten {
             unwritten
                 .0
                 .extend(made_agreements.iter().map(|h| h.to_string()));
