@@ -2,9 +2,10 @@
 //! and long waits: it shares the accounts' connection cap and deadlines, and SIGTERM
 //! ends `serve` whatever is in flight (issue 23, point 2).
 
+use crate::support::exit_within;
 use serde_json::{Value, json};
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `sharesim serve ARGS` under `prlimit PRLIMIT`, up once its ready file is written.
 fn serve_limited(prlimit: &str, args: &[&str]) -> (std::process::Child, Value, tempfile::TempDir) {
@@ -34,18 +35,6 @@ fn control_addr(ready: &Value) -> String {
         .unwrap()
         .trim_start_matches("http://")
         .to_string()
-}
-
-/// Waits for `child` to exit, at most `bound`; its exit code, or None if still running.
-fn exit_within(child: &mut std::process::Child, bound: Duration) -> Option<i32> {
-    let deadline = Instant::now() + bound;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +146,7 @@ async fn sigterm_ends_serve_whatever_the_control_api_is_doing() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     // Well before the wait's own minute, and with the half-sent request still open.
-    let code = exit_within(&mut child, Duration::from_secs(30));
+    let code = exit_within(&mut child, Duration::from_secs(30)).and_then(|status| status.code());
     assert_eq!(code, Some(0), "serve ended on SIGTERM");
     drop(half);
     let _ = waiting.await;

@@ -2,10 +2,10 @@
 //! a seed range to 2^64−1, FIFOs, a byte order mark, a huge `Content-Length`, and
 //! inconsistent snapshots (issue 23, point 11).
 
-use crate::support::{serve_process, sharesim};
+use crate::support::{exit_within, plain_client, serve_process, sharesim};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SCENARIO: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -39,19 +39,15 @@ fn exit_code_within(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + bound;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut stderr)
-                .unwrap();
-            return (status.code(), stderr);
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if let Some(status) = exit_within(&mut child, bound) {
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        return (status.code(), stderr);
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -92,7 +88,7 @@ async fn a_state_file_with_a_byte_order_mark_is_read() {
     std::fs::write(&state, marked).unwrap();
     let restarted = serve_process(&["--state", &arg]);
     let ready = restarted.ready_json();
-    let accounts: Value = reqwest::Client::new()
+    let accounts: Value = plain_client()
         .get(format!(
             "{}/accounts",
             ready["control_url"].as_str().unwrap()
@@ -152,7 +148,7 @@ async fn put_snapshot_refuses_inconsistent_snapshots() {
     let ready = served.ready_json();
     let control = ready["control_url"].as_str().unwrap();
     let token = ready["control_token"].as_str().unwrap();
-    let http = reqwest::Client::new();
+    let http = plain_client();
     let snapshot: Value = http
         .get(format!("{control}/snapshot"))
         .bearer_auth(token)

@@ -25,6 +25,13 @@ pub async fn start(subdomains: &[&str]) -> TestWorld {
     .await
 }
 
+/// An HTTP client for a test that talks to a `serve` process: the process-wide crypto
+/// provider is installed first, so the test does not depend on another having done it.
+pub fn plain_client() -> reqwest::Client {
+    sharesim::core::tls::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 /// A world with explicit configuration.
 pub async fn start_with(config: WorldConfig, specs: Vec<AccountSpec>) -> TestWorld {
     let world = World::start(config, specs).await.expect("world starts");
@@ -391,6 +398,18 @@ pub fn mask_ports(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Waits for `child` to exit, at most `bound`: its exit status, or None if it still runs.
+/// The wait ends on the child's exit itself, not on a polling interval.
+pub fn exit_within(
+    child: &mut std::process::Child,
+    bound: Duration,
+) -> Option<std::process::ExitStatus> {
+    use wait_timeout::ChildExt;
+    child
+        .wait_timeout(bound)
+        .expect("the child can be waited on")
 }
 
 /// Waits until `child` has written `path` (a ready file), at most `patience`, or until
