@@ -107,6 +107,7 @@ impl Clock {
     Debug,
     PartialEq,
     Eq,
+    Hash,
     Serialize,
     serde::Deserialize,
     schemars::JsonSchema,
@@ -131,7 +132,7 @@ pub enum EventKind {
 
 /// Which of an account's two surfaces a call went to.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Surface {

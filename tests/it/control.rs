@@ -340,30 +340,18 @@ async fn the_journal_pages_filters_and_verifies() {
     );
 }
 
-#[tokio::test]
-async fn the_journal_stream_sends_events_as_they_happen() {
-    let served = serve_process(&[]);
-    let ctl = Ctl::of(&served);
-    let mut stream = ctl
-        .http
-        .get(format!("{}/journal/stream?kind=world", ctl.url))
-        .bearer_auth(&ctl.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status().as_u16(), 200);
-    assert_eq!(
-        stream.headers()["content-type"].to_str().unwrap(),
-        "text/event-stream"
-    );
-    // The stream is open before the step runs, so the event can only come live.
-    let (_, outcome) = ctl
-        .steps(json!([{"fault": {"account": "globex", "status": 503}}]))
-        .await;
-    assert_eq!(outcome["passed"], true);
-    let mut text = String::new();
+/// The next complete server-sent event of `stream` (keep-alive comments skipped), and
+/// the text after it.
+async fn next_event(stream: &mut reqwest::Response, text: &mut String) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !text.contains("\n\n") {
+    loop {
+        if let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            if !event.starts_with(':') {
+                return event;
+            }
+            continue;
+        }
         let chunk = tokio::time::timeout_at(deadline, stream.chunk())
             .await
             .expect("an event arrives")
@@ -371,15 +359,60 @@ async fn the_journal_stream_sends_events_as_they_happen() {
             .expect("the stream stays open");
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
-    let event = text.split("\n\n").next().unwrap();
-    assert!(event.contains("event: world"), "{event}");
-    let data = event
-        .lines()
-        .find_map(|line| line.strip_prefix("data: "))
-        .expect("a data line");
-    let data: Value = serde_json::from_str(data).unwrap();
-    assert_eq!(data["to"], "globex");
-    assert!(data["detail"].as_str().unwrap().contains("503"), "{data}");
+}
+
+#[tokio::test]
+async fn the_journal_stream_sends_events_as_they_happen() {
+    let served = serve_process(&[]);
+    let ctl = Ctl::of(&served);
+    // Two streams with one filter (they share one reader of the journal) and one with
+    // another.
+    let mut streams = Vec::new();
+    for query in ["kind=world", "kind=world", "kind=world&account=acme"] {
+        let stream = ctl
+            .http
+            .get(format!("{}/journal/stream?{query}", ctl.url))
+            .bearer_auth(&ctl.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status().as_u16(), 200);
+        assert_eq!(
+            stream.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        streams.push((stream, String::new()));
+    }
+    // The streams are open before the steps run, so the events can only come live.
+    let (_, outcome) = ctl
+        .steps(json!([
+            {"fault": {"account": "globex", "status": 503}},
+            {"fault": {"account": "acme", "status": 502}},
+        ]))
+        .await;
+    assert_eq!(outcome["passed"], true);
+    let mut seen = Vec::new();
+    for (stream, text) in &mut streams[..2] {
+        let event = next_event(stream, text).await;
+        assert!(event.contains("event: world"), "{event}");
+        let data = event
+            .lines()
+            .find_map(|line| line.strip_prefix("data: "))
+            .expect("a data line");
+        let data: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(data["to"], "globex");
+        assert!(data["detail"].as_str().unwrap().contains("503"), "{data}");
+        let second = next_event(stream, text).await;
+        assert!(second.contains("502"), "{second}");
+        seen.push((event, second));
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "both streams of one filter got the same events"
+    );
+    let (stream, text) = &mut streams[2];
+    let only = next_event(stream, text).await;
+    assert!(only.contains("502") && !only.contains("503"), "{only}");
 }
 
 #[tokio::test]

@@ -165,7 +165,7 @@ pub(crate) fn run_pinned(plan: Plan) -> Result<LoadReport, BenchError> {
 
 /// Pins the calling thread to the last core of its affinity set; None when there is
 /// only one core (or the call is refused): then the generator floats, as wrk does.
-fn pin_to_last_core() -> Option<usize> {
+pub(crate) fn pin_to_last_core() -> Option<usize> {
     use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
     let allowed = sched_getaffinity(None).ok()?;
     let cores: Vec<usize> = (0..CpuSet::MAX_CPU)

@@ -464,7 +464,13 @@ fn raise_open_file_limit() -> Option<u64> {
 /// CPU time (user + system) this process has used so far, in seconds, from
 /// `/proc/self/stat` (in USER_HZ ticks, which Linux fixes at 100 per second).
 pub(crate) fn process_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    cpu_seconds_of("self")
+}
+
+/// CPU time (user + system) process `pid` ("self": this one) has used so far, in
+/// seconds (0 when it cannot be read).
+pub(crate) fn cpu_seconds_of(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
     // The command name (field 2) may hold spaces; the fields after its ')' are plain.

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod process;
+pub(crate) mod readers;
 mod streams;
 use process::{Served, client};
 pub(crate) use streams::{SUBSCRIBERS, StreamCounts};
@@ -42,6 +43,12 @@ pub(crate) struct ServeSoakResult {
     pub streams_ratio: f64,
     /// What the streams received against what they should have.
     pub streams: StreamCounts,
+    /// CPU microseconds `serve` spent per completed request of the flood without
+    /// streams (both runs) and with them: what the streams cost `serve` itself,
+    /// whatever else the machine runs.
+    pub plain_cpu_us_per_request: f64,
+    /// The same with the streams open.
+    pub streams_cpu_us_per_request: f64,
     /// Steps of the `run --html` part.
     pub html_steps: usize,
     /// Peak resident memory of that run (`VmHWM`), MiB.
@@ -59,9 +66,8 @@ pub(crate) async fn measure(options: &BenchOptions) -> Result<ServeSoakResult, B
     std::fs::create_dir_all(&dir)?;
     let duration = options.duration.max(Duration::from_millis(300));
     let plain = Served::start(&dir.join("plain"), &[]).await?;
-    let baseline = flood(&plain, options.connections, duration)
-        .await?
-        .per_second;
+    let first = flood(&plain, options.connections, duration).await?;
+    let baseline = first.per_second;
     let state_dir = dir.join("state");
     let (state_per_second, state_writes) = {
         std::fs::create_dir_all(&state_dir)?;
@@ -72,7 +78,7 @@ pub(crate) async fn measure(options: &BenchOptions) -> Result<ServeSoakResult, B
         (tally.per_second, tally.created)
     };
     let state_bytes = files_size(&state_dir);
-    let (streams_per_second, streams) = {
+    let (streamed, streams) = {
         let served = Served::start(&dir.join("streams"), &[]).await?;
         let subscribers = streams::Subscribers::open(&served, SUBSCRIBERS).await?;
         let tally = flood(&served, options.connections, duration).await?;
@@ -80,11 +86,10 @@ pub(crate) async fn measure(options: &BenchOptions) -> Result<ServeSoakResult, B
         let counts = subscribers
             .close(&served, created, Duration::from_secs(10))
             .await;
-        (tally.per_second, counts)
+        (tally, counts)
     };
-    let after = flood(&plain, options.connections, duration)
-        .await?
-        .per_second;
+    let second = flood(&plain, options.connections, duration).await?;
+    let after = second.per_second;
     drop(plain);
     let steps = if options.smoke { 500 } else { HTML_STEPS };
     let html = html_run(&dir.join("html"), steps).await?;
@@ -95,10 +100,14 @@ pub(crate) async fn measure(options: &BenchOptions) -> Result<ServeSoakResult, B
         state_ratio: state_per_second / baseline.max(1e-9),
         state_bytes,
         state_writes,
-        streams_per_second,
+        streams_per_second: streamed.per_second,
         after_per_second: after,
-        streams_ratio: streams_per_second / ((baseline + after) / 2.0).max(1e-9),
+        streams_ratio: streamed.per_second / ((baseline + after) / 2.0).max(1e-9),
         streams,
+        plain_cpu_us_per_request: (first.serve_cpu_seconds + second.serve_cpu_seconds) * 1e6
+            / (first.requests + second.requests).max(1) as f64,
+        streams_cpu_us_per_request: streamed.serve_cpu_seconds * 1e6
+            / streamed.requests.max(1) as f64,
         html_steps: steps,
         html_peak_rss_mib: html.0,
         html_report_mib: html.1,
@@ -123,11 +132,17 @@ pub(crate) fn targets(result: &ServeSoakResult, check: &mut impl FnMut(String, S
     check(
         format!("REST throughput with {SUBSCRIBERS} stream subscribers within 10% of none"),
         format!(
-            "{:.0}% ({:.0}/s vs {:.0}/s and {:.0}/s without)",
+            "{:.0}% ({:.0}/s vs {:.0}/s and {:.0}/s without; serve {:.0} vs {:.0} CPU µs a request; readers {:.1} CPU s{})",
             result.streams_ratio * 100.0,
             result.streams_per_second,
             result.baseline_per_second,
             result.after_per_second,
+            result.streams_cpu_us_per_request,
+            result.plain_cpu_us_per_request,
+            streams.readers_cpu_seconds,
+            streams
+                .readers_cpu
+                .map_or(", not pinned".to_string(), |c| format!(" on CPU {c}")),
         ),
         result.streams_ratio >= 0.9,
     );
@@ -174,6 +189,7 @@ async fn flood(
     let tens = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + duration;
     let started = Instant::now();
+    let cpu = served.cpu_seconds();
     let mut tasks = Vec::new();
     for worker in 0..connections {
         let (http, api, user, token) = (client()?, api.clone(), user.clone(), token.clone());
@@ -218,6 +234,8 @@ async fn flood(
     }
     let seconds = started.elapsed().as_secs_f64();
     Ok(FloodTally {
+        serve_cpu_seconds: served.cpu_seconds() - cpu,
+        requests: done.load(Ordering::Relaxed),
         per_second: done.load(Ordering::Relaxed) as f64 / seconds,
         created: writes.load(Ordering::Relaxed),
         created_tens: tens.load(Ordering::Relaxed),
@@ -226,6 +244,10 @@ async fn flood(
 
 /// What a flood did.
 struct FloodTally {
+    /// Completed requests.
+    requests: u64,
+    /// CPU seconds `serve` used meanwhile.
+    serve_cpu_seconds: f64,
     /// Completed requests per second.
     per_second: f64,
     /// Tickets created (answered 201).

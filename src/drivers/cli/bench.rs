@@ -60,6 +60,10 @@ pub enum BenchTool {
     /// serves until stdin closes.
     #[command(hide = true)]
     Baseline,
+    /// The journal-stream readers of `--only serve-soak`: a plan (JSON line) on stdin,
+    /// `{"opened":…}`, then what each stream should get, then the tallies.
+    #[command(hide = true)]
+    Readers,
 }
 
 impl BenchArgs {
@@ -116,6 +120,22 @@ impl BenchArgs {
 pub(super) async fn run(args: BenchArgs) -> u8 {
     match args.tool {
         Some(BenchTool::Load) => return load_process().await,
+        Some(BenchTool::Readers) => {
+            let done =
+                tokio::task::spawn_blocking(crate::drivers::bench::serve_soak::readers::process)
+                    .await;
+            return match done {
+                Ok(Ok(())) => EXIT_PASSED,
+                Ok(Err(error)) => {
+                    eprintln!("sharesim: the stream readers failed: {error}");
+                    EXIT_USAGE
+                }
+                Err(error) => {
+                    eprintln!("sharesim: the stream readers failed: {error}");
+                    EXIT_USAGE
+                }
+            };
+        }
         Some(BenchTool::Baseline) => {
             return match crate::drivers::bench::baseline::serve_process().await {
                 Ok(()) => EXIT_PASSED,

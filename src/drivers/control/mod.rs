@@ -59,6 +59,8 @@ pub(crate) struct Control {
     pairs: live::PairTracker,
     /// The address the API is bound to, which `Host` may name besides loopback.
     bound: Option<String>,
+    /// The open journal streams, which share one reader per filter.
+    streams: journal::Streams,
 }
 
 /// The answer of `POST /steps`.
@@ -173,6 +175,7 @@ impl Control {
     /// The control side of `world`; `token` is what callers must present.
     pub(crate) fn new(world: Arc<World>, token: String, shutdown: CancellationToken) -> Control {
         Control {
+            streams: journal::Streams::new(world.trace().clone()),
             world,
             session: tokio::sync::Mutex::new(Session::default()),
             token,
@@ -610,12 +613,10 @@ async fn get_journal_stream(
     {
         filter.since = Some(last);
     }
-    Ok(journal::stream(
-        control.world.trace().clone(),
-        filter,
-        control.shutdown.clone(),
-    )
-    .into_response())
+    Ok(control
+        .streams
+        .stream(filter, control.shutdown.clone())
+        .into_response())
 }
 
 async fn post_verify(

@@ -44,6 +44,13 @@ impl Served {
         })
     }
 
+    /// CPU seconds (user + system) the `serve` process has used so far.
+    pub(crate) fn cpu_seconds(&self) -> f64 {
+        self._child
+            .id()
+            .map_or(0.0, |pid| super::super::cpu_seconds_of(&pid.to_string()))
+    }
+
     /// A text of the ready file, by JSON pointer (empty when absent).
     pub(crate) fn text(&self, pointer: &str) -> String {
         self.ready

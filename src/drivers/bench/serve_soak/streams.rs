@@ -1,14 +1,15 @@
 //! The journal-stream part of `--only serve-soak`: [`SUBSCRIBERS`] streams that must
-//! receive what the flood makes them receive, and a count, per stream, of what each one
-//! got against what the trace recorded that matches its filter.
+//! receive what the flood makes them receive, read by a process of their own
+//! (`readers`), and a count, per stream, of what each one got against what the trace
+//! recorded that matches its filter.
 
 use super::super::BenchError;
 use super::process::{Served, client};
+use super::readers::{Expected, ReaderPlan, ReadersReport, Tally};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 /// Journal-stream subscribers of the stream part.
 pub(crate) const SUBSCRIBERS: usize = 200;
@@ -22,17 +23,6 @@ fn filters() -> [(&'static str, Value); 2] {
         ("kind=decision", json!({"kind": "decision"})),
         ("detail=0%20%22soak", json!({"detail": "0 \"soak"})),
     ]
-}
-
-/// What one stream received.
-#[derive(Debug, Default)]
-struct Tally {
-    /// The sequence numbers received, in the order they came.
-    ids: Vec<u64>,
-    /// The data of an `end` event, when the server ended the stream.
-    ended: Option<String>,
-    /// Whether the connection closed without an `end` event.
-    cut: bool,
 }
 
 /// What the streams received against what the trace recorded.
@@ -51,92 +41,120 @@ pub(crate) struct StreamCounts {
     pub received: u64,
     /// The first stream that did not receive what it should, and why.
     pub first_problem: Option<String>,
+    /// CPU seconds the readers' process used, from the first stream opened to the count.
+    pub readers_cpu_seconds: f64,
+    /// The core the readers' process was pinned to (None: it floated).
+    pub readers_cpu: Option<usize>,
 }
 
-/// Open journal streams, each read and counted as it arrives.
+/// Open journal streams, read and counted by a process of their own (see `readers`).
 pub(crate) struct Subscribers {
-    stop: CancellationToken,
     since: u64,
-    streams: Vec<(usize, Arc<Mutex<Tally>>)>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    which: Vec<usize>,
+    child: tokio::process::Child,
+    input: tokio::process::ChildStdin,
+    output: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 }
 
 impl Subscribers {
-    /// Opens `count` streams after the newest event, alternating the two filters.
+    /// Opens `count` streams after the newest event, alternating the two filters, in
+    /// the readers' process; answers once every one of them is open.
     pub(crate) async fn open(served: &Served, count: usize) -> Result<Subscribers, BenchError> {
         let control = served.text("/control_url");
-        let token = served.text("/control_token");
+        let addr = url::Url::parse(&control)
+            .ok()
+            .and_then(|url| url.socket_addrs(|| None).ok()?.into_iter().next())
+            .ok_or_else(|| BenchError::Setup(format!("the control URL {control:?}")))?;
         let since = last_seq(served).await?;
-        let stop = CancellationToken::new();
-        let (mut streams, mut tasks) = (Vec::new(), Vec::new());
         let filters = filters();
-        for index in 0..count {
-            let which = index % filters.len();
-            let response = client()?
-                .get(format!(
-                    "{control}/journal/stream?since={since}&{}",
-                    filters[which].0
-                ))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .map_err(|e| BenchError::Setup(format!("a stream did not open: {e}")))?;
-            if !response.status().is_success() {
-                return Err(BenchError::Unexpected(format!(
-                    "a stream answered {}",
-                    response.status()
-                )));
-            }
-            let tally = Arc::new(Mutex::new(Tally::default()));
-            streams.push((which, tally.clone()));
-            tasks.push(tokio::spawn(read(response, tally, stop.clone())));
-        }
-        Ok(Subscribers {
-            stop,
+        let which: Vec<usize> = (0..count).map(|index| index % filters.len()).collect();
+        let plan = ReaderPlan {
+            addr,
+            token: served.text("/control_token"),
+            paths: which
+                .iter()
+                .map(|w| format!("/journal/stream?since={since}&{}", filters[*w].0))
+                .collect(),
+        };
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["bench", "readers"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(BenchError::Setup("the readers' pipes".into()));
+        };
+        let mut subscribers = Subscribers {
             since,
-            streams,
-            tasks,
-        })
+            which,
+            child,
+            input,
+            output: tokio::io::BufReader::new(output).lines(),
+        };
+        subscribers.send(&plan).await?;
+        let opened: Value = subscribers.receive().await?;
+        if opened["opened"].as_u64() != Some(count as u64) {
+            return Err(BenchError::Unexpected(format!("the readers said {opened}")));
+        }
+        Ok(subscribers)
     }
 
-    /// Waits (at most `patience`) until every stream has received what it should
-    /// (`created`: the tickets the flood created, and those whose id ends in 0), then
-    /// closes them all and counts.
+    async fn send(&mut self, value: &impl Serialize) -> Result<(), BenchError> {
+        let mut line = serde_json::to_vec(value).map_err(|e| BenchError::Setup(e.to_string()))?;
+        line.push(b'\n');
+        self.input.write_all(&line).await?;
+        Ok(self.input.flush().await?)
+    }
+
+    async fn receive<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, BenchError> {
+        let line = self.output.next_line().await?.ok_or_else(|| {
+            BenchError::Unexpected("the readers' process ended without answering".into())
+        })?;
+        serde_json::from_str(&line).map_err(|e| BenchError::Unexpected(e.to_string()))
+    }
+
+    /// Has the readers wait (at most `patience`) until every stream has received what
+    /// it should (`created`: the tickets the flood created, and those whose id ends in
+    /// 0), then close them all, and counts.
     pub(crate) async fn close(
-        self,
+        mut self,
         served: &Served,
         created: [u64; 2],
         patience: Duration,
     ) -> StreamCounts {
+        let problem_only = |problem: String| StreamCounts {
+            first_problem: Some(problem),
+            ..StreamCounts::default()
+        };
         let expected = match self.expected(served, created).await {
             Ok(expected) => expected,
-            Err(problem) => {
-                self.stop.cancel();
-                return StreamCounts {
-                    first_problem: Some(problem),
-                    ..StreamCounts::default()
-                };
-            }
+            Err(problem) => return problem_only(problem),
         };
-        let deadline = Instant::now() + patience;
-        while Instant::now() < deadline && !self.all_arrived(&expected) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.stop.cancel();
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        let wanted = Expected {
+            events: self.which.iter().map(|w| expected[*w]).collect(),
+            patience_ms: patience.as_millis() as u64,
+        };
+        let report: ReadersReport = match self.send(&wanted).await {
+            Ok(()) => match self.receive().await {
+                Ok(report) => report,
+                Err(e) => return problem_only(e.to_string()),
+            },
+            Err(e) => return problem_only(e.to_string()),
+        };
+        let _ = self.child.wait().await;
         let mut counts = StreamCounts {
             decisions: expected[0],
             rare: expected[1],
+            readers_cpu_seconds: report.cpu_seconds,
+            readers_cpu: report.pinned_cpu,
             ..StreamCounts::default()
         };
-        for (index, (which, tally)) in self.streams.iter().enumerate() {
-            let tally = tally.lock().unwrap_or_else(|p| p.into_inner());
-            counts.received += tally.ids.len() as u64;
-            let open = tally.ended.is_none() && !tally.cut;
-            counts.open += usize::from(open);
-            match problem(&tally, self.since, expected[*which]) {
+        for (index, (which, tally)) in self.which.iter().zip(&report.tallies).enumerate() {
+            counts.received += tally.received;
+            counts.open += usize::from(tally.ended.is_none() && !tally.cut);
+            match problem(tally, self.since, expected[*which]) {
                 None => counts.complete += 1,
                 Some(problem) => {
                     counts.first_problem.get_or_insert(format!(
@@ -146,14 +164,14 @@ impl Subscribers {
                 }
             }
         }
+        if report.tallies.len() != self.which.len() {
+            counts.first_problem.get_or_insert(format!(
+                "{} tallies for {} streams",
+                report.tallies.len(),
+                self.which.len()
+            ));
+        }
         counts
-    }
-
-    fn all_arrived(&self, expected: &[u64; 2]) -> bool {
-        self.streams.iter().all(|(which, tally)| {
-            let tally = tally.lock().unwrap_or_else(|p| p.into_inner());
-            tally.ids.len() as u64 >= expected[*which] || tally.ended.is_some() || tally.cut
-        })
     }
 
     /// What each filter should have received: the tickets the flood created (each one
@@ -192,58 +210,14 @@ fn problem(tally: &Tally, since: u64, expected: u64) -> Option<String> {
     if tally.cut {
         return Some("the connection closed without an end event".into());
     }
-    if tally.ids.first().is_some_and(|first| *first <= since) {
-        return Some(format!(
-            "an event from before it connected ({})",
-            tally.ids[0]
-        ));
+    if let Some(first) = tally.first.filter(|first| *first <= since) {
+        return Some(format!("an event from before it connected ({first})"));
     }
-    if let Some(pair) = tally.ids.windows(2).find(|pair| pair[1] <= pair[0]) {
-        return Some(format!("event {} came after {}", pair[1], pair[0]));
+    if let Some((earlier, later)) = tally.disorder {
+        return Some(format!("event {later} came after {earlier}"));
     }
-    let received = tally.ids.len() as u64;
+    let received = tally.received;
     (received != expected).then(|| format!("received {received} of {expected} events"))
-}
-
-/// Reads one stream until `stop`, noting each event's id, and the end event if any.
-/// Lean on purpose: the readers share the machine with the flood they are measured
-/// beside, so they scan bytes for complete messages and wait on `stop` without a timer.
-async fn read(mut response: reqwest::Response, tally: Arc<Mutex<Tally>>, stop: CancellationToken) {
-    let mut buffer: Vec<u8> = Vec::new();
-    loop {
-        let chunk = tokio::select! {
-            _ = stop.cancelled() => return,
-            chunk = response.chunk() => chunk,
-        };
-        let Ok(Some(bytes)) = chunk else {
-            tally.lock().unwrap_or_else(|p| p.into_inner()).cut = true;
-            return;
-        };
-        buffer.extend_from_slice(&bytes);
-        let Some(end) = buffer.windows(2).rposition(|pair| pair == b"\n\n") else {
-            continue;
-        };
-        let mut tally = tally.lock().unwrap_or_else(|p| p.into_inner());
-        for message in String::from_utf8_lossy(&buffer[..end]).split("\n\n") {
-            note(message, &mut tally);
-        }
-        buffer.drain(..end + 2);
-    }
-}
-
-/// Notes one server-sent event (a keep-alive comment has neither id nor event).
-fn note(message: &str, tally: &mut Tally) {
-    let field = |name: &str| {
-        message
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-            .map(str::trim_start)
-    };
-    if field("event") == Some("end") {
-        tally.ended = Some(field("data").unwrap_or_default().to_string());
-    } else if let Some(id) = field("id").and_then(|id| id.parse().ok()) {
-        tally.ids.push(id);
-    }
 }
 
 /// A control API call, answered JSON.
@@ -289,24 +263,21 @@ mod tests {
 
     #[test]
     fn a_tally_must_be_every_expected_event_in_order_and_nothing_more() {
-        let mut tally = Tally::default();
-        for message in [
-            "id: 11\nevent: decision\ndata: {}",
-            ":",
-            "id:12\nevent: decision\ndata: {}",
-        ] {
-            note(message, &mut tally);
-        }
-        assert_eq!(tally.ids, [11, 12]);
+        let mut tally = Tally {
+            received: 2,
+            first: Some(11),
+            last: 12,
+            ..Tally::default()
+        };
         assert_eq!(problem(&tally, 10, 2), None);
         assert_eq!(
             problem(&tally, 10, 3).as_deref(),
             Some("received 2 of 3 events")
         );
         assert!(problem(&tally, 11, 2).is_some(), "11 is not after 11");
-        tally.ids.push(12);
-        assert!(problem(&tally, 10, 3).unwrap().contains("came after"));
-        note("event: end\ndata: {\"reason\":\"too_slow\"}", &mut tally);
-        assert!(problem(&tally, 10, 3).unwrap().contains("too_slow"));
+        tally.disorder = Some((12, 12));
+        assert!(problem(&tally, 10, 2).unwrap().contains("came after"));
+        tally.ended = Some("{\"reason\":\"too_slow\"}".into());
+        assert!(problem(&tally, 10, 2).unwrap().contains("too_slow"));
     }
 }
