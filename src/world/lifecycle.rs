@@ -78,7 +78,7 @@ impl World {
             .certificate
             .clone()
             .map(|cert| server_config(cert, &self.clock));
-        let control = listener::ListenerControl::new(tls, token.clone());
+        let control = listener::ListenerControl::new(tls, token.clone(), self.patience());
         slot.control = Some(control.clone());
         slot.listener_task = Some(self.tracker.spawn(listener::serve(
             listener,

@@ -105,6 +105,25 @@ impl Account {
         );
     }
 
+    /// An unshare the partner answered that it holds no copy of the ticket shared over
+    /// the agreement (it never stored the share, or no longer links it): what the
+    /// unshare asks is already so, so it leaves the queue as delivered and the agreement
+    /// stays as it is *(model)*.
+    pub fn unshare_found_nothing(&self, push: &Push, failure: &DeliveryFailure) {
+        let left = self.take_head(push);
+        self.trace().decision(
+            self.subdomain(),
+            format!(
+                "{} takes its unshare of ticket {} over agreement {} as done: the partner holds no shared copy ({}){}",
+                self.subdomain(),
+                push.ticket_id,
+                push.agreement.id,
+                failure.cause,
+                waiting_note(left)
+            ),
+        );
+    }
+
     /// The push did not get through: it stays at the head of its queue, counted, and
     /// the flush ends. The caller records what the failure does to the agreement.
     pub fn push_kept(&self, push: &Push) -> usize {

@@ -123,7 +123,7 @@ pub(crate) async fn measure(
             continue;
         };
         let started = Instant::now();
-        let shrunk = shrink::shrink(schedule.clone(), violation.invariant, &checks)
+        let shrunk = shrink::shrink(schedule.clone(), violation.invariant, None, &checks)
             .await
             .map_err(BenchError::Setup)?;
         shrink_result = Some(ShrinkResult {

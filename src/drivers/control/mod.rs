@@ -504,7 +504,11 @@ pub(crate) async fn serve(
 ) {
     let shutdown = control.shutdown.clone();
     let tracker = tokio_util::task::TaskTracker::new();
-    let listening = crate::surfaces::listener::ListenerControl::new(None, shutdown.clone());
+    let listening = crate::surfaces::listener::ListenerControl::new(
+        None,
+        shutdown.clone(),
+        crate::surfaces::listener::DRAIN,
+    );
     crate::surfaces::listener::serve(
         crate::core::network::Listener::Tcp(listener),
         router(control),

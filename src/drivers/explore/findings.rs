@@ -140,7 +140,7 @@ pub(crate) async fn shrink_and_write(
     let (seed, index) = group.first;
     let mut schedule = crate::drivers::explore::draw::draw(seed, index, &options.shape);
     schedule.orders.clone_from(&group.orders);
-    let shrunk = shrink::shrink(schedule.clone(), invariant, checks)
+    let shrunk = shrink::shrink(schedule.clone(), invariant, Some(&key.pair), checks)
         .await
         .map_err(ExploreError::Run)?;
     let path = options.out.join(key.file_name());

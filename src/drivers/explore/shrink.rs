@@ -1,5 +1,6 @@
 //! Shrinking: makes a schedule that breaks an invariant smaller while the same
-//! invariant still breaks. It cuts the steps after the violation, removes accounts
+//! invariant still breaks, ending in the same pair of copies when one is given (so a
+//! finding does not drift to another signature, such as a known limit). It cuts the steps after the violation, removes accounts
 //! (with every step naming them), removes runs of steps (halves, quarters… single
 //! steps), then simplifies values (no `from`, no `times`, status 500, accept rather
 //! than decline, no retries, plain HTTP). Each candidate is run like any schedule; the
@@ -29,6 +30,7 @@ pub(crate) struct Shrunk {
 
 struct Shrinker<'a> {
     target: Invariant,
+    pair: Option<&'a str>,
     checks: &'a Checks,
     runs: usize,
 }
@@ -46,25 +48,36 @@ impl Shrinker<'_> {
         let Ok(run) = run_schedule(candidate, self.checks, Some(self.target)).await else {
             return Ok(None);
         };
-        Ok(run.violation(self.target).is_some().then_some(run))
+        Ok(self.breaks(&run).then_some(run))
+    }
+
+    /// Whether `run` breaks the target invariant, ending in the pair sought.
+    fn breaks(&self, run: &ScheduleRun) -> bool {
+        run.violation(self.target).is_some()
+            && self.pair.is_none_or(|pair| {
+                run.violation_pairs.get(&self.target).map(String::as_str) == Some(pair)
+            })
     }
 }
 
-/// Shrinks `schedule` while `target` still breaks.
+/// Shrinks `schedule` while `target` still breaks (ending in `pair`, when given: the
+/// `sender/receiver` statuses of the agreement the violation is about).
 pub(crate) async fn shrink(
     schedule: Schedule,
     target: Invariant,
+    pair: Option<&str>,
     checks: &Checks,
 ) -> Result<Shrunk, String> {
     let mut shrinker = Shrinker {
         target,
+        pair,
         checks,
         runs: 0,
     };
     let mut best = schedule;
     let mut best_run = run_schedule(&best, checks, Some(target)).await?;
     shrinker.runs += 1;
-    if best_run.violation(target).is_none() {
+    if !shrinker.breaks(&best_run) {
         // Not reproduced on a second run (a timing fault): keep the schedule as it is.
         return Ok(Shrunk {
             schedule: best,

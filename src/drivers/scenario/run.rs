@@ -387,8 +387,9 @@ struct Answer {
 struct Runner<'a> {
     world: &'a World,
     session: Session,
-    /// The HTTP status of every REST call of the current step (for a watcher).
-    answers: std::sync::Mutex<Vec<u16>>,
+    /// The HTTP status of every REST call of the current step (for a watcher); the
+    /// runners of a group's actions share their group's.
+    answers: Arc<std::sync::Mutex<Vec<u16>>>,
     /// This runner drives one action of a `concurrently` group.
     in_group: bool,
     /// The `updated_at` each (account, ticket handle) had when the current group
@@ -403,7 +404,7 @@ impl<'a> Runner<'a> {
         Runner {
             world,
             session,
-            answers: std::sync::Mutex::new(Vec::new()),
+            answers: Arc::default(),
             in_group: false,
             read_stamps: BTreeMap::new(),
             choices: None,

@@ -121,6 +121,7 @@ pub struct Activity {
     started: Instant,
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
+    handling: AtomicUsize,
 }
 
 impl Activity {
@@ -130,6 +131,7 @@ impl Activity {
             started: Instant::now(),
             last_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            handling: AtomicUsize::new(0),
         })
     }
 
@@ -143,6 +145,18 @@ impl Activity {
     pub fn request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlight(self.clone())
+    }
+
+    /// Marks a request whose handler runs (its body is read) until the returned guard
+    /// drops: a closing connection waits for it (see `ListenerControl`).
+    pub fn handling(self: &Arc<Self>) -> Handling {
+        self.handling.fetch_add(1, Ordering::SeqCst);
+        Handling(self.clone())
+    }
+
+    /// Whether some request's handler is running.
+    pub fn is_handling(&self) -> bool {
+        self.handling.load(Ordering::SeqCst) > 0
     }
 
     /// Resolves once the connection has been idle for `timeout`.
@@ -171,6 +185,16 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.touch();
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A request whose handler runs (see [`Activity::handling`]).
+#[derive(Debug)]
+pub struct Handling(Arc<Activity>);
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0.handling.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -37,8 +37,9 @@ pub struct Stopping(pub CancellationToken);
 #[error("connection aborted by a crash point")]
 struct Aborted;
 
-/// How long in-flight requests may take to finish once the account stops.
-const DRAIN: Duration = Duration::from_millis(500);
+/// How long in-flight requests may take to finish once a listener stops, unless its
+/// [`ListenerControl`] says otherwise.
+pub const DRAIN: Duration = Duration::from_millis(500);
 
 /// What a running listener serves, changeable while it runs: whether (and with which
 /// certificate) connections speak TLS, and the current generation of connections.
@@ -48,15 +49,25 @@ const DRAIN: Duration = Duration::from_millis(500);
 pub struct ListenerControl {
     listener: CancellationToken,
     current: std::sync::Mutex<(Option<Arc<rustls::ServerConfig>>, CancellationToken)>,
+    drain: Duration,
 }
 
 impl ListenerControl {
-    /// Control for a listener that stops with `listener`.
-    pub fn new(tls: Option<Arc<rustls::ServerConfig>>, listener: CancellationToken) -> Arc<Self> {
+    /// Control for a listener that stops with `listener`. A connection it closes
+    /// (the listener stops, or `switch`) stops taking requests at once, and the
+    /// requests in flight on it get `drain` to finish. An account's listener drains for
+    /// as long as a REST call may take: a handler cut in the middle of a status change
+    /// would leave a change the partner was neither told of nor rolled back.
+    pub fn new(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        listener: CancellationToken,
+        drain: Duration,
+    ) -> Arc<Self> {
         let connections = listener.child_token();
         Arc::new(ListenerControl {
             listener,
             current: std::sync::Mutex::new((tls, connections)),
+            drain,
         })
     }
 
@@ -128,12 +139,15 @@ pub async fn serve(
         };
         let app = app.clone();
         let (acceptor, cancel) = control.for_new_connection();
+        let drain = control.drain;
         tracker.spawn(async move {
             let _slot = slot;
             let activity = Activity::new();
             let stream = Watched::new(stream, activity.clone());
             match acceptor {
-                None => serve_connection(stream, false, app, cancel, limits, activity).await,
+                None => {
+                    serve_connection(stream, false, app, (cancel, drain), limits, activity).await
+                }
                 Some(acceptor) => {
                     let handshake = tokio::select! {
                         _ = cancel.cancelled() => return,
@@ -145,7 +159,8 @@ pub async fn serve(
                     match handshake {
                         Ok(Ok(stream)) => {
                             let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                            serve_connection(stream, http2, app, cancel, limits, activity).await
+                            serve_connection(stream, http2, app, (cancel, drain), limits, activity)
+                                .await
                         }
                         Ok(Err(error)) => {
                             tracing::debug!(%peer, %error, "TLS handshake failed");
@@ -230,7 +245,7 @@ async fn serve_connection<S>(
     stream: S,
     http2: bool,
     app: Router,
-    cancel: CancellationToken,
+    (cancel, drain): (CancellationToken, Duration),
     limits: ConnectionLimits,
     activity: Arc<Activity>,
 ) where
@@ -246,6 +261,7 @@ async fn serve_connection<S>(
         if request.uri().path().starts_with("/sharing") {
             request.extensions_mut().insert(Stopping(stopping.clone()));
         }
+        let activity = requests.clone();
         async move {
             let _in_flight = in_flight;
             let request = match read_body(request, limits).await {
@@ -253,6 +269,7 @@ async fn serve_connection<S>(
                 Ok(Err(refusal)) => return Ok(refusal),
                 Err(unread) => return Err(ConnectionError::Unread(unread)),
             };
+            let _handling = activity.handling();
             let response = match app.oneshot(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
@@ -277,7 +294,7 @@ async fn serve_connection<S>(
             _ = &mut idle => tracing::debug!("closing an idle connection"),
             _ = cancel.cancelled() => {
                 connection.as_mut().graceful_shutdown();
-                let _ = tokio::time::timeout(DRAIN, connection).await;
+                drain_out(connection, &activity, drain).await;
             }
         }
     } else {
@@ -291,9 +308,26 @@ async fn serve_connection<S>(
             _ = &mut idle => tracing::debug!("closing an idle connection"),
             _ = cancel.cancelled() => {
                 connection.as_mut().graceful_shutdown();
-                let _ = tokio::time::timeout(DRAIN, connection).await;
+                drain_out(connection, &activity, drain).await;
             }
         }
+    }
+}
+
+/// Waits for a connection told to close: [`DRAIN`] for a request still arriving, and
+/// up to `drain` while a handler runs, so that what it decided is carried through.
+async fn drain_out<F: std::future::Future>(
+    mut connection: std::pin::Pin<&mut F>,
+    activity: &Activity,
+    drain: Duration,
+) {
+    let short = DRAIN.min(drain);
+    if tokio::time::timeout(short, connection.as_mut())
+        .await
+        .is_err()
+        && activity.is_handling()
+    {
+        let _ = tokio::time::timeout(drain - short, connection).await;
     }
 }
 

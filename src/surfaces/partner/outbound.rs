@@ -145,12 +145,29 @@ pub(crate) async fn flush(account: &Account, agreement_id: u64) {
         match send_push(account, &push).await {
             Ok(()) => account.push_delivered(&push),
             Err(failure) if failure.refuses_content() => account.push_refused(&push, &failure),
+            Err(failure) if unshared_already(&push, &failure) => {
+                account.unshare_found_nothing(&push, &failure);
+            }
             Err(failure) => {
                 account.record_push_failure(&push, &failure);
                 break;
             }
         }
     }
+}
+
+/// Whether `push` is an unshare the partner answered with its own 404 saying it holds
+/// no copy of the ticket shared over the agreement (not a `status = 404` fault, whose
+/// body says otherwise): nothing is left to unshare.
+fn unshared_already(push: &Push, failure: &DeliveryFailure) -> bool {
+    matches!(push.message, TicketMessage::Unshare)
+        && failure.http_status == Some(404)
+        && failure
+            .cause
+            .ends_with(&crate::core::account::tickets::no_ticket(
+                &push.uuid,
+                &push.agreement.uuid,
+            ))
 }
 
 /// Flushes every agreement with pushes waiting: a repaired link (healed, started,

@@ -17,7 +17,7 @@ pub(crate) use crate::core::account::outbox::{
     CommentMessage, Push, SharedTicket, TicketMessage, TicketUpdate,
 };
 pub(crate) use pushes::Outgoing;
-pub(crate) use received::{IncomingComment, IncomingTicket, TicketCall};
+pub(crate) use received::{IncomingComment, IncomingTicket, TicketCall, no_ticket};
 
 use super::state::{ADMIN_ID, AGENT_ID};
 use super::{Account, Role, User};

@@ -257,13 +257,7 @@ impl Account {
                         .is_some_and(|share| share.uuid == path_uuid)
                 })
                 .cloned()
-                .ok_or_else(|| {
-                    ReceiveError::NotFound(format!(
-                        "no ticket {} is shared over agreement {}",
-                        short_uuid(path_uuid),
-                        short_uuid(&agreement.uuid)
-                    ))
-                })?;
+                .ok_or_else(|| ReceiveError::NotFound(no_ticket(path_uuid, &agreement.uuid)))?;
             refuse_if_closed(&ticket)?;
             let (book, _) = state.tickets_mut();
             let actor = person_for(book, incoming.actor.as_ref(), &own_url);
@@ -390,13 +384,7 @@ impl Account {
                 .all()
                 .find(|t| from_agreement(t, false))
                 .cloned()
-                .ok_or_else(|| {
-                    ReceiveError::NotFound(format!(
-                        "no ticket {} is shared over agreement {}",
-                        short_uuid(path_uuid),
-                        short_uuid(&agreement.uuid)
-                    ))
-                })?;
+                .ok_or_else(|| ReceiveError::NotFound(no_ticket(path_uuid, &agreement.uuid)))?;
             if let Some(received) = ticket.received.as_mut() {
                 received.orphaned = true;
             }
@@ -571,6 +559,17 @@ fn received_ticket(
 }
 
 /// A closed copy takes no partner change: 422, in the words Zendesk uses for REST.
+/// Why a receiver refuses an update or unshare of a ticket it holds no shared copy of:
+/// the partner protocol answers it as "not found", and a sender recognises it by these
+/// words (an unshare answered so has nothing left to do).
+pub(crate) fn no_ticket(ticket_uuid: &str, agreement_uuid: &str) -> String {
+    format!(
+        "no ticket {} is shared over agreement {}",
+        short_uuid(ticket_uuid),
+        short_uuid(agreement_uuid)
+    )
+}
+
 fn refuse_if_closed(ticket: &Ticket) -> Result<(), ReceiveError> {
     match closed_refusal(ticket) {
         Some(refusal) => Err(ReceiveError::Invalid(format!(

@@ -102,6 +102,7 @@ impl<'a> Runner<'a> {
         Runner {
             in_group: true,
             read_stamps: self.read_stamps.clone(),
+            answers: self.answers.clone(),
             ..Runner::new(self.world, session)
         }
     }
