@@ -23,7 +23,9 @@ pub(crate) const HTML_STEPS: usize = 5_000;
 /// What the parts measured.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct ServeSoakResult {
-    /// Mixed-flood requests per second without `--state` and without subscribers.
+    /// Alternating pairs of floods in each comparison (see [`ROUNDS`]).
+    pub rounds: u32,
+    /// Mixed-flood requests per second without `--state` (and without subscribers).
     pub baseline_per_second: f64,
     /// The same flood with `--state`.
     pub state_per_second: f64,
@@ -35,17 +37,16 @@ pub(crate) struct ServeSoakResult {
     pub state_writes: u64,
     /// The same flood (no `--state`) with [`SUBSCRIBERS`] streams open.
     pub streams_per_second: f64,
-    /// The flood with no stream, run again after the streams' run (the machine's load
-    /// moves; the streams are compared with the mean of both runs without).
-    pub after_per_second: f64,
-    /// `streams_per_second` over the mean of `baseline_per_second` and
-    /// `after_per_second`.
+    /// The same flood on a `serve` without streams, in rounds alternating with the
+    /// streams' (the machine's load moves).
+    pub unstreamed_per_second: f64,
+    /// `streams_per_second / unstreamed_per_second`.
     pub streams_ratio: f64,
     /// What the streams received against what they should have.
     pub streams: StreamCounts,
     /// CPU microseconds `serve` spent per completed request of the flood without
-    /// streams (both runs) and with them: what the streams cost `serve` itself,
-    /// whatever else the machine runs.
+    /// streams: compared with the next field, what the streams cost `serve` itself,
+    /// which the rest of the machine's load disturbs much less than the throughput.
     pub plain_cpu_us_per_request: f64,
     /// The same with the streams open.
     pub streams_cpu_us_per_request: f64,
@@ -59,55 +60,57 @@ pub(crate) struct ServeSoakResult {
     pub html_seconds: f64,
 }
 
+/// Floods of each comparison: with and without (`--state`, or the streams) alternate,
+/// each side taking half the rounds first, so that the machine's moving load falls on
+/// both alike.
+pub(crate) const ROUNDS: u32 = 4;
+
 /// Runs the three parts.
 pub(crate) async fn measure(options: &BenchOptions) -> Result<ServeSoakResult, BenchError> {
     let dir = std::env::temp_dir().join(format!("sharesim-serve-soak-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let duration = options.duration.max(Duration::from_millis(300));
-    let plain = Served::start(&dir.join("plain"), &[]).await?;
-    let first = flood(&plain, options.connections, duration).await?;
-    let baseline = first.per_second;
+    let connections = options.connections;
+    // Each comparison loads two fresh `serve`s, the same world and the same empty
+    // trace, the same number of times.
     let state_dir = dir.join("state");
-    let (state_per_second, state_writes) = {
+    let (without_state, state) = {
         std::fs::create_dir_all(&state_dir)?;
         let state = state_dir.join("state.json");
         let state_arg = state.to_string_lossy().into_owned();
+        let plain = Served::start(&dir.join("plain"), &[]).await?;
         let served = Served::start(&state_dir, &["--state", &state_arg]).await?;
-        let tally = flood(&served, options.connections, duration).await?;
-        (tally.per_second, tally.created)
+        alternate(&plain, &served, connections, duration).await?
     };
     let state_bytes = files_size(&state_dir);
-    let (streamed, streams) = {
+    let (without_streams, streamed, streams) = {
+        let plain = Served::start(&dir.join("unstreamed"), &[]).await?;
         let served = Served::start(&dir.join("streams"), &[]).await?;
         let subscribers = streams::Subscribers::open(&served, SUBSCRIBERS).await?;
-        let tally = flood(&served, options.connections, duration).await?;
-        let created = [tally.created, tally.created_tens];
+        let (without, with) = alternate(&plain, &served, connections, duration).await?;
+        let created = [with.created, with.created_tens];
         let counts = subscribers
             .close(&served, created, Duration::from_secs(10))
             .await;
-        (tally, counts)
+        (without, with, counts)
     };
-    let second = flood(&plain, options.connections, duration).await?;
-    let after = second.per_second;
-    drop(plain);
     let steps = if options.smoke { 500 } else { HTML_STEPS };
     let html = html_run(&dir.join("html"), steps).await?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ServeSoakResult {
-        baseline_per_second: baseline,
-        state_per_second,
-        state_ratio: state_per_second / baseline.max(1e-9),
+        rounds: ROUNDS,
+        baseline_per_second: without_state.per_second(),
+        state_per_second: state.per_second(),
+        state_ratio: state.per_second() / without_state.per_second().max(1e-9),
         state_bytes,
-        state_writes,
-        streams_per_second: streamed.per_second,
-        after_per_second: after,
-        streams_ratio: streamed.per_second / ((baseline + after) / 2.0).max(1e-9),
+        state_writes: state.created,
+        streams_per_second: streamed.per_second(),
+        unstreamed_per_second: without_streams.per_second(),
+        streams_ratio: streamed.per_second() / without_streams.per_second().max(1e-9),
         streams,
-        plain_cpu_us_per_request: (first.serve_cpu_seconds + second.serve_cpu_seconds) * 1e6
-            / (first.requests + second.requests).max(1) as f64,
-        streams_cpu_us_per_request: streamed.serve_cpu_seconds * 1e6
-            / streamed.requests.max(1) as f64,
+        plain_cpu_us_per_request: without_streams.cpu_us_per_request(),
+        streams_cpu_us_per_request: streamed.cpu_us_per_request(),
         html_steps: steps,
         html_peak_rss_mib: html.0,
         html_report_mib: html.1,
@@ -115,16 +118,39 @@ pub(crate) async fn measure(options: &BenchOptions) -> Result<ServeSoakResult, B
     })
 }
 
+/// Floods `without` and `with` in [`ROUNDS`] alternating pairs (without first, then
+/// with first, …), `duration` in all for each; what each side did, summed.
+async fn alternate(
+    without: &Served,
+    with: &Served,
+    connections: usize,
+    duration: Duration,
+) -> Result<(FloodTally, FloodTally), BenchError> {
+    let round = duration / ROUNDS;
+    let (mut plain, mut other) = (FloodTally::default(), FloodTally::default());
+    for index in 0..ROUNDS {
+        for with_first in [index % 2 == 1, index % 2 == 0] {
+            if with_first {
+                other.add(flood(with, connections, round).await?);
+            } else {
+                plain.add(flood(without, connections, round).await?);
+            }
+        }
+    }
+    Ok((plain, other))
+}
+
 /// The targets of issue 23.
 pub(crate) fn targets(result: &ServeSoakResult, check: &mut impl FnMut(String, String, bool)) {
     check(
         "serve --state under a mixed flood >= 50% of without".to_string(),
         format!(
-            "{:.0}% ({:.0}/s vs {:.0}/s, {} durable writes)",
+            "{:.0}% ({:.0}/s vs {:.0}/s, {} durable writes, {} alternating pairs)",
             result.state_ratio * 100.0,
             result.state_per_second,
             result.baseline_per_second,
-            result.state_writes
+            result.state_writes,
+            result.rounds,
         ),
         result.state_ratio >= 0.5,
     );
@@ -132,11 +158,11 @@ pub(crate) fn targets(result: &ServeSoakResult, check: &mut impl FnMut(String, S
     check(
         format!("REST throughput with {SUBSCRIBERS} stream subscribers within 10% of none"),
         format!(
-            "{:.0}% ({:.0}/s vs {:.0}/s and {:.0}/s without; serve {:.0} vs {:.0} CPU µs a request; readers {:.1} CPU s{})",
+            "{:.0}% ({:.0}/s vs {:.0}/s without, {} alternating pairs; serve {:.0} vs {:.0} CPU µs a request; readers {:.1} CPU s{})",
             result.streams_ratio * 100.0,
             result.streams_per_second,
-            result.baseline_per_second,
-            result.after_per_second,
+            result.unstreamed_per_second,
+            result.rounds,
             result.streams_cpu_us_per_request,
             result.plain_cpu_us_per_request,
             streams.readers_cpu_seconds,
@@ -236,24 +262,45 @@ async fn flood(
     Ok(FloodTally {
         serve_cpu_seconds: served.cpu_seconds() - cpu,
         requests: done.load(Ordering::Relaxed),
-        per_second: done.load(Ordering::Relaxed) as f64 / seconds,
+        seconds,
         created: writes.load(Ordering::Relaxed),
         created_tens: tens.load(Ordering::Relaxed),
     })
 }
 
-/// What a flood did.
+/// What a flood (or several, added) did.
+#[derive(Default)]
 struct FloodTally {
     /// Completed requests.
     requests: u64,
+    /// Seconds it lasted.
+    seconds: f64,
     /// CPU seconds `serve` used meanwhile.
     serve_cpu_seconds: f64,
-    /// Completed requests per second.
-    per_second: f64,
     /// Tickets created (answered 201).
     created: u64,
     /// Of those, the tickets whose id ends in 0.
     created_tens: u64,
+}
+
+impl FloodTally {
+    fn add(&mut self, other: FloodTally) {
+        self.requests += other.requests;
+        self.seconds += other.seconds;
+        self.serve_cpu_seconds += other.serve_cpu_seconds;
+        self.created += other.created;
+        self.created_tens += other.created_tens;
+    }
+
+    /// Completed requests per second.
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.seconds.max(1e-9)
+    }
+
+    /// `serve`'s CPU microseconds per completed request.
+    fn cpu_us_per_request(&self) -> f64 {
+        self.serve_cpu_seconds * 1e6 / self.requests.max(1) as f64
+    }
 }
 
 /// The id of the ticket a 201 answer created.

@@ -37,6 +37,12 @@ pub(crate) const MAX_STREAM_LAG: u64 = 20_000;
 /// and the streams still behind them are ended as too slow.
 pub(crate) const MAX_HELD_BYTES: usize = 32 << 20;
 
+/// Most events a follower looks at for one batch: a longer burst is pushed in parts.
+const BURST_EVENTS: u64 = 8 * STREAM_BATCH as u64;
+
+/// Most bytes of frames a follower gathers in one batch.
+const BURST_BYTES: usize = 256 << 10;
+
 /// How long a follower lets new events gather before reading them: one read per burst,
 /// not one per event, whatever the number of streams.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
@@ -273,33 +279,53 @@ async fn follow(follower: Arc<Follower>) {
 }
 
 impl Follower {
-    /// Reads every event recorded since the last read, [`STREAM_BATCH`] at a time, and
-    /// pushes one batch per read that found matching events.
+    /// Reads every event recorded since the last read, [`STREAM_BATCH`] at a time (the
+    /// trace's lock is held for one read only), and pushes what matched as one batch
+    /// per burst (up to [`BURST_EVENTS`] events looked at or [`BURST_BYTES`] of
+    /// frames): each stream sends a burst in one write.
     fn pump(&self) {
+        let mut from = lock(&self.ring).at;
+        let (mut at, mut frames, mut bytes) = (from, Vec::new(), 0);
         loop {
-            let at = lock(&self.ring).at;
             let last = self.trace.last_seq();
-            if at >= last {
-                return;
+            let caught_up = at >= last;
+            if caught_up || at - from >= BURST_EVENTS || bytes >= BURST_BYTES {
+                if at > from {
+                    let found = std::mem::take(&mut frames);
+                    let piece = (!found.is_empty()).then(|| Piece::Frames(join(found)));
+                    self.advance(from, at, piece);
+                    (from, bytes) = (at, 0);
+                }
+                if caught_up {
+                    return;
+                }
             }
             // A follower of one kind skips a run of other kinds without reading it.
             if let Some(kind) = self.filter.kind
                 && self.trace.last_seq_of(kind) <= at
             {
-                self.advance(at, last, None);
-                return;
+                at = last;
+                continue;
             }
             let window = self
                 .trace
                 .read_frames_after(at, STREAM_BATCH, |event| self.filter.matches(event));
             if window.first_kept > at + 1 {
-                // Fell behind the kept trace: every stream on the ring must be told.
+                // Fell behind the kept trace: every stream on the ring must be told,
+                // after what was found before the gap.
+                if at > from {
+                    let found = std::mem::take(&mut frames);
+                    let piece = (!found.is_empty()).then(|| Piece::Frames(join(found)));
+                    self.advance(from, at, piece);
+                }
                 let end = StreamEnd::dropped(at, window.first_kept);
                 self.advance(at, window.first_kept - 1, Some(Piece::End(end)));
+                (from, at, bytes) = (window.first_kept - 1, window.first_kept - 1, 0);
                 continue;
             }
-            let frames = (!window.frames.is_empty()).then(|| Piece::Frames(join(window.frames)));
-            self.advance(at, window.looked_to, frames);
+            bytes += window.frames.iter().map(Bytes::len).sum::<usize>();
+            frames.extend(window.frames);
+            at = window.looked_to;
         }
     }
 

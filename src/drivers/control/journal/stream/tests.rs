@@ -117,6 +117,38 @@ fn streams_of_one_filter_share_one_follower_and_its_bytes() {
 }
 
 #[test]
+fn a_burst_is_one_batch_for_every_stream_of_a_filter() {
+    let trace = trace();
+    let streams = Streams::new(trace.clone());
+    let (mut stream, follower) = open(&streams, since(2));
+    let follower = follower.unwrap();
+    assert!(drain(&mut stream).is_empty());
+    // Three reads of the trace, one batch: one write for the stream.
+    for n in 0..3 * STREAM_BATCH {
+        trace.decision("acme", format!("burst {n}"));
+    }
+    follower.pump();
+    let batches = drain(&mut stream);
+    assert_eq!(batches.len(), 1);
+    let expected: Vec<u64> = (3..=trace.last_seq()).collect();
+    assert_eq!(ids(&batches[0]), expected);
+    // A longer burst is pushed in parts of bounded size, in order.
+    let first = trace.last_seq() + 1;
+    for n in 0..BURST_EVENTS + 10 {
+        trace.decision("acme", format!("long burst {n}"));
+    }
+    follower.pump();
+    let batches = drain(&mut stream);
+    assert!(batches.len() > 1);
+    for batch in &batches {
+        assert!(ids(batch).len() as u64 <= BURST_EVENTS);
+        assert!(batch.len() < BURST_BYTES + 512 * 1_000, "{}", batch.len());
+    }
+    let got: Vec<u64> = batches.iter().flat_map(ids).collect();
+    assert_eq!(got, (first..=trace.last_seq()).collect::<Vec<_>>());
+}
+
+#[test]
 fn a_stream_reads_its_backlog_in_bounded_batches_then_joins_without_loss_or_repeat() {
     let trace = trace();
     for n in 0..2_000 {
