@@ -4,27 +4,34 @@
 
 /// Whether `host` (a `Host` header or `:authority`, with or without a port) names
 /// loopback (`localhost`, `*.localhost`, `127.0.0.1`, `[::1]`), `bound` (the address
-/// listened on), or one of `also` (names ending with one of them).
-pub(crate) fn is_allowed(host: &str, bound: Option<&str>, also: &[&str]) -> bool {
-    let name = without_port(host.trim()).to_ascii_lowercase();
+/// listened on), or one of `also` (names ending with one of them). Checked on every
+/// request, so the common spelling (already lower case) allocates nothing.
+pub(crate) fn is_allowed(host: &str, bound: Option<&str>, also: &[impl AsRef<str>]) -> bool {
+    let name = without_port(host.trim());
+    let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    };
     let name = name.trim_end_matches('.');
     if name.is_empty() {
         return false;
     }
-    let loopback_ip = name
-        .trim_start_matches('[')
-        .trim_end_matches(']')
+    let unbracketed = name.trim_start_matches('[').trim_end_matches(']');
+    let loopback_ip = unbracketed
         .parse::<std::net::IpAddr>()
         .is_ok_and(|ip| ip.is_loopback());
     loopback_ip
         || name == "localhost"
         || name.ends_with(".localhost")
-        || bound.is_some_and(|bound| {
-            name.trim_start_matches('[').trim_end_matches(']') == bound.to_ascii_lowercase()
+        || bound.is_some_and(|bound| unbracketed.eq_ignore_ascii_case(bound))
+        || also.iter().any(|suffix| {
+            let suffix = suffix.as_ref();
+            name == suffix
+                || (name.len() > suffix.len()
+                    && name.ends_with(suffix)
+                    && name.as_bytes()[name.len() - suffix.len() - 1] == b'.')
         })
-        || also
-            .iter()
-            .any(|suffix| name == *suffix || name.ends_with(&format!(".{suffix}")))
 }
 
 /// `example:8080` → `example`, `[::1]:80` → `[::1]`, `::1` → `::1`.
@@ -56,9 +63,12 @@ mod tests {
             "::1",
             "127.0.0.2",
         ] {
-            assert!(is_allowed(host, None, &[]), "{host}");
+            assert!(is_allowed(host, None, &[] as &[&str]), "{host}");
         }
-        assert!(is_allowed("10.1.2.3:80", Some("10.1.2.3"), &[]));
+        assert!(is_allowed("10.1.2.3:80", Some("10.1.2.3"), &[] as &[&str]));
+        assert!(is_allowed("Acme.Sharesim.Test.", None, &["sharesim.test"]));
+        assert!(!is_allowed("acme.sharesim.test", None, &["Sharesim.test"]));
+        assert!(!is_allowed("xsharesim.test", None, &["sharesim.test"]));
         assert!(is_allowed("acme.sharesim.test", None, &["sharesim.test"]));
         for host in [
             "evil.example:8700",

@@ -90,6 +90,20 @@ pub fn check_body(value: &serde_json::Value) -> Result<(), TooLarge> {
     check_value("", "", value)
 }
 
+/// Checks one string of a body as [`check_body`] checks it where it sits: `path` is
+/// where (`name`, `current_actor.name`), `key` the field it is under. For typed bodies,
+/// whose strings are known without walking a JSON tree of them.
+pub fn check_string(path: &str, key: &str, text: &str) -> Result<(), TooLarge> {
+    check_length(path, text, string_limit(key)).map_err(|message| TooLarge {
+        field: if path.is_empty() {
+            "body".to_string()
+        } else {
+            path.to_string()
+        },
+        message,
+    })
+}
+
 fn string_limit(key: &str) -> usize {
     match key {
         "name" | "display_name" | "remote_subdomain" | "deactivated_by" | "role" | "email" => {
@@ -162,6 +176,11 @@ fn check_value(path: &str, key: &str, value: &serde_json::Value) -> Result<(), T
 
 /// `text` cut to at most `max` characters, with `…` marking a cut.
 pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    // No more bytes than the limit means no more characters: the common case (every
+    // name and path the trace records) is decided without walking the text.
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
     match text.char_indices().nth(max) {
         None => std::borrow::Cow::Borrowed(text),
         Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &text[..end])),

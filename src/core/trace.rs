@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 mod text;
 mod wire;
 pub use text::{Text, method_text};
-pub use wire::{Wire, clip_header, redact_authorization, token_uuid};
+pub use wire::{Headers as WireHeaders, Wire, clip_header, redact_authorization, token_uuid};
 
 /// Where timestamps come from: the wall clock for `serve`, a logical clock for scenarios
 /// so that timestamps (and therefore traces) are the same on every run.

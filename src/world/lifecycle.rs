@@ -67,13 +67,11 @@ impl World {
                     .collect(),
             ),
         };
-        let app = slot
-            .occupant
-            .router(&self.services, self.after_write.clone())
-            .layer(axum::middleware::from_fn_with_state(
-                gate,
-                listener::host_gate::check,
-            ));
+        let app = listener::host_gate::Gated::new(
+            gate,
+            slot.occupant
+                .router(&self.services, self.after_write.clone()),
+        );
         let tls = slot
             .certificate
             .clone()

@@ -6,7 +6,6 @@
 use super::{AccountSpec, External, World, WorldError};
 use crate::core::account::{Account, AccountConfig, WorldServices};
 use crate::core::directory::ExternalUrl;
-use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -63,14 +62,18 @@ impl Occupant {
     }
 
     /// What its listener serves: the account's surfaces, or the relay.
-    pub(super) fn router(&self, services: &WorldServices, hook: super::WriteHookSlot) -> Router {
+    pub(super) fn router(
+        &self,
+        services: &WorldServices,
+        hook: super::WriteHookSlot,
+    ) -> super::surfaces::Served {
         match self {
             Occupant::Account(account) => super::account_router(account.clone(), hook),
-            Occupant::External(relay) => {
+            Occupant::External(relay) => super::surfaces::Served::Relay(
                 super::externals::relay_router(relay.clone(), services).layer(
                     axum::middleware::from_fn_with_state(hook, super::after_write),
-                )
-            }
+                ),
+            ),
         }
     }
 }

@@ -25,9 +25,9 @@ pub(super) fn shared_routes() -> Router<Arc<Account>> {
 /// the recording of messages from external accounts (see `external::inbound`), and the
 /// write hook, as one service (see [`surfaces`]). It wraps the whole router once rather
 /// than each route, so a world starts its accounts without rebuilding any routing.
-pub(super) fn account_router(account: Arc<Account>, hook: WriteHookSlot) -> Router {
+pub(super) fn account_router(account: Arc<Account>, hook: WriteHookSlot) -> surfaces::Served {
     let routes = shared_routes().with_state(account.clone());
-    Router::new().fallback_service(surfaces::AccountSurfaces::new(account, hook, routes))
+    surfaces::Served::Account(surfaces::AccountSurfaces::new(account, hook, routes))
 }
 
 /// Middleware form of [`after_write_with`], for the relays' routers.

@@ -76,6 +76,33 @@ impl Steps {
     }
 }
 
+/// What an account's listener serves (behind its host gate): one of the world's own
+/// accounts, or the relay of an external one.
+#[derive(Clone)]
+pub(super) enum Served {
+    /// The account's surfaces, called directly: no router in front of them.
+    Account(AccountSurfaces),
+    /// The relay's router.
+    Relay(Router),
+}
+
+impl tower::Service<Request> for Served {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self {
+            Served::Account(surfaces) => surfaces.call(request),
+            Served::Relay(router) => Box::pin(router.call(request)),
+        }
+    }
+}
+
 impl tower::Service<Request> for AccountSurfaces {
     type Response = Response;
     type Error = Infallible;

@@ -564,3 +564,89 @@ async fn an_account_that_declines_all_invites_declines_each_at_once() {
     assert_eq!(w.invite("acme", "globex").await["status"], "pending");
     assert_eq!(w.account("globex").settings(), AccountSettings::default());
 }
+
+/// The agreement list is answered without the router (the route clients poll most):
+/// every change shows in the very next GET, under both spellings of the path, with the
+/// headers a routed answer has, and the trace records the call as before.
+#[tokio::test]
+async fn api_list_shows_each_change_in_the_next_get_with_the_routed_headers() {
+    let w = world(vec![AccountSpec::new("acme"), AccountSpec::new("globex")]).await;
+    let list = "/api/v2/sharing_agreements.json";
+    let empty = w.rest("acme", "admin", "GET", list, None).await;
+    assert_eq!(empty.body, json!({"sharing_agreements": []}));
+    let sent = w
+        .rest(
+            "acme",
+            "admin",
+            "POST",
+            list,
+            Some(json!({"sharing_agreement": {"remote_subdomain": "globex"}})),
+        )
+        .await;
+    assert_eq!(sent.status, 201, "{}", sent.text);
+    let id = sent.body["sharing_agreement"]["id"].clone();
+    let listed = w.rest("acme", "admin", "GET", list, None).await;
+    let shown = w
+        .rest(
+            "acme",
+            "admin",
+            "GET",
+            &format!("/api/v2/sharing_agreements/{id}.json"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        listed.body["sharing_agreements"],
+        json!([shown.body["sharing_agreement"]])
+    );
+    assert_eq!(listed.body["sharing_agreements"][0]["status"], "pending");
+    let names = |answer: &crate::support::Answer| -> Vec<String> {
+        answer.headers.keys().map(|name| name.to_string()).collect()
+    };
+    assert_eq!(
+        names(&listed),
+        names(&shown),
+        "the same headers in the same order"
+    );
+    assert_eq!(
+        listed.headers["content-length"].to_str().unwrap(),
+        listed.text.len().to_string()
+    );
+    assert_eq!(
+        listed.headers["x-rate-limit"],
+        shown.headers["x-rate-limit"]
+    );
+    let recorded = w.world.trace().events();
+    let answer = recorded.last().expect("the show was recorded");
+    assert_eq!(
+        answer.detail,
+        format!("id={id} type=outbound status=pending")
+    );
+    let list_answer = &recorded[recorded.len() - 3];
+    assert_eq!(list_answer.detail, "1 agreements");
+    assert_eq!(list_answer.path.as_deref(), Some(list));
+    // A change the partner makes is in acme's next GET.
+    let received = w.only_agreement("globex").await;
+    assert_eq!(
+        w.set_status("globex", &received["id"], "accepted")
+            .await
+            .status,
+        200
+    );
+    let after = w
+        .rest("acme", "agent", "GET", "/api/v2/sharing_agreements", None)
+        .await;
+    assert_eq!(after.status, 200);
+    assert_eq!(after.body["sharing_agreements"][0]["status"], "accepted");
+    // HEAD still goes through the router: no body, the same length.
+    let head = w.rest("acme", "admin", "HEAD", list, None).await;
+    assert_eq!(head.status, 200);
+    assert!(head.text.is_empty());
+    assert_eq!(
+        head.headers["content-length"],
+        after.headers["content-length"]
+    );
+    // No credentials: still 401 before any list is built.
+    let anonymous = w.rest_as("acme", None, "GET", list, None).await;
+    assert_eq!(anonymous.status, 401);
+}

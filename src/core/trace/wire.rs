@@ -15,6 +15,11 @@ use crate::core::limits::MAX_TRACE_BODY_BYTES;
 use bytes::Bytes;
 use std::borrow::Cow;
 
+/// The headers a wire keeps: a shared constant for the common sets (a REST call's
+/// redacted credentials, its answer's content type and unenforced rate limit), so
+/// recording those allocates nothing; a list of its own otherwise.
+pub type Headers = Cow<'static, [(&'static str, Cow<'static, str>)]>;
+
 /// One HTTP message (a request or an answer) as it crossed the wire.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Wire {
@@ -24,7 +29,7 @@ pub struct Wire {
     /// before they get here (see [`redact_authorization`], [`token_uuid`]). Values
     /// that are constants (a content type, the unenforced rate limit) are borrowed, so
     /// recording them allocates nothing.
-    pub headers: Vec<(&'static str, Cow<'static, str>)>,
+    pub headers: Headers,
     /// The body, or its first [`MAX_TRACE_BODY_BYTES`] bytes.
     pub body: Bytes,
     /// The whole body's length, when `body` holds only its start.
@@ -34,7 +39,7 @@ pub struct Wire {
 impl Wire {
     /// A wire of `headers` and `body`, the body shared when it fits and clipped (copied)
     /// when it does not.
-    pub fn new(headers: Vec<(&'static str, Cow<'static, str>)>, body: &Bytes) -> Wire {
+    pub fn new(headers: impl Into<Headers>, body: &Bytes) -> Wire {
         let (body, full_length) = if body.len() > MAX_TRACE_BODY_BYTES {
             (
                 Bytes::copy_from_slice(&body[..MAX_TRACE_BODY_BYTES]),
@@ -45,7 +50,7 @@ impl Wire {
         };
         Wire {
             answers: None,
-            headers,
+            headers: headers.into(),
             body,
             full_length,
         }
@@ -53,11 +58,11 @@ impl Wire {
 
     /// A wire of a body read off a connection: copied, so the event keeps only its
     /// bytes and not the read buffer they sit in.
-    pub fn received(headers: Vec<(&'static str, Cow<'static, str>)>, body: &Bytes) -> Wire {
+    pub fn received(headers: impl Into<Headers>, body: &Bytes) -> Wire {
         let kept = &body[..body.len().min(MAX_TRACE_BODY_BYTES)];
         Wire {
             answers: None,
-            headers,
+            headers: headers.into(),
             body: Bytes::copy_from_slice(kept),
             full_length: (body.len() > MAX_TRACE_BODY_BYTES).then_some(body.len()),
         }

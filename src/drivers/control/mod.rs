@@ -533,7 +533,9 @@ async fn check_host(State(control): State<Arc<Control>>, request: Request, next:
         .map(str::to_string)
         .or_else(|| request.uri().host().map(str::to_string));
     match host {
-        Some(host) if crate::core::host::is_allowed(&host, control.bound.as_deref(), &[]) => {
+        Some(host)
+            if crate::core::host::is_allowed(&host, control.bound.as_deref(), &[] as &[&str]) =>
+        {
             next.run(request).await
         }
         _ => ControlError::WrongHost(format!(

@@ -23,7 +23,8 @@ pub(crate) use error::ApiError;
 use crate::core::account::{Account, Role, SURFACE_CHECK_HEADER, User};
 use crate::core::rate_limit::Verdict;
 use crate::core::trace::{
-    EventDraft, EventKind, Surface, Text, Wire, clip_header, method_text, redact_authorization,
+    EventDraft, EventKind, Surface, Text, Wire, WireHeaders as Headers, clip_header, method_text,
+    redact_authorization,
 };
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -44,14 +45,21 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 /// [`record_call`] need not read the body back.
 fn json_bytes_response(status: StatusCode, body: Bytes, summary: String) -> Response {
     let body_for_trace = body.clone();
-    let mut response = (status, body).into_response();
+    let mut response = json_bytes(status, body);
+    response
+        .extensions_mut()
+        .insert(TraceSummary(summary, Some(body_for_trace)));
+    response
+}
+
+/// A response of serialised JSON with Zendesk's content type, nothing attached.
+fn json_bytes(status: StatusCode, body: Bytes) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    response
-        .extensions_mut()
-        .insert(TraceSummary(summary, Some(body_for_trace)));
     response
 }
 
@@ -103,7 +111,10 @@ where
         .as_ref()
         .map_or_else(anonymous, |user| user.email.clone());
     let authenticated = user.is_some();
-    if let Some(user) = user {
+    // The agreement list is answered here, not routed (see `agreements::is_listing`):
+    // its handler needs no user.
+    let listing = agreements::is_listing(request.method(), &path);
+    if let Some(user) = user.filter(|_| !listing) {
         request.extensions_mut().insert(user);
     }
     let surface_check = request
@@ -163,6 +174,7 @@ where
     } else {
         account.rate_limiter().peek(now)
     };
+    let mut summary = None;
     let response = match (verdict, authenticated, unreadable) {
         (
             Verdict::Exceeded {
@@ -173,6 +185,11 @@ where
         ) => ApiError::RateLimited { retry_after_secs }.into_response(),
         (_, false, _) => ApiError::Unauthorized.into_response(),
         (_, true, Some(error)) => error.into_response(),
+        (_, true, None) if listing => {
+            let (response, listed) = agreements::listing_answer(account);
+            summary = Some(listed);
+            response
+        }
         (_, true, None) => next(request).await,
     };
     let (limit, remaining) = match verdict {
@@ -185,7 +202,7 @@ where
         caller,
         request_seq,
     };
-    record_answer(account, call, response, (limit, remaining)).await
+    record_answer(account, call, response, summary, (limit, remaining)).await
 }
 
 /// How the trace names a caller without credentials: one shared text.
@@ -203,15 +220,18 @@ struct Call {
 }
 
 /// Adds the rate-limit headers to `response` and records it (summary and wire) as the
-/// answer to `call`.
+/// answer to `call`. The summary is `summary` when given, else the one the handler
+/// attached to the response, else read from the body.
 async fn record_answer(
     account: &Account,
     call: Call,
     response: Response,
+    summary: Option<TraceSummary>,
     (limit, remaining): (u32, u32),
 ) -> Response {
     let (mut parts, mut body) = response.into_parts();
-    let (detail, answer_body) = match parts.extensions.remove::<TraceSummary>() {
+    let summary = summary.or_else(|| parts.extensions.remove::<TraceSummary>());
+    let (detail, answer_body) = match summary {
         Some(TraceSummary(summary, Some(bytes))) => (summary, bytes),
         // Answers built elsewhere (axum's own rejections, empty 204s, the plain-text
         // 429) are read back to summarise them; they are few and small.
@@ -298,19 +318,28 @@ fn shown(value: &HeaderValue) -> Cow<'static, str> {
 
 /// The request headers a reader of the exchange needs: how the caller authenticated
 /// (never the secret) and what it sent.
-fn request_headers(headers: &axum::http::HeaderMap) -> Vec<(&'static str, Cow<'static, str>)> {
+fn request_headers(headers: &axum::http::HeaderMap) -> Headers {
+    /// A read with Basic credentials, the common call: a constant.
+    const BASIC: &[(&str, Cow<'static, str>)] =
+        &[("Authorization", Cow::Borrowed("Basic (redacted)"))];
+    let authorization = headers.get(header::AUTHORIZATION);
+    let content_type = headers.get(header::CONTENT_TYPE);
+    if content_type.is_none() && authorization.is_some_and(|v| v.as_bytes().starts_with(b"Basic "))
+    {
+        return Cow::Borrowed(BASIC);
+    }
     let mut kept = Vec::with_capacity(2);
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
+    if let Some(value) = authorization {
         let redacted = match value.as_bytes() {
             [b'B', b'a', b's', b'i', b'c', b' ', ..] => Cow::Borrowed("Basic (redacted)"),
             _ => Cow::Owned(redact_authorization(value.to_str().unwrap_or(""))),
         };
         kept.push(("Authorization", redacted));
     }
-    if let Some(value) = headers.get(header::CONTENT_TYPE) {
+    if let Some(value) = content_type {
         kept.push(("Content-Type", shown(value)));
     }
-    kept
+    kept.into()
 }
 
 /// The answer headers a reader of the exchange needs, with the rate-limit values the
@@ -319,20 +348,37 @@ fn answer_headers(
     headers: &axum::http::HeaderMap,
     limit: &HeaderValue,
     remaining: &HeaderValue,
-) -> Vec<(&'static str, Cow<'static, str>)> {
+) -> Headers {
+    /// A JSON answer under the unenforced allowance, the common answer: a constant.
+    const JSON_UNENFORCED: &[(&str, Cow<'static, str>)] = &[
+        (
+            "Content-Type",
+            Cow::Borrowed("application/json; charset=utf-8"),
+        ),
+        ("X-Rate-Limit", Cow::Borrowed("700")),
+        ("X-Rate-Limit-Remaining", Cow::Borrowed("699")),
+    ];
+    let found =
+        [header::CONTENT_TYPE, header::LOCATION, header::RETRY_AFTER].map(|name| headers.get(name));
+    if let [Some(content_type), None, None] = found
+        && content_type == "application/json; charset=utf-8"
+        && limit == "700"
+        && remaining == "699"
+    {
+        return Cow::Borrowed(JSON_UNENFORCED);
+    }
     let mut kept = Vec::with_capacity(5);
-    for (name, header) in [
-        ("Content-Type", header::CONTENT_TYPE),
-        ("Location", header::LOCATION),
-        ("Retry-After", header::RETRY_AFTER),
-    ] {
-        if let Some(value) = headers.get(header) {
+    for (name, value) in ["Content-Type", "Location", "Retry-After"]
+        .into_iter()
+        .zip(found)
+    {
+        if let Some(value) = value {
             kept.push((name, shown(value)));
         }
     }
     kept.push(("X-Rate-Limit", shown(limit)));
     kept.push(("X-Rate-Limit-Remaining", shown(remaining)));
-    kept
+    kept.into()
 }
 
 fn require_admin(user: &User) -> Result<(), ApiError> {

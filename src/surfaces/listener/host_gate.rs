@@ -2,12 +2,19 @@
 //! the bound address or the world's own host names (a DNS-rebinding page names itself
 //! and is refused 421), and the partner surface takes no request from a web page (a
 //! browser's cross-origin POST carries `Origin`; partners are servers and never send it).
+//!
+//! A plain service around what the listener serves, not a middleware layer: a layer
+//! cloned its state and inner service and boxed a future on every request, which a
+//! profile under load showed among the largest costs a bare server does not pay.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::future::Either;
+use std::convert::Infallible;
+use std::future::Ready;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 /// The names an account answers to besides loopback's.
 #[derive(Clone, Debug)]
@@ -18,39 +25,89 @@ pub(crate) struct HostGate {
     pub names: Arc<Vec<String>>,
 }
 
-/// The middleware: 421 for a foreign `Host`, 403 for a web page on `/sharing`.
-pub(crate) async fn check(State(gate): State<HostGate>, request: Request, next: Next) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| request.uri().authority().map(|a| a.to_string()));
-    let names: Vec<&str> = gate.names.iter().map(String::as_str).collect();
-    let allowed = host
-        .as_deref()
-        .is_some_and(|host| crate::core::host::is_allowed(host, Some(&gate.bound), &names));
-    if !allowed {
-        return (
-            StatusCode::MISDIRECTED_REQUEST,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!(
-                "the Host header {:?} is not this account's address: call it at {} (a web page's own name is refused: DNS rebinding)\n",
-                host.unwrap_or_default(),
-                gate.bound
-            ),
-        )
-            .into_response();
+impl HostGate {
+    /// The refusal of `request` (421 for a foreign `Host`, 403 for a web page on
+    /// `/sharing`), or None when it may pass.
+    fn refusal(&self, request: &Request) -> Option<Response> {
+        let header = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok());
+        let authority;
+        let host = match header {
+            Some(host) => Some(host),
+            None => {
+                authority = request.uri().authority().map(|a| a.as_str());
+                authority
+            }
+        };
+        let allowed = host.is_some_and(|host| {
+            crate::core::host::is_allowed(host, Some(&self.bound), &self.names)
+        });
+        if !allowed {
+            return Some(
+                (
+                    StatusCode::MISDIRECTED_REQUEST,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    format!(
+                        "the Host header {:?} is not this account's address: call it at {} (a web page's own name is refused: DNS rebinding)\n",
+                        host.unwrap_or_default(),
+                        self.bound
+                    ),
+                )
+                    .into_response(),
+            );
+        }
+        if request.uri().path().starts_with("/sharing")
+            && request.headers().contains_key(header::ORIGIN)
+        {
+            return Some(
+                (
+                    StatusCode::FORBIDDEN,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    "partner messages come from partners' servers, not from web pages (this request carries an Origin header)\n",
+                )
+                    .into_response(),
+            );
+        }
+        None
     }
-    if request.uri().path().starts_with("/sharing")
-        && request.headers().contains_key(header::ORIGIN)
-    {
-        return (
-            StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "partner messages come from partners' servers, not from web pages (this request carries an Origin header)\n",
-        )
-            .into_response();
+}
+
+/// `inner` behind a [`HostGate`]: refused requests are answered here, the rest passed
+/// on untouched.
+#[derive(Clone, Debug)]
+pub(crate) struct Gated<S> {
+    gate: Arc<HostGate>,
+    inner: S,
+}
+
+impl<S> Gated<S> {
+    /// Serves `inner` to the requests `gate` lets pass.
+    pub(crate) fn new(gate: HostGate, inner: S) -> Gated<S> {
+        Gated {
+            gate: Arc::new(gate),
+            inner,
+        }
     }
-    next.run(request).await
+}
+
+impl<S> tower::Service<Request> for Gated<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self.gate.refusal(&request) {
+            Some(refusal) => Either::Left(std::future::ready(Ok(refusal))),
+            None => Either::Right(self.inner.call(request)),
+        }
+    }
 }

@@ -9,13 +9,13 @@ pub(crate) mod faults;
 pub(crate) mod host_gate;
 
 use crate::core::network::Listener;
-use axum::Router;
 use axum::extract::Request;
 use connection_limits::{AcceptBackoff, Activity, ConnectionLimits, Watched};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -91,12 +91,37 @@ impl ListenerControl {
     }
 }
 
+/// What a listener serves: an account's surfaces, a relay, or any `axum::Router` (the
+/// control API). Taken as the service itself, so an account's requests reach its
+/// surfaces without a router in front.
+pub trait App:
+    tower::Service<Request, Response = axum::response::Response, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<A> App for A where
+    A: tower::Service<
+            Request,
+            Response = axum::response::Response,
+            Error = Infallible,
+            Future: Send,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Serves `app` on `listener` until `cancel` fires, then hands the listener back (a
 /// stopped account keeps its port). Each connection is served as `control` says at the
 /// time it arrives: with TLS, it completes a real handshake first.
-pub async fn serve(
+pub async fn serve<A: App>(
     listener: Listener,
-    app: Router,
+    app: A,
     control: Arc<ListenerControl>,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -241,10 +266,10 @@ fn too_large() -> axum::response::Response {
     response
 }
 
-async fn serve_connection<S>(
+async fn serve_connection<S, A: App>(
     stream: S,
     http2: bool,
-    app: Router,
+    app: A,
     (cancel, drain): (CancellationToken, Duration),
     limits: ConnectionLimits,
     activity: Arc<Activity>,

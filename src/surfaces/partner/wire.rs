@@ -181,8 +181,36 @@ fn lenient_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>,
 pub(crate) fn parse_agreement(body: &[u8]) -> Result<WireAgreement, PartnerError> {
     let wire = serde_json::from_slice(body)
         .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid agreement: {e}")))?;
-    within_limits(&wire)?;
+    agreement_within_limits(&wire)?;
     Ok(wire)
+}
+
+/// [`within_limits`] for an agreement, field by field in the order its JSON lists them
+/// (so the first field over its limit is the one named), without building that JSON:
+/// every handshake message is checked, and the tree cost more than the parse.
+fn agreement_within_limits(wire: &WireAgreement) -> Result<(), PartnerError> {
+    let actor = wire.current_actor.as_ref();
+    let strings = [
+        ("uuid", "uuid", wire.uuid.as_deref()),
+        ("name", "name", wire.name.as_deref()),
+        ("sender_url", "sender_url", wire.sender_url.as_deref()),
+        ("receiver_url", "receiver_url", wire.receiver_url.as_deref()),
+        ("access_key", "access_key", wire.access_key.as_deref()),
+        ("status", "status", wire.status.as_deref()),
+        ("current_actor.uuid", "uuid", actor.map(|a| a.uuid.as_str())),
+        ("current_actor.name", "name", actor.map(|a| a.name.as_str())),
+        ("current_actor.role", "role", actor.map(|a| a.role.as_str())),
+        (
+            "deactivated_by",
+            "deactivated_by",
+            wire.deactivated_by.as_deref(),
+        ),
+    ];
+    strings
+        .into_iter()
+        .filter_map(|(path, key, text)| Some((path, key, text?)))
+        .try_for_each(|(path, key, text)| crate::core::limits::check_string(path, key, text))
+        .map_err(|error| PartnerError::Invalid(format!("{}: {}", error.field, error.message)))
 }
 
 /// 422 when what a message would store breaks a documented limit ([`crate::core::limits`]).

@@ -152,3 +152,65 @@ fn an_accepted_invitation_keeps_the_senders_terms_and_fills_the_rest_with_defaul
         defaults.allows_public_comments
     );
 }
+
+#[test]
+fn the_typed_agreement_check_refuses_what_the_json_walk_refuses_and_names_the_same_field() {
+    let long = |n: usize| "x".repeat(n);
+    let actor = |name: String| Actor {
+        uuid: UUID.to_string(),
+        name,
+        role: "admin".to_string(),
+    };
+    let base = WireAgreement {
+        uuid: Some(UUID.to_string()),
+        name: Some("Acme @ Zendesk".to_string()),
+        sender_url: Some("https://acme.zendesk.test/sharing".to_string()),
+        access_key: Some(KEY.to_string()),
+        status: Some("pending".to_string()),
+        current_actor: Some(actor("Ann".to_string())),
+        ..WireAgreement::default()
+    };
+    let cases = [
+        base.clone(),
+        WireAgreement {
+            name: Some(long(256)),
+            ..base.clone()
+        },
+        WireAgreement {
+            name: Some(long(255)),
+            ..base.clone()
+        },
+        WireAgreement {
+            sender_url: Some(long(2_049)),
+            receiver_url: Some(long(2_049)),
+            ..base.clone()
+        },
+        WireAgreement {
+            receiver_url: Some(long(2_049)),
+            status: Some(long(65_537)),
+            ..base.clone()
+        },
+        WireAgreement {
+            current_actor: Some(actor(long(256))),
+            deactivated_by: Some(long(256)),
+            ..base.clone()
+        },
+        WireAgreement {
+            deactivated_by: Some(long(256)),
+            ..base.clone()
+        },
+        WireAgreement {
+            uuid: Some(long(65_537)),
+            name: Some(long(300)),
+            ..base.clone()
+        },
+    ];
+    let mut refused = 0;
+    for case in &cases {
+        let typed = agreement_within_limits(case).map_err(|e| e.to_string());
+        let walked = within_limits(case).map_err(|e| e.to_string());
+        assert_eq!(typed, walked, "{case:?}");
+        refused += usize::from(typed.is_err());
+    }
+    assert_eq!(refused, 6, "the overlong cases are refused");
+}
