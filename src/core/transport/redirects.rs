@@ -9,7 +9,7 @@ use super::{
 };
 use crate::core::directory::{Directory, subdomain_of_host};
 use crate::core::network::client::{Answer, ClientError, HttpClient};
-use axum::http::{HeaderValue, Method, Request, header};
+use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use bytes::Bytes;
 use http_body_util::Full;
 use std::net::{IpAddr, SocketAddr};
@@ -169,26 +169,44 @@ fn build(
     body: Option<Bytes>,
     referer: Option<&str>,
 ) -> Result<Request<Full<Bytes>>, SendError> {
-    let mut request = Request::builder()
-        .method(method.clone())
-        .uri(url.as_str())
-        .header(header::USER_AGENT, USER_AGENT)
-        .header(header::ACCEPT, "*/*")
-        .header(VERSION_HEADER, PROTOCOL_VERSION)
-        .header(FROM_HEADER, header_value(&message.from)?)
-        .header(WORLD_HEADER, header_value(world_key)?);
-    if let Some(token) = &message.token {
-        request = request.header(TOKEN_HEADER, header_value(token)?);
+    // Names as constants and the request filled in place: a builder moves the whole
+    // request on every header and parses (and allocates) each custom name, per message.
+    const VERSION: HeaderName = HeaderName::from_static("x-ticket-sharing-version");
+    const FROM: HeaderName = HeaderName::from_static("x-sharesim-from");
+    const WORLD: HeaderName = HeaderName::from_static("x-sharesim-world");
+    const TOKEN: HeaderName = HeaderName::from_static("x-ticket-sharing-token");
+    debug_assert!(VERSION == VERSION_HEADER && FROM == FROM_HEADER);
+    debug_assert!(WORLD == WORLD_HEADER && TOKEN == TOKEN_HEADER);
+    // Header values first: a value that cannot be sent is the error named, as before.
+    let from = header_value(&message.from)?;
+    let world = header_value(world_key)?;
+    let token = message.token.as_deref().map(header_value).transpose()?;
+    let referer = referer.map(header_value).transpose()?;
+    let uri = axum::http::Uri::try_from(url.as_str())
+        .map_err(|error| SendError::Malformed(error.to_string()))?;
+    let json = body.is_some();
+    let mut request = Request::new(Full::new(body.unwrap_or_default()));
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    headers.append(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+    headers.append(header::ACCEPT, HeaderValue::from_static("*/*"));
+    headers.append(VERSION, HeaderValue::from_static(PROTOCOL_VERSION));
+    headers.append(FROM, from);
+    headers.append(WORLD, world);
+    if let Some(token) = token {
+        headers.append(TOKEN, token);
     }
     if let Some(referer) = referer {
-        request = request.header(header::REFERER, header_value(referer)?);
+        headers.append(header::REFERER, referer);
     }
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
+    if json {
+        headers.append(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
     }
-    request
-        .body(Full::new(body.unwrap_or_default()))
-        .map_err(|error| SendError::Malformed(error.to_string()))
+    Ok(request)
 }
 
 const USER_AGENT: &str = concat!("sharesim/", env!("CARGO_PKG_VERSION"));
