@@ -253,8 +253,13 @@ pub trait DurableWrites: Send + Sync {
     fn dirty(&self) -> bool;
     /// How many times unsaved changes were undone so far.
     fn undo_count(&self) -> u64;
-    /// Saves what changed. Blocking. An error means the changes were undone.
-    fn save(&self) -> Result<(), String>;
+    /// The batch that will hold every change made so far: read once a request's change
+    /// is made, and pass it to [`DurableWrites::save`].
+    fn next_batch(&self) -> u64;
+    /// Returns once `batch` is durable: concurrent requests share one write and one sync
+    /// (whoever finds it unwritten writes every change made so far). Blocking. An error
+    /// means the changes were undone.
+    fn save(&self, batch: u64) -> Result<(), String>;
 }
 
 /// See [`DurableWrites`].

@@ -1,10 +1,14 @@
 //! Durable state for `serve --state FILE`: the world's snapshot in FILE, and every change
 //! since, appended to FILE.journal.
 //!
-//! - A change costs what changed: after each request, the accounts whose state moved are
-//!   compared in place with the last durable copy (kept in memory), and only the
-//!   agreements and tickets that differ are appended, as one JSON line, then fsynced.
-//!   A request that changed nothing (a refused one, a 401) writes nothing.
+//! - A change costs what changed: each account keeps the ids of the agreements and
+//!   tickets changed since the last save, and only those (with the account's small
+//!   counters and settings when they moved) are appended, as one JSON line, then
+//!   fsynced. A request that changed nothing (a refused one, a 401) writes nothing.
+//! - Concurrent changes share one write and one sync (group commit): a request waits
+//!   for the first batch that begins after its change was made; whoever finds that
+//!   batch unwritten writes every change made so far, and the requests it covers are
+//!   answered once its sync returns, without a sync of their own.
 //! - The answer leaves only once its change is on disk. A change that cannot be made
 //!   durable (disk full, read-only, too large) is undone, back to the last durable
 //!   state, and answered with a 503 that says so.
@@ -53,6 +57,11 @@ pub(crate) struct StateFile {
     /// Bumped each time unsaved changes were undone; a request that saw it move answers
     /// that its change may be gone.
     undone: AtomicU64,
+    /// Batches begun (numbered from 1; bumped under `inner`'s lock just before a batch
+    /// reads the world): the batch after this one holds every change made so far.
+    begun: AtomicU64,
+    /// The last batch made durable: every change made before it began is on disk.
+    durable_batch: AtomicU64,
 }
 
 /// What the files hold, in memory, and the open journal.
@@ -72,6 +81,9 @@ struct Mirror {
 
 struct AccountMirror {
     subdomain: String,
+    /// The account's change counter when last saved: while it stays, the state did not
+    /// move and is not read at all.
+    changes: u64,
     running: bool,
     certificate: CertMode,
     versions: (u64, u64),
@@ -156,6 +168,8 @@ impl StateFile {
             }),
             seen,
             undone: AtomicU64::new(0),
+            begun: AtomicU64::new(0),
+            durable_batch: AtomicU64::new(0),
         })
     }
 
@@ -176,74 +190,99 @@ impl StateFile {
         })
     }
 
-    /// Makes a REST or partner request's changes durable; on failure they are undone
+    /// The batch that will hold every change made so far (see [`StateFile::save_rest`]).
+    pub(crate) fn next_batch(&self) -> u64 {
+        self.begun.load(Ordering::SeqCst) + 1
+    }
+
+    /// Returns once `batch` (from [`StateFile::next_batch`], read after a REST or partner
+    /// request made its change) is durable: at once when a batch that began later is;
+    /// otherwise this request writes one batch holding every change made so far, for
+    /// itself and for every request waiting behind it. On failure the changes are undone
     /// and the error says so. Blocking: call it from a blocking task.
-    pub(crate) fn save_rest(&self) -> Result<(), String> {
-        self.save(None).inspect_err(|_| {
-            if let Some(world) = self.world.upgrade() {
-                let inner = lock(&self.inner);
+    pub(crate) fn save_rest(&self, batch: u64) -> Result<(), String> {
+        if self.durable_batch.load(Ordering::SeqCst) >= batch {
+            return Ok(());
+        }
+        let mut inner = lock(&self.inner);
+        if self.durable_batch.load(Ordering::SeqCst) >= batch {
+            return Ok(());
+        }
+        self.write_batch(&mut inner, None)
+    }
+
+    /// Writes what changed since the last save (nothing when nothing did); `handles`
+    /// replaces the known handles when given. On error the accounts are put back as the
+    /// last durable state holds them (the control API then restores the rest from
+    /// [`StateFile::durable`]). Blocking.
+    pub(crate) fn save(&self, handles: Option<Handles>) -> Result<(), String> {
+        let mut inner = lock(&self.inner);
+        self.write_batch(&mut inner, handles)
+    }
+
+    /// One batch: takes every change made so far, appends it as one line, syncs once.
+    fn write_batch(&self, inner: &mut Inner, handles: Option<Handles>) -> Result<(), String> {
+        let Some(world) = self.world.upgrade() else {
+            return Ok(());
+        };
+        let batch = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        let counters: Vec<u64> = self
+            .seen
+            .iter()
+            .map(|(s, _)| world.account(s).map_or(0, |a| a.changes()))
+            .collect();
+        let change = inner.mirror.delta(&world, &counters, handles);
+        if change.is_empty() {
+            inner.mirror.apply(change, &counters);
+            self.remember(&counters, batch);
+            return Ok(());
+        }
+        let written = serde_json::to_vec(&change)
+            .map_err(std::io::Error::other)
+            .and_then(|mut line| {
+                line.push(b'\n');
+                check_injected_failure()?;
+                wait_at_injected_gate();
+                inner.journal.write_all(&line)?;
+                inner.journal.sync_data()?;
+                Ok(line.len() as u64)
+            });
+        let length = match written {
+            Ok(length) => length,
+            Err(error) => {
+                // Cut a partly written line off, so the journal ends on the last durable one.
+                let _ = inner.journal.set_len(inner.journal_bytes);
                 for mirror in &inner.mirror.accounts {
                     if let Some(account) = world.account(&mirror.subdomain) {
                         undo(&account, mirror);
                     }
                 }
                 self.undone.fetch_add(1, Ordering::SeqCst);
+                return Err(format!(
+                    "the change could not be made durable in {}: {error}; it was undone",
+                    sibling(&self.path, "journal").display()
+                ));
             }
-        })
-    }
-
-    /// Writes what changed since the last save (nothing when nothing did); `handles`
-    /// replaces the known handles when given. The caller undoes the change on error
-    /// (the control API restores [`StateFile::durable`]). Blocking.
-    pub(crate) fn save(&self, handles: Option<Handles>) -> Result<(), String> {
-        let Some(world) = self.world.upgrade() else {
-            return Ok(());
         };
-        let mut inner = lock(&self.inner);
-        let counters: Vec<u64> = self
-            .seen
-            .iter()
-            .map(|(s, _)| world.account(s).map_or(0, |a| a.changes()))
-            .collect();
-        let change = inner.mirror.delta(&world, handles);
-        if change.is_empty() {
-            inner.mirror.apply(change);
-            self.remember(&counters);
-            return Ok(());
-        }
-        let mut line = serde_json::to_vec(&change).map_err(|e| e.to_string())?;
-        line.push(b'\n');
-        let before = inner.journal_bytes;
-        let written = (|| {
-            crate::drivers::durable::check_injected_failure()?;
-            inner.journal.write_all(&line)?;
-            inner.journal.sync_data()
-        })();
-        if let Err(error) = written {
-            // Cut a partly written line off, so the journal ends on the last durable one.
-            let _ = inner.journal.set_len(before);
-            return Err(format!(
-                "the change could not be made durable in {}: {error}; it was undone",
-                sibling(&self.path, "journal").display()
-            ));
-        }
-        inner.journal_bytes += line.len() as u64;
-        inner.mirror.apply(change);
-        self.remember(&counters);
+        inner.journal_bytes += length;
+        inner.mirror.apply(change, &counters);
+        self.remember(&counters, batch);
         if inner.journal_bytes > COMPACT_AFTER_BYTES.max(inner.snapshot_bytes) {
             // The change is durable in the journal already: a failed compaction only
             // leaves a longer journal, retried after the next change.
-            if let Err(error) = self.compact(&mut inner) {
+            if let Err(error) = self.compact(inner) {
                 tracing::warn!(%error, "the state file could not be compacted");
             }
         }
         Ok(())
     }
 
-    fn remember(&self, counters: &[u64]) {
+    /// Notes that `batch`, which read the accounts' change counters `counters`, is durable.
+    fn remember(&self, counters: &[u64], batch: u64) {
         for ((_, seen), counter) in self.seen.iter().zip(counters) {
             seen.store(*counter, Ordering::SeqCst);
         }
+        self.durable_batch.store(batch, Ordering::SeqCst);
     }
 
     fn compact(&self, inner: &mut Inner) -> Result<(), String> {
@@ -269,8 +308,12 @@ impl crate::world::DurableWrites for StateFile {
         StateFile::undo_count(self)
     }
 
-    fn save(&self) -> Result<(), String> {
-        self.save_rest()
+    fn next_batch(&self) -> u64 {
+        StateFile::next_batch(self)
+    }
+
+    fn save(&self, batch: u64) -> Result<(), String> {
+        self.save_rest(batch)
     }
 }
 
@@ -281,7 +324,11 @@ fn undo(account: &Account, mirror: &AccountMirror) {
     });
     if !unchanged {
         let record = mirror.record();
-        account.with_state(|state| *state = AccountState::from_record(&record.state));
+        account.with_state(|state| {
+            *state = AccountState::from_record(&record.state);
+            // It holds exactly the durable state now: nothing is unsaved.
+            state.track_unsaved();
+        });
     }
 }
 
@@ -318,6 +365,22 @@ fn check_injected_failure() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Test-only: with `SHARESIM_TEST_STATE_SYNC_GATE` naming a file in the environment of a
+/// debug build, a batch waits before its write while that file exists, so a test can
+/// line changes up behind it. Release builds ignore it.
+fn wait_at_injected_gate() {
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    let Some(gate) = std::env::var_os("SHARESIM_TEST_STATE_SYNC_GATE") else {
+        return;
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while Path::new(&gate).exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 impl Mirror {
     fn capture(world: &World, handles: Handles) -> Mirror {
         Mirror {
@@ -326,9 +389,12 @@ impl Mirror {
                 .iter()
                 .map(|account| {
                     let subdomain = account.subdomain().to_string();
-                    let (record, versions) =
-                        account.read_state(|state| (state.record(), state.versions()));
+                    let (record, versions) = account.with_state_uncounted(|state| {
+                        state.track_unsaved();
+                        (state.record(), state.versions())
+                    });
                     AccountMirror {
+                        changes: account.changes(),
                         running: world.is_running(&subdomain).unwrap_or(false),
                         certificate: world.cert_mode(&subdomain).unwrap_or(CertMode::Valid),
                         versions,
@@ -365,10 +431,12 @@ impl Mirror {
         }
     }
 
-    /// What differs between `world` now and this copy.
-    fn delta(&self, world: &World, handles: Option<Handles>) -> Change {
+    /// What differs between `world` now and this copy, taking the accounts' unsaved
+    /// changes; `counters` are the accounts' change counters, read just before (an
+    /// account whose counter did not move since the last save is not read).
+    fn delta(&self, world: &World, counters: &[u64], handles: Option<Handles>) -> Change {
         let mut change = Change::default();
-        for mirror in &self.accounts {
+        for (mirror, counter) in self.accounts.iter().zip(counters) {
             let Some(account) = world.account(&mirror.subdomain) else {
                 continue;
             };
@@ -376,16 +444,20 @@ impl Mirror {
             let certificate = world
                 .cert_mode(&mirror.subdomain)
                 .unwrap_or(CertMode::Valid);
-            let (items, rest, versions) = account.read_state(|state| {
-                let versions = state.versions();
-                let items = if versions == mirror.versions {
-                    Default::default()
-                } else {
-                    state.items_changed_since(&mirror.agreements, &mirror.tickets)
-                };
-                (items, state.record_without_items(), versions)
-            });
-            let rest = (rest != mirror.rest).then_some(rest);
+            let (items, rest, versions) = if *counter == mirror.changes {
+                (Default::default(), None, mirror.versions)
+            } else {
+                let (items, rest, versions) = account.with_state_uncounted(|state| {
+                    let items = state.take_unsaved().unwrap_or_else(|| {
+                        // Made afresh since the last save (a restore): compare once.
+                        let items = state.items_changed_since(&mirror.agreements, &mirror.tickets);
+                        state.track_unsaved();
+                        items
+                    });
+                    (items, state.record_without_items(), state.versions())
+                });
+                (items, (rest != mirror.rest).then_some(rest), versions)
+            };
             if items.is_empty()
                 && rest.is_none()
                 && running == mirror.running
@@ -421,7 +493,11 @@ impl Mirror {
         change
     }
 
-    fn apply(&mut self, change: Change) {
+    /// Takes `change` in, made when the accounts' change counters were `counters`.
+    fn apply(&mut self, change: Change, counters: &[u64]) {
+        for (mirror, counter) in self.accounts.iter_mut().zip(counters) {
+            mirror.changes = *counter;
+        }
         for (subdomain, versions) in change.versions {
             if let Some(mirror) = self.accounts.iter_mut().find(|m| m.subdomain == subdomain) {
                 mirror.versions = versions;

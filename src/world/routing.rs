@@ -57,11 +57,12 @@ where
     };
     let undone_before = hook.undo_count();
     let response = next(request).await;
+    let batch = hook.next_batch();
     if !hook.dirty() && hook.undo_count() == undone_before {
         return response;
     }
     let saver = hook.clone();
-    let saved = match tokio::task::spawn_blocking(move || saver.save()).await {
+    let saved = match tokio::task::spawn_blocking(move || saver.save(batch)).await {
         Ok(saved) => saved,
         Err(_) => Err("saving failed".to_string()),
     };

@@ -1,7 +1,8 @@
 //! `serve --state`: SIGKILL in the middle of a burst of REST calls loses no answered
-//! call, the state file is never torn, and without `--state` nothing is written.
+//! call, the state file is never torn, concurrent changes share one sync and all
+//! survive, and without `--state` nothing is written.
 
-use crate::support::serve_process;
+use crate::support::{serve_process, serve_process_with};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -157,6 +158,90 @@ async fn sigkill_mid_burst_loses_no_answered_call_and_never_tears_the_file() {
         .unwrap();
     assert!(restored.keys().all(|id| *id < next), "{next} is new");
     assert_eq!(tickets_on_disk(&state, "acme").len(), restored.len() + 1);
+}
+
+/// The subjects of acme's tickets as its REST API lists them (in memory, durable or not).
+async fn listed_subjects(http: &reqwest::Client, acme: &Value) -> Vec<String> {
+    let body: Value = http
+        .get(format!(
+            "{}/tickets.json",
+            acme["api_url"].as_str().unwrap()
+        ))
+        .basic_auth(
+            format!("{}/token", acme["admin_email"].as_str().unwrap()),
+            Some(acme["api_token"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["subject"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Ten tickets are created at once while a write is held at a test gate (a debug-build
+/// hook that holds a batch before its write while a file exists): once all ten are
+/// made in memory and waiting, the gate opens. Every change that waited goes into the
+/// next batch, so the journal gets at most two lines (one fsync each) for ten
+/// acknowledged changes, and after a SIGKILL all ten come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_changes_share_one_sync_and_all_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let state_arg = state.to_str().unwrap().to_string();
+    let gate = dir.path().join("gate");
+    std::fs::write(&gate, "").unwrap();
+    let served = serve_process_with(
+        &["--state", &state_arg],
+        &[("SHARESIM_TEST_STATE_SYNC_GATE", gate.to_str().unwrap())],
+    );
+    let acme = account(&served.ready_json(), "acme");
+    let http = client();
+    let journal = std::path::PathBuf::from(format!("{state_arg}.journal"));
+    let mut creating = Vec::new();
+    for n in 0..10 {
+        let (http, acme) = (http.clone(), acme.clone());
+        creating.push(tokio::spawn(async move {
+            let subject = format!("together {n}");
+            (create_ticket(&http, &acme, &subject).await, subject)
+        }));
+    }
+    // Wait until all ten are made (the listing shows memory), none yet answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while listed_subjects(&http, &acme).await.len() < 10 {
+        assert!(std::time::Instant::now() < deadline, "ten tickets made");
+        assert!(creating.iter().all(|task| !task.is_finished()));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(std::fs::read(&journal).unwrap(), b"", "nothing written yet");
+    std::fs::remove_file(&gate).unwrap();
+    let mut answered = std::collections::BTreeMap::new();
+    for task in creating {
+        let (id, subject) = task.await.unwrap();
+        answered.insert(id.expect("answered 201"), subject);
+    }
+    assert_eq!(answered.len(), 10);
+    let lines = std::fs::read_to_string(&journal).unwrap().lines().count();
+    assert!(
+        (1..=2).contains(&lines),
+        "{lines} journal lines (syncs) for ten changes"
+    );
+    assert_eq!(tickets_on_disk(&state, "acme").len(), 10);
+    served.kill();
+
+    let restarted = serve_process(&["--state", &state_arg]);
+    let acme = account(&restarted.ready_json(), "acme");
+    let mut restored = listed_subjects(&http, &acme).await;
+    restored.sort();
+    let mut expected: Vec<String> = answered.into_values().collect();
+    expected.sort();
+    assert_eq!(restored, expected);
 }
 
 /// The ids of `subdomain`'s tickets as the files hold them: the snapshot, then each

@@ -401,6 +401,13 @@ impl Account {
         f(&mut state)
     }
 
+    /// Runs `f` with the account's state locked, for bookkeeping that changes nothing the
+    /// surfaces show (what `serve --state` takes as saved), so it is not counted in
+    /// [`Account::changes`]. Never await inside `f`.
+    pub fn with_state_uncounted<R>(&self, f: impl FnOnce(&mut AccountState) -> R) -> R {
+        f(&mut lock(&self.state))
+    }
+
     /// Runs `f` with the account's state locked, to read it. Never await inside `f`.
     pub fn read_state<R>(&self, f: impl FnOnce(&AccountState) -> R) -> R {
         f(&lock(&self.state))

@@ -72,6 +72,10 @@ pub struct AccountState {
     agreements_version: Version,
     /// Changes whenever the tickets are opened for a change.
     tickets_version: Version,
+    /// Ids of copies inserted, changed or removed since last taken, while `serve
+    /// --state` tracks them (see [`AccountState::take_unsaved`]): a save then costs what
+    /// changed rather than a comparison of every copy and ticket.
+    unsaved_agreements: Option<BTreeSet<u64>>,
 }
 
 /// How many inbound copies from one sender are pending and declined.
@@ -130,6 +134,7 @@ impl Default for AccountState {
             changed: None,
             agreements_version: Version::fresh(),
             tickets_version: Version::fresh(),
+            unsaved_agreements: None,
         }
     }
 }
@@ -219,6 +224,7 @@ impl AccountState {
                 next_audit_id: record.next_audit_id,
                 fields: record.ticket_fields.clone(),
                 next_field_id: record.next_field_id,
+                unsaved: None,
             },
             outbox: Outbox::from_record(&record.outbox),
             settings: record.settings,
@@ -260,6 +266,12 @@ impl AccountState {
             .unwrap_or_default()
     }
 
+    fn mark_unsaved(&mut self, id: u64) {
+        if let Some(unsaved) = &mut self.unsaved_agreements {
+            unsaved.insert(id);
+        }
+    }
+
     fn mark_changed(&mut self, uuid: &str) {
         if let Some(changed) = &mut self.changed {
             changed.insert(uuid.to_string());
@@ -277,6 +289,7 @@ impl AccountState {
     pub fn insert(&mut self, agreement: Agreement) {
         self.listing = None;
         self.agreements_version = Version::fresh();
+        self.mark_unsaved(agreement.id);
         self.mark_changed(&agreement.uuid);
         if let Some(old) = self.agreements.get(&agreement.id)
             && old.uuid != agreement.uuid
@@ -333,6 +346,7 @@ impl AccountState {
     pub fn remove(&mut self, id: u64) -> Option<Agreement> {
         self.listing = None;
         self.agreements_version = Version::fresh();
+        self.mark_unsaved(id);
         let removed = self.agreements.remove(&id)?;
         self.count_held(&removed, false);
         self.ids_by_uuid.remove(&removed.uuid);
@@ -366,6 +380,7 @@ impl AccountState {
             self.mark_changed(&uuid_after);
         }
         self.mark_changed(&uuid_before);
+        self.mark_unsaved(id);
         Some(result)
     }
 
@@ -488,6 +503,36 @@ impl AccountState {
             .collect();
         delta
     }
+
+    /// Starts keeping which copies and tickets change, with none unsaved yet: call it
+    /// when the state is known to be saved whole.
+    pub fn track_unsaved(&mut self) {
+        self.unsaved_agreements = Some(BTreeSet::new());
+        self.tickets.unsaved = Some(BTreeSet::new());
+    }
+
+    /// The copies and tickets changed since the last call or [`AccountState::track_unsaved`]
+    /// (new or changed ones whole, the ids of those gone), in time proportional to what
+    /// changed; None when this state was not tracked (made afresh since, as a restore
+    /// does): then compare with [`AccountState::items_changed_since`] and track again.
+    pub fn take_unsaved(&mut self) -> Option<ItemsDelta> {
+        let agreements = self.unsaved_agreements.as_mut().map(std::mem::take)?;
+        let tickets = self.tickets.unsaved.as_mut().map(std::mem::take)?;
+        let mut delta = ItemsDelta::default();
+        for id in agreements {
+            match self.agreements.get(&id) {
+                Some(agreement) => delta.agreements.push(agreement.clone()),
+                None => delta.removed_agreements.push(id),
+            }
+        }
+        for id in tickets {
+            match self.tickets.tickets.get(&id) {
+                Some(ticket) => delta.tickets.push(ticket.clone()),
+                None => delta.removed_tickets.push(id),
+            }
+        }
+        Some(delta)
+    }
 }
 
 /// An account's tickets, the people partners told it about, and the counters that
@@ -502,6 +547,8 @@ pub struct TicketBook {
     next_audit_id: u64,
     fields: Vec<TicketField>,
     next_field_id: u64,
+    /// Ids of tickets stored since last taken (see [`AccountState::take_unsaved`]).
+    unsaved: Option<BTreeSet<u64>>,
 }
 
 impl Default for TicketBook {
@@ -514,6 +561,7 @@ impl Default for TicketBook {
             next_audit_id: 1,
             fields: Vec::new(),
             next_field_id: 1,
+            unsaved: None,
         }
     }
 }
@@ -531,6 +579,9 @@ impl TicketBook {
 
     /// Stores a ticket whole, replacing the one with the same id.
     pub fn store(&mut self, ticket: Ticket) {
+        if let Some(unsaved) = &mut self.unsaved {
+            unsaved.insert(ticket.id);
+        }
         self.tickets.insert(ticket.id, ticket);
     }
 

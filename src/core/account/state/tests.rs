@@ -180,3 +180,50 @@ fn people_get_ids_from_three_on_first_sight() {
     assert_eq!(book.take_ticket_id(), 1);
     assert_eq!(book.peek_ticket_id(), 2);
 }
+
+#[test]
+fn unsaved_items_are_what_changed_since_last_taken_and_only_while_tracked() {
+    use crate::core::model::ticket::tests_support::ticket;
+    let mut state = AccountState::default();
+    state.insert(copy(1, "u1"));
+    state.insert(copy(3, "u3"));
+    assert_eq!(state.take_unsaved(), None, "not tracked yet");
+    state.track_unsaved();
+    state.insert(copy(2, "u2"));
+    state.insert(copy(4, "u4"));
+    state.change(2, |copy| copy.name = "renamed".into());
+    state.remove(3);
+    state.change(99, |copy| copy.name = "no such copy".into());
+    let stored = |id: u64| Ticket { id, ..ticket() };
+    state.tickets_mut().0.store(stored(7));
+    state.tickets_mut().0.store(stored(8));
+    let taken = state.take_unsaved().unwrap();
+    let ids = |copies: &[Agreement]| copies.iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(ids(&taken.agreements), [2, 4]);
+    assert_eq!(taken.agreements[0].name, "renamed");
+    assert_eq!(taken.removed_agreements, [3]);
+    assert_eq!(
+        taken.tickets.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [7, 8]
+    );
+    // The same as comparing every item with the copy taken before.
+    let mut before = AccountState::default();
+    before.insert(copy(1, "u1"));
+    before.insert(copy(3, "u3"));
+    let compared = state.items_changed_since(before.agreements(), &Default::default());
+    assert_eq!(compared, taken);
+    // Taken: nothing is unsaved until the next change, and one change is one item.
+    assert!(state.take_unsaved().unwrap().is_empty());
+    state.tickets_mut().0.store(Ticket {
+        subject: "again".into(),
+        ..stored(8)
+    });
+    let again = state.take_unsaved().unwrap();
+    assert_eq!(again.tickets.len(), 1);
+    assert_eq!(again.tickets[0].subject, "again");
+    // A state made afresh is not tracked: the caller compares once and tracks again.
+    assert_eq!(
+        AccountState::from_record(&state.record()).take_unsaved(),
+        None
+    );
+}
