@@ -506,18 +506,31 @@ impl Trace {
     }
 
     /// Looks at up to `max` kept events after `after`, by position, and copies those
-    /// that pass `keep`: a follower reads its share of the shared trace, never the
-    /// whole of it.
-    pub fn read_after(&self, after: u64, max: usize, keep: impl Fn(&Event) -> bool) -> Window {
+    /// that pass `keep`, up to `copy` of them (it stops looking once it has them): a
+    /// page reads its share of the shared trace and copies no more than it can answer.
+    pub fn read_after(
+        &self,
+        after: u64,
+        (max, copy): (usize, usize),
+        keep: impl Fn(&Event) -> bool,
+    ) -> Window {
         let events = lock(&self.inner.events);
         let start = events.position_after(after);
         let end = (start + max).min(events.kept.len());
-        let looked = events.kept.range(start..end);
+        let mut copied = Vec::new();
+        let mut looked_to = after.max(start_seq(&events) - 1);
+        for event in events.kept.range(start..end) {
+            if copied.len() == copy {
+                break;
+            }
+            looked_to = event.seq;
+            if keep(event) {
+                copied.push(event.clone());
+            }
+        }
         Window {
-            events: looked.clone().filter(|e| keep(e)).cloned().collect(),
-            looked_to: looked
-                .last()
-                .map_or(after.max(start_seq(&events) - 1), |e| e.seq),
+            events: copied,
+            looked_to,
             first_kept: start_seq(&events),
             last: events.recorded,
         }

@@ -153,3 +153,24 @@ fn frames_leave_with_their_events() {
     assert_eq!(window.first_kept, 8);
     assert_eq!(trace.retained_bytes(), events + frames);
 }
+
+#[test]
+fn a_read_copies_no_more_than_it_was_asked_for() {
+    let trace = Trace::new(Clock::logical());
+    for n in 0..6 {
+        trace.decision("acme", format!("decision {n}"));
+    }
+    trace.world("globex", "a fault");
+    // Two wanted: the read stops at the second match, not at the end of the window.
+    let two = trace.read_after(0, (10, 2), |e| e.kind == EventKind::Decision);
+    assert_eq!(two.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!((two.looked_to, two.last), (2, 7));
+    // Fewer matches than wanted: the whole window is looked at.
+    let all = trace.read_after(3, (10, 5), |e| e.kind == EventKind::World);
+    assert_eq!(all.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [7]);
+    assert_eq!(all.looked_to, 7);
+    // The window still bounds what is looked at.
+    let bounded = trace.read_after(0, (3, 5), |e| e.kind == EventKind::World);
+    assert!(bounded.events.is_empty());
+    assert_eq!(bounded.looked_to, 3);
+}

@@ -133,7 +133,10 @@ pub(crate) fn page(trace: &Trace, query: &JournalQuery) -> JournalPage {
     let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
     let filter = EventFilter::from(query);
     let since = filter.since.unwrap_or(0);
-    let window = trace.read_after(since, MAX_LOOKED, |event| filter.matches(event));
+    // One event past the page is copied, so a full page knows that more follow.
+    let window = trace.read_after(since, (MAX_LOOKED, limit + 1), |event| {
+        filter.matches(event)
+    });
     let mut events = window.events;
     let mut next_since = window.looked_to;
     let mut more = next_since < window.last;
