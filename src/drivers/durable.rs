@@ -366,8 +366,9 @@ fn check_injected_failure() -> std::io::Result<()> {
 }
 
 /// Test-only: with `SHARESIM_TEST_STATE_SYNC_GATE` naming a file in the environment of a
-/// debug build, a batch waits before its write while that file exists, so a test can
-/// line changes up behind it. Release builds ignore it.
+/// debug build, a batch waits before its write for a shared lock on that file, so a test
+/// that holds it exclusively can line changes up behind it (the kernel frees the lock if
+/// the test dies). Release builds ignore it.
 fn wait_at_injected_gate() {
     if !cfg!(debug_assertions) {
         return;
@@ -375,9 +376,9 @@ fn wait_at_injected_gate() {
     let Some(gate) = std::env::var_os("SHARESIM_TEST_STATE_SYNC_GATE") else {
         return;
     };
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while Path::new(&gate).exists() && std::time::Instant::now() < until {
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    if let Ok(file) = std::fs::File::open(gate) {
+        // Waits while the test holds the gate; released again when `file` closes.
+        let _ = file.lock_shared();
     }
 }
 

@@ -1,7 +1,7 @@
 //! The control API of `sharesim serve`, over real sockets against the built binary:
 //! token, steps in the scenario language, journal, stream, verify, snapshot and reset.
 
-use crate::support::{Served, serve_process};
+use crate::support::{Served, next_event, serve_process};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -338,27 +338,6 @@ async fn the_journal_pages_filters_and_verifies() {
         error["message"].as_str().unwrap().contains("colour"),
         "{error}"
     );
-}
-
-/// The next complete server-sent event of `stream` (keep-alive comments skipped), and
-/// the text after it.
-async fn next_event(stream: &mut reqwest::Response, text: &mut String) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(end) = text.find("\n\n") {
-            let event: String = text.drain(..end + 2).collect();
-            if !event.starts_with(':') {
-                return event;
-            }
-            continue;
-        }
-        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
-            .await
-            .expect("an event arrives")
-            .unwrap()
-            .expect("the stream stays open");
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
 }
 
 #[tokio::test]

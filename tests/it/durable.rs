@@ -2,7 +2,7 @@
 //! call, the state file is never torn, concurrent changes share one sync and all
 //! survive, and without `--state` nothing is written.
 
-use crate::support::{serve_process, serve_process_with};
+use crate::support::{next_event, serve_process, serve_process_with};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -186,7 +186,7 @@ async fn listed_subjects(http: &reqwest::Client, acme: &Value) -> Vec<String> {
 }
 
 /// Ten tickets are created at once while a write is held at a test gate (a debug-build
-/// hook that holds a batch before its write while a file exists): once all ten are
+/// hook that holds a batch before its write while the test locks a file): once all ten are
 /// made in memory and waiting, the gate opens. Every change that waited goes into the
 /// next batch, so the journal gets at most two lines (one fsync each) for ten
 /// acknowledged changes, and after a SIGKILL all ten come back.
@@ -195,15 +195,29 @@ async fn concurrent_changes_share_one_sync_and_all_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let state_arg = state.to_str().unwrap().to_string();
-    let gate = dir.path().join("gate");
-    std::fs::write(&gate, "").unwrap();
+    let gate_path = dir.path().join("gate");
+    let gate = std::fs::File::create(&gate_path).unwrap();
+    gate.lock().unwrap();
     let served = serve_process_with(
         &["--state", &state_arg],
-        &[("SHARESIM_TEST_STATE_SYNC_GATE", gate.to_str().unwrap())],
+        &[("SHARESIM_TEST_STATE_SYNC_GATE", gate_path.to_str().unwrap())],
     );
-    let acme = account(&served.ready_json(), "acme");
+    let ready = served.ready_json();
+    let acme = account(&ready, "acme");
     let http = client();
     let journal = std::path::PathBuf::from(format!("{state_arg}.journal"));
+    // Acme's decisions, followed from before the first create: each ticket made in
+    // memory is told here before its write waits at the gate.
+    let mut decisions = http
+        .get(format!(
+            "{}/journal/stream?kind=decision&account=acme",
+            ready["control_url"].as_str().unwrap()
+        ))
+        .bearer_auth(ready["control_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decisions.status().as_u16(), 200);
     let mut creating = Vec::new();
     for n in 0..10 {
         let (http, acme) = (http.clone(), acme.clone());
@@ -212,15 +226,16 @@ async fn concurrent_changes_share_one_sync_and_all_survive_a_restart() {
             (create_ticket(&http, &acme, &subject).await, subject)
         }));
     }
-    // Wait until all ten are made (the listing shows memory), none yet answered.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while listed_subjects(&http, &acme).await.len() < 10 {
-        assert!(std::time::Instant::now() < deadline, "ten tickets made");
-        assert!(creating.iter().all(|task| !task.is_finished()));
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    // Wait until all ten are made, none yet answered.
+    let (mut text, mut made) = (String::new(), 0);
+    while made < 10 {
+        let event = next_event(&mut decisions, &mut text).await;
+        made += usize::from(event.contains("created ticket"));
     }
+    assert!(creating.iter().all(|task| !task.is_finished()));
+    assert_eq!(listed_subjects(&http, &acme).await.len(), 10);
     assert_eq!(std::fs::read(&journal).unwrap(), b"", "nothing written yet");
-    std::fs::remove_file(&gate).unwrap();
+    gate.unlock().unwrap();
     let mut answered = std::collections::BTreeMap::new();
     for task in creating {
         let (id, subject) = task.await.unwrap();

@@ -433,3 +433,24 @@ pub fn wait_for_file(
     }
     path.exists()
 }
+
+/// The next complete server-sent event of `stream` (keep-alive comments skipped), and
+/// the text after it.
+pub async fn next_event(stream: &mut reqwest::Response, text: &mut String) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            if !event.starts_with(':') {
+                return event;
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("an event arrives")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
