@@ -161,28 +161,8 @@ async fn sigkill_mid_burst_loses_no_answered_call_and_never_tears_the_file() {
 }
 
 /// The subjects of acme's tickets as its REST API lists them (in memory, durable or not).
-async fn listed_subjects(http: &reqwest::Client, acme: &Value) -> Vec<String> {
-    let body: Value = http
-        .get(format!(
-            "{}/tickets.json",
-            acme["api_url"].as_str().unwrap()
-        ))
-        .basic_auth(
-            format!("{}/token", acme["admin_email"].as_str().unwrap()),
-            Some(acme["api_token"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["tickets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["subject"].as_str().unwrap().to_string())
-        .collect()
+async fn listed_subjects(http: &reqwest::Client, ready: &Value) -> Vec<String> {
+    crate::durable_failures::subjects(http, &crate::durable_failures::acme(ready)).await
 }
 
 /// Ten tickets are created at once while a write is held at a test gate (a debug-build
@@ -233,7 +213,7 @@ async fn concurrent_changes_share_one_sync_and_all_survive_a_restart() {
         made += usize::from(event.contains("created ticket"));
     }
     assert!(creating.iter().all(|task| !task.is_finished()));
-    assert_eq!(listed_subjects(&http, &acme).await.len(), 10);
+    assert_eq!(listed_subjects(&http, &ready).await.len(), 10);
     assert_eq!(std::fs::read(&journal).unwrap(), b"", "nothing written yet");
     gate.unlock().unwrap();
     let mut answered = std::collections::BTreeMap::new();
@@ -251,8 +231,7 @@ async fn concurrent_changes_share_one_sync_and_all_survive_a_restart() {
     served.kill();
 
     let restarted = serve_process(&["--state", &state_arg]);
-    let acme = account(&restarted.ready_json(), "acme");
-    let mut restored = listed_subjects(&http, &acme).await;
+    let mut restored = listed_subjects(&http, &restarted.ready_json()).await;
     restored.sort();
     let mut expected: Vec<String> = answered.into_values().collect();
     expected.sort();

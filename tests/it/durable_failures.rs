@@ -17,13 +17,14 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-struct Acme {
+pub(crate) struct Acme {
     api: String,
     user: String,
     token: String,
 }
 
-fn acme(ready: &Value) -> Acme {
+/// Acme (the first account) as its admin reaches it.
+pub(crate) fn acme(ready: &Value) -> Acme {
     let acme = &ready["accounts"][0];
     Acme {
         api: acme["api_url"].as_str().unwrap().to_string(),
@@ -43,7 +44,8 @@ async fn create(http: &reqwest::Client, acme: &Acme, subject: &str) -> (u16, Str
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
-async fn subjects(http: &reqwest::Client, acme: &Acme) -> Vec<String> {
+/// The subjects of acme's tickets as its REST API lists them (in memory, durable or not).
+pub(crate) async fn subjects(http: &reqwest::Client, acme: &Acme) -> Vec<String> {
     let body: Value = http
         .get(format!("{}/tickets.json", acme.api))
         .basic_auth(&acme.user, Some(&acme.token))
