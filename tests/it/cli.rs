@@ -447,24 +447,61 @@ fn every_example_path_in_the_help_exists() {
 #[test]
 fn a_reader_that_stops_early_ends_the_output_without_a_panic() {
     use std::io::Read;
-    // The document is larger than a pipe's buffer, so the writer meets the closed pipe.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sharesim"))
-        .arg("openapi")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("sharesim starts");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut first = [0u8; 1024];
-    stdout.read_exact(&mut first).expect("the document starts");
-    assert!(text(&first).starts_with('{'), "{}", text(&first));
-    drop(stdout);
-    let output = child.wait_with_output().expect("sharesim ends");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
+    let scenarios = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+    // Each output is larger than a pipe's buffer, so the writer meets the closed pipe.
+    for (args, starts) in [
+        (vec!["openapi"], "{"),
+        (vec!["run", scenarios], "PASS "),
+        (vec!["run", "--format", "json", scenarios], "{"),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sharesim"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sharesim starts");
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let mut first = [0u8; 1024];
+        stdout.read_exact(&mut first).expect("the output starts");
+        assert!(
+            text(&first).starts_with(starts),
+            "{args:?}: {}",
+            text(&first)
+        );
+        drop(stdout);
+        let output = child.wait_with_output().expect("sharesim ends");
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_full_disk_under_stdout_is_an_error_that_says_so_not_a_panic() {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/agreements/01-invite-and-accept.toml"
     );
-    assert!(!text(&output.stderr).contains("panicked"));
+    for args in [
+        vec!["openapi"],
+        vec!["run", scenario],
+        vec!["check", scenario],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full opens");
+        let output = Command::new(env!("CARGO_BIN_EXE_sharesim"))
+            .args(&args)
+            .stdout(full)
+            .output()
+            .expect("sharesim runs");
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("could not write to stdout: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
 }

@@ -1,5 +1,6 @@
 //! `sharesim bench`: runs the benchmark, prints its table on stdout and writes the JSON.
 
+use super::stdout::{out, outln};
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE};
 use crate::drivers::bench::{BenchOptions, Part};
 use clap::{Args, Subcommand};
@@ -174,7 +175,7 @@ pub(super) async fn run(args: BenchArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    print!("{}", crate::drivers::bench::render_table(&report));
+    out!("{}", crate::drivers::bench::render_table(&report));
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     if let Err(error) = std::fs::write(&args.json, format!("{json}\n")) {
         eprintln!(
@@ -183,11 +184,11 @@ pub(super) async fn run(args: BenchArgs) -> u8 {
         );
         return EXIT_USAGE;
     }
-    println!("\nResults written to {}", args.json.display());
+    outln!("\nResults written to {}", args.json.display());
     if let Some((path, saved)) = saved {
         let now = serde_json::to_value(&report).unwrap_or_default();
         let compared = crate::drivers::bench::compare::compare(&saved, &now);
-        print!(
+        out!(
             "{}",
             crate::drivers::bench::compare::render(&path, &compared)
         );
@@ -218,7 +219,7 @@ async fn load_process() -> u8 {
             .await;
     match report {
         Ok(Ok(report)) => {
-            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            outln!("{}", serde_json::to_string(&report).unwrap_or_default());
             EXIT_PASSED
         }
         Ok(Err(error)) => {

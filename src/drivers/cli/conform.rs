@@ -2,6 +2,7 @@
 //! [`crate::drivers::conform`]) and reports as text, JSON or JUnit.
 
 use super::format::Format;
+use super::stdout::out;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE};
 use crate::core::directory::ExternalUrl;
 use crate::core::model::is_valid_subdomain;
@@ -88,8 +89,8 @@ pub(super) async fn run(args: ConformArgs) -> u8 {
         }
     };
     match args.format {
-        Format::Human => print!("{}", crate::drivers::report::conform::human(&report)),
-        Format::Json => print!("{}", crate::drivers::report::conform::json(&report)),
+        Format::Human => out!("{}", crate::drivers::report::conform::human(&report)),
+        Format::Json => out!("{}", crate::drivers::report::conform::json(&report)),
     }
     if let Some(path) = &args.junit {
         let written = crate::drivers::report::conform::junit(&report)

@@ -3,10 +3,10 @@
 //! prints answers as JSON on stdout, and exits 0 (passed), 1 (a step or verification
 //! failed) or 2 (refused: bad input, wrong token, unreachable).
 
+use super::stdout::outln;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use std::io::Write;
 use std::path::PathBuf;
 
 /// Options of `sharesim ctl`.
@@ -174,7 +174,7 @@ impl Endpoint {
 }
 
 fn print_json(value: &Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
@@ -286,7 +286,6 @@ async fn print_journal(
     query: &[(&str, String)],
     mut since: u64,
 ) -> Result<u8, String> {
-    let mut out = std::io::stdout().lock();
     loop {
         let mut with_since = query.to_vec();
         with_since.push(("since", since.to_string()));
@@ -294,7 +293,7 @@ async fn print_journal(
             .send(endpoint.request_with(reqwest::Method::GET, "/journal", &with_since))
             .await?;
         for event in page["events"].as_array().into_iter().flatten() {
-            let _ = writeln!(out, "{event}");
+            outln!("{event}");
         }
         since = page["next_since"].as_u64().unwrap_or(since);
         if page["more"] != json!(true) {
@@ -330,9 +329,7 @@ async fn follow_journal(endpoint: &Endpoint, query: &[(&str, String)]) -> Result
             let message: String = buffer.drain(..end + 2).collect();
             for line in message.lines() {
                 if let Some(data) = line.strip_prefix("data: ") {
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{data}");
-                    let _ = out.flush();
+                    outln!("{data}");
                 }
             }
         }

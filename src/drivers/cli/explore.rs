@@ -2,6 +2,7 @@
 //! the invariants, and writes each broken invariant as a shrunk scenario file.
 
 use super::format::Format;
+use super::stdout::{out, outln};
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, Environment};
 use crate::core::network::NetworkKind;
 use crate::drivers::explore::invariants::Invariant;
@@ -229,8 +230,8 @@ pub(super) async fn run(args: ExploreArgs, env: &Environment) -> u8 {
         return EXIT_USAGE;
     }
     match args.format {
-        Format::Human => print!("{}", human(&report)),
-        Format::Json => println!(
+        Format::Human => out!("{}", human(&report)),
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
@@ -247,13 +248,13 @@ fn merge(args: &ExploreArgs) -> u8 {
     match crate::drivers::explore::corpus::merge_folders(&args.merge, &args.out) {
         Ok(index) => {
             match args.format {
-                Format::Json => println!(
+                Format::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&index).unwrap_or_default()
                 ),
                 Format::Human => {
                     for entry in &index.entries {
-                        println!(
+                        outln!(
                             "{} {} ending in {}: seen {} time(s), first schedule {} of seed {}: {}",
                             if entry.known.is_some() {
                                 "known"
@@ -268,7 +269,7 @@ fn merge(args: &ExploreArgs) -> u8 {
                             entry.file
                         );
                     }
-                    println!(
+                    outln!(
                         "merged {} folder(s) into {}: {} signature(s), {} schedule(s)",
                         args.merge.len(),
                         args.out

@@ -1,5 +1,6 @@
 //! `sharesim learn`: serve the course of lessons in the browser (`--list` prints them).
 
+use super::stdout::{noticeln, outln};
 use super::{EXIT_PASSED, EXIT_USAGE};
 use crate::drivers::learn::{self, Lesson, QuestionKind};
 use clap::Args;
@@ -33,18 +34,18 @@ fn kind(kind: QuestionKind) -> &'static str {
 
 fn list(lessons: &[Lesson]) {
     for lesson in lessons {
-        println!("{:>2}. {}", lesson.number, lesson.title);
-        println!("    {}", lesson.file.display());
-        println!("    scenario: {}", lesson.scenario_file.display());
+        outln!("{:>2}. {}", lesson.number, lesson.title);
+        outln!("    {}", lesson.file.display());
+        outln!("    scenario: {}", lesson.scenario_file.display());
         for question in &lesson.questions {
-            println!(
+            outln!(
                 "    question at step {}: {}",
                 question.step,
                 kind(question.kind)
             );
         }
     }
-    println!("{} lesson(s)", lessons.len());
+    outln!("{} lesson(s)", lessons.len());
 }
 
 /// `sharesim learn`.
@@ -79,12 +80,12 @@ pub(super) async fn run(args: LearnArgs) -> u8 {
     let course = Arc::new(learn::server::Course::new(lessons, port));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let server = tokio::spawn(learn::server::serve(listener, course, shutdown.clone()));
-    println!(
+    noticeln!(
         "sharesim learn: {count} lessons from {}",
         args.lessons.display()
     );
-    println!("Course: http://127.0.0.1:{port}/");
-    println!("Open it in a browser; Ctrl-C stops the course.");
+    noticeln!("Course: http://127.0.0.1:{port}/");
+    noticeln!("Open it in a browser; Ctrl-C stops the course.");
     super::serve::wait_for_signal().await;
     shutdown.cancel();
     let _ = server.await;

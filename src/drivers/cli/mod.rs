@@ -10,6 +10,7 @@ mod format;
 mod learn;
 mod run;
 mod serve;
+mod stdout;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -146,15 +147,9 @@ pub fn main() -> ExitCode {
 /// head`) closes the pipe: that ends the output quietly, as it does for any Unix tool,
 /// instead of a panic; any other write error is reported.
 fn print_document(text: &str) -> u8 {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+    match stdout::try_write(format_args!("{text}\n")) {
         Ok(()) => EXIT_PASSED,
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => EXIT_PASSED,
-        Err(error) => {
-            eprintln!("sharesim: could not write to stdout: {error}");
-            EXIT_USAGE
-        }
+        Err(error) => stdout::exit_code(&error),
     }
 }
 

@@ -2,6 +2,7 @@
 //! one before anything runs), run them in parallel worlds, and report.
 
 use super::format::Format;
+use super::stdout::{out, outln};
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, Environment};
 use crate::core::network::NetworkKind;
 use crate::drivers::report;
@@ -242,9 +243,9 @@ pub(super) fn check(args: CheckArgs, env: &Environment) -> u8 {
     match load_all(&args.paths, color) {
         Some(scenarios) => {
             for scenario in &scenarios {
-                println!("ok {} ({})", scenario.file(), scenario.name);
+                outln!("ok {} ({})", scenario.file(), scenario.name);
             }
-            println!("{} scenario file(s) valid", scenarios.len());
+            outln!("{} scenario file(s) valid", scenarios.len());
             EXIT_PASSED
         }
         None => EXIT_USAGE,
@@ -274,8 +275,8 @@ pub(super) async fn run_command(args: RunArgs, env: &Environment) -> u8 {
         .collect();
     let (outcomes, ran) = run_all(&args, env, &scenarios, &runs_per_scenario, color).await;
     match args.format {
-        Format::Human => println!("{}", report::human::summary(&outcomes)),
-        Format::Json => println!(
+        Format::Human => outln!("{}", report::human::summary(&outcomes)),
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&report::json::report(&outcomes)).unwrap_or_default()
         ),
@@ -311,7 +312,7 @@ fn select(args: &RunArgs, mut scenarios: Vec<Scenario>) -> Result<Vec<Scenario>,
             shard.holds(position - 1)
         });
         if scenarios.is_empty() {
-            println!("shard {}/{} holds no scenario file", shard.index, shard.of);
+            outln!("shard {}/{} holds no scenario file", shard.index, shard.of);
             return Err(EXIT_PASSED);
         }
     }
@@ -382,8 +383,8 @@ async fn run_all(
             let done = ran.iter().filter(|&&i| i == index).count() + 1;
             let text = group.text(&outcome, runs, done, palette);
             match &progress {
-                Some(bar) => bar.suspend(|| print!("{text}")),
-                None => print!("{text}"),
+                Some(bar) => bar.suspend(|| out!("{text}")),
+                None => out!("{text}"),
             }
         }
         let failed = !outcome.passed();
@@ -551,7 +552,7 @@ pub(super) async fn explain(args: ExplainArgs, env: &Environment) -> u8 {
         } else {
             report::explain::narrate(&outcome, description)
         };
-        print!("{text}");
+        out!("{text}");
         outcomes.push(outcome);
     }
     if let Some(path) = &args.html {

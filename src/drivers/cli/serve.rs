@@ -1,5 +1,6 @@
 //! `sharesim serve`: start accounts for real API clients and run until Ctrl-C or SIGTERM.
 
+use super::stdout::noticeln;
 use super::{EXIT_PASSED, EXIT_USAGE};
 use crate::core::directory::ExternalUrl;
 use crate::core::model::is_valid_subdomain;
@@ -324,11 +325,11 @@ fn print_how_to_reach(
     control: &super::controlled::Controlled,
 ) {
     if let Some(ca) = ca_cert {
-        println!(
+        noticeln!(
             "\nCA certificate: {ca}  (e.g. REQUESTS_CA_BUNDLE={ca}, NODE_EXTRA_CA_CERTS={ca})"
         );
     }
-    println!(
+    noticeln!(
         "\nServing until Ctrl-C. Try:\n  curl -u {}/token:{} {}/sharing_agreements.json",
         accounts[0]["admin_email"].as_str().unwrap_or_default(),
         args.api_token,
@@ -337,15 +338,17 @@ fn print_how_to_reach(
     // The token is a secret: printed at most once, and not at all when the ready file
     // (readable by its owner only) holds it.
     match &args.ready_file {
-        Some(path) => println!(
+        Some(path) => noticeln!(
             "\nControl API: {}  (Authorization: Bearer <control_token from {}>)\nLive view:   {}/ui?token=<control_token>",
             control.url,
             path.display(),
             control.url
         ),
-        None => println!(
+        None => noticeln!(
             "\nControl API: {}  (Authorization: Bearer {})\nLive view:   {}/ui?token=<the same token>",
-            control.url, control.token, control.url
+            control.url,
+            control.token,
+            control.url
         ),
     }
 }
@@ -395,9 +398,9 @@ fn print_partners(world: &World) -> Vec<serde_json::Value> {
         .map(|(subdomain, url)| json!({ "subdomain": subdomain, "sharing_url": url.as_str() }))
         .collect();
     if !partners.is_empty() {
-        println!("\nExternal partners (reached only at these URLs):");
+        noticeln!("\nExternal partners (reached only at these URLs):");
         for partner in &partners {
-            println!(
+            noticeln!(
                 "  {}  {}",
                 partner["subdomain"].as_str().unwrap_or_default(),
                 partner["sharing_url"].as_str().unwrap_or_default()
@@ -467,9 +470,9 @@ fn print_table(accounts: &[serde_json::Value]) {
             .trim_end()
             .to_string()
     };
-    println!("{}", line(columns.iter().map(|c| c.to_string()).collect()));
+    noticeln!("{}", line(columns.iter().map(|c| c.to_string()).collect()));
     for row in accounts {
-        println!("{}", line(columns.iter().map(|c| cell(row, c)).collect()));
+        noticeln!("{}", line(columns.iter().map(|c| cell(row, c)).collect()));
     }
 }
 
