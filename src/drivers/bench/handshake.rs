@@ -157,6 +157,77 @@ pub(crate) async fn measure_bare(
     })
 }
 
+/// Rounds the HTTP handshakes and the bare exchanges alternate in (bare, handshakes,
+/// bare, handshakes), each a half of the options' duration.
+const ROUNDS: u32 = 2;
+
+/// The bare exchanges and the HTTP handshakes with `senders` drivers, measured in
+/// alternating rounds: the bare server's rate moves with what else the machine does,
+/// and a ratio of two figures taken minutes apart would carry that move.
+pub(crate) async fn measure_alternating(
+    options: &BenchOptions,
+    senders: usize,
+) -> Result<(BareCycles, HandshakeResult), BenchError> {
+    let round = BenchOptions {
+        duration: options.duration / ROUNDS,
+        ..options.clone()
+    };
+    let (mut bare, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        bare.push(measure_bare(&round, senders).await?);
+        ours.push(measure(&round, false, senders).await?);
+    }
+    Ok((
+        BareCycles::combined(&bare),
+        HandshakeResult::combined(&ours),
+    ))
+}
+
+impl BareCycles {
+    /// Rounds of one measurement as one figure: their cycles over their time.
+    fn combined(rounds: &[BareCycles]) -> BareCycles {
+        let cycles = rounds.iter().map(|r| r.cycles).sum();
+        let seconds = rounds.iter().map(|r| r.seconds).sum::<f64>();
+        BareCycles {
+            senders: rounds.first().map_or(0, |r| r.senders),
+            cycles,
+            seconds,
+            per_second: cycles as f64 / seconds.max(1e-9),
+        }
+    }
+}
+
+impl HandshakeResult {
+    /// Rounds of one measurement as one figure: sums, the rounds' latencies averaged,
+    /// consistent only when every round was.
+    fn combined(rounds: &[HandshakeResult]) -> HandshakeResult {
+        let sum = |f: fn(&HandshakeResult) -> u64| rounds.iter().map(f).sum::<u64>();
+        let sumf = |f: fn(&HandshakeResult) -> f64| rounds.iter().map(f).sum::<f64>();
+        let count = rounds.len().max(1) as f64;
+        let (cycles, seconds, cpu_seconds) = (
+            sum(|r| r.cycles),
+            sumf(|r| r.seconds),
+            sumf(|r| r.cpu_seconds),
+        );
+        HandshakeResult {
+            network: rounds.first().map_or(NetworkKind::Loopback, |r| r.network),
+            scheme: rounds.first().map_or("http", |r| r.scheme),
+            senders: rounds.first().map_or(0, |r| r.senders),
+            cycles,
+            errors: sum(|r| r.errors),
+            seconds,
+            per_second: cycles as f64 / seconds.max(1e-9),
+            cpu_seconds,
+            per_cpu_second: cycles as f64 / cpu_seconds.max(1e-9),
+            p50_ms: sumf(|r| r.p50_ms) / count,
+            p99_ms: sumf(|r| r.p99_ms) / count,
+            consistent: !rounds.is_empty() && rounds.iter().all(|r| r.consistent),
+            partner_messages: sum(|r| r.partner_messages),
+            partner_connections: sum(|r| r.partner_connections),
+        }
+    }
+}
+
 /// Runs the handshake measurement for `https` with `senders` concurrent drivers.
 pub(crate) async fn measure(
     options: &BenchOptions,

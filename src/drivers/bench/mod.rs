@@ -230,17 +230,17 @@ pub(crate) async fn run(options: &BenchOptions) -> Result<BenchReport, BenchErro
             Part::Startup => report.startup = Some(startup::measure(options).await?),
             Part::Api => report.api = Some(api::measure(options).await?),
             Part::Handshake => {
+                // HTTP against the bare exchanges in alternating rounds, so that the
+                // machine's moving load falls on both alike; then HTTPS.
+                for &senders in &options.senders {
+                    let (bare, http) = handshake::measure_alternating(options, senders).await?;
+                    report.handshake_bare.push(bare);
+                    report.handshake.push(http);
+                }
                 for &senders in &options.senders {
                     report
-                        .handshake_bare
-                        .push(handshake::measure_bare(options, senders).await?);
-                }
-                for https in [false, true] {
-                    for &senders in &options.senders {
-                        report
-                            .handshake
-                            .push(handshake::measure(options, https, senders).await?);
-                    }
+                        .handshake
+                        .push(handshake::measure(options, true, senders).await?);
                 }
                 for https in [false, true] {
                     for &senders in &options.senders {
