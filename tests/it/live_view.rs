@@ -535,8 +535,10 @@ type Invitation = tokio::task::JoinHandle<(u16, Value)>;
 #[tokio::test]
 async fn the_learner_chooses_which_held_message_is_delivered_next_in_the_live_view() {
     let Some(chromium) = chromium() else { return };
-    // A long partner timeout: the held invitations wait for the learner, not the clock.
-    let served = serve_process(&["--timeout-ms", "120000"]);
+    // An hour's partner timeout: the held invitations wait for the learner, not the
+    // clock. (With two minutes, a machine loaded by parallel builds once let the first
+    // invitation time out before the browser delivered it.)
+    let served = serve_process(&["--timeout-ms", "3600000"]);
     let ready = served.ready_json();
     let control_url = ready["control_url"].as_str().unwrap().to_string();
     let token = ready["control_token"].as_str().unwrap().to_string();
