@@ -34,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::sync::Arc;
-use summary::{summarize_request, summarize_response, summarize_value};
+use summary::{summarize_parsed_request, summarize_response, summarize_value};
 
 /// A JSON response with Zendesk's content type.
 fn json_response(status: StatusCode, body: &Value) -> Response {
@@ -145,9 +145,13 @@ where
                 Bytes::new()
             }
         };
-        request_detail = summarize_request(&bytes);
+        let parsed = ParsedBody::of(&bytes);
+        if let Ok(value) = &*parsed.0 {
+            request_detail = summarize_parsed_request(value);
+        }
         request_body = bytes.clone();
         request = Request::from_parts(parts, Body::from(bytes));
+        request.extensions_mut().insert(parsed);
     }
     // The body came off the connection: copied, so the journal does not pin its buffer.
     let request_wire = Wire::received(request_headers(request.headers()), &request_body);
@@ -407,8 +411,28 @@ fn too_large(error: crate::core::limits::TooLarge) -> ApiError {
     ApiError::invalid(field, "TooLong", error.message)
 }
 
-/// Parses a JSON object body and returns the object under `root`.
-pub(crate) fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Value>, ApiError> {
+/// A REST write's body as JSON, parsed once by [`record_call`] for the trace's summary
+/// and handed to the handler in the request's extensions: the value, or the parser's
+/// error text.
+#[derive(Clone, Debug)]
+pub(crate) struct ParsedBody(Arc<Result<Value, String>>);
+
+impl ParsedBody {
+    fn of(bytes: &[u8]) -> ParsedBody {
+        ParsedBody(Arc::new(
+            serde_json::from_slice(bytes).map_err(|e: serde_json::Error| e.to_string()),
+        ))
+    }
+}
+
+/// Parses a JSON object body and returns the object under `root`; the body as
+/// [`record_call`] already parsed it when it did (`parsed`), with the same checks in
+/// the same order and the same errors.
+pub(crate) fn parse_envelope_of(
+    body: &Bytes,
+    parsed: Option<&ParsedBody>,
+    root: &str,
+) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid(
             root,
@@ -416,9 +440,20 @@ pub(crate) fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Val
             format!("The body must be a JSON object like {{\"{root}\": {{…}}}}"),
         ));
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
-    crate::core::limits::check_body(&value).map_err(too_large)?;
+    let owned;
+    let value: &Value = match parsed {
+        Some(parsed) => parsed
+            .0
+            .as_ref()
+            .as_ref()
+            .map_err(|e| ApiError::BadJson(e.clone()))?,
+        None => {
+            owned = serde_json::from_slice::<Value>(body)
+                .map_err(|e| ApiError::BadJson(e.to_string()))?;
+            &owned
+        }
+    };
+    crate::core::limits::check_body(value).map_err(too_large)?;
     match value.get(root) {
         Some(Value::Object(object)) => Ok(object.clone()),
         Some(_) => Err(ApiError::invalid(
