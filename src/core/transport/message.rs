@@ -131,12 +131,17 @@ impl BaseUrls {
         if plain_segment(id)
             && let Some(mut url) = self.base(base)
         {
-            let mut path = String::with_capacity(url.path().len() + kind.len() + id.len() + 2);
-            for piece in [url.path(), "/", kind, "/", id] {
-                path.push_str(piece);
+            // Only the two new segments are read; the base's URL is kept as parsed.
+            // (An http(s) URL always has segments to extend.)
+            let extended = url
+                .path_segments_mut()
+                .map(|mut segments| {
+                    segments.extend([kind, id]);
+                })
+                .is_ok();
+            if extended {
+                return Destination::from_url(url);
             }
-            url.set_path(&path);
-            return Destination::from_url(url);
         }
         let mut text = String::with_capacity(base.len() + kind.len() + id.len() + 2);
         for piece in [base, "/", kind, "/", id] {

@@ -135,7 +135,7 @@ where
     let mut request_detail = String::new();
     let mut request_body = Bytes::new();
     if authenticated && request.method() != axum::http::Method::GET {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let bytes = match axum::body::to_bytes(body, crate::core::limits::MAX_BODY_BYTES).await {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -145,13 +145,9 @@ where
                 Bytes::new()
             }
         };
-        let parsed = ParsedBody::of(&bytes);
-        if let Ok(value) = &*parsed.0 {
-            request_detail = summarize_parsed_request(value);
-        }
+        request_detail = ParsedBody::attach(&bytes, &mut parts.extensions);
         request_body = bytes.clone();
         request = Request::from_parts(parts, Body::from(bytes));
-        request.extensions_mut().insert(parsed);
     }
     // The body came off the connection: copied, so the journal does not pin its buffer.
     let request_wire = Wire::received(request_headers(request.headers()), &request_body);
@@ -418,10 +414,16 @@ fn too_large(error: crate::core::limits::TooLarge) -> ApiError {
 pub(crate) struct ParsedBody(Arc<Result<Value, String>>);
 
 impl ParsedBody {
-    fn of(bytes: &[u8]) -> ParsedBody {
-        ParsedBody(Arc::new(
-            serde_json::from_slice(bytes).map_err(|e: serde_json::Error| e.to_string()),
-        ))
+    /// Parses `bytes` into `extensions` for the handler; the trace's summary of them.
+    fn attach(bytes: &[u8], extensions: &mut axum::http::Extensions) -> String {
+        let parsed: Result<Value, String> =
+            serde_json::from_slice(bytes).map_err(|e: serde_json::Error| e.to_string());
+        let summary = match &parsed {
+            Ok(value) => summarize_parsed_request(value),
+            Err(_) => String::new(),
+        };
+        extensions.insert(ParsedBody(Arc::new(parsed)));
+        summary
     }
 }
 
