@@ -124,11 +124,13 @@ impl Directory {
         if let Some(external) = &listing.external {
             return Some(external.as_str().to_string());
         }
-        Some(format!(
-            "{}://{}/sharing",
-            listing.scheme(),
-            host_name(subdomain)
-        ))
+        // Written in place: every invitation asks for it.
+        let scheme = listing.scheme();
+        let mut url = String::with_capacity(scheme.len() + subdomain.len() + DOMAIN.len() + 12);
+        for piece in [scheme, "://", subdomain, ".", DOMAIN, "/sharing"] {
+            url.push_str(piece);
+        }
+        Some(url)
     }
 }
 

@@ -87,7 +87,7 @@ pub struct TooLarge {
 /// [`MAX_OTHER_CHARS`]). One walk serves both surfaces, so REST and partner bodies are
 /// held to the same limits.
 pub fn check_body(value: &serde_json::Value) -> Result<(), TooLarge> {
-    check_value("", "", value)
+    check_value(&mut String::new(), "", value)
 }
 
 /// Checks one string of a body as [`check_body`] checks it where it sits: `path` is
@@ -125,9 +125,9 @@ fn item_limit(key: &str) -> usize {
     }
 }
 
-fn check_value(path: &str, key: &str, value: &serde_json::Value) -> Result<(), TooLarge> {
+fn check_value(path: &mut String, key: &str, value: &serde_json::Value) -> Result<(), TooLarge> {
     use serde_json::Value;
-    let too_large = |message: String| TooLarge {
+    let too_large = |path: &str, message: String| TooLarge {
         field: if path.is_empty() {
             "body".to_string()
         } else {
@@ -135,40 +135,64 @@ fn check_value(path: &str, key: &str, value: &serde_json::Value) -> Result<(), T
         },
         message,
     };
-    let child = |step: &str| {
-        if path.is_empty() {
-            step.to_string()
-        } else {
-            format!("{path}.{step}")
+    // The path of a child is written into the one buffer and cut back after it, so a
+    // body's check allocates nothing unless it fails.
+    fn descend(path: &mut String, step: &str) -> usize {
+        let len = path.len();
+        if len > 0 {
+            path.push('.');
         }
-    };
+        path.push_str(step);
+        len
+    }
     match value {
-        Value::String(text) => check_length(path, text, string_limit(key)).map_err(too_large),
+        Value::String(text) => {
+            let max = string_limit(key);
+            // No more bytes than the limit means no more characters.
+            if text.len() <= max {
+                return Ok(());
+            }
+            check_length(path, text, max).map_err(|message| too_large(path, message))
+        }
         Value::Array(items) => {
             let max = item_limit(key);
             if items.len() > max {
-                return Err(too_large(format!(
+                let message = format!(
                     "{path} has {} items; at most {max} are allowed",
                     items.len()
-                )));
+                );
+                return Err(too_large(path, message));
             }
-            items
-                .iter()
-                .enumerate()
-                .try_for_each(|(index, item)| check_value(&child(&index.to_string()), key, item))
+            for (index, item) in items.iter().enumerate() {
+                let len = descend(path, &index.to_string());
+                check_value(path, key, item)?;
+                path.truncate(len);
+            }
+            Ok(())
         }
         Value::Object(fields) => {
             if fields.len() > MAX_ITEMS {
-                return Err(too_large(format!(
+                let message = format!(
                     "{} has {} fields; at most {MAX_ITEMS} are allowed",
-                    if path.is_empty() { "the body" } else { path },
+                    if path.is_empty() {
+                        "the body"
+                    } else {
+                        path.as_str()
+                    },
                     fields.len()
-                )));
+                );
+                return Err(too_large(path, message));
             }
-            fields.iter().try_for_each(|(name, inner)| {
-                check_length("a field name", name, MAX_KEY_CHARS).map_err(too_large)?;
-                check_value(&child(name), name, inner)
-            })
+            for (name, inner) in fields {
+                if name.len() > MAX_KEY_CHARS {
+                    check_length("a field name", name, MAX_KEY_CHARS)
+                        .map_err(|message| too_large(path, message))?;
+                }
+                let len = descend(path, name);
+                check_value(path, name, inner)?;
+                path.truncate(len);
+            }
+            Ok(())
         }
         _ => Ok(()),
     }

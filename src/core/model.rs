@@ -363,10 +363,34 @@ pub fn default_display_name(subdomain: &str) -> String {
 /// SHA-1 hex of `{sharing url}/{kind}/{local id}`: the protocol's shared identifier of
 /// an agreement, a ticket, a comment or a user.
 pub fn protocol_uuid(sharing_url: &str, kind: &str, local_id: u64) -> String {
+    sha1_hex(&[sharing_url, "/", kind, "/"], local_id, &[])
+}
+
+/// SHA-1 hex of `pieces`, then `number` in decimal, then `tail`: the text of a
+/// protocol uuid hashed piece by piece, with nothing formatted or allocated but the
+/// hex itself.
+pub fn sha1_hex(pieces: &[&str], number: u64, tail: &[&str]) -> String {
     use sha1::{Digest, Sha1};
-    hex::encode(Sha1::digest(
-        format!("{sharing_url}/{kind}/{local_id}").as_bytes(),
-    ))
+    let mut hasher = Sha1::new();
+    for piece in pieces {
+        hasher.update(piece.as_bytes());
+    }
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = number;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    hasher.update(&digits[at..]);
+    for piece in tail {
+        hasher.update(piece.as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// The first 8 characters of a uuid, for readable trace lines.
@@ -383,6 +407,19 @@ pub fn default_agreement_name(partner_display_name: &str) -> String {
 mod tests {
     use super::*;
     use strum::VariantArray;
+
+    #[test]
+    fn sha1_hex_hashes_the_text_a_format_would_write() {
+        use sha1::{Digest, Sha1};
+        for number in [0, 7, 10, 1234567890, u64::MAX] {
+            assert_eq!(
+                sha1_hex(&["http://a/sharing", "/agreements/"], number, &["/", "s"]),
+                hex::encode(Sha1::digest(
+                    format!("http://a/sharing/agreements/{number}/s").as_bytes()
+                ))
+            );
+        }
+    }
 
     #[test]
     fn uuids_are_sha1_of_the_sharing_url_kind_and_id() {

@@ -247,6 +247,11 @@ impl Account {
         self.read_state(|state| state.agreement(id).cloned())
     }
 
+    /// Whether a copy with local id `id` exists, without copying it.
+    pub fn has_agreement(&self, id: u64) -> bool {
+        self.read_state(|state| state.agreement(id).is_some())
+    }
+
     /// An admin's status change through the REST API (answer, deactivate or re-send):
     /// decided under the lock and recorded. The partner protocol then tells the partner,
     /// and rolls the change back ([`Account::roll_back`]) if it cannot.
@@ -527,12 +532,15 @@ impl Account {
         crash: Option<CrashPoint>,
     ) -> Result<Agreement, ReceiveError> {
         let uuid = known.uuid.as_str();
-        let what = format!(
-            "{}'s change to {requested}",
-            known.remote_subdomain.as_deref().unwrap_or("its partner")
-        );
+        // Written only for a crash, the one place that says it.
+        let what = || {
+            format!(
+                "{}'s change to {requested}",
+                known.remote_subdomain.as_deref().unwrap_or("its partner")
+            )
+        };
         if crash == Some(CrashPoint::BeforeStore) {
-            return Err(self.crash(CrashPoint::BeforeStore, &what));
+            return Err(self.crash(CrashPoint::BeforeStore, &what()));
         }
         let now = self.trace().clock().timestamp();
         let outcome: Result<_, ReceiveError> = self.with_state(|state| {
@@ -594,7 +602,7 @@ impl Account {
             );
         }
         if crash == Some(CrashPoint::AfterStore) {
-            return Err(self.crash(CrashPoint::AfterStore, &what));
+            return Err(self.crash(CrashPoint::AfterStore, &what()));
         }
         Ok(agreement)
     }

@@ -141,11 +141,11 @@ impl WorldServices {
     pub fn agreement_uuid(&self, sharing_url: &str, local_id: u64) -> String {
         match &self.uuid_secret {
             None => protocol_uuid(sharing_url, "agreements", local_id),
-            Some(secret) => {
-                use sha1::Digest;
-                let text = format!("{sharing_url}/agreements/{local_id}/{secret}");
-                hex::encode(sha1::Sha1::digest(text.as_bytes()))
-            }
+            Some(secret) => crate::core::model::sha1_hex(
+                &[sharing_url, "/agreements/"],
+                local_id,
+                &["/", secret],
+            ),
         }
     }
 
@@ -191,6 +191,12 @@ pub struct Account {
     changes: AtomicU64,
     listening: Mutex<Option<Listening>>,
     https: bool,
+    /// [`Account::sharing_url`], built once: every invitation and agreement message
+    /// names it.
+    sharing_url: String,
+    /// The protocol uuid of the account's admin (user 1), which every invitation
+    /// names as its current actor: a SHA-1, worked out once.
+    admin_uuid: String,
     admin_email: Text,
     agent_email: Text,
     /// The `Authorization` values of the admin and the agent as clients send them,
@@ -225,6 +231,11 @@ impl Account {
                 .encode(format!("{email}/token:{}", config.api_token));
             format!("Basic {credentials}")
         };
+        let sharing_url = format!(
+            "{}://{}/sharing",
+            if https { "https" } else { "http" },
+            crate::core::directory::host_name(&config.subdomain)
+        );
         Account {
             rate_limiter: RateLimiter::new(config.rate_limit),
             authorizations: [basic(&admin_email), basic(&agent_email)],
@@ -242,6 +253,8 @@ impl Account {
             }),
             changes: AtomicU64::new(0),
             listening: Mutex::new(None),
+            admin_uuid: crate::core::model::protocol_uuid(&sharing_url, "users", 1),
+            sharing_url,
             https,
             undone: Mutex::new(Vec::new()),
         }
@@ -345,11 +358,12 @@ impl Account {
 
     /// The sharing URL the account advertises to partners (`http://acme.sharesim.test/sharing`).
     pub fn sharing_url(&self) -> String {
-        format!(
-            "{}://{}/sharing",
-            self.scheme(),
-            crate::core::directory::host_name(&self.subdomain)
-        )
+        self.sharing_url.clone()
+    }
+
+    /// The protocol uuid of the account's admin, user 1 under its sharing URL.
+    pub fn admin_uuid(&self) -> &str {
+        &self.admin_uuid
     }
 
     fn scheme(&self) -> &'static str {

@@ -160,14 +160,24 @@ impl HttpClient {
     /// Sends `request` and reads its whole answer. No redirect is followed and no
     /// deadline applied: callers decide both.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Answer, ClientError> {
-        let host = request
-            .uri()
-            .authority()
-            .map_or_else(String::new, |a| a.as_str().to_ascii_lowercase());
-        let pooled = crate::core::trace::lock(&self.pools)
-            .entry(host)
-            .or_insert_with(|| pool(self.connector.clone()))
-            .clone();
+        let host = request.uri().authority().map_or("", |a| a.as_str());
+        // Looked up as written when it has no capitals (every URL sharesim builds), so
+        // a message allocates no key for a pool that exists.
+        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(host)
+        };
+        let pooled = {
+            let mut pools = crate::core::trace::lock(&self.pools);
+            match pools.get(host.as_ref()) {
+                Some(pooled) => pooled.clone(),
+                None => pools
+                    .entry(host.into_owned())
+                    .or_insert_with(|| pool(self.connector.clone()))
+                    .clone(),
+            }
+        };
         let response = pooled
             .request(request)
             .await

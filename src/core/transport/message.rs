@@ -112,6 +112,79 @@ impl Destination {
     }
 }
 
+/// Partner base URLs (`http://globex.sharesim.test/sharing`) parsed once: a message's
+/// destination is its base with `/{kind}/{id}` appended, which needs no parse of the
+/// whole URL when the id is plain. The bases come from partners too, so only the last
+/// few are kept.
+#[derive(Debug, Default)]
+pub struct BaseUrls {
+    recent: std::sync::Mutex<std::collections::VecDeque<(String, Url)>>,
+}
+
+/// How many bases [`BaseUrls`] keeps.
+const KEPT_BASES: usize = 16;
+
+impl BaseUrls {
+    /// The destination `{base}/{kind}/{id}`, the same as [`Destination::parse`] of
+    /// that text gives. `kind` is a constant path segment (`agreements`, `tickets`).
+    pub fn destination(&self, base: &str, kind: &str, id: &str) -> Destination {
+        if plain_segment(id)
+            && let Some(mut url) = self.base(base)
+        {
+            // Only the two new segments are read; the base's URL is kept as parsed.
+            // (An http(s) URL always has segments to extend.)
+            let extended = url
+                .path_segments_mut()
+                .map(|mut segments| {
+                    segments.extend([kind, id]);
+                })
+                .is_ok();
+            if extended {
+                return Destination::from_url(url);
+            }
+        }
+        let mut text = String::with_capacity(base.len() + kind.len() + id.len() + 2);
+        for piece in [base, "/", kind, "/", id] {
+            text.push_str(piece);
+        }
+        Destination::parse(text)
+    }
+
+    /// `base` parsed, when appending a path to it is all a parse of the longer text
+    /// would do: an http(s) URL written as the parser writes it, with no query, no
+    /// fragment and no trailing slash.
+    fn base(&self, base: &str) -> Option<Url> {
+        let mut recent = crate::core::trace::lock(&self.recent);
+        if let Some((_, url)) = recent.iter().find(|(text, _)| text == base) {
+            return Some(url.clone());
+        }
+        let url = Url::parse(base).ok()?;
+        let plain = url.as_str() == base
+            && matches!(url.scheme(), "http" | "https")
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && !url.path().ends_with('/');
+        if !plain {
+            return None;
+        }
+        if recent.len() == KEPT_BASES {
+            recent.pop_front();
+        }
+        recent.push_back((base.to_string(), url.clone()));
+        Some(url)
+    }
+}
+
+/// Whether `id` is a path segment a URL parser keeps as it is: unreserved characters
+/// only, and not a dot segment.
+fn plain_segment(id: &str) -> bool {
+    !id.is_empty()
+        && id.bytes().any(|b| b != b'.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+}
+
 /// A partner message's JSON body: the bytes, serialised once from its wire type (the
 /// same bytes go on the wire and into the trace), and the fields the trace shows.
 #[derive(Clone, Debug)]
@@ -210,6 +283,9 @@ pub struct Reply {
     pub status: u16,
     /// The body as it came; the sender reads it as the wire type it expects.
     pub body: Bytes,
+    /// The body's shown fields, read once for the trace and for a sender that needs
+    /// no more of it than those.
+    pub shown: Shown,
 }
 
 /// Why a message was not delivered, and the status a sender records for it.
@@ -237,5 +313,52 @@ impl DeliveryFailure {
 impl std::fmt::Display for DeliveryFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.cause, self.status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destination_under_a_kept_base_is_what_parsing_its_text_gives() {
+        let bases = BaseUrls::default();
+        let base_texts = [
+            "http://globex.sharesim.test/sharing",
+            "https://127.0.0.1:4443/sharing",
+            "http://127.0.0.1:80/sharing",
+            "http://Globex.sharesim.test/sharing",
+            "http://globex.sharesim.test/sharing/",
+            "http://globex.sharesim.test/sharing?x=1",
+            "http://globex.sharesim.test/sh aring",
+            "http://globex.sharesim.test",
+            "not a url",
+            "ftp://globex/sharing",
+        ];
+        let ids = [
+            "0123456789abcdef0123456789abcdef01234567",
+            "a.b",
+            ".",
+            "..",
+            "%2e",
+            "a/b",
+            "a?b",
+            "a#b",
+            "a b",
+            "",
+            "é",
+        ];
+        for round in 0..2 {
+            for base in base_texts {
+                for id in ids {
+                    let fast = bases.destination(base, "agreements", id);
+                    let slow = Destination::parse(format!("{base}/agreements/{id}"));
+                    assert_eq!(fast.text(), slow.text(), "{base} {id} round {round}");
+                    assert_eq!(fast.url().ok(), slow.url().ok(), "{base} {id}");
+                    assert_eq!(fast.to(), slow.to(), "{base} {id}");
+                    assert_eq!(fast.path(), slow.path(), "{base} {id}");
+                }
+            }
+        }
     }
 }

@@ -30,8 +30,9 @@ pub use classify::{
     AnswerClass, Retry, answer_class, classify_error, classify_status, retry_advice,
 };
 pub use message::{
-    Body, DeliveryFailure, Destination, FROM_HEADER, MAX_REDIRECTS, Message, PROTOCOL_VERSION,
-    RELAY_FAILURE_HEADER, Reply, Shown, TOKEN_HEADER, VERSION_HEADER, WORLD_HEADER,
+    BaseUrls, Body, DeliveryFailure, Destination, FROM_HEADER, MAX_REDIRECTS, Message,
+    PROTOCOL_VERSION, RELAY_FAILURE_HEADER, Reply, Shown, TOKEN_HEADER, VERSION_HEADER,
+    WORLD_HEADER,
 };
 use redirects::{Target, allowed_target};
 use scheduler::{Pass, Plan, Scheduler};
@@ -81,6 +82,8 @@ pub struct Transport {
     /// Sent as [`WORLD_HEADER`]: drawn from the OS, never from the seed, so no one
     /// outside the process can pass a message off as the world's own.
     world_key: Arc<str>,
+    /// Partner base URLs parsed once (see [`BaseUrls`]).
+    bases: Arc<BaseUrls>,
 }
 
 impl Transport {
@@ -114,7 +117,13 @@ impl Transport {
             faults,
             config,
             world_key: world_key().into(),
+            bases: Arc::default(),
         })
+    }
+
+    /// Where a message to `{base}/{kind}/{id}` goes, its base parsed once.
+    pub fn destination(&self, base: &str, kind: &str, id: &str) -> Destination {
+        self.bases.destination(base, kind, id)
     }
 
     /// Whether a received message was sent by this world's transport (see
@@ -330,7 +339,7 @@ impl Transport {
         };
         match &result {
             Ok(reply) => {
-                let summary = Shown::of_json(&reply.body).summary();
+                let summary = reply.shown.summary();
                 let detail = match (draft.detail.is_empty(), summary.is_empty()) {
                     (true, _) => summary,
                     (false, true) => draft.detail.clone(),
@@ -373,6 +382,7 @@ impl Transport {
             .map(|body| body.shown.summary())
             .unwrap_or_default();
         let detail = match (mark.note, summary.is_empty()) {
+            ("", _) if retry_note.is_empty() => summary,
             ("", _) => format!("{summary}{retry_note}"),
             (note, true) => format!("{note}{retry_note}"),
             (note, false) => format!("{note}: {summary}{retry_note}"),
@@ -443,6 +453,7 @@ impl Transport {
         let result = if (200..300).contains(&status) {
             Ok(Reply {
                 status,
+                shown: Shown::of_json(&answer.body),
                 body: answer.body.clone(),
             })
         } else {

@@ -1,7 +1,9 @@
 //! The agreement routes of the REST surface (list, show, create, update, delete, each
 //! with and without `.json`) and the agreement's REST view, the nine documented fields.
 
-use super::{ApiError, json_bytes_response, parse_envelope, parse_id, require_admin};
+use super::{
+    ApiError, ParsedBody, json_bytes_response, parse_envelope_of, parse_id, require_admin,
+};
 use crate::core::account::agreements::Invitation;
 use crate::core::account::{Account, User};
 use crate::core::model::{Agreement, AgreementStatus, Terms, is_valid_subdomain};
@@ -182,10 +184,12 @@ async fn show_agreement(
 async fn create_agreement(
     State(account): State<Arc<Account>>,
     axum::Extension(user): axum::Extension<User>,
+    parsed: Option<axum::Extension<ParsedBody>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require_admin(&user)?;
-    let fields = parse_envelope(&body, "sharing_agreement")?;
+    let parsed = parsed.map(|axum::Extension(parsed)| parsed);
+    let fields = parse_envelope_of(&body, parsed.as_ref(), "sharing_agreement")?;
     let invitation = parse_invitation(&account, &fields)?;
     let agreement = outbound::invite(&account, invitation).await;
     Ok(agreement_response(
@@ -308,13 +312,17 @@ async fn update_agreement(
     State(account): State<Arc<Account>>,
     axum::Extension(user): axum::Extension<User>,
     Path(raw_id): Path<String>,
+    parsed: Option<axum::Extension<ParsedBody>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require_admin(&user)?;
     let id = parse_id(&raw_id)?;
     // Check the record exists before judging the body, as Zendesk does.
-    account.agreement_by_id(id).ok_or(ApiError::NotFound)?;
-    let fields = parse_envelope(&body, "sharing_agreement")?;
+    if !account.has_agreement(id) {
+        return Err(ApiError::NotFound);
+    }
+    let parsed = parsed.map(|axum::Extension(parsed)| parsed);
+    let fields = parse_envelope_of(&body, parsed.as_ref(), "sharing_agreement")?;
     // Only `status` may change: other fields are ignored.
     let requested = match fields.get("status") {
         None | Some(Value::Null) => {

@@ -34,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::sync::Arc;
-use summary::{summarize_request, summarize_response, summarize_value};
+use summary::{summarize_parsed_request, summarize_response, summarize_value};
 
 /// A JSON response with Zendesk's content type.
 fn json_response(status: StatusCode, body: &Value) -> Response {
@@ -135,7 +135,7 @@ where
     let mut request_detail = String::new();
     let mut request_body = Bytes::new();
     if authenticated && request.method() != axum::http::Method::GET {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let bytes = match axum::body::to_bytes(body, crate::core::limits::MAX_BODY_BYTES).await {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -145,7 +145,7 @@ where
                 Bytes::new()
             }
         };
-        request_detail = summarize_request(&bytes);
+        request_detail = ParsedBody::attach(&bytes, &mut parts.extensions);
         request_body = bytes.clone();
         request = Request::from_parts(parts, Body::from(bytes));
     }
@@ -407,8 +407,34 @@ fn too_large(error: crate::core::limits::TooLarge) -> ApiError {
     ApiError::invalid(field, "TooLong", error.message)
 }
 
-/// Parses a JSON object body and returns the object under `root`.
-pub(crate) fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Value>, ApiError> {
+/// A REST write's body as JSON, parsed once by [`record_call`] for the trace's summary
+/// and handed to the handler in the request's extensions: the value, or the parser's
+/// error text.
+#[derive(Clone, Debug)]
+pub(crate) struct ParsedBody(Arc<Result<Value, String>>);
+
+impl ParsedBody {
+    /// Parses `bytes` into `extensions` for the handler; the trace's summary of them.
+    fn attach(bytes: &[u8], extensions: &mut axum::http::Extensions) -> String {
+        let parsed: Result<Value, String> =
+            serde_json::from_slice(bytes).map_err(|e: serde_json::Error| e.to_string());
+        let summary = match &parsed {
+            Ok(value) => summarize_parsed_request(value),
+            Err(_) => String::new(),
+        };
+        extensions.insert(ParsedBody(Arc::new(parsed)));
+        summary
+    }
+}
+
+/// Parses a JSON object body and returns the object under `root`; the body as
+/// [`record_call`] already parsed it when it did (`parsed`), with the same checks in
+/// the same order and the same errors.
+pub(crate) fn parse_envelope_of(
+    body: &Bytes,
+    parsed: Option<&ParsedBody>,
+    root: &str,
+) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid(
             root,
@@ -416,9 +442,20 @@ pub(crate) fn parse_envelope(body: &Bytes, root: &str) -> Result<Map<String, Val
             format!("The body must be a JSON object like {{\"{root}\": {{…}}}}"),
         ));
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
-    crate::core::limits::check_body(&value).map_err(too_large)?;
+    let owned;
+    let value: &Value = match parsed {
+        Some(parsed) => parsed
+            .0
+            .as_ref()
+            .as_ref()
+            .map_err(|e| ApiError::BadJson(e.clone()))?,
+        None => {
+            owned = serde_json::from_slice::<Value>(body)
+                .map_err(|e| ApiError::BadJson(e.to_string()))?;
+            &owned
+        }
+    };
+    crate::core::limits::check_body(value).map_err(too_large)?;
     match value.get(root) {
         Some(Value::Object(object)) => Ok(object.clone()),
         Some(_) => Err(ApiError::invalid(

@@ -2,7 +2,7 @@
 //! changed by admins. Today one: "Decline all sharing agreement invites", which
 //! Zendesk offers in Admin Center; its name and place in this API are our model.
 
-use super::{ApiError, json_response, parse_envelope, require_admin};
+use super::{ApiError, json_response, parse_envelope_of, require_admin};
 use crate::core::account::{Account, AccountSettings, User};
 use axum::Router;
 use axum::body::Bytes;
@@ -47,10 +47,15 @@ async fn show_settings(State(account): State<Arc<Account>>) -> Result<Response, 
 async fn update_settings(
     State(account): State<Arc<Account>>,
     axum::Extension(user): axum::Extension<User>,
+    parsed: Option<axum::Extension<super::ParsedBody>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require_admin(&user)?;
-    let settings = parse_envelope(&body, "settings")?;
+    let settings = parse_envelope_of(
+        &body,
+        parsed.map(|axum::Extension(parsed)| parsed).as_ref(),
+        "settings",
+    )?;
     let mut changed = account.settings();
     if let Some(sharing) = settings.get("ticket_sharing").filter(|v| !v.is_null()) {
         let sharing = sharing.as_object().ok_or_else(|| {

@@ -10,8 +10,18 @@ const MAX_SUMMARY_VALUE: usize = 40;
 /// Key fields of a REST request body for the trace, e.g. `status=accepted` or
 /// `remote_subdomain=Globex` or `comment.body="Which tray?" comment.public=false`: the
 /// scalar fields under the body's envelope (`sharing_agreement`, `ticket`…).
+#[cfg(test)]
 pub(crate) fn summarize_request(bytes: &[u8]) -> String {
-    let Ok(Value::Object(envelope)) = serde_json::from_slice::<Value>(bytes) else {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => summarize_parsed_request(&value),
+        Err(_) => String::new(),
+    }
+}
+
+/// [`summarize_request`] of a body already parsed (the REST recorder parses a write's
+/// body once, for this summary and for its handler).
+pub(crate) fn summarize_parsed_request(value: &Value) -> String {
+    let Value::Object(envelope) = value else {
         return String::new();
     };
     let mut parts = Vec::new();

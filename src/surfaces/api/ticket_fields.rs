@@ -2,7 +2,7 @@
 //! agents and made by admins, in Zendesk's shape. Partners match synced values to
 //! them by title and type.
 
-use super::{ApiError, json_response, parse_envelope, parse_id, require_admin};
+use super::{ApiError, json_response, parse_envelope_of, parse_id, require_admin};
 use crate::core::account::{Account, User};
 use crate::core::model::ticket::fields::{FieldDefinition, FieldType, TicketField};
 use axum::Router;
@@ -87,10 +87,15 @@ async fn show_field(
 async fn create_field(
     State(account): State<Arc<Account>>,
     axum::Extension(user): axum::Extension<User>,
+    parsed: Option<axum::Extension<super::ParsedBody>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require_admin(&user)?;
-    let fields = parse_envelope(&body, "ticket_field")?;
+    let fields = parse_envelope_of(
+        &body,
+        parsed.map(|axum::Extension(parsed)| parsed).as_ref(),
+        "ticket_field",
+    )?;
     let definition = parse_definition(&fields)?;
     let field = account.add_ticket_field(definition)?;
     let position = account.ticket_fields().len().saturating_sub(1);

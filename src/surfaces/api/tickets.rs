@@ -10,7 +10,7 @@
 use super::pagination::parse_paging;
 pub(crate) use super::ticket_views::{audit_json, comment_json, ticket_json};
 use super::ticket_views::{ticket_listing, with_users};
-use super::{ApiError, json_response, parse_envelope, parse_id};
+use super::{ApiError, json_response, parse_envelope_of, parse_id};
 use crate::core::account::tickets::{NewComment, TicketChanges};
 use crate::core::account::{Account, User};
 use crate::core::model::ticket::{Attachment, Ticket, TicketStatus, normalize_tags};
@@ -127,9 +127,14 @@ async fn list_audits(
 async fn create_ticket(
     State(account): State<Arc<Account>>,
     axum::Extension(user): axum::Extension<User>,
+    parsed: Option<axum::Extension<super::ParsedBody>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let fields = parse_envelope(&body, "ticket")?;
+    let fields = parse_envelope_of(
+        &body,
+        parsed.map(|axum::Extension(parsed)| parsed).as_ref(),
+        "ticket",
+    )?;
     let mut changes = parse_changes(&fields)?;
     if let Some(value) = fields
         .get("via_followup_source_id")
@@ -172,11 +177,16 @@ async fn update_ticket(
     State(account): State<Arc<Account>>,
     axum::Extension(user): axum::Extension<User>,
     Path(raw_id): Path<String>,
+    parsed: Option<axum::Extension<super::ParsedBody>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // Check the record exists before judging the body, as Zendesk does.
     let id = find_ticket(&account, &raw_id)?.id;
-    let fields = parse_envelope(&body, "ticket")?;
+    let fields = parse_envelope_of(
+        &body,
+        parsed.map(|axum::Extension(parsed)| parsed).as_ref(),
+        "ticket",
+    )?;
     let changes = parse_changes(&fields)?;
     let ticket = outbound::update_ticket(&account, id, Account::user_id(&user), changes).await?;
     Ok(json_response(

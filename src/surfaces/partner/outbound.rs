@@ -15,7 +15,7 @@ use crate::core::account::agreements::{AgreementError, Invitation};
 use crate::core::account::tickets::{Outgoing, Push, TicketChanges, TicketError, TicketMessage};
 use crate::core::model::ticket::Ticket;
 use crate::core::model::{Agreement, AgreementStatus, LocalChange};
-use crate::core::transport::{DeliveryFailure, Destination, Message, Reply};
+use crate::core::transport::{DeliveryFailure, Message, Reply};
 use reqwest::Method;
 
 /// Creates an outbound copy and sends the invitation. Delivery failures do not fail
@@ -187,11 +187,11 @@ async fn send_push(account: &Account, push: &Push) -> Result<(), DeliveryFailure
     let message = Message {
         from: account.subdomain_text().clone(),
         method,
-        url: Destination::parse(format!(
-            "{}/tickets/{}",
+        url: account.services().transport.destination(
             push.agreement.partner_url(),
-            push.uuid
-        )),
+            "tickets",
+            &push.uuid,
+        ),
         token: Some(push.agreement.token()),
         body: wire::ticket_message(&push.uuid, &push.message).map(|body| wire::ticket_body(&body)),
     };
@@ -208,16 +208,17 @@ async fn send_invitation(account: &Account, agreement: Agreement) -> Agreement {
     let message = Message {
         from: account.subdomain_text().clone(),
         method: Method::POST,
-        url: Destination::parse(format!(
-            "{}/agreements/{}",
-            agreement.receiver_url, agreement.uuid
-        )),
+        url: account.services().transport.destination(
+            &agreement.receiver_url,
+            "agreements",
+            &agreement.uuid,
+        ),
         token: None,
         body: Some(wire::agreement_body(&wire::invitation(account, &agreement))),
     };
     match account.services().transport.deliver(&message).await {
         Ok(reply) => {
-            let held = wire::answered_status(&reply.body);
+            let held = wire::answered_status(&reply);
             account.adopt_receivers_status(agreement.id, held);
             account.agreement_by_id(agreement.id).unwrap_or(agreement)
         }
@@ -233,11 +234,11 @@ async fn send_agreement_update(
     let message = Message {
         from: account.subdomain_text().clone(),
         method: Method::PUT,
-        url: Destination::parse(format!(
-            "{}/agreements/{}",
+        url: account.services().transport.destination(
             agreement.partner_url(),
-            agreement.uuid
-        )),
+            "agreements",
+            &agreement.uuid,
+        ),
         token: Some(agreement.token()),
         body: Some(wire::agreement_body(body)),
     };

@@ -14,10 +14,8 @@ use crate::core::account::tickets::{
 };
 use crate::core::model::ticket::fields::{FieldType, SyncedValue};
 use crate::core::model::ticket::{Actor, Attachment, Ticket, TicketStatus};
-use crate::core::model::{
-    Agreement, AgreementStatus, Terms, default_agreement_name, protocol_uuid,
-};
-use crate::core::transport::{Body, Shown};
+use crate::core::model::{Agreement, AgreementStatus, Terms, default_agreement_name};
+use crate::core::transport::{Body, Reply, Shown};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -315,7 +313,7 @@ pub(crate) fn invitation(account: &Account, agreement: &Agreement) -> WireAgreem
         access_key: Some(agreement.access_key.clone()),
         status: Some(AgreementStatus::Pending.to_string()),
         current_actor: Some(Actor {
-            uuid: protocol_uuid(&account.sharing_url(), "users", 1),
+            uuid: account.admin_uuid().to_string(),
             name: format!("{} admin", account.display_name()),
             role: "admin".to_string(),
         }),
@@ -356,7 +354,15 @@ pub(crate) fn ticket_body(ticket: &WireTicket) -> Body {
 
 /// The status a receiver's answer to an invitation states: read as the agreement it
 /// answers with, or, from a partner whose answer has another shape, its `status` text.
-pub(crate) fn answered_status(body: &[u8]) -> Option<AgreementStatus> {
+pub(crate) fn answered_status(reply: &Reply) -> Option<AgreementStatus> {
+    let body = &reply.body[..];
+    // A JSON object: its `status` text is what both readings find (the agreement
+    // parses only when no key is given twice, and then the shown field is its status;
+    // otherwise the shown field is read anyway), so the fields the transport already
+    // read for the trace say it. Only another shape is parsed again.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return reply.shown.status.as_deref()?.parse().ok();
+    }
     let status = match serde_json::from_slice::<WireAgreement>(body) {
         Ok(answer) => answer.status,
         Err(_) => Shown::of_json(body).status,
