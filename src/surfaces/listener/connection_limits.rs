@@ -369,4 +369,63 @@ mod tests {
             Duration::ZERO
         );
     }
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_trickling_in_is_cut_off_after_the_head_deadline_and_not_before() {
+        let activity = Activity::new();
+        let head = ms(400);
+        let trickle = {
+            let activity = activity.clone();
+            tokio::spawn(async move {
+                loop {
+                    activity.reads.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(ms(50)).await;
+                }
+            })
+        };
+        let start = Instant::now();
+        let expired = activity.watch(Some(head), ms(60_000)).await;
+        let waited = start.elapsed();
+        trickle.abort();
+        assert_eq!(expired, Expired::Head);
+        assert!(waited >= head && waited <= head + head / 4, "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_progress_or_an_unread_answer_is_not_a_late_head() {
+        let activity = Activity::new();
+        let idle = ms(2_000);
+        let start = Instant::now();
+        let request = activity.request();
+        let watch = activity.watch(Some(ms(400)), idle);
+        tokio::pin!(watch);
+        let busy = tokio::time::timeout(ms(3_000), &mut watch).await;
+        assert!(busy.is_err(), "{busy:?}");
+        drop(request);
+        // The answer's writes find the socket full: only the idle deadline applies.
+        activity.wrote(&Poll::Pending);
+        assert_eq!(watch.await, Expired::Idle);
+        assert!(start.elapsed() >= ms(3_000) + idle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_written_starts_the_wait_for_the_next_head_again() {
+        let activity = Activity::new();
+        let head = ms(400);
+        let watch = activity.watch(Some(head), ms(60_000));
+        tokio::pin!(watch);
+        for _ in 0..5 {
+            let waiting = tokio::time::timeout(ms(300), &mut watch).await;
+            assert!(waiting.is_err(), "{waiting:?}");
+            drop(activity.request());
+            activity.wrote(&Poll::Ready(Ok(280)));
+        }
+        let answered = Instant::now();
+        assert_eq!(watch.await, Expired::Head);
+        assert!(answered.elapsed() >= head);
+    }
 }
