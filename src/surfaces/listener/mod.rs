@@ -287,12 +287,24 @@ async fn serve_connection<S, A: App>(
             request.extensions_mut().insert(Stopping(stopping.clone()));
         }
         let activity = requests.clone();
+        // A request without a body (a GET) is whole already: taken as it is, so the
+        // future hyper keeps per request holds no body reader (it is boxed, and built
+        // only for a request with a body).
+        let request = if hyper::body::Body::is_end_stream(request.body()) {
+            let (parts, _) = request.into_parts();
+            Ok(Request::from_parts(parts, axum::body::Body::empty()))
+        } else {
+            Err(request)
+        };
         async move {
             let _in_flight = in_flight;
-            let request = match read_body(request, limits).await {
-                Ok(Ok(request)) => request,
-                Ok(Err(refusal)) => return Ok(refusal),
-                Err(unread) => return Err(ConnectionError::Unread(unread)),
+            let request = match request {
+                Ok(request) => request,
+                Err(request) => match Box::pin(read_body(request, limits)).await {
+                    Ok(Ok(request)) => request,
+                    Ok(Err(refusal)) => return Ok(refusal),
+                    Err(unread) => return Err(ConnectionError::Unread(unread)),
+                },
             };
             let _handling = activity.handling();
             let response = match app.oneshot(request).await {
