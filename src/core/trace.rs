@@ -77,6 +77,16 @@ impl Clock {
         if !matches!(self, Clock::Wall) {
             return self.timestamp().into();
         }
+        // The second alone first: only a new second needs the calendar date.
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|since| i64::try_from(since.as_secs()).ok());
+        if let (Some(second), Some((cached, text))) = (second, &*cache)
+            && *cached == second
+        {
+            return text.clone();
+        }
         let now = Utc::now();
         let second = now.timestamp();
         match cache {

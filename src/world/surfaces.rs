@@ -56,15 +56,38 @@ impl AccountSurfaces {
 }
 
 impl Steps {
+    /// The account's routes, for one request.
+    async fn route(&self, request: Request) -> Response {
+        match self.routes.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Whether every step but the REST API's recording passes `request` on untouched: a
+    /// read (no write hook runs) off the partner surface (no recording of external
+    /// messages, no fault). Such requests take [`Steps::read`].
+    fn is_plain_read(request: &Request) -> bool {
+        use axum::http::Method;
+        matches!(*request.method(), Method::GET | Method::HEAD)
+            && !request.uri().path().starts_with("/sharing")
+    }
+
+    /// What [`Steps::handle`] does with a plain read (see [`Steps::is_plain_read`]),
+    /// without the steps that would pass it on: a REST poll's future is a fraction of
+    /// the size, and the routes' future is boxed only when a route is called (the
+    /// agreement list is answered without one).
+    async fn read(&self, request: Request) -> Response {
+        crate::surfaces::api::record_call(&self.account, request, |request| {
+            Box::pin(self.route(request)) as BoxFuture<'_, Response>
+        })
+        .await
+    }
+
     /// The steps, outermost first; each passes requests that are not its concern
     /// straight to the next.
     async fn handle(&self, request: Request) -> Response {
-        let routes = |request: Request| async move {
-            match self.routes.clone().oneshot(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            }
-        };
+        let routes = |request: Request| self.route(request);
         super::after_write_with(&self.hook, request, |request| {
             crate::surfaces::external::inbound::record(&self.inbound, request, |request| {
                 crate::surfaces::listener::faults::apply_with(&self.faults, request, |request| {
@@ -114,6 +137,10 @@ impl tower::Service<Request> for AccountSurfaces {
 
     fn call(&mut self, request: Request) -> Self::Future {
         let steps = self.inner.clone();
-        Box::pin(async move { Ok(steps.handle(request).await) })
+        if Steps::is_plain_read(&request) {
+            Box::pin(async move { Ok(steps.read(request).await) })
+        } else {
+            Box::pin(async move { Ok(steps.handle(request).await) })
+        }
     }
 }

@@ -214,8 +214,9 @@ pub struct Account {
 struct Listening {
     addr: SocketAddr,
     tls: bool,
-    /// `{scheme}://{addr}/api/v2`, built once: every REST answer's `url` fields need it.
-    api_url: String,
+    /// `{scheme}://{addr}/api/v2`, built once: every REST answer's `url` fields need it,
+    /// and the agreement list takes it with a reference count rather than a copy.
+    api_url: Arc<str>,
 }
 
 impl Account {
@@ -318,7 +319,7 @@ impl Account {
         *lock(&self.listening) = Some(Listening {
             addr,
             tls,
-            api_url: format!("{scheme}://{addr}/api/v2"),
+            api_url: format!("{scheme}://{addr}/api/v2").into(),
         });
     }
 
@@ -338,13 +339,20 @@ impl Account {
 
     /// The REST API base URL as real clients reach it (`http://127.0.0.1:PORT/api/v2`).
     pub fn api_url(&self) -> String {
+        self.shared_api_url().to_string()
+    }
+
+    /// [`Account::api_url`], shared: while the listener runs, a reference count instead
+    /// of a copy (the agreement list asks for it on every call).
+    pub fn shared_api_url(&self) -> Arc<str> {
         match &*lock(&self.listening) {
             Some(listening) => listening.api_url.clone(),
             None => format!(
                 "{}://{}/api/v2",
                 self.scheme(),
                 crate::core::directory::host_name(&self.subdomain)
-            ),
+            )
+            .into(),
         }
     }
 

@@ -104,7 +104,7 @@ fn agreement_response(account: &Account, status: StatusCode, agreement: &Agreeme
     struct One<'a> {
         sharing_agreement: AgreementView<'a>,
     }
-    let api_url = account.api_url();
+    let api_url = account.shared_api_url();
     let body = serde_json::to_vec(&One {
         sharing_agreement: AgreementView::new(agreement, &api_url),
     })
@@ -152,7 +152,7 @@ fn listing(account: &Account) -> (Bytes, String) {
     struct Listing<'a> {
         sharing_agreements: Vec<AgreementView<'a>>,
     }
-    let api_url = account.api_url();
+    let api_url = account.shared_api_url();
     // Serialised under the state lock straight from the copies (no clones, no `Value`),
     // and only when a copy changed since the last listing.
     let (body, count) = account.with_state(|state| {
@@ -169,7 +169,28 @@ fn listing(account: &Account) -> (Bytes, String) {
         });
         (body, count)
     });
-    (body, format!("{count} agreements"))
+    (body, count_of_agreements(count))
+}
+
+/// `{count} agreements`, the list's trace summary, without the formatting machinery
+/// (every poll of the list records it).
+fn count_of_agreements(count: usize) -> String {
+    const SUFFIX: &str = " agreements";
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = count;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut summary = String::with_capacity(digits.len() - at + SUFFIX.len());
+    summary.extend(digits[at..].iter().map(|&digit| char::from(digit)));
+    summary.push_str(SUFFIX);
+    summary
 }
 
 async fn show_agreement(
@@ -363,4 +384,17 @@ async fn delete_agreement(
     let id = parse_id(&raw_id)?;
     outbound::delete_agreement(&account, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_count_summary_reads_as_formatted() {
+        for count in [0, 1, 9, 10, 99, 100, 12_345, usize::MAX] {
+            assert_eq!(
+                super::count_of_agreements(count),
+                format!("{count} agreements")
+            );
+        }
+    }
 }

@@ -20,7 +20,7 @@ pub(crate) mod users;
 
 pub(crate) use error::ApiError;
 
-use crate::core::account::{Account, Role, SURFACE_CHECK_HEADER, User};
+use crate::core::account::{Account, Role, User};
 use crate::core::rate_limit::Verdict;
 use crate::core::trace::{
     EventDraft, EventKind, Surface, Text, Wire, WireHeaders as Headers, clip_header, method_text,
@@ -119,7 +119,7 @@ where
     }
     let surface_check = request
         .headers()
-        .get(SURFACE_CHECK_HEADER)
+        .get(SURFACE_CHECK)
         .is_some_and(|key| key.as_bytes() == account.services().surface_check_key().as_bytes());
     if surface_check {
         return if authenticated {
@@ -205,6 +205,10 @@ where
     record_answer(account, call, response, summary, (limit, remaining)).await
 }
 
+/// [`crate::core::account::SURFACE_CHECK_HEADER`] as a header name, so looking for it parses nothing.
+const SURFACE_CHECK: header::HeaderName =
+    header::HeaderName::from_static("x-sharesim-surface-check");
+
 /// How the trace names a caller without credentials: one shared text.
 fn anonymous() -> Text {
     static ANONYMOUS: std::sync::LazyLock<Text> = std::sync::LazyLock::new(|| "anonymous".into());
@@ -230,6 +234,7 @@ async fn record_answer(
     (limit, remaining): (u32, u32),
 ) -> Response {
     let (mut parts, mut body) = response.into_parts();
+    let listed = summary.is_some();
     let summary = summary.or_else(|| parts.extensions.remove::<TraceSummary>());
     let (detail, answer_body) = match summary {
         Some(TraceSummary(summary, Some(bytes))) => (summary, bytes),
@@ -252,7 +257,16 @@ async fn record_answer(
         }
     };
     let (limit, remaining) = rate_limit_values(limit, remaining);
-    let wire_headers = answer_headers(&parts.headers, &limit, &remaining);
+    // An answer given with its summary is the agreement list's, whose headers are
+    // known: JSON's content type, no `Location`, no `Retry-After`.
+    const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
+    let found = if listed {
+        [Some(&JSON), None, None]
+    } else {
+        [header::CONTENT_TYPE, header::LOCATION, header::RETRY_AFTER]
+            .map(|name| parts.headers.get(name))
+    };
+    let wire_headers = answer_headers(found, &limit, &remaining);
     parts.headers.insert(X_RATE_LIMIT, limit);
     parts.headers.insert(X_RATE_LIMIT_REMAINING, remaining);
     let wire = Wire::new(wire_headers, &answer_body).answering(call.request_seq);
@@ -342,10 +356,10 @@ fn request_headers(headers: &axum::http::HeaderMap) -> Headers {
     kept.into()
 }
 
-/// The answer headers a reader of the exchange needs, with the rate-limit values the
-/// answer is about to get.
+/// The answer headers a reader of the exchange needs (of `found`: its `Content-Type`,
+/// `Location` and `Retry-After`), with the rate-limit values the answer is about to get.
 fn answer_headers(
-    headers: &axum::http::HeaderMap,
+    found: [Option<&HeaderValue>; 3],
     limit: &HeaderValue,
     remaining: &HeaderValue,
 ) -> Headers {
@@ -358,8 +372,6 @@ fn answer_headers(
         ("X-Rate-Limit", Cow::Borrowed("700")),
         ("X-Rate-Limit-Remaining", Cow::Borrowed("699")),
     ];
-    let found =
-        [header::CONTENT_TYPE, header::LOCATION, header::RETRY_AFTER].map(|name| headers.get(name));
     if let [Some(content_type), None, None] = found
         && content_type == "application/json; charset=utf-8"
         && limit == "700"
@@ -496,5 +508,16 @@ mod tests {
         assert_eq!(parse_id("12"), Ok(12));
         assert_eq!(parse_id("12.json"), Ok(12));
         assert_eq!(parse_id("x.json"), Err(ApiError::NotFound));
+    }
+
+    #[test]
+    fn the_surface_check_constant_names_the_documented_header() {
+        assert_eq!(
+            super::SURFACE_CHECK,
+            axum::http::HeaderName::from_bytes(
+                crate::core::account::SURFACE_CHECK_HEADER.as_bytes()
+            )
+            .unwrap()
+        );
     }
 }

@@ -8,7 +8,7 @@
 use crate::core::limits;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -114,36 +114,55 @@ fn exhausts_resources(error: &std::io::Error) -> bool {
     )
 }
 
-/// When a connection last moved a byte, and how many requests it has in progress: what
-/// the idle deadline looks at.
+/// What a connection has been doing, counted without reading the clock: the
+/// connection's watchdog ([`Activity::watch`]) compares the counts between its wakes.
+/// Reading the clock on every read, write and answer (and arming a head timer per
+/// request in hyper) was a measurable share of a keep-alive request's cost.
 #[derive(Debug)]
 pub struct Activity {
-    started: Instant,
-    last_ms: AtomicU64,
+    /// Reads that brought bytes: a client still sending (perhaps a slow head).
+    reads: AtomicU64,
+    /// Writes that moved bytes, heads received and answers ended: the connection is
+    /// not waiting for a request head.
+    progress: AtomicU64,
+    /// Whether the last write found the socket full: an answer the client has not
+    /// read, which only the idle deadline ends.
+    write_blocked: AtomicBool,
     in_flight: AtomicUsize,
     handling: AtomicUsize,
+}
+
+/// Why a connection's watchdog ended it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expired {
+    /// No request head within the header deadline of the connection's start or of the
+    /// end of the previous answer.
+    Head,
+    /// No request in progress and no byte moving for the idle deadline.
+    Idle,
 }
 
 impl Activity {
     /// A connection that starts now.
     pub fn new() -> Arc<Activity> {
         Arc::new(Activity {
-            started: Instant::now(),
-            last_ms: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            progress: AtomicU64::new(0),
+            write_blocked: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             handling: AtomicUsize::new(0),
         })
     }
 
-    fn touch(&self) {
-        let elapsed = self.started.elapsed().as_millis() as u64;
-        self.last_ms.fetch_max(elapsed, Ordering::Relaxed);
+    fn advance(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Marks a request in progress until the returned guard drops: a slow handler (a
-    /// `latency` or `hang` fault) is not an idle connection.
+    /// Marks a request in progress (its head has arrived) until the returned guard
+    /// drops: a slow handler (a `latency` or `hang` fault) is not an idle connection.
     pub fn request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.advance();
         InFlight(self.clone())
     }
 
@@ -159,20 +178,47 @@ impl Activity {
         self.handling.load(Ordering::SeqCst) > 0
     }
 
-    /// Resolves once the connection has been idle for `timeout`.
-    pub async fn idle_for(&self, timeout: Duration) {
+    /// Resolves when the connection has waited `head` (when given: HTTP/1) for a
+    /// request head, counted from the watch's start or the end of the previous answer
+    /// (bytes trickling in do not count: a slowloris head is cut off), or has had no
+    /// request in progress and no byte moving for `idle`. It wakes four times per
+    /// deadline and never ends a connection early; it ends one at most a quarter of
+    /// the deadline late.
+    pub async fn watch(&self, head: Option<Duration>, idle: Duration) -> Expired {
+        let period = (head.map_or(idle, |head| head.min(idle)) / 4).max(Duration::from_millis(1));
+        let start = Instant::now();
+        // The latest wake that saw the connection not waiting for a head, and the
+        // latest that saw it not idle: each at or after what it stands for.
+        let (mut not_waiting, mut not_idle) = (start, start);
+        let mut seen = (
+            self.reads.load(Ordering::Relaxed),
+            self.progress.load(Ordering::Relaxed),
+        );
+        let mut wake = start;
         loop {
-            let last = self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-            let deadline = last + timeout;
-            if Instant::now() >= deadline && self.in_flight.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            let wake = deadline.max(Instant::now() + Duration::from_millis(10));
+            wake += period;
             tokio::time::sleep_until(wake).await;
-            if self.in_flight.load(Ordering::SeqCst) > 0 {
-                // Busy: look again one timeout after the request ends at the earliest.
-                self.touch();
+            let now = Instant::now();
+            let counts = (
+                self.reads.load(Ordering::Relaxed),
+                self.progress.load(Ordering::Relaxed),
+            );
+            let busy = self.in_flight.load(Ordering::SeqCst) > 0;
+            if busy || counts.1 != seen.1 || self.write_blocked.load(Ordering::Relaxed) {
+                not_waiting = now;
             }
+            if busy || counts != seen {
+                not_idle = now;
+            }
+            seen = counts;
+            if head.is_some_and(|head| now.duration_since(not_waiting) >= head) {
+                return Expired::Head;
+            }
+            if now.duration_since(not_idle) >= idle {
+                return Expired::Idle;
+            }
+            // A runtime that woke late starts the next period from now.
+            wake = wake.max(now);
         }
     }
 }
@@ -183,7 +229,7 @@ pub struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.touch();
+        self.0.advance();
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -195,6 +241,21 @@ pub struct Handling(Arc<Activity>);
 impl Drop for Handling {
     fn drop(&mut self) {
         self.0.handling.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Activity {
+    /// Counts a write attempt's outcome.
+    fn wrote(&self, result: &Poll<std::io::Result<usize>>) {
+        match result {
+            Poll::Pending => self.write_blocked.store(true, Ordering::Relaxed),
+            Poll::Ready(outcome) => {
+                self.write_blocked.store(false, Ordering::Relaxed);
+                if matches!(outcome, Ok(written) if *written > 0) {
+                    self.advance();
+                }
+            }
+        }
     }
 }
 
@@ -221,7 +282,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.activity.touch();
+            self.activity.reads.fetch_add(1, Ordering::Relaxed);
         }
         result
     }
@@ -234,9 +295,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
-            self.activity.touch();
-        }
+        self.activity.wrote(&result);
         result
     }
 
@@ -254,9 +313,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
-            self.activity.touch();
-        }
+        self.activity.wrote(&result);
         result
     }
 
@@ -311,5 +368,64 @@ mod tests {
             backoff.on_error(&aborted, Instant::now()).delay,
             Duration::ZERO
         );
+    }
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_trickling_in_is_cut_off_after_the_head_deadline_and_not_before() {
+        let activity = Activity::new();
+        let head = ms(400);
+        let trickle = {
+            let activity = activity.clone();
+            tokio::spawn(async move {
+                loop {
+                    activity.reads.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(ms(50)).await;
+                }
+            })
+        };
+        let start = Instant::now();
+        let expired = activity.watch(Some(head), ms(60_000)).await;
+        let waited = start.elapsed();
+        trickle.abort();
+        assert_eq!(expired, Expired::Head);
+        assert!(waited >= head && waited <= head + head / 4, "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_progress_or_an_unread_answer_is_not_a_late_head() {
+        let activity = Activity::new();
+        let idle = ms(2_000);
+        let start = Instant::now();
+        let request = activity.request();
+        let watch = activity.watch(Some(ms(400)), idle);
+        tokio::pin!(watch);
+        let busy = tokio::time::timeout(ms(3_000), &mut watch).await;
+        assert!(busy.is_err(), "{busy:?}");
+        drop(request);
+        // The answer's writes find the socket full: only the idle deadline applies.
+        activity.wrote(&Poll::Pending);
+        assert_eq!(watch.await, Expired::Idle);
+        assert!(start.elapsed() >= ms(3_000) + idle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_written_starts_the_wait_for_the_next_head_again() {
+        let activity = Activity::new();
+        let head = ms(400);
+        let watch = activity.watch(Some(head), ms(60_000));
+        tokio::pin!(watch);
+        for _ in 0..5 {
+            let waiting = tokio::time::timeout(ms(300), &mut watch).await;
+            assert!(waiting.is_err(), "{waiting:?}");
+            drop(activity.request());
+            activity.wrote(&Poll::Ready(Ok(280)));
+        }
+        let answered = Instant::now();
+        assert_eq!(watch.await, Expired::Head);
+        assert!(answered.elapsed() >= head);
     }
 }

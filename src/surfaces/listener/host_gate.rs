@@ -29,10 +29,31 @@ impl HostGate {
     /// The refusal of `request` (421 for a foreign `Host`, 403 for a web page on
     /// `/sharing`), or None when it may pass.
     fn refusal(&self, request: &Request) -> Option<Response> {
-        let header = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|value| value.to_str().ok());
+        let header = request.headers().get(header::HOST);
+        if !header.is_some_and(|host| self.is_common_spelling(host.as_bytes())) {
+            let refused = self.foreign_host(request, header.and_then(|v| v.to_str().ok()));
+            if refused.is_some() {
+                return refused;
+            }
+        }
+        if request.uri().path().starts_with("/sharing")
+            && request.headers().contains_key(header::ORIGIN)
+        {
+            return Some(
+                (
+                    StatusCode::FORBIDDEN,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    "partner messages come from partners' servers, not from web pages (this request carries an Origin header)\n",
+                )
+                    .into_response(),
+            );
+        }
+        None
+    }
+
+    /// The 421 for a request whose `Host` (`header`, else the URI's authority) is not
+    /// one this account answers to, or None.
+    fn foreign_host(&self, request: &Request, header: Option<&str>) -> Option<Response> {
         let authority;
         let host = match header {
             Some(host) => Some(host),
@@ -58,19 +79,28 @@ impl HostGate {
                     .into_response(),
             );
         }
-        if request.uri().path().starts_with("/sharing")
-            && request.headers().contains_key(header::ORIGIN)
-        {
-            return Some(
-                (
-                    StatusCode::FORBIDDEN,
-                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                    "partner messages come from partners' servers, not from web pages (this request carries an Origin header)\n",
-                )
-                    .into_response(),
-            );
-        }
         None
+    }
+}
+
+impl HostGate {
+    /// Whether `host` is spelled as clients of this machine spell it (`127.0.0.1`,
+    /// `localhost` or the bound IPv4 address, with or without a port): compared byte
+    /// for byte, where [`crate::core::host::is_allowed`] would parse it. Every spelling
+    /// taken here is one `is_allowed` takes; any other goes through it.
+    fn is_common_spelling(&self, host: &[u8]) -> bool {
+        let bound = self.bound.as_bytes();
+        let bound = (!bound.is_empty() && !bound.contains(&b':')).then_some(bound);
+        [b"127.0.0.1".as_slice(), b"localhost"]
+            .into_iter()
+            .chain(bound)
+            .any(|name| {
+                host.strip_prefix(name).is_some_and(|rest| match rest {
+                    [] => true,
+                    [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
+                    _ => false,
+                })
+            })
     }
 }
 
@@ -108,6 +138,45 @@ where
         match self.gate.refusal(&request) {
             Some(refusal) => Either::Left(std::future::ready(Ok(refusal))),
             None => Either::Right(self.inner.call(request)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HostGate;
+    use std::sync::Arc;
+
+    #[test]
+    fn common_spellings_are_ones_the_full_check_takes_and_no_others_pass_for_them() {
+        let gate = HostGate {
+            bound: "10.1.2.3".to_string(),
+            names: Arc::new(vec!["sharesim.test".to_string()]),
+        };
+        for host in [
+            "127.0.0.1",
+            "127.0.0.1:8700",
+            "127.0.0.1:",
+            "localhost:1",
+            "10.1.2.3:80",
+            "10.1.2.3",
+        ] {
+            assert!(gate.is_common_spelling(host.as_bytes()), "{host}");
+            assert!(
+                crate::core::host::is_allowed(host, Some(&gate.bound), &gate.names),
+                "{host}"
+            );
+        }
+        for host in [
+            "127.0.0.1.evil.example",
+            "127.0.0.1:80x",
+            "localhost.evil.example:80",
+            "10.1.2.30",
+            "LOCALHOST",
+            "acme.sharesim.test",
+            "",
+        ] {
+            assert!(!gate.is_common_spelling(host.as_bytes()), "{host}");
         }
     }
 }

@@ -10,7 +10,7 @@ pub(crate) mod host_gate;
 
 use crate::core::network::Listener;
 use axum::extract::Request;
-use connection_limits::{AcceptBackoff, Activity, ConnectionLimits, Watched};
+use connection_limits::{AcceptBackoff, Activity, ConnectionLimits, Expired, Watched};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
@@ -287,12 +287,24 @@ async fn serve_connection<S, A: App>(
             request.extensions_mut().insert(Stopping(stopping.clone()));
         }
         let activity = requests.clone();
+        // A request without a body (a GET) is whole already: taken as it is, so the
+        // future hyper keeps per request holds no body reader (it is boxed, and built
+        // only for a request with a body).
+        let request = if hyper::body::Body::is_end_stream(request.body()) {
+            let (parts, _) = request.into_parts();
+            Ok(Request::from_parts(parts, axum::body::Body::empty()))
+        } else {
+            Err(request)
+        };
         async move {
             let _in_flight = in_flight;
-            let request = match read_body(request, limits).await {
-                Ok(Ok(request)) => request,
-                Ok(Err(refusal)) => return Ok(refusal),
-                Err(unread) => return Err(ConnectionError::Unread(unread)),
+            let request = match request {
+                Ok(request) => request,
+                Err(request) => match Box::pin(read_body(request, limits)).await {
+                    Ok(Ok(request)) => request,
+                    Ok(Err(refusal)) => return Ok(refusal),
+                    Err(unread) => return Err(ConnectionError::Unread(unread)),
+                },
             };
             let _handling = activity.handling();
             let response = match app.oneshot(request).await {
@@ -307,7 +319,10 @@ async fn serve_connection<S, A: App>(
         }
     });
     let io = TokioIo::new(stream);
-    let idle = activity.idle_for(limits.idle_timeout);
+    // One watchdog per connection enforces the head and idle deadlines (HTTP/1's head
+    // deadline too, which hyper would arm as a timer for every request).
+    let head = (!http2).then_some(limits.header_timeout);
+    let idle = activity.watch(head, limits.idle_timeout);
     tokio::pin!(idle);
     // HTTP/2 only where TLS negotiated it (ALPN `h2`); plain connections speak HTTP/1.1,
     // which spares every request the protocol sniffing of an auto-detecting server.
@@ -316,21 +331,21 @@ async fn serve_connection<S, A: App>(
         tokio::pin!(connection);
         tokio::select! {
             result = connection.as_mut() => log_end(result),
-            _ = &mut idle => tracing::debug!("closing an idle connection"),
+            expired = &mut idle => log_expired(expired),
             _ = cancel.cancelled() => {
                 connection.as_mut().graceful_shutdown();
                 drain_out(connection, &activity, drain).await;
             }
         }
     } else {
+        // No timer of hyper's: the watchdog above enforces the head deadline.
         let connection = http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
+            .header_read_timeout(None)
             .serve_connection(io, service);
         tokio::pin!(connection);
         tokio::select! {
             result = connection.as_mut() => log_end(result),
-            _ = &mut idle => tracing::debug!("closing an idle connection"),
+            expired = &mut idle => log_expired(expired),
             _ = cancel.cancelled() => {
                 connection.as_mut().graceful_shutdown();
                 drain_out(connection, &activity, drain).await;
@@ -363,6 +378,13 @@ enum ConnectionError {
     Aborted(Aborted),
     #[error(transparent)]
     Unread(Unread),
+}
+
+fn log_expired(expired: Expired) {
+    match expired {
+        Expired::Head => tracing::debug!("closing a connection whose request head is late"),
+        Expired::Idle => tracing::debug!("closing an idle connection"),
+    }
 }
 
 fn log_end(result: Result<(), hyper::Error>) {
