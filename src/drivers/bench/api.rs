@@ -231,7 +231,9 @@ fn combine(runs: &[LoadReport]) -> Rate {
     }
 }
 
-/// wrk on the one-item list, baseline first, when wrk is installed.
+/// wrk on the one-item list when wrk is installed: the baseline and sharesim alternate
+/// in rounds, as with the generator, so a load that comes and goes on the machine falls
+/// on both (one run of each moved the ratio from 0.70x to 0.86x between quiet runs).
 async fn with_wrk(
     options: &BenchOptions,
     acme: &ServedAccount,
@@ -242,24 +244,16 @@ async fn with_wrk(
         return Ok(None);
     };
     let auth = acme.basic_auth();
-    let bare = wrk::run(
-        &binary,
-        baseline,
-        &auth,
-        options.connections,
-        options.duration,
-    )
-    .await?;
-    let ours = wrk::run(
-        &binary,
-        acme.addr()?,
-        &auth,
-        options.connections,
-        options.duration,
-    )
-    .await?;
+    let ours_addr = acme.addr()?;
+    let round = (options.duration / ROUNDS).max(Duration::from_secs(1));
+    let (mut bare, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        bare.push(wrk::run(&binary, baseline, &auth, options.connections, round).await?);
+        ours.push(wrk::run(&binary, ours_addr, &auth, options.connections, round).await?);
+    }
+    let (bare, ours) = (wrk::WrkRun::mean(&bare), wrk::WrkRun::mean(&ours));
     Ok(Some(WrkFigure {
-        command: wrk::command_line(options.connections, options.duration),
+        command: wrk::command_line(options.connections, round),
         ratio: ours.per_second / bare.per_second.max(1e-9),
         generator_over_wrk: generated.sharesim.per_second / ours.per_second.max(1e-9),
         sharesim: ours,

@@ -17,6 +17,17 @@ pub(crate) struct WrkRun {
     pub non_2xx: u64,
 }
 
+impl WrkRun {
+    /// Runs of equal length as one: their mean rate, their non-2xx answers summed.
+    pub(crate) fn mean(runs: &[WrkRun]) -> WrkRun {
+        let count = runs.len().max(1) as f64;
+        WrkRun {
+            per_second: runs.iter().map(|r| r.per_second).sum::<f64>() / count,
+            non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
+        }
+    }
+}
+
 /// The wrk binary, if installed (`/usr/bin/wrk` on Debian, else the PATH).
 pub(crate) fn find() -> Option<PathBuf> {
     let debian = PathBuf::from("/usr/bin/wrk");
@@ -96,5 +107,21 @@ mod tests {
         assert_eq!(run.per_second, 57903.22);
         assert_eq!(run.non_2xx, 3);
         assert!(parse("nothing here").is_none());
+    }
+
+    #[test]
+    fn rounds_of_equal_length_average_their_rates_and_add_their_errors() {
+        let runs = [
+            WrkRun {
+                per_second: 100.0,
+                non_2xx: 1,
+            },
+            WrkRun {
+                per_second: 50.0,
+                non_2xx: 2,
+            },
+        ];
+        let mean = WrkRun::mean(&runs);
+        assert_eq!((mean.per_second, mean.non_2xx), (75.0, 3));
     }
 }
