@@ -101,12 +101,12 @@ where
     }
     let method = method_text(request.method());
     let path = Text::from(request.uri().path());
-    let user = account.authenticate(
-        request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok()),
-    );
+    let seen = Seen::of(request.headers());
+    let user = account.authenticate(seen.authorization.and_then(|value| value.to_str().ok()));
+    let surface_check = seen
+        .surface_check
+        .is_some_and(|key| key.as_bytes() == account.services().surface_check_key().as_bytes());
+    let wire_headers = request_headers(seen.authorization, seen.content_type);
     let caller = user
         .as_ref()
         .map_or_else(anonymous, |user| user.email.clone());
@@ -117,10 +117,6 @@ where
     if let Some(user) = user.filter(|_| !listing) {
         request.extensions_mut().insert(user);
     }
-    let surface_check = request
-        .headers()
-        .get(SURFACE_CHECK)
-        .is_some_and(|key| key.as_bytes() == account.services().surface_check_key().as_bytes());
     if surface_check {
         return if authenticated {
             next(request).await
@@ -150,7 +146,7 @@ where
         request = Request::from_parts(parts, Body::from(bytes));
     }
     // The body came off the connection: copied, so the journal does not pin its buffer.
-    let request_wire = Wire::received(request_headers(request.headers()), &request_body);
+    let request_wire = Wire::received(wire_headers, &request_body);
     let trace = account.trace();
     let request_seq = trace.record(
         EventKind::Request,
@@ -209,6 +205,35 @@ where
 const SURFACE_CHECK: header::HeaderName =
     header::HeaderName::from_static("x-sharesim-surface-check");
 
+/// The request headers the recorder reads, found in one pass over a request's few
+/// headers: a lookup by name hashes the name, and four lookups cost more than the pass.
+#[derive(Default)]
+struct Seen<'a> {
+    authorization: Option<&'a HeaderValue>,
+    content_type: Option<&'a HeaderValue>,
+    surface_check: Option<&'a HeaderValue>,
+}
+
+impl<'a> Seen<'a> {
+    /// The first value of each header, as `HeaderMap::get` would give it.
+    fn of(headers: &'a axum::http::HeaderMap) -> Seen<'a> {
+        let mut seen = Seen::default();
+        for (name, value) in headers {
+            let slot = if name == header::AUTHORIZATION {
+                &mut seen.authorization
+            } else if name == header::CONTENT_TYPE {
+                &mut seen.content_type
+            } else if name == SURFACE_CHECK {
+                &mut seen.surface_check
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        seen
+    }
+}
+
 /// How the trace names a caller without credentials: one shared text.
 fn anonymous() -> Text {
     static ANONYMOUS: std::sync::LazyLock<Text> = std::sync::LazyLock::new(|| "anonymous".into());
@@ -256,6 +281,11 @@ async fn record_answer(
             (summary, bytes)
         }
     };
+    // The list's cached headers already carry the unenforced allowance's values
+    // (see [`listing_headers`]).
+    let preset = listed
+        && limit == crate::core::rate_limit::UNENFORCED_LIMIT
+        && remaining == crate::core::rate_limit::UNENFORCED_LIMIT - 1;
     let (limit, remaining) = rate_limit_values(limit, remaining);
     // An answer given with its summary is the agreement list's, whose headers are
     // known: JSON's content type, no `Location`, no `Retry-After`.
@@ -267,8 +297,10 @@ async fn record_answer(
             .map(|name| parts.headers.get(name))
     };
     let wire_headers = answer_headers(found, &limit, &remaining);
-    parts.headers.insert(X_RATE_LIMIT, limit);
-    parts.headers.insert(X_RATE_LIMIT_REMAINING, remaining);
+    if !preset {
+        parts.headers.insert(X_RATE_LIMIT, limit);
+        parts.headers.insert(X_RATE_LIMIT_REMAINING, remaining);
+    }
     let wire = Wire::new(wire_headers, &answer_body).answering(call.request_seq);
     account.trace().record(
         EventKind::Response,
@@ -285,6 +317,26 @@ async fn record_answer(
         },
     );
     Response::from_parts(parts, body)
+}
+
+/// The agreement list's answer headers for `body`, built once per listing (see
+/// `AccountState::listing`), in the order its answer always had: the content type,
+/// the length, then the rate-limit values of the unenforced allowance after one call,
+/// which [`record_answer`] replaces in place when the allowance says otherwise.
+fn listing_headers(body: &Bytes) -> axum::http::HeaderMap {
+    let (limit, remaining) = rate_limit_values(
+        crate::core::rate_limit::UNENFORCED_LIMIT,
+        crate::core::rate_limit::UNENFORCED_LIMIT - 1,
+    );
+    let mut headers = axum::http::HeaderMap::with_capacity(4);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    headers.insert(X_RATE_LIMIT, limit);
+    headers.insert(X_RATE_LIMIT_REMAINING, remaining);
+    headers
 }
 
 /// `X-Rate-Limit`, as a constant name (no parsing per call).
@@ -332,12 +384,13 @@ fn shown(value: &HeaderValue) -> Cow<'static, str> {
 
 /// The request headers a reader of the exchange needs: how the caller authenticated
 /// (never the secret) and what it sent.
-fn request_headers(headers: &axum::http::HeaderMap) -> Headers {
+fn request_headers(
+    authorization: Option<&HeaderValue>,
+    content_type: Option<&HeaderValue>,
+) -> Headers {
     /// A read with Basic credentials, the common call: a constant.
     const BASIC: &[(&str, Cow<'static, str>)] =
         &[("Authorization", Cow::Borrowed("Basic (redacted)"))];
-    let authorization = headers.get(header::AUTHORIZATION);
-    let content_type = headers.get(header::CONTENT_TYPE);
     if content_type.is_none() && authorization.is_some_and(|v| v.as_bytes().starts_with(b"Basic "))
     {
         return Cow::Borrowed(BASIC);
