@@ -132,7 +132,12 @@ where
     let mut request_body = Bytes::new();
     if authenticated && request.method() != axum::http::Method::GET {
         let (mut parts, body) = request.into_parts();
-        let bytes = match axum::body::to_bytes(body, crate::core::limits::MAX_BODY_BYTES).await {
+        // Boxed: a read's future (every poll of the list) need not hold room for it.
+        let read = Box::pin(axum::body::to_bytes(
+            body,
+            crate::core::limits::MAX_BODY_BYTES,
+        ));
+        let bytes = match read.await {
             Ok(bytes) => bytes,
             Err(error) => {
                 unreadable = Some(ApiError::BadJson(format!(
@@ -170,7 +175,16 @@ where
     } else {
         account.rate_limiter().peek(now)
     };
-    let mut summary = None;
+    let limits = match verdict {
+        Verdict::Allowed { limit, remaining } => (limit, remaining),
+        Verdict::Exceeded { limit, .. } => (limit, 0),
+    };
+    let call = Call {
+        method,
+        path,
+        caller,
+        request_seq,
+    };
     let response = match (verdict, authenticated, unreadable) {
         (
             Verdict::Exceeded {
@@ -181,24 +195,16 @@ where
         ) => ApiError::RateLimited { retry_after_secs }.into_response(),
         (_, false, _) => ApiError::Unauthorized.into_response(),
         (_, true, Some(error)) => error.into_response(),
+        // The list's answer comes with its body and summary: recorded without an await.
         (_, true, None) if listing => {
-            let (response, listed) = agreements::listing_answer(account);
-            summary = Some(listed);
-            response
+            let (response, TraceSummary(detail, body)) = agreements::listing_answer(account);
+            let (parts, answer) = response.into_parts();
+            let recorded = (detail, body.unwrap_or_default());
+            return finish_answer(account, call, parts, answer, recorded, true, limits);
         }
         (_, true, None) => next(request).await,
     };
-    let (limit, remaining) = match verdict {
-        Verdict::Allowed { limit, remaining } => (limit, remaining),
-        Verdict::Exceeded { limit, .. } => (limit, 0),
-    };
-    let call = Call {
-        method,
-        path,
-        caller,
-        request_seq,
-    };
-    record_answer(account, call, response, summary, (limit, remaining)).await
+    record_answer(account, call, response, limits).await
 }
 
 /// [`crate::core::account::SURFACE_CHECK_HEADER`] as a header name, so looking for it parses nothing.
@@ -248,39 +254,47 @@ struct Call {
     request_seq: u64,
 }
 
-/// Adds the rate-limit headers to `response` and records it (summary and wire) as the
-/// answer to `call`. The summary is `summary` when given, else the one the handler
-/// attached to the response, else read from the body.
+/// Records `response` as the answer to `call` (see [`finish_answer`]), its summary the
+/// one the handler attached, else read from the body.
 async fn record_answer(
     account: &Account,
     call: Call,
     response: Response,
-    summary: Option<TraceSummary>,
-    (limit, remaining): (u32, u32),
+    limits: (u32, u32),
 ) -> Response {
     let (mut parts, mut body) = response.into_parts();
-    let listed = summary.is_some();
-    let summary = summary.or_else(|| parts.extensions.remove::<TraceSummary>());
-    let (detail, answer_body) = match summary {
+    let recorded = match parts.extensions.remove::<TraceSummary>() {
         Some(TraceSummary(summary, Some(bytes))) => (summary, bytes),
         // Answers built elsewhere (axum's own rejections, empty 204s, the plain-text
-        // 429) are read back to summarise them; they are few and small.
-        Some(TraceSummary(summary, None)) => {
-            let bytes = axum::body::to_bytes(body, usize::MAX)
+        // 429) are read back to summarise them; they are few and small. Boxed, so the
+        // future of every call need not hold room for the read.
+        summary => {
+            let bytes = Box::pin(axum::body::to_bytes(body, usize::MAX))
                 .await
                 .unwrap_or_default();
             body = Body::from(bytes.clone());
-            (summary, bytes)
-        }
-        None => {
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
-            let summary = summarize_response(&bytes);
-            body = Body::from(bytes.clone());
+            let summary = match summary {
+                Some(TraceSummary(summary, _)) => summary,
+                None => summarize_response(&bytes),
+            };
             (summary, bytes)
         }
     };
+    finish_answer(account, call, parts, body, recorded, false, limits)
+}
+
+/// Adds the rate-limit headers to an answer and records it (`recorded`: its summary
+/// and body) as the answer to `call`. A `listed` answer is the agreement list's, whose
+/// headers are known and cached (see [`listing_headers`]).
+fn finish_answer(
+    account: &Account,
+    call: Call,
+    mut parts: axum::http::response::Parts,
+    body: Body,
+    (detail, answer_body): (String, Bytes),
+    listed: bool,
+    (limit, remaining): (u32, u32),
+) -> Response {
     // The list's cached headers already carry the unenforced allowance's values
     // (see [`listing_headers`]).
     let preset = listed
@@ -322,7 +336,7 @@ async fn record_answer(
 /// The agreement list's answer headers for `body`, built once per listing (see
 /// `AccountState::listing`), in the order its answer always had: the content type,
 /// the length, then the rate-limit values of the unenforced allowance after one call,
-/// which [`record_answer`] replaces in place when the allowance says otherwise.
+/// which [`finish_answer`] replaces in place when the allowance says otherwise.
 fn listing_headers(body: &Bytes) -> axum::http::HeaderMap {
     let (limit, remaining) = rate_limit_values(
         crate::core::rate_limit::UNENFORCED_LIMIT,
