@@ -55,9 +55,10 @@ pub struct AccountState {
     /// these bounds, and a scan of every copy per invitation made handshakes slower the
     /// more agreements an account held.
     held: HashMap<Option<String>, Held>,
-    /// The serialised `GET /sharing_agreements` body and the API URL it was built for.
-    /// Listing is the hottest read; every change to a copy drops the cache.
-    listing: Option<(String, bytes::Bytes)>,
+    /// The serialised `GET /sharing_agreements` body, the answer headers built for it,
+    /// and the API URL it was built for. Listing is the hottest read; every change to a
+    /// copy drops the cache.
+    listing: Option<(String, bytes::Bytes, axum::http::HeaderMap)>,
     /// Tickets and the counters that number them.
     tickets: TicketBook,
     /// Ticket pushes decided and not yet delivered, per agreement.
@@ -236,18 +237,22 @@ impl AccountState {
         state
     }
 
-    /// The list body for `api_url`, serialised once per change rather than per request.
+    /// The list body for `api_url` and the headers of its answer (`headers` builds them
+    /// from the body), both built once per change rather than per request: a clone of a
+    /// small header map costs less than inserting and hashing each header per call.
     pub fn listing(
         &mut self,
         api_url: &str,
         build: impl FnOnce(&Self) -> bytes::Bytes,
-    ) -> bytes::Bytes {
+        headers: impl FnOnce(&bytes::Bytes) -> axum::http::HeaderMap,
+    ) -> (bytes::Bytes, axum::http::HeaderMap) {
         match &self.listing {
-            Some((url, body)) if url == api_url => body.clone(),
+            Some((url, body, map)) if url == api_url => (body.clone(), map.clone()),
             _ => {
                 let body = build(self);
-                self.listing = Some((api_url.to_string(), body.clone()));
-                body
+                let map = headers(&body);
+                self.listing = Some((api_url.to_string(), body.clone(), map.clone()));
+                (body, map)
             }
         }
     }

@@ -119,7 +119,7 @@ fn agreement_response(account: &Account, status: StatusCode, agreement: &Agreeme
 }
 
 async fn list_agreements(State(account): State<Arc<Account>>) -> Result<Response, ApiError> {
-    let (body, summary) = listing(&account);
+    let (body, _, summary) = listing(&account);
     Ok(json_bytes_response(StatusCode::OK, body, summary))
 }
 
@@ -135,19 +135,17 @@ pub(super) fn is_listing(method: &axum::http::Method, path: &str) -> bool {
 }
 
 /// The agreement list's answer, with the headers the routed handler's answer gets
-/// (the router adds `Content-Length` after the content type), and its trace summary.
+/// (the router adds `Content-Length` after the content type) and the rate-limit ones,
+/// cached with the body, and its trace summary.
 pub(super) fn listing_answer(account: &Account) -> (Response, super::TraceSummary) {
-    let (body, summary) = listing(account);
-    let length = axum::http::HeaderValue::from(body.len());
-    let mut response = super::json_bytes(StatusCode::OK, body.clone());
-    response
-        .headers_mut()
-        .insert(axum::http::header::CONTENT_LENGTH, length);
+    let (body, headers, summary) = listing(account);
+    let mut response = Response::new(axum::body::Body::from(body.clone()));
+    *response.headers_mut() = headers;
     (response, super::TraceSummary(summary, Some(body)))
 }
 
-/// The agreement list's body and its trace summary.
-fn listing(account: &Account) -> (Bytes, String) {
+/// The agreement list's body, its answer's headers and its trace summary.
+fn listing(account: &Account) -> (Bytes, axum::http::HeaderMap, String) {
     #[derive(serde::Serialize)]
     struct Listing<'a> {
         sharing_agreements: Vec<AgreementView<'a>>,
@@ -155,9 +153,9 @@ fn listing(account: &Account) -> (Bytes, String) {
     let api_url = account.shared_api_url();
     // Serialised under the state lock straight from the copies (no clones, no `Value`),
     // and only when a copy changed since the last listing.
-    let (body, count) = account.with_state(|state| {
+    let (body, headers, count) = account.with_state(|state| {
         let count = state.agreements().len();
-        let body = state.listing(&api_url, |state| {
+        let build = |state: &crate::core::account::AccountState| {
             let listing = Listing {
                 sharing_agreements: state
                     .agreements()
@@ -166,10 +164,11 @@ fn listing(account: &Account) -> (Bytes, String) {
                     .collect(),
             };
             serde_json::to_vec(&listing).unwrap_or_default().into()
-        });
-        (body, count)
+        };
+        let (body, headers) = state.listing(&api_url, build, super::listing_headers);
+        (body, headers, count)
     });
-    (body, count_of_agreements(count))
+    (body, headers, count_of_agreements(count))
 }
 
 /// `{count} agreements`, the list's trace summary, without the formatting machinery

@@ -101,12 +101,12 @@ where
     }
     let method = method_text(request.method());
     let path = Text::from(request.uri().path());
-    let user = account.authenticate(
-        request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok()),
-    );
+    let seen = Seen::of(request.headers());
+    let user = account.authenticate(seen.authorization.and_then(|value| value.to_str().ok()));
+    let surface_check = seen
+        .surface_check
+        .is_some_and(|key| key.as_bytes() == account.services().surface_check_key().as_bytes());
+    let wire_headers = request_headers(seen.authorization, seen.content_type);
     let caller = user
         .as_ref()
         .map_or_else(anonymous, |user| user.email.clone());
@@ -117,10 +117,6 @@ where
     if let Some(user) = user.filter(|_| !listing) {
         request.extensions_mut().insert(user);
     }
-    let surface_check = request
-        .headers()
-        .get(SURFACE_CHECK)
-        .is_some_and(|key| key.as_bytes() == account.services().surface_check_key().as_bytes());
     if surface_check {
         return if authenticated {
             next(request).await
@@ -136,7 +132,12 @@ where
     let mut request_body = Bytes::new();
     if authenticated && request.method() != axum::http::Method::GET {
         let (mut parts, body) = request.into_parts();
-        let bytes = match axum::body::to_bytes(body, crate::core::limits::MAX_BODY_BYTES).await {
+        // Boxed: a read's future (every poll of the list) need not hold room for it.
+        let read = Box::pin(axum::body::to_bytes(
+            body,
+            crate::core::limits::MAX_BODY_BYTES,
+        ));
+        let bytes = match read.await {
             Ok(bytes) => bytes,
             Err(error) => {
                 unreadable = Some(ApiError::BadJson(format!(
@@ -150,7 +151,7 @@ where
         request = Request::from_parts(parts, Body::from(bytes));
     }
     // The body came off the connection: copied, so the journal does not pin its buffer.
-    let request_wire = Wire::received(request_headers(request.headers()), &request_body);
+    let request_wire = Wire::received(wire_headers, &request_body);
     let trace = account.trace();
     let request_seq = trace.record(
         EventKind::Request,
@@ -174,7 +175,16 @@ where
     } else {
         account.rate_limiter().peek(now)
     };
-    let mut summary = None;
+    let limits = match verdict {
+        Verdict::Allowed { limit, remaining } => (limit, remaining),
+        Verdict::Exceeded { limit, .. } => (limit, 0),
+    };
+    let call = Call {
+        method,
+        path,
+        caller,
+        request_seq,
+    };
     let response = match (verdict, authenticated, unreadable) {
         (
             Verdict::Exceeded {
@@ -185,29 +195,50 @@ where
         ) => ApiError::RateLimited { retry_after_secs }.into_response(),
         (_, false, _) => ApiError::Unauthorized.into_response(),
         (_, true, Some(error)) => error.into_response(),
+        // The list's answer comes with its body and summary: recorded without an await.
         (_, true, None) if listing => {
-            let (response, listed) = agreements::listing_answer(account);
-            summary = Some(listed);
-            response
+            let (response, TraceSummary(detail, body)) = agreements::listing_answer(account);
+            let (parts, answer) = response.into_parts();
+            let recorded = (detail, body.unwrap_or_default());
+            return finish_answer(account, call, parts, answer, recorded, true, limits);
         }
         (_, true, None) => next(request).await,
     };
-    let (limit, remaining) = match verdict {
-        Verdict::Allowed { limit, remaining } => (limit, remaining),
-        Verdict::Exceeded { limit, .. } => (limit, 0),
-    };
-    let call = Call {
-        method,
-        path,
-        caller,
-        request_seq,
-    };
-    record_answer(account, call, response, summary, (limit, remaining)).await
+    record_answer(account, call, response, limits).await
 }
 
 /// [`crate::core::account::SURFACE_CHECK_HEADER`] as a header name, so looking for it parses nothing.
 const SURFACE_CHECK: header::HeaderName =
     header::HeaderName::from_static("x-sharesim-surface-check");
+
+/// The request headers the recorder reads, found in one pass over a request's few
+/// headers: a lookup by name hashes the name, and four lookups cost more than the pass.
+#[derive(Default)]
+struct Seen<'a> {
+    authorization: Option<&'a HeaderValue>,
+    content_type: Option<&'a HeaderValue>,
+    surface_check: Option<&'a HeaderValue>,
+}
+
+impl<'a> Seen<'a> {
+    /// The first value of each header, as `HeaderMap::get` would give it.
+    fn of(headers: &'a axum::http::HeaderMap) -> Seen<'a> {
+        let mut seen = Seen::default();
+        for (name, value) in headers {
+            let slot = if name == header::AUTHORIZATION {
+                &mut seen.authorization
+            } else if name == header::CONTENT_TYPE {
+                &mut seen.content_type
+            } else if name == SURFACE_CHECK {
+                &mut seen.surface_check
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        seen
+    }
+}
 
 /// How the trace names a caller without credentials: one shared text.
 fn anonymous() -> Text {
@@ -223,39 +254,52 @@ struct Call {
     request_seq: u64,
 }
 
-/// Adds the rate-limit headers to `response` and records it (summary and wire) as the
-/// answer to `call`. The summary is `summary` when given, else the one the handler
-/// attached to the response, else read from the body.
+/// Records `response` as the answer to `call` (see [`finish_answer`]), its summary the
+/// one the handler attached, else read from the body.
 async fn record_answer(
     account: &Account,
     call: Call,
     response: Response,
-    summary: Option<TraceSummary>,
-    (limit, remaining): (u32, u32),
+    limits: (u32, u32),
 ) -> Response {
     let (mut parts, mut body) = response.into_parts();
-    let listed = summary.is_some();
-    let summary = summary.or_else(|| parts.extensions.remove::<TraceSummary>());
-    let (detail, answer_body) = match summary {
+    let recorded = match parts.extensions.remove::<TraceSummary>() {
         Some(TraceSummary(summary, Some(bytes))) => (summary, bytes),
         // Answers built elsewhere (axum's own rejections, empty 204s, the plain-text
-        // 429) are read back to summarise them; they are few and small.
-        Some(TraceSummary(summary, None)) => {
-            let bytes = axum::body::to_bytes(body, usize::MAX)
+        // 429) are read back to summarise them; they are few and small. Boxed, so the
+        // future of every call need not hold room for the read.
+        summary => {
+            let bytes = Box::pin(axum::body::to_bytes(body, usize::MAX))
                 .await
                 .unwrap_or_default();
             body = Body::from(bytes.clone());
-            (summary, bytes)
-        }
-        None => {
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
-            let summary = summarize_response(&bytes);
-            body = Body::from(bytes.clone());
+            let summary = match summary {
+                Some(TraceSummary(summary, _)) => summary,
+                None => summarize_response(&bytes),
+            };
             (summary, bytes)
         }
     };
+    finish_answer(account, call, parts, body, recorded, false, limits)
+}
+
+/// Adds the rate-limit headers to an answer and records it (`recorded`: its summary
+/// and body) as the answer to `call`. A `listed` answer is the agreement list's, whose
+/// headers are known and cached (see [`listing_headers`]).
+fn finish_answer(
+    account: &Account,
+    call: Call,
+    mut parts: axum::http::response::Parts,
+    body: Body,
+    (detail, answer_body): (String, Bytes),
+    listed: bool,
+    (limit, remaining): (u32, u32),
+) -> Response {
+    // The list's cached headers already carry the unenforced allowance's values
+    // (see [`listing_headers`]).
+    let preset = listed
+        && limit == crate::core::rate_limit::UNENFORCED_LIMIT
+        && remaining == crate::core::rate_limit::UNENFORCED_LIMIT - 1;
     let (limit, remaining) = rate_limit_values(limit, remaining);
     // An answer given with its summary is the agreement list's, whose headers are
     // known: JSON's content type, no `Location`, no `Retry-After`.
@@ -267,8 +311,10 @@ async fn record_answer(
             .map(|name| parts.headers.get(name))
     };
     let wire_headers = answer_headers(found, &limit, &remaining);
-    parts.headers.insert(X_RATE_LIMIT, limit);
-    parts.headers.insert(X_RATE_LIMIT_REMAINING, remaining);
+    if !preset {
+        parts.headers.insert(X_RATE_LIMIT, limit);
+        parts.headers.insert(X_RATE_LIMIT_REMAINING, remaining);
+    }
     let wire = Wire::new(wire_headers, &answer_body).answering(call.request_seq);
     account.trace().record(
         EventKind::Response,
@@ -285,6 +331,26 @@ async fn record_answer(
         },
     );
     Response::from_parts(parts, body)
+}
+
+/// The agreement list's answer headers for `body`, built once per listing (see
+/// `AccountState::listing`), in the order its answer always had: the content type,
+/// the length, then the rate-limit values of the unenforced allowance after one call,
+/// which [`finish_answer`] replaces in place when the allowance says otherwise.
+fn listing_headers(body: &Bytes) -> axum::http::HeaderMap {
+    let (limit, remaining) = rate_limit_values(
+        crate::core::rate_limit::UNENFORCED_LIMIT,
+        crate::core::rate_limit::UNENFORCED_LIMIT - 1,
+    );
+    let mut headers = axum::http::HeaderMap::with_capacity(4);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    headers.insert(X_RATE_LIMIT, limit);
+    headers.insert(X_RATE_LIMIT_REMAINING, remaining);
+    headers
 }
 
 /// `X-Rate-Limit`, as a constant name (no parsing per call).
@@ -332,12 +398,13 @@ fn shown(value: &HeaderValue) -> Cow<'static, str> {
 
 /// The request headers a reader of the exchange needs: how the caller authenticated
 /// (never the secret) and what it sent.
-fn request_headers(headers: &axum::http::HeaderMap) -> Headers {
+fn request_headers(
+    authorization: Option<&HeaderValue>,
+    content_type: Option<&HeaderValue>,
+) -> Headers {
     /// A read with Basic credentials, the common call: a constant.
     const BASIC: &[(&str, Cow<'static, str>)] =
         &[("Authorization", Cow::Borrowed("Basic (redacted)"))];
-    let authorization = headers.get(header::AUTHORIZATION);
-    let content_type = headers.get(header::CONTENT_TYPE);
     if content_type.is_none() && authorization.is_some_and(|v| v.as_bytes().starts_with(b"Basic "))
     {
         return Cow::Borrowed(BASIC);

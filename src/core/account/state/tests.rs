@@ -109,24 +109,43 @@ fn the_cached_listing_is_rebuilt_after_every_change() {
             .collect::<String>()
             .into()
     };
+    let no_headers = |_: &bytes::Bytes| axum::http::HeaderMap::new();
     state.insert(copy(1, "a"));
-    assert_eq!(state.listing("u", build), "a=pending");
+    assert_eq!(state.listing("u", build, no_headers).0, "a=pending");
     state.insert(copy(2, "b"));
-    assert_eq!(state.listing("u", build), "a=pendingb=pending");
+    assert_eq!(
+        state.listing("u", build, no_headers).0,
+        "a=pendingb=pending"
+    );
     state.change(1, |a| a.status = AgreementStatus::Accepted);
-    assert_eq!(state.listing("u", build), "a=acceptedb=pending");
+    assert_eq!(
+        state.listing("u", build, no_headers).0,
+        "a=acceptedb=pending"
+    );
     state.change_by_uuid("b", |a| a.status = AgreementStatus::SslError);
-    assert_eq!(state.listing("u", build), "a=acceptedb=ssl_error");
+    assert_eq!(
+        state.listing("u", build, no_headers).0,
+        "a=acceptedb=ssl_error"
+    );
     // A cached body is reused only while nothing changed and for the same API URL.
     let mut built = 0;
     let mut counting = |state: &AccountState| {
         built += 1;
         build(state)
     };
-    assert_eq!(state.listing("u", &mut counting), "a=acceptedb=ssl_error");
-    assert_eq!(state.listing("v", &mut counting), "a=acceptedb=ssl_error");
+    assert_eq!(
+        state.listing("u", &mut counting, no_headers).0,
+        "a=acceptedb=ssl_error"
+    );
+    assert_eq!(
+        state.listing("v", &mut counting, no_headers).0,
+        "a=acceptedb=ssl_error"
+    );
     state.remove(1);
-    assert_eq!(state.listing("v", &mut counting), "b=ssl_error");
+    assert_eq!(
+        state.listing("v", &mut counting, no_headers).0,
+        "b=ssl_error"
+    );
     assert_eq!(built, 2);
 }
 
