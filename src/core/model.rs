@@ -375,18 +375,7 @@ pub fn sha1_hex(pieces: &[&str], number: u64, tail: &[&str]) -> String {
     for piece in pieces {
         hasher.update(piece.as_bytes());
     }
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = number;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    hasher.update(&digits[at..]);
+    hasher.update(itoa::Buffer::new().format(number).as_bytes());
     for piece in tail {
         hasher.update(piece.as_bytes());
     }

@@ -175,19 +175,10 @@ fn listing(account: &Account) -> (Bytes, axum::http::HeaderMap, String) {
 /// (every poll of the list records it).
 fn count_of_agreements(count: usize) -> String {
     const SUFFIX: &str = " agreements";
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = count;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let mut summary = String::with_capacity(digits.len() - at + SUFFIX.len());
-    summary.extend(digits[at..].iter().map(|&digit| char::from(digit)));
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(count);
+    let mut summary = String::with_capacity(digits.len() + SUFFIX.len());
+    summary.push_str(digits);
     summary.push_str(SUFFIX);
     summary
 }
@@ -204,11 +195,10 @@ async fn show_agreement(
 async fn create_agreement(
     State(account): State<Arc<Account>>,
     axum::Extension(user): axum::Extension<User>,
-    parsed: Option<axum::Extension<ParsedBody>>,
+    parsed: Option<ParsedBody>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require_admin(&user)?;
-    let parsed = parsed.map(|axum::Extension(parsed)| parsed);
     let fields = parse_envelope_of(&body, parsed.as_ref(), "sharing_agreement")?;
     let invitation = parse_invitation(&account, &fields)?;
     let agreement = outbound::invite(&account, invitation).await;
@@ -332,7 +322,7 @@ async fn update_agreement(
     State(account): State<Arc<Account>>,
     axum::Extension(user): axum::Extension<User>,
     Path(raw_id): Path<String>,
-    parsed: Option<axum::Extension<ParsedBody>>,
+    parsed: Option<ParsedBody>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require_admin(&user)?;
@@ -341,7 +331,6 @@ async fn update_agreement(
     if !account.has_agreement(id) {
         return Err(ApiError::NotFound);
     }
-    let parsed = parsed.map(|axum::Extension(parsed)| parsed);
     let fields = parse_envelope_of(&body, parsed.as_ref(), "sharing_agreement")?;
     // Only `status` may change: other fields are ignored.
     let requested = match fields.get("status") {

@@ -492,6 +492,18 @@ fn too_large(error: crate::core::limits::TooLarge) -> ApiError {
 #[derive(Clone, Debug)]
 pub(crate) struct ParsedBody(Arc<Result<Value, String>>);
 
+/// A handler takes `Option<ParsedBody>`: the body [`record_call`] parsed, when it did.
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for ParsedBody {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<ParsedBody>().cloned())
+    }
+}
+
 impl ParsedBody {
     /// Parses `bytes` into `extensions` for the handler; the trace's summary of them.
     fn attach(bytes: &[u8], extensions: &mut axum::http::Extensions) -> String {

@@ -47,15 +47,11 @@ async fn show_settings(State(account): State<Arc<Account>>) -> Result<Response, 
 async fn update_settings(
     State(account): State<Arc<Account>>,
     axum::Extension(user): axum::Extension<User>,
-    parsed: Option<axum::Extension<super::ParsedBody>>,
+    parsed: Option<super::ParsedBody>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require_admin(&user)?;
-    let settings = parse_envelope_of(
-        &body,
-        parsed.map(|axum::Extension(parsed)| parsed).as_ref(),
-        "settings",
-    )?;
+    let settings = parse_envelope_of(&body, parsed.as_ref(), "settings")?;
     let mut changed = account.settings();
     if let Some(sharing) = settings.get("ticket_sharing").filter(|v| !v.is_null()) {
         let sharing = sharing.as_object().ok_or_else(|| {

@@ -87,15 +87,11 @@ async fn show_field(
 async fn create_field(
     State(account): State<Arc<Account>>,
     axum::Extension(user): axum::Extension<User>,
-    parsed: Option<axum::Extension<super::ParsedBody>>,
+    parsed: Option<super::ParsedBody>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require_admin(&user)?;
-    let fields = parse_envelope_of(
-        &body,
-        parsed.map(|axum::Extension(parsed)| parsed).as_ref(),
-        "ticket_field",
-    )?;
+    let fields = parse_envelope_of(&body, parsed.as_ref(), "ticket_field")?;
     let definition = parse_definition(&fields)?;
     let field = account.add_ticket_field(definition)?;
     let position = account.ticket_fields().len().saturating_sub(1);

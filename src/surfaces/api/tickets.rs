@@ -127,14 +127,10 @@ async fn list_audits(
 async fn create_ticket(
     State(account): State<Arc<Account>>,
     axum::Extension(user): axum::Extension<User>,
-    parsed: Option<axum::Extension<super::ParsedBody>>,
+    parsed: Option<super::ParsedBody>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let fields = parse_envelope_of(
-        &body,
-        parsed.map(|axum::Extension(parsed)| parsed).as_ref(),
-        "ticket",
-    )?;
+    let fields = parse_envelope_of(&body, parsed.as_ref(), "ticket")?;
     let mut changes = parse_changes(&fields)?;
     if let Some(value) = fields
         .get("via_followup_source_id")
@@ -177,16 +173,12 @@ async fn update_ticket(
     State(account): State<Arc<Account>>,
     axum::Extension(user): axum::Extension<User>,
     Path(raw_id): Path<String>,
-    parsed: Option<axum::Extension<super::ParsedBody>>,
+    parsed: Option<super::ParsedBody>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // Check the record exists before judging the body, as Zendesk does.
     let id = find_ticket(&account, &raw_id)?.id;
-    let fields = parse_envelope_of(
-        &body,
-        parsed.map(|axum::Extension(parsed)| parsed).as_ref(),
-        "ticket",
-    )?;
+    let fields = parse_envelope_of(&body, parsed.as_ref(), "ticket")?;
     let changes = parse_changes(&fields)?;
     let ticket = outbound::update_ticket(&account, id, Account::user_id(&user), changes).await?;
     Ok(json_response(
