@@ -81,9 +81,7 @@ impl HostGate {
         }
         None
     }
-}
 
-impl HostGate {
     /// Whether `host` is spelled as clients of this machine spell it (`127.0.0.1`,
     /// `localhost` or the bound IPv4 address, with or without a port): compared byte
     /// for byte, where [`crate::core::host::is_allowed`] would parse it. Every spelling

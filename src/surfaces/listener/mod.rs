@@ -210,6 +210,27 @@ enum Unread {
     Broken(String),
 }
 
+/// A request as it arrives: whole already, or with a body still to read.
+enum Arrival {
+    /// A request without a body (a GET): taken as it is, with no deadline and no
+    /// buffer, so the future hyper keeps per request holds no body reader.
+    Whole(Request),
+    /// A request with a body, for [`read_body`] (boxed, and built only for such a
+    /// request).
+    WithBody(Request<Incoming>),
+}
+
+impl Arrival {
+    fn of(request: Request<Incoming>) -> Arrival {
+        if hyper::body::Body::is_end_stream(request.body()) {
+            let (parts, _) = request.into_parts();
+            Arrival::Whole(Request::from_parts(parts, axum::body::Body::empty()))
+        } else {
+            Arrival::WithBody(request)
+        }
+    }
+}
+
 /// Reads the whole body, within the header deadline and the body size limit: handlers
 /// then never wait on a slow client, and a client can hold a connection only as long as
 /// the limits say. A body over the limit is answered 413.
@@ -227,10 +248,6 @@ async fn read_body(
         return Ok(Err(too_large()));
     }
     let (parts, body) = request.into_parts();
-    // Nothing to wait for (a GET without a body): no deadline, no buffer.
-    if hyper::body::Body::is_end_stream(&body) {
-        return Ok(Ok(Request::from_parts(parts, axum::body::Body::empty())));
-    }
     let limited = Limited::new(body, crate::core::limits::MAX_BODY_BYTES);
     match tokio::time::timeout(limits.header_timeout, limited.collect()).await {
         Err(_) => Err(Unread::TooSlow(limits.header_timeout)),
@@ -287,20 +304,12 @@ async fn serve_connection<S, A: App>(
             request.extensions_mut().insert(Stopping(stopping.clone()));
         }
         let activity = requests.clone();
-        // A request without a body (a GET) is whole already: taken as it is, so the
-        // future hyper keeps per request holds no body reader (it is boxed, and built
-        // only for a request with a body).
-        let request = if hyper::body::Body::is_end_stream(request.body()) {
-            let (parts, _) = request.into_parts();
-            Ok(Request::from_parts(parts, axum::body::Body::empty()))
-        } else {
-            Err(request)
-        };
+        let request = Arrival::of(request);
         async move {
             let _in_flight = in_flight;
             let request = match request {
-                Ok(request) => request,
-                Err(request) => match Box::pin(read_body(request, limits)).await {
+                Arrival::Whole(request) => request,
+                Arrival::WithBody(request) => match Box::pin(read_body(request, limits)).await {
                     Ok(Ok(request)) => request,
                     Ok(Err(refusal)) => return Ok(refusal),
                     Err(unread) => return Err(ConnectionError::Unread(unread)),
