@@ -43,13 +43,7 @@ async fn accepted(w: &TestWorld, terms: Value) -> (u64, u64) {
         )
         .await;
     assert_eq!(sent.status, 201, "{}", sent.text);
-    let received = w.only_agreement("globex").await;
-    assert_eq!(
-        w.set_status("globex", &received["id"], "accepted")
-            .await
-            .status,
-        200
-    );
+    let received = w.accept_only_agreement("globex").await;
     (
         sent.body["sharing_agreement"]["id"].as_u64().unwrap(),
         received["id"].as_u64().unwrap(),
@@ -626,13 +620,7 @@ async fn api_list_shows_each_change_in_the_next_get_with_the_routed_headers() {
     assert_eq!(list_answer.detail, "1 agreements");
     assert_eq!(list_answer.path.as_deref(), Some(list));
     // A change the partner makes is in acme's next GET.
-    let received = w.only_agreement("globex").await;
-    assert_eq!(
-        w.set_status("globex", &received["id"], "accepted")
-            .await
-            .status,
-        200
-    );
+    w.accept_only_agreement("globex").await;
     let after = w
         .rest("acme", "agent", "GET", "/api/v2/sharing_agreements", None)
         .await;

@@ -196,6 +196,15 @@ impl TestWorld {
         items[0].clone()
     }
 
+    /// Accepts the only agreement copy on `subdomain` as its admin (the answer must be
+    /// 200); the copy as it was listed before.
+    pub async fn accept_only_agreement(&self, subdomain: &str) -> Value {
+        let copy = self.only_agreement(subdomain).await;
+        let answer = self.set_status(subdomain, &copy["id"], "accepted").await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        copy
+    }
+
     /// What `subdomain`'s admin lists under `/api/v2/{what}.json` (`sharing_agreements`,
     /// `tickets`).
     pub async fn listed(&self, subdomain: &str, what: &str) -> Vec<Value> {

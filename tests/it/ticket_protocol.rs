@@ -210,13 +210,7 @@ async fn the_ticket_endpoint_answers_every_protocol_error() {
         token: agreement.token(),
     };
     a_pending_agreement_refuses_tickets(&w, &call).await;
-    let received = w.only_agreement("globex").await;
-    assert_eq!(
-        w.set_status("globex", &received["id"], "accepted")
-            .await
-            .status,
-        200
-    );
+    w.accept_only_agreement("globex").await;
 
     bad_credentials_are_refused(&w, &call, &agreement).await;
     bad_requests_are_refused(&w, &call).await;
@@ -313,13 +307,7 @@ async fn an_expired_certificate_after_acceptance_gives_ssl_error_in_the_listing_
     )
     .await;
     let sent = w.invite("acme", "globex").await;
-    let received = w.only_agreement("globex").await;
-    assert_eq!(
-        w.set_status("globex", &received["id"], "accepted")
-            .await
-            .status,
-        200
-    );
+    w.accept_only_agreement("globex").await;
     assert_eq!(w.only_agreement("acme").await["status"], "accepted");
     let created = w
         .rest(
