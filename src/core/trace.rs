@@ -215,16 +215,7 @@ impl Events {
     /// Drops the oldest events until both bounds hold with `events` more events of
     /// `incoming` bytes.
     fn make_room(&mut self, events: usize, incoming: usize) {
-        loop {
-            let over_count = self
-                .capacity
-                .is_some_and(|capacity| self.kept.len() + events > capacity);
-            let over_bytes = self
-                .byte_budget
-                .is_some_and(|budget| self.bytes + incoming > budget);
-            if !(over_count || over_bytes) {
-                return;
-            }
+        while self.is_over(events, incoming) {
             match self.sizes.pop_front() {
                 Some(size) => {
                     self.bytes -= size;
@@ -238,6 +229,17 @@ impl Events {
 }
 
 impl Events {
+    /// Whether `events` more events of `incoming` bytes would pass either bound: the
+    /// check every recording makes, inlined; only a full trace calls `make_room`.
+    #[inline]
+    fn is_over(&self, events: usize, incoming: usize) -> bool {
+        self.capacity
+            .is_some_and(|capacity| self.kept.len() + events > capacity)
+            || self
+                .byte_budget
+                .is_some_and(|budget| self.bytes + incoming > budget)
+    }
+
     /// The index in `kept` of the first event after sequence number `after`.
     fn position_after(&self, after: u64) -> usize {
         let first = start_seq(self);
@@ -376,7 +378,9 @@ impl Trace {
         events.last_of_kind[event.kind as usize] = seq;
         if events.capacity != Some(0) {
             let size = event.retained_bytes();
-            events.make_room(1, size);
+            if events.is_over(1, size) {
+                events.make_room(1, size);
+            }
             events.bytes += size;
             events.kept.push_back(event);
             events.sizes.push_back(size);
