@@ -5,110 +5,19 @@
 //! so the same scenario and seed give the same trace: reports, sequence diagrams and
 //! golden files are all derived from it.
 
-use crate::core::clock::WorldClock;
 use crate::core::limits::{MAX_TRACE_DETAIL_CHARS, MAX_TRACE_NAME_CHARS, MAX_TRACE_PATH_CHARS};
 use bytes::{BufMut, Bytes, BytesMut};
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 mod text;
+mod time;
 mod wire;
 pub use text::{Text, method_text};
+pub use time::Clock;
 pub use wire::{Headers as WireHeaders, Wire, clip_header, redact_authorization, token_uuid};
-
-/// Where timestamps come from: the wall clock for `serve`, a logical clock for scenarios
-/// so that timestamps (and therefore traces) are the same on every run.
-#[derive(Debug)]
-pub enum Clock {
-    /// Real UTC time.
-    Wall,
-    /// Starts at a fixed instant and advances one second per reading, plus the time the
-    /// world has waited on its own clock (on the simulated network a 30 s timeout shows
-    /// as 30 s; on loopback, whose waits are not reproducible, nothing is added).
-    Logical {
-        /// The first instant it reports.
-        start: DateTime<Utc>,
-        /// Readings taken so far.
-        ticks: AtomicU64,
-        /// The world's clock, whose waited time is added.
-        world: WorldClock,
-    },
-}
-
-impl Clock {
-    /// A logical clock starting at 2026-01-01T09:00:00Z, the scenarios' epoch, that
-    /// adds nothing for waits.
-    pub fn logical() -> Clock {
-        Clock::logical_on(WorldClock::Wall)
-    }
-
-    /// A logical clock that also moves with `world` (see [`Clock::Logical`]).
-    pub fn logical_on(world: WorldClock) -> Clock {
-        Clock::Logical {
-            start: DateTime::<Utc>::from(crate::core::clock::scenario_epoch()),
-            ticks: AtomicU64::new(0),
-            world,
-        }
-    }
-
-    /// The current instant.
-    pub fn now(&self) -> DateTime<Utc> {
-        match self {
-            Clock::Wall => Utc::now(),
-            Clock::Logical {
-                start,
-                ticks,
-                world,
-            } => {
-                let tick = ticks.fetch_add(1, Ordering::SeqCst);
-                let waited = chrono::Duration::from_std(world.elapsed()).unwrap_or_default();
-                *start + chrono::Duration::seconds(tick as i64) + waited
-            }
-        }
-    }
-
-    /// [`Clock::timestamp`], reusing `cache`'s text while the wall clock stays within
-    /// the same second (a logical clock moves on every reading, so it never does).
-    fn timestamp_cached(&self, cache: &mut Option<(i64, Text)>) -> Text {
-        if !matches!(self, Clock::Wall) {
-            return self.timestamp().into();
-        }
-        // The second alone first: only a new second needs the calendar date.
-        let second = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .and_then(|since| i64::try_from(since.as_secs()).ok());
-        if let (Some(second), Some((cached, text))) = (second, &*cache)
-            && *cached == second
-        {
-            return text.clone();
-        }
-        let now = Utc::now();
-        let second = now.timestamp();
-        match cache {
-            Some((cached, text)) if *cached == second => text.clone(),
-            _ => {
-                let text: Text = now
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    .into();
-                *cache = Some((second, text.clone()));
-                text
-            }
-        }
-    }
-
-    /// The current instant as the REST API spells it (`2012-02-20T22:55:29Z`).
-    pub fn timestamp(&self) -> String {
-        // Same text as the strftime pattern `%Y-%m-%dT%H:%M:%SZ`, without parsing a
-        // pattern on every event.
-        self.now()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    }
-}
 
 /// What kind of thing an event records.
 #[derive(
@@ -258,6 +167,10 @@ pub struct EventDraft {
     pub wire: Option<Wire>,
 }
 
+/// The most events [`Trace::set_capacity`] makes room for in advance; a larger bound
+/// grows past it as events arrive.
+const MAX_RESERVED_EVENTS: usize = 1 << 17;
+
 /// The shared, ordered trace of one world. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Trace {
@@ -302,16 +215,7 @@ impl Events {
     /// Drops the oldest events until both bounds hold with `events` more events of
     /// `incoming` bytes.
     fn make_room(&mut self, events: usize, incoming: usize) {
-        loop {
-            let over_count = self
-                .capacity
-                .is_some_and(|capacity| self.kept.len() + events > capacity);
-            let over_bytes = self
-                .byte_budget
-                .is_some_and(|budget| self.bytes + incoming > budget);
-            if !(over_count || over_bytes) {
-                return;
-            }
+        while self.is_over(events, incoming) {
             match self.sizes.pop_front() {
                 Some(size) => {
                     self.bytes -= size;
@@ -325,6 +229,17 @@ impl Events {
 }
 
 impl Events {
+    /// Whether `events` more events of `incoming` bytes would pass either bound: the
+    /// check every recording makes, inlined; only a full trace calls `make_room`.
+    #[inline]
+    fn is_over(&self, events: usize, incoming: usize) -> bool {
+        self.capacity
+            .is_some_and(|capacity| self.kept.len() + events > capacity)
+            || self
+                .byte_budget
+                .is_some_and(|budget| self.bytes + incoming > budget)
+    }
+
     /// The index in `kept` of the first event after sequence number `after`.
     fn position_after(&self, after: u64) -> usize {
         let first = start_seq(self);
@@ -391,6 +306,17 @@ impl Trace {
         let mut events = lock(&self.inner.events);
         events.capacity = capacity;
         events.make_room(0, 0);
+        // Room for the bound at once (up to a limit): a growing queue copies every kept
+        // event on each doubling, and holds the old and new copies while it does. Pages
+        // not yet written take no memory.
+        if let Some(capacity) = capacity {
+            let room = capacity
+                .min(MAX_RESERVED_EVENTS)
+                .saturating_sub(events.kept.len());
+            events.kept.reserve(room);
+            events.sizes.reserve(room);
+            events.frames.reserve(room);
+        }
     }
 
     /// Keeps at most `budget` bytes of events (their newest), as well as the event
@@ -452,7 +378,9 @@ impl Trace {
         events.last_of_kind[event.kind as usize] = seq;
         if events.capacity != Some(0) {
             let size = event.retained_bytes();
-            events.make_room(1, size);
+            if events.is_over(1, size) {
+                events.make_room(1, size);
+            }
             events.bytes += size;
             events.kept.push_back(event);
             events.sizes.push_back(size);

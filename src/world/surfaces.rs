@@ -12,8 +12,9 @@ use crate::surfaces::listener::faults::FaultGate;
 use axum::Router;
 use axum::extract::Request;
 use axum::response::Response;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, Either};
 use std::convert::Infallible;
+use std::future::Ready;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::ServiceExt;
@@ -73,12 +74,18 @@ impl Steps {
             && !request.uri().path().starts_with("/sharing")
     }
 
-    /// What [`Steps::handle`] does with a plain read (see [`Steps::is_plain_read`]),
-    /// without the steps that would pass it on: a REST poll's future is a fraction of
-    /// the size, and the routes' future is boxed only when a route is called (the
-    /// agreement list is answered without one).
-    async fn read(&self, request: Request) -> Response {
-        crate::surfaces::api::record_call(&self.account, request, |request| {
+    /// What [`Steps::handle`] does with a plain read (see [`Steps::is_plain_read`]) once
+    /// [`crate::surfaces::api::begin_call`] has begun it and it needs more (a route, a
+    /// refusal to record), without the steps that would pass it on: a REST poll's
+    /// future is a fraction of the size, and the routes' future is boxed only when a
+    /// route is called.
+    async fn read(&self, begun: crate::surfaces::api::Begun) -> Response {
+        use crate::surfaces::api::{Begun, finish_call};
+        let step = match begun {
+            Begun::Step(step) => step,
+            Begun::Body(arrived) => arrived.read_and_record(&self.account).await,
+        };
+        finish_call(&self.account, step, |request| {
             Box::pin(self.route(request)) as BoxFuture<'_, Response>
         })
         .await
@@ -109,10 +116,15 @@ pub(super) enum Served {
     Relay(Router),
 }
 
+/// What serving a request gives: an answer known when the request was taken (the
+/// agreement list's, see [`AccountSurfaces`]), or a boxed future for the rest.
+pub(super) type Answer =
+    Either<Ready<Result<Response, Infallible>>, BoxFuture<'static, Result<Response, Infallible>>>;
+
 impl tower::Service<Request> for Served {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = Answer;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -121,26 +133,38 @@ impl tower::Service<Request> for Served {
     fn call(&mut self, request: Request) -> Self::Future {
         match self {
             Served::Account(surfaces) => surfaces.call(request),
-            Served::Relay(router) => Box::pin(router.call(request)),
+            Served::Relay(router) => Either::Right(Box::pin(router.call(request))),
         }
     }
 }
 
+/// A plain read is begun in `call` itself (see [`crate::surfaces::api::begin_call`]):
+/// the agreement list, the call polled the most, is answered there, with no future to
+/// allocate and move.
 impl tower::Service<Request> for AccountSurfaces {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = Answer;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let steps = self.inner.clone();
+        use crate::surfaces::api::{Begun, Step, begin_call};
         if Steps::is_plain_read(&request) {
-            Box::pin(async move { Ok(steps.read(request).await) })
+            match begin_call(&self.inner.account, request) {
+                Begun::Step(Step::Answered(response)) => {
+                    Either::Left(std::future::ready(Ok(response)))
+                }
+                begun => {
+                    let steps = self.inner.clone();
+                    Either::Right(Box::pin(async move { Ok(steps.read(begun).await) }))
+                }
+            }
         } else {
-            Box::pin(async move { Ok(steps.handle(request).await) })
+            let steps = self.inner.clone();
+            Either::Right(Box::pin(async move { Ok(steps.handle(request).await) }))
         }
     }
 }

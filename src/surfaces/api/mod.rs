@@ -11,6 +11,7 @@
 pub(crate) mod agreements;
 pub(crate) mod error;
 pub(crate) mod pagination;
+mod recorder;
 pub(crate) mod settings;
 pub(crate) mod summary;
 pub(crate) mod ticket_fields;
@@ -19,22 +20,18 @@ pub(crate) mod tickets;
 pub(crate) mod users;
 
 pub(crate) use error::ApiError;
+pub(crate) use recorder::{Begun, Step, begin_call, finish_call, record_call};
 
 use crate::core::account::{Account, Role, User};
-use crate::core::rate_limit::Verdict;
-use crate::core::trace::{
-    EventDraft, EventKind, Surface, Text, Wire, WireHeaders as Headers, clip_header, method_text,
-    redact_authorization,
-};
+use crate::core::trace::{WireHeaders as Headers, clip_header, redact_authorization};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::sync::Arc;
-use summary::{summarize_parsed_request, summarize_response, summarize_value};
+use summary::{summarize_parsed_request, summarize_value};
 
 /// A JSON response with Zendesk's content type.
 fn json_response(status: StatusCode, body: &Value) -> Response {
@@ -80,257 +77,6 @@ pub(crate) fn routes() -> Router<Arc<Account>> {
         // Unknown paths under the API still pass authentication, the trace and the
         // rate-limit headers, like every other API answer.
         .route("/api/v2/{*rest}", axum::routing::any(invalid_endpoint))
-}
-
-/// The step around an account's routes (see `world::surfaces`) that, for every call under
-/// `/api/v2/`, authenticates the caller (once per call; a call without valid
-/// credentials is answered 401 here, before any handler), records the call and its
-/// answer in the trace, and adds the rate-limit headers. Other paths pass untouched.
-pub(crate) async fn record_call<F, Fut>(
-    account: &Account,
-    mut request: Request,
-    next: F,
-) -> Response
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: std::future::Future<Output = Response>,
-{
-    let path = request.uri().path();
-    if !(path.starts_with("/api/v2/") && path.len() > "/api/v2/".len()) {
-        return next(request).await;
-    }
-    let method = method_text(request.method());
-    let path = Text::from(request.uri().path());
-    let seen = Seen::of(request.headers());
-    let user = account.authenticate(seen.authorization.and_then(|value| value.to_str().ok()));
-    let surface_check = seen
-        .surface_check
-        .is_some_and(|key| key.as_bytes() == account.services().surface_check_key().as_bytes());
-    let wire_headers = request_headers(seen.authorization, seen.content_type);
-    let caller = user
-        .as_ref()
-        .map_or_else(anonymous, |user| user.email.clone());
-    let authenticated = user.is_some();
-    // The agreement list is answered here, not routed (see `agreements::is_listing`):
-    // its handler needs no user.
-    let listing = agreements::is_listing(request.method(), &path);
-    if let Some(user) = user.filter(|_| !listing) {
-        request.extensions_mut().insert(user);
-    }
-    if surface_check {
-        return if authenticated {
-            next(request).await
-        } else {
-            ApiError::Unauthorized.into_response()
-        };
-    }
-    // Writes carry a body worth showing in the trace (`status=accepted`…); reads do not,
-    // and are passed through untouched. A caller who is not authenticated is answered
-    // 401 without its body ever being parsed or summarised.
-    let mut unreadable = None;
-    let mut request_detail = String::new();
-    let mut request_body = Bytes::new();
-    if authenticated && request.method() != axum::http::Method::GET {
-        let (mut parts, body) = request.into_parts();
-        // Boxed: a read's future (every poll of the list) need not hold room for it.
-        let read = Box::pin(axum::body::to_bytes(
-            body,
-            crate::core::limits::MAX_BODY_BYTES,
-        ));
-        let bytes = match read.await {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                unreadable = Some(ApiError::BadJson(format!(
-                    "the body could not be read: {error}"
-                )));
-                Bytes::new()
-            }
-        };
-        request_detail = ParsedBody::attach(&bytes, &mut parts.extensions);
-        request_body = bytes.clone();
-        request = Request::from_parts(parts, Body::from(bytes));
-    }
-    // The body came off the connection: copied, so the journal does not pin its buffer.
-    let request_wire = Wire::received(wire_headers, &request_body);
-    let trace = account.trace();
-    let request_seq = trace.record(
-        EventKind::Request,
-        EventDraft {
-            surface: Some(Surface::Rest),
-            from: caller.clone(),
-            to: account.subdomain_text().clone(),
-            method: Some(method.clone()),
-            path: Some(path.clone()),
-            detail: request_detail,
-            wire: Some(request_wire),
-            ..EventDraft::default()
-        },
-    );
-    // Every authenticated call counts against the allowance, as on Zendesk, even a
-    // refused one. Our model: calls without valid credentials do not, so a stranger
-    // cannot spend an account's allowance and lock its users out; they only see it.
-    let now = tokio::time::Instant::now();
-    let verdict = if authenticated {
-        account.rate_limiter().check(now)
-    } else {
-        account.rate_limiter().peek(now)
-    };
-    let limits = match verdict {
-        Verdict::Allowed { limit, remaining } => (limit, remaining),
-        Verdict::Exceeded { limit, .. } => (limit, 0),
-    };
-    let call = Call {
-        method,
-        path,
-        caller,
-        request_seq,
-    };
-    let response = match (verdict, authenticated, unreadable) {
-        (
-            Verdict::Exceeded {
-                retry_after_secs, ..
-            },
-            _,
-            _,
-        ) => ApiError::RateLimited { retry_after_secs }.into_response(),
-        (_, false, _) => ApiError::Unauthorized.into_response(),
-        (_, true, Some(error)) => error.into_response(),
-        // The list's answer comes with its body and summary: recorded without an await.
-        (_, true, None) if listing => {
-            let (response, TraceSummary(detail, body)) = agreements::listing_answer(account);
-            let (parts, answer) = response.into_parts();
-            let recorded = (detail, body.unwrap_or_default());
-            return finish_answer(account, call, parts, answer, recorded, true, limits);
-        }
-        (_, true, None) => next(request).await,
-    };
-    record_answer(account, call, response, limits).await
-}
-
-/// [`crate::core::account::SURFACE_CHECK_HEADER`] as a header name, so looking for it parses nothing.
-const SURFACE_CHECK: header::HeaderName =
-    header::HeaderName::from_static("x-sharesim-surface-check");
-
-/// The request headers the recorder reads, found in one pass over a request's few
-/// headers: a lookup by name hashes the name, and four lookups cost more than the pass.
-#[derive(Default)]
-struct Seen<'a> {
-    authorization: Option<&'a HeaderValue>,
-    content_type: Option<&'a HeaderValue>,
-    surface_check: Option<&'a HeaderValue>,
-}
-
-impl<'a> Seen<'a> {
-    /// The first value of each header, as `HeaderMap::get` would give it.
-    fn of(headers: &'a axum::http::HeaderMap) -> Seen<'a> {
-        let mut seen = Seen::default();
-        for (name, value) in headers {
-            let slot = if name == header::AUTHORIZATION {
-                &mut seen.authorization
-            } else if name == header::CONTENT_TYPE {
-                &mut seen.content_type
-            } else if name == SURFACE_CHECK {
-                &mut seen.surface_check
-            } else {
-                continue;
-            };
-            slot.get_or_insert(value);
-        }
-        seen
-    }
-}
-
-/// How the trace names a caller without credentials: one shared text.
-fn anonymous() -> Text {
-    static ANONYMOUS: std::sync::LazyLock<Text> = std::sync::LazyLock::new(|| "anonymous".into());
-    ANONYMOUS.clone()
-}
-
-/// A REST call as the trace names its answer.
-struct Call {
-    method: Text,
-    path: Text,
-    caller: Text,
-    request_seq: u64,
-}
-
-/// Records `response` as the answer to `call` (see [`finish_answer`]), its summary the
-/// one the handler attached, else read from the body.
-async fn record_answer(
-    account: &Account,
-    call: Call,
-    response: Response,
-    limits: (u32, u32),
-) -> Response {
-    let (mut parts, mut body) = response.into_parts();
-    let recorded = match parts.extensions.remove::<TraceSummary>() {
-        Some(TraceSummary(summary, Some(bytes))) => (summary, bytes),
-        // Answers built elsewhere (axum's own rejections, empty 204s, the plain-text
-        // 429) are read back to summarise them; they are few and small. Boxed, so the
-        // future of every call need not hold room for the read.
-        summary => {
-            let bytes = Box::pin(axum::body::to_bytes(body, usize::MAX))
-                .await
-                .unwrap_or_default();
-            body = Body::from(bytes.clone());
-            let summary = match summary {
-                Some(TraceSummary(summary, _)) => summary,
-                None => summarize_response(&bytes),
-            };
-            (summary, bytes)
-        }
-    };
-    finish_answer(account, call, parts, body, recorded, false, limits)
-}
-
-/// Adds the rate-limit headers to an answer and records it (`recorded`: its summary
-/// and body) as the answer to `call`. A `listed` answer is the agreement list's, whose
-/// headers are known and cached (see [`listing_headers`]).
-fn finish_answer(
-    account: &Account,
-    call: Call,
-    mut parts: axum::http::response::Parts,
-    body: Body,
-    (detail, answer_body): (String, Bytes),
-    listed: bool,
-    (limit, remaining): (u32, u32),
-) -> Response {
-    // The list's cached headers already carry the unenforced allowance's values
-    // (see [`listing_headers`]).
-    let preset = listed
-        && limit == crate::core::rate_limit::UNENFORCED_LIMIT
-        && remaining == crate::core::rate_limit::UNENFORCED_LIMIT - 1;
-    let (limit, remaining) = rate_limit_values(limit, remaining);
-    // An answer given with its summary is the agreement list's, whose headers are
-    // known: JSON's content type, no `Location`, no `Retry-After`.
-    const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
-    let found = if listed {
-        [Some(&JSON), None, None]
-    } else {
-        [header::CONTENT_TYPE, header::LOCATION, header::RETRY_AFTER]
-            .map(|name| parts.headers.get(name))
-    };
-    let wire_headers = answer_headers(found, &limit, &remaining);
-    if !preset {
-        parts.headers.insert(X_RATE_LIMIT, limit);
-        parts.headers.insert(X_RATE_LIMIT_REMAINING, remaining);
-    }
-    let wire = Wire::new(wire_headers, &answer_body).answering(call.request_seq);
-    account.trace().record(
-        EventKind::Response,
-        EventDraft {
-            surface: Some(Surface::Rest),
-            from: account.subdomain_text().clone(),
-            to: call.caller,
-            method: Some(call.method),
-            path: Some(call.path),
-            status: Some(parts.status.as_u16()),
-            detail,
-            wire: Some(wire),
-            ..EventDraft::default()
-        },
-    );
-    Response::from_parts(parts, body)
 }
 
 /// The agreement list's answer headers for `body`, built once per listing (see
@@ -592,7 +338,7 @@ mod tests {
     #[test]
     fn the_surface_check_constant_names_the_documented_header() {
         assert_eq!(
-            super::SURFACE_CHECK,
+            super::recorder::SURFACE_CHECK,
             axum::http::HeaderName::from_bytes(
                 crate::core::account::SURFACE_CHECK_HEADER.as_bytes()
             )

@@ -29,7 +29,13 @@ impl HostGate {
     /// The refusal of `request` (421 for a foreign `Host`, 403 for a web page on
     /// `/sharing`), or None when it may pass.
     fn refusal(&self, request: &Request) -> Option<Response> {
-        let header = request.headers().get(header::HOST);
+        // The first `Host` value, as `HeaderMap::get` gives it, found by a pass over the
+        // request's few headers: a lookup by name hashes the name.
+        let header = request
+            .headers()
+            .iter()
+            .find(|(name, _)| *name == header::HOST)
+            .map(|(_, value)| value);
         if !header.is_some_and(|host| self.is_common_spelling(host.as_bytes())) {
             let refused = self.foreign_host(request, header.and_then(|v| v.to_str().ok()));
             if refused.is_some() {
@@ -87,18 +93,17 @@ impl HostGate {
     /// for byte, where [`crate::core::host::is_allowed`] would parse it. Every spelling
     /// taken here is one `is_allowed` takes; any other goes through it.
     fn is_common_spelling(&self, host: &[u8]) -> bool {
-        let bound = self.bound.as_bytes();
-        let bound = (!bound.is_empty() && !bound.contains(&b':')).then_some(bound);
-        [b"127.0.0.1".as_slice(), b"localhost"]
-            .into_iter()
-            .chain(bound)
-            .any(|name| {
-                host.strip_prefix(name).is_some_and(|rest| match rest {
-                    [] => true,
-                    [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
-                    _ => false,
-                })
+        let spelled = |name: &[u8]| {
+            host.strip_prefix(name).is_some_and(|rest| match rest {
+                [] => true,
+                [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
+                _ => false,
             })
+        };
+        let bound = self.bound.as_bytes();
+        spelled(b"127.0.0.1")
+            || spelled(b"localhost")
+            || (!bound.is_empty() && !bound.contains(&b':') && spelled(bound))
     }
 }
 

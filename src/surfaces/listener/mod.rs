@@ -11,6 +11,8 @@ pub(crate) mod host_gate;
 use crate::core::network::Listener;
 use axum::extract::Request;
 use connection_limits::{AcceptBackoff, Activity, ConnectionLimits, Expired, Watched};
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
@@ -296,7 +298,7 @@ async fn serve_connection<S, A: App>(
     let stopping = cancel.clone();
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        let app = app.clone();
+        let mut app = app.clone();
         let in_flight = requests.request();
         // Only partner messages can meet a fault that waits (see `faults`); REST calls
         // are spared the extension map.
@@ -304,8 +306,25 @@ async fn serve_connection<S, A: App>(
             request.extensions_mut().insert(Stopping(stopping.clone()));
         }
         let activity = requests.clone();
-        let request = Arrival::of(request);
-        async move {
+        let request = match Arrival::of(request) {
+            // A request taken whole goes to the app at once, when it is ready (the
+            // listener's apps always are): what hyper keeps and moves per request is the
+            // app's own future, not one sized for a body read as well.
+            Arrival::Whole(request) if app.poll_ready(&mut noop_context()).is_ready() => {
+                let answer = app.call(request);
+                let guards = (in_flight, activity.handling());
+                return Either::Left(answer.map(move |answer| {
+                    let _guards = guards;
+                    let response = match answer {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    };
+                    unless_aborted(response)
+                }));
+            }
+            request => request,
+        };
+        let served: Served = Box::pin(async move {
             let _in_flight = in_flight;
             let request = match request {
                 Arrival::Whole(request) => request,
@@ -320,12 +339,9 @@ async fn serve_connection<S, A: App>(
                 Ok(response) => response,
                 Err(never) => match never {},
             };
-            if response.extensions().get::<AbortConnection>().is_some() {
-                Err(ConnectionError::Aborted(Aborted))
-            } else {
-                Ok(response)
-            }
-        }
+            unless_aborted(response)
+        });
+        Either::Right(served)
     });
     let io = TokioIo::new(stream);
     // One watchdog per connection enforces the head and idle deadlines (HTTP/1's head
@@ -377,6 +393,28 @@ async fn drain_out<F: std::future::Future>(
         && activity.is_handling()
     {
         let _ = tokio::time::timeout(drain - short, connection).await;
+    }
+}
+
+/// The answer to a request that had to wait (a body to read, an app not ready): boxed,
+/// so the future of a request taken whole need not hold room for it.
+type Served = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<axum::response::Response, ConnectionError>> + Send>,
+>;
+
+/// A context for asking an app whether it is ready now, without waiting to be woken.
+fn noop_context() -> std::task::Context<'static> {
+    std::task::Context::from_waker(std::task::Waker::noop())
+}
+
+/// `response`, unless it asks for the connection to be dropped (a crash point).
+fn unless_aborted(
+    response: axum::response::Response,
+) -> Result<axum::response::Response, ConnectionError> {
+    if response.extensions().get::<AbortConnection>().is_some() {
+        Err(ConnectionError::Aborted(Aborted))
+    } else {
+        Ok(response)
     }
 }
 
