@@ -168,13 +168,18 @@ impl HttpClient {
             ));
         };
         let https = uri.scheme_str() == Some("https");
-        let pool = self.pool(authority.as_str());
+        let (pool, as_written) = self.pool(authority.as_str());
         // What hyper-util's client does to an HTTP/1.1 request: a Host header unless
         // the caller set one, and the target in origin form.
-        request
-            .headers_mut()
-            .entry(axum::http::header::HOST)
-            .or_insert_with(|| host_header(&uri, https));
+        if let axum::http::header::Entry::Vacant(entry) =
+            request.headers_mut().entry(axum::http::header::HOST)
+        {
+            entry.insert(if as_written {
+                pool.host_header(https, || host_header(&uri, https))
+            } else {
+                host_header(&uri, https)
+            });
+        }
         *request.uri_mut() = origin_form(&uri);
         let response = loop {
             let (mut sender, reused) = match pool.checkout(https, POOL_IDLE) {
@@ -212,19 +217,22 @@ impl HttpClient {
         })
     }
 
-    /// The pool of connections to `host`, looked up as written when it has no capitals
-    /// (every URL sharesim builds), so a message allocates no key for a pool that exists.
-    fn pool(&self, host: &str) -> Arc<HostPool> {
-        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            std::borrow::Cow::Owned(host.to_ascii_lowercase())
-        } else {
+    /// The pool of connections to `host`, and whether its key is `host` as written. It
+    /// is looked up as written when it has no capitals (every URL sharesim builds), so
+    /// a message allocates no key for a pool that exists.
+    fn pool(&self, host: &str) -> (Arc<HostPool>, bool) {
+        let as_written = !host.bytes().any(|b| b.is_ascii_uppercase());
+        let host = if as_written {
             std::borrow::Cow::Borrowed(host)
+        } else {
+            std::borrow::Cow::Owned(host.to_ascii_lowercase())
         };
         let mut pools = crate::core::trace::lock(&self.pools);
-        match pools.get(host.as_ref()) {
+        let pool = match pools.get(host.as_ref()) {
             Some(pool) => pool.clone(),
             None => pools.entry(host.into_owned()).or_default().clone(),
-        }
+        };
+        (pool, as_written)
     }
 
     /// A new connection to `uri`'s host, its HTTP/1.1 I/O running in a task of its own,

@@ -3,11 +3,12 @@
 //! older than the idle limit, a request the connection closed under before sending it
 //! tried again on a new one), without its generic machinery on every request.
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -25,6 +26,9 @@ struct Idle {
 #[derive(Default)]
 pub(super) struct HostPool {
     idle: Mutex<Vec<Idle>>,
+    /// The `Host` header of this host's requests, for `http` and `https` (see
+    /// [`HostPool::host_header`]).
+    host: [OnceLock<HeaderValue>; 2],
     /// Set when the host's connections are forgotten: a connection in use then is
     /// closed when its exchange ends instead of being kept.
     forgotten: AtomicBool,
@@ -83,6 +87,16 @@ impl HostPool {
             https,
             since: Instant::now(),
         });
+    }
+
+    /// The `Host` header for `https` or not, made once by `make`: the pool's host is
+    /// one authority, so the header is the same on every request.
+    pub(super) fn host_header(
+        &self,
+        https: bool,
+        make: impl FnOnce() -> HeaderValue,
+    ) -> HeaderValue {
+        self.host[usize::from(https)].get_or_init(make).clone()
     }
 
     /// Closes the idle connections and keeps none of those in use.

@@ -5,6 +5,8 @@ use crate::core::directory::subdomain_of_host;
 use crate::core::model::AgreementStatus;
 use crate::core::trace::Text;
 use axum::http::Method;
+use axum::http::Uri;
+use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::sync::{Arc, OnceLock};
@@ -61,6 +63,8 @@ pub struct Destination {
     /// The whole URL, parsed only when something needs more than its origin (a
     /// redirect to resolve, an external account's path to map).
     whole: OnceLock<Url>,
+    /// The kept base it extends, whose request-target parts are parsed already.
+    base: Option<Arc<Base>>,
     to: Text,
     path: Option<Text>,
 }
@@ -75,6 +79,7 @@ impl Destination {
                 text,
                 origin: Err(error.to_string()),
                 whole: OnceLock::new(),
+                base: None,
                 path: None,
             },
         }
@@ -90,6 +95,7 @@ impl Destination {
             to,
             origin: Ok(Arc::new(url.clone())),
             whole: OnceLock::from(url),
+            base: None,
         }
     }
 
@@ -106,6 +112,26 @@ impl Destination {
     /// the connection need), or why the text is not a URL.
     pub fn origin(&self) -> Result<&Url, &str> {
         self.origin.as_deref().map_err(String::as_str)
+    }
+
+    /// The URL as an HTTP request's target. Under a kept base only the path is parsed
+    /// (the base's scheme and authority were once); otherwise the whole text, whose
+    /// error is the one returned.
+    pub fn uri(&self) -> Result<Uri, String> {
+        if let (Some(base), Some(path)) = (&self.base, &self.path)
+            && let Some((scheme, authority)) = &base.parts
+            && let Ok(path) =
+                PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(path.as_bytes()))
+        {
+            let mut parts = axum::http::uri::Parts::default();
+            parts.scheme = Some(scheme.clone());
+            parts.authority = Some(authority.clone());
+            parts.path_and_query = Some(path);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                return Ok(uri);
+            }
+        }
+        Uri::try_from(self.text()).map_err(|error| error.to_string())
     }
 
     /// The URL as text (as given, when it is not a URL).
@@ -139,12 +165,14 @@ pub struct BaseUrls {
     recent: std::sync::Mutex<std::collections::VecDeque<Arc<Base>>>,
 }
 
-/// A kept base: its text, its URL and the account it addresses.
+/// A kept base: its text, its URL, the account it addresses and its scheme and
+/// authority as a request's target has them.
 #[derive(Debug)]
 struct Base {
     text: String,
     url: Arc<Url>,
     to: Text,
+    parts: Option<(Scheme, Authority)>,
 }
 
 /// How many bases [`BaseUrls`] keeps.
@@ -169,6 +197,7 @@ impl BaseUrls {
                 to: kept.to.clone(),
                 origin: Ok(kept.url.clone()),
                 whole: OnceLock::new(),
+                base: Some(kept),
                 text,
             };
         }
@@ -196,9 +225,13 @@ impl BaseUrls {
             recent.pop_front();
         }
         let host = url.host_str().unwrap_or_default();
+        let parts = Scheme::try_from(url.scheme())
+            .ok()
+            .zip(Authority::try_from(url.authority()).ok());
         let kept = Arc::new(Base {
             text: base.to_string(),
             to: subdomain_of_host(host).unwrap_or(host).into(),
+            parts,
             url: Arc::new(url),
         });
         recent.push_back(kept.clone());
@@ -289,7 +322,11 @@ impl Shown {
             ("name", &self.name),
             ("subject", &self.subject),
         ];
-        let mut out = String::new();
+        let length: usize = fields
+            .iter()
+            .filter_map(|(key, value)| Some(key.len() + value.as_ref()?.len() + 2))
+            .sum();
+        let mut out = String::with_capacity(length);
         for (key, value) in fields {
             if let Some(value) = value {
                 if !out.is_empty() {
@@ -456,6 +493,7 @@ mod tests {
                     assert_eq!(fast.url().ok(), slow.url().ok(), "{base} {id}");
                     assert_eq!(fast.to(), slow.to(), "{base} {id}");
                     assert_eq!(fast.path(), slow.path(), "{base} {id}");
+                    assert_eq!(fast.uri(), slow.uri(), "{base} {id}");
                 }
             }
         }

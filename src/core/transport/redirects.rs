@@ -66,13 +66,13 @@ pub(super) fn allowed_target(
     match parsed.host() {
         Some(url::Host::Domain(host)) => {
             let subdomain = subdomain_of_host(host).ok_or_else(not_ours)?;
-            match directory.get(subdomain) {
+            match directory.is_listening(subdomain) {
                 None => Err(format!(
                     "unknown subdomain {subdomain:?}: no account answers at {host}"
                 )),
-                Some(listing) => Ok(Target::Account {
+                Some(running) => Ok(Target::Account {
                     subdomain: subdomain.to_string(),
-                    running: listing.addr.is_some(),
+                    running,
                 }),
             }
         }
@@ -117,7 +117,10 @@ pub(super) async fn exchange(
     let mut body = body;
     let mut referer: Option<String> = None;
     for hop in 0.. {
-        let target = hop_url.as_ref().map_or(destination.text(), Url::as_str);
+        let target = match &hop_url {
+            Some(url) => axum::http::Uri::try_from(url.as_str()).map_err(|error| error.to_string()),
+            None => destination.uri(),
+        };
         let request = build(
             message,
             world,
@@ -177,7 +180,7 @@ fn build(
     message: &Message,
     world: &HeaderValue,
     method: &Method,
-    url: &str,
+    uri: Result<axum::http::Uri, String>,
     body: Option<Bytes>,
     referer: Option<&str>,
 ) -> Result<Request<Full<Bytes>>, SendError> {
@@ -193,8 +196,7 @@ fn build(
     let from = header_value(&message.from)?;
     let token = message.token.as_deref().map(header_value).transpose()?;
     let referer = referer.map(header_value).transpose()?;
-    let uri =
-        axum::http::Uri::try_from(url).map_err(|error| SendError::Malformed(error.to_string()))?;
+    let uri = uri.map_err(SendError::Malformed)?;
     let json = body.is_some();
     let mut request = Request::new(Full::new(body.unwrap_or_default()));
     *request.method_mut() = method.clone();
