@@ -78,6 +78,14 @@ impl Directory {
         lock(&self.listings).get(subdomain).cloned()
     }
 
+    /// Whether an account is listening now (None: no such account). Reads the listing
+    /// in place, for the sender's check on every message.
+    pub fn is_listening(&self, subdomain: &str) -> Option<bool> {
+        lock(&self.listings)
+            .get(subdomain)
+            .map(|listing| listing.addr.is_some())
+    }
+
     /// The account listening at `addr`, for partners that address us by IP literal.
     pub fn subdomain_at(&self, addr: SocketAddr) -> Option<String> {
         lock(&self.listings)

@@ -1,5 +1,6 @@
-//! The HTTP client both networks share: hyper's pooled HTTP/1.1 client over connections
-//! the world's [`Network`] opens, with real rustls handshakes for `https` URLs.
+//! The HTTP client both networks share: hyper's HTTP/1.1 connections, kept per host
+//! (see `pool`), over connections the world's [`Network`] opens, with real rustls
+//! handshakes for `https` URLs.
 //!
 //! Names resolve only through the world's directory (or as loopback literals), so no
 //! lookup ever leaves the world. Every failure comes back as a [`ClientError`] whose
@@ -7,15 +8,15 @@
 //! same on a socket and in memory, which is what lets traces of the two networks be
 //! compared byte for byte.
 
+use super::pool::{HostPool, Sender};
 use super::{Network, Stream};
 use crate::core::directory::{Directory, subdomain_of_host};
+use axum::http::HeaderValue;
 use axum::http::{HeaderMap, Request, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -115,8 +116,6 @@ pub struct Answer {
     pub body: Bytes,
 }
 
-type Pooled = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
-
 /// A pooled client over one world's network. Cheap to share behind an `Arc`.
 ///
 /// Each host gets a pool of its own, so that when one account's listener closes its
@@ -125,7 +124,7 @@ type Pooled = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
 #[derive(Debug)]
 pub struct HttpClient {
     connector: Connector,
-    pools: Mutex<HashMap<String, Pooled>>,
+    pools: Mutex<HashMap<String, Arc<HostPool>>>,
     max_body: usize,
 }
 
@@ -154,34 +153,50 @@ impl HttpClient {
     /// with its port): the next request there opens a new connection and makes a new
     /// handshake.
     pub fn forget_connections(&self, host: &str) {
-        crate::core::trace::lock(&self.pools).remove(host);
+        if let Some(pool) = crate::core::trace::lock(&self.pools).remove(host) {
+            pool.forget();
+        }
     }
 
     /// Sends `request` and reads its whole answer. No redirect is followed and no
     /// deadline applied: callers decide both.
-    pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Answer, ClientError> {
-        let host = request.uri().authority().map_or("", |a| a.as_str());
-        // Looked up as written when it has no capitals (every URL sharesim builds), so
-        // a message allocates no key for a pool that exists.
-        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            std::borrow::Cow::Owned(host.to_ascii_lowercase())
-        } else {
-            std::borrow::Cow::Borrowed(host)
+    pub async fn send(&self, mut request: Request<Full<Bytes>>) -> Result<Answer, ClientError> {
+        let uri = request.uri().clone();
+        let (Some(authority), Some(_)) = (uri.authority(), uri.scheme()) else {
+            return Err(ClientError::Other(
+                "client error (UserAbsoluteUriRequired)".to_string(),
+            ));
         };
-        let pooled = {
-            let mut pools = crate::core::trace::lock(&self.pools);
-            match pools.get(host.as_ref()) {
-                Some(pooled) => pooled.clone(),
-                None => pools
-                    .entry(host.into_owned())
-                    .or_insert_with(|| pool(self.connector.clone()))
-                    .clone(),
+        let https = uri.scheme_str() == Some("https");
+        let (pool, as_written) = self.pool(authority.as_str());
+        // What hyper-util's client does to an HTTP/1.1 request: a Host header unless
+        // the caller set one, and the target in origin form.
+        if let axum::http::header::Entry::Vacant(entry) =
+            request.headers_mut().entry(axum::http::header::HOST)
+        {
+            entry.insert(if as_written {
+                pool.host_header(https, || host_header(&uri, https))
+            } else {
+                host_header(&uri, https)
+            });
+        }
+        *request.uri_mut() = origin_form(&uri);
+        let response = loop {
+            let (mut sender, reused) = match pool.checkout(https, POOL_IDLE) {
+                Some(sender) => (sender, true),
+                None => (self.connect(&uri).await?, false),
+            };
+            match sender.try_send_request(request).await {
+                Ok(response) => break (response, sender),
+                Err(mut error) => match error.take_message() {
+                    // The connection closed before the request went out: a kept
+                    // connection the partner had just closed, so try a new one.
+                    Some(unsent) if reused => request = unsent,
+                    _ => return Err(hyper_error(&error.into_error())),
+                },
             }
         };
-        let response = pooled
-            .request(request)
-            .await
-            .map_err(|error| request_error(&error))?;
+        let (response, sender) = response;
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, self.max_body)
             .collect()
@@ -194,34 +209,86 @@ impl HttpClient {
                 }
             })?
             .to_bytes();
+        pool.put(sender, https);
         Ok(Answer {
             status: parts.status.as_u16(),
             headers: parts.headers,
             body,
         })
     }
-}
 
-fn pool(connector: Connector) -> Pooled {
-    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(connector)
-}
-
-/// The failure inside hyper's wrapper: the connector's own error, or hyper's.
-fn request_error(error: &hyper_util::client::legacy::Error) -> ClientError {
-    if let Some(connect) = find_source::<ConnectError>(error) {
-        return ClientError::Connect(connect.clone());
+    /// The pool of connections to `host`, and whether its key is `host` as written. It
+    /// is looked up as written when it has no capitals (every URL sharesim builds), so
+    /// a message allocates no key for a pool that exists.
+    fn pool(&self, host: &str) -> (Arc<HostPool>, bool) {
+        let as_written = !host.bytes().any(|b| b.is_ascii_uppercase());
+        let host = if as_written {
+            std::borrow::Cow::Borrowed(host)
+        } else {
+            std::borrow::Cow::Owned(host.to_ascii_lowercase())
+        };
+        let mut pools = crate::core::trace::lock(&self.pools);
+        let pool = match pools.get(host.as_ref()) {
+            Some(pool) => pool.clone(),
+            None => pools.entry(host.into_owned()).or_default().clone(),
+        };
+        (pool, as_written)
     }
-    if let Some(hyper) = find_source::<hyper::Error>(error) {
-        if hyper.is_incomplete_message() {
-            return ClientError::Closed(hyper.to_string());
+
+    /// A new connection to `uri`'s host, its HTTP/1.1 I/O running in a task of its own,
+    /// ready for a request.
+    async fn connect(&self, uri: &Uri) -> Result<Sender, ClientError> {
+        let io = self
+            .connector
+            .clone()
+            .connect(uri.clone())
+            .await
+            .map_err(ClientError::Connect)?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|error| hyper_error(&error))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "client connection error");
+            }
+        });
+        sender.ready().await.map_err(|error| hyper_error(&error))?;
+        Ok(sender)
+    }
+}
+
+/// The `Host` header hyper-util's client writes: the host, with the port when it is
+/// not the scheme's default.
+fn host_header(uri: &Uri, https: bool) -> HeaderValue {
+    let host = uri.host().unwrap_or_default();
+    let value = match uri.port() {
+        Some(port) if port.as_u16() != if https { 443 } else { 80 } => {
+            HeaderValue::from_maybe_shared(Bytes::from(format!("{host}:{port}")))
         }
-        return ClientError::Other(error_text(hyper));
+        _ => HeaderValue::from_str(host),
+    };
+    value.unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The request target as an HTTP/1.1 client writes it: the path and query only.
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(path) if path.as_str() != "/" => {
+            let mut parts = axum::http::uri::Parts::default();
+            parts.path_and_query = Some(path.clone());
+            Uri::from_parts(parts).unwrap_or_default()
+        }
+        _ => Uri::default(),
     }
-    ClientError::Other(error_text(error))
+}
+
+/// What hyper's own error means for the caller.
+fn hyper_error(error: &hyper::Error) -> ClientError {
+    if error.is_incomplete_message() {
+        ClientError::Closed(error.to_string())
+    } else {
+        ClientError::Other(error_text(error))
+    }
 }
 
 /// An error and its sources, joined with ": ", each text once.
@@ -310,8 +377,8 @@ impl Connector {
         let unresolved = || ConnectError::Unresolved {
             host: host.to_string(),
         };
-        // hyper hands the connector the scheme and authority only; the relay has
-        // checked the path against the configured URL already.
+        // Only the origin is compared; the relay has checked the path against the
+        // configured URL already.
         let url = url::Url::parse(&uri.to_string()).map_err(|_| unresolved())?;
         if !directory.is_external_origin(&url) {
             return Err(unresolved());
@@ -370,31 +437,10 @@ impl Connector {
     }
 }
 
-impl tower::Service<Uri> for Connector {
-    type Response = TokioIo<Io>;
-    type Error = ConnectError;
-    type Future = Pin<Box<dyn Future<Output = Result<TokioIo<Io>, ConnectError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let connector = self.clone();
-        Box::pin(async move { connector.connect(uri).await.map(TokioIo::new) })
-    }
-}
-
 /// One client connection: plain or TLS, on either network.
 enum Io {
     Plain(Stream),
     Tls(Box<tokio_rustls::client::TlsStream<Stream>>),
-}
-
-impl Connection for Io {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
 }
 
 impl AsyncRead for Io {

@@ -10,6 +10,7 @@
 pub(crate) mod client;
 mod loopback;
 mod memory;
+mod pool;
 
 use std::io;
 use std::net::SocketAddr;

@@ -5,8 +5,11 @@ use crate::core::directory::subdomain_of_host;
 use crate::core::model::AgreementStatus;
 use crate::core::trace::Text;
 use axum::http::Method;
+use axum::http::Uri;
+use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use url::Url;
 
@@ -46,14 +49,22 @@ pub struct Message {
     pub body: Option<Body>,
 }
 
-/// Where a partner message goes, parsed once when the message is made: the URL, the
-/// account it addresses and the path, which the gate, every attempt and every trace
-/// event read without parsing the URL again. A text that is no URL is kept as it is,
-/// so its delivery fails as a configuration error that names it.
+/// Where a partner message goes, parsed once when the message is made: the URL as
+/// text, the account it addresses and the path, which the gate, every attempt and every
+/// trace event read without parsing the URL again. A text that is no URL is kept as it
+/// is, so its delivery fails as a configuration error that names it.
 #[derive(Clone, Debug)]
 pub struct Destination {
-    /// The URL, or the text that is not one and why.
-    parsed: Result<Url, (String, String)>,
+    /// The URL as the parser writes it (the text as given, when it is not a URL).
+    text: String,
+    /// A URL with the destination's scheme, host and port (its partner's base URL, or
+    /// the whole URL), or why the text is not a URL.
+    origin: Result<Arc<Url>, String>,
+    /// The whole URL, parsed only when something needs more than its origin (a
+    /// redirect to resolve, an external account's path to map).
+    whole: OnceLock<Url>,
+    /// The kept base it extends, whose request-target parts are parsed already.
+    base: Option<Arc<Base>>,
     to: Text,
     path: Option<Text>,
 }
@@ -65,7 +76,10 @@ impl Destination {
             Ok(url) => Destination::from_url(url),
             Err(error) => Destination {
                 to: text.as_str().into(),
-                parsed: Err((text, error.to_string())),
+                text,
+                origin: Err(error.to_string()),
+                whole: OnceLock::new(),
+                base: None,
                 path: None,
             },
         }
@@ -76,23 +90,53 @@ impl Destination {
         let host = url.host_str().unwrap_or_default();
         let to = subdomain_of_host(host).unwrap_or(host).into();
         Destination {
+            text: url.as_str().to_string(),
             path: Some(url.path().into()),
             to,
-            parsed: Ok(url),
+            origin: Ok(Arc::new(url.clone())),
+            whole: OnceLock::from(url),
+            base: None,
         }
     }
 
-    /// The URL, or why the text is not one.
+    /// The whole URL, or why the text is not one.
     pub fn url(&self) -> Result<&Url, &str> {
-        self.parsed.as_ref().map_err(|(_, error)| error.as_str())
+        let origin = self.origin()?;
+        Ok(self.whole.get_or_init(|| {
+            // The text is what extending the origin's URL wrote, so it parses as that.
+            Url::parse(&self.text).unwrap_or_else(|_| origin.clone())
+        }))
+    }
+
+    /// A URL with the destination's scheme, host and port (all the target checks and
+    /// the connection need), or why the text is not a URL.
+    pub fn origin(&self) -> Result<&Url, &str> {
+        self.origin.as_deref().map_err(String::as_str)
+    }
+
+    /// The URL as an HTTP request's target. Under a kept base only the path is parsed
+    /// (the base's scheme and authority were once); otherwise the whole text, whose
+    /// error is the one returned.
+    pub fn uri(&self) -> Result<Uri, String> {
+        if let (Some(base), Some(path)) = (&self.base, &self.path)
+            && let Some((scheme, authority)) = &base.parts
+            && let Ok(path) =
+                PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(path.as_bytes()))
+        {
+            let mut parts = axum::http::uri::Parts::default();
+            parts.scheme = Some(scheme.clone());
+            parts.authority = Some(authority.clone());
+            parts.path_and_query = Some(path);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                return Ok(uri);
+            }
+        }
+        Uri::try_from(self.text()).map_err(|error| error.to_string())
     }
 
     /// The URL as text (as given, when it is not a URL).
     pub fn text(&self) -> &str {
-        match &self.parsed {
-            Ok(url) => url.as_str(),
-            Err((text, _)) => text,
-        }
+        &self.text
     }
 
     /// The account addressed: its subdomain, or the host as written (the whole text
@@ -113,12 +157,22 @@ impl Destination {
 }
 
 /// Partner base URLs (`http://globex.sharesim.test/sharing`) parsed once: a message's
-/// destination is its base with `/{kind}/{id}` appended, which needs no parse of the
-/// whole URL when the id is plain. The bases come from partners too, so only the last
-/// few are kept.
+/// destination is its base with `/{kind}/{id}` appended, which needs no parse at all
+/// when the id is plain. The bases come from partners too, so only the last few are
+/// kept.
 #[derive(Debug, Default)]
 pub struct BaseUrls {
-    recent: std::sync::Mutex<std::collections::VecDeque<(String, Url)>>,
+    recent: std::sync::Mutex<std::collections::VecDeque<Arc<Base>>>,
+}
+
+/// A kept base: its text, its URL, the account it addresses and its scheme and
+/// authority as a request's target has them.
+#[derive(Debug)]
+struct Base {
+    text: String,
+    url: Arc<Url>,
+    to: Text,
+    parts: Option<(Scheme, Authority)>,
 }
 
 /// How many bases [`BaseUrls`] keeps.
@@ -128,24 +182,24 @@ impl BaseUrls {
     /// The destination `{base}/{kind}/{id}`, the same as [`Destination::parse`] of
     /// that text gives. `kind` is a constant path segment (`agreements`, `tickets`).
     pub fn destination(&self, base: &str, kind: &str, id: &str) -> Destination {
-        if plain_segment(id)
-            && let Some(mut url) = self.base(base)
-        {
-            // Only the two new segments are read; the base's URL is kept as parsed.
-            // (An http(s) URL always has segments to extend.)
-            let extended = url
-                .path_segments_mut()
-                .map(|mut segments| {
-                    segments.extend([kind, id]);
-                })
-                .is_ok();
-            if extended {
-                return Destination::from_url(url);
-            }
-        }
         let mut text = String::with_capacity(base.len() + kind.len() + id.len() + 2);
         for piece in [base, "/", kind, "/", id] {
             text.push_str(piece);
+        }
+        if plain_segment(id)
+            && let Some(kept) = self.base(base)
+        {
+            // The base is written as the parser writes it and the new segments need
+            // no encoding, so the text is the URL a parse would give.
+            let path_start = base.len() - kept.url.path().len();
+            return Destination {
+                path: Some(text[path_start..].into()),
+                to: kept.to.clone(),
+                origin: Ok(kept.url.clone()),
+                whole: OnceLock::new(),
+                base: Some(kept),
+                text,
+            };
         }
         Destination::parse(text)
     }
@@ -153,10 +207,10 @@ impl BaseUrls {
     /// `base` parsed, when appending a path to it is all a parse of the longer text
     /// would do: an http(s) URL written as the parser writes it, with no query, no
     /// fragment and no trailing slash.
-    fn base(&self, base: &str) -> Option<Url> {
+    fn base(&self, base: &str) -> Option<Arc<Base>> {
         let mut recent = crate::core::trace::lock(&self.recent);
-        if let Some((_, url)) = recent.iter().find(|(text, _)| text == base) {
-            return Some(url.clone());
+        if let Some(kept) = recent.iter().find(|kept| kept.text == base) {
+            return Some(kept.clone());
         }
         let url = Url::parse(base).ok()?;
         let plain = url.as_str() == base
@@ -170,8 +224,18 @@ impl BaseUrls {
         if recent.len() == KEPT_BASES {
             recent.pop_front();
         }
-        recent.push_back((base.to_string(), url.clone()));
-        Some(url)
+        let host = url.host_str().unwrap_or_default();
+        let parts = Scheme::try_from(url.scheme())
+            .ok()
+            .zip(Authority::try_from(url.authority()).ok());
+        let kept = Arc::new(Base {
+            text: base.to_string(),
+            to: subdomain_of_host(host).unwrap_or(host).into(),
+            parts,
+            url: Arc::new(url),
+        });
+        recent.push_back(kept.clone());
+        Some(kept)
     }
 }
 
@@ -198,8 +262,13 @@ pub struct Body {
 impl Body {
     /// Serialises `value`, whose shown fields are `shown`.
     pub fn json(value: &impl Serialize, shown: Shown) -> Body {
+        // Room for an agreement message at once, instead of doubling up to it.
+        let mut bytes = Vec::with_capacity(256);
+        if serde_json::to_writer(&mut bytes, value).is_err() {
+            bytes.clear();
+        }
         Body {
-            bytes: Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+            bytes: Bytes::from(bytes),
             shown,
         }
     }
@@ -253,7 +322,11 @@ impl Shown {
             ("name", &self.name),
             ("subject", &self.subject),
         ];
-        let mut out = String::new();
+        let length: usize = fields
+            .iter()
+            .filter_map(|(key, value)| Some(key.len() + value.as_ref()?.len() + 2))
+            .sum();
+        let mut out = String::with_capacity(length);
         for (key, value) in fields {
             if let Some(value) = value {
                 if !out.is_empty() {
@@ -268,12 +341,75 @@ impl Shown {
     }
 }
 
-/// A string, or None for any other JSON value.
+/// A string, or None for any other JSON value (read past without building it).
 fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    Ok(match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::String(text) => Some(text),
-        _ => None,
-    })
+    deserializer.deserialize_any(TextOnly)
+}
+
+/// The visitor of [`text`]: keeps a string, skips anything else.
+struct TextOnly;
+
+impl<'de> serde::de::Visitor<'de> for TextOnly {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Option<String>, E> {
+        Ok(Some(value.to_string()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Option<String>, E> {
+        Ok(Some(value))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Option<String>, D::Error> {
+        inner.deserialize_any(TextOnly)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<Option<String>, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<Option<String>, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(None)
+    }
 }
 
 /// A 2xx answer from the partner.
@@ -357,6 +493,7 @@ mod tests {
                     assert_eq!(fast.url().ok(), slow.url().ok(), "{base} {id}");
                     assert_eq!(fast.to(), slow.to(), "{base} {id}");
                     assert_eq!(fast.path(), slow.path(), "{base} {id}");
+                    assert_eq!(fast.uri(), slow.uri(), "{base} {id}");
                 }
             }
         }

@@ -82,6 +82,8 @@ pub struct Transport {
     /// Sent as [`WORLD_HEADER`]: drawn from the OS, never from the seed, so no one
     /// outside the process can pass a message off as the world's own.
     world_key: Arc<str>,
+    /// The same key as the header value every message carries.
+    world_header: axum::http::HeaderValue,
     /// Partner base URLs parsed once (see [`BaseUrls`]).
     bases: Arc<BaseUrls>,
 }
@@ -107,6 +109,7 @@ impl Transport {
             ))
         };
         let scheduler = Arc::new(Scheduler::new(trace.clone(), config.seed));
+        let key = world_key();
         Ok(Transport {
             scheduler,
             client: client(Resolve::Directory(directory.clone())),
@@ -116,7 +119,9 @@ impl Transport {
             trace,
             faults,
             config,
-            world_key: world_key().into(),
+            world_header: axum::http::HeaderValue::from_str(&key)
+                .expect("hex digits are a valid header value"),
+            world_key: key.into(),
             bases: Arc::default(),
         })
     }
@@ -226,6 +231,9 @@ impl Transport {
     /// it instead (see [`Directory::in_world_url`]); from here on its link is like any
     /// other. None: the message goes where it says.
     fn route(&self, message: &Message) -> Option<Message> {
+        if !self.directory.has_externals() {
+            return None;
+        }
         let url = self.directory.in_world_url(message.url.url().ok()?)?;
         Some(Message {
             url: Destination::parse(url),
@@ -276,8 +284,8 @@ impl Transport {
             String::new()
         };
         let (request_seq, body) = self.record_request(message, (&to, &path), mark, &retry_note);
-        let (result, answer) = match message.url.url() {
-            Ok(url) => self.send(message, url, body).await,
+        let (result, answer) = match message.url.origin() {
+            Ok(origin) => self.send(message, origin, body).await,
             Err(error) => (
                 Err(DeliveryFailure {
                     status: AgreementStatus::ConfigurationError,
@@ -406,14 +414,15 @@ impl Transport {
     }
 
     /// Sends one attempt of `message` with its serialised `body`; the answer's wire comes
-    /// back beside the result whenever the partner answered at all.
+    /// back beside the result whenever the partner answered at all. `origin` is the
+    /// destination's scheme, host and port.
     async fn send(
         &self,
         message: &Message,
-        url: &url::Url,
+        origin: &url::Url,
         body: Option<bytes::Bytes>,
     ) -> (Result<Reply, DeliveryFailure>, Option<Wire>) {
-        let client = match self.check_target(url) {
+        let client = match self.check_target(origin, message.url.text()) {
             Ok(Target::Literal) => &self.client,
             Ok(Target::Account { subdomain, running }) => {
                 let down = self
@@ -437,7 +446,7 @@ impl Transport {
             Err(failure) => return (Err(failure), None),
         };
         let exchange =
-            redirects::exchange(client, &self.directory, message, &self.world_key, body, url);
+            redirects::exchange(client, &self.directory, message, &self.world_header, body);
         let answer = match tokio::time::timeout(self.config.timeout, exchange).await {
             Err(_) => return (Err(classify::classify_timeout(self.config.timeout)), None),
             Ok(Err(error)) => return (Err(classify_error(&error)), None),
@@ -472,8 +481,8 @@ impl Transport {
 
     /// Refuses, before any connection is opened, targets that are not simulated
     /// accounts: nothing is ever sent outside this world.
-    fn check_target(&self, parsed: &url::Url) -> Result<Target, DeliveryFailure> {
-        allowed_target(&self.directory, parsed).map_err(|cause| DeliveryFailure {
+    fn check_target(&self, origin: &url::Url, text: &str) -> Result<Target, DeliveryFailure> {
+        allowed_target(&self.directory, origin, text).map_err(|cause| DeliveryFailure {
             status: AgreementStatus::ConfigurationError,
             cause,
             http_status: None,
@@ -506,9 +515,13 @@ struct Mark {
 /// The failure the world's relay reports when an external account could not be reached
 /// (see [`RELAY_FAILURE_HEADER`]): the status and cause the relay classified.
 fn relay_failure(answer: &crate::core::network::client::Answer) -> Option<DeliveryFailure> {
+    // The name as a constant: looked up by text, it would be parsed on every answer.
+    const RELAY_FAILURE: axum::http::HeaderName =
+        axum::http::HeaderName::from_static("x-sharesim-relay-failure");
+    debug_assert!(RELAY_FAILURE == RELAY_FAILURE_HEADER);
     let status = answer
         .headers
-        .get(RELAY_FAILURE_HEADER)?
+        .get(RELAY_FAILURE)?
         .to_str()
         .ok()?
         .parse::<AgreementStatus>()

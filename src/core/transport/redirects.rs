@@ -48,9 +48,13 @@ pub(super) enum Target {
 /// The one check every URL a message is sent to passes, the first and every redirect
 /// hop: HTTP(S) to `{subdomain}.sharesim.test` of an account in the directory, or to
 /// the literal loopback address an account listens on. No other host, no other port,
-/// and no name ever reaches a resolver other than the directory.
-pub(super) fn allowed_target(directory: &Directory, parsed: &Url) -> Result<Target, String> {
-    let url = parsed.as_str();
+/// and no name ever reaches a resolver other than the directory. `parsed` has the URL's
+/// scheme, host and port (it may be its base); `url` is the whole URL, as errors name it.
+pub(super) fn allowed_target(
+    directory: &Directory,
+    parsed: &Url,
+    url: &str,
+) -> Result<Target, String> {
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!("the sharing URL {url:?} is not HTTP(S)"));
     }
@@ -62,13 +66,13 @@ pub(super) fn allowed_target(directory: &Directory, parsed: &Url) -> Result<Targ
     match parsed.host() {
         Some(url::Host::Domain(host)) => {
             let subdomain = subdomain_of_host(host).ok_or_else(not_ours)?;
-            match directory.get(subdomain) {
+            match directory.is_listening(subdomain) {
                 None => Err(format!(
                     "unknown subdomain {subdomain:?}: no account answers at {host}"
                 )),
-                Some(listing) => Ok(Target::Account {
+                Some(running) => Ok(Target::Account {
                     subdomain: subdomain.to_string(),
-                    running: listing.addr.is_some(),
+                    running,
                 }),
             }
         }
@@ -93,28 +97,35 @@ fn literal_target(
     }
 }
 
-/// Sends `message` to `first` with `client` and follows redirects as the reference
-/// client does, after the target check on every hop. A followed redirect names the URL
-/// it came from in `Referer`, which is how a receiving listener knows it is the same
-/// message (see `listener::faults`).
+/// Sends `message` to its destination (whose target check passed) with `client` and
+/// follows redirects as the reference client does, after the target check on every
+/// hop. A followed redirect names the URL it came from in `Referer`, which is how a
+/// receiving listener knows it is the same message (see `listener::faults`). The
+/// destination's whole URL is parsed only when a redirect is to be resolved against it.
 pub(super) async fn exchange(
     client: &HttpClient,
     directory: &Directory,
     message: &Message,
-    world_key: &str,
+    world: &HeaderValue,
     body: Option<Bytes>,
-    first: &Url,
 ) -> Result<Answer, SendError> {
-    let mut url = first.clone();
+    let destination = &message.url;
+    let first = destination.origin().map_err(malformed)?;
+    // None: the destination itself.
+    let mut hop_url: Option<Url> = None;
     let mut method = message.method.clone();
     let mut body = body;
     let mut referer: Option<String> = None;
     for hop in 0.. {
+        let target = match &hop_url {
+            Some(url) => axum::http::Uri::try_from(url.as_str()).map_err(|error| error.to_string()),
+            None => destination.uri(),
+        };
         let request = build(
             message,
-            world_key,
+            world,
             &method,
-            &url,
+            target,
             body.clone(),
             referer.as_deref(),
         )?;
@@ -133,6 +144,10 @@ pub(super) async fn exchange(
             location: location.to_string(),
             reason,
         };
+        let url = match &hop_url {
+            Some(url) => url,
+            None => destination.url().map_err(malformed)?,
+        };
         let next = url
             .join(location)
             .map_err(|error| refuse(format!("it is not a URL: {error}")))?;
@@ -144,7 +159,7 @@ pub(super) async fn exchange(
                 first.host_str().unwrap_or_default()
             )));
         }
-        allowed_target(directory, &next).map_err(refuse)?;
+        allowed_target(directory, &next, next.as_str()).map_err(refuse)?;
         // 303, and 301/302 after a POST, turn into a GET without a body, as browsers
         // and reqwest do; 307 and 308 repeat the same method and body.
         if answer.status == 303 || (matches!(answer.status, 301 | 302) && method == Method::POST) {
@@ -152,7 +167,7 @@ pub(super) async fn exchange(
             body = None;
         }
         referer = Some(url.to_string());
-        url = next;
+        hop_url = Some(next);
     }
     unreachable!("the loop returns on every path")
 }
@@ -163,9 +178,9 @@ fn is_redirect(status: u16) -> bool {
 
 fn build(
     message: &Message,
-    world_key: &str,
+    world: &HeaderValue,
     method: &Method,
-    url: &Url,
+    uri: Result<axum::http::Uri, String>,
     body: Option<Bytes>,
     referer: Option<&str>,
 ) -> Result<Request<Full<Bytes>>, SendError> {
@@ -179,21 +194,21 @@ fn build(
     debug_assert!(WORLD == WORLD_HEADER && TOKEN == TOKEN_HEADER);
     // Header values first: a value that cannot be sent is the error named, as before.
     let from = header_value(&message.from)?;
-    let world = header_value(world_key)?;
     let token = message.token.as_deref().map(header_value).transpose()?;
     let referer = referer.map(header_value).transpose()?;
-    let uri = axum::http::Uri::try_from(url.as_str())
-        .map_err(|error| SendError::Malformed(error.to_string()))?;
+    let uri = uri.map_err(SendError::Malformed)?;
     let json = body.is_some();
     let mut request = Request::new(Full::new(body.unwrap_or_default()));
     *request.method_mut() = method.clone();
     *request.uri_mut() = uri;
+    // Room for every header, and the client's Host, without growing the map.
+    *request.headers_mut() = axum::http::HeaderMap::with_capacity(10);
     let headers = request.headers_mut();
     headers.append(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     headers.append(header::ACCEPT, HeaderValue::from_static("*/*"));
     headers.append(VERSION, HeaderValue::from_static(PROTOCOL_VERSION));
     headers.append(FROM, from);
-    headers.append(WORLD, world);
+    headers.append(WORLD, world.clone());
     if let Some(token) = token {
         headers.append(TOKEN, token);
     }
@@ -207,6 +222,10 @@ fn build(
         );
     }
     Ok(request)
+}
+
+fn malformed(error: &str) -> SendError {
+    SendError::Malformed(error.to_string())
 }
 
 const USER_AGENT: &str = concat!("sharesim/", env!("CARGO_PKG_VERSION"));

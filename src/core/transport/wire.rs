@@ -10,10 +10,9 @@ use std::borrow::Cow;
 /// The headers a partner message carries, as the trace keeps them: the token shown as
 /// the agreement's uuid only.
 pub(super) fn request(message: &Message, body: Option<&bytes::Bytes>) -> Wire {
-    let mut headers = vec![
-        (VERSION_HEADER, Cow::Borrowed(PROTOCOL_VERSION)),
-        (FROM_HEADER, Cow::Owned(clip_header(&message.from))),
-    ];
+    let mut headers = Vec::with_capacity(4);
+    headers.push((VERSION_HEADER, Cow::Borrowed(PROTOCOL_VERSION)));
+    headers.push((FROM_HEADER, Cow::Owned(clip_header(&message.from))));
     if let Some(token) = &message.token {
         headers.push((TOKEN_HEADER, Cow::Owned(token_uuid(token))));
     }
