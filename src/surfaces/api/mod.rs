@@ -97,7 +97,7 @@ where
 {
     let path = request.uri().path();
     if !(path.starts_with("/api/v2/") && path.len() > "/api/v2/".len()) {
-        return next(request).await;
+        return pass_on(account, request, next).await;
     }
     let method = method_text(request.method());
     let path = Text::from(request.uri().path());
@@ -114,9 +114,11 @@ where
     // The agreement list is answered here, not routed (see `agreements::is_listing`):
     // its handler needs no user.
     let listing = agreements::is_listing(request.method(), &path);
-    if let Some(user) = user.filter(|_| !listing) {
-        request.extensions_mut().insert(user);
-    }
+    // An agreement write is answered here too (see `agreements::Write`): its handler
+    // gets the user and the parsed body directly, not through the request.
+    // A surface check is routed, whatever it calls.
+    let direct = !surface_check && agreements::Write::of(request.method(), &path).is_some();
+    let direct_user = place_user(&mut request, user.filter(|_| !listing), direct);
     if surface_check {
         return if authenticated {
             next(request).await
@@ -127,29 +129,17 @@ where
     // Writes carry a body worth showing in the trace (`status=accepted`…); reads do not,
     // and are passed through untouched. A caller who is not authenticated is answered
     // 401 without its body ever being parsed or summarised.
-    let mut unreadable = None;
-    let mut request_detail = String::new();
-    let mut request_body = Bytes::new();
+    let mut written = WrittenBody::default();
     if authenticated && request.method() != axum::http::Method::GET {
-        let (mut parts, body) = request.into_parts();
         // Boxed: a read's future (every poll of the list) need not hold room for it.
-        let read = Box::pin(axum::body::to_bytes(
-            body,
-            crate::core::limits::MAX_BODY_BYTES,
-        ));
-        let bytes = match read.await {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                unreadable = Some(ApiError::BadJson(format!(
-                    "the body could not be read: {error}"
-                )));
-                Bytes::new()
-            }
-        };
-        request_detail = ParsedBody::attach(&bytes, &mut parts.extensions);
-        request_body = bytes.clone();
-        request = Request::from_parts(parts, Body::from(bytes));
+        (request, written) = Box::pin(WrittenBody::read(request, direct)).await;
     }
+    let WrittenBody {
+        detail: request_detail,
+        bytes: request_body,
+        parsed,
+        unreadable,
+    } = written;
     // The body came off the connection: copied, so the journal does not pin its buffer.
     let request_wire = Wire::received(wire_headers, &request_body);
     let trace = account.trace();
@@ -202,9 +192,95 @@ where
             let recorded = (detail, body.unwrap_or_default());
             return finish_answer(account, call, parts, answer, recorded, true, limits);
         }
-        (_, true, None) => next(request).await,
+        (_, true, None) => match (
+            direct_user,
+            agreements::Write::of(request.method(), &call.path),
+        ) {
+            // Boxed, as the router boxes a route's future.
+            (Some(user), Some(write)) => {
+                Box::pin(write.answer(account, &user, parsed.as_ref(), &request_body)).await
+            }
+            _ => next(request).await,
+        },
     };
     record_answer(account, call, response, limits).await
+}
+
+/// Where a call's handler finds its `user`: in the request's extensions for a routed
+/// call, given back for a `direct` one.
+fn place_user(request: &mut Request, user: Option<User>, direct: bool) -> Option<User> {
+    match user {
+        Some(user) if direct => Some(user),
+        Some(user) => {
+            request.extensions_mut().insert(user);
+            None
+        }
+        None => None,
+    }
+}
+
+/// What [`record_call`] does with a call outside the REST API: the partner endpoint of
+/// every handshake message is answered as its route would answer it (see
+/// `partner::agreements::direct_uuid`), boxed so a REST call's future need not hold
+/// room for it; anything else goes to the routes.
+async fn pass_on<F, Fut>(account: &Account, request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    use crate::surfaces::partner::agreements::{direct_uuid, endpoint};
+    match direct_uuid(request.uri().path()) {
+        Some(uuid) => {
+            let uuid = uuid.to_owned();
+            Box::pin(endpoint(account, &uuid, request)).await
+        }
+        None => next(request).await,
+    }
+}
+
+/// A REST write's body as [`record_call`] reads it: whole, parsed once for the trace's
+/// summary and the handler.
+#[derive(Default)]
+struct WrittenBody {
+    /// The trace's summary of it.
+    detail: String,
+    bytes: Bytes,
+    /// Kept for a write [`record_call`] answers itself; else in the request's extensions.
+    parsed: Option<ParsedBody>,
+    /// Why it could not be read, when it could not.
+    unreadable: Option<ApiError>,
+}
+
+impl WrittenBody {
+    /// Reads `request`'s body, and gives the request back with it, its parse attached
+    /// unless the write is `direct`.
+    async fn read(request: Request, direct: bool) -> (Request, WrittenBody) {
+        let (mut parts, body) = request.into_parts();
+        let mut unreadable = None;
+        let bytes = match axum::body::to_bytes(body, crate::core::limits::MAX_BODY_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                unreadable = Some(ApiError::BadJson(format!(
+                    "the body could not be read: {error}"
+                )));
+                Bytes::new()
+            }
+        };
+        let (body, detail) = ParsedBody::parse(&bytes);
+        let mut parsed = None;
+        if direct {
+            parsed = Some(body);
+        } else {
+            parts.extensions.insert(body);
+        }
+        let written = WrittenBody {
+            detail,
+            bytes: bytes.clone(),
+            parsed,
+            unreadable,
+        };
+        (Request::from_parts(parts, Body::from(bytes)), written)
+    }
 }
 
 /// [`crate::core::account::SURFACE_CHECK_HEADER`] as a header name, so looking for it parses nothing.
@@ -505,27 +581,26 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for ParsedBody {
 }
 
 impl ParsedBody {
-    /// Parses `bytes` into `extensions` for the handler; the trace's summary of them.
-    fn attach(bytes: &[u8], extensions: &mut axum::http::Extensions) -> String {
+    /// Parses `bytes` for the handler; with the trace's summary of them.
+    fn parse(bytes: &[u8]) -> (ParsedBody, String) {
         let parsed: Result<Value, String> =
             serde_json::from_slice(bytes).map_err(|e: serde_json::Error| e.to_string());
         let summary = match &parsed {
             Ok(value) => summarize_parsed_request(value),
             Err(_) => String::new(),
         };
-        extensions.insert(ParsedBody(Arc::new(parsed)));
-        summary
+        (ParsedBody(Arc::new(parsed)), summary)
     }
 }
 
 /// Parses a JSON object body and returns the object under `root`; the body as
-/// [`record_call`] already parsed it when it did (`parsed`), with the same checks in
-/// the same order and the same errors.
-pub(crate) fn parse_envelope_of(
+/// [`record_call`] already parsed it when it did (`parsed`, then borrowed, not copied),
+/// with the same checks in the same order and the same errors.
+pub(crate) fn parse_envelope_of<'a>(
     body: &Bytes,
-    parsed: Option<&ParsedBody>,
+    parsed: Option<&'a ParsedBody>,
     root: &str,
-) -> Result<Map<String, Value>, ApiError> {
+) -> Result<Cow<'a, Map<String, Value>>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid(
             root,
@@ -533,22 +608,28 @@ pub(crate) fn parse_envelope_of(
             format!("The body must be a JSON object like {{\"{root}\": {{…}}}}"),
         ));
     }
-    let owned;
-    let value: &Value = match parsed {
-        Some(parsed) => parsed
-            .0
-            .as_ref()
-            .as_ref()
-            .map_err(|e| ApiError::BadJson(e.clone()))?,
-        None => {
-            owned = serde_json::from_slice::<Value>(body)
-                .map_err(|e| ApiError::BadJson(e.to_string()))?;
-            &owned
+    match parsed {
+        Some(parsed) => {
+            let value = parsed
+                .0
+                .as_ref()
+                .as_ref()
+                .map_err(|e| ApiError::BadJson(e.clone()))?;
+            envelope_in(value, root).map(Cow::Borrowed)
         }
-    };
+        None => {
+            let value = serde_json::from_slice::<Value>(body)
+                .map_err(|e| ApiError::BadJson(e.to_string()))?;
+            envelope_in(&value, root).map(|object| Cow::Owned(object.clone()))
+        }
+    }
+}
+
+/// The object under `root` of a parsed body, after the body's limits are checked.
+fn envelope_in<'a>(value: &'a Value, root: &str) -> Result<&'a Map<String, Value>, ApiError> {
     crate::core::limits::check_body(value).map_err(too_large)?;
     match value.get(root) {
-        Some(Value::Object(object)) => Ok(object.clone()),
+        Some(Value::Object(object)) => Ok(object),
         Some(_) => Err(ApiError::invalid(
             root,
             "InvalidValue",
