@@ -213,6 +213,10 @@ pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 
 /// Checks one stored string against its limit: `Err` names the field and the limit.
 pub fn check_length(field: &str, value: &str, max: usize) -> Result<(), String> {
+    // No more bytes than the limit means no more characters: nothing to count.
+    if value.len() <= max {
+        return Ok(());
+    }
     let chars = value.chars().count();
     if chars > max {
         Err(format!(

@@ -379,7 +379,20 @@ pub fn sha1_hex(pieces: &[&str], number: u64, tail: &[&str]) -> String {
     for piece in tail {
         hasher.update(piece.as_bytes());
     }
-    hex::encode(hasher.finalize())
+    hex40(&hasher.finalize().into())
+}
+
+/// Twenty bytes as forty lower-case hex digits, as `hex::encode` writes them, through a
+/// table into one allocation of the right size (the crate pushes char by char).
+pub fn hex40(bytes: &[u8; 20]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [0u8; 40];
+    for (pair, byte) in text.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+    // Hex digits are ASCII.
+    std::str::from_utf8(&text).unwrap_or_default().to_owned()
 }
 
 /// The first 8 characters of a uuid, for readable trace lines.
@@ -396,6 +409,17 @@ pub fn default_agreement_name(partner_display_name: &str) -> String {
 mod tests {
     use super::*;
     use strum::VariantArray;
+
+    #[test]
+    fn hex40_writes_what_the_hex_crate_writes() {
+        for bytes in [
+            [0u8; 20],
+            [0xff; 20],
+            std::array::from_fn(|i| (i * 37 + 5) as u8),
+        ] {
+            assert_eq!(hex40(&bytes), hex::encode(bytes));
+        }
+    }
 
     #[test]
     fn sha1_hex_hashes_the_text_a_format_would_write() {

@@ -423,33 +423,38 @@ impl Account {
     ) -> Result<Stored, ReceiveError> {
         let remote_subdomain = self.subdomain_of_url(&offer.sender_url);
         let now = self.trace().clock().timestamp();
-        let receiver_url = offer
-            .receiver_url
-            .clone()
-            .unwrap_or_else(|| self.sharing_url());
+        let InvitationOffer {
+            uuid,
+            name,
+            sender_url,
+            receiver_url,
+            access_key,
+            terms,
+            verified,
+        } = offer;
+        let receiver_url = receiver_url.unwrap_or_else(|| self.sharing_url());
         let from = remote_subdomain.as_deref().unwrap_or("an unknown sender");
         if crash == Some(CrashPoint::BeforeStore) {
             return Err(self.crash(CrashPoint::BeforeStore, &format!("{from}'s invitation")));
         }
         let outcome = self.with_state(|state| {
-            if let Some(existing) = state.by_uuid(&offer.uuid)
-                && !(existing.access_key == offer.access_key
+            if let Some(existing) = state.by_uuid(&uuid)
+                && !(existing.access_key == access_key
                     && self.services().planted.store_repeated_invitations())
             {
-                return if existing.access_key == offer.access_key {
+                return if existing.access_key == access_key {
                     Ok(Stored {
                         created: false,
                         agreement: existing.clone(),
                     })
                 } else {
                     Err(ReceiveError::Invalid(format!(
-                        "agreement {} already exists with a different access key",
-                        offer.uuid
+                        "agreement {uuid} already exists with a different access key",
                     )))
                 };
             }
             let decline_all = state.settings().decline_all_invites;
-            let quota = match (offer.verified, remote_subdomain.as_deref()) {
+            let quota = match (verified, remote_subdomain.as_deref()) {
                 (true, Some(sender)) => Quota::Sender(sender),
                 _ => Quota::Unverified,
             };
@@ -457,8 +462,8 @@ impl Account {
             let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
-                uuid: offer.uuid.clone(),
-                name: offer.name.clone(),
+                uuid,
+                name,
                 remote_subdomain: remote_subdomain.clone(),
                 status: if decline_all {
                     AgreementStatus::Declined
@@ -466,14 +471,14 @@ impl Account {
                     AgreementStatus::Pending
                 },
                 direction: Direction::Inbound,
-                access_key: offer.access_key.clone(),
-                sender_url: offer.sender_url.clone(),
+                access_key,
+                sender_url,
                 receiver_url,
-                terms: offer.terms,
+                terms,
                 deactivated_by: None,
                 created_at: now.clone(),
                 updated_at: now,
-                unverified_sender: !offer.verified,
+                unverified_sender: !verified,
             };
             state.insert(agreement.clone());
             Ok(Stored {

@@ -158,7 +158,7 @@ impl WorldServices {
     pub fn random_hex40(&self) -> String {
         let mut bytes = [0u8; 20];
         lock(&self.rng).fill_bytes(&mut bytes);
-        hex::encode(bytes)
+        crate::core::model::hex40(&bytes)
     }
 }
 

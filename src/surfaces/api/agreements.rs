@@ -75,6 +75,47 @@ impl<'a> AgreementView<'a> {
     }
 }
 
+impl AgreementView<'_> {
+    /// The view as JSON, the bytes its `Serialize` gives, written without serde's
+    /// machinery (every write's answer is one).
+    fn write(&self, out: &mut Vec<u8>) {
+        use crate::surfaces::partner::wire::{push_json_key, push_json_str};
+        let optional = |out: &mut Vec<u8>, text: Option<&str>| match text {
+            Some(text) => push_json_str(out, text),
+            None => out.extend_from_slice(b"null"),
+        };
+        let mut digits = itoa::Buffer::new();
+        out.push(b'{');
+        push_json_key(out, "created_at");
+        push_json_str(out, self.created_at);
+        out.push(b',');
+        push_json_key(out, "id");
+        out.extend_from_slice(digits.format(self.id).as_bytes());
+        out.push(b',');
+        push_json_key(out, "name");
+        push_json_str(out, self.name);
+        out.push(b',');
+        push_json_key(out, "partner_name");
+        optional(out, self.partner_name);
+        out.push(b',');
+        push_json_key(out, "remote_subdomain");
+        optional(out, self.remote_subdomain);
+        for (key, text) in [
+            ("status", self.status),
+            ("type", self.direction),
+            ("updated_at", self.updated_at),
+        ] {
+            out.push(b',');
+            push_json_key(out, key);
+            push_json_str(out, text);
+        }
+        out.push(b',');
+        push_json_key(out, "url");
+        push_json_str(out, &self.url.text());
+        out.push(b'}');
+    }
+}
+
 /// `{api_url}/sharing_agreements/{id}.json`, written while serialising.
 #[derive(Debug)]
 struct RecordUrl<'a> {
@@ -84,10 +125,23 @@ struct RecordUrl<'a> {
 
 impl Serialize for RecordUrl<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!(
-            "{}/sharing_agreements/{}.json",
-            self.api_url, self.id
-        ))
+        serializer.serialize_str(&self.text())
+    }
+}
+
+impl RecordUrl<'_> {
+    /// The URL, without the formatting machinery.
+    fn text(&self) -> String {
+        const PATH: &str = "/sharing_agreements/";
+        const SUFFIX: &str = ".json";
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(self.id);
+        let mut url =
+            String::with_capacity(self.api_url.len() + PATH.len() + digits.len() + SUFFIX.len());
+        for piece in [self.api_url, PATH, digits, SUFFIX] {
+            url.push_str(piece);
+        }
+        url
     }
 }
 
@@ -100,22 +154,26 @@ pub(crate) fn agreement_json(account: &Account, agreement: &Agreement) -> Value 
 /// copy with its trace summary: the same bytes and summary as through a JSON tree
 /// ([`agreement_json`], `summarize_value`), without building one per call.
 fn agreement_response(account: &Account, status: StatusCode, agreement: &Agreement) -> Response {
-    #[derive(Serialize)]
-    struct One<'a> {
-        sharing_agreement: AgreementView<'a>,
-    }
     let api_url = account.shared_api_url();
-    let body = serde_json::to_vec(&One {
-        sharing_agreement: AgreementView::new(agreement, &api_url),
-    })
-    .unwrap_or_default();
-    let summary = format!(
-        "id={} type={} status={}",
-        agreement.id,
-        agreement.direction.as_str(),
-        agreement.status.as_str()
-    );
-    json_bytes_response(status, body.into(), summary)
+    // One buffer of an answer's size: growing from serde_json's default copies it twice.
+    let mut body = Vec::with_capacity(320 + api_url.len());
+    body.extend_from_slice(b"{\"sharing_agreement\":");
+    AgreementView::new(agreement, &api_url).write(&mut body);
+    body.push(b'}');
+    json_bytes_response(status, body.into(), record_summary(agreement))
+}
+
+/// `id={id} type={type} status={status}`, an answer's trace summary, without the
+/// formatting machinery.
+fn record_summary(agreement: &Agreement) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(agreement.id);
+    let (direction, status) = (agreement.direction.as_str(), agreement.status.as_str());
+    let mut summary = String::with_capacity(20 + digits.len() + direction.len() + status.len());
+    for piece in ["id=", digits, " type=", direction, " status=", status] {
+        summary.push_str(piece);
+    }
+    summary
 }
 
 async fn list_agreements(State(account): State<Arc<Account>>) -> Result<Response, ApiError> {
@@ -198,15 +256,64 @@ async fn create_agreement(
     parsed: Option<ParsedBody>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_admin(&user)?;
-    let fields = parse_envelope_of(&body, parsed.as_ref(), "sharing_agreement")?;
-    let invitation = parse_invitation(&account, &fields)?;
-    let agreement = outbound::invite(&account, invitation).await;
-    Ok(agreement_response(
-        &account,
-        StatusCode::CREATED,
-        &agreement,
-    ))
+    create(&account, &user, parsed.as_ref(), &body).await
+}
+
+async fn create(
+    account: &Account,
+    user: &User,
+    parsed: Option<&ParsedBody>,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(user)?;
+    let fields = parse_envelope_of(body, parsed, "sharing_agreement")?;
+    let invitation = parse_invitation(account, &fields)?;
+    let agreement = outbound::invite(account, invitation).await;
+    Ok(agreement_response(account, StatusCode::CREATED, &agreement))
+}
+
+/// An agreement write [`super::record_call`] answers itself, as the router would
+/// route it: the handshake's writes, spared the router's matching, its request
+/// extensions and the extractors' copies. A path the router would decode (`%`) is left
+/// to it.
+pub(super) enum Write<'a> {
+    /// `POST /api/v2/sharing_agreements[.json]`.
+    Create,
+    /// `PUT /api/v2/sharing_agreements/{id}`, with the raw `{id}`.
+    Update(&'a str),
+}
+
+impl<'a> Write<'a> {
+    /// The write `method` on `path` is, when it is one of these.
+    pub(super) fn of(method: &axum::http::Method, path: &'a str) -> Option<Write<'a>> {
+        use axum::http::Method;
+        if *method == Method::POST
+            && matches!(
+                path,
+                "/api/v2/sharing_agreements" | "/api/v2/sharing_agreements.json"
+            )
+        {
+            return Some(Write::Create);
+        }
+        let id = path.strip_prefix("/api/v2/sharing_agreements/")?;
+        (*method == Method::PUT && !id.is_empty() && !id.contains(['/', '%']))
+            .then_some(Write::Update(id))
+    }
+
+    /// The answer the routed handler would give.
+    pub(super) async fn answer(
+        self,
+        account: &Account,
+        user: &User,
+        parsed: Option<&ParsedBody>,
+        body: &Bytes,
+    ) -> Response {
+        match self {
+            Write::Create => create(account, user, parsed, body).await,
+            Write::Update(raw_id) => update(account, user, raw_id, parsed, body).await,
+        }
+        .into_response()
+    }
 }
 
 /// Validates a create body: `remote_subdomain` (trimmed, lower-cased), optional `name`,
@@ -325,13 +432,23 @@ async fn update_agreement(
     parsed: Option<ParsedBody>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_admin(&user)?;
-    let id = parse_id(&raw_id)?;
+    update(&account, &user, &raw_id, parsed.as_ref(), &body).await
+}
+
+async fn update(
+    account: &Account,
+    user: &User,
+    raw_id: &str,
+    parsed: Option<&ParsedBody>,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(user)?;
+    let id = parse_id(raw_id)?;
     // Check the record exists before judging the body, as Zendesk does.
     if !account.has_agreement(id) {
         return Err(ApiError::NotFound);
     }
-    let fields = parse_envelope_of(&body, parsed.as_ref(), "sharing_agreement")?;
+    let fields = parse_envelope_of(body, parsed, "sharing_agreement")?;
     // Only `status` may change: other fields are ignored.
     let requested = match fields.get("status") {
         None | Some(Value::Null) => {
@@ -359,8 +476,8 @@ async fn update_agreement(
             ));
         }
     };
-    let agreement = outbound::change_status(&account, id, requested).await?;
-    Ok(agreement_response(&account, StatusCode::OK, &agreement))
+    let agreement = outbound::change_status(account, id, requested).await?;
+    Ok(agreement_response(account, StatusCode::OK, &agreement))
 }
 
 async fn delete_agreement(
@@ -376,6 +493,70 @@ async fn delete_agreement(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_record_summary_and_url_read_as_formatted() {
+        use crate::core::model::{Agreement, AgreementStatus, Direction, Terms};
+        use strum::VariantArray;
+        let mut agreement = Agreement {
+            id: 0,
+            uuid: String::new(),
+            name: String::new(),
+            remote_subdomain: None,
+            status: AgreementStatus::Accepted,
+            direction: Direction::Inbound,
+            access_key: String::new(),
+            sender_url: String::new(),
+            receiver_url: String::new(),
+            terms: Terms::default(),
+            deactivated_by: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+            unverified_sender: false,
+        };
+        for id in [0, 7, 12_345, u64::MAX] {
+            agreement.id = id;
+            assert_eq!(
+                super::record_summary(&agreement),
+                format!(
+                    "id={} type={} status={}",
+                    id,
+                    agreement.direction.as_str(),
+                    agreement.status.as_str()
+                )
+            );
+            for (index, text) in ["", "plain", "a \"q\" \\ b", "c\u{1}\n", "ünï ☃"]
+                .into_iter()
+                .enumerate()
+            {
+                agreement.name = text.to_string();
+                agreement.created_at = format!("{text}{id}");
+                agreement.remote_subdomain = (index % 2 == 0).then(|| text.to_string());
+                agreement.direction = if index % 2 == 0 {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                };
+                agreement.status =
+                    AgreementStatus::VARIANTS[index % AgreementStatus::VARIANTS.len()];
+                let view = super::AgreementView::new(&agreement, text);
+                let mut written = Vec::new();
+                view.write(&mut written);
+                assert_eq!(
+                    String::from_utf8(written).unwrap(),
+                    serde_json::to_string(&view).unwrap()
+                );
+            }
+            let url = super::RecordUrl {
+                api_url: "https://acme.sharesim.test/api/v2",
+                id,
+            };
+            assert_eq!(
+                serde_json::to_string(&url).unwrap(),
+                format!("\"https://acme.sharesim.test/api/v2/sharing_agreements/{id}.json\"")
+            );
+        }
+    }
+
     #[test]
     fn the_count_summary_reads_as_formatted() {
         for count in [0, 1, 9, 10, 99, 100, 12_345, usize::MAX] {

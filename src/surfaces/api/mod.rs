@@ -251,27 +251,26 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for ParsedBody {
 }
 
 impl ParsedBody {
-    /// Parses `bytes` into `extensions` for the handler; the trace's summary of them.
-    fn attach(bytes: &[u8], extensions: &mut axum::http::Extensions) -> String {
+    /// Parses `bytes` for the handler; with the trace's summary of them.
+    fn parse(bytes: &[u8]) -> (ParsedBody, String) {
         let parsed: Result<Value, String> =
             serde_json::from_slice(bytes).map_err(|e: serde_json::Error| e.to_string());
         let summary = match &parsed {
             Ok(value) => summarize_parsed_request(value),
             Err(_) => String::new(),
         };
-        extensions.insert(ParsedBody(Arc::new(parsed)));
-        summary
+        (ParsedBody(Arc::new(parsed)), summary)
     }
 }
 
 /// Parses a JSON object body and returns the object under `root`; the body as
-/// [`record_call`] already parsed it when it did (`parsed`), with the same checks in
-/// the same order and the same errors.
-pub(crate) fn parse_envelope_of(
+/// [`record_call`] already parsed it when it did (`parsed`, then borrowed, not copied),
+/// with the same checks in the same order and the same errors.
+pub(crate) fn parse_envelope_of<'a>(
     body: &Bytes,
-    parsed: Option<&ParsedBody>,
+    parsed: Option<&'a ParsedBody>,
     root: &str,
-) -> Result<Map<String, Value>, ApiError> {
+) -> Result<Cow<'a, Map<String, Value>>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid(
             root,
@@ -279,22 +278,28 @@ pub(crate) fn parse_envelope_of(
             format!("The body must be a JSON object like {{\"{root}\": {{…}}}}"),
         ));
     }
-    let owned;
-    let value: &Value = match parsed {
-        Some(parsed) => parsed
-            .0
-            .as_ref()
-            .as_ref()
-            .map_err(|e| ApiError::BadJson(e.clone()))?,
-        None => {
-            owned = serde_json::from_slice::<Value>(body)
-                .map_err(|e| ApiError::BadJson(e.to_string()))?;
-            &owned
+    match parsed {
+        Some(parsed) => {
+            let value = parsed
+                .0
+                .as_ref()
+                .as_ref()
+                .map_err(|e| ApiError::BadJson(e.clone()))?;
+            envelope_in(value, root).map(Cow::Borrowed)
         }
-    };
+        None => {
+            let value = serde_json::from_slice::<Value>(body)
+                .map_err(|e| ApiError::BadJson(e.to_string()))?;
+            envelope_in(&value, root).map(|object| Cow::Owned(object.clone()))
+        }
+    }
+}
+
+/// The object under `root` of a parsed body, after the body's limits are checked.
+fn envelope_in<'a>(value: &'a Value, root: &str) -> Result<&'a Map<String, Value>, ApiError> {
     crate::core::limits::check_body(value).map_err(too_large)?;
     match value.get(root) {
-        Some(Value::Object(object)) => Ok(object.clone()),
+        Some(Value::Object(object)) => Ok(object),
         Some(_) => Err(ApiError::invalid(
             root,
             "InvalidValue",

@@ -8,7 +8,7 @@ use super::{
     ApiError, ParsedBody, TraceSummary, X_RATE_LIMIT, X_RATE_LIMIT_REMAINING, agreements,
     answer_headers, rate_limit_values, request_headers,
 };
-use crate::core::account::Account;
+use crate::core::account::{Account, User};
 use crate::core::rate_limit::Verdict;
 use crate::core::trace::{
     EventDraft, EventKind, Surface, Text, Wire, WireHeaders as Headers, method_text,
@@ -52,8 +52,9 @@ pub(crate) enum Step {
     /// Answered, with nothing left to record: the agreement list (recorded already),
     /// a surface check without valid credentials.
     Answered(Response),
-    /// Recorded; the routes answer it, and the answer is recorded.
-    Route(Request, Call, (u32, u32)),
+    /// Recorded; the routes answer it (or, for a handshake write, its handler directly:
+    /// see [`Direct`]), and the answer is recorded.
+    Route(Request, Call, (u32, u32), Option<Direct>),
     /// Recorded and refused here (401, 429, an unreadable body): the answer is recorded.
     Refused(Response, Call, (u32, u32)),
 }
@@ -67,6 +68,17 @@ pub(crate) struct Arrived {
     authenticated: bool,
     listing: bool,
     wire_headers: Headers,
+    /// The caller of an agreement write answered without the router (see [`Direct`]).
+    direct_user: Option<User>,
+}
+
+/// An agreement write the recorder answers itself, as the router would route it (see
+/// `agreements::Write`): its handler gets the user and the parsed body directly, not
+/// through the request's extensions.
+pub(crate) struct Direct {
+    user: User,
+    parsed: Option<ParsedBody>,
+    body: Bytes,
 }
 
 /// The part of [`record_call`] that waits on nothing: authentication, and for a call
@@ -92,9 +104,9 @@ pub(crate) fn begin_call(account: &Account, mut request: Request) -> Begun {
         .as_ref()
         .map_or_else(anonymous, |user| user.email.clone());
     let authenticated = user.is_some();
-    if let Some(user) = user.filter(|_| !listing) {
-        request.extensions_mut().insert(user);
-    }
+    // A surface check is routed, whatever it calls.
+    let direct = !surface_check && agreements::Write::of(request.method(), path.as_str()).is_some();
+    let direct_user = place_user(&mut request, user.filter(|_| !listing), direct);
     if surface_check {
         return Begun::Step(if authenticated {
             Step::Pass(request)
@@ -114,11 +126,12 @@ pub(crate) fn begin_call(account: &Account, mut request: Request) -> Begun {
         authenticated,
         listing,
         wire_headers,
+        direct_user,
     };
     if read_body {
         Begun::Body(arrived)
     } else {
-        Begun::Step(arrived.record(account, None, String::new(), Bytes::new()))
+        Begun::Step(arrived.record(account, None, (String::new(), None), Bytes::new()))
     }
 }
 
@@ -141,21 +154,29 @@ impl Arrived {
                 Bytes::new(),
             ),
         };
-        let detail = ParsedBody::attach(&bytes, &mut parts.extensions);
+        let (parsed, detail) = ParsedBody::parse(&bytes);
+        // Kept for a write answered directly; else for the handler's extractor.
+        let parsed = if self.direct_user.is_some() {
+            Some(parsed)
+        } else {
+            parts.extensions.insert(parsed);
+            None
+        };
         let arrived = Arrived {
             request: Request::from_parts(parts, Body::from(bytes.clone())),
             ..self
         };
-        arrived.record(account, unreadable, detail, bytes)
+        arrived.record(account, unreadable, (detail, parsed), bytes)
     }
 
-    /// Records the call (`detail` and `body`: what its body showed), counts it against
-    /// the allowance, and answers it when the answer is known here.
+    /// Records the call (`read`: the trace's summary of its body and, for a write
+    /// answered directly, the parse; `body`: the body), counts it against the
+    /// allowance, and answers it when the answer is known here.
     fn record(
         self,
         account: &Account,
         unreadable: Option<ApiError>,
-        request_detail: String,
+        (request_detail, parsed): (String, Option<ParsedBody>),
         request_body: Bytes,
     ) -> Step {
         let Arrived {
@@ -166,9 +187,15 @@ impl Arrived {
             authenticated,
             listing,
             wire_headers,
+            direct_user,
         } = self;
         // The body came off the connection: copied, so the journal does not pin its buffer.
         let request_wire = Wire::received(wire_headers, &request_body);
+        let direct = direct_user.map(|user| Direct {
+            user,
+            parsed,
+            body: request_body,
+        });
         let request_seq = account.trace().record(
             EventKind::Request,
             EventDraft {
@@ -219,7 +246,7 @@ impl Arrived {
                 let response = finish_answer(account, call, parts, answer, recorded, true, limits);
                 return Step::Answered(response);
             }
-            (_, true, None) => return Step::Route(request, call, limits),
+            (_, true, None) => return Step::Route(request, call, limits, direct),
         };
         Step::Refused(refusal.into_response(), call, limits)
     }
@@ -233,15 +260,57 @@ where
     Fut: std::future::Future<Output = Response>,
 {
     match step {
-        Step::Pass(request) => next(request).await,
+        Step::Pass(request) => pass_on(account, request, next).await,
         Step::Answered(response) => response,
-        Step::Route(request, call, limits) => {
-            let response = next(request).await;
+        Step::Route(request, call, limits, direct) => {
+            let write = direct.and_then(|direct| {
+                agreements::Write::of(request.method(), call.path.as_str())
+                    .map(|write| (write, direct))
+            });
+            let response = match write {
+                // Boxed, as the router boxes a route's future.
+                Some((write, Direct { user, parsed, body })) => {
+                    Box::pin(write.answer(account, &user, parsed.as_ref(), &body)).await
+                }
+                None => next(request).await,
+            };
             record_answer(account, call, response, limits).await
         }
         Step::Refused(response, call, limits) => {
             record_answer(account, call, response, limits).await
         }
+    }
+}
+
+/// Where a call's handler finds its `user`: in the request's extensions for a routed
+/// call, given back for a `direct` one.
+fn place_user(request: &mut Request, user: Option<User>, direct: bool) -> Option<User> {
+    match user {
+        Some(user) if direct => Some(user),
+        Some(user) => {
+            request.extensions_mut().insert(user);
+            None
+        }
+        None => None,
+    }
+}
+
+/// What [`record_call`] does with a call outside the REST API: the partner endpoint of
+/// every handshake message is answered as its route would answer it (see
+/// `partner::agreements::direct_uuid`), boxed so a REST call's future need not hold
+/// room for it; anything else goes to the routes.
+async fn pass_on<F, Fut>(account: &Account, request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    use crate::surfaces::partner::agreements::{direct_uuid, endpoint};
+    match direct_uuid(request.uri().path()) {
+        Some(uuid) => {
+            let uuid = uuid.to_owned();
+            Box::pin(endpoint(account, &uuid, request)).await
+        }
+        None => next(request).await,
     }
 }
 

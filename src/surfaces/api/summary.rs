@@ -3,6 +3,7 @@
 //! the error), so traces, `explain` and diagrams read as sentences.
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Longest value a request summary quotes.
 const MAX_SUMMARY_VALUE: usize = 40;
@@ -36,7 +37,11 @@ pub(crate) fn summarize_parsed_request(value: &Value) -> String {
         parts.truncate(crate::core::limits::MAX_SUMMARY_FIELDS);
         parts.push(format!("(+{more} more)"));
     }
-    parts.join(" ")
+    match parts.len() {
+        // The common write names one field: its part is the summary.
+        1 => parts.pop().unwrap_or_default(),
+        _ => parts.join(" "),
+    }
 }
 
 fn summarize_fields(prefix: &str, fields: &Map<String, Value>, parts: &mut Vec<String>) {
@@ -47,10 +52,14 @@ fn summarize_fields(prefix: &str, fields: &Map<String, Value>, parts: &mut Vec<S
             continue;
         }
         let key = crate::core::limits::clip(key, MAX_SUMMARY_VALUE);
-        let text = match value {
+        let text: Cow<'_, str> = match value {
             Value::Object(inner) => {
                 summarize_fields(&format!("{prefix}{key}."), inner, parts);
                 continue;
+            }
+            // At most as many characters as bytes, and no space: shown as it is.
+            Value::String(text) if text.len() <= MAX_SUMMARY_VALUE && !text.contains(' ') => {
+                Cow::Borrowed(text)
             }
             Value::String(text) => {
                 let short: String = text.chars().take(MAX_SUMMARY_VALUE).collect();
@@ -59,15 +68,21 @@ fn summarize_fields(prefix: &str, fields: &Map<String, Value>, parts: &mut Vec<S
                 } else {
                     short
                 };
-                if short.contains(' ') {
+                Cow::Owned(if short.contains(' ') {
                     format!("{short:?}")
                 } else {
                     short
-                }
+                })
             }
-            other => crate::core::limits::clip(&other.to_string(), MAX_SUMMARY_VALUE).into_owned(),
+            other => Cow::Owned(
+                crate::core::limits::clip(&other.to_string(), MAX_SUMMARY_VALUE).into_owned(),
+            ),
         };
-        parts.push(format!("{prefix}{key}={text}"));
+        let mut part = String::with_capacity(prefix.len() + key.len() + 1 + text.len());
+        for piece in [prefix, &key, "=", &text] {
+            part.push_str(piece);
+        }
+        parts.push(part);
     }
 }
 

@@ -4,78 +4,245 @@
 //! Checks run in a fixed order — version (412), body shape (400), uuid and fields
 //! (422), token (401/403/404) — and the account decides the rest.
 
-use super::wire::{self, WireAgreement};
+use super::wire;
 use super::{PartnerError, check_version, require_token};
 use crate::core::account::Account;
 use crate::core::faults::CrashPoint;
-use axum::Json;
+use crate::core::model::Agreement;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use std::sync::Arc;
 
 /// A successful answer: 201 for a new copy, 200 otherwise, with the copy as the
-/// receiver now holds it.
+/// receiver now holds it, serialised (see [`ReplyView`]).
 pub(crate) struct AgreementReply {
     /// 200 or 201.
     pub status: StatusCode,
-    /// The agreement as the receiver now holds it.
-    pub body: WireAgreement,
+    /// The agreement as the receiver now holds it, as JSON.
+    pub body: Vec<u8>,
 }
 
-impl IntoResponse for AgreementReply {
-    fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+impl AgreementReply {
+    /// The answer of `status` with `agreement` as [`wire::agreement_view`] shows it.
+    fn of(status: StatusCode, agreement: &Agreement) -> AgreementReply {
+        let mut body = Vec::with_capacity(512);
+        ReplyView::of(agreement).write(&mut body);
+        AgreementReply { status, body }
     }
 }
 
+impl IntoResponse for AgreementReply {
+    /// The copy as JSON, with the content type axum's `Json` gives it.
+    fn into_response(self) -> Response {
+        let mut response = Response::new(axum::body::Body::from(self.body));
+        *response.status_mut() = self.status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+/// [`wire::agreement_view`] borrowed from the copy: the same fields in the same order,
+/// so the same bytes, without copying its strings into a [`wire::WireAgreement`] first.
+#[derive(Serialize)]
+struct ReplyView<'a> {
+    uuid: &'a str,
+    name: &'a str,
+    sender_url: &'a str,
+    receiver_url: &'a str,
+    status: &'static str,
+    sync_tags: bool,
+    sync_custom_fields: bool,
+    allows_public_comments: bool,
+    sync_status: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deactivated_by: Option<&'a str>,
+}
+
+impl<'a> ReplyView<'a> {
+    /// The view as JSON, the bytes its `Serialize` gives, written without serde's
+    /// machinery (every handshake message's answer is one).
+    fn write(&self, out: &mut Vec<u8>) {
+        use wire::{push_json_key, push_json_str};
+        out.push(b'{');
+        for (key, text) in [
+            ("uuid", self.uuid),
+            ("name", self.name),
+            ("sender_url", self.sender_url),
+            ("receiver_url", self.receiver_url),
+            ("status", self.status),
+        ] {
+            if key != "uuid" {
+                out.push(b',');
+            }
+            push_json_key(out, key);
+            push_json_str(out, text);
+        }
+        for (key, flag) in [
+            ("sync_tags", self.sync_tags),
+            ("sync_custom_fields", self.sync_custom_fields),
+            ("allows_public_comments", self.allows_public_comments),
+            ("sync_status", self.sync_status),
+        ] {
+            out.push(b',');
+            push_json_key(out, key);
+            out.extend_from_slice(if flag { b"true" } else { b"false" });
+        }
+        if let Some(by) = self.deactivated_by {
+            out.push(b',');
+            push_json_key(out, "deactivated_by");
+            push_json_str(out, by);
+        }
+        out.push(b'}');
+    }
+
+    fn of(agreement: &'a Agreement) -> ReplyView<'a> {
+        ReplyView {
+            uuid: &agreement.uuid,
+            name: &agreement.name,
+            sender_url: &agreement.sender_url,
+            receiver_url: &agreement.receiver_url,
+            status: agreement.status.as_str(),
+            sync_tags: agreement.terms.sync_tags,
+            sync_custom_fields: agreement.terms.sync_custom_fields,
+            allows_public_comments: agreement.terms.allows_public_comments,
+            sync_status: agreement.terms.sync_status,
+            deactivated_by: agreement.deactivated_by.as_deref(),
+        }
+    }
+}
+
+/// The endpoint: the request taken whole, so its headers are read where they lie
+/// (axum's `HeaderMap` extractor would clone them) and its body is read as the `Bytes`
+/// extractor reads it, with the same limit and the same rejection.
 pub(super) async fn agreement_endpoint(
     State(account): State<Arc<Account>>,
     Path(uuid): Path<String>,
-    crash: Option<Extension<CrashPoint>>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<AgreementReply, PartnerError> {
-    check_version(&headers)?;
+    request: Request,
+) -> Response {
+    endpoint(&account, &uuid, request).await
+}
+
+/// The `{uuid}` of `/sharing/agreements/{uuid}` when the router would hand it to
+/// [`agreement_endpoint`] as it is (nothing to percent-decode): such a message may be
+/// answered by [`endpoint`] without the router (see `api::record_call`), the same.
+pub(crate) fn direct_uuid(path: &str) -> Option<&str> {
+    let uuid = path.strip_prefix("/sharing/agreements/")?;
+    (!uuid.is_empty() && !uuid.contains(['/', '%'])).then_some(uuid)
+}
+
+/// [`agreement_endpoint`] of the account and the path's `uuid`.
+pub(crate) async fn endpoint(account: &Account, uuid: &str, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let method = parts.method.clone();
     // Set by the `crash` fault (see `listener::faults`): where this handling dies.
-    let crash = crash.map(|Extension(point)| point);
+    let crash = parts.extensions.get::<CrashPoint>().copied();
+    let body = match Bytes::from_request(Request::from_parts(parts, body), &()).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
+    };
+    answer(account, uuid, crash, method, &headers, &body).into_response()
+}
+
+fn answer(
+    account: &Account,
+    uuid: &str,
+    crash: Option<CrashPoint>,
+    method: Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<AgreementReply, PartnerError> {
+    check_version(headers)?;
     match method {
         Method::POST => {
-            let mut offer = wire::invitation_offer(&uuid, wire::parse_agreement(&body)?)?;
-            offer.verified = account.services().transport.is_own_message(&headers);
+            let mut offer = wire::invitation_offer(uuid, wire::parse_agreement(body)?)?;
+            offer.verified = account.services().transport.is_own_message(headers);
             let stored = account.receive_invitation(offer, crash)?;
-            Ok(AgreementReply {
-                status: if stored.created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                },
-                body: wire::agreement_view(&stored.agreement),
-            })
+            let status = if stored.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(AgreementReply::of(status, &stored.agreement))
         }
         Method::PUT => {
-            let token = require_token(&headers)?;
-            let update = wire::parse_agreement(&body)?;
-            wire::check_uuid(update.uuid.as_deref(), &uuid)?;
-            let known = account.authorize(&uuid, &token)?;
+            let token = require_token(headers)?;
+            let update = wire::parse_agreement(body)?;
+            wire::check_uuid(update.uuid.as_deref(), uuid)?;
+            let known = account.authorize(uuid, &token)?;
             let requested = wire::parse_status(update.status.as_deref())?;
             let agreement =
                 account.receive_update(&known, requested, update.deactivated_by, crash)?;
-            Ok(AgreementReply {
-                status: StatusCode::OK,
-                body: wire::agreement_view(&agreement),
-            })
+            Ok(AgreementReply::of(StatusCode::OK, &agreement))
         }
         Method::GET => {
-            let token = require_token(&headers)?;
-            let agreement = account.authorize(&uuid, &token)?;
-            Ok(AgreementReply {
-                status: StatusCode::OK,
-                body: wire::agreement_view(&agreement),
-            })
+            let token = require_token(headers)?;
+            let agreement = account.authorize(uuid, &token)?;
+            Ok(AgreementReply::of(StatusCode::OK, &agreement))
         }
         other => Err(PartnerError::MethodNotAllowed(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{AgreementStatus, Direction, Terms};
+    use strum::VariantArray;
+
+    #[test]
+    fn the_reply_is_the_wire_view_serialised() {
+        let mut agreement = Agreement {
+            id: 3,
+            uuid: "0123456789abcdef0123456789abcdef01234567".to_string(),
+            name: "Acme \"A\" @ Zendesk".to_string(),
+            remote_subdomain: Some("acme".to_string()),
+            status: AgreementStatus::Accepted,
+            direction: Direction::Inbound,
+            access_key: "f".repeat(40),
+            sender_url: "http://acme.sharesim.test/sharing".to_string(),
+            receiver_url: "http://globex.sharesim.test/sharing".to_string(),
+            terms: Terms::default(),
+            deactivated_by: None,
+            created_at: "2024-01-01T00:00:00Z".to_string(),
+            updated_at: "2024-01-01T00:00:00Z".to_string(),
+            unverified_sender: false,
+        };
+        let texts = [
+            "",
+            "plain",
+            "quote \" back \\ slash",
+            "tab\tnew\nline\u{1}",
+            "ünï ☃ \u{7f}",
+        ];
+        for (index, deactivated_by) in [None, Some("sender")]
+            .into_iter()
+            .cycle()
+            .take(10)
+            .enumerate()
+        {
+            agreement.deactivated_by = deactivated_by.map(|by| format!("{by}{}", texts[index % 5]));
+            agreement.name = texts[index % 5].to_string();
+            agreement.uuid = texts[(index + 1) % 5].to_string();
+            agreement.sender_url = texts[(index + 2) % 5].to_string();
+            agreement.receiver_url = texts[(index + 3) % 5].to_string();
+            agreement.status = AgreementStatus::VARIANTS[index % AgreementStatus::VARIANTS.len()];
+            agreement.terms.sync_tags = !agreement.terms.sync_tags;
+            agreement.terms.sync_status = index % 3 == 0;
+            assert_eq!(
+                String::from_utf8(AgreementReply::of(StatusCode::OK, &agreement).body).unwrap(),
+                serde_json::to_string(&ReplyView::of(&agreement)).unwrap()
+            );
+            assert_eq!(
+                AgreementReply::of(StatusCode::OK, &agreement).body,
+                serde_json::to_vec(&wire::agreement_view(&agreement)).unwrap()
+            );
+        }
     }
 }

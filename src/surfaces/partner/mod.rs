@@ -12,7 +12,7 @@ pub(crate) mod tickets;
 pub(crate) mod wire;
 
 use crate::core::account::{Account, ReceiveError};
-use crate::core::transport::{PROTOCOL_VERSION, TOKEN_HEADER, VERSION_HEADER};
+use crate::core::transport::PROTOCOL_VERSION;
 use axum::Router;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -127,8 +127,13 @@ pub(crate) fn routes() -> Router<Arc<Account>> {
 }
 
 /// Checks `X-Ticket-Sharing-Version`: a missing header is accepted, anything but `1` is 412.
+/// [`crate::core::transport::VERSION_HEADER`] as a header name, so looking for it parses nothing.
+const VERSION: header::HeaderName = header::HeaderName::from_static("x-ticket-sharing-version");
+/// [`crate::core::transport::TOKEN_HEADER`] as a header name.
+const TOKEN: header::HeaderName = header::HeaderName::from_static("x-ticket-sharing-token");
+
 pub(crate) fn check_version(headers: &HeaderMap) -> Result<(), PartnerError> {
-    match headers.get(VERSION_HEADER) {
+    match headers.get(VERSION) {
         None => Ok(()),
         Some(value) if value.as_bytes() == PROTOCOL_VERSION.as_bytes() => Ok(()),
         Some(value) => Err(PartnerError::BadVersion(
@@ -140,7 +145,21 @@ pub(crate) fn check_version(headers: &HeaderMap) -> Result<(), PartnerError> {
 /// The `X-Ticket-Sharing-Token` header, or 401.
 pub(crate) fn require_token(headers: &HeaderMap) -> Result<String, PartnerError> {
     headers
-        .get(TOKEN_HEADER)
+        .get(TOKEN)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
         .ok_or(PartnerError::MissingToken)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_header_constants_name_the_protocol_headers() {
+        use axum::http::HeaderName;
+        for (constant, name) in [
+            (super::VERSION, crate::core::transport::VERSION_HEADER),
+            (super::TOKEN, crate::core::transport::TOKEN_HEADER),
+        ] {
+            assert_eq!(constant, HeaderName::from_bytes(name.as_bytes()).unwrap());
+        }
+    }
 }

@@ -175,6 +175,28 @@ fn lenient_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>,
     }
 }
 
+/// Appends `text` as a JSON string, as serde_json writes it: a text with nothing to
+/// escape (no control character, quote or backslash, the common case) is copied
+/// whole; any other goes through serde_json.
+pub(crate) fn push_json_str(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+    }
+}
+
+/// Appends `"key":` for a key that needs no escaping.
+pub(crate) fn push_json_key(out: &mut Vec<u8>, key: &str) {
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
 /// Parses a JSON body into a wire agreement: 400 if it is not a JSON object of that shape.
 pub(crate) fn parse_agreement(body: &[u8]) -> Result<WireAgreement, PartnerError> {
     let wire = serde_json::from_slice(body)
@@ -246,11 +268,11 @@ pub(crate) fn check_uuid(body_uuid: Option<&str>, path_uuid: &str) -> Result<(),
 /// An invitation's body, checked for what a receiver needs to store it.
 pub(crate) fn invitation_offer(
     path_uuid: &str,
-    invitation: WireAgreement,
+    mut invitation: WireAgreement,
 ) -> Result<InvitationOffer, PartnerError> {
     let uuid = invitation
         .uuid
-        .clone()
+        .take()
         .unwrap_or_else(|| path_uuid.to_string());
     check_uuid(Some(&uuid), path_uuid)?;
     let missing: Vec<&str> = [
@@ -380,7 +402,9 @@ pub(crate) fn status_change(agreement: &Agreement, status: AgreementStatus) -> W
     }
 }
 
-/// The agreement as a receiver answers with it (never its key).
+/// The agreement as a receiver answers with it (never its key): what the endpoint's
+/// borrowed reply view (`agreements::ReplyView`) is checked to serialise the same as.
+#[cfg(test)]
 pub(crate) fn agreement_view(agreement: &Agreement) -> WireAgreement {
     WireAgreement {
         uuid: Some(agreement.uuid.clone()),
