@@ -149,11 +149,14 @@ impl Account {
         });
         self.trace().decision(
             self.subdomain(),
-            format!(
-                "{} stored outbound agreement {} pending and invites {remote}",
+            [
                 self.subdomain(),
-                agreement.id
-            ),
+                " stored outbound agreement ",
+                itoa::Buffer::new().format(agreement.id),
+                " pending and invites ",
+                &remote,
+            ]
+            .concat(),
         );
         agreement
     }
@@ -304,13 +307,18 @@ impl Account {
         if decided.change != LocalChange::Unchanged {
             self.trace().decision(
                 self.subdomain(),
-                format!(
-                    "{} changed {} agreement {id} from {} to {}",
+                [
                     self.subdomain(),
-                    decided.after.direction,
-                    decided.before.status,
-                    decided.after.status
-                ),
+                    " changed ",
+                    decided.after.direction.as_str(),
+                    " agreement ",
+                    itoa::Buffer::new().format(id),
+                    " from ",
+                    decided.before.status.as_str(),
+                    " to ",
+                    decided.after.status.as_str(),
+                ]
+                .concat(),
             );
         }
         Ok(decided)
@@ -506,11 +514,14 @@ impl Account {
                     agreement.id
                 )
             } else if stored.created {
-                format!(
-                    "{} stored inbound agreement {} pending from {from}",
+                [
                     self.subdomain(),
-                    agreement.id
-                )
+                    " stored inbound agreement ",
+                    itoa::Buffer::new().format(agreement.id),
+                    " pending from ",
+                    from,
+                ]
+                .concat()
             } else {
                 format!(
                     "{} already holds agreement {} ({}) from {from}; kept its one copy",
@@ -591,13 +602,18 @@ impl Account {
                     agreement.status
                 )
             } else {
-                format!(
-                    "{} moved {} agreement {} from {before} to {}",
+                [
                     self.subdomain(),
-                    agreement.direction,
-                    agreement.id,
-                    agreement.status
-                )
+                    " moved ",
+                    agreement.direction.as_str(),
+                    " agreement ",
+                    itoa::Buffer::new().format(agreement.id),
+                    " from ",
+                    before.as_str(),
+                    " to ",
+                    agreement.status.as_str(),
+                ]
+                .concat()
             },
         );
         if before != agreement.status && agreement.status.is_final() {
