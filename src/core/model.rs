@@ -402,7 +402,7 @@ pub fn short_uuid(uuid: &str) -> &str {
 
 /// The name each side's copy gets unless its creator chose one.
 pub fn default_agreement_name(partner_display_name: &str) -> String {
-    format!("{partner_display_name} @ Zendesk")
+    [partner_display_name, " @ Zendesk"].concat()
 }
 
 #[cfg(test)]

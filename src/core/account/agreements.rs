@@ -7,6 +7,7 @@
 //! (`partner::outbound` sends what is decided here and reports back the outcome), so
 //! nothing here knows a wire shape or an HTTP status.
 
+pub(crate) use super::no_agreement;
 use super::{Account, ReceiveError};
 use crate::core::faults::CrashPoint;
 use crate::core::model::{
@@ -149,11 +150,14 @@ impl Account {
         });
         self.trace().decision(
             self.subdomain(),
-            format!(
-                "{} stored outbound agreement {} pending and invites {remote}",
+            [
                 self.subdomain(),
-                agreement.id
-            ),
+                " stored outbound agreement ",
+                itoa::Buffer::new().format(agreement.id),
+                " pending and invites ",
+                &remote,
+            ]
+            .concat(),
         );
         agreement
     }
@@ -304,13 +308,18 @@ impl Account {
         if decided.change != LocalChange::Unchanged {
             self.trace().decision(
                 self.subdomain(),
-                format!(
-                    "{} changed {} agreement {id} from {} to {}",
+                [
                     self.subdomain(),
-                    decided.after.direction,
-                    decided.before.status,
-                    decided.after.status
-                ),
+                    " changed ",
+                    decided.after.direction.as_str(),
+                    " agreement ",
+                    itoa::Buffer::new().format(id),
+                    " from ",
+                    decided.before.status.as_str(),
+                    " to ",
+                    decided.after.status.as_str(),
+                ]
+                .concat(),
             );
         }
         Ok(decided)
@@ -506,11 +515,14 @@ impl Account {
                     agreement.id
                 )
             } else if stored.created {
-                format!(
-                    "{} stored inbound agreement {} pending from {from}",
+                [
                     self.subdomain(),
-                    agreement.id
-                )
+                    " stored inbound agreement ",
+                    itoa::Buffer::new().format(agreement.id),
+                    " pending from ",
+                    from,
+                ]
+                .concat()
             } else {
                 format!(
                     "{} already holds agreement {} ({}) from {from}; kept its one copy",
@@ -526,22 +538,22 @@ impl Account {
         Ok(stored)
     }
 
-    /// Receiver side of an answer or a deactivation from the partner of `known` (the
-    /// copy [`Account::authorize`] found). With a `crash` point, the account dies
-    /// before or after storing the change, without a reply.
+    /// Receiver side of an answer or a deactivation from `partner` (the remote subdomain
+    /// of the copy `uuid` that [`Account::authorized`] found). With a `crash` point, the
+    /// account dies before or after storing the change, without a reply.
     pub fn receive_update(
         &self,
-        known: &Agreement,
+        uuid: &str,
+        partner: Option<&str>,
         requested: AgreementStatus,
         deactivated_by: Option<String>,
         crash: Option<CrashPoint>,
     ) -> Result<Agreement, ReceiveError> {
-        let uuid = known.uuid.as_str();
         // Written only for a crash, the one place that says it.
         let what = || {
             format!(
                 "{}'s change to {requested}",
-                known.remote_subdomain.as_deref().unwrap_or("its partner")
+                partner.unwrap_or("its partner")
             )
         };
         if crash == Some(CrashPoint::BeforeStore) {
@@ -591,13 +603,18 @@ impl Account {
                     agreement.status
                 )
             } else {
-                format!(
-                    "{} moved {} agreement {} from {before} to {}",
+                [
                     self.subdomain(),
-                    agreement.direction,
-                    agreement.id,
-                    agreement.status
-                )
+                    " moved ",
+                    agreement.direction.as_str(),
+                    " agreement ",
+                    itoa::Buffer::new().format(agreement.id),
+                    " from ",
+                    before.as_str(),
+                    " to ",
+                    agreement.status.as_str(),
+                ]
+                .concat()
             },
         );
         if before != agreement.status && agreement.status.is_final() {
@@ -636,32 +653,11 @@ impl Account {
         ReceiveError::Crashed
     }
 
-    /// Checks a partner's token (`{uuid}:{access key}`) against the agreement `uuid`:
-    /// unknown uuid, or a key that does not match.
-    pub fn authorize(&self, uuid: &str, token: &str) -> Result<Agreement, ReceiveError> {
-        let agreement = self
-            .agreement_by_uuid(uuid)
-            .ok_or_else(|| ReceiveError::NotFound(no_agreement(uuid)))?;
-        let (token_uuid, key) = token.split_once(':').unwrap_or((token, ""));
-        if token_uuid != agreement.uuid || key != agreement.access_key {
-            return Err(ReceiveError::Forbidden(
-                "the X-Ticket-Sharing-Token does not match this agreement's access key".to_string(),
-            ));
-        }
-        Ok(agreement)
-    }
-
     /// The subdomain behind a sharing URL, through the directory only (never the
     /// system resolver: the URL comes from a stranger).
     fn subdomain_of_url(&self, url: &str) -> Option<String> {
         self.services().directory.subdomain_of_url(url)
     }
-}
-
-/// Why a receiver refuses a message about a uuid it holds no copy of: the partner
-/// protocol answers it as "not found", and a sender recognises it by these words.
-pub(crate) fn no_agreement(uuid: &str) -> String {
-    format!("no agreement {uuid}")
 }
 
 fn opposite_party(direction: Direction) -> &'static str {

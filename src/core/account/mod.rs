@@ -479,6 +479,41 @@ impl Account {
     pub fn agreement_by_uuid(&self, uuid: &str) -> Option<Agreement> {
         self.read_state(|state| state.by_uuid(uuid).cloned())
     }
+
+    /// Checks a partner's token (`{uuid}:{access key}`) against the agreement `uuid`:
+    /// unknown uuid, or a key that does not match.
+    pub fn authorize(&self, uuid: &str, token: &str) -> Result<Agreement, ReceiveError> {
+        self.authorized(uuid, token, Agreement::clone)
+    }
+
+    /// [`Account::authorize`], keeping only what `read` takes from the copy: a handler
+    /// that needs a field or two does not copy the whole agreement.
+    pub fn authorized<R>(
+        &self,
+        uuid: &str,
+        token: &str,
+        read: impl FnOnce(&Agreement) -> R,
+    ) -> Result<R, ReceiveError> {
+        self.read_state(|state| {
+            let agreement = state
+                .by_uuid(uuid)
+                .ok_or_else(|| ReceiveError::NotFound(no_agreement(uuid)))?;
+            let (token_uuid, key) = token.split_once(':').unwrap_or((token, ""));
+            if token_uuid != agreement.uuid || key != agreement.access_key {
+                return Err(ReceiveError::Forbidden(
+                    "the X-Ticket-Sharing-Token does not match this agreement's access key"
+                        .to_string(),
+                ));
+            }
+            Ok(read(agreement))
+        })
+    }
+}
+
+/// Why a receiver refuses a message about a uuid it holds no copy of: the partner
+/// protocol answers it as "not found", and a sender recognises it by these words.
+pub(crate) fn no_agreement(uuid: &str) -> String {
+    format!("no agreement {uuid}")
 }
 
 /// Generates a fresh API token when the user did not choose one.

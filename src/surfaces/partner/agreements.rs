@@ -175,10 +175,16 @@ fn answer(
             let token = require_token(headers)?;
             let update = wire::parse_agreement(body)?;
             wire::check_uuid(update.uuid.as_deref(), uuid)?;
-            let known = account.authorize(uuid, &token)?;
+            let partner =
+                account.authorized(uuid, &token, |known| known.remote_subdomain.clone())?;
             let requested = wire::parse_status(update.status.as_deref())?;
-            let agreement =
-                account.receive_update(&known, requested, update.deactivated_by, crash)?;
+            let agreement = account.receive_update(
+                uuid,
+                partner.as_deref(),
+                requested,
+                update.deactivated_by,
+                crash,
+            )?;
             Ok(AgreementReply::of(StatusCode::OK, &agreement))
         }
         Method::GET => {

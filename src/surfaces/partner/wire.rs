@@ -179,7 +179,7 @@ fn lenient_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>,
 /// escape (no control character, quote or backslash, the common case) is copied
 /// whole; any other goes through serde_json.
 pub(crate) fn push_json_str(out: &mut Vec<u8>, text: &str) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(text.as_bytes()) {
         out.reserve(text.len() + 2);
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
@@ -188,6 +188,23 @@ pub(crate) fn push_json_str(out: &mut Vec<u8>, text: &str) {
         // Writing into a `Vec` cannot fail.
         let _ = serde_json::to_writer(&mut *out, text);
     }
+}
+
+/// Whether serde_json would escape a byte of `text` (a control character, a quote or a
+/// backslash), tested eight bytes at a time: every field of every agreement body the
+/// REST API and the partner protocol write passes here.
+pub(crate) fn needs_escape(text: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Whether a byte of `x` is below `n` (n <= 0x80): exact as a yes or no.
+    let any_below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0;
+    let (chunks, rest) = text.as_chunks::<8>();
+    chunks.iter().any(|chunk| {
+        let x = u64::from_ne_bytes(*chunk);
+        any_below(x, 0x20)
+            || any_below(x ^ (ONES * u64::from(b'"')), 1)
+            || any_below(x ^ (ONES * u64::from(b'\\')), 1)
+    }) || rest.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// Appends `"key":` for a key that needs no escaping.

@@ -368,7 +368,16 @@ fn a_partner_s_change_is_taken_or_refused_by_the_lifecycle() {
         put(account, 1, held);
         let known = account.agreement_by_id(1).unwrap();
         let case = format!("{direction} {held} ← {sent}");
-        match (account.receive_update(&known, sent, None, None), expected) {
+        match (
+            account.receive_update(
+                &known.uuid,
+                known.remote_subdomain.as_deref(),
+                sent,
+                None,
+                None,
+            ),
+            expected,
+        ) {
             (Ok(after), Ok(status)) => {
                 assert_eq!(after.status, status, "{case}");
                 assert_eq!(account.agreement_by_id(1).unwrap(), after, "{case}");

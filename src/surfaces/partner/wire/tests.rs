@@ -214,3 +214,28 @@ fn the_typed_agreement_check_refuses_what_the_json_walk_refuses_and_names_the_sa
     }
     assert_eq!(refused, 6, "the overlong cases are refused");
 }
+
+#[test]
+fn the_word_at_a_time_escape_test_agrees_with_byte_by_byte() {
+    let simple = |text: &[u8]| text.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    let mut checked = 0;
+    for len in 0..20 {
+        for at in 0..len {
+            for byte in 0..=255u8 {
+                let mut text = vec![b'a'; len];
+                text[at] = byte;
+                assert_eq!(needs_escape(&text), simple(&text), "{text:?}");
+                // A byte just above or below the one tested, next to it.
+                if at + 1 < len {
+                    text[at + 1] = byte.wrapping_add(1);
+                    assert_eq!(needs_escape(&text), simple(&text), "{text:?}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0);
+    for text in ["Acme @ Zendesk", "é€ \u{1f600} ok", "x\u{7f}\u{80}"] {
+        assert_eq!(needs_escape(text.as_bytes()), simple(text.as_bytes()));
+    }
+}
