@@ -577,6 +577,9 @@ pub fn stream_frame(event: &Event) -> Bytes {
     frame.into_inner().freeze()
 }
 
+/// The unused room a recorded detail may keep (see [`bounded`]).
+const DETAIL_SLACK: usize = 64;
+
 /// Shared `text` clipped to `max` characters: the same text, not a copy, when it fits.
 #[inline]
 fn shared_bounded(text: Text, max: usize) -> Text {
@@ -591,9 +594,11 @@ fn shared_bounded(text: Text, max: usize) -> Text {
     }
 }
 
-/// `text` clipped to `max` characters, reusing the allocation when it fits.
+/// `text` clipped to `max` characters, reusing the allocation when it fits. A little
+/// room to spare is kept rather than reallocated for (most details are built with
+/// some): an event holds at most [`DETAIL_SLACK`] bytes more than it counts.
 fn bounded(text: String, max: usize) -> String {
-    if text.len() <= max && text.len() == text.capacity() {
+    if text.len() <= max && text.capacity() - text.len() <= DETAIL_SLACK {
         return text;
     }
     let mut kept = match crate::core::limits::clip(&text, max) {

@@ -91,10 +91,43 @@ impl Steps {
         .await
     }
 
+    /// Whether the two outer steps (the write hook, the recording of external messages)
+    /// would pass `request` straight on: then [`Steps::rest`] or [`Steps::partner`]
+    /// serve it, futures without room for those steps, which every move of the future
+    /// would otherwise copy.
+    fn passes_outer(&self, request: &Request) -> bool {
+        use axum::http::Method;
+        let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
+        !(writes && crate::core::trace::lock(&self.hook).is_some())
+            && crate::surfaces::external::inbound::passes(&self.inbound, request)
+    }
+
+    /// A REST call that [`Steps::passes_outer`]: the faults pass it too (they are
+    /// partner messages' only), so it goes to the REST API's recording.
+    async fn rest(&self, request: Request) -> Response {
+        crate::surfaces::api::record_call(&self.account, request, |request| {
+            Box::pin(self.route(request)) as BoxFuture<'_, Response>
+        })
+        .await
+    }
+
+    /// A partner message that [`Steps::passes_outer`]: the faults, then the recording.
+    async fn partner(&self, request: Request) -> Response {
+        crate::surfaces::listener::faults::apply_with(&self.faults, request, |request| {
+            crate::surfaces::api::record_call(&self.account, request, |request| {
+                Box::pin(self.route(request)) as BoxFuture<'_, Response>
+            })
+        })
+        .await
+    }
+
     /// The steps, outermost first; each passes requests that are not its concern
     /// straight to the next.
     async fn handle(&self, request: Request) -> Response {
-        let routes = |request: Request| self.route(request);
+        // Boxed, as the router boxes a route's future: handshake writes and partner
+        // messages are answered without the routes, so a call's future need not hold
+        // room for them.
+        let routes = |request: Request| Box::pin(self.route(request)) as BoxFuture<'_, Response>;
         super::after_write_with(&self.hook, request, |request| {
             crate::surfaces::external::inbound::record(&self.inbound, request, |request| {
                 crate::surfaces::listener::faults::apply_with(&self.faults, request, |request| {
@@ -164,7 +197,13 @@ impl tower::Service<Request> for AccountSurfaces {
             }
         } else {
             let steps = self.inner.clone();
-            Either::Right(Box::pin(async move { Ok(steps.handle(request).await) }))
+            if !steps.passes_outer(&request) {
+                Either::Right(Box::pin(async move { Ok(steps.handle(request).await) }))
+            } else if request.uri().path().starts_with("/sharing") {
+                Either::Right(Box::pin(async move { Ok(steps.partner(request).await) }))
+            } else {
+                Either::Right(Box::pin(async move { Ok(steps.rest(request).await) }))
+            }
         }
     }
 }

@@ -34,6 +34,16 @@ pub(crate) struct InboundGate {
     pub account: Arc<Account>,
 }
 
+/// Whether [`record`] passes `request` straight on, recording nothing: anything but a
+/// partner message from an external account. The world's surfaces ask first, so the
+/// common request's future need not hold room for this step.
+pub(crate) fn passes(gate: &InboundGate, request: &Request) -> bool {
+    let services = gate.account.services();
+    !request.uri().path().starts_with("/sharing")
+        || services.transport.is_own_message(request.headers())
+        || !services.directory.has_externals()
+}
+
 /// The step on an account's router (see `world::surfaces`) that recognises, names and
 /// records messages from external accounts (see the module's doc); everything else
 /// passes untouched.
@@ -42,14 +52,11 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
-    let account = &gate.account;
-    let services = account.services();
-    if !request.uri().path().starts_with("/sharing")
-        || services.transport.is_own_message(request.headers())
-        || !services.directory.has_externals()
-    {
+    if passes(gate, &request) {
         return next(request).await;
     }
+    let account = &gate.account;
+    let services = account.services();
     let (mut parts, body) = request.into_parts();
     // The listener has read the body whole already.
     let body = body

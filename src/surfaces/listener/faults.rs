@@ -35,7 +35,7 @@ pub(crate) async fn apply(State(gate): State<FaultGate>, request: Request, next:
 }
 
 /// [`apply`] around any continuation: what an account's surfaces call directly.
-pub(crate) async fn apply_with<F, Fut>(gate: &FaultGate, mut request: Request, next: F) -> Response
+pub(crate) async fn apply_with<F, Fut>(gate: &FaultGate, request: Request, next: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
@@ -43,25 +43,45 @@ where
     if !request.uri().path().starts_with("/sharing") {
         return next(request).await;
     }
-    let target = gate.target.clone();
-    let from = request
-        .headers()
-        .get(FROM_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     // A redirect the sender follows is still the same message: it meets the loop again
     // without using up one of the rule's `times`. reqwest names the URL it was
     // redirected from in `Referer`, which for our loop is the URL itself.
     if is_our_redirect(&request) {
         return redirect_to_self(&request);
     }
-    let Some(fault) = gate.faults.take(&target, from.as_deref(), Side::Receiving) else {
-        return next(request).await;
+    let taken = {
+        let from = request
+            .headers()
+            .get(FROM_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let fault = gate.faults.take(&gate.target, from, Side::Receiving);
+        fault.map(|fault| (fault, from.map(str::to_string)))
     };
+    match taken {
+        None => next(request).await,
+        // Boxed: the message no fault applies to (nearly every one) need not carry
+        // room for a fault's waits in its future.
+        Some((fault, from)) => Box::pin(apply_fault(gate, request, next, fault, from)).await,
+    }
+}
+
+/// What [`apply_with`] does with a message `fault` applies to, sent by `from`.
+async fn apply_fault<F, Fut>(
+    gate: &FaultGate,
+    mut request: Request,
+    next: F,
+    fault: Fault,
+    from: Option<String>,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let target = &gate.target;
     let sender = from.as_deref().unwrap_or("an unnamed sender");
     let effect = effect(fault);
-    if let Some(narration) = effect.narration(&target, sender, fault) {
-        gate.trace.world(&target, narration);
+    if let Some(narration) = effect.narration(target, sender, fault) {
+        gate.trace.world(target, narration);
     }
     let stopping = request.extensions().get::<Stopping>().cloned();
     // A delayed or unanswered message that is still waiting when the account stops is
