@@ -36,7 +36,7 @@ use crate::surfaces::listener::connection_limits::ConnectionLimits;
 use healing::closes_listener;
 use indexmap::IndexMap;
 use occupant::Occupant;
-use routing::{account_router, after_write, after_write_with};
+use routing::{account_router, after_write, after_write_with, write_hook_for};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};

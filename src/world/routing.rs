@@ -39,6 +39,16 @@ pub(super) async fn after_write(
     after_write_with(&hook, request, |request| next.run(request)).await
 }
 
+/// The write hook `request` meets: a write's, when one is set (reads never meet it).
+pub(super) fn write_hook_for(
+    hook: &WriteHookSlot,
+    request: &axum::extract::Request,
+) -> Option<super::WriteHook> {
+    use axum::http::Method;
+    let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if writes { lock(hook).clone() } else { None }
+}
+
 /// Runs `next`, then the write hook when the request may have changed something.
 pub(super) async fn after_write_with<F, Fut>(
     hook: &WriteHookSlot,
@@ -49,10 +59,7 @@ where
     F: FnOnce(axum::extract::Request) -> Fut,
     Fut: std::future::Future<Output = axum::response::Response>,
 {
-    use axum::http::Method;
-    let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
-    let hook = if writes { lock(hook).clone() } else { None };
-    let Some(hook) = hook else {
+    let Some(hook) = write_hook_for(hook, &request) else {
         return next(request).await;
     };
     let undone_before = hook.undo_count();

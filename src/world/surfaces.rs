@@ -65,6 +65,13 @@ impl Steps {
         }
     }
 
+    /// [`Steps::route`] boxed, as the router boxes a route's future: handshake writes
+    /// and partner messages are answered without the routes, so a call's future need
+    /// not hold room for them.
+    fn boxed_route(&self, request: Request) -> BoxFuture<'_, Response> {
+        Box::pin(self.route(request))
+    }
+
     /// Whether every step but the REST API's recording passes `request` on untouched: a
     /// read (no write hook runs) off the partner surface (no recording of external
     /// messages, no fault). Such requests take [`Steps::read`].
@@ -85,10 +92,7 @@ impl Steps {
             Begun::Step(step) => step,
             Begun::Body(arrived) => arrived.read_and_record(&self.account).await,
         };
-        finish_call(&self.account, step, |request| {
-            Box::pin(self.route(request)) as BoxFuture<'_, Response>
-        })
-        .await
+        finish_call(&self.account, step, |request| self.boxed_route(request)).await
     }
 
     /// Whether the two outer steps (the write hook, the recording of external messages)
@@ -96,9 +100,7 @@ impl Steps {
     /// serve it, futures without room for those steps, which every move of the future
     /// would otherwise copy.
     fn passes_outer(&self, request: &Request) -> bool {
-        use axum::http::Method;
-        let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
-        !(writes && crate::core::trace::lock(&self.hook).is_some())
+        super::write_hook_for(&self.hook, request).is_none()
             && crate::surfaces::external::inbound::passes(&self.inbound, request)
     }
 
@@ -106,7 +108,7 @@ impl Steps {
     /// partner messages' only), so it goes to the REST API's recording.
     async fn rest(&self, request: Request) -> Response {
         crate::surfaces::api::record_call(&self.account, request, |request| {
-            Box::pin(self.route(request)) as BoxFuture<'_, Response>
+            self.boxed_route(request)
         })
         .await
     }
@@ -115,7 +117,7 @@ impl Steps {
     async fn partner(&self, request: Request) -> Response {
         crate::surfaces::listener::faults::apply_with(&self.faults, request, |request| {
             crate::surfaces::api::record_call(&self.account, request, |request| {
-                Box::pin(self.route(request)) as BoxFuture<'_, Response>
+                self.boxed_route(request)
             })
         })
         .await
@@ -124,10 +126,7 @@ impl Steps {
     /// The steps, outermost first; each passes requests that are not its concern
     /// straight to the next.
     async fn handle(&self, request: Request) -> Response {
-        // Boxed, as the router boxes a route's future: handshake writes and partner
-        // messages are answered without the routes, so a call's future need not hold
-        // room for them.
-        let routes = |request: Request| Box::pin(self.route(request)) as BoxFuture<'_, Response>;
+        let routes = |request: Request| self.boxed_route(request);
         super::after_write_with(&self.hook, request, |request| {
             crate::surfaces::external::inbound::record(&self.inbound, request, |request| {
                 crate::surfaces::listener::faults::apply_with(&self.faults, request, |request| {

@@ -495,24 +495,10 @@ async fn delete_agreement(
 mod tests {
     #[test]
     fn the_record_summary_and_url_read_as_formatted() {
-        use crate::core::model::{Agreement, AgreementStatus, Direction, Terms};
+        use crate::core::model::ticket::tests_support::agreement;
+        use crate::core::model::{AgreementStatus, Direction};
         use strum::VariantArray;
-        let mut agreement = Agreement {
-            id: 0,
-            uuid: String::new(),
-            name: String::new(),
-            remote_subdomain: None,
-            status: AgreementStatus::Accepted,
-            direction: Direction::Inbound,
-            access_key: String::new(),
-            sender_url: String::new(),
-            receiver_url: String::new(),
-            terms: Terms::default(),
-            deactivated_by: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-            unverified_sender: false,
-        };
+        let mut agreement = agreement(0, Direction::Inbound, AgreementStatus::Accepted);
         for id in [0, 7, 12_345, u64::MAX] {
             agreement.id = id;
             assert_eq!(

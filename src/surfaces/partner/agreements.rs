@@ -199,27 +199,13 @@ fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::{AgreementStatus, Direction, Terms};
+    use crate::core::model::ticket::tests_support::agreement;
+    use crate::core::model::{AgreementStatus, Direction};
     use strum::VariantArray;
 
     #[test]
     fn the_reply_is_the_wire_view_serialised() {
-        let mut agreement = Agreement {
-            id: 3,
-            uuid: "0123456789abcdef0123456789abcdef01234567".to_string(),
-            name: "Acme \"A\" @ Zendesk".to_string(),
-            remote_subdomain: Some("acme".to_string()),
-            status: AgreementStatus::Accepted,
-            direction: Direction::Inbound,
-            access_key: "f".repeat(40),
-            sender_url: "http://acme.sharesim.test/sharing".to_string(),
-            receiver_url: "http://globex.sharesim.test/sharing".to_string(),
-            terms: Terms::default(),
-            deactivated_by: None,
-            created_at: "2024-01-01T00:00:00Z".to_string(),
-            updated_at: "2024-01-01T00:00:00Z".to_string(),
-            unverified_sender: false,
-        };
+        let mut agreement = agreement(3, Direction::Inbound, AgreementStatus::Accepted);
         let texts = [
             "",
             "plain",
