@@ -14,6 +14,7 @@ pub mod model;
 pub mod network;
 pub(crate) mod rate_limit;
 pub(crate) mod spelling;
+pub mod text;
 pub mod tls;
 pub mod trace;
 pub mod transport;

@@ -209,18 +209,24 @@ pub(crate) fn divergences(accounts: &[Arc<Account>]) -> Vec<AgreementDivergence>
     let mut pairs: BTreeMap<String, Pair> = BTreeMap::new();
     for account in accounts {
         for copy in account.agreements() {
-            let pair = pairs.entry(copy.uuid.clone()).or_default();
+            let pair = pairs.entry(copy.uuid.to_string()).or_default();
             let me = Some(account.subdomain().to_string());
             match copy.direction {
                 Direction::Outbound => {
                     pair.sender = me;
                     pair.sender_copy = Some(copy.status);
-                    pair.receiver = pair.receiver.take().or(copy.remote_subdomain);
+                    pair.receiver = pair
+                        .receiver
+                        .take()
+                        .or(copy.remote_subdomain.map(String::from));
                 }
                 Direction::Inbound => {
                     pair.receiver = me;
                     pair.receiver_copy = Some(copy.status);
-                    pair.sender = pair.sender.take().or(copy.remote_subdomain);
+                    pair.sender = pair
+                        .sender
+                        .take()
+                        .or(copy.remote_subdomain.map(String::from));
                 }
             }
         }

@@ -18,11 +18,9 @@ pub(crate) fn is_allowed(host: &str, bound: Option<&str>, also: &[impl AsRef<str
         return false;
     }
     let unbracketed = name.trim_start_matches('[').trim_end_matches(']');
-    let loopback_ip = unbracketed
-        .parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback());
-    loopback_ip
-        || name == "localhost"
+    // The names first and the address parse last: every request is checked, and most
+    // name an account (`acme.localhost`), which no address parse would accept.
+    name == "localhost"
         || name.ends_with(".localhost")
         || bound.is_some_and(|bound| unbracketed.eq_ignore_ascii_case(bound))
         || also.iter().any(|suffix| {
@@ -32,6 +30,9 @@ pub(crate) fn is_allowed(host: &str, bound: Option<&str>, also: &[impl AsRef<str
                     && name.ends_with(suffix)
                     && name.as_bytes()[name.len() - suffix.len() - 1] == b'.')
         })
+        || unbracketed
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `example:8080` → `example`, `[::1]:80` → `[::1]`, `::1` → `::1`.

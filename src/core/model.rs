@@ -8,6 +8,7 @@
 pub mod ticket;
 
 use crate::core::spelling::Spelled;
+use crate::core::text::Text;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -292,35 +293,36 @@ impl Default for Terms {
     }
 }
 
-/// One account's copy of a sharing agreement.
+/// One account's copy of a sharing agreement. Its text is shared ([`Text`]): copies are
+/// handed out on every call that reads one, and copying one copies no string.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agreement {
     /// The account-local id (the REST API's `id`).
     pub id: u64,
     /// Shared by both copies: SHA-1 of the sender's sharing URL and local id.
-    pub uuid: String,
+    pub uuid: Text,
     /// Display name of this copy.
-    pub name: String,
+    pub name: Text,
     /// The partner's subdomain, when the partner is a known account.
-    pub remote_subdomain: Option<String>,
+    pub remote_subdomain: Option<Text>,
     /// Where this copy stands.
     pub status: AgreementStatus,
     /// Which side of the agreement this account is.
     pub direction: Direction,
     /// The secret both copies share; part of `X-Ticket-Sharing-Token`.
-    pub access_key: String,
+    pub access_key: Text,
     /// The sender's sharing URL.
-    pub sender_url: String,
+    pub sender_url: Text,
     /// The receiver's sharing URL.
-    pub receiver_url: String,
+    pub receiver_url: Text,
     /// The terms set by the sender.
     pub terms: Terms,
     /// Who deactivated it, when inactive (`sender` or `receiver`).
-    pub deactivated_by: Option<String>,
+    pub deactivated_by: Option<Text>,
     /// When this copy was made (UTC, `…Z`).
-    pub created_at: String,
+    pub created_at: Text,
     /// When this copy last changed (UTC, `…Z`).
-    pub updated_at: String,
+    pub updated_at: Text,
     /// An inbound copy whose invitation did not come from this world's own transport:
     /// its claimed sender is unproven, so it counts against the pending quota that
     /// every unproven sender shares, never against the claimed sender's own.

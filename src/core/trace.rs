@@ -12,10 +12,9 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-mod text;
 mod time;
 mod wire;
-pub use text::{Text, method_text};
+pub use crate::core::text::{Text, method_text};
 pub use time::Clock;
 pub use wire::{Headers as WireHeaders, Wire, clip_header, redact_authorization, token_uuid};
 
@@ -215,16 +214,16 @@ impl Events {
     /// Drops the oldest events until both bounds hold with `events` more events of
     /// `incoming` bytes.
     fn make_room(&mut self, events: usize, incoming: usize) {
-        while self.is_over(events, incoming) {
-            match self.sizes.pop_front() {
-                Some(size) => {
-                    self.bytes -= size;
-                    self.kept.pop_front();
-                    self.frames.pop_front();
-                }
-                None => return,
-            }
-        }
+        while self.is_over(events, incoming) && self.pop_oldest().is_some() {}
+    }
+
+    /// Forgets the oldest kept event and gives it back (to be dropped by the caller,
+    /// after the lock: its text and wire copy are most of an event's cost to free).
+    fn pop_oldest(&mut self) -> Option<Event> {
+        let size = self.sizes.pop_front()?;
+        self.bytes -= size;
+        self.frames.pop_front();
+        self.kept.pop_front()
     }
 }
 
@@ -339,17 +338,13 @@ impl Trace {
 
     /// Appends an event and returns its sequence number.
     pub fn record(&self, kind: EventKind, draft: EventDraft) -> u64 {
-        let mut events = lock(&self.inner.events);
-        // Read under the lock: a reading taken before it could be stamped on an event
-        // that another thread's later reading overtakes, and times would run backwards.
-        let at = self.inner.clock.timestamp_cached(&mut events.stamp);
-        events.recorded += 1;
-        let seq = events.recorded;
-        // Every string is clipped, so no call, however large, makes a large event.
+        // Every string is clipped, so no call, however large, makes a large event. The
+        // event is built before the lock is taken, so that other threads wait only for
+        // its numbering and stamping.
         let name = |text: Text| shared_bounded(text, MAX_TRACE_NAME_CHARS);
-        let event = Event {
-            seq,
-            at,
+        let mut event = Event {
+            seq: 0,
+            at: Text::default(),
             kind,
             surface: draft.surface,
             from: name(draft.from),
@@ -364,6 +359,14 @@ impl Trace {
             delivery: draft.delivery,
             wire: draft.wire.map(Arc::new),
         };
+        let mut events = lock(&self.inner.events);
+        // Read under the lock: a reading taken before it could be stamped on an event
+        // that another thread's later reading overtakes, and times would run backwards.
+        event.at = self.inner.clock.timestamp_cached(&mut events.stamp);
+        events.recorded += 1;
+        let seq = events.recorded;
+        event.seq = seq;
+        let size = event.retained_bytes();
         tracing::debug!(
             seq,
             kind = ?event.kind,
@@ -376,10 +379,14 @@ impl Trace {
             event.detail
         );
         events.last_of_kind[event.kind as usize] = seq;
+        // A full trace forgets its oldest event (usually exactly one) for each new one.
+        let mut evicted = None;
         if events.capacity != Some(0) {
-            let size = event.retained_bytes();
-            if events.is_over(1, size) {
-                events.make_room(1, size);
+            while events.is_over(1, size) {
+                match events.pop_oldest() {
+                    Some(oldest) => evicted = Some(oldest),
+                    None => break,
+                }
             }
             events.bytes += size;
             events.kept.push_back(event);
@@ -387,6 +394,7 @@ impl Trace {
             events.frames.push_back(None);
         }
         drop(events);
+        drop(evicted);
         // Only followers read the value, and each reads the events themselves after
         // subscribing: with none, there is no one to wake.
         if self.inner.latest.receiver_count() > 0 {

@@ -103,7 +103,11 @@ async fn zendesks_own_client_shares_a_ticket_with_every_field_and_rest_shows_the
         .arg("-I")
         .arg(gem_lib())
         .arg(script)
-        .args([&sharing_url, &agreement.uuid, &agreement.access_key])
+        .args([
+            &sharing_url,
+            &agreement.uuid.to_string(),
+            &agreement.access_key.to_string(),
+        ])
         .output()
         .await
         .expect("ruby runs");

@@ -191,7 +191,7 @@ fn partner_bodies_are_answered_below_500_and_refusals_change_nothing() {
         w.invite("acme", "globex").await;
         let copy = w.account("acme").agreements().remove(0);
         let token = format!("{}:{}", copy.uuid, copy.access_key);
-        (w, copy.uuid, token)
+        (w, copy.uuid.to_string(), token)
     });
     let uuids = prop::sample::select(vec![uuid.clone(), "f".repeat(40), "x".to_string()]);
     let tokens = prop::sample::select(vec![

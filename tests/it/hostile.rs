@@ -33,7 +33,7 @@ async fn predicted_uuid_and_key(seed: Option<u64>) -> (String, String) {
     w.invite("acme", "globex").await;
     let copy = w.account("acme").agreements().remove(0);
     w.world.shutdown().await;
-    (copy.uuid, copy.access_key)
+    (copy.uuid.to_string(), copy.access_key.to_string())
 }
 
 async fn world_with_seed(seed: Option<u64>) -> TestWorld {

@@ -14,6 +14,7 @@ use crate::core::model::{
     Agreement, AgreementStatus, Direction, LocalChange, Refusal, Terms, allowed_partner_update,
     allowed_transition, default_agreement_name, default_display_name, short_uuid,
 };
+use crate::core::text::Text;
 use crate::core::transport::DeliveryFailure;
 use quota::{Quota, check_room};
 
@@ -116,7 +117,7 @@ impl Account {
                 crate::core::directory::host_name(&remote)
             )
         });
-        let now = self.trace().clock().timestamp();
+        let now = self.trace().clock().timestamp_text();
         let access_key = services.random_hex40();
         // An account outside the process cannot resolve `*.sharesim.test`: it answers
         // to the address this account really listens on.
@@ -129,16 +130,17 @@ impl Account {
             let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
-                uuid: services.agreement_uuid(&sender_url, id),
+                uuid: services.agreement_uuid(&sender_url, id).into(),
                 name: invitation
                     .name
-                    .unwrap_or_else(|| default_agreement_name(&partner_display)),
-                remote_subdomain: Some(remote.clone()),
+                    .unwrap_or_else(|| default_agreement_name(&partner_display))
+                    .into(),
+                remote_subdomain: Some(remote.clone().into()),
                 status: AgreementStatus::Pending,
                 direction: Direction::Outbound,
-                access_key,
-                sender_url: sender_url.clone(),
-                receiver_url,
+                access_key: access_key.into(),
+                sender_url: sender_url.clone().into(),
+                receiver_url: receiver_url.into(),
                 terms: invitation.terms,
                 deactivated_by: None,
                 created_at: now.clone(),
@@ -170,7 +172,7 @@ impl Account {
         let Some(held) = held else {
             return;
         };
-        let now = self.trace().clock().timestamp();
+        let now = self.trace().clock().timestamp_text();
         let moved = self.with_state(|state| {
             state
                 .change(id, |agreement| {
@@ -207,7 +209,7 @@ impl Account {
         failure: &DeliveryFailure,
     ) -> Agreement {
         let id = sent.id;
-        let now = self.trace().clock().timestamp();
+        let now = self.trace().clock().timestamp_text();
         let updated = self.with_state(|state| {
             state.change(id, |agreement| {
                 let moved = agreement.status == AgreementStatus::Pending;
@@ -264,7 +266,7 @@ impl Account {
         id: u64,
         requested: AgreementStatus,
     ) -> Result<StatusChange, AgreementError> {
-        let now = self.trace().clock().timestamp();
+        let now = self.trace().clock().timestamp_text();
         let decided = self.with_state(|state| {
             let agreement = state.agreement(id).ok_or(AgreementError::NotFound)?;
             let change = allowed_transition(agreement.direction, agreement.status, requested)
@@ -282,7 +284,7 @@ impl Account {
                     agreement.status = requested;
                     agreement.updated_at = now;
                     if change == LocalChange::Deactivate {
-                        agreement.deactivated_by = Some(agreement.direction.party().to_string());
+                        agreement.deactivated_by = Some(agreement.direction.party().into());
                     }
                     agreement.clone()
                 })
@@ -431,7 +433,7 @@ impl Account {
         crash: Option<CrashPoint>,
     ) -> Result<Stored, ReceiveError> {
         let remote_subdomain = self.subdomain_of_url(&offer.sender_url);
-        let now = self.trace().clock().timestamp();
+        let now = self.trace().clock().timestamp_text();
         let InvitationOffer {
             uuid,
             name,
@@ -471,18 +473,18 @@ impl Account {
             let id = state.take_agreement_id();
             let agreement = Agreement {
                 id,
-                uuid,
-                name,
-                remote_subdomain: remote_subdomain.clone(),
+                uuid: uuid.into(),
+                name: name.into(),
+                remote_subdomain: remote_subdomain.clone().map(Text::from),
                 status: if decline_all {
                     AgreementStatus::Declined
                 } else {
                     AgreementStatus::Pending
                 },
                 direction: Direction::Inbound,
-                access_key,
-                sender_url,
-                receiver_url,
+                access_key: access_key.into(),
+                sender_url: sender_url.into(),
+                receiver_url: receiver_url.into(),
                 terms,
                 deactivated_by: None,
                 created_at: now.clone(),
@@ -559,7 +561,7 @@ impl Account {
         if crash == Some(CrashPoint::BeforeStore) {
             return Err(self.crash(CrashPoint::BeforeStore, &what()));
         }
-        let now = self.trace().clock().timestamp();
+        let now = self.trace().clock().timestamp_text();
         let outcome: Result<_, ReceiveError> = self.with_state(|state| {
             let agreement = state
                 .by_uuid(uuid)
@@ -575,10 +577,10 @@ impl Account {
                     agreement.status = requested;
                     agreement.updated_at = now;
                     if requested == AgreementStatus::Inactive {
-                        agreement.deactivated_by =
-                            Some(deactivated_by.clone().unwrap_or_else(|| {
-                                opposite_party(agreement.direction).to_string()
-                            }));
+                        agreement.deactivated_by = Some(deactivated_by.clone().map_or_else(
+                            || opposite_party(agreement.direction).into(),
+                            Text::from,
+                        ));
                     }
                     agreement.clone()
                 })

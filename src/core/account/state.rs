@@ -10,6 +10,7 @@ use super::outbox::{Outbox, OutboxRecord};
 use crate::core::model::ticket::Ticket;
 use crate::core::model::ticket::fields::TicketField;
 use crate::core::model::{Agreement, AgreementStatus};
+use crate::core::text::Text;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The local id of the account's admin (requester and author of what the admin does).
@@ -50,11 +51,11 @@ pub struct AccountState {
     /// Local id by protocol uuid: every partner message names its agreement by uuid, and
     /// a scan of every copy per message made handshakes slower the more agreements an
     /// account held.
-    ids_by_uuid: HashMap<String, u64>,
+    ids_by_uuid: HashMap<Text, u64>,
     /// Inbound copies waiting (pending) or declined, by sender: every invitation checks
     /// these bounds, and a scan of every copy per invitation made handshakes slower the
     /// more agreements an account held.
-    held: HashMap<Option<String>, Held>,
+    held: HashMap<Option<Text>, Held>,
     /// The serialised `GET /sharing_agreements` body, the answer headers built for it,
     /// and the API URL it was built for. Listing is the hottest read; every change to a
     /// copy drops the cache.
@@ -88,7 +89,7 @@ struct Held {
 
 /// Whose share of the held counts `copy` is in: its sender's when the world's own
 /// transport proved it, else the one share of every unproven sender (None).
-fn quota_key(copy: &Agreement) -> Option<String> {
+fn quota_key(copy: &Agreement) -> Option<Text> {
     if copy.unverified_sender {
         None
     } else {
@@ -318,7 +319,7 @@ impl AccountState {
         }
     }
 
-    fn count_held_as(&mut self, remote: Option<String>, pending: bool, add: bool) {
+    fn count_held_as(&mut self, remote: Option<Text>, pending: bool, add: bool) {
         let counts = self.held.entry(remote).or_default();
         let count = if pending {
             &mut counts.pending
@@ -338,7 +339,7 @@ impl AccountState {
     pub fn inbound_held(&self, remote_subdomain: Option<&str>, status: AgreementStatus) -> usize {
         let counts = match remote_subdomain {
             None => self.held.get(&None),
-            Some(remote) => self.held.get(&Some(remote.to_string())),
+            Some(remote) => self.held.get(&Some(Text::from(remote))),
         };
         match (counts, status) {
             (Some(counts), AgreementStatus::Pending) => counts.pending,

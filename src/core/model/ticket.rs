@@ -319,18 +319,18 @@ pub(crate) mod tests_support {
     pub(crate) fn agreement(id: u64, direction: Direction, status: AgreementStatus) -> Agreement {
         Agreement {
             id,
-            uuid: format!("uuid-{id}"),
-            name: "Globex @ Zendesk".to_string(),
-            remote_subdomain: Some("globex".to_string()),
+            uuid: format!("uuid-{id}").into(),
+            name: "Globex @ Zendesk".into(),
+            remote_subdomain: Some("globex".into()),
             status,
             direction,
-            access_key: "k".repeat(40),
-            sender_url: "http://acme.sharesim.test/sharing".to_string(),
-            receiver_url: "http://globex.sharesim.test/sharing".to_string(),
+            access_key: "k".repeat(40).into(),
+            sender_url: "http://acme.sharesim.test/sharing".into(),
+            receiver_url: "http://globex.sharesim.test/sharing".into(),
             terms: Terms::default(),
             deactivated_by: None,
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: Default::default(),
+            updated_at: Default::default(),
             unverified_sender: false,
         }
     }

@@ -174,3 +174,27 @@ fn a_read_copies_no_more_than_it_was_asked_for() {
     assert!(bounded.events.is_empty());
     assert_eq!(bounded.looked_to, 3);
 }
+
+#[test]
+fn timestamps_are_spelled_as_chrono_spells_them() {
+    use chrono::{DateTime, TimeZone, Utc};
+    let instants: [DateTime<Utc>; 5] = [
+        Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap(),
+        Utc.with_ymd_and_hms(2024, 2, 29, 0, 5, 7).unwrap(),
+        Utc.with_ymd_and_hms(7, 3, 4, 1, 2, 3).unwrap(),
+        Utc.with_ymd_and_hms(12345, 6, 7, 8, 9, 10).unwrap(),
+    ];
+    // And a day in every month of 2000 years, leap days and century ends among them.
+    let every_month = (0..2000 * 12).map(|month: i64| {
+        let start = Utc.with_ymd_and_hms(1000, 1, 1, 0, 0, 0).unwrap();
+        start + chrono::Duration::seconds(month * 2_629_746 + month * 7)
+    });
+    for at in instants.into_iter().chain(every_month) {
+        assert_eq!(
+            time::spelled(at.timestamp()).as_str(),
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "{at:?}"
+        );
+    }
+}

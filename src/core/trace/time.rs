@@ -56,30 +56,38 @@ impl Clock {
         }
     }
 
+    /// The current instant in whole seconds since 1970, all a timestamp shows: on a
+    /// logical clock, without the calendar arithmetic of [`Clock::now`] (every event
+    /// reads it).
+    fn now_second(&self) -> i64 {
+        match self {
+            Clock::Wall => Utc::now().timestamp(),
+            Clock::Logical {
+                start,
+                ticks,
+                world,
+            } => {
+                let tick = ticks.fetch_add(1, Ordering::SeqCst);
+                let waited = world.elapsed().as_secs();
+                start
+                    .timestamp()
+                    .saturating_add(i64::try_from(tick).unwrap_or(i64::MAX))
+                    .saturating_add(i64::try_from(waited).unwrap_or(i64::MAX))
+            }
+        }
+    }
+
     /// [`Clock::timestamp`], reusing `cache`'s text while the wall clock stays within
     /// the same second (a logical clock moves on every reading, so it never does).
     pub(super) fn timestamp_cached(&self, cache: &mut Option<(i64, Text)>) -> Text {
         if !matches!(self, Clock::Wall) {
-            return self.timestamp().into();
+            return self.timestamp_text();
         }
-        // The second alone first: only a new second needs the calendar date.
-        let second = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .and_then(|since| i64::try_from(since.as_secs()).ok());
-        if let (Some(second), Some((cached, text))) = (second, &*cache)
-            && *cached == second
-        {
-            return text.clone();
-        }
-        let now = Utc::now();
-        let second = now.timestamp();
+        let second = self.now_second();
         match cache {
             Some((cached, text)) if *cached == second => text.clone(),
             _ => {
-                let text: Text = now
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    .into();
+                let text = Text::from(spelled(second).as_str());
                 *cache = Some((second, text.clone()));
                 text
             }
@@ -88,9 +96,85 @@ impl Clock {
 
     /// The current instant as the REST API spells it (`2012-02-20T22:55:29Z`).
     pub fn timestamp(&self) -> String {
-        // Same text as the strftime pattern `%Y-%m-%dT%H:%M:%SZ`, without parsing a
-        // pattern on every event.
-        self.now()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        spelled(self.now_second()).as_str().to_owned()
     }
+
+    /// [`Clock::timestamp`] as shared text, for a record that keeps it (an agreement's
+    /// `created_at` and `updated_at` share one).
+    pub fn timestamp_text(&self) -> Text {
+        Text::from(spelled(self.now_second()).as_str())
+    }
+}
+
+/// An instant as the REST API spells it, on the stack: every event is stamped, and on
+/// a logical clock every reading is a new second, so no text can be reused.
+pub(super) struct Stamp {
+    bytes: [u8; 20],
+    /// Chrono's own text, for a year outside 0–9999 (never on the scenarios' clock).
+    other: Option<String>,
+}
+
+impl Stamp {
+    pub(super) fn as_str(&self) -> &str {
+        match &self.other {
+            Some(text) => text,
+            // Only ASCII digits and separators are ever written.
+            None => std::str::from_utf8(&self.bytes).unwrap_or_default(),
+        }
+    }
+}
+
+/// `2012-02-20T22:55:29Z`, the text of the strftime pattern `%Y-%m-%dT%H:%M:%SZ`,
+/// computed from the seconds since 1970 and written digit by digit: chrono's RFC 3339
+/// writer is general (offsets, fractions), and its calendar fields each convert the
+/// instant again; together they cost most of the time it took to record an event.
+pub(super) fn spelled(seconds: i64) -> Stamp {
+    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_date(days);
+    let Ok(year @ 0..=9999) = u32::try_from(year) else {
+        return Stamp {
+            bytes: [0; 20],
+            other: Some(
+                DateTime::<Utc>::from_timestamp(seconds, 0)
+                    .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default(),
+            ),
+        };
+    };
+    let mut bytes = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, value: u32, digits: usize| {
+        let mut value = value;
+        for slot in bytes[at..at + digits].iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    let of_day = of_day as u32;
+    put(0, year, 4);
+    put(5, month, 2);
+    put(8, day, 2);
+    put(11, of_day / 3600, 2);
+    put(14, of_day / 60 % 60, 2);
+    put(17, of_day % 60, 2);
+    Stamp { bytes, other: None }
+}
+
+/// The proleptic Gregorian (year, month, day) of a count of days since 1970-01-01:
+/// the calendar counted in 400-year eras that start on March 1st, so that the leap
+/// day falls at the end of each year.
+fn civil_date(days: i64) -> (i64, u32, u32) {
+    let shifted = days + 719_468; // days from 0000-03-01
+    let era = shifted.div_euclid(146_097);
+    let of_era = shifted.rem_euclid(146_097); // [0, 146096]
+    let year_of_era = (of_era - of_era / 1460 + of_era / 36_524 - of_era / 146_096) / 365;
+    let day_of_year = of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153; // [0, 11]
+    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }

@@ -11,6 +11,7 @@ use crate::core::consistency;
 use crate::core::model::protocol_uuid;
 use crate::core::model::{AgreementStatus, Direction};
 use crate::core::network::NetworkKind;
+use crate::core::text::Text;
 use crate::world::{AccountSpec, World, WorldConfig};
 use base64::Engine;
 use bytes::Bytes;
@@ -506,7 +507,7 @@ fn expect_status(
 /// Both copies of every agreement are accepted (and agree by the model's rule), and
 /// there are exactly `cycles` of them on each side.
 pub(super) fn both_accepted(sender: &Account, receiver: &Account, cycles: u64) -> bool {
-    let inbound: HashMap<String, AgreementStatus> = receiver
+    let inbound: HashMap<Text, AgreementStatus> = receiver
         .agreements()
         .into_iter()
         .filter(|a| a.direction == Direction::Inbound)

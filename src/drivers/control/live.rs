@@ -165,10 +165,10 @@ impl Control {
                     .into_iter()
                     .map(|a| LiveAgreement {
                         id: a.id,
-                        name: a.name,
+                        name: a.name.to_string(),
                         direction: a.direction.to_string(),
                         status: a.status.to_string(),
-                        remote_subdomain: a.remote_subdomain,
+                        remote_subdomain: a.remote_subdomain.map(String::from),
                     })
                     .collect(),
                 tickets: view

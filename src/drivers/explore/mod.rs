@@ -246,7 +246,7 @@ fn observe(view: &StepView<'_>) -> Observation {
         .flat_map(|account| {
             account.agreements().into_iter().map(|copy| CopySeen {
                 account: account.subdomain().to_string(),
-                uuid: copy.uuid,
+                uuid: copy.uuid.to_string(),
                 status: copy.status,
             })
         })

@@ -525,9 +525,9 @@ impl Runner<'_> {
                         id: a.id,
                         direction: a.direction.to_string(),
                         status: a.status.to_string(),
-                        remote_subdomain: a.remote_subdomain,
-                        name: a.name,
-                        uuid: a.uuid,
+                        remote_subdomain: a.remote_subdomain.map(String::from),
+                        name: a.name.to_string(),
+                        uuid: a.uuid.to_string(),
                     })
                     .collect(),
             })

@@ -497,6 +497,7 @@ mod tests {
     fn the_record_summary_and_url_read_as_formatted() {
         use crate::core::model::ticket::tests_support::agreement;
         use crate::core::model::{AgreementStatus, Direction};
+        use crate::core::text::Text;
         use strum::VariantArray;
         let mut agreement = agreement(0, Direction::Inbound, AgreementStatus::Accepted);
         for id in [0, 7, 12_345, u64::MAX] {
@@ -514,9 +515,9 @@ mod tests {
                 .into_iter()
                 .enumerate()
             {
-                agreement.name = text.to_string();
-                agreement.created_at = format!("{text}{id}");
-                agreement.remote_subdomain = (index % 2 == 0).then(|| text.to_string());
+                agreement.name = text.to_string().into();
+                agreement.created_at = format!("{text}{id}").into();
+                agreement.remote_subdomain = (index % 2 == 0).then(|| Text::from(text));
                 agreement.direction = if index % 2 == 0 {
                     Direction::Inbound
                 } else {

@@ -169,7 +169,7 @@ fn sender(
     if let Some(token) = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok()) {
         let uuid = token.split_once(':').map_or(token, |(uuid, _)| uuid);
         if let Some(agreement) = account.agreement_by_uuid(uuid) {
-            return external(agreement.remote_subdomain);
+            return external(agreement.remote_subdomain.map(String::from));
         }
     }
     if *method == Method::POST && path.starts_with("/sharing/agreements/") {

@@ -219,11 +219,13 @@ mod tests {
             .take(10)
             .enumerate()
         {
-            agreement.deactivated_by = deactivated_by.map(|by| format!("{by}{}", texts[index % 5]));
-            agreement.name = texts[index % 5].to_string();
-            agreement.uuid = texts[(index + 1) % 5].to_string();
-            agreement.sender_url = texts[(index + 2) % 5].to_string();
-            agreement.receiver_url = texts[(index + 3) % 5].to_string();
+            agreement.deactivated_by = deactivated_by
+                .map(|by| format!("{by}{}", texts[index % 5]))
+                .map(Into::into);
+            agreement.name = texts[index % 5].into();
+            agreement.uuid = texts[(index + 1) % 5].into();
+            agreement.sender_url = texts[(index + 2) % 5].into();
+            agreement.receiver_url = texts[(index + 3) % 5].into();
             agreement.status = AgreementStatus::VARIANTS[index % AgreementStatus::VARIANTS.len()];
             agreement.terms.sync_tags = !agreement.terms.sync_tags;
             agreement.terms.sync_status = index % 3 == 0;

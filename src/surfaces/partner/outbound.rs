@@ -87,7 +87,7 @@ pub(crate) async fn delete_agreement(account: &Account, id: u64) -> Result<(), A
         .ok_or(AgreementError::NotFound)?;
     if agreement.status.is_live() {
         let inactive = Agreement {
-            deactivated_by: Some(agreement.direction.party().to_string()),
+            deactivated_by: Some(agreement.direction.party().into()),
             ..agreement.clone()
         };
         let body = wire::status_change(&inactive, AgreementStatus::Inactive);

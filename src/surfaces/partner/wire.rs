@@ -345,11 +345,11 @@ pub(crate) fn invitation_offer(
 /// The invitation `account` sends for its outbound copy `agreement`.
 pub(crate) fn invitation(account: &Account, agreement: &Agreement) -> WireAgreement {
     WireAgreement {
-        uuid: Some(agreement.uuid.clone()),
+        uuid: Some(agreement.uuid.to_string()),
         name: Some(default_agreement_name(account.display_name())),
-        sender_url: Some(agreement.sender_url.clone()),
-        receiver_url: Some(agreement.receiver_url.clone()),
-        access_key: Some(agreement.access_key.clone()),
+        sender_url: Some(agreement.sender_url.to_string()),
+        receiver_url: Some(agreement.receiver_url.to_string()),
+        access_key: Some(agreement.access_key.to_string()),
         status: Some(AgreementStatus::Pending.to_string()),
         current_actor: Some(Actor {
             uuid: account.admin_uuid().to_string(),
@@ -412,9 +412,9 @@ pub(crate) fn answered_status(reply: &Reply) -> Option<AgreementStatus> {
 /// A status change for the partner: an answer, or a deactivation with who did it.
 pub(crate) fn status_change(agreement: &Agreement, status: AgreementStatus) -> WireAgreement {
     WireAgreement {
-        uuid: Some(agreement.uuid.clone()),
+        uuid: Some(agreement.uuid.to_string()),
         status: Some(status.to_string()),
-        deactivated_by: agreement.deactivated_by.clone(),
+        deactivated_by: agreement.deactivated_by.clone().map(String::from),
         ..WireAgreement::default()
     }
 }
@@ -424,10 +424,10 @@ pub(crate) fn status_change(agreement: &Agreement, status: AgreementStatus) -> W
 #[cfg(test)]
 pub(crate) fn agreement_view(agreement: &Agreement) -> WireAgreement {
     WireAgreement {
-        uuid: Some(agreement.uuid.clone()),
-        name: Some(agreement.name.clone()),
-        sender_url: Some(agreement.sender_url.clone()),
-        receiver_url: Some(agreement.receiver_url.clone()),
+        uuid: Some(agreement.uuid.to_string()),
+        name: Some(agreement.name.to_string()),
+        sender_url: Some(agreement.sender_url.to_string()),
+        receiver_url: Some(agreement.receiver_url.to_string()),
         access_key: None,
         status: Some(agreement.status.to_string()),
         current_actor: None,
@@ -435,7 +435,7 @@ pub(crate) fn agreement_view(agreement: &Agreement) -> WireAgreement {
         sync_custom_fields: Some(agreement.terms.sync_custom_fields),
         allows_public_comments: Some(agreement.terms.allows_public_comments),
         sync_status: Some(agreement.terms.sync_status),
-        deactivated_by: agreement.deactivated_by.clone(),
+        deactivated_by: agreement.deactivated_by.clone().map(String::from),
     }
 }
 

@@ -3,22 +3,23 @@
 
 use super::*;
 use crate::core::model::{AgreementStatus, Direction, Terms};
+use crate::core::text::Text;
 
 fn copy(id: u64, uuid: &str) -> Agreement {
     Agreement {
         id,
-        uuid: uuid.to_string(),
-        name: String::new(),
+        uuid: uuid.to_string().into(),
+        name: Default::default(),
         remote_subdomain: None,
         status: AgreementStatus::Pending,
         direction: Direction::Inbound,
-        access_key: String::new(),
-        sender_url: String::new(),
-        receiver_url: String::new(),
+        access_key: Default::default(),
+        sender_url: Default::default(),
+        receiver_url: Default::default(),
         terms: Terms::default(),
         deactivated_by: None,
-        created_at: String::new(),
-        updated_at: String::new(),
+        created_at: Default::default(),
+        updated_at: Default::default(),
         unverified_sender: false,
     }
 }
@@ -27,7 +28,7 @@ fn copy(id: u64, uuid: &str) -> Agreement {
 fn held_counts_follow_every_insert_change_and_removal() {
     let mut state = AccountState::default();
     let from = |id: u64, remote: &str| Agreement {
-        remote_subdomain: Some(remote.to_string()),
+        remote_subdomain: Some(remote.to_string().into()),
         ..copy(id, &format!("u{id}"))
     };
     state.insert(from(1, "globex"));
@@ -86,12 +87,12 @@ fn the_uuid_index_follows_inserts_replacements_and_removals() {
     assert_eq!(state.id_by_uuid("c"), Some(1));
     // A change that rewrites the uuid re-indexes too, and cannot move the id.
     state.change(1, |a| {
-        a.uuid = "d".to_string();
+        a.uuid = "d".into();
         a.id = 9;
     });
     assert_eq!(state.id_by_uuid("c"), None);
     assert_eq!(state.id_by_uuid("d"), Some(1));
-    assert_eq!(state.remove(2).map(|a| a.uuid), Some("b".to_string()));
+    assert_eq!(state.remove(2).map(|a| a.uuid), Some(Text::from("b")));
     assert_eq!(state.id_by_uuid("b"), None);
     assert_eq!(state.agreements().len(), 1);
     assert!(state.remove(2).is_none());

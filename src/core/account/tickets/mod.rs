@@ -102,7 +102,7 @@ fn partner_of(agreement: &Agreement) -> String {
     agreement
         .remote_subdomain
         .clone()
-        .unwrap_or_else(|| "the partner".to_string())
+        .map_or_else(|| "the partner".to_string(), String::from)
 }
 
 impl Account {

@@ -170,7 +170,7 @@ impl Account {
                         let moved = copy.status == AgreementStatus::Accepted;
                         if moved {
                             copy.status = failure.status;
-                            copy.updated_at = now;
+                            copy.updated_at = now.into();
                         }
                         moved
                     })

@@ -524,7 +524,7 @@ fn received_ticket(
         custom_fields: landed.clone(),
         custom_status: synced.custom_status.clone(),
         via: Via::TicketSharing {
-            partner: agreement.remote_subdomain.clone(),
+            partner: agreement.remote_subdomain.clone().map(String::from),
             agreement_id: agreement.id,
             original_id: incoming.original_id,
         },

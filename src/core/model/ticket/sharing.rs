@@ -110,19 +110,19 @@ pub fn allowed_share(agreement: &Agreement, account: &str) -> Result<(), ShareRe
     let partner = agreement
         .remote_subdomain
         .clone()
-        .unwrap_or_else(|| "the partner".to_string());
+        .unwrap_or_else(|| "the partner".into());
     if agreement.direction == Direction::Inbound {
         return Err(ShareRefusal::Inbound {
             agreement_id: agreement.id,
             account: account.to_string(),
-            partner,
+            partner: partner.to_string(),
         });
     }
     if agreement.status != AgreementStatus::Accepted {
         return Err(ShareRefusal::NotAccepted {
             agreement_id: agreement.id,
             status: agreement.status,
-            partner,
+            partner: partner.to_string(),
         });
     }
     Ok(())
@@ -161,10 +161,10 @@ pub fn plan_sharing(
             let partner = agreements
                 .get(&id)
                 .and_then(|a| a.remote_subdomain.clone())
-                .unwrap_or_else(|| "the sender".to_string());
+                .unwrap_or_else(|| "the sender".into());
             return Err(ShareRefusal::KeepReceived {
                 agreement_id: id,
-                partner,
+                partner: partner.to_string(),
             });
         }
         wanted.retain(|wanted_id| *wanted_id != id);

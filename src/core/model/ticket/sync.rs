@@ -268,7 +268,7 @@ mod tests {
             }
         }
         let mut deactivated = agreement(4, Direction::Outbound, AgreementStatus::Inactive);
-        deactivated.deactivated_by = Some("receiver".to_string());
+        deactivated.deactivated_by = Some("receiver".into());
         assert_eq!(
             sync_gate(Some(&deactivated), 4),
             SyncGate::Skip(

@@ -52,7 +52,7 @@ impl PairTracker {
         for view in accounts {
             let account = &view.account;
             for copy in &view.agreements {
-                let seen = now.entry(copy.uuid.clone()).or_default();
+                let seen = now.entry(copy.uuid.to_string()).or_default();
                 let remote = copy.remote_subdomain.clone().unwrap_or_default();
                 match copy.direction {
                     Direction::Outbound => {
@@ -60,14 +60,14 @@ impl PairTracker {
                         seen.sender = account.subdomain().to_string();
                         seen.label = format!("{} #{}", account.subdomain(), copy.id);
                         if seen.receiver.is_empty() {
-                            seen.receiver = remote;
+                            seen.receiver = remote.to_string();
                         }
                     }
                     Direction::Inbound => {
                         seen.receiver_copy = Some(copy.status);
                         seen.receiver = account.subdomain().to_string();
                         if seen.sender.is_empty() {
-                            seen.sender = remote;
+                            seen.sender = remote.to_string();
                         }
                         if seen.label.is_empty() {
                             seen.label = format!("{} #{} (inbound)", account.subdomain(), copy.id);

@@ -110,13 +110,13 @@ impl Runner<'_> {
             if let Some(copy) = account.agreement_by_id(id) {
                 self.session
                     .handles_by_uuid
-                    .insert(copy.uuid.clone(), invite.handle.get_ref().clone());
+                    .insert(copy.uuid.to_string(), invite.handle.get_ref().clone());
                 self.session.agreements.insert(
                     invite.handle.get_ref().clone(),
                     AgreementHandle {
                         sender: from.clone(),
                         receiver: invite.to.get_ref().clone(),
-                        uuid: copy.uuid,
+                        uuid: copy.uuid.to_string(),
                     },
                 );
             }

@@ -24,11 +24,11 @@ fn agreed(
         ..Invitation::default()
     });
     let offer = InvitationOffer {
-        uuid: sent.uuid.clone(),
+        uuid: sent.uuid.to_string(),
         name: "Acme @ Zendesk".into(),
-        sender_url: sent.sender_url.clone(),
-        receiver_url: Some(sent.receiver_url.clone()),
-        access_key: sent.access_key.clone(),
+        sender_url: sent.sender_url.to_string(),
+        receiver_url: Some(sent.receiver_url.to_string()),
+        access_key: sent.access_key.to_string(),
         terms,
         verified: true,
     };

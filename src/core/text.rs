@@ -1,8 +1,9 @@
-//! Shared, immutable text for trace events: an account's name, a caller, a method, a
-//! path or a second's timestamp is allocated once and shared by every event that names
-//! it, so recording an event copies none of them and dropping one frees little.
+//! Shared, immutable text: an account's name, a caller, a method, a path or a second's
+//! timestamp is allocated once and shared by every trace event that names it, and an
+//! agreement's uuid, URLs and key by every copy of the agreement that is handed out, so
+//! copying either copies none of their strings and dropping one frees little.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -83,6 +84,12 @@ impl fmt::Debug for Text {
 impl Serialize for Text {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text, D::Error> {
+        String::deserialize(deserializer).map(Text::from)
     }
 }
 
