@@ -1,19 +1,29 @@
-//! Shared, immutable text: an account's name, a caller, a method, a path or a second's
-//! timestamp is allocated once and shared by every trace event that names it, and an
-//! agreement's uuid, URLs and key by every copy of the agreement that is handed out, so
-//! copying either copies none of their strings and dropping one frees little.
+//! Immutable text that is cheap to copy: trace events name accounts, callers, methods,
+//! paths and timestamps, and every copy of an agreement handed out carries its uuid,
+//! URLs, key and dates. Short text (23 bytes or fewer: a subdomain, a method, a
+//! timestamp) is kept inline, so making, copying and dropping it touches no allocator
+//! and no shared count; longer text is allocated once and shared by reference count;
+//! constants are borrowed. Copies made on one core and dropped on the other then move
+//! no cache line between them for short text, which a count shared by every event did.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smol_str::SmolStr;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-/// Text shared by the events that name it; reads as a `&str` and serialises as a string,
-/// so every report and journal line is as it was with owned strings.
+/// Text copied without copying its bytes (see the module's note); reads as a `&str` and
+/// serialises as a string, so every report and journal line is as it was with owned
+/// strings.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Text(Arc<str>);
+pub struct Text(SmolStr);
 
 impl Text {
+    /// A constant, borrowed: copying it costs nothing at all.
+    pub const fn from_static(text: &'static str) -> Text {
+        Text(SmolStr::new_static(text))
+    }
+
     /// The text as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -41,25 +51,25 @@ impl std::borrow::Borrow<str> for Text {
 
 impl From<&str> for Text {
     fn from(text: &str) -> Text {
-        Text(Arc::from(text))
+        Text(SmolStr::new(text))
     }
 }
 
 impl From<String> for Text {
     fn from(text: String) -> Text {
-        Text(Arc::from(text))
+        Text(SmolStr::from(text))
     }
 }
 
 impl From<&String> for Text {
     fn from(text: &String) -> Text {
-        Text(Arc::from(text.as_str()))
+        Text(SmolStr::new(text))
     }
 }
 
 impl From<Arc<str>> for Text {
     fn from(text: Arc<str>) -> Text {
-        Text(text)
+        Text(SmolStr::from(text))
     }
 }
 
@@ -129,26 +139,9 @@ impl PartialEq<Text> for String {
     }
 }
 
-/// An HTTP method as events name it: the common ones shared, never allocated per call.
+/// An HTTP method as events name it (a method is short text: never allocated).
 pub fn method_text(method: &axum::http::Method) -> Text {
-    use axum::http::Method;
-    static COMMON: std::sync::LazyLock<[(Method, Text); 5]> = std::sync::LazyLock::new(|| {
-        [
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-            Method::PATCH,
-        ]
-        .map(|method| {
-            let text = Text::from(method.as_str());
-            (method, text)
-        })
-    });
-    COMMON
-        .iter()
-        .find(|(common, _)| common == method)
-        .map_or_else(|| Text::from(method.as_str()), |(_, text)| text.clone())
+    Text::from(method.as_str())
 }
 
 #[cfg(test)]
@@ -158,8 +151,14 @@ mod tests {
     #[test]
     fn shared_text_compares_and_serialises_as_its_string() {
         let text = Text::from("acme");
-        let copy = text.clone();
-        assert!(Arc::ptr_eq(&text.0, &copy.0), "a clone shares, not copies");
+        assert!(!text.0.is_heap_allocated(), "short text is kept inline");
+        let long = Text::from("http://acme.sharesim.test/sharing".to_string());
+        let copy = long.clone();
+        assert!(
+            std::ptr::eq(long.as_str().as_ptr(), copy.as_str().as_ptr()),
+            "a copy of long text shares its bytes"
+        );
+        assert_eq!(copy, "http://acme.sharesim.test/sharing");
         assert_eq!(text, "acme");
         assert_eq!("acme".to_string(), text);
         assert_ne!(text, "globex");
@@ -168,10 +167,10 @@ mod tests {
     }
 
     #[test]
-    fn common_methods_are_shared_and_others_spelled_out() {
+    fn methods_are_spelled_without_allocating() {
         use axum::http::Method;
-        let (one, two) = (method_text(&Method::GET), method_text(&Method::GET));
-        assert!(Arc::ptr_eq(&one.0, &two.0), "GET is one shared text");
+        let one = method_text(&Method::GET);
+        assert!(!one.0.is_heap_allocated());
         assert_eq!(one, "GET");
         assert_eq!(method_text(&Method::OPTIONS), "OPTIONS");
     }

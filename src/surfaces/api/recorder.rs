@@ -315,18 +315,16 @@ where
 }
 
 /// How the trace names the path of a call: the agreement list's two spellings (polled
-/// the most) as shared text, any other path as its own.
+/// the most) as borrowed constants, any other path as its own.
 fn path_text(path: &str, listing: bool) -> Text {
-    static LISTING: std::sync::LazyLock<[Text; 2]> = std::sync::LazyLock::new(|| {
-        [
-            Text::from("/api/v2/sharing_agreements.json"),
-            Text::from("/api/v2/sharing_agreements"),
-        ]
-    });
+    const LISTING: [&str; 2] = [
+        "/api/v2/sharing_agreements.json",
+        "/api/v2/sharing_agreements",
+    ];
     listing
-        .then(|| LISTING.iter().find(|text| text.as_str() == path).cloned())
+        .then(|| LISTING.into_iter().find(|listed| *listed == path))
         .flatten()
-        .unwrap_or_else(|| Text::from(path))
+        .map_or_else(|| Text::from(path), Text::from_static)
 }
 
 /// [`crate::core::account::SURFACE_CHECK_HEADER`] as a header name, so looking for it parses nothing.
@@ -362,10 +360,9 @@ impl<'a> Seen<'a> {
     }
 }
 
-/// How the trace names a caller without credentials: one shared text.
+/// How the trace names a caller without credentials.
 fn anonymous() -> Text {
-    static ANONYMOUS: std::sync::LazyLock<Text> = std::sync::LazyLock::new(|| "anonymous".into());
-    ANONYMOUS.clone()
+    Text::from_static("anonymous")
 }
 
 /// A REST call as the trace names its answer.
