@@ -8,13 +8,14 @@
 //! same on a socket and in memory, which is what lets traces of the two networks be
 //! compared byte for byte.
 
+use super::body::ReadError;
 use super::pool::{HostPool, Sender};
 use super::{Network, Stream};
 use crate::core::directory::{Directory, subdomain_of_host};
 use axum::http::HeaderValue;
 use axum::http::{HeaderMap, Request, Uri};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::io;
@@ -198,17 +199,12 @@ impl HttpClient {
         };
         let (response, sender) = response;
         let (parts, body) = response.into_parts();
-        let body = Limited::new(body, self.max_body)
-            .collect()
+        let body = super::body::read_to_bytes(body, self.max_body)
             .await
-            .map_err(|error| {
-                if error.is::<http_body_util::LengthLimitError>() {
-                    ClientError::TooLarge(self.max_body)
-                } else {
-                    ClientError::Body(error_text(&*error))
-                }
-            })?
-            .to_bytes();
+            .map_err(|error| match error {
+                ReadError::TooLarge => ClientError::TooLarge(self.max_body),
+                ReadError::Body(error) => ClientError::Body(error_text(&error)),
+            })?;
         pool.put(sender, https);
         Ok(Answer {
             status: parts.status.as_u16(),

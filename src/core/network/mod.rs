@@ -7,6 +7,7 @@
 //! routers and handlers, faults, the HTTP client (`client`), the transport's
 //! scheduler, retries, classification and trace. Only binding and dialing differ.
 
+pub(crate) mod body;
 pub(crate) mod client;
 mod loopback;
 mod memory;

@@ -142,22 +142,32 @@ pub(super) fn spelled(seconds: i64) -> Stamp {
         };
     };
     let mut bytes = *b"0000-00-00T00:00:00Z";
-    let mut put = |at: usize, value: u32, digits: usize| {
-        let mut value = value;
-        for slot in bytes[at..at + digits].iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
+    let mut put = |at: usize, value: u32| {
+        let pair = (value % 100) as usize * 2;
+        bytes[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
     };
     let of_day = of_day as u32;
-    put(0, year, 4);
-    put(5, month, 2);
-    put(8, day, 2);
-    put(11, of_day / 3600, 2);
-    put(14, of_day / 60 % 60, 2);
-    put(17, of_day % 60, 2);
+    put(0, year / 100);
+    put(2, year);
+    put(5, month);
+    put(8, day);
+    put(11, of_day / 3600);
+    put(14, of_day / 60 % 60);
+    put(17, of_day % 60);
     Stamp { bytes, other: None }
 }
+
+/// `00` to `99`, so that each two digits of a timestamp are one copy.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut pairs = [0u8; 200];
+    let mut n = 0;
+    while n < 100 {
+        pairs[2 * n] = b'0' + (n / 10) as u8;
+        pairs[2 * n + 1] = b'0' + (n % 10) as u8;
+        n += 1;
+    }
+    pairs
+};
 
 /// The proleptic Gregorian (year, month, day) of a count of days since 1970-01-01:
 /// the calendar counted in 400-year eras that start on March 1st, so that the leap

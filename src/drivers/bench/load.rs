@@ -3,9 +3,10 @@
 //! shares. The API part loads from outside instead (see [`super::generator`]).
 
 use super::BenchError;
+use crate::core::network::body::{ReadError, read_to_bytes};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
@@ -119,7 +120,12 @@ pub(crate) async fn exchange(
     connection.ready().await?;
     let response = connection.send_request(request).await?;
     let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
+    let body = read_to_bytes(response.into_body(), usize::MAX)
+        .await
+        .map_err(|error| match error {
+            ReadError::TooLarge => BenchError::Unexpected("an endless answer".to_string()),
+            ReadError::Body(error) => error.into(),
+        })?;
     Ok((status, body))
 }
 

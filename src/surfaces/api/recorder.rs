@@ -9,6 +9,7 @@ use super::{
     answer_headers, rate_limit_values, request_headers,
 };
 use crate::core::account::{Account, User};
+use crate::core::network::body::read_to_bytes;
 use crate::core::rate_limit::Verdict;
 use crate::core::trace::{
     EventDraft, EventKind, Surface, Text, Wire, WireHeaders as Headers, method_text,
@@ -141,10 +142,7 @@ impl Arrived {
     pub(crate) async fn read_and_record(self, account: &Account) -> Step {
         let (mut parts, body) = self.request.into_parts();
         // Boxed: a read's future (every poll of the list) need not hold room for it.
-        let read = Box::pin(axum::body::to_bytes(
-            body,
-            crate::core::limits::MAX_BODY_BYTES,
-        ));
+        let read = Box::pin(read_to_bytes(body, crate::core::limits::MAX_BODY_BYTES));
         let (unreadable, bytes) = match read.await {
             Ok(bytes) => (None, bytes),
             Err(error) => (
@@ -388,7 +386,7 @@ async fn record_answer(
         // 429) are read back to summarise them; they are few and small. Boxed, so the
         // future of every call need not hold room for the read.
         summary => {
-            let bytes = Box::pin(axum::body::to_bytes(body, usize::MAX))
+            let bytes = Box::pin(read_to_bytes(body, usize::MAX))
                 .await
                 .unwrap_or_default();
             body = Body::from(bytes.clone());

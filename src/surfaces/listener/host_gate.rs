@@ -89,9 +89,10 @@ impl HostGate {
     }
 
     /// Whether `host` is spelled as clients of this machine spell it (`127.0.0.1`,
-    /// `localhost` or the bound IPv4 address, with or without a port): compared byte
-    /// for byte, where [`crate::core::host::is_allowed`] would parse it. Every spelling
-    /// taken here is one `is_allowed` takes; any other goes through it.
+    /// `localhost`, the bound IPv4 address, or one of the world's names in lower case,
+    /// with or without a port): compared byte for byte, where
+    /// [`crate::core::host::is_allowed`] would parse it. Every spelling taken here is
+    /// one `is_allowed` takes; any other goes through it.
     fn is_common_spelling(&self, host: &[u8]) -> bool {
         let spelled = |name: &[u8]| {
             host.strip_prefix(name).is_some_and(|rest| match rest {
@@ -100,8 +101,20 @@ impl HostGate {
                 _ => false,
             })
         };
+        // The name before a `:port` of digits (every account's partners call it so).
+        let name = match host.iter().rposition(|b| *b == b':') {
+            Some(colon) if host[colon + 1..].iter().all(u8::is_ascii_digit) => &host[..colon],
+            _ => host,
+        };
+        let world_name = self.names.iter().any(|suffix| {
+            let suffix = suffix.as_bytes();
+            !suffix.is_empty()
+                && name.ends_with(suffix)
+                && (name.len() == suffix.len() || name[name.len() - suffix.len() - 1] == b'.')
+        });
         let bound = self.bound.as_bytes();
-        spelled(b"127.0.0.1")
+        world_name
+            || spelled(b"127.0.0.1")
             || spelled(b"localhost")
             || (!bound.is_empty() && !bound.contains(&b':') && spelled(bound))
     }
@@ -163,6 +176,10 @@ mod tests {
             "localhost:1",
             "10.1.2.3:80",
             "10.1.2.3",
+            "acme.sharesim.test",
+            "acme.sharesim.test:8700",
+            "sharesim.test:1",
+            "ACME.sharesim.test",
         ] {
             assert!(gate.is_common_spelling(host.as_bytes()), "{host}");
             assert!(
@@ -176,7 +193,10 @@ mod tests {
             "localhost.evil.example:80",
             "10.1.2.30",
             "LOCALHOST",
-            "acme.sharesim.test",
+            "acme.SHARESIM.test",
+            "acme.sharesim.test.evil.example",
+            "acme.sharesim.test:80x",
+            "evilsharesim.test",
             "",
         ] {
             assert!(!gate.is_common_spelling(host.as_bytes()), "{host}");

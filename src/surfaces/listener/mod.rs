@@ -9,11 +9,11 @@ pub(crate) mod faults;
 pub(crate) mod host_gate;
 
 use crate::core::network::Listener;
+use crate::core::network::body::{ReadError, read_to_bytes};
 use axum::extract::Request;
 use connection_limits::{AcceptBackoff, Activity, ConnectionLimits, Expired, Watched};
 use futures_util::FutureExt;
 use futures_util::future::Either;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -250,15 +250,15 @@ async fn read_body(
         return Ok(Err(too_large()));
     }
     let (parts, body) = request.into_parts();
-    let limited = Limited::new(body, crate::core::limits::MAX_BODY_BYTES);
-    match tokio::time::timeout(limits.header_timeout, limited.collect()).await {
+    let read = read_to_bytes(body, crate::core::limits::MAX_BODY_BYTES);
+    match tokio::time::timeout(limits.header_timeout, read).await {
         Err(_) => Err(Unread::TooSlow(limits.header_timeout)),
-        Ok(Ok(collected)) => Ok(Ok(Request::from_parts(
+        Ok(Ok(bytes)) => Ok(Ok(Request::from_parts(
             parts,
-            axum::body::Body::from(collected.to_bytes()),
+            axum::body::Body::from(bytes),
         ))),
-        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Ok(Err(too_large())),
-        Ok(Err(error)) => Err(Unread::Broken(error.to_string())),
+        Ok(Err(ReadError::TooLarge)) => Ok(Err(too_large())),
+        Ok(Err(ReadError::Body(error))) => Err(Unread::Broken(error.to_string())),
     }
 }
 

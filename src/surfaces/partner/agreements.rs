@@ -9,8 +9,8 @@ use super::{PartnerError, check_version, require_token};
 use crate::core::account::Account;
 use crate::core::faults::CrashPoint;
 use crate::core::model::Agreement;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use crate::core::network::body::{ReadError, read_to_bytes};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -143,9 +143,21 @@ pub(crate) async fn endpoint(account: &Account, uuid: &str, request: Request) ->
     let method = parts.method.clone();
     // Set by the `crash` fault (see `listener::faults`): where this handling dies.
     let crash = parts.extensions.get::<CrashPoint>().copied();
-    let body = match Bytes::from_request(Request::from_parts(parts, body), &()).await {
+    drop(parts);
+    // Within the limit the listener already read it under, as axum's extractor would.
+    let body = match read_to_bytes(body, crate::core::limits::MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(rejection) => return rejection.into_response(),
+        Err(error) => {
+            let status = match error {
+                ReadError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                ReadError::Body(_) => StatusCode::BAD_REQUEST,
+            };
+            return (
+                status,
+                format!("Failed to buffer the request body: {error}"),
+            )
+                .into_response();
+        }
     };
     answer(account, uuid, crash, method, &headers, &body).into_response()
 }
