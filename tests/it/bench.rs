@@ -224,3 +224,40 @@ fn compare_flags_a_worse_figure_and_refuses_a_bad_file() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("bad.json is not JSON"), "{stderr}");
 }
+
+#[test]
+fn profile_handshakes_measures_one_side_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    for (side, measured, absent) in [
+        ("sharesim", "handshake", "handshake_bare"),
+        ("bare", "handshake_bare", "handshake"),
+    ] {
+        let json = dir.path().join(format!("{side}.json"));
+        let output = bench(&[
+            "--quick",
+            "--profile-handshakes",
+            side,
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(
+            output.status.success(),
+            "{side}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let runs = report[measured].as_array().unwrap();
+        assert_eq!(runs.len(), 1, "{side}: one run, {report}");
+        assert_eq!(runs[0]["senders"], 16, "{side}: {report}");
+        assert!(runs[0]["cycles"].as_u64().unwrap() > 0, "{side}: {report}");
+        let other = report.get(absent).and_then(|v| v.as_array());
+        assert!(other.is_none_or(|v| v.is_empty()), "{side}: {report}");
+        for part in ["api", "startup", "suite"] {
+            assert!(report.get(part).is_none(), "{side}: {part} ran: {report}");
+        }
+    }
+    // With --only, which parts run would be ambiguous: refused as a usage error.
+    let refused = bench(&["--quick", "--only", "api", "--profile-handshakes", "bare"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+}

@@ -72,6 +72,15 @@ impl Part {
     ];
 }
 
+/// One side of the handshake target's comparison, measured alone (`--profile-handshakes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HandshakeSide {
+    /// The bare exchanges: 4 sequential requests per cycle to a bare hyper server.
+    Bare,
+    /// sharesim's invite → accept cycles over HTTP on loopback.
+    Sharesim,
+}
+
 /// How a benchmark run is set up.
 #[derive(Clone, Debug)]
 pub(crate) struct BenchOptions {
@@ -91,6 +100,9 @@ pub(crate) struct BenchOptions {
     pub soak_duration: Duration,
     /// A smoke run (`--quick`): the slowest measurements are left out.
     pub smoke: bool,
+    /// The handshake part measures only this side, with the most senders, in one run of
+    /// `duration`: a process a profiler watches then does nothing else.
+    pub handshake_side: Option<HandshakeSide>,
 }
 
 impl Default for BenchOptions {
@@ -104,6 +116,7 @@ impl Default for BenchOptions {
             parts: Part::ALL.to_vec(),
             soak_duration: Duration::from_secs(30),
             smoke: false,
+            handshake_side: None,
         }
     }
 }
@@ -229,6 +242,17 @@ pub(crate) async fn run(options: &BenchOptions) -> Result<BenchReport, BenchErro
         match part {
             Part::Startup => report.startup = Some(startup::measure(options).await?),
             Part::Api => report.api = Some(api::measure(options).await?),
+            Part::Handshake if options.handshake_side.is_some() => {
+                let senders = options.senders.iter().copied().max().unwrap_or(16);
+                match options.handshake_side {
+                    Some(HandshakeSide::Bare) => report
+                        .handshake_bare
+                        .push(handshake::measure_bare(options, senders).await?),
+                    _ => report
+                        .handshake
+                        .push(handshake::measure(options, false, senders).await?),
+                }
+            }
             Part::Handshake => {
                 // HTTP against the bare exchanges in alternating rounds, so that the
                 // machine's moving load falls on both alike; then HTTPS.

@@ -2,7 +2,7 @@
 
 use super::stdout::{out, outln};
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE};
-use crate::drivers::bench::{BenchOptions, Part};
+use crate::drivers::bench::{BenchOptions, HandshakeSide, Part};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,6 +49,11 @@ pub struct BenchArgs {
     /// any more than 10% worse: prints REGRESSED and exits 1.
     #[arg(long, value_name = "FILE")]
     pub compare: Option<PathBuf>,
+    /// Measure only one side of the handshake comparison (16 senders, HTTP, one run of
+    /// --duration-secs), for a profiler: `callgrind` or `perf` then see nothing else.
+    /// Implies --only handshake.
+    #[arg(long, value_enum, value_name = "SIDE", conflicts_with = "only")]
+    pub profile_handshakes: Option<HandshakeSide>,
 }
 
 /// The helper processes `bench` starts, hidden from help.
@@ -112,6 +117,10 @@ impl BenchArgs {
         options.scenarios = self.scenarios.clone();
         if !self.only.is_empty() {
             options.parts = self.only.clone();
+        }
+        if let Some(side) = self.profile_handshakes {
+            options.parts = vec![Part::Handshake];
+            options.handshake_side = Some(side);
         }
         Ok(options)
     }
