@@ -338,7 +338,7 @@ async fn redirects_may_not_leave_the_partners_own_host() {
         body: Some(sharesim::core::transport::Body::json(
             &json!({"status": "accepted"}),
             sharesim::core::transport::Shown {
-                status: Some("accepted".to_string()),
+                status: Some("accepted".into()),
                 ..Default::default()
             },
         )),

@@ -280,16 +280,16 @@ impl Body {
 pub struct Shown {
     /// An agreement's or a ticket's status.
     #[serde(default, deserialize_with = "text")]
-    pub status: Option<String>,
+    pub status: Option<Text>,
     /// Who deactivated an agreement.
     #[serde(default, deserialize_with = "text")]
-    pub deactivated_by: Option<String>,
+    pub deactivated_by: Option<Text>,
     /// An agreement's name.
     #[serde(default, deserialize_with = "text")]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// A ticket's subject.
     #[serde(default, deserialize_with = "text")]
-    pub subject: Option<String>,
+    pub subject: Option<Text>,
 }
 
 impl Shown {
@@ -342,7 +342,7 @@ impl Shown {
 }
 
 /// A string, or None for any other JSON value (read past without building it).
-fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Text>, D::Error> {
     deserializer.deserialize_any(TextOnly)
 }
 
@@ -350,60 +350,54 @@ fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D:
 struct TextOnly;
 
 impl<'de> serde::de::Visitor<'de> for TextOnly {
-    type Value = Option<String>;
+    type Value = Option<Text>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Option<String>, E> {
-        Ok(Some(value.to_string()))
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Option<Text>, E> {
+        Ok(Some(Text::from(value)))
     }
 
-    fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Option<String>, E> {
-        Ok(Some(value))
+    fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Option<Text>, E> {
+        Ok(Some(Text::from(value)))
     }
 
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Option<String>, E> {
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Option<Text>, E> {
         Ok(None)
     }
 
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Option<String>, E> {
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Option<Text>, E> {
         Ok(None)
     }
 
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Option<String>, E> {
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Option<Text>, E> {
         Ok(None)
     }
 
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Option<String>, E> {
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Option<Text>, E> {
         Ok(None)
     }
 
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Option<String>, E> {
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Option<Text>, E> {
         Ok(None)
     }
 
-    fn visit_none<E: serde::de::Error>(self) -> Result<Option<String>, E> {
+    fn visit_none<E: serde::de::Error>(self) -> Result<Option<Text>, E> {
         Ok(None)
     }
 
-    fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Option<String>, D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Option<Text>, D::Error> {
         inner.deserialize_any(TextOnly)
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(
-        self,
-        mut seq: A,
-    ) -> Result<Option<String>, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Text>, A::Error> {
         while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
         Ok(None)
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> Result<Option<String>, A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Option<Text>, A::Error> {
         while map
             .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
             .is_some()

@@ -15,6 +15,7 @@ use crate::core::account::tickets::{
 use crate::core::model::ticket::fields::{FieldType, SyncedValue};
 use crate::core::model::ticket::{Actor, Attachment, Ticket, TicketStatus};
 use crate::core::model::{Agreement, AgreementStatus, Terms, default_agreement_name};
+use crate::core::text::Text;
 use crate::core::transport::{Body, Reply, Shown};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -370,9 +371,9 @@ pub(crate) fn agreement_body(agreement: &WireAgreement) -> Body {
     Body::json(
         agreement,
         Shown {
-            status: agreement.status.clone(),
-            deactivated_by: agreement.deactivated_by.clone(),
-            name: agreement.name.clone(),
+            status: agreement.status.as_deref().map(Text::from),
+            deactivated_by: agreement.deactivated_by.as_deref().map(Text::from),
+            name: agreement.name.as_deref().map(Text::from),
             subject: None,
         },
     )
@@ -384,8 +385,8 @@ pub(crate) fn ticket_body(ticket: &WireTicket) -> Body {
     Body::json(
         ticket,
         Shown {
-            status: ticket.status.clone(),
-            subject: ticket.subject.clone(),
+            status: ticket.status.as_deref().map(Text::from),
+            subject: ticket.subject.as_deref().map(Text::from),
             ..Shown::default()
         },
     )
@@ -402,11 +403,10 @@ pub(crate) fn answered_status(reply: &Reply) -> Option<AgreementStatus> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
         return reply.shown.status.as_deref()?.parse().ok();
     }
-    let status = match serde_json::from_slice::<WireAgreement>(body) {
-        Ok(answer) => answer.status,
-        Err(_) => Shown::of_json(body).status,
-    };
-    status?.parse().ok()
+    match serde_json::from_slice::<WireAgreement>(body) {
+        Ok(answer) => answer.status?.parse().ok(),
+        Err(_) => Shown::of_json(body).status?.parse().ok(),
+    }
 }
 
 /// A status change for the partner: an answer, or a deactivation with who did it.
