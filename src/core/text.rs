@@ -10,7 +10,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smol_str::SmolStr;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
 
 /// Text copied without copying its bytes (see the module's note); reads as a `&str` and
 /// serialises as a string, so every report and journal line is as it was with owned
@@ -64,12 +63,6 @@ impl From<String> for Text {
 impl From<&String> for Text {
     fn from(text: &String) -> Text {
         Text(SmolStr::new(text))
-    }
-}
-
-impl From<Arc<str>> for Text {
-    fn from(text: Arc<str>) -> Text {
-        Text(SmolStr::from(text))
     }
 }
 

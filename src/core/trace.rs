@@ -211,19 +211,21 @@ struct Events {
 }
 
 impl Events {
-    /// Drops the oldest events until both bounds hold with `events` more events of
-    /// `incoming` bytes.
-    fn make_room(&mut self, events: usize, incoming: usize) {
-        while self.is_over(events, incoming) && self.pop_oldest().is_some() {}
-    }
-
-    /// Forgets the oldest kept event and gives it back (to be dropped by the caller,
-    /// after the lock: its text and wire copy are most of an event's cost to free).
-    fn pop_oldest(&mut self) -> Option<Event> {
-        let size = self.sizes.pop_front()?;
-        self.bytes -= size;
-        self.frames.pop_front();
-        self.kept.pop_front()
+    /// Forgets the oldest events until both bounds hold with `events` more events of
+    /// `incoming` bytes, and gives back the last one forgotten: recording forgets one
+    /// event for each new one once the trace is full, and drops it after the lock (its
+    /// text and wire copy are most of an event's cost to free).
+    fn make_room(&mut self, events: usize, incoming: usize) -> Option<Event> {
+        let mut forgotten = None;
+        while self.is_over(events, incoming) {
+            let Some(size) = self.sizes.pop_front() else {
+                break;
+            };
+            self.bytes -= size;
+            self.frames.pop_front();
+            forgotten = self.kept.pop_front();
+        }
+        forgotten
     }
 }
 
@@ -379,14 +381,10 @@ impl Trace {
             event.detail
         );
         events.last_of_kind[event.kind as usize] = seq;
-        // A full trace forgets its oldest event (usually exactly one) for each new one.
         let mut evicted = None;
         if events.capacity != Some(0) {
-            while events.is_over(1, size) {
-                match events.pop_oldest() {
-                    Some(oldest) => evicted = Some(oldest),
-                    None => break,
-                }
+            if events.is_over(1, size) {
+                evicted = events.make_room(1, size);
             }
             events.bytes += size;
             events.kept.push_back(event);

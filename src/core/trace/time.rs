@@ -49,9 +49,9 @@ impl Clock {
                 ticks,
                 world,
             } => {
-                let tick = ticks.fetch_add(1, Ordering::SeqCst);
-                let waited = chrono::Duration::from_std(world.elapsed()).unwrap_or_default();
-                *start + chrono::Duration::seconds(tick as i64) + waited
+                let (tick, waited) = logical_reading(ticks, world);
+                let waited = chrono::Duration::from_std(waited).unwrap_or_default();
+                *start + chrono::Duration::seconds(tick) + waited
             }
         }
     }
@@ -67,12 +67,11 @@ impl Clock {
                 ticks,
                 world,
             } => {
-                let tick = ticks.fetch_add(1, Ordering::SeqCst);
-                let waited = world.elapsed().as_secs();
+                let (tick, waited) = logical_reading(ticks, world);
                 start
                     .timestamp()
-                    .saturating_add(i64::try_from(tick).unwrap_or(i64::MAX))
-                    .saturating_add(i64::try_from(waited).unwrap_or(i64::MAX))
+                    .saturating_add(tick)
+                    .saturating_add(i64::try_from(waited.as_secs()).unwrap_or(i64::MAX))
             }
         }
     }
@@ -104,6 +103,14 @@ impl Clock {
     pub fn timestamp_text(&self) -> Text {
         Text::from(spelled(self.now_second()).as_str())
     }
+}
+
+/// One reading of a logical clock: the readings taken before it (each one second) and
+/// the time the world has waited, which [`Clock::now`] and [`Clock::now_second`] add to
+/// the start.
+fn logical_reading(ticks: &AtomicU64, world: &WorldClock) -> (i64, std::time::Duration) {
+    let tick = ticks.fetch_add(1, Ordering::SeqCst);
+    (tick as i64, world.elapsed())
 }
 
 /// An instant as the REST API spells it, on the stack: every event is stamped, and on
