@@ -153,6 +153,8 @@ fn the_api_part_loads_serve_and_the_baseline_from_other_processes() {
         "2",
         "--duration-secs",
         "0.4",
+        "--pairs",
+        "3",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -174,6 +176,14 @@ fn the_api_part_loads_serve_and_the_baseline_from_other_processes() {
             assert_eq!(figure[server]["errors"], 0, "{server}: {figure}");
             assert!(figure[server]["requests"].as_u64().unwrap() > 0, "{figure}");
         }
+        // Three pairs of rounds, judged by the median of their ratios.
+        assert_judged_by_the_median(figure, "ratio", "pair_ratios", 3);
+        assert!(figure["overall_ratio"].as_f64().unwrap() > 0.0, "{figure}");
+    }
+    // With wrk installed, its rounds ran in the same three pairs.
+    if let Some(wrk) = report["api"].get("wrk") {
+        assert_judged_by_the_median(wrk, "ratio", "pair_ratios", 3);
+        assert_judged_by_the_median(wrk, "generator_over_wrk", "generator_over_wrk_pairs", 3);
     }
     // The write mix's cycles are three requests each: create, accept, delete.
     let mix = &figures[2]["sharesim"];
@@ -186,6 +196,95 @@ fn the_api_part_loads_serve_and_the_baseline_from_other_processes() {
         stdout.contains("one-item list >= 0.85x bare hyper"),
         "{stdout}"
     );
+    assert!(stdout.contains("the median of 3 pair(s)"), "{stdout}");
+}
+
+/// `figure[judged]` is the median of the `pairs` ratios in `figure[listed]`, each a
+/// real ratio of two measured rates.
+fn assert_judged_by_the_median(
+    figure: &serde_json::Value,
+    judged: &str,
+    listed: &str,
+    pairs: usize,
+) {
+    let mut ratios: Vec<f64> = figure[listed]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {listed} in {figure}"))
+        .iter()
+        .map(|r| r.as_f64().unwrap())
+        .collect();
+    assert_eq!(ratios.len(), pairs, "{figure}");
+    assert!(ratios.iter().all(|r| r.is_finite() && *r > 0.0), "{figure}");
+    ratios.sort_by(f64::total_cmp);
+    let median = match pairs % 2 {
+        1 => ratios[pairs / 2],
+        _ => (ratios[pairs / 2 - 1] + ratios[pairs / 2]) / 2.0,
+    };
+    assert_eq!(figure[judged].as_f64().unwrap(), median, "{figure}");
+}
+
+#[test]
+fn the_handshake_target_judges_the_median_of_alternating_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let output = bench(&[
+        "--quick",
+        "--only",
+        "handshake",
+        "--pairs",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let ratios = report["handshake_ratios"].as_array().unwrap();
+    let senders: Vec<u64> = ratios
+        .iter()
+        .map(|r| r["senders"].as_u64().unwrap())
+        .collect();
+    assert_eq!(senders, [1, 16], "{report}");
+    for ratio in ratios {
+        assert_judged_by_the_median(ratio, "ratio", "pair_ratios", 3);
+    }
+    // The target reads the median, and says of how many pairs.
+    let target = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| {
+            t["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("HTTP handshakes >= 0.5x")
+        })
+        .unwrap_or_else(|| panic!("no handshake ratio target: {report}"));
+    let measured = target["measured"].as_str().unwrap();
+    assert!(measured.contains("median of 3 pairs"), "{measured}");
+    assert_eq!(
+        target["pass"].as_bool().unwrap(),
+        ratios[1]["ratio"].as_f64().unwrap() >= 0.5,
+        "{report}"
+    );
+}
+
+#[test]
+fn pairs_out_of_range_are_refused() {
+    for pairs in ["0", "51"] {
+        let refused = bench(&["--quick", "--only", "api", "--pairs", pairs]);
+        assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains(&format!("--pairs {pairs} is out of range")),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

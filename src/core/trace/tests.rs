@@ -198,3 +198,27 @@ fn timestamps_are_spelled_as_chrono_spells_them() {
         );
     }
 }
+
+#[test]
+fn wall_seconds_round_down_as_chrono_does() {
+    use chrono::{DateTime, Utc};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let nanos = [0, 1, 999_999_999, 500_000_000];
+    for seconds in [0u64, 1, 59, 86_400, 1_798_275_600, 253_402_300_799] {
+        for nano in nanos {
+            let span = Duration::new(seconds, nano);
+            for at in [UNIX_EPOCH + span, UNIX_EPOCH - span] {
+                assert_eq!(
+                    time::wall_second(at),
+                    DateTime::<Utc>::from(at).timestamp(),
+                    "{at:?}"
+                );
+            }
+        }
+    }
+    let now = SystemTime::now();
+    assert_eq!(
+        time::wall_second(now),
+        DateTime::<Utc>::from(now).timestamp()
+    );
+}

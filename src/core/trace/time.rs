@@ -61,7 +61,7 @@ impl Clock {
     /// reads it).
     fn now_second(&self) -> i64 {
         match self {
-            Clock::Wall => Utc::now().timestamp(),
+            Clock::Wall => wall_second(std::time::SystemTime::now()),
             Clock::Logical {
                 start,
                 ticks,
@@ -102,6 +102,20 @@ impl Clock {
     /// `created_at` and `updated_at` share one).
     pub fn timestamp_text(&self) -> Text {
         Text::from(spelled(self.now_second()).as_str())
+    }
+}
+
+/// The whole seconds since 1970 of a wall-clock reading, rounded down as chrono's
+/// `timestamp` rounds (every event on the wall clock reads one; chrono's conversion to a
+/// calendar date and back cost more than the rest of the stamp).
+pub(super) fn wall_second(now: std::time::SystemTime) -> i64 {
+    match now.duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => {
+            let before = before.duration();
+            let whole = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
+            -whole - i64::from(before.subsec_nanos() > 0)
+        }
     }
 }
 

@@ -3,23 +3,26 @@
 //! core where there are several), beside a bare hyper server (a third process) that
 //! answers the same bytes. Three figures: the one-item agreement list, the ten-item
 //! list, and a write mix (create, accept, delete). Baseline and sharesim alternate in
-//! rounds, so noise from other processes falls on both. When wrk is installed, the
-//! one-item list is also measured with wrk, side by side, so the two methods can be
+//! pairs of rounds, so noise from other processes falls on both, and each ratio is the
+//! median of the pairs' (see [`super::paired`]). When wrk is installed, the one-item list
+//! is also measured with wrk in the same pairs, side by side, so the two methods can be
 //! compared in one run.
 
 use super::baseline::{Answer, BaselineProcess};
 use super::generator::{self, LoadReport, Plan, Step};
+use super::paired::Paired;
 use super::served::{Served, ServedAccount};
 use super::{BenchError, BenchOptions, TargetCheck, wrk};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How many agreements the ten-item list holds.
 pub(crate) const AGREEMENTS: usize = 10;
-/// Alternating rounds (baseline, sharesim) each figure's time is split into.
-const ROUNDS: u32 = 2;
+/// The rounds of a pair (baseline, sharesim): each lasts this part of the duration.
+const ROUNDS_PER_PAIR: u32 = 2;
 const LIST: &str = "/api/v2/sharing_agreements.json";
 
 /// One server's measured rate for one figure.
@@ -62,8 +65,12 @@ pub(crate) struct Figure {
     pub sharesim: Rate,
     /// The bare hyper server with the same answers.
     pub baseline: Rate,
-    /// sharesim's request rate over the baseline's.
+    /// sharesim's request rate over the baseline's: the median of the pairs' ratios.
     pub ratio: f64,
+    /// Each pair's ratio, in the order they ran.
+    pub pair_ratios: Vec<f64>,
+    /// All of sharesim's requests over all of the baseline's (the same time each).
+    pub overall_ratio: f64,
 }
 
 /// The same one-item list loaded by wrk.
@@ -75,10 +82,18 @@ pub(crate) struct WrkFigure {
     pub sharesim: wrk::WrkRun,
     /// wrk against the bare hyper server.
     pub baseline: wrk::WrkRun,
-    /// sharesim's rate over the baseline's.
+    /// sharesim's rate over the baseline's: the median of the pairs' ratios.
     pub ratio: f64,
-    /// The generator's one-item figure for sharesim over wrk's (1.0: they agree).
+    /// Each pair's ratio, in the order they ran.
+    pub pair_ratios: Vec<f64>,
+    /// The mean of sharesim's rounds over the mean of the baseline's.
+    pub overall_ratio: f64,
+    /// The generator's one-item figure for sharesim over wrk's (1.0: they agree): the
+    /// median over the pairs, each pair's generator round over its wrk round, which ran
+    /// moments apart.
     pub generator_over_wrk: f64,
+    /// The generator's figure over wrk's, pair by pair.
+    pub generator_over_wrk_pairs: Vec<f64>,
 }
 
 /// The API throughput measurement.
@@ -137,30 +152,41 @@ async fn measure_served(options: &BenchOptions, served: &Served) -> Result<ApiRe
     ] {
         let plan = list_plan(account)?;
         let baseline = BaselineProcess::start(std::slice::from_ref(answer)).await?;
-        let (figure, cpu) =
-            figure(key, name, answer.body.len(), &plan, baseline.addr, options).await?;
-        pinned = pinned.or(cpu);
-        if key == "list_1" {
-            wrk_figure = with_wrk(options, account, baseline.addr, &figure).await?;
-        }
+        let wrk = match key {
+            "list_1" => WrkSide::find(options, account, baseline.addr)?,
+            _ => None,
+        };
+        let measured = figure(
+            key,
+            name,
+            answer.body.len(),
+            &plan,
+            baseline.addr,
+            options,
+            wrk.as_ref(),
+        )
+        .await?;
+        pinned = pinned.or(measured.pinned);
+        wrk_figure = wrk_figure.or(measured.wrk);
         baseline.stop().await;
-        figures.push(figure);
+        figures.push(measured.figure);
     }
     let (mix_plan, mix_answers) = write_mix(&http, served, options.connections).await?;
     let baseline = BaselineProcess::start(&mix_answers).await?;
     let body_bytes = mix_answers[0].body.len();
     let name = "write mix: create, accept (on the receiver), delete";
-    let (mix, _) = figure(
+    let mix = figure(
         "write_mix",
         name,
         body_bytes,
         &mix_plan,
         baseline.addr,
         options,
+        None,
     )
     .await?;
     baseline.stop().await;
-    figures.push(mix);
+    figures.push(mix.figure);
     Ok(ApiResult {
         connections: options.connections,
         generator_cpu: pinned,
@@ -169,8 +195,17 @@ async fn measure_served(options: &BenchOptions, served: &Served) -> Result<ApiRe
     })
 }
 
-/// Loads the baseline and sharesim in alternating rounds with `plan` (sharesim's
-/// targets; the baseline's are the same count, all at `baseline`).
+/// A figure as measured, with wrk's when it ran in the same pairs.
+struct Measured {
+    figure: Figure,
+    /// The core the generator was pinned to.
+    pinned: Option<usize>,
+    wrk: Option<WrkFigure>,
+}
+
+/// Loads the baseline and sharesim in alternating pairs of rounds with `plan`
+/// (sharesim's targets; the baseline's are the same count, all at `baseline`), and with
+/// `wrk` after the generator in each pair when given.
 async fn figure(
     key: &'static str,
     name: &str,
@@ -178,8 +213,9 @@ async fn figure(
     plan: &Plan,
     baseline: SocketAddr,
     options: &BenchOptions,
-) -> Result<(Figure, Option<usize>), BenchError> {
-    let round = options.duration.as_secs_f64() / f64::from(ROUNDS);
+    wrk: Option<&WrkSide>,
+) -> Result<Measured, BenchError> {
+    let round = options.duration.as_secs_f64() / f64::from(ROUNDS_PER_PAIR);
     let sharesim_plan = Plan {
         duration_secs: round,
         ..plan.clone()
@@ -189,27 +225,42 @@ async fn figure(
         ..sharesim_plan.clone()
     };
     let (mut ours, mut bare) = (Vec::new(), Vec::new());
+    let (mut wrk_ours, mut wrk_bare) = (Vec::new(), Vec::new());
     let mut sharesim_plan = sharesim_plan;
-    for _ in 0..ROUNDS {
+    for _ in 0..options.pairs.max(1) {
         bare.push(generator::spawn(&baseline_plan).await?);
         let run = generator::spawn(&sharesim_plan).await?;
         // The write mix's receivers keep their ids: the next round counts on.
         sharesim_plan.first_n = run.captured.clone();
         ours.push(run);
+        if let Some(wrk) = wrk {
+            wrk_bare.push(wrk.run(wrk.baseline).await?);
+            wrk_ours.push(wrk.run(wrk.sharesim).await?);
+        }
     }
     let pinned = ours.first().and_then(|r| r.pinned_cpu);
+    let rates = |runs: &[LoadReport]| -> Vec<f64> {
+        runs.iter()
+            .map(|r| r.requests as f64 / r.seconds.max(1e-9))
+            .collect()
+    };
+    let paired = Paired::of(&rates(&ours), &rates(&bare));
+    let wrk = wrk.map(|wrk| wrk.figure(&wrk_ours, &wrk_bare, &rates(&ours)));
     let (sharesim, baseline) = (combine(&ours), combine(&bare));
-    Ok((
-        Figure {
+    Ok(Measured {
+        figure: Figure {
             key,
             name: name.to_string(),
             body_bytes,
-            ratio: sharesim.per_second / baseline.per_second.max(1e-9),
+            ratio: paired.median,
+            pair_ratios: paired.pair_ratios,
+            overall_ratio: sharesim.per_second / baseline.per_second.max(1e-9),
             sharesim,
             baseline,
         },
         pinned,
-    ))
+        wrk,
+    })
 }
 
 fn combine(runs: &[LoadReport]) -> Rate {
@@ -231,34 +282,68 @@ fn combine(runs: &[LoadReport]) -> Rate {
     }
 }
 
-/// wrk on the one-item list when wrk is installed: the baseline and sharesim alternate
-/// in rounds, as with the generator, so a load that comes and goes on the machine falls
-/// on both (one run of each moved the ratio from 0.70x to 0.86x between quiet runs).
-async fn with_wrk(
-    options: &BenchOptions,
-    acme: &ServedAccount,
+/// wrk on the one-item list, when it is installed: in each pair, right after the
+/// generator's rounds, a wrk round against the baseline and one against sharesim, so a
+/// load that comes and goes on the machine falls on both (one run of each moved the
+/// ratio from 0.70x to 0.86x between quiet runs), and on the generator's figure and
+/// wrk's alike.
+struct WrkSide {
+    binary: PathBuf,
+    authorization: String,
+    sharesim: SocketAddr,
     baseline: SocketAddr,
-    generated: &Figure,
-) -> Result<Option<WrkFigure>, BenchError> {
-    let Some(binary) = wrk::find() else {
-        return Ok(None);
-    };
-    let auth = acme.basic_auth();
-    let ours_addr = acme.addr()?;
-    let round = (options.duration / ROUNDS).max(Duration::from_secs(1));
-    let (mut bare, mut ours) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        bare.push(wrk::run(&binary, baseline, &auth, options.connections, round).await?);
-        ours.push(wrk::run(&binary, ours_addr, &auth, options.connections, round).await?);
+    connections: usize,
+    /// Whole seconds, at least 1 (wrk's `-d`).
+    round: Duration,
+}
+
+impl WrkSide {
+    fn find(
+        options: &BenchOptions,
+        acme: &ServedAccount,
+        baseline: SocketAddr,
+    ) -> Result<Option<WrkSide>, BenchError> {
+        let Some(binary) = wrk::find() else {
+            return Ok(None);
+        };
+        Ok(Some(WrkSide {
+            binary,
+            authorization: acme.basic_auth(),
+            sharesim: acme.addr()?,
+            baseline,
+            connections: options.connections,
+            round: (options.duration / ROUNDS_PER_PAIR).max(Duration::from_secs(1)),
+        }))
     }
-    let (bare, ours) = (wrk::WrkRun::mean(&bare), wrk::WrkRun::mean(&ours));
-    Ok(Some(WrkFigure {
-        command: wrk::command_line(options.connections, round),
-        ratio: ours.per_second / bare.per_second.max(1e-9),
-        generator_over_wrk: generated.sharesim.per_second / ours.per_second.max(1e-9),
-        sharesim: ours,
-        baseline: bare,
-    }))
+
+    async fn run(&self, addr: SocketAddr) -> Result<wrk::WrkRun, BenchError> {
+        wrk::run(
+            &self.binary,
+            addr,
+            &self.authorization,
+            self.connections,
+            self.round,
+        )
+        .await
+    }
+
+    /// The figure of its rounds (`generated`: the generator's sharesim rates, pair by pair).
+    fn figure(&self, ours: &[wrk::WrkRun], bare: &[wrk::WrkRun], generated: &[f64]) -> WrkFigure {
+        let rate = |runs: &[wrk::WrkRun]| runs.iter().map(|r| r.per_second).collect::<Vec<_>>();
+        let paired = Paired::of(&rate(ours), &rate(bare));
+        let generator_over_wrk = Paired::of(generated, &rate(ours));
+        let (ours, bare) = (wrk::WrkRun::mean(ours), wrk::WrkRun::mean(bare));
+        WrkFigure {
+            command: wrk::command_line(self.connections, self.round),
+            ratio: paired.median,
+            pair_ratios: paired.pair_ratios,
+            overall_ratio: ours.per_second / bare.per_second.max(1e-9),
+            generator_over_wrk: generator_over_wrk.median,
+            generator_over_wrk_pairs: generator_over_wrk.pair_ratios,
+            sharesim: ours,
+            baseline: bare,
+        }
+    }
 }
 
 fn list_step(authorization: &str) -> Step {
@@ -434,7 +519,11 @@ pub(crate) fn targets(api: &ApiResult) -> Vec<TargetCheck> {
     if let Some(one) = api.figures.iter().find(|f| f.key == "list_1") {
         checks.push(TargetCheck {
             name: "one-item list >= 0.85x bare hyper (out-of-process generator)".to_string(),
-            measured: format!("{:.2}x", one.ratio),
+            measured: format!(
+                "{:.2}x, median of {} pairs",
+                one.ratio,
+                one.pair_ratios.len()
+            ),
             pass: one.ratio >= 0.85 && one.sharesim.errors == 0,
         });
     }
@@ -456,12 +545,20 @@ pub(crate) fn targets(api: &ApiResult) -> Vec<TargetCheck> {
     if let Some(wrk) = &api.wrk {
         checks.push(TargetCheck {
             name: "one-item list >= 0.85x bare hyper (wrk)".to_string(),
-            measured: format!("{:.2}x", wrk.ratio),
+            measured: format!(
+                "{:.2}x, median of {} pairs",
+                wrk.ratio,
+                wrk.pair_ratios.len()
+            ),
             pass: wrk.ratio >= 0.85,
         });
         checks.push(TargetCheck {
             name: "generator's one-item figure within 10% of wrk's".to_string(),
-            measured: format!("{:.2}", wrk.generator_over_wrk),
+            measured: format!(
+                "{:.2}, median of {} pairs",
+                wrk.generator_over_wrk,
+                wrk.generator_over_wrk_pairs.len()
+            ),
             pass: (wrk.generator_over_wrk - 1.0).abs() <= 0.10,
         });
     }
@@ -505,6 +602,31 @@ pub(crate) fn render(out: &mut String, api: &ApiResult) {
             wrk.ratio,
             wrk.generator_over_wrk,
             wrk.command
+        );
+    }
+    let pairs = api.figures.first().map_or(0, |f| f.pair_ratios.len());
+    let _ = writeln!(
+        out,
+        "  ratio: the median of {pairs} pair(s) of rounds (baseline, then sharesim); each pair's, and all requests over all:"
+    );
+    for f in &api.figures {
+        let _ = writeln!(
+            out,
+            "    {:<22} {}  (all: {:.2}x)",
+            f.key,
+            Paired::spell(&f.pair_ratios),
+            f.overall_ratio
+        );
+    }
+    if let Some(wrk) = &api.wrk {
+        let _ = writeln!(
+            out,
+            "    {:<22} {}  (all: {:.2}x)\n    {:<22} {}",
+            "list_1 with wrk",
+            Paired::spell(&wrk.pair_ratios),
+            wrk.overall_ratio,
+            "generator over wrk",
+            Paired::spell(&wrk.generator_over_wrk_pairs)
         );
     }
 }

@@ -5,6 +5,7 @@
 //! At the end both copies of every agreement must be `accepted`.
 
 use super::load::{self, Connection, RequestTemplate, Target};
+use super::paired::Paired;
 use super::{BenchError, BenchOptions, percentile_ms};
 use crate::core::account::Account;
 use crate::core::consistency;
@@ -158,30 +159,55 @@ pub(crate) async fn measure_bare(
     })
 }
 
-/// Rounds the HTTP handshakes and the bare exchanges alternate in (bare, handshakes,
-/// bare, handshakes), each a half of the options' duration.
-const ROUNDS: u32 = 2;
+/// The rounds of a pair (bare, handshakes): each lasts this part of the duration.
+const ROUNDS_PER_PAIR: u32 = 2;
+
+/// The HTTP handshakes' cycle rate over the bare exchanges', with the same senders,
+/// measured in alternating pairs of rounds (see [`super::paired`]).
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct HandshakeRatio {
+    /// Concurrent drivers on both sides.
+    pub senders: usize,
+    /// The median of the pairs' ratios: what the target judges.
+    pub ratio: f64,
+    /// Each pair's ratio, in the order they ran.
+    pub pair_ratios: Vec<f64>,
+    /// All the handshakes' cycles over all the bare cycles, per second of each.
+    pub overall_ratio: f64,
+}
 
 /// The bare exchanges and the HTTP handshakes with `senders` drivers, measured in
-/// alternating rounds: the bare server's rate moves with what else the machine does,
+/// alternating pairs of rounds (bare, handshakes, bare, handshakes…; each round half the
+/// options' duration): the bare server's rate moves with what else the machine does,
 /// and a ratio of two figures taken minutes apart would carry that move.
 pub(crate) async fn measure_alternating(
     options: &BenchOptions,
     senders: usize,
-) -> Result<(BareCycles, HandshakeResult), BenchError> {
+) -> Result<(BareCycles, HandshakeResult, HandshakeRatio), BenchError> {
     let round = BenchOptions {
-        duration: options.duration / ROUNDS,
+        duration: options.duration / ROUNDS_PER_PAIR,
         ..options.clone()
     };
     let (mut bare, mut ours) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
+    for _ in 0..options.pairs.max(1) {
         bare.push(measure_bare(&round, senders).await?);
         ours.push(measure(&round, false, senders).await?);
     }
-    Ok((
+    let paired = Paired::of(
+        &ours.iter().map(|r| r.per_second).collect::<Vec<_>>(),
+        &bare.iter().map(|r| r.per_second).collect::<Vec<_>>(),
+    );
+    let (bare, ours) = (
         BareCycles::combined(&bare),
         HandshakeResult::combined(&ours),
-    ))
+    );
+    let ratio = HandshakeRatio {
+        senders,
+        ratio: paired.median,
+        pair_ratios: paired.pair_ratios,
+        overall_ratio: ours.per_second / bare.per_second.max(1e-9),
+    };
+    Ok((bare, ours, ratio))
 }
 
 impl BareCycles {

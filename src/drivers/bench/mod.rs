@@ -15,6 +15,7 @@ pub(crate) mod generator;
 pub(crate) mod handshake;
 pub(crate) mod handshake_simulated;
 pub(crate) mod load;
+pub(crate) mod paired;
 pub(crate) mod serve_soak;
 pub(crate) mod served;
 pub(crate) mod soak;
@@ -81,11 +82,19 @@ pub enum HandshakeSide {
     Sharesim,
 }
 
+/// Pairs of rounds a comparison runs unless `--pairs` says otherwise: with two, a run
+/// takes as long as it took before there were pairs; the median needs more to set an
+/// outlying pair aside (see the README's *Keeping a baseline per machine*).
+pub(crate) const DEFAULT_PAIRS: u32 = 2;
+
 /// How a benchmark run is set up.
 #[derive(Clone, Debug)]
 pub(crate) struct BenchOptions {
     /// How long each load run lasts (API: split between sharesim and the baseline).
     pub duration: Duration,
+    /// Pairs of rounds (the baseline, then sharesim; each round half of `duration`) a
+    /// comparison with a bare baseline is measured in (see [`paired`]).
+    pub pairs: u32,
     /// Concurrent keep-alive connections for the API throughput run.
     pub connections: usize,
     /// Accounts in the large world of the start measurement.
@@ -109,6 +118,7 @@ impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
             duration: Duration::from_secs(3),
+            pairs: DEFAULT_PAIRS,
             connections: 32,
             accounts: 1_000,
             senders: vec![1, 16],
@@ -194,6 +204,9 @@ pub(crate) struct BenchReport {
     /// The bare exchange rate the handshakes are held to, measured in the same run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub handshake_bare: Vec<handshake::BareCycles>,
+    /// The HTTP handshakes over the bare exchanges, pair by pair, per sender count.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub handshake_ratios: Vec<handshake::HandshakeRatio>,
     /// World start, when run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub startup: Option<startup::StartupResult>,
@@ -228,6 +241,7 @@ pub(crate) async fn run(options: &BenchOptions) -> Result<BenchReport, BenchErro
         api: None,
         handshake: Vec::new(),
         handshake_bare: Vec::new(),
+        handshake_ratios: Vec::new(),
         startup: None,
         suite: Vec::new(),
         soak: None,
@@ -257,9 +271,11 @@ pub(crate) async fn run(options: &BenchOptions) -> Result<BenchReport, BenchErro
                 // HTTP against the bare exchanges in alternating rounds, so that the
                 // machine's moving load falls on both alike; then HTTPS.
                 for &senders in &options.senders {
-                    let (bare, http) = handshake::measure_alternating(options, senders).await?;
+                    let (bare, http, ratio) =
+                        handshake::measure_alternating(options, senders).await?;
                     report.handshake_bare.push(bare);
                     report.handshake.push(http);
+                    report.handshake_ratios.push(ratio);
                 }
                 for &senders in &options.senders {
                     report
@@ -458,6 +474,17 @@ fn render_handshakes(out: &mut String, report: &BenchReport) {
                 out,
                 "  bare hyper, 4 sequential exchanges per cycle, {} senders: {:.0} cycles/s",
                 bare.senders, bare.per_second
+            );
+        }
+        for ratio in &report.handshake_ratios {
+            let _ = writeln!(
+                out,
+                "  http over bare, {} senders: {:.2}x, the median of {} pair(s) of rounds: {}  (all: {:.2}x)",
+                ratio.senders,
+                ratio.ratio,
+                ratio.pair_ratios.len(),
+                paired::Paired::spell(&ratio.pair_ratios),
+                ratio.overall_ratio
             );
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 /// Options of `sharesim bench`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  cargo build --release && target/release/sharesim bench\n  sharesim bench --quick                       # a smoke run; numbers mean little\n  sharesim bench --only api --duration-secs 10\n  sharesim bench --only soak --long-soak       # the 10-minute soak\n  sharesim bench --json now.json --compare baseline.json   # flag drops over 10%\n\nEvery load goes to loopback and is bounded by --duration-secs. Each target is printed\nwith PASS or FAIL; the exit code is 0 whenever the benchmark ran (1 with --compare when\na figure regressed), 2 when it could not.",
+    after_help = "Examples:\n  cargo build --release && target/release/sharesim bench\n  sharesim bench --quick                       # a smoke run; numbers mean little\n  sharesim bench --only api --duration-secs 10\n  sharesim bench --only api,handshake --pairs 9   # ratios as the median of 9 pairs\n  sharesim bench --only soak --long-soak       # the 10-minute soak\n  sharesim bench --json now.json --compare baseline.json   # flag drops over 10%\n\nEvery load goes to loopback and is bounded by --duration-secs. Each target is printed\nwith PASS or FAIL; the exit code is 0 whenever the benchmark ran (1 with --compare when\na figure regressed), 2 when it could not.",
     args_conflicts_with_subcommands = true
 )]
 pub struct BenchArgs {
@@ -21,6 +21,12 @@ pub struct BenchArgs {
     /// the baseline).
     #[arg(long)]
     pub duration_secs: Option<f64>,
+    /// Pairs of alternating rounds (the bare baseline, then sharesim; each round half of
+    /// --duration-secs) in which each comparison with a bare baseline is measured, default
+    /// 2. Its ratio is the median of the pairs' ratios, so more pairs set aside a pair
+    /// that a burst of other load hit.
+    #[arg(long)]
+    pub pairs: Option<u32>,
     /// Concurrent keep-alive connections of the API throughput run.
     #[arg(long, default_value_t = 32)]
     pub connections: usize,
@@ -86,6 +92,12 @@ impl BenchArgs {
                 ));
             }
             options.duration = Duration::from_secs_f64(seconds);
+        }
+        if let Some(pairs) = self.pairs {
+            if !(1..=50).contains(&pairs) {
+                return Err(format!("--pairs {pairs} is out of range: use 1 to 50"));
+            }
+            options.pairs = pairs;
         }
         if let Some(accounts) = self.accounts {
             options.accounts = accounts;
