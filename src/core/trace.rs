@@ -10,6 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 mod time;
@@ -179,6 +180,8 @@ pub struct Trace {
 #[derive(Debug)]
 struct TraceInner {
     clock: Clock,
+    /// Whether events keep their wire (see [`Trace::keep_wires`]).
+    keeps_wires: AtomicBool,
     events: Mutex<Events>,
     /// The last sequence number, for followers that wait for new events.
     latest: tokio::sync::watch::Sender<u64>,
@@ -294,10 +297,26 @@ impl Trace {
         Trace {
             inner: Arc::new(TraceInner {
                 clock,
+                keeps_wires: AtomicBool::new(true),
                 events: Mutex::new(Events::default()),
                 latest: tokio::sync::watch::Sender::new(0),
             }),
         }
+    }
+
+    /// Whether events keep the call as it crossed the wire (headers and body) from now on;
+    /// the default. Only the scenario reports' exchange view reads it: `serve` and the
+    /// benchmark's worlds, which nobody draws, turn it off, and then the recorders do not
+    /// build a wire at all. A kept wire is a second allocation per event, written and,
+    /// when the bounded trace forgets the event, read again long out of cache: under a
+    /// sustained load, most of the cost of keeping an event.
+    pub fn keep_wires(&self, keep: bool) {
+        self.inner.keeps_wires.store(keep, Ordering::Relaxed);
+    }
+
+    /// See [`Trace::keep_wires`]: a recorder asks before it builds a wire.
+    pub fn keeps_wires(&self) -> bool {
+        self.inner.keeps_wires.load(Ordering::Relaxed)
     }
 
     /// Keeps only the newest `capacity` events from now on (None: every event, the
@@ -359,7 +378,7 @@ impl Trace {
             outcome: draft.outcome.map(name),
             detail: bounded(draft.detail, MAX_TRACE_DETAIL_CHARS),
             delivery: draft.delivery,
-            wire: draft.wire.map(Arc::new),
+            wire: draft.wire.filter(|_| self.keeps_wires()).map(Arc::new),
         };
         let mut events = lock(&self.inner.events);
         // Read under the lock: a reading taken before it could be stamped on an event

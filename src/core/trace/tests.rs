@@ -222,3 +222,50 @@ fn wall_seconds_round_down_as_chrono_does() {
         DateTime::<Utc>::from(now).timestamp()
     );
 }
+
+#[test]
+fn a_trace_that_keeps_no_wires_keeps_the_rest_of_each_event() {
+    let trace = Trace::new(Clock::logical());
+    let call = |trace: &Trace| {
+        trace.record(
+            EventKind::Request,
+            EventDraft {
+                from: "admin@acme.test".into(),
+                to: "acme".into(),
+                method: Some("POST".into()),
+                path: Some("/api/v2/sharing_agreements.json".into()),
+                detail: "remote_subdomain=globex".to_string(),
+                wire: Some(Wire::new(
+                    vec![("Content-Type", "application/json".into())],
+                    &bytes::Bytes::from_static(b"{\"sharing_agreement\":{}}"),
+                )),
+                ..EventDraft::default()
+            },
+        )
+    };
+    assert!(
+        trace.keeps_wires(),
+        "kept by default: the reports draw them"
+    );
+    call(&trace);
+    trace.keep_wires(false);
+    assert!(!trace.keeps_wires());
+    call(&trace);
+    let events = trace.events();
+    let kept = events[0]
+        .wire
+        .as_deref()
+        .expect("the first call kept its wire");
+    assert_eq!(&kept.body[..], b"{\"sharing_agreement\":{}}");
+    assert!(events[1].wire.is_none(), "{:?}", events[1]);
+    // Everything a journal reader sees is the same.
+    let summary = |event: &Event| {
+        let mut value = serde_json::to_value(event).unwrap();
+        value.as_object_mut().unwrap().remove("seq");
+        value.as_object_mut().unwrap().remove("at");
+        value
+    };
+    assert_eq!(summary(&events[0]), summary(&events[1]));
+    // And what it retains is less by the wire's bytes.
+    assert!(events[1].retained_bytes() < events[0].retained_bytes());
+}

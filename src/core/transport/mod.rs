@@ -406,7 +406,10 @@ impl Transport {
                 path: Some(path.clone()),
                 detail,
                 delivery: mark.delivery,
-                wire: Some(wire::request(message, body.as_ref())),
+                wire: self
+                    .trace
+                    .keeps_wires()
+                    .then(|| wire::request(message, body.as_ref())),
                 ..EventDraft::default()
             },
         );
@@ -455,9 +458,12 @@ impl Transport {
         let status = answer.status;
         // The answer came off the connection: copied, so the journal does not pin its
         // read buffer.
-        let wire = Wire::received(wire::answer_headers(&answer.headers), &answer.body);
+        let wire = self
+            .trace
+            .keeps_wires()
+            .then(|| Wire::received(wire::answer_headers(&answer.headers), &answer.body));
         if let Some(failure) = relay_failure(&answer) {
-            return (Err(failure), Some(wire));
+            return (Err(failure), wire);
         }
         let result = if (200..300).contains(&status) {
             Ok(Reply {
@@ -476,7 +482,7 @@ impl Transport {
                 retry_after,
             ))
         };
-        (result, Some(wire))
+        (result, wire)
     }
 
     /// Refuses, before any connection is opened, targets that are not simulated

@@ -60,6 +60,8 @@ pub(crate) struct HandshakeResult {
     /// TCP connections the accounts opened to each other during the run (from the
     /// kernel's socket table); far fewer than messages means connections are reused.
     pub partner_connections: u64,
+    /// The worlds these figures add up: one per round (each round starts its own).
+    pub worlds: u64,
 }
 
 /// The bare exchange rate a handshake is held to: `senders` drivers, each sending four
@@ -251,6 +253,7 @@ impl HandshakeResult {
             consistent: !rounds.is_empty() && rounds.iter().all(|r| r.consistent),
             partner_messages: sum(|r| r.partner_messages),
             partner_connections: sum(|r| r.partner_connections),
+            worlds: sum(|r| r.worlds),
         }
     }
 }
@@ -271,6 +274,8 @@ pub(crate) async fn measure(
     )
     .await?;
     world.trace().set_capacity(Some(super::TRACE_CAPACITY));
+    // As `serve` keeps it: summaries, no wires.
+    world.trace().keep_wires(false);
     let sender = account(&world, SENDER)?;
     let receiver = account(&world, RECEIVER)?;
     let tls = match world.ca_cert_pem() {
@@ -368,6 +373,7 @@ pub(crate) async fn measure(
         consistent,
         partner_messages: 2 * (cycles + errors),
         partner_connections,
+        worlds: 1,
     })
 }
 

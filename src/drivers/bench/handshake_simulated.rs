@@ -46,6 +46,7 @@ pub(crate) async fn measure(
         partner_messages: 2 * (cycles + errors),
         // In memory there is no socket table to read.
         partner_connections: 0,
+        worlds: 1,
     })
 }
 
@@ -65,6 +66,8 @@ async fn drive(duration: Duration, https: bool, senders: usize) -> Result<Measur
         .await?,
     );
     world.trace().set_capacity(Some(super::TRACE_CAPACITY));
+    // As `serve` keeps it: summaries, no wires.
+    world.trace().keep_wires(false);
     let started = Instant::now();
     // Wall time: the world's own clock does not move while it works.
     let deadline = started + duration;

@@ -91,7 +91,10 @@ fn handshake_targets(report: &BenchReport, check: &mut impl FnMut(String, String
     }
     for run in &report.handshake {
         let reused = match run.network {
-            NetworkKind::Loopback => run.partner_connections <= 4 * run.senders as u64,
+            // Each world opens its own connections.
+            NetworkKind::Loopback => {
+                run.partner_connections <= 4 * run.senders as u64 * run.worlds.max(1)
+            }
             // No socket table to count in memory; the pool is the same code.
             NetworkKind::Simulated => true,
         };
@@ -108,8 +111,15 @@ fn handshake_targets(report: &BenchReport, check: &mut impl FnMut(String, String
                 }
             ),
             format!(
-                "{} cycles, {} errors, {} connections for {} messages",
-                run.cycles, run.errors, run.partner_connections, run.partner_messages
+                "{} cycles, {} errors, {} connections for {} messages{}",
+                run.cycles,
+                run.errors,
+                run.partner_connections,
+                run.partner_messages,
+                match run.worlds {
+                    0 | 1 => String::new(),
+                    worlds => format!(" in {worlds} worlds"),
+                }
             ),
             run.consistent && run.errors == 0 && reused,
         );

@@ -138,8 +138,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?,
     );
     // A served world runs for as long as clients keep calling it: keep the newest events
-    // only, so memory does not grow with the load.
+    // only, so memory does not grow with the load, and keep them without their wire,
+    // which no surface of `serve` shows (the journal carries summaries).
     world.trace().set_capacity(Some(SERVE_TRACE_CAPACITY));
+    world.trace().keep_wires(false);
     world
         .trace()
         .set_byte_budget(Some(crate::core::limits::SERVE_TRACE_BYTES));

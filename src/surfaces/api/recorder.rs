@@ -188,7 +188,10 @@ impl Arrived {
             direct_user,
         } = self;
         // The body came off the connection: copied, so the journal does not pin its buffer.
-        let request_wire = Wire::received(wire_headers, &request_body);
+        let request_wire = account
+            .trace()
+            .keeps_wires()
+            .then(|| Wire::received(wire_headers, &request_body));
         let direct = direct_user.map(|user| Direct {
             user,
             parsed,
@@ -203,7 +206,7 @@ impl Arrived {
                 method: Some(method.clone()),
                 path: Some(path.clone()),
                 detail: request_detail,
-                wire: Some(request_wire),
+                wire: request_wire,
                 ..EventDraft::default()
             },
         );
@@ -427,12 +430,14 @@ fn finish_answer(
         [header::CONTENT_TYPE, header::LOCATION, header::RETRY_AFTER]
             .map(|name| parts.headers.get(name))
     };
-    let wire_headers = answer_headers(found, &limit, &remaining);
+    let wire = account.trace().keeps_wires().then(|| {
+        Wire::new(answer_headers(found, &limit, &remaining), &answer_body)
+            .answering(call.request_seq)
+    });
     if !preset {
         parts.headers.insert(X_RATE_LIMIT, limit);
         parts.headers.insert(X_RATE_LIMIT_REMAINING, remaining);
     }
-    let wire = Wire::new(wire_headers, &answer_body).answering(call.request_seq);
     account.trace().record(
         EventKind::Response,
         EventDraft {
@@ -443,7 +448,7 @@ fn finish_answer(
             path: Some(call.path),
             status: Some(parts.status.as_u16()),
             detail,
-            wire: Some(wire),
+            wire,
             ..EventDraft::default()
         },
     );
