@@ -9,6 +9,7 @@ pub(crate) mod consistency;
 pub mod directory;
 pub mod faults;
 pub(crate) mod host;
+pub(crate) mod json;
 pub mod limits;
 pub mod model;
 pub mod network;

@@ -53,7 +53,13 @@ const LAYERS: &[&[&str]] = &[
     &["core::directory"],
     &["core::model", "core::trace", "core::atomic_file"],
     &["core::clock"],
-    &["core::spelling", "core::limits", "core::host", "core::text"],
+    &[
+        "core::spelling",
+        "core::limits",
+        "core::host",
+        "core::text",
+        "core::json",
+    ],
 ];
 
 /// Folders whose face both uses a child and defines what that child uses. Each is a

@@ -304,10 +304,10 @@ impl Shown {
         if !object {
             return Shown::default();
         }
-        match serde_json::from_slice(body) {
+        match crate::core::json::from_bytes(body) {
             Ok(shown) => shown,
             // A key given twice: read as a JSON value does, the last one counts.
-            Err(_) => serde_json::from_slice::<serde_json::Value>(body)
+            Err(_) => crate::core::json::from_bytes::<serde_json::Value>(body)
                 .ok()
                 .and_then(|value| serde_json::from_value(value).ok())
                 .unwrap_or_default(),

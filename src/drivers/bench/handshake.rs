@@ -523,7 +523,7 @@ fn expect_status(
         #[serde(borrow)]
         status: Option<std::borrow::Cow<'a, str>>,
     }
-    let answer = serde_json::from_slice::<Answer>(body).ok();
+    let answer = crate::core::json::from_bytes::<Answer>(body).ok();
     let record = answer.as_ref().map(|a| &a.sharing_agreement);
     if status != expected || record.and_then(|r| r.status.as_deref()) != Some(agreement_status) {
         return Err(BenchError::Unexpected(format!(

@@ -254,7 +254,7 @@ impl ParsedBody {
     /// Parses `bytes` for the handler; with the trace's summary of them.
     fn parse(bytes: &[u8]) -> (ParsedBody, String) {
         let parsed: Result<Value, String> =
-            serde_json::from_slice(bytes).map_err(|e: serde_json::Error| e.to_string());
+            crate::core::json::from_bytes(bytes).map_err(|e: serde_json::Error| e.to_string());
         let summary = match &parsed {
             Ok(value) => summarize_parsed_request(value),
             Err(_) => String::new(),
@@ -288,7 +288,7 @@ pub(crate) fn parse_envelope_of<'a>(
             envelope_in(value, root).map(Cow::Borrowed)
         }
         None => {
-            let value = serde_json::from_slice::<Value>(body)
+            let value = crate::core::json::from_bytes::<Value>(body)
                 .map_err(|e| ApiError::BadJson(e.to_string()))?;
             envelope_in(&value, root).map(|object| Cow::Owned(object.clone()))
         }

@@ -13,7 +13,7 @@ const MAX_SUMMARY_VALUE: usize = 40;
 /// scalar fields under the body's envelope (`sharing_agreement`, `ticket`…).
 #[cfg(test)]
 pub(crate) fn summarize_request(bytes: &[u8]) -> String {
-    match serde_json::from_slice::<Value>(bytes) {
+    match crate::core::json::from_bytes::<Value>(bytes) {
         Ok(value) => summarize_parsed_request(&value),
         Err(_) => String::new(),
     }
@@ -88,7 +88,7 @@ fn summarize_fields(prefix: &str, fields: &Map<String, Value>, parts: &mut Vec<S
 
 /// Key fields of a REST answer for the trace: the record's id/type/status, or the error.
 pub(crate) fn summarize_response(bytes: &[u8]) -> String {
-    match serde_json::from_slice::<Value>(bytes) {
+    match crate::core::json::from_bytes::<Value>(bytes) {
         Ok(value) => summarize_value(&value),
         Err(_) => String::new(),
     }

@@ -217,7 +217,7 @@ pub(crate) fn push_json_key(out: &mut Vec<u8>, key: &str) {
 
 /// Parses a JSON body into a wire agreement: 400 if it is not a JSON object of that shape.
 pub(crate) fn parse_agreement(body: &[u8]) -> Result<WireAgreement, PartnerError> {
-    let wire = serde_json::from_slice(body)
+    let wire = crate::core::json::from_bytes(body)
         .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid agreement: {e}")))?;
     agreement_within_limits(&wire)?;
     Ok(wire)
@@ -260,7 +260,7 @@ pub(crate) fn within_limits(wire: &impl Serialize) -> Result<(), PartnerError> {
 
 /// Parses a JSON body into a wire ticket: 400 if it is not a JSON object of that shape.
 pub(crate) fn parse_ticket(body: &[u8]) -> Result<WireTicket, PartnerError> {
-    let wire = serde_json::from_slice(body)
+    let wire = crate::core::json::from_bytes(body)
         .map_err(|e| PartnerError::BadRequest(format!("the body is not a valid ticket: {e}")))?;
     within_limits(&wire)?;
     Ok(wire)
@@ -403,7 +403,7 @@ pub(crate) fn answered_status(reply: &Reply) -> Option<AgreementStatus> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
         return reply.shown.status.as_deref()?.parse().ok();
     }
-    match serde_json::from_slice::<WireAgreement>(body) {
+    match crate::core::json::from_bytes::<WireAgreement>(body) {
         Ok(answer) => answer.status?.parse().ok(),
         Err(_) => Shown::of_json(body).status?.parse().ok(),
     }
