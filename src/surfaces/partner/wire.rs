@@ -365,18 +365,79 @@ pub(crate) fn invitation(account: &Account, agreement: &Agreement) -> WireAgreem
     }
 }
 
-/// An agreement message's body: serialised straight from its wire type, with the
-/// fields the trace shows.
+/// An agreement message's body: written straight from its wire type (the bytes its
+/// `Serialize` gives, see [`WireAgreement::write`]), with the fields the trace shows.
 pub(crate) fn agreement_body(agreement: &WireAgreement) -> Body {
-    Body::json(
-        agreement,
-        Shown {
+    // Room for an invitation at once, instead of doubling up to it.
+    let mut bytes = Vec::with_capacity(512);
+    agreement.write(&mut bytes);
+    Body {
+        bytes: bytes.into(),
+        shown: Shown {
             status: agreement.status.as_deref().map(Text::from),
             deactivated_by: agreement.deactivated_by.as_deref().map(Text::from),
             name: agreement.name.as_deref().map(Text::from),
             subject: None,
         },
-    )
+    }
+}
+
+impl WireAgreement {
+    /// The agreement as JSON, the same bytes its `Serialize` gives (the fields present,
+    /// in the struct's order), written without serde's machinery: every invitation and
+    /// status change a handshake sends is one.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        let mut first = true;
+        let mut key = |out: &mut Vec<u8>, key: &str| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            push_json_key(out, key);
+        };
+        out.push(b'{');
+        for (name, text) in [
+            ("uuid", &self.uuid),
+            ("name", &self.name),
+            ("sender_url", &self.sender_url),
+            ("receiver_url", &self.receiver_url),
+            ("access_key", &self.access_key),
+            ("status", &self.status),
+        ] {
+            if let Some(text) = text {
+                key(out, name);
+                push_json_str(out, text);
+            }
+        }
+        if let Some(actor) = &self.current_actor {
+            key(out, "current_actor");
+            out.push(b'{');
+            push_json_key(out, "uuid");
+            push_json_str(out, &actor.uuid);
+            out.push(b',');
+            push_json_key(out, "name");
+            push_json_str(out, &actor.name);
+            out.push(b',');
+            push_json_key(out, "role");
+            push_json_str(out, &actor.role);
+            out.push(b'}');
+        }
+        for (name, flag) in [
+            ("sync_tags", self.sync_tags),
+            ("sync_custom_fields", self.sync_custom_fields),
+            ("allows_public_comments", self.allows_public_comments),
+            ("sync_status", self.sync_status),
+        ] {
+            if let Some(flag) = flag {
+                key(out, name);
+                out.extend_from_slice(if flag { b"true" } else { b"false" });
+            }
+        }
+        if let Some(by) = &self.deactivated_by {
+            key(out, "deactivated_by");
+            push_json_str(out, by);
+        }
+        out.push(b'}');
+    }
 }
 
 /// A ticket message's body: serialised straight from its wire type, with the fields

@@ -239,3 +239,65 @@ fn the_word_at_a_time_escape_test_agrees_with_byte_by_byte() {
         assert_eq!(needs_escape(text.as_bytes()), simple(text.as_bytes()));
     }
 }
+
+#[test]
+fn an_agreement_message_is_written_as_serde_writes_it() {
+    let texts = [
+        "Acme @ Zendesk",
+        "",
+        "quote \" backslash \\ tab \t newline \n bell \u{7}",
+        "Zoë ☃ 😀 \u{7f} \u{2028}",
+        "http://globex.sharesim.test:8701/sharing",
+    ];
+    let actor = |i: usize| Actor {
+        uuid: texts[i % texts.len()].to_string(),
+        name: texts[(i + 1) % texts.len()].to_string(),
+        role: texts[(i + 2) % texts.len()].to_string(),
+    };
+    let mut messages = vec![WireAgreement::default()];
+    for i in 0..texts.len() {
+        let text = |k: usize| Some(texts[(i + k) % texts.len()].to_string());
+        let flag = |k: usize| Some((i + k).is_multiple_of(2));
+        // Every field present…
+        messages.push(WireAgreement {
+            uuid: text(0),
+            name: text(1),
+            sender_url: text(2),
+            receiver_url: text(3),
+            access_key: text(4),
+            status: text(0),
+            current_actor: Some(actor(i)),
+            sync_tags: flag(0),
+            sync_custom_fields: flag(1),
+            allows_public_comments: flag(2),
+            sync_status: flag(3),
+            deactivated_by: text(2),
+        });
+        // …and only some, first and last among them missing by turns.
+        messages.push(WireAgreement {
+            uuid: text(0).filter(|_| i.is_multiple_of(2)),
+            status: text(1),
+            current_actor: Some(actor(i)).filter(|_| i.is_multiple_of(3)),
+            sync_status: flag(0).filter(|_| i % 2 == 1),
+            deactivated_by: text(3).filter(|_| i.is_multiple_of(2)),
+            ..WireAgreement::default()
+        });
+        messages.push(WireAgreement {
+            sync_tags: flag(1),
+            ..WireAgreement::default()
+        });
+    }
+    for message in &messages {
+        let mut written = Vec::new();
+        message.write(&mut written);
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            serde_json::to_string(message).unwrap(),
+            "{message:?}"
+        );
+        // And the body carries the same bytes, with the shown fields.
+        let body = agreement_body(message);
+        assert_eq!(&body.bytes[..], serde_json::to_vec(message).unwrap());
+        assert_eq!(body.shown.status.as_deref(), message.status.as_deref());
+    }
+}
