@@ -119,7 +119,12 @@ fn flatten(path: &str, value: &Value, out: &mut Vec<(String, f64)>) {
     match value {
         Value::Object(map) => {
             for (key, value) in map {
-                if key == "baseline" || key == "machine" || key == "targets" {
+                // The bare baselines (`baseline` of each API figure, `handshake_bare`)
+                // measure the machine, not sharesim.
+                if matches!(
+                    key.as_str(),
+                    "baseline" | "handshake_bare" | "machine" | "targets"
+                ) {
                     continue;
                 }
                 let inner = if path.is_empty() {
@@ -177,6 +182,8 @@ mod tests {
                 "sharesim": {"per_second": 100.0}, "baseline": {"per_second": 100.0}}]},
             "soak": {"peak_memory_mib": 50.0},
             "handshake": [{"network": "loopback", "scheme": "http", "senders": 16, "per_second": 1000.0}],
+            "handshake_bare": [{"senders": 16, "per_second": 20000.0}],
+            "handshake_ratios": [{"senders": 16, "ratio": 0.5, "pair_ratios": [0.5, 0.5]}],
             "targets": []
         });
         let now = json!({
@@ -185,6 +192,8 @@ mod tests {
                 "sharesim": {"per_second": 89.0}, "baseline": {"per_second": 10.0}}]},
             "soak": {"peak_memory_mib": 56.0},
             "handshake": [{"network": "loopback", "scheme": "http", "senders": 16, "per_second": 950.0}],
+            "handshake_bare": [{"senders": 16, "per_second": 10000.0}],
+            "handshake_ratios": [{"senders": 16, "ratio": 0.4, "pair_ratios": [0.1, 0.7]}],
             "targets": []
         });
         let compared = compare(&saved, &now);
@@ -197,10 +206,12 @@ mod tests {
             flagged,
             vec![
                 "api.figures[list_1].sharesim.per_second",
-                "soak.peak_memory_mib"
+                "soak.peak_memory_mib",
+                "handshake_ratios[16].ratio"
             ]
         );
-        assert_eq!(compared.len(), 4, "{compared:?}");
+        // The bare rates halved and are not compared; the pairs' ratios are not figures.
+        assert_eq!(compared.len(), 5, "{compared:?}");
         assert!(render(Path::new("saved.json"), &compared).contains("REGRESSED"));
     }
 
