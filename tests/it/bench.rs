@@ -5,33 +5,9 @@ use std::process::Command;
 
 #[test]
 fn quick_startup_bench_writes_json_with_the_expected_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("bench.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_sharesim"))
-        .args([
-            "bench",
-            "--quick",
-            "--only",
-            "startup",
-            "--accounts",
-            "20",
-            "--json",
-        ])
-        .arg(&json)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the binary runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (stdout, report) = bench_report(&["--quick", "--only", "startup", "--accounts", "20"]);
     assert!(stdout.contains("World start"), "{stdout}");
     assert!(stdout.contains("Targets"), "{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     for key in ["machine", "duration_secs", "startup", "targets"] {
         assert!(report.get(key).is_some(), "no {key} in {report}");
     }
@@ -64,35 +40,11 @@ fn quick_startup_bench_writes_json_with_the_expected_keys() {
 
 #[test]
 fn quick_soak_bench_reports_memory_and_divergence() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("bench.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_sharesim"))
-        .args([
-            "bench",
-            "--quick",
-            "--only",
-            "soak",
-            "--soak-secs",
-            "1",
-            "--json",
-        ])
-        .arg(&json)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the binary runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (stdout, report) = bench_report(&["--quick", "--only", "soak", "--soak-secs", "1"]);
     assert!(
         stdout.contains("Soak: serve under valid and hostile traffic"),
         "{stdout}"
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let soak = &report["soak"];
     for key in [
         "seconds",
@@ -141,11 +93,25 @@ fn bench(args: &[&str]) -> std::process::Output {
         .expect("the binary runs")
 }
 
-#[test]
-fn the_api_part_loads_serve_and_the_baseline_from_other_processes() {
+/// Runs `sharesim bench` with `args` and `--json` into a temporary file, asserts that it
+/// ran, and gives back what it printed and the results it wrote.
+fn bench_report(args: &[&str]) -> (String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
-    let output = bench(&[
+    let output = bench(&[args, &["--json", json.to_str().unwrap()]].concat());
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (stdout, report)
+}
+
+#[test]
+fn the_api_part_loads_serve_and_the_baseline_from_other_processes() {
+    let (stdout, report) = bench_report(&[
         "--quick",
         "--only",
         "api",
@@ -155,17 +121,7 @@ fn the_api_part_loads_serve_and_the_baseline_from_other_processes() {
         "0.4",
         "--pairs",
         "3",
-        "--json",
-        json.to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let figures = report["api"]["figures"].as_array().unwrap();
     let keys: Vec<&str> = figures.iter().map(|f| f["key"].as_str().unwrap()).collect();
     assert_eq!(keys, ["list_1", "list_10", "write_mix"], "{report}");
@@ -225,25 +181,7 @@ fn assert_judged_by_the_median(
 
 #[test]
 fn the_handshake_target_judges_the_median_of_alternating_pairs() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("bench.json");
-    let output = bench(&[
-        "--quick",
-        "--only",
-        "handshake",
-        "--pairs",
-        "3",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (_, report) = bench_report(&["--quick", "--only", "handshake", "--pairs", "3"]);
     let ratios = report["handshake_ratios"].as_array().unwrap();
     let senders: Vec<u64> = ratios
         .iter()

@@ -42,16 +42,11 @@ impl Clock {
 
     /// The current instant.
     pub fn now(&self) -> DateTime<Utc> {
-        match self {
-            Clock::Wall => Utc::now(),
-            Clock::Logical {
-                start,
-                ticks,
-                world,
-            } => {
-                let (tick, waited) = logical_reading(ticks, world);
+        match self.logical_reading() {
+            None => Utc::now(),
+            Some((start, tick, waited)) => {
                 let waited = chrono::Duration::from_std(waited).unwrap_or_default();
-                *start + chrono::Duration::seconds(tick) + waited
+                start + chrono::Duration::seconds(tick) + waited
             }
         }
     }
@@ -60,18 +55,28 @@ impl Clock {
     /// logical clock, without the calendar arithmetic of [`Clock::now`] (every event
     /// reads it).
     fn now_second(&self) -> i64 {
+        match self.logical_reading() {
+            None => wall_second(std::time::SystemTime::now()),
+            Some((start, tick, waited)) => start
+                .timestamp()
+                .saturating_add(tick)
+                .saturating_add(i64::try_from(waited.as_secs()).unwrap_or(i64::MAX)),
+        }
+    }
+
+    /// One reading of a logical clock: its start, the readings taken before this one
+    /// (each one second) and the time the world has waited, which [`Clock::now`] and
+    /// [`Clock::now_second`] add up; None on the wall clock.
+    fn logical_reading(&self) -> Option<(DateTime<Utc>, i64, std::time::Duration)> {
         match self {
-            Clock::Wall => wall_second(std::time::SystemTime::now()),
+            Clock::Wall => None,
             Clock::Logical {
                 start,
                 ticks,
                 world,
             } => {
-                let (tick, waited) = logical_reading(ticks, world);
-                start
-                    .timestamp()
-                    .saturating_add(tick)
-                    .saturating_add(i64::try_from(waited.as_secs()).unwrap_or(i64::MAX))
+                let tick = ticks.fetch_add(1, Ordering::SeqCst);
+                Some((*start, tick as i64, world.elapsed()))
             }
         }
     }
@@ -117,14 +122,6 @@ pub(super) fn wall_second(now: std::time::SystemTime) -> i64 {
             -whole - i64::from(before.subsec_nanos() > 0)
         }
     }
-}
-
-/// One reading of a logical clock: the readings taken before it (each one second) and
-/// the time the world has waited, which [`Clock::now`] and [`Clock::now_second`] add to
-/// the start.
-fn logical_reading(ticks: &AtomicU64, world: &WorldClock) -> (i64, std::time::Duration) {
-    let tick = ticks.fetch_add(1, Ordering::SeqCst);
-    (tick as i64, world.elapsed())
 }
 
 /// An instant as the REST API spells it, on the stack: every event is stamped, and on

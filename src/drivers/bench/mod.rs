@@ -84,7 +84,7 @@ pub enum HandshakeSide {
 
 /// Pairs of rounds a comparison runs unless `--pairs` says otherwise: with two, a run
 /// takes as long as it took before there were pairs; the median needs more to set an
-/// outlying pair aside (see the README's *Keeping a baseline per machine*).
+/// outlying pair aside (see [`paired`] and the README's *Pairs and medians*).
 pub(crate) const DEFAULT_PAIRS: u32 = 2;
 
 /// How a benchmark run is set up.

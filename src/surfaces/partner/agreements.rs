@@ -68,8 +68,7 @@ impl<'a> ReplyView<'a> {
     /// The view as JSON, the bytes its `Serialize` gives, written without serde's
     /// machinery (every handshake message's answer is one).
     fn write(&self, out: &mut Vec<u8>) {
-        use wire::{push_json_key, push_json_str};
-        out.push(b'{');
+        let mut object = wire::JsonObject::start(out);
         for (key, text) in [
             ("uuid", self.uuid),
             ("name", self.name),
@@ -77,11 +76,7 @@ impl<'a> ReplyView<'a> {
             ("receiver_url", self.receiver_url),
             ("status", self.status),
         ] {
-            if key != "uuid" {
-                out.push(b',');
-            }
-            push_json_key(out, key);
-            push_json_str(out, text);
+            object.text(key, text);
         }
         for (key, flag) in [
             ("sync_tags", self.sync_tags),
@@ -89,16 +84,12 @@ impl<'a> ReplyView<'a> {
             ("allows_public_comments", self.allows_public_comments),
             ("sync_status", self.sync_status),
         ] {
-            out.push(b',');
-            push_json_key(out, key);
-            out.extend_from_slice(if flag { b"true" } else { b"false" });
+            object.flag(key, flag);
         }
         if let Some(by) = self.deactivated_by {
-            out.push(b',');
-            push_json_key(out, "deactivated_by");
-            push_json_str(out, by);
+            object.text("deactivated_by", by);
         }
-        out.push(b'}');
+        object.end();
     }
 
     fn of(agreement: &'a Agreement) -> ReplyView<'a> {

@@ -215,6 +215,53 @@ pub(crate) fn push_json_key(out: &mut Vec<u8>, key: &str) {
     out.extend_from_slice(b"\":");
 }
 
+/// A JSON object written field by field, as serde writes a struct: the braces, and a
+/// comma before every field but the first. The partner messages and replies written by
+/// hand (see [`WireAgreement::write`]) go through it.
+pub(crate) struct JsonObject<'a> {
+    out: &'a mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'a> JsonObject<'a> {
+    /// Opens an object at the end of `out`.
+    pub(crate) fn start(out: &'a mut Vec<u8>) -> JsonObject<'a> {
+        out.push(b'{');
+        JsonObject { out, empty: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !std::mem::take(&mut self.empty) {
+            self.out.push(b',');
+        }
+        push_json_key(self.out, key);
+    }
+
+    /// `"key":"text"`, escaped as serde escapes it.
+    pub(crate) fn text(&mut self, key: &str, text: &str) {
+        self.key(key);
+        push_json_str(self.out, text);
+    }
+
+    /// `"key":true` or `"key":false`.
+    pub(crate) fn flag(&mut self, key: &str, flag: bool) {
+        self.key(key);
+        self.out
+            .extend_from_slice(if flag { b"true" } else { b"false" });
+    }
+
+    /// An object as the value of `key`, to be ended before this one goes on.
+    pub(crate) fn object(&mut self, key: &str) -> JsonObject<'_> {
+        self.key(key);
+        JsonObject::start(self.out)
+    }
+
+    /// Closes the object.
+    pub(crate) fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
 /// Parses a JSON body into a wire agreement: 400 if it is not a JSON object of that shape.
 pub(crate) fn parse_agreement(body: &[u8]) -> Result<WireAgreement, PartnerError> {
     let wire = crate::core::json::from_bytes(body)
@@ -387,15 +434,8 @@ impl WireAgreement {
     /// in the struct's order), written without serde's machinery: every invitation and
     /// status change a handshake sends is one.
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
-        let mut first = true;
-        let mut key = |out: &mut Vec<u8>, key: &str| {
-            if !std::mem::take(&mut first) {
-                out.push(b',');
-            }
-            push_json_key(out, key);
-        };
-        out.push(b'{');
-        for (name, text) in [
+        let mut object = JsonObject::start(out);
+        for (key, text) in [
             ("uuid", &self.uuid),
             ("name", &self.name),
             ("sender_url", &self.sender_url),
@@ -404,39 +444,30 @@ impl WireAgreement {
             ("status", &self.status),
         ] {
             if let Some(text) = text {
-                key(out, name);
-                push_json_str(out, text);
+                object.text(key, text);
             }
         }
         if let Some(actor) = &self.current_actor {
-            key(out, "current_actor");
-            out.push(b'{');
-            push_json_key(out, "uuid");
-            push_json_str(out, &actor.uuid);
-            out.push(b',');
-            push_json_key(out, "name");
-            push_json_str(out, &actor.name);
-            out.push(b',');
-            push_json_key(out, "role");
-            push_json_str(out, &actor.role);
-            out.push(b'}');
+            let mut inner = object.object("current_actor");
+            inner.text("uuid", &actor.uuid);
+            inner.text("name", &actor.name);
+            inner.text("role", &actor.role);
+            inner.end();
         }
-        for (name, flag) in [
+        for (key, flag) in [
             ("sync_tags", self.sync_tags),
             ("sync_custom_fields", self.sync_custom_fields),
             ("allows_public_comments", self.allows_public_comments),
             ("sync_status", self.sync_status),
         ] {
             if let Some(flag) = flag {
-                key(out, name);
-                out.extend_from_slice(if flag { b"true" } else { b"false" });
+                object.flag(key, flag);
             }
         }
         if let Some(by) = &self.deactivated_by {
-            key(out, "deactivated_by");
-            push_json_str(out, by);
+            object.text("deactivated_by", by);
         }
-        out.push(b'}');
+        object.end();
     }
 }
 
